@@ -1,0 +1,106 @@
+# ocimirror build. `make` builds, `make test` sets up and runs every test,
+# `make run` sets up and serves a demo store on 127.0.0.1:5000.
+CC ?= cc
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+BUILD ?= build
+
+PKGS := libcurl jansson openssl libarchive libzstd yaml-0.1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) -I. $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lpthread $(EXTRA_LDLIBS)
+
+LIB_SRC := $(wildcard oci/*.c registry/*.c mirror/*.c)
+CLI_SRC := $(wildcard cli/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_MODULES := oci registry mirror
+TEST_BINS := $(TEST_MODULES:%=$(BUILD)/tests/unit-%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+.PHONY: all deps test unit e2e asan lint fuzz fuzz-seeds bench run install clean format
+
+all: $(BUILD)/ocimirror
+
+$(BUILD)/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libocimirror.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ocimirror: $(CLI_OBJ) $(BUILD)/libocimirror.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libocimirror.a $(LDLIBS)
+
+.SECONDEXPANSION:
+$(BUILD)/tests/unit-%: $$(wildcard tests/$$*/*.c) $(BUILD)/libocimirror.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DTESTDATA='"$(CURDIR)/testdata"' -o $@ $(filter %.c,$^) \
+		$(BUILD)/libocimirror.a $(LDLIBS) -lcriterion
+
+deps:
+	@scripts/deps.sh
+
+unit: all $(TEST_BINS)
+	@set -e; for t in $(TEST_BINS); do echo "== $$t"; $$t --jobs 2; done
+
+e2e: all
+	@tests/e2e/run.sh $(BUILD)/ocimirror
+
+# Everything: set-up, unit tests, fuzz seeds under sanitizers, end-to-end.
+test: deps
+	@$(MAKE) --no-print-directory all $(TEST_BINS)
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz-seeds
+	@$(MAKE) --no-print-directory e2e
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
+		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -O1" \
+		EXTRA_LDLIBS="-fsanitize=address,undefined" unit e2e
+
+FUZZ_BUILD := build-fuzz
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(wildcard */*.h)
+	@mkdir -p $(FUZZ_BUILD)
+	clang -std=gnu11 -g -O1 -I. $(PKG_CFLAGS) -D_GNU_SOURCE \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+# Each fuzz target over its seed corpus (testdata/fuzz/NAME), as a test.
+fuzz-seeds: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; \
+		echo "== fuzz seeds $$n"; $$f -runs=0 testdata/fuzz/$$n >/dev/null 2>$(FUZZ_BUILD)/$$n.log \
+		|| { cat $(FUZZ_BUILD)/$$n.log; exit 1; }; done; echo "fuzz seeds: $(words $(FUZZ_BINS)) targets clean"
+
+FUZZ_SECONDS ?= 60
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
+		echo "== fuzz $$n ($(FUZZ_SECONDS)s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus-$$n testdata/fuzz/$$n; done
+
+lint:
+	@clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(wildcard */*.h)
+	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--suppress=missingIncludeSystem -I. $(LIB_SRC) $(CLI_SRC)
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(wildcard */*.h)
+
+bench: deps all
+	@bench/bench.sh $(BUILD)/ocimirror
+
+run: deps all
+	@scripts/demo.sh $(BUILD)/ocimirror
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BUILD)/ocimirror $(DESTDIR)$(BINDIR)/ocimirror
+
+clean:
+	rm -rf build build-asan build-fuzz

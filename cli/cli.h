@@ -1,0 +1,66 @@
+/* Shared state of the ocimirror command: global options, output helpers,
+ * and the single place where errors become exit codes. */
+#ifndef CLI_CLI_H
+#define CLI_CLI_H
+
+#include <stdio.h>
+
+#include "mirror/store.h"
+#include "oci/err.h"
+#include "registry/client.h"
+#include "registry/transfer.h"
+
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1, /* something failed, the rest was done */
+	EXIT_USAGE = 2,  /* usage or configuration error */
+	EXIT_LOCKED = 3, /* another writer holds the store lock */
+};
+
+struct cli {
+	const char *store_dir;
+	int json;
+	int verbosity; /* -1 quiet, 0 normal, 1 verbose */
+	int tty;       /* stderr is a terminal: show progress */
+	struct reg_options reg;
+	/* progress state */
+	long long progress_started_ms;
+	int progress_shown;
+};
+
+typedef int (*cmd_fn)(int argc, char **argv, struct cli *cli);
+
+int cmd_pull(int argc, char **argv, struct cli *cli);
+int cmd_inspect(int argc, char **argv, struct cli *cli);
+int cmd_tags(int argc, char **argv, struct cli *cli);
+int cmd_ls(int argc, char **argv, struct cli *cli);
+int cmd_login(int argc, char **argv, struct cli *cli);
+int cmd_logout(int argc, char **argv, struct cli *cli);
+
+/* Map a library error code to the exit code contract. */
+int cli_exit_code(int err_code);
+/* Print "ocimirror: <msg>" (or a JSON error event) and return the exit
+ * code for e. */
+int cli_fail(struct cli *cli, const struct err *e);
+/* Usage error: message and EXIT_USAGE. */
+int cli_usage(struct cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Open the store (creating it when create) and, when lock, take the
+ * writer lock. */
+int cli_store_open(struct cli *cli, struct store *s, int create, int lock,
+		   struct err *err);
+
+/* Progress line on a terminal; cleared by cli_progress_end. */
+void cli_progress(void *ctx, const struct reg_transfer_progress *p);
+void cli_progress_end(struct cli *cli);
+
+/* Print one JSON object as a line on stdout, then free it. */
+struct json_t;
+void cli_json_event(struct json_t *j);
+
+/* "12.3 MiB" */
+void cli_human_bytes(char *dst, size_t cap, double bytes);
+long long cli_now_ms(void);
+
+#endif

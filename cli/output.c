@@ -1,0 +1,117 @@
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+int cli_exit_code(int code)
+{
+	switch (code) {
+	case 0:
+		return EXIT_OK;
+	case ERR_CONFLICT:
+		return EXIT_LOCKED;
+	default:
+		return EXIT_FAILED;
+	}
+}
+
+int cli_fail(struct cli *cli, const struct err *e)
+{
+	if (cli->json)
+		cli_json_event(json_pack("{s:s,s:s,s:s}", "event", "error", "code",
+					 err_code_name(e->code), "message", e->msg));
+	fprintf(stderr, "ocimirror: %s\n", e->msg);
+	return cli_exit_code(e->code);
+}
+
+int cli_usage(struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)cli;
+	fputs("ocimirror: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n", stderr);
+	return EXIT_USAGE;
+}
+
+int cli_store_open(struct cli *cli, struct store *s, int create, int lock,
+		   struct err *err)
+{
+	int rc = store_open(s, cli->store_dir, create, err);
+
+	if (!rc && lock) {
+		rc = store_lock(s, 0, err);
+		if (rc)
+			store_close(s);
+	}
+	return rc;
+}
+
+long long cli_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cli_human_bytes(char *dst, size_t cap, double b)
+{
+	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	int u = 0;
+
+	while (b >= 1024 && u < 4) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(dst, cap, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+}
+
+void cli_progress(void *ctx, const struct reg_transfer_progress *p)
+{
+	struct cli *cli = ctx;
+	char done[32], total[32], rate[32], eta[32] = "";
+	double secs;
+	long long now = cli_now_ms();
+
+	if (!cli->tty || cli->json || cli->verbosity < 0)
+		return;
+	if (!cli->progress_started_ms)
+		cli->progress_started_ms = now;
+	secs = (double)(now - cli->progress_started_ms) / 1000.0;
+	cli_human_bytes(done, sizeof(done), (double)p->bytes_done);
+	cli_human_bytes(total, sizeof(total), (double)p->bytes_total);
+	cli_human_bytes(rate, sizeof(rate), secs > 0 ? p->bytes_done / secs : 0);
+	if (secs > 0.5 && p->bytes_done && p->bytes_total > p->bytes_done)
+		snprintf(eta, sizeof(eta), " ETA %.0fs",
+			 (double)(p->bytes_total - p->bytes_done) /
+				 (p->bytes_done / secs));
+	fprintf(stderr, "\r\033[K%s / %s  %s/s%s  blobs %zu/%zu  %zu in flight",
+		done, total, rate, eta, p->jobs_done, p->jobs_total, p->in_flight);
+	cli->progress_shown = 1;
+}
+
+void cli_progress_end(struct cli *cli)
+{
+	if (cli->progress_shown)
+		fputs("\r\033[K", stderr);
+	cli->progress_shown = 0;
+	cli->progress_started_ms = 0;
+}
+
+void cli_json_event(json_t *j)
+{
+	if (!j)
+		return;
+	json_dumpf(j, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_decref(j);
+}

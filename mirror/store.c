@@ -1,0 +1,737 @@
+#include "mirror/store.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "oci/buf.h"
+#include "oci/ref.h"
+
+#define RECORD_MAX 4096
+
+static int host_valid(const char *h, size_t n)
+{
+	size_t i = 0;
+
+	if (!n || n > OCI_NAME_MAX)
+		return 0;
+	if (h[0] == '[') {
+		for (i = 1; i < n && h[i] != ']'; i++)
+			if (!strchr("0123456789abcdefABCDEF:.", h[i]))
+				return 0;
+		if (i >= n)
+			return 0;
+		i++;
+	} else {
+		for (; i < n && h[i] != ':'; i++) {
+			char c = h[i];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || c == '.' || c == '-'))
+				return 0;
+			if (c == '.' && (i == 0 || h[i - 1] == '.'))
+				return 0;
+		}
+		if (i == 0 || h[i - 1] == '.' || h[0] == '-')
+			return 0;
+	}
+	if (i < n) {
+		if (h[i] != ':' || i + 1 >= n || n - i - 1 > 5)
+			return 0;
+		for (i++; i < n; i++)
+			if (h[i] < '0' || h[i] > '9')
+				return 0;
+	}
+	return 1;
+}
+
+int store_repo_valid(const char *repo)
+{
+	const char *slash = strchr(repo, '/');
+
+	if (!slash || strlen(repo) > OCI_REPO_MAX)
+		return 0;
+	return host_valid(repo, (size_t)(slash - repo)) &&
+	       oci_path_valid(slash + 1);
+}
+
+static int mkdirs(const char *path, struct err *err)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(tmp))
+		return err_set(err, ERR_INVALID, "path too long: %s", path);
+	memcpy(tmp, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (tmp[i] == '/' || tmp[i] == '\0') {
+			char c = tmp[i];
+			tmp[i] = '\0';
+			if (mkdir(tmp, 0755) && errno != EEXIST)
+				return err_set(err, ERR_FAIL, "mkdir %s: %s", tmp,
+					       strerror(errno));
+			tmp[i] = c;
+		}
+	}
+	return 0;
+}
+
+static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *pathf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : p;
+}
+
+int store_open(struct store *s, const char *root, int create, struct err *err)
+{
+	static const char *subdirs[] = {"blobs/sha256", "blobs/sha512",
+					"repositories", "tmp", NULL};
+	struct stat st;
+	int rc;
+
+	s->root = NULL;
+	s->lock_fd = -1;
+	if (stat(root, &st)) {
+		if (!create)
+			return err_set(err, ERR_NOT_FOUND, "store %s does not exist",
+				       root);
+	} else if (!S_ISDIR(st.st_mode)) {
+		return err_set(err, ERR_INVALID, "store %s is not a directory", root);
+	}
+	s->root = strdup(root);
+	if (!s->root)
+		return err_set(err, ERR_FAIL, "out of memory");
+	if (create) {
+		for (int i = 0; subdirs[i]; i++) {
+			char *p = pathf("%s/%s", root, subdirs[i]);
+			rc = p ? mkdirs(p, err) : ERR_FAIL;
+			free(p);
+			if (rc) {
+				store_close(s);
+				return err_wrap(err, "store %s: ", root);
+			}
+		}
+	}
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	store_unlock(s);
+	free(s->root);
+	s->root = NULL;
+}
+
+int store_lock(struct store *s, int wait, struct err *err)
+{
+	char *p;
+	int fd;
+
+	if (s->lock_fd >= 0)
+		return 0;
+	p = pathf("%s/lock", s->root);
+	fd = p ? open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+	if (fd < 0) {
+		int rc = err_set(err, ERR_FAIL, "open %s: %s", p ? p : "lock",
+				 strerror(errno));
+		free(p);
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) {
+		int rc = errno == EWOULDBLOCK ?
+				 err_set(err, ERR_CONFLICT,
+					 "store %s is locked by another writer (sync, import or gc running)",
+					 s->root) :
+				 err_set(err, ERR_FAIL, "flock %s: %s", p,
+					 strerror(errno));
+		close(fd);
+		free(p);
+		return rc;
+	}
+	free(p);
+	s->lock_fd = fd;
+	return 0;
+}
+
+void store_unlock(struct store *s)
+{
+	if (s->lock_fd >= 0) {
+		close(s->lock_fd);
+		s->lock_fd = -1;
+	}
+}
+
+char *store_blob_path(const struct store *s, const struct oci_digest *d)
+{
+	return pathf("%s/blobs/%s/%s", s->root, oci_digest_alg_name(d->alg),
+		     oci_digest_hex(d));
+}
+
+int store_blob_exists(const struct store *s, const struct oci_digest *d,
+		      int64_t *size_out)
+{
+	char *p = store_blob_path(s, d);
+	struct stat st;
+	int ok = p && !stat(p, &st) && S_ISREG(st.st_mode);
+
+	free(p);
+	if (ok && size_out)
+		*size_out = st.st_size;
+	return ok;
+}
+
+struct store_writer {
+	struct store *s;
+	struct oci_digest expect;
+	int64_t size;
+	char *tmp;
+	int fd;
+	struct oci_hasher h;
+	uint64_t off;
+	int committed;
+};
+
+static int tmp_open(struct store *s, char **path_out, struct err *err)
+{
+	char *p = pathf("%s/tmp/XXXXXX", s->root);
+	int fd;
+
+	if (!p)
+		return err_set(err, ERR_FAIL, "out of memory");
+	fd = mkostemp(p, O_CLOEXEC);
+	if (fd < 0) {
+		int rc = err_set(err, ERR_FAIL, "create temp file in %s/tmp: %s",
+				 s->root, strerror(errno));
+		free(p);
+		return rc;
+	}
+	fchmod(fd, 0644);
+	*path_out = p;
+	return fd;
+}
+
+int store_writer_open(struct store_writer **out, struct store *s,
+		      const struct oci_digest *expect, int64_t size,
+		      struct err *err)
+{
+	struct store_writer *w = calloc(1, sizeof(*w));
+	int fd;
+
+	*out = NULL;
+	if (!w)
+		return err_set(err, ERR_FAIL, "out of memory");
+	w->s = s;
+	w->expect = *expect;
+	w->size = size;
+	fd = tmp_open(s, &w->tmp, err);
+	if (fd < 0) {
+		free(w);
+		return fd;
+	}
+	w->fd = fd;
+	if (oci_hasher_init(&w->h, expect->alg)) {
+		store_writer_free(w);
+		return err_set(err, ERR_FAIL, "hash init failed");
+	}
+	*out = w;
+	return 0;
+}
+
+int store_writer_write(struct store_writer *w, const void *p, size_t n,
+		       struct err *err)
+{
+	const char *c = p;
+
+	if (w->size >= 0 && w->off + n > (uint64_t)w->size)
+		return err_set(err, ERR_DIGEST,
+			       "blob %s: more than the expected %lld bytes",
+			       w->expect.str, (long long)w->size);
+	oci_hasher_update(&w->h, p, n);
+	while (n) {
+		ssize_t r = write(w->fd, c, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_set(err, ERR_FAIL, "write %s: %s", w->tmp,
+				       strerror(errno));
+		}
+		c += r;
+		n -= (size_t)r;
+		w->off += (uint64_t)r;
+	}
+	return 0;
+}
+
+int store_writer_reset(struct store_writer *w, struct err *err)
+{
+	oci_hasher_release(&w->h);
+	if (ftruncate(w->fd, 0) || lseek(w->fd, 0, SEEK_SET) < 0)
+		return err_set(err, ERR_FAIL, "truncate %s: %s", w->tmp,
+			       strerror(errno));
+	w->off = 0;
+	if (oci_hasher_init(&w->h, w->expect.alg))
+		return err_set(err, ERR_FAIL, "hash init failed");
+	return 0;
+}
+
+uint64_t store_writer_offset(const struct store_writer *w)
+{
+	return w->off;
+}
+
+int store_writer_commit(struct store_writer *w, struct err *err)
+{
+	struct oci_digest got;
+	char *dst;
+	int rc;
+
+	if (w->size >= 0 && w->off != (uint64_t)w->size) {
+		rc = err_set(err, ERR_DIGEST,
+			     "blob %s: size mismatch: expected %lld bytes, got %llu",
+			     w->expect.str, (long long)w->size,
+			     (unsigned long long)w->off);
+		store_writer_reset(w, NULL);
+		return rc;
+	}
+	oci_hasher_final(&w->h, &got);
+	if (!oci_digest_equal(&got, &w->expect)) {
+		rc = err_set(err, ERR_DIGEST,
+			     "blob %s: digest mismatch: content is %s (%llu bytes); not stored",
+			     w->expect.str, got.str, (unsigned long long)w->off);
+		store_writer_reset(w, NULL);
+		return rc;
+	}
+	if (fsync(w->fd))
+		return err_set(err, ERR_FAIL, "fsync %s: %s", w->tmp,
+			       strerror(errno));
+	dst = store_blob_path(w->s, &w->expect);
+	if (!dst || rename(w->tmp, dst)) {
+		rc = err_set(err, ERR_FAIL, "rename into %s: %s",
+			     dst ? dst : "store", strerror(errno));
+		free(dst);
+		return rc;
+	}
+	free(dst);
+	w->committed = 1;
+	return 0;
+}
+
+void store_writer_free(struct store_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (!w->committed && w->tmp)
+		unlink(w->tmp);
+	oci_hasher_release(&w->h);
+	free(w->tmp);
+	free(w);
+}
+
+int store_blob_put(struct store *s, const struct oci_digest *expect,
+		   const void *p, size_t n, struct err *err)
+{
+	struct store_writer *w;
+	int rc;
+
+	if (store_blob_exists(s, expect, NULL)) {
+		struct oci_digest got;
+		oci_digest_of(&got, expect->alg, p, n);
+		if (!oci_digest_equal(&got, expect))
+			return err_set(err, ERR_DIGEST,
+				       "%s: digest mismatch: content is %s",
+				       expect->str, got.str);
+		return 0;
+	}
+	rc = store_writer_open(&w, s, expect, (int64_t)n, err);
+	if (rc)
+		return rc;
+	rc = store_writer_write(w, p, n, err);
+	if (!rc)
+		rc = store_writer_commit(w, err);
+	store_writer_free(w);
+	return rc;
+}
+
+static int read_file(const char *path, size_t max, char **out, size_t *len,
+		     struct err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct buf b;
+	char tmp[65536];
+	ssize_t r;
+
+	*out = NULL;
+	if (fd < 0)
+		return err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			       "%s: %s", path, strerror(errno));
+	buf_init(&b, max);
+	for (;;) {
+		r = read(fd, tmp, sizeof(tmp));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (buf_append(&b, tmp, (size_t)r)) {
+			close(fd);
+			return err_set(err, ERR_TOO_LARGE, "%s: larger than %zu bytes",
+				       path, max);
+		}
+	}
+	close(fd);
+	if (r < 0) {
+		buf_release(&b);
+		return err_set(err, ERR_FAIL, "read %s: %s", path, strerror(errno));
+	}
+	*out = buf_detach(&b, len);
+	return 0;
+}
+
+int store_blob_read(const struct store *s, const struct oci_digest *d,
+		    size_t max, char **out, size_t *len_out, struct err *err)
+{
+	char *p = store_blob_path(s, d);
+	int rc;
+
+	if (!p)
+		return err_set(err, ERR_FAIL, "out of memory");
+	rc = read_file(p, max, out, len_out, err);
+	free(p);
+	return rc;
+}
+
+/* Write a small file atomically: tmp, fsync, rename. */
+static int put_record(struct store *s, const char *dir, const char *name,
+		      const char *text, struct err *err)
+{
+	char *tmp = NULL, *dst = NULL;
+	size_t n = strlen(text);
+	int fd, rc;
+
+	rc = mkdirs(dir, err);
+	if (rc)
+		return rc;
+	fd = tmp_open(s, &tmp, err);
+	if (fd < 0)
+		return fd;
+	dst = pathf("%s/%s", dir, name);
+	if (!dst || write(fd, text, n) != (ssize_t)n || fsync(fd)) {
+		rc = err_set(err, ERR_FAIL, "write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, dst)) {
+		rc = err_set(err, ERR_FAIL, "rename %s: %s", dst, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	close(fd);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	free(dst);
+	return rc;
+}
+
+static char *ref_json(const struct store_ref *m)
+{
+	json_t *j = json_pack("{s:s,s:s,s:I}", "digest", m->digest.str,
+			      "mediaType", m->media_type, "size",
+			      (json_int_t)m->size);
+	char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	return t;
+}
+
+static int parse_ref_json(struct store_ref *out, const char *text, size_t n,
+			  const char *path, struct err *err)
+{
+	json_t *j = json_loadb(text, n, 0, NULL);
+	json_t *d = json_object_get(j, "digest");
+	json_t *mt = json_object_get(j, "mediaType");
+	json_t *sz = json_object_get(j, "size");
+	int rc = 0;
+
+	if (!json_is_string(d) || !json_is_string(mt) || !json_is_integer(sz) ||
+	    oci_digest_parse(&out->digest, json_string_value(d), NULL)) {
+		rc = err_set(err, ERR_INVALID, "%s: malformed record", path);
+	} else {
+		snprintf(out->media_type, sizeof(out->media_type), "%s",
+			 json_string_value(mt));
+		out->size = (int64_t)json_integer_value(sz);
+	}
+	json_decref(j);
+	return rc;
+}
+
+static int check_repo(const char *repo, struct err *err)
+{
+	if (!store_repo_valid(repo))
+		return err_set(err, ERR_INVALID, "invalid repository name \"%.300s\"",
+			       repo);
+	return 0;
+}
+
+int store_manifest_link(struct store *s, const char *repo,
+			const struct store_ref *m, struct err *err)
+{
+	char *dir, *text;
+	int rc;
+
+	rc = check_repo(repo, err);
+	if (rc)
+		return rc;
+	if (!store_blob_exists(s, &m->digest, NULL))
+		return err_set(err, ERR_NOT_FOUND, "%s@%s: manifest not stored",
+			       repo, m->digest.str);
+	dir = pathf("%s/repositories/%s/_manifests/%s", s->root, repo,
+		    oci_digest_alg_name(m->digest.alg));
+	text = ref_json(m);
+	rc = dir && text ? put_record(s, dir, oci_digest_hex(&m->digest), text, err) :
+			   err_set(err, ERR_FAIL, "out of memory");
+	free(dir);
+	free(text);
+	return rc;
+}
+
+static int get_record(const char *path, struct store_ref *out, struct err *err)
+{
+	char *text;
+	size_t n;
+	int rc = read_file(path, RECORD_MAX, &text, &n, err);
+
+	if (rc)
+		return rc;
+	rc = parse_ref_json(out, text, n, path, err);
+	free(text);
+	return rc;
+}
+
+int store_manifest_get(const struct store *s, const char *repo,
+		       const struct oci_digest *d, struct store_ref *out,
+		       struct err *err)
+{
+	char *p;
+	int rc;
+
+	rc = check_repo(repo, err);
+	if (rc)
+		return rc;
+	p = pathf("%s/repositories/%s/_manifests/%s/%s", s->root, repo,
+		  oci_digest_alg_name(d->alg), oci_digest_hex(d));
+	rc = p ? get_record(p, out, err) : ERR_FAIL;
+	if (rc == ERR_NOT_FOUND)
+		err_set(err, rc, "%s@%s: manifest not in store", repo, d->str);
+	free(p);
+	return rc;
+}
+
+int store_tag_set(struct store *s, const char *repo, const char *tag,
+		  const struct store_ref *m, struct err *err)
+{
+	char *dir, *text;
+	int rc;
+
+	rc = check_repo(repo, err);
+	if (rc)
+		return rc;
+	if (!oci_tag_valid(tag))
+		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
+	dir = pathf("%s/repositories/%s/_tags", s->root, repo);
+	text = ref_json(m);
+	rc = dir && text ? put_record(s, dir, tag, text, err) :
+			   err_set(err, ERR_FAIL, "out of memory");
+	free(dir);
+	free(text);
+	return rc;
+}
+
+int store_tag_get(const struct store *s, const char *repo, const char *tag,
+		  struct store_ref *out, struct err *err)
+{
+	char *p;
+	int rc;
+
+	rc = check_repo(repo, err);
+	if (rc)
+		return rc;
+	if (!oci_tag_valid(tag))
+		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
+	p = pathf("%s/repositories/%s/_tags/%s", s->root, repo, tag);
+	rc = p ? get_record(p, out, err) : ERR_FAIL;
+	if (rc == ERR_NOT_FOUND)
+		err_set(err, rc, "%s:%s: tag not in store", repo, tag);
+	free(p);
+	return rc;
+}
+
+int store_tag_delete(struct store *s, const char *repo, const char *tag,
+		     struct err *err)
+{
+	char *p;
+	int rc = 0;
+
+	(void)s;
+	if (check_repo(repo, err))
+		return ERR_INVALID;
+	if (!oci_tag_valid(tag))
+		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
+	p = pathf("%s/repositories/%s/_tags/%s", s->root, repo, tag);
+	if (!p || unlink(p))
+		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			     "%s:%s: %s", repo, tag, strerror(errno));
+	free(p);
+	return rc;
+}
+
+int store_referrer_add(struct store *s, const char *repo,
+		       const struct oci_digest *subject,
+		       const struct oci_digest *referrer, const char *desc_json,
+		       struct err *err)
+{
+	char *dir, *name;
+	int rc;
+
+	rc = check_repo(repo, err);
+	if (rc)
+		return rc;
+	dir = pathf("%s/repositories/%s/_referrers/%s/%s", s->root, repo,
+		    oci_digest_alg_name(subject->alg), oci_digest_hex(subject));
+	name = pathf("%s-%s", oci_digest_alg_name(referrer->alg),
+		     oci_digest_hex(referrer));
+	rc = dir && name ? put_record(s, dir, name, desc_json, err) :
+			   err_set(err, ERR_FAIL, "out of memory");
+	free(dir);
+	free(name);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names in dir (no dot entries). */
+static char **list_dir(const char *dir, size_t *n_out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+
+	*n_out = 0;
+	if (!d)
+		return NULL;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			char **nv;
+			cap = cap ? cap * 2 : 32;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_str);
+	*n_out = n;
+	return v;
+}
+
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+struct walk {
+	const struct store *s;
+	store_visit_fn cb;
+	void *ctx;
+	int stop;
+	struct err *err;
+};
+
+static void visit_repo(struct walk *w, const char *repo)
+{
+	char *dir = pathf("%s/repositories/%s/_tags", w->s->root, repo);
+	size_t n = 0;
+	char **tags = dir ? list_dir(dir, &n) : NULL;
+
+	for (size_t i = 0; i < n && !w->stop; i++) {
+		struct store_ref ref;
+		char *p = pathf("%s/%s", dir, tags[i]);
+
+		if (p && oci_tag_valid(tags[i]) && !get_record(p, &ref, NULL))
+			w->stop = w->cb(w->ctx, repo, tags[i], &ref);
+		free(p);
+	}
+	if (!n && !w->stop)
+		w->stop = w->cb(w->ctx, repo, NULL, NULL);
+	free_list(tags, n);
+	free(dir);
+}
+
+/* Recurse under repositories/; a directory holding _tags or _manifests is
+ * a repository. Depth is bounded by the name length limit. */
+static void walk_dir(struct walk *w, const char *rel, int depth)
+{
+	char *dir = pathf("%s/repositories%s%s", w->s->root, *rel ? "/" : "", rel);
+	size_t n = 0;
+	char **names = dir ? list_dir(dir, &n) : NULL;
+	int is_repo = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], "_tags") || !strcmp(names[i], "_manifests"))
+			is_repo = 1;
+	if (is_repo && store_repo_valid(rel))
+		visit_repo(w, rel);
+	for (size_t i = 0; i < n && !w->stop && depth < 64; i++) {
+		char *sub;
+		if (names[i][0] == '_')
+			continue;
+		sub = *rel ? pathf("%s/%s", rel, names[i]) : strdup(names[i]);
+		if (sub)
+			walk_dir(w, sub, depth + 1);
+		free(sub);
+	}
+	free_list(names, n);
+	free(dir);
+}
+
+int store_list(const struct store *s, const char *only_repo, store_visit_fn cb,
+	       void *ctx, struct err *err)
+{
+	struct walk w = {s, cb, ctx, 0, err};
+
+	if (only_repo) {
+		int rc = check_repo(only_repo, err);
+		if (rc)
+			return rc;
+		visit_repo(&w, only_repo);
+		return 0;
+	}
+	walk_dir(&w, "", 0);
+	return 0;
+}

@@ -1,0 +1,111 @@
+/* The on-disk content-addressed store.
+ *
+ *   STORE/blobs/sha256/<hex>     every blob and manifest, exactly its bytes
+ *   STORE/repositories/<repo>/_tags/<tag>
+ *        {"digest":..., "mediaType":..., "size":N}: one small file per tag
+ *   STORE/repositories/<repo>/_manifests/sha256/<hex>
+ *        {"mediaType":..., "size":N}: the manifests this repository holds
+ *   STORE/repositories/<repo>/_referrers/sha256/<subject hex>/sha256-<hex>
+ *        the descriptor (JSON) of a manifest whose subject is <subject>
+ *   STORE/tmp/                   in-flight writes, same filesystem
+ *   STORE/lock                   flock()ed by the one writer
+ *
+ * <repo> is the fully qualified name ("docker.io/library/nginx"); every
+ * name, tag and digest is validated before it becomes a path. Every write
+ * goes to tmp/, is hashed while written, fsync'd, checked against its
+ * expected digest and size, then renamed into place: readers see the old
+ * state or the new one, never a partial file. Tags are written last by the
+ * callers, after everything they reference is stored. */
+#ifndef MIRROR_STORE_H
+#define MIRROR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oci/digest.h"
+#include "oci/err.h"
+
+struct store {
+	char *root;
+	int lock_fd; /* -1 unless locked */
+};
+
+/* Open (and with create, make) the store at root. */
+int store_open(struct store *s, const char *root, int create, struct err *err);
+void store_close(struct store *s);
+
+/* Take the writer lock. wait=0: ERR_CONFLICT at once when held. */
+int store_lock(struct store *s, int wait, struct err *err);
+void store_unlock(struct store *s);
+
+/* Path of a blob (may not exist). Caller frees. */
+char *store_blob_path(const struct store *s, const struct oci_digest *d);
+/* 1 if present (size_out set), 0 if not. */
+int store_blob_exists(const struct store *s, const struct oci_digest *d,
+		      int64_t *size_out);
+
+/* Streaming writer for one blob with a known digest. */
+struct store_writer;
+/* size < 0: unknown. When the blob is already stored, *out is still
+ * returned and commit is a cheap no-op after verification of the stream. */
+int store_writer_open(struct store_writer **out, struct store *s,
+		      const struct oci_digest *expect, int64_t size,
+		      struct err *err);
+/* ERR_DIGEST when more bytes arrive than the expected size. */
+int store_writer_write(struct store_writer *w, const void *p, size_t n,
+		       struct err *err);
+int store_writer_reset(struct store_writer *w, struct err *err);
+uint64_t store_writer_offset(const struct store_writer *w);
+/* Verify size and digest, fsync, rename into place. On ERR_DIGEST the
+ * writer is reset (empty) and may be written again; on success or any
+ * other error it stays valid only for store_writer_free. */
+int store_writer_commit(struct store_writer *w, struct err *err);
+/* Free; removes the temp file unless committed. */
+void store_writer_free(struct store_writer *w);
+
+/* Whole buffer (manifests): verify against expect, write atomically. */
+int store_blob_put(struct store *s, const struct oci_digest *expect,
+		   const void *p, size_t n, struct err *err);
+/* Read a whole blob of at most max bytes. Caller frees *out. */
+int store_blob_read(const struct store *s, const struct oci_digest *d,
+		    size_t max, char **out, size_t *len_out, struct err *err);
+
+/* A tag or manifest record. */
+struct store_ref {
+	struct oci_digest digest;
+	char media_type[256];
+	int64_t size;
+};
+
+/* Record that repo holds manifest d (its bytes must be stored). */
+int store_manifest_link(struct store *s, const char *repo,
+			const struct store_ref *m, struct err *err);
+int store_manifest_get(const struct store *s, const char *repo,
+		       const struct oci_digest *d, struct store_ref *out,
+		       struct err *err);
+/* Point repo:tag at m (which must be linked). Atomic. */
+int store_tag_set(struct store *s, const char *repo, const char *tag,
+		  const struct store_ref *m, struct err *err);
+/* ERR_NOT_FOUND when absent. */
+int store_tag_get(const struct store *s, const char *repo, const char *tag,
+		  struct store_ref *out, struct err *err);
+int store_tag_delete(struct store *s, const char *repo, const char *tag,
+		     struct err *err);
+
+/* Record referrer (a stored manifest in repo) of subject. */
+int store_referrer_add(struct store *s, const char *repo,
+		       const struct oci_digest *subject,
+		       const struct oci_digest *referrer, const char *desc_json,
+		       struct err *err);
+
+/* Visit every repository (sorted) and, when tags is set, every tag of it
+ * (sorted). cb returns nonzero to stop. */
+typedef int (*store_visit_fn)(void *ctx, const char *repo, const char *tag,
+			      const struct store_ref *ref);
+int store_list(const struct store *s, const char *only_repo, store_visit_fn cb,
+	       void *ctx, struct err *err);
+
+/* Validate a fully qualified repository name ("host/path"). */
+int store_repo_valid(const char *repo);
+
+#endif

@@ -1,0 +1,78 @@
+/* Manifests and indexes (OCI image-spec 1.1, Docker schema2).
+ *
+ * oci_manifest_parse keeps a copy of the original bytes: the digest of a
+ * manifest is the digest of exactly those bytes, and they are what gets
+ * stored and served. Parsing validates every descriptor (mediaType present,
+ * digest canonical, size >= 0). Docker schema1 is refused with
+ * ERR_UNSUPPORTED and a message saying so. */
+#ifndef OCI_MANIFEST_H
+#define OCI_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oci/digest.h"
+#include "oci/err.h"
+#include "oci/platform.h"
+
+#define OCI_MANIFEST_MAX (4u * 1024 * 1024) /* bytes */
+
+enum oci_manifest_kind {
+	OCI_KIND_MANIFEST = 1, /* OCI image manifest or Docker schema2 */
+	OCI_KIND_INDEX = 2,    /* OCI index or Docker manifest list */
+};
+
+struct oci_descriptor {
+	char *media_type;
+	struct oci_digest digest;
+	int64_t size;
+	char *artifact_type;  /* NULL when absent */
+	int has_platform;
+	struct oci_platform platform; /* normalised */
+	char *annotations_json; /* compact JSON object text, NULL when absent */
+};
+
+struct oci_manifest {
+	enum oci_manifest_kind kind;
+	char *media_type;    /* from the document, or inferred (OCI) */
+	char *artifact_type; /* NULL when absent */
+	/* image manifest */
+	int has_config;
+	struct oci_descriptor config;
+	struct oci_descriptor *layers;
+	size_t n_layers;
+	/* index */
+	struct oci_descriptor *manifests;
+	size_t n_manifests;
+	/* both */
+	int has_subject;
+	struct oci_descriptor subject;
+	char *annotations_json; /* NULL when absent */
+	/* the original bytes */
+	char *raw;
+	size_t raw_len;
+	struct oci_digest digest; /* sha256 of raw */
+};
+
+/* Parse raw (raw_len bytes). content_type is the HTTP Content-Type or the
+ * stored media type (may be NULL); when the document has a mediaType it must
+ * agree. More than OCI_MANIFEST_MAX bytes: ERR_TOO_LARGE. */
+int oci_manifest_parse(struct oci_manifest *out, const char *raw,
+		       size_t raw_len, const char *content_type,
+		       struct err *err);
+void oci_manifest_release(struct oci_manifest *m);
+
+/* 1 if mt names a manifest or index type we can store. */
+int oci_mediatype_is_manifest(const char *mt);
+int oci_mediatype_is_index(const char *mt);
+
+/* Cheap kind check of a media type: OCI_KIND_INDEX, OCI_KIND_MANIFEST or 0. */
+enum oci_manifest_kind oci_mediatype_kind(const char *mt);
+
+void oci_descriptor_release(struct oci_descriptor *d);
+
+/* Deep copy src into out. */
+int oci_descriptor_copy(struct oci_descriptor *out,
+			const struct oci_descriptor *src);
+
+#endif

@@ -1,0 +1,43 @@
+#include "registry/pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void reg_pool_init(struct reg_pool *p, const struct reg_options *opt)
+{
+	p->opt = opt;
+	p->clients = NULL;
+	p->n = 0;
+}
+
+void reg_pool_release(struct reg_pool *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		reg_client_free(p->clients[i]);
+	free(p->clients);
+	p->clients = NULL;
+	p->n = 0;
+}
+
+int reg_pool_get(struct reg_pool *p, struct reg_client **out, const char *host,
+		 struct err *err)
+{
+	struct reg_client **nv;
+	int rc;
+
+	for (size_t i = 0; i < p->n; i++) {
+		if (!strcmp(reg_client_host(p->clients[i]), host)) {
+			*out = p->clients[i];
+			return 0;
+		}
+	}
+	nv = realloc(p->clients, (p->n + 1) * sizeof(*nv));
+	if (!nv)
+		return err_set(err, ERR_FAIL, "out of memory");
+	p->clients = nv;
+	rc = reg_client_new(&p->clients[p->n], host, p->opt, err);
+	if (rc)
+		return rc;
+	*out = p->clients[p->n++];
+	return 0;
+}
