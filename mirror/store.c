@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,8 +203,93 @@ struct store_writer {
 	int fd;
 	struct oci_hasher h;
 	uint64_t off;
+	uint64_t flushed; /* writeback started up to here */
 	int committed;
+	/* Large blobs are hashed by a second thread that reads the temp file
+	 * behind the writer (from the page cache), so hashing overlaps the
+	 * network instead of adding to it. */
+	int threaded;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t visible; /* bytes written, as the hash thread sees them */
+	uint64_t hashed;  /* bytes hashed by the thread */
+	int stop, read_err;
 };
+
+#define THREAD_HASH_MIN (4u * 1024 * 1024)
+
+static void *hash_thread(void *arg)
+{
+	struct store_writer *w = arg;
+	size_t cap = 1024 * 1024;
+	char *buf = malloc(cap);
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		uint64_t from, upto;
+
+		while (!w->stop && w->hashed >= w->visible)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->stop)
+			break;
+		from = w->hashed;
+		upto = w->visible;
+		pthread_mutex_unlock(&w->mu);
+		while (from < upto && buf) {
+			size_t want = upto - from > cap ? cap : (size_t)(upto - from);
+			ssize_t r = pread(w->fd, buf, want, (off_t)from);
+			if (r <= 0) {
+				if (r < 0 && errno == EINTR)
+					continue;
+				break;
+			}
+			oci_hasher_update(&w->h, buf, (size_t)r);
+			from += (uint64_t)r;
+		}
+		pthread_mutex_lock(&w->mu);
+		if (from < upto)
+			w->read_err = 1;
+		w->hashed = upto;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	free(buf);
+	return NULL;
+}
+
+/* Wait until the hash thread has seen every byte written. */
+static int hash_catch_up(struct store_writer *w)
+{
+	int bad;
+
+	if (!w->threaded)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	while (w->hashed < w->visible && !w->read_err)
+		pthread_cond_wait(&w->cv, &w->mu);
+	bad = w->read_err;
+	pthread_mutex_unlock(&w->mu);
+	return bad ? ERR_FAIL : 0;
+}
+
+static void hash_thread_stop(struct store_writer *w)
+{
+	if (!w->threaded)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->th, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	w->threaded = 0;
+}
+
+/* Start writeback every few MiB so the fsync at commit has little left to
+ * do, and the page cache does not fill with dirty pages of one blob. */
+#define WRITEBACK_STEP (8u * 1024 * 1024)
 
 static int tmp_open(struct store *s, char **path_out, struct err *err)
 {
@@ -247,6 +333,16 @@ int store_writer_open(struct store_writer **out, struct store *s,
 		store_writer_free(w);
 		return err_set(err, ERR_FAIL, "hash init failed");
 	}
+	if (size < 0 || size >= (int64_t)THREAD_HASH_MIN) {
+		pthread_mutex_init(&w->mu, NULL);
+		pthread_cond_init(&w->cv, NULL);
+		if (pthread_create(&w->th, NULL, hash_thread, w) == 0) {
+			w->threaded = 1;
+		} else {
+			pthread_mutex_destroy(&w->mu);
+			pthread_cond_destroy(&w->cv);
+		}
+	}
 	*out = w;
 	return 0;
 }
@@ -260,7 +356,8 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n,
 		return err_set(err, ERR_DIGEST,
 			       "blob %s: more than the expected %lld bytes",
 			       w->expect.str, (long long)w->size);
-	oci_hasher_update(&w->h, p, n);
+	if (!w->threaded)
+		oci_hasher_update(&w->h, p, n);
 	while (n) {
 		ssize_t r = write(w->fd, c, n);
 		if (r < 0) {
@@ -273,16 +370,36 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n,
 		n -= (size_t)r;
 		w->off += (uint64_t)r;
 	}
+	if (w->threaded) {
+		pthread_mutex_lock(&w->mu);
+		w->visible = w->off;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+	if (w->off - w->flushed >= WRITEBACK_STEP) {
+		sync_file_range(w->fd, (off64_t)w->flushed,
+				(off64_t)(w->off - w->flushed), SYNC_FILE_RANGE_WRITE);
+		w->flushed = w->off;
+	}
 	return 0;
 }
 
 int store_writer_reset(struct store_writer *w, struct err *err)
 {
+	/* the thread idles once it has caught up, so the hasher is ours */
+	hash_catch_up(w);
+	if (w->threaded) {
+		pthread_mutex_lock(&w->mu);
+		w->visible = w->hashed = 0;
+		w->read_err = 0;
+		pthread_mutex_unlock(&w->mu);
+	}
 	oci_hasher_release(&w->h);
 	if (ftruncate(w->fd, 0) || lseek(w->fd, 0, SEEK_SET) < 0)
 		return err_set(err, ERR_FAIL, "truncate %s: %s", w->tmp,
 			       strerror(errno));
 	w->off = 0;
+	w->flushed = 0;
 	if (oci_hasher_init(&w->h, w->expect.alg))
 		return err_set(err, ERR_FAIL, "hash init failed");
 	return 0;
@@ -307,6 +424,9 @@ int store_writer_commit(struct store_writer *w, struct err *err)
 		store_writer_reset(w, NULL);
 		return rc;
 	}
+	if (hash_catch_up(w))
+		return err_set(err, ERR_FAIL, "blob %s: reading back %s failed",
+			       w->expect.str, w->tmp);
 	oci_hasher_final(&w->h, &got);
 	if (!oci_digest_equal(&got, &w->expect)) {
 		rc = err_set(err, ERR_DIGEST,
@@ -334,6 +454,7 @@ void store_writer_free(struct store_writer *w)
 {
 	if (!w)
 		return;
+	hash_thread_stop(w);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (!w->committed && w->tmp)
