@@ -2,6 +2,7 @@
 #include "oci/err.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,9 @@ static int grow(struct buf *b, size_t extra)
 	size_t need, cap;
 	char *p;
 
-	if (extra > b->max || b->len > b->max - extra) {
+	/* The last test keeps len + extra + 1 from wrapping to 0. */
+	if (extra > b->max || b->len > b->max - extra ||
+	    b->len + extra == SIZE_MAX) {
 		buf_release(b);
 		return ERR_TOO_LARGE;
 	}
@@ -44,7 +47,7 @@ static int grow(struct buf *b, size_t extra)
 		return 0;
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)
-		cap *= 2;
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	p = b->cap ? realloc(b->data, cap) : malloc(cap);
 	if (!p) {
 		buf_release(b);
@@ -83,8 +86,10 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		buf_release(b);
 		return ERR_FAIL;
+	}
 	rc = grow(b, (size_t)n);
 	if (rc)
 		return rc;

@@ -115,6 +115,8 @@ int oci_hasher_init(struct oci_hasher *h, enum oci_digest_alg alg)
 
 void oci_hasher_update(struct oci_hasher *h, const void *p, size_t n)
 {
+	if (!h->ctx) /* init failed (out of memory) */
+		return;
 	EVP_DigestUpdate(h->ctx, p, n);
 	h->n += n;
 }
@@ -125,7 +127,8 @@ void oci_hasher_final(struct oci_hasher *h, struct oci_digest *out)
 	unsigned int len = 0, i;
 	int off;
 
-	EVP_DigestFinal_ex(h->ctx, md, &len);
+	if (!h->ctx || !EVP_DigestFinal_ex(h->ctx, md, &len))
+		len = 0;
 	off = snprintf(out->str, sizeof(out->str), "%s:",
 		       oci_digest_alg_name(h->alg));
 	for (i = 0; i < len; i++)

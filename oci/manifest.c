@@ -361,6 +361,15 @@ static void one_line(char *s)
 			*s = '?';
 }
 
+static int doc_is_schema1(json_t *root)
+{
+	json_t *sv = json_object_get(root, "schemaVersion");
+	json_t *mt = json_object_get(root, "mediaType");
+
+	return (sv && json_is_integer(sv) && json_integer_value(sv) == 1) ||
+	       (mt && json_is_string(mt) && is_schema1(json_string_value(mt)));
+}
+
 static int parse_doc(struct oci_manifest *m, json_t *root,
 		     const char *content_type, struct err *err)
 {
@@ -373,9 +382,6 @@ static int parse_doc(struct oci_manifest *m, json_t *root,
 
 	sv = json_object_get(root, "schemaVersion");
 	mt = json_object_get(root, "mediaType");
-	if ((sv && json_is_integer(sv) && json_integer_value(sv) == 1) ||
-	    (mt && json_is_string(mt) && is_schema1(json_string_value(mt))))
-		return schema1_refused(err, &m->digest);
 	if (!sv)
 		return err_set(err, ERR_INVALID, "schemaVersion is missing");
 	if (!json_is_integer(sv) || json_integer_value(sv) != 2)
@@ -487,9 +493,13 @@ int oci_manifest_parse(struct oci_manifest *out, const char *raw,
 			     jerr.column, jerr.text);
 		goto wrap;
 	}
+	if (doc_is_schema1(root)) {
+		rc = schema1_refused(err, &out->digest);
+		goto out;
+	}
 	rc = parse_doc(out, root, content_type, err);
 wrap:
-	if (rc && rc != ERR_UNSUPPORTED)
+	if (rc)
 		err_wrap(err, "manifest %s: ", out->digest.str);
 out:
 	json_decref(root);

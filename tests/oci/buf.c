@@ -105,6 +105,11 @@ Test(oci_buf, huge_append_length_does_not_overflow)
 	cr_assert_eq(buf_puts(&b, "abc"), 0);
 	cr_expect_eq(buf_append(&b, "x", SIZE_MAX - 1), ERR_TOO_LARGE);
 	cr_expect_eq(b.len, 0);
+	/* len + n + 1 would wrap to 0 and look like it fits */
+	cr_expect_eq(buf_append(&b, "x", SIZE_MAX), ERR_TOO_LARGE);
+	cr_expect_eq(b.len, 0);
+	cr_assert_eq(buf_puts(&b, "a"), 0);
+	cr_expect_eq(buf_append(&b, "x", SIZE_MAX - 1), ERR_TOO_LARGE);
 	buf_release(&b);
 }
 
