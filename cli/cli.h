@@ -13,7 +13,7 @@
 enum exit_code {
 	EXIT_OK = 0,
 	EXIT_FAILED = 1, /* something failed, the rest was done */
-	EXIT_USAGE = 2,  /* usage or configuration error */
+	EXIT_USAGE = 2,	 /* usage or configuration error */
 	EXIT_LOCKED = 3, /* another writer holds the store lock */
 };
 
@@ -44,7 +44,7 @@ int cli_exit_code(int err_code);
 int cli_fail(struct cli *cli, const struct err *e);
 /* Usage error: message and EXIT_USAGE. */
 int cli_usage(struct cli *cli, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Open the store (creating it when create) and, when lock, take the
  * writer lock. */

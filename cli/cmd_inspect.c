@@ -67,30 +67,38 @@ static int from_store(struct cli *cli, const char *spec, int raw, int config,
 	else
 		rc = store_tag_get(&st, repo, ref.tag, &sr, err);
 	if (!rc)
-		rc = store_blob_read(&st, &sr.digest, OCI_MANIFEST_MAX, &body, &len, err);
+		rc = store_blob_read(&st, &sr.digest, OCI_MANIFEST_MAX, &body,
+				     &len, err);
 	if (!rc && (config || have_plat))
 		rc = oci_manifest_parse(&m, body, len, sr.media_type, err);
 	if (!rc && have_plat && m.kind == OCI_KIND_INDEX) {
 		const struct oci_descriptor *d = pick_child(&m, plat);
 		if (!d) {
-			rc = err_set(err, ERR_NOT_FOUND, "%s: no manifest for that platform", spec);
+			rc = err_set(err, ERR_NOT_FOUND,
+				     "%s: no manifest for that platform", spec);
 		} else {
 			struct oci_digest dg = d->digest;
 			free(body);
 			body = NULL;
 			oci_manifest_release(&m);
-			rc = store_blob_read(&st, &dg, OCI_MANIFEST_MAX, &body, &len, err);
+			rc = store_blob_read(&st, &dg, OCI_MANIFEST_MAX, &body,
+					     &len, err);
 			if (!rc)
-				rc = oci_manifest_parse(&m, body, len, NULL, err);
+				rc = oci_manifest_parse(&m, body, len, NULL,
+							err);
 		}
 	}
 	if (!rc && config) {
 		if (m.kind != OCI_KIND_MANIFEST || !m.has_config) {
-			rc = err_set(err, ERR_INVALID, "%s is an index; add --platform to pick a manifest", spec);
+			rc = err_set(
+			    err, ERR_INVALID,
+			    "%s is an index; add --platform to pick a manifest",
+			    spec);
 		} else {
 			free(body);
 			body = NULL;
-			rc = store_blob_read(&st, &m.config.digest, CONFIG_MAX, &body, &len, err);
+			rc = store_blob_read(&st, &m.config.digest, CONFIG_MAX,
+					     &body, &len, err);
 		}
 	}
 	if (!rc)
@@ -104,10 +112,10 @@ static int from_store(struct cli *cli, const char *spec, int raw, int config,
 int cmd_inspect(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
-		{"raw", no_argument, NULL, 'r'},
-		{"config", no_argument, NULL, 'c'},
-		{"platform", required_argument, NULL, 'p'},
-		{NULL, 0, NULL, 0},
+	    {"raw", no_argument, NULL, 'r'},
+	    {"config", no_argument, NULL, 'c'},
+	    {"platform", required_argument, NULL, 'p'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct oci_platform plat;
 	struct oci_ref ref;
@@ -125,57 +133,65 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
 	memset(&rm, 0, sizeof(rm));
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'r':
-			raw = 1;
-			break;
-		case 'c':
-			config = 1;
-			break;
+		case 'r': raw = 1; break;
+		case 'c': config = 1; break;
 		case 'p':
 			if (oci_platform_parse(&plat, optarg, &err))
-				return cli_usage(cli, "inspect: --platform: %s", err.msg);
+				return cli_usage(cli, "inspect: --platform: %s",
+						 err.msg);
 			have_plat = 1;
 			break;
 		default:
-			return cli_usage(cli, "usage: ocimirror inspect REF [--raw] [--config] [--platform P]");
+			return cli_usage(cli,
+					 "usage: ocimirror inspect REF [--raw] "
+					 "[--config] [--platform P]");
 		}
 	}
 	if (argc - optind != 1)
-		return cli_usage(cli, "usage: ocimirror inspect REF [--raw] [--config] [--platform P]");
+		return cli_usage(cli, "usage: ocimirror inspect REF [--raw] "
+				      "[--config] [--platform P]");
 	if (!strncmp(argv[optind], "store:", 6))
-		return from_store(cli, argv[optind] + 6, raw, config, &plat, have_plat, &err);
+		return from_store(cli, argv[optind] + 6, raw, config, &plat,
+				  have_plat, &err);
 	if (oci_ref_parse(&ref, argv[optind], &err))
 		return cli_usage(cli, "inspect: %s", err.msg);
 	buf_init(&cfg, CONFIG_MAX);
 	reg_pool_init(&pool, o);
 	rc = reg_pool_get(&pool, &c, ref.host, &err);
 	if (!rc)
-		rc = reg_client_get_manifest(c, &rm, ref.path,
-					     ref.has_digest ? ref.digest.str : ref.tag, &err);
+		rc = reg_client_get_manifest(
+		    c, &rm, ref.path, ref.has_digest ? ref.digest.str : ref.tag,
+		    &err);
 	if (!rc && (config || have_plat))
-		rc = oci_manifest_parse(&m, rm.body, rm.len, rm.content_type, &err);
+		rc = oci_manifest_parse(&m, rm.body, rm.len, rm.content_type,
+					&err);
 	if (!rc && have_plat && m.kind == OCI_KIND_INDEX) {
 		const struct oci_descriptor *d = pick_child(&m, &plat);
 		if (!d) {
-			rc = err_set(&err, ERR_NOT_FOUND, "%s: no manifest for that platform",
+			rc = err_set(&err, ERR_NOT_FOUND,
+				     "%s: no manifest for that platform",
 				     argv[optind]);
 		} else {
 			char dg[OCI_DIGEST_MAX];
 			snprintf(dg, sizeof(dg), "%s", d->digest.str);
 			oci_manifest_release(&m);
 			reg_manifest_release(&rm);
-			rc = reg_client_get_manifest(c, &rm, ref.path, dg, &err);
+			rc =
+			    reg_client_get_manifest(c, &rm, ref.path, dg, &err);
 			if (!rc)
-				rc = oci_manifest_parse(&m, rm.body, rm.len, rm.content_type, &err);
+				rc = oci_manifest_parse(&m, rm.body, rm.len,
+							rm.content_type, &err);
 		}
 	}
 	if (!rc && config) {
 		if (m.kind != OCI_KIND_MANIFEST || !m.has_config)
-			rc = err_set(&err, ERR_INVALID,
-				     "%s is an index; add --platform to pick a manifest",
-				     argv[optind]);
+			rc = err_set(
+			    &err, ERR_INVALID,
+			    "%s is an index; add --platform to pick a manifest",
+			    argv[optind]);
 		else
-			rc = reg_client_get_blob(c, &cfg, ref.path, &m.config.digest, &err);
+			rc = reg_client_get_blob(c, &cfg, ref.path,
+						 &m.config.digest, &err);
 		if (!rc)
 			print_json(cfg.data, cfg.len, raw);
 	} else if (!rc) {

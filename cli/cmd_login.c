@@ -14,7 +14,9 @@ static int host_ok(const char *h)
 	if (!*h || strlen(h) > 255 || strchr(h, '/'))
 		return 0;
 	for (const char *p = h; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]", *p))
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+			    "YZ0123456789.-:[]",
+			    *p))
 			return 0;
 	return 1;
 }
@@ -22,9 +24,9 @@ static int host_ok(const char *h)
 int cmd_login(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
-		{"username", required_argument, NULL, 'u'},
-		{"password-stdin", no_argument, NULL, 'P'},
-		{NULL, 0, NULL, 0},
+	    {"username", required_argument, NULL, 'u'},
+	    {"password-stdin", no_argument, NULL, 'P'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *user = NULL;
 	int ch, from_stdin = 0, rc;
@@ -42,17 +44,22 @@ int cmd_login(int argc, char **argv, struct cli *cli)
 		else if (ch == 'P')
 			from_stdin = 1;
 		else
-			return cli_usage(cli, "usage: ocimirror login REGISTRY -u USER --password-stdin");
+			return cli_usage(cli, "usage: ocimirror login REGISTRY "
+					      "-u USER --password-stdin");
 	}
 	if (argc - optind != 1 || !user || !from_stdin)
-		return cli_usage(cli, "usage: ocimirror login REGISTRY -u USER --password-stdin");
+		return cli_usage(
+		    cli,
+		    "usage: ocimirror login REGISTRY -u USER --password-stdin");
 	if (!host_ok(argv[optind]))
-		return cli_usage(cli, "login: invalid registry host \"%s\"", argv[optind]);
+		return cli_usage(cli, "login: invalid registry host \"%s\"",
+				 argv[optind]);
 	buf_init(&pw, 64 * 1024);
 	while ((r = read(0, tmp, sizeof(tmp))) > 0)
 		if (buf_append(&pw, tmp, (size_t)r))
 			return cli_usage(cli, "login: password too long");
-	while (pw.len && (pw.data[pw.len - 1] == '\n' || pw.data[pw.len - 1] == '\r'))
+	while (pw.len &&
+	       (pw.data[pw.len - 1] == '\n' || pw.data[pw.len - 1] == '\r'))
 		pw.data[--pw.len] = '\0';
 	if (!pw.len)
 		return cli_usage(cli, "login: empty password on stdin");
@@ -82,7 +89,8 @@ int cmd_logout(int argc, char **argv, struct cli *cli)
 	if (argc != 2)
 		return cli_usage(cli, "usage: ocimirror logout REGISTRY");
 	if (!host_ok(argv[1]))
-		return cli_usage(cli, "logout: invalid registry host \"%s\"", argv[1]);
+		return cli_usage(cli, "logout: invalid registry host \"%s\"",
+				 argv[1]);
 	if (reg_creds_erase(argv[1], &err))
 		return cli_fail(cli, &err);
 	if (cli->verbosity >= 0)

@@ -14,12 +14,13 @@ static int visit(void *ctx, const char *repo, const char *tag,
 	if (!tag)
 		return 0;
 	if (cli->json)
-		cli_json_event(json_pack("{s:s,s:s,s:s,s:s,s:I}", "repository", repo,
-					 "tag", tag, "digest", ref->digest.str,
-					 "mediaType", ref->media_type, "size",
-					 (json_int_t)ref->size));
+		cli_json_event(json_pack(
+		    "{s:s,s:s,s:s,s:s,s:I}", "repository", repo, "tag", tag,
+		    "digest", ref->digest.str, "mediaType", ref->media_type,
+		    "size", (json_int_t)ref->size));
 	else
-		printf("%s:%s\t%s\t%s\n", repo, tag, ref->digest.str, ref->media_type);
+		printf("%s:%s\t%s\t%s\n", repo, tag, ref->digest.str,
+		       ref->media_type);
 	return 0;
 }
 

@@ -16,25 +16,31 @@ static void on_event(void *ctx, const struct pull_event *ev)
 		switch (ev->kind) {
 		case PULL_EV_RESOLVED:
 			if (cli->verbosity > 0)
-				j = json_pack("{s:s,s:s,s:s,s:s,s:I}", "event", "manifest",
-					      "ref", ev->ref, "digest", ev->digest,
-					      "mediaType", ev->media_type, "size",
+				j = json_pack("{s:s,s:s,s:s,s:s,s:I}", "event",
+					      "manifest", "ref", ev->ref,
+					      "digest", ev->digest, "mediaType",
+					      ev->media_type, "size",
 					      (json_int_t)ev->bytes);
 			break;
 		case PULL_EV_BLOB:
-			j = json_pack("{s:s,s:s,s:I,s:s}", "event", "blob", "digest",
-				      ev->digest, "size", (json_int_t)ev->bytes,
-				      "result", ev->result ? "failed" : "stored");
+			j = json_pack("{s:s,s:s,s:I,s:s}", "event", "blob",
+				      "digest", ev->digest, "size",
+				      (json_int_t)ev->bytes, "result",
+				      ev->result ? "failed" : "stored");
 			if (ev->message)
-				json_object_set_new(j, "error", json_string(ev->message));
+				json_object_set_new(j, "error",
+						    json_string(ev->message));
 			break;
 		case PULL_EV_DONE:
-			j = json_pack("{s:s,s:s,s:s}", "event", "pulled", "ref", ev->ref,
-				      "result", ev->result ? "failed" : "ok");
+			j = json_pack("{s:s,s:s,s:s}", "event", "pulled", "ref",
+				      ev->ref, "result",
+				      ev->result ? "failed" : "ok");
 			if (ev->digest)
-				json_object_set_new(j, "digest", json_string(ev->digest));
+				json_object_set_new(j, "digest",
+						    json_string(ev->digest));
 			if (ev->message)
-				json_object_set_new(j, "error", json_string(ev->message));
+				json_object_set_new(j, "error",
+						    json_string(ev->message));
 			break;
 		}
 		cli_json_event(j);
@@ -49,11 +55,11 @@ static void on_event(void *ctx, const struct pull_event *ev)
 int cmd_pull(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
-		{"platform", required_argument, NULL, 'p'},
-		{"all-platforms", no_argument, NULL, 'a'},
-		{"referrers", no_argument, NULL, 'r'},
-		{"concurrency", required_argument, NULL, 'c'},
-		{NULL, 0, NULL, 0},
+	    {"platform", required_argument, NULL, 'p'},
+	    {"all-platforms", no_argument, NULL, 'a'},
+	    {"referrers", no_argument, NULL, 'r'},
+	    {"concurrency", required_argument, NULL, 'c'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct oci_platform *plats = NULL;
 	size_t n_plats = 0, n = 0, failed = 0;
@@ -75,37 +81,45 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 		switch (c) {
 		case 'p':
 			free(plats);
-			if (oci_platform_parse_list(&plats, &n_plats, optarg, &err))
-				return cli_usage(cli, "pull: --platform: %s", err.msg);
+			if (oci_platform_parse_list(&plats, &n_plats, optarg,
+						    &err))
+				return cli_usage(cli, "pull: --platform: %s",
+						 err.msg);
 			break;
-		case 'a':
-			all = 1;
-			break;
-		case 'r':
-			po.referrers = 1;
-			break;
-		case 'c':
-		{
+		case 'a': all = 1; break;
+		case 'r': po.referrers = 1; break;
+		case 'c': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*end || v < 1 || v > 256)
-				return cli_usage(cli, "pull: --concurrency wants 1..256, not \"%s\"", optarg);
+				return cli_usage(cli,
+						 "pull: --concurrency wants "
+						 "1..256, not \"%s\"",
+						 optarg);
 			po.concurrency = (int)v;
 			break;
 		}
 		default:
 			free(plats);
-			return cli_usage(cli, "usage: ocimirror pull REF... [--platform os/arch[/variant],...|--all-platforms] [--referrers]");
+			return cli_usage(
+			    cli, "usage: ocimirror pull REF... [--platform "
+				 "os/arch[/variant],...|--all-platforms] "
+				 "[--referrers]");
 		}
 	}
 	if (all && n_plats) {
 		free(plats);
-		return cli_usage(cli, "pull: --platform and --all-platforms exclude each other");
+		return cli_usage(
+		    cli,
+		    "pull: --platform and --all-platforms exclude each other");
 	}
 	n = (size_t)(argc - optind);
 	if (!n) {
 		free(plats);
-		return cli_usage(cli, "usage: ocimirror pull REF... [--platform os/arch[/variant],...|--all-platforms] [--referrers]");
+		return cli_usage(
+		    cli,
+		    "usage: ocimirror pull REF... [--platform "
+		    "os/arch[/variant],...|--all-platforms] [--referrers]");
 	}
 	refs = calloc(n, sizeof(*refs));
 	res = calloc(n, sizeof(*res));
@@ -139,11 +153,14 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 		if (res[i].result) {
 			failed++;
 			if (!cli->json)
-				fprintf(stderr, "ocimirror: %s\n", res[i].err.msg);
+				fprintf(stderr, "ocimirror: %s\n",
+					res[i].err.msg);
 		} else if (!cli->json && cli->verbosity >= 0) {
 			char h[32];
-			cli_human_bytes(h, sizeof(h), (double)res[i].bytes_fetched);
-			printf("%s\t%s\t%zu manifests, %zu blobs (%zu fetched, %s)\n",
+			cli_human_bytes(h, sizeof(h),
+					(double)res[i].bytes_fetched);
+			printf("%s\t%s\t%zu manifests, %zu blobs (%zu fetched, "
+			       "%s)\n",
 			       res[i].ref, res[i].digest.str, res[i].manifests,
 			       res[i].blobs, res[i].blobs_fetched, h);
 		}
@@ -151,24 +168,29 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 	if (cli->json) {
 		json_t *refs_j = json_array();
 		for (size_t i = 0; i < n; i++) {
-			json_t *r = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "ref", res[i].ref,
-					      "result", res[i].result ? "failed" : "ok",
-					      "manifests", (json_int_t)res[i].manifests,
-					      "blobs", (json_int_t)res[i].blobs,
-					      "blobsFetched", (json_int_t)res[i].blobs_fetched,
-					      "bytesFetched", (json_int_t)res[i].bytes_fetched);
+			json_t *r = json_pack(
+			    "{s:s,s:s,s:I,s:I,s:I,s:I}", "ref", res[i].ref,
+			    "result", res[i].result ? "failed" : "ok",
+			    "manifests", (json_int_t)res[i].manifests, "blobs",
+			    (json_int_t)res[i].blobs, "blobsFetched",
+			    (json_int_t)res[i].blobs_fetched, "bytesFetched",
+			    (json_int_t)res[i].bytes_fetched);
 			if (res[i].result)
-				json_object_set_new(r, "error", json_string(res[i].err.msg));
+				json_object_set_new(
+				    r, "error", json_string(res[i].err.msg));
 			else
-				json_object_set_new(r, "digest", json_string(res[i].digest.str));
+				json_object_set_new(
+				    r, "digest",
+				    json_string(res[i].digest.str));
 			json_array_append_new(refs_j, r);
 		}
-		cli_json_event(json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:o}", "event",
-					 "summary", "result", failed ? "failed" : "ok",
-					 "refs", (json_int_t)n, "failed", (json_int_t)failed,
-					 "blobsFetched", (json_int_t)fetched, "bytesFetched",
-					 (json_int_t)bytes, "seconds",
-					 (double)(cli_now_ms() - t0) / 1000.0, "results", refs_j));
+		cli_json_event(json_pack(
+		    "{s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:o}", "event", "summary",
+		    "result", failed ? "failed" : "ok", "refs", (json_int_t)n,
+		    "failed", (json_int_t)failed, "blobsFetched",
+		    (json_int_t)fetched, "bytesFetched", (json_int_t)bytes,
+		    "seconds", (double)(cli_now_ms() - t0) / 1000.0, "results",
+		    refs_j));
 	}
 	rc = failed ? EXIT_FAILED : EXIT_OK;
 out:

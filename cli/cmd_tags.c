@@ -31,8 +31,9 @@ int cmd_tags(int argc, char **argv, struct cli *cli)
 			json_t *a = json_array();
 			for (size_t i = 0; i < n; i++)
 				json_array_append_new(a, json_string(tags[i]));
-			cli_json_event(json_pack("{s:s,s:s,s:o}", "event", "tags",
-						 "repository", argv[1], "tags", a));
+			cli_json_event(json_pack("{s:s,s:s,s:o}", "event",
+						 "tags", "repository", argv[1],
+						 "tags", a));
 		} else {
 			for (size_t i = 0; i < n; i++)
 				puts(tags[i]);

@@ -16,21 +16,25 @@ static const struct {
 	cmd_fn fn;
 	const char *summary;
 } commands[] = {
-	{"pull", cmd_pull, "pull REF... [--platform P,...|--all-platforms] [--referrers]"},
-	{"inspect", cmd_inspect, "inspect REF [--raw] [--config] [--platform P]"},
-	{"tags", cmd_tags, "tags REPO"},
-	{"ls", cmd_ls, "ls [REPO]"},
-	{"login", cmd_login, "login REGISTRY -u USER --password-stdin"},
-	{"logout", cmd_logout, "logout REGISTRY"},
+    {"pull", cmd_pull,
+     "pull REF... [--platform P,...|--all-platforms] [--referrers]"},
+    {"inspect", cmd_inspect, "inspect REF [--raw] [--config] [--platform P]"},
+    {"tags", cmd_tags, "tags REPO"},
+    {"ls", cmd_ls, "ls [REPO]"},
+    {"login", cmd_login, "login REGISTRY -u USER --password-stdin"},
+    {"logout", cmd_logout, "logout REGISTRY"},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ocimirror [--store DIR] [--json] [-q|-v] COMMAND [options]\n\ncommands:\n");
+	fprintf(f, "usage: ocimirror [--store DIR] [--json] [-q|-v] COMMAND "
+		   "[options]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %s\n", commands[i].summary);
-	fprintf(f, "\nThe store defaults to $OCIMIRROR_STORE, else /var/lib/ocimirror as root,\n"
-		   "else $XDG_DATA_HOME/ocimirror. Exit codes: 0 done, 1 something failed,\n"
+	fprintf(f, "\nThe store defaults to $OCIMIRROR_STORE, else "
+		   "/var/lib/ocimirror as root,\n"
+		   "else $XDG_DATA_HOME/ocimirror. Exit codes: 0 done, 1 "
+		   "something failed,\n"
 		   "2 usage error, 3 store locked by another writer.\n");
 }
 
@@ -64,27 +68,30 @@ static void reg_log(void *ctx, enum reg_log_level lvl, const char *msg)
 	if (cli->verbosity < 0 && lvl != REG_LOG_WARN)
 		return;
 	if (cli->json) {
-		cli_json_event(json_pack("{s:s,s:s,s:s}", "event", "log", "level",
-					 lvl == REG_LOG_WARN ? "warning" :
-					 lvl == REG_LOG_INFO ? "info" : "debug",
+		cli_json_event(json_pack("{s:s,s:s,s:s}", "event", "log",
+					 "level",
+					 lvl == REG_LOG_WARN   ? "warning"
+					 : lvl == REG_LOG_INFO ? "info"
+							       : "debug",
 					 "message", msg));
 		return;
 	}
 	if (cli->progress_shown)
 		fputs("\r\033[K", stderr);
-	fprintf(stderr, "%s: %s\n", lvl == REG_LOG_WARN ? "warning" : "info", msg);
+	fprintf(stderr, "%s: %s\n", lvl == REG_LOG_WARN ? "warning" : "info",
+		msg);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"store", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"store", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct cli cli;
 	char *store = NULL;
@@ -94,27 +101,13 @@ int main(int argc, char **argv)
 	/* stop at the first non-option: the command */
 	while ((c = getopt_long(argc, argv, "+s:qvh", opts, NULL)) != -1) {
 		switch (c) {
-		case 's':
-			cli.store_dir = optarg;
-			break;
-		case 'j':
-			cli.json = 1;
-			break;
-		case 'q':
-			cli.verbosity = -1;
-			break;
-		case 'v':
-			cli.verbosity = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			printf("ocimirror %s\n", VERSION);
-			return EXIT_OK;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
+		case 's': cli.store_dir = optarg; break;
+		case 'j': cli.json = 1; break;
+		case 'q': cli.verbosity = -1; break;
+		case 'v': cli.verbosity = 1; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		case 'V': printf("ocimirror %s\n", VERSION); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
@@ -142,7 +135,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (rc < 0) {
-		fprintf(stderr, "ocimirror: unknown command \"%s\"\n", argv[optind]);
+		fprintf(stderr, "ocimirror: unknown command \"%s\"\n",
+			argv[optind]);
 		usage(stderr);
 		rc = EXIT_USAGE;
 	}

@@ -10,20 +10,18 @@
 int cli_exit_code(int code)
 {
 	switch (code) {
-	case 0:
-		return EXIT_OK;
-	case ERR_CONFLICT:
-		return EXIT_LOCKED;
-	default:
-		return EXIT_FAILED;
+	case 0: return EXIT_OK;
+	case ERR_CONFLICT: return EXIT_LOCKED;
+	default: return EXIT_FAILED;
 	}
 }
 
 int cli_fail(struct cli *cli, const struct err *e)
 {
 	if (cli->json)
-		cli_json_event(json_pack("{s:s,s:s,s:s}", "event", "error", "code",
-					 err_code_name(e->code), "message", e->msg));
+		cli_json_event(json_pack("{s:s,s:s,s:s}", "event", "error",
+					 "code", err_code_name(e->code),
+					 "message", e->msg));
 	fprintf(stderr, "ocimirror: %s\n", e->msg);
 	return cli_exit_code(e->code);
 }
@@ -88,13 +86,15 @@ void cli_progress(void *ctx, const struct reg_transfer_progress *p)
 	secs = (double)(now - cli->progress_started_ms) / 1000.0;
 	cli_human_bytes(done, sizeof(done), (double)p->bytes_done);
 	cli_human_bytes(total, sizeof(total), (double)p->bytes_total);
-	cli_human_bytes(rate, sizeof(rate), secs > 0 ? p->bytes_done / secs : 0);
+	cli_human_bytes(rate, sizeof(rate),
+			secs > 0 ? p->bytes_done / secs : 0);
 	if (secs > 0.5 && p->bytes_done && p->bytes_total > p->bytes_done)
 		snprintf(eta, sizeof(eta), " ETA %.0fs",
 			 (double)(p->bytes_total - p->bytes_done) /
-				 (p->bytes_done / secs));
+			     (p->bytes_done / secs));
 	fprintf(stderr, "\r\033[K%s / %s  %s/s%s  blobs %zu/%zu  %zu in flight",
-		done, total, rate, eta, p->jobs_done, p->jobs_total, p->in_flight);
+		done, total, rate, eta, p->jobs_done, p->jobs_total,
+		p->in_flight);
 	cli->progress_shown = 1;
 }
 

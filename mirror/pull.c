@@ -140,12 +140,14 @@ static int platform_wanted(const struct pull_options *o,
 
 static char *descriptor_json(const struct oci_descriptor *d)
 {
-	json_t *j = json_pack("{s:s,s:s,s:I}", "mediaType", d->media_type,
-			      "digest", d->digest.str, "size", (json_int_t)d->size);
+	json_t *j =
+	    json_pack("{s:s,s:s,s:I}", "mediaType", d->media_type, "digest",
+		      d->digest.str, "size", (json_int_t)d->size);
 	char *t;
 
 	if (d->artifact_type)
-		json_object_set_new(j, "artifactType", json_string(d->artifact_type));
+		json_object_set_new(j, "artifactType",
+				    json_string(d->artifact_type));
 	if (d->annotations_json) {
 		json_t *a = json_loads(d->annotations_json, 0, NULL);
 		if (a)
@@ -157,7 +159,8 @@ static char *descriptor_json(const struct oci_descriptor *d)
 }
 
 static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
-		   const char *reference, int depth, const struct item *subject_of,
+		   const char *reference, int depth,
+		   const struct item *subject_of,
 		   const struct oci_descriptor *via, struct err *err);
 
 static int resolve_referrers(struct refstate *r, size_t idx,
@@ -186,7 +189,8 @@ static int resolve_referrers(struct refstate *r, size_t idx,
 		const struct oci_descriptor *d = &idxm.manifests[i];
 		if (seen(r, &d->digest))
 			continue;
-		rc = resolve(r, idx, o, d->digest.str, depth + 1, &subj, d, err);
+		rc =
+		    resolve(r, idx, o, d->digest.str, depth + 1, &subj, d, err);
 		if (rc)
 			goto out;
 	}
@@ -197,7 +201,8 @@ out:
 }
 
 static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
-		   const char *reference, int depth, const struct item *subject_of,
+		   const char *reference, int depth,
+		   const struct item *subject_of,
 		   const struct oci_descriptor *via, struct err *err)
 {
 	struct reg_manifest rm;
@@ -208,9 +213,11 @@ static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 	struct pull_event ev;
 
 	if (depth > MAX_DEPTH)
-		return err_set(err, ERR_INVALID, "%s: nesting deeper than %d levels",
-			       reference, MAX_DEPTH);
-	rc = reg_client_get_manifest(r->client, &rm, r->ref->path, reference, err);
+		return err_set(err, ERR_INVALID,
+			       "%s: nesting deeper than %d levels", reference,
+			       MAX_DEPTH);
+	rc = reg_client_get_manifest(r->client, &rm, r->ref->path, reference,
+				     err);
 	if (rc)
 		return rc;
 	rc = oci_manifest_parse(&m, rm.body, rm.len, rm.content_type, err);
@@ -219,9 +226,10 @@ static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 		return err_wrap(err, "%s/%s:%s: ", r->ref->host, r->ref->path,
 				reference);
 	if (via && via->size != (int64_t)m.raw_len) {
-		rc = err_set(err, ERR_DIGEST,
-			     "%s@%s: descriptor says %lld bytes, manifest has %zu",
-			     r->repo, m.digest.str, (long long)via->size, m.raw_len);
+		rc = err_set(
+		    err, ERR_DIGEST,
+		    "%s@%s: descriptor says %lld bytes, manifest has %zu",
+		    r->repo, m.digest.str, (long long)via->size, m.raw_len);
 		oci_manifest_release(&m);
 		return rc;
 	}
@@ -239,7 +247,8 @@ static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 			const struct oci_descriptor *d = &m.manifests[i];
 			if (!platform_wanted(o, d) || seen(r, &d->digest))
 				continue;
-			rc = resolve(r, idx, o, d->digest.str, depth + 1, NULL, d, err);
+			rc = resolve(r, idx, o, d->digest.str, depth + 1, NULL,
+				     d, err);
 			if (rc) {
 				oci_manifest_release(&m);
 				return rc;
@@ -311,8 +320,8 @@ static int cmp_job(const void *a, const void *b)
 	return strcmp(x->digest.str, y->digest.str);
 }
 
-static int commit_ref(struct store *s, struct refstate *r, struct pull_result *res,
-		      struct err *err)
+static int commit_ref(struct store *s, struct refstate *r,
+		      struct pull_result *res, struct err *err)
 {
 	struct store_ref sr;
 	const struct item *top = NULL;
@@ -327,18 +336,22 @@ static int commit_ref(struct store *s, struct refstate *r, struct pull_result *r
 	for (size_t i = 0; i < r->n_items; i++) {
 		const struct item *it = &r->items[i];
 
-		rc = store_blob_put(s, &it->m.digest, it->m.raw, it->m.raw_len, err);
+		rc = store_blob_put(s, &it->m.digest, it->m.raw, it->m.raw_len,
+				    err);
 		if (rc)
-			return err_wrap(err, "%s@%s: ", r->repo, it->m.digest.str);
+			return err_wrap(err, "%s@%s: ", r->repo,
+					it->m.digest.str);
 		sr.digest = it->m.digest;
-		snprintf(sr.media_type, sizeof(sr.media_type), "%s", it->m.media_type);
+		snprintf(sr.media_type, sizeof(sr.media_type), "%s",
+			 it->m.media_type);
 		sr.size = (int64_t)it->m.raw_len;
 		rc = store_manifest_link(s, r->repo, &sr, err);
 		if (rc)
 			return rc;
 		if (it->is_referrer && it->desc_json) {
 			rc = store_referrer_add(s, r->repo, &it->subject,
-						&it->m.digest, it->desc_json, err);
+						&it->m.digest, it->desc_json,
+						err);
 			if (rc)
 				return rc;
 		}
@@ -354,10 +367,12 @@ static int commit_ref(struct store *s, struct refstate *r, struct pull_result *r
 	if (!top)
 		return err_set(err, ERR_FAIL, "nothing resolved");
 	res->digest = top->m.digest;
-	snprintf(res->media_type, sizeof(res->media_type), "%s", top->m.media_type);
+	snprintf(res->media_type, sizeof(res->media_type), "%s",
+		 top->m.media_type);
 	if (r->ref->tag[0]) {
 		sr.digest = top->m.digest;
-		snprintf(sr.media_type, sizeof(sr.media_type), "%s", top->m.media_type);
+		snprintf(sr.media_type, sizeof(sr.media_type), "%s",
+			 top->m.media_type);
 		sr.size = (int64_t)top->m.raw_len;
 		rc = store_tag_set(s, r->repo, r->ref->tag, &sr, err);
 		if (rc)
@@ -391,10 +406,12 @@ int pull_run(struct store *s, struct reg_pool *pool, const struct oci_ref *refs,
 		r->ref = &refs[i];
 		oci_ref_format(&refs[i], res->ref, sizeof(res->ref));
 		oci_ref_repo(&refs[i], r->repo, sizeof(r->repo));
-		reference = refs[i].has_digest ? refs[i].digest.str : refs[i].tag;
+		reference =
+		    refs[i].has_digest ? refs[i].digest.str : refs[i].tag;
 		rc = reg_pool_get(pool, &r->client, refs[i].host, &res->err);
 		if (!rc)
-			rc = resolve(r, i, o, reference, 0, NULL, NULL, &res->err);
+			rc = resolve(r, i, o, reference, 0, NULL, NULL,
+				     &res->err);
 		if (rc) {
 			r->failed = 1;
 			res->result = rc;
@@ -456,17 +473,20 @@ int pull_run(struct store *s, struct reg_pool *pool, const struct oci_ref *refs,
 		struct pull_event ev;
 
 		if (!r->failed) {
-			qsort(r->needs, r->n_needs, sizeof(*r->needs), cmp_need);
+			qsort(r->needs, r->n_needs, sizeof(*r->needs),
+			      cmp_need);
 			for (size_t q = 0; q < r->n_needs; q++) {
-				struct reg_blob_job key, *jp;
+				struct reg_blob_job key = {0}, *jp;
 				size_t k;
 
-				if (q && oci_digest_equal(&r->needs[q].digest,
-							  &r->needs[q - 1].digest))
+				if (q &&
+				    oci_digest_equal(&r->needs[q].digest,
+						     &r->needs[q - 1].digest))
 					continue;
 				res->blobs++;
 				key.digest = r->needs[q].digest;
-				jp = bsearch(&key, jobs, n_jobs, sizeof(*jobs), cmp_job);
+				jp = bsearch(&key, jobs, n_jobs, sizeof(*jobs),
+					     cmp_job);
 				if (!jp)
 					continue;
 				k = (size_t)(jp - jobs);
@@ -475,10 +495,13 @@ int pull_run(struct store *s, struct reg_pool *pool, const struct oci_ref *refs,
 						res->result = jobs[k].result;
 						res->err = jobs[k].err;
 					}
-				} else if ((size_t)(uintptr_t)jobs[k].user == i) {
+				} else if ((size_t)(uintptr_t)jobs[k].user ==
+					   i) {
 					res->blobs_fetched++;
-					res->bytes_fetched += (uint64_t)
-						(jobs[k].size > 0 ? jobs[k].size : 0);
+					res->bytes_fetched +=
+					    (uint64_t)(jobs[k].size > 0
+							   ? jobs[k].size
+							   : 0);
 				}
 			}
 			if (!res->result) {
@@ -507,8 +530,8 @@ int pull_run(struct store *s, struct reg_pool *pool, const struct oci_ref *refs,
 oom:
 	for (size_t i = 0; i < n; i++)
 		if (!results[i].result)
-			results[i].result = err_set(&results[i].err, ERR_FAIL,
-						    "out of memory");
+			results[i].result =
+			    err_set(&results[i].err, ERR_FAIL, "out of memory");
 	any_failed = 1;
 out:
 	for (size_t i = 0; i < n; i++) {

@@ -22,8 +22,8 @@
 
 enum pull_event_kind {
 	PULL_EV_RESOLVED, /* manifest fetched: ref, digest, media_type */
-	PULL_EV_BLOB,     /* one blob stored or failed: digest, bytes, result */
-	PULL_EV_DONE,     /* one reference finished: ref, digest, result */
+	PULL_EV_BLOB,	  /* one blob stored or failed: digest, bytes, result */
+	PULL_EV_DONE,	  /* one reference finished: ref, digest, result */
 };
 
 struct pull_event {
@@ -48,13 +48,13 @@ struct pull_options {
 
 struct pull_result {
 	char ref[OCI_REF_STR_MAX]; /* canonical reference */
-	int result;                /* 0 or ERR_* */
+	int result;		   /* 0 or ERR_* */
 	struct err err;
-	struct oci_digest digest;  /* top manifest or index */
+	struct oci_digest digest; /* top manifest or index */
 	char media_type[128];
-	size_t manifests;          /* manifests stored (incl. children, referrers) */
-	size_t blobs;              /* blobs this reference needs */
-	size_t blobs_fetched;      /* of those, fetched in this run */
+	size_t manifests;     /* manifests stored (incl. children, referrers) */
+	size_t blobs;	      /* blobs this reference needs */
+	size_t blobs_fetched; /* of those, fetched in this run */
 	uint64_t bytes_fetched;
 };
 

@@ -34,7 +34,8 @@ static int host_valid(const char *h, size_t n)
 	} else {
 		for (; i < n && h[i] != ':'; i++) {
 			char c = h[i];
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			if (!((c >= 'a' && c <= 'z') ||
+			      (c >= 'A' && c <= 'Z') ||
 			      (c >= '0' && c <= '9') || c == '.' || c == '-'))
 				return 0;
 			if (c == '.' && (i == 0 || h[i - 1] == '.'))
@@ -76,8 +77,8 @@ static int mkdirs(const char *path, struct err *err)
 			char c = tmp[i];
 			tmp[i] = '\0';
 			if (mkdir(tmp, 0755) && errno != EEXIST)
-				return err_set(err, ERR_FAIL, "mkdir %s: %s", tmp,
-					       strerror(errno));
+				return err_set(err, ERR_FAIL, "mkdir %s: %s",
+					       tmp, strerror(errno));
 			tmp[i] = c;
 		}
 	}
@@ -108,10 +109,11 @@ int store_open(struct store *s, const char *root, int create, struct err *err)
 	s->lock_fd = -1;
 	if (stat(root, &st)) {
 		if (!create)
-			return err_set(err, ERR_NOT_FOUND, "store %s does not exist",
-				       root);
+			return err_set(err, ERR_NOT_FOUND,
+				       "store %s does not exist", root);
 	} else if (!S_ISDIR(st.st_mode)) {
-		return err_set(err, ERR_INVALID, "store %s is not a directory", root);
+		return err_set(err, ERR_INVALID, "store %s is not a directory",
+			       root);
 	}
 	s->root = strdup(root);
 	if (!s->root)
@@ -153,12 +155,13 @@ int store_lock(struct store *s, int wait, struct err *err)
 		return rc;
 	}
 	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) {
-		int rc = errno == EWOULDBLOCK ?
-				 err_set(err, ERR_CONFLICT,
-					 "store %s is locked by another writer (sync, import or gc running)",
-					 s->root) :
-				 err_set(err, ERR_FAIL, "flock %s: %s", p,
-					 strerror(errno));
+		int rc = errno == EWOULDBLOCK
+			     ? err_set(err, ERR_CONFLICT,
+				       "store %s is locked by another writer "
+				       "(sync, import or gc running)",
+				       s->root)
+			     : err_set(err, ERR_FAIL, "flock %s: %s", p,
+				       strerror(errno));
 		close(fd);
 		free(p);
 		return rc;
@@ -237,7 +240,8 @@ static void *hash_thread(void *arg)
 		upto = w->visible;
 		pthread_mutex_unlock(&w->mu);
 		while (from < upto && buf) {
-			size_t want = upto - from > cap ? cap : (size_t)(upto - from);
+			size_t want =
+			    upto - from > cap ? cap : (size_t)(upto - from);
 			ssize_t r = pread(w->fd, buf, want, (off_t)from);
 			if (r <= 0) {
 				if (r < 0 && errno == EINTR)
@@ -300,8 +304,9 @@ static int tmp_open(struct store *s, char **path_out, struct err *err)
 		return err_set(err, ERR_FAIL, "out of memory");
 	fd = mkostemp(p, O_CLOEXEC);
 	if (fd < 0) {
-		int rc = err_set(err, ERR_FAIL, "create temp file in %s/tmp: %s",
-				 s->root, strerror(errno));
+		int rc =
+		    err_set(err, ERR_FAIL, "create temp file in %s/tmp: %s",
+			    s->root, strerror(errno));
 		free(p);
 		return rc;
 	}
@@ -378,7 +383,8 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n,
 	}
 	if (w->off - w->flushed >= WRITEBACK_STEP) {
 		sync_file_range(w->fd, (off64_t)w->flushed,
-				(off64_t)(w->off - w->flushed), SYNC_FILE_RANGE_WRITE);
+				(off64_t)(w->off - w->flushed),
+				SYNC_FILE_RANGE_WRITE);
 		w->flushed = w->off;
 	}
 	return 0;
@@ -417,10 +423,11 @@ int store_writer_commit(struct store_writer *w, struct err *err)
 	int rc;
 
 	if (w->size >= 0 && w->off != (uint64_t)w->size) {
-		rc = err_set(err, ERR_DIGEST,
-			     "blob %s: size mismatch: expected %lld bytes, got %llu",
-			     w->expect.str, (long long)w->size,
-			     (unsigned long long)w->off);
+		rc = err_set(
+		    err, ERR_DIGEST,
+		    "blob %s: size mismatch: expected %lld bytes, got %llu",
+		    w->expect.str, (long long)w->size,
+		    (unsigned long long)w->off);
 		store_writer_reset(w, NULL);
 		return rc;
 	}
@@ -429,9 +436,11 @@ int store_writer_commit(struct store_writer *w, struct err *err)
 			       w->expect.str, w->tmp);
 	oci_hasher_final(&w->h, &got);
 	if (!oci_digest_equal(&got, &w->expect)) {
-		rc = err_set(err, ERR_DIGEST,
-			     "blob %s: digest mismatch: content is %s (%llu bytes); not stored",
-			     w->expect.str, got.str, (unsigned long long)w->off);
+		rc =
+		    err_set(err, ERR_DIGEST,
+			    "blob %s: digest mismatch: content is %s (%llu "
+			    "bytes); not stored",
+			    w->expect.str, got.str, (unsigned long long)w->off);
 		store_writer_reset(w, NULL);
 		return rc;
 	}
@@ -510,14 +519,15 @@ static int read_file(const char *path, size_t max, char **out, size_t *len,
 			break;
 		if (buf_append(&b, tmp, (size_t)r)) {
 			close(fd);
-			return err_set(err, ERR_TOO_LARGE, "%s: larger than %zu bytes",
-				       path, max);
+			return err_set(err, ERR_TOO_LARGE,
+				       "%s: larger than %zu bytes", path, max);
 		}
 	}
 	close(fd);
 	if (r < 0) {
 		buf_release(&b);
-		return err_set(err, ERR_FAIL, "read %s: %s", path, strerror(errno));
+		return err_set(err, ERR_FAIL, "read %s: %s", path,
+			       strerror(errno));
 	}
 	*out = buf_detach(&b, len);
 	return 0;
@@ -552,11 +562,13 @@ static int put_record(struct store *s, const char *dir, const char *name,
 		return fd;
 	dst = pathf("%s/%s", dir, name);
 	if (!dst || write(fd, text, n) != (ssize_t)n || fsync(fd)) {
-		rc = err_set(err, ERR_FAIL, "write %s: %s", tmp, strerror(errno));
+		rc = err_set(err, ERR_FAIL, "write %s: %s", tmp,
+			     strerror(errno));
 		goto out;
 	}
 	if (rename(tmp, dst)) {
-		rc = err_set(err, ERR_FAIL, "rename %s: %s", dst, strerror(errno));
+		rc = err_set(err, ERR_FAIL, "rename %s: %s", dst,
+			     strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -571,9 +583,9 @@ out:
 
 static char *ref_json(const struct store_ref *m)
 {
-	json_t *j = json_pack("{s:s,s:s,s:I}", "digest", m->digest.str,
-			      "mediaType", m->media_type, "size",
-			      (json_int_t)m->size);
+	json_t *j =
+	    json_pack("{s:s,s:s,s:I}", "digest", m->digest.str, "mediaType",
+		      m->media_type, "size", (json_int_t)m->size);
 	char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
@@ -604,8 +616,8 @@ static int parse_ref_json(struct store_ref *out, const char *text, size_t n,
 static int check_repo(const char *repo, struct err *err)
 {
 	if (!store_repo_valid(repo))
-		return err_set(err, ERR_INVALID, "invalid repository name \"%.300s\"",
-			       repo);
+		return err_set(err, ERR_INVALID,
+			       "invalid repository name \"%.300s\"", repo);
 	return 0;
 }
 
@@ -624,8 +636,9 @@ int store_manifest_link(struct store *s, const char *repo,
 	dir = pathf("%s/repositories/%s/_manifests/%s", s->root, repo,
 		    oci_digest_alg_name(m->digest.alg));
 	text = ref_json(m);
-	rc = dir && text ? put_record(s, dir, oci_digest_hex(&m->digest), text, err) :
-			   err_set(err, ERR_FAIL, "out of memory");
+	rc = dir && text
+		 ? put_record(s, dir, oci_digest_hex(&m->digest), text, err)
+		 : err_set(err, ERR_FAIL, "out of memory");
 	free(dir);
 	free(text);
 	return rc;
@@ -676,8 +689,8 @@ int store_tag_set(struct store *s, const char *repo, const char *tag,
 		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
 	dir = pathf("%s/repositories/%s/_tags", s->root, repo);
 	text = ref_json(m);
-	rc = dir && text ? put_record(s, dir, tag, text, err) :
-			   err_set(err, ERR_FAIL, "out of memory");
+	rc = dir && text ? put_record(s, dir, tag, text, err)
+			 : err_set(err, ERR_FAIL, "out of memory");
 	free(dir);
 	free(text);
 	return rc;
@@ -736,8 +749,8 @@ int store_referrer_add(struct store *s, const char *repo,
 		    oci_digest_alg_name(subject->alg), oci_digest_hex(subject));
 	name = pathf("%s-%s", oci_digest_alg_name(referrer->alg),
 		     oci_digest_hex(referrer));
-	rc = dir && name ? put_record(s, dir, name, desc_json, err) :
-			   err_set(err, ERR_FAIL, "out of memory");
+	rc = dir && name ? put_record(s, dir, name, desc_json, err)
+			 : err_set(err, ERR_FAIL, "out of memory");
 	free(dir);
 	free(name);
 	return rc;
@@ -818,13 +831,15 @@ static void visit_repo(struct walk *w, const char *repo)
  * a repository. Depth is bounded by the name length limit. */
 static void walk_dir(struct walk *w, const char *rel, int depth)
 {
-	char *dir = pathf("%s/repositories%s%s", w->s->root, *rel ? "/" : "", rel);
+	char *dir =
+	    pathf("%s/repositories%s%s", w->s->root, *rel ? "/" : "", rel);
 	size_t n = 0;
 	char **names = dir ? list_dir(dir, &n) : NULL;
 	int is_repo = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(names[i], "_tags") || !strcmp(names[i], "_manifests"))
+		if (!strcmp(names[i], "_tags") ||
+		    !strcmp(names[i], "_manifests"))
 			is_repo = 1;
 	if (is_repo && store_repo_valid(rel))
 		visit_repo(w, rel);

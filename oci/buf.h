@@ -23,7 +23,7 @@ void buf_reset(struct buf *b); /* len = 0, keeps memory */
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Hand the bytes to the caller (free() them) and re-init b empty. */
 char *buf_detach(struct buf *b, size_t *len_out);

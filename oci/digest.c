@@ -44,7 +44,8 @@ int oci_digest_parsen(struct oci_digest *out, const char *s, size_t n,
 	shown(show, sizeof(show), s, n);
 	if (!colon)
 		return err_set(err, ERR_INVALID,
-			       "invalid digest \"%s\": missing algorithm", show);
+			       "invalid digest \"%s\": missing algorithm",
+			       show);
 	alen = (size_t)(colon - s);
 	hlen = n - alen - 1;
 	if (alen == 6 && !memcmp(s, "sha256", 6)) {
@@ -56,26 +57,30 @@ int oci_digest_parsen(struct oci_digest *out, const char *s, size_t n,
 	} else {
 		for (i = 0; i < alen; i++) {
 			char c = s[i];
-			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			      c == '+' || c == '.' || c == '_' || c == '-'))
-				return err_set(err, ERR_INVALID,
-					       "invalid digest \"%s\": bad algorithm",
-					       show);
+			if (!((c >= 'a' && c <= 'z') ||
+			      (c >= '0' && c <= '9') || c == '+' || c == '.' ||
+			      c == '_' || c == '-'))
+				return err_set(
+				    err, ERR_INVALID,
+				    "invalid digest \"%s\": bad algorithm",
+				    show);
 		}
 		return err_set(err, alen ? ERR_UNSUPPORTED : ERR_INVALID,
 			       "%s digest \"%s\"",
-			       alen ? "unsupported algorithm in" : "invalid", show);
+			       alen ? "unsupported algorithm in" : "invalid",
+			       show);
 	}
 	if (hlen != want)
-		return err_set(err, ERR_INVALID,
-			       "invalid digest \"%s\": %s needs %zu hex digits, got %zu",
-			       show, oci_digest_alg_name(alg), want, hlen);
+		return err_set(
+		    err, ERR_INVALID,
+		    "invalid digest \"%s\": %s needs %zu hex digits, got %zu",
+		    show, oci_digest_alg_name(alg), want, hlen);
 	for (i = 0; i < hlen; i++) {
 		char c = colon[1 + i];
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return err_set(err, ERR_INVALID,
-				       "invalid digest \"%s\": not lowercase hex",
-				       show);
+			return err_set(
+			    err, ERR_INVALID,
+			    "invalid digest \"%s\": not lowercase hex", show);
 	}
 	out->alg = alg;
 	memcpy(out->str, s, n);
@@ -129,8 +134,8 @@ void oci_hasher_final(struct oci_hasher *h, struct oci_digest *out)
 
 	if (!h->ctx || !EVP_DigestFinal_ex(h->ctx, md, &len))
 		len = 0;
-	off = snprintf(out->str, sizeof(out->str), "%s:",
-		       oci_digest_alg_name(h->alg));
+	off = snprintf(out->str, sizeof(out->str),
+		       "%s:", oci_digest_alg_name(h->alg));
 	for (i = 0; i < len; i++)
 		snprintf(out->str + off + 2 * i, 3, "%02x", md[i]);
 	out->alg = h->alg;

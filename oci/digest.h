@@ -37,7 +37,7 @@ int oci_digest_equal(const struct oci_digest *a, const struct oci_digest *b);
 /* Streaming hasher. _init allocates an EVP context; _release frees it. */
 struct oci_hasher {
 	enum oci_digest_alg alg;
-	void *ctx; /* EVP_MD_CTX */
+	void *ctx;  /* EVP_MD_CTX */
 	uint64_t n; /* bytes hashed so far */
 };
 

@@ -11,7 +11,7 @@
 
 enum err_code {
 	ERR_OK = 0,
-	ERR_FAIL = -1,         /* generic failure, see message */
+	ERR_FAIL = -1,	       /* generic failure, see message */
 	ERR_NOT_FOUND = -2,    /* manifest, blob, tag, file absent */
 	ERR_UNAUTHORIZED = -3, /* credentials missing or refused */
 	ERR_DIGEST = -4,       /* content does not match its digest or size */
@@ -35,12 +35,12 @@ void err_clear(struct err *e);
 /* Set code and message (printf format); returns code so callers can
  * `return err_set(e, ERR_INVALID, "...")`. e may be NULL. */
 int err_set(struct err *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prefix context to the message already there ("pull x: " + inner),
  * keeping the code. Returns the code. */
 int err_wrap(struct err *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Short name of a code, e.g. "not found". */
 const char *err_code_name(int code);

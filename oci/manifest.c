@@ -34,7 +34,8 @@ enum oci_manifest_kind oci_mediatype_kind(const char *mt)
 	if (!mt)
 		return 0;
 	mt_base(b, sizeof(b), mt);
-	if (!strcasecmp(b, MT_OCI_MANIFEST) || !strcasecmp(b, MT_DOCKER_MANIFEST))
+	if (!strcasecmp(b, MT_OCI_MANIFEST) ||
+	    !strcasecmp(b, MT_DOCKER_MANIFEST))
 		return OCI_KIND_MANIFEST;
 	if (!strcasecmp(b, MT_OCI_INDEX) || !strcasecmp(b, MT_DOCKER_LIST))
 		return OCI_KIND_INDEX;
@@ -65,8 +66,8 @@ static int is_schema1(const char *mt)
 /* The canonical spelling of a known manifest type, or NULL. */
 static const char *mt_known(const char *mt)
 {
-	static const char *const known[] = { MT_OCI_MANIFEST, MT_OCI_INDEX,
-					     MT_DOCKER_MANIFEST, MT_DOCKER_LIST };
+	static const char *const known[] = {MT_OCI_MANIFEST, MT_OCI_INDEX,
+					    MT_DOCKER_MANIFEST, MT_DOCKER_LIST};
 	char b[128];
 	size_t i;
 
@@ -132,8 +133,8 @@ static int get_mt(char **out, json_t *obj, const char *key, int required,
 	if (!json_is_string(v))
 		return err_set(err, ERR_INVALID, "%s must be a string", key);
 	if (!mt_valid(json_string_value(v), json_string_length(v)))
-		return err_set(err, ERR_INVALID,
-			       "%s is not a valid media type", key);
+		return err_set(err, ERR_INVALID, "%s is not a valid media type",
+			       key);
 	*out = dup_n(json_string_value(v), json_string_length(v));
 	return *out ? 0 : oom(err);
 }
@@ -148,8 +149,9 @@ static int get_annotations(char **out, json_t *obj, struct err *err)
 	if (!a)
 		return 0;
 	if (!json_is_object(a))
-		return err_set(err, ERR_INVALID, "annotations must be an object");
-	json_object_foreach(a, k, v) {
+		return err_set(err, ERR_INVALID,
+			       "annotations must be an object");
+	json_object_foreach (a, k, v) {
 		if (!json_is_string(v))
 			return err_set(err, ERR_INVALID,
 				       "annotations values must be strings");
@@ -158,8 +160,8 @@ static int get_annotations(char **out, json_t *obj, struct err *err)
 	return *out ? 0 : oom(err);
 }
 
-static int get_platform_str(char *dst, size_t cap, json_t *obj,
-			    const char *key, int required, struct err *err)
+static int get_platform_str(char *dst, size_t cap, json_t *obj, const char *key,
+			    int required, struct err *err)
 {
 	json_t *v = json_object_get(obj, key);
 	const char *s;
@@ -168,8 +170,8 @@ static int get_platform_str(char *dst, size_t cap, json_t *obj,
 	dst[0] = '\0';
 	if (!v) {
 		if (required)
-			return err_set(err, ERR_INVALID, "platform.%s is missing",
-				       key);
+			return err_set(err, ERR_INVALID,
+				       "platform.%s is missing", key);
 		return 0;
 	}
 	if (!json_is_string(v))
@@ -307,7 +309,7 @@ static int descriptor_array(struct oci_descriptor **out, size_t *n_out,
 		rc = oom(err);
 		goto out;
 	}
-	json_array_foreach(arr, i, v) {
+	json_array_foreach (arr, i, v) {
 		rc = descriptor_parse(&list[i], v, err);
 		if (rc) {
 			err_wrap(err, "%s[%zu]: ", key, i);
@@ -349,7 +351,9 @@ static int single_descriptor(struct oci_descriptor *d, int *has, json_t *obj,
 static int schema1_refused(struct err *err, const struct oci_digest *d)
 {
 	return err_set(err, ERR_UNSUPPORTED,
-		       "Docker schema1 manifests are not supported (deprecated); manifest %s is schema1, ask for the image to be pushed again as Docker schema2 or OCI",
+		       "Docker schema1 manifests are not supported "
+		       "(deprecated); manifest %s is schema1, ask for the "
+		       "image to be pushed again as Docker schema2 or OCI",
 		       d->str);
 }
 
@@ -393,32 +397,36 @@ static int parse_doc(struct oci_manifest *m, json_t *root,
 			return rc;
 		m->kind = oci_mediatype_kind(m->media_type);
 		if (!m->kind)
-			return err_set(err, ERR_INVALID,
-				       "mediaType %s is not a manifest or index type",
-				       m->media_type);
+			return err_set(
+			    err, ERR_INVALID,
+			    "mediaType %s is not a manifest or index type",
+			    m->media_type);
 		if (ct_known && strcasecmp(ct_known, m->media_type))
-			return err_set(err, ERR_INVALID,
-				       "mediaType %s does not match content type %s",
-				       m->media_type, ct_known);
+			return err_set(
+			    err, ERR_INVALID,
+			    "mediaType %s does not match content type %s",
+			    m->media_type, ct_known);
 	} else {
 		int has_m = json_object_get(root, "manifests") != NULL;
 		int has_c = json_object_get(root, "config") != NULL ||
 			    json_object_get(root, "layers") != NULL;
 
 		if (has_m == has_c)
-			return err_set(err, ERR_INVALID,
-				       "no mediaType, and %s",
-				       has_m ? "both manifests and config/layers are present"
-					     : "neither manifests nor config is present");
+			return err_set(
+			    err, ERR_INVALID, "no mediaType, and %s",
+			    has_m
+				? "both manifests and config/layers are present"
+				: "neither manifests nor config is present");
 		m->kind = has_m ? OCI_KIND_INDEX : OCI_KIND_MANIFEST;
 		if (ct_known && oci_mediatype_kind(ct_known) != m->kind)
 			return err_set(err, ERR_INVALID,
-				       "content type %s does not match the document, which is an %s",
+				       "content type %s does not match the "
+				       "document, which is an %s",
 				       ct_known,
 				       has_m ? "index" : "image manifest");
 		m->media_type = strdup(ct_known ? ct_known
-					       : has_m ? MT_OCI_INDEX
-						       : MT_OCI_MANIFEST);
+				       : has_m	? MT_OCI_INDEX
+						: MT_OCI_MANIFEST);
 		if (!m->media_type)
 			return oom(err);
 	}
@@ -431,8 +439,9 @@ static int parse_doc(struct oci_manifest *m, json_t *root,
 		/* A document that could be read as both kinds is refused
 		 * (CVE-2021-41190). */
 		if (json_object_get(root, "manifests"))
-			return err_set(err, ERR_INVALID,
-				       "an image manifest must not have manifests");
+			return err_set(
+			    err, ERR_INVALID,
+			    "an image manifest must not have manifests");
 		rc = single_descriptor(&m->config, &m->has_config, root,
 				       "config", 1, err);
 		if (!rc)
@@ -441,8 +450,9 @@ static int parse_doc(struct oci_manifest *m, json_t *root,
 	} else {
 		if (json_object_get(root, "config") ||
 		    json_object_get(root, "layers"))
-			return err_set(err, ERR_INVALID,
-				       "an index must not have config or layers");
+			return err_set(
+			    err, ERR_INVALID,
+			    "an index must not have config or layers");
 		rc = descriptor_array(&m->manifests, &m->n_manifests, root,
 				      "manifests", 1, err);
 	}
@@ -464,9 +474,10 @@ int oci_manifest_parse(struct oci_manifest *out, const char *raw,
 
 	memset(out, 0, sizeof(*out));
 	if (raw_len > OCI_MANIFEST_MAX) {
-		rc = err_set(err, ERR_TOO_LARGE,
-			     "manifest is %zu bytes, more than the %u byte limit",
-			     raw_len, OCI_MANIFEST_MAX);
+		rc = err_set(
+		    err, ERR_TOO_LARGE,
+		    "manifest is %zu bytes, more than the %u byte limit",
+		    raw_len, OCI_MANIFEST_MAX);
 		goto out;
 	}
 	if (!raw || raw_len == 0) {

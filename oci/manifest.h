@@ -26,7 +26,7 @@ struct oci_descriptor {
 	char *media_type;
 	struct oci_digest digest;
 	int64_t size;
-	char *artifact_type;  /* NULL when absent */
+	char *artifact_type; /* NULL when absent */
 	int has_platform;
 	struct oci_platform platform; /* normalised */
 	char *annotations_json; /* compact JSON object text, NULL when absent */

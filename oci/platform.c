@@ -103,10 +103,10 @@ static int parsen(struct oci_platform *out, const char *s, size_t n,
 {
 	const char *part[3];
 	size_t plen[3];
-	size_t caps[3] = { sizeof(out->os), sizeof(out->arch),
-			   sizeof(out->variant) };
-	char *dst[3] = { out->os, out->arch, out->variant };
-	const char *names[3] = { "os", "architecture", "variant" };
+	size_t caps[3] = {sizeof(out->os), sizeof(out->arch),
+			  sizeof(out->variant)};
+	char *dst[3] = {out->os, out->arch, out->variant};
+	const char *names[3] = {"os", "architecture", "variant"};
 	char show[SHOW_MAX];
 	size_t i, k = 0, start = 0;
 
@@ -128,13 +128,15 @@ static int parsen(struct oci_platform *out, const char *s, size_t n,
 		if (!valid_part(part[i], plen[i])) {
 			memset(out, 0, sizeof(*out));
 			return err_set(err, ERR_INVALID,
-				       "invalid platform \"%s\": %s is empty or not [A-Za-z0-9][A-Za-z0-9._-]*",
+				       "invalid platform \"%s\": %s is empty "
+				       "or not [A-Za-z0-9][A-Za-z0-9._-]*",
 				       show, names[i]);
 		}
 		if (plen[i] >= caps[i]) {
 			memset(out, 0, sizeof(*out));
 			return err_set(err, ERR_INVALID,
-				       "invalid platform \"%s\": %s is longer than %zu characters",
+				       "invalid platform \"%s\": %s is longer "
+				       "than %zu characters",
 				       show, names[i], caps[i] - 1);
 		}
 		memcpy(dst[i], part[i], plen[i]);
@@ -153,7 +155,8 @@ int oci_platform_parse(struct oci_platform *out, const char *s, struct err *err)
 {
 	if (!s) {
 		memset(out, 0, sizeof(*out));
-		return err_set(err, ERR_INVALID, "invalid platform: none given");
+		return err_set(err, ERR_INVALID,
+			       "invalid platform: none given");
 	}
 	return parsen(out, s, strlen(s), err);
 }
@@ -178,8 +181,8 @@ void oci_platform_format(const struct oci_platform *p, char *dst, size_t cap)
 {
 	if (!cap)
 		return;
-	snprintf(dst, cap, "%s/%s%s%s", p->os, p->arch, p->variant[0] ? "/" : "",
-		 p->variant);
+	snprintf(dst, cap, "%s/%s%s%s", p->os, p->arch,
+		 p->variant[0] ? "/" : "", p->variant);
 }
 
 static int is_space(char c)
@@ -197,7 +200,8 @@ int oci_platform_parse_list(struct oci_platform **out, size_t *n_out,
 	*out = NULL;
 	*n_out = 0;
 	if (!s) {
-		rc = err_set(err, ERR_INVALID, "invalid platform list: none given");
+		rc = err_set(err, ERR_INVALID,
+			     "invalid platform list: none given");
 		goto out;
 	}
 	len = strlen(s);
@@ -212,21 +216,22 @@ int oci_platform_parse_list(struct oci_platform **out, size_t *n_out,
 		while (b > a && is_space(s[b - 1]))
 			b--;
 		if (a == b) {
-			rc = err_set(err, ERR_INVALID,
-				     "invalid platform list: entry %zu is empty",
-				     n + 1);
+			rc = err_set(
+			    err, ERR_INVALID,
+			    "invalid platform list: entry %zu is empty", n + 1);
 			goto out;
 		}
 		if (n == PLATFORM_LIST_MAX) {
-			rc = err_set(err, ERR_TOO_LARGE,
-				     "invalid platform list: more than %d platforms",
-				     PLATFORM_LIST_MAX);
+			rc = err_set(
+			    err, ERR_TOO_LARGE,
+			    "invalid platform list: more than %d platforms",
+			    PLATFORM_LIST_MAX);
 			goto out;
 		}
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 4;
 			struct oci_platform *p =
-				realloc(list, ncap * sizeof(*list));
+			    realloc(list, ncap * sizeof(*list));
 			if (!p) {
 				rc = err_set(err, ERR_FAIL,
 					     "platform list: out of memory");

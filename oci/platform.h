@@ -13,12 +13,13 @@
 struct oci_platform {
 	char os[32];
 	char arch[32];
-	char variant[16]; /* normalised; "" when none */
+	char variant[16];    /* normalised; "" when none */
 	char os_version[64]; /* from descriptors only, never matched on */
 };
 
 /* Parse "linux/arm64/v8", "linux/amd64". os and arch are required. */
-int oci_platform_parse(struct oci_platform *out, const char *s, struct err *err);
+int oci_platform_parse(struct oci_platform *out, const char *s,
+		       struct err *err);
 
 /* Normalise in place (used on values read from indexes too). */
 void oci_platform_normalize(struct oci_platform *p);

@@ -64,7 +64,8 @@ static int component_problem(char *why, size_t cap, const char *c, size_t n)
 	shown(show, sizeof(show), c, n);
 	if (!is_lower_alnum(c[0]) || !is_lower_alnum(c[n - 1])) {
 		snprintf(why, cap,
-			 "repository path component \"%s\" must start and end with a lowercase letter or digit",
+			 "repository path component \"%s\" must start and end "
+			 "with a lowercase letter or digit",
 			 show);
 		return 1;
 	}
@@ -86,7 +87,8 @@ static int component_problem(char *why, size_t cap, const char *c, size_t n)
 			while (i + run < n && c[i + run] == '-')
 				run++;
 		}
-		/* run > 0 here; the component ends with alnum, so i + run < n */
+		/* run > 0 here; the component ends with alnum, so i + run < n
+		 */
 		if (!is_lower_alnum(c[i + run]))
 			goto bad_sep;
 		i += run;
@@ -94,7 +96,8 @@ static int component_problem(char *why, size_t cap, const char *c, size_t n)
 	return 0;
 bad_sep:
 	snprintf(why, cap,
-		 "repository path component \"%s\" has an invalid separator (use '.', '_', '__' or '-')",
+		 "repository path component \"%s\" has an invalid separator "
+		 "(use '.', '_', '__' or '-')",
 		 show);
 	return 1;
 }
@@ -117,9 +120,10 @@ static int path_problem(char *why, size_t cap, const char *p, size_t n)
 		if (!is_lower_alnum(p[i]) && p[i] != '.' && p[i] != '_' &&
 		    p[i] != '-' && p[i] != '/') {
 			char_shown(ch, sizeof(ch), p[i]);
-			snprintf(why, cap,
-				 "repository path contains invalid character '%s'",
-				 ch);
+			snprintf(
+			    why, cap,
+			    "repository path contains invalid character '%s'",
+			    ch);
 			return 1;
 		}
 	}
@@ -221,7 +225,8 @@ static int tag_problem(char *why, size_t cap, const char *t, size_t n)
 	if (!is_alnum(t[0]) && t[0] != '_')
 		goto bad;
 	for (i = 1; i < n; i++)
-		if (!is_alnum(t[i]) && t[i] != '_' && t[i] != '.' && t[i] != '-')
+		if (!is_alnum(t[i]) && t[i] != '_' && t[i] != '.' &&
+		    t[i] != '-')
 			goto bad;
 	return 0;
 bad:
@@ -284,7 +289,8 @@ static int parse(struct oci_ref *out, const char *s, int repo_only,
 	end = at ? at : s + len;
 	if (at) {
 		if (repo_only) {
-			snprintf(why, sizeof(why), "a repository name has no digest");
+			snprintf(why, sizeof(why),
+				 "a repository name has no digest");
 			goto fail;
 		}
 		if (at[1] == '\0') {
@@ -304,7 +310,8 @@ static int parse(struct oci_ref *out, const char *s, int repo_only,
 	colon = last_of(slash ? slash : s, end, ':');
 	if (colon) {
 		if (repo_only) {
-			snprintf(why, sizeof(why), "a repository name has no tag");
+			snprintf(why, sizeof(why),
+				 "a repository name has no tag");
 			goto fail;
 		}
 		if (tag_problem(why, sizeof(why), colon + 1,
@@ -340,7 +347,8 @@ static int parse(struct oci_ref *out, const char *s, int repo_only,
 	}
 	for (i = 0; i < host_len; i++) {
 		char c = s[i];
-		out->host[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+		out->host[i] =
+		    (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 	}
 	out->host[host_len] = '\0';
 	if (!host_len || is_docker_hub(out->host, host_len))

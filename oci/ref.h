@@ -25,7 +25,8 @@
 #define OCI_TAG_MAX 128
 
 struct oci_ref {
-	char host[OCI_NAME_MAX + 1]; /* "docker.io", "localhost:5000", "[::1]:5000" */
+	char host[OCI_NAME_MAX +
+		  1]; /* "docker.io", "localhost:5000", "[::1]:5000" */
 	char path[OCI_NAME_MAX + 1]; /* "library/nginx" */
 	char tag[OCI_TAG_MAX + 1];   /* "" when absent */
 	int has_digest;

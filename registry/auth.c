@@ -71,7 +71,7 @@ static const char *parse_value(const char *p, char *val, size_t cap)
 			return NULL;
 		p++;
 	} else {
-		while (*p && is_tchar((unsigned char)*p) ) {
+		while (*p && is_tchar((unsigned char)*p)) {
 			if (n + 1 < cap)
 				val[n++] = *p;
 			p++;
@@ -110,20 +110,23 @@ int reg_challenge_parse(struct reg_challenge *out, size_t max, size_t *n_out,
 			p++;
 		sl = (size_t)(p - s);
 		if (!sl || (*p && *p != ' ' && *p != '\t' && *p != ','))
-			return err_set(err, ERR_INVALID,
-				       "malformed WWW-Authenticate header: \"%.80s\"",
-				       header);
+			return err_set(
+			    err, ERR_INVALID,
+			    "malformed WWW-Authenticate header: \"%.80s\"",
+			    header);
 		if (n < max) {
 			c = &out[n];
 			memset(c, 0, sizeof(*c));
-			snprintf(c->scheme, sizeof(c->scheme), "%.*s", (int)sl, s);
+			snprintf(c->scheme, sizeof(c->scheme), "%.*s", (int)sl,
+				 s);
 			for (char *q = c->scheme; *q; q++)
 				*q = (char)tolower((unsigned char)*q);
 		} else {
 			c = NULL;
 		}
 		n++;
-		/* auth-params until the next challenge (token not followed by '=') */
+		/* auth-params until the next challenge (token not followed by
+		 * '=') */
 		for (;;) {
 			const char *k, *save;
 			size_t kn;
@@ -146,9 +149,11 @@ int reg_challenge_parse(struct reg_challenge *out, size_t max, size_t *n_out,
 				if (!kn) {
 					if (!*p)
 						break;
-					return err_set(err, ERR_INVALID,
-						       "malformed WWW-Authenticate header: \"%.80s\"",
-						       header);
+					return err_set(
+					    err, ERR_INVALID,
+					    "malformed WWW-Authenticate "
+					    "header: \"%.80s\"",
+					    header);
 				}
 				p = save;
 				break;
@@ -156,15 +161,18 @@ int reg_challenge_parse(struct reg_challenge *out, size_t max, size_t *n_out,
 			p = skip_ws(p + 1);
 			p = parse_value(p, val, sizeof(val));
 			if (!p)
-				return err_set(err, ERR_INVALID,
-					       "malformed WWW-Authenticate header (unterminated quote): \"%.80s\"",
-					       header);
+				return err_set(
+				    err, ERR_INVALID,
+				    "malformed WWW-Authenticate header "
+				    "(unterminated quote): \"%.80s\"",
+				    header);
 			if (c)
 				set_param(c, k, kn, val);
 			p = skip_ws(p);
 			if (*p && *p != ',')
 				return err_set(err, ERR_INVALID,
-					       "malformed WWW-Authenticate header: \"%.80s\"",
+					       "malformed WWW-Authenticate "
+					       "header: \"%.80s\"",
 					       header);
 		}
 	}
@@ -256,8 +264,8 @@ static char *auth_file_path(void)
 }
 
 /* Runs docker-credential-NAME get, host on stdin. */
-static int run_helper(struct reg_creds *out, const char *name,
-		      const char *host, struct err *err)
+static int run_helper(struct reg_creds *out, const char *name, const char *host,
+		      struct err *err)
 {
 	int in[2] = {-1, -1}, outp[2] = {-1, -1}, status, rc = ERR_FAIL;
 	char prog[256];
@@ -268,9 +276,11 @@ static int run_helper(struct reg_creds *out, const char *name,
 
 	buf_init(&b, 64 * 1024);
 	for (const char *q = name; *q; q++)
-		if (!isalnum((unsigned char)*q) && *q != '-' && *q != '_' && *q != '.')
+		if (!isalnum((unsigned char)*q) && *q != '-' && *q != '_' &&
+		    *q != '.')
 			return err_set(err, ERR_INVALID,
-				       "invalid credential helper name \"%s\"", name);
+				       "invalid credential helper name \"%s\"",
+				       name);
 	snprintf(prog, sizeof(prog), "docker-credential-%s", name);
 	if (pipe(in) || pipe(outp)) {
 		rc = err_set(err, ERR_FAIL, "pipe: %s", strerror(errno));
@@ -313,16 +323,19 @@ static int run_helper(struct reg_creds *out, const char *name,
 		if (strstr(b.data, "not found"))
 			rc = ERR_NOT_FOUND;
 		else
-			rc = err_set(err, ERR_FAIL,
-				     "credential helper %s failed for %s (status %d)",
-				     prog, host, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+			rc = err_set(
+			    err, ERR_FAIL,
+			    "credential helper %s failed for %s (status %d)",
+			    prog, host,
+			    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		goto out;
 	}
 	j = json_loadb(b.data, b.len, 0, NULL);
 	if (!j || !json_is_string(json_object_get(j, "Username")) ||
 	    !json_is_string(json_object_get(j, "Secret"))) {
-		rc = err_set(err, ERR_INVALID,
-			     "credential helper %s gave malformed output", prog);
+		rc =
+		    err_set(err, ERR_INVALID,
+			    "credential helper %s gave malformed output", prog);
 		goto out;
 	}
 	out->user = strdup(json_string_value(json_object_get(j, "Username")));
@@ -349,8 +362,7 @@ static json_t *auth_entry(json_t *auths, const char *host)
 	v = json_object_get(auths, host);
 	if (v)
 		return v;
-	json_object_foreach(auths, key, v)
-	{
+	json_object_foreach (auths, key, v) {
 		const char *k = key;
 		size_t hl = strlen(host);
 
@@ -406,8 +418,8 @@ static int lookup_file(struct reg_creds *out, const char *path,
 			    !(colon = memchr(dec, ':', n))) {
 				free(dec);
 				rc = err_set(err, ERR_INVALID,
-					     "%s: malformed \"auth\" for %s", path,
-					     host);
+					     "%s: malformed \"auth\" for %s",
+					     path, host);
 				goto out;
 			}
 			*colon = '\0';
@@ -432,9 +444,9 @@ static int lookup_file(struct reg_creds *out, const char *path,
 		}
 	}
 	if (json_is_string(json_object_get(root, "credsStore")))
-		rc = run_helper(out,
-				json_string_value(json_object_get(root, "credsStore")),
-				host, err);
+		rc = run_helper(
+		    out, json_string_value(json_object_get(root, "credsStore")),
+		    host, err);
 out:
 	json_decref(root);
 	return rc;
@@ -476,18 +488,21 @@ static int write_config(const char *path, json_t *root, struct err *err)
 	tmp = buf_detach(&b, NULL);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		rc = err_set(err, ERR_FAIL, "open %s: %s", tmp, strerror(errno));
+		rc =
+		    err_set(err, ERR_FAIL, "open %s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (json_dumpfd(root, fd, JSON_INDENT(1) | JSON_SORT_KEYS) ||
 	    write(fd, "\n", 1) != 1 || fsync(fd)) {
-		rc = err_set(err, ERR_FAIL, "write %s: %s", tmp, strerror(errno));
+		rc = err_set(err, ERR_FAIL, "write %s: %s", tmp,
+			     strerror(errno));
 		goto out;
 	}
 	close(fd);
 	fd = -1;
 	if (rename(tmp, path)) {
-		rc = err_set(err, ERR_FAIL, "rename %s: %s", path, strerror(errno));
+		rc = err_set(err, ERR_FAIL, "rename %s: %s", path,
+			     strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -544,9 +559,10 @@ int reg_creds_store(const char *host, const char *user, const char *pass,
 		goto out;
 	up = buf_detach(&b, NULL);
 	b64 = reg_base64(up, strlen(up));
-	json_object_set_new(auths, !strcmp(host, "docker.io") ?
-				   "https://index.docker.io/v1/" : host,
-			    json_pack("{s:s}", "auth", b64));
+	json_object_set_new(
+	    auths,
+	    !strcmp(host, "docker.io") ? "https://index.docker.io/v1/" : host,
+	    json_pack("{s:s}", "auth", b64));
 	rc = write_config(path, root, err);
 out:
 	if (up) {
@@ -569,7 +585,8 @@ int reg_creds_erase(const char *host, struct err *err)
 	json_t *v;
 
 	if (!path)
-		return err_set(err, ERR_FAIL, "no config path: set DOCKER_CONFIG or HOME");
+		return err_set(err, ERR_FAIL,
+			       "no config path: set DOCKER_CONFIG or HOME");
 	if (access(path, F_OK)) {
 		rc = err_set(err, ERR_NOT_FOUND, "not logged in to %s", host);
 		goto out;
@@ -581,8 +598,7 @@ int reg_creds_erase(const char *host, struct err *err)
 	}
 	auths = json_object_get(root, "auths");
 	while (json_is_object(auths) && (v = auth_entry(auths, host))) {
-		json_object_foreach_safe(auths, tmp, key, v)
-		{
+		json_object_foreach_safe (auths, tmp, key, v) {
 			if (v == auth_entry(auths, host)) {
 				json_object_del(auths, key);
 				removed = 1;

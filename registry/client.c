@@ -29,11 +29,11 @@ struct token {
 };
 
 struct reg_client {
-	char host[300];     /* as in references, used for creds and certs.d */
+	char host[300];	    /* as in references, used for creds and certs.d */
 	char endpoint[300]; /* host to connect to */
 	const struct reg_options *opt;
 	CURLSH *share;
-	CURL *easy; /* for sequential requests */
+	CURL *easy;	/* for sequential requests */
 	char base[340]; /* scheme://endpoint, "" until chosen */
 	int insecure;
 	/* auth */
@@ -103,8 +103,8 @@ long reg_backoff_ms(const struct reg_options *o, int attempt, long retry_after)
 	/* jitter: 75%..125% */
 	ms = ms * (75 + (long)(random() % 51)) / 100;
 	if (retry_after > 0) {
-		long ra = retry_after > o->retry_after_max ? o->retry_after_max :
-							     retry_after;
+		long ra = retry_after > o->retry_after_max ? o->retry_after_max
+							   : retry_after;
 		if (ra * 1000 > ms)
 			ms = ra * 1000;
 	}
@@ -185,7 +185,8 @@ static void load_certs_d(struct reg_client *c)
 
 	buf_init(&ca, 16u * 1024 * 1024);
 	snprintf(dirs, sizeof(dirs), "%s", c->opt->certs_dirs);
-	for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+	for (d = strtok_r(dirs, ":", &save); d;
+	     d = strtok_r(NULL, ":", &save)) {
 		char path[1500];
 		DIR *dir;
 		struct dirent *e;
@@ -208,7 +209,8 @@ static void load_certs_d(struct reg_client *c)
 					extra = 1;
 				}
 				free(pem);
-			} else if (l > 5 && !strcmp(e->d_name + l - 5, ".cert") &&
+			} else if (l > 5 &&
+				   !strcmp(e->d_name + l - 5, ".cert") &&
 				   !c->client_cert) {
 				char key[2100];
 				snprintf(key, sizeof(key), "%.*s.key",
@@ -223,8 +225,8 @@ static void load_certs_d(struct reg_client *c)
 	}
 	if (extra) {
 		static const char *bundles[] = {
-			"/etc/ssl/certs/ca-certificates.crt",
-			"/etc/pki/tls/certs/ca-bundle.crt", NULL};
+		    "/etc/ssl/certs/ca-certificates.crt",
+		    "/etc/pki/tls/certs/ca-bundle.crt", NULL};
 		for (int i = 0; bundles[i]; i++) {
 			size_t n;
 			char *pem = slurp(bundles[i], 8u * 1024 * 1024, &n);
@@ -264,7 +266,8 @@ int reg_client_new(struct reg_client **out, const char *host,
 	}
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE,
+			  CURL_LOCK_DATA_SSL_SESSION);
 	load_certs_d(c);
 	*out = c;
 	return 0;
@@ -312,7 +315,8 @@ void reg_client_setup_easy(struct reg_client *c, void *curl)
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->opt->stall_timeout);
 	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, c->insecure ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR,
+			 c->insecure ? "http,https" : "https");
 	/* Redirects go to blob storage; libcurl drops our Authorization
 	 * header when the host changes. */
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
@@ -324,7 +328,8 @@ void reg_client_setup_easy(struct reg_client *c, void *curl)
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	if (c->ca_blob) {
-		struct curl_blob blob = {c->ca_blob, c->ca_len, CURL_BLOB_NOCOPY};
+		struct curl_blob blob = {c->ca_blob, c->ca_len,
+					 CURL_BLOB_NOCOPY};
 		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
 	}
 	if (c->client_cert) {
@@ -367,13 +372,13 @@ static int choose_scheme(struct reg_client *c, struct err *err)
 		return err_set(err, ERR_FAIL, "%s: %s", c->host,
 			       curl_easy_strerror(cc));
 	snprintf(c->base, sizeof(c->base), "http://%s", c->endpoint);
-	reg_logf(c->opt, REG_LOG_DEBUG, "%s: no TLS, using plain http", c->host);
+	reg_logf(c->opt, REG_LOG_DEBUG, "%s: no TLS, using plain http",
+		 c->host);
 	(void)err;
 	return 0;
 }
 
-int reg_client_base_url(struct reg_client *c, const char **out,
-			struct err *err)
+int reg_client_base_url(struct reg_client *c, const char **out, struct err *err)
 {
 	int rc = choose_scheme(c, err);
 
@@ -392,21 +397,14 @@ static void load_creds(struct reg_client *c)
 	err_clear(&e);
 	rc = reg_creds_lookup(&c->creds, c->host, &e);
 	if (rc == 0) {
-		struct buf b;
-		char *b64;
+		struct reg_creds found = c->creds;
 
-		c->have_creds = 1;
-		buf_init(&b, 8192);
-		buf_printf(&b, "%s:%s", c->creds.user, c->creds.pass);
-		b64 = reg_base64(b.data, b.len);
-		buf_release(&b);
-		buf_init(&b, 16384);
-		buf_printf(&b, "Authorization: Basic %s", b64 ? b64 : "");
-		free(b64);
-		c->basic_header = buf_detach(&b, NULL);
+		c->creds.user = c->creds.pass = NULL;
+		reg_client_set_creds(c, found.user, found.pass);
+		reg_creds_release(&found);
 	} else if (rc != ERR_NOT_FOUND) {
-		reg_logf(c->opt, REG_LOG_WARN, "credentials for %s: %s", c->host,
-			 e.msg);
+		reg_logf(c->opt, REG_LOG_WARN, "credentials for %s: %s",
+			 c->host, e.msg);
 	}
 }
 
@@ -431,8 +429,7 @@ static void scope_of(char *dst, size_t cap, const char *repo, int push)
 }
 
 /* GET realm?service=..&scope=.. with Basic credentials when known. */
-static int fetch_token(struct reg_client *c, const char *scope,
-		       struct err *err)
+static int fetch_token(struct reg_client *c, const char *scope, struct err *err)
 {
 	struct reg_response r;
 	struct curl_slist *hdrs = NULL;
@@ -476,7 +473,8 @@ static int fetch_token(struct reg_client *c, const char *scope,
 		reg_response_attach(&r, c->easy, 1);
 		cc = curl_easy_perform(c->easy);
 		if (cc == CURLE_OK)
-			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
+			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE,
+					  &r.status);
 		if ((cc != CURLE_OK && !r.body_too_large) || r.status == 429 ||
 		    r.status == 408 || r.status >= 500) {
 			if (attempt < c->opt->retries) {
@@ -485,7 +483,8 @@ static int fetch_token(struct reg_client *c, const char *scope,
 				reg_logf(c->opt, REG_LOG_WARN,
 					 "token %s: %s; retry %d/%d in %ld ms",
 					 c->realm,
-					 cc ? curl_easy_strerror(cc) : "server error",
+					 cc ? curl_easy_strerror(cc)
+					    : "server error",
 					 attempt + 1, c->opt->retries, ms);
 				sleep_ms(ms);
 				continue;
@@ -494,16 +493,18 @@ static int fetch_token(struct reg_client *c, const char *scope,
 		break;
 	}
 	if (r.status == 401 || r.status == 403) {
-		rc = err_set(err, ERR_UNAUTHORIZED,
-			     "token service %s refused %s (%ld)%s", c->realm,
-			     c->have_creds ? "the credentials" : "anonymous access",
-			     r.status, c->have_creds ? "" : "; try ocimirror login");
+		rc = err_set(
+		    err, ERR_UNAUTHORIZED,
+		    "token service %s refused %s (%ld)%s", c->realm,
+		    c->have_creds ? "the credentials" : "anonymous access",
+		    r.status, c->have_creds ? "" : "; try ocimirror login");
 		goto out;
 	}
 	if (r.status != 200) {
 		char d[300];
 		reg_response_describe(&r, d, sizeof(d));
-		rc = err_set(err, ERR_FAIL, "token service %s: %s", c->realm, d);
+		rc =
+		    err_set(err, ERR_FAIL, "token service %s: %s", c->realm, d);
 		goto out;
 	}
 	j = json_loadb(r.body.data, r.body.len, 0, NULL);
@@ -511,12 +512,13 @@ static int fetch_token(struct reg_client *c, const char *scope,
 	if (!json_is_string(tok) || !json_string_length(tok))
 		tok = json_object_get(j, "access_token");
 	if (!json_is_string(tok) || !json_string_length(tok)) {
-		rc = err_set(err, ERR_FAIL, "token service %s: no token in answer",
-			     c->realm);
+		rc = err_set(err, ERR_FAIL,
+			     "token service %s: no token in answer", c->realm);
 		goto out;
 	}
 	if (json_is_integer(json_object_get(j, "expires_in")))
-		expires_in = (long)json_integer_value(json_object_get(j, "expires_in"));
+		expires_in =
+		    (long)json_integer_value(json_object_get(j, "expires_in"));
 	if (expires_in < 60)
 		expires_in = 60;
 	slot = &c->tokens[c->next_slot++ % TOKEN_SLOTS];
@@ -526,7 +528,8 @@ static int fetch_token(struct reg_client *c, const char *scope,
 	{
 		struct buf h;
 		buf_init(&h, 64 * 1024);
-		buf_printf(&h, "Authorization: Bearer %s", json_string_value(tok));
+		buf_printf(&h, "Authorization: Bearer %s",
+			   json_string_value(tok));
 		slot->header = buf_detach(&h, NULL);
 	}
 	/* refresh a little early */
@@ -574,7 +577,8 @@ void reg_client_auth_invalidate(struct reg_client *c, const char *repo)
 	for (int push = 0; push < 2; push++) {
 		scope_of(scope, sizeof(scope), repo, push);
 		for (size_t i = 0; i < TOKEN_SLOTS; i++)
-			if (c->tokens[i].scope && !strcmp(c->tokens[i].scope, scope))
+			if (c->tokens[i].scope &&
+			    !strcmp(c->tokens[i].scope, scope))
 				c->tokens[i].expires = 0;
 	}
 }
@@ -591,15 +595,16 @@ static int handle_401(struct reg_client *c, const struct reg_response *r,
 	if (!r->www_auth[0] ||
 	    reg_challenge_parse(ch, REG_CHALLENGE_MAX, &n, r->www_auth, err) ||
 	    !n)
-		return err_set(err, ERR_UNAUTHORIZED,
-			       "%s: 401 unauthorized without a usable challenge",
-			       c->host);
+		return err_set(
+		    err, ERR_UNAUTHORIZED,
+		    "%s: 401 unauthorized without a usable challenge", c->host);
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(ch[i].scheme, "bearer") && ch[i].realm[0]) {
 			int had = c->mode == 2;
 			c->mode = 2;
 			snprintf(c->realm, sizeof(c->realm), "%s", ch[i].realm);
-			snprintf(c->service, sizeof(c->service), "%s", ch[i].service);
+			snprintf(c->service, sizeof(c->service), "%s",
+				 ch[i].service);
 			if (had)
 				reg_client_auth_invalidate(c, repo);
 			(void)push;
@@ -610,19 +615,23 @@ static int handle_401(struct reg_client *c, const struct reg_response *r,
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(ch[i].scheme, "basic")) {
 			if (!c->have_creds)
-				return err_set(err, ERR_UNAUTHORIZED,
-					       "%s: 401 unauthorized: credentials required (ocimirror login %s)",
-					       c->host, c->host);
+				return err_set(
+				    err, ERR_UNAUTHORIZED,
+				    "%s: 401 unauthorized: credentials "
+				    "required (ocimirror login %s)",
+				    c->host, c->host);
 			if (c->mode == 1)
-				return err_set(err, ERR_UNAUTHORIZED,
-					       "%s: 401 unauthorized: credentials refused",
-					       c->host);
+				return err_set(
+				    err, ERR_UNAUTHORIZED,
+				    "%s: 401 unauthorized: credentials refused",
+				    c->host);
 			c->mode = 1;
 			return 0;
 		}
 	}
-	return err_set(err, ERR_UNAUTHORIZED, "%s: 401 with unsupported challenge \"%.100s\"",
-		       c->host, r->www_auth);
+	return err_set(err, ERR_UNAUTHORIZED,
+		       "%s: 401 with unsupported challenge \"%.100s\"", c->host,
+		       r->www_auth);
 }
 
 static int retryable_curl(CURLcode cc)
@@ -634,10 +643,8 @@ static int retryable_curl(CURLcode cc)
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_WRITE_ERROR:
-	case CURLE_TOO_MANY_REDIRECTS:
-		return 0;
-	default:
-		return 1;
+	case CURLE_TOO_MANY_REDIRECTS: return 0;
+	default: return 1;
 	}
 }
 
@@ -654,7 +661,8 @@ static int request(struct reg_client *c, const char *method,
 	rc = choose_scheme(c, err);
 	if (rc)
 		return rc;
-	if (!strncmp(url_path, "http://", 7) || !strncmp(url_path, "https://", 8))
+	if (!strncmp(url_path, "http://", 7) ||
+	    !strncmp(url_path, "https://", 8))
 		snprintf(url, sizeof(url), "%s", url_path);
 	else
 		snprintf(url, sizeof(url), "%s%s", c->base, url_path);
@@ -673,7 +681,8 @@ static int request(struct reg_client *c, const char *method,
 		curl_slist_free_all(hdrs);
 		hdrs = NULL;
 		if (accept) {
-			snprintf(accept_h, sizeof(accept_h), "Accept: %s", accept);
+			snprintf(accept_h, sizeof(accept_h), "Accept: %s",
+				 accept);
 			hdrs = curl_slist_append(hdrs, accept_h);
 		}
 		if (auth)
@@ -699,28 +708,33 @@ static int request(struct reg_client *c, const char *method,
 		    r->status >= 500) {
 			char why[300];
 			if (cc != CURLE_OK)
-				snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
+				snprintf(why, sizeof(why), "%s",
+					 curl_easy_strerror(cc));
 			else
 				reg_response_describe(r, why, sizeof(why));
 			if ((cc == CURLE_OK || retryable_curl(cc)) &&
 			    attempt < c->opt->retries) {
 				long ms;
 				attempt++;
-				ms = reg_backoff_ms(c->opt, attempt, r->retry_after);
+				ms = reg_backoff_ms(c->opt, attempt,
+						    r->retry_after);
 				reg_logf(c->opt, REG_LOG_WARN,
-					 "%s %s: %s; retry %d/%d in %ld ms", method,
-					 url, why, attempt, c->opt->retries, ms);
+					 "%s %s: %s; retry %d/%d in %ld ms",
+					 method, url, why, attempt,
+					 c->opt->retries, ms);
 				sleep_ms(ms);
 				continue;
 			}
-			rc = err_set(err, cc == CURLE_OPERATION_TIMEDOUT ? ERR_TIMEOUT :
-									 ERR_FAIL,
-				     "%s %s: %s", method, url, why);
+			rc =
+			    err_set(err,
+				    cc == CURLE_OPERATION_TIMEDOUT ? ERR_TIMEOUT
+								   : ERR_FAIL,
+				    "%s %s: %s", method, url, why);
 			goto out;
 		}
 		if (r->status == 401) {
-			rc = err_set(err, ERR_UNAUTHORIZED, "%s %s: 401 unauthorized",
-				     method, url);
+			rc = err_set(err, ERR_UNAUTHORIZED,
+				     "%s %s: 401 unauthorized", method, url);
 			goto out;
 		}
 		rc = 0;
@@ -787,7 +801,8 @@ int reg_client_get_manifest(struct reg_client *c, struct reg_manifest *out,
 	if (rc) {
 		if (rc == ERR_TOO_LARGE)
 			err_set(err, ERR_TOO_LARGE,
-				"manifest %s/%s:%s is larger than %u bytes; refused",
+				"manifest %s/%s:%s is larger than %u bytes; "
+				"refused",
 				c->host, repo, ref, OCI_MANIFEST_MAX);
 		goto out;
 	}
@@ -796,17 +811,20 @@ int reg_client_get_manifest(struct reg_client *c, struct reg_manifest *out,
 	if (oci_digest_parse(&want, ref, NULL) == 0) {
 		oci_digest_of(&got, want.alg, out->body, out->len);
 		if (!oci_digest_equal(&want, &got)) {
-			rc = err_set(err, ERR_DIGEST,
-				     "manifest %s/%s@%s: digest mismatch: got %s",
-				     c->host, repo, want.str, got.str);
+			rc = err_set(
+			    err, ERR_DIGEST,
+			    "manifest %s/%s@%s: digest mismatch: got %s",
+			    c->host, repo, want.str, got.str);
 			goto out;
 		}
 	} else if (out->has_digest) {
 		oci_digest_of(&got, out->digest.alg, out->body, out->len);
 		if (!oci_digest_equal(&out->digest, &got)) {
 			rc = err_set(err, ERR_DIGEST,
-				     "manifest %s/%s:%s: digest mismatch: registry says %s, body is %s",
-				     c->host, repo, ref, out->digest.str, got.str);
+				     "manifest %s/%s:%s: digest mismatch: "
+				     "registry says %s, body is %s",
+				     c->host, repo, ref, out->digest.str,
+				     got.str);
 			goto out;
 		}
 	}
@@ -864,7 +882,7 @@ static int link_next(const char *link, char *dst, size_t cap)
 {
 	const char *lt = strchr(link, '<'), *gt;
 
-	if (!lt || !strstr(link, "rel=\"next\"") )
+	if (!lt || !strstr(link, "rel=\"next\""))
 		return 0;
 	gt = strchr(lt, '>');
 	if (!gt || (size_t)(gt - lt - 1) >= cap)
@@ -895,19 +913,20 @@ static int paginate(struct reg_client *c, const char *first, const char *key,
 		if (rc)
 			break;
 		if (r.status != 200) {
-			rc = status_error("list", repo ? repo : "", key, &r, err);
+			rc = status_error("list", repo ? repo : "", key, &r,
+					  err);
 			break;
 		}
 		j = json_loadb(r.body.data, r.body.len, 0, NULL);
 		arr = json_object_get(j, key);
 		if (!j || (!json_is_array(arr) && !json_is_null(arr) && arr)) {
 			json_decref(j);
-			rc = err_set(err, ERR_INVALID, "%s: malformed %s list from %s",
+			rc = err_set(err, ERR_INVALID,
+				     "%s: malformed %s list from %s",
 				     repo ? repo : c->host, key, path);
 			break;
 		}
-		json_array_foreach(arr, i, it)
-		{
+		json_array_foreach (arr, i, it) {
 			if (json_is_string(it))
 				strv_push(&v, &n, &cap, json_string_value(it));
 		}
@@ -927,8 +946,8 @@ static int paginate(struct reg_client *c, const char *first, const char *key,
 	return 0;
 }
 
-int reg_client_list_tags(struct reg_client *c, char ***tags_out,
-			 size_t *n_out, const char *repo, struct err *err)
+int reg_client_list_tags(struct reg_client *c, char ***tags_out, size_t *n_out,
+			 const char *repo, struct err *err)
 {
 	char path[1200];
 
@@ -973,9 +992,10 @@ int reg_client_referrers(struct reg_client *c, struct buf *index_out,
 	buf_reset(index_out);
 	if (rc == ERR_NOT_FOUND) {
 		err_clear(err);
-		rc = buf_puts(index_out,
-			      "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
-			      "\",\"manifests\":[]}");
+		rc = buf_puts(
+		    index_out,
+		    "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
+		    "\",\"manifests\":[]}");
 		goto out;
 	}
 	if (rc)
@@ -1004,9 +1024,8 @@ int reg_client_ping(struct reg_client *c, struct err *err)
 	return rc;
 }
 
-int reg_client_get_blob(struct reg_client *c, struct buf *out,
-			const char *repo, const struct oci_digest *digest,
-			struct err *err)
+int reg_client_get_blob(struct reg_client *c, struct buf *out, const char *repo,
+			const struct oci_digest *digest, struct err *err)
 {
 	struct reg_response r;
 	struct oci_digest got;
@@ -1024,8 +1043,9 @@ int reg_client_get_blob(struct reg_client *c, struct buf *out,
 	}
 	oci_digest_of(&got, digest->alg, r.body.data, r.body.len);
 	if (!oci_digest_equal(&got, digest)) {
-		rc = err_set(err, ERR_DIGEST, "blob %s/%s@%s: digest mismatch: got %s",
-			     c->host, repo, digest->str, got.str);
+		rc = err_set(err, ERR_DIGEST,
+			     "blob %s/%s@%s: digest mismatch: got %s", c->host,
+			     repo, digest->str, got.str);
 		goto out;
 	}
 	buf_reset(out);

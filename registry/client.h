@@ -22,16 +22,18 @@
 enum reg_log_level { REG_LOG_DEBUG, REG_LOG_INFO, REG_LOG_WARN };
 
 struct reg_options {
-	int max_connections;    /* per registry; default 6 */
-	long connect_timeout;   /* seconds; default 15 */
-	long stall_timeout;     /* seconds without progress; default 30 */
-	int retries;            /* attempts after the first; default 5 */
-	long retry_base_ms;     /* first backoff; default 500 */
-	long retry_after_max;   /* cap on Retry-After, seconds; default 60 */
-	const char *const *insecure; /* hosts allowed plain http / unverified TLS */
+	int max_connections;  /* per registry; default 6 */
+	long connect_timeout; /* seconds; default 15 */
+	long stall_timeout;   /* seconds without progress; default 30 */
+	int retries;	      /* attempts after the first; default 5 */
+	long retry_base_ms;   /* first backoff; default 500 */
+	long retry_after_max; /* cap on Retry-After, seconds; default 60 */
+	const char *const
+	    *insecure; /* hosts allowed plain http / unverified TLS */
 	size_t n_insecure;
-	const char *certs_dirs; /* ':'-separated certs.d roots; default
-				   /etc/containers/certs.d:/etc/docker/certs.d */
+	const char
+	    *certs_dirs; /* ':'-separated certs.d roots; default
+			    /etc/containers/certs.d:/etc/docker/certs.d */
 	void (*log)(void *ctx, enum reg_log_level lvl, const char *msg);
 	void *log_ctx;
 };
@@ -74,8 +76,8 @@ int reg_client_head_manifest(struct reg_client *c, struct reg_manifest *out,
 
 /* All tags, following Link pagination. *tags_out is a NULL-terminated
  * array of strings; free with reg_strv_free. */
-int reg_client_list_tags(struct reg_client *c, char ***tags_out,
-			 size_t *n_out, const char *repo, struct err *err);
+int reg_client_list_tags(struct reg_client *c, char ***tags_out, size_t *n_out,
+			 const char *repo, struct err *err);
 
 /* All repositories from /v2/_catalog (paginated). */
 int reg_client_catalog(struct reg_client *c, char ***repos_out, size_t *n_out,
@@ -90,9 +92,8 @@ int reg_client_referrers(struct reg_client *c, struct buf *index_out,
 
 /* GET a small blob (a config) into out, verified against digest; at most
  * max bytes. Large blobs go through registry/transfer.h. */
-int reg_client_get_blob(struct reg_client *c, struct buf *out,
-			const char *repo, const struct oci_digest *digest,
-			struct err *err);
+int reg_client_get_blob(struct reg_client *c, struct buf *out, const char *repo,
+			const struct oci_digest *digest, struct err *err);
 
 /* Use these credentials instead of the configured ones (login). */
 int reg_client_set_creds(struct reg_client *c, const char *user,

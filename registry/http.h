@@ -10,14 +10,14 @@
 struct reg_response {
 	long status;
 	char content_type[256];
-	char digest[160];      /* Docker-Content-Digest */
-	char www_auth[2048];   /* WWW-Authenticate (first Bearer, else first) */
-	char link[2048];       /* Link */
+	char digest[160];    /* Docker-Content-Digest */
+	char www_auth[2048]; /* WWW-Authenticate (first Bearer, else first) */
+	char link[2048];     /* Link */
 	char location[2048];
-	long retry_after;      /* seconds, 0 when absent */
+	long retry_after;	  /* seconds, 0 when absent */
 	long long content_length; /* -1 when absent */
 	char content_range[128];
-	struct buf body;       /* capped; error bodies are kept too */
+	struct buf body; /* capped; error bodies are kept too */
 	int body_too_large;
 };
 

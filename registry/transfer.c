@@ -16,11 +16,11 @@ struct slot {
 	CURL *h;
 	struct curl_slist *hdrs;
 	struct reg_response resp;
-	uint64_t start_off;   /* Range start of the current attempt */
-	int body_ok;          /* status checked, writing to the sink */
+	uint64_t start_off; /* Range start of the current attempt */
+	int body_ok;	    /* status checked, writing to the sink */
 	int sink_failed;
 	struct err sink_err;
-	int retries;          /* transient failures so far */
+	int retries; /* transient failures so far */
 	int auth_refreshed;
 	int digest_restarts;
 	long long not_before_ms; /* backoff deadline */
@@ -62,12 +62,17 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
 			}
 			if (status == 206) {
 				unsigned long long a = 0;
-				if (sscanf(s->resp.content_range, "bytes %llu-", &a) != 1 ||
+				if (sscanf(s->resp.content_range, "bytes %llu-",
+					   &a) != 1 ||
 				    a != j->sink.offset(j->sink.ctx)) {
-					err_set(&s->sink_err, ERR_FAIL,
-						"blob %s: bad Content-Range \"%s\" for offset %llu",
-						j->digest.str, s->resp.content_range,
-						(unsigned long long)j->sink.offset(j->sink.ctx));
+					err_set(
+					    &s->sink_err, ERR_FAIL,
+					    "blob %s: bad Content-Range \"%s\" "
+					    "for offset %llu",
+					    j->digest.str,
+					    s->resp.content_range,
+					    (unsigned long long)j->sink.offset(
+						j->sink.ctx));
 					s->sink_failed = 1;
 					return 0;
 				}
@@ -129,7 +134,8 @@ static int start(struct run *r, struct slot *s)
 	s->sink_failed = 0;
 	err_clear(&s->sink_err);
 	if (curl_multi_add_handle(r->multi, s->h) != CURLM_OK)
-		return err_set(&j->err, ERR_FAIL, "curl_multi_add_handle failed");
+		return err_set(&j->err, ERR_FAIL,
+			       "curl_multi_add_handle failed");
 	s->state = S_ACTIVE;
 	r->active++;
 	j->attempts++;
@@ -154,18 +160,18 @@ static void schedule_retry(struct run *r, struct slot *s, const char *why,
 
 	s->retries++;
 	if (s->retries > o->retries) {
-		finish_job(r, s,
-			   err_set(&j->err, j->err.code ? j->err.code : ERR_FAIL,
-				   "blob %s in %s/%s: %s (gave up after %d attempts)",
-				   j->digest.str, reg_client_host(j->client),
-				   j->repo, why, j->attempts));
+		finish_job(
+		    r, s,
+		    err_set(&j->err, j->err.code ? j->err.code : ERR_FAIL,
+			    "blob %s in %s/%s: %s (gave up after %d attempts)",
+			    j->digest.str, reg_client_host(j->client), j->repo,
+			    why, j->attempts));
 		return;
 	}
 	ms = reg_backoff_ms(o, s->retries, retry_after);
 	reg_logf(o, REG_LOG_WARN, "blob %s: %s; retry %d/%d in %ld ms%s",
 		 j->digest.str, why, s->retries, o->retries, ms,
-		 j->sink.offset(j->sink.ctx) ?
-			 " (resuming)" : "");
+		 j->sink.offset(j->sink.ctx) ? " (resuming)" : "");
 	s->not_before_ms = now_ms() + ms;
 	s->state = S_WAIT;
 }
@@ -183,7 +189,8 @@ static void completed(struct run *r, struct slot *s, CURLcode cc)
 	s->resp.status = status;
 	if (s->sink_failed && s->sink_err.code) {
 		/* the sink refused bytes: too many of them, or a disk error */
-		if (s->sink_err.code == ERR_DIGEST && s->digest_restarts++ == 0 &&
+		if (s->sink_err.code == ERR_DIGEST &&
+		    s->digest_restarts++ == 0 &&
 		    !j->sink.reset(j->sink.ctx, &j->err)) {
 			schedule_retry(r, s, s->sink_err.msg, 0);
 			return;
@@ -193,7 +200,8 @@ static void completed(struct run *r, struct slot *s, CURLcode cc)
 		return;
 	}
 	if (cc == CURLE_OK && (status == 200 || status == 206)) {
-		if (j->size >= 0 && j->sink.offset(j->sink.ctx) < (uint64_t)j->size) {
+		if (j->size >= 0 &&
+		    j->sink.offset(j->sink.ctx) < (uint64_t)j->size) {
 			schedule_retry(r, s, "body ended early", 0);
 			return;
 		}
@@ -244,9 +252,9 @@ static void completed(struct run *r, struct slot *s, CURLcode cc)
 	}
 	finish_job(r, s,
 		   err_set(&j->err,
-			   status == 404 ? ERR_NOT_FOUND :
-			   (status == 401 || status == 403) ? ERR_UNAUTHORIZED :
-							     ERR_FAIL,
+			   status == 404		      ? ERR_NOT_FOUND
+			   : (status == 401 || status == 403) ? ERR_UNAUTHORIZED
+							      : ERR_FAIL,
 			   "blob %s in %s/%s: %s", j->digest.str,
 			   reg_client_host(j->client), j->repo, why));
 }
@@ -256,7 +264,8 @@ static size_t active_for(struct run *r, struct reg_client *c)
 	size_t n = 0;
 
 	for (size_t i = 0; i < r->n; i++)
-		if (r->slots[i].state == S_ACTIVE && r->slots[i].job->client == c)
+		if (r->slots[i].state == S_ACTIVE &&
+		    r->slots[i].job->client == c)
 			n++;
 	return n;
 }
@@ -269,7 +278,8 @@ static void report(struct run *r)
 	if (!r->opts->progress)
 		return;
 	for (size_t i = 0; i < r->n; i++)
-		bytes += r->slots[i].job->sink.offset(r->slots[i].job->sink.ctx);
+		bytes +=
+		    r->slots[i].job->sink.offset(r->slots[i].job->sink.ctx);
 	p.bytes_done = bytes;
 	p.bytes_total = r->bytes_total;
 	p.jobs_done = r->done;
@@ -298,7 +308,8 @@ int reg_transfer_run(struct reg_blob_job *jobs, size_t n,
 		if (r.multi)
 			curl_multi_cleanup(r.multi);
 		for (size_t i = 0; i < n; i++) {
-			jobs[i].result = err_set(&jobs[i].err, ERR_FAIL, "out of memory");
+			jobs[i].result =
+			    err_set(&jobs[i].err, ERR_FAIL, "out of memory");
 		}
 		return ERR_FAIL;
 	}
@@ -333,11 +344,14 @@ int reg_transfer_run(struct reg_blob_job *jobs, size_t n,
 			    reg_client_options(c)->max_connections)
 				continue;
 			if (start(&r, s))
-				finish_job(&r, s, s->job->err.code ? s->job->err.code : ERR_FAIL);
+				finish_job(&r, s,
+					   s->job->err.code ? s->job->err.code
+							    : ERR_FAIL);
 		}
 		if (!r.active) {
 			if (r.done < n) {
-				struct timespec ts = {0, (wait > 0 ? wait : 1) * 1000000L};
+				struct timespec ts = {0, (wait > 0 ? wait : 1) *
+							     1000000L};
 				nanosleep(&ts, NULL);
 			}
 			continue;
@@ -347,11 +361,13 @@ int reg_transfer_run(struct reg_blob_job *jobs, size_t n,
 			struct slot *s = NULL;
 			if (m->msg != CURLMSG_DONE)
 				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+					  (char **)&s);
 			completed(&r, s, m->data.result);
 		}
 		if (r.active)
-			curl_multi_poll(r.multi, NULL, 0, (int)(wait > 0 ? wait : 1), &numfds);
+			curl_multi_poll(r.multi, NULL, 0,
+					(int)(wait > 0 ? wait : 1), &numfds);
 		if (t - last_report >= 250) {
 			report(&r);
 			last_report = t;
