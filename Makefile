@@ -29,7 +29,7 @@ all: $(BUILD)/ocimirror
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libocimirror.a: $(LIB_OBJ)
 	@rm -f $@

@@ -54,12 +54,22 @@ static int host_valid(const char *h, size_t n)
 	return 1;
 }
 
+/* A first component names a host when it has '.' or ':', is bracketed,
+ * or is "localhost" (the reference grammar's rule). */
+static int host_like(const char *c, size_t n)
+{
+	return memchr(c, '.', n) || memchr(c, ':', n) || (n && c[0] == '[') ||
+	       (n == 9 && !memcmp(c, "localhost", 9));
+}
+
 int store_repo_valid(const char *repo)
 {
 	const char *slash = strchr(repo, '/');
 
-	if (!slash || strlen(repo) > OCI_REPO_MAX)
+	if (strlen(repo) > OCI_REPO_MAX)
 		return 0;
+	if (!slash || !host_like(repo, (size_t)(slash - repo)))
+		return oci_path_valid(repo); /* a local name: "team/app" */
 	return host_valid(repo, (size_t)(slash - repo)) &&
 	       oci_path_valid(slash + 1);
 }
@@ -352,6 +362,59 @@ int store_writer_open(struct store_writer **out, struct store *s,
 	return 0;
 }
 
+static int place(struct store_writer *w, struct err *err);
+
+int store_writer_open_upload(struct store_writer **out, struct store *s,
+			     struct err *err)
+{
+	struct oci_digest none;
+
+	memset(&none, 0, sizeof(none));
+	none.alg = OCI_SHA256;
+	return store_writer_open(out, s, &none, -1, err);
+}
+
+/* Digest of the temp file's content, for a digest of another algorithm
+ * than the one hashed while writing. */
+static int rehash(struct store_writer *w, enum oci_digest_alg alg,
+		  struct oci_digest *out)
+{
+	struct oci_hasher h;
+	char buf[65536];
+	off_t off = 0;
+	ssize_t r;
+
+	if (oci_hasher_init(&h, alg))
+		return ERR_FAIL;
+	while ((r = pread(w->fd, buf, sizeof(buf), off)) > 0) {
+		oci_hasher_update(&h, buf, (size_t)r);
+		off += r;
+	}
+	oci_hasher_final(&h, out);
+	oci_hasher_release(&h);
+	return r < 0 ? ERR_FAIL : 0;
+}
+
+int store_writer_commit_as(struct store_writer *w,
+			   const struct oci_digest *digest, struct err *err)
+{
+	struct oci_digest got;
+
+	if (digest->alg == w->expect.alg) {
+		w->expect = *digest;
+		return store_writer_commit(w, err);
+	}
+	if (hash_catch_up(w) || rehash(w, digest->alg, &got))
+		return err_set(err, ERR_FAIL, "blob %s: reading back %s failed",
+			       digest->str, w->tmp);
+	if (!oci_digest_equal(&got, digest))
+		return err_set(err, ERR_DIGEST,
+			       "blob %s: digest mismatch: content is %s; not stored",
+			       digest->str, got.str);
+	w->expect = *digest;
+	return place(w, err);
+}
+
 int store_writer_write(struct store_writer *w, const void *p, size_t n,
 		       struct err *err)
 {
@@ -419,7 +482,6 @@ uint64_t store_writer_offset(const struct store_writer *w)
 int store_writer_commit(struct store_writer *w, struct err *err)
 {
 	struct oci_digest got;
-	char *dst;
 	int rc;
 
 	if (w->size >= 0 && w->off != (uint64_t)w->size) {
@@ -444,6 +506,15 @@ int store_writer_commit(struct store_writer *w, struct err *err)
 		store_writer_reset(w, NULL);
 		return rc;
 	}
+	return place(w, err);
+}
+
+/* fsync and rename the verified temp file to its digest's path. */
+static int place(struct store_writer *w, struct err *err)
+{
+	char *dst;
+	int rc;
+
 	if (fsync(w->fd))
 		return err_set(err, ERR_FAIL, "fsync %s: %s", w->tmp,
 			       strerror(errno));

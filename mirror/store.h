@@ -60,6 +60,14 @@ uint64_t store_writer_offset(const struct store_writer *w);
  * writer is reset (empty) and may be written again; on success or any
  * other error it stays valid only for store_writer_free. */
 int store_writer_commit(struct store_writer *w, struct err *err);
+/* A writer for an upload whose digest is known only at the end (pushes):
+ * hashed as sha256 while written; store_writer_commit_as names the digest
+ * (another algorithm re-reads the file). */
+int store_writer_open_upload(struct store_writer **out, struct store *s,
+			     struct err *err);
+int store_writer_commit_as(struct store_writer *w,
+			   const struct oci_digest *digest, struct err *err);
+
 /* Free; removes the temp file unless committed. */
 void store_writer_free(struct store_writer *w);
 
@@ -105,7 +113,9 @@ typedef int (*store_visit_fn)(void *ctx, const char *repo, const char *tag,
 int store_list(const struct store *s, const char *only_repo, store_visit_fn cb,
 	       void *ctx, struct err *err);
 
-/* Validate a fully qualified repository name ("host/path"). */
+/* Validate a repository name: "host/path" when the first component names
+ * a host ('.', ':', brackets or "localhost"), else a plain path such as
+ * "team/app" (pushed to the server without a host). */
 int store_repo_valid(const char *repo);
 
 #endif

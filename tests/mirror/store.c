@@ -177,7 +177,7 @@ Test(store, hostile_names_never_become_paths)
 	struct err e;
 	static const char *bad_repos[] = {
 		"docker.io/../../etc", "docker.io/a/../b", "/etc/passwd", "docker.io//x",
-		"..", "docker.io/%2e%2e/x", "docker.io/A", "nohost", "docker.io/x/",
+		"..", "docker.io/%2e%2e/x", "docker.io/A", "NoHost", "docker.io/x/", "a/../b", "_x/y",
 		"-bad.host/x", "h..x/y", "host:99999999/x", NULL};
 	static const char *bad_tags[] = {"../x", ".hidden", "a/b", "", "-x", NULL};
 
@@ -197,6 +197,9 @@ Test(store, hostile_names_never_become_paths)
 	cr_assert(store_repo_valid("[::1]:5000/a/b"));
 	cr_assert(store_repo_valid("localhost:5000/a"));
 	cr_assert(store_repo_valid("registry.example.com/org/app"));
+	/* local names, as pushed to the server without a host */
+	cr_assert(store_repo_valid("team/app"));
+	cr_assert(store_repo_valid("app"));
 }
 
 struct seen {
@@ -249,4 +252,28 @@ Test(store, second_writer_lock_conflicts)
 	store_unlock(&st);
 	cr_assert_eq(store_lock(&other, 0, &e), 0);
 	store_close(&other);
+}
+
+Test(store, upload_writer_commits_under_named_digest)
+{
+	struct store_writer *w;
+	struct oci_digest d256, d512, wrong;
+	struct err e;
+
+	oci_digest_of(&d256, OCI_SHA256, "pushed", 6);
+	oci_digest_of(&d512, OCI_SHA512, "pushed", 6);
+	oci_digest_of(&wrong, OCI_SHA256, "other", 5);
+	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
+	cr_assert_eq(store_writer_write(w, "pushed", 6, &e), 0);
+	cr_assert_eq(store_writer_commit_as(w, &wrong, &e), ERR_DIGEST);
+	cr_assert(!store_blob_exists(&st, &wrong, NULL));
+	store_writer_free(w);
+
+	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
+	cr_assert_eq(store_writer_write(w, "pushed", 6, &e), 0);
+	cr_assert_eq(store_writer_commit_as(w, &d512, &e), 0, "%s", e.msg);
+	store_writer_free(w);
+	cr_assert(store_blob_exists(&st, &d512, NULL));
+	cr_assert(!store_blob_exists(&st, &d256, NULL));
+	cr_assert_eq(count_dir("tmp"), 0);
 }
