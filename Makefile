@@ -6,14 +6,14 @@ BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 BUILD ?= build
 
-PKGS := libcurl jansson openssl libarchive libzstd yaml-0.1
+PKGS := libcurl jansson openssl libarchive libzstd yaml-0.1 libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) -I. $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lpthread $(EXTRA_LDLIBS)
+LDLIBS := $(PKG_LIBS) -lcrypt -lpthread $(EXTRA_LDLIBS)
 
 LIB_SRC := $(wildcard oci/*.c registry/*.c mirror/*.c)
 CLI_SRC := $(wildcard cli/*.c)

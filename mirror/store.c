@@ -942,3 +942,146 @@ int store_list(const struct store *s, const char *only_repo, store_visit_fn cb,
 	walk_dir(&w, "", 0);
 	return 0;
 }
+
+int store_blob_open(const struct store *s, const struct oci_digest *d,
+		    int *fd_out, int64_t *size_out, struct err *err)
+{
+	char *p = store_blob_path(s, d);
+	struct stat st;
+	int fd;
+
+	*fd_out = -1;
+	fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0) {
+		int rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+				 "blob %s: %s", d->str, strerror(errno));
+		free(p);
+		return rc;
+	}
+	free(p);
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_set(err, ERR_FAIL, "blob %s: not a regular file",
+			       d->str);
+	}
+	*fd_out = fd;
+	*size_out = st.st_size;
+	return 0;
+}
+
+int store_blob_delete(struct store *s, const struct oci_digest *d,
+		      struct err *err)
+{
+	char *p = store_blob_path(s, d);
+	int rc = 0;
+
+	if (!p || unlink(p))
+		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			     "blob %s: %s", d->str, strerror(errno));
+	free(p);
+	return rc;
+}
+
+int store_repo_exists(const struct store *s, const char *repo)
+{
+	char *a, *b;
+	struct stat st;
+	int ok;
+
+	if (!store_repo_valid(repo))
+		return 0;
+	a = pathf("%s/repositories/%s/_tags", s->root, repo);
+	b = pathf("%s/repositories/%s/_manifests", s->root, repo);
+	ok = (a && !stat(a, &st)) || (b && !stat(b, &st));
+	free(a);
+	free(b);
+	return ok;
+}
+
+int store_manifest_unlink(struct store *s, const char *repo,
+			  const struct oci_digest *d, struct err *err)
+{
+	char *p, *dir;
+	char **tags;
+	size_t n = 0;
+	int rc;
+
+	rc = check_repo(repo, err);
+	if (rc)
+		return rc;
+	p = pathf("%s/repositories/%s/_manifests/%s/%s", s->root, repo,
+		  oci_digest_alg_name(d->alg), oci_digest_hex(d));
+	if (!p || unlink(p)) {
+		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			     "%s@%s: %s", repo, d->str, strerror(errno));
+		free(p);
+		return rc;
+	}
+	free(p);
+	dir = pathf("%s/repositories/%s/_tags", s->root, repo);
+	tags = dir ? list_dir(dir, &n) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct store_ref ref;
+		char *t = pathf("%s/%s", dir, tags[i]);
+
+		if (t && !get_record(t, &ref, NULL) &&
+		    oci_digest_equal(&ref.digest, d))
+			unlink(t);
+		free(t);
+	}
+	free_list(tags, n);
+	free(dir);
+	return 0;
+}
+
+int store_referrers_list(const struct store *s, const char *repo,
+			 const struct oci_digest *subject, store_referrer_fn cb,
+			 void *ctx, struct err *err)
+{
+	char *dir;
+	char **names;
+	size_t n = 0;
+	int rc;
+
+	rc = check_repo(repo, err);
+	if (rc)
+		return rc;
+	dir = pathf("%s/repositories/%s/_referrers/%s/%s", s->root, repo,
+		    oci_digest_alg_name(subject->alg), oci_digest_hex(subject));
+	names = dir ? list_dir(dir, &n) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		char *p = pathf("%s/%s", dir, names[i]), *text = NULL;
+		size_t len;
+		struct oci_digest rd;
+		char *dash = strchr(names[i], '-');
+
+		/* a referrer whose manifest was deleted is skipped */
+		if (dash) {
+			*dash = ':';
+			if (!oci_digest_parse(&rd, names[i], NULL)) {
+				char *m = pathf("%s/repositories/%s/_manifests/%s/%s",
+						s->root, repo,
+						oci_digest_alg_name(rd.alg),
+						oci_digest_hex(&rd));
+				struct stat st;
+				if (m && stat(m, &st)) {
+					free(m);
+					free(p);
+					continue;
+				}
+				free(m);
+			}
+		}
+		if (p && !read_file(p, RECORD_MAX, &text, &len, NULL))
+			if (cb(ctx, text)) {
+				free(text);
+				free(p);
+				break;
+			}
+		free(text);
+		free(p);
+	}
+	free_list(names, n);
+	free(dir);
+	return 0;
+}

@@ -106,6 +106,25 @@ int store_referrer_add(struct store *s, const char *repo,
 		       const struct oci_digest *referrer, const char *desc_json,
 		       struct err *err);
 
+/* Open a stored blob for reading; *fd_out and *size_out set.
+ * ERR_NOT_FOUND when absent. */
+int store_blob_open(const struct store *s, const struct oci_digest *d,
+		    int *fd_out, int64_t *size_out, struct err *err);
+/* Remove a blob from the store (every repository shares it). */
+int store_blob_delete(struct store *s, const struct oci_digest *d,
+		      struct err *err);
+/* Forget that repo holds manifest d, and every tag of repo pointing at it. */
+int store_manifest_unlink(struct store *s, const char *repo,
+			  const struct oci_digest *d, struct err *err);
+/* 1 when the repository has any tag or manifest. */
+int store_repo_exists(const struct store *s, const char *repo);
+
+/* Each referrer descriptor (JSON text) recorded for subject in repo. */
+typedef int (*store_referrer_fn)(void *ctx, const char *desc_json);
+int store_referrers_list(const struct store *s, const char *repo,
+			 const struct oci_digest *subject, store_referrer_fn cb,
+			 void *ctx, struct err *err);
+
 /* Visit every repository (sorted) and, when tags is set, every tag of it
  * (sorted). cb returns nonzero to stop. */
 typedef int (*store_visit_fn)(void *ctx, const char *repo, const char *tag,

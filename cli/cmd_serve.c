@@ -1,0 +1,111 @@
+/* ocimirror serve: the store as an OCI distribution registry. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "mirror/serve.h"
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void access_log(void *ctx, const char *line)
+{
+	struct cli *cli = ctx;
+	char ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (cli->verbosity < 0)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pthread_mutex_lock(&log_mu);
+	fprintf(stderr, "%s %s\n", ts, line);
+	pthread_mutex_unlock(&log_mu);
+}
+
+int cmd_serve(int argc, char **argv, struct cli *cli)
+{
+	static const struct option opts[] = {
+		{"listen", required_argument, NULL, 'l'},
+		{"tls-cert", required_argument, NULL, 'c'},
+		{"tls-key", required_argument, NULL, 'k'},
+		{"htpasswd", required_argument, NULL, 'h'},
+		{"anonymous-read", no_argument, NULL, 'a'},
+		{"push", no_argument, NULL, 'p'},
+		{"read-only", no_argument, NULL, 'r'},
+		{"delete", no_argument, NULL, 'd'},
+		{"threads", required_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
+	};
+	static const char *usage =
+		"usage: ocimirror serve [--listen ADDR] [--tls-cert F --tls-key F] "
+		"[--htpasswd F] [--anonymous-read] [--push] [--delete] [--read-only]";
+	struct serve_options o;
+	struct server *srv = NULL;
+	struct store st;
+	struct err err;
+	sigset_t set;
+	int ch, sig = 0;
+
+	err_clear(&err);
+	serve_options_init(&o);
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l': o.listen = optarg; break;
+		case 'c': o.tls_cert = optarg; break;
+		case 'k': o.tls_key = optarg; break;
+		case 'h': o.htpasswd = optarg; break;
+		case 'a': o.anonymous_read = 1; break;
+		case 'p': o.push = 1; break;
+		case 'r': o.read_only = 1; break;
+		case 'd': o.delete = 1; break;
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 1024)
+				return cli_usage(cli, "serve: --threads wants 1..1024");
+			o.threads = (unsigned)v;
+			break;
+		}
+		default:
+			return cli_usage(cli, "%s", usage);
+		}
+	}
+	if (optind != argc)
+		return cli_usage(cli, "%s", usage);
+	if (o.push && o.read_only)
+		return cli_usage(cli, "serve: --push and --read-only exclude each other");
+	if (o.push && !o.htpasswd)
+		return cli_usage(cli, "serve: --push needs --htpasswd (pushes are for authenticated users)");
+	o.access_log = access_log;
+	o.log_ctx = cli;
+	if (store_open(&st, cli->store_dir, 1, &err))
+		return cli_fail(cli, &err);
+	/* the server's threads inherit this mask; signals come to sigwait */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (serve_start(&srv, &st, &o, &err)) {
+		store_close(&st);
+		return cli_fail(cli, &err);
+	}
+	if (cli->verbosity >= 0)
+		fprintf(stderr, "ocimirror: serving %s on %s://%s (port %u)%s%s\n",
+			cli->store_dir, o.tls_cert ? "https" : "http", o.listen,
+			serve_port(srv), o.push ? ", push enabled" : "",
+			o.read_only ? ", read-only" : "");
+	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+		;
+	if (cli->verbosity >= 0)
+		fprintf(stderr, "ocimirror: signal %d, finishing requests in flight\n", sig);
+	serve_stop(srv);
+	store_close(&st);
+	return EXIT_OK;
+}

@@ -1,0 +1,131 @@
+#include "mirror/htpasswd.h"
+
+#include <crypt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oci/digest.h"
+
+#define CACHE_SLOTS 64
+
+struct entry {
+	char *user;
+	char *hash;
+};
+
+struct htpasswd {
+	struct entry *e;
+	size_t n;
+	pthread_mutex_t mu;
+	char cache[CACHE_SLOTS][OCI_DIGEST_MAX];
+	size_t next;
+};
+
+int htpasswd_load(struct htpasswd **out, const char *path, struct err *err)
+{
+	FILE *f = fopen(path, "r");
+	struct htpasswd *h;
+	char line[1024];
+	int lineno = 0;
+
+	*out = NULL;
+	if (!f)
+		return err_set(err, ERR_NOT_FOUND, "htpasswd %s: cannot open", path);
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		fclose(f);
+		return err_set(err, ERR_FAIL, "out of memory");
+	}
+	pthread_mutex_init(&h->mu, NULL);
+	while (fgets(line, sizeof(line), f)) {
+		char *colon, *end;
+		struct entry *ne;
+
+		lineno++;
+		end = line + strcspn(line, "\r\n");
+		*end = '\0';
+		if (!line[0] || line[0] == '#')
+			continue;
+		colon = strchr(line, ':');
+		if (!colon || colon == line ||
+		    (strncmp(colon + 1, "$2y$", 4) && strncmp(colon + 1, "$2b$", 4) &&
+		     strncmp(colon + 1, "$2a$", 4))) {
+			fclose(f);
+			htpasswd_free(h);
+			return err_set(err, ERR_INVALID,
+				       "htpasswd %s:%d: not a user:bcrypt entry (use htpasswd -B)",
+				       path, lineno);
+		}
+		*colon = '\0';
+		ne = realloc(h->e, (h->n + 1) * sizeof(*ne));
+		if (!ne) {
+			fclose(f);
+			htpasswd_free(h);
+			return err_set(err, ERR_FAIL, "out of memory");
+		}
+		h->e = ne;
+		h->e[h->n].user = strdup(line);
+		h->e[h->n].hash = strdup(colon + 1);
+		h->n++;
+	}
+	fclose(f);
+	*out = h;
+	return 0;
+}
+
+void htpasswd_free(struct htpasswd *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->n; i++) {
+		free(h->e[i].user);
+		free(h->e[i].hash);
+	}
+	free(h->e);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+int htpasswd_check(struct htpasswd *h, const char *user, const char *pass)
+{
+	struct oci_digest key;
+	struct oci_hasher hs;
+	struct crypt_data *cd;
+	const char *hash = NULL;
+	int ok = 0;
+
+	for (size_t i = 0; i < h->n; i++)
+		if (!strcmp(h->e[i].user, user))
+			hash = h->e[i].hash;
+	if (!hash)
+		return 0;
+	if (oci_hasher_init(&hs, OCI_SHA256))
+		return 0;
+	oci_hasher_update(&hs, user, strlen(user) + 1);
+	oci_hasher_update(&hs, pass, strlen(pass));
+	oci_hasher_update(&hs, hash, strlen(hash));
+	oci_hasher_final(&hs, &key);
+	oci_hasher_release(&hs);
+	pthread_mutex_lock(&h->mu);
+	for (size_t i = 0; i < CACHE_SLOTS && !ok; i++)
+		ok = !strcmp(h->cache[i], key.str);
+	pthread_mutex_unlock(&h->mu);
+	if (ok)
+		return 1;
+	cd = calloc(1, sizeof(*cd));
+	if (!cd)
+		return 0;
+	{
+		const char *r = crypt_r(pass, hash, cd);
+		ok = r && r[0] != '*' && !strcmp(r, hash);
+	}
+	free(cd);
+	if (ok) {
+		pthread_mutex_lock(&h->mu);
+		memcpy(h->cache[h->next++ % CACHE_SLOTS], key.str, sizeof(key.str));
+		pthread_mutex_unlock(&h->mu);
+	}
+	return ok;
+}
