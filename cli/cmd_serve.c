@@ -30,20 +30,21 @@ static void access_log(void *ctx, const char *line)
 int cmd_serve(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"tls-cert", required_argument, NULL, 'c'},
-		{"tls-key", required_argument, NULL, 'k'},
-		{"htpasswd", required_argument, NULL, 'h'},
-		{"anonymous-read", no_argument, NULL, 'a'},
-		{"push", no_argument, NULL, 'p'},
-		{"read-only", no_argument, NULL, 'r'},
-		{"delete", no_argument, NULL, 'd'},
-		{"threads", required_argument, NULL, 't'},
-		{NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"tls-cert", required_argument, NULL, 'c'},
+	    {"tls-key", required_argument, NULL, 'k'},
+	    {"htpasswd", required_argument, NULL, 'h'},
+	    {"anonymous-read", no_argument, NULL, 'a'},
+	    {"push", no_argument, NULL, 'p'},
+	    {"read-only", no_argument, NULL, 'r'},
+	    {"delete", no_argument, NULL, 'd'},
+	    {"threads", required_argument, NULL, 't'},
+	    {NULL, 0, NULL, 0},
 	};
 	static const char *usage =
-		"usage: ocimirror serve [--listen ADDR] [--tls-cert F --tls-key F] "
-		"[--htpasswd F] [--anonymous-read] [--push] [--delete] [--read-only]";
+	    "usage: ocimirror serve [--listen ADDR] [--tls-cert F --tls-key F] "
+	    "[--htpasswd F] [--anonymous-read] [--push] [--delete] "
+	    "[--read-only]";
 	struct serve_options o;
 	struct server *srv = NULL;
 	struct store st;
@@ -67,20 +68,22 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*end || v < 1 || v > 1024)
-				return cli_usage(cli, "serve: --threads wants 1..1024");
+				return cli_usage(
+				    cli, "serve: --threads wants 1..1024");
 			o.threads = (unsigned)v;
 			break;
 		}
-		default:
-			return cli_usage(cli, "%s", usage);
+		default: return cli_usage(cli, "%s", usage);
 		}
 	}
 	if (optind != argc)
 		return cli_usage(cli, "%s", usage);
 	if (o.push && o.read_only)
-		return cli_usage(cli, "serve: --push and --read-only exclude each other");
+		return cli_usage(
+		    cli, "serve: --push and --read-only exclude each other");
 	if (o.push && !o.htpasswd)
-		return cli_usage(cli, "serve: --push needs --htpasswd (pushes are for authenticated users)");
+		return cli_usage(cli, "serve: --push needs --htpasswd (pushes "
+				      "are for authenticated users)");
 	o.access_log = access_log;
 	o.log_ctx = cli;
 	if (store_open(&st, cli->store_dir, 1, &err))
@@ -97,14 +100,17 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 		return cli_fail(cli, &err);
 	}
 	if (cli->verbosity >= 0)
-		fprintf(stderr, "ocimirror: serving %s on %s://%s (port %u)%s%s\n",
+		fprintf(stderr,
+			"ocimirror: serving %s on %s://%s (port %u)%s%s\n",
 			cli->store_dir, o.tls_cert ? "https" : "http", o.listen,
 			serve_port(srv), o.push ? ", push enabled" : "",
 			o.read_only ? ", read-only" : "");
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
 		;
 	if (cli->verbosity >= 0)
-		fprintf(stderr, "ocimirror: signal %d, finishing requests in flight\n", sig);
+		fprintf(stderr,
+			"ocimirror: signal %d, finishing requests in flight\n",
+			sig);
 	serve_stop(srv);
 	store_close(&st);
 	return EXIT_OK;

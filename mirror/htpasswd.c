@@ -32,7 +32,8 @@ int htpasswd_load(struct htpasswd **out, const char *path, struct err *err)
 
 	*out = NULL;
 	if (!f)
-		return err_set(err, ERR_NOT_FOUND, "htpasswd %s: cannot open", path);
+		return err_set(err, ERR_NOT_FOUND, "htpasswd %s: cannot open",
+			       path);
 	h = calloc(1, sizeof(*h));
 	if (!h) {
 		fclose(f);
@@ -50,12 +51,14 @@ int htpasswd_load(struct htpasswd **out, const char *path, struct err *err)
 			continue;
 		colon = strchr(line, ':');
 		if (!colon || colon == line ||
-		    (strncmp(colon + 1, "$2y$", 4) && strncmp(colon + 1, "$2b$", 4) &&
+		    (strncmp(colon + 1, "$2y$", 4) &&
+		     strncmp(colon + 1, "$2b$", 4) &&
 		     strncmp(colon + 1, "$2a$", 4))) {
 			fclose(f);
 			htpasswd_free(h);
 			return err_set(err, ERR_INVALID,
-				       "htpasswd %s:%d: not a user:bcrypt entry (use htpasswd -B)",
+				       "htpasswd %s:%d: not a user:bcrypt "
+				       "entry (use htpasswd -B)",
 				       path, lineno);
 		}
 		*colon = '\0';
@@ -124,7 +127,8 @@ int htpasswd_check(struct htpasswd *h, const char *user, const char *pass)
 	free(cd);
 	if (ok) {
 		pthread_mutex_lock(&h->mu);
-		memcpy(h->cache[h->next++ % CACHE_SLOTS], key.str, sizeof(key.str));
+		memcpy(h->cache[h->next++ % CACHE_SLOTS], key.str,
+		       sizeof(key.str));
 		pthread_mutex_unlock(&h->mu);
 	}
 	return ok;

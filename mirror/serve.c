@@ -39,7 +39,8 @@ static long long now_us(void)
 
 static int method_index(const char *m)
 {
-	static const char *names[] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"};
+	static const char *names[] = {"GET",  "HEAD",  "PUT",
+				      "POST", "PATCH", "DELETE"};
 
 	for (int i = 0; i < 6; i++)
 		if (!strcmp(m, names[i]))
@@ -47,8 +48,9 @@ static int method_index(const char *m)
 	return 6;
 }
 
-static const unsigned statuses[MET_STATUSES] = {200, 201, 202, 204, 206, 304, 307, 400,
-						401, 403, 404, 405, 413, 416, 500, 0};
+static const unsigned statuses[MET_STATUSES] = {200, 201, 202, 204, 206, 304,
+						307, 400, 401, 403, 404, 405,
+						413, 416, 500, 0};
 
 static int status_index(unsigned st)
 {
@@ -60,7 +62,8 @@ static int status_index(unsigned st)
 
 struct MHD_Response *serve_empty(void)
 {
-	return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	return MHD_create_response_from_buffer(0, (void *)"",
+					       MHD_RESPMEM_PERSISTENT);
 }
 
 enum MHD_Result serve_send(struct req *r, struct MHD_Connection *c,
@@ -83,7 +86,7 @@ enum MHD_Result serve_json(struct req *r, struct MHD_Connection *c,
 			   size_t len, struct MHD_Response **keep)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		len, (void *)json, MHD_RESPMEM_MUST_COPY);
+	    len, (void *)json, MHD_RESPMEM_MUST_COPY);
 
 	if (!resp)
 		return MHD_NO;
@@ -97,8 +100,8 @@ enum MHD_Result serve_json(struct req *r, struct MHD_Connection *c,
 }
 
 enum MHD_Result serve_error(struct req *r, struct MHD_Connection *c,
-			    unsigned status, const char *code,
-			    const char *fmt, ...)
+			    unsigned status, const char *code, const char *fmt,
+			    ...)
 {
 	char msg[600];
 	va_list ap;
@@ -110,7 +113,8 @@ enum MHD_Result serve_error(struct req *r, struct MHD_Connection *c,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	j = json_pack("{s:[{s:s,s:s}]}", "errors", "code", code, "message", msg);
+	j = json_pack("{s:[{s:s,s:s}]}", "errors", "code", code, "message",
+		      msg);
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	if (!text)
@@ -138,10 +142,10 @@ static int route_parse(struct route *rt, const char *url, const char *ns)
 		const char *marker;
 		enum route_kind kind;
 	} markers[] = {
-		{"/manifests/", RT_MANIFEST},
-		{"/blobs/uploads/", RT_UPLOAD},
-		{"/blobs/", RT_BLOB},
-		{"/referrers/", RT_REFERRERS},
+	    {"/manifests/", RT_MANIFEST},
+	    {"/blobs/uploads/", RT_UPLOAD},
+	    {"/blobs/", RT_BLOB},
+	    {"/referrers/", RT_REFERRERS},
 	};
 	const char *rest, *best = NULL;
 	size_t name_len, best_i = 0;
@@ -172,7 +176,8 @@ static int route_parse(struct route *rt, const char *url, const char *ns)
 		name_len -= 10;
 	} else {
 		/* the rightmost marker whose tail has no further '/' */
-		for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {
+		for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]);
+		     i++) {
 			const char *p = rest, *hit = NULL;
 			size_t ml = strlen(markers[i].marker);
 
@@ -188,21 +193,25 @@ static int route_parse(struct route *rt, const char *url, const char *ns)
 			}
 		}
 		/* "/blobs/uploads/" with an empty id also matches "/blobs/" */
-		if (name_len > 14 && !strcmp(rest + name_len - 14, "/blobs/uploads")) {
+		if (name_len > 14 &&
+		    !strcmp(rest + name_len - 14, "/blobs/uploads")) {
 			rt->kind = RT_UPLOAD_NEW;
 			name_len -= 14;
-		} else if (name_len > 15 && !strcmp(rest + name_len - 15, "/blobs/uploads/")) {
+		} else if (name_len > 15 &&
+			   !strcmp(rest + name_len - 15, "/blobs/uploads/")) {
 			rt->kind = RT_UPLOAD_NEW;
 			name_len -= 15;
 		} else if (best) {
-			const char *tail = best + strlen(markers[best_i].marker);
+			const char *tail =
+			    best + strlen(markers[best_i].marker);
 
 			rt->kind = markers[best_i].kind;
 			name_len = (size_t)(best - rest);
 			if (rt->kind == RT_UPLOAD) {
 				if (strlen(tail) >= sizeof(rt->upload_id))
 					return -1;
-				snprintf(rt->upload_id, sizeof(rt->upload_id), "%s", tail);
+				snprintf(rt->upload_id, sizeof(rt->upload_id),
+					 "%s", tail);
 			} else {
 				if (strlen(tail) >= sizeof(rt->ref) || !*tail)
 					return -1;
@@ -217,7 +226,8 @@ static int route_parse(struct route *rt, const char *url, const char *ns)
 	memcpy(rt->name, rest, name_len);
 	rt->name[name_len] = '\0';
 	if (ns && *ns) {
-		if (strlen(ns) + 1 + name_len >= sizeof(rt->repo) || strchr(ns, '/'))
+		if (strlen(ns) + 1 + name_len >= sizeof(rt->repo) ||
+		    strchr(ns, '/'))
 			return -1;
 		snprintf(rt->repo, sizeof(rt->repo), "%s/%s", ns, rt->name);
 		snprintf(rt->ns_query, sizeof(rt->ns_query), "?ns=%s", ns);
@@ -260,8 +270,8 @@ static int authenticate(struct req *r, struct MHD_Connection *c)
 
 /* --- reads --- */
 
-static enum MHD_Result send_fd(struct req *r, struct MHD_Connection *c,
-			       int fd, int64_t size, const char *ctype,
+static enum MHD_Result send_fd(struct req *r, struct MHD_Connection *c, int fd,
+			       int64_t size, const char *ctype,
 			       const char *digest, uint64_t from, uint64_t len,
 			       int partial)
 {
@@ -334,18 +344,19 @@ static int parse_range(const char *h, int64_t size, uint64_t *from,
 static enum MHD_Result get_blob(struct req *r, struct MHD_Connection *c)
 {
 	struct store_ref mref;
-	const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
+	const char *range =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
 	int64_t size;
 	uint64_t from = 0, len;
 	int fd, rr = 1;
 	struct err e;
 
 	if (!r->rt.is_digest)
-		return serve_error(r, c, 400, "DIGEST_INVALID", "invalid digest \"%s\"",
-				   r->rt.ref);
+		return serve_error(r, c, 400, "DIGEST_INVALID",
+				   "invalid digest \"%s\"", r->rt.ref);
 	if (!store_repo_exists(r->srv->s, r->rt.repo))
-		return serve_error(r, c, 404, "NAME_UNKNOWN", "repository %s not known",
-				   r->rt.repo);
+		return serve_error(r, c, 404, "NAME_UNKNOWN",
+				   "repository %s not known", r->rt.repo);
 	if (store_blob_open(r->srv->s, &r->rt.digest, &fd, &size, &e))
 		return serve_error(r, c, 404, "BLOB_UNKNOWN", "blob %s unknown",
 				   r->rt.digest.str);
@@ -356,7 +367,8 @@ static enum MHD_Result get_blob(struct req *r, struct MHD_Connection *c)
 			char cr[64];
 			struct MHD_Response *resp = serve_empty();
 			close(fd);
-			snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
+			snprintf(cr, sizeof(cr), "bytes */%lld",
+				 (long long)size);
 			MHD_add_response_header(resp, "Content-Range", cr);
 			return serve_send(r, c, 416, resp);
 		}
@@ -366,9 +378,10 @@ static enum MHD_Result get_blob(struct req *r, struct MHD_Connection *c)
 		}
 	}
 	/* a manifest fetched as a blob keeps its media type */
-	if (!store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest, &mref, NULL))
-		return send_fd(r, c, fd, size, mref.media_type, r->rt.digest.str,
-			       from, len, rr == 0);
+	if (!store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest, &mref,
+				NULL))
+		return send_fd(r, c, fd, size, mref.media_type,
+			       r->rt.digest.str, from, len, rr == 0);
 	return send_fd(r, c, fd, size, "application/octet-stream",
 		       r->rt.digest.str, from, len, rr == 0);
 }
@@ -382,28 +395,31 @@ static enum MHD_Result get_manifest(struct req *r, struct MHD_Connection *c)
 	const char *inm;
 
 	if (r->rt.is_digest)
-		rc = store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest, &ref, &e);
+		rc = store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest,
+					&ref, &e);
 	else
 		rc = store_tag_get(r->srv->s, r->rt.repo, r->rt.ref, &ref, &e);
 	if (rc == ERR_NOT_FOUND && !store_repo_exists(r->srv->s, r->rt.repo))
-		return serve_error(r, c, 404, "NAME_UNKNOWN", "repository %s not known",
-				   r->rt.repo);
+		return serve_error(r, c, 404, "NAME_UNKNOWN",
+				   "repository %s not known", r->rt.repo);
 	if (rc)
-		return serve_error(r, c, 404, "MANIFEST_UNKNOWN", "manifest %s:%s unknown",
-				   r->rt.repo, r->rt.ref);
+		return serve_error(r, c, 404, "MANIFEST_UNKNOWN",
+				   "manifest %s:%s unknown", r->rt.repo,
+				   r->rt.ref);
 	inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
 	if (inm && strstr(inm, ref.digest.str)) {
 		struct MHD_Response *resp = serve_empty();
 		char etag[160];
 		snprintf(etag, sizeof(etag), "\"%s\"", ref.digest.str);
 		MHD_add_response_header(resp, "ETag", etag);
-		MHD_add_response_header(resp, "Docker-Content-Digest", ref.digest.str);
+		MHD_add_response_header(resp, "Docker-Content-Digest",
+					ref.digest.str);
 		return serve_send(r, c, 304, resp);
 	}
 	if (store_blob_open(r->srv->s, &ref.digest, &fd, &size, &e))
 		return serve_error(r, c, 404, "MANIFEST_UNKNOWN",
-				   "manifest %s@%s missing from the store", r->rt.repo,
-				   ref.digest.str);
+				   "manifest %s@%s missing from the store",
+				   r->rt.repo, ref.digest.str);
 	return send_fd(r, c, fd, size, ref.media_type, ref.digest.str, 0,
 		       (uint64_t)size, 0);
 }
@@ -463,8 +479,10 @@ static enum MHD_Result send_page(struct req *r, struct MHD_Connection *c,
 				 struct names *ns, const char *key,
 				 const char *path)
 {
-	const char *nq = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
-	const char *last = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "last");
+	const char *nq =
+	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
+	const char *last =
+	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "last");
 	long n = LIST_MAX;
 	size_t start = 0, i, taken = 0;
 	json_t *arr = json_array(), *j;
@@ -477,7 +495,8 @@ static enum MHD_Result send_page(struct req *r, struct MHD_Connection *c,
 		n = strtol(nq, &end, 10);
 		if (*end || n < 0) {
 			json_decref(arr);
-			return serve_error(r, c, 400, "PAGINATION_NUMBER_INVALID",
+			return serve_error(r, c, 400,
+					   "PAGINATION_NUMBER_INVALID",
 					   "invalid n \"%s\"", nq);
 		}
 	}
@@ -497,11 +516,13 @@ static enum MHD_Result send_page(struct req *r, struct MHD_Connection *c,
 	serve_json(r, c, 200, "application/json", text, strlen(text), &resp);
 	if (resp && i < ns->n && taken > 0) {
 		struct buf link;
-		char *esc_last = strdup(ns->v[i - 1]); /* names and tags are URL-safe */
+		char *esc_last =
+		    strdup(ns->v[i - 1]); /* names and tags are URL-safe */
 
 		buf_init(&link, 4096);
-		buf_printf(&link, "<%s?n=%ld&last=%s%s%s>; rel=\"next\"", path, n,
-			   esc_last ? esc_last : "", r->rt.ns_query[0] ? "&" : "",
+		buf_printf(&link, "<%s?n=%ld&last=%s%s%s>; rel=\"next\"", path,
+			   n, esc_last ? esc_last : "",
+			   r->rt.ns_query[0] ? "&" : "",
 			   r->rt.ns_query[0] ? r->rt.ns_query + 1 : "");
 		free(esc_last);
 		MHD_add_response_header(resp, "Link", link.data);
@@ -520,8 +541,8 @@ static enum MHD_Result get_tags(struct req *r, struct MHD_Connection *c)
 	enum MHD_Result ret;
 
 	if (!store_repo_exists(r->srv->s, r->rt.repo))
-		return serve_error(r, c, 404, "NAME_UNKNOWN", "repository %s not known",
-				   r->rt.repo);
+		return serve_error(r, c, 404, "NAME_UNKNOWN",
+				   "repository %s not known", r->rt.repo);
 	store_list(r->srv->s, r->rt.repo, collect_tag, &ns, NULL);
 	snprintf(path, sizeof(path), "/v2/%s/tags/list", r->rt.name);
 	ret = send_page(r, c, &ns, "tags", path);
@@ -573,8 +594,8 @@ static enum MHD_Result get_referrers(struct req *r, struct MHD_Connection *c)
 	enum MHD_Result ret;
 
 	if (!r->rt.is_digest)
-		return serve_error(r, c, 400, "DIGEST_INVALID", "invalid digest \"%s\"",
-				   r->rt.ref);
+		return serve_error(r, c, 400, "DIGEST_INVALID",
+				   "invalid digest \"%s\"", r->rt.ref);
 	rc.arr = json_array();
 	rc.filter = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
 						"artifactType");
@@ -588,7 +609,8 @@ static enum MHD_Result get_referrers(struct req *r, struct MHD_Connection *c)
 		return MHD_NO;
 	serve_json(r, c, 200, MT_OCI_INDEX, text, strlen(text), &resp);
 	if (resp && rc.filter)
-		MHD_add_response_header(resp, "OCI-Filters-Applied", "artifactType");
+		MHD_add_response_header(resp, "OCI-Filters-Applied",
+					"artifactType");
 	r->bytes_out += strlen(text);
 	free(text);
 	ret = serve_send(r, c, 200, resp);
@@ -605,7 +627,8 @@ static int64_t store_bytes(struct server *srv)
 	struct dirent *e;
 
 	if (srv->store_bytes_at && now - srv->store_bytes_at < 30)
-		return __atomic_load_n(&srv->store_bytes_cached, __ATOMIC_RELAXED);
+		return __atomic_load_n(&srv->store_bytes_cached,
+				       __ATOMIC_RELAXED);
 	for (int a = 0; a < 2; a++) {
 		snprintf(path, sizeof(path), "%s/blobs/%s", srv->s->root,
 			 a ? "sha512" : "sha256");
@@ -627,48 +650,61 @@ static int64_t store_bytes(struct server *srv)
 
 static enum MHD_Result get_metrics(struct req *r, struct MHD_Connection *c)
 {
-	static const char *methods[MET_METHODS] = {"GET", "HEAD", "PUT", "POST",
-						   "PATCH", "DELETE", "OTHER"};
+	static const char *methods[MET_METHODS] = {
+	    "GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OTHER"};
 	struct server *srv = r->srv;
 	struct buf b;
 	enum MHD_Result ret;
 
 	buf_init(&b, 1024 * 1024);
-	buf_puts(&b, "# HELP ocimirror_http_requests_total Requests served, by method and status.\n"
+	buf_puts(&b, "# HELP ocimirror_http_requests_total Requests served, by "
+		     "method and status.\n"
 		     "# TYPE ocimirror_http_requests_total counter\n");
 	for (int m = 0; m < MET_METHODS; m++)
 		for (int s = 0; s < MET_STATUSES; s++) {
-			uint64_t v = __atomic_load_n(&srv->requests[m][s], __ATOMIC_RELAXED);
+			uint64_t v = __atomic_load_n(&srv->requests[m][s],
+						     __ATOMIC_RELAXED);
 			if (!v)
 				continue;
 			if (statuses[s])
-				buf_printf(&b, "ocimirror_http_requests_total{method=\"%s\",status=\"%u\"} %llu\n",
-					   methods[m], statuses[s], (unsigned long long)v);
+				buf_printf(
+				    &b,
+				    "ocimirror_http_requests_total{method=\"%"
+				    "s\",status=\"%u\"} %llu\n",
+				    methods[m], statuses[s],
+				    (unsigned long long)v);
 			else
-				buf_printf(&b, "ocimirror_http_requests_total{method=\"%s\",status=\"other\"} %llu\n",
-					   methods[m], (unsigned long long)v);
+				buf_printf(
+				    &b,
+				    "ocimirror_http_requests_total{method=\"%"
+				    "s\",status=\"other\"} %llu\n",
+				    methods[m], (unsigned long long)v);
 		}
-	buf_printf(&b,
-		   "# HELP ocimirror_http_sent_bytes_total Response body bytes.\n"
-		   "# TYPE ocimirror_http_sent_bytes_total counter\n"
-		   "ocimirror_http_sent_bytes_total %llu\n"
-		   "# HELP ocimirror_http_received_bytes_total Request body bytes.\n"
-		   "# TYPE ocimirror_http_received_bytes_total counter\n"
-		   "ocimirror_http_received_bytes_total %llu\n"
-		   "# HELP ocimirror_http_connections Open client connections.\n"
-		   "# TYPE ocimirror_http_connections gauge\n"
-		   "ocimirror_http_connections %lld\n"
-		   "# HELP ocimirror_upload_sessions Open upload sessions.\n"
-		   "# TYPE ocimirror_upload_sessions gauge\n"
-		   "ocimirror_upload_sessions %zu\n"
-		   "# HELP ocimirror_store_bytes Bytes of blobs in the store.\n"
-		   "# TYPE ocimirror_store_bytes gauge\n"
-		   "ocimirror_store_bytes %lld\n",
-		   (unsigned long long)__atomic_load_n(&srv->bytes_sent, __ATOMIC_RELAXED),
-		   (unsigned long long)__atomic_load_n(&srv->bytes_received, __ATOMIC_RELAXED),
-		   (long long)__atomic_load_n(&srv->connections, __ATOMIC_RELAXED),
-		   uploads_count(srv), (long long)store_bytes(srv));
-	ret = serve_json(r, c, 200, "text/plain; version=0.0.4", b.data, b.len, NULL);
+	buf_printf(
+	    &b,
+	    "# HELP ocimirror_http_sent_bytes_total Response body bytes.\n"
+	    "# TYPE ocimirror_http_sent_bytes_total counter\n"
+	    "ocimirror_http_sent_bytes_total %llu\n"
+	    "# HELP ocimirror_http_received_bytes_total Request body bytes.\n"
+	    "# TYPE ocimirror_http_received_bytes_total counter\n"
+	    "ocimirror_http_received_bytes_total %llu\n"
+	    "# HELP ocimirror_http_connections Open client connections.\n"
+	    "# TYPE ocimirror_http_connections gauge\n"
+	    "ocimirror_http_connections %lld\n"
+	    "# HELP ocimirror_upload_sessions Open upload sessions.\n"
+	    "# TYPE ocimirror_upload_sessions gauge\n"
+	    "ocimirror_upload_sessions %zu\n"
+	    "# HELP ocimirror_store_bytes Bytes of blobs in the store.\n"
+	    "# TYPE ocimirror_store_bytes gauge\n"
+	    "ocimirror_store_bytes %lld\n",
+	    (unsigned long long)__atomic_load_n(&srv->bytes_sent,
+						__ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&srv->bytes_received,
+						__ATOMIC_RELAXED),
+	    (long long)__atomic_load_n(&srv->connections, __ATOMIC_RELAXED),
+	    uploads_count(srv), (long long)store_bytes(srv));
+	ret = serve_json(r, c, 200, "text/plain; version=0.0.4", b.data, b.len,
+			 NULL);
 	buf_release(&b);
 	return ret;
 }
@@ -682,25 +718,18 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 				     const char *method)
 {
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-		return serve_error(r, c, 405, "UNSUPPORTED", "%s not allowed here",
-				   method);
+		return serve_error(r, c, 405, "UNSUPPORTED",
+				   "%s not allowed here", method);
 	switch (r->rt.kind) {
 	case RT_BASE:
 		return serve_json(r, c, 200, "application/json", "{}", 2, NULL);
-	case RT_CATALOG:
-		return get_catalog(r, c);
-	case RT_MANIFEST:
-		return get_manifest(r, c);
-	case RT_BLOB:
-		return get_blob(r, c);
-	case RT_TAGS:
-		return get_tags(r, c);
-	case RT_REFERRERS:
-		return get_referrers(r, c);
-	case RT_UPLOAD:
-		return push_end(r, c, method); /* upload status */
-	default:
-		return serve_error(r, c, 404, "NOT_FOUND", "no such endpoint");
+	case RT_CATALOG: return get_catalog(r, c);
+	case RT_MANIFEST: return get_manifest(r, c);
+	case RT_BLOB: return get_blob(r, c);
+	case RT_TAGS: return get_tags(r, c);
+	case RT_REFERRERS: return get_referrers(r, c);
+	case RT_UPLOAD: return push_end(r, c, method); /* upload status */
+	default: return serve_error(r, c, 404, "NOT_FOUND", "no such endpoint");
 	}
 }
 
@@ -726,36 +755,45 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		snprintf(r->url, sizeof(r->url), "%s", url);
 		*con_cls = r;
 		prc = route_parse(&r->rt, url,
-				  MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ns"));
+				  MHD_lookup_connection_value(
+				      c, MHD_GET_ARGUMENT_KIND, "ns"));
 		r->routed = 1;
 		if (prc == -1)
-			return serve_error(r, c, 400, "NAME_INVALID",
-					   "invalid repository name in \"%.200s\"", url);
+			return serve_error(
+			    r, c, 400, "NAME_INVALID",
+			    "invalid repository name in \"%.200s\"", url);
 		if (prc == -2)
-			return serve_error(r, c, 400,
-					   r->rt.kind == RT_MANIFEST ? "MANIFEST_INVALID" :
-								       "DIGEST_INVALID",
-					   "invalid reference \"%.200s\"", r->rt.ref);
+			return serve_error(
+			    r, c, 400,
+			    r->rt.kind == RT_MANIFEST ? "MANIFEST_INVALID"
+						      : "DIGEST_INVALID",
+			    "invalid reference \"%.200s\"", r->rt.ref);
 		if (r->rt.kind == RT_HEALTH)
-			return serve_json(r, c, 200, "text/plain", "ok\n", 3, NULL);
+			return serve_json(r, c, 200, "text/plain", "ok\n", 3,
+					  NULL);
 		if (r->rt.kind == RT_METRICS)
 			return get_metrics(r, c);
 		if (r->rt.kind == RT_NONE)
-			return serve_error(r, c, 404, "NOT_FOUND", "no such endpoint");
+			return serve_error(r, c, 404, "NOT_FOUND",
+					   "no such endpoint");
 		/* who may do what */
 		if (is_write(method)) {
 			if (srv->o.read_only || !srv->o.push)
-				return serve_error(r, c, 405, "UNSUPPORTED",
-						   "this registry is %s",
-						   srv->o.read_only ? "read-only" :
-								      "a mirror without --push");
+				return serve_error(
+				    r, c, 405, "UNSUPPORTED",
+				    "this registry is %s",
+				    srv->o.read_only
+					? "read-only"
+					: "a mirror without --push");
 			if (!authenticate(r, c))
-				return serve_error(r, c, 401, "UNAUTHORIZED",
-						   "authentication required to push");
-			if (!strcmp(method, "DELETE") && r->rt.kind != RT_UPLOAD &&
-			    !srv->o.delete)
-				return serve_error(r, c, 405, "UNSUPPORTED",
-						   "deletes are disabled (serve --delete)");
+				return serve_error(
+				    r, c, 401, "UNAUTHORIZED",
+				    "authentication required to push");
+			if (!strcmp(method, "DELETE") &&
+			    r->rt.kind != RT_UPLOAD && !srv->o.delete)
+				return serve_error(
+				    r, c, 405, "UNSUPPORTED",
+				    "deletes are disabled (serve --delete)");
 			return push_begin(r, c, method);
 		}
 		if (srv->users && !srv->o.anonymous_read && !authenticate(r, c))
@@ -795,23 +833,29 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+			inet_ntop(AF_INET,
+				  &((const struct sockaddr_in *)sa)->sin_addr,
 				  addr, sizeof(addr));
 		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+			inet_ntop(AF_INET6,
+				  &((const struct sockaddr_in6 *)sa)->sin6_addr,
 				  addr, sizeof(addr));
 	}
-	__atomic_add_fetch(&srv->requests[method_index(r->method)][status_index(r->status)],
-			   1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&srv->bytes_sent, ok ? r->bytes_out : 0, __ATOMIC_RELAXED);
+	__atomic_add_fetch(
+	    &srv->requests[method_index(r->method)][status_index(r->status)], 1,
+	    __ATOMIC_RELAXED);
+	__atomic_add_fetch(&srv->bytes_sent, ok ? r->bytes_out : 0,
+			   __ATOMIC_RELAXED);
 	__atomic_add_fetch(&srv->bytes_received, r->bytes_in, __ATOMIC_RELAXED);
 	if (srv->o.access_log) {
 		char line[1024];
-		snprintf(line, sizeof(line), "%s %s %s %s %u %llu %llu %.3fms%s", addr,
-			 r->user[0] ? r->user : "-", r->method, r->url, r->status,
-			 (unsigned long long)(ok ? r->bytes_out : 0),
+		snprintf(line, sizeof(line),
+			 "%s %s %s %s %u %llu %llu %.3fms%s", addr,
+			 r->user[0] ? r->user : "-", r->method, r->url,
+			 r->status, (unsigned long long)(ok ? r->bytes_out : 0),
 			 (unsigned long long)r->bytes_in,
-			 (double)(now_us() - r->t0_us) / 1000.0, ok ? "" : " aborted");
+			 (double)(now_us() - r->t0_us) / 1000.0,
+			 ok ? "" : " aborted");
 		srv->o.access_log(srv->o.log_ctx, line);
 	}
 	buf_release(&r->body);
@@ -867,13 +911,15 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss,
 	if (s[0] == '[') {
 		const char *rb = strchr(s, ']');
 		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
-			return err_set(err, ERR_INVALID, "invalid --listen \"%s\"", s);
+			return err_set(err, ERR_INVALID,
+				       "invalid --listen \"%s\"", s);
 		memcpy(host, s + 1, (size_t)(rb - s - 1));
 		port = rb + 2;
 	} else if (strrchr(s, ':')) {
 		const char *colon = strrchr(s, ':');
 		if ((size_t)(colon - s) >= sizeof(host))
-			return err_set(err, ERR_INVALID, "invalid --listen \"%s\"", s);
+			return err_set(err, ERR_INVALID,
+				       "invalid --listen \"%s\"", s);
 		memcpy(host, s, (size_t)(colon - s));
 		port = colon + 1;
 	} else {
@@ -881,13 +927,15 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss,
 	}
 	p = strtol(port, &end, 10);
 	if (*end || end == port || p < 0 || p > 65535)
-		return err_set(err, ERR_INVALID, "invalid port in --listen \"%s\"", s);
+		return err_set(err, ERR_INVALID,
+			       "invalid port in --listen \"%s\"", s);
 	if (strchr(host, ':')) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
 		a->sin6_family = AF_INET6;
 		a->sin6_port = htons((uint16_t)p);
 		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-			return err_set(err, ERR_INVALID, "invalid address in --listen \"%s\"", s);
+			return err_set(err, ERR_INVALID,
+				       "invalid address in --listen \"%s\"", s);
 		*len = sizeof(*a);
 	} else {
 		struct sockaddr_in *a = (struct sockaddr_in *)ss;
@@ -898,7 +946,8 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss,
 		else if (!strcmp(host, "localhost"))
 			a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		else if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-			return err_set(err, ERR_INVALID, "invalid address in --listen \"%s\"", s);
+			return err_set(err, ERR_INVALID,
+				       "invalid address in --listen \"%s\"", s);
 		*len = sizeof(*a);
 	}
 	return 0;
@@ -933,12 +982,14 @@ int serve_start(struct server **out, struct store *s,
 			goto fail;
 	}
 	if (!!o->tls_cert != !!o->tls_key) {
-		rc = err_set(err, ERR_INVALID, "--tls-cert and --tls-key go together");
+		rc = err_set(err, ERR_INVALID,
+			     "--tls-cert and --tls-key go together");
 		goto fail;
 	}
 	if (o->tls_cert) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-			rc = err_set(err, ERR_UNSUPPORTED, "libmicrohttpd was built without TLS");
+			rc = err_set(err, ERR_UNSUPPORTED,
+				     "libmicrohttpd was built without TLS");
 			goto fail;
 		}
 		srv->cert_pem = read_pem(o->tls_cert, err);
@@ -955,26 +1006,28 @@ int serve_start(struct server **out, struct store *s,
 	}
 	if (srv->cert_pem)
 		srv->d = MHD_start_daemon(
-			flags, 0, NULL, NULL, handler, srv, MHD_OPTION_SOCK_ADDR,
-			(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-			MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
-			MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
-			MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-			MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
-			MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-			MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
-			MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_END);
+		    flags, 0, NULL, NULL, handler, srv, MHD_OPTION_SOCK_ADDR,
+		    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+		    threads, MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
+		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+		    MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
+		    MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_END);
 	else
 		srv->d = MHD_start_daemon(
-			flags, 0, NULL, NULL, handler, srv, MHD_OPTION_SOCK_ADDR,
-			(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-			MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
-			MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
-			MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-			MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
-			MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+		    flags, 0, NULL, NULL, handler, srv, MHD_OPTION_SOCK_ADDR,
+		    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+		    threads, MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
+		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+		    MHD_OPTION_END);
 	if (!srv->d) {
-		rc = err_set(err, ERR_FAIL, "cannot listen on %s (in use, or not allowed)",
+		rc = err_set(err, ERR_FAIL,
+			     "cannot listen on %s (in use, or not allowed)",
 			     o->listen);
 		goto fail;
 	}
@@ -999,8 +1052,9 @@ void serve_stop(struct server *srv)
 	if (srv->d) {
 		MHD_socket fd = MHD_quiesce_daemon(srv->d);
 		/* in-flight requests finish, bounded to ~30 s */
-		for (int i = 0; i < 300 &&
-				__atomic_load_n(&srv->active_requests, __ATOMIC_RELAXED) > 0;
+		for (int i = 0;
+		     i < 300 && __atomic_load_n(&srv->active_requests,
+						__ATOMIC_RELAXED) > 0;
 		     i++) {
 			struct timespec ts = {0, 100 * 1000000L};
 			nanosleep(&ts, NULL);

@@ -16,17 +16,17 @@
 #include "oci/err.h"
 
 struct serve_options {
-	const char *listen;      /* "127.0.0.1:5000", "[::1]:5000", ":5000" */
-	const char *tls_cert;    /* PEM files; both or neither */
+	const char *listen;   /* "127.0.0.1:5000", "[::1]:5000", ":5000" */
+	const char *tls_cert; /* PEM files; both or neither */
 	const char *tls_key;
-	const char *htpasswd;    /* bcrypt entries; NULL: no users */
-	int anonymous_read;      /* allow pulls without credentials */
-	int push;                /* accept pushes (authenticated users only) */
-	int read_only;           /* refuse every write */
-	int delete;              /* allow DELETE of manifests, tags, blobs */
-	unsigned threads;        /* 0: 2 x cores */
-	unsigned upload_ttl;     /* seconds an idle upload session lives */
-	unsigned conn_timeout;   /* idle connection timeout, seconds */
+	const char *htpasswd;  /* bcrypt entries; NULL: no users */
+	int anonymous_read;    /* allow pulls without credentials */
+	int push;	       /* accept pushes (authenticated users only) */
+	int read_only;	       /* refuse every write */
+	int delete;	       /* allow DELETE of manifests, tags, blobs */
+	unsigned threads;      /* 0: 2 x cores */
+	unsigned upload_ttl;   /* seconds an idle upload session lives */
+	unsigned conn_timeout; /* idle connection timeout, seconds */
 	/* one line per request; NULL: none */
 	void (*access_log)(void *ctx, const char *line);
 	void *log_ctx;

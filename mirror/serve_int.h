@@ -29,9 +29,9 @@ enum route_kind {
 
 struct route {
 	enum route_kind kind;
-	char name[OCI_REPO_MAX];  /* as the client wrote it */
-	char repo[OCI_REPO_MAX];  /* in the store (ns applied) */
-	char ns_query[300];       /* "?ns=docker.io" or "" for Locations */
+	char name[OCI_REPO_MAX]; /* as the client wrote it */
+	char repo[OCI_REPO_MAX]; /* in the store (ns applied) */
+	char ns_query[300];	 /* "?ns=docker.io" or "" for Locations */
 	char ref[OCI_TAG_MAX + OCI_DIGEST_MAX];
 	int is_digest;
 	struct oci_digest digest;
@@ -81,10 +81,10 @@ struct req {
 	int responded;
 	/* bodies */
 	struct store_writer *w; /* monolithic POST ?digest= */
-	struct upload *up;      /* PATCH/PUT on a session, held busy */
-	uint64_t range_start;   /* PATCH Content-Range start */
+	struct upload *up;	/* PATCH/PUT on a session, held busy */
+	uint64_t range_start;	/* PATCH Content-Range start */
 	int has_range;
-	struct buf body;        /* manifest PUT */
+	struct buf body; /* manifest PUT */
 	int body_too_large;
 	int body_failed;
 	struct err err;
@@ -95,9 +95,8 @@ enum MHD_Result serve_send(struct req *r, struct MHD_Connection *c,
 			   unsigned status, struct MHD_Response *resp);
 /* An OCI error body. */
 enum MHD_Result serve_error(struct req *r, struct MHD_Connection *c,
-			    unsigned status, const char *code,
-			    const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+			    unsigned status, const char *code, const char *fmt,
+			    ...) __attribute__((format(printf, 5, 6)));
 /* JSON body with a content type. */
 enum MHD_Result serve_json(struct req *r, struct MHD_Connection *c,
 			   unsigned status, const char *ctype, const char *json,

@@ -101,7 +101,8 @@ static struct upload *session_take(struct server *srv, const char *id,
 	*busy = 0;
 	pthread_mutex_lock(&srv->mu);
 	for (size_t i = 0; i < srv->n_ups; i++)
-		if (!strcmp(srv->ups[i]->id, id) && !strcmp(srv->ups[i]->repo, repo))
+		if (!strcmp(srv->ups[i]->id, id) &&
+		    !strcmp(srv->ups[i]->repo, repo))
 			u = srv->ups[i];
 	if (u && u->busy) {
 		*busy = 1;
@@ -141,8 +142,8 @@ static enum MHD_Result upload_accepted(struct req *r, struct MHD_Connection *c,
 	char loc[OCI_REPO_MAX + 400], range[64];
 	uint64_t off = store_writer_offset(u->w);
 
-	snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s%s", r->rt.name, u->id,
-		 r->rt.ns_query);
+	snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s%s", r->rt.name,
+		 u->id, r->rt.ns_query);
 	snprintf(range, sizeof(range), "0-%llu",
 		 (unsigned long long)(off ? off - 1 : 0));
 	MHD_add_response_header(resp, "Location", loc);
@@ -181,22 +182,26 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 		struct oci_digest d;
 
 		if (mount) {
-			/* mount from any repository: blobs are shared in the store */
+			/* mount from any repository: blobs are shared in the
+			 * store */
 			if (!oci_digest_parse(&d, mount, NULL) &&
 			    store_blob_exists(srv->s, &d, NULL))
 				return blob_created(r, c, &d);
-			return MHD_YES; /* no such blob: a new session at the end */
+			return MHD_YES; /* no such blob: a new session at the
+					   end */
 		}
 		if (dg) {
-			const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-								     "Content-Length");
+			const char *cl = MHD_lookup_connection_value(
+			    c, MHD_HEADER_KIND, "Content-Length");
 			int64_t size = cl ? strtoll(cl, NULL, 10) : -1;
 
 			if (oci_digest_parse(&d, dg, NULL))
 				return serve_error(r, c, 400, "DIGEST_INVALID",
-						   "invalid digest \"%.200s\"", dg);
+						   "invalid digest \"%.200s\"",
+						   dg);
 			if (store_writer_open(&r->w, srv->s, &d, size, &r->err))
-				return serve_error(r, c, 500, "UNKNOWN", "%s", r->err.msg);
+				return serve_error(r, c, 500, "UNKNOWN", "%s",
+						   r->err.msg);
 		}
 		return MHD_YES;
 	}
@@ -207,20 +212,25 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 		r->up = session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
 		if (!r->up)
 			return serve_error(r, c, busy ? 409 : 404,
-					   busy ? "BLOB_UPLOAD_INVALID" : "BLOB_UPLOAD_UNKNOWN",
+					   busy ? "BLOB_UPLOAD_INVALID"
+						: "BLOB_UPLOAD_UNKNOWN",
 					   "upload %s %s", r->rt.upload_id,
-					   busy ? "is in use by another request" : "unknown");
+					   busy ? "is in use by another request"
+						: "unknown");
 		if (cr && !strcmp(method, "PATCH")) {
 			unsigned long long a, b;
 			uint64_t off = store_writer_offset(r->up->w);
 
-			if (sscanf(cr, "%llu-%llu", &a, &b) != 2 || b < a || a != off) {
+			if (sscanf(cr, "%llu-%llu", &a, &b) != 2 || b < a ||
+			    a != off) {
 				struct MHD_Response *resp = serve_empty();
 				char range[64];
-				snprintf(range, sizeof(range), "0-%llu",
-					 (unsigned long long)(off ? off - 1 : 0));
+				snprintf(
+				    range, sizeof(range), "0-%llu",
+				    (unsigned long long)(off ? off - 1 : 0));
 				MHD_add_response_header(resp, "Range", range);
-				MHD_add_response_header(resp, "Location", r->url);
+				MHD_add_response_header(resp, "Location",
+							r->url);
 				session_put(srv, r->up);
 				r->up = NULL;
 				return serve_send(r, c, 416, resp);
@@ -265,8 +275,9 @@ void push_abort(struct req *r)
 
 static char *referrer_desc(const struct oci_manifest *m)
 {
-	json_t *j = json_pack("{s:s,s:s,s:I}", "mediaType", m->media_type, "digest",
-			      m->digest.str, "size", (json_int_t)m->raw_len);
+	json_t *j =
+	    json_pack("{s:s,s:s,s:I}", "mediaType", m->media_type, "digest",
+		      m->digest.str, "size", (json_int_t)m->raw_len);
 	const char *at = m->artifact_type;
 	char *t;
 
@@ -287,8 +298,8 @@ static char *referrer_desc(const struct oci_manifest *m)
 static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 {
 	struct server *srv = r->srv;
-	const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							"Content-Type");
+	const char *ctype =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 	struct oci_manifest m;
 	struct store_ref sr;
 	struct err e;
@@ -299,35 +310,41 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 
 	if (r->body_too_large)
 		return serve_error(r, c, 413, "SIZE_INVALID",
-				   "manifest larger than %u bytes", OCI_MANIFEST_MAX);
+				   "manifest larger than %u bytes",
+				   OCI_MANIFEST_MAX);
 	if (oci_manifest_parse(&m, r->body.data, r->body.len, ctype, &e))
 		return serve_error(r, c, 400, "MANIFEST_INVALID", "%s", e.msg);
 	if (r->rt.is_digest) {
 		struct oci_digest got;
-		oci_digest_of(&got, r->rt.digest.alg, r->body.data, r->body.len);
+		oci_digest_of(&got, r->rt.digest.alg, r->body.data,
+			      r->body.len);
 		if (!oci_digest_equal(&got, &r->rt.digest)) {
 			oci_manifest_release(&m);
 			return serve_error(r, c, 400, "DIGEST_INVALID",
-					   "manifest digest is %s, not %s", got.str,
-					   r->rt.digest.str);
+					   "manifest digest is %s, not %s",
+					   got.str, r->rt.digest.str);
 		}
 		m.digest = got;
 	}
 	if (m.kind == OCI_KIND_MANIFEST) {
-		if (m.has_config && !store_blob_exists(srv->s, &m.config.digest, NULL))
+		if (m.has_config &&
+		    !store_blob_exists(srv->s, &m.config.digest, NULL))
 			missing = &m.config.digest;
 		for (size_t i = 0; i < m.n_layers && !missing; i++)
-			if (!store_blob_exists(srv->s, &m.layers[i].digest, NULL))
+			if (!store_blob_exists(srv->s, &m.layers[i].digest,
+					       NULL))
 				missing = &m.layers[i].digest;
 	} else {
 		for (size_t i = 0; i < m.n_manifests && !missing; i++)
-			if (!store_blob_exists(srv->s, &m.manifests[i].digest, NULL))
+			if (!store_blob_exists(srv->s, &m.manifests[i].digest,
+					       NULL))
 				missing = &m.manifests[i].digest;
 	}
 	if (missing) {
-		ret = serve_error(r, c, 400, "MANIFEST_BLOB_UNKNOWN",
-				  "blob %s referenced by the manifest is unknown",
-				  missing->str);
+		ret =
+		    serve_error(r, c, 400, "MANIFEST_BLOB_UNKNOWN",
+				"blob %s referenced by the manifest is unknown",
+				missing->str);
 		oci_manifest_release(&m);
 		return ret;
 	}
@@ -336,28 +353,32 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 	sr.size = (int64_t)m.raw_len;
 	if (store_blob_put(srv->s, &m.digest, m.raw, m.raw_len, &e) ||
 	    store_manifest_link(srv->s, r->rt.repo, &sr, &e) ||
-	    (!r->rt.is_digest && store_tag_set(srv->s, r->rt.repo, r->rt.ref, &sr, &e))) {
+	    (!r->rt.is_digest &&
+	     store_tag_set(srv->s, r->rt.repo, r->rt.ref, &sr, &e))) {
 		oci_manifest_release(&m);
 		return serve_error(r, c, 500, "UNKNOWN", "%s", e.msg);
 	}
 	if (m.has_subject) {
 		char *desc = referrer_desc(&m);
-		int rc = desc ? store_referrer_add(srv->s, r->rt.repo, &m.subject.digest,
-						   &m.digest, desc, &e) :
-				ERR_FAIL;
+		int rc = desc ? store_referrer_add(srv->s, r->rt.repo,
+						   &m.subject.digest, &m.digest,
+						   desc, &e)
+			      : ERR_FAIL;
 		free(desc);
 		if (rc) {
 			oci_manifest_release(&m);
-			return serve_error(r, c, 500, "UNKNOWN", "referrers: %s", e.msg);
+			return serve_error(r, c, 500, "UNKNOWN",
+					   "referrers: %s", e.msg);
 		}
 	}
 	resp = serve_empty();
-	snprintf(loc, sizeof(loc), "/v2/%s/manifests/%s%s", r->rt.name, m.digest.str,
-		 r->rt.ns_query);
+	snprintf(loc, sizeof(loc), "/v2/%s/manifests/%s%s", r->rt.name,
+		 m.digest.str, r->rt.ns_query);
 	MHD_add_response_header(resp, "Location", loc);
 	MHD_add_response_header(resp, "Docker-Content-Digest", m.digest.str);
 	if (m.has_subject)
-		MHD_add_response_header(resp, "OCI-Subject", m.subject.digest.str);
+		MHD_add_response_header(resp, "OCI-Subject",
+					m.subject.digest.str);
 	oci_manifest_release(&m);
 	return serve_send(r, c, 201, resp);
 }
@@ -370,10 +391,12 @@ static enum MHD_Result finish_upload(struct req *r, struct MHD_Connection *c,
 
 	if (!dg || oci_digest_parse(&d, dg, NULL))
 		return serve_error(r, c, 400, "DIGEST_INVALID",
-				   "invalid or missing digest \"%.200s\"", dg ? dg : "");
+				   "invalid or missing digest \"%.200s\"",
+				   dg ? dg : "");
 	rc = store_writer_commit_as(w, &d, &r->err);
 	if (rc == ERR_DIGEST)
-		return serve_error(r, c, 400, "DIGEST_INVALID", "%s", r->err.msg);
+		return serve_error(r, c, 400, "DIGEST_INVALID", "%s",
+				   r->err.msg);
 	if (rc)
 		return serve_error(r, c, 500, "UNKNOWN", "%s", r->err.msg);
 	return blob_created(r, c, &d);
@@ -387,23 +410,26 @@ static enum MHD_Result do_delete(struct req *r, struct MHD_Connection *c)
 
 	switch (r->rt.kind) {
 	case RT_MANIFEST:
-		rc = r->rt.is_digest ?
-			     store_manifest_unlink(srv->s, r->rt.repo, &r->rt.digest, &e) :
-			     store_tag_delete(srv->s, r->rt.repo, r->rt.ref, &e);
+		rc = r->rt.is_digest
+			 ? store_manifest_unlink(srv->s, r->rt.repo,
+						 &r->rt.digest, &e)
+			 : store_tag_delete(srv->s, r->rt.repo, r->rt.ref, &e);
 		if (rc == ERR_NOT_FOUND)
 			return serve_error(r, c, 404, "MANIFEST_UNKNOWN",
 					   "manifest %s unknown", r->rt.ref);
 		break;
 	case RT_BLOB:
 		if (!r->rt.is_digest)
-			return serve_error(r, c, 400, "DIGEST_INVALID", "invalid digest");
+			return serve_error(r, c, 400, "DIGEST_INVALID",
+					   "invalid digest");
 		rc = store_blob_delete(srv->s, &r->rt.digest, &e);
 		if (rc == ERR_NOT_FOUND)
-			return serve_error(r, c, 404, "BLOB_UNKNOWN", "blob %s unknown",
-					   r->rt.digest.str);
+			return serve_error(r, c, 404, "BLOB_UNKNOWN",
+					   "blob %s unknown", r->rt.digest.str);
 		break;
 	default:
-		return serve_error(r, c, 405, "UNSUPPORTED", "DELETE not allowed here");
+		return serve_error(r, c, 405, "UNSUPPORTED",
+				   "DELETE not allowed here");
 	}
 	if (rc)
 		return serve_error(r, c, 500, "UNKNOWN", "%s", e.msg);
@@ -421,16 +447,20 @@ enum MHD_Result push_end(struct req *r, struct MHD_Connection *c,
 		int code = r->err.code;
 		push_abort(r);
 		if (code == ERR_DIGEST)
-			return serve_error(r, c, 400, "DIGEST_INVALID", "%s", r->err.msg);
+			return serve_error(r, c, 400, "DIGEST_INVALID", "%s",
+					   r->err.msg);
 		return serve_error(r, c, code == ERR_INVALID ? 400 : 500,
-				   code == ERR_INVALID ? "UNSUPPORTED" : "UNKNOWN", "%s",
-				   r->err.msg);
+				   code == ERR_INVALID ? "UNSUPPORTED"
+						       : "UNKNOWN",
+				   "%s", r->err.msg);
 	}
 	if (!strcmp(method, "DELETE") && r->rt.kind == RT_UPLOAD) {
-		struct upload *u = session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
+		struct upload *u =
+		    session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
 		if (!u)
 			return serve_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
-					   "upload %s unknown", r->rt.upload_id);
+					   "upload %s unknown",
+					   r->rt.upload_id);
 		session_drop(srv, u);
 		return serve_send(r, c, 204, serve_empty());
 	}
@@ -438,10 +468,12 @@ enum MHD_Result push_end(struct req *r, struct MHD_Connection *c,
 		return do_delete(r, c);
 	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) &&
 	    r->rt.kind == RT_UPLOAD) {
-		struct upload *u = session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
+		struct upload *u =
+		    session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
 		if (!u)
 			return serve_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
-					   "upload %s unknown", r->rt.upload_id);
+					   "upload %s unknown",
+					   r->rt.upload_id);
 		ret = upload_accepted(r, c, u, 204);
 		session_put(srv, u);
 		return ret;
@@ -457,7 +489,8 @@ enum MHD_Result push_end(struct req *r, struct MHD_Connection *c,
 		}
 		u = session_new(srv, r->rt.repo, &r->err);
 		if (!u)
-			return serve_error(r, c, 500, "UNKNOWN", "cannot open upload: %s",
+			return serve_error(r, c, 500, "UNKNOWN",
+					   "cannot open upload: %s",
 					   r->err.msg);
 		return upload_accepted(r, c, u, 202);
 	}
@@ -479,5 +512,6 @@ enum MHD_Result push_end(struct req *r, struct MHD_Connection *c,
 	}
 	if (!strcmp(method, "PUT") && r->rt.kind == RT_MANIFEST)
 		return put_manifest(r, c);
-	return serve_error(r, c, 405, "UNSUPPORTED", "%s not allowed here", method);
+	return serve_error(r, c, 405, "UNSUPPORTED", "%s not allowed here",
+			   method);
 }

@@ -408,9 +408,10 @@ int store_writer_commit_as(struct store_writer *w,
 		return err_set(err, ERR_FAIL, "blob %s: reading back %s failed",
 			       digest->str, w->tmp);
 	if (!oci_digest_equal(&got, digest))
-		return err_set(err, ERR_DIGEST,
-			       "blob %s: digest mismatch: content is %s; not stored",
-			       digest->str, got.str);
+		return err_set(
+		    err, ERR_DIGEST,
+		    "blob %s: digest mismatch: content is %s; not stored",
+		    digest->str, got.str);
 	w->expect = *digest;
 	return place(w, err);
 }
@@ -953,8 +954,9 @@ int store_blob_open(const struct store *s, const struct oci_digest *d,
 	*fd_out = -1;
 	fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
 	if (fd < 0) {
-		int rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-				 "blob %s: %s", d->str, strerror(errno));
+		int rc =
+		    err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			    "blob %s: %s", d->str, strerror(errno));
 		free(p);
 		return rc;
 	}
@@ -1059,10 +1061,10 @@ int store_referrers_list(const struct store *s, const char *repo,
 		if (dash) {
 			*dash = ':';
 			if (!oci_digest_parse(&rd, names[i], NULL)) {
-				char *m = pathf("%s/repositories/%s/_manifests/%s/%s",
-						s->root, repo,
-						oci_digest_alg_name(rd.alg),
-						oci_digest_hex(&rd));
+				char *m = pathf(
+				    "%s/repositories/%s/_manifests/%s/%s",
+				    s->root, repo, oci_digest_alg_name(rd.alg),
+				    oci_digest_hex(&rd));
 				struct stat st;
 				if (m && stat(m, &st)) {
 					free(m);
