@@ -327,10 +327,14 @@ static int commit_ref(struct store *s, struct refstate *r,
 	const struct item *top = NULL;
 	int rc;
 
-	for (size_t i = 0; i < r->n_needs; i++)
+	for (size_t i = 0; i < r->n_needs; i++) {
 		if (!store_blob_exists(s, &r->needs[i].digest, NULL))
 			return err_set(err, ERR_NOT_FOUND, "blob %s missing",
 				       r->needs[i].digest.str);
+		rc = store_blob_link(s, r->repo, &r->needs[i].digest, err);
+		if (rc)
+			return rc;
+	}
 	/* Items are in post-order: children before the index, subjects
 	 * before their referrers. */
 	for (size_t i = 0; i < r->n_items; i++) {

@@ -76,6 +76,10 @@ enum MHD_Result serve_send(struct req *r, struct MHD_Connection *c,
 	MHD_add_response_header(resp, API_HEADER, API_VALUE);
 	r->status = status;
 	r->responded = 1;
+	if (r->first) {
+		r->pending = resp;
+		return MHD_YES;
+	}
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -241,8 +245,10 @@ static int route_parse(struct route *rt, const char *url, const char *ns)
 			if (oci_digest_parse(&rt->digest, rt->ref, NULL))
 				return -2;
 			rt->is_digest = 1;
-		} else if (rt->kind != RT_MANIFEST || !oci_tag_valid(rt->ref)) {
+		} else if (rt->kind != RT_MANIFEST) {
 			return -2;
+		} else if (!oci_tag_valid(rt->ref)) {
+			return -3; /* a tag that cannot exist */
 		}
 	}
 	return 0;
@@ -327,8 +333,10 @@ static int parse_range(const char *h, int64_t size, uint64_t *from,
 	h = end + 1;
 	if (*h) {
 		b = strtoull(h, &end, 10);
-		if (*end || b < a)
+		if (*end)
 			return 1;
+		if (b < a)
+			return -1;
 	} else {
 		b = (unsigned long long)size - 1;
 	}
@@ -354,9 +362,13 @@ static enum MHD_Result get_blob(struct req *r, struct MHD_Connection *c)
 	if (!r->rt.is_digest)
 		return serve_error(r, c, 400, "DIGEST_INVALID",
 				   "invalid digest \"%s\"", r->rt.ref);
-	if (!store_repo_exists(r->srv->s, r->rt.repo))
-		return serve_error(r, c, 404, "NAME_UNKNOWN",
-				   "repository %s not known", r->rt.repo);
+	/* only what this repository holds: its blobs and its manifests */
+	if (!store_blob_linked(r->srv->s, r->rt.repo, &r->rt.digest) &&
+	    store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest, &mref,
+			       NULL))
+		return serve_error(r, c, 404, "BLOB_UNKNOWN",
+				   "blob %s unknown to %s", r->rt.digest.str,
+				   r->rt.repo);
 	if (store_blob_open(r->srv->s, &r->rt.digest, &fd, &size, &e))
 		return serve_error(r, c, 404, "BLOB_UNKNOWN", "blob %s unknown",
 				   r->rt.digest.str);
@@ -495,8 +507,7 @@ static enum MHD_Result send_page(struct req *r, struct MHD_Connection *c,
 		n = strtol(nq, &end, 10);
 		if (*end || n < 0) {
 			json_decref(arr);
-			return serve_error(r, c, 400,
-					   "PAGINATION_NUMBER_INVALID",
+			return serve_error(r, c, 400, "UNSUPPORTED",
 					   "invalid n \"%s\"", nq);
 		}
 	}
@@ -588,6 +599,7 @@ static int add_referrer(void *ctx, const char *desc)
 static enum MHD_Result get_referrers(struct req *r, struct MHD_Connection *c)
 {
 	struct refs_ctx rc;
+	char filter[256];
 	json_t *idx;
 	char *text;
 	struct MHD_Response *resp = NULL;
@@ -599,6 +611,14 @@ static enum MHD_Result get_referrers(struct req *r, struct MHD_Connection *c)
 	rc.arr = json_array();
 	rc.filter = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
 						"artifactType");
+	if (rc.filter && strchr(rc.filter, ' ')) {
+		/* MHD decodes '+' as a space; media types have no spaces */
+		snprintf(filter, sizeof(filter), "%s", rc.filter);
+		for (char *p = filter; *p; p++)
+			if (*p == ' ')
+				*p = '+';
+		rc.filter = filter;
+	}
 	store_referrers_list(r->srv->s, r->rt.repo, &r->rt.digest, add_referrer,
 			     &rc, NULL);
 	idx = json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType",
@@ -729,7 +749,91 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_TAGS: return get_tags(r, c);
 	case RT_REFERRERS: return get_referrers(r, c);
 	case RT_UPLOAD: return push_end(r, c, method); /* upload status */
-	default: return serve_error(r, c, 404, "NOT_FOUND", "no such endpoint");
+	default:
+		return serve_error(r, c, 404, "NAME_UNKNOWN",
+				   "no such endpoint");
+	}
+}
+
+static enum MHD_Result send_pending(struct req *r, struct MHD_Connection *c)
+{
+	struct MHD_Response *resp = r->pending;
+	enum MHD_Result ret;
+
+	r->pending = NULL;
+	ret = MHD_queue_response(c, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* Route, authenticate and authorise. Answers given here are held until
+ * the request body (if any) is read, so the connection stays usable. */
+static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
+		       const char *method)
+{
+	struct server *srv = r->srv;
+	int prc = route_parse(
+	    &r->rt, url,
+	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ns"));
+
+	r->routed = 1;
+	if (r->rt.kind == RT_HEALTH) {
+		serve_json(r, c, 200, "text/plain", "ok\n", 3, NULL);
+		return;
+	}
+	if (r->rt.kind == RT_METRICS) {
+		get_metrics(r, c);
+		return;
+	}
+	if (is_write(method)) {
+		if (srv->o.read_only || !srv->o.push) {
+			serve_error(
+			    r, c, 405, "UNSUPPORTED", "this registry is %s",
+			    srv->o.read_only ? "read-only"
+					     : "a mirror without --push");
+			return;
+		}
+		if (!authenticate(r, c)) {
+			serve_error(r, c, 401, "UNAUTHORIZED",
+				    "authentication required to push");
+			return;
+		}
+	} else if (srv->users && !srv->o.anonymous_read &&
+		   !authenticate(r, c)) {
+		serve_error(r, c, 401, "UNAUTHORIZED",
+			    "authentication required");
+		return;
+	}
+	if (r->rt.kind == RT_NONE || prc == -1) {
+		serve_error(r, c, prc == -1 ? 400 : 404,
+			    prc == -1 ? "NAME_INVALID" : "NAME_UNKNOWN",
+			    prc == -1 ? "invalid repository name in \"%.200s\""
+				      : "no such endpoint: %.200s",
+			    url);
+		return;
+	}
+	if (prc == -3 && strcmp(method, "PUT")) {
+		serve_error(r, c, 404, "MANIFEST_UNKNOWN",
+			    "manifest %.200s unknown", r->rt.ref);
+		return;
+	}
+	if (prc == -2 || prc == -3) {
+		serve_error(
+		    r, c, 400,
+		    r->rt.kind == RT_MANIFEST
+			? (prc == -3 ? "TAG_INVALID" : "MANIFEST_INVALID")
+			: "DIGEST_INVALID",
+		    "invalid reference \"%.200s\"", r->rt.ref);
+		return;
+	}
+	if (is_write(method)) {
+		if (!strcmp(method, "DELETE") && r->rt.kind != RT_UPLOAD &&
+		    !srv->o.delete) {
+			serve_error(r, c, 405, "UNSUPPORTED",
+				    "deletes are disabled (serve --delete)");
+			return;
+		}
+		push_begin(r, c, method);
 	}
 }
 
@@ -740,7 +844,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 {
 	struct server *srv = cls;
 	struct req *r = *con_cls;
-	int prc;
 
 	(void)version;
 	if (!r) {
@@ -754,57 +857,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		snprintf(r->url, sizeof(r->url), "%s", url);
 		*con_cls = r;
-		prc = route_parse(&r->rt, url,
-				  MHD_lookup_connection_value(
-				      c, MHD_GET_ARGUMENT_KIND, "ns"));
-		r->routed = 1;
-		if (prc == -1)
-			return serve_error(
-			    r, c, 400, "NAME_INVALID",
-			    "invalid repository name in \"%.200s\"", url);
-		if (prc == -2)
-			return serve_error(
-			    r, c, 400,
-			    r->rt.kind == RT_MANIFEST ? "MANIFEST_INVALID"
-						      : "DIGEST_INVALID",
-			    "invalid reference \"%.200s\"", r->rt.ref);
-		if (r->rt.kind == RT_HEALTH)
-			return serve_json(r, c, 200, "text/plain", "ok\n", 3,
-					  NULL);
-		if (r->rt.kind == RT_METRICS)
-			return get_metrics(r, c);
-		if (r->rt.kind == RT_NONE)
-			return serve_error(r, c, 404, "NOT_FOUND",
-					   "no such endpoint");
-		/* who may do what */
-		if (is_write(method)) {
-			if (srv->o.read_only || !srv->o.push)
-				return serve_error(
-				    r, c, 405, "UNSUPPORTED",
-				    "this registry is %s",
-				    srv->o.read_only
-					? "read-only"
-					: "a mirror without --push");
-			if (!authenticate(r, c))
-				return serve_error(
-				    r, c, 401, "UNAUTHORIZED",
-				    "authentication required to push");
-			if (!strcmp(method, "DELETE") &&
-			    r->rt.kind != RT_UPLOAD && !srv->o.delete)
-				return serve_error(
-				    r, c, 405, "UNSUPPORTED",
-				    "deletes are disabled (serve --delete)");
-			return push_begin(r, c, method);
-		}
-		if (srv->users && !srv->o.anonymous_read && !authenticate(r, c))
-			return serve_error(r, c, 401, "UNAUTHORIZED",
-					   "authentication required");
+		r->first = 1;
+		first_call(r, c, url, method);
+		r->first = 0;
 		return MHD_YES;
 	}
-	if (r->responded) {
-		/* an early error: drain the body */
-		*upload_data_size = 0;
-		return MHD_YES;
+	if (r->pending) {
+		/* an answer decided before the body: drain it, then send */
+		if (*upload_data_size) {
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		return send_pending(r, c);
 	}
 	if (*upload_data_size) {
 		r->bytes_in += *upload_data_size;
@@ -829,6 +893,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!r)
 		return;
 	push_abort(r);
+	if (r->pending) {
+		MHD_destroy_response(r->pending);
+		r->pending = NULL;
+	}
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;

@@ -79,10 +79,13 @@ struct req {
 	struct route rt;
 	int routed;
 	int responded;
+	int first;		      /* inside the first handler call */
+	struct MHD_Response *pending; /* answer held until the body is read */
 	/* bodies */
 	struct store_writer *w; /* monolithic POST ?digest= */
 	struct upload *up;	/* PATCH/PUT on a session, held busy */
 	uint64_t range_start;	/* PATCH Content-Range start */
+	uint64_t range_len;
 	int has_range;
 	struct buf body; /* manifest PUT */
 	int body_too_large;

@@ -171,6 +171,22 @@ static const char *arg(struct MHD_Connection *c, const char *k)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k);
 }
 
+/* "a-b" (also "bytes a-b/..."): digits only. */
+static int parse_content_range(const char *s, uint64_t *a, uint64_t *b)
+{
+	char *end;
+
+	if (!strncmp(s, "bytes ", 6))
+		s += 6;
+	if (*s < '0' || *s > '9')
+		return -1;
+	*a = strtoull(s, &end, 10);
+	if (*end != '-' || end[1] < '0' || end[1] > '9')
+		return -1;
+	*b = strtoull(end + 1, &end, 10);
+	return (*end && *end != '/') ? -1 : 0;
+}
+
 enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 			   const char *method)
 {
@@ -182,13 +198,18 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 		struct oci_digest d;
 
 		if (mount) {
-			/* mount from any repository: blobs are shared in the
-			 * store */
+			const char *from = arg(c, "from");
+			struct err e;
+
+			/* from a repository holding the blob (or this one);
+			 * otherwise a new session at the end */
 			if (!oci_digest_parse(&d, mount, NULL) &&
-			    store_blob_exists(srv->s, &d, NULL))
+			    (store_blob_linked(srv->s, r->rt.repo, &d) ||
+			     (from && store_blob_linked(srv->s, from, &d))) &&
+			    store_blob_exists(srv->s, &d, NULL) &&
+			    !store_blob_link(srv->s, r->rt.repo, &d, &e))
 				return blob_created(r, c, &d);
-			return MHD_YES; /* no such blob: a new session at the
-					   end */
+			return MHD_YES;
 		}
 		if (dg) {
 			const char *cl = MHD_lookup_connection_value(
@@ -217,11 +238,11 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 					   "upload %s %s", r->rt.upload_id,
 					   busy ? "is in use by another request"
 						: "unknown");
-		if (cr && !strcmp(method, "PATCH")) {
-			unsigned long long a, b;
+		if (cr) {
+			uint64_t a, b;
 			uint64_t off = store_writer_offset(r->up->w);
 
-			if (sscanf(cr, "%llu-%llu", &a, &b) != 2 || b < a ||
+			if (parse_content_range(cr, &a, &b) || b < a ||
 			    a != off) {
 				struct MHD_Response *resp = serve_empty();
 				char range[64];
@@ -235,6 +256,9 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 				r->up = NULL;
 				return serve_send(r, c, 416, resp);
 			}
+			r->has_range = 1;
+			r->range_start = a;
+			r->range_len = b - a + 1;
 		}
 		return MHD_YES;
 	}
@@ -328,15 +352,16 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 	}
 	if (m.kind == OCI_KIND_MANIFEST) {
 		if (m.has_config &&
-		    !store_blob_exists(srv->s, &m.config.digest, NULL))
+		    !store_blob_linked(srv->s, r->rt.repo, &m.config.digest))
 			missing = &m.config.digest;
 		for (size_t i = 0; i < m.n_layers && !missing; i++)
-			if (!store_blob_exists(srv->s, &m.layers[i].digest,
-					       NULL))
+			if (!store_blob_linked(srv->s, r->rt.repo,
+					       &m.layers[i].digest))
 				missing = &m.layers[i].digest;
 	} else {
 		for (size_t i = 0; i < m.n_manifests && !missing; i++)
-			if (!store_blob_exists(srv->s, &m.manifests[i].digest,
+			if (store_manifest_get(srv->s, r->rt.repo,
+					       &m.manifests[i].digest, &sr,
 					       NULL))
 				missing = &m.manifests[i].digest;
 	}
@@ -397,6 +422,8 @@ static enum MHD_Result finish_upload(struct req *r, struct MHD_Connection *c,
 	if (rc == ERR_DIGEST)
 		return serve_error(r, c, 400, "DIGEST_INVALID", "%s",
 				   r->err.msg);
+	if (!rc)
+		rc = store_blob_link(r->srv->s, r->rt.repo, &d, &r->err);
 	if (rc)
 		return serve_error(r, c, 500, "UNKNOWN", "%s", r->err.msg);
 	return blob_created(r, c, &d);
@@ -422,7 +449,9 @@ static enum MHD_Result do_delete(struct req *r, struct MHD_Connection *c)
 		if (!r->rt.is_digest)
 			return serve_error(r, c, 400, "DIGEST_INVALID",
 					   "invalid digest");
-		rc = store_blob_delete(srv->s, &r->rt.digest, &e);
+		/* the repository forgets the blob; the file stays for
+		 * other repositories holding it, until gc */
+		rc = store_blob_unlink(srv->s, r->rt.repo, &r->rt.digest, &e);
 		if (rc == ERR_NOT_FOUND)
 			return serve_error(r, c, 404, "BLOB_UNKNOWN",
 					   "blob %s unknown", r->rt.digest.str);
@@ -493,6 +522,16 @@ enum MHD_Result push_end(struct req *r, struct MHD_Connection *c,
 					   "cannot open upload: %s",
 					   r->err.msg);
 		return upload_accepted(r, c, u, 202);
+	}
+	if (r->up && r->has_range && r->bytes_in != r->range_len) {
+		ret =
+		    serve_error(r, c, 416, "BLOB_UPLOAD_INVALID",
+				"Content-Range names %llu bytes, body has %llu",
+				(unsigned long long)r->range_len,
+				(unsigned long long)r->bytes_in);
+		session_drop(srv, r->up);
+		r->up = NULL;
+		return ret;
 	}
 	if (!strcmp(method, "PATCH") && r->up) {
 		ret = upload_accepted(r, c, r->up, 202);

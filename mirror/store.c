@@ -1087,3 +1087,66 @@ int store_referrers_list(const struct store *s, const char *repo,
 	free(dir);
 	return 0;
 }
+
+static char *blob_link_path(const struct store *s, const char *repo,
+			    const struct oci_digest *d)
+{
+	return pathf("%s/repositories/%s/_blobs/%s/%s", s->root, repo,
+		     oci_digest_alg_name(d->alg), oci_digest_hex(d));
+}
+
+int store_blob_link(struct store *s, const char *repo,
+		    const struct oci_digest *d, struct err *err)
+{
+	char *p, *dir;
+	struct stat st;
+	int rc;
+
+	rc = check_repo(repo, err);
+	if (rc)
+		return rc;
+	p = blob_link_path(s, repo, d);
+	if (p && !stat(p, &st)) {
+		free(p);
+		return 0;
+	}
+	free(p);
+	dir = pathf("%s/repositories/%s/_blobs/%s", s->root, repo,
+		    oci_digest_alg_name(d->alg));
+	rc = dir ? put_record(s, dir, oci_digest_hex(d), "", err)
+		 : err_set(err, ERR_FAIL, "out of memory");
+	free(dir);
+	return rc;
+}
+
+int store_blob_linked(const struct store *s, const char *repo,
+		      const struct oci_digest *d)
+{
+	char *p;
+	struct stat st;
+	int ok;
+
+	if (!store_repo_valid(repo))
+		return 0;
+	p = blob_link_path(s, repo, d);
+	ok = p && !stat(p, &st);
+	free(p);
+	return ok;
+}
+
+int store_blob_unlink(struct store *s, const char *repo,
+		      const struct oci_digest *d, struct err *err)
+{
+	char *p;
+	int rc = 0;
+
+	rc = check_repo(repo, err);
+	if (rc)
+		return rc;
+	p = blob_link_path(s, repo, d);
+	if (!p || unlink(p))
+		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			     "%s@%s: %s", repo, d->str, strerror(errno));
+	free(p);
+	return rc;
+}

@@ -5,6 +5,8 @@
  *        {"digest":..., "mediaType":..., "size":N}: one small file per tag
  *   STORE/repositories/<repo>/_manifests/sha256/<hex>
  *        {"mediaType":..., "size":N}: the manifests this repository holds
+ *   STORE/repositories/<repo>/_blobs/sha256/<hex>
+ *        empty: the blobs this repository holds (served, mounted from)
  *   STORE/repositories/<repo>/_referrers/sha256/<subject hex>/sha256-<hex>
  *        the descriptor (JSON) of a manifest whose subject is <subject>
  *   STORE/tmp/                   in-flight writes, same filesystem
@@ -116,6 +118,15 @@ int store_blob_delete(struct store *s, const struct oci_digest *d,
 /* Forget that repo holds manifest d, and every tag of repo pointing at it. */
 int store_manifest_unlink(struct store *s, const char *repo,
 			  const struct oci_digest *d, struct err *err);
+/* Per-repository blob records: a blob is served from, mounted from and
+ * deleted in a repository only when that repository holds it. */
+int store_blob_link(struct store *s, const char *repo,
+		    const struct oci_digest *d, struct err *err);
+int store_blob_linked(const struct store *s, const char *repo,
+		      const struct oci_digest *d);
+int store_blob_unlink(struct store *s, const char *repo,
+		      const struct oci_digest *d, struct err *err);
+
 /* 1 when the repository has any tag or manifest. */
 int store_repo_exists(const struct store *s, const char *repo);
 
