@@ -23,6 +23,12 @@ Control endpoints (answered by the proxy, never forwarded):
                     (429 and 503 get `Retry-After: retry_after` if given)
         none        pass through (consumes count; lets a later rule apply
                     only after N matching requests)
+        paginate    for GET .../tags/list: fetch the full list upstream and
+                    serve it in pages of at most `page` tags (default 50;
+                    a smaller client `n` wins), honouring `last`, with a
+                    `Link: <...?n=N&last=T>; rel="next"` header, like
+                    registries that page by default (distribution 2.8
+                    itself ignores `n` on tags/list)
       count: how many matching requests the rule applies to (default 1,
       -1 = forever).  method: optional exact method filter.
       The body modes (drop/corrupt/stall) only fire on, and are only consumed
@@ -71,7 +77,7 @@ def normalize_rule(r):
     if not isinstance(r, dict) or "mode" not in r:
         raise ValueError("rule must be an object with a mode")
     mode = r["mode"]
-    if mode not in BODY_MODES and mode != "none" and status_of_mode(mode) is None:
+    if mode not in BODY_MODES and mode not in ("none", "paginate") and status_of_mode(mode) is None:
         raise ValueError("unknown mode %r" % mode)
     return {
         "mode": mode,
@@ -81,6 +87,7 @@ def normalize_rule(r):
         "retry_after": r.get("retry_after"),
         "stall": float(r.get("stall", 5)),
         "method": r.get("method"),
+        "page": int(r.get("page", 50)),
         "hits": 0,
     }
 
@@ -215,6 +222,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 consume(rule)
                 pre = dict(rule)
 
+        if pre is not None and pre["mode"] == "paginate":
+            if method == "GET" and "/tags/list" in path:
+                self.paginate(pre, entry)
+                return
+            pre = None
+
         if pre is not None and pre["mode"] != "none":
             # answer ourselves, without contacting the upstream
             for _ in self.body_iter():
@@ -336,6 +349,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             entry["bytes"] = sent
             conn.close()
+
+    def paginate(self, rule, entry):
+        import urllib.parse
+        u = urllib.parse.urlsplit(self.path)
+        q = urllib.parse.parse_qs(u.query)
+        conn = http.client.HTTPConnection(*State.upstream, timeout=60)
+        hdrs = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        conn.request("GET", u.path, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        if resp.status != 200:
+            self.send_response_only(resp.status, resp.reason)
+            for k, v in resp.getheaders():
+                if k.lower() not in HOP:
+                    self.send_header(k, self.rewrite(v) if k.lower() == "www-authenticate" else v)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+            entry.update(status=resp.status, fault="paginate")
+            return
+        doc = json.loads(data)
+        tags = sorted(doc.get("tags") or [])
+        last = (q.get("last") or [""])[0]
+        if last:
+            tags = [t for t in tags if t > last]
+        n = rule["page"]
+        try:
+            if q.get("n"):
+                n = min(n, int(q["n"][0]))
+        except ValueError:
+            pass
+        page, more = tags[:n], len(tags) > n
+        body = json.dumps({"name": doc.get("name"), "tags": page}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        if more and page:
+            self.send_header("Link", '<%s?n=%d&last=%s>; rel="next"' % (
+                u.path, n, urllib.parse.quote(page[-1])))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        entry.update(status=200, fault="paginate")
 
     def abort(self):
         self.close_connection = True

@@ -1,0 +1,230 @@
+# shellcheck shell=bash
+# Sourced by the e2e harness: starts real peers on loopback.
+#
+#   . tests/e2e/lib/env.sh
+#   e2e_init                 # temp dir + cleanup trap (kills what we started)
+#   e2e_start_open           # $REG_OPEN   docker-registry, no auth
+#   e2e_start_basic          # $REG_BASIC  htpasswd (bcrypt) auth
+#   e2e_start_token          # $REG_TOKEN  token auth + tokenserver.py ($TOKEN_SERVER)
+#   e2e_start_proxy          # $REG_PROXY  faultproxy.py in front of $REG_OPEN
+#   e2e_start_all            # all of the above
+#
+# Exposes (exported): E2E_TMP E2E_LIB REG_OPEN REG_BASIC REG_TOKEN REG_PROXY
+# TOKEN_SERVER E2E_USER E2E_PASS E2E_TOKEN_LOG PYTHON. Each address is
+# "127.0.0.1:PORT". Logs: $E2E_TMP/<name>.log.  E2E_KEEP=1 keeps the temp dir.
+
+E2E_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export E2E_LIB
+export PYTHON=${PYTHON:-/usr/bin/python3}
+export E2E_USER=${E2E_USER:-e2euser}
+export E2E_PASS=${E2E_PASS:-e2e-Secret.123}
+E2E_PIDS=()
+E2E_PORTS_USED=" "
+E2E_READY_TIMEOUT=${E2E_READY_TIMEOUT:-20}
+
+e2e_log() { echo "# $*" >&2; }
+e2e_die() { echo "e2e: $*" >&2; exit 99; }
+
+e2e_init() {
+	[ -n "${E2E_TMP:-}" ] && [ -d "$E2E_TMP" ] && return 0
+	E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ocimirror-e2e.XXXXXX") || e2e_die "mktemp failed"
+	export E2E_TMP
+	trap e2e_cleanup EXIT
+	trap 'e2e_cleanup; exit 130' INT
+	trap 'e2e_cleanup; exit 143' TERM
+}
+
+e2e_cleanup() {
+	local pid
+	for pid in "${E2E_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${E2E_PIDS[@]}"; do
+		# bounded wait (~2 s each), then SIGKILL
+		local i
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	E2E_PIDS=()
+	if [ -n "${E2E_TMP:-}" ] && [ -d "$E2E_TMP" ]; then
+		if [ "${E2E_KEEP:-0}" = 1 ]; then
+			echo "# e2e: kept $E2E_TMP" >&2
+		else
+			rm -rf "$E2E_TMP"
+		fi
+	fi
+}
+
+# e2e_free_port: print a loopback TCP port nobody listens on (and that this
+# harness has not handed out before).
+e2e_free_port() {
+	local p i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		p=$("$PYTHON" -c 'import socket
+s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()') || return 1
+		case "$E2E_PORTS_USED" in *" $p "*) continue ;; esac
+		E2E_PORTS_USED="$E2E_PORTS_USED$p "
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
+# e2e_wait_http URL [CODES...]: wait (bounded by E2E_READY_TIMEOUT s) until URL
+# answers with one of CODES (default 200 401).
+e2e_wait_http() {
+	local url=$1; shift
+	local codes=("$@") code deadline
+	[ ${#codes[@]} -eq 0 ] && codes=(200 401)
+	deadline=$((SECONDS + E2E_READY_TIMEOUT))
+	while [ $SECONDS -lt $deadline ]; do
+		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" 2>/dev/null)
+		for c in "${codes[@]}"; do
+			[ "$code" = "$c" ] && return 0
+		done
+		sleep 0.1
+	done
+	e2e_log "timeout waiting for $url (last code $code)"
+	return 1
+}
+
+# _e2e_bg NAME CMD...: start in background, log to $E2E_TMP/NAME.log, remember pid
+_e2e_bg() {
+	local name=$1; shift
+	"$@" >"$E2E_TMP/$name.log" 2>&1 </dev/null &
+	E2E_PIDS+=("$!")
+	eval "E2E_PID_${name//-/_}=$!"
+}
+
+# e2e_registry NAME PORT [AUTH_YAML]: write a config and start docker-registry
+e2e_registry() {
+	local name=$1 port=$2 auth=${3:-}
+	local dir="$E2E_TMP/$name"
+	mkdir -p "$dir/data"
+	cat >"$dir/config.yml" <<-YAML
+	version: 0.1
+	log:
+	  level: error
+	  accesslog:
+	    disabled: true
+	storage:
+	  filesystem:
+	    rootdirectory: $dir/data
+	  delete:
+	    enabled: true
+	  maintenance:
+	    uploadpurging:
+	      enabled: false
+	http:
+	  addr: 127.0.0.1:$port
+	  secret: e2e-not-a-secret-$name
+	  headers:
+	    X-Content-Type-Options: [nosniff]
+	YAML
+	[ -n "$auth" ] && printf '%s\n' "$auth" >>"$dir/config.yml"
+	# do not let a REGISTRY_* variable from the caller change the config
+	_e2e_bg "$name" env $(env | sed -n 's/^\(REGISTRY_[A-Z_]*\)=.*/-u \1/p') \
+		/usr/bin/docker-registry serve "$dir/config.yml"
+	if ! e2e_wait_http "http://127.0.0.1:$port/v2/"; then
+		cat "$E2E_TMP/$name.log" >&2
+		e2e_die "registry $name did not start"
+	fi
+}
+
+e2e_start_open() {
+	e2e_init
+	local port; port=$(e2e_free_port) || e2e_die "no free port"
+	e2e_registry reg-open "$port"
+	export REG_OPEN="127.0.0.1:$port"
+}
+
+e2e_start_basic() {
+	e2e_init
+	local port; port=$(e2e_free_port) || e2e_die "no free port"
+	mkdir -p "$E2E_TMP/reg-basic"
+	htpasswd -Bbn "$E2E_USER" "$E2E_PASS" >"$E2E_TMP/reg-basic/htpasswd" 2>/dev/null ||
+		e2e_die "htpasswd failed"
+	e2e_registry reg-basic "$port" "auth:
+  htpasswd:
+    realm: e2e-basic
+    path: $E2E_TMP/reg-basic/htpasswd"
+	export REG_BASIC="127.0.0.1:$port"
+}
+
+e2e_start_token() {
+	e2e_init
+	local port tport dir="$E2E_TMP/reg-token"
+	port=$(e2e_free_port) || e2e_die "no free port"
+	tport=$(e2e_free_port) || e2e_die "no free port"
+	mkdir -p "$dir"
+	openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 \
+		-subj "/CN=ocimirror-e2e-token" -keyout "$dir/token.key" -out "$dir/token.crt" \
+		>/dev/null 2>&1 || e2e_die "openssl failed"
+	export E2E_TOKEN_LOG="$dir/token-requests.log"
+	: >"$E2E_TOKEN_LOG"
+	_e2e_bg tokenserver "$PYTHON" "$E2E_LIB/tokenserver.py" --port "$tport" \
+		--key "$dir/token.key" --cert "$dir/token.crt" \
+		--issuer e2e-token-issuer --service e2e-registry \
+		--user "$E2E_USER:$E2E_PASS" --log "$E2E_TOKEN_LOG"
+	e2e_wait_http "http://127.0.0.1:$tport/healthz" 200 || {
+		cat "$E2E_TMP/tokenserver.log" >&2; e2e_die "token server did not start"; }
+	export TOKEN_SERVER="127.0.0.1:$tport"
+	e2e_registry reg-token "$port" "auth:
+  token:
+    realm: http://$TOKEN_SERVER/token
+    service: e2e-registry
+    issuer: e2e-token-issuer
+    rootcertbundle: $dir/token.crt"
+	export REG_TOKEN="127.0.0.1:$port"
+}
+
+e2e_start_proxy() {
+	e2e_init
+	[ -n "${REG_OPEN:-}" ] || e2e_start_open
+	local port; port=$(e2e_free_port) || e2e_die "no free port"
+	_e2e_bg faultproxy "$PYTHON" "$E2E_LIB/faultproxy.py" --port "$port" --upstream "$REG_OPEN"
+	e2e_wait_http "http://127.0.0.1:$port/__log" 200 || {
+		cat "$E2E_TMP/faultproxy.log" >&2; e2e_die "fault proxy did not start"; }
+	export REG_PROXY="127.0.0.1:$port"
+}
+
+e2e_start_all() {
+	e2e_init
+	e2e_start_open
+	e2e_start_basic
+	e2e_start_token
+	e2e_start_proxy
+}
+
+# ---- fault proxy control ------------------------------------------------
+# proxy_fault '{"mode":"drop","match":"/blobs/","after":1048576,"count":1}'
+proxy_fault() {
+	curl -sf -m 5 -X POST -H 'Content-Type: application/json' --data "$1" \
+		"http://$REG_PROXY/__fault" >/dev/null
+}
+proxy_reset() { curl -sf -m 5 -X POST "http://$REG_PROXY/__reset" >/dev/null; }
+proxy_log() { curl -sf -m 5 "http://$REG_PROXY/__log"; }
+# proxy_count [METHOD] [PATH-SUBSTRING] [ranged]: count proxied requests
+proxy_count() {
+	proxy_log | "$PYTHON" -c 'import json,sys
+m,p,r=(sys.argv[1:]+["","",""])[:3]
+print(sum(1 for e in json.load(sys.stdin)
+          if (not m or e["method"]==m) and (not p or p in e["path"]) and (r!="ranged" or e.get("range"))))' "$@"
+}
+
+# ---- expectations (seed.py --out) ----------------------------------------
+# exp_get FILE EXPR: print a value; EXPR is python applied to the JSON as `d`
+#   exp_get "$EXP_OPEN" 'd["refs"]["oci-image"]["digest"]'
+exp_get() {
+	"$PYTHON" -c 'import json,sys
+d=json.load(open(sys.argv[1])); v=eval(sys.argv[2])
+if isinstance(v,(list,tuple)):
+    for x in v: print(x if not isinstance(x,dict) else json.dumps(x))
+elif isinstance(v,(dict,)): print(json.dumps(v))
+elif v is None: pass
+else: print(v)' "$1" "$2"
+}
