@@ -125,7 +125,8 @@ class Registry:
             self.probe()
         scheme, params = self.challenge
         if scheme == "none":
-            return {}
+            # anonymous reads may still need credentials for pushes
+            return {"Authorization": self._basic()} if self.user else {}
         if scheme == "basic":
             return {"Authorization": self._basic()}
         if scheme == "bearer":
