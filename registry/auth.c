@@ -16,7 +16,7 @@
 
 static int is_tchar(int c)
 {
-	return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c);
+	return c && (isalnum(c) || strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static const char *skip_ws(const char *p)
