@@ -1,0 +1,114 @@
+/* The sync configuration file (YAML, read with libyaml) and tag selection.
+ *
+ *   defaults:   {platforms: [os/arch[/variant]...], referrers: bool,
+ *                concurrency: int}
+ *   registries: {HOST: {tls: verify|disabled|insecure, ca: PATH,
+ *                       cert: PATH, key: PATH, max_connections: int,
+ *                       rate: "N/s"}}
+ *   sync:       - {source: REF, type: image|margo-app, tags: [..] | {regex,
+ *                  exclude, semver, latest}, destination: REPO, prune: bool,
+ *                  platforms: [..], referrers: bool, arch: [..]}
+ *
+ * Every error (unknown key, wrong type, bad reference, bad regex or semver
+ * range, duplicate key) is ERR_INVALID with a message starting
+ * "FILE:LINE:COLUMN: " (1-based, from libyaml's marks), before anything
+ * touches the network. */
+#ifndef MIRROR_SYNCCONF_H
+#define MIRROR_SYNCCONF_H
+
+#include <regex.h>
+#include <stddef.h>
+
+#include "oci/err.h"
+#include "oci/platform.h"
+#include "oci/ref.h"
+
+enum sync_tls { SYNC_TLS_DEFAULT = 0, SYNC_TLS_VERIFY, SYNC_TLS_DISABLED,
+		SYNC_TLS_INSECURE };
+
+struct sync_registry {
+	char *host;
+	enum sync_tls tls;
+	char *ca, *cert, *key; /* NULL when unset */
+	int max_connections;   /* 0: default */
+	double rate;           /* requests per second, 0: unlimited */
+};
+
+/* A SemVer 2.0 version; tags like "v1.2.3" parse (leading v allowed). */
+struct semver {
+	unsigned long long major, minor, patch;
+	char pre[128]; /* "" when none */
+};
+
+/* A range: space-separated comparators (AND), "||" between sets (OR).
+ * Comparators: >=, >, <=, <, =, bare version, ~1.2 (>=1.2.0 <1.3.0),
+ * ^1.2.3 (>=1.2.3 <2.0.0), 1.x / 1.2.x / * wildcards. A pre-release
+ * version matches only when a comparator of the same major.minor.patch
+ * carries a pre-release too (npm semantics). */
+struct semver_range;
+
+int semver_parse(struct semver *out, const char *s);        /* 0 or -1 */
+int semver_cmp(const struct semver *a, const struct semver *b);
+int semver_range_parse(struct semver_range **out, const char *s,
+		       struct err *err);
+int semver_range_match(const struct semver_range *r, const struct semver *v);
+void semver_range_free(struct semver_range *r);
+
+struct sync_tagfilter {
+	char **exact; /* list form: exactly these tags */
+	size_t n_exact;
+	int has_regex, has_exclude;
+	regex_t regex, exclude; /* POSIX extended */
+	struct semver_range *semver; /* NULL when unset */
+	int latest; /* keep the N highest (SemVer order, else lexical); 0: all */
+};
+
+enum sync_rule_type { SYNC_IMAGE = 0, SYNC_MARGO_APP };
+
+struct sync_rule {
+	int line; /* where the rule starts, for messages */
+	enum sync_rule_type type;
+	struct oci_ref source; /* tag or digest in source: just that one */
+	int has_tags;          /* a tags: key was given */
+	struct sync_tagfilter tags;
+	char *destination;     /* store repository, NULL: the source's name */
+	int prune;
+	struct oci_platform *platforms; /* NULL: the defaults */
+	size_t n_platforms;
+	int referrers; /* -1: the default */
+	char **arch;   /* margo-app: architectures */
+	size_t n_arch;
+};
+
+struct sync_config {
+	char *path;
+	struct oci_platform *platforms; /* NULL / 0: all platforms */
+	size_t n_platforms;
+	int referrers;   /* default 0 */
+	int concurrency; /* default 8 */
+	struct sync_registry *registries;
+	size_t n_registries;
+	struct sync_rule *rules;
+	size_t n_rules;
+};
+
+int sync_config_load(struct sync_config *out, const char *path,
+		     struct err *err);
+/* Same, from a buffer (name is used in messages). */
+int sync_config_parse(struct sync_config *out, const char *name,
+		      const char *text, size_t len, struct err *err);
+void sync_config_release(struct sync_config *c);
+
+/* The registry block for host, or NULL. */
+const struct sync_registry *sync_config_registry(const struct sync_config *c,
+						 const char *host);
+
+/* Apply a rule's filter to a remote tag list. *out is a newly allocated
+ * NULL-terminated array of copies, sorted (SemVer order when `latest` or
+ * `semver` is used, else lexical); free with sync_strv_free. A rule
+ * without tags: selects every tag. */
+int sync_tags_select(char ***out, size_t *n_out, const struct sync_rule *r,
+		     char *const *tags, size_t n, struct err *err);
+void sync_strv_free(char **v);
+
+#endif
