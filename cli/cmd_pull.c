@@ -63,7 +63,8 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 	};
 	struct oci_platform *plats = NULL;
 	size_t n_plats = 0, n = 0, failed = 0;
-	struct oci_ref *refs = NULL;
+	struct pull_item *items = NULL;
+	int referrers = 0;
 	struct pull_result *res = NULL;
 	struct pull_options po;
 	struct reg_pool pool;
@@ -87,7 +88,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 						 err.msg);
 			break;
 		case 'a': all = 1; break;
-		case 'r': po.referrers = 1; break;
+		case 'r': referrers = 1; break;
 		case 'c': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
@@ -121,14 +122,17 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 		    "usage: ocimirror pull REF... [--platform "
 		    "os/arch[/variant],...|--all-platforms] [--referrers]");
 	}
-	refs = calloc(n, sizeof(*refs));
+	items = calloc(n, sizeof(*items));
 	res = calloc(n, sizeof(*res));
-	if (!refs || !res) {
+	if (!items || !res) {
 		rc = EXIT_FAILED;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (oci_ref_parse(&refs[i], argv[optind + (int)i], &err)) {
+		items[i].platforms = plats;
+		items[i].n_platforms = n_plats;
+		items[i].referrers = referrers;
+		if (oci_ref_parse(&items[i].ref, argv[optind + (int)i], &err)) {
 			rc = cli_usage(cli, "pull: %s", err.msg);
 			goto out;
 		}
@@ -138,13 +142,11 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 		goto out;
 	}
 	store_open_ok = 1;
-	po.platforms = plats;
-	po.n_platforms = n_plats;
 	po.event = on_event;
 	po.progress = cli_progress;
 	po.ctx = cli;
 	reg_pool_init(&pool, &cli->reg);
-	pull_run(&st, &pool, refs, n, &po, res);
+	pull_run(&st, &pool, items, n, &po, res);
 	reg_pool_release(&pool);
 	cli_progress_end(cli);
 	for (size_t i = 0; i < n; i++) {
@@ -196,7 +198,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 out:
 	if (store_open_ok)
 		store_close(&st);
-	free(refs);
+	free(items);
 	free(res);
 	free(plats);
 	return rc;

@@ -24,6 +24,7 @@ struct need {
 };
 
 struct refstate {
+	const struct pull_item *item;
 	const struct oci_ref *ref;
 	struct reg_client *client;
 	char repo[OCI_REPO_MAX];
@@ -125,15 +126,15 @@ static int seen(const struct refstate *r, const struct oci_digest *d)
 	return 0;
 }
 
-static int platform_wanted(const struct pull_options *o,
+static int platform_wanted(const struct pull_item *it,
 			   const struct oci_descriptor *d)
 {
-	if (!o->n_platforms)
+	if (!it->n_platforms)
 		return 1;
 	if (!d->has_platform)
 		return 0;
-	for (size_t i = 0; i < o->n_platforms; i++)
-		if (oci_platform_match(&o->platforms[i], &d->platform))
+	for (size_t i = 0; i < it->n_platforms; i++)
+		if (oci_platform_match(&it->platforms[i], &d->platform))
 			return 1;
 	return 0;
 }
@@ -245,7 +246,7 @@ static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 	if (m.kind == OCI_KIND_INDEX) {
 		for (size_t i = 0; i < m.n_manifests; i++) {
 			const struct oci_descriptor *d = &m.manifests[i];
-			if (!platform_wanted(o, d) || seen(r, &d->digest))
+			if (!platform_wanted(r->item, d) || seen(r, &d->digest))
 				continue;
 			rc = resolve(r, idx, o, d->digest.str, depth + 1, NULL,
 				     d, err);
@@ -275,7 +276,7 @@ static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 		it->subject = subject_of->m.digest;
 		it->desc_json = descriptor_json(via);
 	}
-	if (o->referrers && depth < MAX_DEPTH) {
+	if (r->item->referrers && depth < MAX_DEPTH) {
 		struct oci_digest d = m.digest; /* items may move */
 		rc = resolve_referrers(r, idx, o, &d, depth, err);
 	}
@@ -385,7 +386,8 @@ static int commit_ref(struct store *s, struct refstate *r,
 	return 0;
 }
 
-int pull_run(struct store *s, struct reg_pool *pool, const struct oci_ref *refs,
+int pull_run(struct store *s, struct reg_pool *pool,
+	     const struct pull_item *items,
 	     size_t n, const struct pull_options *o,
 	     struct pull_result *results)
 {
@@ -407,12 +409,16 @@ int pull_run(struct store *s, struct reg_pool *pool, const struct oci_ref *refs,
 		int rc;
 
 		memset(res, 0, sizeof(*res));
-		r->ref = &refs[i];
-		oci_ref_format(&refs[i], res->ref, sizeof(res->ref));
-		oci_ref_repo(&refs[i], r->repo, sizeof(r->repo));
+		r->item = &items[i];
+		r->ref = &items[i].ref;
+		oci_ref_format(r->ref, res->ref, sizeof(res->ref));
+		if (items[i].dest)
+			snprintf(r->repo, sizeof(r->repo), "%s", items[i].dest);
+		else
+			oci_ref_repo(r->ref, r->repo, sizeof(r->repo));
 		reference =
-		    refs[i].has_digest ? refs[i].digest.str : refs[i].tag;
-		rc = reg_pool_get(pool, &r->client, refs[i].host, &res->err);
+		    r->ref->has_digest ? r->ref->digest.str : r->ref->tag;
+		rc = reg_pool_get(pool, &r->client, r->ref->host, &res->err);
 		if (!rc)
 			rc = resolve(r, i, o, reference, 0, NULL, NULL,
 				     &res->err);
@@ -421,6 +427,32 @@ int pull_run(struct store *s, struct reg_pool *pool, const struct oci_ref *refs,
 			res->result = rc;
 		}
 		n_all += r->n_needs;
+	}
+	if (o->plan_only) {
+		for (size_t i = 0; i < n; i++) {
+			struct refstate *r = &rs[i];
+
+			qsort(r->needs, r->n_needs, sizeof(*r->needs), cmp_need);
+			for (size_t q = 0; q < r->n_needs; q++) {
+				if (q && oci_digest_equal(&r->needs[q].digest,
+							  &r->needs[q - 1].digest))
+					continue;
+				results[i].blobs++;
+				if (!store_blob_exists(s, &r->needs[q].digest, NULL)) {
+					results[i].blobs_fetched++;
+					results[i].bytes_fetched += (uint64_t)(
+					    r->needs[q].size > 0 ? r->needs[q].size : 0);
+				}
+			}
+			for (size_t k = r->n_items; k-- > 0;)
+				if (!r->items[k].is_referrer) {
+					results[i].digest = r->items[k].m.digest;
+					break;
+				}
+			if (results[i].result)
+				any_failed = 1;
+		}
+		goto out;
 	}
 	/* 2: one queue of distinct missing blobs */
 	all = calloc(n_all ? n_all : 1, sizeof(*all));

@@ -36,10 +36,19 @@ struct pull_event {
 	const char *message; /* error text when result != 0 */
 };
 
-struct pull_options {
+/* One reference to pull, and how. */
+struct pull_item {
+	struct oci_ref ref;   /* a tag, a digest, or both (digest pulled,
+				 tag written) */
+	const char *dest;     /* store repository; NULL: the reference's */
 	const struct oci_platform *platforms; /* NULL / 0: all platforms */
 	size_t n_platforms;
 	int referrers;
+};
+
+struct pull_options {
+	int plan_only;   /* resolve manifests, count what is missing; no
+			    blob transfer, nothing written */
 	int concurrency; /* blob transfers in flight, whole run */
 	void (*event)(void *ctx, const struct pull_event *ev);
 	void (*progress)(void *ctx, const struct reg_transfer_progress *p);
@@ -58,11 +67,11 @@ struct pull_result {
 	uint64_t bytes_fetched;
 };
 
-/* refs are parsed references. results has n entries. Returns 0 when all
+/* results has n entries. Returns 0 when all
  * succeeded, ERR_FAIL when any failed (see results). The caller holds the
  * store's writer lock. */
-int pull_run(struct store *s, struct reg_pool *pool, const struct oci_ref *refs,
-	     size_t n, const struct pull_options *o,
-	     struct pull_result *results);
+int pull_run(struct store *s, struct reg_pool *pool,
+	     const struct pull_item *items, size_t n,
+	     const struct pull_options *o, struct pull_result *results);
 
 #endif

@@ -48,6 +48,9 @@ struct reg_client {
 	char *ca_blob; /* system bundle + certs.d CAs, NULL when none extra */
 	size_t ca_len;
 	char *client_cert, *client_key;
+	int max_connections;
+	double rate;
+	long long next_slot_us;
 };
 
 static long env_long(const char *name, long def)
@@ -673,6 +676,7 @@ static int request(struct reg_client *c, const char *method,
 		rc = reg_client_auth_header(c, &auth, repo, 0, err);
 		if (rc)
 			goto out;
+		reg_client_throttle(c);
 		reg_response_reset(r);
 		easy_prepare(c, c->easy);
 		curl_easy_setopt(c->easy, CURLOPT_URL, url);
@@ -1075,4 +1079,90 @@ int reg_client_set_creds(struct reg_client *c, const char *user,
 	free(b64);
 	c->basic_header = buf_detach(&b, NULL);
 	return c->creds.user && c->creds.pass ? 0 : ERR_FAIL;
+}
+
+static long long mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void reg_client_throttle(struct reg_client *c)
+{
+	long long now, wait;
+
+	if (c->rate <= 0)
+		return;
+	now = mono_us();
+	if (c->next_slot_us < now)
+		c->next_slot_us = now;
+	wait = c->next_slot_us - now;
+	c->next_slot_us += (long long)(1000000.0 / c->rate);
+	if (wait > 0)
+		sleep_ms(wait / 1000 + 1);
+}
+
+int reg_client_max_connections(const struct reg_client *c)
+{
+	return c->max_connections > 0 ? c->max_connections
+				      : c->opt->max_connections;
+}
+
+int reg_client_configure(struct reg_client *c,
+			 const struct reg_host_options *h, struct err *err)
+{
+	if (h->max_connections > 0)
+		c->max_connections = h->max_connections;
+	c->rate = h->rate;
+	switch (h->tls) {
+	case REG_TLS_VERIFY:
+		c->insecure = 0;
+		snprintf(c->base, sizeof(c->base), "https://%s", c->endpoint);
+		break;
+	case REG_TLS_PLAIN:
+		c->insecure = 1;
+		snprintf(c->base, sizeof(c->base), "http://%s", c->endpoint);
+		break;
+	case REG_TLS_INSECURE:
+		c->insecure = 1;
+		c->base[0] = '\0';
+		break;
+	default:
+		break;
+	}
+	if (h->ca_file) {
+		size_t n = 0, sys_n = 0;
+		char *pem = slurp(h->ca_file, 1024 * 1024, &n), *sys = NULL;
+		struct buf b;
+
+		if (!pem || !n) {
+			free(pem);
+			return err_set(err, ERR_NOT_FOUND, "%s: CA file %s unreadable",
+				       c->host, h->ca_file);
+		}
+		buf_init(&b, 32u * 1024 * 1024);
+		if (c->ca_blob) {
+			buf_append(&b, c->ca_blob, c->ca_len);
+		} else {
+			sys = slurp("/etc/ssl/certs/ca-certificates.crt",
+				    8u * 1024 * 1024, &sys_n);
+			if (sys)
+				buf_append(&b, sys, sys_n);
+		}
+		buf_append(&b, "\n", 1);
+		buf_append(&b, pem, n);
+		free(pem);
+		free(sys);
+		free(c->ca_blob);
+		c->ca_blob = buf_detach(&b, &c->ca_len);
+	}
+	if (h->cert && h->key) {
+		free(c->client_cert);
+		free(c->client_key);
+		c->client_cert = strdup(h->cert);
+		c->client_key = strdup(h->key);
+	}
+	return 0;
 }

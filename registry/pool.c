@@ -8,6 +8,15 @@ void reg_pool_init(struct reg_pool *p, const struct reg_options *opt)
 	p->opt = opt;
 	p->clients = NULL;
 	p->n = 0;
+	p->hosts = NULL;
+	p->n_hosts = 0;
+}
+
+void reg_pool_set_hosts(struct reg_pool *p, const struct reg_pool_host *hosts,
+			size_t n)
+{
+	p->hosts = hosts;
+	p->n_hosts = n;
 }
 
 void reg_pool_release(struct reg_pool *p)
@@ -38,6 +47,15 @@ int reg_pool_get(struct reg_pool *p, struct reg_client **out, const char *host,
 	rc = reg_client_new(&p->clients[p->n], host, p->opt, err);
 	if (rc)
 		return rc;
+	for (size_t i = 0; i < p->n_hosts; i++) {
+		if (strcmp(p->hosts[i].host, host))
+			continue;
+		rc = reg_client_configure(p->clients[p->n], p->hosts[i].opt, err);
+		if (rc) {
+			reg_client_free(p->clients[p->n]);
+			return rc;
+		}
+	}
 	*out = p->clients[p->n++];
 	return 0;
 }

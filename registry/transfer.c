@@ -102,6 +102,7 @@ static int start(struct run *r, struct slot *s)
 	if (reg_client_base_url(j->client, &base, &j->err) ||
 	    reg_client_auth_header(j->client, &auth, j->repo, 0, &j->err))
 		return j->err.code ? j->err.code : ERR_FAIL;
+	reg_client_throttle(j->client);
 	if (!s->h)
 		s->h = curl_easy_init();
 	else
@@ -341,7 +342,7 @@ int reg_transfer_run(struct reg_blob_job *jobs, size_t n,
 				continue;
 			}
 			if ((int)active_for(&r, c) >=
-			    reg_client_options(c)->max_connections)
+			    reg_client_max_connections(c))
 				continue;
 			if (start(&r, s))
 				finish_job(&r, s,
