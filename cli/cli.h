@@ -38,6 +38,8 @@ int cmd_login(int argc, char **argv, struct cli *cli);
 int cmd_logout(int argc, char **argv, struct cli *cli);
 int cmd_serve(int argc, char **argv, struct cli *cli);
 int cmd_sync(int argc, char **argv, struct cli *cli);
+int cmd_gc(int argc, char **argv, struct cli *cli);
+int cmd_verify(int argc, char **argv, struct cli *cli);
 
 /* Map a library error code to the exit code contract. */
 int cli_exit_code(int err_code);

@@ -26,6 +26,8 @@ static const struct {
     {"serve", cmd_serve,
      "serve [--listen ADDR] [--tls-cert F --tls-key F] [--htpasswd F] "
      "[--anonymous-read] [--push] [--delete] [--read-only]"},
+    {"gc", cmd_gc, "gc [--dry-run] [--grace SECONDS]"},
+    {"verify", cmd_verify, "verify"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,72 @@
+/* Checking the store against itself.
+ *
+ * store_verify re-hashes every file in blobs/sha256 and blobs/sha512
+ * (streaming, one fixed buffer) and compares the result with its name. A
+ * file whose content does not match, whose name is not a digest, or that
+ * is not a regular file is moved (renamed, same filesystem) to
+ * STORE/quarantine/<alg>-<name>: never deleted, and no longer served; a
+ * following pull or sync fetches it again. Then, in every repository, it
+ * checks that each tag and manifest record has its manifest stored, and
+ * that each stored image manifest has its config and layers: what is
+ * missing is reported, nothing is changed. Children of an index that are
+ * not stored are not a problem (a platform filter leaves them out).
+ *
+ * Verify takes no lock: content is renamed into place whole, so a file it
+ * reads is never partial; the caller may hold the writer lock anyway. */
+#ifndef MIRROR_VERIFY_H
+#define MIRROR_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mirror/store.h"
+#include "oci/err.h"
+
+enum verify_kind {
+	VERIFY_CORRUPT = 1, /* content does not match the name: quarantined */
+	VERIFY_STRAY,	    /* in blobs/ but not a blob (name, file type):
+			       quarantined */
+	VERIFY_MISSING_MANIFEST, /* a tag or manifest record whose manifest
+				    is not stored */
+	VERIFY_MISSING_BLOB,	 /* a manifest whose config or layer is not
+				    stored */
+	VERIFY_UNREADABLE,	 /* a file or record that cannot be read or
+				    parsed; left in place */
+};
+
+/* One problem. Strings are valid only during the callback. */
+struct verify_problem {
+	enum verify_kind kind;
+	const char *repo;	/* records; NULL for files in blobs/ */
+	const char *tag;	/* a tag record; else NULL */
+	const char *manifest;	/* the manifest concerned, or NULL */
+	const char *digest;	/* the file's name as a digest ("sha256:..."),
+				   or the missing blob's digest */
+	const char *quarantine; /* where it went, relative to the store;
+				   NULL when not moved */
+	const char *message;	/* one line, for people */
+};
+
+struct verify_options {
+	void (*problem)(void *ctx, const struct verify_problem *p);
+	void *ctx;
+};
+
+struct verify_stats {
+	size_t blobs;	    /* files re-hashed */
+	uint64_t bytes;	    /* bytes re-hashed */
+	size_t corrupt;	    /* VERIFY_CORRUPT and VERIFY_STRAY */
+	size_t quarantined; /* of those, moved to quarantine/ */
+	size_t missing;	    /* VERIFY_MISSING_* */
+	size_t unreadable;  /* VERIFY_UNREADABLE */
+	size_t tags;	    /* tag records checked */
+	size_t manifests;   /* manifest records checked */
+};
+
+/* 0 when the check ran (problems are counted in *out, which is filled
+ * even on failure), or a negative code when it could not (a directory of
+ * the store cannot be listed, out of memory). */
+int store_verify(struct store *s, const struct verify_options *o,
+		 struct verify_stats *out, struct err *err);
+
+#endif
