@@ -1111,6 +1111,12 @@ int store_blob_link(struct store *s, const char *repo,
 		return 0;
 	}
 	free(p);
+	/* a fresh mtime on the blob keeps a concurrent gc (grace period)
+	 * from sweeping a blob that is being linked right now */
+	p = store_blob_path(s, d);
+	if (p)
+		utimensat(AT_FDCWD, p, NULL, 0);
+	free(p);
 	dir = pathf("%s/repositories/%s/_blobs/%s", s->root, repo,
 		    oci_digest_alg_name(d->alg));
 	rc = dir ? put_record(s, dir, oci_digest_hex(d), "", err)
