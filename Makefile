@@ -95,6 +95,7 @@ format:
 bench: deps all
 	@bench/bench.sh $(BUILD)/ocimirror
 	@bench/bench_serve.sh $(BUILD)/ocimirror
+	@bench/bench_sync.sh $(BUILD)/ocimirror
 
 run: deps all
 	@scripts/demo.sh $(BUILD)/ocimirror
