@@ -23,6 +23,7 @@ static const struct {
     {"ls", cmd_ls, "ls [REPO]"},
     {"login", cmd_login, "login REGISTRY -u USER --password-stdin"},
     {"logout", cmd_logout, "logout REGISTRY"},
+    {"sync", cmd_sync, "sync -c FILE [--dry-run] [--wait]"},
     {"serve", cmd_serve,
      "serve [--listen ADDR] [--tls-cert F --tls-key F] [--htpasswd F] "
      "[--anonymous-read] [--push] [--delete] [--read-only]"},

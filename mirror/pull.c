@@ -387,9 +387,8 @@ static int commit_ref(struct store *s, struct refstate *r,
 }
 
 int pull_run(struct store *s, struct reg_pool *pool,
-	     const struct pull_item *items,
-	     size_t n, const struct pull_options *o,
-	     struct pull_result *results)
+	     const struct pull_item *items, size_t n,
+	     const struct pull_options *o, struct pull_result *results)
 {
 	struct refstate *rs = calloc(n ? n : 1, sizeof(*rs));
 	struct need *all = NULL;
@@ -432,21 +431,27 @@ int pull_run(struct store *s, struct reg_pool *pool,
 		for (size_t i = 0; i < n; i++) {
 			struct refstate *r = &rs[i];
 
-			qsort(r->needs, r->n_needs, sizeof(*r->needs), cmp_need);
+			qsort(r->needs, r->n_needs, sizeof(*r->needs),
+			      cmp_need);
 			for (size_t q = 0; q < r->n_needs; q++) {
-				if (q && oci_digest_equal(&r->needs[q].digest,
-							  &r->needs[q - 1].digest))
+				if (q &&
+				    oci_digest_equal(&r->needs[q].digest,
+						     &r->needs[q - 1].digest))
 					continue;
 				results[i].blobs++;
-				if (!store_blob_exists(s, &r->needs[q].digest, NULL)) {
+				if (!store_blob_exists(s, &r->needs[q].digest,
+						       NULL)) {
 					results[i].blobs_fetched++;
-					results[i].bytes_fetched += (uint64_t)(
-					    r->needs[q].size > 0 ? r->needs[q].size : 0);
+					results[i].bytes_fetched +=
+					    (uint64_t)(r->needs[q].size > 0
+							   ? r->needs[q].size
+							   : 0);
 				}
 			}
 			for (size_t k = r->n_items; k-- > 0;)
 				if (!r->items[k].is_referrer) {
-					results[i].digest = r->items[k].m.digest;
+					results[i].digest =
+					    r->items[k].m.digest;
 					break;
 				}
 			if (results[i].result)

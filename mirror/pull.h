@@ -38,16 +38,16 @@ struct pull_event {
 
 /* One reference to pull, and how. */
 struct pull_item {
-	struct oci_ref ref;   /* a tag, a digest, or both (digest pulled,
-				 tag written) */
-	const char *dest;     /* store repository; NULL: the reference's */
+	struct oci_ref ref; /* a tag, a digest, or both (digest pulled,
+			       tag written) */
+	const char *dest;   /* store repository; NULL: the reference's */
 	const struct oci_platform *platforms; /* NULL / 0: all platforms */
 	size_t n_platforms;
 	int referrers;
 };
 
 struct pull_options {
-	int plan_only;   /* resolve manifests, count what is missing; no
+	int plan_only;	 /* resolve manifests, count what is missing; no
 			    blob transfer, nothing written */
 	int concurrency; /* blob transfers in flight, whole run */
 	void (*event)(void *ctx, const struct pull_event *ev);

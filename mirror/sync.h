@@ -31,10 +31,10 @@ struct sync_tag_result {
 	char repo[OCI_REPO_MAX];      /* store repository */
 	char tag[OCI_TAG_MAX + 1];    /* "" for a pinned digest */
 	enum sync_action action;
-	struct oci_digest digest;     /* new digest (old one when pruned) */
-	uint64_t bytes;               /* fetched (or, dry run, to fetch) */
-	size_t blobs;                 /* fetched (or to fetch) */
-	struct err err;               /* when SYNC_FAILED */
+	struct oci_digest digest; /* new digest (old one when pruned) */
+	uint64_t bytes;		  /* fetched (or, dry run, to fetch) */
+	size_t blobs;		  /* fetched (or to fetch) */
+	struct err err;		  /* when SYNC_FAILED */
 };
 
 struct sync_report {

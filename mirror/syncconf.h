@@ -12,7 +12,18 @@
  * Every error (unknown key, wrong type, bad reference, bad regex or semver
  * range, duplicate key) is ERR_INVALID with a message starting
  * "FILE:LINE:COLUMN: " (1-based, from libyaml's marks), before anything
- * touches the network. */
+ * touches the network.
+ *
+ * Types are strict: booleans are unquoted true / false only; integers are
+ * unquoted; a string is any other scalar, taken as written (`tags: [1.10]`
+ * is the tag "1.10"); a list is never accepted for a single value nor a
+ * single value for a list; empty lists are refused (leave the key out).
+ * `sync:` is required and not empty; a rule needs `source:`; `tags:` and
+ * `prune: true` are refused when source names a tag or digest; `arch:` only
+ * with type margo-app; `key:` only with `cert:`; ca / cert not with
+ * tls: disabled; rate is N/s, N/m or N/h (N > 0, decimals allowed).
+ * Registry hosts are normalised like a reference's (index.docker.io is
+ * docker.io). Files are capped at 1 MiB, one YAML document. */
 #ifndef MIRROR_SYNCCONF_H
 #define MIRROR_SYNCCONF_H
 
@@ -23,15 +34,19 @@
 #include "oci/platform.h"
 #include "oci/ref.h"
 
-enum sync_tls { SYNC_TLS_DEFAULT = 0, SYNC_TLS_VERIFY, SYNC_TLS_DISABLED,
-		SYNC_TLS_INSECURE };
+enum sync_tls {
+	SYNC_TLS_DEFAULT = 0,
+	SYNC_TLS_VERIFY,
+	SYNC_TLS_DISABLED,
+	SYNC_TLS_INSECURE
+};
 
 struct sync_registry {
 	char *host;
 	enum sync_tls tls;
 	char *ca, *cert, *key; /* NULL when unset */
 	int max_connections;   /* 0: default */
-	double rate;           /* requests per second, 0: unlimited */
+	double rate;	       /* requests per second, 0: unlimited */
 };
 
 /* A SemVer 2.0 version; tags like "v1.2.3" parse (leading v allowed). */
@@ -47,7 +62,7 @@ struct semver {
  * carries a pre-release too (npm semantics). */
 struct semver_range;
 
-int semver_parse(struct semver *out, const char *s);        /* 0 or -1 */
+int semver_parse(struct semver *out, const char *s); /* 0 or -1 */
 int semver_cmp(const struct semver *a, const struct semver *b);
 int semver_range_parse(struct semver_range **out, const char *s,
 		       struct err *err);
@@ -58,9 +73,9 @@ struct sync_tagfilter {
 	char **exact; /* list form: exactly these tags */
 	size_t n_exact;
 	int has_regex, has_exclude;
-	regex_t regex, exclude; /* POSIX extended */
+	regex_t regex, exclude;	     /* POSIX extended */
 	struct semver_range *semver; /* NULL when unset */
-	int latest; /* keep the N highest (SemVer order, else lexical); 0: all */
+	int latest; /* keep the N highest by SemVer order; 0: all */
 };
 
 enum sync_rule_type { SYNC_IMAGE = 0, SYNC_MARGO_APP };
@@ -69,9 +84,9 @@ struct sync_rule {
 	int line; /* where the rule starts, for messages */
 	enum sync_rule_type type;
 	struct oci_ref source; /* tag or digest in source: just that one */
-	int has_tags;          /* a tags: key was given */
+	int has_tags;	       /* a tags: key was given */
 	struct sync_tagfilter tags;
-	char *destination;     /* store repository, NULL: the source's name */
+	char *destination; /* store repository, NULL: the source's name */
 	int prune;
 	struct oci_platform *platforms; /* NULL: the defaults */
 	size_t n_platforms;
@@ -84,7 +99,7 @@ struct sync_config {
 	char *path;
 	struct oci_platform *platforms; /* NULL / 0: all platforms */
 	size_t n_platforms;
-	int referrers;   /* default 0 */
+	int referrers;	 /* default 0 */
 	int concurrency; /* default 8 */
 	struct sync_registry *registries;
 	size_t n_registries;
@@ -92,11 +107,15 @@ struct sync_config {
 	size_t n_rules;
 };
 
+/* Read and parse path. A file that cannot be opened is ERR_NOT_FOUND
+ * (absent) or ERR_FAIL; its content, ERR_INVALID as above. On any error
+ * *out is left released (all zero), so sync_config_release is harmless. */
 int sync_config_load(struct sync_config *out, const char *path,
 		     struct err *err);
 /* Same, from a buffer (name is used in messages). */
 int sync_config_parse(struct sync_config *out, const char *name,
 		      const char *text, size_t len, struct err *err);
+/* Free what c holds and zero it. */
 void sync_config_release(struct sync_config *c);
 
 /* The registry block for host, or NULL. */
@@ -104,9 +123,15 @@ const struct sync_registry *sync_config_registry(const struct sync_config *c,
 						 const char *host);
 
 /* Apply a rule's filter to a remote tag list. *out is a newly allocated
- * NULL-terminated array of copies, sorted (SemVer order when `latest` or
- * `semver` is used, else lexical); free with sync_strv_free. A rule
- * without tags: selects every tag. */
+ * NULL-terminated array of copies, sorted ascending (SemVer order when
+ * `latest` or `semver` is used, else lexical); free with sync_strv_free. A
+ * rule without tags: selects every tag. An exact list selects the listed
+ * tags that the remote has. A filter map keeps tags matching regex and not
+ * exclude; with semver or latest, only tags that parse as SemVer, within
+ * the range, and of those the `latest` highest (pre-releases count unless
+ * the range or exclude leaves them out). Tags repeated upstream appear
+ * once; names that are not valid tags (oci_tag_valid) are dropped, since
+ * they become store paths. Only fails (ERR_FAIL) when out of memory. */
 int sync_tags_select(char ***out, size_t *n_out, const struct sync_rule *r,
 		     char *const *tags, size_t n, struct err *err);
 void sync_strv_free(char **v);

@@ -1110,8 +1110,8 @@ int reg_client_max_connections(const struct reg_client *c)
 				      : c->opt->max_connections;
 }
 
-int reg_client_configure(struct reg_client *c,
-			 const struct reg_host_options *h, struct err *err)
+int reg_client_configure(struct reg_client *c, const struct reg_host_options *h,
+			 struct err *err)
 {
 	if (h->max_connections > 0)
 		c->max_connections = h->max_connections;
@@ -1129,8 +1129,7 @@ int reg_client_configure(struct reg_client *c,
 		c->insecure = 1;
 		c->base[0] = '\0';
 		break;
-	default:
-		break;
+	default: break;
 	}
 	if (h->ca_file) {
 		size_t n = 0, sys_n = 0;
@@ -1139,8 +1138,9 @@ int reg_client_configure(struct reg_client *c,
 
 		if (!pem || !n) {
 			free(pem);
-			return err_set(err, ERR_NOT_FOUND, "%s: CA file %s unreadable",
-				       c->host, h->ca_file);
+			return err_set(err, ERR_NOT_FOUND,
+				       "%s: CA file %s unreadable", c->host,
+				       h->ca_file);
 		}
 		buf_init(&b, 32u * 1024 * 1024);
 		if (c->ca_blob) {

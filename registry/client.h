@@ -106,19 +106,23 @@ int reg_client_ping(struct reg_client *c, struct err *err);
 void reg_strv_free(char **v);
 
 /* Per-registry settings (from a sync configuration). */
-enum reg_tls { REG_TLS_DEFAULT = 0, REG_TLS_VERIFY, REG_TLS_PLAIN,
-	       REG_TLS_INSECURE };
+enum reg_tls {
+	REG_TLS_DEFAULT = 0,
+	REG_TLS_VERIFY,
+	REG_TLS_PLAIN,
+	REG_TLS_INSECURE
+};
 struct reg_host_options {
-	enum reg_tls tls;      /* VERIFY: https, verified, even on loopback;
-				  PLAIN: http only; INSECURE: https without
-				  verification, else http */
-	int max_connections;   /* 0: the global option */
-	double rate;           /* requests per second; 0: unlimited */
-	const char *ca_file;   /* extra CA (PEM), added to the system's */
+	enum reg_tls tls;	/* VERIFY: https, verified, even on loopback;
+				   PLAIN: http only; INSECURE: https without
+				   verification, else http */
+	int max_connections;	/* 0: the global option */
+	double rate;		/* requests per second; 0: unlimited */
+	const char *ca_file;	/* extra CA (PEM), added to the system's */
 	const char *cert, *key; /* client certificate */
 };
-int reg_client_configure(struct reg_client *c,
-			 const struct reg_host_options *h, struct err *err);
+int reg_client_configure(struct reg_client *c, const struct reg_host_options *h,
+			 struct err *err);
 int reg_client_max_connections(const struct reg_client *c);
 /* Wait as long as the rate limit asks before the next request. */
 void reg_client_throttle(struct reg_client *c);

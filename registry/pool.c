@@ -50,7 +50,8 @@ int reg_pool_get(struct reg_pool *p, struct reg_client **out, const char *host,
 	for (size_t i = 0; i < p->n_hosts; i++) {
 		if (strcmp(p->hosts[i].host, host))
 			continue;
-		rc = reg_client_configure(p->clients[p->n], p->hosts[i].opt, err);
+		rc = reg_client_configure(p->clients[p->n], p->hosts[i].opt,
+					  err);
 		if (rc) {
 			reg_client_free(p->clients[p->n]);
 			return rc;

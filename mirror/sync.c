@@ -1,0 +1,442 @@
+#include "mirror/sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mirror/pull.h"
+#include "oci/manifest.h"
+#include "registry/pool.h"
+
+const char *sync_action_name(enum sync_action a)
+{
+	switch (a) {
+	case SYNC_UNCHANGED: return "unchanged";
+	case SYNC_ADDED: return "added";
+	case SYNC_UPDATED: return "updated";
+	case SYNC_PRUNED: return "pruned";
+	default: return "failed";
+	}
+}
+
+static int wanted(const struct oci_platform *p, size_t n,
+		  const struct oci_descriptor *d)
+{
+	if (!n)
+		return 1;
+	if (!d->has_platform)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (oci_platform_match(&p[i], &d->platform))
+			return 1;
+	return 0;
+}
+
+static int complete_at(const struct store *s, const char *repo,
+		       const struct oci_digest *d,
+		       const struct oci_platform *platforms, size_t n,
+		       int depth)
+{
+	struct oci_manifest m;
+	char *raw = NULL;
+	size_t len = 0;
+	int ok = 1;
+
+	if (depth > 4 ||
+	    store_blob_read(s, d, OCI_MANIFEST_MAX, &raw, &len, NULL))
+		return 0;
+	if (oci_manifest_parse(&m, raw, len, NULL, NULL)) {
+		free(raw);
+		return 0;
+	}
+	free(raw);
+	if (m.kind == OCI_KIND_INDEX) {
+		for (size_t i = 0; i < m.n_manifests && ok; i++)
+			if (wanted(platforms, n, &m.manifests[i]))
+				ok =
+				    complete_at(s, repo, &m.manifests[i].digest,
+						platforms, n, depth + 1);
+	} else {
+		if (m.has_config)
+			ok = store_blob_linked(s, repo, &m.config.digest) &&
+			     store_blob_exists(s, &m.config.digest, NULL);
+		for (size_t i = 0; i < m.n_layers && ok; i++)
+			ok = store_blob_linked(s, repo, &m.layers[i].digest) &&
+			     store_blob_exists(s, &m.layers[i].digest, NULL);
+	}
+	oci_manifest_release(&m);
+	return ok;
+}
+
+int sync_manifest_complete(const struct store *s, const char *repo,
+			   const struct oci_digest *d,
+			   const struct oci_platform *platforms, size_t n)
+{
+	struct store_ref mr;
+
+	if (store_manifest_get(s, repo, d, &mr, NULL))
+		return 0;
+	return complete_at(s, repo, d, platforms, n, 0);
+}
+
+static struct sync_tag_result *report_add(struct sync_report *r)
+{
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 64;
+		struct sync_tag_result *nv = realloc(r->tags, nc * sizeof(*nv));
+		if (!nv)
+			return NULL;
+		r->tags = nv;
+		r->cap = nc;
+	}
+	memset(&r->tags[r->n], 0, sizeof(r->tags[0]));
+	return &r->tags[r->n++];
+}
+
+void sync_report_release(struct sync_report *r)
+{
+	free(r->tags);
+	memset(r, 0, sizeof(*r));
+}
+
+/* What the run will pull, and the report line each item fills. */
+struct plan {
+	struct pull_item *items;
+	size_t *line; /* index into the report, per item */
+	size_t n, cap;
+};
+
+static int plan_add(struct plan *p, const struct pull_item *it, size_t line)
+{
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 64;
+		struct pull_item *ni = realloc(p->items, nc * sizeof(*ni));
+		size_t *nl;
+
+		if (!ni)
+			return ERR_FAIL;
+		p->items = ni;
+		nl = realloc(p->line, nc * sizeof(*nl));
+		if (!nl)
+			return ERR_FAIL;
+		p->line = nl;
+		p->cap = nc;
+	}
+	p->items[p->n] = *it;
+	p->line[p->n] = line;
+	p->n++;
+	return 0;
+}
+
+struct prune_ctx {
+	char **keep;
+	size_t n_keep;
+	char **drop;
+	size_t n_drop, cap;
+};
+
+static int collect_prune(void *ctx, const char *repo, const char *tag,
+			 const struct store_ref *ref)
+{
+	struct prune_ctx *p = ctx;
+
+	(void)repo;
+	(void)ref;
+	if (!tag)
+		return 0;
+	for (size_t i = 0; i < p->n_keep; i++)
+		if (!strcmp(p->keep[i], tag))
+			return 0;
+	if (p->n_drop == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 16;
+		char **nv = realloc(p->drop, nc * sizeof(*nv));
+		if (!nv)
+			return 1;
+		p->drop = nv;
+		p->cap = nc;
+	}
+	p->drop[p->n_drop++] = strdup(tag);
+	return 0;
+}
+
+static void fail_line(struct sync_report *rep, struct sync_tag_result *t,
+		      const struct err *e)
+{
+	t->action = SYNC_FAILED;
+	t->err = *e;
+	rep->failed++;
+}
+
+/* One rule: select tags, HEAD each, queue what changed, note prunes. */
+static void plan_rule(struct store *s, struct reg_pool *pool,
+		      const struct sync_config *cfg,
+		      const struct sync_rule *rule, struct plan *plan,
+		      struct sync_report *rep, struct prune_ctx *prune_out,
+		      char *dest_out)
+{
+	struct reg_client *c;
+	struct err e;
+	char **tags = NULL, **sel = NULL;
+	size_t n_tags = 0, n_sel = 0;
+	struct pull_item base;
+	char srcrepo[OCI_REPO_MAX];
+	int listed = 0;
+
+	err_clear(&e);
+	memset(&base, 0, sizeof(base));
+	base.ref = rule->source;
+	base.ref.tag[0] = '\0';
+	base.ref.has_digest = 0;
+	base.platforms = rule->platforms ? rule->platforms : cfg->platforms;
+	base.n_platforms =
+	    rule->platforms ? rule->n_platforms : cfg->n_platforms;
+	base.referrers =
+	    rule->referrers >= 0 ? rule->referrers : cfg->referrers;
+	oci_ref_repo(&rule->source, srcrepo, sizeof(srcrepo));
+	snprintf(dest_out, OCI_REPO_MAX, "%s",
+		 rule->destination ? rule->destination : srcrepo);
+	if (reg_pool_get(pool, &c, rule->source.host, &e)) {
+		struct sync_tag_result *t = report_add(rep);
+		if (t) {
+			snprintf(t->source, sizeof(t->source), "%s", srcrepo);
+			snprintf(t->repo, sizeof(t->repo), "%s", dest_out);
+			fail_line(rep, t, &e);
+		}
+		return;
+	}
+	if (rule->source.has_digest) {
+		struct pull_item it = base;
+		struct sync_tag_result *t = report_add(rep);
+
+		if (!t)
+			return;
+		it.ref.has_digest = 1;
+		it.ref.digest = rule->source.digest;
+		snprintf(it.ref.tag, sizeof(it.ref.tag), "%s",
+			 rule->source.tag);
+		snprintf(t->source, sizeof(t->source), "%s@%s", srcrepo,
+			 rule->source.digest.str);
+		snprintf(t->repo, sizeof(t->repo), "%s", dest_out);
+		snprintf(t->tag, sizeof(t->tag), "%s", rule->source.tag);
+		t->digest = rule->source.digest;
+		if (sync_manifest_complete(s, dest_out, &t->digest,
+					   it.platforms, it.n_platforms)) {
+			t->action = SYNC_UNCHANGED;
+			return;
+		}
+		t->action = SYNC_ADDED;
+		it.dest = rule->destination;
+		plan_add(plan, &it, (size_t)(t - rep->tags));
+		return;
+	}
+	if (rule->source.tag[0] && !rule->has_tags) {
+		tags = calloc(2, sizeof(*tags));
+		if (tags)
+			tags[0] = strdup(rule->source.tag);
+		n_tags = tags && tags[0] ? 1 : 0;
+	} else if (reg_client_list_tags(c, &tags, &n_tags, rule->source.path,
+					&e)) {
+		struct sync_tag_result *t = report_add(rep);
+		if (t) {
+			snprintf(t->source, sizeof(t->source), "%s", srcrepo);
+			snprintf(t->repo, sizeof(t->repo), "%s", dest_out);
+			err_wrap(&e, "list tags of %s: ", srcrepo);
+			fail_line(rep, t, &e);
+		}
+		return;
+	} else {
+		listed = 1;
+	}
+	if (sync_tags_select(&sel, &n_sel, rule, tags, n_tags, &e)) {
+		struct sync_tag_result *t = report_add(rep);
+		if (t) {
+			snprintf(t->source, sizeof(t->source), "%s", srcrepo);
+			fail_line(rep, t, &e);
+		}
+		goto out;
+	}
+	for (size_t i = 0; i < n_sel; i++) {
+		struct sync_tag_result *t = report_add(rep);
+		struct reg_manifest hm;
+		struct store_ref old;
+		struct pull_item it = base;
+		int have_old;
+
+		if (!t)
+			break;
+		snprintf(t->source, sizeof(t->source), "%s:%s", srcrepo,
+			 sel[i]);
+		snprintf(t->repo, sizeof(t->repo), "%s", dest_out);
+		snprintf(t->tag, sizeof(t->tag), "%s", sel[i]);
+		err_clear(&e);
+		if (reg_client_head_manifest(c, &hm, NULL, rule->source.path,
+					     sel[i], &e)) {
+			fail_line(rep, t, &e);
+			continue;
+		}
+		if (!hm.has_digest) {
+			/* no Docker-Content-Digest: the body tells */
+			reg_manifest_release(&hm);
+			if (reg_client_get_manifest(c, &hm, rule->source.path,
+						    sel[i], &e)) {
+				fail_line(rep, t, &e);
+				continue;
+			}
+			oci_digest_of(&hm.digest, OCI_SHA256, hm.body, hm.len);
+		}
+		t->digest = hm.digest;
+		reg_manifest_release(&hm);
+		have_old = !store_tag_get(s, dest_out, sel[i], &old, NULL);
+		if (have_old && oci_digest_equal(&old.digest, &t->digest) &&
+		    sync_manifest_complete(s, dest_out, &t->digest,
+					   it.platforms, it.n_platforms)) {
+			t->action = SYNC_UNCHANGED;
+			continue;
+		}
+		t->action = have_old ? SYNC_UPDATED : SYNC_ADDED;
+		snprintf(it.ref.tag, sizeof(it.ref.tag), "%s", sel[i]);
+		it.ref.has_digest = 1;
+		it.ref.digest = t->digest;
+		it.dest = rule->destination;
+		plan_add(plan, &it, (size_t)(t - rep->tags));
+	}
+	if (rule->prune && listed) {
+		prune_out->keep = sel;
+		prune_out->n_keep = n_sel;
+		store_list(s, dest_out, collect_prune, prune_out, NULL);
+		prune_out->keep = NULL;
+	}
+out:
+	sync_strv_free(sel);
+	reg_strv_free(tags);
+}
+
+int sync_run(struct store *s, const struct sync_config *cfg,
+	     const struct reg_options *ro, const struct sync_options *o,
+	     struct sync_report *rep)
+{
+	struct reg_host_options *hopts = NULL;
+	struct reg_pool_host *hosts = NULL;
+	struct reg_pool pool;
+	struct plan plan = {0};
+	struct pull_result *res = NULL;
+	struct pull_options po;
+	int rc = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	hopts = calloc(cfg->n_registries + 1, sizeof(*hopts));
+	hosts = calloc(cfg->n_registries + 1, sizeof(*hosts));
+	if (!hopts || !hosts) {
+		free(hopts);
+		free(hosts);
+		return ERR_FAIL;
+	}
+	for (size_t i = 0; i < cfg->n_registries; i++) {
+		const struct sync_registry *g = &cfg->registries[i];
+
+		hopts[i].tls = g->tls == SYNC_TLS_VERIFY     ? REG_TLS_VERIFY
+			       : g->tls == SYNC_TLS_DISABLED ? REG_TLS_PLAIN
+			       : g->tls == SYNC_TLS_INSECURE ? REG_TLS_INSECURE
+							     : REG_TLS_DEFAULT;
+		hopts[i].max_connections = g->max_connections;
+		hopts[i].rate = g->rate;
+		hopts[i].ca_file = g->ca;
+		hopts[i].cert = g->cert;
+		hopts[i].key = g->key;
+		hosts[i].host = g->host;
+		hosts[i].opt = &hopts[i];
+	}
+	reg_pool_init(&pool, ro);
+	reg_pool_set_hosts(&pool, hosts, cfg->n_registries);
+
+	struct {
+		char dest[OCI_REPO_MAX];
+		struct prune_ctx p;
+	} *prunes = calloc(cfg->n_rules + 1, sizeof(*prunes));
+	if (!prunes) {
+		rc = ERR_FAIL;
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const struct sync_rule *rule = &cfg->rules[i];
+
+		if (rule->type != SYNC_IMAGE) {
+			struct sync_tag_result *t = report_add(rep);
+			struct err e;
+			if (t) {
+				oci_ref_repo(&rule->source, t->source,
+					     sizeof(t->source));
+				err_set(&e, ERR_UNSUPPORTED,
+					"%s:%d: rule type margo-app is not "
+					"supported by this build",
+					cfg->path ? cfg->path : "config",
+					rule->line);
+				fail_line(rep, t, &e);
+			}
+			continue;
+		}
+		plan_rule(s, &pool, cfg, rule, &plan, rep, &prunes[i].p,
+			  prunes[i].dest);
+	}
+	res = calloc(plan.n + 1, sizeof(*res));
+	if (!res) {
+		rc = ERR_FAIL;
+		goto out;
+	}
+	memset(&po, 0, sizeof(po));
+	po.plan_only = o->dry_run;
+	po.concurrency = cfg->concurrency > 0 ? cfg->concurrency : 8;
+	po.progress = o->progress;
+	po.ctx = o->ctx;
+	if (plan.n)
+		pull_run(s, &pool, plan.items, plan.n, &po, res);
+	for (size_t i = 0; i < plan.n; i++) {
+		struct sync_tag_result *t = &rep->tags[plan.line[i]];
+
+		t->bytes = res[i].bytes_fetched;
+		t->blobs = res[i].blobs_fetched;
+		rep->bytes += res[i].bytes_fetched;
+		if (res[i].result)
+			fail_line(rep, t, &res[i].err);
+	}
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		struct prune_ctx *p = &prunes[i].p;
+
+		for (size_t k = 0; k < p->n_drop; k++) {
+			struct sync_tag_result *t = report_add(rep);
+			struct store_ref old;
+			struct err e;
+
+			if (!t)
+				break;
+			snprintf(t->repo, sizeof(t->repo), "%s",
+				 prunes[i].dest);
+			snprintf(t->tag, sizeof(t->tag), "%s", p->drop[k]);
+			t->action = SYNC_PRUNED;
+			if (!store_tag_get(s, prunes[i].dest, p->drop[k], &old,
+					   NULL))
+				t->digest = old.digest;
+			if (!o->dry_run &&
+			    store_tag_delete(s, prunes[i].dest, p->drop[k], &e))
+				fail_line(rep, t, &e);
+		}
+	}
+out:
+	if (prunes) {
+		for (size_t i = 0; i < cfg->n_rules; i++) {
+			for (size_t k = 0; k < prunes[i].p.n_drop; k++)
+				free(prunes[i].p.drop[k]);
+			free(prunes[i].p.drop);
+		}
+		free(prunes);
+	}
+	free(res);
+	free(plan.items);
+	free(plan.line);
+	reg_pool_release(&pool);
+	free(hopts);
+	free(hosts);
+	if (rc)
+		return rc;
+	return rep->failed ? ERR_FAIL : 0;
+}

@@ -1,0 +1,1125 @@
+/* The sync configuration file and tag selection (contract in
+ * mirror/syncconf.h). The YAML is loaded as a libyaml document and walked
+ * against a fixed schema, so aliases cannot make the walk recurse. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "mirror/store.h"
+#include "mirror/syncconf.h"
+#include "oci/buf.h"
+
+#define CONFIG_MAX (1024 * 1024) /* bytes in a configuration file */
+#define VISITS_MAX 200000	 /* nodes looked at, aliases included */
+#define REGISTRIES_MAX 1000
+#define REGEX_MAX 1024
+#define REPEAT_MAX 1000
+#define REPEAT_PRODUCT_MAX 100000
+#define CONCURRENCY_MAX 1024
+#define LATEST_MAX 100000
+#define RATE_MAX 1e6
+
+struct ctx {
+	const char *name;
+	yaml_document_t *doc;
+	struct err *err;
+	size_t visits;
+};
+
+static int fail(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Messages are one line: values quoted in them may span lines. */
+static int one_line(struct err *e)
+{
+	if (e)
+		for (char *p = e->msg; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	return e ? e->code : ERR_INVALID;
+}
+
+static int fail(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	err_set(c->err, ERR_INVALID, "%s:%zu:%zu: %s", c->name,
+		n ? n->start_mark.line + 1 : 1,
+		n ? n->start_mark.column + 1 : 1, msg);
+	return one_line(c->err);
+}
+
+static size_t line_of(const yaml_node_t *n)
+{
+	return n->start_mark.line + 1;
+}
+
+/* The node at idx, counting visits so that a document made of aliases to
+ * big nodes cannot make the walk take quadratic time. */
+static int get(struct ctx *c, yaml_node_t **out, int idx,
+	       const yaml_node_t *from)
+{
+	*out = yaml_document_get_node(c->doc, idx);
+	if (!*out)
+		return fail(c, from, "internal: dangling YAML node");
+	if (++c->visits > VISITS_MAX)
+		return fail(c, *out,
+			    "more than %d YAML nodes (aliases included)",
+			    VISITS_MAX);
+	return 0;
+}
+
+static const char *text(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static int is_plain(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE &&
+	       n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+static int is_null(const yaml_node_t *n)
+{
+	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+
+	if (!is_plain(n))
+		return 0;
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (!strcmp(text(n), nulls[i]))
+			return 1;
+	return 0;
+}
+
+static const char *kind(const yaml_node_t *n)
+{
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	if (n->type == YAML_MAPPING_NODE)
+		return "a map";
+	if (is_null(n))
+		return "nothing";
+	return "a string";
+}
+
+static size_t seq_len(const yaml_node_t *n)
+{
+	return (size_t)(n->data.sequence.items.top -
+			n->data.sequence.items.start);
+}
+
+/* Any non-null scalar is a string: `tags: [1.10]` means the tag "1.10". */
+static int get_str(struct ctx *c, const yaml_node_t *n, const char *what,
+		   const char **out)
+{
+	if (n->type != YAML_SCALAR_NODE || is_null(n))
+		return fail(c, n, "%s: expected a string, got %s", what,
+			    kind(n));
+	if (strlen(text(n)) != n->data.scalar.length)
+		return fail(c, n, "%s: contains a NUL character", what);
+	if (!n->data.scalar.length)
+		return fail(c, n, "%s: empty string", what);
+	*out = text(n);
+	return 0;
+}
+
+static int dup_str(struct ctx *c, const yaml_node_t *n, const char *what,
+		   char **out)
+{
+	const char *s;
+	int rc = get_str(c, n, what, &s);
+
+	if (rc)
+		return rc;
+	*out = strdup(s);
+	if (!*out)
+		return err_set(c->err, ERR_FAIL, "out of memory");
+	return 0;
+}
+
+/* Only unquoted true and false: "yes", "on" and quoted "true" are
+ * refused rather than guessed at. */
+static int get_bool(struct ctx *c, const yaml_node_t *n, const char *what,
+		    int *out)
+{
+	if (is_plain(n) && !strcmp(text(n), "true"))
+		*out = 1;
+	else if (is_plain(n) && !strcmp(text(n), "false"))
+		*out = 0;
+	else if (n->type == YAML_SCALAR_NODE && !is_null(n))
+		return fail(c, n,
+			    "%s: expected true or false (unquoted), got "
+			    "\"%.60s\"",
+			    what, text(n));
+	else
+		return fail(c, n, "%s: expected true or false, got %s", what,
+			    kind(n));
+	return 0;
+}
+
+static int get_int(struct ctx *c, const yaml_node_t *n, const char *what,
+		   long long min, long long max, int *out)
+{
+	const char *s, *p;
+	long long v = 0;
+	int neg;
+
+	if (!is_plain(n) || is_null(n))
+		return fail(c, n, "%s: expected an integer, got %s", what,
+			    n->type == YAML_SCALAR_NODE && !is_null(n)
+				? "a quoted string"
+				: kind(n));
+	s = text(n);
+	neg = *s == '-';
+	p = s + (neg || *s == '+');
+	if (!*p || strspn(p, "0123456789") != strlen(p))
+		return fail(c, n, "%s: expected an integer, got \"%.60s\"",
+			    what, s);
+	if (strlen(p) > 18)
+		goto range;
+	for (; *p; p++)
+		v = v * 10 + (*p - '0');
+	if (neg)
+		v = -v;
+	if (v < min || v > max)
+		goto range;
+	*out = (int)v;
+	return 0;
+range:
+	return fail(c, n, "%s: must be between %lld and %lld, got %.60s", what,
+		    min, max, s);
+}
+
+/* Check a map's keys against the schema and hand back the value node of
+ * each known key (NULL when absent). */
+static int map_fields(struct ctx *c, const yaml_node_t *map, const char *where,
+		      const char *const *keys, size_t n_keys,
+		      yaml_node_t **vals)
+{
+	const yaml_node_t *first[16] = {NULL};
+	yaml_node_pair_t *pair;
+
+	for (size_t i = 0; i < n_keys; i++)
+		vals[i] = NULL;
+	if (map->type != YAML_MAPPING_NODE)
+		return fail(c, map, "%s: expected a map, got %s", where,
+			    kind(map));
+	for (pair = map->data.mapping.pairs.start;
+	     pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k, *v;
+		const char *name;
+		size_t i;
+		int rc;
+
+		if ((rc = get(c, &k, pair->key, map)) ||
+		    (rc = get(c, &v, pair->value, map)))
+			return rc;
+		if (k->type != YAML_SCALAR_NODE)
+			return fail(c, k, "%s: a key must be a string, got %s",
+				    where, kind(k));
+		if ((rc = get_str(c, k, where, &name)))
+			return rc;
+		for (i = 0; i < n_keys && strcmp(name, keys[i]); i++)
+			;
+		if (i == n_keys) {
+			char list[256] = "";
+			size_t len = 0;
+
+			for (size_t j = 0; j < n_keys && len < sizeof(list);
+			     j++)
+				len += (size_t)snprintf(
+				    list + len, sizeof(list) - len, "%s%s",
+				    j ? ", " : "", keys[j]);
+			return fail(c, k,
+				    "unknown key \"%.80s\" in %s (expected "
+				    "one of: %s)",
+				    name, where, list);
+		}
+		if (vals[i])
+			return fail(c, k,
+				    "duplicate key \"%s\" in %s (first at "
+				    "line %zu)",
+				    name, where, line_of(first[i]));
+		vals[i] = v;
+		first[i] = k;
+	}
+	return 0;
+}
+
+static int seq_check(struct ctx *c, const yaml_node_t *n, const char *what,
+		     const char *example, const char *if_empty)
+{
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n, "%s: expected a list like %s, got %s", what,
+			    example, kind(n));
+	if (!seq_len(n))
+		return fail(c, n, "%s: empty list (%s)", what, if_empty);
+	return 0;
+}
+
+static int parse_platforms(struct ctx *c, const yaml_node_t *n,
+			   struct oci_platform **out, size_t *n_out)
+{
+	size_t count;
+	int rc;
+
+	if ((rc = seq_check(c, n, "platforms", "[linux/amd64, linux/arm64]",
+			    "leave the key out for all platforms")))
+		return rc;
+	count = seq_len(n);
+	*out = calloc(count, sizeof(**out));
+	if (!*out)
+		return err_set(c->err, ERR_FAIL, "out of memory");
+	*n_out = count;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item;
+		const char *s;
+		struct err e;
+
+		if ((rc = get(c, &item, n->data.sequence.items.start[i], n)) ||
+		    (rc = get_str(c, item, "platforms", &s)))
+			return rc;
+		if (oci_platform_parse(&(*out)[i], s, &e))
+			return fail(c, item, "platforms: %s", e.msg);
+	}
+	return 0;
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A list of strings each accepted by valid(); duplicates refused. */
+static int parse_strv(struct ctx *c, const yaml_node_t *n, const char *what,
+		      int (*valid)(const char *), const char *shape,
+		      char ***out, size_t *n_out)
+{
+	size_t count = seq_len(n);
+	char **sorted = NULL;
+	int rc = 0;
+
+	*out = calloc(count + 1, sizeof(**out));
+	if (!*out)
+		return err_set(c->err, ERR_FAIL, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item;
+
+		if ((rc = get(c, &item, n->data.sequence.items.start[i], n)) ||
+		    (rc = dup_str(c, item, what, &(*out)[i])))
+			return rc;
+		*n_out = i + 1;
+		if (!valid((*out)[i]))
+			return fail(c, item, "%s: invalid %s \"%.130s\" (%s)",
+				    what, what, (*out)[i], shape);
+	}
+	sorted = malloc(count * sizeof(*sorted));
+	if (!sorted)
+		return err_set(c->err, ERR_FAIL, "out of memory");
+	memcpy(sorted, *out, count * sizeof(*sorted));
+	qsort(sorted, count, sizeof(*sorted), cmp_str_ptr);
+	for (size_t i = 1; i < count; i++) {
+		if (strcmp(sorted[i - 1], sorted[i]))
+			continue;
+		/* Point at the second occurrence in file order. */
+		for (size_t j = 0, seen = 0; j < count; j++) {
+			yaml_node_t *item = yaml_document_get_node(
+			    c->doc, n->data.sequence.items.start[j]);
+
+			if (strcmp((*out)[j], sorted[i]) || !seen++)
+				continue;
+			rc = fail(c, item, "%s: \"%.130s\" listed twice", what,
+				  sorted[i]);
+			break;
+		}
+		break;
+	}
+	free(sorted);
+	return rc;
+}
+
+static int arch_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n < sizeof(((struct oci_platform *)0)->arch) &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+static unsigned long bound_at(const char **p)
+{
+	unsigned long v = 0;
+
+	for (; **p >= '0' && **p <= '9'; (*p)++)
+		if (v < REPEAT_MAX * 10UL)
+			v = v * 10 + (unsigned long)(**p - '0');
+	return v;
+}
+
+/* glibc's regcomp expands counted repetitions ({n,m}) by copying, nested
+ * ones multiplying: ((a{255}){255}){255} takes seconds and gigabytes.
+ * Refuse when each count or their product (an upper bound) is too big. */
+static int regex_too_big(const char *s)
+{
+	unsigned long long product = 1;
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '\\') {
+			if (p[1])
+				p++;
+		} else if (*p == '[') { /* bracket expression: no counts */
+			p += p[1] == '^' ? 2 : 1;
+			if (*p == ']')
+				p++;
+			for (; *p && *p != ']'; p++) {
+				const char *e;
+
+				if (*p != '[' || !strchr(":.=", p[1]) || !p[1])
+					continue;
+				for (e = p + 2;
+				     *e && !(e[0] == p[1] && e[1] == ']'); e++)
+					;
+				if (*e)
+					p = e + 1;
+			}
+			if (!*p)
+				return 0; /* regcomp refuses it */
+		} else if (*p == '{') {
+			unsigned long lo, hi;
+
+			p++;
+			lo = hi = bound_at(&p);
+			if (*p == ',') {
+				p++;
+				hi = bound_at(&p);
+			}
+			if (hi < lo)
+				hi = lo;
+			if (hi > REPEAT_MAX)
+				return 1;
+			product *= hi ? hi : 1;
+			if (product > REPEAT_PRODUCT_MAX)
+				return 1;
+			p--;
+		}
+	}
+	return 0;
+}
+
+static int compile_regex(struct ctx *c, const yaml_node_t *n, const char *what,
+			 regex_t *re, int *has)
+{
+	char why[256];
+	const char *s;
+	int rc;
+
+	if ((rc = get_str(c, n, what, &s)))
+		return rc;
+	if (strlen(s) > REGEX_MAX)
+		return fail(c, n, "%s: regular expression longer than %d", what,
+			    REGEX_MAX);
+	if (regex_too_big(s))
+		return fail(c, n,
+			    "%s: repetition counts in \"%.100s\" too large "
+			    "(each at most %d, their product at most %d)",
+			    what, s, REPEAT_MAX, REPEAT_PRODUCT_MAX);
+	rc = regcomp(re, s, REG_EXTENDED | REG_NOSUB);
+	if (rc) {
+		regerror(rc, re, why, sizeof(why));
+		return fail(c, n,
+			    "%s: invalid regular expression \"%.100s\": %s",
+			    what, s, why);
+	}
+	*has = 1;
+	return 0;
+}
+
+static const char *const filter_keys[] = {"regex", "exclude", "semver",
+					  "latest"};
+enum { F_REGEX, F_EXCLUDE, F_SEMVER, F_LATEST, F_N };
+
+static int parse_tags(struct ctx *c, const yaml_node_t *n,
+		      struct sync_tagfilter *t)
+{
+	yaml_node_t *v[F_N];
+	const char *s;
+	struct err e;
+	int rc;
+
+	if (n->type == YAML_SEQUENCE_NODE) {
+		if (!seq_len(n))
+			return fail(c, n,
+				    "tags: empty list selects nothing (leave "
+				    "the key out for all tags)");
+		return parse_strv(c, n, "tag", oci_tag_valid,
+				  "expected [A-Za-z0-9_][A-Za-z0-9._-]{0,127}",
+				  &t->exact, &t->n_exact);
+	}
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n,
+			    "tags: expected a list of tags or a map with "
+			    "regex, exclude, semver, latest; got %s",
+			    kind(n));
+	if ((rc = map_fields(c, n, "tags", filter_keys, F_N, v)))
+		return rc;
+	if (v[F_REGEX] && (rc = compile_regex(c, v[F_REGEX], "tags.regex",
+					      &t->regex, &t->has_regex)))
+		return rc;
+	if (v[F_EXCLUDE] && (rc = compile_regex(c, v[F_EXCLUDE], "tags.exclude",
+						&t->exclude, &t->has_exclude)))
+		return rc;
+	if (v[F_SEMVER]) {
+		if ((rc = get_str(c, v[F_SEMVER], "tags.semver", &s)))
+			return rc;
+		if (semver_range_parse(&t->semver, s, &e))
+			return e.code == ERR_INVALID
+				   ? fail(c, v[F_SEMVER], "tags.semver: %s",
+					  e.msg)
+				   : err_set(c->err, e.code, "%s", e.msg);
+	}
+	if (v[F_LATEST] && (rc = get_int(c, v[F_LATEST], "tags.latest", 1,
+					 LATEST_MAX, &t->latest)))
+		return rc;
+	return 0;
+}
+
+static const char *const rule_keys[] = {"source",      "type",	"tags",
+					"destination", "prune", "platforms",
+					"referrers",   "arch"};
+enum {
+	R_SOURCE,
+	R_TYPE,
+	R_TAGS,
+	R_DEST,
+	R_PRUNE,
+	R_PLATFORMS,
+	R_REFERRERS,
+	R_ARCH,
+	R_N
+};
+
+static int parse_rule(struct ctx *c, const yaml_node_t *n, struct sync_rule *r)
+{
+	yaml_node_t *v[R_N];
+	const char *s;
+	struct err e;
+	int rc, pinned;
+
+	r->line = (int)line_of(n);
+	r->referrers = -1;
+	if ((rc = map_fields(c, n, "sync rule", rule_keys, R_N, v)))
+		return rc;
+	if (!v[R_SOURCE])
+		return fail(c, n,
+			    "sync rule: missing source (the repository "
+			    "to mirror)");
+	if ((rc = get_str(c, v[R_SOURCE], "source", &s)))
+		return rc;
+	/* Without tag or digest first: oci_ref_parse would add ":latest". */
+	if (oci_ref_parse_repo(&r->source, s, &e) &&
+	    oci_ref_parse(&r->source, s, &e))
+		return fail(c, v[R_SOURCE], "source: %s", e.msg);
+	pinned = r->source.tag[0] || r->source.has_digest;
+	if (v[R_TYPE]) {
+		if ((rc = get_str(c, v[R_TYPE], "type", &s)))
+			return rc;
+		if (!strcmp(s, "image"))
+			r->type = SYNC_IMAGE;
+		else if (!strcmp(s, "margo-app"))
+			r->type = SYNC_MARGO_APP;
+		else
+			return fail(c, v[R_TYPE],
+				    "type: expected image or margo-app, got "
+				    "\"%.60s\"",
+				    s);
+	}
+	if (v[R_TAGS]) {
+		if (pinned)
+			return fail(c, v[R_TAGS],
+				    "tags: not allowed when source names a "
+				    "tag or digest");
+		if ((rc = parse_tags(c, v[R_TAGS], &r->tags)))
+			return rc;
+		r->has_tags = 1;
+	}
+	if (v[R_DEST]) {
+		if ((rc =
+			 dup_str(c, v[R_DEST], "destination", &r->destination)))
+			return rc;
+		if (!store_repo_valid(r->destination))
+			return fail(c, v[R_DEST],
+				    "destination: invalid repository name "
+				    "\"%.200s\"",
+				    r->destination);
+	}
+	if (v[R_PRUNE]) {
+		if ((rc = get_bool(c, v[R_PRUNE], "prune", &r->prune)))
+			return rc;
+		if (r->prune && pinned)
+			return fail(c, v[R_PRUNE],
+				    "prune: not allowed when source names a "
+				    "tag or digest");
+	}
+	if (v[R_PLATFORMS] &&
+	    (rc = parse_platforms(c, v[R_PLATFORMS], &r->platforms,
+				  &r->n_platforms)))
+		return rc;
+	if (v[R_REFERRERS] &&
+	    (rc = get_bool(c, v[R_REFERRERS], "referrers", &r->referrers)))
+		return rc;
+	if (v[R_ARCH]) {
+		if (r->type != SYNC_MARGO_APP)
+			return fail(c, v[R_ARCH],
+				    "arch: only for type: margo-app (images "
+				    "use platforms)");
+		if ((rc = seq_check(c, v[R_ARCH], "arch", "[amd64, arm64]",
+				    "leave the key out for all")) ||
+		    (rc = parse_strv(c, v[R_ARCH], "arch", arch_valid,
+				     "expected [a-z0-9_]+", &r->arch,
+				     &r->n_arch)))
+			return rc;
+	}
+	return 0;
+}
+
+/* "10/s", "0.5/s", "100/m", "3600/h". */
+static int parse_rate(double *out, const char *s)
+{
+	double v = 0, scale = 1;
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0 || n > 9)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	s += n;
+	if (*s == '.') {
+		n = strspn(++s, "0123456789");
+		if (n == 0 || n > 6)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			scale /= 10;
+			v += scale * (s[i] - '0');
+		}
+		s += n;
+	}
+	if (!strcmp(s, "/s"))
+		;
+	else if (!strcmp(s, "/m"))
+		v /= 60;
+	else if (!strcmp(s, "/h"))
+		v /= 3600;
+	else
+		return -1;
+	if (v <= 0 || v > RATE_MAX)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* HOST[:PORT] as the first component of a reference, normalised the same
+ * way (index.docker.io is docker.io) so lookups by a parsed ref's host
+ * find it. */
+static int parse_host(struct ctx *c, const yaml_node_t *k, const char *h,
+		      char **out)
+{
+	char tmp[OCI_NAME_MAX + 8];
+	struct oci_ref ref;
+	struct err e;
+
+	if (strlen(h) > OCI_NAME_MAX || strchr(h, '/') ||
+	    !(strchr(h, '.') || strchr(h, ':') || h[0] == '[' ||
+	      !strcmp(h, "localhost")))
+		return fail(c, k,
+			    "registries: \"%.100s\" is not a registry host "
+			    "(expected HOST[:PORT], e.g. registry.example.com "
+			    "or localhost:5000)",
+			    h);
+	snprintf(tmp, sizeof(tmp), "%s/x", h);
+	if (oci_ref_parse_repo(&ref, tmp, &e) ||
+	    (strcmp(ref.path, "x") && strcmp(ref.path, "library/x")))
+		return fail(c, k,
+			    "registries: \"%.100s\" is not a valid "
+			    "registry host",
+			    h);
+	*out = strdup(ref.host);
+	if (!*out)
+		return err_set(c->err, ERR_FAIL, "out of memory");
+	return 0;
+}
+
+static const char *const registry_keys[] = {
+    "tls", "ca", "cert", "key", "max_connections", "rate"};
+enum { G_TLS, G_CA, G_CERT, G_KEY, G_MAXCONN, G_RATE, G_N };
+
+static int parse_registry(struct ctx *c, const yaml_node_t *k,
+			  const yaml_node_t *n, struct sync_registry *g)
+{
+	char where[160];
+	yaml_node_t *v[G_N];
+	const char *s;
+	int rc;
+
+	if ((rc = get_str(c, k, "registries", &s)) ||
+	    (rc = parse_host(c, k, s, &g->host)))
+		return rc;
+	snprintf(where, sizeof(where), "registry \"%.100s\"", s);
+	if ((rc = map_fields(c, n, where, registry_keys, G_N, v)))
+		return rc;
+	if (v[G_TLS]) {
+		if ((rc = get_str(c, v[G_TLS], "tls", &s)))
+			return rc;
+		if (!strcmp(s, "verify"))
+			g->tls = SYNC_TLS_VERIFY;
+		else if (!strcmp(s, "disabled"))
+			g->tls = SYNC_TLS_DISABLED;
+		else if (!strcmp(s, "insecure"))
+			g->tls = SYNC_TLS_INSECURE;
+		else
+			return fail(c, v[G_TLS],
+				    "tls: expected verify, disabled or "
+				    "insecure, got \"%.60s\"",
+				    s);
+	}
+	if ((v[G_CA] && (rc = dup_str(c, v[G_CA], "ca", &g->ca))) ||
+	    (v[G_CERT] && (rc = dup_str(c, v[G_CERT], "cert", &g->cert))) ||
+	    (v[G_KEY] && (rc = dup_str(c, v[G_KEY], "key", &g->key))))
+		return rc;
+	if (g->key && !g->cert)
+		return fail(c, v[G_KEY], "key: given without cert");
+	if (g->tls == SYNC_TLS_DISABLED && (g->ca || g->cert))
+		return fail(c, v[G_CA] ? v[G_CA] : v[G_CERT],
+			    "%s: has no effect with tls: disabled",
+			    g->ca ? "ca" : "cert");
+	if (v[G_MAXCONN] &&
+	    (rc = get_int(c, v[G_MAXCONN], "max_connections", 1,
+			  CONCURRENCY_MAX, &g->max_connections)))
+		return rc;
+	if (v[G_RATE]) {
+		if ((rc = get_str(c, v[G_RATE], "rate", &s)))
+			return rc;
+		if (parse_rate(&g->rate, s))
+			return fail(c, v[G_RATE],
+				    "rate: expected a positive number of "
+				    "requests per second like 10/s (or /m, "
+				    "/h), got \"%.60s\"",
+				    s);
+	}
+	return 0;
+}
+
+static int parse_registries(struct ctx *c, const yaml_node_t *n,
+			    struct sync_config *out)
+{
+	size_t count;
+	int rc;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(c, n,
+			    "registries: expected a map of HOST: {settings}, "
+			    "got %s",
+			    kind(n));
+	count =
+	    (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	if (count > REGISTRIES_MAX)
+		return fail(c, n, "registries: more than %d", REGISTRIES_MAX);
+	out->registries = calloc(count ? count : 1, sizeof(*out->registries));
+	if (!out->registries)
+		return err_set(c->err, ERR_FAIL, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_pair_t *pair = &n->data.mapping.pairs.start[i];
+		struct sync_registry *g = &out->registries[i];
+		yaml_node_t *k, *v;
+
+		if ((rc = get(c, &k, pair->key, n)) ||
+		    (rc = get(c, &v, pair->value, n)))
+			return rc;
+		out->n_registries = i + 1;
+		if ((rc = parse_registry(c, k, v, g)))
+			return rc;
+		for (size_t j = 0; j < i; j++) {
+			if (strcasecmp(out->registries[j].host, g->host))
+				continue;
+			return fail(
+			    c, k,
+			    "registries: duplicate host \"%s\" (first "
+			    "at line %zu)",
+			    g->host,
+			    line_of(yaml_document_get_node(
+				c->doc, n->data.mapping.pairs.start[j].key)));
+		}
+	}
+	return 0;
+}
+
+static const char *const default_keys[] = {"platforms", "referrers",
+					   "concurrency"};
+enum { D_PLATFORMS, D_REFERRERS, D_CONCURRENCY, D_N };
+
+static int parse_defaults(struct ctx *c, const yaml_node_t *n,
+			  struct sync_config *out)
+{
+	yaml_node_t *v[D_N];
+	int rc;
+
+	if ((rc = map_fields(c, n, "defaults", default_keys, D_N, v)))
+		return rc;
+	if (v[D_PLATFORMS] &&
+	    (rc = parse_platforms(c, v[D_PLATFORMS], &out->platforms,
+				  &out->n_platforms)))
+		return rc;
+	if (v[D_REFERRERS] &&
+	    (rc = get_bool(c, v[D_REFERRERS], "referrers", &out->referrers)))
+		return rc;
+	if (v[D_CONCURRENCY] &&
+	    (rc = get_int(c, v[D_CONCURRENCY], "concurrency", 1,
+			  CONCURRENCY_MAX, &out->concurrency)))
+		return rc;
+	return 0;
+}
+
+static const char *const top_keys[] = {"defaults", "registries", "sync"};
+enum { T_DEFAULTS, T_REGISTRIES, T_SYNC, T_N };
+
+static int parse_root(struct ctx *c, const yaml_node_t *root,
+		      struct sync_config *out)
+{
+	yaml_node_t *v[T_N];
+	const yaml_node_t *sync;
+	size_t count;
+	int rc;
+
+	if (root->type != YAML_MAPPING_NODE)
+		return fail(c, root,
+			    "the top level must be a map (defaults, "
+			    "registries, sync), got %s",
+			    kind(root));
+	if ((rc = map_fields(c, root, "the top level", top_keys, T_N, v)))
+		return rc;
+	if (v[T_DEFAULTS] && (rc = parse_defaults(c, v[T_DEFAULTS], out)))
+		return rc;
+	if (v[T_REGISTRIES] && (rc = parse_registries(c, v[T_REGISTRIES], out)))
+		return rc;
+	sync = v[T_SYNC];
+	if (!sync)
+		return fail(c, root,
+			    "missing sync: (the list of what to "
+			    "mirror)");
+	if ((rc = seq_check(c, sync, "sync", "[{source: REPOSITORY}, ...]",
+			    "nothing to mirror")))
+		return rc;
+	count = seq_len(sync);
+	out->rules = calloc(count, sizeof(*out->rules));
+	if (!out->rules)
+		return err_set(c->err, ERR_FAIL, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item;
+
+		if ((rc = get(c, &item, sync->data.sequence.items.start[i],
+			      sync)))
+			return rc;
+		out->n_rules = i + 1;
+		if ((rc = parse_rule(c, item, &out->rules[i])))
+			return rc;
+	}
+	return 0;
+}
+
+/* libyaml's own errors; reader errors (bad UTF-8) carry only an offset. */
+static int yaml_fail(struct ctx *c, const yaml_parser_t *p, const char *buf,
+		     size_t len)
+{
+	size_t line = p->problem_mark.line, col = p->problem_mark.column;
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return err_set(c->err, ERR_FAIL, "%s: out of memory", c->name);
+	if (p->error == YAML_READER_ERROR) {
+		size_t off = p->problem_offset < len ? p->problem_offset : len;
+
+		line = col = 0;
+		for (size_t i = 0; i < off; i++) {
+			col++;
+			if (buf[i] == '\n') {
+				line++;
+				col = 0;
+			}
+		}
+	}
+	if (p->context)
+		err_set(c->err, ERR_INVALID,
+			"%s:%zu:%zu: YAML: %s (%s at line %zu)", c->name,
+			line + 1, col + 1,
+			p->problem ? p->problem : "syntax error", p->context,
+			p->context_mark.line + 1);
+	else
+		err_set(c->err, ERR_INVALID, "%s:%zu:%zu: YAML: %s", c->name,
+			line + 1, col + 1,
+			p->problem ? p->problem : "syntax error");
+	return one_line(c->err);
+}
+
+int sync_config_parse(struct sync_config *out, const char *name,
+		      const char *buf, size_t len, struct err *err)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	struct ctx c = {.name = name ? name : "<config>", .err = err};
+	const yaml_node_t *root;
+	int rc, have_parser = 0, have_doc = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->concurrency = 8;
+	out->path = strdup(c.name);
+	if (!out->path) {
+		rc = err_set(err, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	if (len > CONFIG_MAX) {
+		rc = err_set(err, ERR_INVALID, "%s: larger than %d bytes",
+			     c.name, CONFIG_MAX);
+		goto out;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		rc = err_set(err, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	have_parser = 1;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		rc = yaml_fail(&c, &parser, buf, len);
+		goto out;
+	}
+	have_doc = 1;
+	c.doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (!root) {
+		rc = fail(&c, NULL, "empty file (expected a map with sync:)");
+		goto out;
+	}
+	if ((rc = parse_root(&c, root, out)))
+		goto out;
+	if (!yaml_parser_load(&parser, &extra)) {
+		rc = yaml_fail(&c, &parser, buf, len);
+		goto out;
+	}
+	root = yaml_document_get_root_node(&extra);
+	if (root)
+		rc = fail(&c, root, "a second YAML document; only one allowed");
+	yaml_document_delete(&extra);
+out:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	if (have_parser)
+		yaml_parser_delete(&parser);
+	if (rc)
+		sync_config_release(out);
+	return rc;
+}
+
+int sync_config_load(struct sync_config *out, const char *path, struct err *err)
+{
+	char chunk[8192];
+	struct buf b;
+	FILE *f;
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&b, CONFIG_MAX);
+	f = fopen(path, "r");
+	if (!f) {
+		int e = errno;
+
+		rc = err_set(err, e == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			     "%s: %s", path, strerror(e));
+		goto out;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		rc = buf_append(&b, chunk, n);
+		if (rc == ERR_TOO_LARGE) {
+			rc = err_set(err, ERR_INVALID,
+				     "%s: larger than %d bytes", path,
+				     CONFIG_MAX);
+			goto out;
+		}
+		if (rc) {
+			rc = err_set(err, ERR_FAIL, "%s: out of memory", path);
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		rc = err_set(err, ERR_FAIL, "%s: read error: %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	rc = sync_config_parse(out, path, b.data, b.len, err);
+out:
+	if (f)
+		fclose(f);
+	buf_release(&b);
+	return rc;
+}
+
+static void tagfilter_release(struct sync_tagfilter *t)
+{
+	for (size_t i = 0; i < t->n_exact; i++)
+		free(t->exact[i]);
+	free(t->exact);
+	if (t->has_regex)
+		regfree(&t->regex);
+	if (t->has_exclude)
+		regfree(&t->exclude);
+	semver_range_free(t->semver);
+	memset(t, 0, sizeof(*t));
+}
+
+void sync_config_release(struct sync_config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->platforms);
+	for (size_t i = 0; i < c->n_registries; i++) {
+		free(c->registries[i].host);
+		free(c->registries[i].ca);
+		free(c->registries[i].cert);
+		free(c->registries[i].key);
+	}
+	free(c->registries);
+	for (size_t i = 0; i < c->n_rules; i++) {
+		struct sync_rule *r = &c->rules[i];
+
+		tagfilter_release(&r->tags);
+		free(r->destination);
+		free(r->platforms);
+		for (size_t j = 0; j < r->n_arch; j++)
+			free(r->arch[j]);
+		free(r->arch);
+	}
+	free(c->rules);
+	memset(c, 0, sizeof(*c));
+}
+
+const struct sync_registry *sync_config_registry(const struct sync_config *c,
+						 const char *host)
+{
+	for (size_t i = 0; i < c->n_registries; i++)
+		if (!strcasecmp(c->registries[i].host, host))
+			return &c->registries[i];
+	return NULL;
+}
+
+/* ---- tag selection ---- */
+
+struct cand {
+	const char *tag;
+	struct semver v;
+};
+
+static int cmp_lexical(const void *a, const void *b)
+{
+	return strcmp(((const struct cand *)a)->tag,
+		      ((const struct cand *)b)->tag);
+}
+
+/* SemVer precedence; ties ("v1.2.3" and "1.2.3") broken lexically so the
+ * order never depends on the upstream's listing order. */
+static int cmp_semver(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	int d = semver_cmp(&x->v, &y->v);
+
+	return d ? d : strcmp(x->tag, y->tag);
+}
+
+static int wanted(const struct sync_tagfilter *t, int by_semver,
+		  char **exact_sorted, struct cand *cd)
+{
+	if (t->n_exact)
+		return bsearch(&cd->tag, exact_sorted, t->n_exact,
+			       sizeof(*exact_sorted), cmp_str_ptr) != NULL;
+	if (t->has_regex && regexec(&t->regex, cd->tag, 0, NULL, 0))
+		return 0;
+	if (t->has_exclude && !regexec(&t->exclude, cd->tag, 0, NULL, 0))
+		return 0;
+	if (!by_semver)
+		return 1;
+	if (semver_parse(&cd->v, cd->tag))
+		return 0;
+	return !t->semver || semver_range_match(t->semver, &cd->v);
+}
+
+int sync_tags_select(char ***out, size_t *n_out, const struct sync_rule *r,
+		     char *const *tags, size_t n, struct err *err)
+{
+	const struct sync_tagfilter *t = r->has_tags ? &r->tags : NULL;
+	int by_semver = t && !t->n_exact && (t->semver || t->latest > 0);
+	struct cand *cd = NULL;
+	char **exact = NULL, **v = NULL;
+	size_t k = 0, m = 0, from = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	cd = calloc(n ? n : 1, sizeof(*cd));
+	if (!cd)
+		goto oom;
+	if (t && t->n_exact) {
+		exact = malloc(t->n_exact * sizeof(*exact));
+		if (!exact)
+			goto oom;
+		memcpy(exact, t->exact, t->n_exact * sizeof(*exact));
+		qsort(exact, t->n_exact, sizeof(*exact), cmp_str_ptr);
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* Upstream names become store paths: drop what is no tag. */
+		if (!tags[i] || !oci_tag_valid(tags[i]))
+			continue;
+		cd[k].tag = tags[i];
+		if (!t || wanted(t, by_semver, exact, &cd[k]))
+			k++;
+	}
+	qsort(cd, k, sizeof(*cd), by_semver ? cmp_semver : cmp_lexical);
+	for (size_t i = 0; i < k; i++) /* drop repeats */
+		if (!m || strcmp(cd[m - 1].tag, cd[i].tag))
+			cd[m++] = cd[i];
+	if (t && t->latest > 0 && m > (size_t)t->latest)
+		from = m - (size_t)t->latest;
+	v = calloc(m - from + 1, sizeof(*v));
+	if (!v)
+		goto oom;
+	for (size_t i = from; i < m; i++) {
+		v[i - from] = strdup(cd[i].tag);
+		if (!v[i - from])
+			goto oom;
+	}
+	*out = v;
+	*n_out = m - from;
+	v = NULL;
+	goto done;
+oom:
+	rc = err_set(err, ERR_FAIL, "select tags: out of memory");
+done:
+	sync_strv_free(v);
+	free(exact);
+	free(cd);
+	return rc;
+}
+
+void sync_strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}

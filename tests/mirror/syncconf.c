@@ -1,0 +1,1018 @@
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mirror/syncconf.h"
+
+#define HEX64 "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+
+static struct sync_config cfg;
+static struct err err;
+
+static void fini(void)
+{
+	sync_config_release(&cfg);
+}
+
+TestSuite(syncconf, .fini = fini);
+TestSuite(tagfilter, .fini = fini);
+
+static void parse_ok(const char *yaml)
+{
+	int rc = sync_config_parse(&cfg, "t.yaml", yaml, strlen(yaml), &err);
+
+	cr_assert_eq(rc, 0, "parse failed: %s\n--\n%s", err.msg, yaml);
+}
+
+/* The message starts "t.yaml:LINE:COL: " and contains every word in
+ * words ('|'-separated); the config is left empty. */
+static void expect_bad(const char *yaml, size_t line, size_t col,
+		       const char *words)
+{
+	char prefix[64], w[256], *save = NULL, *tok;
+	int rc;
+
+	err_clear(&err);
+	rc = sync_config_parse(&cfg, "t.yaml", yaml, strlen(yaml), &err);
+	cr_assert_eq(rc, ERR_INVALID, "rc %d (%s) for\n%s", rc, err.msg, yaml);
+	cr_expect_eq(err.code, ERR_INVALID);
+	snprintf(prefix, sizeof(prefix), "t.yaml:%zu:%zu: ", line, col);
+	cr_expect(strncmp(err.msg, prefix, strlen(prefix)) == 0,
+		  "\"%s\" does not start with \"%s\"", err.msg, prefix);
+	snprintf(w, sizeof(w), "%s", words);
+	for (tok = strtok_r(w, "|", &save); tok;
+	     tok = strtok_r(NULL, "|", &save))
+		cr_expect(strstr(err.msg, tok) != NULL, "\"%s\" lacks \"%s\"",
+			  err.msg, tok);
+	cr_expect_null(cfg.rules);
+	cr_expect_eq(cfg.n_rules, 0);
+	cr_expect_null(cfg.registries);
+	cr_expect_null(cfg.path);
+}
+
+static void expect_platform(const struct oci_platform *p, const char *os,
+			    const char *arch, const char *variant)
+{
+	cr_expect_str_eq(p->os, os);
+	cr_expect_str_eq(p->arch, arch);
+	cr_expect_str_eq(p->variant, variant);
+}
+
+/* ---- whole files ---- */
+
+static const char issue_example[] =
+    "defaults:\n"
+    "  platforms: [linux/amd64, linux/arm64]   # default: all platforms\n"
+    "  referrers: true                          # signatures, SBOMs\n"
+    "  concurrency: 8                           # blob transfers in flight\n"
+    "registries:\n"
+    "  registry.example.com: {tls: verify, ca: /etc/ocimirror/ca.crt, "
+    "max_connections: 4, rate: 10/s}\n"
+    "  localhost:5000: {tls: disabled}\n"
+    "sync:\n"
+    "  - source: docker.io/library/nginx\n"
+    "    tags: [\"1.25.3\", \"1.26\"]               # exact tags\n"
+    "  - source: ghcr.io/example/app\n"
+    "    tags: {regex: '^v?2\\.', exclude: '-rc', semver: '>=2.1.0 <3.0.0', "
+    "latest: 5}\n"
+    "    destination: plant/app                 # optional rename\n"
+    "    prune: true                            # drop tags no longer "
+    "selected\n"
+    "  - source: quay.io/example/tool@sha256:" HEX64 " # pinned digest\n";
+
+Test(syncconf, issue_example_parses_into_fields)
+{
+	const struct sync_registry *g;
+	const struct sync_rule *r;
+
+	parse_ok(issue_example);
+	cr_expect_str_eq(cfg.path, "t.yaml");
+	cr_assert_eq(cfg.n_platforms, 2);
+	expect_platform(&cfg.platforms[0], "linux", "amd64", "");
+	expect_platform(&cfg.platforms[1], "linux", "arm64", "");
+	cr_expect_eq(cfg.referrers, 1);
+	cr_expect_eq(cfg.concurrency, 8);
+
+	cr_assert_eq(cfg.n_registries, 2);
+	g = &cfg.registries[0];
+	cr_expect_str_eq(g->host, "registry.example.com");
+	cr_expect_eq(g->tls, SYNC_TLS_VERIFY);
+	cr_expect_str_eq(g->ca, "/etc/ocimirror/ca.crt");
+	cr_expect_null(g->cert);
+	cr_expect_null(g->key);
+	cr_expect_eq(g->max_connections, 4);
+	cr_expect_float_eq(g->rate, 10.0, 1e-9);
+	g = &cfg.registries[1];
+	cr_expect_str_eq(g->host, "localhost:5000");
+	cr_expect_eq(g->tls, SYNC_TLS_DISABLED);
+	cr_expect_null(g->ca);
+	cr_expect_eq(g->max_connections, 0);
+	cr_expect_float_eq(g->rate, 0.0, 1e-9);
+
+	cr_assert_eq(cfg.n_rules, 3);
+	r = &cfg.rules[0];
+	cr_expect_eq(r->line, 9);
+	cr_expect_eq(r->type, SYNC_IMAGE);
+	cr_expect_str_eq(r->source.host, "docker.io");
+	cr_expect_str_eq(r->source.path, "library/nginx");
+	cr_expect_str_empty(r->source.tag);
+	cr_expect_eq(r->source.has_digest, 0);
+	cr_expect_eq(r->has_tags, 1);
+	cr_assert_eq(r->tags.n_exact, 2);
+	cr_expect_str_eq(r->tags.exact[0], "1.25.3");
+	cr_expect_str_eq(r->tags.exact[1], "1.26");
+	cr_expect_eq(r->tags.has_regex, 0);
+	cr_expect_null(r->tags.semver);
+	cr_expect_eq(r->tags.latest, 0);
+	cr_expect_null(r->destination);
+	cr_expect_eq(r->prune, 0);
+	cr_expect_null(r->platforms);
+	cr_expect_eq(r->referrers, -1);
+
+	r = &cfg.rules[1];
+	cr_expect_eq(r->line, 11);
+	cr_expect_str_eq(r->source.host, "ghcr.io");
+	cr_expect_str_eq(r->source.path, "example/app");
+	cr_expect_eq(r->has_tags, 1);
+	cr_expect_eq(r->tags.n_exact, 0);
+	cr_expect_eq(r->tags.has_regex, 1);
+	cr_expect_eq(r->tags.has_exclude, 1);
+	cr_expect_eq(regexec(&r->tags.regex, "v2.3.0", 0, NULL, 0), 0);
+	cr_expect_neq(regexec(&r->tags.regex, "v12.3.0", 0, NULL, 0), 0);
+	cr_expect_eq(regexec(&r->tags.exclude, "2.3.0-rc.1", 0, NULL, 0), 0);
+	cr_assert_not_null(r->tags.semver);
+	cr_expect_eq(r->tags.latest, 5);
+	cr_expect_str_eq(r->destination, "plant/app");
+	cr_expect_eq(r->prune, 1);
+
+	r = &cfg.rules[2];
+	cr_expect_eq(r->line, 15);
+	cr_expect_str_eq(r->source.host, "quay.io");
+	cr_expect_str_eq(r->source.path, "example/tool");
+	cr_expect_str_empty(r->source.tag);
+	cr_expect_eq(r->source.has_digest, 1);
+	cr_expect_str_eq(r->source.digest.str, "sha256:" HEX64);
+	cr_expect_eq(r->has_tags, 0);
+
+	cr_expect_eq(sync_config_registry(&cfg, "registry.example.com"),
+		     &cfg.registries[0]);
+	cr_expect_eq(sync_config_registry(&cfg, "Registry.Example.COM"),
+		     &cfg.registries[0]);
+	cr_expect_eq(sync_config_registry(&cfg, "localhost:5000"),
+		     &cfg.registries[1]);
+	cr_expect_null(sync_config_registry(&cfg, "localhost"));
+	cr_expect_null(sync_config_registry(&cfg, "docker.io"));
+}
+
+Test(syncconf, example_file_documents_every_key)
+{
+	const struct sync_registry *g;
+	const struct sync_rule *r;
+	struct semver v;
+	int rc;
+
+	rc = sync_config_load(&cfg, TESTDATA "/sync/example.yaml", &err);
+	cr_assert_eq(rc, 0, "%s", err.msg);
+	cr_expect_str_eq(cfg.path, TESTDATA "/sync/example.yaml");
+	cr_expect_eq(cfg.n_platforms, 2);
+	cr_expect_eq(cfg.referrers, 1);
+	cr_expect_eq(cfg.concurrency, 8);
+	cr_assert_eq(cfg.n_registries, 2);
+	g = &cfg.registries[0];
+	cr_expect_str_eq(g->host, "registry.example.com");
+	cr_expect_eq(g->tls, SYNC_TLS_VERIFY);
+	cr_expect_str_eq(g->ca, "/etc/ocimirror/ca.crt");
+	cr_expect_str_eq(g->cert, "/etc/ocimirror/client.crt");
+	cr_expect_str_eq(g->key, "/etc/ocimirror/client.key");
+	cr_expect_eq(g->max_connections, 4);
+	cr_expect_float_eq(g->rate, 10.0, 1e-9);
+	cr_expect_eq(cfg.registries[1].tls, SYNC_TLS_DISABLED);
+
+	cr_assert_eq(cfg.n_rules, 5);
+	r = &cfg.rules[1];
+	cr_expect_str_eq(r->destination, "plant/app");
+	cr_expect_eq(r->prune, 1);
+	cr_assert_eq(r->n_platforms, 1);
+	expect_platform(&r->platforms[0], "linux", "arm64", "");
+	cr_expect_eq(r->referrers, 0);
+	cr_expect_eq(r->tags.latest, 5);
+	semver_parse(&v, "2.4.0");
+	cr_expect(semver_range_match(r->tags.semver, &v));
+	semver_parse(&v, "3.0.0");
+	cr_expect_not(semver_range_match(r->tags.semver, &v));
+
+	cr_expect_eq(cfg.rules[2].source.has_digest, 1);
+	r = &cfg.rules[3];
+	cr_expect_str_eq(r->source.host, "localhost:5000");
+	cr_expect_str_eq(r->source.path, "team/base");
+	cr_expect_str_eq(r->source.tag, "stable");
+	cr_expect_eq(r->source.has_digest, 0);
+
+	r = &cfg.rules[4];
+	cr_expect_eq(r->type, SYNC_MARGO_APP);
+	cr_assert_eq(r->n_arch, 2);
+	cr_expect_str_eq(r->arch[0], "amd64");
+	cr_expect_str_eq(r->arch[1], "arm64");
+	cr_expect_eq(r->tags.latest, 2);
+}
+
+Test(syncconf, defaults_when_keys_are_absent)
+{
+	const struct sync_rule *r;
+
+	parse_ok("sync:\n- source: nginx\n");
+	cr_expect_null(cfg.platforms);
+	cr_expect_eq(cfg.n_platforms, 0);
+	cr_expect_eq(cfg.referrers, 0);
+	cr_expect_eq(cfg.concurrency, 8);
+	cr_expect_eq(cfg.n_registries, 0);
+	cr_assert_eq(cfg.n_rules, 1);
+	r = &cfg.rules[0];
+	cr_expect_eq(r->line, 2);
+	cr_expect_str_eq(r->source.host, "docker.io");
+	cr_expect_str_eq(r->source.path, "library/nginx");
+	cr_expect_str_empty(r->source.tag); /* not "latest": all tags */
+	cr_expect_eq(r->has_tags, 0);
+	cr_expect_eq(r->type, SYNC_IMAGE);
+	cr_expect_eq(r->prune, 0);
+	cr_expect_eq(r->referrers, -1);
+	cr_expect_null(r->destination);
+	cr_expect_null(r->arch);
+}
+
+Test(syncconf, block_style_and_overrides)
+{
+	const struct sync_rule *r;
+
+	parse_ok("defaults:\n"
+		 "  referrers: false\n"
+		 "  concurrency: 32\n"
+		 "sync:\n"
+		 "  - source: nginx:1.25\n"
+		 "    referrers: true\n"
+		 "    platforms:\n"
+		 "      - linux/arm/v7\n"
+		 "      - linux/aarch64\n"
+		 "  - source: registry.local:5000/a/b\n"
+		 "    type: image\n"
+		 "    tags: {}\n"
+		 "    destination: mirror.local/a/b\n");
+	cr_expect_eq(cfg.concurrency, 32);
+	cr_expect_eq(cfg.referrers, 0);
+	cr_assert_eq(cfg.n_rules, 2);
+	r = &cfg.rules[0];
+	cr_expect_str_eq(r->source.tag, "1.25");
+	cr_expect_eq(r->referrers, 1);
+	cr_assert_eq(r->n_platforms, 2);
+	expect_platform(&r->platforms[0], "linux", "arm", "v7");
+	expect_platform(&r->platforms[1], "linux", "arm64", "");
+	r = &cfg.rules[1];
+	cr_expect_eq(r->line, 10);
+	cr_expect_eq(r->has_tags, 1); /* an empty filter: every tag */
+	cr_expect_eq(r->tags.n_exact, 0);
+	cr_expect_str_eq(r->destination, "mirror.local/a/b");
+}
+
+Test(syncconf, unquoted_numbers_are_tags_as_written)
+{
+	parse_ok("sync:\n- {source: nginx, tags: [1.10, 1.25.3, 2]}\n");
+	cr_assert_eq(cfg.rules[0].tags.n_exact, 3);
+	cr_expect_str_eq(cfg.rules[0].tags.exact[0], "1.10");
+	cr_expect_str_eq(cfg.rules[0].tags.exact[1], "1.25.3");
+	cr_expect_str_eq(cfg.rules[0].tags.exact[2], "2");
+}
+
+Test(syncconf, rates_and_hosts)
+{
+	parse_ok("registries:\n"
+		 "  a.example: {rate: 1.5/s}\n"
+		 "  b.example: {rate: 120/m}\n"
+		 "  c.example: {rate: 36/h, tls: insecure}\n"
+		 "  index.docker.io: {max_connections: 2}\n"
+		 "  '[::1]:5000': {}\n"
+		 "  localhost: {}\n"
+		 "sync: [{source: nginx}]\n");
+	cr_assert_eq(cfg.n_registries, 6);
+	cr_expect_float_eq(cfg.registries[0].rate, 1.5, 1e-9);
+	cr_expect_float_eq(cfg.registries[1].rate, 2.0, 1e-9);
+	cr_expect_float_eq(cfg.registries[2].rate, 0.01, 1e-9);
+	cr_expect_eq(cfg.registries[2].tls, SYNC_TLS_INSECURE);
+	cr_expect_eq(cfg.registries[3].tls, SYNC_TLS_DEFAULT);
+	/* Normalised like a reference's host, so a rule's host finds it. */
+	cr_expect_str_eq(cfg.registries[3].host, "docker.io");
+	cr_expect_eq(sync_config_registry(&cfg, cfg.rules[0].source.host),
+		     &cfg.registries[3]);
+	cr_expect_str_eq(cfg.registries[4].host, "[::1]:5000");
+	cr_expect_str_eq(cfg.registries[5].host, "localhost");
+}
+
+Test(syncconf, anchors_and_aliases_are_followed)
+{
+	parse_ok("defaults: {platforms: &p [linux/amd64]}\n"
+		 "sync:\n"
+		 "- {source: nginx, platforms: *p}\n");
+	cr_assert_eq(cfg.rules[0].n_platforms, 1);
+	expect_platform(&cfg.rules[0].platforms[0], "linux", "amd64", "");
+}
+
+/* ---- errors ---- */
+
+Test(syncconf, unknown_keys_everywhere)
+{
+	expect_bad("sync: [{source: nginx}]\nsnyc: []\n", 2, 1,
+		   "unknown key \"snyc\"|top level|defaults, registries, sync");
+	expect_bad("defaults:\n  concurrency: 4\n  parallel: 4\nsync: "
+		   "[{source: a}]\n",
+		   3, 3, "unknown key \"parallel\"|in defaults|concurrency");
+	expect_bad("sync:\n  - source: nginx\n    tag: latest\n", 3, 5,
+		   "unknown key \"tag\"|sync rule|destination");
+	expect_bad("registries:\n  r.example: {tls: verify, cacert: x}\n"
+		   "sync: [{source: nginx}]\n",
+		   2, 28, "unknown key \"cacert\"|registry \"r.example\"|rate");
+	expect_bad(
+	    "sync:\n- source: nginx\n  tags: {regexp: x}\n", 3, 10,
+	    "unknown key \"regexp\"|in tags|regex, exclude, semver, latest");
+}
+
+Test(syncconf, wrong_types)
+{
+	expect_bad("defaults:\n  platforms: linux/amd64\nsync: [{source: a}]\n",
+		   2, 14, "platforms: expected a list|got a string");
+	expect_bad("defaults: [concurrency]\nsync: [{source: a}]\n", 1, 11,
+		   "defaults: expected a map, got a list");
+	expect_bad("registries: [r.example]\nsync: [{source: a}]\n", 1, 13,
+		   "registries: expected a map|got a list");
+	expect_bad("registries:\n  r.example: [tls]\nsync: [{source: a}]\n", 2,
+		   14, "registry \"r.example\": expected a map, got a list");
+	expect_bad("sync: {source: nginx}\n", 1, 7,
+		   "sync: expected a list|got a map");
+	expect_bad("sync:\n- nginx\n", 2, 3,
+		   "sync rule: expected a map, got a string");
+	expect_bad("sync:\n- source: [nginx]\n", 2, 11,
+		   "source: expected a string, got a list");
+	expect_bad("sync:\n- source:\n", 2, 10,
+		   "source: expected a string, got nothing");
+	expect_bad("sync:\n- {source: a, tags: latest}\n", 2, 21,
+		   "tags: expected a list of tags or a map|got a string");
+	expect_bad("sync:\n- {source: a, destination: {x: y}}\n", 2, 28,
+		   "destination: expected a string, got a map");
+	expect_bad("sync:\n- {source: a, arch: amd64, type: margo-app}\n", 2,
+		   21, "arch: expected a list|got a string");
+	expect_bad(
+	    "defaults: {platforms: [[linux/amd64]]}\nsync: [{source: a}]\n", 1,
+	    24, "platforms: expected a string, got a list");
+	expect_bad("{? [a]: b, sync: [{source: a}]}\n", 1, 4,
+		   "a key must be a string, got a list");
+}
+
+Test(syncconf, integers_are_unquoted_and_in_range)
+{
+	expect_bad("defaults: {concurrency: eight}\nsync: [{source: a}]\n", 1,
+		   25, "concurrency: expected an integer, got \"eight\"");
+	expect_bad("defaults: {concurrency: 8.5}\nsync: [{source: a}]\n", 1, 25,
+		   "concurrency: expected an integer, got \"8.5\"");
+	expect_bad("defaults: {concurrency: \"8\"}\nsync: [{source: a}]\n", 1,
+		   25, "concurrency: expected an integer, got a quoted string");
+	expect_bad("defaults: {concurrency: 0}\nsync: [{source: a}]\n", 1, 25,
+		   "concurrency: must be between 1 and 1024, got 0");
+	expect_bad("defaults: {concurrency: 99999999999999999999999}\n"
+		   "sync: [{source: a}]\n",
+		   1, 25, "concurrency: must be between 1 and 1024");
+	expect_bad("defaults: {concurrency: [8]}\nsync: [{source: a}]\n", 1, 25,
+		   "concurrency: expected an integer, got a list");
+	expect_bad("sync:\n- {source: a, tags: {latest: -1}}\n", 2, 30,
+		   "tags.latest: must be between 1 and|got -1");
+	expect_bad("sync:\n- {source: a, tags: {latest: 0}}\n", 2, 30,
+		   "tags.latest: must be between 1 and|got 0");
+	expect_bad("registries: {r.example: {max_connections: -2}}\n"
+		   "sync: [{source: a}]\n",
+		   1, 43, "max_connections: must be between 1 and 1024");
+}
+
+Test(syncconf, booleans_are_true_or_false_only)
+{
+	expect_bad("sync:\n- {source: a, prune: yes}\n", 2, 22,
+		   "prune: expected true or false (unquoted), got \"yes\"");
+	expect_bad("sync:\n- {source: a, prune: \"true\"}\n", 2, 22,
+		   "prune: expected true or false (unquoted), got \"true\"");
+	expect_bad("sync:\n- {source: a, referrers: 1}\n", 2, 26,
+		   "referrers: expected true or false");
+	expect_bad("defaults: {referrers: }\nsync: [{source: a}]\n", 1, 23,
+		   "referrers: expected true or false, got nothing");
+	expect_bad("defaults: {referrers: True}\nsync: [{source: a}]\n", 1, 23,
+		   "referrers: expected true or false");
+}
+
+Test(syncconf, bad_regex_names_the_key_and_pattern)
+{
+	expect_bad("sync:\n- source: a\n  tags: {regex: '(v1'}\n", 3, 17,
+		   "tags.regex: invalid regular expression \"(v1\"");
+	expect_bad("sync:\n- source: a\n  tags: {regex: x, exclude: '[a'}\n", 3,
+		   29, "tags.exclude: invalid regular expression \"[a\"");
+	expect_bad("sync:\n- source: a\n  tags: {regex: ''}\n", 3, 17,
+		   "tags.regex: empty string");
+}
+
+Test(syncconf, regex_repetition_is_bounded)
+{
+	const struct sync_rule *r;
+
+	/* Counts inside brackets and escaped braces are not repetitions. */
+	parse_ok("sync:\n- source: a\n  tags: {regex: "
+		 "'^v?[0-9]{1,3}\\.[0-9a-f{}]{40}\\{9999}[[:digit:]{]{2}$'}\n");
+	r = &cfg.rules[0];
+	cr_expect_eq(regexec(&r->tags.regex,
+			     "v1.0123456789abcdef0123456789abcdef01234567{9999}"
+			     "3{",
+			     0, NULL, 0),
+		     0);
+	sync_config_release(&cfg);
+	expect_bad(
+	    "sync:\n- source: a\n  tags: {regex: '((a{255}){255}){255}'}\n", 3,
+	    17, "tags.regex: repetition counts|too large");
+	expect_bad("sync:\n- source: a\n  tags: {exclude: 'a{1001}'}\n", 3, 19,
+		   "tags.exclude: repetition counts");
+	expect_bad("sync:\n- source: a\n  tags: {regex: 'a{2,5000}'}\n", 3, 17,
+		   "repetition counts");
+}
+
+Test(syncconf, bad_semver_range)
+{
+	expect_bad("sync:\n- source: a\n  tags: {semver: '>=2.1.0 <three'}\n",
+		   3, 18,
+		   "tags.semver: invalid semver range \">=2.1.0 <three\"|not a "
+		   "version");
+	expect_bad("sync:\n- source: a\n  tags: {semver: '>=1.0.0 ||'}\n", 3,
+		   18, "tags.semver: invalid semver range|empty alternative");
+}
+
+Test(syncconf, bad_reference_platform_destination_type)
+{
+	expect_bad("sync:\n- source: ghcr.io/Example/App\n", 2, 11,
+		   "source: invalid|lowercase");
+	expect_bad("sync:\n- source: 'nginx:bad tag'\n", 2, 11,
+		   "source: invalid reference \"nginx:bad tag\"");
+	expect_bad("sync:\n- {source: a, platforms: [linux]}\n", 2, 27,
+		   "platforms: invalid platform \"linux\"|os/arch");
+	expect_bad("defaults: {platforms: [linux/amd64, '/arm64']}\n"
+		   "sync: [{source: a}]\n",
+		   1, 37, "platforms: invalid platform \"/arm64\"");
+	expect_bad("sync:\n- {source: a, destination: 'Plant/App'}\n", 2, 28,
+		   "destination: invalid repository name \"Plant/App\"");
+	expect_bad("sync:\n- {source: a, type: helm}\n", 2, 21,
+		   "type: expected image or margo-app, got \"helm\"");
+	expect_bad("sync:\n- {source: a, arch: [amd64]}\n", 2, 21,
+		   "arch: only for type: margo-app");
+	expect_bad("sync:\n- {source: a, type: margo-app, arch: [amd64, "
+		   "'arm 64']}\n",
+		   2, 46, "invalid arch \"arm 64\"");
+}
+
+Test(syncconf, duplicate_keys)
+{
+	expect_bad("sync: [{source: a}]\ndefaults: {}\nsync: []\n", 3, 1,
+		   "duplicate key \"sync\"|top level|first at line 1");
+	expect_bad("defaults:\n  concurrency: 1\n  concurrency: 2\n"
+		   "sync: [{source: a}]\n",
+		   3, 3, "duplicate key \"concurrency\" in defaults|line 2");
+	expect_bad("sync:\n- source: a\n  prune: true\n  prune: false\n", 4, 3,
+		   "duplicate key \"prune\" in sync rule|first at line 3");
+	expect_bad("registries:\n  docker.io: {}\n  index.docker.io: {}\n"
+		   "sync: [{source: a}]\n",
+		   3, 3, "duplicate host \"docker.io\"|first at line 2");
+	expect_bad("registries:\n  r.example: {tls: verify, tls: disabled}\n"
+		   "sync: [{source: a}]\n",
+		   2, 28, "duplicate key \"tls\" in registry \"r.example\"");
+	expect_bad("sync:\n- source: a\n  tags: [v1, v2, v1]\n", 3, 18,
+		   "tag: \"v1\" listed twice");
+}
+
+Test(syncconf, empty_and_non_map_documents)
+{
+	expect_bad("", 1, 1, "empty file");
+	expect_bad("# only a comment\n\n", 1, 1, "empty file");
+	expect_bad("- source: nginx\n", 1, 1,
+		   "top level must be a map|got a list");
+	expect_bad("nginx\n", 1, 1, "top level must be a map|got a string");
+	expect_bad("---\n", 2, 1, "top level must be a map|got nothing");
+	expect_bad("defaults: {}\n", 1, 1, "missing sync:");
+	expect_bad("sync: []\n", 1, 7, "sync: empty list|nothing to mirror");
+	expect_bad("sync:\n- {tags: [a]}\n", 2, 3, "sync rule: missing source");
+	expect_bad("sync: [{source: a}]\n---\nsync: [{source: b}]\n", 3, 1,
+		   "second YAML document");
+}
+
+Test(syncconf, yaml_syntax_errors_have_positions)
+{
+	expect_bad("sync:\n- source: a\n  tags: [1.25, 1.26\n", 4, 1,
+		   "YAML: did not find expected ',' or ']'");
+	expect_bad("sync:\n  - source: a\n   bad: indent\n", 3, 4, "YAML: ");
+	expect_bad("sync: [{source: *nope}]\n", 1, 17,
+		   "YAML: found undefined "
+		   "alias");
+	expect_bad("sync: [{source: \"a\\0b\"}]\n", 1, 17,
+		   "source: contains a NUL character");
+	expect_bad("sync: [{source: a}]\n# \xff\n", 2, 3,
+		   "YAML: invalid leading UTF-8 octet");
+}
+
+Test(syncconf, messages_stay_on_one_line)
+{
+	expect_bad("sync:\n- source: a\n  tags: {semver: \"^1\\ny\"}\n", 3, 18,
+		   "invalid semver range \"^1?y\"");
+	cr_expect_null(strchr(err.msg, '\n'), "%s", err.msg);
+	expect_bad("sync:\n- {source: a, type: \"a\\tb\\rc\"}\n", 2, 21,
+		   "got \"a?b?c\"");
+}
+
+Test(syncconf, tag_lists_and_pins)
+{
+	expect_bad("sync:\n- source: a\n  tags: [v1, 'bad tag']\n", 3, 14,
+		   "tag: invalid tag \"bad tag\"");
+	expect_bad("sync:\n- source: a\n  tags: [v1, .hidden]\n", 3, 14,
+		   "invalid tag \".hidden\"");
+	expect_bad("sync:\n- source: a\n  tags: []\n", 3, 9,
+		   "tags: empty list selects nothing");
+	expect_bad("sync:\n- source: a:v1\n  tags: [v1]\n", 3, 9,
+		   "tags: not allowed when source names a tag or digest");
+	expect_bad("sync:\n- source: a@sha256:" HEX64 "\n  prune: true\n", 3,
+		   10, "prune: not allowed when source names a tag or digest");
+	expect_bad("defaults: {platforms: []}\nsync: [{source: a}]\n", 1, 23,
+		   "platforms: empty list|leave the key out");
+}
+
+Test(syncconf, registry_settings)
+{
+	expect_bad("registries: {r.example: {tls: off}}\nsync: [{source: a}]\n",
+		   1, 31,
+		   "tls: expected verify, disabled or insecure, got \"off\"");
+	expect_bad(
+	    "registries: {r.example: {rate: ten/s}}\nsync: [{source: a}]\n", 1,
+	    32, "rate: expected|10/s|got \"ten/s\"");
+	expect_bad("registries: {r.example: {rate: 10}}\nsync: [{source: a}]\n",
+		   1, 32, "rate: expected|got \"10\"");
+	expect_bad(
+	    "registries: {r.example: {rate: 0/s}}\nsync: [{source: a}]\n", 1,
+	    32, "rate: expected a positive number");
+	expect_bad(
+	    "registries: {r.example: {rate: 10/d}}\nsync: [{source: a}]\n", 1,
+	    32, "rate: expected|got \"10/d\"");
+	expect_bad(
+	    "registries: {r.example: {rate: 1./s}}\nsync: [{source: a}]\n", 1,
+	    32, "rate: expected");
+	expect_bad(
+	    "registries: {r.example: {key: /k.pem}}\nsync: [{source: a}]\n", 1,
+	    31, "key: given without cert");
+	expect_bad("registries: {r.example: {tls: disabled, ca: /ca.pem}}\n"
+		   "sync: [{source: a}]\n",
+		   1, 45, "ca: has no effect with tls: disabled");
+	expect_bad("registries: {myregistry: {}}\nsync: [{source: a}]\n", 1, 14,
+		   "\"myregistry\" is not a registry host|HOST[:PORT]");
+	expect_bad("registries: {r.example/path: {}}\nsync: [{source: a}]\n", 1,
+		   14, "is not a registry host");
+	expect_bad("registries: {'a:b:c': {}}\nsync: [{source: a}]\n", 1, 14,
+		   "\"a:b:c\" is not a valid registry host");
+}
+
+Test(syncconf, bad_files_in_testdata)
+{
+	static const struct {
+		const char *file;
+		size_t line, col;
+		const char *words;
+	} cases[] = {
+	    {"unknown-key-rule.yaml", 5, 5, "unknown key \"tag\""},
+	    {"bad-regex.yaml", 3, 19, "invalid regular expression"},
+	    {"bad-semver.yaml", 4, 15, "invalid semver range \">=2.x.1\""},
+	    {"duplicate-key.yaml", 3, 3, "duplicate key \"referrers\""},
+	    {"bad-rate.yaml", 2, 45, "got \"ten/s\""},
+	    {"syntax.yaml", 4, 1, "YAML: "},
+	    {"empty.yaml", 1, 1, "empty file"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[512], prefix[600];
+		int rc;
+
+		snprintf(path, sizeof(path), TESTDATA "/sync/bad/%s",
+			 cases[i].file);
+		rc = sync_config_load(&cfg, path, &err);
+		cr_expect_eq(rc, ERR_INVALID, "%s: rc %d (%s)", path, rc,
+			     err.msg);
+		snprintf(prefix, sizeof(prefix), "%s:%zu:%zu: ", path,
+			 cases[i].line, cases[i].col);
+		cr_expect(strncmp(err.msg, prefix, strlen(prefix)) == 0,
+			  "\"%s\" does not start with \"%s\"", err.msg, prefix);
+		cr_expect(strstr(err.msg, cases[i].words) != NULL,
+			  "\"%s\" lacks \"%s\"", err.msg, cases[i].words);
+		cr_expect_null(cfg.rules);
+	}
+}
+
+Test(syncconf, missing_file_is_not_found)
+{
+	int rc = sync_config_load(&cfg, TESTDATA "/sync/no-such.yaml", &err);
+
+	cr_expect_eq(rc, ERR_NOT_FOUND);
+	cr_expect(strstr(err.msg, "no-such.yaml") != NULL, "%s", err.msg);
+	cr_expect_null(cfg.path);
+}
+
+Test(syncconf, aliases_cannot_blow_up)
+{
+	size_t cap = 1024 * 1024, n = 0;
+	char *yaml = malloc(cap);
+	int rc;
+
+	cr_assert_not_null(yaml);
+	n += (size_t)snprintf(yaml + n, cap - n,
+			      "sync:\n- {source: a, tags: &t [");
+	for (int i = 0; i < 2000; i++)
+		n += (size_t)snprintf(yaml + n, cap - n, "t%d,", i);
+	n += (size_t)snprintf(yaml + n, cap - n, "]}\n");
+	for (int i = 0; i < 2000; i++)
+		n += (size_t)snprintf(yaml + n, cap - n,
+				      "- {source: a, tags: *t}\n");
+	cr_assert_lt(n, cap);
+	rc = sync_config_parse(&cfg, "t.yaml", yaml, n, &err);
+	cr_expect_eq(rc, ERR_INVALID, "%s", err.msg);
+	cr_expect(strstr(err.msg, "more than 200000 YAML nodes") != NULL, "%s",
+		  err.msg);
+	free(yaml);
+}
+
+/* ---- semver ---- */
+
+Test(semver, parses_release_prerelease_build_and_leading_v)
+{
+	struct semver v;
+
+	cr_assert_eq(semver_parse(&v, "1.2.3"), 0);
+	cr_expect_eq(v.major, 1);
+	cr_expect_eq(v.minor, 2);
+	cr_expect_eq(v.patch, 3);
+	cr_expect_str_empty(v.pre);
+	cr_assert_eq(semver_parse(&v, "v10.20.30-rc.1+build.5"), 0);
+	cr_expect_eq(v.major, 10);
+	cr_expect_eq(v.minor, 20);
+	cr_expect_eq(v.patch, 30);
+	cr_expect_str_eq(v.pre, "rc.1");
+	cr_assert_eq(semver_parse(&v, "0.0.0+20240101.sha-abc"), 0);
+	cr_expect_str_empty(v.pre);
+	cr_assert_eq(semver_parse(&v, "1.0.0-x-y-z.--"), 0);
+	cr_expect_str_eq(v.pre, "x-y-z.--");
+	cr_assert_eq(semver_parse(&v, "18446744073709551615.0.0-0"), 0);
+	cr_expect_eq(v.major, 18446744073709551615ULL);
+	cr_expect_str_eq(v.pre, "0");
+}
+
+Test(semver, rejects_what_is_not_semver)
+{
+	static const char *const bad[] = {
+	    "",	       "1",	      "1.2",
+	    "1.2.3.4", "01.2.3",      "1.02.3",
+	    "1.2.03",  "1.2.3-01",    "1.2.3-",
+	    "1.2.3+",  "1.2.3-a..b",  "1.2.3-a_b",
+	    "V1.2.3",  "vv1.2.3",     " 1.2.3",
+	    "1.2.3 ",  "latest",      "-1.2.3",
+	    "1.2.-3",  "1.2.3-rc.1+", "18446744073709551616.0.0",
+	};
+	struct semver v;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(semver_parse(&v, bad[i]), -1, "\"%s\" parsed",
+			     bad[i]);
+		cr_expect_eq(v.major + v.minor + v.patch, 0);
+	}
+}
+
+Test(semver, long_prerelease_is_refused_not_truncated)
+{
+	char s[200];
+	struct semver v;
+
+	memset(s, 'a', sizeof(s));
+	memcpy(s, "1.0.0-", 6);
+	s[6 + 127] = '\0';
+	cr_expect_eq(semver_parse(&v, s), 0);
+	cr_expect_eq(strlen(v.pre), 127);
+	s[6 + 127] = 'a';
+	s[6 + 128] = '\0';
+	cr_expect_eq(semver_parse(&v, s), -1);
+}
+
+static int cmp_s(const char *a, const char *b)
+{
+	struct semver x, y;
+
+	cr_assert_eq(semver_parse(&x, a), 0, "%s", a);
+	cr_assert_eq(semver_parse(&y, b), 0, "%s", b);
+	return semver_cmp(&x, &y);
+}
+
+Test(semver, precedence_follows_semver_2)
+{
+	/* The chain from SemVer 2.0 §11, plus numeric fields. */
+	static const char *const chain[] = {
+	    "1.0.0-alpha",  "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta",
+	    "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1",	 "1.0.0",
+	    "1.0.1",	    "1.2.0",	     "1.10.0",		 "2.0.0-0",
+	    "2.0.0-1",	    "2.0.0-9",	     "2.0.0-10",	 "2.0.0-A",
+	    "2.0.0-a",	    "2.0.0",	     "10.0.0",
+	};
+	size_t n = sizeof(chain) / sizeof(chain[0]);
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			int want = i < j ? -1 : i > j ? 1 : 0;
+
+			cr_expect_eq(cmp_s(chain[i], chain[j]), want,
+				     "%s vs %s", chain[i], chain[j]);
+		}
+	cr_expect_eq(cmp_s("1.0.0+a", "1.0.0+b"), 0);
+	cr_expect_eq(cmp_s("v1.0.0", "1.0.0"), 0);
+	cr_expect_eq(cmp_s("1.0.0-rc.1+x", "1.0.0-rc.1"), 0);
+	cr_expect_eq(
+	    cmp_s("1.0.0-99999999999999999999", "1.0.0-100000000000000000000"),
+	    -1);
+	cr_expect_eq(cmp_s("1.0.0-alpha.1", "1.0.0-alpha.1.0"), -1);
+}
+
+static void match_table(const char *range, const char *yes, const char *no)
+{
+	struct semver_range *r = NULL;
+	struct err e;
+	char list[512], *save = NULL, *tok;
+	struct semver v;
+
+	cr_assert_eq(semver_range_parse(&r, range, &e), 0, "%s: %s", range,
+		     e.msg);
+	snprintf(list, sizeof(list), "%s", yes);
+	for (tok = strtok_r(list, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		cr_assert_eq(semver_parse(&v, tok), 0, "%s", tok);
+		cr_expect(semver_range_match(r, &v), "\"%s\" should match %s",
+			  range, tok);
+	}
+	snprintf(list, sizeof(list), "%s", no);
+	for (tok = strtok_r(list, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save)) {
+		cr_assert_eq(semver_parse(&v, tok), 0, "%s", tok);
+		cr_expect_not(semver_range_match(r, &v),
+			      "\"%s\" should not match %s", range, tok);
+	}
+	semver_range_free(r);
+}
+
+Test(semver, comparators)
+{
+	match_table(">=2.1.0 <3.0.0", "2.1.0 2.1.1 2.9.99 v2.5.0",
+		    "2.0.9 3.0.0 3.0.1 1.0.0 2.5.0-rc.1 3.0.0-alpha");
+	match_table(">1.2.3", "1.2.4 2.0.0", "1.2.3 1.0.0 1.2.4-rc.1");
+	match_table("<=1.2.3", "1.2.3 0.0.1", "1.2.4 1.2.3-rc.1");
+	match_table("<1.2.3", "1.2.2 0.0.0", "1.2.3 1.2.3-rc.1");
+	match_table("=1.2.3", "1.2.3 v1.2.3", "1.2.4 1.2.3-rc");
+	match_table("1.2.3", "1.2.3", "1.2.2");
+	match_table(">= 1.2.0  < 1.3.0", "1.2.0 1.2.9", "1.3.0 1.1.9");
+}
+
+Test(semver, tilde_caret_and_wildcards)
+{
+	match_table("~1.2.3", "1.2.3 1.2.99", "1.3.0 1.2.2 1.2.4-rc.1");
+	match_table("~1.2", "1.2.0 1.2.9", "1.3.0 1.1.9");
+	match_table("~1", "1.0.0 1.9.9", "2.0.0 0.9.9");
+	match_table("^1.2.3", "1.2.3 1.9.0", "2.0.0 1.2.2 2.0.0-0");
+	match_table("^0.2.3", "0.2.3 0.2.9", "0.3.0 0.2.2");
+	match_table("^0.0.3", "0.0.3", "0.0.4 0.0.2");
+	match_table("^1.2", "1.2.0 1.99.0", "2.0.0 1.1.0");
+	match_table("^0.0", "0.0.0 0.0.9", "0.1.0");
+	match_table("^0", "0.0.0 0.9.9", "1.0.0");
+	match_table("1.x", "1.0.0 1.99.99", "2.0.0 0.9.9 1.5.0-rc.1");
+	match_table("1.2.x", "1.2.0 1.2.7", "1.3.0 1.1.0");
+	match_table("1.2.*", "1.2.0", "1.3.0");
+	match_table("1.X", "1.4.0", "2.0.0");
+	match_table("*", "0.0.0 1.0.0 99.0.0", "1.0.0-rc.1");
+	match_table("x", "5.0.0", "");
+	match_table(">1.2", "1.3.0 2.0.0", "1.2.9 1.2.0");
+	match_table(">=1.2", "1.2.0 1.3.0", "1.1.9");
+	match_table("<1.2", "1.1.9", "1.2.0 1.2.1");
+	match_table("<=1.2", "1.2.9 1.1.0", "1.3.0");
+	match_table(">*", "", "1.0.0 0.0.0");
+	match_table("<*", "", "1.0.0");
+	match_table("v1.2.x", "1.2.3", "1.3.0");
+}
+
+Test(semver, alternatives)
+{
+	match_table("1.2.x || >=2.5.0 <3", "1.2.0 2.5.0 2.9.0",
+		    "1.3.0 2.4.9 3.0.0");
+	match_table("<1.0.0||>=2.0.0", "0.9.0 2.0.0", "1.5.0");
+}
+
+Test(semver, prereleases_only_with_a_prerelease_comparator)
+{
+	match_table(">=2.0.0-rc.1 <3.0.0", "2.0.0-rc.1 2.0.0-rc.2 2.0.0 2.5.0",
+		    "2.0.0-beta 2.1.0-rc.1 3.0.0-rc.1 1.0.0");
+	match_table("~1.2.3-beta.2", "1.2.3-beta.2 1.2.3-beta.10 1.2.3 1.2.9",
+		    "1.2.3-beta.1 1.2.4-beta.1 1.3.0");
+	match_table("=2.0.0-rc.1", "2.0.0-rc.1", "2.0.0-rc.2 2.0.0");
+	match_table(">=1.0.0 || >=2.0.0-rc.1", "2.0.0-rc.2 1.0.0",
+		    "1.5.0-rc.1");
+	match_table("<2.0.0-0", "1.9.9", "2.0.0-0 2.0.0-alpha 2.0.0");
+}
+
+Test(semver, huge_numbers_do_not_wrap)
+{
+	match_table("^18446744073709551615", "18446744073709551615.0.0",
+		    "18446744073709551614.9.9");
+	match_table(">18446744073709551615", "", "18446744073709551615.9.9");
+	match_table("<=18446744073709551615.x",
+		    "18446744073709551615.5.0 1.0.0", "");
+}
+
+Test(semver, bad_ranges)
+{
+	static const struct {
+		const char *range, *words;
+	} bad[] = {
+	    {"", "empty"},
+	    {"   ", "empty"},
+	    {">=", "an operator without a version"},
+	    {"abc", "not a version"},
+	    {">=1.0.0 ||", "empty alternative"},
+	    {"|| 1.0.0", "empty alternative"},
+	    {"1.0.0 || || 2.0.0", "empty alternative"},
+	    {"1.0.0 | 2.0.0", "stray '|'"},
+	    {"1.x.3", "not a version"},
+	    {"1.2-rc.1", "not a version"},
+	    {"1.2.3.4", "not a version"},
+	    {"1.2.3 - 2.0.0", "not a version"},
+	    {">=01.0.0", "not a version"},
+	    {"~>1.2", "not a version"},
+	    {">=1.0.0<2", "not a version"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct semver_range *r = (struct semver_range *)1;
+		struct err e;
+		int rc = semver_range_parse(&r, bad[i].range, &e);
+
+		cr_expect_eq(rc, ERR_INVALID, "\"%s\" parsed", bad[i].range);
+		cr_expect_null(r);
+		cr_expect(strstr(e.msg, bad[i].words) != NULL,
+			  "\"%s\": \"%s\" lacks \"%s\"", bad[i].range, e.msg,
+			  bad[i].words);
+		cr_expect(strstr(e.msg, "invalid semver range") == e.msg, "%s",
+			  e.msg);
+	}
+}
+
+/* ---- tag selection ---- */
+
+static char **sel;
+static size_t n_sel;
+
+static void select_with(const char *rule_yaml, const char *const *tags,
+			size_t n)
+{
+	char yaml[1024];
+	int rc;
+
+	snprintf(yaml, sizeof(yaml), "sync:\n- %s\n", rule_yaml);
+	sync_config_release(&cfg);
+	parse_ok(yaml);
+	sync_strv_free(sel);
+	rc = sync_tags_select(&sel, &n_sel, &cfg.rules[0], (char *const *)tags,
+			      n, &err);
+	cr_assert_eq(rc, 0, "%s", err.msg);
+	cr_assert_not_null(sel);
+	cr_assert_null(sel[n_sel]);
+}
+
+/* want: space-separated expected tags, in order. */
+static void expect_sel(const char *want)
+{
+	char list[512], *save = NULL, *tok;
+	size_t i = 0;
+
+	snprintf(list, sizeof(list), "%s", want);
+	for (tok = strtok_r(list, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save), i++) {
+		cr_assert_lt(i, n_sel, "missing \"%s\" (got %zu tags)", tok,
+			     n_sel);
+		cr_expect_str_eq(sel[i], tok, "position %zu", i);
+	}
+	cr_expect_eq(n_sel, i, "got %zu tags, want %zu (%s)", n_sel, i, want);
+	sync_strv_free(sel);
+	sel = NULL;
+}
+
+static const char *const upstream[] = {
+    "latest", "v2.0.0", "v2.1.0", "2.1.1",	"v2.2.0-rc.1",	 "v2.2.0",
+    "v2.3.0", "2.4.0",	"v2.5.0", "v2.10.0",	"v3.0.0",	 "1.9.0",
+    "2.5",    "v2.6.0", "stable", "v2.11.0-rc", "2.12.0-beta.1",
+};
+#define N_UP (sizeof(upstream) / sizeof(upstream[0]))
+
+Test(tagfilter, no_tags_key_selects_all_lexically)
+{
+	static const char *const t[] = {"b",	"a", "c",    "a",
+					"../x", "",  "-bad", "B"};
+
+	select_with("{source: a}", t, sizeof(t) / sizeof(t[0]));
+	/* Repeats once, names that cannot be tags dropped. */
+	expect_sel("B a b c");
+}
+
+Test(tagfilter, issue_filter_combines_regex_exclude_semver_latest)
+{
+	select_with("{source: a, tags: {regex: '^v?2\\.', exclude: '-rc', "
+		    "semver: '>=2.1.0 <3.0.0', latest: 5}}",
+		    upstream, N_UP);
+	/* 2.5 is not SemVer; v2.2.0-rc.1 excluded; v3.0.0 out of range;
+	 * 2.12.0-beta.1 not admitted by a range without pre-releases. */
+	expect_sel("v2.3.0 2.4.0 v2.5.0 v2.6.0 v2.10.0");
+}
+
+Test(tagfilter, semver_without_latest_keeps_all_in_semver_order)
+{
+	select_with("{source: a, tags: {semver: '^2.1'}}", upstream, N_UP);
+	expect_sel("v2.1.0 2.1.1 v2.2.0 v2.3.0 2.4.0 v2.5.0 v2.6.0 v2.10.0");
+}
+
+Test(tagfilter, latest_alone_counts_prereleases_and_drops_non_semver)
+{
+	select_with("{source: a, tags: {latest: 3}}", upstream, N_UP);
+	expect_sel("v2.11.0-rc 2.12.0-beta.1 v3.0.0");
+	select_with("{source: a, tags: {latest: 3, exclude: '-'}}", upstream,
+		    N_UP);
+	expect_sel("v2.6.0 v2.10.0 v3.0.0");
+	select_with("{source: a, tags: {latest: 100, regex: '^1'}}", upstream,
+		    N_UP);
+	expect_sel("1.9.0");
+}
+
+Test(tagfilter, latest_orders_equal_versions_lexically)
+{
+	static const char *const t[] = {"v1.0.0", "1.0.0", "0.9.0"};
+
+	select_with("{source: a, tags: {latest: 2}}", t, 3);
+	expect_sel("1.0.0 v1.0.0");
+}
+
+Test(tagfilter, regex_and_exclude_without_semver_are_lexical)
+{
+	select_with("{source: a, tags: {regex: '^v2\\.[0-9]+\\.0$', exclude: "
+		    "'^v2\\.1'}}",
+		    upstream, N_UP);
+	expect_sel("v2.0.0 v2.2.0 v2.3.0 v2.5.0 v2.6.0");
+	select_with("{source: a, tags: {regex: 'stable|latest'}}", upstream,
+		    N_UP);
+	expect_sel("latest stable");
+}
+
+Test(tagfilter, semver_range_with_prereleases)
+{
+	select_with("{source: a, tags: {semver: '>=2.2.0-rc.1 <2.3.0'}}",
+		    upstream, N_UP);
+	expect_sel("v2.2.0-rc.1 v2.2.0");
+}
+
+Test(tagfilter, exact_list_selects_only_what_exists)
+{
+	select_with("{source: a, tags: [v2.0.0, gone, stable, '2.5']}",
+		    upstream, N_UP);
+	expect_sel("2.5 stable v2.0.0");
+}
+
+Test(tagfilter, empty_upstream_selects_nothing)
+{
+	select_with("{source: a, tags: {latest: 2}}", NULL, 0);
+	expect_sel("");
+	select_with("{source: a}", NULL, 0);
+	expect_sel("");
+}
+
+Test(tagfilter, selection_does_not_depend_on_listing_order)
+{
+	const char *rev[N_UP];
+	char *first[16];
+	size_t n_first;
+
+	for (size_t i = 0; i < N_UP; i++)
+		rev[i] = upstream[N_UP - 1 - i];
+	select_with("{source: a, tags: {semver: '*', latest: 4}}", upstream,
+		    N_UP);
+	n_first = n_sel;
+	cr_assert_eq(n_first, 4);
+	for (size_t i = 0; i < n_first; i++)
+		first[i] = strdup(sel[i]);
+	select_with("{source: a, tags: {semver: '*', latest: 4}}", rev, N_UP);
+	cr_assert_eq(n_sel, n_first);
+	for (size_t i = 0; i < n_first; i++) {
+		cr_expect_str_eq(sel[i], first[i]);
+		free(first[i]);
+	}
+	expect_sel("v2.5.0 v2.6.0 v2.10.0 v3.0.0");
+}
