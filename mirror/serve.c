@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -305,45 +306,56 @@ static enum MHD_Result send_fd(struct req *r, struct MHD_Connection *c, int fd,
 }
 
 /* "bytes=a-b", "bytes=a-", "bytes=-n": one range. 0 ok, -1 unsatisfiable,
- * 1 ignore (malformed: serve the whole blob, as RFC 9110 allows). */
+ * 1 ignore (malformed: serve the whole blob, as RFC 9110 allows). Numbers
+ * are digits only (strtoull would take a sign, blanks, and wrap) and are
+ * compared unsigned, so no value can yield an offset or length outside the
+ * blob. */
+static int range_num(const char *h, unsigned long long *v, char **end)
+{
+	if (*h < '0' || *h > '9')
+		return 1;
+	errno = 0;
+	*v = strtoull(h, end, 10);
+	if (errno == ERANGE)
+		*v = ULLONG_MAX;
+	return 0;
+}
+
 static int parse_range(const char *h, int64_t size, uint64_t *from,
 		       uint64_t *len)
 {
-	unsigned long long a = 0, b = 0;
+	unsigned long long a = 0, b = 0, sz = (unsigned long long)size;
 	char *end;
 
 	if (strncmp(h, "bytes=", 6) || strchr(h, ','))
 		return 1;
 	h += 6;
 	if (*h == '-') {
-		b = strtoull(h + 1, &end, 10);
-		if (*end || end == h + 1)
+		if (range_num(h + 1, &b, &end) || *end)
 			return 1;
 		if (!b || size == 0)
 			return -1;
-		if ((int64_t)b > size)
-			b = (unsigned long long)size;
-		*from = (uint64_t)size - b;
+		if (b > sz)
+			b = sz;
+		*from = sz - b;
 		*len = b;
 		return 0;
 	}
-	a = strtoull(h, &end, 10);
-	if (end == h || *end != '-')
+	if (range_num(h, &a, &end) || *end != '-')
 		return 1;
 	h = end + 1;
 	if (*h) {
-		b = strtoull(h, &end, 10);
-		if (*end)
+		if (range_num(h, &b, &end) || *end)
 			return 1;
 		if (b < a)
 			return -1;
 	} else {
-		b = (unsigned long long)size - 1;
+		b = sz ? sz - 1 : 0;
 	}
-	if ((int64_t)a >= size)
+	if (a >= sz)
 		return -1;
-	if ((int64_t)b >= size)
-		b = (unsigned long long)size - 1;
+	if (b >= sz)
+		b = sz - 1;
 	*from = a;
 	*len = b - a + 1;
 	return 0;
@@ -798,8 +810,13 @@ static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
 				    "authentication required to push");
 			return;
 		}
-	} else if (srv->users && !srv->o.anonymous_read &&
+	} else if (srv->users &&
+		   (!srv->o.anonymous_read || r->rt.kind == RT_BASE) &&
 		   !authenticate(r, c)) {
+		/* /v2/ challenges even with --anonymous-read: clients
+		 * (containers/image: podman, skopeo) send credentials only
+		 * when this ping asked for them, so a 200 here would make
+		 * every push fail with 401 */
 		serve_error(r, c, 401, "UNAUTHORIZED",
 			    "authentication required");
 		return;
@@ -892,6 +909,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	if (!r)
 		return;
+	if (!strcmp(r->method, "HEAD"))
+		r->bytes_out = 0; /* headers only */
 	push_abort(r);
 	if (r->pending) {
 		MHD_destroy_response(r->pending);
@@ -918,9 +937,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (srv->o.access_log) {
 		char line[1024];
 		snprintf(line, sizeof(line),
-			 "%s %s %s %s %u %llu %llu %.3fms%s", addr,
+			 "%s %s %s %s%s %u %llu %llu %.3fms%s", addr,
 			 r->user[0] ? r->user : "-", r->method, r->url,
-			 r->status, (unsigned long long)(ok ? r->bytes_out : 0),
+			 r->rt.ns_query, r->status,
+			 (unsigned long long)(ok ? r->bytes_out : 0),
 			 (unsigned long long)r->bytes_in,
 			 (double)(now_us() - r->t0_us) / 1000.0,
 			 ok ? "" : " aborted");
@@ -930,6 +950,41 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	free(r);
 	*con_cls = NULL;
 	__atomic_sub_fetch(&srv->active_requests, 1, __ATOMIC_RELAXED);
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* MHD's own unescaping turns %00 into a NUL that cuts the string, so
+ * ".../manifests/v1%00x" would be answered as tag v1. Decode %XX except
+ * %00, which stays as it is and fails name, tag and digest validation. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+	const char *p = s;
+
+	(void)cls;
+	(void)c;
+	while (*p) {
+		int hi, lo;
+		if (p[0] == '%' && (hi = hexval(p[1])) >= 0 &&
+		    (lo = hexval(p[2])) >= 0 && (hi || lo)) {
+			*w++ = (char)(hi * 16 + lo);
+			p += 3;
+		} else {
+			*w++ = *p++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
 }
 
 static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
@@ -1081,6 +1136,7 @@ int serve_start(struct server **out, struct store *s,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
 		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		    MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
 		    MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_END);
 	else
@@ -1092,6 +1148,7 @@ int serve_start(struct server **out, struct store *s,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
 		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		    MHD_OPTION_END);
 	if (!srv->d) {
 		rc = err_set(err, ERR_FAIL,

@@ -201,11 +201,13 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 			const char *from = arg(c, "from");
 			struct err e;
 
-			/* from a repository holding the blob (or this one);
-			 * otherwise a new session at the end */
+			/* from a repository holding the blob (or this one),
+			 * or, without from, any blob in the store; otherwise
+			 * a new session at the end */
 			if (!oci_digest_parse(&d, mount, NULL) &&
 			    (store_blob_linked(srv->s, r->rt.repo, &d) ||
-			     (from && store_blob_linked(srv->s, from, &d))) &&
+			     (from ? store_blob_linked(srv->s, from, &d)
+				   : 1)) &&
 			    store_blob_exists(srv->s, &d, NULL) &&
 			    !store_blob_link(srv->s, r->rt.repo, &d, &e))
 				return blob_created(r, c, &d);

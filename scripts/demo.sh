@@ -18,7 +18,7 @@ HTP=$STORE/demo.htpasswd
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null' EXIT INT TERM
 for _ in $(seq 1 50); do
-	curl -fsS "http://$LISTEN/v2/" >/dev/null 2>&1 && break
+	curl -fsS "http://$LISTEN/healthz" >/dev/null 2>&1 && break
 	kill -0 $PID 2>/dev/null || { echo "demo: ocimirror serve did not start (is $LISTEN in use?)" >&2; exit 1; }
 	sleep 0.1
 done

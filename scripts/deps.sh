@@ -4,7 +4,8 @@
 set -e
 PKGS="build-essential pkg-config clang libfuzzer-14-dev libcurl4-openssl-dev libssl-dev \
 libjansson-dev libarchive-dev libzstd-dev libyaml-dev libcriterion-dev libmicrohttpd-dev \
-docker-registry skopeo apache2-utils curl openssl python3 python3-cryptography time procps"
+docker-registry skopeo apache2-utils curl openssl python3 python3-cryptography time procps \
+podman containerd"
 
 missing=""
 for p in $PKGS; do
