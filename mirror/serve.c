@@ -368,16 +368,16 @@ static enum MHD_Result get_blob(struct req *r, struct MHD_Connection *c)
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
 	int64_t size;
 	uint64_t from = 0, len;
-	int fd, rr = 1;
+	int fd, rr = 1, linked;
 	struct err e;
 
 	if (!r->rt.is_digest)
 		return serve_error(r, c, 400, "DIGEST_INVALID",
 				   "invalid digest \"%s\"", r->rt.ref);
 	/* only what this repository holds: its blobs and its manifests */
-	if (!store_blob_linked(r->srv->s, r->rt.repo, &r->rt.digest) &&
-	    store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest, &mref,
-			       NULL))
+	linked = store_blob_linked(r->srv->s, r->rt.repo, &r->rt.digest);
+	if (!linked && store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest,
+					  &mref, NULL))
 		return serve_error(r, c, 404, "BLOB_UNKNOWN",
 				   "blob %s unknown to %s", r->rt.digest.str,
 				   r->rt.repo);
@@ -402,8 +402,7 @@ static enum MHD_Result get_blob(struct req *r, struct MHD_Connection *c)
 		}
 	}
 	/* a manifest fetched as a blob keeps its media type */
-	if (!store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest, &mref,
-				NULL))
+	if (!linked)
 		return send_fd(r, c, fd, size, mref.media_type,
 			       r->rt.digest.str, from, len, rr == 0);
 	return send_fd(r, c, fd, size, "application/octet-stream",
@@ -780,6 +779,29 @@ static enum MHD_Result send_pending(struct req *r, struct MHD_Connection *c)
 
 /* Route, authenticate and authorise. Answers given here are held until
  * the request body (if any) is read, so the connection stays usable. */
+/* docker's registry-mirrors send Docker Hub names without a host and
+ * without ns: a read of a host-less name the store does not hold as a
+ * local repository is answered from docker.io/NAME when that exists. */
+static void hub_fallback(struct req *r, struct MHD_Connection *c)
+{
+	char hub[OCI_REPO_MAX];
+	const char *slash = strchr(r->rt.name, '/');
+	size_t first =
+	    slash ? (size_t)(slash - r->rt.name) : strlen(r->rt.name);
+
+	if (r->rt.ns_query[0] || !r->rt.name[0] ||
+	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ns") ||
+	    memchr(r->rt.name, '.', first) || memchr(r->rt.name, ':', first) ||
+	    (first == 9 && !strncmp(r->rt.name, "localhost", 9)))
+		return;
+	if (strlen(r->rt.name) + 10 >= sizeof(hub) ||
+	    store_repo_exists(r->srv->s, r->rt.repo))
+		return;
+	snprintf(hub, sizeof(hub), "docker.io/%s", r->rt.name);
+	if (store_repo_exists(r->srv->s, hub))
+		snprintf(r->rt.repo, sizeof(r->rt.repo), "%s", hub);
+}
+
 static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
 		       const char *method)
 {
@@ -789,6 +811,8 @@ static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
 	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ns"));
 
 	r->routed = 1;
+	if (prc == 0 && !is_write(method))
+		hub_fallback(r, c);
 	if (r->rt.kind == RT_HEALTH) {
 		serve_json(r, c, 200, "text/plain", "ok\n", 3, NULL);
 		return;

@@ -167,8 +167,12 @@ case_ns_mapping() {
 	http GET "$(S "/v2/docker.io/library/multiarch/manifests/v1")"
 	assert_http 200 "" "full name" || return
 	assert_eq "$MA_DG" "$(sha_of "$HTTP_BODY")" "index via full name" || return
-	http GET "$(S "/v2/library/multiarch/manifests/v1")"
-	assert_http 404 NAME_UNKNOWN "without ns" || return
+	# docker's registry-mirrors send neither host nor ns: Docker Hub
+	http GET "$(S "/v2/library/multiarch/manifests/v1")" -H "Accept: $ACCEPT"
+	assert_http 200 "" "without ns, from docker.io" || return
+	assert_eq "$MA_DG" "$(sha_of "$HTTP_BODY")" "index via the docker.io fallback" || return
+	http GET "$(S "/v2/library/no-such-image/manifests/v1")"
+	assert_http 404 NAME_UNKNOWN "unknown without ns" || return
 	local dg; dg=$(echo "$MA_BLOBS" | head -n 1 | cut -d' ' -f1)
 	http GET "$(S "/v2/library/multiarch/blobs/$dg?ns=docker.io")"
 	assert_http 200 || return
