@@ -196,6 +196,7 @@ case_concurrent_run_exits_3() {
 case_kill9_then_rerun() {
 	# kill -9 at spread moments; after each, no tag points at missing
 	# content; a final run completes
+	proxy_reset
 	new_store
 	base_cfg
 	local i delay rc kills=0
@@ -217,6 +218,24 @@ case_kill9_then_rerun() {
 	assert_tag "$P" "$SRC" 2.1.0 "${DIG[2.1.0]}"
 }
 
+case_corrupt_blob_refused_others_continue() {
+	new_store
+	base_cfg
+	# every GET of the docker image's big layer is corrupted
+	local b; b=$(exp_get "$EXP_OPEN" "max(d['refs']['docker-image']['blobs'], key=lambda x: x['size'])['digest']")
+	[ -n "$b" ] || { fail "no docker-image blob in the expectations"; return; }
+	proxy_reset
+	proxy_fault '{"mode":"corrupt","match":"'"$b"'","after":1000,"count":-1,"method":"GET"}' || return
+	OCIMIRROR_RETRIES=2 assert_exit 1 sync_json || return
+	assert_contains "$(actions)" "v1=failed" "the corrupted image" || return
+	assert_contains "$(actions)" "1.2.5=added" "the others" || return
+	E2E_ICASE=1 assert_contains "$(cat "$OUT")" "digest mismatch" "error names the mismatch" || return
+	assert_no_blob "$b" || return
+	assert_no_file "$STORE/repositories/plant/docker-image/_tags/v1" || return
+	assert_tmp_empty
+	proxy_reset
+}
+
 run_case "first sync: semver + exclude, rename, platforms" case_first_sync
 run_case "no-op resync: one HEAD per tag, no blob request" case_noop_resync
 run_case "moved tag updated; prune drops deselected tag" case_moved_tag_and_prune
@@ -226,4 +245,5 @@ run_case "--dry-run plans, changes nothing" case_dry_run_changes_nothing
 run_case "bad config: exit 2 with file:line:col, no network" case_bad_config_exit_2_before_network
 run_case "a failed image keeps its old tag, the rest continues" case_failed_image_keeps_old_tag
 run_case "a second concurrent run exits 3" case_concurrent_run_exits_3
+run_case "corrupt blob refused, other images continue, exit 1" case_corrupt_blob_refused_others_continue
 run_case "kill -9 twenty times, store stays consistent" case_kill9_then_rerun
