@@ -139,26 +139,6 @@ static int platform_wanted(const struct pull_item *it,
 	return 0;
 }
 
-static char *descriptor_json(const struct oci_descriptor *d)
-{
-	json_t *j =
-	    json_pack("{s:s,s:s,s:I}", "mediaType", d->media_type, "digest",
-		      d->digest.str, "size", (json_int_t)d->size);
-	char *t;
-
-	if (d->artifact_type)
-		json_object_set_new(j, "artifactType",
-				    json_string(d->artifact_type));
-	if (d->annotations_json) {
-		json_t *a = json_loads(d->annotations_json, 0, NULL);
-		if (a)
-			json_object_set_new(j, "annotations", a);
-	}
-	t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
-	return t;
-}
-
 static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 		   const char *reference, int depth,
 		   const struct item *subject_of,
@@ -274,7 +254,7 @@ static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 	if (subject_of) {
 		it->is_referrer = 1;
 		it->subject = subject_of->m.digest;
-		it->desc_json = descriptor_json(via);
+		it->desc_json = oci_manifest_referrer_json(&it->m);
 	}
 	if (r->item->referrers && depth < MAX_DEPTH) {
 		struct oci_digest d = m.digest; /* items may move */

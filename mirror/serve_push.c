@@ -299,28 +299,6 @@ void push_abort(struct req *r)
 	}
 }
 
-static char *referrer_desc(const struct oci_manifest *m)
-{
-	json_t *j =
-	    json_pack("{s:s,s:s,s:I}", "mediaType", m->media_type, "digest",
-		      m->digest.str, "size", (json_int_t)m->raw_len);
-	const char *at = m->artifact_type;
-	char *t;
-
-	if (!at && m->has_config)
-		at = m->config.media_type;
-	if (at)
-		json_object_set_new(j, "artifactType", json_string(at));
-	if (m->annotations_json) {
-		json_t *a = json_loads(m->annotations_json, 0, NULL);
-		if (a)
-			json_object_set_new(j, "annotations", a);
-	}
-	t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
-	return t;
-}
-
 static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 {
 	struct server *srv = r->srv;
@@ -386,7 +364,7 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 		return serve_error(r, c, 500, "UNKNOWN", "%s", e.msg);
 	}
 	if (m.has_subject) {
-		char *desc = referrer_desc(&m);
+		char *desc = oci_manifest_referrer_json(&m);
 		int rc = desc ? store_referrer_add(srv->s, r->rt.repo,
 						   &m.subject.digest, &m.digest,
 						   desc, &e)

@@ -14,25 +14,6 @@ const char *oci_digest_alg_name(enum oci_digest_alg alg)
 	return alg == OCI_SHA512 ? "sha512" : "sha256";
 }
 
-static void shown(char *dst, size_t cap, const char *s, size_t n)
-{
-	size_t i, j = 0;
-
-	for (i = 0; i < n && j + 5 < cap; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x7f) {
-			dst[j++] = (char)c;
-		} else {
-			j += (size_t)snprintf(dst + j, cap - j, "\\x%02x", c);
-		}
-	}
-	if (i < n && j + 4 < cap) {
-		memcpy(dst + j, "...", 3);
-		j += 3;
-	}
-	dst[j] = '\0';
-}
-
 int oci_digest_parsen(struct oci_digest *out, const char *s, size_t n,
 		      struct err *err)
 {
@@ -41,7 +22,7 @@ int oci_digest_parsen(struct oci_digest *out, const char *s, size_t n,
 	char show[96];
 	enum oci_digest_alg alg;
 
-	shown(show, sizeof(show), s, n);
+	err_shown(show, sizeof(show), s, n);
 	if (!colon)
 		return err_set(err, ERR_INVALID,
 			       "invalid digest \"%s\": missing algorithm",

@@ -64,3 +64,24 @@ const char *err_code_name(int code)
 	default: return "failure";
 	}
 }
+
+void err_shown(char *dst, size_t cap, const char *s, size_t n)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < n && j + 5 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			dst[j++] = (char)c;
+		} else {
+			snprintf(dst + j, cap - j, "\\x%02x", c);
+			j += 4;
+		}
+	}
+	if (i < n && j + 4 <= cap) {
+		memcpy(dst + j, "...", 3);
+		j += 3;
+	}
+	dst[j] = '\0';
+}

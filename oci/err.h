@@ -42,6 +42,10 @@ int err_set(struct err *e, int code, const char *fmt, ...)
 int err_wrap(struct err *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A printable, bounded copy of untrusted input (n bytes of s) for
+ * messages: control bytes, quotes and backslashes as \xNN, "..." when cut. */
+void err_shown(char *dst, size_t cap, const char *s, size_t n);
+
 /* Short name of a code, e.g. "not found". */
 const char *err_code_name(int code);
 

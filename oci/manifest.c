@@ -577,3 +577,27 @@ void oci_manifest_release(struct oci_manifest *m)
 	free(m->raw);
 	memset(m, 0, sizeof(*m));
 }
+
+char *oci_manifest_referrer_json(const struct oci_manifest *m)
+{
+	json_t *j =
+	    json_pack("{s:s,s:s,s:I}", "mediaType", m->media_type, "digest",
+		      m->digest.str, "size", (json_int_t)m->raw_len);
+	const char *at = m->artifact_type;
+	char *t;
+
+	if (!j)
+		return NULL;
+	if (!at && m->has_config)
+		at = m->config.media_type;
+	if (at)
+		json_object_set_new(j, "artifactType", json_string(at));
+	if (m->annotations_json) {
+		json_t *a = json_loads(m->annotations_json, 0, NULL);
+		if (a)
+			json_object_set_new(j, "annotations", a);
+	}
+	t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	return t;
+}

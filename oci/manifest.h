@@ -71,6 +71,11 @@ enum oci_manifest_kind oci_mediatype_kind(const char *mt);
 
 void oci_descriptor_release(struct oci_descriptor *d);
 
+/* The descriptor of m as the referrers API lists it (compact JSON, sorted
+ * keys): mediaType, digest, size, artifactType (m's, else its config's
+ * media type) and m's annotations. Caller frees; NULL when out of memory. */
+char *oci_manifest_referrer_json(const struct oci_manifest *m);
+
 /* Deep copy src into out. */
 int oci_descriptor_copy(struct oci_descriptor *out,
 			const struct oci_descriptor *src);

@@ -7,27 +7,6 @@
 #define PLATFORM_LIST_MAX 256
 #define SHOW_MAX 100
 
-static void shown(char *dst, size_t cap, const char *s, size_t n)
-{
-	size_t i, j = 0;
-
-	for (i = 0; i < n && j + 5 < cap; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			dst[j++] = (char)c;
-		} else {
-			snprintf(dst + j, cap - j, "\\x%02x", c);
-			j += 4;
-		}
-	}
-	if (i < n && j + 4 <= cap) {
-		memcpy(dst + j, "...", 3);
-		j += 3;
-	}
-	dst[j] = '\0';
-}
-
 static void lower(char *s)
 {
 	for (; *s; s++)
@@ -111,7 +90,7 @@ static int parsen(struct oci_platform *out, const char *s, size_t n,
 	size_t i, k = 0, start = 0;
 
 	memset(out, 0, sizeof(*out));
-	shown(show, sizeof(show), s, n);
+	err_shown(show, sizeof(show), s, n);
 	for (i = 0; i <= n; i++) {
 		if (i < n && s[i] != '/')
 			continue;

@@ -7,28 +7,6 @@
 #define WHY_MAX 256
 #define REF_INPUT_MAX (OCI_REF_STR_MAX + 64)
 
-/* Printable, bounded copy of untrusted input for messages. */
-static void shown(char *dst, size_t cap, const char *s, size_t n)
-{
-	size_t i, j = 0;
-
-	for (i = 0; i < n && j + 5 < cap; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			dst[j++] = (char)c;
-		} else {
-			snprintf(dst + j, cap - j, "\\x%02x", c);
-			j += 4;
-		}
-	}
-	if (i < n && j + 4 <= cap) {
-		memcpy(dst + j, "...", 3);
-		j += 3;
-	}
-	dst[j] = '\0';
-}
-
 static int is_lower_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -61,7 +39,7 @@ static int component_problem(char *why, size_t cap, const char *c, size_t n)
 	char show[SHOW_MAX];
 	size_t i;
 
-	shown(show, sizeof(show), c, n);
+	err_shown(show, sizeof(show), c, n);
 	if (!is_lower_alnum(c[0]) || !is_lower_alnum(c[n - 1])) {
 		snprintf(why, cap,
 			 "repository path component \"%s\" must start and end "
@@ -148,7 +126,7 @@ static int port_problem(char *why, size_t cap, const char *p, size_t n)
 	unsigned long v = 0;
 	size_t i;
 
-	shown(show, sizeof(show), p, n);
+	err_shown(show, sizeof(show), p, n);
 	if (n == 0 || n > 5)
 		goto bad;
 	for (i = 0; i < n; i++) {
@@ -172,7 +150,7 @@ static int host_problem(char *why, size_t cap, const char *h, size_t n)
 	const char *end = h + n, *p, *label;
 	int colons = 0;
 
-	shown(show, sizeof(show), h, n);
+	err_shown(show, sizeof(show), h, n);
 	if (h[0] == '[') {
 		for (p = h + 1; p < end && *p != ']'; p++) {
 			if (*p == ':')
@@ -221,7 +199,7 @@ static int tag_problem(char *why, size_t cap, const char *t, size_t n)
 			 OCI_TAG_MAX);
 		return 1;
 	}
-	shown(show, sizeof(show), t, n);
+	err_shown(show, sizeof(show), t, n);
 	if (!is_alnum(t[0]) && t[0] != '_')
 		goto bad;
 	for (i = 1; i < n; i++)
@@ -275,7 +253,7 @@ static int parse(struct oci_ref *out, const char *s, int repo_only,
 		goto out;
 	}
 	len = strnlen(s, REF_INPUT_MAX + 1);
-	shown(show, sizeof(show), s, len);
+	err_shown(show, sizeof(show), s, len);
 	if (len == 0) {
 		snprintf(why, sizeof(why), "%s is empty", what);
 		goto fail;

@@ -616,3 +616,31 @@ Test(oci_manifest, mediatype_helpers)
 	cr_expect_eq(oci_mediatype_is_index(MT_DOCKER_LIST), 1);
 	cr_expect_eq(oci_mediatype_is_index(MT_OCI_MANIFEST), 0);
 }
+
+Test(oci_manifest, referrer_descriptor_uses_artifact_type_and_annotations)
+{
+	char *j, want[512];
+
+	parse_file_ok("artifact-subject.json", NULL);
+	j = oci_manifest_referrer_json(&m);
+	cr_assert_not_null(j);
+	snprintf(want, sizeof(want),
+		 "{\"annotations\":{\"org.opencontainers.image.created\":\"2024-03-01T12:00:00Z\"},"
+		 "\"artifactType\":\"application/vnd.example.sbom.v1+json\",\"digest\":\"%s\","
+		 "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"size\":%zu}",
+		 m.digest.str, m.raw_len);
+	cr_expect_str_eq(j, want);
+	free(j);
+}
+
+Test(oci_manifest, referrer_descriptor_falls_back_to_config_media_type)
+{
+	char *j;
+
+	parse_file_ok("helm-chart.json", NULL);
+	j = oci_manifest_referrer_json(&m);
+	cr_assert_not_null(j);
+	cr_expect(strstr(j, "\"artifactType\":\"application/vnd.cncf.helm.config.v1+json\""), "%s", j);
+	cr_expect(strstr(j, "\"org.opencontainers.image.title\":\"mychart\""), "%s", j);
+	free(j);
+}
