@@ -38,8 +38,12 @@ int cmd_login(int argc, char **argv, struct cli *cli);
 int cmd_logout(int argc, char **argv, struct cli *cli);
 int cmd_serve(int argc, char **argv, struct cli *cli);
 int cmd_sync(int argc, char **argv, struct cli *cli);
+int cmd_export(int argc, char **argv, struct cli *cli);
+int cmd_import(int argc, char **argv, struct cli *cli);
+int cmd_inventory(int argc, char **argv, struct cli *cli);
 int cmd_gc(int argc, char **argv, struct cli *cli);
 int cmd_verify(int argc, char **argv, struct cli *cli);
+int cmd_push(int argc, char **argv, struct cli *cli);
 
 /* Map a library error code to the exit code contract. */
 int cli_exit_code(int err_code);

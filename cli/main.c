@@ -24,11 +24,18 @@ static const struct {
     {"login", cmd_login, "login REGISTRY -u USER --password-stdin"},
     {"logout", cmd_logout, "logout REGISTRY"},
     {"sync", cmd_sync, "sync -c FILE [--dry-run] [--wait]"},
+    {"export", cmd_export,
+     "export -o FILE [REF...|--all] [--since INVENTORY] [--split SIZE] [--level N]"},
+    {"import", cmd_import, "import FILE..."},
+    {"inventory", cmd_inventory, "inventory -o FILE"},
     {"serve", cmd_serve,
      "serve [--listen ADDR] [--tls-cert F --tls-key F] [--htpasswd F] "
      "[--anonymous-read] [--push] [--delete] [--read-only]"},
     {"gc", cmd_gc, "gc [--dry-run] [--grace SECONDS]"},
     {"verify", cmd_verify, "verify"},
+    {"push", cmd_push,
+     "push STOREREF REMOTEREF | push --all --to HOST[/PREFIX] "
+     "[--chunk-size BYTES]"},
 };
 
 static void usage(FILE *f)
