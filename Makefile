@@ -104,6 +104,7 @@ bench: deps all
 	@bench/bench.sh $(BUILD)/ocimirror
 	@bench/bench_serve.sh $(BUILD)/ocimirror
 	@bench/bench_sync.sh $(BUILD)/ocimirror
+	@bench/bench_bundle.sh $(BUILD)/ocimirror
 
 run: deps all
 	@scripts/demo.sh $(BUILD)/ocimirror
