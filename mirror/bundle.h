@@ -1,6 +1,7 @@
 /* Air-gap bundles: a tar stream holding a standard OCI image layout
  * (oci-layout, index.json, blobs/<alg>/<hex>) plus ocimirror-bundle.json,
- * zstd-compressed unless the file name ends in ".tar".
+ * zstd-compressed (a libzstd stream on all cores with bounded memory)
+ * unless the file name ends in ".tar".
  *
  * index.json lists every exported tag with org.opencontainers.image.ref.name
  * set to its full reference ("docker.io/library/nginx:1.25"), and every
