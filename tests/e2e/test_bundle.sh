@@ -127,6 +127,7 @@ case_hostile_archives() {
 		assert_no_file /tmp/ocimirror-pwned || return
 		assert_eq "" "$(ls "$STORE/blobs/sha256")" "blobs after $k" || return
 		assert_tmp_empty || return
+		assert_exit 0 oms verify || return
 	done
 }
 
