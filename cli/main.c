@@ -25,7 +25,8 @@ static const struct {
     {"logout", cmd_logout, "logout REGISTRY"},
     {"sync", cmd_sync, "sync -c FILE [--dry-run] [--wait]"},
     {"export", cmd_export,
-     "export -o FILE [REF...|--all] [--since INVENTORY] [--split SIZE] [--level N]"},
+     "export -o FILE [REF...|--all] [--since INVENTORY] [--split SIZE] "
+     "[--level N]"},
     {"import", cmd_import, "import FILE..."},
     {"inventory", cmd_inventory, "inventory -o FILE"},
     {"serve", cmd_serve,

@@ -651,15 +651,68 @@ static int retryable_curl(CURLcode cc)
 	}
 }
 
-/* One request with auth and retries. url_path starts with "/v2/" or is
- * absolute. The caller interprets r->status. */
+/* Request body source: rewound on every attempt. */
+struct body_reader {
+	const struct reg_body *b;
+	int64_t pos;
+};
+
+static size_t body_read_cb(char *dst, size_t size, size_t nmemb, void *ud)
+{
+	struct body_reader *br = ud;
+	size_t want = size * nmemb;
+	int64_t left = br->b->length - br->pos;
+	ssize_t got;
+
+	if (left <= 0)
+		return 0;
+	if ((int64_t)want > left)
+		want = (size_t)left;
+	if (br->b->data) {
+		memcpy(dst, br->b->data + br->pos, want);
+		br->pos += (int64_t)want;
+		return want;
+	}
+	do
+		got = pread(br->b->fd, dst, want, br->b->offset + br->pos);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0)
+		return CURL_READFUNC_ABORT;
+	br->pos += got;
+	return (size_t)got;
+}
+
+static int request_ex(struct reg_client *c, const char *method,
+		      const char *url_path, const char *accept,
+		      const char *repo, int push, const struct reg_body *body,
+		      struct reg_response *r, struct err *err);
+
 static int request(struct reg_client *c, const char *method,
 		   const char *url_path, const char *accept, const char *repo,
 		   struct reg_response *r, struct err *err)
 {
+	return request_ex(c, method, url_path, accept, repo, 0, NULL, r, err);
+}
+
+int reg_client_request(struct reg_client *c, const char *method,
+		       const char *url, const char *repo, int push,
+		       const struct reg_body *body, struct reg_response *r,
+		       struct err *err)
+{
+	return request_ex(c, method, url, NULL, repo, push, body, r, err);
+}
+
+/* One request with auth and retries. url_path starts with "/v2/" or is
+ * absolute. The caller interprets r->status. */
+static int request_ex(struct reg_client *c, const char *method,
+		      const char *url_path, const char *accept,
+		      const char *repo, int push, const struct reg_body *body,
+		      struct reg_response *r, struct err *err)
+{
 	struct curl_slist *hdrs = NULL;
-	char url[4096], accept_h[600];
+	char url[4096], accept_h[600], extra_h[600];
 	int rc = ERR_FAIL, auth_retries = 0;
+	struct body_reader br = {body, 0};
 
 	rc = choose_scheme(c, err);
 	if (rc)
@@ -673,7 +726,7 @@ static int request(struct reg_client *c, const char *method,
 		const char *auth = NULL;
 		CURLcode cc;
 
-		rc = reg_client_auth_header(c, &auth, repo, 0, err);
+		rc = reg_client_auth_header(c, &auth, repo, push, err);
 		if (rc)
 			goto out;
 		reg_client_throttle(c);
@@ -684,6 +737,39 @@ static int request(struct reg_client *c, const char *method,
 			curl_easy_setopt(c->easy, CURLOPT_NOBODY, 1L);
 		curl_slist_free_all(hdrs);
 		hdrs = NULL;
+		if (body) {
+			br.pos = 0;
+			curl_easy_setopt(c->easy, CURLOPT_UPLOAD, 1L);
+			curl_easy_setopt(c->easy, CURLOPT_READFUNCTION,
+					 body_read_cb);
+			curl_easy_setopt(c->easy, CURLOPT_READDATA, &br);
+			curl_easy_setopt(c->easy, CURLOPT_INFILESIZE_LARGE,
+					 (curl_off_t)body->length);
+			curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST,
+					 method);
+			hdrs = curl_slist_append(hdrs, "Expect:");
+			snprintf(extra_h, sizeof(extra_h), "Content-Type: %s",
+				 body->content_type
+				     ? body->content_type
+				     : "application/octet-stream");
+			hdrs = curl_slist_append(hdrs, extra_h);
+			if (body->content_range) {
+				snprintf(extra_h, sizeof(extra_h),
+					 "Content-Range: %s",
+					 body->content_range);
+				hdrs = curl_slist_append(hdrs, extra_h);
+			}
+		} else if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+			curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST,
+					 method);
+			if (!strcmp(method, "POST")) {
+				curl_easy_setopt(c->easy, CURLOPT_POST, 1L);
+				curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS,
+						 "");
+				curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE,
+						 0L);
+			}
+		}
 		if (accept) {
 			snprintf(accept_h, sizeof(accept_h), "Accept: %s",
 				 accept);
@@ -703,7 +789,7 @@ static int request(struct reg_client *c, const char *method,
 		}
 		if (cc == CURLE_OK && r->status == 401 && auth_retries < 2) {
 			auth_retries++;
-			rc = handle_401(c, r, repo, 0, err);
+			rc = handle_401(c, r, repo, push, err);
 			if (rc)
 				goto out;
 			continue;

@@ -137,6 +137,23 @@ int reg_client_base_url(struct reg_client *c, const char **out,
  * is owned by the client and valid until the next call. */
 int reg_client_auth_header(struct reg_client *c, const char **out,
 			   const char *repo, int push, struct err *err);
+/* A request body: `length` bytes of data, or of fd from offset when data
+ * is NULL (read with pread, so a retry re-sends from the start). */
+struct reg_body {
+	const char *data;
+	int fd;
+	int64_t offset, length;
+	const char *content_type;  /* default application/octet-stream */
+	const char *content_range; /* header value, or NULL */
+};
+struct reg_response;
+/* One request with auth (push scope when push) and the client's retries;
+ * url is "/v2/..." or absolute. The caller interprets r->status; 401 after
+ * re-authentication is ERR_UNAUTHORIZED. body may be NULL. */
+int reg_client_request(struct reg_client *c, const char *method,
+		       const char *url, const char *repo, int push,
+		       const struct reg_body *body, struct reg_response *r,
+		       struct err *err);
 /* Forget the cached token for repo (after a 401). */
 void reg_client_auth_invalidate(struct reg_client *c, const char *repo);
 /* Apply TLS, timeouts, share handle and user agent to an easy handle. */

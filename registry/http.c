@@ -75,6 +75,7 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
 		r->link[0] = r->location[0] = r->content_range[0] = '\0';
 		r->retry_after = 0;
 		r->content_length = -1;
+		r->oci_subject = 0;
 		return n;
 	}
 	colon = memchr(p, ':', n);
@@ -113,6 +114,8 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
 		char tmp[32];
 		copy_value(tmp, sizeof(tmp), colon, n - kl - 1);
 		r->content_length = strtoll(tmp, NULL, 10);
+	} else if (IS("oci-subject")) {
+		r->oci_subject = 1;
 	} else if (IS("content-range")) {
 		copy_value(r->content_range, sizeof(r->content_range), colon,
 			   n - kl - 1);

@@ -17,6 +17,7 @@ struct reg_response {
 	long retry_after;	  /* seconds, 0 when absent */
 	long long content_length; /* -1 when absent */
 	char content_range[128];
+	int oci_subject; /* OCI-Subject present (referrers API) */
 	struct buf body; /* capped; error bodies are kept too */
 	int body_too_large;
 };

@@ -1,0 +1,49 @@
+/* Pushing to a remote registry (distribution-spec push): blob existence
+ * checks, cross-repository mounts, monolithic and chunked blob uploads,
+ * manifest PUTs. Every request goes through the client's auth (push scope
+ * "repository:NAME:pull,push") and retries; a refused push is
+ * ERR_UNAUTHORIZED with the registry's answer in the message. */
+#ifndef REGISTRY_UPLOAD_H
+#define REGISTRY_UPLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oci/digest.h"
+#include "oci/err.h"
+#include "registry/client.h"
+
+#define REG_UPLOAD_CHUNK_DEFAULT (16u * 1024 * 1024)
+
+/* HEAD /v2/<repo>/blobs/<digest>: 1 when present (*size_out set when not
+ * NULL), 0 when absent, or a negative ERR_*. */
+int reg_client_blob_exists(struct reg_client *c, const char *repo,
+			   const struct oci_digest *digest, int64_t *size_out,
+			   struct err *err);
+
+enum reg_upload_how {
+	REG_UPLOAD_MONOLITHIC = 1, /* POST, then one PUT with the bytes */
+	REG_UPLOAD_CHUNKED,	   /* POST, PATCH per chunk, PUT ?digest= */
+	REG_UPLOAD_MOUNTED,	   /* POST ?mount=&from= answered 201 */
+};
+
+/* Upload `size` bytes read from fd (from offset 0, with pread; fd is not
+ * moved or closed) as blob digest into repo. When mount_from names another
+ * repository of the same registry a mount is tried first; when the
+ * registry refuses it, the upload session it opened is used instead.
+ * Blobs larger than chunk (0: REG_UPLOAD_CHUNK_DEFAULT) go in PATCH
+ * chunks of that size. *how_out says what happened. */
+int reg_client_upload_blob(struct reg_client *c, enum reg_upload_how *how_out,
+			   const char *repo, const struct oci_digest *digest,
+			   int64_t size, int fd, const char *mount_from,
+			   size_t chunk, int *patches_out, struct err *err);
+
+/* PUT /v2/<repo>/manifests/<ref> with the given media type. *subject_out
+ * (when not NULL) is 1 when the registry answered with OCI-Subject (it
+ * keeps the referrers index itself). */
+int reg_client_put_manifest(struct reg_client *c, const char *repo,
+			    const char *ref, const char *media_type,
+			    const char *body, size_t len, int *subject_out,
+			    struct err *err);
+
+#endif
