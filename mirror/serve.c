@@ -1151,7 +1151,13 @@ int serve_start(struct server **out, struct store *s,
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (unsigned)n * 2 : 4;
 	}
-	if (srv->cert_pem)
+	{
+		/* TLS material only when serving https (an empty list else) */
+		struct MHD_OptionItem tls[] = {
+		    {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert_pem},
+		    {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key_pem},
+		    {MHD_OPTION_END, 0, NULL},
+		};
 		srv->d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, handler, srv, MHD_OPTION_SOCK_ADDR,
 		    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
@@ -1161,19 +1167,9 @@ int serve_start(struct server **out, struct store *s,
 		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-		    MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
-		    MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_END);
-	else
-		srv->d = MHD_start_daemon(
-		    flags, 0, NULL, NULL, handler, srv, MHD_OPTION_SOCK_ADDR,
-		    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-		    threads, MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
-		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
-		    MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
-		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		    MHD_OPTION_ARRAY, srv->cert_pem ? tls : tls + 2,
 		    MHD_OPTION_END);
+	}
 	if (!srv->d) {
 		rc = err_set(err, ERR_FAIL,
 			     "cannot listen on %s (in use, or not allowed)",
