@@ -62,6 +62,14 @@ static int from_store(struct cli *cli, const char *spec, int raw, int config,
 	if (rc)
 		return cli_fail(cli, err);
 	oci_ref_repo(&ref, repo, sizeof(repo));
+	if (!store_repo_exists(&st, repo) && !strncmp(repo, "docker.io/", 10)) {
+		/* a local name pushed without a host ("team/app") */
+		const char *p = repo + 10;
+		if (!strncmp(p, "library/", 8) && !strchr(spec, '/'))
+			p += 8;
+		if (store_repo_exists(&st, p))
+			memmove(repo, p, strlen(p) + 1);
+	}
 	if (ref.has_digest)
 		rc = store_manifest_get(&st, repo, &ref.digest, &sr, err);
 	else

@@ -219,7 +219,10 @@ case_skopeo_roundtrip() {
 		{ fail "skopeo copy back: $(tail -n 3 "$out" | tr '\n' ' ')"; return 1; }
 	assert_eq "$(cd "$l1/blobs/sha256" && ls | sort)" "$(cd "$l2/blobs/sha256" && ls | sort)" "blob sets of the two layouts" || return
 	# the pushed repository is stored under its plain name
-	[ -d "$MAIN/repositories/e2e/roundtrip/_tags" ] || fail "no repositories/e2e/roundtrip/_tags"
+	[ -d "$MAIN/repositories/e2e/roundtrip/_tags" ] || { fail "no repositories/e2e/roundtrip/_tags"; return; }
+	# and `inspect store:` finds it by that plain name
+	assert_exit 0 om --store "$MAIN" inspect --raw store:e2e/roundtrip:v2 || return
+	assert_eq "$MA_DG" "sha256:$(sha256sum "$OUT" | cut -d' ' -f1)" "inspect store: of a local name"
 }
 
 PODMAN_DIR=$W/podman
