@@ -102,8 +102,7 @@ int cmd_export(int argc, char **argv, struct cli *cli)
 	rc = store_open(&s, cli->store_dir, 0, &err);
 	if (!rc)
 		rc = bundle_export(&s, out, &o, &st, &err);
-	if (!rc || rc != ERR_NOT_FOUND || s.root)
-		store_close(&s);
+	store_close(&s);
 	if (rc)
 		return cli_fail(cli, &err);
 	cli_human_bytes(h, sizeof(h), (double)st.bytes);

@@ -114,8 +114,7 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	if (!rc)
 		rc = store_lock(&st, wait, &err);
 	if (rc) {
-		if (!st.root || rc != ERR_CONFLICT)
-			store_close(&st);
+		store_close(&st); /* safe on a store that failed to open */
 		sync_config_release(&cfg);
 		return cli_fail(cli, &err);
 	}

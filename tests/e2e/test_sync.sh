@@ -179,7 +179,7 @@ case_concurrent_run_exits_3() {
 	new_store
 	base_cfg
 	proxy_reset
-	proxy_fault '{"mode":"stall","match":"/blobs/","after":100,"stall":4,"count":1,"method":"GET"}' || return
+	proxy_fault '{"mode":"stall","match":"/blobs/","after":0,"stall":4,"count":1,"method":"GET"}' || return
 	OCIMIRROR_STALL_TIMEOUT=30 timeout 60 "$OCIMIRROR" --store "$STORE" sync -c "$CFG" >"$E2E_WORK/bg.out" 2>&1 </dev/null &
 	local pid=$! rc1=0 rc2=0
 	for _ in $(seq 1 100); do
