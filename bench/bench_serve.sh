@@ -34,7 +34,7 @@ read -r SREPO BLOB1 < <("$PYTHON" -c 'import json,sys
 l=json.load(open(sys.argv[1]))["refs"]["large"]; print(l["repo"], l["layers"][0]["digest"])' "$W/exp1.json")
 "$BIN" --store "$W/store" -q pull "$REG_OPEN/$MREPO:$MTAG" "$REG_OPEN/$LREPO:v1" "$REG_OPEN/$SREPO:v1"
 PORT=$(e2e_free_port)
-"$BIN" --store "$W/store" -q serve --listen "127.0.0.1:$PORT" &
+"$BIN" --store "$W/store" -q serve --listen "127.0.0.1:$PORT" ${BENCH_SERVE_THREADS:+--threads $BENCH_SERVE_THREADS} &
 OMPID=$!
 E2E_PIDS+=("$OMPID")
 e2e_wait_http "http://127.0.0.1:$PORT/v2/"

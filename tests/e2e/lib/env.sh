@@ -82,7 +82,7 @@ e2e_wait_http() {
 	[ ${#codes[@]} -eq 0 ] && codes=(200 401)
 	deadline=$((SECONDS + E2E_READY_TIMEOUT))
 	while [ $SECONDS -lt $deadline ]; do
-		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" 2>/dev/null)
+		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" 2>/dev/null) || true
 		for c in "${codes[@]}"; do
 			[ "$code" = "$c" ] && return 0
 		done
