@@ -451,10 +451,21 @@ int push_map_repo(struct oci_ref *out, const char *to, const char *repo,
 		unsigned char ch = (unsigned char)tolower((unsigned char)*p);
 		int ok = isalnum(ch) || ch == '.' || ch == '_' || ch == '-' ||
 			 ch == '/';
+		char c = ok ? (char)ch : '-';
+
 		if (ch == '[' || ch == ']')
 			continue;
-		name[n++] = ok ? (char)ch : '-';
+		/* a component starts with a letter or digit and has no
+		 * run of '-' made from several refused characters */
+		if (c == '-' &&
+		    (name[n - 1] == '/' || (!ok && name[n - 1] == '-')))
+			continue;
+		if (c == '/' && name[n - 1] == '-')
+			n--;
+		name[n++] = c;
 	}
+	while (n && name[n - 1] == '-')
+		n--;
 	name[n] = '\0';
 	rc = oci_ref_parse_repo(out, name, err);
 	if (rc)
