@@ -1,4 +1,5 @@
 #include "mirror/store.h"
+#include "mirror/storewalk.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -828,47 +829,29 @@ int store_referrer_add(struct store *s, const char *repo,
 	return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names in dir (no dot entries). */
+/* Sorted names in dir, leaving out dot-names (no record starts with a
+ * dot); NULL when empty or unreadable. Free with free_list. */
 static char **list_dir(const char *dir, size_t *n_out)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
 	char **v = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, j = 0;
 
 	*n_out = 0;
-	if (!d)
+	if (store_names_list(&v, &n, dir) || !v)
 		return NULL;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			char **nv;
-			cap = cap ? cap * 2 : 32;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
-		}
-		v[n++] = strdup(e->d_name);
+	for (size_t i = 0; i < n; i++) {
+		if (v[i][0] == '.')
+			free(v[i]);
+		else
+			v[j++] = v[i];
 	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_str);
-	*n_out = n;
+	*n_out = j;
 	return v;
 }
 
 static void free_list(char **v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	store_names_free(v, n);
 }
 
 struct walk {
