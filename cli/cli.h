@@ -44,6 +44,7 @@ int cmd_inventory(int argc, char **argv, struct cli *cli);
 int cmd_gc(int argc, char **argv, struct cli *cli);
 int cmd_verify(int argc, char **argv, struct cli *cli);
 int cmd_push(int argc, char **argv, struct cli *cli);
+int cmd_app(int argc, char **argv, struct cli *cli);
 
 /* Map a library error code to the exit code contract. */
 int cli_exit_code(int err_code);

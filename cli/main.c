@@ -37,6 +37,7 @@ static const struct {
     {"push", cmd_push,
      "push STOREREF REMOTEREF | push --all --to HOST[/PREFIX] "
      "[--chunk-size BYTES]"},
+    {"app", cmd_app, "app validate [--json] PATH"},
 };
 
 static void usage(FILE *f)

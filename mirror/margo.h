@@ -1,0 +1,165 @@
+/* Margo ApplicationDescription (margo.yaml): read and validate.
+ *
+ * margo_app_parse reads the YAML into struct margo_app; margo_app_validate
+ * applies the rules of ../shared/MARGO.md. Neither stops at the first
+ * problem: each one is appended to a struct margo_problems with the
+ * libyaml mark (1-based line and column) of the node it is about, as an
+ * error (the description is invalid) or a warning (a field from an older
+ * draft, a custom profile type: readable, but worth a look).
+ *
+ * Strings in struct margo_app point into the parsed YAML document the
+ * struct owns; they stay valid until margo_app_release. A field that is
+ * absent has v == NULL; its line/column then are those of the mapping that
+ * should have held it. Input is capped at MARGO_INPUT_MAX bytes and
+ * MARGO_NODES_MAX YAML nodes (aliases counted each time they are used). */
+#ifndef MIRROR_MARGO_H
+#define MIRROR_MARGO_H
+
+#include <stddef.h>
+#include <yaml.h>
+
+#include "oci/err.h"
+
+#define MARGO_INPUT_MAX (1024 * 1024)
+#define MARGO_NODES_MAX 100000
+#define MARGO_PROBLEMS_MAX 1000 /* further problems are counted, not kept */
+#define MARGO_MSG_MAX 256
+
+enum margo_severity { MARGO_ERROR = 0, MARGO_WARNING };
+
+struct margo_problem {
+	size_t line, column;
+	enum margo_severity severity;
+	char message[MARGO_MSG_MAX];
+};
+
+struct margo_problems {
+	struct margo_problem *v;
+	size_t n, cap;
+	size_t n_errors, n_warnings; /* all of them, kept or not */
+};
+
+void margo_problems_init(struct margo_problems *p);
+void margo_problems_release(struct margo_problems *p);
+/* Append one problem (printf format; made one line, cut to fit). */
+void margo_problems_add(struct margo_problems *p, size_t line, size_t column,
+			enum margo_severity sev, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+const char *margo_severity_name(enum margo_severity sev);
+
+/* A scalar and where it is. */
+struct margo_str {
+	const char *v; /* NULL when absent */
+	size_t line, column;
+	int invalid; /* there, but not a string (already reported) */
+};
+
+struct margo_person {
+	struct margo_str name, email, site;
+};
+
+struct margo_component {
+	struct margo_str name;
+	int has_properties;
+	struct margo_str properties; /* position of the properties map */
+	struct margo_str repository, revision, wait, timeout;
+	struct margo_str package_location, key_location; /* older drafts */
+	size_t line, column;
+};
+
+struct margo_profile {
+	struct margo_str type, id, description;
+	struct margo_str *architectures; /* cpu.architectures */
+	size_t n_architectures;
+	int older_resources; /* from requiredResources, not deviceConstraints */
+	struct margo_component *components;
+	size_t n_components;
+	int has_components;
+	size_t line, column;
+};
+
+struct margo_target {
+	struct margo_str pointer;
+	struct margo_str *components;
+	size_t n_components;
+	size_t line, column;
+};
+
+struct margo_parameter {
+	struct margo_str name, value;
+	struct margo_target *targets;
+	size_t n_targets;
+};
+
+struct margo_setting {
+	struct margo_str parameter, name, schema;
+	size_t line, column;
+};
+
+struct margo_section {
+	struct margo_str name;
+	struct margo_setting *settings;
+	size_t n_settings;
+};
+
+struct margo_rule {
+	struct margo_str name, data_type;
+	size_t line, column;
+};
+
+struct margo_app {
+	yaml_document_t doc;
+	int has_doc;
+	int incomplete;	     /* node budget spent: not validated */
+	size_t line, column; /* the root mapping; 0 when it is not one */
+	struct margo_str api_version, kind, id;
+	int id_from_metadata; /* older drafts: metadata.id */
+	/* metadata */
+	struct margo_str name, description, version;
+	size_t metadata_line, metadata_column;
+	int has_metadata, has_catalog, has_application;
+	size_t catalog_line, catalog_column;
+	/* metadata.catalog.application */
+	struct margo_str description_file, icon, license_file, release_notes;
+	struct margo_str site, tagline;
+	struct margo_str *tags;
+	size_t n_tags;
+	struct margo_person *authors, *organizations;
+	size_t n_authors, n_organizations;
+	int has_organization;
+	struct margo_profile *profiles;
+	size_t n_profiles;
+	int has_profiles;
+	struct margo_parameter *parameters;
+	size_t n_parameters;
+	struct margo_section *sections;
+	size_t n_sections;
+	struct margo_rule *rules; /* configuration.schema */
+	size_t n_rules;
+};
+
+/* Parse len bytes of YAML into out (always initialised, release it).
+ * Syntax errors, wrong types and older-draft fields go to probs. Returns
+ * 0, or ERR_TOO_LARGE (input over MARGO_INPUT_MAX) / ERR_FAIL (out of
+ * memory) with err set. */
+int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
+		    const char *data, size_t len, struct err *err);
+
+/* Apply MARGO.md's rules to a parsed description: required fields, kind,
+ * id pattern, profile types, component names, oci:// repositories, SemVer
+ * revisions, parameter targets, configuration settings. With dir (the
+ * package directory) non-NULL, the resource files named in
+ * metadata.catalog.application must exist in it as regular files. */
+void margo_app_validate(const struct margo_app *app, const char *dir,
+			struct margo_problems *probs);
+
+void margo_app_release(struct margo_app *app);
+
+/* Read and validate PATH: a margo.yaml, or a package directory holding
+ * margo.yaml and its resources. *file_out (free it) is the description
+ * file that the problems refer to. Returns 0 when the file was read (look
+ * at probs->n_errors), else ERR_NOT_FOUND / ERR_TOO_LARGE / ERR_FAIL. */
+int margo_check_path(struct margo_problems *probs, char **file_out,
+		     const char *path, struct err *err);
+
+#endif

@@ -1,0 +1,37 @@
+/* libFuzzer target: margo_app_parse + margo_app_validate on arbitrary
+ * bytes. Must not crash or leak; every problem has a position and a
+ * one-line message; the counts cover the kept problems. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mirror/margo.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct margo_problems p;
+	struct margo_app app;
+	struct err err;
+	int rc;
+
+	err_clear(&err);
+	margo_problems_init(&p);
+	rc = margo_app_parse(&app, &p, (const char *)data, size, &err);
+	if (rc && rc != ERR_FAIL)
+		abort();
+	margo_app_validate(&app, NULL, &p);
+	if (p.n > p.n_errors + p.n_warnings || p.n > MARGO_PROBLEMS_MAX)
+		abort();
+	for (size_t i = 0; i < p.n; i++)
+		if (!p.v[i].line || !p.v[i].column ||
+		    strchr(p.v[i].message, '\n'))
+			abort();
+	for (size_t i = 0; i < app.n_profiles; i++)
+		if (!app.profiles[i].line)
+			abort();
+	margo_app_release(&app);
+	margo_problems_release(&p);
+	return 0;
+}
