@@ -12,6 +12,8 @@
 
 #include "cli/cli.h"
 #include "mirror/margo.h"
+#include "mirror/margo_push.h"
+#include "registry/pool.h"
 
 static int app_validate(int argc, char **argv, struct cli *cli)
 {
@@ -72,14 +74,104 @@ static int app_validate(int argc, char **argv, struct cli *cli)
 	return rc;
 }
 
+/* app push DIR REF: validate the package, build the artifact, push it to
+ * a registry, or into the store with REF written "store:REPO[:TAG]". */
+static int app_push(int argc, char **argv, struct cli *cli)
+{
+	struct margo_problems probs;
+	struct margo_push_result res;
+	struct oci_ref ref;
+	struct reg_pool pool;
+	struct store st;
+	struct err err;
+	char *file = NULL, repo[OCI_REPO_MAX];
+	const char *spec;
+	int to_store, rc;
+
+	if (argc != 3 || argv[1][0] == '-')
+		return cli_usage(cli, "usage: ocimirror app push DIR REF (REF "
+				      "may be store:REPO[:TAG])");
+	spec = argv[2];
+	to_store = !strncmp(spec, "store:", 6);
+	if (to_store)
+		spec += 6;
+	err_clear(&err);
+	if (oci_ref_parse(&ref, spec, &err))
+		return cli_usage(cli, "app push: %s", err.msg);
+	if (ref.has_digest)
+		return cli_usage(cli,
+				 "app push: REF takes a tag, not a digest");
+	/* a ref without a tag takes metadata.version: drop the default */
+	if (!strchr(strrchr(spec, '/') ? strrchr(spec, '/') : spec, ':'))
+		ref.tag[0] = '\0';
+	margo_problems_init(&probs);
+	rc = margo_check_path(&probs, &file, argv[1], &err);
+	if (!rc && probs.n_errors) {
+		for (size_t i = 0; i < probs.n; i++)
+			if (probs.v[i].severity == MARGO_ERROR)
+				fprintf(stderr, "%s:%zu:%zu: error: %s\n", file,
+					probs.v[i].line, probs.v[i].column,
+					probs.v[i].message);
+		rc = err_set(&err, ERR_INVALID,
+			     "app push: %s has %zu errors; nothing pushed",
+			     file, probs.n_errors);
+	}
+	free(file);
+	margo_problems_release(&probs);
+	if (rc)
+		return cli_fail(cli, &err);
+	oci_ref_repo(&ref, repo, sizeof(repo));
+	if (to_store) {
+		/* as the store names it: a host-less name stays as written */
+		const char *tagsep = strrchr(spec, '/')
+					 ? strrchr(strrchr(spec, '/'), ':')
+					 : strrchr(spec, ':');
+		size_t len = tagsep ? (size_t)(tagsep - spec) : strlen(spec);
+		if (len < sizeof(repo)) {
+			memcpy(repo, spec, len);
+			repo[len] = '\0';
+		}
+		if (!store_repo_valid(repo))
+			return cli_usage(
+			    cli, "app push: invalid repository \"%s\"", repo);
+		rc = cli_store_open(cli, &st, 1, 0, &err);
+		if (!rc) {
+			rc = margo_package_push(&res, &st, NULL, argv[1], &ref,
+						repo, &err);
+			store_close(&st);
+		}
+	} else {
+		reg_pool_init(&pool, &cli->reg);
+		rc = margo_package_push(&res, NULL, &pool, argv[1], &ref, NULL,
+					&err);
+		reg_pool_release(&pool);
+	}
+	if (rc)
+		return cli_fail(cli, &err);
+	if (strcmp(res.tag, res.version) && (strchr(res.version, '+') == NULL))
+		fprintf(stderr,
+			"warning: tag %s differs from metadata.version %s\n",
+			res.tag, res.version);
+	if (cli->json)
+		cli_json_event(json_pack("{s:s,s:s,s:s,s:s,s:I}", "event",
+					 "pushed", "repository", repo, "tag",
+					 res.tag, "digest", res.digest.str,
+					 "layers", (json_int_t)res.layers));
+	else if (cli->verbosity >= 0)
+		printf("%s:%s\t%s\t%zu layers\n", repo, res.tag, res.digest.str,
+		       res.layers);
+	return EXIT_OK;
+}
+
 static const struct {
 	const char *name;
 	cmd_fn fn;
 } subcommands[] = {
     {"validate", app_validate},
+    {"push", app_push},
 };
 
-static const char *const planned[] = {"push", "pull", "list", "show"};
+static const char *const planned[] = {"pull", "list", "show"};
 
 int cmd_app(int argc, char **argv, struct cli *cli)
 {

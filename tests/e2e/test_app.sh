@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # e2e: `ocimirror app validate` on the Margo samples and bad descriptions
-# in testdata/margo (no registry needed).
+# in testdata/margo, and `app push` to a docker-registry and into the store.
 # Run by tests/e2e/run.sh, which exports OCIMIRROR, E2E_*.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -55,12 +55,55 @@ case_usage() {
 	assert_exit 2 oms app || return
 	assert_exit 2 oms app validate || return
 	assert_exit 2 oms app validate a b || return
-	assert_exit 2 oms app push "$MARGO/helm-app" x || return
+	assert_exit 2 oms app push "$MARGO/helm-app" || return
+	assert_contains "$(alltext)" "usage: ocimirror app push DIR REF" || return
+	assert_exit 2 oms app pull x || return
 	assert_contains "$(alltext)" "not built yet" || return
 	assert_exit 2 oms app frobnicate || return
 	assert_exit 1 oms app validate "$MARGO/does-not-exist.yaml" || return
 }
 
+case_push_to_registry_and_store() {
+	new_store
+	local r=$REG_OPEN/apps/digitron
+	assert_exit 0 oms --json app push "$MARGO/helm-app" "$r" || return
+	local dg; dg=$(tail -n 1 "$OUT" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["digest"])')
+	# the tag is metadata.version; the manifest is the Margo artifact
+	local m=$E2E_WORK/app-manifest.json
+	curl -sf -H "Accept: application/vnd.oci.image.manifest.v1+json" \
+		"http://$REG_OPEN/v2/apps/digitron/manifests/1.2.0" -o "$m" || { fail "manifest GET"; return; }
+	assert_eq "$dg" "sha256:$(sha256sum "$m" | cut -d' ' -f1)" "pushed digest" || return
+	assert_eq "application/vnd.margo.app.v1+json application/vnd.oci.empty.v1+json 5" \
+		"$("$PYTHON" -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["artifactType"], m["config"]["mediaType"], len(m["layers"]))' "$m")" "artifact" || return
+	assert_eq "margo.yaml=application/vnd.margo.app.description.v1+yaml resources/icon.png=application/vnd.margo.app.icon.v1+png" \
+		"$("$PYTHON" -c 'import json,sys; m=json.load(open(sys.argv[1])); print(" ".join("%s=%s" % (l["annotations"]["org.opencontainers.image.title"], l["mediaType"]) for l in m["layers"][:2]))' "$m")" "layers" || return
+	# every layer holds the file's bytes
+	"$PYTHON" - "$m" "$MARGO/helm-app" "$REG_OPEN" <<'PY' || { fail "layer bytes differ"; return; }
+import hashlib, json, sys, urllib.request
+m = json.load(open(sys.argv[1]))
+for l in m["layers"]:
+    body = urllib.request.urlopen("http://%s/v2/apps/digitron/blobs/%s" % (sys.argv[3], l["digest"])).read()
+    want = open("%s/%s" % (sys.argv[2], l["annotations"]["org.opencontainers.image.title"]), "rb").read()
+    assert body == want, l["annotations"]
+PY
+	# pulled back into a store: same digest; pushed into a store: same digest
+	assert_exit 0 oms pull "$r:1.2.0" || return
+	assert_tag "$REG_OPEN" apps/digitron 1.2.0 "$dg" || return
+	assert_exit 0 oms app push "$MARGO/helm-app" store:plant/digitron || return
+	assert_eq "$dg" "$(json_field "$STORE/repositories/plant/digitron/_tags/1.2.0" digest)" "store push digest"
+}
+
+case_push_refuses_invalid_package() {
+	new_store
+	local d=$E2E_WORK/badpkg
+	rm -rf "$d" && cp -a "$MARGO/helm-app" "$d" && rm "$d/resources/icon.png"
+	assert_exit 1 oms app push "$d" "$REG_OPEN/apps/broken" || return
+	assert_contains "$(alltext)" "nothing pushed" "message" || return
+	assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$REG_OPEN/v2/apps/broken/tags/list")" "nothing in the registry"
+}
+
+run_case "app push: Margo artifact to a registry and into the store" case_push_to_registry_and_store
+run_case "app push: an invalid package is refused, nothing pushed" case_push_refuses_invalid_package
 run_case "app validate: sample package directory and file -> exit 0" case_valid_package_dir
 run_case "app validate: bad revision -> exit 1 with FILE:LINE:COL" case_bad_file_exit_1_with_position
 run_case "app validate: older-draft fields only -> warnings, exit 0" case_warnings_only_exit_0

@@ -1,0 +1,346 @@
+#include "mirror/margo_push.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "oci/buf.h"
+#include "oci/mediatype.h"
+#include "registry/upload.h"
+
+#define DESC_MAX (1024u * 1024)
+#define RESOURCE_MAX (256u * 1024 * 1024)
+#define MAX_FILES 8
+
+static const char *const resource_kinds[] = {"icon", "descriptionFile",
+					     "licenseFile", "releaseNotes"};
+
+struct pkgfile {
+	char path[1024]; /* relative to the package directory */
+	char media_type[128];
+	struct oci_digest digest;
+	int64_t size;
+};
+
+/* A mapping's value for key (scalars only), or NULL. */
+static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map,
+			    const char *key)
+{
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		if (k && k->type == YAML_SCALAR_NODE &&
+		    !strcmp((const char *)k->data.scalar.value, key))
+			return yaml_document_get_node(doc, p->value);
+	}
+	return NULL;
+}
+
+static const char *scalar(yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE
+		   ? (const char *)n->data.scalar.value
+		   : NULL;
+}
+
+/* "png", "jpeg", "markdown", "plain", "pdf", ... from a file name */
+static const char *format_of(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	if (!dot || strchr(dot, '/'))
+		return "octet-stream";
+	dot++;
+	if (!strcasecmp(dot, "jpg") || !strcasecmp(dot, "jpeg"))
+		return "jpeg";
+	if (!strcasecmp(dot, "md") || !strcasecmp(dot, "markdown"))
+		return "markdown";
+	if (!strcasecmp(dot, "txt"))
+		return "plain";
+	if (!strcasecmp(dot, "svg"))
+		return "svg+xml";
+	return dot;
+}
+
+static int path_ok(const char *p)
+{
+	if (!*p || *p == '/' || strlen(p) >= 1024)
+		return 0;
+	for (const char *s = p; *s; s++)
+		if ((unsigned char)*s < 0x20)
+			return 0;
+	for (const char *s = p; s;) {
+		const char *slash = strchr(s, '/');
+		size_t n = slash ? (size_t)(slash - s) : strlen(s);
+		if (n == 0 || (n == 1 && s[0] == '.') ||
+		    (n == 2 && s[0] == '.' && s[1] == '.'))
+			return 0;
+		s = slash ? slash + 1 : NULL;
+	}
+	return 1;
+}
+
+/* Hash and size a file of the package, refusing anything but a regular
+ * file inside dir. */
+static int file_digest(struct pkgfile *f, const char *dir, struct err *err)
+{
+	char full[4200], buf[65536];
+	struct oci_hasher h;
+	struct stat st;
+	ssize_t r;
+	int fd;
+
+	snprintf(full, sizeof(full), "%s/%s", dir, f->path);
+	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return err_set(err, ERR_NOT_FOUND, "package file %s: %s",
+			       f->path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    st.st_size > (off_t)RESOURCE_MAX) {
+		close(fd);
+		return err_set(
+		    err, ERR_INVALID,
+		    "package file %s: not a regular file of at most %u bytes",
+		    f->path, RESOURCE_MAX);
+	}
+	oci_hasher_init(&h, OCI_SHA256);
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		oci_hasher_update(&h, buf, (size_t)r);
+	oci_hasher_final(&h, &f->digest);
+	oci_hasher_release(&h);
+	close(fd);
+	f->size = st.st_size;
+	return r < 0 ? err_set(err, ERR_FAIL, "read %s: %s", f->path,
+			       strerror(errno))
+		     : 0;
+}
+
+static int collect(struct pkgfile *files, size_t *n, char *version,
+		   const char *dir, struct err *err)
+{
+	char path[4200];
+	FILE *fp;
+	yaml_parser_t p;
+	yaml_document_t doc;
+	yaml_node_t *root, *meta, *app;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/margo.yaml", dir);
+	fp = fopen(path, "rb");
+	if (!fp)
+		return err_set(err, ERR_NOT_FOUND, "%s: %s", path,
+			       strerror(errno));
+	yaml_parser_initialize(&p);
+	yaml_parser_set_input_file(&p, fp);
+	if (!yaml_parser_load(&p, &doc)) {
+		rc = err_set(err, ERR_INVALID, "%s:%zu:%zu: %s", path,
+			     p.problem_mark.line + 1, p.problem_mark.column + 1,
+			     p.problem ? p.problem : "YAML error");
+		yaml_parser_delete(&p);
+		fclose(fp);
+		return rc;
+	}
+	root = yaml_document_get_root_node(&doc);
+	meta = map_get(&doc, root, "metadata");
+	app = map_get(&doc, map_get(&doc, meta, "catalog"), "application");
+	snprintf(version, OCI_TAG_MAX + 1, "%s",
+		 scalar(map_get(&doc, meta, "version")) ?: "");
+	*n = 0;
+	snprintf(files[0].path, sizeof(files[0].path), "margo.yaml");
+	snprintf(files[0].media_type, sizeof(files[0].media_type), "%s",
+		 MT_MARGO_DESC);
+	(*n)++;
+	for (size_t k = 0; k < 4 && !rc; k++) {
+		const char *v = scalar(map_get(&doc, app, resource_kinds[k]));
+		struct pkgfile *f = &files[*n];
+
+		if (!v)
+			continue;
+		if (!path_ok(v)) {
+			rc = err_set(
+			    err, ERR_INVALID,
+			    "%s: metadata.catalog.application.%s \"%.200s\" "
+			    "must be a relative path inside the package",
+			    path, resource_kinds[k], v);
+			break;
+		}
+		snprintf(f->path, sizeof(f->path), "%s", v);
+		snprintf(f->media_type, sizeof(f->media_type),
+			 "application/vnd.margo.app.%s.v1+%s",
+			 resource_kinds[k], format_of(v));
+		(*n)++;
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&p);
+	fclose(fp);
+	if (!rc && !version[0])
+		rc = err_set(err, ERR_INVALID,
+			     "%s: metadata.version is missing", path);
+	for (size_t i = 0; i < *n && !rc; i++)
+		rc = file_digest(&files[i], dir, err);
+	return rc;
+}
+
+static char *manifest_json(const struct pkgfile *files, size_t n)
+{
+	json_t *layers = json_array(), *m;
+	char *t;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+		    layers, json_pack("{s:s,s:s,s:I,s:{s:s}}", "mediaType",
+				      files[i].media_type, "digest",
+				      files[i].digest.str, "size",
+				      (json_int_t)files[i].size, "annotations",
+				      ANN_TITLE, files[i].path));
+	m = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:i,s:s},s:o}", "schemaVersion",
+		      2, "mediaType", MT_OCI_MANIFEST, "artifactType",
+		      MT_MARGO_APP, "config", "mediaType", MT_OCI_EMPTY,
+		      "digest", OCI_EMPTY_DIGEST, "size", 2, "data",
+		      "e30=", "layers", layers);
+	t = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	return t;
+}
+
+static int put_local_file(struct store *s, const char *repo, const char *dir,
+			  const struct pkgfile *f, struct err *err)
+{
+	char full[4200], buf[65536];
+	struct store_writer *w;
+	ssize_t r;
+	int fd, rc;
+
+	if (!store_blob_exists(s, &f->digest, NULL)) {
+		snprintf(full, sizeof(full), "%s/%s", dir, f->path);
+		fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return err_set(err, ERR_NOT_FOUND, "%s: %s", full,
+				       strerror(errno));
+		rc = store_writer_open(&w, s, &f->digest, f->size, err);
+		while (!rc && (r = read(fd, buf, sizeof(buf))) > 0)
+			rc = store_writer_write(w, buf, (size_t)r, err);
+		if (!rc)
+			rc = store_writer_commit(
+			    w, err); /* changed since hashed? refused */
+		if (w)
+			store_writer_free(w);
+		close(fd);
+		if (rc)
+			return rc;
+	}
+	return store_blob_link(s, repo, &f->digest, err);
+}
+
+int margo_package_push(struct margo_push_result *out, struct store *s,
+		       struct reg_pool *pool, const char *dir,
+		       const struct oci_ref *ref, const char *store_repo,
+		       struct err *err)
+{
+	struct pkgfile files[MAX_FILES];
+	size_t n = 0;
+	char *man = NULL;
+	struct oci_digest empty;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = collect(files, &n, out->version, dir, err);
+	if (rc)
+		return rc;
+	snprintf(out->tag, sizeof(out->tag), "%s",
+		 ref->tag[0] ? ref->tag : out->version);
+	for (char *p = out->tag; *p; p++)
+		if (*p == '+')
+			*p = '_';
+	if (!oci_tag_valid(out->tag))
+		return err_set(
+		    err, ERR_INVALID,
+		    "tag \"%s\" (from metadata.version) is not a valid tag",
+		    out->tag);
+	man = manifest_json(files, n);
+	if (!man)
+		return err_set(err, ERR_FAIL, "out of memory");
+	oci_digest_of(&out->digest, OCI_SHA256, man, strlen(man));
+	oci_digest_parse(&empty, OCI_EMPTY_DIGEST, NULL);
+	out->layers = n;
+	if (s) {
+		struct store_ref sr;
+
+		rc = store_blob_put(s, &empty, "{}", 2, err);
+		if (!rc)
+			rc = store_blob_link(s, store_repo, &empty, err);
+		for (size_t i = 0; i < n && !rc; i++)
+			rc = put_local_file(s, store_repo, dir, &files[i], err);
+		sr.digest = out->digest;
+		snprintf(sr.media_type, sizeof(sr.media_type), "%s",
+			 MT_OCI_MANIFEST);
+		sr.size = (int64_t)strlen(man);
+		if (!rc)
+			rc = store_blob_put(s, &out->digest, man, strlen(man),
+					    err);
+		if (!rc)
+			rc = store_manifest_link(s, store_repo, &sr, err);
+		if (!rc)
+			rc = store_tag_set(s, store_repo, out->tag, &sr, err);
+	} else {
+		struct reg_client *c;
+		char full[4200];
+		enum reg_upload_how how;
+
+		rc = reg_pool_get(pool, &c, ref->host, err);
+		for (size_t i = 0; i <= n && !rc; i++) {
+			const struct oci_digest *d =
+			    i < n ? &files[i].digest : &empty;
+			int fd;
+
+			rc = reg_client_blob_exists(c, ref->path, d, NULL, err);
+			if (rc == 1) {
+				rc = 0;
+				continue;
+			}
+			if (rc)
+				break;
+			if (i < n) {
+				snprintf(full, sizeof(full), "%s/%s", dir,
+					 files[i].path);
+				fd = open(full,
+					  O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			} else {
+				char tmpl[] = "/tmp/ocimirror-empty-XXXXXX";
+				fd = mkstemp(tmpl);
+				if (fd >= 0) {
+					unlink(tmpl);
+					if (write(fd, "{}", 2) != 2) {
+						close(fd);
+						fd = -1;
+					}
+				}
+			}
+			if (fd < 0) {
+				rc =
+				    err_set(err, ERR_FAIL, "open %s: %s",
+					    i < n ? files[i].path : "temp file",
+					    strerror(errno));
+				break;
+			}
+			rc = reg_client_upload_blob(c, &how, ref->path, d,
+						    i < n ? files[i].size : 2,
+						    fd, NULL, 0, NULL, err);
+			close(fd);
+		}
+		if (!rc)
+			rc = reg_client_put_manifest(c, ref->path, out->tag,
+						     MT_OCI_MANIFEST, man,
+						     strlen(man), NULL, err);
+	}
+	free(man);
+	return rc;
+}

@@ -1,0 +1,37 @@
+/* Building and publishing a Margo application package (MARGO.md): an OCI
+ * artifact with artifactType application/vnd.margo.app.v1+json, the empty
+ * config, and one layer per file of the package directory: margo.yaml
+ * (application/vnd.margo.app.description.v1+yaml) and each resource the
+ * description names under metadata.catalog.application (icon,
+ * descriptionFile, licenseFile, releaseNotes), each with its
+ * org.opencontainers.image.title. */
+#ifndef MIRROR_MARGO_PUSH_H
+#define MIRROR_MARGO_PUSH_H
+
+#include "mirror/store.h"
+#include "oci/digest.h"
+#include "oci/err.h"
+#include "oci/ref.h"
+#include "registry/pool.h"
+
+#define MT_MARGO_APP "application/vnd.margo.app.v1+json"
+#define MT_MARGO_DESC "application/vnd.margo.app.description.v1+yaml"
+
+struct margo_push_result {
+	struct oci_digest digest; /* of the package manifest */
+	char tag[OCI_TAG_MAX + 1];
+	size_t layers;
+	char version[OCI_TAG_MAX + 1]; /* metadata.version as written */
+};
+
+/* Build the package from dir and push it to ref: into the store s (repo
+ * is ref's repository as the store names it) when s is not NULL, else to
+ * the remote registry through pool. A ref without a tag takes
+ * metadata.version, with '+' stored as '_'. Resource paths must be
+ * relative, inside dir, without "..", and name regular files. */
+int margo_package_push(struct margo_push_result *out, struct store *s,
+		       struct reg_pool *pool, const char *dir,
+		       const struct oci_ref *ref, const char *store_repo,
+		       struct err *err);
+
+#endif
