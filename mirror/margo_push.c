@@ -252,6 +252,9 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (!s && !pool)
+		return err_set(err, ERR_INVALID,
+			       "app push: no store and no registry");
 	rc = collect(files, &n, out->version, dir, err);
 	if (rc)
 		return rc;
