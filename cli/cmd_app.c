@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "mirror/margo.h"
+#include "mirror/margo_catalog.h"
 #include "mirror/margo_push.h"
 #include "registry/pool.h"
 
@@ -163,15 +164,72 @@ static int app_push(int argc, char **argv, struct cli *cli)
 	return EXIT_OK;
 }
 
+/* app list: the catalog of application packages in the store. */
+static int app_list(int argc, char **argv, struct cli *cli)
+{
+	struct store st;
+	struct err err;
+	json_t *apps, *a;
+	size_t i;
+	int rc;
+
+	(void)argv;
+	if (argc != 1)
+		return cli_usage(cli, "usage: ocimirror app list");
+	err_clear(&err);
+	rc = store_open(&st, cli->store_dir, 0, &err);
+	if (rc == ERR_NOT_FOUND)
+		return EXIT_OK; /* no store, no applications */
+	apps = rc ? NULL : margo_catalog(&st, &err);
+	store_close(&st);
+	if (!apps)
+		return cli_fail(cli, &err);
+	json_array_foreach (apps, i, a) {
+		json_t *v, *p;
+		size_t k;
+
+		if (cli->json) {
+			cli_json_event(json_incref(a));
+			continue;
+		}
+		printf("%s\t%s\t%s\t",
+		       json_string_value(json_object_get(a, "repository")),
+		       json_string_value(json_object_get(a, "id")) ?: "-",
+		       json_string_value(json_object_get(a, "name")) ?: "-");
+		json_array_foreach (json_object_get(a, "versions"), k, v)
+			printf("%s%s", k ? "," : "", json_string_value(v));
+		printf("\t%s\t", json_string_value(json_array_get(
+				     json_object_get(a, "organization"), 0))
+				     ?: "-");
+		json_array_foreach (json_object_get(a, "profiles"), k, p) {
+			json_t *arch;
+			size_t q;
+
+			printf("%s%s", k ? " " : "",
+			       json_string_value(json_object_get(p, "type"))
+				   ?: "?");
+			json_array_foreach (json_object_get(p, "architectures"),
+					    q, arch)
+				printf("%s%s", q ? "," : "/",
+				       json_string_value(arch));
+		}
+		printf("\t%s\n",
+		       json_string_value(json_object_get(a, "tagline")) ?: "");
+	}
+	json_decref(apps);
+	return EXIT_OK;
+}
+
 static const struct {
 	const char *name;
 	cmd_fn fn;
 } subcommands[] = {
+    {"list", app_list},
     {"validate", app_validate},
     {"push", app_push},
 };
 
-static const char *const planned[] = {"pull", "list", "show"};
+static const char *const planned[] = {"pull", "show"};
 
 int cmd_app(int argc, char **argv, struct cli *cli)
 {

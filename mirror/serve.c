@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mirror/margo_catalog.h"
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
 
@@ -162,6 +163,10 @@ static int route_parse(struct route *rt, const char *url, const char *ns)
 	}
 	if (!strcmp(url, "/metrics")) {
 		rt->kind = RT_METRICS;
+		return 0;
+	}
+	if (!strcmp(url, "/ocimirror/v1/apps")) {
+		rt->kind = RT_APPS;
 		return 0;
 	}
 	if (!strcmp(url, "/v2") || !strcmp(url, "/v2/")) {
@@ -740,6 +745,26 @@ static enum MHD_Result get_metrics(struct req *r, struct MHD_Connection *c)
 	return ret;
 }
 
+static enum MHD_Result get_apps(struct req *r, struct MHD_Connection *c)
+{
+	struct err e;
+	json_t *apps = margo_catalog(r->srv->s, &e), *body;
+	char *text;
+	enum MHD_Result ret;
+
+	if (!apps)
+		return serve_error(r, c, 500, "UNKNOWN", "catalog: %s", e.msg);
+	body = json_pack("{s:o}", "applications", apps);
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!text)
+		return MHD_NO;
+	ret =
+	    serve_json(r, c, 200, "application/json", text, strlen(text), NULL);
+	free(text);
+	return ret;
+}
+
 static int is_write(const char *method)
 {
 	return strcmp(method, "GET") && strcmp(method, "HEAD");
@@ -759,6 +784,7 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_BLOB: return get_blob(r, c);
 	case RT_TAGS: return get_tags(r, c);
 	case RT_REFERRERS: return get_referrers(r, c);
+	case RT_APPS: return get_apps(r, c);
 	case RT_UPLOAD: return push_end(r, c, method); /* upload status */
 	default:
 		return serve_error(r, c, 404, "NAME_UNKNOWN",

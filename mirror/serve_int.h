@@ -25,6 +25,7 @@ enum route_kind {
 	RT_REFERRERS,
 	RT_HEALTH,
 	RT_METRICS,
+	RT_APPS, /* /ocimirror/v1/apps: the Margo catalog (an extension) */
 };
 
 struct route {

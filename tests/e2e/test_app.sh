@@ -59,6 +59,7 @@ case_usage() {
 	assert_contains "$(alltext)" "usage: ocimirror app push DIR REF" || return
 	assert_exit 2 oms app pull x || return
 	assert_contains "$(alltext)" "not built yet" || return
+	assert_exit 2 oms app list extra || return
 	assert_exit 2 oms app frobnicate || return
 	assert_exit 1 oms app validate "$MARGO/does-not-exist.yaml" || return
 }
@@ -102,6 +103,34 @@ case_push_refuses_invalid_package() {
 	assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$REG_OPEN/v2/apps/broken/tags/list")" "nothing in the registry"
 }
 
+case_catalog_list_and_serve() {
+	new_store
+	assert_exit 0 oms app push "$MARGO/helm-app" store:apps/digitron || return
+	assert_exit 0 oms app push "$MARGO/helm-app" store:apps/digitron:1.1.0 || return
+	assert_exit 0 oms app push "$MARGO/compose-app" store:apps/monitor || return
+	assert_exit 0 oms --json app list || return
+	local summary
+	summary=$("$PYTHON" -c 'import json,sys
+for l in open(sys.argv[1]):
+    a = json.loads(l)
+    print(a["repository"], a["id"], a["tag"], ",".join(a["versions"]), a["organization"][0],
+          " ".join("%s/%s" % (p["type"], "+".join(p["architectures"])) for p in a["profiles"]))' "$OUT")
+	assert_eq "apps/digitron digitron-orchestrator 1.2.0 1.1.0,1.2.0 Digitron helm/arm64 helm/amd64
+apps/monitor line-monitor 0.3.1-rc.2 0.3.1-rc.2 Acme Sensors compose/amd64+arm64" "$summary" "catalog" || return
+	# the same catalog from the server's extension endpoint
+	local port pid body
+	port=$(e2e_free_port)
+	"$OCIMIRROR" --store "$STORE" -q serve --listen "127.0.0.1:$port" &
+	pid=$!
+	e2e_wait_http "http://127.0.0.1:$port/healthz" || { kill $pid; fail "serve did not start"; return; }
+	body=$(curl -sf "http://127.0.0.1:$port/ocimirror/v1/apps")
+	kill $pid
+	wait $pid 2>/dev/null
+	assert_eq "apps/digitron:1.1.0,1.2.0 apps/monitor:0.3.1-rc.2" "$(echo "$body" | "$PYTHON" -c 'import json,sys
+print(" ".join("%s:%s" % (a["repository"], ",".join(a["versions"])) for a in json.load(sys.stdin)["applications"]))')" "served catalog"
+}
+
+run_case "app list and GET /ocimirror/v1/apps: the catalog" case_catalog_list_and_serve
 run_case "app push: Margo artifact to a registry and into the store" case_push_to_registry_and_store
 run_case "app push: an invalid package is refused, nothing pushed" case_push_refuses_invalid_package
 run_case "app validate: sample package directory and file -> exit 0" case_valid_package_dir

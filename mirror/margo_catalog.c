@@ -1,0 +1,134 @@
+#include "mirror/margo_catalog.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mirror/margo.h"
+#include "mirror/margo_push.h"
+#include "mirror/syncconf.h"
+#include "oci/manifest.h"
+
+struct cat {
+	const struct store *s;
+	json_t *apps; /* repository -> entry */
+};
+
+/* 1 when version a is higher than b (SemVer, else lexical). */
+static int higher(const char *a, const char *b)
+{
+	struct semver x, y;
+
+	if (!semver_parse(&x, a) && !semver_parse(&y, b))
+		return semver_cmp(&x, &y) > 0;
+	return strcmp(a, b) > 0;
+}
+
+static json_t *str_or_null(const struct margo_str *s)
+{
+	return s->v ? json_string(s->v) : json_null();
+}
+
+static json_t *describe(const struct margo_app *a, const char *repo,
+			const char *tag, const char *digest)
+{
+	json_t *e = json_object(), *orgs = json_array(), *profs = json_array();
+
+	json_object_set_new(e, "repository", json_string(repo));
+	json_object_set_new(e, "id", str_or_null(&a->id));
+	json_object_set_new(e, "name", str_or_null(&a->name));
+	json_object_set_new(e, "version", str_or_null(&a->version));
+	json_object_set_new(e, "tag", json_string(tag));
+	json_object_set_new(e, "digest", json_string(digest));
+	json_object_set_new(e, "description", str_or_null(&a->description));
+	json_object_set_new(e, "tagline", str_or_null(&a->tagline));
+	for (size_t i = 0; i < a->n_organizations; i++)
+		if (a->organizations[i].name.v)
+			json_array_append_new(
+			    orgs, json_string(a->organizations[i].name.v));
+	json_object_set_new(e, "organization", orgs);
+	for (size_t i = 0; i < a->n_profiles; i++) {
+		const struct margo_profile *p = &a->profiles[i];
+		json_t *archs = json_array();
+
+		for (size_t k = 0; k < p->n_architectures; k++)
+			if (p->architectures[k].v)
+				json_array_append_new(
+				    archs, json_string(p->architectures[k].v));
+		json_array_append_new(profs,
+				      json_pack("{s:o,s:o,s:o}", "type",
+						str_or_null(&p->type), "id",
+						str_or_null(&p->id),
+						"architectures", archs));
+	}
+	json_object_set_new(e, "profiles", profs);
+	return e;
+}
+
+static int visit(void *ctx, const char *repo, const char *tag,
+		 const struct store_ref *ref)
+{
+	struct cat *c = ctx;
+	struct oci_manifest m;
+	struct margo_problems probs;
+	struct margo_app app;
+	char *raw = NULL, *desc = NULL;
+	size_t len = 0, dlen = 0;
+	json_t *cur, *versions;
+
+	if (!tag || store_blob_read(c->s, &ref->digest, OCI_MANIFEST_MAX, &raw,
+				    &len, NULL))
+		return 0;
+	if (oci_manifest_parse(&m, raw, len, ref->media_type, NULL)) {
+		free(raw);
+		return 0;
+	}
+	free(raw);
+	if (m.kind != OCI_KIND_MANIFEST || !m.artifact_type ||
+	    strcmp(m.artifact_type, MT_MARGO_APP))
+		goto out;
+	for (size_t i = 0; i < m.n_layers && !desc; i++)
+		if (!strcmp(m.layers[i].media_type, MT_MARGO_DESC))
+			store_blob_read(c->s, &m.layers[i].digest,
+					MARGO_INPUT_MAX, &desc, &dlen, NULL);
+	if (!desc)
+		goto out;
+	margo_problems_init(&probs);
+	if (!margo_app_parse(&app, &probs, desc, dlen, NULL)) {
+		cur = json_object_get(c->apps, repo);
+		versions = cur ? json_incref(json_object_get(cur, "versions"))
+			       : json_array();
+		json_array_append_new(versions, json_string(tag));
+		if (!cur || higher(tag, json_string_value(
+					    json_object_get(cur, "tag")))) {
+			json_t *e = describe(&app, repo, tag, ref->digest.str);
+			json_object_set(e, "versions", versions);
+			json_object_set_new(c->apps, repo, e);
+		}
+		json_decref(versions);
+	}
+	margo_app_release(&app);
+	margo_problems_release(&probs);
+	free(desc);
+out:
+	oci_manifest_release(&m);
+	return 0;
+}
+
+json_t *margo_catalog(const struct store *s, struct err *err)
+{
+	struct cat c = {s, json_object()};
+	json_t *arr = json_array(), *v;
+	const char *k;
+
+	if (store_list(s, NULL, visit, &c, err)) {
+		json_decref(c.apps);
+		json_decref(arr);
+		return NULL;
+	}
+	json_object_foreach (c.apps, k, v) {
+		(void)k;
+		json_array_append(arr, v);
+	}
+	json_decref(c.apps);
+	return arr;
+}

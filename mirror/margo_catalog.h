@@ -1,0 +1,19 @@
+/* The catalog of Margo application packages a store holds: one entry per
+ * repository holding packages, described from its highest version (SemVer
+ * order, else lexical), with every version (tag) listed. Used by
+ * `ocimirror app list` and by serve's GET /ocimirror/v1/apps (an extension:
+ * the distribution spec has no catalog API). */
+#ifndef MIRROR_MARGO_CATALOG_H
+#define MIRROR_MARGO_CATALOG_H
+
+#include <jansson.h>
+
+#include "mirror/store.h"
+#include "oci/err.h"
+
+/* A JSON array of {repository, id, name, version, versions, organization,
+ * tagline, description, profiles: [{type, id, architectures}], digest}.
+ * Packages whose description cannot be read are left out. */
+json_t *margo_catalog(const struct store *s, struct err *err);
+
+#endif
