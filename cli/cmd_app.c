@@ -184,10 +184,10 @@ static int app_list(int argc, char **argv, struct cli *cli)
 	store_close(&st);
 	if (!apps)
 		return cli_fail(cli, &err);
-	json_array_foreach (apps, i, a) {
-		json_t *v, *p;
-		size_t k;
+	for (i = 0; i < json_array_size(apps); i++) {
+		json_t *vs, *ps;
 
+		a = json_array_get(apps, i);
 		if (cli->json) {
 			cli_json_event(json_incref(a));
 			continue;
@@ -196,22 +196,25 @@ static int app_list(int argc, char **argv, struct cli *cli)
 		       json_string_value(json_object_get(a, "repository")),
 		       json_string_value(json_object_get(a, "id")) ?: "-",
 		       json_string_value(json_object_get(a, "name")) ?: "-");
-		json_array_foreach (json_object_get(a, "versions"), k, v)
-			printf("%s%s", k ? "," : "", json_string_value(v));
+		vs = json_object_get(a, "versions");
+		for (size_t k = 0; k < json_array_size(vs); k++)
+			printf("%s%s", k ? "," : "",
+			       json_string_value(json_array_get(vs, k)));
 		printf("\t%s\t", json_string_value(json_array_get(
 				     json_object_get(a, "organization"), 0))
 				     ?: "-");
-		json_array_foreach (json_object_get(a, "profiles"), k, p) {
-			json_t *arch;
-			size_t q;
+		ps = json_object_get(a, "profiles");
+		for (size_t k = 0; k < json_array_size(ps); k++) {
+			json_t *p = json_array_get(ps, k);
+			json_t *archs = json_object_get(p, "architectures");
 
 			printf("%s%s", k ? " " : "",
 			       json_string_value(json_object_get(p, "type"))
 				   ?: "?");
-			json_array_foreach (json_object_get(p, "architectures"),
-					    q, arch)
+			for (size_t q = 0; q < json_array_size(archs); q++)
 				printf("%s%s", q ? "," : "/",
-				       json_string_value(arch));
+				       json_string_value(
+					   json_array_get(archs, q)));
 		}
 		printf("\t%s\n",
 		       json_string_value(json_object_get(a, "tagline")) ?: "");
