@@ -223,16 +223,132 @@ static int app_list(int argc, char **argv, struct cli *cli)
 	return EXIT_OK;
 }
 
+static const char *sv(const struct margo_str *s)
+{
+	return s->v ? s->v : "-";
+}
+
+/* app show REF: one package's description, for a person. REF is
+ * [store:]REPO[:TAG] in the store; without a tag, the highest version. */
+static int app_show(int argc, char **argv, struct cli *cli)
+{
+	struct margo_app app;
+	struct store st;
+	struct err err;
+	json_t *entry = NULL;
+	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1] = "";
+	const char *spec, *slash, *colon;
+	size_t rl;
+	int rc;
+
+	if (argc != 2)
+		return cli_usage(
+		    cli, "usage: ocimirror app show [store:]REPO[:TAG]");
+	spec = strncmp(argv[1], "store:", 6) ? argv[1] : argv[1] + 6;
+	slash = strrchr(spec, '/');
+	colon = strrchr(slash ? slash : spec, ':');
+	rl = colon ? (size_t)(colon - spec) : strlen(spec);
+	if (rl >= sizeof(repo) || (colon && strlen(colon + 1) > OCI_TAG_MAX))
+		return cli_usage(cli, "app show: reference too long");
+	memcpy(repo, spec, rl);
+	repo[rl] = '\0';
+	if (colon)
+		snprintf(tag, sizeof(tag), "%s", colon + 1);
+	if (!store_repo_valid(repo) || (colon && !oci_tag_valid(tag)))
+		return cli_usage(cli, "app show: invalid reference \"%s\"",
+				 spec);
+	err_clear(&err);
+	rc = store_open(&st, cli->store_dir, 0, &err);
+	if (!rc)
+		rc = margo_catalog_get(&app, &entry, &st, repo,
+				       colon ? tag : NULL, &err);
+	store_close(&st);
+	if (rc) {
+		margo_app_release(&app);
+		return cli_fail(cli, &err);
+	}
+	if (cli->json) {
+		cli_json_event(entry);
+		margo_app_release(&app);
+		return EXIT_OK;
+	}
+	json_decref(entry);
+	printf("%s (%s) %s\n", sv(&app.name), sv(&app.id), sv(&app.version));
+	if (app.description.v)
+		printf("  %s\n", app.description.v);
+	if (app.tagline.v)
+		printf("  tagline: %s\n", app.tagline.v);
+	for (size_t i = 0; i < app.n_organizations; i++)
+		printf("  organization: %s%s%s\n",
+		       sv(&app.organizations[i].name),
+		       app.organizations[i].site.v ? " " : "",
+		       app.organizations[i].site.v ? app.organizations[i].site.v
+						   : "");
+	for (size_t i = 0; i < app.n_authors; i++)
+		printf("  author: %s%s%s\n", sv(&app.authors[i].name),
+		       app.authors[i].email.v ? " " : "",
+		       app.authors[i].email.v ? app.authors[i].email.v : "");
+	if (app.site.v)
+		printf("  site: %s\n", app.site.v);
+	printf("deployment profiles:\n");
+	for (size_t i = 0; i < app.n_profiles; i++) {
+		const struct margo_profile *p = &app.profiles[i];
+
+		printf("  %s %s [", sv(&p->type), sv(&p->id));
+		for (size_t k = 0; k < p->n_architectures; k++)
+			printf("%s%s", k ? "," : "", sv(&p->architectures[k]));
+		printf("]\n");
+		for (size_t k = 0; k < p->n_components; k++)
+			printf("    %s: %s revision %s\n",
+			       sv(&p->components[k].name),
+			       sv(&p->components[k].repository),
+			       sv(&p->components[k].revision));
+	}
+	if (app.n_parameters)
+		printf("parameters:\n");
+	for (size_t i = 0; i < app.n_parameters; i++) {
+		const struct margo_parameter *q = &app.parameters[i];
+
+		printf("  %s = %s", sv(&q->name), sv(&q->value));
+		for (size_t k = 0; k < q->n_targets; k++)
+			printf("%s%s", k ? ", " : " -> ",
+			       sv(&q->targets[k].pointer));
+		printf("\n");
+	}
+	if (app.n_sections)
+		printf("configuration:\n");
+	for (size_t i = 0; i < app.n_sections; i++) {
+		const struct margo_section *sec = &app.sections[i];
+
+		printf("  %s\n", sv(&sec->name));
+		for (size_t k = 0; k < sec->n_settings; k++) {
+			const struct margo_setting *t = &sec->settings[k];
+			const char *type = "-";
+
+			for (size_t q = 0; q < app.n_rules; q++)
+				if (t->schema.v && app.rules[q].name.v &&
+				    !strcmp(t->schema.v, app.rules[q].name.v))
+					type = sv(&app.rules[q].data_type);
+			printf("    %s: parameter %s, rule %s (%s)\n",
+			       sv(&t->name), sv(&t->parameter), sv(&t->schema),
+			       type);
+		}
+	}
+	margo_app_release(&app);
+	return EXIT_OK;
+}
+
 static const struct {
 	const char *name;
 	cmd_fn fn;
 } subcommands[] = {
+    {"show", app_show},
     {"list", app_list},
     {"validate", app_validate},
     {"push", app_push},
 };
 
-static const char *const planned[] = {"pull", "show"};
+static const char *const planned[] = {"pull"};
 
 int cmd_app(int argc, char **argv, struct cli *cli)
 {

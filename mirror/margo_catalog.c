@@ -132,3 +132,79 @@ json_t *margo_catalog(const struct store *s, struct err *err)
 	json_decref(c.apps);
 	return arr;
 }
+
+int margo_catalog_get(struct margo_app *app, json_t **entry_out,
+		      const struct store *s, const char *repo, const char *tag,
+		      struct err *err)
+{
+	struct store_ref ref;
+	struct oci_manifest m;
+	struct margo_problems probs;
+	char *raw = NULL, *desc = NULL, best[OCI_TAG_MAX + 1] = "";
+	size_t len = 0, dlen = 0;
+	json_t *all;
+	int rc;
+
+	memset(app, 0, sizeof(*app));
+	*entry_out = NULL;
+	if (!tag) {
+		/* the highest version the catalog knows for repo */
+		json_t *a, *v;
+		size_t i;
+
+		all = margo_catalog(s, err);
+		if (!all)
+			return ERR_FAIL;
+		json_array_foreach (all, i, a) {
+			v = json_object_get(a, "repository");
+			if (json_is_string(v) &&
+			    !strcmp(json_string_value(v), repo))
+				snprintf(best, sizeof(best), "%s",
+					 json_string_value(
+					     json_object_get(a, "tag")));
+		}
+		json_decref(all);
+		if (!best[0])
+			return err_set(
+			    err, ERR_NOT_FOUND,
+			    "%s: no Margo application package in the store",
+			    repo);
+		tag = best;
+	}
+	rc = store_tag_get(s, repo, tag, &ref, err);
+	if (!rc)
+		rc = store_blob_read(s, &ref.digest, OCI_MANIFEST_MAX, &raw,
+				     &len, err);
+	if (rc)
+		return rc;
+	rc = oci_manifest_parse(&m, raw, len, ref.media_type, err);
+	free(raw);
+	if (rc)
+		return rc;
+	if (m.kind != OCI_KIND_MANIFEST || !m.artifact_type ||
+	    strcmp(m.artifact_type, MT_MARGO_APP))
+		rc = err_set(err, ERR_INVALID,
+			     "%s:%s is not a Margo application package", repo,
+			     tag);
+	for (size_t i = 0; i < m.n_layers && !rc && !desc; i++)
+		if (!strcmp(m.layers[i].media_type, MT_MARGO_DESC))
+			rc =
+			    store_blob_read(s, &m.layers[i].digest,
+					    MARGO_INPUT_MAX, &desc, &dlen, err);
+	oci_manifest_release(&m);
+	if (!rc && !desc)
+		rc = err_set(err, ERR_INVALID,
+			     "%s:%s: the package has no description layer",
+			     repo, tag);
+	if (rc) {
+		free(desc);
+		return rc;
+	}
+	margo_problems_init(&probs);
+	rc = margo_app_parse(app, &probs, desc, dlen, err);
+	margo_problems_release(&probs);
+	free(desc);
+	if (!rc)
+		*entry_out = describe(app, repo, tag, ref.digest.str);
+	return rc;
+}

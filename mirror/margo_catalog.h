@@ -16,4 +16,11 @@
  * Packages whose description cannot be read are left out. */
 json_t *margo_catalog(const struct store *s, struct err *err);
 
+/* The package stored at repo:tag (tag NULL: the highest version): its
+ * description, parsed (release it), and the catalog entry of it. */
+struct margo_app;
+int margo_catalog_get(struct margo_app *app, json_t **entry_out,
+		      const struct store *s, const char *repo, const char *tag,
+		      struct err *err);
+
 #endif

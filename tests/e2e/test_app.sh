@@ -117,6 +117,15 @@ for l in open(sys.argv[1]):
           " ".join("%s/%s" % (p["type"], "+".join(p["architectures"])) for p in a["profiles"]))' "$OUT")
 	assert_eq "apps/digitron digitron-orchestrator 1.2.0 1.1.0,1.2.0 Digitron helm/arm64 helm/amd64
 apps/monitor line-monitor 0.3.1-rc.2 0.3.1-rc.2 Acme Sensors compose/amd64+arm64" "$summary" "catalog" || return
+	# one package, for a person
+	assert_exit 0 oms app show apps/digitron || return
+	assert_eq "Digitron Orchestrator (digitron-orchestrator) 1.2.0" "$(head -n 1 "$OUT")" "show title" || return
+	assert_contains "$(out)" "Greeting: parameter greeting, rule greetingRule (string)" "settings" || return
+	assert_contains "$(out)" "helm k8s-arm64 [arm64]" "profiles" || return
+	assert_exit 0 oms --json app show store:apps/digitron:1.1.0 || return
+	assert_eq "1.1.0" "$(json_field "$OUT" tag)" "show by tag" || return
+	assert_exit 1 oms app show apps/none || return
+	assert_contains "$(alltext)" "no Margo application package" "unknown package" || return
 	# the same catalog from the server's extension endpoint
 	local port pid body
 	port=$(e2e_free_port)
@@ -130,7 +139,7 @@ apps/monitor line-monitor 0.3.1-rc.2 0.3.1-rc.2 Acme Sensors compose/amd64+arm64
 print(" ".join("%s:%s" % (a["repository"], ",".join(a["versions"])) for a in json.load(sys.stdin)["applications"]))')" "served catalog"
 }
 
-run_case "app list and GET /ocimirror/v1/apps: the catalog" case_catalog_list_and_serve
+run_case "app list, app show and GET /ocimirror/v1/apps" case_catalog_list_and_serve
 run_case "app push: Margo artifact to a registry and into the store" case_push_to_registry_and_store
 run_case "app push: an invalid package is refused, nothing pushed" case_push_refuses_invalid_package
 run_case "app validate: sample package directory and file -> exit 0" case_valid_package_dir
