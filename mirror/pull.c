@@ -126,19 +126,6 @@ static int seen(const struct refstate *r, const struct oci_digest *d)
 	return 0;
 }
 
-static int platform_wanted(const struct pull_item *it,
-			   const struct oci_descriptor *d)
-{
-	if (!it->n_platforms)
-		return 1;
-	if (!d->has_platform)
-		return 0;
-	for (size_t i = 0; i < it->n_platforms; i++)
-		if (oci_platform_match(&it->platforms[i], &d->platform))
-			return 1;
-	return 0;
-}
-
 static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 		   const char *reference, int depth,
 		   const struct item *subject_of,
@@ -226,7 +213,9 @@ static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 	if (m.kind == OCI_KIND_INDEX) {
 		for (size_t i = 0; i < m.n_manifests; i++) {
 			const struct oci_descriptor *d = &m.manifests[i];
-			if (!platform_wanted(r->item, d) || seen(r, &d->digest))
+			if (!oci_descriptor_wanted(d, r->item->platforms,
+						   r->item->n_platforms) ||
+			    seen(r, &d->digest))
 				continue;
 			rc = resolve(r, idx, o, d->digest.str, depth + 1, NULL,
 				     d, err);

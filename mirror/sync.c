@@ -19,19 +19,6 @@ const char *sync_action_name(enum sync_action a)
 	}
 }
 
-static int wanted(const struct oci_platform *p, size_t n,
-		  const struct oci_descriptor *d)
-{
-	if (!n)
-		return 1;
-	if (!d->has_platform)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (oci_platform_match(&p[i], &d->platform))
-			return 1;
-	return 0;
-}
-
 static int complete_at(const struct store *s, const char *repo,
 		       const struct oci_digest *d,
 		       const struct oci_platform *platforms, size_t n,
@@ -52,7 +39,8 @@ static int complete_at(const struct store *s, const char *repo,
 	free(raw);
 	if (m.kind == OCI_KIND_INDEX) {
 		for (size_t i = 0; i < m.n_manifests && ok; i++)
-			if (wanted(platforms, n, &m.manifests[i]))
+			if (oci_descriptor_wanted(&m.manifests[i], platforms,
+						  n))
 				ok =
 				    complete_at(s, repo, &m.manifests[i].digest,
 						platforms, n, depth + 1);

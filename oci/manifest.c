@@ -601,3 +601,16 @@ char *oci_manifest_referrer_json(const struct oci_manifest *m)
 	json_decref(j);
 	return t;
 }
+
+int oci_descriptor_wanted(const struct oci_descriptor *d,
+			  const struct oci_platform *want, size_t n)
+{
+	if (!n)
+		return 1;
+	if (!d->has_platform)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (oci_platform_match(&want[i], &d->platform))
+			return 1;
+	return 0;
+}

@@ -71,6 +71,11 @@ enum oci_manifest_kind oci_mediatype_kind(const char *mt);
 
 void oci_descriptor_release(struct oci_descriptor *d);
 
+/* 1 when an index child d is one of the n wanted platforms; n == 0 wants
+ * every child, and a child without a platform is wanted only then. */
+int oci_descriptor_wanted(const struct oci_descriptor *d,
+			  const struct oci_platform *want, size_t n);
+
 /* The descriptor of m as the referrers API lists it (compact JSON, sorted
  * keys): mediaType, digest, size, artifactType (m's, else its config's
  * media type) and m's annotations. Caller frees; NULL when out of memory. */
