@@ -124,17 +124,11 @@ static int app_push(int argc, char **argv, struct cli *cli)
 	oci_ref_repo(&ref, repo, sizeof(repo));
 	if (to_store) {
 		/* as the store names it: a host-less name stays as written */
-		const char *tagsep = strrchr(spec, '/')
-					 ? strrchr(strrchr(spec, '/'), ':')
-					 : strrchr(spec, ':');
-		size_t len = tagsep ? (size_t)(tagsep - spec) : strlen(spec);
-		if (len < sizeof(repo)) {
-			memcpy(repo, spec, len);
-			repo[len] = '\0';
-		}
-		if (!store_repo_valid(repo))
+		char unused[OCI_TAG_MAX + 1];
+
+		if (store_name_split(spec, repo, unused))
 			return cli_usage(
-			    cli, "app push: invalid repository \"%s\"", repo);
+			    cli, "app push: invalid repository \"%s\"", spec);
 		rc = cli_store_open(cli, &st, 1, 0, &err);
 		if (!rc) {
 			rc = margo_package_push(&res, &st, NULL, argv[1], &ref,
@@ -237,31 +231,21 @@ static int app_show(int argc, char **argv, struct cli *cli)
 	struct err err;
 	json_t *entry = NULL;
 	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1] = "";
-	const char *spec, *slash, *colon;
-	size_t rl;
+	const char *spec;
 	int rc;
 
 	if (argc != 2)
 		return cli_usage(
 		    cli, "usage: ocimirror app show [store:]REPO[:TAG]");
 	spec = strncmp(argv[1], "store:", 6) ? argv[1] : argv[1] + 6;
-	slash = strrchr(spec, '/');
-	colon = strrchr(slash ? slash : spec, ':');
-	rl = colon ? (size_t)(colon - spec) : strlen(spec);
-	if (rl >= sizeof(repo) || (colon && strlen(colon + 1) > OCI_TAG_MAX))
-		return cli_usage(cli, "app show: reference too long");
-	memcpy(repo, spec, rl);
-	repo[rl] = '\0';
-	if (colon)
-		snprintf(tag, sizeof(tag), "%s", colon + 1);
-	if (!store_repo_valid(repo) || (colon && !oci_tag_valid(tag)))
+	if (store_name_split(spec, repo, tag))
 		return cli_usage(cli, "app show: invalid reference \"%s\"",
 				 spec);
 	err_clear(&err);
 	rc = store_open(&st, cli->store_dir, 0, &err);
 	if (!rc)
 		rc = margo_catalog_get(&app, &entry, &st, repo,
-				       colon ? tag : NULL, &err);
+				       tag[0] ? tag : NULL, &err);
 	store_close(&st);
 	if (rc) {
 		margo_app_release(&app);

@@ -255,19 +255,7 @@ static void plan_release(struct plan *p)
 /* "repo:tag" -> repo, tag (the tag follows the last ':' after the last '/') */
 static int split_ref(const char *ref, char *repo, char *tag)
 {
-	const char *slash = strrchr(ref, '/');
-	const char *colon = strrchr(slash ? slash : ref, ':');
-	size_t rl;
-
-	if (!colon || colon == ref)
-		return -1;
-	rl = (size_t)(colon - ref);
-	if (rl >= OCI_REPO_MAX || strlen(colon + 1) > OCI_TAG_MAX)
-		return -1;
-	memcpy(repo, ref, rl);
-	repo[rl] = '\0';
-	snprintf(tag, OCI_TAG_MAX + 1, "%s", colon + 1);
-	return store_repo_valid(repo) && oci_tag_valid(tag) ? 0 : -1;
+	return store_name_split(ref, repo, tag) || !tag[0] ? -1 : 0;
 }
 
 static int plan_ref(const struct store *s, struct plan *p, const char *ref,

@@ -1139,3 +1139,20 @@ int store_blob_unlink(struct store *s, const char *repo,
 	free(p);
 	return rc;
 }
+
+int store_name_split(const char *s, char *repo, char *tag)
+{
+	const char *slash = strrchr(s, '/');
+	const char *colon = strrchr(slash ? slash : s, ':');
+	size_t rl = colon ? (size_t)(colon - s) : strlen(s);
+
+	tag[0] = '\0';
+	if (rl >= OCI_REPO_MAX || (colon && strlen(colon + 1) > OCI_TAG_MAX))
+		return -1;
+	memcpy(repo, s, rl);
+	repo[rl] = '\0';
+	if (colon)
+		snprintf(tag, OCI_TAG_MAX + 1, "%s", colon + 1);
+	return store_repo_valid(repo) && (!colon || oci_tag_valid(tag)) ? 0
+									: -1;
+}

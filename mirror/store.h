@@ -143,6 +143,12 @@ typedef int (*store_visit_fn)(void *ctx, const char *repo, const char *tag,
 int store_list(const struct store *s, const char *only_repo, store_visit_fn cb,
 	       void *ctx, struct err *err);
 
+/* Split "REPO[:TAG]" as the store names things (the tag follows the last
+ * ':' after the last '/'). repo needs OCI_REPO_MAX bytes, tag
+ * OCI_TAG_MAX + 1 and is "" when absent. -1 when the repository or a
+ * given tag is invalid. */
+int store_name_split(const char *s, char *repo, char *tag);
+
 /* Validate a repository name: "host/path" when the first component names
  * a host ('.', ':', brackets or "localhost"), else a plain path such as
  * "team/app" (pushed to the server without a host). */

@@ -277,3 +277,20 @@ Test(store, upload_writer_commits_under_named_digest)
 	cr_assert(!store_blob_exists(&st, &d256, NULL));
 	cr_assert_eq(count_dir("tmp"), 0);
 }
+
+Test(store, name_split_takes_the_tag_after_the_last_slash)
+{
+	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1];
+
+	cr_assert_eq(store_name_split("localhost:5000/team/app:v1", repo, tag), 0);
+	cr_expect_str_eq(repo, "localhost:5000/team/app");
+	cr_expect_str_eq(tag, "v1");
+	cr_assert_eq(store_name_split("127.0.0.1:5000/x", repo, tag), 0);
+	cr_expect_str_eq(repo, "127.0.0.1:5000/x");
+	cr_expect_str_eq(tag, "");
+	cr_assert_eq(store_name_split("team/app", repo, tag), 0);
+	cr_expect_str_eq(repo, "team/app");
+	cr_expect_eq(store_name_split("team/app:", repo, tag), -1);
+	cr_expect_eq(store_name_split("team/../app:v1", repo, tag), -1);
+	cr_expect_eq(store_name_split("team/app:.bad", repo, tag), -1);
+}
