@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "mirror/store.h"
+#include "oci/ref.h"
 
 static char root[256];
 static struct store st;
