@@ -1,0 +1,957 @@
+/* The images a Helm chart or Compose archive runs. See margo_images.h. */
+#include "mirror/margo_images.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "oci/buf.h"
+
+#define NAME_MAX_LEN 1024     /* archive entry names */
+#define YAML_NODES_MAX 200000 /* per document */
+#define WALK_MAX 2000000      /* nodes visited, aliases counted each time */
+#define DEPTH_MAX 64
+#define NEST_MAX 2 /* packed subcharts inside packed subcharts */
+#define INTERP_DEPTH 8
+
+void margo_images_release(struct margo_images *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Append raw (a reference as written) or a problem; the same reference
+ * found twice is kept once. */
+static int add(struct margo_images *l, const char *raw, const char *where,
+	       const char *problem)
+{
+	struct margo_image im;
+	struct oci_ref r;
+	struct err e;
+
+	memset(&im, 0, sizeof(im));
+	snprintf(im.where, sizeof(im.where), "%s", where);
+	if (problem) {
+		snprintf(im.problem, sizeof(im.problem), "%s", problem);
+	} else if (oci_ref_parse(&r, raw, &e)) {
+		char shown[120];
+
+		err_shown(shown, sizeof(shown), raw, strlen(raw));
+		snprintf(im.problem, sizeof(im.problem),
+			 "\"%s\" is not an image reference: %s", shown, e.msg);
+	} else {
+		oci_ref_format(&r, im.ref, sizeof(im.ref));
+		for (size_t i = 0; i < l->n; i++)
+			if (!strcmp(l->v[i].ref, im.ref))
+				return 0;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		struct margo_image *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return ERR_FAIL;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = im;
+	return 0;
+}
+
+/* ---- archives ---------------------------------------------------------- */
+
+struct afile {
+	char *path; /* below the top-level directory */
+	char *data;
+	size_t len;
+};
+
+struct ascan {
+	char top[NAME_MAX_LEN];
+	struct afile *files;
+	size_t n;
+	/* 0: skip the entry, else the most bytes to keep of it */
+	size_t (*want)(const char *path);
+	char seen_other[64]; /* compose: a compose file under another name */
+};
+
+static void ascan_release(struct ascan *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		free(a->files[i].path);
+		free(a->files[i].data);
+	}
+	free(a->files);
+	a->files = NULL;
+	a->n = 0;
+}
+
+static const struct afile *ascan_get(const struct ascan *a, const char *path)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (!strcmp(a->files[i].path, path))
+			return &a->files[i];
+	return NULL;
+}
+
+/* Normalise name into out: no "./", no empty or "." components. Returns
+ * a reason when the name is refused, else NULL. */
+static const char *clean_path(char *out, size_t cap, const char *name)
+{
+	size_t o = 0;
+	const char *p = name;
+
+	if (!*name)
+		return "an empty name";
+	if (*name == '/')
+		return "an absolute path";
+	while (*p) {
+		const char *s = p;
+		size_t n;
+
+		while (*p && *p != '/')
+			p++;
+		n = (size_t)(p - s);
+		if (*p)
+			p++;
+		if (n == 0 || (n == 1 && s[0] == '.'))
+			continue;
+		if (n == 2 && s[0] == '.' && s[1] == '.')
+			return "a \"..\" component";
+		if (o + n + 2 > cap)
+			return "a name too long";
+		if (o)
+			out[o++] = '/';
+		memcpy(out + o, s, n);
+		o += n;
+	}
+	out[o] = '\0';
+	if (!o)
+		return "an empty name";
+	return NULL;
+}
+
+/* Does a symlink at path (cleaned, top included) with target stay inside
+ * the top-level directory? */
+static int link_stays(const char *path, const char *target)
+{
+	int depth = 0;
+	const char *p;
+
+	if (*target == '/')
+		return 0;
+	for (p = path; *p; p++) /* components of the link's directory */
+		if (*p == '/')
+			depth++;
+	p = target;
+	while (*p) {
+		const char *s = p;
+		size_t n;
+
+		while (*p && *p != '/')
+			p++;
+		n = (size_t)(p - s);
+		if (*p)
+			p++;
+		if (n == 0 || (n == 1 && s[0] == '.'))
+			continue;
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			if (--depth < 1)
+				return 0;
+		} else {
+			depth++;
+		}
+	}
+	return 1;
+}
+
+static int refuse(struct err *err, const char *name, const char *why)
+{
+	char shown[200];
+
+	err_shown(shown, sizeof(shown), name, strlen(name));
+	return err_set(err, ERR_INVALID, "archive entry \"%s\": %s; refused",
+		       shown, why);
+}
+
+/* Check every entry of the .tar.gz at p, keeping the files a->want asks
+ * for. Nothing is kept when any entry is refused. */
+static int archive_scan(struct ascan *a, const void *p, size_t len,
+			struct err *err)
+{
+	struct archive *ar = archive_read_new();
+	struct archive_entry *e;
+	uint64_t total = 0;
+	size_t entries = 0;
+	int rc = 0, r;
+
+	a->top[0] = '\0';
+	if (!ar)
+		return err_set(err, ERR_FAIL, "out of memory");
+	archive_read_support_filter_gzip(ar);
+	archive_read_support_format_tar(ar);
+	if (archive_read_open_memory(ar, p, len) != ARCHIVE_OK) {
+		rc = err_set(err, ERR_INVALID, "not a tar.gz archive: %s",
+			     archive_error_string(ar));
+		goto out;
+	}
+	while ((r = archive_read_next_header(ar, &e)) == ARCHIVE_OK) {
+		char path[NAME_MAX_LEN], tpath[NAME_MAX_LEN];
+		const char *name = archive_entry_pathname(e), *why, *rest;
+		mode_t type = archive_entry_filetype(e);
+		int64_t size = archive_entry_size(e);
+		size_t topn, keep;
+
+		if (!name)
+			name = "";
+		if (++entries > MARGO_ARCHIVE_ENTRIES) {
+			rc = err_set(err, ERR_TOO_LARGE,
+				     "archive has more than %d entries",
+				     MARGO_ARCHIVE_ENTRIES);
+			goto out;
+		}
+		if ((why = clean_path(path, sizeof(path), name))) {
+			rc = refuse(err, name, why);
+			goto out;
+		}
+		topn = strcspn(path, "/");
+		if (!a->top[0]) {
+			memcpy(a->top, path, topn);
+			a->top[topn] = '\0';
+		} else if (strlen(a->top) != topn ||
+			   memcmp(a->top, path, topn)) {
+			rc = refuse(err, name,
+				    "a second top-level directory (the archive "
+				    "must hold exactly one)");
+			goto out;
+		}
+		rest = path[topn] ? path + topn + 1 : NULL;
+		if (!rest && type != AE_IFDIR) {
+			rc = refuse(err, name,
+				    "a file outside the top-level directory");
+			goto out;
+		}
+		if (archive_entry_mode(e) & (S_ISUID | S_ISGID)) {
+			rc = refuse(err, name, "a setuid or setgid bit");
+			goto out;
+		}
+		if (archive_entry_hardlink(e)) {
+			const char *t = archive_entry_hardlink(e);
+
+			if ((why = clean_path(tpath, sizeof(tpath), t)) ||
+			    strncmp(tpath, a->top, strlen(a->top)) ||
+			    (tpath[strlen(a->top)] != '/')) {
+				rc =
+				    refuse(err, name,
+					   "a hard link leaving the directory");
+				goto out;
+			}
+			continue;
+		}
+		if (type == AE_IFLNK) {
+			const char *t = archive_entry_symlink(e);
+
+			if (!t || !link_stays(path, t)) {
+				rc = refuse(err, name,
+					    "a symbolic link leaving the "
+					    "directory");
+				goto out;
+			}
+			continue;
+		}
+		if (type == AE_IFDIR)
+			continue;
+		if (type != AE_IFREG) {
+			rc = refuse(err, name,
+				    "a device, FIFO or socket (only files, "
+				    "directories and links are allowed)");
+			goto out;
+		}
+		if (size < 0 ||
+		    (total += (uint64_t)size) > MARGO_ARCHIVE_EXPANDED) {
+			rc = err_set(err, ERR_TOO_LARGE,
+				     "archive expands past %u bytes",
+				     MARGO_ARCHIVE_EXPANDED);
+			goto out;
+		}
+		keep = a->want(rest);
+		if (!keep) {
+			if (!strncmp(rest, "docker-compose.", 15) ||
+			    !strcmp(rest, "compose.yml"))
+				snprintf(a->seen_other, sizeof(a->seen_other),
+					 "%s", rest);
+			continue;
+		}
+		if ((uint64_t)size > keep) {
+			rc = err_set(err, ERR_TOO_LARGE,
+				     "%s/%s is larger than %zu bytes", a->top,
+				     rest, keep);
+			goto out;
+		}
+		{
+			struct afile *v =
+			    realloc(a->files, (a->n + 1) * sizeof(*v));
+			struct afile *f;
+			la_ssize_t got;
+
+			if (!v) {
+				rc = err_set(err, ERR_FAIL, "out of memory");
+				goto out;
+			}
+			a->files = v;
+			f = &a->files[a->n];
+			f->path = strdup(rest);
+			f->data = malloc((size_t)size + 1);
+			f->len = 0;
+			if (!f->path || !f->data) {
+				free(f->path);
+				free(f->data);
+				rc = err_set(err, ERR_FAIL, "out of memory");
+				goto out;
+			}
+			a->n++;
+			while (f->len < (size_t)size &&
+			       (got = archive_read_data(ar, f->data + f->len,
+							(size_t)size -
+							    f->len)) > 0)
+				f->len += (size_t)got;
+			if (f->len != (size_t)size) {
+				rc = err_set(err, ERR_INVALID,
+					     "archive truncated in %s/%s: %s",
+					     a->top, rest,
+					     archive_error_string(ar)
+						 ?: "short read");
+				goto out;
+			}
+			f->data[f->len] = '\0';
+		}
+	}
+	if (r != ARCHIVE_EOF)
+		rc = err_set(err, ERR_INVALID, "archive unreadable: %s",
+			     archive_error_string(ar) ?: "bad tar.gz");
+	else if (!a->top[0])
+		rc = err_set(err, ERR_INVALID, "archive is empty");
+out:
+	archive_read_free(ar);
+	if (rc)
+		ascan_release(a);
+	return rc;
+}
+
+/* ---- YAML -------------------------------------------------------------- */
+
+struct ydoc {
+	yaml_document_t doc;
+	size_t visits;
+};
+
+static int ydoc_load(struct ydoc *y, const char *text, size_t len,
+		     const char *file, struct err *err)
+{
+	yaml_parser_t parser;
+	int rc = 0;
+
+	memset(y, 0, sizeof(*y));
+	if (len > MARGO_YAML_MAX)
+		return err_set(err, ERR_TOO_LARGE, "%s is larger than %u bytes",
+			       file, MARGO_YAML_MAX);
+	if (!yaml_parser_initialize(&parser))
+		return err_set(err, ERR_FAIL, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &y->doc))
+		rc = err_set(err, ERR_INVALID, "%s:%zu:%zu: YAML: %s", file,
+			     parser.problem_mark.line + 1,
+			     parser.problem_mark.column + 1,
+			     parser.problem ? parser.problem : "syntax error");
+	else if (y->doc.nodes.top - y->doc.nodes.start > YAML_NODES_MAX) {
+		yaml_document_delete(&y->doc);
+		rc = err_set(err, ERR_TOO_LARGE, "%s: more than %d YAML nodes",
+			     file, YAML_NODES_MAX);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE
+		   ? (const char *)n->data.scalar.value
+		   : NULL;
+}
+
+static yaml_node_t *map_get(yaml_document_t *d, const yaml_node_t *m,
+			    const char *key)
+{
+	if (!m || m->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+	     p < m->data.mapping.pairs.top; p++) {
+		const char *k = scalar(yaml_document_get_node(d, p->key));
+
+		if (k && !strcmp(k, key))
+			return yaml_document_get_node(d, p->value);
+	}
+	return NULL;
+}
+
+static const char *map_str(yaml_document_t *d, const yaml_node_t *m,
+			   const char *key)
+{
+	const char *s = scalar(map_get(d, m, key));
+
+	return s && *s ? s : NULL;
+}
+
+/* ---- values.yaml ------------------------------------------------------- */
+
+struct vwalk {
+	yaml_document_t *doc;
+	struct margo_images *out;
+	const char *file, *app_version, *global_registry;
+	size_t visits;
+	int rc;
+};
+
+static int image_key(const char *k)
+{
+	size_t n = strlen(k);
+
+	return n >= 5 && !strcasecmp(k + n - 5, "image");
+}
+
+static void image_map(struct vwalk *w, const yaml_node_t *m, const char *where)
+{
+	const char *repo = map_str(w->doc, m, "repository");
+	const char *reg = w->global_registry ? w->global_registry
+					     : map_str(w->doc, m, "registry");
+	const char *tag = map_str(w->doc, m, "tag");
+	const char *dg = map_str(w->doc, m, "digest");
+	char ref[OCI_REF_STR_MAX + 64];
+
+	if (!repo)
+		return; /* an override or an unused slot: no image here */
+	if (!tag && !dg)
+		tag = w->app_version;
+	if (strstr(repo, "{{") || (reg && strstr(reg, "{{")) ||
+	    (tag && strstr(tag, "{{")) || (dg && strstr(dg, "{{"))) {
+		w->rc |= add(w->out, NULL, where,
+			     "a template expression; it needs the chart "
+			     "rendered to resolve");
+		return;
+	}
+	if (!tag && !dg) {
+		w->rc |= add(w->out, NULL, where,
+			     "no tag or digest, and the chart has no "
+			     "appVersion");
+		return;
+	}
+	snprintf(ref, sizeof(ref), "%s%s%s%s%s%s%s", reg ? reg : "",
+		 reg ? "/" : "", repo, tag ? ":" : "", tag ? tag : "",
+		 dg ? "@" : "", dg ? dg : "");
+	w->rc |= add(w->out, ref, where, NULL);
+}
+
+static void vwalk(struct vwalk *w, const yaml_node_t *n, char *path,
+		  size_t plen, size_t cap, int depth)
+{
+	if (!n || depth > DEPTH_MAX || ++w->visits > WALK_MAX)
+		return;
+	if (n->type == YAML_SEQUENCE_NODE) {
+		int i = 0;
+
+		for (yaml_node_item_t *it = n->data.sequence.items.start;
+		     it < n->data.sequence.items.top; it++, i++) {
+			snprintf(path + plen, cap - plen, "[%d]", i);
+			vwalk(w, yaml_document_get_node(w->doc, *it), path,
+			      strlen(path), cap, depth + 1);
+		}
+		path[plen] = '\0';
+		return;
+	}
+	if (n->type != YAML_MAPPING_NODE)
+		return;
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+	     p < n->data.mapping.pairs.top; p++) {
+		const char *k = scalar(yaml_document_get_node(w->doc, p->key));
+		yaml_node_t *v = yaml_document_get_node(w->doc, p->value);
+		char where[256];
+
+		if (!k)
+			continue;
+		snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "", k);
+		if (image_key(k) && v) {
+			snprintf(where, sizeof(where), "%s: %s", w->file, path);
+			if (v->type == YAML_SCALAR_NODE) {
+				const char *s = scalar(v);
+
+				if (strstr(s, "{{"))
+					w->rc |= add(
+					    w->out, NULL, where,
+					    "a template expression; it needs "
+					    "the chart rendered to resolve");
+				else if (*s && strcmp(s, "~") &&
+					 strcmp(s, "null"))
+					w->rc |= add(w->out, s, where, NULL);
+				continue;
+			}
+			if (map_str(w->doc, v, "repository")) {
+				image_map(w, v, where);
+				continue;
+			}
+		}
+		vwalk(w, v, path, strlen(path), cap, depth + 1);
+	}
+	path[plen] = '\0';
+}
+
+int margo_values_images(struct margo_images *out, const char *yaml, size_t len,
+			const char *file, const char *app_version,
+			const char *global_registry, struct err *err)
+{
+	struct ydoc y;
+	struct vwalk w;
+	yaml_node_t *root;
+	char path[200] = "";
+	int rc;
+
+	if ((rc = ydoc_load(&y, yaml, len, file, err)))
+		return rc;
+	root = yaml_document_get_root_node(&y.doc);
+	memset(&w, 0, sizeof(w));
+	w.doc = &y.doc;
+	w.out = out;
+	w.file = file;
+	w.app_version = app_version && *app_version ? app_version : NULL;
+	w.global_registry =
+	    global_registry && *global_registry ? global_registry : NULL;
+	if (!w.global_registry)
+		w.global_registry = map_str(
+		    &y.doc, map_get(&y.doc, root, "global"), "imageRegistry");
+	if (root)
+		vwalk(&w, root, path, 0, sizeof(path), 0);
+	yaml_document_delete(&y.doc);
+	if (w.rc)
+		return err_set(err, ERR_FAIL, "out of memory");
+	if (w.visits > WALK_MAX)
+		return err_set(err, ERR_TOO_LARGE,
+			       "%s: more than %d nodes to walk (aliases "
+			       "counted)",
+			       file, WALK_MAX);
+	return 0;
+}
+
+/* ---- charts ------------------------------------------------------------ */
+
+/* Chart.yaml and values.yaml of the chart and of unpacked subcharts
+ * (charts/NAME/...), and packed subcharts (charts/NAME.tgz): every even
+ * component but the last is "charts". */
+static size_t chart_want(const char *path)
+{
+	size_t i = 0, n;
+	const char *p = path, *last = path;
+
+	for (;;) {
+		n = strcspn(p, "/");
+		if (!p[n])
+			break;
+		if (i % 2 == 0 && (n != 6 || strncmp(p, "charts", 6)))
+			return 0;
+		p += n + 1;
+		last = p;
+		i++;
+	}
+	if (i % 2 == 0)
+		return !strcmp(last, "Chart.yaml") ||
+			       !strcmp(last, "values.yaml")
+			   ? MARGO_YAML_MAX
+			   : 0;
+	n = strlen(last);
+	return n > 4 && !strcmp(last + n - 4, ".tgz") ? MARGO_ARCHIVE_MAX : 0;
+}
+
+static int chart_read(struct margo_images *out, const void *tgz, size_t len,
+		      const char *parent_global, const char *label, int nest,
+		      struct err *err);
+
+static int chart_from_scan(struct margo_images *out, struct ascan *a,
+			   const char *parent_global, const char *label,
+			   int nest, struct err *err)
+{
+	const struct afile *top = ascan_get(a, "values.yaml");
+	char global[256] = "";
+	int rc = 0;
+
+	if (!ascan_get(a, "Chart.yaml"))
+		return err_set(err, ERR_INVALID,
+			       "%s%s: not a Helm chart (no %s/Chart.yaml)",
+			       label, a->top, a->top);
+	/* Helm hands the top chart's globals down to every subchart */
+	if (parent_global && *parent_global) {
+		snprintf(global, sizeof(global), "%s", parent_global);
+	} else if (top) {
+		struct ydoc ty;
+		struct err ignored;
+
+		if (!ydoc_load(&ty, top->data, top->len, "values.yaml",
+			       &ignored)) {
+			const char *g = map_str(
+			    &ty.doc,
+			    map_get(&ty.doc,
+				    yaml_document_get_root_node(&ty.doc),
+				    "global"),
+			    "imageRegistry");
+
+			snprintf(global, sizeof(global), "%s", g ? g : "");
+			yaml_document_delete(&ty.doc);
+		}
+	}
+	for (size_t i = 0; i < a->n && !rc; i++) {
+		const struct afile *f = &a->files[i], *cf;
+		size_t pl = strlen(f->path), dl;
+		char chart[NAME_MAX_LEN], file[NAME_MAX_LEN + 300];
+		const char *appv = NULL;
+		struct ydoc cy;
+		int have_cy = 0;
+
+		if (pl > 4 && !strcmp(f->path + pl - 4, ".tgz")) {
+			if (nest >= NEST_MAX)
+				return err_set(err, ERR_INVALID,
+					       "%s%s/%s: subcharts nested "
+					       "deeper than %d archives",
+					       label, a->top, f->path,
+					       NEST_MAX);
+			snprintf(file, sizeof(file), "%s%s/%s!", label, a->top,
+				 f->path);
+			rc = chart_read(out, f->data, f->len, global, file,
+					nest + 1, err);
+			continue;
+		}
+		if (pl < 11 || strcmp(f->path + pl - 11, "values.yaml"))
+			continue;
+		dl = pl - 11;
+		snprintf(chart, sizeof(chart), "%.*sChart.yaml", (int)dl,
+			 f->path);
+		cf = ascan_get(a, chart);
+		snprintf(file, sizeof(file), "%s%s/%s", label, a->top, chart);
+		if (cf && !ydoc_load(&cy, cf->data, cf->len, file, err)) {
+			have_cy = 1;
+			appv = map_str(&cy.doc,
+				       yaml_document_get_root_node(&cy.doc),
+				       "appVersion");
+		}
+		snprintf(file, sizeof(file), "%s%s/%s", label, a->top, f->path);
+		rc = margo_values_images(out, f->data, f->len, file, appv,
+					 global, err);
+		if (have_cy)
+			yaml_document_delete(&cy.doc);
+	}
+	return rc;
+}
+
+static int chart_read(struct margo_images *out, const void *tgz, size_t len,
+		      const char *parent_global, const char *label, int nest,
+		      struct err *err)
+{
+	struct ascan a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.want = chart_want;
+	rc = archive_scan(&a, tgz, len, err);
+	if (!rc)
+		rc = chart_from_scan(out, &a, parent_global, label, nest, err);
+	ascan_release(&a);
+	return rc;
+}
+
+int margo_chart_images(struct margo_images *out, const void *tgz, size_t len,
+		       struct err *err)
+{
+	return chart_read(out, tgz, len, NULL, "", 0, err);
+}
+
+/* ---- compose ----------------------------------------------------------- */
+
+/* The value of name in .env text, into val; 1 when set. */
+static int dotenv_get(const char *env, const char *name, char *val, size_t cap)
+{
+	size_t nl = strlen(name);
+	const char *p = env;
+
+	while (p && *p) {
+		const char *e = strchr(p, '\n'), *v;
+		size_t n;
+
+		if (!e)
+			e = p + strlen(p);
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		if (!strncmp(p, "export ", 7))
+			p += 7;
+		if ((size_t)(e - p) > nl && !strncmp(p, name, nl) &&
+		    p[nl] == '=') {
+			v = p + nl + 1;
+			n = (size_t)(e - v);
+			if (n && v[n - 1] == '\r')
+				n--;
+			if (n >= 2 && (v[0] == '"' || v[0] == '\'') &&
+			    v[n - 1] == v[0]) {
+				v++;
+				n -= 2;
+			}
+			if (n >= cap)
+				n = cap - 1;
+			memcpy(val, v, n);
+			val[n] = '\0';
+			return 1;
+		}
+		p = *e ? e + 1 : e;
+	}
+	return 0;
+}
+
+static int name_start(char c)
+{
+	return c == '_' || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+static int name_char(char c)
+{
+	return name_start(c) || (c >= '0' && c <= '9');
+}
+
+static int interp(struct buf *o, const char *s, size_t n, const char *env,
+		  char *problem, size_t pcap, int depth)
+{
+	size_t i = 0;
+
+	if (depth > INTERP_DEPTH) {
+		snprintf(problem, pcap, "interpolation nested too deeply");
+		return -1;
+	}
+	while (i < n) {
+		char name[128], val[512];
+		size_t k, nl, close;
+		int set, level;
+
+		if (s[i] != '$') {
+			if (buf_append(o, s + i, 1))
+				goto toolong;
+			i++;
+			continue;
+		}
+		if (i + 1 < n && s[i + 1] == '$') {
+			if (buf_append(o, "$", 1))
+				goto toolong;
+			i += 2;
+			continue;
+		}
+		if (i + 1 < n && name_start(s[i + 1])) {
+			k = i + 1;
+			while (k < n && name_char(s[k]))
+				k++;
+			nl = k - i - 1;
+			if (nl >= sizeof(name))
+				goto syntax;
+			memcpy(name, s + i + 1, nl);
+			name[nl] = '\0';
+			if (!dotenv_get(env, name, val, sizeof(val))) {
+				snprintf(problem, pcap,
+					 "variable %s is not set and has no "
+					 "default",
+					 name);
+				return -1;
+			}
+			if (buf_puts(o, val))
+				goto toolong;
+			i = k;
+			continue;
+		}
+		if (i + 1 >= n || s[i + 1] != '{')
+			goto syntax;
+		/* ${...}: find the matching brace */
+		for (close = i + 2, level = 1; close < n; close++) {
+			if (s[close] == '$' && close + 1 < n &&
+			    s[close + 1] == '{') {
+				level++;
+				close++;
+			} else if (s[close] == '}' && --level == 0) {
+				break;
+			}
+		}
+		if (close >= n)
+			goto syntax;
+		k = i + 2;
+		while (k < close && name_char(s[k]))
+			k++;
+		nl = k - i - 2;
+		if (!nl || nl >= sizeof(name))
+			goto syntax;
+		memcpy(name, s + i + 2, nl);
+		name[nl] = '\0';
+		set = dotenv_get(env, name, val, sizeof(val));
+		if (k == close) {
+			if (!set) {
+				snprintf(problem, pcap,
+					 "variable %s is not set and has no "
+					 "default",
+					 name);
+				return -1;
+			}
+			if (buf_puts(o, val))
+				goto toolong;
+		} else {
+			int colon = s[k] == ':';
+			char op = s[k + (size_t)colon];
+			const char *word = s + k + (size_t)colon + 1;
+			size_t wl = (size_t)(s + close - word);
+			int empty_unset = !set || (colon && !val[0]);
+
+			if (k + (size_t)colon >= close ||
+			    (op != '-' && op != '?' && op != '+'))
+				goto syntax;
+			if (op == '-') {
+				if (empty_unset) {
+					if (interp(o, word, wl, env, problem,
+						   pcap, depth + 1))
+						return -1;
+				} else if (buf_puts(o, val)) {
+					goto toolong;
+				}
+			} else if (op == '?') {
+				if (empty_unset) {
+					snprintf(problem, pcap,
+						 "variable %s is required: "
+						 "%.*s",
+						 name,
+						 (int)(wl > 100 ? 100 : wl),
+						 word);
+					return -1;
+				}
+				if (buf_puts(o, val))
+					goto toolong;
+			} else if (!empty_unset) {
+				if (interp(o, word, wl, env, problem, pcap,
+					   depth + 1))
+					return -1;
+			}
+		}
+		i = close + 1;
+	}
+	return 0;
+toolong:
+	snprintf(problem, pcap, "value too long once interpolated");
+	return -1;
+syntax:
+	snprintf(problem, pcap, "invalid interpolation syntax");
+	return -1;
+}
+
+int margo_interpolate(char *dst, size_t cap, const char *s, const char *dotenv,
+		      char *problem, size_t pcap)
+{
+	struct buf o;
+
+	buf_init(&o, cap ? cap - 1 : 0);
+	if (interp(&o, s, strlen(s), dotenv, problem, pcap, 0)) {
+		buf_release(&o);
+		return -1;
+	}
+	snprintf(dst, cap, "%s", o.data);
+	buf_release(&o);
+	return 0;
+}
+
+int margo_compose_file_images(struct margo_images *out, const char *yaml,
+			      size_t len, const char *file, const char *dotenv,
+			      struct err *err)
+{
+	struct ydoc y;
+	yaml_node_t *root, *svcs;
+	int rc = 0;
+
+	if ((rc = ydoc_load(&y, yaml, len, file, err)))
+		return rc;
+	root = yaml_document_get_root_node(&y.doc);
+	svcs = map_get(&y.doc, root, "services");
+	if (!svcs || svcs->type != YAML_MAPPING_NODE) {
+		yaml_document_delete(&y.doc);
+		return err_set(err, ERR_INVALID,
+			       "%s: no services mapping: not a Compose file",
+			       file);
+	}
+	for (yaml_node_pair_t *p = svcs->data.mapping.pairs.start;
+	     p < svcs->data.mapping.pairs.top && !rc; p++) {
+		const char *name =
+		    scalar(yaml_document_get_node(&y.doc, p->key));
+		yaml_node_t *svc = yaml_document_get_node(&y.doc, p->value);
+		const char *img = scalar(map_get(&y.doc, svc, "image"));
+		char where[256], ref[OCI_REF_STR_MAX], problem[200];
+
+		if (!name)
+			continue;
+		snprintf(where, sizeof(where), "%s: services.%s.image", file,
+			 name);
+		if (!img || !*img)
+			rc =
+			    add(out, NULL, where,
+				map_get(&y.doc, svc, "build")
+				    ? "the service builds its image (build:) "
+				      "instead of naming one; nothing to mirror"
+				    : "the service names no image");
+		else if (margo_interpolate(ref, sizeof(ref), img, dotenv,
+					   problem, sizeof(problem)))
+			rc = add(out, NULL, where, problem);
+		else
+			rc = add(out, ref, where, NULL);
+	}
+	yaml_document_delete(&y.doc);
+	return rc ? err_set(err, ERR_FAIL, "out of memory") : 0;
+}
+
+static size_t compose_want(const char *path)
+{
+	return !strcmp(path, "compose.yaml") || !strcmp(path, ".env")
+		   ? MARGO_YAML_MAX
+		   : 0;
+}
+
+int margo_compose_images(struct margo_images *out, const void *tgz, size_t len,
+			 struct err *err)
+{
+	struct ascan a;
+	const struct afile *f, *env;
+	char file[NAME_MAX_LEN + 16];
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.want = compose_want;
+	rc = archive_scan(&a, tgz, len, err);
+	if (rc)
+		return rc;
+	f = ascan_get(&a, "compose.yaml");
+	env = ascan_get(&a, ".env");
+	if (!f) {
+		if (a.seen_other[0])
+			rc = err_set(err, ERR_INVALID,
+				     "%s/%s instead of %s/compose.yaml (Margo "
+				     "requires compose.yaml); refused",
+				     a.top, a.seen_other, a.top);
+		else
+			rc = err_set(err, ERR_INVALID,
+				     "no %s/compose.yaml in the archive (a "
+				     "symbolic link does not count); refused",
+				     a.top);
+	} else {
+		snprintf(file, sizeof(file), "%s/compose.yaml", a.top);
+		rc = margo_compose_file_images(out, f->data, f->len, file,
+					       env ? env->data : NULL, err);
+	}
+	ascan_release(&a);
+	return rc;
+}
