@@ -1,6 +1,10 @@
 /* ocimirror app SUBCOMMAND: Margo application packages.
  *
  *   app validate [--json] PATH   PATH a margo.yaml or a package directory
+ *   app push DIR REF             build the package artifact and push it
+ *   app pull REF [--arch A,B] [--profile-type T]
+ *                                the package and everything it references
+ *   app list | app show REF      the packages in the store
  *
  * validate prints each problem as FILE:LINE:COLUMN: error|warning: message
  * and a summary; exit 1 when there is an error, 0 with warnings only. */
@@ -13,7 +17,9 @@
 #include "cli/cli.h"
 #include "mirror/margo.h"
 #include "mirror/margo_catalog.h"
+#include "mirror/margo_pull.h"
 #include "mirror/margo_push.h"
+#include "oci/platform.h"
 #include "registry/pool.h"
 
 static int app_validate(int argc, char **argv, struct cli *cli)
@@ -322,17 +328,181 @@ static int app_show(int argc, char **argv, struct cli *cli)
 	return EXIT_OK;
 }
 
+static void print_node(struct cli *cli, const struct margo_node *n)
+{
+	char h[32];
+
+	if (cli->json) {
+		json_t *j = json_pack(
+		    "{s:s,s:s,s:i,s:s,s:s,s:s,s:I}", "event", "app-node",
+		    "kind", margo_node_kind_name(n->kind), "depth", n->depth,
+		    "name", n->name, "detail", n->detail, "state",
+		    margo_node_state_name(n->state), "bytes",
+		    (json_int_t)n->bytes);
+
+		if (n->has_digest)
+			json_object_set_new(j, "digest",
+					    json_string(n->digest.str));
+		if (n->message[0])
+			json_object_set_new(j, "message",
+					    json_string(n->message));
+		cli_json_event(j);
+		return;
+	}
+	if (cli->verbosity < 0 && n->state != MARGO_FAILED)
+		return;
+	printf("%*s%s", 2 * n->depth, "", n->name);
+	if (n->detail[0])
+		printf("  (%s)", n->detail);
+	if (n->kind != MARGO_NODE_PROFILE || n->state == MARGO_SKIPPED)
+		printf("  %s", margo_node_state_name(n->state));
+	if (n->message[0])
+		printf(": %s", n->message);
+	if (n->has_digest && n->state != MARGO_FAILED)
+		printf("  %s", n->digest.str);
+	if (n->bytes) {
+		cli_human_bytes(h, sizeof(h), (double)n->bytes);
+		printf("  %s", h);
+	}
+	printf("\n");
+}
+
+/* app pull REF [--arch A,B] [--profile-type T]: the package and all it
+ * references, for the selected architectures and profile type. */
+static int app_pull(int argc, char **argv, struct cli *cli)
+{
+	static const struct option opts[] = {
+	    {"arch", required_argument, NULL, 'a'},
+	    {"profile-type", required_argument, NULL, 't'},
+	    {"no-referrers", no_argument, NULL, 'R'},
+	    {"concurrency", required_argument, NULL, 'c'},
+	    {NULL, 0, NULL, 0},
+	};
+	static const char usage[] =
+	    "usage: ocimirror app pull REF [--arch ARCH,...] [--profile-type "
+	    "helm|compose|TYPE] [--no-referrers] [--concurrency N]";
+	struct margo_pull_options mo;
+	struct margo_pull_report rep;
+	struct oci_ref ref;
+	struct reg_pool pool;
+	struct store st;
+	struct err err;
+	char *arch_copy = NULL, *arch[MARGO_ARCH_MAX];
+	size_t counts[4] = {0};
+	int c, rc;
+
+	memset(&mo, 0, sizeof(mo));
+	mo.referrers = 1;
+	mo.concurrency = 8;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': {
+			char *save = NULL;
+
+			free(arch_copy);
+			arch_copy = strdup(optarg);
+			mo.n_arch = 0;
+			for (char *t = strtok_r(arch_copy, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save)) {
+				struct oci_platform p;
+				char full[80];
+
+				snprintf(full, sizeof(full), "linux/%s", t);
+				if (mo.n_arch == MARGO_ARCH_MAX ||
+				    oci_platform_parse(&p, full, &err)) {
+					free(arch_copy);
+					return cli_usage(
+					    cli,
+					    "app pull: --arch: \"%s\" is not "
+					    "an architecture (amd64, arm64, "
+					    "arm/v7, ...)",
+					    t);
+				}
+				arch[mo.n_arch++] = t;
+			}
+			if (!mo.n_arch) {
+				free(arch_copy);
+				return cli_usage(cli, "app pull: --arch is "
+						      "empty");
+			}
+			break;
+		}
+		case 't': mo.profile_type = optarg; break;
+		case 'R': mo.referrers = 0; break;
+		case 'c': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > 256) {
+				free(arch_copy);
+				return cli_usage(cli,
+						 "app pull: --concurrency "
+						 "wants 1..256, not \"%s\"",
+						 optarg);
+			}
+			mo.concurrency = (int)v;
+			break;
+		}
+		default: free(arch_copy); return cli_usage(cli, "%s", usage);
+		}
+	}
+	mo.arch = mo.n_arch ? arch : NULL;
+	err_clear(&err);
+	if (optind != argc - 1) {
+		free(arch_copy);
+		return cli_usage(cli, "%s", usage);
+	}
+	if (oci_ref_parse(&ref, argv[optind], &err)) {
+		free(arch_copy);
+		return cli_usage(cli, "app pull: %s", err.msg);
+	}
+	if (cli_store_open(cli, &st, 1, 1, &err)) {
+		free(arch_copy);
+		return cli_fail(cli, &err);
+	}
+	mo.progress = cli_progress;
+	mo.ctx = cli;
+	reg_pool_init(&pool, &cli->reg);
+	rc = margo_app_pull(&st, &pool, &ref, &mo, &rep);
+	reg_pool_release(&pool);
+	store_close(&st);
+	cli_progress_end(cli);
+	for (size_t i = 0; i < rep.n; i++) {
+		print_node(cli, &rep.v[i]);
+		if (rep.v[i].kind != MARGO_NODE_PROFILE)
+			counts[rep.v[i].state]++;
+	}
+	if (cli->json) {
+		cli_json_event(
+		    json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "event",
+			      "summary", "result", rep.failed ? "failed" : "ok",
+			      "stored", (json_int_t)counts[MARGO_STORED],
+			      "unchanged", (json_int_t)counts[MARGO_UNCHANGED],
+			      "skipped", (json_int_t)counts[MARGO_SKIPPED],
+			      "failed", (json_int_t)rep.failed, "bytesFetched",
+			      (json_int_t)rep.bytes));
+	} else if (cli->verbosity >= 0) {
+		char h[32];
+
+		cli_human_bytes(h, sizeof(h), (double)rep.bytes);
+		printf("%zu stored, %zu unchanged, %zu failed; %s fetched\n",
+		       counts[MARGO_STORED], counts[MARGO_UNCHANGED],
+		       rep.failed, h);
+	}
+	if (rc && rc != ERR_FAIL && !rep.n)
+		fprintf(stderr, "ocimirror: app pull: out of memory\n");
+	margo_pull_report_release(&rep);
+	free(arch_copy);
+	return rc ? EXIT_FAILED : EXIT_OK;
+}
+
 static const struct {
 	const char *name;
 	cmd_fn fn;
 } subcommands[] = {
-    {"show", app_show},
-    {"list", app_list},
-    {"validate", app_validate},
-    {"push", app_push},
+    {"show", app_show}, {"list", app_list}, {"validate", app_validate},
+    {"push", app_push}, {"pull", app_pull},
 };
-
-static const char *const planned[] = {"pull"};
 
 int cmd_app(int argc, char **argv, struct cli *cli)
 {
@@ -346,10 +516,6 @@ int cmd_app(int argc, char **argv, struct cli *cli)
 			return subcommands[i].fn(argc - 1, argv + 1, cli);
 		}
 	}
-	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
-		if (!strcmp(argv[1], planned[i]))
-			return cli_usage(cli, "app %s: not built yet",
-					 planned[i]);
 	return cli_usage(cli, "app: unknown subcommand \"%s\" (try validate)",
 			 argv[1]);
 }

@@ -68,30 +68,15 @@ static int visit(void *ctx, const char *repo, const char *tag,
 		 const struct store_ref *ref)
 {
 	struct cat *c = ctx;
-	struct oci_manifest m;
 	struct margo_problems probs;
 	struct margo_app app;
-	char *raw = NULL, *desc = NULL;
-	size_t len = 0, dlen = 0;
+	char *desc = NULL;
+	size_t dlen = 0;
 	json_t *cur, *versions;
 
-	if (!tag || store_blob_read(c->s, &ref->digest, OCI_MANIFEST_MAX, &raw,
-				    &len, NULL))
+	if (!tag || margo_package_description(&desc, &dlen, c->s, &ref->digest,
+					      ref->media_type, NULL))
 		return 0;
-	if (oci_manifest_parse(&m, raw, len, ref->media_type, NULL)) {
-		free(raw);
-		return 0;
-	}
-	free(raw);
-	if (m.kind != OCI_KIND_MANIFEST || !m.artifact_type ||
-	    strcmp(m.artifact_type, MT_MARGO_APP))
-		goto out;
-	for (size_t i = 0; i < m.n_layers && !desc; i++)
-		if (!strcmp(m.layers[i].media_type, MT_MARGO_DESC))
-			store_blob_read(c->s, &m.layers[i].digest,
-					MARGO_INPUT_MAX, &desc, &dlen, NULL);
-	if (!desc)
-		goto out;
 	margo_problems_init(&probs);
 	if (!margo_app_parse(&app, &probs, desc, dlen, NULL)) {
 		cur = json_object_get(c->apps, repo);
@@ -109,8 +94,6 @@ static int visit(void *ctx, const char *repo, const char *tag,
 	margo_app_release(&app);
 	margo_problems_release(&probs);
 	free(desc);
-out:
-	oci_manifest_release(&m);
 	return 0;
 }
 
@@ -133,15 +116,50 @@ json_t *margo_catalog(const struct store *s, struct err *err)
 	return arr;
 }
 
+int margo_package_description(char **out, size_t *len_out,
+			      const struct store *s, const struct oci_digest *d,
+			      const char *media_type, struct err *err)
+{
+	struct oci_manifest m;
+	char *raw = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	rc = store_blob_read(s, d, OCI_MANIFEST_MAX, &raw, &len, err);
+	if (rc)
+		return rc;
+	rc = oci_manifest_parse(&m, raw, len, media_type, err);
+	free(raw);
+	if (rc)
+		return rc;
+	if (m.kind != OCI_KIND_MANIFEST || !m.artifact_type ||
+	    strcmp(m.artifact_type, MT_MARGO_APP))
+		rc = err_set(err, ERR_INVALID,
+			     "not a Margo application package (artifactType "
+			     "%s)",
+			     m.artifact_type ? m.artifact_type : "absent");
+	for (size_t i = 0; i < m.n_layers && !rc && !*out; i++)
+		if (!strcmp(m.layers[i].media_type, MT_MARGO_DESC))
+			rc =
+			    store_blob_read(s, &m.layers[i].digest,
+					    MARGO_INPUT_MAX, out, len_out, err);
+	oci_manifest_release(&m);
+	if (!rc && !*out)
+		rc = err_set(err, ERR_INVALID,
+			     "the package has no description layer (%s)",
+			     MT_MARGO_DESC);
+	return rc;
+}
+
 int margo_catalog_get(struct margo_app *app, json_t **entry_out,
 		      const struct store *s, const char *repo, const char *tag,
 		      struct err *err)
 {
 	struct store_ref ref;
-	struct oci_manifest m;
 	struct margo_problems probs;
-	char *raw = NULL, *desc = NULL, best[OCI_TAG_MAX + 1] = "";
-	size_t len = 0, dlen = 0;
+	char *desc = NULL, best[OCI_TAG_MAX + 1] = "";
+	size_t dlen = 0;
 	json_t *all;
 	int rc;
 
@@ -173,31 +191,11 @@ int margo_catalog_get(struct margo_app *app, json_t **entry_out,
 	}
 	rc = store_tag_get(s, repo, tag, &ref, err);
 	if (!rc)
-		rc = store_blob_read(s, &ref.digest, OCI_MANIFEST_MAX, &raw,
-				     &len, err);
-	if (rc)
-		return rc;
-	rc = oci_manifest_parse(&m, raw, len, ref.media_type, err);
-	free(raw);
-	if (rc)
-		return rc;
-	if (m.kind != OCI_KIND_MANIFEST || !m.artifact_type ||
-	    strcmp(m.artifact_type, MT_MARGO_APP))
-		rc = err_set(err, ERR_INVALID,
-			     "%s:%s is not a Margo application package", repo,
-			     tag);
-	for (size_t i = 0; i < m.n_layers && !rc && !desc; i++)
-		if (!strcmp(m.layers[i].media_type, MT_MARGO_DESC))
-			rc =
-			    store_blob_read(s, &m.layers[i].digest,
-					    MARGO_INPUT_MAX, &desc, &dlen, err);
-	oci_manifest_release(&m);
-	if (!rc && !desc)
-		rc = err_set(err, ERR_INVALID,
-			     "%s:%s: the package has no description layer",
-			     repo, tag);
+		rc = margo_package_description(&desc, &dlen, s, &ref.digest,
+					       ref.media_type, err);
 	if (rc) {
-		free(desc);
+		if (rc == ERR_INVALID)
+			err_wrap(err, "%s:%s: ", repo, tag);
 		return rc;
 	}
 	margo_problems_init(&probs);

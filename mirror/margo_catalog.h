@@ -23,4 +23,10 @@ int margo_catalog_get(struct margo_app *app, json_t **entry_out,
 		      const struct store *s, const char *repo, const char *tag,
 		      struct err *err);
 
+/* The description (margo.yaml bytes, free *out) of the package manifest
+ * d. ERR_INVALID when d is not a Margo package or has no description. */
+int margo_package_description(char **out, size_t *len_out,
+			      const struct store *s, const struct oci_digest *d,
+			      const char *media_type, struct err *err);
+
 #endif

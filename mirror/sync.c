@@ -155,6 +155,38 @@ static void fail_line(struct sync_report *rep, struct sync_tag_result *t,
 	rep->failed++;
 }
 
+int sync_head_tag(struct reg_client *c, const char *path, const char *tag,
+		  struct oci_digest *out, struct err *err)
+{
+	struct reg_manifest hm;
+	int rc = reg_client_head_manifest(c, &hm, NULL, path, tag, err);
+
+	if (rc)
+		return rc;
+	if (!hm.has_digest) {
+		/* no Docker-Content-Digest: the body tells */
+		reg_manifest_release(&hm);
+		rc = reg_client_get_manifest(c, &hm, path, tag, err);
+		if (rc)
+			return rc;
+		oci_digest_of(&hm.digest, OCI_SHA256, hm.body, hm.len);
+	}
+	*out = hm.digest;
+	reg_manifest_release(&hm);
+	return 0;
+}
+
+int sync_tag_current(const struct store *s, const char *repo, const char *tag,
+		     const struct oci_digest *d,
+		     const struct oci_platform *platforms, size_t n)
+{
+	struct store_ref old;
+
+	return !store_tag_get(s, repo, tag, &old, NULL) &&
+	       oci_digest_equal(&old.digest, d) &&
+	       sync_manifest_complete(s, repo, d, platforms, n);
+}
+
 /* One rule: select tags, HEAD each, queue what changed, note prunes. */
 static void plan_rule(struct store *s, struct reg_pool *pool,
 		      const struct sync_config *cfg,
@@ -245,7 +277,6 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 	}
 	for (size_t i = 0; i < n_sel; i++) {
 		struct sync_tag_result *t = report_add(rep);
-		struct reg_manifest hm;
 		struct store_ref old;
 		struct pull_item it = base;
 		int have_old;
@@ -257,23 +288,11 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		snprintf(t->repo, sizeof(t->repo), "%s", dest_out);
 		snprintf(t->tag, sizeof(t->tag), "%s", sel[i]);
 		err_clear(&e);
-		if (reg_client_head_manifest(c, &hm, NULL, rule->source.path,
-					     sel[i], &e)) {
+		if (sync_head_tag(c, rule->source.path, sel[i], &t->digest,
+				  &e)) {
 			fail_line(rep, t, &e);
 			continue;
 		}
-		if (!hm.has_digest) {
-			/* no Docker-Content-Digest: the body tells */
-			reg_manifest_release(&hm);
-			if (reg_client_get_manifest(c, &hm, rule->source.path,
-						    sel[i], &e)) {
-				fail_line(rep, t, &e);
-				continue;
-			}
-			oci_digest_of(&hm.digest, OCI_SHA256, hm.body, hm.len);
-		}
-		t->digest = hm.digest;
-		reg_manifest_release(&hm);
 		have_old = !store_tag_get(s, dest_out, sel[i], &old, NULL);
 		if (have_old && oci_digest_equal(&old.digest, &t->digest) &&
 		    sync_manifest_complete(s, dest_out, &t->digest,

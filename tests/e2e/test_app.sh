@@ -57,8 +57,8 @@ case_usage() {
 	assert_exit 2 oms app validate a b || return
 	assert_exit 2 oms app push "$MARGO/helm-app" || return
 	assert_contains "$(alltext)" "usage: ocimirror app push DIR REF" || return
-	assert_exit 2 oms app pull x || return
-	assert_contains "$(alltext)" "not built yet" || return
+	assert_exit 2 oms app pull || return
+	assert_contains "$(alltext)" "usage: ocimirror app pull REF" || return
 	assert_exit 2 oms app list extra || return
 	assert_exit 2 oms app frobnicate || return
 	assert_exit 1 oms app validate "$MARGO/does-not-exist.yaml" || return

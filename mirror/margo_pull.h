@@ -1,0 +1,108 @@
+/* Mirroring a Margo application: one package reference in, everything a
+ * disconnected site needs out (MARGO.md, "What mirroring an application
+ * means").
+ *
+ * 1. The package is stored (with its referrers) and its description read.
+ * 2. Deployment profiles are picked: by type when asked, and by
+ *    architecture (cpu.architectures of deviceConstraints or the older
+ *    requiredResources) when asked; a profile naming no architecture runs
+ *    anywhere, so it is kept.
+ * 3. Every component of those profiles (repository without "oci://",
+ *    revision as the tag with '+' read as '_') is stored with its
+ *    referrers, each one once however many profiles name it. Its tag is
+ *    written only after its chart or Compose archive passed the checks of
+ *    margo_images.h; a refused archive leaves nothing reachable in the
+ *    store (its manifest and blob records are dropped; gc removes the
+ *    bytes).
+ * 4. The images the archives name are stored for linux/ARCH of the
+ *    architectures their profiles matched (all platforms when a profile
+ *    names none and none were asked for), with referrers, in one parallel
+ *    pull.
+ * Everything keeps its upstream repository name, so nothing in the
+ * description has to be rewritten. With check_first (sync), a tag whose
+ * upstream digest the store already holds complete costs one HEAD.
+ *
+ * The result is a tree of nodes: package, profiles, components, images,
+ * each stored / unchanged / skipped / failed with the reason. */
+#ifndef MIRROR_MARGO_PULL_H
+#define MIRROR_MARGO_PULL_H
+
+#include <stdint.h>
+
+#include "mirror/store.h"
+#include "oci/digest.h"
+#include "oci/err.h"
+#include "oci/ref.h"
+#include "registry/pool.h"
+#include "registry/transfer.h"
+
+#define MARGO_ARCH_MAX 16
+
+struct margo_pull_options {
+	char *const *arch; /* architectures wanted; NULL / 0: all */
+	size_t n_arch;
+	const char *profile_type; /* "helm", "compose", ...; NULL: all */
+	int referrers;		  /* store referrers too (default on) */
+	int concurrency;
+	int check_first; /* HEAD tags; skip what the store holds current */
+	void (*progress)(void *ctx, const struct reg_transfer_progress *p);
+	void *ctx;
+};
+
+enum margo_node_kind {
+	MARGO_NODE_PACKAGE,
+	MARGO_NODE_PROFILE,
+	MARGO_NODE_COMPONENT,
+	MARGO_NODE_IMAGE,
+};
+
+enum margo_node_state {
+	MARGO_STORED,
+	MARGO_UNCHANGED,
+	MARGO_SKIPPED,
+	MARGO_FAILED,
+};
+
+struct margo_node {
+	enum margo_node_kind kind;
+	enum margo_node_state state;
+	int depth;
+	char name[OCI_REF_STR_MAX]; /* reference; a profile: "TYPE ID" */
+	char detail[300]; /* profile architectures, component kind, image
+			     platforms and where it was found */
+	int has_digest;
+	struct oci_digest digest;
+	uint64_t bytes;		   /* fetched for this node */
+	char message[ERR_MSG_MAX]; /* why failed or skipped */
+};
+
+struct margo_pull_report {
+	struct margo_node *v;
+	size_t n, cap;
+	size_t failed;
+	uint64_t bytes;
+};
+
+/* Pull the package ref (tag or digest) and everything it references.
+ * 0 when nothing failed, ERR_FAIL when something did (see the report; the
+ * rest was done), another code when the report could not be built. The
+ * caller holds the store's writer lock. */
+int margo_app_pull(struct store *s, struct reg_pool *pool,
+		   const struct oci_ref *ref,
+		   const struct margo_pull_options *o,
+		   struct margo_pull_report *rep);
+
+/* Steps 2 to 4 for a package already stored (sync pulls the
+ * package itself). d is the package manifest; label names the package in the
+ * tree. */
+int margo_app_expand(struct store *s, struct reg_pool *pool,
+		     const struct oci_digest *d, const char *label,
+		     enum margo_node_state pkg_state, uint64_t pkg_bytes,
+		     const struct margo_pull_options *o,
+		     struct margo_pull_report *rep);
+
+void margo_pull_report_release(struct margo_pull_report *r);
+const char *margo_node_state_name(enum margo_node_state s);
+const char *margo_node_kind_name(enum margo_node_kind k);
+
+#endif
