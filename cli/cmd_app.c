@@ -394,7 +394,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 	memset(&mo, 0, sizeof(mo));
 	mo.referrers = 1;
 	mo.concurrency = 8;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': {
 			char *save = NULL;
@@ -468,9 +468,17 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 	store_close(&st);
 	cli_progress_end(cli);
 	for (size_t i = 0; i < rep.n; i++) {
-		print_node(cli, &rep.v[i]);
-		if (rep.v[i].kind != MARGO_NODE_PROFILE)
-			counts[rep.v[i].state]++;
+		const struct margo_node *n = &rep.v[i];
+		size_t k = 0;
+
+		print_node(cli, n);
+		/* each reference counted once, however often it is shown */
+		while (k < i && (rep.v[k].kind != n->kind ||
+				 strcmp(rep.v[k].name, n->name) ||
+				 strcmp(rep.v[k].detail, n->detail)))
+			k++;
+		if (n->kind != MARGO_NODE_PROFILE && k == i)
+			counts[n->state]++;
 	}
 	if (cli->json) {
 		cli_json_event(
@@ -487,7 +495,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 		cli_human_bytes(h, sizeof(h), (double)rep.bytes);
 		printf("%zu stored, %zu unchanged, %zu failed; %s fetched\n",
 		       counts[MARGO_STORED], counts[MARGO_UNCHANGED],
-		       rep.failed, h);
+		       counts[MARGO_FAILED], h);
 	}
 	if (rc && rc != ERR_FAIL && !rep.n)
 		fprintf(stderr, "ocimirror: app pull: out of memory\n");

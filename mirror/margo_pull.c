@@ -30,6 +30,7 @@ struct comp {
 	int has_digest;
 	struct oci_digest digest;
 	uint64_t bytes;
+	int updated;
 	char kind[64];
 	struct margo_images imgs;
 };
@@ -46,6 +47,8 @@ struct img {
 	int has_digest;
 	struct oci_digest digest;
 	uint64_t bytes;
+	int updated, had_old;
+	struct oci_digest old;
 };
 
 struct ctx {
@@ -275,6 +278,16 @@ static int current(struct ctx *c, const struct oci_ref *r, const char *repo,
 	return sync_tag_current(c->s, repo, r->tag, d, plats, n);
 }
 
+/* 1 when repo:tag exists and points at another digest than d. */
+static int moved(const struct store *s, const char *repo, const char *tag,
+		 const struct oci_digest *d)
+{
+	struct store_ref old;
+
+	return tag[0] && !store_tag_get(s, repo, tag, &old, NULL) &&
+	       !oci_digest_equal(&old.digest, d);
+}
+
 /* Forget a refused artifact: no tag, no manifest record, no blob record
  * in repo (gc removes the bytes no one else holds). */
 static void drop(struct store *s, const char *repo, const struct oci_digest *d,
@@ -481,6 +494,7 @@ static int pull_components(struct ctx *c)
 		} else {
 			m->has_digest = 1;
 			m->digest = res[k].digest;
+			m->updated = moved(c->s, m->repo, m->r.tag, &m->digest);
 		}
 	}
 	for (size_t i = 0; i < c->n_comps; i++)
@@ -551,6 +565,15 @@ static int pull_images(struct ctx *c)
 			items[n].ref.has_digest = 1;
 			items[n].ref.digest = g->digest;
 		}
+		{
+			struct store_ref o;
+
+			g->had_old =
+			    g->r.tag[0] &&
+			    !store_tag_get(c->s, g->repo, g->r.tag, &o, NULL);
+			if (g->had_old)
+				g->old = o.digest;
+		}
 		items[n].platforms = g->n_plats ? g->plats : NULL;
 		items[n].n_platforms = g->n_plats;
 		items[n].referrers = c->o->referrers;
@@ -572,6 +595,8 @@ static int pull_images(struct ctx *c)
 		} else {
 			g->has_digest = 1;
 			g->digest = res[k].digest;
+			g->updated = g->had_old &&
+				     !oci_digest_equal(&g->old, &g->digest);
 		}
 	}
 	free(items);
@@ -634,6 +659,7 @@ static int build_tree(struct ctx *c, const struct margo_app *app,
 				 m->kind[0] ? ", " : "", m->kind);
 			nd->has_digest = m->has_digest;
 			nd->digest = m->digest;
+			nd->updated = m->updated;
 			snprintf(nd->message, sizeof(nd->message), "%s",
 				 m->msg);
 			nd->bytes = m->bytes; /* counted where first shown */
@@ -658,6 +684,7 @@ static int build_tree(struct ctx *c, const struct margo_app *app,
 						 "%s; %s", plat, im->where);
 					nd->has_digest = g->has_digest;
 					nd->digest = g->digest;
+					nd->updated = g->updated;
 					nd->bytes = g->bytes;
 					rep->bytes += g->bytes;
 					g->bytes = 0;

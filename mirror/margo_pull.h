@@ -72,7 +72,8 @@ struct margo_node {
 			     platforms and where it was found */
 	int has_digest;
 	struct oci_digest digest;
-	uint64_t bytes;		   /* fetched for this node */
+	uint64_t bytes; /* fetched for this node */
+	int updated;	/* stored, and its tag pointed elsewhere before */
 	char message[ERR_MSG_MAX]; /* why failed or skipped */
 };
 
@@ -93,7 +94,8 @@ int margo_app_pull(struct store *s, struct reg_pool *pool,
 		   struct margo_pull_report *rep);
 
 /* Steps 2 to 4 for a package already stored (sync pulls the
- * package itself). d is the package manifest; label names the package in the
+ * package itself), appended to rep (zeroed, or filled by an earlier
+ * call). d is the package manifest; label names the package in the
  * tree. */
 int margo_app_expand(struct store *s, struct reg_pool *pool,
 		     const struct oci_digest *d, const char *label,

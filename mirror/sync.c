@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mirror/margo_pull.h"
 #include "mirror/pull.h"
 #include "oci/manifest.h"
 #include "registry/pool.h"
@@ -318,6 +319,79 @@ out:
 	reg_strv_free(tags);
 }
 
+/* Report line k is a package version of a margo-app rule: mirror what it
+ * references, one line per component and image (each once). */
+static void sync_app(struct store *s, struct reg_pool *pool,
+		     const struct sync_config *cfg,
+		     const struct sync_rule *rule, size_t k,
+		     const struct sync_options *o, struct sync_report *rep)
+{
+	struct margo_pull_options mo;
+	struct margo_pull_report mr;
+	struct oci_digest d = rep->tags[k].digest;
+	char label[OCI_REF_STR_MAX];
+
+	if (rep->tags[k].action == SYNC_FAILED ||
+	    rep->tags[k].action == SYNC_PRUNED || !rep->tags[k].tag[0])
+		return;
+	snprintf(label, sizeof(label), "%s:%s", rep->tags[k].repo,
+		 rep->tags[k].tag);
+	memset(&mo, 0, sizeof(mo));
+	mo.arch = rule->arch;
+	mo.n_arch = rule->n_arch;
+	mo.referrers = rule->referrers >= 0 ? rule->referrers : cfg->referrers;
+	mo.concurrency = cfg->concurrency > 0 ? cfg->concurrency : 8;
+	mo.check_first = 1;
+	mo.progress = o->progress;
+	mo.ctx = o->ctx;
+	memset(&mr, 0, sizeof(mr));
+	margo_app_expand(s, pool, &d, label, MARGO_STORED, 0, &mo, &mr);
+	if (mr.n && mr.v[0].state == MARGO_FAILED) {
+		struct err e;
+
+		err_set(&e, ERR_INVALID, "%s: %s", label, mr.v[0].message);
+		fail_line(rep, &rep->tags[k], &e);
+	}
+	for (size_t i = 1; i < mr.n; i++) {
+		const struct margo_node *n = &mr.v[i];
+		struct sync_tag_result *t;
+		size_t q = 1;
+
+		if (n->kind == MARGO_NODE_PROFILE)
+			continue;
+		while (q < i &&
+		       (strcmp(mr.v[q].name, n->name) ||
+			(!n->has_digest && strcmp(mr.v[q].detail, n->detail))))
+			q++;
+		if (q < i)
+			continue; /* shown under another profile too */
+		t = report_add(rep);
+		if (!t)
+			break;
+		snprintf(t->source, sizeof(t->source), "%s", n->name);
+		if (store_name_split(n->name, t->repo, t->tag)) {
+			/* an image reference that could not be resolved */
+			t->repo[0] = t->tag[0] = '\0';
+			snprintf(t->source, sizeof(t->source), "%s", n->detail);
+		}
+		t->digest = n->digest;
+		t->bytes = n->bytes;
+		rep->bytes += n->bytes;
+		t->action = n->state == MARGO_UNCHANGED ? SYNC_UNCHANGED
+			    : n->updated		? SYNC_UPDATED
+							: SYNC_ADDED;
+		if (n->state == MARGO_FAILED) {
+			struct err e;
+
+			err_set(&e, ERR_FAIL, "%s%s%s%s", n->message,
+				n->detail[0] ? " (" : "", n->detail,
+				n->detail[0] ? ")" : "");
+			fail_line(rep, t, &e);
+		}
+	}
+	margo_pull_report_release(&mr);
+}
+
 int sync_run(struct store *s, const struct sync_config *cfg,
 	     const struct reg_options *ro, const struct sync_options *o,
 	     struct sync_report *rep)
@@ -359,6 +433,7 @@ int sync_run(struct store *s, const struct sync_config *cfg,
 	struct {
 		char dest[OCI_REPO_MAX];
 		struct prune_ctx p;
+		size_t first, end; /* the rule's report lines */
 	} *prunes = calloc(cfg->n_rules + 1, sizeof(*prunes));
 	if (!prunes) {
 		rc = ERR_FAIL;
@@ -367,23 +442,10 @@ int sync_run(struct store *s, const struct sync_config *cfg,
 	for (size_t i = 0; i < cfg->n_rules; i++) {
 		const struct sync_rule *rule = &cfg->rules[i];
 
-		if (rule->type != SYNC_IMAGE) {
-			struct sync_tag_result *t = report_add(rep);
-			struct err e;
-			if (t) {
-				oci_ref_repo(&rule->source, t->source,
-					     sizeof(t->source));
-				err_set(&e, ERR_UNSUPPORTED,
-					"%s:%d: rule type margo-app is not "
-					"supported by this build",
-					cfg->path ? cfg->path : "config",
-					rule->line);
-				fail_line(rep, t, &e);
-			}
-			continue;
-		}
+		prunes[i].first = rep->n;
 		plan_rule(s, &pool, cfg, rule, &plan, rep, &prunes[i].p,
 			  prunes[i].dest);
+		prunes[i].end = rep->n;
 	}
 	res = calloc(plan.n + 1, sizeof(*res));
 	if (!res) {
@@ -406,6 +468,12 @@ int sync_run(struct store *s, const struct sync_config *cfg,
 		if (res[i].result)
 			fail_line(rep, t, &res[i].err);
 	}
+	/* Margo applications: what each package version references */
+	for (size_t i = 0; i < cfg->n_rules && !o->dry_run; i++)
+		if (cfg->rules[i].type == SYNC_MARGO_APP)
+			for (size_t k = prunes[i].first; k < prunes[i].end; k++)
+				sync_app(s, &pool, cfg, &cfg->rules[i], k, o,
+					 rep);
 	for (size_t i = 0; i < cfg->n_rules; i++) {
 		struct prune_ctx *p = &prunes[i].p;
 

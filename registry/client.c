@@ -370,8 +370,11 @@ static int choose_scheme(struct reg_client *c, struct err *err)
 		snprintf(c->base, sizeof(c->base), "https://%s", c->endpoint);
 		return 0;
 	}
-	if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
-	    cc == CURLE_OPERATION_TIMEDOUT)
+	/* Without a port, https is 443 and http is 80: nothing on 443 says
+	 * nothing about 80, so try it too. */
+	if ((cc == CURLE_COULDNT_CONNECT &&
+	     strchr(strrchr(c->endpoint, ']') ?: c->endpoint, ':')) ||
+	    cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_OPERATION_TIMEDOUT)
 		return err_set(err, ERR_FAIL, "%s: %s", c->host,
 			       curl_easy_strerror(cc));
 	snprintf(c->base, sizeof(c->base), "http://%s", c->endpoint);

@@ -141,8 +141,9 @@ static int referrer_record(const struct oci_digest *subj,
 {
 	char rel[600];
 
-	snprintf(rel, sizeof(rel), "repositories/%s/_referrers/sha256/%s/sha256-%s",
-		 R, oci_digest_hex(subj), oci_digest_hex(r));
+	snprintf(rel, sizeof(rel),
+		 "repositories/%s/_referrers/sha256/%s/sha256-%s", R,
+		 oci_digest_hex(subj), oci_digest_hex(r));
 	return fix_exists(&f, rel);
 }
 
@@ -158,7 +159,8 @@ Test(gc, tagged_content_is_all_kept)
 	after = fix_tree(&f);
 	cr_assert_str_eq(after, before);
 	cr_assert_eq(s.n, 0);
-	cr_assert_eq(st.blobs + st.manifests + st.blob_records + st.referrers, 0);
+	cr_assert_eq(st.blobs + st.manifests + st.blob_records + st.referrers,
+		     0);
 	/* 8 manifests, 16 distinct blobs (configs and layers) */
 	cr_assert_eq(st.blobs_kept, 8 + 15, "kept %zu", st.blobs_kept);
 	cr_assert_eq(st.warnings, 0, "%s", s.warnings[0]);
@@ -170,17 +172,23 @@ Test(gc, untagged_image_goes_with_its_referrers_shared_layer_stays)
 {
 	struct gc_stats st;
 	struct seen s;
-	struct oci_digest gone[] = {m2,
-				    dg("config-2"),
-				    dg("layer two"),
-				    s2,
-				    dg("sbom-config-2"),
-				    dg("sbom two")};
-	struct oci_digest kept[] = {m1, dg("config-1"), dg("shared layer"),
-				    dg("layer one"), s1, sig1, dg("sbom one"),
-				    dg("signature of sbom one"), idx, amd, arm,
-				    dg("layer amd"), dg("layer arm"),
-				    dg("config-amd"), dg("config-arm")};
+	struct oci_digest gone[] = {m2, dg("config-2"),	     dg("layer two"),
+				    s2, dg("sbom-config-2"), dg("sbom two")};
+	struct oci_digest kept[] = {m1,
+				    dg("config-1"),
+				    dg("shared layer"),
+				    dg("layer one"),
+				    s1,
+				    sig1,
+				    dg("sbom one"),
+				    dg("signature of sbom one"),
+				    idx,
+				    amd,
+				    arm,
+				    dg("layer amd"),
+				    dg("layer arm"),
+				    dg("config-amd"),
+				    dg("config-arm")};
 	uint64_t bytes = 0;
 
 	fix_age_all(&f, 3600);
@@ -220,8 +228,9 @@ Test(gc, untagged_image_goes_with_its_referrers_shared_layer_stays)
 	cr_assert(!referrer_record(&m2, &s2));
 	{
 		char rel[600];
-		snprintf(rel, sizeof(rel), "repositories/%s/_referrers/sha256/%s",
-			 R, oci_digest_hex(&m2));
+		snprintf(rel, sizeof(rel),
+			 "repositories/%s/_referrers/sha256/%s", R,
+			 oci_digest_hex(&m2));
 		cr_assert(!fix_exists(&f, rel), "empty subject directory left");
 	}
 	cr_assert(referrer_record(&m1, &s1));
@@ -368,7 +377,8 @@ Test(gc, blob_shared_with_another_repository_is_kept)
 	cr_assert(!record("_manifests", &m1));
 	cr_assert(seen_has(&s, GC_ITEM_MANIFEST, &m1, R));
 	cr_assert(!seen_has(&s, GC_ITEM_BLOB, &m1, NULL));
-	cr_assert(store_blob_linked(&f.st, b, &m1) == 0); /* manifest: no _blobs */
+	cr_assert(store_blob_linked(&f.st, b, &m1) ==
+		  0); /* manifest: no _blobs */
 	{
 		struct oci_digest one = dg("layer one");
 		cr_assert(fix_blob_present(&f, &one));
@@ -415,7 +425,8 @@ Test(gc, referrer_chain_deeper_than_the_limit_is_not_followed)
 
 	for (int i = 0; i < GC_DEPTH_MAX + 4; i++) {
 		snprintf(cfg, sizeof(cfg), "chain-config-%d", i);
-		cur = fix_image(&f, R, cfg, NULL, 0, &prev, "application/x-chain");
+		cur = fix_image(&f, R, cfg, NULL, 0, &prev,
+				"application/x-chain");
 		fix_referrer(&f, R, &prev, &cur);
 		prev = cur;
 	}

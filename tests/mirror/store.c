@@ -67,7 +67,9 @@ Test(store, put_stores_exact_bytes_under_digest)
 	cr_assert_eq(memcmp(back, "hello", 5), 0);
 	free(back);
 	path = store_blob_path(&st, &d);
-	cr_assert(strstr(path, "/blobs/sha256/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
+	cr_assert(strstr(path, "/blobs/sha256/"
+			       "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425"
+			       "e73043362938b9824"));
 	free(path);
 	cr_assert_eq(count_dir("tmp"), 0);
 }
@@ -125,8 +127,10 @@ Test(store, large_blob_hashed_on_thread_and_resumable)
 	cr_assert_eq(store_writer_write(w, "garbage", 7, &e), 0);
 	cr_assert_eq(store_writer_reset(w, &e), 0);
 	for (size_t off = 0; off < n; off += 100000)
-		cr_assert_eq(store_writer_write(w, data + off,
-						n - off < 100000 ? n - off : 100000, &e), 0);
+		cr_assert_eq(
+		    store_writer_write(w, data + off,
+				       n - off < 100000 ? n - off : 100000, &e),
+		    0);
 	cr_assert_eq(store_writer_commit(w, &e), 0, "%s", e.msg);
 	store_writer_free(w);
 	cr_assert(store_blob_exists(&st, &d, NULL));
@@ -154,7 +158,8 @@ Test(store, tags_and_manifests_round_trip)
 	const char *repo = "docker.io/library/nginx";
 
 	oci_digest_of(&m.digest, OCI_SHA256, "{}", 2);
-	snprintf(m.media_type, sizeof(m.media_type), "application/vnd.oci.image.manifest.v1+json");
+	snprintf(m.media_type, sizeof(m.media_type),
+		 "application/vnd.oci.image.manifest.v1+json");
 	m.size = 2;
 	/* linking a manifest that is not stored fails */
 	cr_assert_eq(store_manifest_link(&st, repo, &m, &e), ERR_NOT_FOUND);
@@ -176,23 +181,36 @@ Test(store, hostile_names_never_become_paths)
 {
 	struct store_ref m;
 	struct err e;
-	static const char *bad_repos[] = {
-		"docker.io/../../etc", "docker.io/a/../b", "/etc/passwd", "docker.io//x",
-		"..", "docker.io/%2e%2e/x", "docker.io/A", "NoHost", "docker.io/x/", "a/../b", "_x/y",
-		"-bad.host/x", "h..x/y", "host:99999999/x", NULL};
-	static const char *bad_tags[] = {"../x", ".hidden", "a/b", "", "-x", NULL};
+	static const char *bad_repos[] = {"docker.io/../../etc",
+					  "docker.io/a/../b",
+					  "/etc/passwd",
+					  "docker.io//x",
+					  "..",
+					  "docker.io/%2e%2e/x",
+					  "docker.io/A",
+					  "NoHost",
+					  "docker.io/x/",
+					  "a/../b",
+					  "_x/y",
+					  "-bad.host/x",
+					  "h..x/y",
+					  "host:99999999/x",
+					  NULL};
+	static const char *bad_tags[] = {"../x", ".hidden", "a/b",
+					 "",	 "-x",	    NULL};
 
 	oci_digest_of(&m.digest, OCI_SHA256, "{}", 2);
 	snprintf(m.media_type, sizeof(m.media_type), "x");
 	m.size = 2;
 	cr_assert_eq(store_blob_put(&st, &m.digest, "{}", 2, &e), 0);
 	for (int i = 0; bad_repos[i]; i++) {
-		cr_assert_eq(store_tag_set(&st, bad_repos[i], "v1", &m, &e), ERR_INVALID,
-			     "accepted repo %s", bad_repos[i]);
+		cr_assert_eq(store_tag_set(&st, bad_repos[i], "v1", &m, &e),
+			     ERR_INVALID, "accepted repo %s", bad_repos[i]);
 		cr_assert(strstr(e.msg, "invalid repository"), "%s", e.msg);
 	}
 	for (int i = 0; bad_tags[i]; i++)
-		cr_assert_eq(store_tag_set(&st, "docker.io/library/x", bad_tags[i], &m, &e),
+		cr_assert_eq(store_tag_set(&st, "docker.io/library/x",
+					   bad_tags[i], &m, &e),
 			     ERR_INVALID, "accepted tag %s", bad_tags[i]);
 	cr_assert_eq(count_dir("repositories"), 0);
 	cr_assert(store_repo_valid("[::1]:5000/a/b"));
@@ -230,9 +248,12 @@ Test(store, list_walks_repositories_in_order)
 	m.size = 2;
 	cr_assert_eq(store_blob_put(&st, &m.digest, "{}", 2, &e), 0);
 	cr_assert_eq(store_tag_set(&st, "ghcr.io/org/app", "v2", &m, &e), 0);
-	cr_assert_eq(store_tag_set(&st, "docker.io/library/nginx", "1.25", &m, &e), 0);
-	cr_assert_eq(store_tag_set(&st, "docker.io/library/nginx", "1.24", &m, &e), 0);
-	cr_assert_eq(store_tag_set(&st, "docker.io/library/nginx/sub", "a", &m, &e), 0);
+	cr_assert_eq(
+	    store_tag_set(&st, "docker.io/library/nginx", "1.25", &m, &e), 0);
+	cr_assert_eq(
+	    store_tag_set(&st, "docker.io/library/nginx", "1.24", &m, &e), 0);
+	cr_assert_eq(
+	    store_tag_set(&st, "docker.io/library/nginx/sub", "a", &m, &e), 0);
 	cr_assert_eq(store_list(&st, NULL, collect, &s, &e), 0);
 	cr_assert_eq(s.n, 4);
 	cr_assert_str_eq(s.lines[0], "docker.io/library/nginx:1.24");
@@ -283,7 +304,8 @@ Test(store, name_split_takes_the_tag_after_the_last_slash)
 {
 	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1];
 
-	cr_assert_eq(store_name_split("localhost:5000/team/app:v1", repo, tag), 0);
+	cr_assert_eq(store_name_split("localhost:5000/team/app:v1", repo, tag),
+		     0);
 	cr_expect_str_eq(repo, "localhost:5000/team/app");
 	cr_expect_str_eq(tag, "v1");
 	cr_assert_eq(store_name_split("127.0.0.1:5000/x", repo, tag), 0);

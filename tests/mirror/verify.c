@@ -130,7 +130,8 @@ Test(verify, corrupt_blob_is_quarantined_and_the_rest_verifies)
 	cr_assert_eq(st.blobs, 17);
 	cr_assert_eq(ps.p[0].kind, VERIFY_CORRUPT);
 	cr_assert_str_eq(ps.p[0].digest, one.str);
-	snprintf(rel, sizeof(rel), "quarantine/sha256-%s", oci_digest_hex(&one));
+	snprintf(rel, sizeof(rel), "quarantine/sha256-%s",
+		 oci_digest_hex(&one));
 	cr_assert_str_eq(ps.p[0].quarantine, rel);
 	cr_assert(strstr(ps.p[0].message, bad.str), "%s", ps.p[0].message);
 	/* moved, not deleted: same bytes */

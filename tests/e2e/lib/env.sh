@@ -100,9 +100,10 @@ _e2e_bg() {
 	eval "E2E_PID_${name//-/_}=$!"
 }
 
-# e2e_registry NAME PORT [AUTH_YAML]: write a config and start docker-registry
+# e2e_registry NAME PORT [AUTH_YAML [ADDR]]: write a config and start
+# docker-registry on ADDR (default 127.0.0.1:PORT)
 e2e_registry() {
-	local name=$1 port=$2 auth=${3:-}
+	local name=$1 port=$2 auth=${3:-} addr=${4:-127.0.0.1:$2}
 	local dir="$E2E_TMP/$name"
 	mkdir -p "$dir/data"
 	cat >"$dir/config.yml" <<-YAML
@@ -120,7 +121,7 @@ e2e_registry() {
 	    uploadpurging:
 	      enabled: false
 	http:
-	  addr: 127.0.0.1:$port
+	  addr: $addr
 	  secret: e2e-not-a-secret-$name
 	  headers:
 	    X-Content-Type-Options: [nosniff]
@@ -129,7 +130,7 @@ e2e_registry() {
 	# do not let a REGISTRY_* variable from the caller change the config
 	_e2e_bg "$name" env $(env | sed -n 's/^\(REGISTRY_[A-Z_]*\)=.*/-u \1/p') \
 		/usr/bin/docker-registry serve "$dir/config.yml"
-	if ! e2e_wait_http "http://127.0.0.1:$port/v2/"; then
+	if ! e2e_wait_http "http://$addr/v2/"; then
 		cat "$E2E_TMP/$name.log" >&2
 		e2e_die "registry $name did not start"
 	fi

@@ -91,10 +91,8 @@ class Registry:
         """One request, no auth handling. url is a path or an absolute URL."""
         u = urllib.parse.urlsplit(url)
         if u.scheme:
-            host = u.netloc
             path = u.path + ("?" + u.query if u.query else "")
-            h, _, p = host.rpartition(":")
-            conn = http.client.HTTPConnection(h or host, int(p or 80), timeout=120)
+            conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=120)
         else:
             path = url
             conn = self._conn()

@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# e2e: `ocimirror app pull` and the margo-app sync rule. A docker-registry
+# of this file's own listens on 127.0.80.N:80, so references name it as a
+# bare host ("127.0.80.N/appe2e/..."), as they would name
+# registry.example.com, and skopeo can address every mirrored repository
+# through `ocimirror serve` by that name. seed_app.py fills it with the
+# images, charts and Compose archives the Margo samples reference, and
+# hostile Compose archives.
+# Run by tests/e2e/run.sh, which exports OCIMIRROR, E2E_*.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib/env.sh"
+. "$HERE/lib/assert.sh"
+. "$HERE/lib/ocimirror.sh"
+. "$HERE/lib/serve.sh"
+serve_init
+
+W=$E2E_WORK/app-pull
+mkdir -p "$W"
+E2E_PIDS=()
+trap 'for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null; done; _serve_cleanup' EXIT
+
+# a loopback address whose port 80 is free
+APP_HOST=
+for n in $(seq 1 40); do
+	if "$PYTHON" -c 'import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 80))' "127.0.80.$n" 2>/dev/null; then
+		APP_HOST=127.0.80.$n
+		break
+	fi
+done
+[ -n "$APP_HOST" ] || e2e_die "no 127.0.80.N:80 is free"
+e2e_registry reg-app 80 "" "$APP_HOST:80"
+EXP=$W/exp.json
+timeout 120 "$PYTHON" "$E2E_LIB/seed_app.py" --registry "$APP_HOST:80" --name "$APP_HOST" \
+	--work "$W" --out "$EXP" | sed 's/^/# /'
+[ -s "$EXP" ] || e2e_die "seed_app.py wrote no expectations"
+BASE=$APP_HOST/appe2e
+check() { "$PYTHON" "$E2E_LIB/check_app.py" "$STORE" "$EXP" "$@"; }
+HELM_IMAGES=digitron/orchestrator:1.2.0,digitron/agent:2.0,library/busybox:1.36,digitron/metrics:0.1.0
+DB_IMAGES=digitron/postgres:16.4,digitron/postgres-exporter:0.15.0
+COMPOSE_IMAGES=acme/line-monitor:0.3.1,library/mosquitto:2.0.18,library/redis:7
+ALL3=linux/amd64,linux/arm64/v8,linux/arm/v7
+
+# the packages, pushed once to the registry
+PUSHED=0
+push_packages() {
+	[ $PUSHED = 1 ] && return 0
+	new_store
+	assert_exit 0 oms app push "$W/helm-app" "$BASE/apps/digitron" || return
+	assert_exit 0 oms app push "$W/compose-app" "$BASE/apps/monitor" || return
+	assert_exit 0 oms app push "$W/hostile-app" "$BASE/apps/hostile" || return
+	PUSHED=1
+}
+
+case_helm_app_everything() {
+	push_packages || return
+	new_store
+	assert_exit 0 oms --json app pull "$BASE/apps/digitron:1.2.0" || return
+	local r
+	r=$(check --images "$HELM_IMAGES" --platforms linux/amd64,linux/arm64/v8 \
+		--components digitron/charts/orchestrator:1.2.0,digitron/charts/database:16.4.1_build.7 --signature)
+	assert_eq ok "$r" "store" || return
+	# the database chart's images come from the arm64 profile only
+	r=$(check --images "$DB_IMAGES" --platforms linux/arm64/v8)
+	assert_eq ok "$r" "arm64-only images" || return
+	assert_eq "ok 9 0 0" "$(tail -n 1 "$OUT" | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["result"], d["stored"], d["unchanged"], d["failed"])')" "summary" || return
+	# the tree: one node per profile, component and image shown
+	assert_eq "package profile component image image image image component image image profile component image image image image" \
+		"$(grep '"app-node"' "$OUT" | "$PYTHON" -c 'import json,sys; print(" ".join(json.loads(l)["kind"] for l in sys.stdin))')" "tree" || return
+	# what devices pull through serve, by the same names, with skopeo
+	serve_start app "$STORE" || return
+	local ref dg want
+	for ref in apps/digitron:1.2.0 digitron/charts/orchestrator:1.2.0 digitron/charts/database:16.4.1_build.7 \
+		digitron/orchestrator:1.2.0 digitron/metrics:0.1.0 digitron/postgres:16.4; do
+		dg=$(timeout 30 skopeo inspect --raw --tls-verify=false "docker://$SRV/$BASE/$ref" | sha256sum | cut -d' ' -f1)
+		case $ref in
+		apps/*) want=$(json_field "$STORE/repositories/$BASE/apps/digitron/_tags/1.2.0" digest) ;;
+		digitron/charts/*) want=$(exp_get "$EXP" "d['components']['$BASE/$ref']") ;;
+		*) want=$(exp_get "$EXP" "d['images']['$BASE/$ref']['digest']") ;;
+		esac
+		assert_eq "$want" "sha256:$dg" "skopeo: $ref" || return
+	done
+	want=$(exp_get "$EXP" "d['images']['$BASE/digitron/orchestrator:1.2.0']['children']['linux/arm64/v8']")
+	dg=$(timeout 30 skopeo inspect --raw --tls-verify=false "docker://$SRV/$BASE/digitron/orchestrator@$want" | sha256sum | cut -d' ' -f1)
+	assert_eq "$want" "sha256:$dg" "skopeo: arm64 child by digest" || return
+	# the platform nobody selected is not served
+	want=$(exp_get "$EXP" "d['images']['$BASE/digitron/orchestrator:1.2.0']['children']['linux/arm/v7']")
+	if timeout 30 skopeo inspect --raw --tls-verify=false "docker://$SRV/$BASE/digitron/orchestrator@$want" >/dev/null 2>&1; then
+		fail "arm/v7 child served"
+		return
+	fi
+	# skopeo copies the selected platform of an image, blobs verified
+	timeout 60 skopeo copy -q --override-arch arm64 --src-tls-verify=false \
+		"docker://$SRV/$BASE/digitron/postgres:16.4" "oci:$W/pg-layout:16.4" >/dev/null 2>&1 ||
+		{ fail "skopeo copy of postgres arm64 through serve"; return; }
+	# the application catalog lists it
+	assert_exit 0 oms app list || return
+	assert_contains "$(out)" "$BASE/apps/digitron	digitron-orchestrator	Digitron Orchestrator	1.2.0" "catalog" || return
+	serve_stop "$SRV_PID"
+}
+
+case_arch_narrows() {
+	push_packages || return
+	new_store
+	assert_exit 0 oms app pull --arch amd64 "$BASE/apps/digitron:1.2.0" || return
+	assert_contains "$(out)" "helm k8s-arm64  ([arm64])  skipped: no selected architecture" "arm64 profile skipped" || return
+	local r
+	r=$(check --images "$HELM_IMAGES" --platforms linux/amd64 \
+		--components digitron/charts/orchestrator:1.2.0 \
+		--no-components digitron/charts/database:16.4.1_build.7 --no-images "$DB_IMAGES")
+	assert_eq ok "$r" "amd64 only" || return
+	# aarch64 is arm64
+	new_store
+	assert_exit 0 oms app pull "$BASE/apps/digitron:1.2.0" --arch aarch64 || return
+	r=$(check --images "$HELM_IMAGES,$DB_IMAGES" --platforms linux/arm64/v8)
+	assert_eq ok "$r" "arm64 only"
+}
+
+case_profile_type_narrows() {
+	push_packages || return
+	new_store
+	# the compose package has no helm profile: nothing matches, exit 1
+	assert_exit 1 oms app pull --profile-type helm "$BASE/apps/monitor:0.3.1-rc.2" || return
+	assert_contains "$(out)" "compose docker-amd64  ([amd64,arm64])  skipped: profile type not selected" "skipped" || return
+	assert_contains "$(out)" "failed: no deployment profile matches the selected type and architectures" "reason" || return
+	local r
+	r=$(check --no-components acme/compose/line-monitor:0.3.1-rc.2 --no-images "$COMPOSE_IMAGES")
+	assert_eq ok "$r" "nothing but the package" || return
+	assert_exit 0 oms app pull --profile-type compose --arch arm64,amd64 "$BASE/apps/monitor:0.3.1-rc.2" || return
+	r=$(check --components acme/compose/line-monitor:0.3.1-rc.2 --images "$COMPOSE_IMAGES" --platforms linux/amd64,linux/arm64/v8)
+	assert_eq ok "$r" "compose images" || return
+	# ${REGISTRY:-...} default and .env value resolved
+	assert_contains "$(out)" "$BASE/library/mosquitto:2.0.18  (linux/amd64,linux/arm64; line-monitor/compose.yaml: services.broker.image)  stored" "tree line"
+}
+
+case_hostile_archives_refused() {
+	push_packages || return
+	new_store
+	assert_exit 1 oms app pull "$BASE/apps/hostile:1.0.0" || return
+	local h
+	for h in 'hostile-dotdot:1.0.0  (hostile-dotdot, compose)  failed: archive entry "line-monitor/../../etc/cron.d/evil": a ".." component; refused' \
+		'hostile-absolute:1.0.0  (hostile-absolute, compose)  failed: archive entry "/etc/evil.conf": an absolute path; refused' \
+		'hostile-symlink:1.0.0  (hostile-symlink, compose)  failed: archive entry "line-monitor/config": a symbolic link leaving the directory; refused' \
+		'hostile-docker-compose:1.0.0  (hostile-docker-compose, compose)  failed: line-monitor/docker-compose.yml instead of line-monitor/compose.yaml' \
+		'hostile-two-tops:1.0.0  (hostile-two-tops, compose)  failed: archive entry "other/compose.yaml": a second top-level directory' \
+		'hostile-device:1.0.0  (hostile-device, compose)  failed: archive entry "line-monitor/tty": a device, FIFO or socket'; do
+		assert_contains "$(out)" "$BASE/acme/compose/$h" "refusal" || return
+	done
+	local r
+	r=$(check --no-components "$(exp_get "$EXP" "','.join(x.split('/', 2)[2] for x in d['hostile'])")" \
+		--components acme/compose/line-monitor:0.3.1-rc.2 --images "$COMPOSE_IMAGES" --platforms "$ALL3")
+	assert_eq ok "$r" "hostile components not stored, the rest is" || return
+	assert_contains "$(out)" "5 stored, 0 unchanged, 6 failed" "summary" || return
+	# nothing of them is served either
+	serve_start hostile "$STORE" || return
+	if timeout 30 skopeo inspect --raw --tls-verify=false "docker://$SRV/$BASE/acme/compose/hostile-dotdot:1.0.0" >/dev/null 2>&1; then
+		fail "hostile component served"
+		return
+	fi
+	serve_stop "$SRV_PID"
+	# gc takes the refused archives' bytes away
+	assert_exit 0 oms gc --grace 0 || return
+	local dg
+	dg=$(timeout 30 curl -sf "http://$APP_HOST/v2/appe2e/acme/compose/hostile-dotdot/manifests/1.0.0" -H 'Accept: application/vnd.oci.image.manifest.v1+json' |
+		"$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["layers"][0]["digest"])')
+	assert_no_blob "$dg"
+}
+
+case_missing_component_and_image() {
+	push_packages || return
+	local d=$W/broken-app
+	rm -rf "$d" && cp -a "$W/helm-app" "$d" || return
+	sed -i 's/revision: 16.4.1+build.7/revision: 9.9.9/; s/^  version: 1.2.0/  version: 1.2.1/' "$d/margo.yaml"
+	# the orchestrator chart's busybox image disappears upstream
+	curl -sf -X DELETE "http://$APP_HOST/v2/appe2e/library/busybox/manifests/$(exp_get "$EXP" "d['images']['$BASE/library/busybox:1.36']['digest']")" ||
+		{ fail "delete busybox upstream"; return; }
+	new_store
+	assert_exit 0 oms app push "$d" "$BASE/apps/digitron" || return
+	assert_exit 1 oms app pull --arch arm64 "$BASE/apps/digitron:1.2.1" || return
+	assert_contains "$(out)" "$BASE/digitron/charts/database:9.9.9  (database)  failed: " "missing chart named" || return
+	assert_match "$(out)" "$BASE/library/busybox:1.36  \(linux/arm64; orchestrator/values.yaml: initContainers\[0\].image\)  failed: .*1.36" "missing image named" || return
+	local r
+	r=$(check --images digitron/orchestrator:1.2.0,digitron/agent:2.0,digitron/metrics:0.1.0 --platforms linux/arm64/v8 \
+		--components digitron/charts/orchestrator:1.2.0)
+	assert_eq ok "$r" "the rest stored" || return
+	# put busybox back for the other cases
+	timeout 120 "$PYTHON" "$E2E_LIB/seed_app.py" --registry "$APP_HOST:80" --name "$APP_HOST" \
+		--work "$W/reseed" --out "$W/reseed.json" >/dev/null || { fail "reseed"; return; }
+}
+
+case_sync_margo_app() {
+	push_packages || return
+	new_store
+	cat >"$W/sync.yaml" <<-EOF
+	defaults:
+	  referrers: true
+	sync:
+	  - source: $BASE/apps/digitron
+	    type: margo-app
+	    tags: {semver: ">=1.2.0 <1.2.1"}
+	    arch: [arm64]
+	  - source: $BASE/apps/monitor
+	    type: margo-app
+	EOF
+	assert_exit 0 oms --json sync -c "$W/sync.yaml" || return
+	local r
+	r=$(check --images "$HELM_IMAGES,$DB_IMAGES" --platforms linux/arm64/v8 \
+		--components digitron/charts/orchestrator:1.2.0,digitron/charts/database:16.4.1_build.7 --signature)
+	assert_eq ok "$r" "digitron for arm64" || return
+	r=$(check --images "$COMPOSE_IMAGES" --platforms linux/amd64,linux/arm64/v8 --components acme/compose/line-monitor:0.3.1-rc.2)
+	assert_eq ok "$r" "monitor for its architectures" || return
+	assert_file "$STORE/repositories/$BASE/apps/digitron/_tags/1.2.0" || return
+	[ ! -e "$STORE/repositories/$BASE/apps/digitron/_tags/1.2.1" ] || { fail "1.2.1 outside the semver range stored"; return; }
+	# a second run with nothing new: all unchanged, no blob fetched
+	assert_exit 0 oms --json sync -c "$W/sync.yaml" || return
+	assert_eq "0 0" "$(tail -n 1 "$OUT" | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["failed"], d["bytesFetched"])')" "no-op run" || return
+	assert_eq 0 "$(grep -c '"action": *"\(added\|updated\)"' "$OUT")" "nothing added on the second run"
+}
+
+run_case "app pull: Helm application, every profile, served to skopeo" case_helm_app_everything
+run_case "app pull --arch: only the matching profiles and platforms" case_arch_narrows
+run_case "app pull --profile-type: only that type; none matching -> exit 1" case_profile_type_narrows
+run_case "app pull: hostile Compose archives refused, nothing stored, rest reported" case_hostile_archives_refused
+run_case "app pull: a missing chart and image named with the reason, exit 1" case_missing_component_and_image
+run_case "sync type: margo-app: versions by semver, arch, no-op re-run" case_sync_margo_app
+
+echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"
