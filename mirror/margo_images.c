@@ -669,10 +669,26 @@ static int chart_read(struct margo_images *out, const void *tgz, size_t len,
 	return rc;
 }
 
+/* Hand what tmp found to out, or nothing when rc says the archive failed. */
+static int settle(struct margo_images *out, struct margo_images *tmp, int rc,
+		  struct err *err)
+{
+	for (size_t i = 0; !rc && i < tmp->n; i++)
+		if (add(out, tmp->v[i].ref[0] ? tmp->v[i].ref : NULL,
+			tmp->v[i].where,
+			tmp->v[i].ref[0] ? NULL : tmp->v[i].problem))
+			rc = err_set(err, ERR_FAIL, "out of memory");
+	margo_images_release(tmp);
+	return rc;
+}
+
 int margo_chart_images(struct margo_images *out, const void *tgz, size_t len,
 		       struct err *err)
 {
-	return chart_read(out, tgz, len, NULL, "", 0, err);
+	struct margo_images tmp = {0};
+
+	return settle(out, &tmp, chart_read(&tmp, tgz, len, NULL, "", 0, err),
+		      err);
 }
 
 /* ---- compose ----------------------------------------------------------- */
@@ -948,9 +964,14 @@ int margo_compose_images(struct margo_images *out, const void *tgz, size_t len,
 				     "symbolic link does not count); refused",
 				     a.top);
 	} else {
+		struct margo_images tmp = {0};
+
 		snprintf(file, sizeof(file), "%s/compose.yaml", a.top);
-		rc = margo_compose_file_images(out, f->data, f->len, file,
-					       env ? env->data : NULL, err);
+		rc = settle(
+		    out, &tmp,
+		    margo_compose_file_images(&tmp, f->data, f->len, file,
+					      env ? env->data : NULL, err),
+		    err);
 	}
 	ascan_release(&a);
 	return rc;
