@@ -20,18 +20,8 @@ mkdir -p "$W"
 E2E_PIDS=()
 trap 'for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null; done; _serve_cleanup' EXIT
 
-# a loopback address whose port 80 is free
-APP_HOST=
-for n in $(seq 1 40); do
-	if "$PYTHON" -c 'import socket,sys
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 80))' "127.0.80.$n" 2>/dev/null; then
-		APP_HOST=127.0.80.$n
-		break
-	fi
-done
-[ -n "$APP_HOST" ] || e2e_die "no 127.0.80.N:80 is free"
-e2e_registry reg-app 80 "" "$APP_HOST:80"
+e2e_start_bare reg-app
+APP_HOST=$BARE_HOST
 EXP=$W/exp.json
 timeout 120 "$PYTHON" "$E2E_LIB/seed_app.py" --registry "$APP_HOST:80" --name "$APP_HOST" \
 	--work "$W" --out "$EXP" | sed 's/^/# /'

@@ -36,6 +36,7 @@ e2e_init() {
 
 e2e_cleanup() {
 	local pid
+	set +e # a pid already gone is not an error (callers may run set -e)
 	for pid in "${E2E_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null
 	done
@@ -141,6 +142,25 @@ e2e_start_open() {
 	local port; port=$(e2e_free_port) || e2e_die "no free port"
 	e2e_registry reg-open "$port"
 	export REG_OPEN="127.0.0.1:$port"
+}
+
+# e2e_start_bare NAME: docker-registry on port 80 of a free 127.0.80.N, so
+# references name it by a bare host (as they name registry.example.com);
+# exports BARE_HOST
+e2e_start_bare() {
+	local n
+	BARE_HOST=
+	for n in $(seq 1 40); do
+		if "$PYTHON" -c 'import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 80))' "127.0.80.$n" 2>/dev/null; then
+			BARE_HOST=127.0.80.$n
+			break
+		fi
+	done
+	[ -n "$BARE_HOST" ] || e2e_die "no 127.0.80.N:80 is free"
+	e2e_registry "$1" 80 "" "$BARE_HOST:80"
+	export BARE_HOST
 }
 
 e2e_start_basic() {

@@ -45,10 +45,10 @@ IMAGES = ["digitron/orchestrator:1.2.0", "digitron/agent:2.0", "library/busybox:
 HOSTILE = ["dotdot", "absolute", "symlink", "docker-compose", "two-tops", "device"]
 
 
-def push_index(s, repo, tag):
+def push_index(s, repo, tag, platforms=PLATFORMS, layer=2048):
     mdescs, children = [], {}
-    for p in PLATFORMS:
-        man_b, rec, _ = s.image(repo, "oci", [2048], platform=p,
+    for p in platforms:
+        man_b, rec, _ = s.image(repo, "oci", [layer], platform=p,
                                 label="%s-%s" % (repo.replace("/", "_"), "-".join(x for x in p if x)))
         pl = {"architecture": p[1], "os": p[0]}
         if p[2]:
@@ -135,6 +135,8 @@ def main():
     ap.add_argument("--prefix", default="appe2e")
     ap.add_argument("--work", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--layer-kib", type=int, default=2, help="payload of each image layer")
+    ap.add_argument("--two-platforms", action="store_true", help="amd64 and arm64 only (benchmarks)")
     a = ap.parse_args()
     base = "%s/%s" % (a.name or a.registry, a.prefix)
     reg = seed.Registry(a.registry)
@@ -145,7 +147,8 @@ def main():
     exp = {"base": base, "images": {}, "components": {}, "hostile": []}
     for ref in IMAGES:
         repo, tag = ref.split(":")
-        r = push_index(s, "%s/%s" % (a.prefix, repo), tag)
+        r = push_index(s, "%s/%s" % (a.prefix, repo), tag,
+                       PLATFORMS[:2] if a.two_platforms else PLATFORMS, a.layer_kib * 1024)
         exp["images"]["%s/%s" % (base, ref)] = r
         if repo == "digitron/orchestrator":
             exp["signature"] = push_signature(s, "%s/%s" % (a.prefix, repo), r)
