@@ -46,10 +46,14 @@ static int add(struct margo_images *l, const char *raw, const char *where,
 			 "\"%s\" is not an image reference: %s", shown, e.msg);
 	} else {
 		oci_ref_format(&r, im.ref, sizeof(im.ref));
-		for (size_t i = 0; i < l->n; i++)
-			if (!strcmp(l->v[i].ref, im.ref))
-				return 0;
 	}
+	for (size_t i = 0; i < l->n; i++)
+		if (im.ref[0] ? !strcmp(l->v[i].ref, im.ref)
+			      : !strcmp(l->v[i].where, im.where) &&
+				    !strcmp(l->v[i].problem, im.problem))
+			return 0;
+	if (l->n >= MARGO_IMAGES_MAX)
+		return ERR_TOO_LARGE;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 8;
 		struct margo_image *v = realloc(l->v, cap * sizeof(*v));
@@ -71,10 +75,19 @@ struct afile {
 	size_t len;
 };
 
+/* What a chart and all its packed subcharts may expand to, together. */
+struct budget {
+	uint64_t bytes;
+	size_t entries;
+};
+
 struct ascan {
 	char top[NAME_MAX_LEN];
 	struct afile *files;
 	size_t n;
+	struct budget *budget;
+	char **links; /* symbolic links seen so far (cleaned paths) */
+	size_t n_links;
 	/* 0: skip the entry, else the most bytes to keep of it */
 	size_t (*want)(const char *path);
 	char seen_other[64]; /* compose: a compose file under another name */
@@ -89,6 +102,28 @@ static void ascan_release(struct ascan *a)
 	free(a->files);
 	a->files = NULL;
 	a->n = 0;
+	for (size_t i = 0; i < a->n_links; i++)
+		free(a->links[i]);
+	free(a->links);
+	a->links = NULL;
+	a->n_links = 0;
+}
+
+static int is_link(const struct ascan *a, const char *path, size_t n)
+{
+	for (size_t i = 0; i < a->n_links; i++)
+		if (strlen(a->links[i]) == n && !memcmp(a->links[i], path, n))
+			return 1;
+	return 0;
+}
+
+/* 1 when path goes through a symbolic link seen before. */
+static int through_link(const struct ascan *a, const char *path)
+{
+	for (const char *p = strchr(path, '/'); p; p = strchr(p + 1, '/'))
+		if (is_link(a, path, (size_t)(p - path)))
+			return 1;
+	return 0;
 }
 
 static const struct afile *ascan_get(const struct ascan *a, const char *path)
@@ -186,8 +221,6 @@ static int archive_scan(struct ascan *a, const void *p, size_t len,
 {
 	struct archive *ar = archive_read_new();
 	struct archive_entry *e;
-	uint64_t total = 0;
-	size_t entries = 0;
 	int rc = 0, r;
 
 	a->top[0] = '\0';
@@ -209,7 +242,7 @@ static int archive_scan(struct ascan *a, const void *p, size_t len,
 
 		if (!name)
 			name = "";
-		if (++entries > MARGO_ARCHIVE_ENTRIES) {
+		if (++a->budget->entries > MARGO_ARCHIVE_ENTRIES) {
 			rc = err_set(err, ERR_TOO_LARGE,
 				     "archive has more than %d entries",
 				     MARGO_ARCHIVE_ENTRIES);
@@ -240,6 +273,16 @@ static int archive_scan(struct ascan *a, const void *p, size_t len,
 			rc = refuse(err, name, "a setuid or setgid bit");
 			goto out;
 		}
+		if (through_link(a, path)) {
+			rc =
+			    refuse(err, name, "a path through a symbolic link");
+			goto out;
+		}
+		if ((archive_entry_hardlink(e) || type == AE_IFLNK) && rest &&
+		    a->want(rest)) {
+			rc = refuse(err, name, "a link where a file is needed");
+			goto out;
+		}
 		if (archive_entry_hardlink(e)) {
 			const char *t = archive_entry_hardlink(e);
 
@@ -251,10 +294,16 @@ static int archive_scan(struct ascan *a, const void *p, size_t len,
 					   "a hard link leaving the directory");
 				goto out;
 			}
+			if (is_link(a, tpath, strlen(tpath))) {
+				rc = refuse(err, name,
+					    "a hard link to a symbolic link");
+				goto out;
+			}
 			continue;
 		}
 		if (type == AE_IFLNK) {
 			const char *t = archive_entry_symlink(e);
+			char **v;
 
 			if (!t || !link_stays(path, t)) {
 				rc = refuse(err, name,
@@ -262,6 +311,22 @@ static int archive_scan(struct ascan *a, const void *p, size_t len,
 					    "directory");
 				goto out;
 			}
+			if (a->n_links >= MARGO_ARCHIVE_LINKS) {
+				rc =
+				    err_set(err, ERR_TOO_LARGE,
+					    "archive has more than %d symbolic "
+					    "links",
+					    MARGO_ARCHIVE_LINKS);
+				goto out;
+			}
+			v = realloc(a->links, (a->n_links + 1) * sizeof(*v));
+			if (v)
+				a->links = v;
+			if (!v || !(v[a->n_links] = strdup(path))) {
+				rc = err_set(err, ERR_FAIL, "out of memory");
+				goto out;
+			}
+			a->n_links++;
 			continue;
 		}
 		if (type == AE_IFDIR)
@@ -272,8 +337,8 @@ static int archive_scan(struct ascan *a, const void *p, size_t len,
 				    "directories and links are allowed)");
 			goto out;
 		}
-		if (size < 0 ||
-		    (total += (uint64_t)size) > MARGO_ARCHIVE_EXPANDED) {
+		if (size < 0 || (a->budget->bytes += (uint64_t)size) >
+				    MARGO_ARCHIVE_EXPANDED) {
 			rc = err_set(err, ERR_TOO_LARGE,
 				     "archive expands past %u bytes",
 				     MARGO_ARCHIVE_EXPANDED);
@@ -286,6 +351,12 @@ static int archive_scan(struct ascan *a, const void *p, size_t len,
 				snprintf(a->seen_other, sizeof(a->seen_other),
 					 "%s", rest);
 			continue;
+		}
+		if (ascan_get(a, rest)) {
+			rc = refuse(err, name,
+				    "a second entry of that name (a reader "
+				    "and an unpacker would disagree)");
+			goto out;
 		}
 		if ((uint64_t)size > keep) {
 			rc = err_set(err, ERR_TOO_LARGE,
@@ -417,6 +488,13 @@ struct vwalk {
 	int rc;
 };
 
+static void vadd(struct vwalk *w, const char *raw, const char *where,
+		 const char *problem)
+{
+	if (!w->rc)
+		w->rc = add(w->out, raw, where, problem);
+}
+
 static int image_key(const char *k)
 {
 	size_t n = strlen(k);
@@ -439,21 +517,21 @@ static void image_map(struct vwalk *w, const yaml_node_t *m, const char *where)
 		tag = w->app_version;
 	if (strstr(repo, "{{") || (reg && strstr(reg, "{{")) ||
 	    (tag && strstr(tag, "{{")) || (dg && strstr(dg, "{{"))) {
-		w->rc |= add(w->out, NULL, where,
-			     "a template expression; it needs the chart "
-			     "rendered to resolve");
+		vadd(w, NULL, where,
+		     "a template expression; it needs the chart "
+		     "rendered to resolve");
 		return;
 	}
 	if (!tag && !dg) {
-		w->rc |= add(w->out, NULL, where,
-			     "no tag or digest, and the chart has no "
-			     "appVersion");
+		vadd(w, NULL, where,
+		     "no tag or digest, and the chart has no "
+		     "appVersion");
 		return;
 	}
 	snprintf(ref, sizeof(ref), "%s%s%s%s%s%s%s", reg ? reg : "",
 		 reg ? "/" : "", repo, tag ? ":" : "", tag ? tag : "",
 		 dg ? "@" : "", dg ? dg : "");
-	w->rc |= add(w->out, ref, where, NULL);
+	vadd(w, ref, where, NULL);
 }
 
 static void vwalk(struct vwalk *w, const yaml_node_t *n, char *path,
@@ -484,19 +562,20 @@ static void vwalk(struct vwalk *w, const yaml_node_t *n, char *path,
 		if (!k)
 			continue;
 		snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "", k);
+		if (++w->visits > WALK_MAX || w->rc)
+			break;
 		if (image_key(k) && v) {
 			snprintf(where, sizeof(where), "%s: %s", w->file, path);
 			if (v->type == YAML_SCALAR_NODE) {
 				const char *s = scalar(v);
 
 				if (strstr(s, "{{"))
-					w->rc |= add(
-					    w->out, NULL, where,
-					    "a template expression; it needs "
-					    "the chart rendered to resolve");
+					vadd(w, NULL, where,
+					     "a template expression; it needs "
+					     "the chart rendered to resolve");
 				else if (*s && strcmp(s, "~") &&
 					 strcmp(s, "null"))
-					w->rc |= add(w->out, s, where, NULL);
+					vadd(w, s, where, NULL);
 				continue;
 			}
 			if (map_str(w->doc, v, "repository")) {
@@ -535,6 +614,10 @@ int margo_values_images(struct margo_images *out, const char *yaml, size_t len,
 	if (root)
 		vwalk(&w, root, path, 0, sizeof(path), 0);
 	yaml_document_delete(&y.doc);
+	if (w.rc == ERR_TOO_LARGE)
+		return err_set(err, ERR_TOO_LARGE,
+			       "%s: more than %d image references", file,
+			       MARGO_IMAGES_MAX);
 	if (w.rc)
 		return err_set(err, ERR_FAIL, "out of memory");
 	if (w.visits > WALK_MAX)
@@ -576,7 +659,7 @@ static size_t chart_want(const char *path)
 
 static int chart_read(struct margo_images *out, const void *tgz, size_t len,
 		      const char *parent_global, const char *label, int nest,
-		      struct err *err);
+		      struct budget *budget, struct err *err);
 
 static int chart_from_scan(struct margo_images *out, struct ascan *a,
 			   const char *parent_global, const char *label,
@@ -628,7 +711,7 @@ static int chart_from_scan(struct margo_images *out, struct ascan *a,
 			snprintf(file, sizeof(file), "%s%s/%s!", label, a->top,
 				 f->path);
 			rc = chart_read(out, f->data, f->len, global, file,
-					nest + 1, err);
+					nest + 1, a->budget, err);
 			continue;
 		}
 		if (pl < 11 || strcmp(f->path + pl - 11, "values.yaml"))
@@ -655,12 +738,13 @@ static int chart_from_scan(struct margo_images *out, struct ascan *a,
 
 static int chart_read(struct margo_images *out, const void *tgz, size_t len,
 		      const char *parent_global, const char *label, int nest,
-		      struct err *err)
+		      struct budget *budget, struct err *err)
 {
 	struct ascan a;
 	int rc;
 
 	memset(&a, 0, sizeof(a));
+	a.budget = budget;
 	a.want = chart_want;
 	rc = archive_scan(&a, tgz, len, err);
 	if (!rc)
@@ -686,18 +770,22 @@ int margo_chart_images(struct margo_images *out, const void *tgz, size_t len,
 		       struct err *err)
 {
 	struct margo_images tmp = {0};
+	struct budget b = {0, 0};
 
-	return settle(out, &tmp, chart_read(&tmp, tgz, len, NULL, "", 0, err),
-		      err);
+	return settle(out, &tmp,
+		      chart_read(&tmp, tgz, len, NULL, "", 0, &b, err), err);
 }
 
 /* ---- compose ----------------------------------------------------------- */
 
-/* The value of name in .env text, into val; 1 when set. */
+/* The value of name in .env text, into val; 1 when set. As Compose reads
+ * it: the last assignment wins, "export " is allowed, a quoted value is
+ * taken between its quotes, and an unquoted one ends at " #". */
 static int dotenv_get(const char *env, const char *name, char *val, size_t cap)
 {
 	size_t nl = strlen(name);
 	const char *p = env;
+	int found = 0;
 
 	while (p && *p) {
 		const char *e = strchr(p, '\n'), *v;
@@ -707,7 +795,7 @@ static int dotenv_get(const char *env, const char *name, char *val, size_t cap)
 			e = p + strlen(p);
 		while (p < e && (*p == ' ' || *p == '\t'))
 			p++;
-		if (!strncmp(p, "export ", 7))
+		if ((size_t)(e - p) > 7 && !strncmp(p, "export ", 7))
 			p += 7;
 		if ((size_t)(e - p) > nl && !strncmp(p, name, nl) &&
 		    p[nl] == '=') {
@@ -716,19 +804,31 @@ static int dotenv_get(const char *env, const char *name, char *val, size_t cap)
 			if (n && v[n - 1] == '\r')
 				n--;
 			if (n >= 2 && (v[0] == '"' || v[0] == '\'') &&
-			    v[n - 1] == v[0]) {
+			    memchr(v + 1, v[0], n - 1)) {
+				const char *q = memchr(v + 1, v[0], n - 1);
+
+				n = (size_t)(q - v - 1);
 				v++;
-				n -= 2;
+			} else {
+				for (size_t k = 1; k < n; k++)
+					if (v[k] == '#' && (v[k - 1] == ' ' ||
+							    v[k - 1] == '\t')) {
+						n = k;
+						break;
+					}
+				while (n &&
+				       (v[n - 1] == ' ' || v[n - 1] == '\t'))
+					n--;
 			}
 			if (n >= cap)
 				n = cap - 1;
 			memcpy(val, v, n);
 			val[n] = '\0';
-			return 1;
+			found = 1;
 		}
 		p = *e ? e + 1 : e;
 	}
-	return 0;
+	return found;
 }
 
 static int name_start(char c)
@@ -927,6 +1027,9 @@ int margo_compose_file_images(struct margo_images *out, const char *yaml,
 			rc = add(out, ref, where, NULL);
 	}
 	yaml_document_delete(&y.doc);
+	if (rc == ERR_TOO_LARGE)
+		return err_set(err, rc, "%s: more than %d image references",
+			       file, MARGO_IMAGES_MAX);
 	return rc ? err_set(err, ERR_FAIL, "out of memory") : 0;
 }
 
@@ -945,7 +1048,10 @@ int margo_compose_images(struct margo_images *out, const void *tgz, size_t len,
 	char file[NAME_MAX_LEN + 16];
 	int rc;
 
+	struct budget b = {0, 0};
+
 	memset(&a, 0, sizeof(a));
+	a.budget = &b;
 	a.want = compose_want;
 	rc = archive_scan(&a, tgz, len, err);
 	if (rc)

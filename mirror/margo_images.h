@@ -19,8 +19,12 @@
  * Archives are checked entry by entry before any content is parsed, and
  * nothing is ever written to disk: no absolute path, no `..`, no entry
  * outside the one top-level directory, no link leaving it, no device,
- * FIFO or socket, no setuid/setgid bit, at most MARGO_ARCHIVE_ENTRIES
- * entries and MARGO_ARCHIVE_EXPANDED bytes once decompressed. */
+ * FIFO or socket, no setuid/setgid bit, no entry reached through a
+ * symbolic link and no hard link to one, no file the reader needs
+ * (values.yaml, Chart.yaml, compose.yaml, .env) twice or as a link, at
+ * most MARGO_ARCHIVE_ENTRIES entries and MARGO_ARCHIVE_EXPANDED bytes once
+ * decompressed, counted over a chart and all its packed subcharts
+ * together. */
 #ifndef MIRROR_MARGO_IMAGES_H
 #define MIRROR_MARGO_IMAGES_H
 
@@ -38,7 +42,9 @@
 #define MARGO_ARCHIVE_MAX (64u * 1024 * 1024)	    /* compressed */
 #define MARGO_ARCHIVE_EXPANDED (256u * 1024 * 1024) /* decompressed */
 #define MARGO_ARCHIVE_ENTRIES 10000
+#define MARGO_ARCHIVE_LINKS 1000	  /* symbolic links per archive */
 #define MARGO_YAML_MAX (4u * 1024 * 1024) /* values.yaml, compose.yaml */
+#define MARGO_IMAGES_MAX 1000		  /* references per archive */
 
 /* One image reference found, resolved or not. */
 struct margo_image {

@@ -8,8 +8,10 @@
 #include "mirror/margo.h"
 #include "mirror/margo_catalog.h"
 #include "mirror/margo_images.h"
+#include "mirror/margo_push.h"
 #include "mirror/pull.h"
 #include "mirror/sync.h"
+#include "oci/buf.h"
 #include "oci/manifest.h"
 #include "oci/platform.h"
 
@@ -22,6 +24,7 @@ struct archset {
 struct comp {
 	char key[OCI_REF_STR_MAX]; /* repository:revision as written */
 	struct oci_ref r;
+	struct oci_ref fetch; /* r, pinned to what HEAD said (check_first) */
 	char repo[OCI_REPO_MAX];
 	struct archset arch;
 	const char *profile_type;
@@ -163,9 +166,12 @@ static void archset_format(char *dst, size_t cap, const struct archset *a)
 		snprintf(dst, cap, "all platforms");
 		return;
 	}
-	for (size_t i = 0; i < a->n && o < cap; i++)
+	for (size_t i = 0; i < a->n && o + 1 < cap; i++) {
 		o += (size_t)snprintf(dst + o, cap - o, "%slinux/%s",
 				      i ? "," : "", a->v[i]);
+		if (o >= cap)
+			o = cap - 1;
+	}
 }
 
 static int type_is(const char *type, const char *want)
@@ -288,50 +294,98 @@ static int moved(const struct store *s, const char *repo, const char *tag,
 	       !oci_digest_equal(&old.digest, d);
 }
 
-/* Forget a refused artifact: no tag, no manifest record, no blob record
- * in repo (gc removes the bytes no one else holds). */
-static void drop(struct store *s, const char *repo, const struct oci_digest *d,
-		 const struct oci_manifest *m)
+/* Where a component's bytes come from: the store (already mirrored) or
+ * its registry (fetched into memory, stored only once accepted). */
+struct source {
+	struct store *s;       /* the store, or */
+	struct reg_client *cl; /* the registry */
+	const char *path;
+};
+
+static int source_manifest(const struct source *src, const struct comp *m,
+			   struct oci_manifest *out, struct err *e)
 {
-	store_manifest_unlink(s, repo, d, NULL);
-	if (m->has_config)
-		store_blob_unlink(s, repo, &m->config.digest, NULL);
-	for (size_t i = 0; i < m->n_layers; i++)
-		store_blob_unlink(s, repo, &m->layers[i].digest, NULL);
+	struct reg_manifest rm;
+	char *raw = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (src->s) {
+		rc = store_blob_read(src->s, &m->digest, OCI_MANIFEST_MAX, &raw,
+				     &len, e);
+		if (!rc)
+			rc = oci_manifest_parse(out, raw, len, NULL, e);
+		free(raw);
+		return rc;
+	}
+	rc = reg_client_get_manifest(
+	    src->cl, &rm, src->path,
+	    m->fetch.has_digest ? m->fetch.digest.str : m->fetch.tag, e);
+	if (rc)
+		return rc;
+	rc = oci_manifest_parse(out, rm.body, rm.len, rm.content_type, e);
+	reg_manifest_release(&rm);
+	return rc;
 }
 
-static int set_tag(struct store *s, const char *repo, const char *tag,
-		   const struct oci_digest *d, struct err *e)
+/* The layer's bytes, checked against its digest and size. */
+static int source_blob(const struct source *src,
+		       const struct oci_descriptor *layer, char **out,
+		       size_t *len, struct err *e)
 {
-	struct store_ref sr;
-	int rc = store_manifest_get(s, repo, d, &sr, e);
+	struct oci_digest got;
+	struct buf b;
+	int rc;
 
-	return rc ? rc : store_tag_set(s, repo, tag, &sr, e);
+	*out = NULL;
+	if (layer->size < 0 || (uint64_t)layer->size > MARGO_ARCHIVE_MAX)
+		return err_set(e, ERR_TOO_LARGE,
+			       "archive of %lld bytes (over %u)",
+			       (long long)layer->size, MARGO_ARCHIVE_MAX);
+	if (src->s) {
+		rc = store_blob_read(src->s, &layer->digest, MARGO_ARCHIVE_MAX,
+				     out, len, e);
+	} else {
+		buf_init(&b, MARGO_ARCHIVE_MAX);
+		rc = reg_client_get_blob(src->cl, &b, src->path, &layer->digest,
+					 e);
+		if (!rc)
+			*out = buf_detach(&b, len);
+		buf_release(&b);
+	}
+	if (rc)
+		return rc;
+	/* the digest again, on the bytes about to be opened */
+	oci_digest_of(&got, layer->digest.alg, *out, *len);
+	if (!oci_digest_equal(&got, &layer->digest) ||
+	    *len != (size_t)layer->size) {
+		free(*out);
+		*out = NULL;
+		return err_set(e, ERR_DIGEST,
+			       "archive %s does not match its digest (got %s, "
+			       "%zu bytes)%s",
+			       layer->digest.str, got.str, *len,
+			       src->s ? "; run ocimirror verify" : "");
+	}
+	return 0;
 }
 
-/* Read the chart or Compose archive of a stored component. */
-static void comp_inspect(struct ctx *c, struct comp *m)
+/* Read a component's chart or Compose archive and the images it names.
+ * From the registry, an accepted archive is put into the store (so the
+ * pull that follows does not fetch it again); a refused one never is. */
+static int comp_inspect(struct comp *m, const struct source *src,
+			struct store *s, struct err *e)
 {
 	struct oci_manifest man;
 	const struct oci_descriptor *layer = NULL;
-	struct oci_digest got;
-	struct err e;
 	char *raw = NULL;
 	size_t len = 0;
 	int rc, compose = 0;
 
-	err_clear(&e);
-	rc =
-	    store_blob_read(c->s, &m->digest, OCI_MANIFEST_MAX, &raw, &len, &e);
-	if (!rc)
-		rc = oci_manifest_parse(&man, raw, len, NULL, &e);
-	free(raw);
-	raw = NULL;
-	if (rc) {
-		m->state = MARGO_FAILED;
-		snprintf(m->msg, sizeof(m->msg), "%s", e.msg);
-		return;
-	}
+	rc = source_manifest(src, m, &man, e);
+	if (rc)
+		return rc;
+	m->digest = man.digest;
 	for (size_t i = 0; man.kind == OCI_KIND_MANIFEST && i < man.n_layers;
 	     i++) {
 		if (!strcmp(man.layers[i].media_type, MT_HELM_CHART) ||
@@ -345,58 +399,30 @@ static void comp_inspect(struct ctx *c, struct comp *m)
 	if (!layer) {
 		snprintf(m->kind, sizeof(m->kind), "artifact");
 		if (type_is(m->profile_type, "helm") ||
-		    type_is(m->profile_type, "compose")) {
-			m->state = MARGO_FAILED;
-			snprintf(m->msg, sizeof(m->msg),
-				 "no %s layer: the images it runs are unknown",
-				 type_is(m->profile_type, "helm")
-				     ? MT_HELM_CHART
-				     : MT_COMPOSE_ARCHIVE);
-		}
-		goto tag;
+		    type_is(m->profile_type, "compose"))
+			rc = err_set(
+			    e, ERR_INVALID,
+			    "no %s layer: the images it runs are unknown; not "
+			    "stored",
+			    type_is(m->profile_type, "helm")
+				? MT_HELM_CHART
+				: MT_COMPOSE_ARCHIVE);
+		oci_manifest_release(&man);
+		return rc;
 	}
 	snprintf(m->kind, sizeof(m->kind), "%s",
 		 compose ? "compose" : "helm chart");
-	if (layer->size < 0 || (uint64_t)layer->size > MARGO_ARCHIVE_MAX) {
-		rc = err_set(&e, ERR_TOO_LARGE,
-			     "archive of %lld bytes (over %u)",
-			     (long long)layer->size, MARGO_ARCHIVE_MAX);
-	} else {
-		rc = store_blob_read(c->s, &layer->digest, MARGO_ARCHIVE_MAX,
-				     &raw, &len, &e);
-		/* the digest again, on the bytes about to be opened */
-		if (!rc)
-			oci_digest_of(&got, layer->digest.alg, raw, len);
-		if (!rc && (!oci_digest_equal(&got, &layer->digest) ||
-			    len != (size_t)layer->size))
-			rc = err_set(&e, ERR_DIGEST,
-				     "archive %s does not match its digest "
-				     "(read %s, %zu bytes); run ocimirror "
-				     "verify",
-				     layer->digest.str, got.str, len);
-	}
+	rc = source_blob(src, layer, &raw, &len, e);
 	if (!rc)
-		rc = compose ? margo_compose_images(&m->imgs, raw, len, &e)
-			     : margo_chart_images(&m->imgs, raw, len, &e);
+		rc = compose ? margo_compose_images(&m->imgs, raw, len, e)
+			     : margo_chart_images(&m->imgs, raw, len, e);
+	if (!rc && !src->s)
+		rc = store_blob_put(s, &layer->digest, raw, len, e);
 	free(raw);
-	if (rc) {
-		m->state = MARGO_FAILED;
-		snprintf(m->msg, sizeof(m->msg), "%s", e.msg);
-		if (rc == ERR_INVALID || rc == ERR_TOO_LARGE) {
-			/* refused: nothing of it stays reachable */
-			drop(c->s, m->repo, &m->digest, &man);
-			m->has_digest = 0;
-			margo_images_release(&m->imgs);
-		}
-		oci_manifest_release(&man);
-		return;
-	}
-tag:
 	oci_manifest_release(&man);
-	if (m->r.tag[0] && set_tag(c->s, m->repo, m->r.tag, &m->digest, &e)) {
-		m->state = MARGO_FAILED;
-		snprintf(m->msg, sizeof(m->msg), "%s", e.msg);
-	}
+	if (rc)
+		margo_images_release(&m->imgs);
+	return rc;
 }
 
 static int img_add(struct ctx *c, const struct margo_image *im,
@@ -435,7 +461,8 @@ static struct img *img_find(struct ctx *c, const char *ref)
 	return NULL;
 }
 
-/* One pull for the components (no tags yet), then their archives. */
+/* Each component's archive first (from the store when it is current,
+ * else from its registry), then one pull for the accepted ones. */
 static int pull_components(struct ctx *c)
 {
 	struct pull_item *items = calloc(c->n_comps + 1, sizeof(*items));
@@ -452,6 +479,7 @@ static int pull_components(struct ctx *c)
 	}
 	for (size_t i = 0; i < c->n_comps; i++) {
 		struct comp *m = &c->comps[i];
+		struct source src = {0};
 		struct err e;
 		int cur;
 
@@ -459,23 +487,35 @@ static int pull_components(struct ctx *c)
 			continue;
 		err_clear(&e);
 		cur = current(c, &m->r, m->repo, NULL, 0, &m->digest, &e);
-		if (cur < 0) {
+		if (cur > 0) {
+			src.s = c->s;
+			m->state = MARGO_UNCHANGED;
+			m->has_digest = 1;
+		} else if (cur == 0) {
+			src.path = m->r.path;
+			m->fetch = m->r;
+			if (c->o->check_first) {
+				/* what HEAD said */
+				m->fetch.has_digest = 1;
+				m->fetch.digest = m->digest;
+			}
+			cur = reg_pool_get(c->pool, &src.cl, m->r.host, &e) ? -1
+									    : 0;
+		}
+		if (cur < 0 || comp_inspect(m, &src, c->s, &e)) {
 			m->state = MARGO_FAILED;
+			m->has_digest = 0;
 			snprintf(m->msg, sizeof(m->msg), "%s", e.msg);
 			continue;
 		}
-		if (cur) {
-			m->state = MARGO_UNCHANGED;
-			m->has_digest = 1;
+		if (m->state == MARGO_UNCHANGED)
 			continue;
-		}
+		/* the manifest just read, whatever the tag says by now */
 		items[n].ref = m->r;
-		if (c->o->check_first) {
-			items[n].ref.has_digest = 1; /* what HEAD said */
-			items[n].ref.digest = m->digest;
-		}
+		items[n].ref.has_digest = 1;
+		items[n].ref.digest = m->digest;
 		items[n].referrers = c->o->referrers;
-		items[n].no_tag = 1;
+		m->updated = moved(c->s, m->repo, m->r.tag, &m->digest);
 		which[n++] = i;
 	}
 	memset(&po, 0, sizeof(po));
@@ -491,15 +531,11 @@ static int pull_components(struct ctx *c)
 		if (res[k].result) {
 			m->state = MARGO_FAILED;
 			snprintf(m->msg, sizeof(m->msg), "%s", res[k].err.msg);
+			margo_images_release(&m->imgs);
 		} else {
 			m->has_digest = 1;
-			m->digest = res[k].digest;
-			m->updated = moved(c->s, m->repo, m->r.tag, &m->digest);
 		}
 	}
-	for (size_t i = 0; i < c->n_comps; i++)
-		if (c->comps[i].has_digest)
-			comp_inspect(c, &c->comps[i]);
 	free(items);
 	free(res);
 	free(which);
@@ -624,14 +660,19 @@ static int build_tree(struct ctx *c, const struct margo_app *app,
 			      name);
 		if (!nd)
 			return ERR_FAIL;
-		for (size_t k = 0; k < p->n_architectures && o < 200; k++)
+		for (size_t k = 0; k < p->n_architectures && o < 200; k++) {
 			o += (size_t)snprintf(
-			    nd->detail + o, sizeof(nd->detail) - o, "%s%s",
+			    nd->detail + o, sizeof(nd->detail) - o, "%s%.40s",
 			    k ? "," : "[",
 			    p->architectures[k].v ? p->architectures[k].v
 						  : "?");
-		snprintf(nd->detail + o, sizeof(nd->detail) - o, "%s",
-			 p->n_architectures ? "]" : "[any architecture]");
+			if (o >= sizeof(nd->detail))
+				o = sizeof(nd->detail) - 1;
+		}
+		if (o + 20 < sizeof(nd->detail))
+			snprintf(nd->detail + o, sizeof(nd->detail) - o, "%s",
+				 p->n_architectures ? "]"
+						    : "[any architecture]");
 		if (skip_reason[i]) {
 			snprintf(nd->message, sizeof(nd->message), "%s",
 				 skip_reason[i]);
@@ -717,7 +758,7 @@ int margo_app_expand(struct store *s, struct reg_pool *pool,
 	struct archset *parch = NULL;
 	const char **skip = NULL;
 	char *desc = NULL;
-	size_t dlen = 0, selected = 0;
+	size_t dlen = 0, selected = 0, pkg_i, first_err = 0;
 	struct err e;
 	int rc;
 
@@ -734,6 +775,7 @@ int margo_app_expand(struct store *s, struct reg_pool *pool,
 		if (!arch_norm(a, sizeof(a), o->arch[i]))
 			archset_add(&c.want, a);
 	}
+	pkg_i = rep->n;
 	pkg = node_add(rep, MARGO_NODE_PACKAGE, 0, pkg_state, label);
 	if (!pkg)
 		return ERR_FAIL;
@@ -751,8 +793,11 @@ int margo_app_expand(struct store *s, struct reg_pool *pool,
 		rc = err_set(&e, ERR_INVALID, "the description is not YAML");
 	if (!rc)
 		margo_app_validate(&app, NULL, &probs);
+	while (first_err + 1 < probs.n &&
+	       probs.v[first_err].severity != MARGO_ERROR)
+		first_err++;
 	if (rc || probs.n_errors) {
-		pkg = &rep->v[0];
+		pkg = &rep->v[pkg_i];
 		pkg->state = MARGO_FAILED;
 		rep->failed++;
 		if (rc)
@@ -764,16 +809,17 @@ int margo_app_expand(struct store *s, struct reg_pool *pool,
 				 "%zu:%zu: %s); what it names was still "
 				 "mirrored",
 				 probs.n_errors, probs.n_errors == 1 ? "" : "s",
-				 probs.v[0].line, probs.v[0].column,
-				 probs.v[0].message);
+				 probs.v[first_err].line,
+				 probs.v[first_err].column,
+				 probs.v[first_err].message);
 	}
 	margo_problems_release(&probs);
 	if (rc) {
 		margo_app_release(&app);
 		return ERR_FAIL;
 	}
-	snprintf(rep->v[0].detail, sizeof(rep->v[0].detail), "%s %s",
-		 app.id.v ? app.id.v : "?",
+	snprintf(rep->v[pkg_i].detail, sizeof(rep->v[pkg_i].detail),
+		 "%.100s %.100s", app.id.v ? app.id.v : "?",
 		 app.version.v ? app.version.v : "?");
 	skip = calloc(app.n_profiles + 1, sizeof(*skip));
 	parch = calloc(app.n_profiles + 1, sizeof(*parch));
@@ -800,9 +846,9 @@ int margo_app_expand(struct store *s, struct reg_pool *pool,
 			}
 	}
 	if (!selected) {
-		rep->v[0].state = MARGO_FAILED;
+		rep->v[pkg_i].state = MARGO_FAILED;
 		rep->failed++;
-		snprintf(rep->v[0].message, sizeof(rep->v[0].message),
+		snprintf(rep->v[pkg_i].message, sizeof(rep->v[pkg_i].message),
 			 "no deployment profile matches the selected %s",
 			 o->profile_type ? "type and architectures"
 					 : "architectures");
@@ -823,6 +869,65 @@ out:
 	return rep->failed ? ERR_FAIL : 0;
 }
 
+/* The package's description, read from its registry before anything of
+ * it is stored: something that is not a Margo package is not stored. */
+static int package_check(struct reg_client *cl, const struct oci_ref *ref,
+			 struct oci_digest *d, struct err *e)
+{
+	struct reg_manifest rm;
+	struct oci_manifest m;
+	const struct oci_descriptor *desc = NULL;
+	struct buf b;
+	int rc;
+
+	rc = reg_client_get_manifest(
+	    cl, &rm, ref->path, ref->has_digest ? ref->digest.str : ref->tag,
+	    e);
+	if (rc)
+		return rc;
+	rc = oci_manifest_parse(&m, rm.body, rm.len, rm.content_type, e);
+	reg_manifest_release(&rm);
+	if (rc)
+		return rc;
+	*d = m.digest;
+	if (m.kind != OCI_KIND_MANIFEST || !m.artifact_type ||
+	    strcmp(m.artifact_type, MT_MARGO_APP))
+		rc = err_set(e, ERR_INVALID,
+			     "not a Margo application package (artifactType "
+			     "%s); nothing stored",
+			     m.artifact_type ? m.artifact_type : "absent");
+	for (size_t i = 0; !rc && !desc && i < m.n_layers; i++)
+		if (!strcmp(m.layers[i].media_type, MT_MARGO_DESC))
+			desc = &m.layers[i];
+	if (!rc && !desc)
+		rc = err_set(e, ERR_INVALID,
+			     "the package has no description layer (%s); "
+			     "nothing stored",
+			     MT_MARGO_DESC);
+	if (!rc) {
+		struct margo_problems probs;
+		struct margo_app app;
+
+		buf_init(&b, MARGO_INPUT_MAX);
+		rc = reg_client_get_blob(cl, &b, ref->path, &desc->digest, e);
+		margo_problems_init(&probs);
+		if (!rc) {
+			rc = margo_app_parse(&app, &probs, b.data, b.len, e);
+			if (!rc && !app.has_doc)
+				rc = err_set(e, ERR_INVALID,
+					     "the description is not YAML "
+					     "(%s); nothing stored",
+					     probs.n ? probs.v[0].message
+						     : "empty");
+			margo_app_release(&app);
+		}
+		margo_problems_release(&probs);
+		buf_release(&b);
+	}
+	oci_manifest_release(&m);
+	return rc;
+}
+
 int margo_app_pull(struct store *s, struct reg_pool *pool,
 		   const struct oci_ref *ref,
 		   const struct margo_pull_options *o,
@@ -832,6 +937,7 @@ int margo_app_pull(struct store *s, struct reg_pool *pool,
 	struct pull_item it;
 	struct pull_result res;
 	struct pull_options po;
+	struct reg_client *cl;
 	struct oci_digest d;
 	struct err e;
 	char repo[OCI_REPO_MAX], label[OCI_REF_STR_MAX];
@@ -856,8 +962,12 @@ int margo_app_pull(struct store *s, struct reg_pool *pool,
 			it.ref.has_digest = 1;
 			it.ref.digest = d;
 		}
+		if (reg_pool_get(pool, &cl, ref->host, &e) ||
+		    package_check(cl, &it.ref, &d, &e))
+			goto failed;
+		it.ref.has_digest = 1; /* exactly what was checked */
+		it.ref.digest = d;
 		it.referrers = o->referrers;
-		it.no_tag = 1;
 		memset(&po, 0, sizeof(po));
 		po.concurrency = o->concurrency > 0 ? o->concurrency : 8;
 		po.progress = o->progress;
@@ -866,34 +976,8 @@ int margo_app_pull(struct store *s, struct reg_pool *pool,
 			e = res.err;
 			goto failed;
 		}
-		d = res.digest;
 		bytes = res.bytes_fetched;
 	}
-	{
-		char *desc = NULL;
-		size_t dlen;
-
-		if (margo_package_description(&desc, &dlen, s, &d, NULL, &e)) {
-			/* not a package: nothing of it stays reachable */
-			struct oci_manifest m;
-			char *raw = NULL;
-			size_t len = 0;
-
-			if (!cur &&
-			    !store_blob_read(s, &d, OCI_MANIFEST_MAX, &raw,
-					     &len, NULL) &&
-			    !oci_manifest_parse(&m, raw, len, NULL, NULL)) {
-				drop(s, repo, &d, &m);
-				oci_manifest_release(&m);
-			}
-			free(raw);
-			err_wrap(&e, "%s: ", label);
-			goto failed;
-		}
-		free(desc);
-	}
-	if (ref->tag[0] && !cur && set_tag(s, repo, ref->tag, &d, &e))
-		goto failed;
 	return margo_app_expand(s, pool, &d, label,
 				cur ? MARGO_UNCHANGED : MARGO_STORED, bytes, o,
 				rep);

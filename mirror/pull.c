@@ -343,7 +343,7 @@ static int commit_ref(struct store *s, struct refstate *r,
 	res->digest = top->m.digest;
 	snprintf(res->media_type, sizeof(res->media_type), "%s",
 		 top->m.media_type);
-	if (r->ref->tag[0] && !r->item->no_tag) {
+	if (r->ref->tag[0]) {
 		sr.digest = top->m.digest;
 		snprintf(sr.media_type, sizeof(sr.media_type), "%s",
 			 top->m.media_type);

@@ -44,8 +44,6 @@ struct pull_item {
 	const struct oci_platform *platforms; /* NULL / 0: all platforms */
 	size_t n_platforms;
 	int referrers;
-	int no_tag; /* store it all but leave the tag unwritten: the caller
-		       checks the content first, then sets the tag */
 };
 
 struct pull_options {

@@ -150,12 +150,26 @@ case_hostile_archives_refused() {
 		return
 	fi
 	serve_stop "$SRV_PID"
-	# gc takes the refused archives' bytes away
-	assert_exit 0 oms gc --grace 0 || return
+	# the refused archives were read in memory only: not even their bytes
 	local dg
 	dg=$(timeout 30 curl -sf "http://$APP_HOST/v2/appe2e/acme/compose/hostile-dotdot/manifests/1.0.0" -H 'Accept: application/vnd.oci.image.manifest.v1+json' |
 		"$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["layers"][0]["digest"])')
-	assert_no_blob "$dg"
+	assert_no_blob "$dg" || return
+	[ ! -e "$STORE/repositories/$BASE/acme/compose/hostile-dotdot" ] || fail "a repository for a refused component"
+}
+
+case_not_a_package() {
+	push_packages || return
+	new_store
+	# an image mirrored before, then named to app pull by mistake
+	assert_exit 0 oms pull "$BASE/library/redis:7" || return
+	local before; before=$(json_field "$STORE/repositories/$BASE/library/redis/_tags/7" digest)
+	assert_exit 1 oms app pull "$BASE/library/redis:7" || return
+	assert_contains "$(out)" "$BASE/library/redis:7  failed: not a Margo application package (artifactType absent); nothing stored" "refusal" || return
+	assert_eq "$before" "$(json_field "$STORE/repositories/$BASE/library/redis/_tags/7" digest)" "the image's tag is kept" || return
+	local r
+	r=$(check --images library/redis:7 --platforms "$ALL3")
+	assert_eq ok "$r" "the image is still complete"
 }
 
 case_missing_component_and_image() {
@@ -214,6 +228,7 @@ run_case "app pull --arch: only the matching profiles and platforms" case_arch_n
 run_case "app pull --profile-type: only that type; none matching -> exit 1" case_profile_type_narrows
 run_case "app pull: hostile Compose archives refused, nothing stored, rest reported" case_hostile_archives_refused
 run_case "app pull: a missing chart and image named with the reason, exit 1" case_missing_component_and_image
+run_case "app pull of an image that is not a package: refused, its tags kept" case_not_a_package
 run_case "sync type: margo-app: versions by semver, arch, no-op re-run" case_sync_margo_app
 
 echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mirror/margo_images.h"
+#include "oci/buf.h"
 
 #define ARCHIVES TESTDATA "/margo/archives"
 
@@ -261,4 +262,185 @@ Test(margo_images, not_an_archive_and_wrong_kind)
 	n = slurp("line-monitor-0.3.1-rc.2.tar.gz");
 	cr_assert_eq(margo_chart_images(&imgs, data, n, &err), ERR_INVALID);
 	cr_assert(strstr(err.msg, "not a Helm chart"), "%s", err.msg);
+}
+
+/* ---- archives built here, entry by entry ------------------------------ */
+#include <archive.h>
+#include <archive_entry.h>
+
+struct ent {
+	const char *name;
+	char type;	  /* 'f' file, 'd' dir, 'l' symlink, 'h' hard link */
+	const char *data; /* file content, or link target */
+	size_t len;	  /* file: bytes of data (0: strlen) */
+};
+
+static char *tgz_of(const struct ent *v, size_t n, size_t *len_out)
+{
+	struct archive *a = archive_write_new();
+	size_t cap = 64 * 1024 * 1024, used = 0;
+	char *buf = malloc(cap);
+
+	cr_assert_not_null(buf);
+	archive_write_add_filter_gzip(a);
+	archive_write_set_format_pax_restricted(a);
+	archive_write_set_bytes_in_last_block(a, 1);
+	cr_assert_eq(archive_write_open_memory(a, buf, cap, &used), ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+		size_t dl = v[i].type == 'f'
+				? (v[i].len ? v[i].len : strlen(v[i].data))
+				: 0;
+
+		archive_entry_set_pathname(e, v[i].name);
+		archive_entry_set_perm(e, 0644);
+		switch (v[i].type) {
+		case 'd': archive_entry_set_filetype(e, AE_IFDIR); break;
+		case 'l':
+			archive_entry_set_filetype(e, AE_IFLNK);
+			archive_entry_set_symlink(e, v[i].data);
+			break;
+		case 'h':
+			archive_entry_set_filetype(e, AE_IFREG);
+			archive_entry_set_hardlink(e, v[i].data);
+			break;
+		default:
+			archive_entry_set_filetype(e, AE_IFREG);
+			archive_entry_set_size(e, (la_int64_t)dl);
+		}
+		cr_assert_eq(archive_write_header(a, e), ARCHIVE_OK, "%s",
+			     archive_error_string(a));
+		if (dl)
+			cr_assert_eq(archive_write_data(a, v[i].data, dl),
+				     (la_ssize_t)dl);
+		archive_entry_free(e);
+	}
+	cr_assert_eq(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	*len_out = used;
+	return buf;
+}
+
+static const char compose_yaml[] = "services:\n  a: {image: x/a:1}\n";
+
+Test(margo_images, links_and_duplicates_refused)
+{
+	static const struct {
+		struct ent e[4];
+		size_t n;
+		const char *msg;
+	} bad[] = {
+	    /* each link stays inside on its own; together they leave */
+	    {{{"top/compose.yaml", 'f', compose_yaml, 0},
+	      {"top/a/l", 'l', "..", 0},
+	      {"top/a/l/m", 'l', "..", 0}},
+	     3,
+	     "\"top/a/l/m\": a path through a symbolic link"},
+	    {{{"top/compose.yaml", 'f', compose_yaml, 0},
+	      {"top/a/b/l", 'l', "../..", 0},
+	      {"top/h", 'h', "top/a/b/l", 0}},
+	     3,
+	     "\"top/h\": a hard link to a symbolic link"},
+	    {{{"top/real.yaml", 'f', compose_yaml, 0},
+	      {"top/compose.yaml", 'l', "real.yaml", 0}},
+	     2,
+	     "\"top/compose.yaml\": a link where a file is needed"},
+	    {{{"top/compose.yaml", 'f', compose_yaml, 0},
+	      {"top/compose.yaml", 'f', "services: {}\n", 0}},
+	     2,
+	     "\"top/compose.yaml\": a second entry of that name"},
+	    {{{"top/compose.yaml", 'f', compose_yaml, 0},
+	      {"top/../top/x", 'f', "x", 0}},
+	     2,
+	     "a \"..\" component"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n;
+
+		data = tgz_of(bad[i].e, bad[i].n, &n);
+		err_clear(&err);
+		cr_assert_eq(margo_compose_images(&imgs, data, n, &err),
+			     ERR_INVALID, "case %zu", i);
+		cr_assert(strstr(err.msg, bad[i].msg), "case %zu: %s", i,
+			  err.msg);
+		cr_assert_eq(imgs.n, 0);
+		free(data);
+		data = NULL;
+	}
+}
+
+Test(margo_images, links_inside_accepted_dotenv_last_wins)
+{
+	const struct ent ok[] = {
+	    {"top", 'd', NULL, 0},
+	    {"top/compose.yaml", 'f',
+	     "services:\n  a: {image: \"x/a:${T}\"}\n  b: {image: "
+	     "\"x/b:${C}\"}\n",
+	     0},
+	    {"top/.env", 'f', "T=1\nC=2 # two\nT='3'\n", 0},
+	    {"top/conf", 'l', "sub/../other", 0},
+	    {"top/copy", 'h', "top/compose.yaml", 0},
+	};
+	size_t n;
+
+	data = tgz_of(ok, sizeof(ok) / sizeof(ok[0]), &n);
+	cr_assert_eq(margo_compose_images(&imgs, data, n, &err), 0, "%s",
+		     err.msg);
+	cr_assert_str_eq(listing(), "docker.io/x/a:3|top/compose.yaml: "
+				    "services.a.image|\n"
+				    "docker.io/x/b:2|top/compose.yaml: "
+				    "services.b.image|\n");
+}
+
+Test(margo_images, nested_charts_share_one_budget)
+{
+	/* three packed subcharts of 4000 entries: each alone is under the
+	 * 10,000-entry cap, together they are over it */
+	static struct ent sub[4001], top[5];
+	static char names[4001][32];
+	char *subs[3];
+	size_t n, sl[3];
+
+	sub[0] = (struct ent){"s/Chart.yaml", 'f', "name: s\n", 0};
+	for (size_t i = 1; i < 4001; i++) {
+		snprintf(names[i], sizeof(names[i]), "s/f%zu", i);
+		sub[i] = (struct ent){names[i], 'f', "x", 0};
+	}
+	top[0] = (struct ent){"c/Chart.yaml", 'f', "name: c\n", 0};
+	top[1] = (struct ent){"c/values.yaml", 'f', "image: a/b:1\n", 0};
+	for (int k = 0; k < 3; k++) {
+		static char nm[3][32];
+
+		subs[k] = tgz_of(sub, 4001, &sl[k]);
+		snprintf(nm[k], sizeof(nm[k]), "c/charts/s%d.tgz", k);
+		top[2 + k] = (struct ent){nm[k], 'f', subs[k], sl[k]};
+	}
+	data = tgz_of(top, 4, &n); /* one subchart: fine */
+	cr_assert_eq(margo_chart_images(&imgs, data, n, &err), 0, "%s",
+		     err.msg);
+	free(data);
+	data = tgz_of(top, 5, &n);
+	cr_assert_eq(margo_chart_images(&imgs, data, n, &err), ERR_TOO_LARGE);
+	cr_assert(strstr(err.msg, "more than 10000 entries"), "%s", err.msg);
+	for (int k = 0; k < 3; k++)
+		free(subs[k]);
+}
+
+Test(margo_images, image_references_capped)
+{
+	struct buf b;
+	size_t n;
+
+	buf_init(&b, 1 << 20);
+	for (int i = 0; i <= MARGO_IMAGES_MAX; i++)
+		buf_printf(&b, "k%dImage: r/i%d:1\n", i, i);
+	cr_assert_eq(margo_values_images(&imgs, b.data, b.len, "values.yaml",
+					 NULL, NULL, &err),
+		     ERR_TOO_LARGE);
+	cr_assert(strstr(err.msg, "more than 1000 image references"), "%s",
+		  err.msg);
+	n = imgs.n;
+	cr_assert_leq(n, MARGO_IMAGES_MAX);
+	buf_release(&b);
 }
