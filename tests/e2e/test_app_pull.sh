@@ -33,14 +33,35 @@ DB_IMAGES=digitron/postgres:16.4,digitron/postgres-exporter:0.15.0
 COMPOSE_IMAGES=acme/line-monitor:0.3.1,library/mosquitto:2.0.18,library/redis:7
 ALL3=linux/amd64,linux/arm64/v8,linux/arm/v7
 
+# skopeo_digests REF...: through serve ($SRV), each reference has its
+# upstream digest (packages: the one pushed, recorded in $PKG_DIGESTS)
+skopeo_digests() {
+	local ref dg want
+	for ref in "$@"; do
+		dg=$(timeout 30 skopeo inspect --raw --tls-verify=false "docker://$SRV/$BASE/$ref" | sha256sum | cut -d' ' -f1)
+		case $ref in
+		apps/*) want=$(grep "^$ref " "$PKG_DIGESTS" | cut -d' ' -f2) ;;
+		digitron/charts/* | acme/compose/*) want=$(exp_get "$EXP" "d['components']['$BASE/$ref']") ;;
+		*) want=$(exp_get "$EXP" "d['images']['$BASE/$ref']['digest']") ;;
+		esac
+		[ -n "$want" ] || { fail "no expected digest for $ref"; return 1; }
+		assert_eq "$want" "sha256:$dg" "skopeo: $ref" || return
+	done
+}
+
 # the packages, pushed once to the registry
 PUSHED=0
 push_packages() {
 	[ $PUSHED = 1 ] && return 0
 	new_store
-	assert_exit 0 oms app push "$W/helm-app" "$BASE/apps/digitron" || return
-	assert_exit 0 oms app push "$W/compose-app" "$BASE/apps/monitor" || return
-	assert_exit 0 oms app push "$W/hostile-app" "$BASE/apps/hostile" || return
+	PKG_DIGESTS=$W/pkg-digests
+	: >"$PKG_DIGESTS"
+	local d r
+	for d in helm-app:apps/digitron:1.2.0 compose-app:apps/monitor:0.3.1-rc.2 hostile-app:apps/hostile:1.0.0; do
+		r=${d#*:}
+		assert_exit 0 oms --json app push "$W/${d%%:*}" "$BASE/${r%:*}" || return
+		echo "$r $(json_field "$OUT" digest)" >>"$PKG_DIGESTS"
+	done
 	PUSHED=1
 }
 
@@ -62,16 +83,8 @@ case_helm_app_everything() {
 	# what devices pull through serve, by the same names, with skopeo
 	serve_start app "$STORE" || return
 	local ref dg want
-	for ref in apps/digitron:1.2.0 digitron/charts/orchestrator:1.2.0 digitron/charts/database:16.4.1_build.7 \
-		digitron/orchestrator:1.2.0 digitron/metrics:0.1.0 digitron/postgres:16.4; do
-		dg=$(timeout 30 skopeo inspect --raw --tls-verify=false "docker://$SRV/$BASE/$ref" | sha256sum | cut -d' ' -f1)
-		case $ref in
-		apps/*) want=$(json_field "$STORE/repositories/$BASE/apps/digitron/_tags/1.2.0" digest) ;;
-		digitron/charts/*) want=$(exp_get "$EXP" "d['components']['$BASE/$ref']") ;;
-		*) want=$(exp_get "$EXP" "d['images']['$BASE/$ref']['digest']") ;;
-		esac
-		assert_eq "$want" "sha256:$dg" "skopeo: $ref" || return
-	done
+	skopeo_digests apps/digitron:1.2.0 digitron/charts/orchestrator:1.2.0 \
+		digitron/charts/database:16.4.1_build.7 ${HELM_IMAGES//,/ } ${DB_IMAGES//,/ } || return
 	want=$(exp_get "$EXP" "d['images']['$BASE/digitron/orchestrator:1.2.0']['children']['linux/arm64/v8']")
 	dg=$(timeout 30 skopeo inspect --raw --tls-verify=false "docker://$SRV/$BASE/digitron/orchestrator@$want" | sha256sum | cut -d' ' -f1)
 	assert_eq "$want" "sha256:$dg" "skopeo: arm64 child by digest" || return
@@ -122,7 +135,10 @@ case_profile_type_narrows() {
 	r=$(check --components acme/compose/line-monitor:0.3.1-rc.2 --images "$COMPOSE_IMAGES" --platforms linux/amd64,linux/arm64/v8)
 	assert_eq ok "$r" "compose images" || return
 	# ${REGISTRY:-...} default and .env value resolved
-	assert_contains "$(out)" "$BASE/library/mosquitto:2.0.18  (linux/amd64,linux/arm64; line-monitor/compose.yaml: services.broker.image)  stored" "tree line"
+	assert_contains "$(out)" "$BASE/library/mosquitto:2.0.18  (linux/amd64,linux/arm64; line-monitor/compose.yaml: services.broker.image)  stored" "tree line" || return
+	serve_start compose "$STORE" || return
+	skopeo_digests apps/monitor:0.3.1-rc.2 acme/compose/line-monitor:0.3.1-rc.2 ${COMPOSE_IMAGES//,/ } || return
+	serve_stop "$SRV_PID"
 }
 
 case_hostile_archives_refused() {
