@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make run: a demo store served on 127.0.0.1:5000, filled with content
 # generated here (no network): a multi-platform image, a Docker image, a
-# Helm-chart artifact and an SBOM that refers to an image. Push is on for
-# the demo user; pulls are anonymous.
+# Helm-chart artifact, an SBOM that refers to an image, and the two Margo
+# sample application packages (testdata/margo) for the catalog. Push is on
+# for the demo user; pulls are anonymous.
 set -euo pipefail
 BIN=$(realpath "${1:-build/ocimirror}")
 cd "$(dirname "$0")/.."
@@ -13,6 +14,10 @@ mkdir -p "$STORE"
 HTP=$STORE/demo.htpasswd
 [ -f "$HTP" ] || htpasswd -Bbn demo demo-password >"$HTP"
 
+if [ ! -f "$STORE/repositories/demo/apps/monitor/_tags/0.3.1-rc.2" ]; then
+	"$BIN" --store "$STORE" -q app push testdata/margo/helm-app store:demo/apps/digitron
+	"$BIN" --store "$STORE" -q app push testdata/margo/compose-app store:demo/apps/monitor
+fi
 "$BIN" --store "$STORE" -q serve --listen "$LISTEN" --htpasswd "$HTP" \
 	--push --anonymous-read &
 PID=$!
@@ -41,5 +46,7 @@ ocimirror is serving $STORE on http://$LISTEN (Ctrl-C stops it). Try:
   skopeo copy --dest-creds demo:demo-password --dest-tls-verify=false \\
       oci:/tmp/demo-image:v1 docker://$LISTEN/demo/copied:v1
   curl -s http://$LISTEN/metrics
+  curl -s http://$LISTEN/ocimirror/v1/apps      (the Margo application catalog)
+  $BIN --store $STORE app show demo/apps/digitron
 EOT
 wait $PID
