@@ -116,10 +116,29 @@ json_t *margo_catalog(const struct store *s, struct err *err)
 	return arr;
 }
 
+const struct oci_descriptor *margo_package_layer(const struct oci_manifest *m,
+						 struct err *err)
+{
+	if (m->kind != OCI_KIND_MANIFEST || !m->artifact_type ||
+	    strcmp(m->artifact_type, MT_MARGO_APP)) {
+		err_set(err, ERR_INVALID,
+			"not a Margo application package (artifactType %s)",
+			m->artifact_type ? m->artifact_type : "absent");
+		return NULL;
+	}
+	for (size_t i = 0; i < m->n_layers; i++)
+		if (!strcmp(m->layers[i].media_type, MT_MARGO_DESC))
+			return &m->layers[i];
+	err_set(err, ERR_INVALID, "the package has no description layer (%s)",
+		MT_MARGO_DESC);
+	return NULL;
+}
+
 int margo_package_description(char **out, size_t *len_out,
 			      const struct store *s, const struct oci_digest *d,
 			      const char *media_type, struct err *err)
 {
+	const struct oci_descriptor *desc;
 	struct oci_manifest m;
 	char *raw = NULL;
 	size_t len = 0;
@@ -133,22 +152,11 @@ int margo_package_description(char **out, size_t *len_out,
 	free(raw);
 	if (rc)
 		return rc;
-	if (m.kind != OCI_KIND_MANIFEST || !m.artifact_type ||
-	    strcmp(m.artifact_type, MT_MARGO_APP))
-		rc = err_set(err, ERR_INVALID,
-			     "not a Margo application package (artifactType "
-			     "%s)",
-			     m.artifact_type ? m.artifact_type : "absent");
-	for (size_t i = 0; i < m.n_layers && !rc && !*out; i++)
-		if (!strcmp(m.layers[i].media_type, MT_MARGO_DESC))
-			rc =
-			    store_blob_read(s, &m.layers[i].digest,
-					    MARGO_INPUT_MAX, out, len_out, err);
+	desc = margo_package_layer(&m, err);
+	rc = desc ? store_blob_read(s, &desc->digest, MARGO_INPUT_MAX, out,
+				    len_out, err)
+		  : ERR_INVALID;
 	oci_manifest_release(&m);
-	if (!rc && !*out)
-		rc = err_set(err, ERR_INVALID,
-			     "the package has no description layer (%s)",
-			     MT_MARGO_DESC);
 	return rc;
 }
 

@@ -23,6 +23,13 @@ int margo_catalog_get(struct margo_app *app, json_t **entry_out,
 		      const struct store *s, const char *repo, const char *tag,
 		      struct err *err);
 
+/* The description layer of a package manifest; NULL with ERR_INVALID in
+ * err when m is not a Margo package or has none. */
+struct oci_manifest;
+struct oci_descriptor;
+const struct oci_descriptor *margo_package_layer(const struct oci_manifest *m,
+						 struct err *err);
+
 /* The description (margo.yaml bytes, free *out) of the package manifest
  * d. ERR_INVALID when d is not a Margo package or has no description. */
 int margo_package_description(char **out, size_t *len_out,

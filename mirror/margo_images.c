@@ -134,6 +134,31 @@ static const struct afile *ascan_get(const struct ascan *a, const char *path)
 	return NULL;
 }
 
+/* The next '/'-separated component of *p (advanced past it): its start in
+ * *start and its length; "" and "." come back as length 0, ".." as -1. At
+ * the end, *start is NULL. */
+static long next_comp(const char **p, const char **start)
+{
+	const char *s = *p;
+	size_t n;
+
+	if (!*s) {
+		*start = NULL;
+		return 0;
+	}
+	while (**p && **p != '/')
+		(*p)++;
+	n = (size_t)(*p - s);
+	if (**p)
+		(*p)++;
+	*start = s;
+	if (n == 1 && s[0] == '.')
+		return 0;
+	if (n == 2 && s[0] == '.' && s[1] == '.')
+		return -1;
+	return (long)n;
+}
+
 /* Normalise name into out: no "./", no empty or "." components. Returns
  * a reason when the name is refused, else NULL. */
 static const char *clean_path(char *out, size_t cap, const char *name)
@@ -145,19 +170,17 @@ static const char *clean_path(char *out, size_t cap, const char *name)
 		return "an empty name";
 	if (*name == '/')
 		return "an absolute path";
-	while (*p) {
-		const char *s = p;
-		size_t n;
+	for (;;) {
+		const char *s;
+		long c = next_comp(&p, &s);
+		size_t n = c > 0 ? (size_t)c : 0;
 
-		while (*p && *p != '/')
-			p++;
-		n = (size_t)(p - s);
-		if (*p)
-			p++;
-		if (n == 0 || (n == 1 && s[0] == '.'))
-			continue;
-		if (n == 2 && s[0] == '.' && s[1] == '.')
+		if (!s)
+			break;
+		if (c < 0)
 			return "a \"..\" component";
+		if (!n)
+			continue;
 		if (o + n + 2 > cap)
 			return "a name too long";
 		if (o)
@@ -184,23 +207,16 @@ static int link_stays(const char *path, const char *target)
 		if (*p == '/')
 			depth++;
 	p = target;
-	while (*p) {
-		const char *s = p;
-		size_t n;
+	for (;;) {
+		const char *s;
+		long c = next_comp(&p, &s);
 
-		while (*p && *p != '/')
-			p++;
-		n = (size_t)(p - s);
-		if (*p)
-			p++;
-		if (n == 0 || (n == 1 && s[0] == '.'))
-			continue;
-		if (n == 2 && s[0] == '.' && s[1] == '.') {
-			if (--depth < 1)
-				return 0;
-		} else {
+		if (!s)
+			break;
+		if (c < 0 && --depth < 1)
+			return 0;
+		if (c > 0)
 			depth++;
-		}
 	}
 	return 1;
 }

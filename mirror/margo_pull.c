@@ -461,20 +461,52 @@ static struct img *img_find(struct ctx *c, const char *ref)
 	return NULL;
 }
 
+/* One pull_run over some of the components or images: item k is entry
+ * which[k] of the caller's list. */
+struct batch {
+	struct pull_item *items;
+	struct pull_result *res;
+	size_t *which;
+	size_t n;
+};
+
+static int batch_init(struct batch *b, size_t max)
+{
+	b->items = calloc(max + 1, sizeof(*b->items));
+	b->res = calloc(max + 1, sizeof(*b->res));
+	b->which = calloc(max + 1, sizeof(*b->which));
+	b->n = 0;
+	return b->items && b->res && b->which ? 0 : ERR_FAIL;
+}
+
+static void batch_release(struct batch *b)
+{
+	free(b->items);
+	free(b->res);
+	free(b->which);
+	memset(b, 0, sizeof(*b));
+}
+
+static void batch_run(struct ctx *c, struct batch *b)
+{
+	struct pull_options po;
+
+	memset(&po, 0, sizeof(po));
+	po.concurrency = c->o->concurrency > 0 ? c->o->concurrency : 8;
+	po.progress = c->o->progress;
+	po.ctx = c->o->ctx;
+	if (b->n)
+		pull_run(c->s, c->pool, b->items, b->n, &po, b->res);
+}
+
 /* Each component's archive first (from the store when it is current,
  * else from its registry), then one pull for the accepted ones. */
 static int pull_components(struct ctx *c)
 {
-	struct pull_item *items = calloc(c->n_comps + 1, sizeof(*items));
-	struct pull_result *res = calloc(c->n_comps + 1, sizeof(*res));
-	size_t *which = calloc(c->n_comps + 1, sizeof(*which));
-	struct pull_options po;
-	size_t n = 0;
+	struct batch b;
 
-	if (!items || !res || !which) {
-		free(items);
-		free(res);
-		free(which);
+	if (batch_init(&b, c->n_comps)) {
+		batch_release(&b);
 		return ERR_FAIL;
 	}
 	for (size_t i = 0; i < c->n_comps; i++) {
@@ -511,43 +543,34 @@ static int pull_components(struct ctx *c)
 		if (m->state == MARGO_UNCHANGED)
 			continue;
 		/* the manifest just read, whatever the tag says by now */
-		items[n].ref = m->r;
-		items[n].ref.has_digest = 1;
-		items[n].ref.digest = m->digest;
-		items[n].referrers = c->o->referrers;
+		b.items[b.n].ref = m->r;
+		b.items[b.n].ref.has_digest = 1;
+		b.items[b.n].ref.digest = m->digest;
+		b.items[b.n].referrers = c->o->referrers;
 		m->updated = moved(c->s, m->repo, m->r.tag, &m->digest);
-		which[n++] = i;
+		b.which[b.n++] = i;
 	}
-	memset(&po, 0, sizeof(po));
-	po.concurrency = c->o->concurrency > 0 ? c->o->concurrency : 8;
-	po.progress = c->o->progress;
-	po.ctx = c->o->ctx;
-	if (n)
-		pull_run(c->s, c->pool, items, n, &po, res);
-	for (size_t k = 0; k < n; k++) {
-		struct comp *m = &c->comps[which[k]];
+	batch_run(c, &b);
+	for (size_t k = 0; k < b.n; k++) {
+		struct comp *m = &c->comps[b.which[k]];
 
-		m->bytes = res[k].bytes_fetched;
-		if (res[k].result) {
+		m->bytes = b.res[k].bytes_fetched;
+		if (b.res[k].result) {
 			m->state = MARGO_FAILED;
-			snprintf(m->msg, sizeof(m->msg), "%s", res[k].err.msg);
+			snprintf(m->msg, sizeof(m->msg), "%s",
+				 b.res[k].err.msg);
 			margo_images_release(&m->imgs);
 		} else {
 			m->has_digest = 1;
 		}
 	}
-	free(items);
-	free(res);
-	free(which);
+	batch_release(&b);
 	return 0;
 }
 
 static int pull_images(struct ctx *c)
 {
-	struct pull_item *items;
-	struct pull_result *res;
-	size_t *which, n = 0;
-	struct pull_options po;
+	struct batch b;
 
 	for (size_t i = 0; i < c->n_comps; i++) {
 		const struct comp *m = &c->comps[i];
@@ -559,13 +582,8 @@ static int pull_images(struct ctx *c)
 			    img_add(c, &m->imgs.v[k], &m->arch))
 				return ERR_FAIL;
 	}
-	items = calloc(c->n_imgs + 1, sizeof(*items));
-	res = calloc(c->n_imgs + 1, sizeof(*res));
-	which = calloc(c->n_imgs + 1, sizeof(*which));
-	if (!items || !res || !which) {
-		free(items);
-		free(res);
-		free(which);
+	if (batch_init(&b, c->n_imgs)) {
+		batch_release(&b);
 		return ERR_FAIL;
 	}
 	for (size_t i = 0; i < c->n_imgs; i++) {
@@ -596,10 +614,10 @@ static int pull_images(struct ctx *c)
 			g->has_digest = 1;
 			continue;
 		}
-		items[n].ref = g->r;
+		b.items[b.n].ref = g->r;
 		if (c->o->check_first && !g->r.has_digest) {
-			items[n].ref.has_digest = 1;
-			items[n].ref.digest = g->digest;
+			b.items[b.n].ref.has_digest = 1;
+			b.items[b.n].ref.digest = g->digest;
 		}
 		{
 			struct store_ref o;
@@ -610,34 +628,28 @@ static int pull_images(struct ctx *c)
 			if (g->had_old)
 				g->old = o.digest;
 		}
-		items[n].platforms = g->n_plats ? g->plats : NULL;
-		items[n].n_platforms = g->n_plats;
-		items[n].referrers = c->o->referrers;
-		which[n++] = i;
+		b.items[b.n].platforms = g->n_plats ? g->plats : NULL;
+		b.items[b.n].n_platforms = g->n_plats;
+		b.items[b.n].referrers = c->o->referrers;
+		b.which[b.n++] = i;
 	}
-	memset(&po, 0, sizeof(po));
-	po.concurrency = c->o->concurrency > 0 ? c->o->concurrency : 8;
-	po.progress = c->o->progress;
-	po.ctx = c->o->ctx;
-	if (n)
-		pull_run(c->s, c->pool, items, n, &po, res);
-	for (size_t k = 0; k < n; k++) {
-		struct img *g = &c->imgs[which[k]];
+	batch_run(c, &b);
+	for (size_t k = 0; k < b.n; k++) {
+		struct img *g = &c->imgs[b.which[k]];
 
-		g->bytes = res[k].bytes_fetched;
-		if (res[k].result) {
+		g->bytes = b.res[k].bytes_fetched;
+		if (b.res[k].result) {
 			g->state = MARGO_FAILED;
-			snprintf(g->msg, sizeof(g->msg), "%s", res[k].err.msg);
+			snprintf(g->msg, sizeof(g->msg), "%s",
+				 b.res[k].err.msg);
 		} else {
 			g->has_digest = 1;
-			g->digest = res[k].digest;
+			g->digest = b.res[k].digest;
 			g->updated = g->had_old &&
 				     !oci_digest_equal(&g->old, &g->digest);
 		}
 	}
-	free(items);
-	free(res);
-	free(which);
+	batch_release(&b);
 	return 0;
 }
 
@@ -890,20 +902,13 @@ static int package_check(struct reg_client *cl, const struct oci_ref *ref,
 	if (rc)
 		return rc;
 	*d = m.digest;
-	if (m.kind != OCI_KIND_MANIFEST || !m.artifact_type ||
-	    strcmp(m.artifact_type, MT_MARGO_APP))
-		rc = err_set(e, ERR_INVALID,
-			     "not a Margo application package (artifactType "
-			     "%s); nothing stored",
-			     m.artifact_type ? m.artifact_type : "absent");
-	for (size_t i = 0; !rc && !desc && i < m.n_layers; i++)
-		if (!strcmp(m.layers[i].media_type, MT_MARGO_DESC))
-			desc = &m.layers[i];
-	if (!rc && !desc)
-		rc = err_set(e, ERR_INVALID,
-			     "the package has no description layer (%s); "
-			     "nothing stored",
-			     MT_MARGO_DESC);
+	desc = margo_package_layer(&m, e);
+	if (!desc) {
+		char why[ERR_MSG_MAX];
+
+		snprintf(why, sizeof(why), "%s", e->msg);
+		rc = err_set(e, ERR_INVALID, "%.400s; nothing stored", why);
+	}
 	if (!rc) {
 		struct margo_problems probs;
 		struct margo_app app;
