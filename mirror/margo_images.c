@@ -857,6 +857,24 @@ static int name_char(char c)
 	return name_start(c) || (c >= '0' && c <= '9');
 }
 
+/* $NAME or ${NAME}: its value, or a problem when it has none. */
+static int var_value(struct buf *o, const char *env, const char *name,
+		     char *problem, size_t pcap)
+{
+	char val[512];
+
+	if (!dotenv_get(env, name, val, sizeof(val))) {
+		snprintf(problem, pcap,
+			 "variable %s is not set and has no default", name);
+		return -1;
+	}
+	if (buf_puts(o, val)) {
+		snprintf(problem, pcap, "value too long once interpolated");
+		return -1;
+	}
+	return 0;
+}
+
 static int interp(struct buf *o, const char *s, size_t n, const char *env,
 		  char *problem, size_t pcap, int depth)
 {
@@ -892,15 +910,8 @@ static int interp(struct buf *o, const char *s, size_t n, const char *env,
 				goto syntax;
 			memcpy(name, s + i + 1, nl);
 			name[nl] = '\0';
-			if (!dotenv_get(env, name, val, sizeof(val))) {
-				snprintf(problem, pcap,
-					 "variable %s is not set and has no "
-					 "default",
-					 name);
+			if (var_value(o, env, name, problem, pcap))
 				return -1;
-			}
-			if (buf_puts(o, val))
-				goto toolong;
 			i = k;
 			continue;
 		}
@@ -928,15 +939,8 @@ static int interp(struct buf *o, const char *s, size_t n, const char *env,
 		name[nl] = '\0';
 		set = dotenv_get(env, name, val, sizeof(val));
 		if (k == close) {
-			if (!set) {
-				snprintf(problem, pcap,
-					 "variable %s is not set and has no "
-					 "default",
-					 name);
+			if (var_value(o, env, name, problem, pcap))
 				return -1;
-			}
-			if (buf_puts(o, val))
-				goto toolong;
 		} else {
 			int colon = s[k] == ':';
 			char op = s[k + (size_t)colon];
