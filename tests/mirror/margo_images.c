@@ -444,3 +444,58 @@ Test(margo_images, image_references_capped)
 	cr_assert_leq(n, MARGO_IMAGES_MAX);
 	buf_release(&b);
 }
+
+Test(margo_images, parent_values_override_subcharts)
+{
+	/* Helm's merge: the umbrella chart's values under a subchart's key
+	 * (its alias when it has one) override the subchart's own; a list
+	 * is replaced whole; the subchart's appVersion stands in for an
+	 * empty tag */
+	const struct ent redis[] = {
+	    {"redis/Chart.yaml", 'f', "name: redis\nappVersion: \"7.2\"\n", 0},
+	    {"redis/values.yaml", 'f',
+	     "image: {registry: docker.io, repository: bitnami/redis, tag: "
+	     "\"\"}\nsidecars:\n  - image: busybox:1\n",
+	     0},
+	};
+	struct ent top[] = {
+	    {"umbrella/Chart.yaml", 'f',
+	     "name: umbrella\ndependencies:\n  - {name: postgresql, alias: "
+	     "db}\n  - {name: redis}\n",
+	     0},
+	    {"umbrella/values.yaml", 'f',
+	     "other: {image: x/y:1}\n"
+	     "db: {image: {tag: \"16.2\"}}\n"
+	     "redis:\n  image: {registry: mirror.example, repository: "
+	     "lib/redis}\n  sidecars:\n    - image: alpine:3\n",
+	     0},
+	    {"umbrella/charts/postgresql/Chart.yaml", 'f',
+	     "name: postgresql\nappVersion: \"15\"\n", 0},
+	    {"umbrella/charts/postgresql/values.yaml", 'f',
+	     "image: {registry: docker.io, repository: bitnami/postgresql, "
+	     "tag: \"15.1\"}\nmetrics: {image: {repository: bitnami/exporter, "
+	     "tag: \"1\"}}\n",
+	     0},
+	    {"umbrella/charts/redis-1.0.tgz", 'f', NULL, 0},
+	};
+	size_t n, rl;
+	char *packed = tgz_of(redis, 2, &rl);
+
+	top[4].data = packed;
+	top[4].len = rl;
+	data = tgz_of(top, 5, &n);
+	cr_assert_eq(margo_chart_images(&imgs, data, n, &err), 0, "%s",
+		     err.msg);
+	cr_assert_str_eq(
+	    listing(),
+	    "docker.io/x/y:1|umbrella/values.yaml: other.image|\n"
+	    "mirror.example/lib/redis:7.2|umbrella/charts/redis-1.0.tgz!redis/"
+	    "values.yaml: image|\n"
+	    "docker.io/library/alpine:3|umbrella/charts/redis-1.0.tgz!redis/"
+	    "values.yaml: sidecars[0].image|\n"
+	    "docker.io/bitnami/postgresql:16.2|umbrella/charts/postgresql/"
+	    "values.yaml: image|\n"
+	    "docker.io/bitnami/exporter:1|umbrella/charts/postgresql/"
+	    "values.yaml: metrics.image|\n");
+	free(packed);
+}
