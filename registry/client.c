@@ -1127,19 +1127,28 @@ int reg_client_get_blob(struct reg_client *c, struct buf *out, const char *repo,
 
 	reg_response_init(&r, out->max);
 	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", repo, digest->str);
-	rc = request(c, "GET", path, NULL, repo, &r, err);
-	if (rc)
-		goto out;
-	if (r.status != 200) {
-		rc = status_error("blob", repo, digest->str, &r, err);
-		goto out;
-	}
-	oci_digest_of(&got, digest->alg, r.body.data, r.body.len);
-	if (!oci_digest_equal(&got, digest)) {
-		rc = err_set(err, ERR_DIGEST,
-			     "blob %s/%s@%s: digest mismatch: got %s", c->host,
-			     repo, digest->str, got.str);
-		goto out;
+	/* a body that fails its digest is fetched once more, then refused */
+	for (int attempt = 0;; attempt++) {
+		rc = request(c, "GET", path, NULL, repo, &r, err);
+		if (rc)
+			goto out;
+		if (r.status != 200) {
+			rc = status_error("blob", repo, digest->str, &r, err);
+			goto out;
+		}
+		oci_digest_of(&got, digest->alg, r.body.data, r.body.len);
+		if (oci_digest_equal(&got, digest))
+			break;
+		if (attempt) {
+			rc = err_set(err, ERR_DIGEST,
+				     "blob %s/%s@%s: digest mismatch: got %s",
+				     c->host, repo, digest->str, got.str);
+			goto out;
+		}
+		reg_logf(c->opt, REG_LOG_WARN,
+			 "blob %s/%s@%s: digest mismatch (got %s); fetching "
+			 "it again",
+			 c->host, repo, digest->str, got.str);
 	}
 	buf_reset(out);
 	rc = buf_append(out, r.body.data, r.body.len);

@@ -239,12 +239,44 @@ case_sync_margo_app() {
 	assert_eq 0 "$(grep -c '"action": *"\(added\|updated\)"' "$OUT")" "nothing added on the second run"
 }
 
+case_faults() {
+	# the same registry under a second bare name: a fault proxy on it
+	local paddr pexp=$W/fault.json
+	paddr=$(e2e_bare_addr) || { fail "no second 127.0.80.N:80"; return; }
+	"$PYTHON" "$E2E_LIB/faultproxy.py" --host "$paddr" --port 80 --upstream "$APP_HOST:80" \
+		>"$W/faultproxy.log" 2>&1 </dev/null &
+	E2E_PIDS+=("$!")
+	e2e_wait_http "http://$paddr/v2/" || { fail "fault proxy did not start"; return; }
+	timeout 120 "$PYTHON" "$E2E_LIB/seed_app.py" --registry "$APP_HOST:80" --name "$paddr" \
+		--prefix appfault --work "$W/fault" --out "$pexp" >/dev/null || { fail "seed through the proxy name"; return; }
+	new_store
+	assert_exit 0 oms app push "$W/fault/helm-app" "$paddr/appfault/apps/digitron" || return
+	curl -sf -X POST "http://$paddr/__reset" >/dev/null &&
+		curl -sf -X POST "http://$paddr/__fault" -d '[
+		{"mode":"status503","match":"/appfault/apps/digitron/manifests/","retry_after":1,"count":1},
+		{"mode":"status429","match":"/charts/orchestrator/manifests/","retry_after":1,"count":1},
+		{"mode":"corrupt","match":"/charts/database/blobs/","method":"GET","after":10,"count":1},
+		{"mode":"drop","match":"/digitron/orchestrator/blobs/","method":"GET","after":300,"count":2},
+		{"mode":"status500","match":"/library/busybox/manifests/","count":1}]' >/dev/null ||
+		{ fail "setting faults"; return; }
+	assert_exit 0 oms app pull "$paddr/appfault/apps/digitron:1.2.0" || return
+	local r
+	r=$("$PYTHON" "$E2E_LIB/check_app.py" "$STORE" "$pexp" --images "$HELM_IMAGES" \
+		--platforms linux/amd64,linux/arm64/v8 --signature \
+		--components digitron/charts/orchestrator:1.2.0,digitron/charts/database:16.4.1_build.7)
+	assert_eq ok "$r" "stored despite the faults" || return
+	assert_eq "corrupt drop drop status429 status500 status503" \
+		"$(curl -sf "http://$paddr/__log" | "$PYTHON" -c 'import json,sys
+print(" ".join(sorted(e["fault"] for e in json.load(sys.stdin) if e.get("fault"))))')" "faults that fired"
+}
+
 run_case "app pull: Helm application, every profile, served to skopeo" case_helm_app_everything
 run_case "app pull --arch: only the matching profiles and platforms" case_arch_narrows
 run_case "app pull --profile-type: only that type; none matching -> exit 1" case_profile_type_narrows
 run_case "app pull: hostile Compose archives refused, nothing stored, rest reported" case_hostile_archives_refused
 run_case "app pull: a missing chart and image named with the reason, exit 1" case_missing_component_and_image
 run_case "app pull of an image that is not a package: refused, its tags kept" case_not_a_package
+run_case "app pull through a fault proxy: 503, 429, a corrupt chart, drops" case_faults
 run_case "sync type: margo-app: versions by semver, arch, no-op re-run" case_sync_margo_app
 
 echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"

@@ -144,21 +144,26 @@ e2e_start_open() {
 	export REG_OPEN="127.0.0.1:$port"
 }
 
+# e2e_bare_addr: print a 127.0.80.N whose port 80 is free (bind it before
+# asking for another)
+e2e_bare_addr() {
+	local n
+	for n in $(seq 1 60); do
+		if "$PYTHON" -c 'import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 80))' "127.0.80.$n" 2>/dev/null; then
+			echo "127.0.80.$n"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # e2e_start_bare NAME: docker-registry on port 80 of a free 127.0.80.N, so
 # references name it by a bare host (as they name registry.example.com);
 # exports BARE_HOST
 e2e_start_bare() {
-	local n
-	BARE_HOST=
-	for n in $(seq 1 40); do
-		if "$PYTHON" -c 'import socket,sys
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 80))' "127.0.80.$n" 2>/dev/null; then
-			BARE_HOST=127.0.80.$n
-			break
-		fi
-	done
-	[ -n "$BARE_HOST" ] || e2e_die "no 127.0.80.N:80 is free"
+	BARE_HOST=$(e2e_bare_addr) || e2e_die "no 127.0.80.N:80 is free"
 	e2e_registry "$1" 80 "" "$BARE_HOST:80"
 	export BARE_HOST
 }
