@@ -881,10 +881,8 @@ out:
 	return rep->failed ? ERR_FAIL : 0;
 }
 
-/* The package's description, read from its registry before anything of
- * it is stored: something that is not a Margo package is not stored. */
-static int package_check(struct reg_client *cl, const struct oci_ref *ref,
-			 struct oci_digest *d, struct err *e)
+int margo_package_check(struct reg_client *cl, const struct oci_ref *ref,
+			struct oci_digest *d, struct err *e)
 {
 	struct reg_manifest rm;
 	struct oci_manifest m;
@@ -968,7 +966,7 @@ int margo_app_pull(struct store *s, struct reg_pool *pool,
 			it.ref.digest = d;
 		}
 		if (reg_pool_get(pool, &cl, ref->host, &e) ||
-		    package_check(cl, &it.ref, &d, &e))
+		    margo_package_check(cl, &it.ref, &d, &e))
 			goto failed;
 		it.ref.has_digest = 1; /* exactly what was checked */
 		it.ref.digest = d;

@@ -103,6 +103,14 @@ int margo_app_expand(struct store *s, struct reg_pool *pool,
 		     const struct margo_pull_options *o,
 		     struct margo_pull_report *rep);
 
+/* Read the package ref (tag or digest) from its registry, without storing
+ * anything: a manifest with the Margo artifactType, a description layer,
+ * and YAML in it. *d gets the manifest's digest. ERR_INVALID (err ends
+ * "nothing stored") when it is not a package. */
+struct reg_client;
+int margo_package_check(struct reg_client *cl, const struct oci_ref *ref,
+			struct oci_digest *d, struct err *e);
+
 void margo_pull_report_release(struct margo_pull_report *r);
 const char *margo_node_state_name(enum margo_node_state s);
 const char *margo_node_kind_name(enum margo_node_kind k);

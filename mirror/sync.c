@@ -247,6 +247,11 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		}
 		t->action = SYNC_ADDED;
 		it.dest = rule->destination;
+		if (rule->type == SYNC_MARGO_APP &&
+		    margo_package_check(c, &it.ref, &t->digest, &e)) {
+			fail_line(rep, t, &e);
+			return;
+		}
 		plan_add(plan, &it, (size_t)(t - rep->tags));
 		return;
 	}
@@ -306,6 +311,12 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		it.ref.has_digest = 1;
 		it.ref.digest = t->digest;
 		it.dest = rule->destination;
+		/* a Margo package is read before anything of it is stored */
+		if (rule->type == SYNC_MARGO_APP &&
+		    margo_package_check(c, &it.ref, &t->digest, &e)) {
+			fail_line(rep, t, &e);
+			continue;
+		}
 		plan_add(plan, &it, (size_t)(t - rep->tags));
 	}
 	if (rule->prune && listed) {
@@ -332,10 +343,14 @@ static void sync_app(struct store *s, struct reg_pool *pool,
 	char label[OCI_REF_STR_MAX];
 
 	if (rep->tags[k].action == SYNC_FAILED ||
-	    rep->tags[k].action == SYNC_PRUNED || !rep->tags[k].tag[0])
+	    rep->tags[k].action == SYNC_PRUNED)
 		return;
-	snprintf(label, sizeof(label), "%s:%s", rep->tags[k].repo,
-		 rep->tags[k].tag);
+	if (rep->tags[k].tag[0])
+		snprintf(label, sizeof(label), "%s:%s", rep->tags[k].repo,
+			 rep->tags[k].tag);
+	else
+		snprintf(label, sizeof(label), "%s@%s", rep->tags[k].repo,
+			 d.str);
 	memset(&mo, 0, sizeof(mo));
 	mo.arch = rule->arch;
 	mo.n_arch = rule->n_arch;

@@ -270,6 +270,25 @@ case_faults() {
 print(" ".join(sorted(e["fault"] for e in json.load(sys.stdin) if e.get("fault"))))')" "faults that fired"
 }
 
+case_sync_not_a_package() {
+	push_packages || return
+	new_store
+	cat >"$W/sync-bad.yaml" <<-EOF
+	sync:
+	  - source: $BASE/digitron/postgres
+	    type: margo-app
+	  - source: $BASE/apps/monitor
+	    type: margo-app
+	    arch: [arm64]
+	EOF
+	assert_exit 1 oms sync -c "$W/sync-bad.yaml" || return
+	assert_contains "$(alltext)" "failed     $BASE/digitron/postgres:16.4: not a Margo application package (artifactType absent); nothing stored" "refusal" || return
+	[ ! -e "$STORE/repositories/$BASE/digitron/postgres" ] || { fail "something of the image stored"; return; }
+	local r
+	r=$(check --images "$COMPOSE_IMAGES" --platforms linux/arm64/v8 --components acme/compose/line-monitor:0.3.1-rc.2)
+	assert_eq ok "$r" "the other rule still done"
+}
+
 run_case "app pull: Helm application, every profile, served to skopeo" case_helm_app_everything
 run_case "app pull --arch: only the matching profiles and platforms" case_arch_narrows
 run_case "app pull --profile-type: only that type; none matching -> exit 1" case_profile_type_narrows
@@ -278,5 +297,6 @@ run_case "app pull: a missing chart and image named with the reason, exit 1" cas
 run_case "app pull of an image that is not a package: refused, its tags kept" case_not_a_package
 run_case "app pull through a fault proxy: 503, 429, a corrupt chart, drops" case_faults
 run_case "sync type: margo-app: versions by semver, arch, no-op re-run" case_sync_margo_app
+run_case "sync type: margo-app on an image repository: refused, nothing stored" case_sync_not_a_package
 
 echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"
