@@ -599,9 +599,10 @@ static void child_layers(const struct layers *l, const char *k,
 
 		if (!v)
 			continue;
-		if (n && (v->type != YAML_MAPPING_NODE ||
-			  tmp[0].node->type != YAML_MAPPING_NODE))
-			break;
+		if (n && tmp[0].node->type != YAML_MAPPING_NODE)
+			break; /* a scalar or list replaces what is below */
+		if (n && v->type != YAML_MAPPING_NODE)
+			continue; /* Helm skips it and merges on downward */
 		tmp[n].doc = l->v[i].doc;
 		tmp[n++].node = v;
 	}
@@ -622,6 +623,7 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 		  size_t plen, size_t cap, int depth)
 {
 	const struct layer *top;
+	size_t per_key = 0;
 
 	if (!l->n || depth > DEPTH_MAX || ++w->visits > WALK_MAX)
 		return;
@@ -647,6 +649,13 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 	}
 	if (top->node->type != YAML_MAPPING_NODE)
 		return;
+	/* with several layers each key is looked up in every mapping: that
+	 * work counts against WALK_MAX too */
+	for (size_t li = 0; l->n > 1 && li < l->n; li++)
+		if (l->v[li].node->type == YAML_MAPPING_NODE)
+			per_key +=
+			    (size_t)(l->v[li].node->data.mapping.pairs.top -
+				     l->v[li].node->data.mapping.pairs.start);
 	for (size_t li = 0; li < l->n; li++) {
 		const struct layer *y = &l->v[li];
 
@@ -658,7 +667,8 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 			char where[256];
 			size_t q;
 
-			if (++w->visits > WALK_MAX || w->rc)
+			w->visits += 1 + 2 * per_key;
+			if (w->visits > WALK_MAX || w->rc)
 				break;
 			if (!k || (depth == 0 && skipped(w, k)))
 				continue;
@@ -667,8 +677,15 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 					break;
 			if (q < li)
 				continue;
-			child_layers(l, k, &c);
-			if (!c.n)
+			if (l->n == 1) {
+				c.n = 1;
+				c.v[0].doc = y->doc;
+				c.v[0].node =
+				    yaml_document_get_node(y->doc, p->value);
+			} else {
+				child_layers(l, k, &c);
+			}
+			if (!c.n || !c.v[c.n - 1].node)
 				continue;
 			snprintf(path + plen, cap - plen, "%s%s",
 				 plen ? "." : "", k);
@@ -1057,7 +1074,7 @@ static int chart_from_scan(struct margo_images *out, struct ascan *a,
 	for (size_t i = 0; !rc && i < cs.n; i++) {
 		struct layers l;
 		struct vwalk w;
-		char *skip[64];
+		char **skip;
 		char path[200] = "";
 
 		chart_layers(&cs, i, ext, &l);
@@ -1073,11 +1090,17 @@ static int chart_from_scan(struct margo_images *out, struct ascan *a,
 		w.file = cs.v[i].label;
 		w.app_version = cs.v[i].app_version;
 		w.global_registry = global[0] ? global : NULL;
+		skip = calloc(cs.n, sizeof(*skip));
+		if (!skip) {
+			rc = err_set(err, ERR_FAIL, "out of memory");
+			break;
+		}
 		w.skip = skip;
-		for (size_t k = 0; k < cs.n && w.n_skip < 64; k++)
+		for (size_t k = 0; k < cs.n; k++)
 			if (cs.v[k].parent == (int)i)
 				skip[w.n_skip++] = cs.v[k].key;
 		vwalk(&w, &l, path, 0, sizeof(path), 0);
+		free(skip);
 		rc = walk_done(&w, cs.v[i].label, err);
 	}
 	charts_release(&cs);
