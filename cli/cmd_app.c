@@ -472,12 +472,16 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 		size_t k = 0;
 
 		print_node(cli, n);
-		/* each reference counted once, however often it is shown */
+		/* each reference counted once, however often it is shown
+		 * (an unresolved image by where it was found) */
 		while (k < i && (rep.v[k].kind != n->kind ||
 				 strcmp(rep.v[k].name, n->name) ||
-				 strcmp(rep.v[k].detail, n->detail)))
+				 ((n->kind == MARGO_NODE_PROFILE ||
+				   !strcmp(n->name, "(unresolved)")) &&
+				  strcmp(rep.v[k].detail, n->detail))))
 			k++;
-		if (n->kind != MARGO_NODE_PROFILE && k == i)
+		if (k == i && (n->kind != MARGO_NODE_PROFILE ||
+			       n->state == MARGO_SKIPPED))
 			counts[n->state]++;
 	}
 	if (cli->json) {
@@ -487,8 +491,8 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 			      "stored", (json_int_t)counts[MARGO_STORED],
 			      "unchanged", (json_int_t)counts[MARGO_UNCHANGED],
 			      "skipped", (json_int_t)counts[MARGO_SKIPPED],
-			      "failed", (json_int_t)rep.failed, "bytesFetched",
-			      (json_int_t)rep.bytes));
+			      "failed", (json_int_t)counts[MARGO_FAILED],
+			      "bytesFetched", (json_int_t)rep.bytes));
 	} else if (cli->verbosity >= 0) {
 		char h[32];
 

@@ -495,6 +495,10 @@ static void batch_run(struct ctx *c, struct batch *b)
 	po.concurrency = c->o->concurrency > 0 ? c->o->concurrency : 8;
 	po.progress = c->o->progress;
 	po.ctx = c->o->ctx;
+	/* what pull_run leaves unwritten when it cannot even start */
+	for (size_t k = 0; k < b->n; k++)
+		b->res[k].result =
+		    err_set(&b->res[k].err, ERR_FAIL, "out of memory");
 	if (b->n)
 		pull_run(c->s, c->pool, b->items, b->n, &po, b->res);
 }
@@ -975,7 +979,8 @@ int margo_app_pull(struct store *s, struct reg_pool *pool,
 		po.concurrency = o->concurrency > 0 ? o->concurrency : 8;
 		po.progress = o->progress;
 		po.ctx = o->ctx;
-		if (pull_run(s, pool, &it, 1, &po, &res)) {
+		res.result = err_set(&res.err, ERR_FAIL, "out of memory");
+		if (pull_run(s, pool, &it, 1, &po, &res) || res.result) {
 			e = res.err;
 			goto failed;
 		}

@@ -376,7 +376,9 @@ static void sync_app(struct store *s, struct reg_pool *pool,
 			continue;
 		while (q < i &&
 		       (strcmp(mr.v[q].name, n->name) ||
-			(!n->has_digest && strcmp(mr.v[q].detail, n->detail))))
+			/* unresolved images stay apart by where found */
+			(!strcmp(n->name, "(unresolved)") &&
+			 strcmp(mr.v[q].detail, n->detail))))
 			q++;
 		if (q < i)
 			continue; /* shown under another profile too */
