@@ -285,7 +285,6 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		struct sync_tag_result *t = report_add(rep);
 		struct store_ref old;
 		struct pull_item it = base;
-		int have_old;
 
 		if (!t)
 			break;
@@ -299,14 +298,14 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 			fail_line(rep, t, &e);
 			continue;
 		}
-		have_old = !store_tag_get(s, dest_out, sel[i], &old, NULL);
-		if (have_old && oci_digest_equal(&old.digest, &t->digest) &&
-		    sync_manifest_complete(s, dest_out, &t->digest,
-					   it.platforms, it.n_platforms)) {
+		if (sync_tag_current(s, dest_out, sel[i], &t->digest,
+				     it.platforms, it.n_platforms)) {
 			t->action = SYNC_UNCHANGED;
 			continue;
 		}
-		t->action = have_old ? SYNC_UPDATED : SYNC_ADDED;
+		t->action = store_tag_get(s, dest_out, sel[i], &old, NULL)
+				? SYNC_ADDED
+				: SYNC_UPDATED;
 		snprintf(it.ref.tag, sizeof(it.ref.tag), "%s", sel[i]);
 		it.ref.has_digest = 1;
 		it.ref.digest = t->digest;
