@@ -487,7 +487,10 @@ static void batch_release(struct batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static void batch_run(struct ctx *c, struct batch *b)
+/* pull_run with the run's options; every result is written, also when
+ * pull_run cannot even start. */
+static void run_pull(struct ctx *c, const struct pull_item *items, size_t n,
+		     struct pull_result *res)
 {
 	struct pull_options po;
 
@@ -495,12 +498,15 @@ static void batch_run(struct ctx *c, struct batch *b)
 	po.concurrency = c->o->concurrency > 0 ? c->o->concurrency : 8;
 	po.progress = c->o->progress;
 	po.ctx = c->o->ctx;
-	/* what pull_run leaves unwritten when it cannot even start */
-	for (size_t k = 0; k < b->n; k++)
-		b->res[k].result =
-		    err_set(&b->res[k].err, ERR_FAIL, "out of memory");
-	if (b->n)
-		pull_run(c->s, c->pool, b->items, b->n, &po, b->res);
+	for (size_t k = 0; k < n; k++)
+		res[k].result = err_set(&res[k].err, ERR_FAIL, "out of memory");
+	if (n)
+		pull_run(c->s, c->pool, items, n, &po, res);
+}
+
+static void batch_run(struct ctx *c, struct batch *b)
+{
+	run_pull(c, b->items, b->n, b->res);
 }
 
 /* Each component's archive first (from the store when it is current,
@@ -943,7 +949,6 @@ int margo_app_pull(struct store *s, struct reg_pool *pool,
 	struct ctx c;
 	struct pull_item it;
 	struct pull_result res;
-	struct pull_options po;
 	struct reg_client *cl;
 	struct oci_digest d;
 	struct err e;
@@ -975,12 +980,8 @@ int margo_app_pull(struct store *s, struct reg_pool *pool,
 		it.ref.has_digest = 1; /* exactly what was checked */
 		it.ref.digest = d;
 		it.referrers = o->referrers;
-		memset(&po, 0, sizeof(po));
-		po.concurrency = o->concurrency > 0 ? o->concurrency : 8;
-		po.progress = o->progress;
-		po.ctx = o->ctx;
-		res.result = err_set(&res.err, ERR_FAIL, "out of memory");
-		if (pull_run(s, pool, &it, 1, &po, &res) || res.result) {
+		run_pull(&c, &it, 1, &res);
+		if (res.result) {
 			e = res.err;
 			goto failed;
 		}
