@@ -15,7 +15,10 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) -I. $(PKG_CFLAGS) -D_GNU_SOURCE $(CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lcrypt -lpthread $(EXTRA_LDLIBS)
 
-LIB_SRC := $(wildcard oci/*.c registry/*.c mirror/*.c)
+# Every .c under the library folders, at any depth (mirror/store/, mirror/serve/ ...).
+srcs = $(shell find $(1) -name '*.c' | LC_ALL=C sort)
+LIB_SRC := $(call srcs,oci registry mirror)
+HDRS := $(shell find oci registry mirror cli -name '*.h' | LC_ALL=C sort)
 CLI_SRC := $(wildcard cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -27,19 +30,20 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 all: $(BUILD)/ocimirror
 
-$(BUILD)/%.o: %.c $(wildcard */*.h)
+# -MMD: each object depends on exactly the headers it includes.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC $<"; $(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libocimirror.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcsT $@ $^
 
 $(BUILD)/ocimirror: $(CLI_OBJ) $(BUILD)/libocimirror.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libocimirror.a $(LDLIBS)
 
 .SECONDEXPANSION:
-$(BUILD)/tests/unit-%: $$(wildcard tests/$$*/*.c) $(BUILD)/libocimirror.a
+$(BUILD)/tests/unit-%: $$(wildcard tests/$$*/*.c tests/$$*/*.h) $(HDRS) $(BUILD)/libocimirror.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DTESTDATA='"$(CURDIR)/testdata"' -o $@ $(filter %.c,$^) \
 		$(BUILD)/libocimirror.a $(LDLIBS) -lcriterion
@@ -70,12 +74,12 @@ FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -I. $(PKG_CFLAGS) -D_GNU_SOURCE
 FUZZ_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 # The library once, instrumented; each target links against it.
-$(FUZZ_BUILD)/obj/%.o: %.c $(wildcard */*.h)
+$(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CC (fuzz) $<"; clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+	@echo "  CC (fuzz) $<"; clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
 $(FUZZ_BUILD)/libfuzzlib.a: $(FUZZ_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcsT $@ $^
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libfuzzlib.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
 		$(FUZZ_BUILD)/libfuzzlib.a $(LDLIBS)
@@ -92,13 +96,16 @@ fuzz: $(FUZZ_BINS)
 		echo "== fuzz $$n ($(FUZZ_SECONDS)s)"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus-$$n testdata/fuzz/$$n; done
 
+# The architecture test (scripts/layers.py: which folder may include which,
+# no include cycles), then formatting and static analysis.
 lint:
-	@clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(wildcard */*.h)
+	@python3 scripts/layers.py
+	@clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(HDRS)
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--suppress=missingIncludeSystem --suppress=ctuuninitvar --inline-suppr -I. $(LIB_SRC) $(CLI_SRC)
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(wildcard */*.h)
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(HDRS)
 
 bench: deps all
 	@bench/bench.sh $(BUILD)/ocimirror
@@ -115,4 +122,6 @@ install: all
 	install -m 0755 $(BUILD)/ocimirror $(DESTDIR)$(BINDIR)/ocimirror
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)

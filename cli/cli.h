@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/err.h"
 #include "registry/client.h"
 #include "registry/transfer.h"

@@ -15,10 +15,10 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "mirror/margo.h"
-#include "mirror/margo_catalog.h"
-#include "mirror/margo_pull.h"
-#include "mirror/margo_push.h"
+#include "mirror/margo/description.h"
+#include "mirror/margo/catalog.h"
+#include "mirror/margo/app_pull.h"
+#include "mirror/margo/package.h"
 #include "oci/platform.h"
 #include "registry/pool.h"
 

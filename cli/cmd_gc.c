@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "mirror/gc.h"
+#include "mirror/store/gc.h"
 
 struct gc_cli {
 	struct cli *cli;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "mirror/sync.h"
+#include "mirror/sync/sync.h"
 
 static void print_human(struct cli *cli, const struct sync_report *r,
 			int dry_run, double secs)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "mirror/verify.h"
+#include "mirror/store/verify.h"
 
 static const char *kind_name(enum verify_kind k)
 {

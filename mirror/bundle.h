@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/err.h"
 
 struct bundle_export_options {

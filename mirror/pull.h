@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/platform.h"
 #include "oci/ref.h"
 #include "registry/pool.h"

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/ref.h"
 #include "registry/pool.h"
 

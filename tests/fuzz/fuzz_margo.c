@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo.h"
+#include "mirror/margo/description.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo_images.h"
+#include "mirror/margo/images.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/syncconf.h"
+#include "mirror/sync/syncconf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/gc.h"
+#include "mirror/store/gc.h"
 #include "tests/mirror/storefix.h"
 
 #define R "example.com/app"

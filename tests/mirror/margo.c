@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo.h"
+#include "mirror/margo/description.h"
 
 #define MARGO_DIR TESTDATA "/margo"
 

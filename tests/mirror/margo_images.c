@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo_images.h"
+#include "mirror/margo/images.h"
 #include "oci/buf.h"
 
 #define ARCHIVES TESTDATA "/margo/archives"

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/ref.h"
 
 static char root[256];

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 
 #define FIX_UNUSED __attribute__((unused))
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"

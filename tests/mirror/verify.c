@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/verify.h"
+#include "mirror/store/verify.h"
 #include "tests/mirror/storefix.h"
 
 #define R "example.com/app"

@@ -1,5 +1,5 @@
-#include "mirror/store.h"
-#include "mirror/storewalk.h"
+#include "mirror/store/store.h"
+#include "mirror/store/walk.h"
 
 #include <dirent.h>
 #include <stdarg.h>

@@ -1,11 +1,11 @@
-#include "mirror/margo_catalog.h"
+#include "mirror/margo/catalog.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo.h"
-#include "mirror/margo_push.h"
-#include "mirror/syncconf.h"
+#include "mirror/margo/description.h"
+#include "mirror/margo/package.h"
+#include "oci/semver.h"
 #include "oci/manifest.h"
 
 struct cat {

@@ -1,4 +1,4 @@
-#include "mirror/margo_push.h"
+#include "mirror/margo/package.h"
 
 #include <errno.h>
 #include <fcntl.h>

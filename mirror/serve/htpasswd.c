@@ -1,4 +1,4 @@
-#include "mirror/htpasswd.h"
+#include "mirror/serve/htpasswd.h"
 
 #include <crypt.h>
 #include <pthread.h>

@@ -23,13 +23,13 @@
  * The caller holds the store's writer lock (store_lock). `serve` may run
  * meanwhile: a blob it writes, or a record it adds, is younger than the
  * grace period. */
-#ifndef MIRROR_GC_H
-#define MIRROR_GC_H
+#ifndef MIRROR_STORE_GC_H
+#define MIRROR_STORE_GC_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/err.h"
 
 #define GC_GRACE_DEFAULT 600 /* seconds */

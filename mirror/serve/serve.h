@@ -7,12 +7,12 @@
  *
  * Mirror namespaces: "?ns=docker.io" maps /v2/library/nginx/... to the
  * repository "docker.io/library/nginx"; without ns the full name is used. */
-#ifndef MIRROR_SERVE_H
-#define MIRROR_SERVE_H
+#ifndef MIRROR_SERVE_SERVE_H
+#define MIRROR_SERVE_SERVE_H
 
 #include <stdint.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/err.h"
 
 struct serve_options {

@@ -2,8 +2,8 @@
  * libcrypt's crypt_r. A successful check is remembered (as a SHA-256 of
  * user and password, never the password) so that only the first request
  * of a client pays for bcrypt. Thread-safe. */
-#ifndef MIRROR_HTPASSWD_H
-#define MIRROR_HTPASSWD_H
+#ifndef MIRROR_SERVE_HTPASSWD_H
+#define MIRROR_SERVE_HTPASSWD_H
 
 #include "oci/err.h"
 

@@ -3,12 +3,12 @@
  * Unlike store_list (which visits tags), these report listing failures:
  * a caller that deletes what it did not see must know when it did not see
  * everything. Nothing here follows a symbolic link. */
-#ifndef MIRROR_STOREWALK_H
-#define MIRROR_STOREWALK_H
+#ifndef MIRROR_STORE_WALK_H
+#define MIRROR_STORE_WALK_H
 
 #include <stddef.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/err.h"
 
 /* Sorted entry names of dir, without "." and "..". An absent dir is

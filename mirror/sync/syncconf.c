@@ -9,8 +9,8 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "mirror/store.h"
-#include "mirror/syncconf.h"
+#include "mirror/store/store.h"
+#include "mirror/sync/syncconf.h"
 #include "oci/buf.h"
 
 #define CONFIG_MAX (1024 * 1024) /* bytes in a configuration file */

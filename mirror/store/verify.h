@@ -13,13 +13,13 @@
  *
  * Verify takes no lock: content is renamed into place whole, so a file it
  * reads is never partial; the caller may hold the writer lock anyway. */
-#ifndef MIRROR_VERIFY_H
-#define MIRROR_VERIFY_H
+#ifndef MIRROR_STORE_VERIFY_H
+#define MIRROR_STORE_VERIFY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/err.h"
 
 enum verify_kind {

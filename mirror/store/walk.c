@@ -1,4 +1,4 @@
-#include "mirror/storewalk.h"
+#include "mirror/store/walk.h"
 
 #include <dirent.h>
 #include <errno.h>

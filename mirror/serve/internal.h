@@ -1,15 +1,15 @@
 /* Internal to the server (mirror/serve*.c): request state, routing and
  * response helpers shared by the read and the push handlers. */
-#ifndef MIRROR_SERVE_INT_H
-#define MIRROR_SERVE_INT_H
+#ifndef MIRROR_SERVE_INTERNAL_H
+#define MIRROR_SERVE_INTERNAL_H
 
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
-#include "mirror/htpasswd.h"
-#include "mirror/serve.h"
+#include "mirror/serve/htpasswd.h"
+#include "mirror/serve/serve.h"
 #include "oci/buf.h"
 #include "oci/ref.h"
 

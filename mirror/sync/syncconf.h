@@ -24,8 +24,8 @@
  * tls: disabled; rate is N/s, N/m or N/h (N > 0, decimals allowed).
  * Registry hosts are normalised like a reference's (index.docker.io is
  * docker.io). Files are capped at 1 MiB, one YAML document. */
-#ifndef MIRROR_SYNCCONF_H
-#define MIRROR_SYNCCONF_H
+#ifndef MIRROR_SYNC_SYNCCONF_H
+#define MIRROR_SYNC_SYNCCONF_H
 
 #include <regex.h>
 #include <stddef.h>
@@ -33,6 +33,7 @@
 #include "oci/err.h"
 #include "oci/platform.h"
 #include "oci/ref.h"
+#include "oci/semver.h"
 
 enum sync_tls {
 	SYNC_TLS_DEFAULT = 0,
@@ -48,26 +49,6 @@ struct sync_registry {
 	int max_connections;   /* 0: default */
 	double rate;	       /* requests per second, 0: unlimited */
 };
-
-/* A SemVer 2.0 version; tags like "v1.2.3" parse (leading v allowed). */
-struct semver {
-	unsigned long long major, minor, patch;
-	char pre[128]; /* "" when none */
-};
-
-/* A range: space-separated comparators (AND), "||" between sets (OR).
- * Comparators: >=, >, <=, <, =, bare version, ~1.2 (>=1.2.0 <1.3.0),
- * ^1.2.3 (>=1.2.3 <2.0.0), 1.x / 1.2.x / * wildcards. A pre-release
- * version matches only when a comparator of the same major.minor.patch
- * carries a pre-release too (npm semantics). */
-struct semver_range;
-
-int semver_parse(struct semver *out, const char *s); /* 0 or -1 */
-int semver_cmp(const struct semver *a, const struct semver *b);
-int semver_range_parse(struct semver_range **out, const char *s,
-		       struct err *err);
-int semver_range_match(const struct semver_range *r, const struct semver *v);
-void semver_range_free(struct semver_range *r);
 
 struct sync_tagfilter {
 	char **exact; /* list form: exactly these tags */

@@ -1,4 +1,4 @@
-#include "mirror/gc.h"
+#include "mirror/store/gc.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mirror/storewalk.h"
+#include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/ref.h"
 

@@ -12,8 +12,8 @@
  * absent has v == NULL; its line/column then are those of the mapping that
  * should have held it. Input is capped at MARGO_INPUT_MAX bytes and
  * MARGO_NODES_MAX YAML nodes (aliases counted each time they are used). */
-#ifndef MIRROR_MARGO_H
-#define MIRROR_MARGO_H
+#ifndef MIRROR_MARGO_DESCRIPTION_H
+#define MIRROR_MARGO_DESCRIPTION_H
 
 #include <stddef.h>
 #include <yaml.h>

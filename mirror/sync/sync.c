@@ -1,10 +1,10 @@
-#include "mirror/sync.h"
+#include "mirror/sync/sync.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo_pull.h"
+#include "mirror/margo/app_pull.h"
 #include "mirror/pull.h"
 #include "oci/manifest.h"
 #include "registry/pool.h"

@@ -1,4 +1,4 @@
-#include "mirror/serve_int.h"
+#include "mirror/serve/internal.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mirror/margo_catalog.h"
+#include "mirror/margo/catalog.h"
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/syncconf.h"
+#include "oci/semver.h"
 
 enum op { OP_EQ, OP_LT, OP_LE, OP_GT, OP_GE, OP_ANY, OP_NONE };
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "mirror/serve_int.h"
+#include "mirror/serve/internal.h"
 #include "oci/manifest.h"
 
 static void new_id(char *dst)

@@ -8,13 +8,13 @@
  * blob fetched once, in parallel, tags moved only when complete). With
  * prune, destination tags no longer selected are removed after the pull.
  * The caller holds the store's writer lock. */
-#ifndef MIRROR_SYNC_H
-#define MIRROR_SYNC_H
+#ifndef MIRROR_SYNC_SYNC_H
+#define MIRROR_SYNC_SYNC_H
 
 #include <stdint.h>
 
-#include "mirror/store.h"
-#include "mirror/syncconf.h"
+#include "mirror/store/store.h"
+#include "mirror/sync/syncconf.h"
 #include "registry/client.h"
 #include "registry/transfer.h"
 

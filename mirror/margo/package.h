@@ -5,10 +5,10 @@
  * description names under metadata.catalog.application (icon,
  * descriptionFile, licenseFile, releaseNotes), each with its
  * org.opencontainers.image.title. */
-#ifndef MIRROR_MARGO_PUSH_H
-#define MIRROR_MARGO_PUSH_H
+#ifndef MIRROR_MARGO_PACKAGE_H
+#define MIRROR_MARGO_PACKAGE_H
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/digest.h"
 #include "oci/err.h"
 #include "oci/ref.h"

@@ -1,16 +1,16 @@
 /* Mirroring a Margo application. See margo_pull.h. */
-#include "mirror/margo_pull.h"
+#include "mirror/margo/app_pull.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo.h"
-#include "mirror/margo_catalog.h"
-#include "mirror/margo_images.h"
-#include "mirror/margo_push.h"
+#include "mirror/margo/description.h"
+#include "mirror/margo/catalog.h"
+#include "mirror/margo/images.h"
+#include "mirror/margo/package.h"
 #include "mirror/pull.h"
-#include "mirror/sync.h"
+#include "mirror/sync/sync.h"
 #include "oci/buf.h"
 #include "oci/manifest.h"
 #include "oci/platform.h"

@@ -24,12 +24,12 @@
  *
  * The result is a tree of nodes: package, profiles, components, images,
  * each stored / unchanged / skipped / failed with the reason. */
-#ifndef MIRROR_MARGO_PULL_H
-#define MIRROR_MARGO_PULL_H
+#ifndef MIRROR_MARGO_APP_PULL_H
+#define MIRROR_MARGO_APP_PULL_H
 
 #include <stdint.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/digest.h"
 #include "oci/err.h"
 #include "oci/ref.h"

@@ -1,4 +1,4 @@
-#include "mirror/verify.h"
+#include "mirror/store/verify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mirror/storewalk.h"
+#include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/ref.h"
 

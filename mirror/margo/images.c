@@ -1,5 +1,5 @@
 /* The images a Helm chart or Compose archive runs. See margo_images.h. */
-#include "mirror/margo_images.h"
+#include "mirror/margo/images.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "mirror/store.h"
+#include "mirror/store/store.h"
 #include "oci/err.h"
 
 /* A JSON array of {repository, id, name, version, versions, organization,

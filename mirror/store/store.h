@@ -18,8 +18,8 @@
  * expected digest and size, then renamed into place: readers see the old
  * state or the new one, never a partial file. Tags are written last by the
  * callers, after everything they reference is stored. */
-#ifndef MIRROR_STORE_H
-#define MIRROR_STORE_H
+#ifndef MIRROR_STORE_STORE_H
+#define MIRROR_STORE_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mirror/margo.h"
-#include "mirror/syncconf.h"
+#include "mirror/margo/description.h"
+#include "oci/semver.h"
 #include "oci/buf.h"
 #include "oci/ref.h"
 
