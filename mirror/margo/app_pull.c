@@ -9,8 +9,8 @@
 #include "mirror/margo/catalog.h"
 #include "mirror/margo/images.h"
 #include "mirror/margo/package.h"
+#include "mirror/fresh.h"
 #include "mirror/pull.h"
-#include "mirror/sync/sync.h"
 #include "oci/buf.h"
 #include "oci/manifest.h"
 #include "oci/platform.h"
@@ -274,14 +274,14 @@ static int current(struct ctx *c, const struct oci_ref *r, const char *repo,
 
 	if (r->has_digest) {
 		*d = r->digest;
-		return sync_manifest_complete(c->s, repo, d, plats, n);
+		return fresh_manifest_complete(c->s, repo, d, plats, n);
 	}
 	if (!c->o->check_first)
 		return 0;
 	if (reg_pool_get(c->pool, &cl, r->host, e) ||
-	    sync_head_tag(cl, r->path, r->tag, d, e))
+	    fresh_head_tag(d, cl, r->path, r->tag, e))
 		return -1;
-	return sync_tag_current(c->s, repo, r->tag, d, plats, n);
+	return fresh_tag_current(c->s, repo, r->tag, d, plats, n);
 }
 
 /* 1 when repo:tag exists and points at another digest than d. */
