@@ -7,7 +7,8 @@
 
 #include "mirror/margo/description.h"
 #include "mirror/margo/catalog.h"
-#include "mirror/margo/images.h"
+#include "mirror/margo/chart.h"
+#include "mirror/margo/compose.h"
 #include "mirror/margo/package.h"
 #include "mirror/fresh.h"
 #include "mirror/pull.h"

@@ -11,7 +11,7 @@
  *    revision as the tag with '+' read as '_') is stored with its
  *    referrers, each one once however many profiles name it. Its tag is
  *    written only after its chart or Compose archive passed the checks of
- *    margo_images.h; a refused archive leaves nothing reachable in the
+ *    mirror/margo/archive.h; a refused archive leaves nothing reachable in the
  *    store (its manifest and blob records are dropped; gc removes the
  *    bytes).
  * 4. The images the archives name are stored for linux/ARCH of the

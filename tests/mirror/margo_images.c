@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo/images.h"
+#include "mirror/margo/chart.h"
+#include "mirror/margo/compose.h"
 #include "oci/buf.h"
 
 #define ARCHIVES TESTDATA "/margo/archives"
