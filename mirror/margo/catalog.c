@@ -214,3 +214,18 @@ int margo_catalog_get(struct margo_app *app, json_t **entry_out,
 		*entry_out = describe(app, repo, tag, ref.digest.str);
 	return rc;
 }
+
+int margo_catalog_ref_parse(char *repo_out, char *tag_out, const char *spec,
+			    struct err *err)
+{
+	if (!strncmp(spec, "store:", 6))
+		spec += 6;
+	if (store_name_split(spec, repo_out, tag_out)) {
+		char shown[200];
+
+		err_shown(shown, sizeof(shown), spec, strlen(spec));
+		return err_set(err, ERR_INVALID, "invalid reference \"%s\"",
+			       shown);
+	}
+	return 0;
+}

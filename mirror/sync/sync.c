@@ -169,7 +169,7 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		t->action = SYNC_ADDED;
 		it.dest = rule->destination;
 		if (rule->type == SYNC_MARGO_APP &&
-		    margo_package_check(c, &it.ref, &t->digest, &e)) {
+		    margo_package_check(&t->digest, c, &it.ref, &e)) {
 			fail_line(rep, t, &e);
 			return;
 		}
@@ -233,7 +233,7 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		it.dest = rule->destination;
 		/* a Margo package is read before anything of it is stored */
 		if (rule->type == SYNC_MARGO_APP &&
-		    margo_package_check(c, &it.ref, &t->digest, &e)) {
+		    margo_package_check(&t->digest, c, &it.ref, &e)) {
 			fail_line(rep, t, &e);
 			continue;
 		}
@@ -280,28 +280,21 @@ static void sync_app(struct store *s, struct reg_pool *pool,
 	mo.progress = o->progress;
 	mo.ctx = o->ctx;
 	memset(&mr, 0, sizeof(mr));
-	margo_app_expand(s, pool, &d, label, MARGO_STORED, 0, &mo, &mr);
+	margo_app_expand(&mr, s, pool, &d, label, MARGO_STORED, 0, &mo, NULL);
 	if (mr.n && mr.v[0].state == MARGO_FAILED) {
-		struct err e;
+		struct err e = mr.v[0].err;
 
-		err_set(&e, ERR_INVALID, "%s: %s", label, mr.v[0].message);
+		err_wrap(&e, "%s: ", label);
 		fail_line(rep, &rep->tags[k], &e);
 	}
 	for (size_t i = 1; i < mr.n; i++) {
 		const struct margo_node *n = &mr.v[i];
 		struct sync_tag_result *t;
-		size_t q = 1;
 
-		if (n->kind == MARGO_NODE_PROFILE)
+		/* shown under another profile too: one line */
+		if (n->kind == MARGO_NODE_PROFILE ||
+		    !margo_pull_report_first(&mr, i))
 			continue;
-		while (q < i &&
-		       (strcmp(mr.v[q].name, n->name) ||
-			/* unresolved images stay apart by where found */
-			(!strcmp(n->name, "(unresolved)") &&
-			 strcmp(mr.v[q].detail, n->detail))))
-			q++;
-		if (q < i)
-			continue; /* shown under another profile too */
 		t = report_add(rep);
 		if (!t)
 			break;
@@ -320,7 +313,8 @@ static void sync_app(struct store *s, struct reg_pool *pool,
 		if (n->state == MARGO_FAILED) {
 			struct err e;
 
-			err_set(&e, ERR_FAIL, "%s%s%s%s", n->message,
+			err_set(&e, n->err.code ? n->err.code : ERR_FAIL,
+				"%s%s%s%s", n->err.msg,
 				n->detail[0] ? " (" : "", n->detail,
 				n->detail[0] ? ")" : "");
 			fail_line(rep, t, &e);
