@@ -12,10 +12,11 @@ static int arch_norm(char *dst, size_t cap, const char *arch)
 {
 	struct oci_platform p;
 	char full[128], plat[128];
+	int rc;
 
 	snprintf(full, sizeof(full), "linux/%s", arch);
-	if (oci_platform_parse(&p, full, NULL))
-		return -1;
+	if ((rc = oci_platform_parse(&p, full, NULL)))
+		return rc; /* not an architecture: the callers skip it */
 	oci_platform_format(&p, plat, sizeof(plat));
 	snprintf(dst, cap, "%s", plat + 6);
 	return 0;

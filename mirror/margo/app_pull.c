@@ -397,7 +397,7 @@ static int describe(struct margo_app *app, struct store *s,
 	if (!rc && !app->has_doc)
 		rc = err_set(&e, ERR_INVALID, "the description is not YAML");
 	if (!rc)
-		margo_app_validate(app, NULL, &probs);
+		margo_app_validate(&probs, app, NULL);
 	while (first_err + 1 < probs.n &&
 	       probs.v[first_err].severity != MARGO_ERROR)
 		first_err++;

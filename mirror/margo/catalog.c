@@ -180,7 +180,7 @@ int margo_catalog_get(struct margo_app *app, json_t **entry_out,
 
 		all = margo_catalog(s, err);
 		if (!all)
-			return ERR_FAIL;
+			return err && err->code ? err->code : ERR_FAIL;
 		json_array_foreach (all, i, a) {
 			v = json_object_get(a, "repository");
 			if (json_is_string(v) &&
