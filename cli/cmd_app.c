@@ -19,7 +19,6 @@
 #include "mirror/margo/catalog.h"
 #include "mirror/margo/app_pull.h"
 #include "mirror/margo/package.h"
-#include "oci/platform.h"
 #include "registry/pool.h"
 
 static int app_validate(int argc, char **argv, struct cli *cli)
@@ -375,37 +374,19 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 	mo.concurrency = 8;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'a': {
-			char *save = NULL;
-
+		case 'a':
 			free(arch_copy);
 			arch_copy = strdup(optarg);
-			mo.n_arch = 0;
-			for (char *t = strtok_r(arch_copy, ",", &save); t;
-			     t = strtok_r(NULL, ",", &save)) {
-				struct oci_platform p;
-				char full[80];
-
-				snprintf(full, sizeof(full), "linux/%s", t);
-				if (mo.n_arch == MARGO_ARCH_MAX ||
-				    oci_platform_parse(&p, full, &err)) {
-					free(arch_copy);
-					return cli_usage(
-					    cli,
-					    "app pull: --arch: \"%s\" is not "
-					    "an architecture (amd64, arm64, "
-					    "arm/v7, ...)",
-					    t);
-				}
-				arch[mo.n_arch++] = t;
-			}
-			if (!mo.n_arch) {
+			if (!arch_copy)
+				err_set(&err, ERR_FAIL, "out of memory");
+			if (!arch_copy ||
+			    margo_arch_list_parse(arch, &mo.n_arch, arch_copy,
+						  &err)) {
 				free(arch_copy);
-				return cli_usage(cli, "app pull: --arch is "
-						      "empty");
+				return cli_usage(cli, "app pull: --arch: %s",
+						 err.msg);
 			}
 			break;
-		}
 		case 't': mo.profile_type = optarg; break;
 		case 'R': mo.referrers = 0; break;
 		case 'c': {

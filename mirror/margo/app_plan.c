@@ -22,6 +22,41 @@ static int arch_norm(char *dst, size_t cap, const char *arch)
 	return 0;
 }
 
+int margo_arch_list_parse(char **out, size_t *n_out, char *list,
+			  struct err *err)
+{
+	size_t n = 0;
+	char *p = list;
+
+	*n_out = 0;
+	while (*p) {
+		char *t = p, a[48], shown[100];
+		size_t len = strcspn(p, ",");
+
+		p += len;
+		if (*p)
+			*p++ = '\0';
+		if (!len)
+			continue;
+		if (n == MARGO_ARCH_MAX)
+			return err_set(err, ERR_INVALID,
+				       "more than %d architectures",
+				       MARGO_ARCH_MAX);
+		if (arch_norm(a, sizeof(a), t)) {
+			err_shown(shown, sizeof(shown), t, len);
+			return err_set(err, ERR_INVALID,
+				       "\"%s\" is not an architecture (amd64, "
+				       "arm64, arm/v7, ...)",
+				       shown);
+		}
+		out[n++] = t;
+	}
+	if (!n)
+		return err_set(err, ERR_INVALID, "no architecture given");
+	*n_out = n;
+	return 0;
+}
+
 static int archset_has(const struct archset *a, const char *arch)
 {
 	for (size_t i = 0; i < a->n; i++)

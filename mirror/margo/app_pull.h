@@ -50,6 +50,13 @@ struct margo_pull_options {
 	void *ctx;
 };
 
+/* Split list (comma-separated, changed in place) into out (MARGO_ARCH_MAX
+ * entries, pointing into list), each checked as the ARCH of linux/ARCH;
+ * empty items are skipped. ERR_INVALID naming the first that is not an
+ * architecture, when there are more than MARGO_ARCH_MAX, or none. */
+int margo_arch_list_parse(char **out, size_t *n_out, char *list,
+			  struct err *err);
+
 /* Pull the package ref (tag or digest) and everything it references into
  * the report *rep (zeroed here; release it whatever the result). 0 when
  * nothing failed. ERR_FAIL when something did: the report says what (the

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "mirror/margo/app_pull.h"
 #include "mirror/margo/catalog.h"
 #include "mirror/margo/package.h"
 #include "mirror/margo/report.h"
@@ -203,4 +204,38 @@ Test(margo_catalog_ref, refuses_an_invalid_name)
 	cr_assert_eq(margo_catalog_ref_parse(repo, tag, "Team/App", &err),
 		     ERR_INVALID);
 	cr_assert_str_eq(err.msg, "invalid reference \"Team/App\"");
+}
+
+Test(margo_arch_list, splits_and_checks_each)
+{
+	char list[] = "amd64,,arm/v7,arm64", *v[MARGO_ARCH_MAX];
+	size_t n = 99;
+	struct err err;
+
+	cr_assert_eq(margo_arch_list_parse(v, &n, list, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(v[0], "amd64");
+	cr_assert_str_eq(v[1], "arm/v7");
+	cr_assert_str_eq(v[2], "arm64");
+}
+
+Test(margo_arch_list, refuses_a_bad_one_none_and_too_many)
+{
+	char bad[] = "amd64,Not Arch", none[] = ",,", many[128];
+	char *v[MARGO_ARCH_MAX];
+	size_t n = 99, o = 0;
+	struct err err;
+
+	cr_assert_eq(margo_arch_list_parse(v, &n, bad, &err), ERR_INVALID);
+	cr_assert_str_eq(err.msg, "\"Not Arch\" is not an architecture "
+				  "(amd64, arm64, arm/v7, ...)");
+	cr_assert_eq(n, 0);
+	cr_assert_eq(margo_arch_list_parse(v, &n, none, &err), ERR_INVALID);
+	cr_assert_str_eq(err.msg, "no architecture given");
+	for (int i = 0; i <= MARGO_ARCH_MAX; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o, "%samd64",
+				      i ? "," : "");
+	cr_assert_eq(margo_arch_list_parse(v, &n, many, &err), ERR_INVALID);
+	cr_assert_str_eq(err.msg, "more than 16 architectures");
 }
