@@ -522,8 +522,9 @@ int margo_app_expand(struct margo_pull_report *rep, struct store *s,
 	if (rc)
 		return rc;
 	if (rep->failed)
-		return err_set(err, ERR_FAIL, "%s: %zu of %zu failed", label,
-			       rep->failed, rep->n);
+		return err_set(err, ERR_FAIL,
+			       "%s: %zu failed (the report says which)", label,
+			       rep->failed);
 	return 0;
 }
 
