@@ -122,14 +122,15 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	so.dry_run = dry_run;
 	so.progress = cli_progress;
 	so.ctx = cli;
-	sync_run(&st, &cfg, &cli->reg, &so, &rep);
+	rc = sync_run(&rep, &st, &cfg, &cli->reg, &so, &err);
 	cli_progress_end(cli);
 	if (cli->json)
 		print_json(&rep, dry_run, (double)(cli_now_ms() - t0) / 1000.0);
 	else
 		print_human(cli, &rep, dry_run,
 			    (double)(cli_now_ms() - t0) / 1000.0);
-	rc = rep.failed ? EXIT_FAILED : EXIT_OK;
+	/* failed lines were printed; a run that stopped short says why */
+	rc = rep.failed ? EXIT_FAILED : rc ? cli_fail(cli, &err) : EXIT_OK;
 	sync_report_release(&rep);
 	store_close(&st);
 	sync_config_release(&cfg);

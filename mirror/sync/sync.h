@@ -50,11 +50,18 @@ struct sync_options {
 	void *ctx;
 };
 
-/* 0 when every rule and tag succeeded; ERR_FAIL when some failed (the
- * report says which, the rest was done). */
-int sync_run(struct store *s, const struct sync_config *cfg,
-	     const struct reg_options *ro, const struct sync_options *o,
-	     struct sync_report *out);
+/* Run cfg against s: plan every rule (list, select, one HEAD per tag),
+ * one pull of everything that changed, the Margo packages' references,
+ * then the prunes. out is filled (and owned by the caller, freed with
+ * sync_report_release) whatever the result: one line per tag, component,
+ * image or pruned tag. Returns 0 when every line succeeded; ERR_FAIL with
+ * err saying how many failed when some did (the rest was done; each
+ * failed line holds its own err); ERR_FAIL naming what could not be
+ * allocated when the run stopped short. The caller holds the store's
+ * writer lock. */
+int sync_run(struct sync_report *out, struct store *s,
+	     const struct sync_config *cfg, const struct reg_options *ro,
+	     const struct sync_options *o, struct err *err);
 void sync_report_release(struct sync_report *r);
 const char *sync_action_name(enum sync_action a);
 
