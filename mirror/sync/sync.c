@@ -311,14 +311,17 @@ static void note_prunes(struct run *r, const struct rule_ctx *rc, char **sel,
 	struct prune_ctx *p = &rc->out->p;
 	struct err e;
 
+	err_clear(&e);
 	p->keep = sel;
 	p->n_keep = n_sel;
-	store_list(r->s, rc->dest, collect_prune, p, NULL);
-	p->keep = NULL;
-	if (p->oom) {
+	if (store_list(r->s, rc->dest, collect_prune, p, &e)) {
+		err_wrap(&e, "prune %s: ", rc->dest);
+		rule_failed(r, rc, &e);
+	} else if (p->oom) {
 		err_set(&e, ERR_FAIL, "prune %s: out of memory", rc->dest);
 		rule_failed(r, rc, &e);
 	}
+	p->keep = NULL;
 }
 
 /* One rule: list its tags, select, resolve each, and decide what is

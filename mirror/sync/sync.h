@@ -26,6 +26,8 @@ enum sync_action {
 	SYNC_FAILED,
 };
 
+/* One line of the report: a tag (or pinned digest), a Margo component or
+ * image, or a pruned tag. */
 struct sync_tag_result {
 	char source[OCI_REF_STR_MAX]; /* upstream reference */
 	char repo[OCI_REPO_MAX];      /* store repository */
@@ -37,11 +39,13 @@ struct sync_tag_result {
 	struct err err;		  /* when SYNC_FAILED */
 };
 
+/* Lines in the order the run made them: each rule's tags, then the Margo
+ * lines, then the prunes. The caller owns it (sync_report_release). */
 struct sync_report {
 	struct sync_tag_result *tags;
 	size_t n, cap;
-	size_t failed;
-	uint64_t bytes;
+	size_t failed;	/* lines with SYNC_FAILED */
+	uint64_t bytes; /* fetched (or to fetch) in all */
 };
 
 struct sync_options {
@@ -62,7 +66,9 @@ struct sync_options {
 int sync_run(struct sync_report *out, struct store *s,
 	     const struct sync_config *cfg, const struct reg_options *ro,
 	     const struct sync_options *o, struct err *err);
+/* Frees the lines; r is empty afterwards (released twice is safe). */
 void sync_report_release(struct sync_report *r);
+/* "added", "updated", ...: a static string. */
 const char *sync_action_name(enum sync_action a);
 
 #endif
