@@ -48,8 +48,9 @@ struct plan {
 	size_t n, cap;
 };
 
+/* Queue it for report line `line`; name is the line's source. */
 static int plan_add(struct plan *p, const struct pull_item *it, size_t line,
-		    struct err *err)
+		    const char *name, struct err *err)
 {
 	if (p->n == p->cap) {
 		size_t nc = p->cap ? p->cap * 2 : 64;
@@ -70,7 +71,7 @@ static int plan_add(struct plan *p, const struct pull_item *it, size_t line,
 	p->n++;
 	return 0;
 oom:
-	return err_set(err, ERR_FAIL, "queue %s: out of memory", it->ref.tag);
+	return err_set(err, ERR_FAIL, "queue %s: out of memory", name);
 }
 
 /* The tags of one destination repository that its rule no longer selects. */
@@ -215,7 +216,7 @@ static void queue(struct run *r, const struct rule_ctx *rc,
 		fail_line(r->rep, t, &e);
 		return;
 	}
-	if (plan_add(&r->plan, it, (size_t)(t - r->rep->tags), &e))
+	if (plan_add(&r->plan, it, (size_t)(t - r->rep->tags), t->source, &e))
 		fail_line(r->rep, t, &e);
 }
 
