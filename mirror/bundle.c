@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "mirror/store/walk.h"
 #include "oci/buf.h"
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
@@ -591,8 +592,9 @@ int bundle_export(struct store *s, const char *path,
 	}
 	if (o->all) {
 		struct all_ctx ac = {s, &p, err, 0};
-		store_list(s, NULL, plan_all_cb, &ac, err);
-		rc = ac.rc;
+		rc = walk_tags(s, NULL, plan_all_cb, &ac, err);
+		if (ac.rc)
+			rc = ac.rc;
 	} else {
 		for (size_t i = 0; i < o->n_refs && !rc; i++)
 			rc = plan_ref(s, &p, o->refs[i], err);
@@ -1292,7 +1294,12 @@ int bundle_inventory(const struct store *s, const char *path,
 		}
 		closedir(d);
 	}
-	store_list(s, NULL, inv_tag, tags, NULL);
+	rc = walk_tags(s, NULL, inv_tag, tags, err);
+	if (rc) {
+		json_decref(blobs);
+		json_decref(tags);
+		return err_wrap(err, "inventory %s: ", path);
+	}
 	j = json_pack("{s:s,s:s,s:s,s:o,s:o}", "schema",
 		      "ocimirror-inventory/1", "tool", TOOL_VERSION, "created",
 		      now_iso(ts, sizeof(ts)), "blobs", blobs, "tags", tags);

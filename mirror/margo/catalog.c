@@ -5,6 +5,7 @@
 
 #include "mirror/margo/description.h"
 #include "mirror/margo/package.h"
+#include "mirror/store/walk.h"
 #include "oci/semver.h"
 #include "oci/manifest.h"
 
@@ -103,7 +104,7 @@ json_t *margo_catalog(const struct store *s, struct err *err)
 	json_t *arr = json_array(), *v;
 	const char *k;
 
-	if (store_list(s, NULL, visit, &c, err)) {
+	if (walk_tags(s, NULL, visit, &c, err)) {
 		json_decref(c.apps);
 		json_decref(arr);
 		return NULL;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mirror/margo/catalog.h"
+#include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
 
@@ -566,11 +567,15 @@ static enum MHD_Result get_tags(struct req *r, struct MHD_Connection *c)
 	struct names ns = {0};
 	char path[OCI_REPO_MAX + 32];
 	enum MHD_Result ret;
+	struct err e;
 
 	if (!store_repo_exists(r->srv->s, r->rt.repo))
 		return serve_error(r, c, 404, "NAME_UNKNOWN",
 				   "repository %s not known", r->rt.repo);
-	store_list(r->srv->s, r->rt.repo, collect_tag, &ns, NULL);
+	if (walk_tags(r->srv->s, r->rt.repo, collect_tag, &ns, &e)) {
+		names_free(&ns);
+		return serve_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+	}
 	snprintf(path, sizeof(path), "/v2/%s/tags/list", r->rt.name);
 	ret = send_page(r, c, &ns, "tags", path);
 	names_free(&ns);
@@ -581,8 +586,12 @@ static enum MHD_Result get_catalog(struct req *r, struct MHD_Connection *c)
 {
 	struct names ns = {0};
 	enum MHD_Result ret;
+	struct err e;
 
-	store_list(r->srv->s, NULL, collect_repo, &ns, NULL);
+	if (walk_tags(r->srv->s, NULL, collect_repo, &ns, &e)) {
+		names_free(&ns);
+		return serve_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+	}
 	ret = send_page(r, c, &ns, "repositories", "/v2/_catalog");
 	names_free(&ns);
 	return ret;

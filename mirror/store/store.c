@@ -1,8 +1,5 @@
 #include "mirror/store/store.h"
-#include "mirror/store/walk.h"
 
-#include <dirent.h>
-#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -14,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "oci/buf.h"
+#include "mirror/store/fsutil.h"
 #include "oci/ref.h"
 
 #define RECORD_MAX 4096
@@ -75,40 +72,6 @@ int store_repo_valid(const char *repo)
 	       oci_path_valid(slash + 1);
 }
 
-static int mkdirs(const char *path, struct err *err)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(tmp))
-		return err_set(err, ERR_INVALID, "path too long: %s", path);
-	memcpy(tmp, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (tmp[i] == '/' || tmp[i] == '\0') {
-			char c = tmp[i];
-			tmp[i] = '\0';
-			if (mkdir(tmp, 0755) && errno != EEXIST)
-				return err_set(err, ERR_FAIL, "mkdir %s: %s",
-					       tmp, strerror(errno));
-			tmp[i] = c;
-		}
-	}
-	return 0;
-}
-
-static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *pathf(const char *fmt, ...)
-{
-	va_list ap;
-	char *p = NULL;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	return n < 0 ? NULL : p;
-}
-
 int store_open(struct store *s, const char *root, int create, struct err *err)
 {
 	static const char *subdirs[] = {"blobs/sha256", "blobs/sha512",
@@ -131,8 +94,8 @@ int store_open(struct store *s, const char *root, int create, struct err *err)
 		return err_set(err, ERR_FAIL, "out of memory");
 	if (create) {
 		for (int i = 0; subdirs[i]; i++) {
-			char *p = pathf("%s/%s", root, subdirs[i]);
-			rc = p ? mkdirs(p, err) : ERR_FAIL;
+			char *p = fsutil_pathf("%s/%s", root, subdirs[i]);
+			rc = p ? fsutil_mkdirs(p, err) : ERR_FAIL;
 			free(p);
 			if (rc) {
 				store_close(s);
@@ -157,7 +120,7 @@ int store_lock(struct store *s, int wait, struct err *err)
 
 	if (s->lock_fd >= 0)
 		return 0;
-	p = pathf("%s/lock", s->root);
+	p = fsutil_pathf("%s/lock", s->root);
 	fd = p ? open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
 	if (fd < 0) {
 		int rc = err_set(err, ERR_FAIL, "open %s: %s", p ? p : "lock",
@@ -192,8 +155,8 @@ void store_unlock(struct store *s)
 
 char *store_blob_path(const struct store *s, const struct oci_digest *d)
 {
-	return pathf("%s/blobs/%s/%s", s->root, oci_digest_alg_name(d->alg),
-		     oci_digest_hex(d));
+	return fsutil_pathf("%s/blobs/%s/%s", s->root,
+			    oci_digest_alg_name(d->alg), oci_digest_hex(d));
 }
 
 int store_blob_exists(const struct store *s, const struct oci_digest *d,
@@ -308,7 +271,7 @@ static void hash_thread_stop(struct store_writer *w)
 
 static int tmp_open(struct store *s, char **path_out, struct err *err)
 {
-	char *p = pathf("%s/tmp/XXXXXX", s->root);
+	char *p = fsutil_pathf("%s/tmp/XXXXXX", s->root);
 	int fd;
 
 	if (!p)
@@ -571,41 +534,6 @@ int store_blob_put(struct store *s, const struct oci_digest *expect,
 	return rc;
 }
 
-static int read_file(const char *path, size_t max, char **out, size_t *len,
-		     struct err *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct buf b;
-	char tmp[65536];
-	ssize_t r;
-
-	*out = NULL;
-	if (fd < 0)
-		return err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-			       "%s: %s", path, strerror(errno));
-	buf_init(&b, max);
-	for (;;) {
-		r = read(fd, tmp, sizeof(tmp));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (buf_append(&b, tmp, (size_t)r)) {
-			close(fd);
-			return err_set(err, ERR_TOO_LARGE,
-				       "%s: larger than %zu bytes", path, max);
-		}
-	}
-	close(fd);
-	if (r < 0) {
-		buf_release(&b);
-		return err_set(err, ERR_FAIL, "read %s: %s", path,
-			       strerror(errno));
-	}
-	*out = buf_detach(&b, len);
-	return 0;
-}
-
 int store_blob_read(const struct store *s, const struct oci_digest *d,
 		    size_t max, char **out, size_t *len_out, struct err *err)
 {
@@ -614,7 +542,7 @@ int store_blob_read(const struct store *s, const struct oci_digest *d,
 
 	if (!p)
 		return err_set(err, ERR_FAIL, "out of memory");
-	rc = read_file(p, max, out, len_out, err);
+	rc = fsutil_read_file(out, len_out, p, max, err);
 	free(p);
 	return rc;
 }
@@ -627,13 +555,13 @@ static int put_record(struct store *s, const char *dir, const char *name,
 	size_t n = strlen(text);
 	int fd, rc;
 
-	rc = mkdirs(dir, err);
+	rc = fsutil_mkdirs(dir, err);
 	if (rc)
 		return rc;
 	fd = tmp_open(s, &tmp, err);
 	if (fd < 0)
 		return fd;
-	dst = pathf("%s/%s", dir, name);
+	dst = fsutil_pathf("%s/%s", dir, name);
 	if (!dst || write(fd, text, n) != (ssize_t)n || fsync(fd)) {
 		rc = err_set(err, ERR_FAIL, "write %s: %s", tmp,
 			     strerror(errno));
@@ -706,8 +634,8 @@ int store_manifest_link(struct store *s, const char *repo,
 	if (!store_blob_exists(s, &m->digest, NULL))
 		return err_set(err, ERR_NOT_FOUND, "%s@%s: manifest not stored",
 			       repo, m->digest.str);
-	dir = pathf("%s/repositories/%s/_manifests/%s", s->root, repo,
-		    oci_digest_alg_name(m->digest.alg));
+	dir = fsutil_pathf("%s/repositories/%s/_manifests/%s", s->root, repo,
+			   oci_digest_alg_name(m->digest.alg));
 	text = ref_json(m);
 	rc = dir && text
 		 ? put_record(s, dir, oci_digest_hex(&m->digest), text, err)
@@ -721,7 +649,7 @@ static int get_record(const char *path, struct store_ref *out, struct err *err)
 {
 	char *text;
 	size_t n;
-	int rc = read_file(path, RECORD_MAX, &text, &n, err);
+	int rc = fsutil_read_file(&text, &n, path, RECORD_MAX, err);
 
 	if (rc)
 		return rc;
@@ -740,8 +668,8 @@ int store_manifest_get(const struct store *s, const char *repo,
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	p = pathf("%s/repositories/%s/_manifests/%s/%s", s->root, repo,
-		  oci_digest_alg_name(d->alg), oci_digest_hex(d));
+	p = fsutil_pathf("%s/repositories/%s/_manifests/%s/%s", s->root, repo,
+			 oci_digest_alg_name(d->alg), oci_digest_hex(d));
 	rc = p ? get_record(p, out, err) : ERR_FAIL;
 	if (rc == ERR_NOT_FOUND)
 		err_set(err, rc, "%s@%s: manifest not in store", repo, d->str);
@@ -760,7 +688,7 @@ int store_tag_set(struct store *s, const char *repo, const char *tag,
 		return rc;
 	if (!oci_tag_valid(tag))
 		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
-	dir = pathf("%s/repositories/%s/_tags", s->root, repo);
+	dir = fsutil_pathf("%s/repositories/%s/_tags", s->root, repo);
 	text = ref_json(m);
 	rc = dir && text ? put_record(s, dir, tag, text, err)
 			 : err_set(err, ERR_FAIL, "out of memory");
@@ -780,7 +708,7 @@ int store_tag_get(const struct store *s, const char *repo, const char *tag,
 		return rc;
 	if (!oci_tag_valid(tag))
 		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
-	p = pathf("%s/repositories/%s/_tags/%s", s->root, repo, tag);
+	p = fsutil_pathf("%s/repositories/%s/_tags/%s", s->root, repo, tag);
 	rc = p ? get_record(p, out, err) : ERR_FAIL;
 	if (rc == ERR_NOT_FOUND)
 		err_set(err, rc, "%s:%s: tag not in store", repo, tag);
@@ -799,7 +727,7 @@ int store_tag_delete(struct store *s, const char *repo, const char *tag,
 		return ERR_INVALID;
 	if (!oci_tag_valid(tag))
 		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
-	p = pathf("%s/repositories/%s/_tags/%s", s->root, repo, tag);
+	p = fsutil_pathf("%s/repositories/%s/_tags/%s", s->root, repo, tag);
 	if (!p || unlink(p))
 		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
 			     "%s:%s: %s", repo, tag, strerror(errno));
@@ -818,10 +746,11 @@ int store_referrer_add(struct store *s, const char *repo,
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	dir = pathf("%s/repositories/%s/_referrers/%s/%s", s->root, repo,
-		    oci_digest_alg_name(subject->alg), oci_digest_hex(subject));
-	name = pathf("%s-%s", oci_digest_alg_name(referrer->alg),
-		     oci_digest_hex(referrer));
+	dir = fsutil_pathf("%s/repositories/%s/_referrers/%s/%s", s->root, repo,
+			   oci_digest_alg_name(subject->alg),
+			   oci_digest_hex(subject));
+	name = fsutil_pathf("%s-%s", oci_digest_alg_name(referrer->alg),
+			    oci_digest_hex(referrer));
 	rc = dir && name ? put_record(s, dir, name, desc_json, err)
 			 : err_set(err, ERR_FAIL, "out of memory");
 	free(dir);
@@ -830,14 +759,14 @@ int store_referrer_add(struct store *s, const char *repo,
 }
 
 /* Sorted names in dir, leaving out dot-names (no record starts with a
- * dot); NULL when empty or unreadable. Free with free_list. */
+ * dot); NULL when empty or unreadable. Free with fsutil_names_free. */
 static char **list_dir(const char *dir, size_t *n_out)
 {
 	char **v = NULL;
 	size_t n = 0, j = 0;
 
 	*n_out = 0;
-	if (store_names_list(&v, &n, dir) || !v)
+	if (fsutil_names_list(&v, &n, dir, NULL) || !v)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i][0] == '.')
@@ -847,84 +776,6 @@ static char **list_dir(const char *dir, size_t *n_out)
 	}
 	*n_out = j;
 	return v;
-}
-
-static void free_list(char **v, size_t n)
-{
-	store_names_free(v, n);
-}
-
-struct walk {
-	const struct store *s;
-	store_visit_fn cb;
-	void *ctx;
-	int stop;
-	struct err *err;
-};
-
-static void visit_repo(struct walk *w, const char *repo)
-{
-	char *dir = pathf("%s/repositories/%s/_tags", w->s->root, repo);
-	size_t n = 0;
-	char **tags = dir ? list_dir(dir, &n) : NULL;
-
-	for (size_t i = 0; i < n && !w->stop; i++) {
-		struct store_ref ref;
-		char *p = pathf("%s/%s", dir, tags[i]);
-
-		if (p && oci_tag_valid(tags[i]) && !get_record(p, &ref, NULL))
-			w->stop = w->cb(w->ctx, repo, tags[i], &ref);
-		free(p);
-	}
-	if (!n && !w->stop)
-		w->stop = w->cb(w->ctx, repo, NULL, NULL);
-	free_list(tags, n);
-	free(dir);
-}
-
-/* Recurse under repositories/; a directory holding _tags or _manifests is
- * a repository. Depth is bounded by the name length limit. */
-static void walk_dir(struct walk *w, const char *rel, int depth)
-{
-	char *dir =
-	    pathf("%s/repositories%s%s", w->s->root, *rel ? "/" : "", rel);
-	size_t n = 0;
-	char **names = dir ? list_dir(dir, &n) : NULL;
-	int is_repo = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(names[i], "_tags") ||
-		    !strcmp(names[i], "_manifests"))
-			is_repo = 1;
-	if (is_repo && store_repo_valid(rel))
-		visit_repo(w, rel);
-	for (size_t i = 0; i < n && !w->stop && depth < 64; i++) {
-		char *sub;
-		if (names[i][0] == '_')
-			continue;
-		sub = *rel ? pathf("%s/%s", rel, names[i]) : strdup(names[i]);
-		if (sub)
-			walk_dir(w, sub, depth + 1);
-		free(sub);
-	}
-	free_list(names, n);
-	free(dir);
-}
-
-int store_list(const struct store *s, const char *only_repo, store_visit_fn cb,
-	       void *ctx, struct err *err)
-{
-	struct walk w = {s, cb, ctx, 0, err};
-
-	if (only_repo) {
-		int rc = check_repo(only_repo, err);
-		if (rc)
-			return rc;
-		visit_repo(&w, only_repo);
-		return 0;
-	}
-	walk_dir(&w, "", 0);
-	return 0;
 }
 
 int store_blob_open(const struct store *s, const struct oci_digest *d,
@@ -975,8 +826,8 @@ int store_repo_exists(const struct store *s, const char *repo)
 
 	if (!store_repo_valid(repo))
 		return 0;
-	a = pathf("%s/repositories/%s/_tags", s->root, repo);
-	b = pathf("%s/repositories/%s/_manifests", s->root, repo);
+	a = fsutil_pathf("%s/repositories/%s/_tags", s->root, repo);
+	b = fsutil_pathf("%s/repositories/%s/_manifests", s->root, repo);
 	ok = (a && !stat(a, &st)) || (b && !stat(b, &st));
 	free(a);
 	free(b);
@@ -994,8 +845,8 @@ int store_manifest_unlink(struct store *s, const char *repo,
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	p = pathf("%s/repositories/%s/_manifests/%s/%s", s->root, repo,
-		  oci_digest_alg_name(d->alg), oci_digest_hex(d));
+	p = fsutil_pathf("%s/repositories/%s/_manifests/%s/%s", s->root, repo,
+			 oci_digest_alg_name(d->alg), oci_digest_hex(d));
 	if (!p || unlink(p)) {
 		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
 			     "%s@%s: %s", repo, d->str, strerror(errno));
@@ -1003,18 +854,18 @@ int store_manifest_unlink(struct store *s, const char *repo,
 		return rc;
 	}
 	free(p);
-	dir = pathf("%s/repositories/%s/_tags", s->root, repo);
+	dir = fsutil_pathf("%s/repositories/%s/_tags", s->root, repo);
 	tags = dir ? list_dir(dir, &n) : NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct store_ref ref;
-		char *t = pathf("%s/%s", dir, tags[i]);
+		char *t = fsutil_pathf("%s/%s", dir, tags[i]);
 
 		if (t && !get_record(t, &ref, NULL) &&
 		    oci_digest_equal(&ref.digest, d))
 			unlink(t);
 		free(t);
 	}
-	free_list(tags, n);
+	fsutil_names_free(tags, n);
 	free(dir);
 	return 0;
 }
@@ -1031,11 +882,12 @@ int store_referrers_list(const struct store *s, const char *repo,
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	dir = pathf("%s/repositories/%s/_referrers/%s/%s", s->root, repo,
-		    oci_digest_alg_name(subject->alg), oci_digest_hex(subject));
+	dir = fsutil_pathf("%s/repositories/%s/_referrers/%s/%s", s->root, repo,
+			   oci_digest_alg_name(subject->alg),
+			   oci_digest_hex(subject));
 	names = dir ? list_dir(dir, &n) : NULL;
 	for (size_t i = 0; i < n; i++) {
-		char *p = pathf("%s/%s", dir, names[i]), *text = NULL;
+		char *p = fsutil_pathf("%s/%s", dir, names[i]), *text = NULL;
 		size_t len;
 		struct oci_digest rd;
 		char *dash = strchr(names[i], '-');
@@ -1044,7 +896,7 @@ int store_referrers_list(const struct store *s, const char *repo,
 		if (dash) {
 			*dash = ':';
 			if (!oci_digest_parse(&rd, names[i], NULL)) {
-				char *m = pathf(
+				char *m = fsutil_pathf(
 				    "%s/repositories/%s/_manifests/%s/%s",
 				    s->root, repo, oci_digest_alg_name(rd.alg),
 				    oci_digest_hex(&rd));
@@ -1057,7 +909,7 @@ int store_referrers_list(const struct store *s, const char *repo,
 				free(m);
 			}
 		}
-		if (p && !read_file(p, RECORD_MAX, &text, &len, NULL))
+		if (p && !fsutil_read_file(&text, &len, p, RECORD_MAX, NULL))
 			if (cb(ctx, text)) {
 				free(text);
 				free(p);
@@ -1066,7 +918,7 @@ int store_referrers_list(const struct store *s, const char *repo,
 		free(text);
 		free(p);
 	}
-	free_list(names, n);
+	fsutil_names_free(names, n);
 	free(dir);
 	return 0;
 }
@@ -1074,8 +926,8 @@ int store_referrers_list(const struct store *s, const char *repo,
 static char *blob_link_path(const struct store *s, const char *repo,
 			    const struct oci_digest *d)
 {
-	return pathf("%s/repositories/%s/_blobs/%s/%s", s->root, repo,
-		     oci_digest_alg_name(d->alg), oci_digest_hex(d));
+	return fsutil_pathf("%s/repositories/%s/_blobs/%s/%s", s->root, repo,
+			    oci_digest_alg_name(d->alg), oci_digest_hex(d));
 }
 
 int store_blob_link(struct store *s, const char *repo,
@@ -1100,8 +952,8 @@ int store_blob_link(struct store *s, const char *repo,
 	if (p)
 		utimensat(AT_FDCWD, p, NULL, 0);
 	free(p);
-	dir = pathf("%s/repositories/%s/_blobs/%s", s->root, repo,
-		    oci_digest_alg_name(d->alg));
+	dir = fsutil_pathf("%s/repositories/%s/_blobs/%s", s->root, repo,
+			   oci_digest_alg_name(d->alg));
 	rc = dir ? put_record(s, dir, oci_digest_hex(d), "", err)
 		 : err_set(err, ERR_FAIL, "out of memory");
 	free(dir);

@@ -136,13 +136,6 @@ int store_referrers_list(const struct store *s, const char *repo,
 			 const struct oci_digest *subject, store_referrer_fn cb,
 			 void *ctx, struct err *err);
 
-/* Visit every repository (sorted) and, when tags is set, every tag of it
- * (sorted). cb returns nonzero to stop. */
-typedef int (*store_visit_fn)(void *ctx, const char *repo, const char *tag,
-			      const struct store_ref *ref);
-int store_list(const struct store *s, const char *only_repo, store_visit_fn cb,
-	       void *ctx, struct err *err);
-
 /* Split "REPO[:TAG]" as the store names things (the tag follows the last
  * ':' after the last '/'). repo needs OCI_REPO_MAX bytes, tag
  * OCI_TAG_MAX + 1 and is "" when absent. -1 when the repository or a

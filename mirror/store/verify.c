@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mirror/store/fsutil.h"
 #include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/ref.h"
@@ -150,7 +151,7 @@ static void check_file(struct verify *v, const char *alg, const char *dir,
 {
 	struct oci_digest want, got;
 	char rel[512], shown[300], *path = NULL;
-	int valid = !store_name_digest(&want, alg, name);
+	int valid = !fsutil_name_digest(&want, alg, name);
 	int rc, e;
 
 	snprintf(shown, sizeof(shown), "%s:%.*s", alg, QUARANTINE_NAME_MAX,
@@ -203,7 +204,7 @@ static int check_blobs(struct verify *v, struct err *err)
 
 		if (asprintf(&dir, "%s/blobs/%s", v->s->root, algs[a]) < 0)
 			return err_set(err, ERR_FAIL, "out of memory");
-		if (store_names_list(&names, &n, dir)) {
+		if (fsutil_names_list(&names, &n, dir, NULL)) {
 			int rc = err_set(err, ERR_FAIL, "cannot list %s: %s",
 					 dir, strerror(errno));
 			free(dir);
@@ -211,7 +212,7 @@ static int check_blobs(struct verify *v, struct err *err)
 		}
 		for (size_t i = 0; i < n; i++)
 			check_file(v, algs[a], dir, names[i]);
-		store_names_free(names, n);
+		fsutil_names_free(names, n);
 		free(dir);
 	}
 	return 0;
@@ -274,7 +275,7 @@ static int check_repo(void *ctx, const char *repo)
 	v->repo = repo;
 	if (asprintf(&dir, "%s/repositories/%s/_tags", v->s->root, repo) < 0)
 		return 1;
-	if (store_names_list(&names, &n, dir))
+	if (fsutil_names_list(&names, &n, dir, NULL))
 		problem(v, VERIFY_UNREADABLE, NULL, NULL, NULL, NULL,
 			"%s: cannot list tags: %s", repo, strerror(errno));
 	for (size_t i = 0; i < n; i++) {
@@ -301,13 +302,13 @@ static int check_repo(void *ctx, const char *repo)
 				"%s:%s: manifest %s is not stored", repo,
 				names[i], ref.digest.str);
 	}
-	store_names_free(names, n);
+	fsutil_names_free(names, n);
 	free(dir);
 	for (size_t a = 0; a < N_ALGS; a++) {
 		if (asprintf(&dir, "%s/repositories/%s/_manifests/%s",
 			     v->s->root, repo, algs[a]) < 0)
 			return 1;
-		if (store_names_list(&names, &n, dir))
+		if (fsutil_names_list(&names, &n, dir, NULL))
 			problem(v, VERIFY_UNREADABLE, NULL, NULL, NULL, NULL,
 				"%s: cannot list %s: %s", repo, dir,
 				strerror(errno));
@@ -316,7 +317,7 @@ static int check_repo(void *ctx, const char *repo)
 			struct store_ref rec;
 			struct err e;
 
-			if (store_name_digest(&d, algs[a], names[i]))
+			if (fsutil_name_digest(&d, algs[a], names[i]))
 				continue;
 			v->st->manifests++;
 			if (store_manifest_get(v->s, repo, &d, &rec, &e)) {
@@ -327,7 +328,7 @@ static int check_repo(void *ctx, const char *repo)
 				check_content(v, &d, rec.media_type);
 			}
 		}
-		store_names_free(names, n);
+		fsutil_names_free(names, n);
 		free(dir);
 	}
 	return 0;
@@ -348,7 +349,7 @@ int store_verify(struct store *s, const struct verify_options *o,
 	rc = check_blobs(&v, err);
 	if (rc)
 		goto out;
-	if (store_repos_each(s, check_repo, &v, &werr)) {
+	if (walk_repos(s, check_repo, &v, &werr)) {
 		v.repo = NULL;
 		problem(&v, VERIFY_UNREADABLE, NULL, NULL, NULL, NULL, "%s",
 			werr.msg);

@@ -1,94 +1,31 @@
 #include "mirror/store/walk.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mirror/store/fsutil.h"
+#include "oci/ref.h"
+
 #define REPO_DEPTH_MAX 64
-
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void store_names_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-int store_names_list(char ***out, size_t *n_out, const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	int saved;
-
-	*out = NULL;
-	*n_out = 0;
-	if (!d)
-		return errno == ENOENT ? 0 : -1;
-	errno = 0;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **nv;
-			cap = cap ? cap * 2 : 32;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv)
-				goto fail;
-			v = nv;
-		}
-		v[n] = strdup(e->d_name);
-		if (!v[n])
-			goto fail;
-		n++;
-		errno = 0;
-	}
-	if (errno)
-		goto fail;
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_name);
-	*out = v;
-	*n_out = n;
-	return 0;
-fail:
-	saved = errno ? errno : ENOMEM;
-	closedir(d);
-	store_names_free(v, n);
-	errno = saved;
-	return -1;
-}
-
-int store_name_digest(struct oci_digest *out, const char *alg, const char *name)
-{
-	char s[OCI_DIGEST_MAX + 8];
-	int n = snprintf(s, sizeof(s), "%s:%s", alg, name);
-
-	if (n < 0 || (size_t)n >= sizeof(s))
-		return ERR_INVALID;
-	if (oci_digest_parse(out, s, NULL))
-		return ERR_INVALID;
-	if (strcmp(oci_digest_alg_name(out->alg), alg))
-		return ERR_INVALID;
-	return 0;
-}
 
 struct walk {
 	const struct store *s;
-	store_repo_fn cb;
+	walk_repo_fn cb;
 	void *ctx;
 	struct err *err;
 	int failed, stop;
 };
+
+/* Record the first failure; the walk goes on. */
+static void walk_failed(struct walk *w, const struct err *e)
+{
+	if (w->failed)
+		return;
+	w->failed = 1;
+	err_set(w->err, ERR_FAIL, "%s", e->msg);
+}
 
 static int is_dir_nofollow(const char *path)
 {
@@ -99,18 +36,24 @@ static int is_dir_nofollow(const char *path)
 
 static void walk(struct walk *w, const char *rel, int depth)
 {
+	struct err e;
 	char *dir = NULL;
 	char **names = NULL;
 	size_t n = 0;
 	int is_repo = 0;
 
-	if (asprintf(&dir, "%s/repositories%s%s", w->s->root, *rel ? "/" : "",
-		     rel) < 0) {
-		dir = NULL;
-		goto fail;
+	dir = fsutil_pathf("%s/repositories%s%s", w->s->root, *rel ? "/" : "",
+			   rel);
+	if (!dir) {
+		err_set(&e, ERR_FAIL, "out of memory");
+		walk_failed(w, &e);
+		return;
 	}
-	if (store_names_list(&names, &n, dir))
-		goto fail;
+	if (fsutil_names_list(&names, &n, dir, &e)) {
+		walk_failed(w, &e);
+		free(dir);
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(names[i], "_tags") ||
 		    !strcmp(names[i], "_manifests") ||
@@ -126,39 +69,108 @@ static void walk(struct walk *w, const char *rel, int depth)
 			continue;
 		if (depth >= REPO_DEPTH_MAX)
 			break;
-		if (asprintf(&p, "%s/%s", dir, names[i]) < 0)
-			p = NULL;
+		p = fsutil_pathf("%s/%s", dir, names[i]);
 		if (p && is_dir_nofollow(p)) {
-			if (*rel ? asprintf(&sub, "%s/%s", rel, names[i]) < 0
-				 : !(sub = strdup(names[i])))
-				sub = NULL;
-			if (sub)
+			sub = *rel ? fsutil_pathf("%s/%s", rel, names[i])
+				   : strdup(names[i]);
+			if (sub) {
 				walk(w, sub, depth + 1);
-			else if (!w->failed) {
-				w->failed = ENOMEM;
-				err_set(w->err, ERR_FAIL, "out of memory");
+			} else {
+				err_set(&e, ERR_FAIL, "out of memory");
+				walk_failed(w, &e);
 			}
 		}
 		free(sub);
 		free(p);
 	}
-	store_names_free(names, n);
-	free(dir);
-	return;
-fail:
-	if (!w->failed) {
-		w->failed = errno ? errno : ENOMEM;
-		err_set(w->err, ERR_FAIL, "cannot read %s: %s",
-			dir ? dir : "repositories", strerror(w->failed));
-	}
+	fsutil_names_free(names, n);
 	free(dir);
 }
 
-int store_repos_each(const struct store *s, store_repo_fn cb, void *ctx,
-		     struct err *err)
+int walk_repos(const struct store *s, walk_repo_fn cb, void *ctx,
+	       struct err *err)
 {
 	struct walk w = {s, cb, ctx, err, 0, 0};
 
 	walk(&w, "", 0);
 	return w.failed ? ERR_FAIL : 0;
+}
+
+struct tags {
+	const struct store *s;
+	walk_tag_fn cb;
+	void *ctx;
+	struct err *err;
+	int failed;
+};
+
+/* One repository's tags; nonzero when cb stopped. */
+static int visit_repo(struct tags *t, const char *repo)
+{
+	struct err e;
+	char *dir = fsutil_pathf("%s/repositories/%s/_tags", t->s->root, repo);
+	char **names = NULL;
+	size_t n = 0, shown = 0;
+	int stop = 0;
+
+	if (!dir) {
+		err_set(&e, ERR_FAIL, "out of memory");
+	} else if (fsutil_names_list(&names, &n, dir, &e)) {
+		err_wrap(&e, "%s: ", repo);
+	} else {
+		e.code = 0;
+	}
+	if (e.code && !t->failed) {
+		t->failed = 1;
+		err_set(t->err, ERR_FAIL, "%s", e.msg);
+	}
+	for (size_t i = 0; i < n && !stop; i++) {
+		struct store_ref ref;
+
+		if (names[i][0] == '.')
+			continue;
+		shown++;
+		if (!oci_tag_valid(names[i]))
+			continue;
+		if (!store_tag_get(t->s, repo, names[i], &ref, NULL))
+			stop = t->cb(t->ctx, repo, names[i], &ref);
+	}
+	if (!shown && !stop)
+		stop = t->cb(t->ctx, repo, NULL, NULL);
+	fsutil_names_free(names, n);
+	free(dir);
+	return stop;
+}
+
+static int tags_repo(void *ctx, const char *repo)
+{
+	struct tags *t = ctx;
+
+	if (!store_repo_exists(t->s, repo))
+		return 0;
+	return visit_repo(t, repo);
+}
+
+int walk_tags(const struct store *s, const char *only_repo, walk_tag_fn cb,
+	      void *ctx, struct err *err)
+{
+	struct tags t = {s, cb, ctx, err, 0};
+	struct err werr;
+	int rc = 0;
+
+	if (only_repo) {
+		if (!store_repo_valid(only_repo))
+			return err_set(err, ERR_INVALID,
+				       "invalid repository name \"%.300s\"",
+				       only_repo);
+		visit_repo(&t, only_repo);
+		return t.failed ? ERR_FAIL : 0;
+	}
+	err_clear(&werr);
+	rc = walk_repos(s, tags_repo, &t, &werr);
+	if (rc && !t.failed) {
+		t.failed = 1;
+		err_set(err, ERR_FAIL, "%s", werr.msg);
+	}
+	return t.failed ? ERR_FAIL : 0;
 }

@@ -6,6 +6,7 @@
 
 #include "mirror/margo/app_pull.h"
 #include "mirror/pull.h"
+#include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "registry/pool.h"
 
@@ -321,7 +322,18 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 	if (rule->prune && listed) {
 		prune_out->keep = sel;
 		prune_out->n_keep = n_sel;
-		store_list(s, dest_out, collect_prune, prune_out, NULL);
+		/* an unreadable listing prunes less, and says so */
+		if (walk_tags(s, dest_out, collect_prune, prune_out, &e)) {
+			struct sync_tag_result *t = report_add(rep);
+			if (t) {
+				snprintf(t->source, sizeof(t->source), "%s",
+					 srcrepo);
+				snprintf(t->repo, sizeof(t->repo), "%s",
+					 dest_out);
+				err_wrap(&e, "prune %s: ", dest_out);
+				fail_line(rep, t, &e);
+			}
+		}
 		prune_out->keep = NULL;
 	}
 out:

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "mirror/store/store.h"
+#include "mirror/store/walk.h"
 #include "oci/ref.h"
 
 static char root[256];
@@ -254,12 +255,47 @@ Test(store, list_walks_repositories_in_order)
 	    store_tag_set(&st, "docker.io/library/nginx", "1.24", &m, &e), 0);
 	cr_assert_eq(
 	    store_tag_set(&st, "docker.io/library/nginx/sub", "a", &m, &e), 0);
-	cr_assert_eq(store_list(&st, NULL, collect, &s, &e), 0);
+	cr_assert_eq(walk_tags(&st, NULL, collect, &s, &e), 0);
 	cr_assert_eq(s.n, 4);
 	cr_assert_str_eq(s.lines[0], "docker.io/library/nginx:1.24");
 	cr_assert_str_eq(s.lines[1], "docker.io/library/nginx:1.25");
 	cr_assert_str_eq(s.lines[2], "docker.io/library/nginx/sub:a");
 	cr_assert_str_eq(s.lines[3], "ghcr.io/org/app:v2");
+}
+
+Test(store, list_reports_an_unreadable_tags_directory_after_the_rest)
+{
+	struct store_ref m;
+	struct err e;
+	struct seen s = {.n = 0};
+	char p[600];
+	FILE *f;
+
+	oci_digest_of(&m.digest, OCI_SHA256, "{}", 2);
+	snprintf(m.media_type, sizeof(m.media_type), "x");
+	m.size = 2;
+	cr_assert_eq(store_blob_put(&st, &m.digest, "{}", 2, &e), 0);
+	cr_assert_eq(store_tag_set(&st, "ghcr.io/org/app", "v2", &m, &e), 0);
+	cr_assert_eq(store_tag_set(&st, "docker.io/a/z", "v1", &m, &e), 0);
+	/* a _tags that is a file: the directory cannot be listed */
+	snprintf(p, sizeof(p), "%s/repositories/docker.io/a/bad", root);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/repositories/docker.io/a/bad/_tags", root);
+	f = fopen(p, "w");
+	cr_assert(f);
+	fclose(f);
+	err_clear(&e);
+	cr_assert_eq(walk_tags(&st, NULL, collect, &s, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, "docker.io/a/bad/_tags"), "%s", e.msg);
+	cr_assert_eq(s.n, 2);
+	cr_assert_str_eq(s.lines[0], "docker.io/a/z:v1");
+	cr_assert_str_eq(s.lines[1], "ghcr.io/org/app:v2");
+	s.n = 0;
+	cr_assert_eq(walk_tags(&st, "docker.io/a/bad", collect, &s, &e),
+		     ERR_FAIL);
+	cr_assert(strstr(e.msg, "docker.io/a/bad"), "%s", e.msg);
+	cr_assert_eq(walk_tags(&st, "docker.io/a/z", collect, &s, &e), 0);
+	cr_assert_eq(s.n, 1);
 }
 
 Test(store, second_writer_lock_conflicts)
