@@ -627,8 +627,8 @@ void gc_options_init(struct gc_options *o)
 	o->grace_seconds = GC_GRACE_DEFAULT;
 }
 
-int store_gc(struct store *s, const struct gc_options *o, struct gc_stats *out,
-	     struct err *err)
+int gc_run(struct gc_stats *out, struct store *s, const struct gc_options *o,
+	   struct err *err)
 {
 	struct gc g;
 	struct err werr;

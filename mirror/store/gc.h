@@ -85,7 +85,7 @@ void gc_options_init(struct gc_options *o);
 /* Collect garbage in s; *out is filled even on failure. Returns 0 when the
  * run completed (individual problems are counted in out->warnings and
  * out->errors), or a negative code when it could not run at all. */
-int store_gc(struct store *s, const struct gc_options *o, struct gc_stats *out,
-	     struct err *err);
+int gc_run(struct gc_stats *out, struct store *s, const struct gc_options *o,
+	   struct err *err);
 
 #endif

@@ -334,8 +334,8 @@ static int check_repo(void *ctx, const char *repo)
 	return 0;
 }
 
-int store_verify(struct store *s, const struct verify_options *o,
-		 struct verify_stats *out, struct err *err)
+int verify_run(struct verify_stats *out, struct store *s,
+	       const struct verify_options *o, struct err *err)
 {
 	struct verify v = {s, o, out, NULL, NULL};
 	struct err werr;

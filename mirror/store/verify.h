@@ -1,6 +1,6 @@
 /* Checking the store against itself.
  *
- * store_verify re-hashes every file in blobs/sha256 and blobs/sha512
+ * verify_run re-hashes every file in blobs/sha256 and blobs/sha512
  * (streaming, one fixed buffer) and compares the result with its name. A
  * file whose content does not match, whose name is not a digest, or that
  * is not a regular file is moved (renamed, same filesystem) to
@@ -66,7 +66,7 @@ struct verify_stats {
 /* 0 when the check ran (problems are counted in *out, which is filled
  * even on failure), or a negative code when it could not (a directory of
  * the store cannot be listed, out of memory). */
-int store_verify(struct store *s, const struct verify_options *o,
-		 struct verify_stats *out, struct err *err);
+int verify_run(struct verify_stats *out, struct store *s,
+	       const struct verify_options *o, struct err *err);
 
 #endif

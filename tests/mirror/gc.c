@@ -117,7 +117,7 @@ static void run_gc(struct gc_stats *st, struct seen *s, int dry_run,
 	o.removed = on_removed;
 	o.warn = on_warn;
 	o.ctx = s;
-	cr_assert_eq(store_gc(&f.st, &o, st, &e), 0, "%s", e.msg);
+	cr_assert_eq(gc_run(st, &f.st, &o, &e), 0, "%s", e.msg);
 }
 
 static void delete_tag(const char *tag)

@@ -74,7 +74,7 @@ static void run_verify(struct verify_stats *st, struct problems *ps)
 	struct err e;
 
 	memset(ps, 0, sizeof(*ps));
-	cr_assert_eq(store_verify(&f.st, &o, st, &e), 0, "%s", e.msg);
+	cr_assert_eq(verify_run(st, &f.st, &o, &e), 0, "%s", e.msg);
 }
 
 static struct oci_digest dg(const char *text)
