@@ -132,7 +132,7 @@ static int app_push(int argc, char **argv, struct cli *cli)
 		/* as the store names it: a host-less name stays as written */
 		char unused[OCI_TAG_MAX + 1];
 
-		if (store_name_split(spec, repo, unused))
+		if (store_name_split(repo, unused, spec, &err))
 			return cli_usage(
 			    cli, "app push: invalid repository \"%s\"", spec);
 		rc = cli_store_open(cli, &st, 1, 0, &err);
@@ -244,7 +244,7 @@ static int app_show(int argc, char **argv, struct cli *cli)
 		return cli_usage(
 		    cli, "usage: ocimirror app show [store:]REPO[:TAG]");
 	spec = strncmp(argv[1], "store:", 6) ? argv[1] : argv[1] + 6;
-	if (store_name_split(spec, repo, tag))
+	if (store_name_split(repo, tag, spec, &err))
 		return cli_usage(cli, "app show: invalid reference \"%s\"",
 				 spec);
 	err_clear(&err);

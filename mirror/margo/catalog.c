@@ -146,7 +146,7 @@ int margo_package_description(char **out, size_t *len_out,
 	int rc;
 
 	*out = NULL;
-	rc = store_blob_read(s, d, OCI_MANIFEST_MAX, &raw, &len, err);
+	rc = store_blob_read(&raw, &len, s, d, OCI_MANIFEST_MAX, err);
 	if (rc)
 		return rc;
 	rc = oci_manifest_parse(&m, raw, len, media_type, err);
@@ -154,8 +154,8 @@ int margo_package_description(char **out, size_t *len_out,
 	if (rc)
 		return rc;
 	desc = margo_package_layer(&m, err);
-	rc = desc ? store_blob_read(s, &desc->digest, MARGO_INPUT_MAX, out,
-				    len_out, err)
+	rc = desc ? store_blob_read(out, len_out, s, &desc->digest,
+				    MARGO_INPUT_MAX, err)
 		  : ERR_INVALID;
 	oci_manifest_release(&m);
 	return rc;
@@ -198,7 +198,7 @@ int margo_catalog_get(struct margo_app *app, json_t **entry_out,
 			    repo);
 		tag = best;
 	}
-	rc = store_tag_get(s, repo, tag, &ref, err);
+	rc = store_tag_get(&ref, s, repo, tag, err);
 	if (!rc)
 		rc = margo_package_description(&desc, &dlen, s, &ref.digest,
 					       ref.media_type, err);

@@ -382,12 +382,12 @@ static enum MHD_Result get_blob(struct req *r, struct MHD_Connection *c)
 				   "invalid digest \"%s\"", r->rt.ref);
 	/* only what this repository holds: its blobs and its manifests */
 	linked = store_blob_linked(r->srv->s, r->rt.repo, &r->rt.digest);
-	if (!linked && store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest,
-					  &mref, NULL))
+	if (!linked && store_manifest_get(&mref, r->srv->s, r->rt.repo,
+					  &r->rt.digest, NULL))
 		return serve_error(r, c, 404, "BLOB_UNKNOWN",
 				   "blob %s unknown to %s", r->rt.digest.str,
 				   r->rt.repo);
-	if (store_blob_open(r->srv->s, &r->rt.digest, &fd, &size, &e))
+	if (store_blob_open(&fd, &size, r->srv->s, &r->rt.digest, &e))
 		return serve_error(r, c, 404, "BLOB_UNKNOWN", "blob %s unknown",
 				   r->rt.digest.str);
 	len = (uint64_t)size;
@@ -424,10 +424,10 @@ static enum MHD_Result get_manifest(struct req *r, struct MHD_Connection *c)
 	const char *inm;
 
 	if (r->rt.is_digest)
-		rc = store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest,
-					&ref, &e);
+		rc = store_manifest_get(&ref, r->srv->s, r->rt.repo,
+					&r->rt.digest, &e);
 	else
-		rc = store_tag_get(r->srv->s, r->rt.repo, r->rt.ref, &ref, &e);
+		rc = store_tag_get(&ref, r->srv->s, r->rt.repo, r->rt.ref, &e);
 	if (rc == ERR_NOT_FOUND && !store_repo_exists(r->srv->s, r->rt.repo))
 		return serve_error(r, c, 404, "NAME_UNKNOWN",
 				   "repository %s not known", r->rt.repo);
@@ -445,7 +445,7 @@ static enum MHD_Result get_manifest(struct req *r, struct MHD_Connection *c)
 					ref.digest.str);
 		return serve_send(r, c, 304, resp);
 	}
-	if (store_blob_open(r->srv->s, &ref.digest, &fd, &size, &e))
+	if (store_blob_open(&fd, &size, r->srv->s, &ref.digest, &e))
 		return serve_error(r, c, 404, "MANIFEST_UNKNOWN",
 				   "manifest %s@%s missing from the store",
 				   r->rt.repo, ref.digest.str);

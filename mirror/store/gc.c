@@ -244,7 +244,7 @@ static void mark_manifest(struct gc *g, const struct oci_digest *d, int depth)
 		return;
 	}
 	keep_add(g, &g->keep, d);
-	rc = store_blob_read(g->s, d, OCI_MANIFEST_MAX, &raw, &len, &e);
+	rc = store_blob_read(&raw, &len, g->s, d, OCI_MANIFEST_MAX, &e);
 	if (rc == ERR_NOT_FOUND) {
 		warn(g, "%s@%s: manifest is not stored", g->repo, d->str);
 		goto referrers;
@@ -258,7 +258,7 @@ static void mark_manifest(struct gc *g, const struct oci_digest *d, int depth)
 		unreadable(g, d, "stored content does not match its digest");
 		goto out;
 	}
-	rc = store_manifest_get(g->s, g->repo, d, &rec, NULL);
+	rc = store_manifest_get(&rec, g->s, g->repo, d, NULL);
 	rc = oci_manifest_parse(&m, raw, len, rc ? NULL : rec.media_type, &e);
 	if (rc) {
 		oci_manifest_release(&m);
@@ -285,7 +285,7 @@ static void mark_manifest(struct gc *g, const struct oci_digest *d, int depth)
 				/* an index may list plain blobs too */
 				keep_add(g, &g->rblob, &c->digest);
 				keep_add(g, &g->keep, &c->digest);
-			} else if (store_blob_exists(g->s, &c->digest, NULL)) {
+			} else if (store_blob_exists(NULL, g->s, &c->digest)) {
 				push(g, &c->digest, depth + 1);
 			}
 		}
@@ -349,7 +349,7 @@ static void repo_roots(struct gc *g)
 			     dir, names[i]);
 			continue;
 		}
-		rc = store_tag_get(g->s, g->repo, names[i], &ref, &e);
+		rc = store_tag_get(&ref, g->s, g->repo, names[i], &e);
 		if (!rc) {
 			push(g, &ref.digest, 0);
 		} else if (rc != ERR_NOT_FOUND) {

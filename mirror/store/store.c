@@ -159,8 +159,8 @@ char *store_blob_path(const struct store *s, const struct oci_digest *d)
 			    oci_digest_alg_name(d->alg), oci_digest_hex(d));
 }
 
-int store_blob_exists(const struct store *s, const struct oci_digest *d,
-		      int64_t *size_out)
+int store_blob_exists(int64_t *size_out, const struct store *s,
+		      const struct oci_digest *d)
 {
 	char *p = store_blob_path(s, d);
 	struct stat st;
@@ -515,7 +515,7 @@ int store_blob_put(struct store *s, const struct oci_digest *expect,
 	struct store_writer *w;
 	int rc;
 
-	if (store_blob_exists(s, expect, NULL)) {
+	if (store_blob_exists(NULL, s, expect)) {
 		struct oci_digest got;
 		oci_digest_of(&got, expect->alg, p, n);
 		if (!oci_digest_equal(&got, expect))
@@ -534,8 +534,8 @@ int store_blob_put(struct store *s, const struct oci_digest *expect,
 	return rc;
 }
 
-int store_blob_read(const struct store *s, const struct oci_digest *d,
-		    size_t max, char **out, size_t *len_out, struct err *err)
+int store_blob_read(char **out, size_t *len_out, const struct store *s,
+		    const struct oci_digest *d, size_t max, struct err *err)
 {
 	char *p = store_blob_path(s, d);
 	int rc;
@@ -631,7 +631,7 @@ int store_manifest_link(struct store *s, const char *repo,
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	if (!store_blob_exists(s, &m->digest, NULL))
+	if (!store_blob_exists(NULL, s, &m->digest))
 		return err_set(err, ERR_NOT_FOUND, "%s@%s: manifest not stored",
 			       repo, m->digest.str);
 	dir = fsutil_pathf("%s/repositories/%s/_manifests/%s", s->root, repo,
@@ -658,8 +658,8 @@ static int get_record(const char *path, struct store_ref *out, struct err *err)
 	return rc;
 }
 
-int store_manifest_get(const struct store *s, const char *repo,
-		       const struct oci_digest *d, struct store_ref *out,
+int store_manifest_get(struct store_ref *out, const struct store *s,
+		       const char *repo, const struct oci_digest *d,
 		       struct err *err)
 {
 	char *p;
@@ -697,8 +697,8 @@ int store_tag_set(struct store *s, const char *repo, const char *tag,
 	return rc;
 }
 
-int store_tag_get(const struct store *s, const char *repo, const char *tag,
-		  struct store_ref *out, struct err *err)
+int store_tag_get(struct store_ref *out, const struct store *s,
+		  const char *repo, const char *tag, struct err *err)
 {
 	char *p;
 	int rc;
@@ -778,8 +778,8 @@ static char **list_dir(const char *dir, size_t *n_out)
 	return v;
 }
 
-int store_blob_open(const struct store *s, const struct oci_digest *d,
-		    int *fd_out, int64_t *size_out, struct err *err)
+int store_blob_open(int *fd_out, int64_t *size_out, const struct store *s,
+		    const struct oci_digest *d, struct err *err)
 {
 	char *p = store_blob_path(s, d);
 	struct stat st;
@@ -992,19 +992,27 @@ int store_blob_unlink(struct store *s, const char *repo,
 	return rc;
 }
 
-int store_name_split(const char *s, char *repo, char *tag)
+int store_name_split(char *repo_out, char *tag_out, const char *name,
+		     struct err *err)
 {
-	const char *slash = strrchr(s, '/');
-	const char *colon = strrchr(slash ? slash : s, ':');
-	size_t rl = colon ? (size_t)(colon - s) : strlen(s);
+	const char *slash = strrchr(name, '/');
+	const char *colon = strrchr(slash ? slash : name, ':');
+	size_t rl = colon ? (size_t)(colon - name) : strlen(name);
 
-	tag[0] = '\0';
+	tag_out[0] = '\0';
+	repo_out[0] = '\0';
 	if (rl >= OCI_REPO_MAX || (colon && strlen(colon + 1) > OCI_TAG_MAX))
-		return -1;
-	memcpy(repo, s, rl);
-	repo[rl] = '\0';
+		return err_set(err, ERR_INVALID,
+			       "invalid name \"%.300s\": too long", name);
+	memcpy(repo_out, name, rl);
+	repo_out[rl] = '\0';
 	if (colon)
-		snprintf(tag, OCI_TAG_MAX + 1, "%s", colon + 1);
-	return store_repo_valid(repo) && (!colon || oci_tag_valid(tag)) ? 0
-									: -1;
+		snprintf(tag_out, OCI_TAG_MAX + 1, "%s", colon + 1);
+	if (!store_repo_valid(repo_out))
+		return err_set(err, ERR_INVALID,
+			       "invalid name \"%.300s\": bad repository", name);
+	if (colon && !oci_tag_valid(tag_out))
+		return err_set(err, ERR_INVALID,
+			       "invalid name \"%.300s\": bad tag", name);
+	return 0;
 }

@@ -43,8 +43,8 @@ void store_unlock(struct store *s);
 /* Path of a blob (may not exist). Caller frees. */
 char *store_blob_path(const struct store *s, const struct oci_digest *d);
 /* 1 if present (size_out set), 0 if not. */
-int store_blob_exists(const struct store *s, const struct oci_digest *d,
-		      int64_t *size_out);
+int store_blob_exists(int64_t *size_out, const struct store *s,
+		      const struct oci_digest *d);
 
 /* Streaming writer for one blob with a known digest. */
 struct store_writer;
@@ -77,8 +77,8 @@ void store_writer_free(struct store_writer *w);
 int store_blob_put(struct store *s, const struct oci_digest *expect,
 		   const void *p, size_t n, struct err *err);
 /* Read a whole blob of at most max bytes. Caller frees *out. */
-int store_blob_read(const struct store *s, const struct oci_digest *d,
-		    size_t max, char **out, size_t *len_out, struct err *err);
+int store_blob_read(char **out, size_t *len_out, const struct store *s,
+		    const struct oci_digest *d, size_t max, struct err *err);
 
 /* A tag or manifest record. */
 struct store_ref {
@@ -90,15 +90,15 @@ struct store_ref {
 /* Record that repo holds manifest d (its bytes must be stored). */
 int store_manifest_link(struct store *s, const char *repo,
 			const struct store_ref *m, struct err *err);
-int store_manifest_get(const struct store *s, const char *repo,
-		       const struct oci_digest *d, struct store_ref *out,
+int store_manifest_get(struct store_ref *out, const struct store *s,
+		       const char *repo, const struct oci_digest *d,
 		       struct err *err);
 /* Point repo:tag at m (which must be linked). Atomic. */
 int store_tag_set(struct store *s, const char *repo, const char *tag,
 		  const struct store_ref *m, struct err *err);
 /* ERR_NOT_FOUND when absent. */
-int store_tag_get(const struct store *s, const char *repo, const char *tag,
-		  struct store_ref *out, struct err *err);
+int store_tag_get(struct store_ref *out, const struct store *s,
+		  const char *repo, const char *tag, struct err *err);
 int store_tag_delete(struct store *s, const char *repo, const char *tag,
 		     struct err *err);
 
@@ -110,8 +110,8 @@ int store_referrer_add(struct store *s, const char *repo,
 
 /* Open a stored blob for reading; *fd_out and *size_out set.
  * ERR_NOT_FOUND when absent. */
-int store_blob_open(const struct store *s, const struct oci_digest *d,
-		    int *fd_out, int64_t *size_out, struct err *err);
+int store_blob_open(int *fd_out, int64_t *size_out, const struct store *s,
+		    const struct oci_digest *d, struct err *err);
 /* Remove a blob from the store (every repository shares it). */
 int store_blob_delete(struct store *s, const struct oci_digest *d,
 		      struct err *err);
@@ -136,11 +136,12 @@ int store_referrers_list(const struct store *s, const char *repo,
 			 const struct oci_digest *subject, store_referrer_fn cb,
 			 void *ctx, struct err *err);
 
-/* Split "REPO[:TAG]" as the store names things (the tag follows the last
- * ':' after the last '/'). repo needs OCI_REPO_MAX bytes, tag
- * OCI_TAG_MAX + 1 and is "" when absent. -1 when the repository or a
- * given tag is invalid. */
-int store_name_split(const char *s, char *repo, char *tag);
+/* Split name "REPO[:TAG]" as the store names things (the tag follows the
+ * last ':' after the last '/'). repo_out needs OCI_REPO_MAX bytes, tag_out
+ * OCI_TAG_MAX + 1 and is "" when absent. ERR_INVALID, naming name, when
+ * the repository or a given tag is invalid. */
+int store_name_split(char *repo_out, char *tag_out, const char *name,
+		     struct err *err);
 
 /* Validate a repository name: "host/path" when the first component names
  * a host ('.', ':', brackets or "localhost"), else a plain path such as

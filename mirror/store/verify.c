@@ -228,7 +228,7 @@ static void check_content(struct verify *v, const struct oci_digest *d,
 	int rc;
 
 	memset(&m, 0, sizeof(m));
-	rc = store_blob_read(v->s, d, OCI_MANIFEST_MAX, &raw, &len, &e);
+	rc = store_blob_read(&raw, &len, v->s, d, OCI_MANIFEST_MAX, &e);
 	if (rc == ERR_NOT_FOUND) {
 		problem(v, VERIFY_MISSING_MANIFEST, NULL, d->str, d->str, NULL,
 			"%s@%s: manifest is not stored", v->repo, d->str);
@@ -255,7 +255,7 @@ static void check_content(struct verify *v, const struct oci_digest *d,
 		    i < m.n_layers ? &m.layers[i] : &m.config;
 		if (i == m.n_layers && !m.has_config)
 			break;
-		if (!store_blob_exists(v->s, &b->digest, NULL))
+		if (!store_blob_exists(NULL, v->s, &b->digest))
 			problem(
 			    v, VERIFY_MISSING_BLOB, NULL, d->str, b->digest.str,
 			    NULL, "%s@%s: %s %s is not stored", v->repo, d->str,
@@ -289,14 +289,14 @@ static int check_repo(void *ctx, const char *repo)
 				names[i]);
 			continue;
 		}
-		rc = store_tag_get(v->s, repo, names[i], &ref, &e);
+		rc = store_tag_get(&ref, v->s, repo, names[i], &e);
 		if (rc == ERR_NOT_FOUND)
 			continue;
 		v->st->tags++;
 		if (rc)
 			problem(v, VERIFY_UNREADABLE, names[i], NULL, NULL,
 				NULL, "%s:%s: %s", repo, names[i], e.msg);
-		else if (!store_blob_exists(v->s, &ref.digest, NULL))
+		else if (!store_blob_exists(NULL, v->s, &ref.digest))
 			problem(v, VERIFY_MISSING_MANIFEST, names[i],
 				ref.digest.str, ref.digest.str, NULL,
 				"%s:%s: manifest %s is not stored", repo,
@@ -320,7 +320,7 @@ static int check_repo(void *ctx, const char *repo)
 			if (fsutil_name_digest(&d, algs[a], names[i]))
 				continue;
 			v->st->manifests++;
-			if (store_manifest_get(v->s, repo, &d, &rec, &e)) {
+			if (store_manifest_get(&rec, v->s, repo, &d, &e)) {
 				problem(v, VERIFY_UNREADABLE, NULL, d.str,
 					d.str, NULL, "%s", e.msg);
 				check_content(v, &d, NULL);

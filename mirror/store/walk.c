@@ -132,7 +132,7 @@ static int visit_repo(struct tags *t, const char *repo)
 		shown++;
 		if (!oci_tag_valid(names[i]))
 			continue;
-		if (!store_tag_get(t->s, repo, names[i], &ref, NULL))
+		if (!store_tag_get(&ref, t->s, repo, names[i], NULL))
 			stop = t->cb(t->ctx, repo, names[i], &ref);
 	}
 	if (!shown && !stop)

@@ -32,7 +32,7 @@ static int complete_at(const struct store *s, const char *repo,
 	int ok = 1;
 
 	if (depth > 4 ||
-	    store_blob_read(s, d, OCI_MANIFEST_MAX, &raw, &len, NULL))
+	    store_blob_read(&raw, &len, s, d, OCI_MANIFEST_MAX, NULL))
 		return 0;
 	if (oci_manifest_parse(&m, raw, len, NULL, NULL)) {
 		free(raw);
@@ -49,10 +49,10 @@ static int complete_at(const struct store *s, const char *repo,
 	} else {
 		if (m.has_config)
 			ok = store_blob_linked(s, repo, &m.config.digest) &&
-			     store_blob_exists(s, &m.config.digest, NULL);
+			     store_blob_exists(NULL, s, &m.config.digest);
 		for (size_t i = 0; i < m.n_layers && ok; i++)
 			ok = store_blob_linked(s, repo, &m.layers[i].digest) &&
-			     store_blob_exists(s, &m.layers[i].digest, NULL);
+			     store_blob_exists(NULL, s, &m.layers[i].digest);
 	}
 	oci_manifest_release(&m);
 	return ok;
@@ -64,7 +64,7 @@ int sync_manifest_complete(const struct store *s, const char *repo,
 {
 	struct store_ref mr;
 
-	if (store_manifest_get(s, repo, d, &mr, NULL))
+	if (store_manifest_get(&mr, s, repo, d, NULL))
 		return 0;
 	return complete_at(s, repo, d, platforms, n, 0);
 }
@@ -184,7 +184,7 @@ int sync_tag_current(const struct store *s, const char *repo, const char *tag,
 {
 	struct store_ref old;
 
-	return !store_tag_get(s, repo, tag, &old, NULL) &&
+	return !store_tag_get(&old, s, repo, tag, NULL) &&
 	       oci_digest_equal(&old.digest, d) &&
 	       sync_manifest_complete(s, repo, d, platforms, n);
 }
@@ -304,7 +304,7 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 			t->action = SYNC_UNCHANGED;
 			continue;
 		}
-		t->action = store_tag_get(s, dest_out, sel[i], &old, NULL)
+		t->action = store_tag_get(&old, s, dest_out, sel[i], NULL)
 				? SYNC_ADDED
 				: SYNC_UPDATED;
 		snprintf(it.ref.tag, sizeof(it.ref.tag), "%s", sel[i]);
@@ -397,7 +397,7 @@ static void sync_app(struct store *s, struct reg_pool *pool,
 		if (!t)
 			break;
 		snprintf(t->source, sizeof(t->source), "%s", n->name);
-		if (store_name_split(n->name, t->repo, t->tag)) {
+		if (store_name_split(t->repo, t->tag, n->name, NULL)) {
 			/* an image reference that could not be resolved */
 			t->repo[0] = t->tag[0] = '\0';
 			snprintf(t->source, sizeof(t->source), "%s", n->detail);
@@ -516,7 +516,7 @@ int sync_run(struct store *s, const struct sync_config *cfg,
 				 prunes[i].dest);
 			snprintf(t->tag, sizeof(t->tag), "%s", p->drop[k]);
 			t->action = SYNC_PRUNED;
-			if (!store_tag_get(s, prunes[i].dest, p->drop[k], &old,
+			if (!store_tag_get(&old, s, prunes[i].dest, p->drop[k],
 					   NULL))
 				t->digest = old.digest;
 			if (!o->dry_run &&

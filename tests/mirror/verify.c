@@ -153,7 +153,7 @@ Test(verify, corrupt_blob_is_quarantined_and_the_rest_verifies)
 	cr_assert_str_eq(ps.p[1].manifest, m1.str);
 	cr_assert_str_eq(ps.p[1].digest, one.str);
 	/* everything else still reads back */
-	cr_assert_eq(store_blob_read(&f.st, &m2, 4096, &back, &n, &e), 0);
+	cr_assert_eq(store_blob_read(&back, &n, &f.st, &m2, 4096, &e), 0);
 	free(back);
 
 	/* putting the right bytes back makes it clean again */
