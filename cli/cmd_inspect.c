@@ -62,7 +62,7 @@ static int from_store(struct cli *cli, const char *spec, int raw, int config,
 	if (rc)
 		return cli_fail(cli, err);
 	oci_ref_repo(&ref, repo, sizeof(repo));
-	if (!store_repo_exists(&st, repo) && !strncmp(repo, "docker.io/", 10)) {
+	if (!store_repo_exists(&st, repo) && !oci_name_has_host(spec)) {
 		/* a local name pushed without a host ("team/app") */
 		const char *p = repo + 10;
 		if (!strncmp(p, "library/", 8) && !strchr(spec, '/'))

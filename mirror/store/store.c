@@ -16,60 +16,9 @@
 
 #define RECORD_MAX 4096
 
-static int host_valid(const char *h, size_t n)
-{
-	size_t i = 0;
-
-	if (!n || n > OCI_NAME_MAX)
-		return 0;
-	if (h[0] == '[') {
-		for (i = 1; i < n && h[i] != ']'; i++)
-			if (!strchr("0123456789abcdefABCDEF:.", h[i]))
-				return 0;
-		if (i >= n)
-			return 0;
-		i++;
-	} else {
-		for (; i < n && h[i] != ':'; i++) {
-			char c = h[i];
-			if (!((c >= 'a' && c <= 'z') ||
-			      (c >= 'A' && c <= 'Z') ||
-			      (c >= '0' && c <= '9') || c == '.' || c == '-'))
-				return 0;
-			if (c == '.' && (i == 0 || h[i - 1] == '.'))
-				return 0;
-		}
-		if (i == 0 || h[i - 1] == '.' || h[0] == '-')
-			return 0;
-	}
-	if (i < n) {
-		if (h[i] != ':' || i + 1 >= n || n - i - 1 > 5)
-			return 0;
-		for (i++; i < n; i++)
-			if (h[i] < '0' || h[i] > '9')
-				return 0;
-	}
-	return 1;
-}
-
-/* A first component names a host when it has '.' or ':', is bracketed,
- * or is "localhost" (the reference grammar's rule). */
-static int host_like(const char *c, size_t n)
-{
-	return memchr(c, '.', n) || memchr(c, ':', n) || (n && c[0] == '[') ||
-	       (n == 9 && !memcmp(c, "localhost", 9));
-}
-
 int store_repo_valid(const char *repo)
 {
-	const char *slash = strchr(repo, '/');
-
-	if (strlen(repo) > OCI_REPO_MAX)
-		return 0;
-	if (!slash || !host_like(repo, (size_t)(slash - repo)))
-		return oci_path_valid(repo); /* a local name: "team/app" */
-	return host_valid(repo, (size_t)(slash - repo)) &&
-	       oci_path_valid(slash + 1);
+	return oci_repo_name_valid(repo);
 }
 
 int store_open(struct store *s, const char *root, int create, struct err *err)

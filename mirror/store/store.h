@@ -143,9 +143,9 @@ int store_referrers_list(const struct store *s, const char *repo,
 int store_name_split(char *repo_out, char *tag_out, const char *name,
 		     struct err *err);
 
-/* Validate a repository name: "host/path" when the first component names
- * a host ('.', ':', brackets or "localhost"), else a plain path such as
- * "team/app" (pushed to the server without a host). */
+/* 1 when the store keeps repositories of this name: the reference
+ * grammar's oci_repo_name_valid ("host/path", or a host-less path such as
+ * "team/app", pushed to the server without a host). */
 int store_repo_valid(const char *repo);
 
 #endif
