@@ -319,7 +319,7 @@ static int remove_file(struct gc *g, const char *path)
 		return 0;
 	warn(g, "cannot remove %s: %s", path, strerror(errno));
 	g->st->errors++;
-	return -1;
+	return ERR_FAIL; /* warned */
 }
 
 /* Roots of the repository: its tags, and its manifest records that are

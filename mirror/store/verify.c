@@ -102,13 +102,14 @@ static int hash_file(struct verify *v, const char *path,
 }
 
 /* Move dir/name to quarantine/<alg>-<name>[.N]; the new path, relative to
- * the store, into rel. 0 or -1 (errno). */
+ * the store, into rel. 0, or ERR_FAIL with errno kept for the caller's
+ * problem line. */
 static int quarantine(struct verify *v, const char *alg, const char *dir,
 		      const char *name, char *rel, size_t relcap)
 {
 	char *qdir = NULL, *src = NULL, *dst = NULL;
 	struct stat st;
-	int rc = -1, saved = 0;
+	int rc = ERR_FAIL, saved = 0;
 
 	if (asprintf(&qdir, "%s/quarantine", v->s->root) < 0) {
 		qdir = NULL;
@@ -136,7 +137,7 @@ static int quarantine(struct verify *v, const char *alg, const char *dir,
 		if (lstat(dst, &st) && errno == ENOENT)
 			break;
 	}
-	rc = dst ? rename(src, dst) : -1;
+	rc = dst && !rename(src, dst) ? 0 : ERR_FAIL;
 out:
 	saved = errno;
 	free(qdir);
