@@ -1265,36 +1265,33 @@ static int inv_tag(void *ctx, const char *repo, const char *tag,
 	return 0;
 }
 
+struct inv_blobs {
+	json_t *blobs;
+	struct bundle_stats *st;
+};
+
+static int inv_blob(void *ctx, const struct oci_digest *d, int64_t size)
+{
+	struct inv_blobs *ib = ctx;
+
+	(void)size;
+	json_array_append_new(ib->blobs, json_string(d->str));
+	ib->st->blobs++;
+	return 0;
+}
+
 int bundle_inventory(const struct store *s, const char *path,
 		     struct bundle_stats *st, struct err *err)
 {
 	json_t *blobs = json_array(), *tags = json_object(), *j;
-	char dir[4200], tmp[4300], ts[32];
+	char tmp[4300], ts[32];
+	struct inv_blobs ib = {blobs, st};
 	int rc = 0;
 
 	memset(st, 0, sizeof(*st));
-	for (int k = 0; k < 2; k++) {
-		const char *alg = k ? "sha512" : "sha256";
-		DIR *d;
-		struct dirent *de;
-
-		snprintf(dir, sizeof(dir), "%s/blobs/%s", s->root, alg);
-		d = opendir(dir);
-		if (!d)
-			continue;
-		while ((de = readdir(d))) {
-			char ds[OCI_DIGEST_MAX];
-			struct oci_digest dg;
-			snprintf(ds, sizeof(ds), "%s:%.128s", alg, de->d_name);
-			if (de->d_name[0] == '.' ||
-			    oci_digest_parse(&dg, ds, NULL))
-				continue;
-			json_array_append_new(blobs, json_string(dg.str));
-			st->blobs++;
-		}
-		closedir(d);
-	}
-	rc = walk_tags(s, NULL, inv_tag, tags, err);
+	rc = store_blobs_each(s, inv_blob, &ib, err);
+	if (!rc)
+		rc = walk_tags(s, NULL, inv_tag, tags, err);
 	if (rc) {
 		json_decref(blobs);
 		json_decref(tags);

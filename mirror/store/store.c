@@ -754,6 +754,39 @@ int store_blob_open(int *fd_out, int64_t *size_out, const struct store *s,
 	return 0;
 }
 
+int store_blobs_each(const struct store *s, store_blob_fn cb, void *ctx,
+		     struct err *err)
+{
+	static const char *const algs[] = {"sha256", "sha512"};
+	int failed = 0, stop = 0;
+
+	for (size_t a = 0; a < 2 && !stop; a++) {
+		char *dir = fsutil_pathf("%s/blobs/%s", s->root, algs[a]);
+		char **names = NULL;
+		size_t n = 0;
+		struct err e;
+
+		if (!dir || fsutil_names_list(&names, &n, dir, &e)) {
+			if (!dir)
+				err_set(&e, ERR_FAIL, "out of memory");
+			if (!failed++)
+				err_set(err, ERR_FAIL, "%s", e.msg);
+		}
+		for (size_t i = 0; i < n && !stop; i++) {
+			struct oci_digest d;
+			int64_t size;
+
+			if (fsutil_name_digest(&d, algs[a], names[i]) ||
+			    !store_blob_exists(&size, s, &d))
+				continue;
+			stop = cb(ctx, &d, size);
+		}
+		fsutil_names_free(names, n);
+		free(dir);
+	}
+	return failed ? ERR_FAIL : 0;
+}
+
 int store_blob_delete(struct store *s, const struct oci_digest *d,
 		      struct err *err)
 {

@@ -112,6 +112,14 @@ int store_referrer_add(struct store *s, const char *repo,
  * ERR_NOT_FOUND when absent. */
 int store_blob_open(int *fd_out, int64_t *size_out, const struct store *s,
 		    const struct oci_digest *d, struct err *err);
+/* Each stored blob: its digest and size, sha256 then sha512, sorted.
+ * Files whose name is not a digest are left out (verify reports them).
+ * cb returns nonzero to stop. ERR_FAIL naming a directory that cannot be
+ * listed, after the rest is visited. */
+typedef int (*store_blob_fn)(void *ctx, const struct oci_digest *d,
+			     int64_t size);
+int store_blobs_each(const struct store *s, store_blob_fn cb, void *ctx,
+		     struct err *err);
 /* Remove a blob from the store (every repository shares it). */
 int store_blob_delete(struct store *s, const struct oci_digest *d,
 		      struct err *err);

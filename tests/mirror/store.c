@@ -298,6 +298,38 @@ Test(store, list_reports_an_unreadable_tags_directory_after_the_rest)
 	cr_assert_eq(s.n, 1);
 }
 
+static int sum_blob(void *ctx, const struct oci_digest *d, int64_t size)
+{
+	int64_t *v = ctx;
+
+	(void)d;
+	v[0]++;
+	v[1] += size;
+	return 0;
+}
+
+Test(store, blobs_each_visits_stored_blobs_only)
+{
+	struct oci_digest a, b;
+	struct err e;
+	int64_t v[2] = {0, 0};
+	char p[600];
+	FILE *f;
+
+	oci_digest_of(&a, OCI_SHA256, "abc", 3);
+	oci_digest_of(&b, OCI_SHA512, "hello", 5);
+	cr_assert_eq(store_blob_put(&st, &a, "abc", 3, &e), 0);
+	cr_assert_eq(store_blob_put(&st, &b, "hello", 5, &e), 0);
+	snprintf(p, sizeof(p), "%s/blobs/sha256/not-a-digest", root);
+	f = fopen(p, "w");
+	cr_assert(f);
+	fputs("stray bytes", f);
+	fclose(f);
+	cr_assert_eq(store_blobs_each(&st, sum_blob, v, &e), 0, "%s", e.msg);
+	cr_assert_eq(v[0], 2);
+	cr_assert_eq(v[1], 8);
+}
+
 Test(store, second_writer_lock_conflicts)
 {
 	struct store other;
