@@ -1,4 +1,7 @@
-/* The on-disk content-addressed store.
+/* The content-addressed store: blobs, manifests, tags, referrers, the
+ * streaming writer and the writer lock. Commands reach the store through
+ * this header alone; the work is done by a backend behind a table of
+ * operations (backend.h), today the filesystem (fs.c), laid out as:
  *
  *   STORE/blobs/sha256/<hex>     every blob and manifest, exactly its bytes
  *   STORE/repositories/<repo>/_tags/<tag>
@@ -27,12 +30,19 @@
 #include "oci/digest.h"
 #include "oci/err.h"
 
+struct store_ops; /* the backend's table: mirror/store/backend.h */
+
 struct store {
-	char *root;
-	int lock_fd; /* -1 unless locked */
+	char
+	    *root; /* where it is (for the filesystem backend, the directory) */
+	const struct store_ops *ops;
+	void *be; /* the backend's state */
 };
 
-/* Open (and with create, make) the store at root. */
+/* Open (and with create, make) the store at root: ERR_NOT_FOUND when it
+ * does not exist and create is 0. After a failure s holds nothing and
+ * store_close is a no-op. Every function below may be called from several
+ * threads on one open store; writes that need it take store_lock first. */
 int store_open(struct store *s, const char *root, int create, struct err *err);
 void store_close(struct store *s);
 
@@ -40,8 +50,6 @@ void store_close(struct store *s);
 int store_lock(struct store *s, int wait, struct err *err);
 void store_unlock(struct store *s);
 
-/* Path of a blob (may not exist). Caller frees. */
-char *store_blob_path(const struct store *s, const struct oci_digest *d);
 /* 1 if present (size_out set), 0 if not. */
 int store_blob_exists(int64_t *size_out, const struct store *s,
 		      const struct oci_digest *d);

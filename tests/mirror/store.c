@@ -8,6 +8,7 @@
 
 #include "mirror/store/store.h"
 #include "mirror/store/walk.h"
+#include "tests/mirror/storefix.h"
 #include "oci/ref.h"
 
 static char root[256];
@@ -67,7 +68,7 @@ Test(store, put_stores_exact_bytes_under_digest)
 	cr_assert_eq(n, 5);
 	cr_assert_eq(memcmp(back, "hello", 5), 0);
 	free(back);
-	path = store_blob_path(&st, &d);
+	path = fix_blob_path(&st, &d);
 	cr_assert(strstr(path, "/blobs/sha256/"
 			       "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425"
 			       "e73043362938b9824"));

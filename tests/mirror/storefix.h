@@ -45,6 +45,18 @@ static FIX_UNUSED void fix_teardown(struct fix *f)
 	cr_assert_eq(system(cmd), 0);
 }
 
+/* Where the filesystem backend keeps a blob (the tests damage it).
+ * Caller frees. */
+static FIX_UNUSED char *fix_blob_path(const struct store *s,
+				      const struct oci_digest *d)
+{
+	char *p = NULL;
+
+	cr_assert(asprintf(&p, "%s/blobs/%s/%s", s->root,
+			   oci_digest_alg_name(d->alg), oci_digest_hex(d)) > 0);
+	return p;
+}
+
 /* A blob with this content; its digest. */
 static FIX_UNUSED struct oci_digest fix_blob(struct fix *f, const char *text)
 {

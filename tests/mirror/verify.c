@@ -87,7 +87,7 @@ static struct oci_digest dg(const char *text)
 
 static void overwrite(const struct oci_digest *d, const char *text)
 {
-	char *p = store_blob_path(&f.st, d);
+	char *p = fix_blob_path(&f.st, d);
 	FILE *w = fopen(p, "w");
 
 	cr_assert(w, "%s", p);
@@ -168,7 +168,7 @@ Test(verify, missing_layer_is_reported_not_changed)
 	struct verify_stats st;
 	struct problems ps;
 	struct oci_digest amdl = dg("layer amd");
-	char *p = store_blob_path(&f.st, &amdl);
+	char *p = fix_blob_path(&f.st, &amdl);
 	char *before, *after;
 
 	cr_assert_eq(unlink(p), 0);
@@ -192,7 +192,7 @@ Test(verify, tag_whose_manifest_is_missing_is_reported)
 {
 	struct verify_stats st;
 	struct problems ps;
-	char *p = store_blob_path(&f.st, &m2);
+	char *p = fix_blob_path(&f.st, &m2);
 	size_t tags = 0, records = 0;
 
 	cr_assert_eq(unlink(p), 0);
