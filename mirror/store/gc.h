@@ -20,6 +20,9 @@
  * (oci_manifest_parse, oci_digest_parse) before it becomes a path; index
  * and referrer nesting is bounded by GC_DEPTH_MAX.
  *
+ * gc works on the filesystem backend's layout (store.h) directly: file
+ * mtimes, directory listings, unlink.
+ *
  * The caller holds the store's writer lock (store_lock). `serve` may run
  * meanwhile: a blob it writes, or a record it adds, is younger than the
  * grace period. */

@@ -11,7 +11,8 @@
  * missing is reported, nothing is changed. Children of an index that are
  * not stored are not a problem (a platform filter leaves them out).
  *
- * Verify takes no lock: content is renamed into place whole, so a file it
+ * Verify works on the filesystem backend's layout (store.h) directly.
+ * It takes no lock: content is renamed into place whole, so a file it
  * reads is never partial; the caller may hold the writer lock anyway. */
 #ifndef MIRROR_STORE_VERIFY_H
 #define MIRROR_STORE_VERIFY_H
