@@ -374,8 +374,8 @@ Test(store, name_split_takes_the_tag_after_the_last_slash)
 	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1];
 	struct err e;
 
-	cr_assert_eq(store_name_split(repo, tag, "localhost:5000/team/app:v1", &e),
-		     0);
+	cr_assert_eq(
+	    store_name_split(repo, tag, "localhost:5000/team/app:v1", &e), 0);
 	cr_expect_str_eq(repo, "localhost:5000/team/app");
 	cr_expect_str_eq(tag, "v1");
 	cr_assert_eq(store_name_split(repo, tag, "127.0.0.1:5000/x", &e), 0);
