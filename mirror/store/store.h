@@ -32,9 +32,10 @@
 
 struct store_ops; /* the backend's table: mirror/store/backend.h */
 
+/* Where the store is (for the filesystem backend, its directory), and
+ * the backend behind it. Owned by the caller, filled by store_open. */
 struct store {
-	char
-	    *root; /* where it is (for the filesystem backend, the directory) */
+	char *root;
 	const struct store_ops *ops;
 	void *be; /* the backend's state */
 };
@@ -81,7 +82,8 @@ int store_writer_commit_as(struct store_writer *w,
 /* Free; removes the temp file unless committed. */
 void store_writer_free(struct store_writer *w);
 
-/* Whole buffer (manifests): verify against expect, write atomically. */
+/* Whole buffer (manifests): verify against expect (ERR_DIGEST), write
+ * atomically; a no-op (after the check) when already stored. */
 int store_blob_put(struct store *s, const struct oci_digest *expect,
 		   const void *p, size_t n, struct err *err);
 /* Read a whole blob of at most max bytes. Caller frees *out. */
@@ -116,8 +118,8 @@ int store_referrer_add(struct store *s, const char *repo,
 		       const struct oci_digest *referrer, const char *desc_json,
 		       struct err *err);
 
-/* Open a stored blob for reading; *fd_out and *size_out set.
- * ERR_NOT_FOUND when absent. */
+/* Open a stored blob for reading; *fd_out (the caller closes it) and
+ * *size_out set. ERR_NOT_FOUND when absent. */
 int store_blob_open(int *fd_out, int64_t *size_out, const struct store *s,
 		    const struct oci_digest *d, struct err *err);
 /* Each stored blob: its digest and size, sha256 then sha512, sorted.
@@ -146,7 +148,9 @@ int store_blob_unlink(struct store *s, const char *repo,
 /* 1 when the repository has any tag or manifest. */
 int store_repo_exists(const struct store *s, const char *repo);
 
-/* Each referrer descriptor (JSON text) recorded for subject in repo. */
+/* Each referrer descriptor (JSON text, valid during the call) recorded
+ * for subject in repo whose manifest repo still holds; cb returns nonzero
+ * to stop. ERR_INVALID for a bad name; unreadable records are left out. */
 typedef int (*store_referrer_fn)(void *ctx, const char *desc_json);
 int store_referrers_list(const struct store *s, const char *repo,
 			 const struct oci_digest *subject, store_referrer_fn cb,
