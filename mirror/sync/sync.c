@@ -7,6 +7,7 @@
 #include "mirror/fresh.h"
 #include "mirror/margo/app_pull.h"
 #include "mirror/pull.h"
+#include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "registry/pool.h"
 
@@ -296,7 +297,7 @@ static void plan_tag(struct run *r, const struct rule_ctx *rc, const char *tag)
 		t->action = SYNC_UNCHANGED;
 		return;
 	}
-	t->action = store_tag_get(r->s, rc->dest, tag, &old, NULL)
+	t->action = store_tag_get(&old, r->s, rc->dest, tag, NULL)
 			? SYNC_ADDED
 			: SYNC_UPDATED;
 	snprintf(it.ref.tag, sizeof(it.ref.tag), "%s", tag);
@@ -315,7 +316,8 @@ static void note_prunes(struct run *r, const struct rule_ctx *rc, char **sel,
 	err_clear(&e);
 	p->keep = sel;
 	p->n_keep = n_sel;
-	if (store_list(r->s, rc->dest, collect_prune, p, &e)) {
+	/* an unreadable listing prunes less, and says so */
+	if (walk_tags(r->s, rc->dest, collect_prune, p, &e)) {
 		err_wrap(&e, "prune %s: ", rc->dest);
 		rule_failed(r, rc, &e);
 	} else if (p->oom) {
@@ -404,7 +406,7 @@ static void app_line(struct run *r, const struct margo_node *n)
 	if (!t)
 		return;
 	snprintf(t->source, sizeof(t->source), "%s", n->name);
-	if (store_name_split(n->name, t->repo, t->tag)) {
+	if (store_name_split(t->repo, t->tag, n->name, NULL)) {
 		/* an image reference that could not be resolved */
 		t->repo[0] = t->tag[0] = '\0';
 		snprintf(t->source, sizeof(t->source), "%s", n->detail);
@@ -550,7 +552,7 @@ static void prune_tag(struct run *r, const char *repo, const char *tag)
 	if (!t)
 		return;
 	t->action = SYNC_PRUNED;
-	if (!store_tag_get(r->s, repo, tag, &old, NULL))
+	if (!store_tag_get(&old, r->s, repo, tag, NULL))
 		t->digest = old.digest;
 	if (!r->o->dry_run && store_tag_delete(r->s, repo, tag, &e))
 		fail_line(r->rep, t, &e);
