@@ -33,7 +33,7 @@ void reg_response_attach(struct reg_response *r, CURL *h, int write_body);
 
 /* One line describing a failed response: "404 MANIFEST_UNKNOWN: manifest
  * unknown" from the OCI error body when there is one. */
-void reg_response_describe(const struct reg_response *r, char *dst, size_t cap);
+void reg_response_describe(char *dst, size_t cap, const struct reg_response *r);
 
 /* Parse a Retry-After value (seconds or HTTP date) into seconds. */
 long reg_parse_retry_after(const char *v);

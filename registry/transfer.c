@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "registry/http.h"
+#include "registry/retry.h"
 
 enum slot_state { S_WAIT, S_ACTIVE, S_DONE };
 
@@ -232,7 +233,7 @@ static void completed(struct run *r, struct slot *s, CURLcode cc)
 		schedule_retry(r, s, why, 0);
 		return;
 	}
-	reg_response_describe(&s->resp, why, sizeof(why));
+	reg_response_describe(why, sizeof(why), &s->resp);
 	if (status == 401 && !s->auth_refreshed) {
 		s->auth_refreshed = 1;
 		reg_client_auth_invalidate(j->client, j->repo);
@@ -240,7 +241,7 @@ static void completed(struct run *r, struct slot *s, CURLcode cc)
 		s->not_before_ms = 0;
 		return;
 	}
-	if (status == 408 || status == 429 || status >= 500) {
+	if (reg_retry_status(status)) {
 		schedule_retry(r, s, why, s->resp.retry_after);
 		return;
 	}
