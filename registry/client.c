@@ -237,8 +237,11 @@ void reg_strv_free(char **v)
 	free(v);
 }
 
+/* Out of memory is ERR_FAIL, for the caller to name the list. */
 static int strv_push(char ***v, size_t *n, size_t *cap, const char *s)
 {
+	char *copy;
+
 	if (*n + 2 > *cap) {
 		size_t nc = *cap ? *cap * 2 : 64;
 		char **nv = realloc(*v, nc * sizeof(*nv));
@@ -247,7 +250,10 @@ static int strv_push(char ***v, size_t *n, size_t *cap, const char *s)
 		*v = nv;
 		*cap = nc;
 	}
-	(*v)[(*n)++] = strdup(s);
+	copy = strdup(s);
+	if (!copy)
+		return ERR_FAIL;
+	(*v)[(*n)++] = copy;
 	(*v)[*n] = NULL;
 	return 0;
 }
@@ -302,10 +308,18 @@ static int paginate(struct reg_client *c, const char *first, const char *key,
 			break;
 		}
 		json_array_foreach (arr, i, it) {
-			if (json_is_string(it))
-				strv_push(&v, &n, &cap, json_string_value(it));
+			if (json_is_string(it) &&
+			    strv_push(&v, &n, &cap, json_string_value(it))) {
+				rc =
+				    err_set(err, ERR_FAIL,
+					    "%s: out of memory after %zu %s",
+					    repo ? repo : c->conn.host, n, key);
+				break;
+			}
 		}
 		json_decref(j);
+		if (rc)
+			break;
 		if (!r.link[0] || !link_next(r.link, path, sizeof(path)))
 			break;
 	}
@@ -316,6 +330,9 @@ static int paginate(struct reg_client *c, const char *first, const char *key,
 	}
 	if (!v)
 		v = calloc(1, sizeof(*v));
+	if (!v)
+		return err_set(err, ERR_FAIL, "%s: out of memory",
+			       c->conn.host);
 	*out = v;
 	*n_out = n;
 	return 0;
@@ -354,7 +371,7 @@ int reg_client_referrers(struct reg_client *c, struct buf *index_out,
 	if (r.status == 200 && !strcmp(r.content_type, MT_OCI_INDEX)) {
 		buf_reset(index_out);
 		rc = buf_append(index_out, r.body.data, r.body.len);
-		goto out;
+		goto kept;
 	}
 	if (r.status != 404 && r.status != 200) {
 		rc = status_error("referrers", repo, subject->str, &r, err);
@@ -371,12 +388,17 @@ int reg_client_referrers(struct reg_client *c, struct buf *index_out,
 		    index_out,
 		    "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
 		    "\",\"manifests\":[]}");
-		goto out;
+		goto kept;
 	}
 	if (rc)
 		goto out;
 	rc = buf_append(index_out, m.body, m.len);
 	reg_manifest_release(&m);
+kept:
+	if (rc)
+		rc = err_set(err, rc,
+			     "referrers of %s in %s/%s: more than %zu bytes",
+			     subject->str, c->conn.host, repo, index_out->max);
 out:
 	reg_response_release(&r);
 	return rc;
@@ -434,6 +456,9 @@ int reg_client_get_blob(struct reg_client *c, struct buf *out, const char *repo,
 	}
 	buf_reset(out);
 	rc = buf_append(out, r.body.data, r.body.len);
+	if (rc)
+		rc = err_set(err, rc, "blob %s/%s@%s: more than %zu bytes",
+			     c->conn.host, repo, digest->str, out->max);
 out:
 	reg_response_release(&r);
 	return rc;
