@@ -1,5 +1,8 @@
 /* Internal to registry/: one HTTP exchange with captured status, the
- * headers the client acts on, and a capped body. */
+ * headers the client acts on, and a capped body. A reg_response is
+ * caller-owned: reg_response_init before use, reg_response_release after;
+ * header values longer than their field are cut, a body over its cap sets
+ * body_too_large and stops the transfer. No function here fails. */
 #ifndef REGISTRY_HTTP_H
 #define REGISTRY_HTTP_H
 
