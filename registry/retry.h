@@ -14,7 +14,10 @@ int reg_retry_status(long status);
 
 /* 1 when curl result code cc (a CURLcode, CURLE_OK excluded) may go away
  * on its own (a dropped connection, a timeout); 0 for the ones that will
- * not (unresolvable host, bad URL, failed verification, a refused write). */
+ * not (unresolvable host, bad URL, failed verification, a refused write).
+ * Requests and token fetches fail fast on the latter, so that a mistyped
+ * host is one line at once; blob transfers, whose host has answered the
+ * manifest request already, retry every transport failure. */
 int reg_retry_curl(int cc);
 
 enum reg_retry_verdict {
