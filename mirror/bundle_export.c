@@ -467,8 +467,9 @@ static int export_plan(struct plan *p, struct dset *since, char **since_id,
 	if (o->all) {
 		struct all_ctx ac = {s, p, err, 0};
 
-		store_list(s, NULL, plan_all_cb, &ac, err);
-		rc = ac.rc;
+		rc = store_list(s, NULL, plan_all_cb, &ac, err);
+		if (ac.rc)
+			rc = ac.rc;
 	} else {
 		for (size_t i = 0; i < o->n_refs && !rc; i++)
 			rc = plan_ref(s, p, o->refs[i], err);

@@ -56,7 +56,12 @@ int inventory_write(const struct store *s, size_t *blobs_out, const char *path,
 		}
 		closedir(d);
 	}
-	store_list(s, NULL, inv_tag, tags, NULL);
+	rc = store_list(s, NULL, inv_tag, tags, err);
+	if (rc) {
+		json_decref(blobs);
+		json_decref(tags);
+		return err_wrap(err, "inventory of %s: ", s->root);
+	}
 	j = json_pack("{s:s,s:s,s:s,s:o,s:o}", "schema",
 		      "ocimirror-inventory/1", "tool", BUNDLE_TOOL_VERSION,
 		      "created", bundle_now_iso(ts, sizeof(ts)), "blobs", blobs,
