@@ -278,6 +278,7 @@ struct entry {
 	size_t len;
 	unsigned type;	    /* AE_IFREG when 0 */
 	const char *target; /* of a symbolic link */
+	unsigned mode;	    /* permission bits; 0644 when 0 */
 };
 
 static void tar_write(const char *path, const struct entry *v, size_t n)
@@ -293,7 +294,7 @@ static void tar_write(const char *path, const struct entry *v, size_t n)
 
 		archive_entry_set_pathname(e, v[i].name);
 		archive_entry_set_filetype(e, v[i].type ? v[i].type : AE_IFREG);
-		archive_entry_set_perm(e, 0644);
+		archive_entry_set_perm(e, v[i].mode ? v[i].mode : 0644);
 		archive_entry_set_size(e, (la_int64_t)v[i].len);
 		if (v[i].target)
 			archive_entry_set_symlink(e, v[i].target);
@@ -409,11 +410,12 @@ Test(bundle, the_hostile_image_is_accepted_when_honest)
 	hostile_build(&h, -1, -1);
 	{
 		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL},
-		    {"index.json", h.index, strlen(h.index), 0, NULL},
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
 		};
 		path = in_dir(&w, "honest.tar");
 		tar_write(path, v, sizeof(v) / sizeof(v[0]));
@@ -440,11 +442,11 @@ Test(bundle, a_flipped_byte_in_a_blob_is_refused_and_nothing_stays)
 	{
 		/* the config arrives whole first: it must go again */
 		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL},
-		    {h.layer_name, flipped, strlen(flipped), 0, NULL},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL},
-		    {"index.json", h.index, strlen(h.index), 0, NULL},
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, flipped, strlen(flipped), 0, NULL, 0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
 		};
 		path = in_dir(&w, "flipped.tar");
 		tar_write(path, v, sizeof(v) / sizeof(v[0]));
@@ -465,12 +467,13 @@ Test(bundle, a_dotdot_entry_name_is_refused_and_nothing_stays)
 	hostile_build(&h, -1, -1);
 	{
 		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL},
-		    {"blobs/sha256/../../../escaped", "x", 1, 0, NULL},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL},
-		    {"index.json", h.index, strlen(h.index), 0, NULL},
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     0},
+		    {"blobs/sha256/../../../escaped", "x", 1, 0, NULL, 0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
 		};
 		path = in_dir(&w, "dotdot.tar");
 		tar_write(path, v, sizeof(v) / sizeof(v[0]));
@@ -492,10 +495,10 @@ Test(bundle, a_symlink_entry_is_refused_and_nothing_stays)
 	hostile_build(&h, -1, -1);
 	{
 		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL},
-		    {h.layer_name, "", 0, AE_IFLNK, "/etc/passwd"},
-		    {"index.json", h.index, strlen(h.index), 0, NULL},
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, "", 0, AE_IFLNK, "/etc/passwd", 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
 		};
 		path = in_dir(&w, "link.tar");
 		tar_write(path, v, sizeof(v) / sizeof(v[0]));
@@ -515,11 +518,12 @@ Test(bundle, a_manifest_entry_larger_than_index_json_says_is_refused)
 	hostile_build(&h, -1, 40);
 	{
 		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL},
-		    {"index.json", h.index, strlen(h.index), 0, NULL},
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
 		};
 		path = in_dir(&w, "index-size.tar");
 		tar_write(path, v, sizeof(v) / sizeof(v[0]));
@@ -539,11 +543,12 @@ Test(bundle, a_layer_entry_larger_than_its_manifest_says_is_refused)
 	hostile_build(&h, 5, -1);
 	{
 		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL},
-		    {"index.json", h.index, strlen(h.index), 0, NULL},
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
 		};
 		path = in_dir(&w, "layer-size.tar");
 		tar_write(path, v, sizeof(v) / sizeof(v[0]));
@@ -564,11 +569,12 @@ Test(bundle, a_truncated_bundle_is_refused_and_nothing_stays)
 	hostile_build(&h, -1, -1);
 	{
 		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL},
-		    {"index.json", h.index, strlen(h.index), 0, NULL},
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
 		};
 		path = in_dir(&w, "cut.tar");
 		tar_write(path, v, sizeof(v) / sizeof(v[0]));
@@ -577,5 +583,30 @@ Test(bundle, a_truncated_bundle_is_refused_and_nothing_stays)
 	cr_assert_eq(stat(path, &sb), 0);
 	cr_assert_eq(truncate(path, 3 * 512 + 512 + 512 + 10), 0);
 	assert_refused(&w, path, ERR_INVALID, "truncated", &h);
+	world_teardown(&w);
+}
+
+Test(bundle, a_setuid_entry_is_refused_and_nothing_stays)
+{
+	struct world w;
+	struct hostile h;
+	const char *path;
+
+	world_setup(&w);
+	world_into_dst(&w);
+	hostile_build(&h, -1, -1);
+	{
+		struct entry v[] = {
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     04755},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
+		};
+		path = in_dir(&w, "setuid.tar");
+		tar_write(path, v, sizeof(v) / sizeof(v[0]));
+	}
+	assert_refused(&w, path, ERR_INVALID, "setuid", &h);
 	world_teardown(&w);
 }
