@@ -17,10 +17,12 @@
 struct site {
 	struct fix f;
 	struct server *srv;
-	char host[64];
+	char host[64], plain_base[80];
 	char htpasswd[300];
 	struct reg_options opt;
 	struct reg_pool pool;
+	struct reg_host_options plain;
+	struct reg_pool_host hosts[1];
 	struct reg_client *c;
 	char *big; /* BIG bytes of layer */
 	struct oci_digest image, config, small, large;
@@ -80,11 +82,17 @@ static void site_setup(struct site *s)
 	so.threads = 2;
 	cr_assert_eq(serve_start(&s->srv, &s->f.st, &so, &e), 0, "%s", e.msg);
 	snprintf(s->host, sizeof(s->host), "127.0.0.1:%u", serve_port(s->srv));
+	snprintf(s->plain_base, sizeof(s->plain_base), "http://%s", s->host);
 
 	reg_options_init(&s->opt);
 	s->opt.retries = 1;
 	s->opt.retry_base_ms = 10;
 	reg_pool_init(&s->pool, &s->opt);
+	/* plain http from the start: no https probe for the server to log */
+	s->plain.tls = REG_TLS_PLAIN;
+	s->hosts[0].host = s->host;
+	s->hosts[0].opt = &s->plain;
+	reg_pool_set_hosts(&s->pool, s->hosts, 1);
 	cr_assert_eq(reg_pool_get(&s->pool, &s->c, s->host, &e), 0, "%s",
 		     e.msg);
 }
@@ -440,5 +448,12 @@ Test(reg_data, the_pool_keeps_one_client_per_host)
 	cr_assert_neq(other, s.c);
 	cr_assert_str_eq(reg_client_host(other), "localhost:1");
 	cr_assert_eq(s.pool.n, 2);
+	/* the host's settings were applied: plain http, no probe */
+	{
+		const char *base = NULL;
+
+		cr_assert_eq(reg_client_base_url(s.c, &base, &e), 0);
+		cr_assert_str_eq(base, s.plain_base);
+	}
 	site_teardown(&s);
 }
