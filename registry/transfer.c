@@ -109,7 +109,8 @@ static int start(struct run *r, struct slot *s)
 	else
 		curl_easy_reset(s->h);
 	if (!s->h)
-		return err_set(&j->err, ERR_FAIL, "curl init failed");
+		return err_set(&j->err, ERR_FAIL, "blob %s: curl init failed",
+			       j->digest.str);
 	reg_client_setup_easy(j->client, s->h);
 	snprintf(url, sizeof(url), "%s/v2/%s/blobs/%s", base, j->repo,
 		 j->digest.str);
@@ -137,7 +138,8 @@ static int start(struct run *r, struct slot *s)
 	err_clear(&s->sink_err);
 	if (curl_multi_add_handle(r->multi, s->h) != CURLM_OK)
 		return err_set(&j->err, ERR_FAIL,
-			       "curl_multi_add_handle failed");
+			       "blob %s: curl_multi_add_handle failed",
+			       j->digest.str);
 	s->state = S_ACTIVE;
 	r->active++;
 	j->attempts++;
@@ -310,8 +312,9 @@ int reg_transfer_run(struct reg_blob_job *jobs, size_t n,
 		if (r.multi)
 			curl_multi_cleanup(r.multi);
 		for (size_t i = 0; i < n; i++) {
-			jobs[i].result =
-			    err_set(&jobs[i].err, ERR_FAIL, "out of memory");
+			jobs[i].result = err_set(&jobs[i].err, ERR_FAIL,
+						 "blob %s: out of memory",
+						 jobs[i].digest.str);
 		}
 		return ERR_FAIL;
 	}
