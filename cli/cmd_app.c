@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "mirror/margo/description.h"
 #include "mirror/margo/catalog.h"
 #include "mirror/margo/app_pull.h"
@@ -393,7 +394,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 
 	memset(&mo, 0, sizeof(mo));
 	mo.referrers = 1;
-	mo.concurrency = 8;
+	mo.concurrency = CLI_CONCURRENCY_DEFAULT;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': {
@@ -429,20 +430,13 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 		}
 		case 't': mo.profile_type = optarg; break;
 		case 'R': mo.referrers = 0; break;
-		case 'c': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (*end || v < 1 || v > 256) {
+		case 'c':
+			if (cli_parse_concurrency(&mo.concurrency, optarg,
+						  &err)) {
 				free(arch_copy);
-				return cli_usage(cli,
-						 "app pull: --concurrency "
-						 "wants 1..256, not \"%s\"",
-						 optarg);
+				return cli_usage(cli, "app pull: %s", err.msg);
 			}
-			mo.concurrency = (int)v;
 			break;
-		}
 		default: free(arch_copy); return cli_usage(cli, "%s", usage);
 		}
 	}

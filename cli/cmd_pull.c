@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "mirror/pull.h"
 
 static void on_event(void *ctx, const struct pull_event *ev)
@@ -77,7 +78,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 
 	err_clear(&err);
 	memset(&po, 0, sizeof(po));
-	po.concurrency = 8;
+	po.concurrency = CLI_CONCURRENCY_DEFAULT;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -89,17 +90,13 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 			break;
 		case 'a': all = 1; break;
 		case 'r': referrers = 1; break;
-		case 'c': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 256)
-				return cli_usage(cli,
-						 "pull: --concurrency wants "
-						 "1..256, not \"%s\"",
-						 optarg);
-			po.concurrency = (int)v;
+		case 'c':
+			if (cli_parse_concurrency(&po.concurrency, optarg,
+						  &err)) {
+				free(plats);
+				return cli_usage(cli, "pull: %s", err.msg);
+			}
 			break;
-		}
 		default:
 			free(plats);
 			return cli_usage(

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "mirror/push.h"
 
 #define PUSH_USAGE                                                             \
@@ -121,27 +122,6 @@ static void on_event(void *ctx, const struct push_event *ev)
 		fprintf(stderr, "manifest %s\n", ev->ref);
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (end == s)
-		return -1;
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	else if (*end == 'G' || *end == 'g')
-		v <<= 30, end++;
-	if (*end == 'i' && end[1] == 'B')
-		end += 2;
-	if (*end || v < 1024 || v > (1ull << 32))
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 int cmd_push(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
@@ -157,7 +137,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
 	struct store st = {0};
 	int c, rc = EXIT_OK, all = 0, store_ok = 0;
 	size_t failed = 0, up = 0, mounted = 0, existing = 0;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, chunk;
 	long long t0 = cli_now_ms();
 
 	memset(&l, 0, sizeof(l));
@@ -168,11 +148,10 @@ int cmd_push(int argc, char **argv, struct cli *cli)
 		case 'a': all = 1; break;
 		case 't': l.to = optarg; break;
 		case 'c':
-			if (parse_size(optarg, &po.chunk))
-				return cli_usage(cli,
-						 "push: --chunk-size wants "
-						 "1K..4G, not \"%s\"",
-						 optarg);
+			if (cli_parse_size(&chunk, "--chunk-size", optarg, 1024,
+					   1ull << 32, &l.err))
+				return cli_usage(cli, "push: %s", l.err.msg);
+			po.chunk = (size_t)chunk;
 			break;
 		default: return cli_usage(cli, PUSH_USAGE);
 		}
