@@ -76,7 +76,7 @@ static int app_validate(int argc, char **argv, struct cli *cli)
 		       probs.n_errors ? "invalid" : "valid", probs.n_errors,
 		       probs.n_errors == 1 ? "" : "s", probs.n_warnings,
 		       probs.n_warnings == 1 ? "" : "s");
-	rc = probs.n_errors ? EXIT_FAILED : EXIT_OK;
+	rc = cli_exit_code(0, probs.n_errors);
 	free(file);
 	margo_problems_release(&probs);
 	return rc;
@@ -499,7 +499,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 		fprintf(stderr, "ocimirror: app pull: out of memory\n");
 	margo_pull_report_release(&rep);
 	free(arch_copy);
-	return rc ? EXIT_FAILED : EXIT_OK;
+	return cli_exit_code(rc, 0);
 }
 
 static const struct {

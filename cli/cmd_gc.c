@@ -175,5 +175,6 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 	if (stats.blob_sweep_skipped && !cli->json)
 		fprintf(stderr, "ocimirror: gc: blob files were not swept, "
 				"see the warnings above\n");
-	return stats.errors || stats.blob_sweep_skipped ? EXIT_FAILED : EXIT_OK;
+	return cli_exit_code(0,
+			     stats.errors + (size_t)stats.blob_sweep_skipped);
 }

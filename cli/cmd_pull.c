@@ -191,7 +191,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 		    "seconds", (double)(cli_now_ms() - t0) / 1000.0, "results",
 		    refs_j));
 	}
-	rc = failed ? EXIT_FAILED : EXIT_OK;
+	rc = cli_exit_code(0, failed);
 out:
 	if (store_open_ok)
 		store_close(&st);
