@@ -67,11 +67,13 @@ struct pull_result {
 	uint64_t bytes_fetched;
 };
 
-/* results has n entries. Returns 0 when all
- * succeeded, ERR_FAIL when any failed (see results). The caller holds the
- * store's writer lock. */
-int pull_run(struct store *s, struct reg_pool *pool,
-	     const struct pull_item *items, size_t n,
-	     const struct pull_options *o, struct pull_result *results);
+/* results has n entries, each written (also when the run cannot start).
+ * Returns 0 when all succeeded, ERR_FAIL when any failed (see results;
+ * each failed result's message starts with "pull REF: " or, for the
+ * registry's answer about the top manifest, with the reference itself).
+ * The caller holds the store's writer lock. */
+int pull_run(struct pull_result *results, struct store *s,
+	     struct reg_pool *pool, const struct pull_item *items, size_t n,
+	     const struct pull_options *o);
 
 #endif
