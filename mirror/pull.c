@@ -33,8 +33,6 @@ struct refstate {
 	struct need *needs;
 	size_t n_needs, cap_needs;
 	int failed;
-	int err_names_ref; /* the error is reg_client's about the top
-			      manifest, whose message names the reference */
 };
 
 struct blobsink {
@@ -188,17 +186,15 @@ static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 			       MAX_DEPTH);
 	rc = reg_client_get_manifest(r->client, &rm, r->ref->path, reference,
 				     err);
-	if (rc) {
-		r->err_names_ref = !depth;
+	if (rc)
 		return rc;
-	}
 	rc = oci_manifest_parse(&m, rm.body, rm.len, rm.content_type, err);
 	reg_manifest_release(&rm);
-	if (rc) {
-		r->err_names_ref = !depth;
+	if (rc && depth) /* the top one is named by finish_item */
 		return err_wrap(err, "%s/%s:%s: ", r->ref->host, r->ref->path,
 				reference);
-	}
+	if (rc)
+		return rc;
 	if (via && via->size != (int64_t)m.raw_len) {
 		rc = err_set(
 		    err, ERR_DIGEST,
@@ -521,14 +517,12 @@ static void commit_item(struct pull_result *res, struct store *s,
 }
 
 /* The one point where a reference's failure gets its context: "pull REF: "
- * before the inner message, unless that message is the registry's own
- * about the reference's top manifest, which names it already. */
-static void finish_item(struct pull_result *res, const struct refstate *r,
-			const struct pull_options *o)
+ * before the inner message (kept whole). */
+static void finish_item(struct pull_result *res, const struct pull_options *o)
 {
 	struct pull_event ev;
 
-	if (res->result && !r->err_names_ref)
+	if (res->result)
 		err_wrap(&res->err, "pull %s: ", res->ref);
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = PULL_EV_DONE;
@@ -582,7 +576,7 @@ int pull_run(struct pull_result *results, struct store *s,
 	for (size_t i = 0; i < n; i++) {
 		if (!rs[i].failed)
 			commit_item(&results[i], s, &rs[i], i, &q);
-		finish_item(&results[i], &rs[i], o);
+		finish_item(&results[i], o);
 	}
 out:
 	for (size_t i = 0; i < n; i++) {

@@ -69,8 +69,8 @@ struct pull_result {
 
 /* results has n entries, each written (also when the run cannot start).
  * Returns 0 when all succeeded, ERR_FAIL when any failed (see results;
- * each failed result's message starts with "pull REF: " or, for the
- * registry's answer about the top manifest, with the reference itself).
+ * a failed result's message is "pull REF: " and the inner message; with
+ * plan_only, the inner message alone).
  * The caller holds the store's writer lock. */
 int pull_run(struct pull_result *results, struct store *s,
 	     struct reg_pool *pool, const struct pull_item *items, size_t n,

@@ -81,8 +81,7 @@ Test(cli_parse, sizes_out_of_range_name_the_bounds)
 	cr_assert_eq(cli_parse_size(&v, "--chunk-size", "5G", K, 4 * G, &e),
 		     ERR_INVALID);
 	cr_expect_str_eq(e.msg, "--chunk-size: \"5G\" is out of range 1K..4G");
-	cr_assert_eq(cli_parse_size(&v, "--chunk-size", "4G", K, 4 * G, &e),
-		     0);
+	cr_assert_eq(cli_parse_size(&v, "--chunk-size", "4G", K, 4 * G, &e), 0);
 	cr_expect_eq(v, 4 * G);
 	cr_assert_eq(cli_parse_size(&v, "--split", "512K", M, UINT64_MAX, &e),
 		     ERR_INVALID);

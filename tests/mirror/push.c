@@ -97,9 +97,9 @@ Test(push, plan_one_keeps_the_source_tag_unless_the_destination_names_one)
 	cr_assert_eq(push_plan_one(&p, "docker.io/library/nginx:1.25",
 				   "harbor.local:8443/m/nginx", &e),
 		     0, "%s", e.msg);
-	cr_assert_eq(push_plan_one(&p, "nginx:1.25", "harbor.local/m/web:prod",
-				   &e),
-		     0, "%s", e.msg);
+	cr_assert_eq(
+	    push_plan_one(&p, "nginx:1.25", "harbor.local/m/web:prod", &e), 0,
+	    "%s", e.msg);
 	cr_assert_eq(
 	    push_plan_one(&p,
 			  "ghcr.io/o/a@sha256:"
@@ -128,4 +128,159 @@ Test(push, plan_one_keeps_the_source_tag_unless_the_destination_names_one)
 		     ERR_INVALID);
 	cr_expect_eq(p.n, 3);
 	push_plan_release(&p);
+}
+
+/* push_run into the project's own server (push enabled), in-process on
+ * loopback; the server's store is then read back. */
+#include "loopfix.h"
+
+static void push_items(struct push_result *res, const struct fix *local,
+		       struct loop *l, const struct push_item *items, size_t n)
+{
+	struct push_options o;
+
+	memset(&o, 0, sizeof(o));
+	push_run(res, &local->st, &l->pool, items, n, &o);
+}
+
+Test(push, an_index_and_its_stored_children_reach_the_server)
+{
+	static const char *const amd_layers[] = {"amd layer", "shared layer"};
+	static const char *const arm_layers[] = {"arm layer", "shared layer"};
+	struct loop l;
+	struct fix local;
+	struct oci_digest amd, arm, idx, shared;
+	struct push_plan p = {0};
+	struct push_result res;
+	struct store_ref sr;
+	struct err e;
+
+	loop_start(&l, 1);
+	fix_setup(&local);
+	amd = fix_image(&local, "docker.io/library/app", "{\"a\":1}",
+			amd_layers, 2, NULL, NULL);
+	arm = fix_image(&local, "docker.io/library/app", "{\"a\":2}",
+			arm_layers, 2, NULL, NULL);
+	idx = fix_index(&local, "docker.io/library/app", &amd, &arm);
+	fix_tag(&local, "docker.io/library/app", "1.0", &idx, MT_INDEX);
+	oci_digest_of(&shared, OCI_SHA256, "shared layer",
+		      strlen("shared layer"));
+	cr_assert_eq(push_plan_one(&p, "docker.io/library/app:1.0",
+				   loop_ref(&l, "site/app"), &e),
+		     0, "%s", e.msg);
+	push_items(&res, &local, &l, p.items, p.n);
+	cr_assert_eq(res.result, 0, "%s", res.err.msg);
+	cr_expect_str_eq(res.ref, loop_ref(&l, "site/app:1.0"));
+	cr_expect_str_eq(res.digest.str, idx.str);
+	/* two children and the index by digest, then the tag */
+	cr_expect_eq(res.manifests, 4, "%zu", res.manifests);
+	cr_expect_eq(res.blobs_uploaded, 5); /* 2 configs, 3 distinct layers */
+	cr_expect_eq(res.blobs_mounted + res.blobs_existing, 1,
+		     "the shared layer goes once");
+
+	cr_assert_eq(store_tag_get(&l.remote.st, "site/app", "1.0", &sr, &e), 0,
+		     "%s", e.msg);
+	cr_expect_str_eq(sr.digest.str, idx.str);
+	cr_expect_str_eq(sr.media_type, MT_INDEX);
+	cr_expect_eq(
+	    store_manifest_get(&l.remote.st, "site/app", &amd, &sr, &e), 0,
+	    "%s", e.msg);
+	cr_expect_eq(
+	    store_manifest_get(&l.remote.st, "site/app", &arm, &sr, &e), 0,
+	    "%s", e.msg);
+	cr_expect(fix_blob_present(&l.remote, &shared));
+
+	/* again: everything is there, nothing uploaded */
+	push_items(&res, &local, &l, p.items, p.n);
+	cr_assert_eq(res.result, 0, "%s", res.err.msg);
+	cr_expect_eq(res.blobs_uploaded, 0);
+	cr_expect_eq(res.bytes_uploaded, 0);
+	push_plan_release(&p);
+	fix_teardown(&local);
+	loop_stop(&l);
+}
+
+Test(push, push_all_maps_every_tag_and_a_missing_source_fails_alone)
+{
+	static const char *const layers[] = {"the one layer"};
+	struct loop l;
+	struct fix local;
+	struct oci_digest a, b;
+	struct push_plan p = {0};
+	struct push_result res[3];
+	struct store_ref sr;
+	char want[400];
+	struct err e;
+
+	loop_start(&l, 1);
+	fix_setup(&local);
+	a = fix_image(&local, "ghcr.io/org/tool", "{\"t\":1}", layers, 1, NULL,
+		      NULL);
+	b = fix_image(&local, "docker.io/team/web", "{\"w\":1}", layers, 1,
+		      NULL, NULL);
+	fix_tag(&local, "ghcr.io/org/tool", "v1", &a, MT_MANIFEST);
+	fix_tag(&local, "docker.io/team/web", "prod", &b, MT_MANIFEST);
+	cr_assert_eq(push_plan_all(&p, &local.st, loop_ref(&l, "m"), &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(p.n, 2);
+	cr_assert_eq(push_plan_one(&p, "docker.io/team/web:gone",
+				   loop_ref(&l, "m/x"), &e),
+		     0, "%s", e.msg);
+	push_items(res, &local, &l, p.items, p.n);
+	cr_expect_eq(res[0].result, 0, "%s", res[0].err.msg);
+	cr_expect_eq(res[1].result, 0, "%s", res[1].err.msg);
+	cr_expect_neq(res[2].result, 0);
+	snprintf(want, sizeof(want), "push %s: ", loop_ref(&l, "m/x:gone"));
+	cr_expect(!strncmp(res[2].err.msg, want, strlen(want)), "%s",
+		  res[2].err.msg);
+	cr_expect(strstr(res[2].err.msg, "gone"), "%s", res[2].err.msg);
+
+	cr_assert_eq(
+	    store_tag_get(&l.remote.st, "m/ghcr.io/org/tool", "v1", &sr, &e), 0,
+	    "%s", e.msg);
+	cr_expect_str_eq(sr.digest.str, a.str);
+	cr_assert_eq(store_tag_get(&l.remote.st, "m/docker.io/team/web", "prod",
+				   &sr, &e),
+		     0, "%s", e.msg);
+	cr_expect_str_eq(sr.digest.str, b.str);
+	cr_expect_eq(store_tag_get(&l.remote.st, "m/x", "gone", &sr, &e),
+		     ERR_NOT_FOUND);
+	push_plan_release(&p);
+	fix_teardown(&local);
+	loop_stop(&l);
+}
+
+Test(push, without_credentials_the_server_refuses)
+{
+	static const char *const layers[] = {"private layer"};
+	struct loop l;
+	struct fix local;
+	struct oci_digest a;
+	struct push_plan p = {0};
+	struct push_result res;
+	struct reg_pool anon;
+	struct store_ref sr;
+	struct push_options o;
+	struct err e;
+
+	loop_start(&l, 1);
+	fix_setup(&local);
+	a = fix_image(&local, "docker.io/team/secret", "{\"s\":1}", layers, 1,
+		      NULL, NULL);
+	fix_tag(&local, "docker.io/team/secret", "v1", &a, MT_MANIFEST);
+	cr_assert_eq(push_plan_one(&p, "docker.io/team/secret:v1",
+				   loop_ref(&l, "team/secret"), &e),
+		     0, "%s", e.msg);
+	reg_pool_init(&anon, &l.reg);
+	memset(&o, 0, sizeof(o));
+	cr_expect_eq(push_run(&res, &local.st, &anon, p.items, p.n, &o),
+		     ERR_FAIL);
+	reg_pool_release(&anon);
+	cr_expect_eq(res.result, ERR_UNAUTHORIZED, "%d %s", res.result,
+		     res.err.msg);
+	cr_expect_eq(store_tag_get(&l.remote.st, "team/secret", "v1", &sr, &e),
+		     ERR_NOT_FOUND);
+	push_plan_release(&p);
+	fix_teardown(&local);
+	loop_stop(&l);
 }
