@@ -1,8 +1,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "loopfix.h"
 #include "mirror/push.h"
-#include "storefix.h"
 
 static void mapped(const char *to, const char *repo, const char *want_host,
 		   const char *want_path)
@@ -132,7 +132,6 @@ Test(push, plan_one_keeps_the_source_tag_unless_the_destination_names_one)
 
 /* push_run into the project's own server (push enabled), in-process on
  * loopback; the server's store is then read back. */
-#include "loopfix.h"
 
 static void push_items(struct push_result *res, const struct fix *local,
 		       struct loop *l, const struct push_item *items, size_t n)
