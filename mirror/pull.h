@@ -26,6 +26,8 @@ enum pull_event_kind {
 	PULL_EV_DONE,	  /* one reference finished: ref, digest, result */
 };
 
+/* Passed to pull_options.event; every string is valid during the call
+ * only. Events come from the calling thread. */
 struct pull_event {
 	enum pull_event_kind kind;
 	const char *ref;
@@ -36,7 +38,8 @@ struct pull_event {
 	const char *message; /* error text when result != 0 */
 };
 
-/* One reference to pull, and how. */
+/* One reference to pull, and how. The caller owns dest and platforms;
+ * they must outlive pull_run. */
 struct pull_item {
 	struct oci_ref ref; /* a tag, a digest, or both (digest pulled,
 			       tag written) */

@@ -32,6 +32,8 @@ enum push_event_kind {
 	PUSH_EV_DONE,	  /* one item finished: ref, digest, result */
 };
 
+/* Passed to push_options.event; every string is valid during the call
+ * only. */
 struct push_event {
 	enum push_event_kind kind;
 	const char *ref;
@@ -42,6 +44,8 @@ struct push_event {
 	const char *message;
 };
 
+/* One push. The strings are the caller's (a push_plan's) and must outlive
+ * push_run. */
 struct push_item {
 	const char *src_repo; /* store repository */
 	const char *src_tag;  /* NULL: by src_digest */
