@@ -243,3 +243,71 @@ Test(pull, failures_are_per_reference_and_named_once)
 	fix_teardown(&local);
 	loop_stop(&l);
 }
+
+static int keep_last_desc(void *ctx, const char *desc_json)
+{
+	char **seen = ctx;
+
+	free(*seen);
+	*seen = strdup(desc_json);
+	return 0;
+}
+
+Test(pull, referrers_come_with_their_subject_when_asked)
+{
+	static const char *const layers[] = {"image layer"};
+	static const char *const sig_layers[] = {"signature bytes"};
+	struct loop l;
+	struct fix local;
+	struct oci_digest img, sig, sig_layer;
+	struct pull_item it;
+	struct pull_result res;
+	struct store_ref sr;
+	char desc[512], repo[300], *seen = NULL;
+	int64_t size = 0;
+	struct err e;
+
+	loop_start(&l, 0);
+	fix_setup(&local);
+	img = fix_image(&l.remote, "team/signed", "{\"i\":1}", layers, 1, NULL,
+			NULL);
+	fix_tag(&l.remote, "team/signed", "v1", &img, MT_MANIFEST);
+	sig = fix_image(&l.remote, "team/signed", "{}", sig_layers, 1, &img,
+			"application/vnd.example.sig");
+	cr_assert(store_blob_exists(&l.remote.st, &sig, &size));
+	fix_desc(desc, sizeof(desc), MT_MANIFEST, &sig, (long long)size);
+	cr_assert_eq(store_referrer_add(&l.remote.st, "team/signed", &img, &sig,
+					desc, &e),
+		     0, "%s", e.msg);
+	oci_digest_of(&sig_layer, OCI_SHA256, sig_layers[0],
+		      strlen(sig_layers[0]));
+	snprintf(repo, sizeof(repo), "%s/team/signed", l.host);
+
+	/* without referrers: the image alone */
+	item_of(&it, loop_ref(&l, "team/signed:v1"));
+	run(&res, &local, &l, &it, 1);
+	cr_assert_eq(res.result, 0, "%s", res.err.msg);
+	cr_expect_eq(res.manifests, 1);
+	cr_expect(!fix_blob_present(&local, &sig_layer));
+
+	it.referrers = 1;
+	run(&res, &local, &l, &it, 1);
+	cr_assert_eq(res.result, 0, "%s", res.err.msg);
+	cr_expect_str_eq(res.digest.str, img.str, "the top is the subject");
+	cr_expect_eq(res.manifests, 2);
+	cr_expect_eq(res.blobs_fetched, 2, "the signature's config and layer");
+	cr_expect(fix_blob_present(&local, &sig_layer));
+	cr_expect_eq(store_manifest_get(&local.st, repo, &sig, &sr, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(store_referrers_list(&local.st, repo, &img, keep_last_desc,
+					  &seen, &e),
+		     0, "%s", e.msg);
+	cr_assert(seen, "a referrers record for the subject");
+	cr_expect(strstr(seen, sig.str), "%s", seen);
+	cr_expect(strstr(seen, "application/vnd.example.sig"), "%s", seen);
+	free(seen);
+	cr_assert_eq(store_tag_get(&local.st, repo, "v1", &sr, &e), 0);
+	cr_expect_str_eq(sr.digest.str, img.str);
+	fix_teardown(&local);
+	loop_stop(&l);
+}
