@@ -300,7 +300,7 @@ static int commit_ref(struct store *s, struct refstate *r,
 	int rc;
 
 	for (size_t i = 0; i < r->n_needs; i++) {
-		if (!store_blob_exists(s, &r->needs[i].digest, NULL))
+		if (!store_blob_exists(NULL, s, &r->needs[i].digest))
 			return err_set(err, ERR_NOT_FOUND, "blob %s missing",
 				       r->needs[i].digest.str);
 		rc = store_blob_link(s, r->repo, &r->needs[i].digest, err);
@@ -400,7 +400,7 @@ static void plan_count(struct pull_result *results, const struct store *s,
 						  &r->needs[q - 1].digest))
 				continue;
 			res->blobs++;
-			if (!store_blob_exists(s, &nd->digest, NULL)) {
+			if (!store_blob_exists(NULL, s, &nd->digest)) {
 				res->blobs_fetched++;
 				res->bytes_fetched +=
 				    (uint64_t)(nd->size > 0 ? nd->size : 0);
@@ -453,7 +453,7 @@ static int queue_build(struct queue *out, struct store *s,
 
 		if (i && oci_digest_equal(&all[i].digest, &all[i - 1].digest))
 			continue;
-		if (store_blob_exists(s, &all[i].digest, NULL))
+		if (store_blob_exists(NULL, s, &all[i].digest))
 			continue;
 		b->s = s;
 		b->digest = all[i].digest;

@@ -86,10 +86,10 @@ struct push_plan {
 	size_t n_strs, cap, cap_strs;
 };
 
-/* push --all: every tag of the store, in store_list order, to
+/* push --all: every tag of the store, in walk_tags order, to
  * push_map_repo(to, repo) with the same tag. ERR_INVALID (the message
  * names the repository) when a store repository maps to no valid name;
- * store errors as store_list. */
+ * store errors as walk_tags. */
 int push_plan_all(struct push_plan *out, const struct store *s, const char *to,
 		  struct err *err);
 

@@ -86,12 +86,12 @@ Test(pull, one_platform_of_an_index_and_the_tag_last)
 			 strlen("{\"architecture\":\"arm64\"}"));
 
 	snprintf(repo, sizeof(repo), "%s/team/app", l.host);
-	cr_assert_eq(store_tag_get(&local.st, repo, "v1", &sr, &e), 0, "%s",
+	cr_assert_eq(store_tag_get(&sr, &local.st, repo, "v1", &e), 0, "%s",
 		     e.msg);
 	cr_expect_str_eq(sr.digest.str, a.index.str);
 	cr_expect_str_eq(sr.media_type, MT_INDEX);
-	cr_expect_eq(store_manifest_get(&local.st, repo, &a.arm, &sr, &e), 0);
-	cr_expect_neq(store_manifest_get(&local.st, repo, &a.amd, &sr, &e), 0,
+	cr_expect_eq(store_manifest_get(&sr, &local.st, repo, &a.arm, &e), 0);
+	cr_expect_neq(store_manifest_get(&sr, &local.st, repo, &a.amd, &e), 0,
 		      "amd64 was not asked for");
 	cr_expect(fix_blob_present(&local, &a.arm_layer));
 	cr_expect(fix_blob_present(&local, &a.arm_config));
@@ -134,7 +134,7 @@ Test(pull, shared_blobs_fetched_once_and_a_rerun_fetches_nothing)
 	cr_expect_eq(res[0].blobs_fetched + res[1].blobs_fetched, 5);
 	cr_expect_eq(res[0].blobs_fetched, 4);
 	cr_expect_str_eq(res[1].digest.str, other.str);
-	cr_assert_eq(store_tag_get(&local.st, "mirror/other", "v2", &sr, &e), 0,
+	cr_assert_eq(store_tag_get(&sr, &local.st, "mirror/other", "v2", &e), 0,
 		     "%s", e.msg);
 	cr_expect_str_eq(sr.digest.str, other.str);
 	cr_expect(fix_blob_present(&local, &a.amd_layer));
@@ -174,7 +174,7 @@ Test(pull, plan_only_counts_what_is_missing_and_writes_nothing)
 	cr_expect_eq(res.blobs, 4);
 	cr_expect_eq(res.blobs_fetched, 4);
 	snprintf(repo, sizeof(repo), "%s/team/app", l.host);
-	cr_expect_eq(store_tag_get(&local.st, repo, "v1", &sr, &e),
+	cr_expect_eq(store_tag_get(&sr, &local.st, repo, "v1", &e),
 		     ERR_NOT_FOUND);
 	cr_expect(!fix_blob_present(&local, &a.amd_layer));
 	fix_teardown(&local);
@@ -200,7 +200,7 @@ Test(pull, failures_are_per_reference_and_named_once)
 	run(res, &local, &l, it, 1);
 	cr_assert_eq(res[0].result, 0, "%s", res[0].err.msg);
 	snprintf(repo, sizeof(repo), "%s/team/app", l.host);
-	cr_assert_eq(store_tag_get(&local.st, repo, "v1", &before, &e), 0);
+	cr_assert_eq(store_tag_get(&before, &local.st, repo, "v1", &e), 0);
 
 	static const char *const layers[] = {"bytes the server will spoil"};
 	struct oci_digest bad, bad_layer;
@@ -233,7 +233,7 @@ Test(pull, failures_are_per_reference_and_named_once)
 		  res[1].err.msg);
 	cr_expect(strstr(res[1].err.msg, bad_layer.str), "%s", res[1].err.msg);
 	snprintf(repo, sizeof(repo), "%s/team/bad", l.host);
-	cr_expect_eq(store_tag_get(&local.st, repo, "v1", &sr, &e),
+	cr_expect_eq(store_tag_get(&sr, &local.st, repo, "v1", &e),
 		     ERR_NOT_FOUND, "no tag for a failed reference");
 	cr_expect(!fix_blob_present(&local, &bad_layer));
 	/* the good one in the same run completes */
@@ -274,7 +274,7 @@ Test(pull, referrers_come_with_their_subject_when_asked)
 	fix_tag(&l.remote, "team/signed", "v1", &img, MT_MANIFEST);
 	sig = fix_image(&l.remote, "team/signed", "{}", sig_layers, 1, &img,
 			"application/vnd.example.sig");
-	cr_assert(store_blob_exists(&l.remote.st, &sig, &size));
+	cr_assert(store_blob_exists(&size, &l.remote.st, &sig));
 	fix_desc(desc, sizeof(desc), MT_MANIFEST, &sig, (long long)size);
 	cr_assert_eq(store_referrer_add(&l.remote.st, "team/signed", &img, &sig,
 					desc, &e),
@@ -297,7 +297,7 @@ Test(pull, referrers_come_with_their_subject_when_asked)
 	cr_expect_eq(res.manifests, 2);
 	cr_expect_eq(res.blobs_fetched, 2, "the signature's config and layer");
 	cr_expect(fix_blob_present(&local, &sig_layer));
-	cr_expect_eq(store_manifest_get(&local.st, repo, &sig, &sr, &e), 0,
+	cr_expect_eq(store_manifest_get(&sr, &local.st, repo, &sig, &e), 0,
 		     "%s", e.msg);
 	cr_assert_eq(store_referrers_list(&local.st, repo, &img, keep_last_desc,
 					  &seen, &e),
@@ -306,7 +306,7 @@ Test(pull, referrers_come_with_their_subject_when_asked)
 	cr_expect(strstr(seen, sig.str), "%s", seen);
 	cr_expect(strstr(seen, "application/vnd.example.sig"), "%s", seen);
 	free(seen);
-	cr_assert_eq(store_tag_get(&local.st, repo, "v1", &sr, &e), 0);
+	cr_assert_eq(store_tag_get(&sr, &local.st, repo, "v1", &e), 0);
 	cr_expect_str_eq(sr.digest.str, img.str);
 	fix_teardown(&local);
 	loop_stop(&l);

@@ -177,15 +177,15 @@ Test(push, an_index_and_its_stored_children_reach_the_server)
 	cr_expect_eq(res.blobs_mounted + res.blobs_existing, 1,
 		     "the shared layer goes once");
 
-	cr_assert_eq(store_tag_get(&l.remote.st, "site/app", "1.0", &sr, &e), 0,
+	cr_assert_eq(store_tag_get(&sr, &l.remote.st, "site/app", "1.0", &e), 0,
 		     "%s", e.msg);
 	cr_expect_str_eq(sr.digest.str, idx.str);
 	cr_expect_str_eq(sr.media_type, MT_INDEX);
 	cr_expect_eq(
-	    store_manifest_get(&l.remote.st, "site/app", &amd, &sr, &e), 0,
+	    store_manifest_get(&sr, &l.remote.st, "site/app", &amd, &e), 0,
 	    "%s", e.msg);
 	cr_expect_eq(
-	    store_manifest_get(&l.remote.st, "site/app", &arm, &sr, &e), 0,
+	    store_manifest_get(&sr, &l.remote.st, "site/app", &arm, &e), 0,
 	    "%s", e.msg);
 	cr_expect(fix_blob_present(&l.remote, &shared));
 
@@ -235,14 +235,14 @@ Test(push, push_all_maps_every_tag_and_a_missing_source_fails_alone)
 	cr_expect(strstr(res[2].err.msg, "gone"), "%s", res[2].err.msg);
 
 	cr_assert_eq(
-	    store_tag_get(&l.remote.st, "m/ghcr.io/org/tool", "v1", &sr, &e), 0,
+	    store_tag_get(&sr, &l.remote.st, "m/ghcr.io/org/tool", "v1", &e), 0,
 	    "%s", e.msg);
 	cr_expect_str_eq(sr.digest.str, a.str);
-	cr_assert_eq(store_tag_get(&l.remote.st, "m/docker.io/team/web", "prod",
-				   &sr, &e),
+	cr_assert_eq(store_tag_get(&sr, &l.remote.st, "m/docker.io/team/web",
+				   "prod", &e),
 		     0, "%s", e.msg);
 	cr_expect_str_eq(sr.digest.str, b.str);
-	cr_expect_eq(store_tag_get(&l.remote.st, "m/x", "gone", &sr, &e),
+	cr_expect_eq(store_tag_get(&sr, &l.remote.st, "m/x", "gone", &e),
 		     ERR_NOT_FOUND);
 	push_plan_release(&p);
 	fix_teardown(&local);
@@ -277,7 +277,7 @@ Test(push, without_credentials_the_server_refuses)
 	reg_pool_release(&anon);
 	cr_expect_eq(res.result, ERR_UNAUTHORIZED, "%d %s", res.result,
 		     res.err.msg);
-	cr_expect_eq(store_tag_get(&l.remote.st, "team/secret", "v1", &sr, &e),
+	cr_expect_eq(store_tag_get(&sr, &l.remote.st, "team/secret", "v1", &e),
 		     ERR_NOT_FOUND);
 	push_plan_release(&p);
 	fix_teardown(&local);
