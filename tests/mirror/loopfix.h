@@ -73,7 +73,8 @@ static FIX_UNUSED void loop_start(struct loop *l, int push)
 	if (push) {
 		cr_assert_eq(reg_pool_get(&l->pool, &c, l->host, &e), 0, "%s",
 			     e.msg);
-		cr_assert_eq(reg_client_set_creds(c, LOOP_USER, LOOP_PASS), 0);
+		cr_assert_eq(reg_client_set_creds(c, LOOP_USER, LOOP_PASS, &e), 0,
+			     "%s", e.msg);
 	}
 }
 
