@@ -519,7 +519,7 @@ static int run_transfer(struct run *r, struct err *err)
 	po.progress = r->o->progress;
 	po.ctx = r->o->ctx;
 	if (r->plan.n)
-		pull_run(r->s, &r->pool, r->plan.items, r->plan.n, &po, res);
+		pull_run(res, r->s, &r->pool, r->plan.items, r->plan.n, &po);
 	for (size_t i = 0; i < r->plan.n; i++) {
 		struct sync_tag_result *t = &r->rep->tags[r->plan.line[i]];
 
