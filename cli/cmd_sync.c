@@ -103,7 +103,7 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	if (!file || optind != argc)
 		return cli_usage(cli, "%s", usage);
 	/* the whole file is checked before any network traffic */
-	if (sync_config_load(&cfg, file, &err)) {
+	if (syncconf_load(&cfg, file, &err)) {
 		if (cli->json)
 			cli_fail(cli, &err);
 		else
@@ -115,7 +115,7 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 		rc = store_lock(&st, wait, &err);
 	if (rc) {
 		store_close(&st); /* safe on a store that failed to open */
-		sync_config_release(&cfg);
+		syncconf_release(&cfg);
 		return cli_fail(cli, &err);
 	}
 	memset(&so, 0, sizeof(so));
@@ -132,6 +132,6 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	rc = rep.failed ? EXIT_FAILED : EXIT_OK;
 	sync_report_release(&rep);
 	store_close(&st);
-	sync_config_release(&cfg);
+	syncconf_release(&cfg);
 	return rc;
 }

@@ -273,7 +273,8 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 	} else {
 		listed = 1;
 	}
-	if (sync_tags_select(&sel, &n_sel, rule, tags, n_tags, &e)) {
+	if (tagfilter_select(&sel, &n_sel, rule->has_tags ? &rule->tags : NULL,
+			     tags, n_tags, &e)) {
 		struct sync_tag_result *t = report_add(rep);
 		if (t) {
 			snprintf(t->source, sizeof(t->source), "%s", srcrepo);
@@ -325,7 +326,7 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		prune_out->keep = NULL;
 	}
 out:
-	sync_strv_free(sel);
+	tagfilter_strv_free(sel);
 	reg_strv_free(tags);
 }
 

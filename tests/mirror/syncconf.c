@@ -12,7 +12,7 @@ static struct err err;
 
 static void fini(void)
 {
-	sync_config_release(&cfg);
+	syncconf_release(&cfg);
 }
 
 TestSuite(syncconf, .fini = fini);
@@ -20,7 +20,7 @@ TestSuite(tagfilter, .fini = fini);
 
 static void parse_ok(const char *yaml)
 {
-	int rc = sync_config_parse(&cfg, "t.yaml", yaml, strlen(yaml), &err);
+	int rc = syncconf_parse(&cfg, "t.yaml", yaml, strlen(yaml), &err);
 
 	cr_assert_eq(rc, 0, "parse failed: %s\n--\n%s", err.msg, yaml);
 }
@@ -34,7 +34,7 @@ static void expect_bad(const char *yaml, size_t line, size_t col,
 	int rc;
 
 	err_clear(&err);
-	rc = sync_config_parse(&cfg, "t.yaml", yaml, strlen(yaml), &err);
+	rc = syncconf_parse(&cfg, "t.yaml", yaml, strlen(yaml), &err);
 	cr_assert_eq(rc, ERR_INVALID, "rc %d (%s) for\n%s", rc, err.msg, yaml);
 	cr_expect_eq(err.code, ERR_INVALID);
 	snprintf(prefix, sizeof(prefix), "t.yaml:%zu:%zu: ", line, col);
@@ -155,14 +155,14 @@ Test(syncconf, issue_example_parses_into_fields)
 	cr_expect_str_eq(r->source.digest.str, "sha256:" HEX64);
 	cr_expect_eq(r->has_tags, 0);
 
-	cr_expect_eq(sync_config_registry(&cfg, "registry.example.com"),
+	cr_expect_eq(syncconf_registry(&cfg, "registry.example.com"),
 		     &cfg.registries[0]);
-	cr_expect_eq(sync_config_registry(&cfg, "Registry.Example.COM"),
+	cr_expect_eq(syncconf_registry(&cfg, "Registry.Example.COM"),
 		     &cfg.registries[0]);
-	cr_expect_eq(sync_config_registry(&cfg, "localhost:5000"),
+	cr_expect_eq(syncconf_registry(&cfg, "localhost:5000"),
 		     &cfg.registries[1]);
-	cr_expect_null(sync_config_registry(&cfg, "localhost"));
-	cr_expect_null(sync_config_registry(&cfg, "docker.io"));
+	cr_expect_null(syncconf_registry(&cfg, "localhost"));
+	cr_expect_null(syncconf_registry(&cfg, "docker.io"));
 }
 
 Test(syncconf, example_file_documents_every_key)
@@ -172,7 +172,7 @@ Test(syncconf, example_file_documents_every_key)
 	struct semver v;
 	int rc;
 
-	rc = sync_config_load(&cfg, TESTDATA "/sync/example.yaml", &err);
+	rc = syncconf_load(&cfg, TESTDATA "/sync/example.yaml", &err);
 	cr_assert_eq(rc, 0, "%s", err.msg);
 	cr_expect_str_eq(cfg.path, TESTDATA "/sync/example.yaml");
 	cr_expect_eq(cfg.n_platforms, 2);
@@ -301,7 +301,7 @@ Test(syncconf, rates_and_hosts)
 	cr_expect_eq(cfg.registries[3].tls, SYNC_TLS_DEFAULT);
 	/* Normalised like a reference's host, so a rule's host finds it. */
 	cr_expect_str_eq(cfg.registries[3].host, "docker.io");
-	cr_expect_eq(sync_config_registry(&cfg, cfg.rules[0].source.host),
+	cr_expect_eq(syncconf_registry(&cfg, cfg.rules[0].source.host),
 		     &cfg.registries[3]);
 	cr_expect_str_eq(cfg.registries[4].host, "[::1]:5000");
 	cr_expect_str_eq(cfg.registries[5].host, "localhost");
@@ -427,7 +427,7 @@ Test(syncconf, regex_repetition_is_bounded)
 			     "3{",
 			     0, NULL, 0),
 		     0);
-	sync_config_release(&cfg);
+	syncconf_release(&cfg);
 	expect_bad(
 	    "sync:\n- source: a\n  tags: {regex: '((a{255}){255}){255}'}\n", 3,
 	    17, "tags.regex: repetition counts|too large");
@@ -597,7 +597,7 @@ Test(syncconf, bad_files_in_testdata)
 
 		snprintf(path, sizeof(path), TESTDATA "/sync/bad/%s",
 			 cases[i].file);
-		rc = sync_config_load(&cfg, path, &err);
+		rc = syncconf_load(&cfg, path, &err);
 		cr_expect_eq(rc, ERR_INVALID, "%s: rc %d (%s)", path, rc,
 			     err.msg);
 		snprintf(prefix, sizeof(prefix), "%s:%zu:%zu: ", path,
@@ -612,7 +612,7 @@ Test(syncconf, bad_files_in_testdata)
 
 Test(syncconf, missing_file_is_not_found)
 {
-	int rc = sync_config_load(&cfg, TESTDATA "/sync/no-such.yaml", &err);
+	int rc = syncconf_load(&cfg, TESTDATA "/sync/no-such.yaml", &err);
 
 	cr_expect_eq(rc, ERR_NOT_FOUND);
 	cr_expect(strstr(err.msg, "no-such.yaml") != NULL, "%s", err.msg);
@@ -635,7 +635,7 @@ Test(syncconf, aliases_cannot_blow_up)
 		n += (size_t)snprintf(yaml + n, cap - n,
 				      "- {source: a, tags: *t}\n");
 	cr_assert_lt(n, cap);
-	rc = sync_config_parse(&cfg, "t.yaml", yaml, n, &err);
+	rc = syncconf_parse(&cfg, "t.yaml", yaml, n, &err);
 	cr_expect_eq(rc, ERR_INVALID, "%s", err.msg);
 	cr_expect(strstr(err.msg, "more than 200000 YAML nodes") != NULL, "%s",
 		  err.msg);
@@ -880,11 +880,12 @@ static void select_with(const char *rule_yaml, const char *const *tags,
 	int rc;
 
 	snprintf(yaml, sizeof(yaml), "sync:\n- %s\n", rule_yaml);
-	sync_config_release(&cfg);
+	syncconf_release(&cfg);
 	parse_ok(yaml);
-	sync_strv_free(sel);
-	rc = sync_tags_select(&sel, &n_sel, &cfg.rules[0], (char *const *)tags,
-			      n, &err);
+	tagfilter_strv_free(sel);
+	rc = tagfilter_select(&sel, &n_sel,
+			      cfg.rules[0].has_tags ? &cfg.rules[0].tags : NULL,
+			      (char *const *)tags, n, &err);
 	cr_assert_eq(rc, 0, "%s", err.msg);
 	cr_assert_not_null(sel);
 	cr_assert_null(sel[n_sel]);
@@ -904,7 +905,7 @@ static void expect_sel(const char *want)
 		cr_expect_str_eq(sel[i], tok, "position %zu", i);
 	}
 	cr_expect_eq(n_sel, i, "got %zu tags, want %zu (%s)", n_sel, i, want);
-	sync_strv_free(sel);
+	tagfilter_strv_free(sel);
 	sel = NULL;
 }
 
