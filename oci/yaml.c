@@ -344,12 +344,20 @@ int oci_yaml_load(struct oci_yaml *y, const char *name, const void *data,
 			       "larger than %zu bytes", lim->input_max);
 	if ((rc = count_first(y, lim, err)))
 		return rc;
-	if (!yaml_parser_initialize(&y->parser))
+	y->parser = malloc(sizeof(*y->parser));
+	if (!y->parser || !yaml_parser_initialize(y->parser)) {
+		free(y->parser);
+		y->parser = NULL;
 		return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
-	y->has_parser = 1;
-	yaml_parser_set_input_string(&y->parser, y->data, len);
-	if (!yaml_parser_load(&y->parser, &y->doc))
-		return parser_fail(y, &y->parser, err);
+	}
+	yaml_parser_set_input_string(y->parser, y->data, len);
+	if (!yaml_parser_load(y->parser, &y->doc)) {
+		rc = parser_fail(y, y->parser, err);
+		yaml_parser_delete(y->parser);
+		free(y->parser);
+		y->parser = NULL;
+		return rc;
+	}
 	y->has_doc = 1;
 	return 0;
 }
@@ -359,11 +367,11 @@ int oci_yaml_expect_end(struct oci_yaml *y, struct err *err)
 	yaml_event_t ev;
 	int rc = 0;
 
-	if (!y->has_parser)
+	if (!y->parser)
 		return fail_at(y, err, ERR_FAIL, 0, 0, "no document loaded");
 	for (;;) {
-		if (!yaml_parser_parse(&y->parser, &ev))
-			return parser_fail(y, &y->parser, err);
+		if (!yaml_parser_parse(y->parser, &ev))
+			return parser_fail(y, y->parser, err);
 		if (ev.type == YAML_STREAM_END_EVENT)
 			break;
 		if (ev.type == YAML_SCALAR_EVENT ||
@@ -387,8 +395,10 @@ void oci_yaml_release(struct oci_yaml *y)
 {
 	if (y->has_doc)
 		yaml_document_delete(&y->doc);
-	if (y->has_parser)
-		yaml_parser_delete(&y->parser);
+	if (y->parser) {
+		yaml_parser_delete(y->parser);
+		free(y->parser);
+	}
 	memset(y, 0, sizeof(*y));
 }
 
@@ -402,7 +412,7 @@ yaml_node_t *oci_yaml_node(struct oci_yaml *y, int idx)
 	return y->has_doc ? yaml_document_get_node(&y->doc, idx) : NULL;
 }
 
-yaml_node_t *oci_yaml_map_get(struct oci_yaml *y, const yaml_node_t *map,
+yaml_node_t *oci_yaml_map_get(yaml_document_t *doc, const yaml_node_t *map,
 			      const char *key, yaml_node_t **key_out,
 			      size_t *scanned_out)
 {
@@ -414,7 +424,7 @@ yaml_node_t *oci_yaml_map_get(struct oci_yaml *y, const yaml_node_t *map,
 		return NULL;
 	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
 	     pr < map->data.mapping.pairs.top; pr++) {
-		yaml_node_t *k = oci_yaml_node(y, pr->key);
+		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
 
 		if (scanned_out)
 			(*scanned_out)++;
@@ -424,16 +434,16 @@ yaml_node_t *oci_yaml_map_get(struct oci_yaml *y, const yaml_node_t *map,
 			continue;
 		if (key_out)
 			*key_out = k;
-		return oci_yaml_node(y, pr->value);
+		return yaml_document_get_node(doc, pr->value);
 	}
 	return NULL;
 }
 
-const char *oci_yaml_map_str(struct oci_yaml *y, const yaml_node_t *map,
+const char *oci_yaml_map_str(yaml_document_t *doc, const yaml_node_t *map,
 			     const char *key)
 {
 	const char *s =
-	    oci_yaml_scalar(oci_yaml_map_get(y, map, key, NULL, NULL));
+	    oci_yaml_scalar(oci_yaml_map_get(doc, map, key, NULL, NULL));
 
 	return s && *s ? s : NULL;
 }

@@ -24,11 +24,14 @@
  * is also left in y->line and y->column (0 when the failure has no place,
  * like the input cap or memory).
  *
- * Ownership: struct oci_yaml is caller-owned; after oci_yaml_load (success
- * or not) call oci_yaml_release once. Nodes and scalar strings handed out
- * point into the document and live until then. Lookups never allocate and
- * never fail: a wrong kind or a missing key is NULL. Names here are
- * oci_yaml_*; libyaml's own yaml_* names are not shadowed. */
+ * Ownership: struct oci_yaml is caller-owned. A failed oci_yaml_load holds
+ * nothing (only name, line and column are set); after a successful one
+ * call oci_yaml_release once. Nodes and scalar strings handed out point
+ * into y->doc and live until then; a caller may take y->doc over (copy it
+ * and clear has_doc) and yaml_document_delete it itself. The lookups work
+ * on any libyaml document (y->doc or another), never allocate and never
+ * fail: a wrong kind or a missing key is NULL. Names here are oci_yaml_*;
+ * libyaml's own yaml_* names are not shadowed. */
 #ifndef OCI_YAML_H
 #define OCI_YAML_H
 
@@ -56,16 +59,18 @@ struct oci_yaml_limits {
 
 struct oci_yaml {
 	yaml_document_t doc;
-	yaml_parser_t parser; /* kept for oci_yaml_expect_end */
-	const char *name;     /* for messages, not owned; may be NULL */
+	yaml_parser_t *parser; /* kept for oci_yaml_expect_end */
+	const char *name;      /* for messages, not owned; may be NULL */
 	const unsigned char *data;
 	size_t len;
 	size_t line, column; /* of the last failure, 1-based; 0: none */
-	int has_doc, has_parser;
+	int has_doc;
 };
 
 /* Load the first document of data[0..len). lim NULL: the defaults. name
- * (may be NULL) must outlive y. A stream with no document at all loads
+ * (may be NULL) and data must stay valid while oci_yaml_expect_end may
+ * still be called; the struct itself may be moved (it holds no pointer to
+ * itself). A stream with no document at all loads
  * as an empty document: oci_yaml_root is NULL. */
 int oci_yaml_load(struct oci_yaml *y, const char *name, const void *data,
 		  size_t len, const struct oci_yaml_limits *lim,
@@ -85,11 +90,11 @@ yaml_node_t *oci_yaml_node(struct oci_yaml *y, int idx);
  * map is NULL, not a mapping, or lacks the key; *key_out (optional) is
  * the key node. *scanned_out (optional) grows by the pairs compared, for
  * walkers that budget their work. First match wins. */
-yaml_node_t *oci_yaml_map_get(struct oci_yaml *y, const yaml_node_t *map,
+yaml_node_t *oci_yaml_map_get(yaml_document_t *doc, const yaml_node_t *map,
 			      const char *key, yaml_node_t **key_out,
 			      size_t *scanned_out);
 /* Scalar value of map[key] when it is a non-empty scalar, else NULL. */
-const char *oci_yaml_map_str(struct oci_yaml *y, const yaml_node_t *map,
+const char *oci_yaml_map_str(yaml_document_t *doc, const yaml_node_t *map,
 			     const char *key);
 
 /* n's text when it is a scalar (NUL-terminated; may hold NULs before

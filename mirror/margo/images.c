@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "oci/buf.h"
+#include "oci/yaml.h"
 
 #define NAME_MAX_LEN 1024     /* archive entry names */
 #define YAML_NODES_MAX 200000 /* per document */
@@ -432,67 +433,8 @@ out:
 
 /* ---- YAML -------------------------------------------------------------- */
 
-struct ydoc {
-	yaml_document_t doc;
-	size_t visits;
-};
-
-static int ydoc_load(struct ydoc *y, const char *text, size_t len,
-		     const char *file, struct err *err)
-{
-	yaml_parser_t parser;
-	int rc = 0;
-
-	memset(y, 0, sizeof(*y));
-	if (len > MARGO_YAML_MAX)
-		return err_set(err, ERR_TOO_LARGE, "%s is larger than %u bytes",
-			       file, MARGO_YAML_MAX);
-	if (!yaml_parser_initialize(&parser))
-		return err_set(err, ERR_FAIL, "out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &y->doc))
-		rc = err_set(err, ERR_INVALID, "%s:%zu:%zu: YAML: %s", file,
-			     parser.problem_mark.line + 1,
-			     parser.problem_mark.column + 1,
-			     parser.problem ? parser.problem : "syntax error");
-	else if (y->doc.nodes.top - y->doc.nodes.start > YAML_NODES_MAX) {
-		yaml_document_delete(&y->doc);
-		rc = err_set(err, ERR_TOO_LARGE, "%s: more than %d YAML nodes",
-			     file, YAML_NODES_MAX);
-	}
-	yaml_parser_delete(&parser);
-	return rc;
-}
-
-static const char *scalar(const yaml_node_t *n)
-{
-	return n && n->type == YAML_SCALAR_NODE
-		   ? (const char *)n->data.scalar.value
-		   : NULL;
-}
-
-static yaml_node_t *map_get(yaml_document_t *d, const yaml_node_t *m,
-			    const char *key)
-{
-	if (!m || m->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
-	     p < m->data.mapping.pairs.top; p++) {
-		const char *k = scalar(yaml_document_get_node(d, p->key));
-
-		if (k && !strcmp(k, key))
-			return yaml_document_get_node(d, p->value);
-	}
-	return NULL;
-}
-
-static const char *map_str(yaml_document_t *d, const yaml_node_t *m,
-			   const char *key)
-{
-	const char *s = scalar(map_get(d, m, key));
-
-	return s && *s ? s : NULL;
-}
+static const struct oci_yaml_limits yaml_lim = {
+    MARGO_YAML_MAX, OCI_YAML_DEPTH_MAX, YAML_NODES_MAX, OCI_YAML_EXPAND_MAX};
 
 /* ---- values.yaml ------------------------------------------------------- */
 
@@ -543,10 +485,11 @@ static const char TEMPLATED[] =
 static const char *field(const struct layers *l, const char *key)
 {
 	for (size_t i = l->n; i-- > 0;) {
-		yaml_node_t *v = map_get(l->v[i].doc, l->v[i].node, key);
+		yaml_node_t *v = oci_yaml_map_get(l->v[i].doc, l->v[i].node,
+						  key, NULL, NULL);
 
 		if (v) {
-			const char *s = scalar(v);
+			const char *s = oci_yaml_scalar(v);
 
 			return s && *s && strcmp(s, "~") && strcmp(s, "null")
 				   ? s
@@ -595,7 +538,8 @@ static void child_layers(const struct layers *l, const char *k,
 	size_t n = 0;
 
 	for (size_t i = l->n; i-- > 0;) {
-		yaml_node_t *v = map_get(l->v[i].doc, l->v[i].node, k);
+		yaml_node_t *v =
+		    oci_yaml_map_get(l->v[i].doc, l->v[i].node, k, NULL, NULL);
 
 		if (!v)
 			continue;
@@ -661,8 +605,8 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 
 		for (yaml_node_pair_t *p = y->node->data.mapping.pairs.start;
 		     p < y->node->data.mapping.pairs.top; p++) {
-			const char *k =
-			    scalar(yaml_document_get_node(y->doc, p->key));
+			const char *k = oci_yaml_scalar(
+			    yaml_document_get_node(y->doc, p->key));
 			struct layers c;
 			char where[256];
 			size_t q;
@@ -673,7 +617,8 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 			if (!k || (depth == 0 && skipped(w, k)))
 				continue;
 			for (q = 0; q < li; q++) /* seen in a lower layer */
-				if (map_get(l->v[q].doc, l->v[q].node, k))
+				if (oci_yaml_map_get(l->v[q].doc, l->v[q].node,
+						     k, NULL, NULL))
 					break;
 			if (q < li)
 				continue;
@@ -695,7 +640,7 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 				snprintf(where, sizeof(where), "%s: %s",
 					 w->file, path);
 				if (v->type == YAML_SCALAR_NODE) {
-					const char *s = scalar(v);
+					const char *s = oci_yaml_scalar(v);
 
 					if (strstr(s, "{{"))
 						vadd(w, NULL, where, TEMPLATED);
@@ -735,20 +680,22 @@ static const char *global_registry(yaml_document_t *d)
 {
 	yaml_node_t *root = yaml_document_get_root_node(d);
 
-	return map_str(d, map_get(d, root, "global"), "imageRegistry");
+	return oci_yaml_map_str(d,
+				oci_yaml_map_get(d, root, "global", NULL, NULL),
+				"imageRegistry");
 }
 
 int margo_values_images(struct margo_images *out, const char *yaml, size_t len,
 			const char *file, const char *app_version,
 			const char *global, struct err *err)
 {
-	struct ydoc y;
+	struct oci_yaml y;
 	struct vwalk w;
 	struct layers l = {{{NULL, NULL}}, 0};
 	char path[200] = "";
 	int rc;
 
-	if ((rc = ydoc_load(&y, yaml, len, file, err)))
+	if ((rc = oci_yaml_load(&y, file, yaml, len, &yaml_lim, err)))
 		return rc;
 	memset(&w, 0, sizeof(w));
 	w.out = out;
@@ -760,7 +707,7 @@ int margo_values_images(struct margo_images *out, const char *yaml, size_t len,
 	l.v[0].node = yaml_document_get_root_node(&y.doc);
 	l.n = l.v[0].node ? 1 : 0;
 	vwalk(&w, &l, path, 0, sizeof(path), 0);
-	yaml_document_delete(&y.doc);
+	oci_yaml_release(&y);
 	return walk_done(&w, file, err);
 }
 
@@ -798,10 +745,10 @@ static size_t chart_want(const char *path)
  * archive of its own, scanned but not yet read). */
 struct chart {
 	char prefix[NAME_MAX_LEN];
-	int parent;	    /* index, -1 for the top chart */
-	char key[128];	    /* its values' key in the parent's */
-	struct ydoc values; /* loaded when has_values */
-	struct ydoc meta;   /* Chart.yaml, when has_meta */
+	int parent;		/* index, -1 for the top chart */
+	char key[128];		/* its values' key in the parent's */
+	struct oci_yaml values; /* loaded when has_values */
+	struct oci_yaml meta;	/* Chart.yaml, when has_meta */
 	int has_values, has_meta;
 	const char *app_version;
 	struct ascan packed; /* packed: its scan (top = its directory) */
@@ -818,9 +765,9 @@ static void charts_release(struct charts *cs)
 {
 	for (size_t i = 0; i < cs->n; i++) {
 		if (cs->v[i].has_values)
-			yaml_document_delete(&cs->v[i].values.doc);
+			oci_yaml_release(&cs->v[i].values);
 		if (cs->v[i].has_meta)
-			yaml_document_delete(&cs->v[i].meta.doc);
+			oci_yaml_release(&cs->v[i].meta);
 		ascan_release(&cs->v[i].packed);
 	}
 	free(cs->v);
@@ -850,15 +797,16 @@ static void chart_key(struct chart *c, const struct chart *parent,
 	{
 		yaml_document_t *d = (yaml_document_t *)&parent->meta.doc;
 		yaml_node_t *deps =
-		    map_get(d, yaml_document_get_root_node(d), "dependencies");
+		    oci_yaml_map_get(d, yaml_document_get_root_node(d),
+				     "dependencies", NULL, NULL);
 
 		if (!deps || deps->type != YAML_SEQUENCE_NODE)
 			return;
 		for (yaml_node_item_t *it = deps->data.sequence.items.start;
 		     it < deps->data.sequence.items.top; it++) {
 			yaml_node_t *dep = yaml_document_get_node(d, *it);
-			const char *n = map_str(d, dep, "name");
-			const char *alias = map_str(d, dep, "alias");
+			const char *n = oci_yaml_map_str(d, dep, "name");
+			const char *alias = oci_yaml_map_str(d, dep, "alias");
 
 			if (n && alias && !strcmp(n, name)) {
 				snprintf(c->key, sizeof(c->key), "%s", alias);
@@ -871,8 +819,9 @@ static void chart_key(struct chart *c, const struct chart *parent,
 static const char *meta_str(struct chart *c, const char *key)
 {
 	return c->has_meta
-		   ? map_str(&c->meta.doc,
-			     yaml_document_get_root_node(&c->meta.doc), key)
+		   ? oci_yaml_map_str(&c->meta.doc,
+				      yaml_document_get_root_node(&c->meta.doc),
+				      key)
 		   : NULL;
 }
 
@@ -908,7 +857,7 @@ static void chart_layers(struct charts *cs, size_t i, const struct layers *ext,
 		d = (yaml_document_t *)&a->values.doc;
 		node = yaml_document_get_root_node(d);
 		for (size_t k = nk; k-- > 0 && node;)
-			node = map_get(d, node, keys[k]);
+			node = oci_yaml_map_get(d, node, keys[k], NULL, NULL);
 		if (node && node->type == YAML_MAPPING_NODE) {
 			out->v[out->n].doc = d;
 			out->v[out->n++].node = node;
@@ -918,7 +867,8 @@ static void chart_layers(struct charts *cs, size_t i, const struct layers *ext,
 		yaml_node_t *node = ext->v[e].node;
 
 		for (size_t k = nk; k-- > 0 && node;)
-			node = map_get(ext->v[e].doc, node, keys[k]);
+			node = oci_yaml_map_get(ext->v[e].doc, node, keys[k],
+						NULL, NULL);
 		if (node && node->type == YAML_MAPPING_NODE) {
 			out->v[out->n].doc = ext->v[e].doc;
 			out->v[out->n++].node = node;
@@ -980,7 +930,7 @@ static int chart_add(struct charts *cs, struct ascan *a, const struct afile *f,
 	}
 	if (packed) {
 		const struct afile *m;
-		struct ydoc md;
+		struct oci_yaml md;
 
 		c->is_packed = 1;
 		snprintf(c->label, sizeof(c->label), "%s%s/%s!", label, a->top,
@@ -1000,14 +950,15 @@ static int chart_add(struct charts *cs, struct ascan *a, const struct afile *f,
 		}
 		snprintf(name, sizeof(name), "%s", c->packed.top);
 		m = ascan_get(&c->packed, "Chart.yaml");
-		if (m && !ydoc_load(&md, m->data, m->len, "Chart.yaml", err)) {
-			const char *nm = map_str(
+		if (m && !oci_yaml_load(&md, "Chart.yaml", m->data, m->len,
+					&yaml_lim, err)) {
+			const char *nm = oci_yaml_map_str(
 			    &md.doc, yaml_document_get_root_node(&md.doc),
 			    "name");
 
 			if (nm)
 				snprintf(name, sizeof(name), "%s", nm);
-			yaml_document_delete(&md.doc);
+			oci_yaml_release(&md);
 		}
 		chart_key(c, &cs->v[c->parent], name);
 		return 0;
@@ -1018,7 +969,8 @@ static int chart_add(struct charts *cs, struct ascan *a, const struct afile *f,
 		int rc;
 
 		snprintf(file, sizeof(file), "%s%s/%s", label, a->top, f->path);
-		rc = ydoc_load(&c->meta, f->data, f->len, file, err);
+		rc = oci_yaml_load(&c->meta, file, f->data, f->len, &yaml_lim,
+				   err);
 		if (rc)
 			return rc;
 		c->has_meta = 1;
@@ -1028,8 +980,8 @@ static int chart_add(struct charts *cs, struct ascan *a, const struct afile *f,
 			 vpath);
 		v = ascan_get(a, vpath);
 		if (v) {
-			rc = ydoc_load(&c->values, v->data, v->len, c->label,
-				       err);
+			rc = oci_yaml_load(&c->values, c->label, v->data,
+					   v->len, &yaml_lim, err);
 			if (rc)
 				return rc;
 			c->has_values = 1;
@@ -1360,16 +1312,16 @@ int margo_compose_file_images(struct margo_images *out, const char *yaml,
 			      size_t len, const char *file, const char *dotenv,
 			      struct err *err)
 {
-	struct ydoc y;
+	struct oci_yaml y;
 	yaml_node_t *root, *svcs;
 	int rc = 0;
 
-	if ((rc = ydoc_load(&y, yaml, len, file, err)))
+	if ((rc = oci_yaml_load(&y, file, yaml, len, &yaml_lim, err)))
 		return rc;
 	root = yaml_document_get_root_node(&y.doc);
-	svcs = map_get(&y.doc, root, "services");
+	svcs = oci_yaml_map_get(&y.doc, root, "services", NULL, NULL);
 	if (!svcs || svcs->type != YAML_MAPPING_NODE) {
-		yaml_document_delete(&y.doc);
+		oci_yaml_release(&y);
 		return err_set(err, ERR_INVALID,
 			       "%s: no services mapping: not a Compose file",
 			       file);
@@ -1377,9 +1329,10 @@ int margo_compose_file_images(struct margo_images *out, const char *yaml,
 	for (yaml_node_pair_t *p = svcs->data.mapping.pairs.start;
 	     p < svcs->data.mapping.pairs.top && !rc; p++) {
 		const char *name =
-		    scalar(yaml_document_get_node(&y.doc, p->key));
+		    oci_yaml_scalar(yaml_document_get_node(&y.doc, p->key));
 		yaml_node_t *svc = yaml_document_get_node(&y.doc, p->value);
-		const char *img = scalar(map_get(&y.doc, svc, "image"));
+		const char *img = oci_yaml_scalar(
+		    oci_yaml_map_get(&y.doc, svc, "image", NULL, NULL));
 		char where[256], ref[OCI_REF_STR_MAX], problem[200];
 
 		if (!name)
@@ -1387,19 +1340,19 @@ int margo_compose_file_images(struct margo_images *out, const char *yaml,
 		snprintf(where, sizeof(where), "%s: services.%s.image", file,
 			 name);
 		if (!img || !*img)
-			rc =
-			    add(out, NULL, where,
-				map_get(&y.doc, svc, "build")
-				    ? "the service builds its image (build:) "
-				      "instead of naming one; nothing to mirror"
-				    : "the service names no image");
+			rc = add(
+			    out, NULL, where,
+			    oci_yaml_map_get(&y.doc, svc, "build", NULL, NULL)
+				? "the service builds its image (build:) "
+				  "instead of naming one; nothing to mirror"
+				: "the service names no image");
 		else if (margo_interpolate(ref, sizeof(ref), img, dotenv,
 					   problem, sizeof(problem)))
 			rc = add(out, NULL, where, problem);
 		else
 			rc = add(out, ref, where, NULL);
 	}
-	yaml_document_delete(&y.doc);
+	oci_yaml_release(&y);
 	if (rc == ERR_TOO_LARGE)
 		return err_set(err, rc, "%s: more than %d image references",
 			       file, MARGO_IMAGES_MAX);
