@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "mirror/push.h"
+#include "oci/vec.h"
 
 #define PUSH_USAGE                                                             \
 	"usage: ocimirror push [--chunk-size BYTES] STOREREF REMOTEREF\n"      \
@@ -33,14 +34,8 @@ static char *keep(struct item_list *l, const char *s)
 
 static struct push_item *item_new(struct item_list *l)
 {
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 16;
-		struct push_item *nv = realloc(l->v, nc * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		l->v = nv;
-		l->cap = nc;
-	}
+	if (OCI_VEC_RESERVE(l->v, l->n, l->cap, 1, 0))
+		return NULL;
 	memset(&l->v[l->n], 0, sizeof(l->v[0]));
 	return &l->v[l->n++];
 }

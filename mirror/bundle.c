@@ -18,6 +18,7 @@
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
 #include "oci/ref.h"
+#include "oci/vec.h"
 
 #define INDEX_MAX (16u * 1024 * 1024)
 #define DESC_MAX (64u * 1024 * 1024)
@@ -42,14 +43,8 @@ static int cmp_str(const void *a, const void *b)
 
 static int dset_add(struct dset *d, const char *s)
 {
-	if (d->n == d->cap) {
-		size_t nc = d->cap ? d->cap * 2 : 64;
-		char **nv = realloc(d->v, nc * sizeof(*nv));
-		if (!nv)
-			return ERR_FAIL;
-		d->v = nv;
-		d->cap = nc;
-	}
+	if (OCI_VEC_RESERVE(d->v, d->n, d->cap, 1, 0))
+		return ERR_FAIL;
 	d->v[d->n] = strdup(s);
 	if (!d->v[d->n])
 		return ERR_FAIL;
@@ -197,16 +192,8 @@ static int walk(struct walk_ctx *w, const struct oci_digest *d, int referrer)
 		rc = dset_add(&w->rp->manifests, d->str);
 	if (!rc && referrer) {
 		struct plan *p = w->p;
-		if (p->n_rfs == p->cap_rfs) {
-			size_t nc = p->cap_rfs ? p->cap_rfs * 2 : 16;
-			struct referrer *nv = realloc(p->rfs, nc * sizeof(*nv));
-			if (!nv)
-				rc = ERR_FAIL;
-			else {
-				p->rfs = nv;
-				p->cap_rfs = nc;
-			}
-		}
+		if (OCI_VEC_RESERVE(p->rfs, p->n_rfs, p->cap_rfs, 1, 0))
+			rc = ERR_FAIL;
 		if (!rc) {
 			struct referrer *r = &p->rfs[p->n_rfs++];
 			snprintf(r->repo, sizeof(r->repo), "%s", w->rp->repo);
@@ -228,14 +215,8 @@ static int walk(struct walk_ctx *w, const struct oci_digest *d, int referrer)
 
 static struct refplan *plan_add(struct plan *p)
 {
-	if (p->n == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 16;
-		struct refplan *nv = realloc(p->refs, nc * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		p->refs = nv;
-		p->cap = nc;
-	}
+	if (OCI_VEC_RESERVE(p->refs, p->n, p->cap, 1, 0))
+		return NULL;
 	memset(&p->refs[p->n], 0, sizeof(p->refs[0]));
 	return &p->refs[p->n++];
 }

@@ -10,6 +10,7 @@
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
 #include "registry/upload.h"
+#include "oci/vec.h"
 
 #define MAX_DEPTH 4
 
@@ -62,14 +63,8 @@ static int known_add(struct run *r, const struct oci_digest *d)
 {
 	struct known *k;
 
-	if (r->n_known == r->cap_known) {
-		size_t nc = r->cap_known ? r->cap_known * 2 : 64;
-		struct known *nk = realloc(r->known, nc * sizeof(*nk));
-		if (!nk)
-			return ERR_FAIL;
-		r->known = nk;
-		r->cap_known = nc;
-	}
+	if (OCI_VEC_RESERVE(r->known, r->n_known, r->cap_known, 1, 0))
+		return ERR_FAIL;
 	k = &r->known[r->n_known];
 	k->host = strdup(reg_client_host(r->c));
 	k->repo = strdup(r->repo);
@@ -335,15 +330,9 @@ static int push_manifest(struct run *r, const struct oci_digest *d,
 	rc = put_manifest(r, &m, d->str, subject_out, err);
 	if (rc)
 		goto out;
-	if (r->n_pushed == r->cap_pushed) {
-		size_t nc = r->cap_pushed ? r->cap_pushed * 2 : 16;
-		struct oci_digest *np = realloc(r->pushed, nc * sizeof(*np));
-		if (!np) {
-			rc = err_set(err, ERR_FAIL, "out of memory");
-			goto out;
-		}
-		r->pushed = np;
-		r->cap_pushed = nc;
+	if (OCI_VEC_RESERVE(r->pushed, r->n_pushed, r->cap_pushed, 1, 0)) {
+		rc = err_set(err, ERR_FAIL, "out of memory");
+		goto out;
 	}
 	r->pushed[r->n_pushed++] = *d;
 	rc = push_referrers(r, d, depth, err);

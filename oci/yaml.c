@@ -1,5 +1,6 @@
 /* The one YAML reader (contract in oci/yaml.h). */
 #include "oci/yaml.h"
+#include "oci/vec.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -282,15 +283,8 @@ static int count_event(struct oci_yaml *y, struct count *c,
 		return too_large(y, ev, err,
 				 "YAML nested deeper than %zu levels",
 				 lim->depth_max);
-	if (c->depth == c->stack_cap) {
-		size_t cap = c->stack_cap ? c->stack_cap * 2 : 32;
-		struct frame *s = realloc(c->stack, cap * sizeof(*s));
-
-		if (!s)
-			return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
-		c->stack = s;
-		c->stack_cap = cap;
-	}
+	if (OCI_VEC_RESERVE(c->stack, c->depth, c->stack_cap, 1, 0))
+		return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
 	c->stack[c->depth].size = 1;
 	c->stack[c->depth++].anchor = a ? a->name : NULL;
 	return 0;

@@ -16,6 +16,7 @@
 #include "oci/mediatype.h"
 #include "registry/auth.h"
 #include "registry/http.h"
+#include "oci/vec.h"
 
 #define TOKEN_SLOTS 32
 #define TAGS_PAGE_MAX (16u * 1024 * 1024)
@@ -957,14 +958,8 @@ void reg_strv_free(char **v)
 
 static int strv_push(char ***v, size_t *n, size_t *cap, const char *s)
 {
-	if (*n + 2 > *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		char **nv = realloc(*v, nc * sizeof(*nv));
-		if (!nv)
-			return ERR_FAIL;
-		*v = nv;
-		*cap = nc;
-	}
+	if (OCI_VEC_RESERVE(*v, *n, *cap, 2, 0))
+		return ERR_FAIL;
 	(*v)[(*n)++] = strdup(s);
 	(*v)[*n] = NULL;
 	return 0;

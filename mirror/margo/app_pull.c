@@ -14,6 +14,7 @@
 #include "oci/buf.h"
 #include "oci/manifest.h"
 #include "oci/platform.h"
+#include "oci/vec.h"
 
 struct archset {
 	int all;
@@ -101,15 +102,8 @@ static struct margo_node *node_add(struct margo_pull_report *r,
 {
 	struct margo_node *n;
 
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 16;
-		struct margo_node *v = realloc(r->v, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		r->v = v;
-		r->cap = cap;
-	}
+	if (OCI_VEC_RESERVE(r->v, r->n, r->cap, 1, 0))
+		return NULL;
 	n = &r->v[r->n++];
 	memset(n, 0, sizeof(*n));
 	n->kind = kind;

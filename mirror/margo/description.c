@@ -14,6 +14,7 @@
 #include "oci/buf.h"
 #include "oci/ref.h"
 #include "oci/yaml.h"
+#include "oci/vec.h"
 
 #define WORK_MAX 20000000 /* mapping pairs scanned, aliases included */
 #define SHOWN_MAX 120
@@ -53,15 +54,8 @@ void margo_problems_add(struct margo_problems *p, size_t line, size_t column,
 		p->n_errors++;
 	if (p->n >= MARGO_PROBLEMS_MAX)
 		return;
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 16;
-		struct margo_problem *v = realloc(p->v, cap * sizeof(*v));
-
-		if (!v)
-			return; /* counted, not kept */
-		p->v = v;
-		p->cap = cap;
-	}
+	if (OCI_VEC_RESERVE(p->v, p->n, p->cap, 1, 0))
+		return; /* counted, not kept */
 	q = &p->v[p->n++];
 	q->line = line ? line : 1;
 	q->column = column ? column : 1;

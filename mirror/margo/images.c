@@ -12,6 +12,7 @@
 
 #include "oci/buf.h"
 #include "oci/yaml.h"
+#include "oci/vec.h"
 
 #define NAME_MAX_LEN 1024     /* archive entry names */
 #define YAML_NODES_MAX 200000 /* per document */
@@ -55,15 +56,8 @@ static int add(struct margo_images *l, const char *raw, const char *where,
 			return 0;
 	if (l->n >= MARGO_IMAGES_MAX)
 		return ERR_TOO_LARGE;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		struct margo_image *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return ERR_FAIL;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (OCI_VEC_RESERVE(l->v, l->n, l->cap, 1, 0))
+		return ERR_FAIL;
 	l->v[l->n++] = im;
 	return 0;
 }

@@ -1,4 +1,5 @@
 #include "mirror/store/walk.h"
+#include "oci/vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,14 +39,8 @@ int store_names_list(char ***out, size_t *n_out, const char *dir)
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (n == cap) {
-			char **nv;
-			cap = cap ? cap * 2 : 32;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv)
-				goto fail;
-			v = nv;
-		}
+		if (OCI_VEC_RESERVE(v, n, cap, 1, 0))
+			goto fail;
 		v[n] = strdup(e->d_name);
 		if (!v[n])
 			goto fail;

@@ -8,6 +8,7 @@
 #include "mirror/pull.h"
 #include "oci/manifest.h"
 #include "registry/pool.h"
+#include "oci/vec.h"
 
 const char *sync_action_name(enum sync_action a)
 {
@@ -70,14 +71,8 @@ int sync_manifest_complete(const struct store *s, const char *repo,
 
 static struct sync_tag_result *report_add(struct sync_report *r)
 {
-	if (r->n == r->cap) {
-		size_t nc = r->cap ? r->cap * 2 : 64;
-		struct sync_tag_result *nv = realloc(r->tags, nc * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		r->tags = nv;
-		r->cap = nc;
-	}
+	if (OCI_VEC_RESERVE(r->tags, r->n, r->cap, 1, 0))
+		return NULL;
 	memset(&r->tags[r->n], 0, sizeof(r->tags[0]));
 	return &r->tags[r->n++];
 }
@@ -136,14 +131,8 @@ static int collect_prune(void *ctx, const char *repo, const char *tag,
 	for (size_t i = 0; i < p->n_keep; i++)
 		if (!strcmp(p->keep[i], tag))
 			return 0;
-	if (p->n_drop == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 16;
-		char **nv = realloc(p->drop, nc * sizeof(*nv));
-		if (!nv)
-			return 1;
-		p->drop = nv;
-		p->cap = nc;
-	}
+	if (OCI_VEC_RESERVE(p->drop, p->n_drop, p->cap, 1, 0))
+		return 1;
 	p->drop[p->n_drop++] = strdup(tag);
 	return 0;
 }
