@@ -31,13 +31,8 @@
 #include <stddef.h>
 
 #include "oci/err.h"
+#include "oci/mediatype.h" /* MT_HELM_*, MT_COMPOSE_* */
 #include "oci/ref.h"
-
-#define MT_HELM_CONFIG "application/vnd.cncf.helm.config.v1+json"
-#define MT_HELM_CHART "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-#define MT_COMPOSE_ARTIFACT "application/vnd.org.margo.component.compose+json"
-#define MT_COMPOSE_ARCHIVE                                                     \
-	"application/vnd.org.margo.component.compose.tar+gzip"
 
 #define MARGO_ARCHIVE_MAX (64u * 1024 * 1024)	    /* compressed */
 #define MARGO_ARCHIVE_EXPANDED (256u * 1024 * 1024) /* decompressed */

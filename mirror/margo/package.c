@@ -168,8 +168,8 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 		}
 		snprintf(f->path, sizeof(f->path), "%s", v);
 		snprintf(f->media_type, sizeof(f->media_type),
-			 "application/vnd.margo.app.%s.v1+%s",
-			 resource_kinds[k], format_of(v));
+			 MT_MARGO_RESOURCE_FMT, resource_kinds[k],
+			 format_of(v));
 		(*n)++;
 	}
 	oci_yaml_release(&doc);
