@@ -366,7 +366,9 @@ int oci_yaml_expect_end(struct oci_yaml *y, struct err *err)
 	for (;;) {
 		if (!yaml_parser_parse(y->parser, &ev))
 			return parser_fail(y, y->parser, err);
-		if (ev.type == YAML_STREAM_END_EVENT)
+		/* no event: the loader already took the stream's end */
+		if (ev.type == YAML_STREAM_END_EVENT ||
+		    ev.type == YAML_NO_EVENT)
 			break;
 		if (ev.type == YAML_SCALAR_EVENT ||
 		    ev.type == YAML_SEQUENCE_START_EVENT ||

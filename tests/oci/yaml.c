@@ -53,6 +53,8 @@ Test(oci_yaml, empty_stream_has_no_root)
 {
 	cr_assert_eq(load("# nothing\n", NULL), 0, "%s", err.msg);
 	cr_expect_null(oci_yaml_root(&y));
+	cr_expect_eq(oci_yaml_expect_end(&y, &err), 0, "%s", err.msg);
+	cr_expect_eq(oci_yaml_expect_end(&y, &err), 0, "%s", err.msg);
 }
 
 Test(oci_yaml, syntax_error_names_line_and_column)
