@@ -96,7 +96,7 @@ static int push_blob(struct run *r, const struct oci_descriptor *desc,
 		r->res->blobs_existing++;
 		return 0;
 	}
-	rc = store_blob_open(r->s, &desc->digest, &fd, &size, err);
+	rc = store_blob_open(&fd, &size, r->s, &desc->digest, err);
 	if (rc == ERR_NOT_FOUND && nondistributable(desc->media_type)) {
 		r->res->blobs--;
 		return 0;
@@ -111,7 +111,7 @@ static int push_blob(struct run *r, const struct oci_descriptor *desc,
 			     (long long)desc->size);
 		goto out;
 	}
-	rc = reg_client_blob_exists(r->c, r->repo, &desc->digest, NULL, err);
+	rc = reg_client_blob_exists(r->c, NULL, r->repo, &desc->digest, err);
 	if (rc < 0)
 		goto out;
 	if (rc == 1) {
@@ -122,9 +122,9 @@ static int push_blob(struct run *r, const struct oci_descriptor *desc,
 		goto out;
 	}
 	from = known_find(r, NULL, &desc->digest);
-	rc = reg_client_upload_blob(r->c, &how, r->repo, &desc->digest, size,
-				    fd, from ? from->repo : NULL, r->o->chunk,
-				    NULL, err);
+	rc = reg_client_upload_blob(r->c, &how, NULL, r->repo, &desc->digest,
+				    size, fd, from ? from->repo : NULL,
+				    r->o->chunk, err);
 	if (rc)
 		goto out;
 	rc = known_add(r, &desc->digest);
@@ -151,8 +151,8 @@ static int put_manifest(struct run *r, const struct oci_manifest *m,
 	char shown[OCI_REF_STR_MAX + 200];
 	int rc;
 
-	rc = reg_client_put_manifest(r->c, r->repo, ref, m->media_type, m->raw,
-				     m->raw_len, subject_out, err);
+	rc = reg_client_put_manifest(r->c, subject_out, r->repo, ref,
+				     m->media_type, m->raw, m->raw_len, err);
 	if (rc)
 		return rc;
 	r->res->manifests++;
@@ -275,7 +275,7 @@ static int push_referrers(struct run *r, const struct oci_digest *subject,
 			    : "",
 			NULL))
 			continue;
-		if (!store_blob_exists(r->s, &d, NULL))
+		if (!store_blob_exists(NULL, r->s, &d))
 			continue;
 		rc = push_manifest(r, &d, mt, depth + 1, &subj, err);
 		if (!rc && !subj)
@@ -304,7 +304,7 @@ static int push_manifest(struct run *r, const struct oci_digest *d,
 	for (size_t i = 0; i < r->n_pushed; i++)
 		if (oci_digest_equal(&r->pushed[i], d))
 			return 0;
-	rc = store_blob_read(r->s, d, OCI_MANIFEST_MAX, &raw, &len, err);
+	rc = store_blob_read(&raw, &len, r->s, d, OCI_MANIFEST_MAX, err);
 	if (rc)
 		goto out;
 	rc = oci_manifest_parse(&m, raw, len, media_type, err);
@@ -314,7 +314,7 @@ static int push_manifest(struct run *r, const struct oci_digest *d,
 	if (m.kind == OCI_KIND_INDEX) {
 		for (size_t i = 0; i < m.n_manifests && !rc; i++) {
 			const struct oci_descriptor *c = &m.manifests[i];
-			if (!store_blob_exists(r->s, &c->digest, NULL))
+			if (!store_blob_exists(NULL, r->s, &c->digest))
 				continue; /* platform not pulled */
 			rc = push_manifest(r, &c->digest, c->media_type,
 					   depth + 1, NULL, err);
@@ -356,10 +356,10 @@ static int push_one(struct run *r, struct err *err)
 		 it->src_tag ? ":" : "@",
 		 it->src_tag ? it->src_tag : it->src_digest.str);
 	if (it->src_tag)
-		rc = store_tag_get(r->s, it->src_repo, it->src_tag, &top, err);
+		rc = store_tag_get(&top, r->s, it->src_repo, it->src_tag, err);
 	else
-		rc = store_manifest_get(r->s, it->src_repo, &it->src_digest,
-					&top, err);
+		rc = store_manifest_get(&top, r->s, it->src_repo,
+					&it->src_digest, err);
 	if (rc) {
 		if (rc == ERR_NOT_FOUND)
 			err_set(err, ERR_NOT_FOUND, "%s: not in the store",
@@ -374,7 +374,7 @@ static int push_one(struct run *r, struct err *err)
 	rc = push_manifest(r, &top.digest, top.media_type, 0, NULL, err);
 	if (rc || !it->dst.tag[0])
 		return rc;
-	rc = store_blob_read(r->s, &top.digest, OCI_MANIFEST_MAX, &raw, &len,
+	rc = store_blob_read(&raw, &len, r->s, &top.digest, OCI_MANIFEST_MAX,
 			     err);
 	if (rc)
 		return rc;

@@ -212,7 +212,7 @@ static int put_local_file(struct store *s, const char *repo, const char *dir,
 	ssize_t r;
 	int fd, rc;
 
-	if (!store_blob_exists(s, &f->digest, NULL)) {
+	if (!store_blob_exists(NULL, s, &f->digest)) {
 		snprintf(full, sizeof(full), "%s/%s", dir, f->path);
 		fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
@@ -297,7 +297,7 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 			    i < n ? &files[i].digest : &empty;
 			int fd;
 
-			rc = reg_client_blob_exists(c, ref->path, d, NULL, err);
+			rc = reg_client_blob_exists(c, NULL, ref->path, d, err);
 			if (rc == 1) {
 				rc = 0;
 				continue;
@@ -327,16 +327,53 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 					    strerror(errno));
 				break;
 			}
-			rc = reg_client_upload_blob(c, &how, ref->path, d,
+			rc = reg_client_upload_blob(c, &how, NULL, ref->path, d,
 						    i < n ? files[i].size : 2,
-						    fd, NULL, 0, NULL, err);
+						    fd, NULL, 0, err);
 			close(fd);
 		}
 		if (!rc)
-			rc = reg_client_put_manifest(c, ref->path, out->tag,
-						     MT_OCI_MANIFEST, man,
-						     strlen(man), NULL, err);
+			rc = reg_client_put_manifest(c, NULL, ref->path,
+						     out->tag, MT_OCI_MANIFEST,
+						     man, strlen(man), err);
 	}
 	free(man);
 	return rc;
+}
+
+int margo_push_target_parse(struct margo_push_target *out, const char *spec,
+			    struct err *err)
+{
+	const char *slash;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->to_store = !strncmp(spec, "store:", 6);
+	if (out->to_store)
+		spec += 6;
+	if ((rc = oci_ref_parse(&out->ref, spec, err)))
+		return rc;
+	if (out->ref.has_digest)
+		return err_set(err, ERR_INVALID,
+			       "REF takes a tag, not a digest");
+	/* a ref without a tag takes metadata.version: drop the default */
+	slash = strrchr(spec, '/');
+	if (!strchr(slash ? slash : spec, ':'))
+		out->ref.tag[0] = '\0';
+	if (!out->to_store) {
+		oci_ref_repo(&out->ref, out->repo, sizeof(out->repo));
+		return 0;
+	}
+	{
+		char unused[OCI_TAG_MAX + 1];
+
+		if (store_name_split(out->repo, unused, spec, NULL)) {
+			char shown[200];
+
+			err_shown(shown, sizeof(shown), spec, strlen(spec));
+			return err_set(err, ERR_INVALID,
+				       "invalid repository \"%s\"", shown);
+		}
+	}
+	return 0;
 }
