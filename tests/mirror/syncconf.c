@@ -642,6 +642,32 @@ Test(syncconf, aliases_cannot_blow_up)
 	free(yaml);
 }
 
+Test(syncconf, caps_of_the_yaml_reader_are_invalid_config)
+{
+	char deep[2100];
+
+	memset(deep, '[', 1001);
+	snprintf(deep + 1001, sizeof(deep) - 1001, "\n");
+	expect_bad(deep, 1, 1001, "YAML nested deeper than 1000 levels");
+	expect_bad("sync: &s [{source: a}, *s]\n", 1, 24,
+		   "YAML: alias *s is inside the node it refers to");
+}
+
+Test(syncconf, oversize_file_is_invalid_and_named)
+{
+	size_t n = 1024 * 1024 + 1;
+	char *big = malloc(n);
+	int rc;
+
+	cr_assert_not_null(big);
+	memset(big, '#', n);
+	rc = syncconf_parse(&cfg, "big.yaml", big, n, &err);
+	cr_expect_eq(rc, ERR_INVALID);
+	cr_expect_str_eq(err.msg, "big.yaml: larger than 1048576 bytes");
+	cr_expect_null(cfg.path);
+	free(big);
+}
+
 /* ---- semver ---- */
 
 Test(semver, parses_release_prerelease_build_and_leading_v)
