@@ -23,8 +23,10 @@ static unsigned long bound_at(const char **p)
 }
 
 /* glibc's regcomp expands counted repetitions ({n,m}) by copying, nested
- * ones multiplying: ((a{255}){255}){255} takes seconds and gigabytes.
- * Refuse when each count or their product (an upper bound) is too big. */
+ * ones multiplying: ((a{255}){255}){255} takes seconds and gigabytes. A +
+ * is a copy too (x+ is x x*), so a+++...+ or ((a+)+)+ doubles with each.
+ * Refuse when a count or the product of them all (an upper bound, a +
+ * counting 2) is too big. */
 static int regex_too_big(const char *s)
 {
 	unsigned long long product = 1;
@@ -50,6 +52,10 @@ static int regex_too_big(const char *s)
 			}
 			if (!*p)
 				return 0; /* regcomp refuses it */
+		} else if (*p == '+') {
+			product *= 2;
+			if (product > TAGFILTER_REPEAT_PRODUCT_MAX)
+				return 1;
 		} else if (*p == '{') {
 			unsigned long lo, hi;
 
@@ -84,7 +90,8 @@ int tagfilter_regex_compile(regex_t *out, const char *s, struct err *err)
 	if (regex_too_big(s))
 		return err_set(err, ERR_INVALID,
 			       "repetition counts in \"%.100s\" too large "
-			       "(each at most %d, their product at most %d)",
+			       "(each at most %d, their product at most %d, "
+			       "a + counting 2)",
 			       s, TAGFILTER_REPEAT_MAX,
 			       TAGFILTER_REPEAT_PRODUCT_MAX);
 	rc = regcomp(out, s, REG_EXTENDED | REG_NOSUB);

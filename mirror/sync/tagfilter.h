@@ -28,7 +28,7 @@ struct tagfilter {
 
 /* Compile s (POSIX extended, no sub-matches) into *out. ERR_INVALID when
  * s is longer than TAGFILTER_REGEX_MAX, has repetition counts over
- * TAGFILTER_REPEAT_MAX or whose product is over
+ * TAGFILTER_REPEAT_MAX or whose product (a + counting 2) is over
  * TAGFILTER_REPEAT_PRODUCT_MAX (glibc expands them by copying), or does
  * not compile; the message quotes s. *out needs regfree only on success. */
 int tagfilter_regex_compile(regex_t *out, const char *s, struct err *err);

@@ -642,6 +642,25 @@ Test(syncconf, aliases_cannot_blow_up)
 	free(yaml);
 }
 
+/* x+ is copied as x x*: stacked or nested, each + doubles regcomp's work
+ * (found by fuzz_syncconf: 2 GB for a++++...). */
+Test(syncconf, stacked_plus_is_bounded_like_counts)
+{
+	char yaml[512];
+
+	snprintf(yaml, sizeof(yaml),
+		 "sync:\n- source: a\n  tags: {regex: 'a%s'}\n",
+		 "++++++++++++++++++++++++++++++++++++++++++++++++++");
+	expect_bad(yaml, 3, 17, "tags.regex: repetition counts|too large");
+	expect_bad("sync:\n- source: a\n  tags: {regex: "
+		   "'((((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+'}"
+		   "\n",
+		   3, 17, "a + counting 2");
+	parse_ok("sync:\n- source: a\n  tags: {regex: "
+		 "'^v?[0-9]+\\.[0-9]+\\.[0-9]+(-[a-z]+[0-9]+)?[+]x$'}\n");
+	cr_expect_eq(cfg.rules[0].tags.has_regex, 1);
+}
+
 Test(syncconf, caps_of_the_yaml_reader_are_invalid_config)
 {
 	char deep[2100];
