@@ -228,4 +228,3 @@ Test(semver, bad_ranges)
 			  e.msg);
 	}
 }
-
