@@ -46,20 +46,13 @@ struct plan {
 
 static int plan_add(struct plan *p, const struct pull_item *it, size_t line)
 {
-	if (p->n == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 64;
-		struct pull_item *ni = realloc(p->items, nc * sizeof(*ni));
-		size_t *nl;
+	size_t cap_line = p->cap;
 
-		if (!ni)
-			return ERR_FAIL;
-		p->items = ni;
-		nl = realloc(p->line, nc * sizeof(*nl));
-		if (!nl)
-			return ERR_FAIL;
-		p->line = nl;
-		p->cap = nc;
-	}
+	/* two arrays, one count: line grows first, so both always hold at
+	 * least p->cap items even when the second growth fails */
+	if (OCI_VEC_RESERVE(p->line, p->n, cap_line, 1, 0) ||
+	    OCI_VEC_RESERVE(p->items, p->n, p->cap, 1, 0))
+		return ERR_FAIL;
 	p->items[p->n] = *it;
 	p->line[p->n] = line;
 	p->n++;
