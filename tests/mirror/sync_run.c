@@ -40,15 +40,15 @@ static int run(struct sync_report *out, const char *yaml, int dry_run,
 	struct err e;
 	int rc;
 
-	cr_assert_eq(sync_config_parse(&cfg, "t.yaml", yaml, strlen(yaml), &e),
-		     0, "%s", e.msg);
+	cr_assert_eq(syncconf_parse(&cfg, "t.yaml", yaml, strlen(yaml), &e), 0,
+		     "%s", e.msg);
 	reg_options_init(&ro);
 	ro.retries = 0;
 	memset(&o, 0, sizeof(o));
 	o.dry_run = dry_run;
 	err_clear(err);
 	rc = sync_run(out, &dst.st, &cfg, &ro, &o, err);
-	sync_config_release(&cfg);
+	syncconf_release(&cfg);
 	return rc;
 }
 
