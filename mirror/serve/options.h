@@ -1,0 +1,28 @@
+/* The server's options, apart from serve.h so that the request handlers
+ * (which keep a copy in their shared state) do not depend on the server's
+ * lifecycle module. */
+#ifndef MIRROR_SERVE_OPTIONS_H
+#define MIRROR_SERVE_OPTIONS_H
+
+struct serve_options {
+	const char *listen;   /* "127.0.0.1:5000", "[::1]:5000", ":5000" */
+	const char *tls_cert; /* PEM files; both or neither */
+	const char *tls_key;
+	const char *htpasswd;  /* bcrypt entries; NULL: no users */
+	int anonymous_read;    /* allow pulls without credentials */
+	int push;	       /* accept pushes (authenticated users only) */
+	int read_only;	       /* refuse every write */
+	int delete;	       /* allow DELETE of manifests, tags, blobs */
+	unsigned threads;      /* 0: 2 x cores */
+	unsigned upload_ttl;   /* seconds an idle upload session lives */
+	unsigned conn_timeout; /* idle connection timeout, seconds */
+	/* one line per request; NULL: none */
+	void (*access_log)(void *ctx, const char *line);
+	void *log_ctx;
+};
+
+/* The defaults: 127.0.0.1:5000, read-only mirror, 1 h uploads, 60 s idle
+ * connections. Strings are borrowed for the server's lifetime. */
+void serve_options_init(struct serve_options *out);
+
+#endif
