@@ -67,8 +67,10 @@ static struct upload *session_new(struct server *srv, const char *repo,
 {
 	struct upload *u = calloc(1, sizeof(*u)), **nv;
 
-	if (!u)
+	if (!u) {
+		err_set(err, ERR_FAIL, "out of memory");
 		return NULL;
+	}
 	if (store_writer_open_upload(&u->w, srv->s, err)) {
 		free(u);
 		return NULL;
@@ -82,6 +84,7 @@ static struct upload *session_new(struct server *srv, const char *repo,
 	if (!nv) {
 		pthread_mutex_unlock(&srv->mu);
 		session_free(u);
+		err_set(err, ERR_FAIL, "out of memory");
 		return NULL;
 	}
 	srv->ups = nv;
