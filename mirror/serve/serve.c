@@ -417,7 +417,9 @@ int serve_start(struct server **out, struct store *s,
 	srv->s = s;
 	srv->o = *o;
 	pthread_mutex_init(&srv->mu, NULL);
-	rc = parse_listen(o->listen, &ss, &sl, err);
+	rc = serve_options_check(o, err);
+	if (!rc)
+		rc = parse_listen(o->listen, &ss, &sl, err);
 	if (rc)
 		goto fail;
 	if (ss.ss_family == AF_INET6)

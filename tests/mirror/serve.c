@@ -581,3 +581,42 @@ Test(serve, metrics_count_requests)
 		  "%s", r.body.data);
 	done(&r);
 }
+
+Test(serve_options, push_needs_users_and_excludes_read_only)
+{
+	struct serve_options o;
+	struct err e;
+
+	serve_options_init(&o);
+	cr_assert_str_eq(o.listen, "127.0.0.1:5000");
+	cr_assert_eq(serve_options_check(&o, &e), 0);
+	o.push = 1;
+	cr_assert_eq(serve_options_check(&o, &e), ERR_INVALID);
+	cr_assert(strstr(e.msg, "--htpasswd"), "%s", e.msg);
+	o.htpasswd = "/nonexistent";
+	cr_assert_eq(serve_options_check(&o, &e), 0);
+	o.read_only = 1;
+	cr_assert_eq(serve_options_check(&o, &e), ERR_INVALID);
+	cr_assert(strstr(e.msg, "--read-only"), "%s", e.msg);
+}
+
+Test(serve_options, start_refuses_bad_listen_and_half_tls)
+{
+	struct serve_options o;
+	struct server *s = (struct server *)&o;
+	struct store st;
+	struct err e;
+
+	memset(&st, 0, sizeof(st));
+	serve_options_init(&o);
+	o.listen = "127.0.0.1:99999";
+	cr_assert_eq(serve_start(&s, &st, &o, &e), ERR_INVALID);
+	cr_assert_null(s);
+	cr_assert(strstr(e.msg, "127.0.0.1:99999"), "%s", e.msg);
+	o.listen = "[::1:5000";
+	cr_assert_eq(serve_start(&s, &st, &o, &e), ERR_INVALID);
+	o.listen = "127.0.0.1:0";
+	o.tls_cert = "/nonexistent.pem";
+	cr_assert_eq(serve_start(&s, &st, &o, &e), ERR_INVALID);
+	cr_assert(strstr(e.msg, "--tls-key"), "%s", e.msg);
+}
