@@ -106,7 +106,7 @@ enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 struct names {
 	char **v;
 	size_t n, cap;
-	const char *only_repo;
+	int failed; /* out of memory: the list is cut */
 };
 
 static int names_push(struct names *ns, const char *s)
@@ -114,14 +114,18 @@ static int names_push(struct names *ns, const char *s)
 	if (ns->n == ns->cap) {
 		size_t nc = ns->cap ? ns->cap * 2 : 64;
 		char **nv = realloc(ns->v, nc * sizeof(*nv));
-		if (!nv)
+		if (!nv) {
+			ns->failed = 1;
 			return 1;
+		}
 		ns->v = nv;
 		ns->cap = nc;
 	}
 	ns->v[ns->n] = strdup(s);
-	if (!ns->v[ns->n])
+	if (!ns->v[ns->n]) {
+		ns->failed = 1;
 		return 1;
+	}
 	ns->n++;
 	return 0;
 }
@@ -151,6 +155,22 @@ static int collect_repo(void *ctx, const char *repo, const char *tag,
 	if (ns->n && !strcmp(ns->v[ns->n - 1], repo))
 		return 0;
 	return names_push(ns, repo);
+}
+
+/* The names of one repository's tags (repo) or of every repository
+ * (NULL), sorted. */
+static int list_names(struct names *ns, struct req *r, const char *repo,
+		      struct err *err)
+{
+	int rc;
+
+	err_clear(err);
+	rc = store_list(r->srv->s, repo, repo ? collect_tag : collect_repo, ns,
+			err);
+	if (ns->failed)
+		return err_set(err, ERR_FAIL, "listing %s: out of memory",
+			       repo ? repo : "repositories");
+	return rc < 0 ? rc : 0;
 }
 
 /* Page through sorted names with n and last; writes a Link when more. */
@@ -207,11 +227,15 @@ enum MHD_Result read_tags(struct req *r, struct MHD_Connection *c)
 	struct names ns = {0};
 	char path[OCI_REPO_MAX + 32];
 	enum MHD_Result ret;
+	struct err e;
 
 	if (!store_repo_exists(r->srv->s, r->rt.repo))
 		return respond_error(r, c, 404, "NAME_UNKNOWN",
 				     "repository %s not known", r->rt.repo);
-	store_list(r->srv->s, r->rt.repo, collect_tag, &ns, NULL);
+	if (list_names(&ns, r, r->rt.repo, &e)) {
+		names_free(&ns);
+		return respond_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+	}
 	snprintf(path, sizeof(path), "/v2/%s/tags/list", r->rt.name);
 	ret = send_page(r, c, &ns, "tags", path);
 	names_free(&ns);
@@ -222,8 +246,12 @@ enum MHD_Result read_catalog(struct req *r, struct MHD_Connection *c)
 {
 	struct names ns = {0};
 	enum MHD_Result ret;
+	struct err e;
 
-	store_list(r->srv->s, NULL, collect_repo, &ns, NULL);
+	if (list_names(&ns, r, NULL, &e)) {
+		names_free(&ns);
+		return respond_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+	}
 	ret = send_page(r, c, &ns, "repositories", "/v2/_catalog");
 	names_free(&ns);
 	return ret;
