@@ -621,3 +621,48 @@ Test(serve_options, start_refuses_bad_listen_and_half_tls)
 	cr_assert_eq(serve_start(&s, &st, &o, &e), ERR_INVALID);
 	cr_assert(strstr(e.msg, "--tls-key"), "%s", e.msg);
 }
+
+Test(serve, host_less_names_fall_back_to_docker_hub)
+{
+	struct resp r;
+
+	/* docker's registry-mirrors send neither host nor ns */
+	get(&r, "/v2/library/nginx/manifests/1.25");
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), img.str);
+	done(&r);
+	/* a local repository of that name wins; a name with a host never
+	 * falls back */
+	get(&r, "/v2/" REPO "/manifests/1.25");
+	assert_error(&r, 404, "MANIFEST_UNKNOWN");
+	done(&r);
+	get(&r, "/v2/example.com/library/nginx/manifests/1.25");
+	assert_error(&r, 404, "NAME_UNKNOWN");
+	done(&r);
+}
+
+Test(serve, delete_a_tag_and_cancel_an_upload)
+{
+	struct resp r;
+	char loc[512];
+
+	req(&r, "DELETE", "/v2/" REPO "/manifests/a", NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	done(&r);
+	get(&r, "/v2/" REPO "/manifests/a");
+	assert_error(&r, 404, "MANIFEST_UNKNOWN");
+	done(&r);
+	get(&r, "/v2/" REPO "/manifests/b");
+	cr_assert_eq(r.status, 200);
+	done(&r);
+	req(&r, "POST", "/v2/new/blobs/uploads/", "", 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	req(&r, "DELETE", loc, NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 204);
+	done(&r);
+	req(&r, "DELETE", loc, NULL, 0, NULL, 1);
+	assert_error(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+	done(&r);
+}
