@@ -429,90 +429,108 @@ static enum MHD_Result do_delete(struct req *r, struct MHD_Connection *c)
 	return respond_send(r, c, 202, respond_empty());
 }
 
-enum MHD_Result upload_end(struct req *r, struct MHD_Connection *c,
-			   const char *method)
+/* A body that could not be taken (writer failure, digest, unexpected). */
+static enum MHD_Result body_refused(struct req *r, struct MHD_Connection *c)
 {
-	struct server *srv = r->srv;
-	enum MHD_Result ret;
-	int busy;
+	int code = r->err.code;
 
-	if (r->body_failed) {
-		int code = r->err.code;
-		upload_abort(r);
-		if (code == ERR_DIGEST)
-			return respond_error(r, c, 400, "DIGEST_INVALID", "%s",
-					     r->err.msg);
-		return respond_error(r, c, code == ERR_INVALID ? 400 : 500,
-				     code == ERR_INVALID ? "UNSUPPORTED"
-							 : "UNKNOWN",
-				     "%s", r->err.msg);
-	}
-	if (!strcmp(method, "DELETE") && r->rt.kind == RT_UPLOAD) {
-		struct upload *u =
-		    session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
-		if (!u)
-			return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
-					     "upload %s unknown",
-					     r->rt.upload_id);
-		session_drop(srv, u);
+	upload_abort(r);
+	if (code == ERR_DIGEST)
+		return respond_error(r, c, 400, "DIGEST_INVALID", "%s",
+				     r->err.msg);
+	return respond_error(r, c, code == ERR_INVALID ? 400 : 500,
+			     code == ERR_INVALID ? "UNSUPPORTED" : "UNKNOWN",
+			     "%s", r->err.msg);
+}
+
+/* GET/HEAD (its status) or DELETE (cancel) of an upload session. */
+static enum MHD_Result session_request(struct req *r, struct MHD_Connection *c,
+				       const char *method)
+{
+	int busy;
+	struct upload *u =
+	    session_take(r->srv, r->rt.upload_id, r->rt.repo, &busy);
+	enum MHD_Result ret;
+
+	if (!u)
+		return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
+				     "upload %s unknown", r->rt.upload_id);
+	if (!strcmp(method, "DELETE")) {
+		session_drop(r->srv, u);
 		return respond_send(r, c, 204, respond_empty());
 	}
-	if (!strcmp(method, "DELETE"))
-		return do_delete(r, c);
-	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) &&
-	    r->rt.kind == RT_UPLOAD) {
-		struct upload *u =
-		    session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
-		if (!u)
-			return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
-					     "upload %s unknown",
-					     r->rt.upload_id);
-		ret = session_accepted(r, c, u, 204);
-		session_put(srv, u);
+	ret = session_accepted(r, c, u, 204);
+	session_put(r->srv, u);
+	return ret;
+}
+
+/* POST /blobs/uploads/: a monolithic upload ends, or a session opens. */
+static enum MHD_Result upload_post(struct req *r, struct MHD_Connection *c)
+{
+	enum MHD_Result ret;
+	struct upload *u;
+
+	if (r->w) {
+		ret = finish_upload(r, c, r->w, r->q.digest);
+		store_writer_free(r->w);
+		r->w = NULL;
 		return ret;
 	}
-	if (!strcmp(method, "POST") && r->rt.kind == RT_UPLOAD_NEW) {
-		struct upload *u;
+	u = session_new(r->srv, r->rt.repo, &r->err);
+	if (!u)
+		return respond_error(r, c, 500, "UNKNOWN",
+				     "cannot open upload: %s", r->err.msg);
+	return session_accepted(r, c, u, 202);
+}
 
-		if (r->w) {
-			ret = finish_upload(r, c, r->w, r->q.digest);
-			store_writer_free(r->w);
-			r->w = NULL;
-			return ret;
-		}
-		u = session_new(srv, r->rt.repo, &r->err);
-		if (!u)
-			return respond_error(r, c, 500, "UNKNOWN",
-					     "cannot open upload: %s",
-					     r->err.msg);
-		return session_accepted(r, c, u, 202);
-	}
-	if (r->up && r->has_range && r->bytes_in != r->range_len) {
+/* PATCH (a chunk) or PUT (the last chunk and the digest) on the session
+ * upload_begin took for this request. */
+static enum MHD_Result session_write(struct req *r, struct MHD_Connection *c,
+				     const char *method)
+{
+	struct upload *u = r->up;
+	enum MHD_Result ret;
+
+	r->up = NULL;
+	if (r->has_range && r->bytes_in != r->range_len) {
 		ret = respond_error(
 		    r, c, 416, "BLOB_UPLOAD_INVALID",
 		    "Content-Range names %llu bytes, body has %llu",
 		    (unsigned long long)r->range_len,
 		    (unsigned long long)r->bytes_in);
-		session_drop(srv, r->up);
-		r->up = NULL;
+		session_drop(r->srv, u);
 		return ret;
 	}
-	if (!strcmp(method, "PATCH") && r->up) {
-		ret = session_accepted(r, c, r->up, 202);
-		session_put(srv, r->up);
-		r->up = NULL;
+	if (!strcmp(method, "PATCH")) {
+		ret = session_accepted(r, c, u, 202);
+		session_put(r->srv, u);
 		return ret;
 	}
-	if (!strcmp(method, "PUT") && r->up) {
-		struct upload *u = r->up;
-		ret = finish_upload(r, c, u->w, r->q.digest);
-		r->up = NULL;
-		if (r->status == 201)
-			session_drop(srv, u);
-		else
-			session_put(srv, u);
-		return ret;
-	}
+	ret = finish_upload(r, c, u->w, r->q.digest);
+	if (r->status == 201)
+		session_drop(r->srv, u);
+	else
+		session_put(r->srv, u);
+	return ret;
+}
+
+enum MHD_Result upload_end(struct req *r, struct MHD_Connection *c,
+			   const char *method)
+{
+	int is_delete = !strcmp(method, "DELETE");
+
+	if (r->body_failed)
+		return body_refused(r, c);
+	if (r->rt.kind == RT_UPLOAD &&
+	    (is_delete || !strcmp(method, "GET") || !strcmp(method, "HEAD")))
+		return session_request(r, c, method);
+	if (is_delete)
+		return do_delete(r, c);
+	if (!strcmp(method, "POST") && r->rt.kind == RT_UPLOAD_NEW)
+		return upload_post(r, c);
+	/* taken by upload_begin for a PATCH or PUT only */
+	if (r->up && (!strcmp(method, "PATCH") || !strcmp(method, "PUT")))
+		return session_write(r, c, method);
 	if (!strcmp(method, "PUT") && r->rt.kind == RT_MANIFEST)
 		return put_manifest(r, c);
 	return respond_error(r, c, 405, "UNSUPPORTED", "%s not allowed here",
