@@ -219,7 +219,7 @@ static int put_local_file(struct store *s, const char *repo, const char *dir,
 	ssize_t r;
 	int fd, rc;
 
-	if (!store_blob_exists(s, &f->digest, NULL)) {
+	if (!store_blob_exists(NULL, s, &f->digest)) {
 		snprintf(full, sizeof(full), "%s/%s", dir, f->path);
 		fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
@@ -346,4 +346,41 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 	}
 	free(man);
 	return rc;
+}
+
+int margo_push_target_parse(struct margo_push_target *out, const char *spec,
+			    struct err *err)
+{
+	const char *slash;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->to_store = !strncmp(spec, "store:", 6);
+	if (out->to_store)
+		spec += 6;
+	if ((rc = oci_ref_parse(&out->ref, spec, err)))
+		return rc;
+	if (out->ref.has_digest)
+		return err_set(err, ERR_INVALID,
+			       "REF takes a tag, not a digest");
+	/* a ref without a tag takes metadata.version: drop the default */
+	slash = strrchr(spec, '/');
+	if (!strchr(slash ? slash : spec, ':'))
+		out->ref.tag[0] = '\0';
+	if (!out->to_store) {
+		oci_ref_repo(&out->ref, out->repo, sizeof(out->repo));
+		return 0;
+	}
+	{
+		char unused[OCI_TAG_MAX + 1];
+
+		if (store_name_split(out->repo, unused, spec, NULL)) {
+			char shown[200];
+
+			err_shown(shown, sizeof(shown), spec, strlen(spec));
+			return err_set(err, ERR_INVALID,
+				       "invalid repository \"%s\"", shown);
+		}
+	}
+	return 0;
 }

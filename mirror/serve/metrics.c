@@ -4,10 +4,8 @@
  * once per finished request by metrics_count. */
 #include "mirror/serve/metrics.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "mirror/serve/respond.h"
 #include "mirror/serve/upload.h"
@@ -45,31 +43,24 @@ void metrics_count(struct server *srv, const char *method, unsigned status,
 	__atomic_add_fetch(&srv->bytes_received, received, __ATOMIC_RELAXED);
 }
 
+static int add_blob_size(void *ctx, const struct oci_digest *d, int64_t size)
+{
+	(void)d;
+	*(int64_t *)ctx += size;
+	return 0;
+}
+
+/* Sum of blob sizes, recomputed at most every 30 s. */
 static int64_t store_bytes(struct server *srv)
 {
 	time_t now = time(NULL);
 	int64_t total = 0;
-	char path[4096];
-	DIR *d;
-	struct dirent *e;
 
 	if (srv->store_bytes_at && now - srv->store_bytes_at < 30)
 		return __atomic_load_n(&srv->store_bytes_cached,
 				       __ATOMIC_RELAXED);
-	for (int a = 0; a < 2; a++) {
-		snprintf(path, sizeof(path), "%s/blobs/%s", srv->s->root,
-			 a ? "sha512" : "sha256");
-		d = opendir(path);
-		if (!d)
-			continue;
-		while ((e = readdir(d))) {
-			struct stat st;
-			if (e->d_name[0] != '.' &&
-			    !fstatat(dirfd(d), e->d_name, &st, 0))
-				total += st.st_size;
-		}
-		closedir(d);
-	}
+	/* a directory that cannot be listed counts as empty */
+	store_blobs_each(srv->s, add_blob_size, &total, NULL);
 	__atomic_store_n(&srv->store_bytes_cached, total, __ATOMIC_RELAXED);
 	srv->store_bytes_at = now;
 	return total;

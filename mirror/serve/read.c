@@ -13,6 +13,7 @@
 
 #include "mirror/margo/catalog.h"
 #include "mirror/serve/respond.h"
+#include "mirror/store/walk.h"
 #include "oci/mediatype.h"
 
 #define LIST_MAX 10000 /* entries per page when the client gives no n */
@@ -32,12 +33,12 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 				     "invalid digest \"%s\"", r->rt.ref);
 	/* only what this repository holds: its blobs and its manifests */
 	linked = store_blob_linked(r->srv->s, r->rt.repo, &r->rt.digest);
-	if (!linked && store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest,
-					  &mref, NULL))
+	if (!linked && store_manifest_get(&mref, r->srv->s, r->rt.repo,
+					  &r->rt.digest, NULL))
 		return respond_error(r, c, 404, "BLOB_UNKNOWN",
 				     "blob %s unknown to %s", r->rt.digest.str,
 				     r->rt.repo);
-	if (store_blob_open(r->srv->s, &r->rt.digest, &fd, &size, &e))
+	if (store_blob_open(&fd, &size, r->srv->s, &r->rt.digest, &e))
 		return respond_error(r, c, 404, "BLOB_UNKNOWN",
 				     "blob %s unknown", r->rt.digest.str);
 	len = (uint64_t)size;
@@ -74,10 +75,10 @@ enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 	const char *inm;
 
 	if (r->rt.is_digest)
-		rc = store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest,
-					&ref, &e);
+		rc = store_manifest_get(&ref, r->srv->s, r->rt.repo,
+					&r->rt.digest, &e);
 	else
-		rc = store_tag_get(r->srv->s, r->rt.repo, r->rt.ref, &ref, &e);
+		rc = store_tag_get(&ref, r->srv->s, r->rt.repo, r->rt.ref, &e);
 	if (rc == ERR_NOT_FOUND && !store_repo_exists(r->srv->s, r->rt.repo))
 		return respond_error(r, c, 404, "NAME_UNKNOWN",
 				     "repository %s not known", r->rt.repo);
@@ -95,7 +96,7 @@ enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 					ref.digest.str);
 		return respond_send(r, c, 304, resp);
 	}
-	if (store_blob_open(r->srv->s, &ref.digest, &fd, &size, &e))
+	if (store_blob_open(&fd, &size, r->srv->s, &ref.digest, &e))
 		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
 				     "manifest %s@%s missing from the store",
 				     r->rt.repo, ref.digest.str);
@@ -165,8 +166,8 @@ static int list_names(struct names *ns, struct req *r, const char *repo,
 	int rc;
 
 	err_clear(err);
-	rc = store_list(r->srv->s, repo, repo ? collect_tag : collect_repo, ns,
-			err);
+	rc = walk_tags(r->srv->s, repo, repo ? collect_tag : collect_repo, ns,
+		       err);
 	if (ns->failed)
 		return err_set(err, ERR_FAIL, "listing %s: out of memory",
 			       repo ? repo : "repositories");

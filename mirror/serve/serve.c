@@ -80,14 +80,10 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 static void hub_fallback(struct req *r, struct MHD_Connection *c)
 {
 	char hub[OCI_REPO_MAX];
-	const char *slash = strchr(r->rt.name, '/');
-	size_t first =
-	    slash ? (size_t)(slash - r->rt.name) : strlen(r->rt.name);
 
 	if (r->rt.ns_query[0] || !r->rt.name[0] ||
 	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ns") ||
-	    memchr(r->rt.name, '.', first) || memchr(r->rt.name, ':', first) ||
-	    (first == 9 && !strncmp(r->rt.name, "localhost", 9)))
+	    oci_name_has_host(r->rt.name))
 		return;
 	if (strlen(r->rt.name) + 10 >= sizeof(hub) ||
 	    store_repo_exists(r->srv->s, r->rt.repo))
