@@ -37,7 +37,7 @@ struct server {
 	unsigned port;
 	pthread_mutex_t mu; /* uploads */
 	struct upload **ups;
-	size_t n_ups;
+	size_t n_ups, cap_ups;
 	/* metrics (atomics) */
 	uint64_t requests[MET_METHODS][MET_STATUSES];
 	uint64_t bytes_sent, bytes_received;

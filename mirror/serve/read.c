@@ -15,6 +15,7 @@
 #include "mirror/serve/respond.h"
 #include "mirror/store/walk.h"
 #include "oci/mediatype.h"
+#include "oci/vec.h"
 
 #define LIST_MAX 10000 /* entries per page when the client gives no n */
 
@@ -112,15 +113,9 @@ struct names {
 
 static int names_push(struct names *ns, const char *s)
 {
-	if (ns->n == ns->cap) {
-		size_t nc = ns->cap ? ns->cap * 2 : 64;
-		char **nv = realloc(ns->v, nc * sizeof(*nv));
-		if (!nv) {
-			ns->failed = 1;
-			return 1;
-		}
-		ns->v = nv;
-		ns->cap = nc;
+	if (OCI_VEC_RESERVE(ns->v, ns->n, ns->cap, 1, 0)) {
+		ns->failed = 1;
+		return 1;
 	}
 	ns->v[ns->n] = strdup(s);
 	if (!ns->v[ns->n]) {

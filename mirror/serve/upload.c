@@ -9,6 +9,7 @@
 #include "mirror/serve/upload.h"
 #include "mirror/serve/respond.h"
 #include "oci/manifest.h"
+#include "oci/vec.h"
 
 static void new_id(char *dst)
 {
@@ -44,6 +45,7 @@ void upload_sessions_release(struct server *srv)
 	free(srv->ups);
 	srv->ups = NULL;
 	srv->n_ups = 0;
+	srv->cap_ups = 0;
 }
 
 /* Drop idle sessions older than the TTL. Called with mu held. */
@@ -65,7 +67,7 @@ static void sweep(struct server *srv)
 static struct upload *session_new(struct server *srv, const char *repo,
 				  struct err *err)
 {
-	struct upload *u = calloc(1, sizeof(*u)), **nv;
+	struct upload *u = calloc(1, sizeof(*u));
 
 	if (!u) {
 		err_set(err, ERR_FAIL, "out of memory");
@@ -80,14 +82,12 @@ static struct upload *session_new(struct server *srv, const char *repo,
 	u->touched = time(NULL);
 	pthread_mutex_lock(&srv->mu);
 	sweep(srv);
-	nv = realloc(srv->ups, (srv->n_ups + 1) * sizeof(*nv));
-	if (!nv) {
+	if (OCI_VEC_RESERVE(srv->ups, srv->n_ups, srv->cap_ups, 1, 0)) {
 		pthread_mutex_unlock(&srv->mu);
 		session_free(u);
 		err_set(err, ERR_FAIL, "out of memory");
 		return NULL;
 	}
-	srv->ups = nv;
 	srv->ups[srv->n_ups++] = u;
 	pthread_mutex_unlock(&srv->mu);
 	return u;
