@@ -77,12 +77,8 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 	}
 	if (optind != argc)
 		return cli_usage(cli, "%s", usage);
-	if (o.push && o.read_only)
-		return cli_usage(
-		    cli, "serve: --push and --read-only exclude each other");
-	if (o.push && !o.htpasswd)
-		return cli_usage(cli, "serve: --push needs --htpasswd (pushes "
-				      "are for authenticated users)");
+	if (serve_options_check(&o, &err))
+		return cli_usage(cli, "serve: %s", err.msg);
 	o.access_log = access_log;
 	o.log_ctx = cli;
 	if (store_open(&st, cli->store_dir, 1, &err))

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "oci/digest.h"
+#include "oci/vec.h"
 
 #define CACHE_SLOTS 64
 
@@ -17,7 +18,7 @@ struct entry {
 
 struct htpasswd {
 	struct entry *e;
-	size_t n;
+	size_t n, cap;
 	pthread_mutex_t mu;
 	char cache[CACHE_SLOTS][OCI_DIGEST_MAX];
 	size_t next;
@@ -42,7 +43,6 @@ int htpasswd_load(struct htpasswd **out, const char *path, struct err *err)
 	pthread_mutex_init(&h->mu, NULL);
 	while (fgets(line, sizeof(line), f)) {
 		char *colon, *end;
-		struct entry *ne;
 
 		lineno++;
 		end = line + strcspn(line, "\r\n");
@@ -62,16 +62,21 @@ int htpasswd_load(struct htpasswd **out, const char *path, struct err *err)
 				       path, lineno);
 		}
 		*colon = '\0';
-		ne = realloc(h->e, (h->n + 1) * sizeof(*ne));
-		if (!ne) {
+		if (OCI_VEC_RESERVE(h->e, h->n, h->cap, 1, 0)) {
 			fclose(f);
 			htpasswd_free(h);
-			return err_set(err, ERR_FAIL, "out of memory");
+			return err_set(err, ERR_FAIL,
+				       "htpasswd %s: out of memory", path);
 		}
-		h->e = ne;
 		h->e[h->n].user = strdup(line);
 		h->e[h->n].hash = strdup(colon + 1);
 		h->n++;
+		if (!h->e[h->n - 1].user || !h->e[h->n - 1].hash) {
+			fclose(f);
+			htpasswd_free(h);
+			return err_set(err, ERR_FAIL,
+				       "htpasswd %s: out of memory", path);
+		}
 	}
 	fclose(f);
 	*out = h;

@@ -1,5 +1,7 @@
-/* Internal to the server (mirror/serve*.c): request state, routing and
- * response helpers shared by the read and the push handlers. */
+/* Private to mirror/serve/: the server's shared state and one request's
+ * state, used by the dispatcher (serve.c), the responses (respond.c), the
+ * reads (read.c), the pushes (upload.c) and the counters (metrics.c).
+ * Types only: no functions, so including it ties a file to no module. */
 #ifndef MIRROR_SERVE_INTERNAL_H
 #define MIRROR_SERVE_INTERNAL_H
 
@@ -9,35 +11,11 @@
 #include <time.h>
 
 #include "mirror/serve/htpasswd.h"
-#include "mirror/serve/serve.h"
+#include "mirror/serve/options.h"
+#include "mirror/serve/route.h"
+#include "mirror/store/store.h"
 #include "oci/buf.h"
 #include "oci/ref.h"
-
-enum route_kind {
-	RT_NONE,
-	RT_BASE,
-	RT_CATALOG,
-	RT_MANIFEST,
-	RT_BLOB,
-	RT_UPLOAD_NEW, /* /blobs/uploads/ */
-	RT_UPLOAD,     /* /blobs/uploads/<id> */
-	RT_TAGS,
-	RT_REFERRERS,
-	RT_HEALTH,
-	RT_METRICS,
-	RT_APPS, /* /ocimirror/v1/apps: the Margo catalog (an extension) */
-};
-
-struct route {
-	enum route_kind kind;
-	char name[OCI_REPO_MAX]; /* as the client wrote it */
-	char repo[OCI_REPO_MAX]; /* in the store (ns applied) */
-	char ns_query[300];	 /* "?ns=docker.io" or "" for Locations */
-	char ref[OCI_TAG_MAX + OCI_DIGEST_MAX];
-	int is_digest;
-	struct oci_digest digest;
-	char upload_id[64];
-};
 
 struct upload {
 	char id[33];
@@ -59,7 +37,7 @@ struct server {
 	unsigned port;
 	pthread_mutex_t mu; /* uploads */
 	struct upload **ups;
-	size_t n_ups;
+	size_t n_ups, cap_ups;
 	/* metrics (atomics) */
 	uint64_t requests[MET_METHODS][MET_STATUSES];
 	uint64_t bytes_sent, bytes_received;
@@ -78,6 +56,7 @@ struct req {
 	char method[8];
 	char url[512];
 	struct route rt;
+	struct route_query q; /* query arguments, borrowed from MHD */
 	int routed;
 	int responded;
 	int first;		      /* inside the first handler call */
@@ -93,29 +72,5 @@ struct req {
 	int body_failed;
 	struct err err;
 };
-
-/* Queue a response, counting bytes and the status. Frees resp. */
-enum MHD_Result serve_send(struct req *r, struct MHD_Connection *c,
-			   unsigned status, struct MHD_Response *resp);
-/* An OCI error body. */
-enum MHD_Result serve_error(struct req *r, struct MHD_Connection *c,
-			    unsigned status, const char *code, const char *fmt,
-			    ...) __attribute__((format(printf, 5, 6)));
-/* JSON body with a content type. */
-enum MHD_Result serve_json(struct req *r, struct MHD_Connection *c,
-			   unsigned status, const char *ctype, const char *json,
-			   size_t len, struct MHD_Response **keep);
-struct MHD_Response *serve_empty(void);
-
-/* Push handlers (serve_push.c). begin is called on the first callback of
- * a request with a body; data for each piece; end when it is complete. */
-enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
-			   const char *method);
-void push_data(struct req *r, const char *data, size_t n);
-enum MHD_Result push_end(struct req *r, struct MHD_Connection *c,
-			 const char *method);
-void push_abort(struct req *r);
-void uploads_release(struct server *srv);
-size_t uploads_count(struct server *srv);
 
 #endif

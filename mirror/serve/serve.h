@@ -12,36 +12,22 @@
 
 #include <stdint.h>
 
+#include "mirror/serve/options.h"
 #include "mirror/store/store.h"
 #include "oci/err.h"
 
-struct serve_options {
-	const char *listen;   /* "127.0.0.1:5000", "[::1]:5000", ":5000" */
-	const char *tls_cert; /* PEM files; both or neither */
-	const char *tls_key;
-	const char *htpasswd;  /* bcrypt entries; NULL: no users */
-	int anonymous_read;    /* allow pulls without credentials */
-	int push;	       /* accept pushes (authenticated users only) */
-	int read_only;	       /* refuse every write */
-	int delete;	       /* allow DELETE of manifests, tags, blobs */
-	unsigned threads;      /* 0: 2 x cores */
-	unsigned upload_ttl;   /* seconds an idle upload session lives */
-	unsigned conn_timeout; /* idle connection timeout, seconds */
-	/* one line per request; NULL: none */
-	void (*access_log)(void *ctx, const char *line);
-	void *log_ctx;
-};
-
-void serve_options_init(struct serve_options *o);
-
 struct server;
 
-/* Start serving s in background threads. */
+/* Start serving s (borrowed; it must outlive the server) in background
+ * threads with a copy of o. ERR_INVALID for a bad listen address or TLS
+ * pair, ERR_NOT_FOUND for an unreadable file, ERR_FAIL when the address
+ * cannot be bound. *out is NULL on failure. */
 int serve_start(struct server **out, struct store *s,
 		const struct serve_options *o, struct err *err);
 /* The port actually bound (for listen ":0"). */
 unsigned serve_port(const struct server *srv);
-/* Stop accepting, let in-flight requests finish (bounded), free. */
+/* Stop accepting, let in-flight requests finish (bounded to ~30 s), free
+ * every upload session. NULL is a no-op. */
 void serve_stop(struct server *srv);
 
 #endif

@@ -1,15 +1,15 @@
-/* Pushes: upload sessions (monolithic, streamed, chunked), cross-repository
- * mounts, manifest PUT with validation, deletes. Every byte goes through the
- * store's writer: hashed, verified, renamed, so an upload that is cut off or
- * does not match its digest leaves nothing visible. */
-#include <jansson.h>
+/* Every byte of a push goes through the store's writer: hashed, verified,
+ * renamed, so an upload that is cut off or does not match its digest
+ * leaves nothing visible. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "mirror/serve/internal.h"
+#include "mirror/serve/upload.h"
+#include "mirror/serve/respond.h"
 #include "oci/manifest.h"
+#include "oci/vec.h"
 
 static void new_id(char *dst)
 {
@@ -22,13 +22,13 @@ static void new_id(char *dst)
 		snprintf(dst + 2 * i, 3, "%02x", raw[i]);
 }
 
-static void upload_free(struct upload *u)
+static void session_free(struct upload *u)
 {
 	store_writer_free(u->w);
 	free(u);
 }
 
-size_t uploads_count(struct server *srv)
+size_t upload_sessions_count(struct server *srv)
 {
 	size_t n;
 
@@ -38,13 +38,14 @@ size_t uploads_count(struct server *srv)
 	return n;
 }
 
-void uploads_release(struct server *srv)
+void upload_sessions_release(struct server *srv)
 {
 	for (size_t i = 0; i < srv->n_ups; i++)
-		upload_free(srv->ups[i]);
+		session_free(srv->ups[i]);
 	free(srv->ups);
 	srv->ups = NULL;
 	srv->n_ups = 0;
+	srv->cap_ups = 0;
 }
 
 /* Drop idle sessions older than the TTL. Called with mu held. */
@@ -56,7 +57,7 @@ static void sweep(struct server *srv)
 	for (size_t i = 0; i < srv->n_ups; i++) {
 		struct upload *u = srv->ups[i];
 		if (!u->busy && now - u->touched > (time_t)srv->o.upload_ttl)
-			upload_free(u);
+			session_free(u);
 		else
 			srv->ups[j++] = u;
 	}
@@ -66,10 +67,12 @@ static void sweep(struct server *srv)
 static struct upload *session_new(struct server *srv, const char *repo,
 				  struct err *err)
 {
-	struct upload *u = calloc(1, sizeof(*u)), **nv;
+	struct upload *u = calloc(1, sizeof(*u));
 
-	if (!u)
+	if (!u) {
+		err_set(err, ERR_FAIL, "out of memory");
 		return NULL;
+	}
 	if (store_writer_open_upload(&u->w, srv->s, err)) {
 		free(u);
 		return NULL;
@@ -79,13 +82,12 @@ static struct upload *session_new(struct server *srv, const char *repo,
 	u->touched = time(NULL);
 	pthread_mutex_lock(&srv->mu);
 	sweep(srv);
-	nv = realloc(srv->ups, (srv->n_ups + 1) * sizeof(*nv));
-	if (!nv) {
+	if (OCI_VEC_RESERVE(srv->ups, srv->n_ups, srv->cap_ups, 1, 0)) {
 		pthread_mutex_unlock(&srv->mu);
-		upload_free(u);
+		session_free(u);
+		err_set(err, ERR_FAIL, "out of memory");
 		return NULL;
 	}
-	srv->ups = nv;
 	srv->ups[srv->n_ups++] = u;
 	pthread_mutex_unlock(&srv->mu);
 	return u;
@@ -132,13 +134,13 @@ static void session_drop(struct server *srv, struct upload *u)
 			break;
 		}
 	pthread_mutex_unlock(&srv->mu);
-	upload_free(u);
+	session_free(u);
 }
 
-static enum MHD_Result upload_accepted(struct req *r, struct MHD_Connection *c,
-				       struct upload *u, unsigned status)
+static enum MHD_Result session_accepted(struct req *r, struct MHD_Connection *c,
+					struct upload *u, unsigned status)
 {
-	struct MHD_Response *resp = serve_empty();
+	struct MHD_Response *resp = respond_empty();
 	char loc[OCI_REPO_MAX + 400], range[64];
 	uint64_t off = store_writer_offset(u->w);
 
@@ -150,55 +152,34 @@ static enum MHD_Result upload_accepted(struct req *r, struct MHD_Connection *c,
 	MHD_add_response_header(resp, "Range", range);
 	MHD_add_response_header(resp, "Docker-Upload-UUID", u->id);
 	MHD_add_response_header(resp, "Content-Length", "0");
-	return serve_send(r, c, status, resp);
+	return respond_send(r, c, status, resp);
 }
 
 static enum MHD_Result blob_created(struct req *r, struct MHD_Connection *c,
 				    const struct oci_digest *d)
 {
-	struct MHD_Response *resp = serve_empty();
+	struct MHD_Response *resp = respond_empty();
 	char loc[OCI_REPO_MAX + 400];
 
 	snprintf(loc, sizeof(loc), "/v2/%s/blobs/%s%s", r->rt.name, d->str,
 		 r->rt.ns_query);
 	MHD_add_response_header(resp, "Location", loc);
 	MHD_add_response_header(resp, "Docker-Content-Digest", d->str);
-	return serve_send(r, c, 201, resp);
+	return respond_send(r, c, 201, resp);
 }
 
-static const char *arg(struct MHD_Connection *c, const char *k)
-{
-	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k);
-}
-
-/* "a-b" (also "bytes a-b/..."): digits only. */
-static int parse_content_range(const char *s, uint64_t *a, uint64_t *b)
-{
-	char *end;
-
-	if (!strncmp(s, "bytes ", 6))
-		s += 6;
-	if (*s < '0' || *s > '9')
-		return -1;
-	*a = strtoull(s, &end, 10);
-	if (*end != '-' || end[1] < '0' || end[1] > '9')
-		return -1;
-	*b = strtoull(end + 1, &end, 10);
-	return (*end && *end != '/') ? -1 : 0;
-}
-
-enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
-			   const char *method)
+enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
+			     const char *method)
 {
 	struct server *srv = r->srv;
 	int busy;
 
 	if (!strcmp(method, "POST") && r->rt.kind == RT_UPLOAD_NEW) {
-		const char *mount = arg(c, "mount"), *dg = arg(c, "digest");
+		const char *mount = r->q.mount, *dg = r->q.digest;
 		struct oci_digest d;
 
 		if (mount) {
-			const char *from = arg(c, "from");
+			const char *from = r->q.from;
 			struct err e;
 
 			/* from a repository holding the blob (or this one),
@@ -219,12 +200,12 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 			int64_t size = cl ? strtoll(cl, NULL, 10) : -1;
 
 			if (oci_digest_parse(&d, dg, NULL))
-				return serve_error(r, c, 400, "DIGEST_INVALID",
-						   "invalid digest \"%.200s\"",
-						   dg);
+				return respond_error(
+				    r, c, 400, "DIGEST_INVALID",
+				    "invalid digest \"%.200s\"", dg);
 			if (store_writer_open(&r->w, srv->s, &d, size, &r->err))
-				return serve_error(r, c, 500, "UNKNOWN", "%s",
-						   r->err.msg);
+				return respond_error(r, c, 500, "UNKNOWN", "%s",
+						     r->err.msg);
 		}
 		return MHD_YES;
 	}
@@ -234,19 +215,20 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 							     "Content-Range");
 		r->up = session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
 		if (!r->up)
-			return serve_error(r, c, busy ? 409 : 404,
-					   busy ? "BLOB_UPLOAD_INVALID"
-						: "BLOB_UPLOAD_UNKNOWN",
-					   "upload %s %s", r->rt.upload_id,
-					   busy ? "is in use by another request"
-						: "unknown");
+			return respond_error(
+			    r, c, busy ? 409 : 404,
+			    busy ? "BLOB_UPLOAD_INVALID"
+				 : "BLOB_UPLOAD_UNKNOWN",
+			    "upload %s %s", r->rt.upload_id,
+			    busy ? "is in use by another request" : "unknown");
 		if (cr) {
 			uint64_t a, b;
 			uint64_t off = store_writer_offset(r->up->w);
+			struct err e;
 
-			if (parse_content_range(cr, &a, &b) || b < a ||
+			if (route_content_range_parse(&a, &b, cr, &e) ||
 			    a != off) {
-				struct MHD_Response *resp = serve_empty();
+				struct MHD_Response *resp = respond_empty();
 				char range[64];
 				snprintf(
 				    range, sizeof(range), "0-%llu",
@@ -256,7 +238,7 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 							r->url);
 				session_put(srv, r->up);
 				r->up = NULL;
-				return serve_send(r, c, 416, resp);
+				return respond_send(r, c, 416, resp);
 			}
 			r->has_range = 1;
 			r->range_start = a;
@@ -267,7 +249,7 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 	return MHD_YES;
 }
 
-void push_data(struct req *r, const char *data, size_t n)
+void upload_body(struct req *r, const char *data, size_t n)
 {
 	struct store_writer *w = r->w ? r->w : r->up ? r->up->w : NULL;
 
@@ -287,7 +269,7 @@ void push_data(struct req *r, const char *data, size_t n)
 	err_set(&r->err, ERR_INVALID, "unexpected request body");
 }
 
-void push_abort(struct req *r)
+void upload_abort(struct req *r)
 {
 	if (r->w) {
 		store_writer_free(r->w);
@@ -313,20 +295,21 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 	const struct oci_digest *missing = NULL;
 
 	if (r->body_too_large)
-		return serve_error(r, c, 413, "SIZE_INVALID",
-				   "manifest larger than %u bytes",
-				   OCI_MANIFEST_MAX);
+		return respond_error(r, c, 413, "SIZE_INVALID",
+				     "manifest larger than %u bytes",
+				     OCI_MANIFEST_MAX);
 	if (oci_manifest_parse(&m, r->body.data, r->body.len, ctype, &e))
-		return serve_error(r, c, 400, "MANIFEST_INVALID", "%s", e.msg);
+		return respond_error(r, c, 400, "MANIFEST_INVALID", "%s",
+				     e.msg);
 	if (r->rt.is_digest) {
 		struct oci_digest got;
 		oci_digest_of(&got, r->rt.digest.alg, r->body.data,
 			      r->body.len);
 		if (!oci_digest_equal(&got, &r->rt.digest)) {
 			oci_manifest_release(&m);
-			return serve_error(r, c, 400, "DIGEST_INVALID",
-					   "manifest digest is %s, not %s",
-					   got.str, r->rt.digest.str);
+			return respond_error(r, c, 400, "DIGEST_INVALID",
+					     "manifest digest is %s, not %s",
+					     got.str, r->rt.digest.str);
 		}
 		m.digest = got;
 	}
@@ -345,10 +328,10 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 				missing = &m.manifests[i].digest;
 	}
 	if (missing) {
-		ret =
-		    serve_error(r, c, 400, "MANIFEST_BLOB_UNKNOWN",
-				"blob %s referenced by the manifest is unknown",
-				missing->str);
+		ret = respond_error(
+		    r, c, 400, "MANIFEST_BLOB_UNKNOWN",
+		    "blob %s referenced by the manifest is unknown",
+		    missing->str);
 		oci_manifest_release(&m);
 		return ret;
 	}
@@ -360,7 +343,7 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 	    (!r->rt.is_digest &&
 	     store_tag_set(srv->s, r->rt.repo, r->rt.ref, &sr, &e))) {
 		oci_manifest_release(&m);
-		return serve_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+		return respond_error(r, c, 500, "UNKNOWN", "%s", e.msg);
 	}
 	if (m.has_subject) {
 		char *desc = oci_manifest_referrer_json(&m);
@@ -371,11 +354,11 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 		free(desc);
 		if (rc) {
 			oci_manifest_release(&m);
-			return serve_error(r, c, 500, "UNKNOWN",
-					   "referrers: %s", e.msg);
+			return respond_error(r, c, 500, "UNKNOWN",
+					     "referrers: %s", e.msg);
 		}
 	}
-	resp = serve_empty();
+	resp = respond_empty();
 	snprintf(loc, sizeof(loc), "/v2/%s/manifests/%s%s", r->rt.name,
 		 m.digest.str, r->rt.ns_query);
 	MHD_add_response_header(resp, "Location", loc);
@@ -384,7 +367,7 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 		MHD_add_response_header(resp, "OCI-Subject",
 					m.subject.digest.str);
 	oci_manifest_release(&m);
-	return serve_send(r, c, 201, resp);
+	return respond_send(r, c, 201, resp);
 }
 
 static enum MHD_Result finish_upload(struct req *r, struct MHD_Connection *c,
@@ -394,17 +377,17 @@ static enum MHD_Result finish_upload(struct req *r, struct MHD_Connection *c,
 	int rc;
 
 	if (!dg || oci_digest_parse(&d, dg, NULL))
-		return serve_error(r, c, 400, "DIGEST_INVALID",
-				   "invalid or missing digest \"%.200s\"",
-				   dg ? dg : "");
+		return respond_error(r, c, 400, "DIGEST_INVALID",
+				     "invalid or missing digest \"%.200s\"",
+				     dg ? dg : "");
 	rc = store_writer_commit_as(w, &d, &r->err);
 	if (rc == ERR_DIGEST)
-		return serve_error(r, c, 400, "DIGEST_INVALID", "%s",
-				   r->err.msg);
+		return respond_error(r, c, 400, "DIGEST_INVALID", "%s",
+				     r->err.msg);
 	if (!rc)
 		rc = store_blob_link(r->srv->s, r->rt.repo, &d, &r->err);
 	if (rc)
-		return serve_error(r, c, 500, "UNKNOWN", "%s", r->err.msg);
+		return respond_error(r, c, 500, "UNKNOWN", "%s", r->err.msg);
 	return blob_created(r, c, &d);
 }
 
@@ -421,115 +404,134 @@ static enum MHD_Result do_delete(struct req *r, struct MHD_Connection *c)
 						 &r->rt.digest, &e)
 			 : store_tag_delete(srv->s, r->rt.repo, r->rt.ref, &e);
 		if (rc == ERR_NOT_FOUND)
-			return serve_error(r, c, 404, "MANIFEST_UNKNOWN",
-					   "manifest %s unknown", r->rt.ref);
+			return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
+					     "manifest %s unknown", r->rt.ref);
 		break;
 	case RT_BLOB:
 		if (!r->rt.is_digest)
-			return serve_error(r, c, 400, "DIGEST_INVALID",
-					   "invalid digest");
+			return respond_error(r, c, 400, "DIGEST_INVALID",
+					     "invalid digest");
 		/* the repository forgets the blob; the file stays for
 		 * other repositories holding it, until gc */
 		rc = store_blob_unlink(srv->s, r->rt.repo, &r->rt.digest, &e);
 		if (rc == ERR_NOT_FOUND)
-			return serve_error(r, c, 404, "BLOB_UNKNOWN",
-					   "blob %s unknown", r->rt.digest.str);
+			return respond_error(r, c, 404, "BLOB_UNKNOWN",
+					     "blob %s unknown",
+					     r->rt.digest.str);
 		break;
 	default:
-		return serve_error(r, c, 405, "UNSUPPORTED",
-				   "DELETE not allowed here");
+		return respond_error(r, c, 405, "UNSUPPORTED",
+				     "DELETE not allowed here");
 	}
 	if (rc)
-		return serve_error(r, c, 500, "UNKNOWN", "%s", e.msg);
-	return serve_send(r, c, 202, serve_empty());
+		return respond_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+	return respond_send(r, c, 202, respond_empty());
 }
 
-enum MHD_Result push_end(struct req *r, struct MHD_Connection *c,
-			 const char *method)
+/* A body that could not be taken (writer failure, digest, unexpected). */
+static enum MHD_Result body_refused(struct req *r, struct MHD_Connection *c)
 {
-	struct server *srv = r->srv;
-	enum MHD_Result ret;
+	int code = r->err.code;
+
+	upload_abort(r);
+	if (code == ERR_DIGEST)
+		return respond_error(r, c, 400, "DIGEST_INVALID", "%s",
+				     r->err.msg);
+	return respond_error(r, c, code == ERR_INVALID ? 400 : 500,
+			     code == ERR_INVALID ? "UNSUPPORTED" : "UNKNOWN",
+			     "%s", r->err.msg);
+}
+
+/* GET/HEAD (its status) or DELETE (cancel) of an upload session. */
+static enum MHD_Result session_request(struct req *r, struct MHD_Connection *c,
+				       const char *method)
+{
 	int busy;
+	struct upload *u =
+	    session_take(r->srv, r->rt.upload_id, r->rt.repo, &busy);
+	enum MHD_Result ret;
 
-	if (r->body_failed) {
-		int code = r->err.code;
-		push_abort(r);
-		if (code == ERR_DIGEST)
-			return serve_error(r, c, 400, "DIGEST_INVALID", "%s",
-					   r->err.msg);
-		return serve_error(r, c, code == ERR_INVALID ? 400 : 500,
-				   code == ERR_INVALID ? "UNSUPPORTED"
-						       : "UNKNOWN",
-				   "%s", r->err.msg);
+	if (!u)
+		return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
+				     "upload %s unknown", r->rt.upload_id);
+	if (!strcmp(method, "DELETE")) {
+		session_drop(r->srv, u);
+		return respond_send(r, c, 204, respond_empty());
 	}
-	if (!strcmp(method, "DELETE") && r->rt.kind == RT_UPLOAD) {
-		struct upload *u =
-		    session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
-		if (!u)
-			return serve_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
-					   "upload %s unknown",
-					   r->rt.upload_id);
-		session_drop(srv, u);
-		return serve_send(r, c, 204, serve_empty());
+	ret = session_accepted(r, c, u, 204);
+	session_put(r->srv, u);
+	return ret;
+}
+
+/* POST /blobs/uploads/: a monolithic upload ends, or a session opens. */
+static enum MHD_Result upload_post(struct req *r, struct MHD_Connection *c)
+{
+	enum MHD_Result ret;
+	struct upload *u;
+
+	if (r->w) {
+		ret = finish_upload(r, c, r->w, r->q.digest);
+		store_writer_free(r->w);
+		r->w = NULL;
+		return ret;
 	}
-	if (!strcmp(method, "DELETE"))
+	u = session_new(r->srv, r->rt.repo, &r->err);
+	if (!u)
+		return respond_error(r, c, 500, "UNKNOWN",
+				     "cannot open upload: %s", r->err.msg);
+	return session_accepted(r, c, u, 202);
+}
+
+/* PATCH (a chunk) or PUT (the last chunk and the digest) on the session
+ * upload_begin took for this request. */
+static enum MHD_Result session_write(struct req *r, struct MHD_Connection *c,
+				     const char *method)
+{
+	struct upload *u = r->up;
+	enum MHD_Result ret;
+
+	r->up = NULL;
+	if (r->has_range && r->bytes_in != r->range_len) {
+		ret = respond_error(
+		    r, c, 416, "BLOB_UPLOAD_INVALID",
+		    "Content-Range names %llu bytes, body has %llu",
+		    (unsigned long long)r->range_len,
+		    (unsigned long long)r->bytes_in);
+		session_drop(r->srv, u);
+		return ret;
+	}
+	if (!strcmp(method, "PATCH")) {
+		ret = session_accepted(r, c, u, 202);
+		session_put(r->srv, u);
+		return ret;
+	}
+	ret = finish_upload(r, c, u->w, r->q.digest);
+	if (r->status == 201)
+		session_drop(r->srv, u);
+	else
+		session_put(r->srv, u);
+	return ret;
+}
+
+enum MHD_Result upload_end(struct req *r, struct MHD_Connection *c,
+			   const char *method)
+{
+	int is_delete = !strcmp(method, "DELETE");
+
+	if (r->body_failed)
+		return body_refused(r, c);
+	if (r->rt.kind == RT_UPLOAD &&
+	    (is_delete || !strcmp(method, "GET") || !strcmp(method, "HEAD")))
+		return session_request(r, c, method);
+	if (is_delete)
 		return do_delete(r, c);
-	if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) &&
-	    r->rt.kind == RT_UPLOAD) {
-		struct upload *u =
-		    session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
-		if (!u)
-			return serve_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
-					   "upload %s unknown",
-					   r->rt.upload_id);
-		ret = upload_accepted(r, c, u, 204);
-		session_put(srv, u);
-		return ret;
-	}
-	if (!strcmp(method, "POST") && r->rt.kind == RT_UPLOAD_NEW) {
-		struct upload *u;
-
-		if (r->w) {
-			ret = finish_upload(r, c, r->w, arg(c, "digest"));
-			store_writer_free(r->w);
-			r->w = NULL;
-			return ret;
-		}
-		u = session_new(srv, r->rt.repo, &r->err);
-		if (!u)
-			return serve_error(r, c, 500, "UNKNOWN",
-					   "cannot open upload: %s",
-					   r->err.msg);
-		return upload_accepted(r, c, u, 202);
-	}
-	if (r->up && r->has_range && r->bytes_in != r->range_len) {
-		ret =
-		    serve_error(r, c, 416, "BLOB_UPLOAD_INVALID",
-				"Content-Range names %llu bytes, body has %llu",
-				(unsigned long long)r->range_len,
-				(unsigned long long)r->bytes_in);
-		session_drop(srv, r->up);
-		r->up = NULL;
-		return ret;
-	}
-	if (!strcmp(method, "PATCH") && r->up) {
-		ret = upload_accepted(r, c, r->up, 202);
-		session_put(srv, r->up);
-		r->up = NULL;
-		return ret;
-	}
-	if (!strcmp(method, "PUT") && r->up) {
-		struct upload *u = r->up;
-		ret = finish_upload(r, c, u->w, arg(c, "digest"));
-		r->up = NULL;
-		if (r->status == 201)
-			session_drop(srv, u);
-		else
-			session_put(srv, u);
-		return ret;
-	}
+	if (!strcmp(method, "POST") && r->rt.kind == RT_UPLOAD_NEW)
+		return upload_post(r, c);
+	/* taken by upload_begin for a PATCH or PUT only */
+	if (r->up && (!strcmp(method, "PATCH") || !strcmp(method, "PUT")))
+		return session_write(r, c, method);
 	if (!strcmp(method, "PUT") && r->rt.kind == RT_MANIFEST)
 		return put_manifest(r, c);
-	return serve_error(r, c, 405, "UNSUPPORTED", "%s not allowed here",
-			   method);
+	return respond_error(r, c, 405, "UNSUPPORTED", "%s not allowed here",
+			     method);
 }

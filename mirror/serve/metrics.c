@@ -1,0 +1,128 @@
+/* /metrics: request counters by method and status, bytes in and out,
+ * connections, upload sessions and the store's blob bytes, in the
+ * Prometheus text format. Counters are atomics in struct server, updated
+ * once per finished request by metrics_count. */
+#include "mirror/serve/metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mirror/serve/respond.h"
+#include "mirror/serve/upload.h"
+
+static int method_index(const char *m)
+{
+	static const char *names[] = {"GET",  "HEAD",  "PUT",
+				      "POST", "PATCH", "DELETE"};
+
+	for (int i = 0; i < 6; i++)
+		if (!strcmp(m, names[i]))
+			return i;
+	return 6;
+}
+
+static const unsigned statuses[MET_STATUSES] = {200, 201, 202, 204, 206, 304,
+						307, 400, 401, 403, 404, 405,
+						413, 416, 500, 0};
+
+static int status_index(unsigned st)
+{
+	for (int i = 0; i < MET_STATUSES - 1; i++)
+		if (statuses[i] == st)
+			return i;
+	return MET_STATUSES - 1;
+}
+
+void metrics_count(struct server *srv, const char *method, unsigned status,
+		   uint64_t sent, uint64_t received)
+{
+	__atomic_add_fetch(
+	    &srv->requests[method_index(method)][status_index(status)], 1,
+	    __ATOMIC_RELAXED);
+	__atomic_add_fetch(&srv->bytes_sent, sent, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&srv->bytes_received, received, __ATOMIC_RELAXED);
+}
+
+static int add_blob_size(void *ctx, const struct oci_digest *d, int64_t size)
+{
+	(void)d;
+	*(int64_t *)ctx += size;
+	return 0;
+}
+
+/* Sum of blob sizes, recomputed at most every 30 s. */
+static int64_t store_bytes(struct server *srv)
+{
+	time_t now = time(NULL);
+	int64_t total = 0;
+
+	if (srv->store_bytes_at && now - srv->store_bytes_at < 30)
+		return __atomic_load_n(&srv->store_bytes_cached,
+				       __ATOMIC_RELAXED);
+	/* a directory that cannot be listed counts as empty */
+	store_blobs_each(srv->s, add_blob_size, &total, NULL);
+	__atomic_store_n(&srv->store_bytes_cached, total, __ATOMIC_RELAXED);
+	srv->store_bytes_at = now;
+	return total;
+}
+
+enum MHD_Result metrics_send(struct req *r, struct MHD_Connection *c)
+{
+	static const char *methods[MET_METHODS] = {
+	    "GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OTHER"};
+	struct server *srv = r->srv;
+	struct buf b;
+	enum MHD_Result ret;
+
+	buf_init(&b, 1024 * 1024);
+	buf_puts(&b, "# HELP ocimirror_http_requests_total Requests served, by "
+		     "method and status.\n"
+		     "# TYPE ocimirror_http_requests_total counter\n");
+	for (int m = 0; m < MET_METHODS; m++)
+		for (int s = 0; s < MET_STATUSES; s++) {
+			uint64_t v = __atomic_load_n(&srv->requests[m][s],
+						     __ATOMIC_RELAXED);
+			if (!v)
+				continue;
+			if (statuses[s])
+				buf_printf(
+				    &b,
+				    "ocimirror_http_requests_total{method=\"%"
+				    "s\",status=\"%u\"} %llu\n",
+				    methods[m], statuses[s],
+				    (unsigned long long)v);
+			else
+				buf_printf(
+				    &b,
+				    "ocimirror_http_requests_total{method=\"%"
+				    "s\",status=\"other\"} %llu\n",
+				    methods[m], (unsigned long long)v);
+		}
+	buf_printf(
+	    &b,
+	    "# HELP ocimirror_http_sent_bytes_total Response body bytes.\n"
+	    "# TYPE ocimirror_http_sent_bytes_total counter\n"
+	    "ocimirror_http_sent_bytes_total %llu\n"
+	    "# HELP ocimirror_http_received_bytes_total Request body bytes.\n"
+	    "# TYPE ocimirror_http_received_bytes_total counter\n"
+	    "ocimirror_http_received_bytes_total %llu\n"
+	    "# HELP ocimirror_http_connections Open client connections.\n"
+	    "# TYPE ocimirror_http_connections gauge\n"
+	    "ocimirror_http_connections %lld\n"
+	    "# HELP ocimirror_upload_sessions Open upload sessions.\n"
+	    "# TYPE ocimirror_upload_sessions gauge\n"
+	    "ocimirror_upload_sessions %zu\n"
+	    "# HELP ocimirror_store_bytes Bytes of blobs in the store.\n"
+	    "# TYPE ocimirror_store_bytes gauge\n"
+	    "ocimirror_store_bytes %lld\n",
+	    (unsigned long long)__atomic_load_n(&srv->bytes_sent,
+						__ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&srv->bytes_received,
+						__ATOMIC_RELAXED),
+	    (long long)__atomic_load_n(&srv->connections, __ATOMIC_RELAXED),
+	    upload_sessions_count(srv), (long long)store_bytes(srv));
+	ret = respond_json(r, c, 200, "text/plain; version=0.0.4", b.data,
+			   b.len, NULL);
+	buf_release(&b);
+	return ret;
+}

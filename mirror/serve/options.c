@@ -1,0 +1,23 @@
+#include "mirror/serve/options.h"
+
+#include <string.h>
+
+void serve_options_init(struct serve_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->listen = "127.0.0.1:5000";
+	o->upload_ttl = 3600;
+	o->conn_timeout = 60;
+}
+
+int serve_options_check(const struct serve_options *o, struct err *err)
+{
+	if (o->push && o->read_only)
+		return err_set(err, ERR_INVALID,
+			       "--push and --read-only exclude each other");
+	if (o->push && !o->htpasswd)
+		return err_set(err, ERR_INVALID,
+			       "--push needs --htpasswd (pushes are for "
+			       "authenticated users)");
+	return 0;
+}

@@ -1,0 +1,328 @@
+/* The read endpoints: manifests, blobs (with Range), tag lists and the
+ * catalog (paged with n and last), referrers (filtered by artifactType)
+ * and the Margo application catalog. Only what the store holds for the
+ * route's repository is answered; a manifest fetched as a blob keeps its
+ * media type. */
+#include "mirror/serve/read.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mirror/margo/catalog.h"
+#include "mirror/serve/respond.h"
+#include "mirror/store/walk.h"
+#include "oci/mediatype.h"
+#include "oci/vec.h"
+
+#define LIST_MAX 10000 /* entries per page when the client gives no n */
+
+enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
+{
+	struct store_ref mref;
+	const char *range =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
+	int64_t size;
+	uint64_t from = 0, len;
+	int fd, rr = ERR_INVALID, linked;
+	struct err e;
+
+	if (!r->rt.is_digest)
+		return respond_error(r, c, 400, "DIGEST_INVALID",
+				     "invalid digest \"%s\"", r->rt.ref);
+	/* only what this repository holds: its blobs and its manifests */
+	linked = store_blob_linked(r->srv->s, r->rt.repo, &r->rt.digest);
+	if (!linked && store_manifest_get(&mref, r->srv->s, r->rt.repo,
+					  &r->rt.digest, NULL))
+		return respond_error(r, c, 404, "BLOB_UNKNOWN",
+				     "blob %s unknown to %s", r->rt.digest.str,
+				     r->rt.repo);
+	if (store_blob_open(&fd, &size, r->srv->s, &r->rt.digest, &e))
+		return respond_error(r, c, 404, "BLOB_UNKNOWN",
+				     "blob %s unknown", r->rt.digest.str);
+	len = (uint64_t)size;
+	if (range) {
+		rr = route_range_parse(&from, &len, range, size, &e);
+		if (rr == ERR_NOT_FOUND) {
+			char cr[64];
+			struct MHD_Response *resp = respond_empty();
+			close(fd);
+			snprintf(cr, sizeof(cr), "bytes */%lld",
+				 (long long)size);
+			MHD_add_response_header(resp, "Content-Range", cr);
+			return respond_send(r, c, 416, resp);
+		}
+		if (rr) { /* malformed: the whole blob */
+			from = 0;
+			len = (uint64_t)size;
+		}
+	}
+	/* a manifest fetched as a blob keeps its media type */
+	if (!linked)
+		return respond_fd(r, c, fd, size, mref.media_type,
+				  r->rt.digest.str, from, len, !rr);
+	return respond_fd(r, c, fd, size, "application/octet-stream",
+			  r->rt.digest.str, from, len, !rr);
+}
+
+enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
+{
+	struct store_ref ref;
+	struct err e;
+	int64_t size;
+	int fd, rc;
+	const char *inm;
+
+	if (r->rt.is_digest)
+		rc = store_manifest_get(&ref, r->srv->s, r->rt.repo,
+					&r->rt.digest, &e);
+	else
+		rc = store_tag_get(&ref, r->srv->s, r->rt.repo, r->rt.ref, &e);
+	if (rc == ERR_NOT_FOUND && !store_repo_exists(r->srv->s, r->rt.repo))
+		return respond_error(r, c, 404, "NAME_UNKNOWN",
+				     "repository %s not known", r->rt.repo);
+	if (rc)
+		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
+				     "manifest %s:%s unknown", r->rt.repo,
+				     r->rt.ref);
+	inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+	if (inm && strstr(inm, ref.digest.str)) {
+		struct MHD_Response *resp = respond_empty();
+		char etag[160];
+		snprintf(etag, sizeof(etag), "\"%s\"", ref.digest.str);
+		MHD_add_response_header(resp, "ETag", etag);
+		MHD_add_response_header(resp, "Docker-Content-Digest",
+					ref.digest.str);
+		return respond_send(r, c, 304, resp);
+	}
+	if (store_blob_open(&fd, &size, r->srv->s, &ref.digest, &e))
+		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
+				     "manifest %s@%s missing from the store",
+				     r->rt.repo, ref.digest.str);
+	return respond_fd(r, c, fd, size, ref.media_type, ref.digest.str, 0,
+			  (uint64_t)size, 0);
+}
+
+struct names {
+	char **v;
+	size_t n, cap;
+	int failed; /* out of memory: the list is cut */
+};
+
+static int names_push(struct names *ns, const char *s)
+{
+	if (OCI_VEC_RESERVE(ns->v, ns->n, ns->cap, 1, 0)) {
+		ns->failed = 1;
+		return 1;
+	}
+	ns->v[ns->n] = strdup(s);
+	if (!ns->v[ns->n]) {
+		ns->failed = 1;
+		return 1;
+	}
+	ns->n++;
+	return 0;
+}
+
+static void names_free(struct names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+}
+
+static int collect_tag(void *ctx, const char *repo, const char *tag,
+		       const struct store_ref *ref)
+{
+	(void)repo;
+	(void)ref;
+	return tag ? names_push(ctx, tag) : 0;
+}
+
+static int collect_repo(void *ctx, const char *repo, const char *tag,
+			const struct store_ref *ref)
+{
+	struct names *ns = ctx;
+
+	(void)ref;
+	(void)tag;
+	if (ns->n && !strcmp(ns->v[ns->n - 1], repo))
+		return 0;
+	return names_push(ns, repo);
+}
+
+/* The names of one repository's tags (repo) or of every repository
+ * (NULL), sorted. */
+static int list_names(struct names *ns, struct req *r, const char *repo,
+		      struct err *err)
+{
+	int rc;
+
+	err_clear(err);
+	rc = walk_tags(r->srv->s, repo, repo ? collect_tag : collect_repo, ns,
+		       err);
+	if (ns->failed)
+		return err_set(err, ERR_FAIL, "listing %s: out of memory",
+			       repo ? repo : "repositories");
+	return rc < 0 ? rc : 0;
+}
+
+/* Page through sorted names with n and last; writes a Link when more. */
+static enum MHD_Result send_page(struct req *r, struct MHD_Connection *c,
+				 struct names *ns, const char *key,
+				 const char *path)
+{
+	const char *last = r->q.last;
+	long n = r->q.n >= 0 ? r->q.n : LIST_MAX;
+	size_t start = 0, i, taken = 0;
+	json_t *arr, *j;
+	struct MHD_Response *resp = NULL;
+	char *text;
+
+	if (r->q.n_bad)
+		return respond_error(r, c, 400, "UNSUPPORTED",
+				     "invalid n \"%s\"", r->q.n_text);
+	arr = json_array();
+	if (last)
+		while (start < ns->n && strcmp(ns->v[start], last) <= 0)
+			start++;
+	for (i = start; i < ns->n && (long)taken < n; i++, taken++)
+		json_array_append_new(arr, json_string(ns->v[i]));
+	j = json_object();
+	if (!strcmp(key, "tags"))
+		json_object_set_new(j, "name", json_string(r->rt.name));
+	json_object_set_new(j, key, arr);
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!text)
+		return MHD_NO;
+	respond_json(r, c, 200, "application/json", text, strlen(text), &resp);
+	if (resp && i < ns->n && taken > 0) {
+		struct buf link;
+		char *esc_last =
+		    strdup(ns->v[i - 1]); /* names and tags are URL-safe */
+
+		buf_init(&link, 4096);
+		buf_printf(&link, "<%s?n=%ld&last=%s%s%s>; rel=\"next\"", path,
+			   n, esc_last ? esc_last : "",
+			   r->rt.ns_query[0] ? "&" : "",
+			   r->rt.ns_query[0] ? r->rt.ns_query + 1 : "");
+		free(esc_last);
+		MHD_add_response_header(resp, "Link", link.data);
+		buf_release(&link);
+	}
+	r->bytes_out += strlen(text);
+	free(text);
+	return respond_send(r, c, 200, resp);
+}
+
+enum MHD_Result read_tags(struct req *r, struct MHD_Connection *c)
+{
+	struct names ns = {0};
+	char path[OCI_REPO_MAX + 32];
+	enum MHD_Result ret;
+	struct err e;
+
+	if (!store_repo_exists(r->srv->s, r->rt.repo))
+		return respond_error(r, c, 404, "NAME_UNKNOWN",
+				     "repository %s not known", r->rt.repo);
+	if (list_names(&ns, r, r->rt.repo, &e)) {
+		names_free(&ns);
+		return respond_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+	}
+	snprintf(path, sizeof(path), "/v2/%s/tags/list", r->rt.name);
+	ret = send_page(r, c, &ns, "tags", path);
+	names_free(&ns);
+	return ret;
+}
+
+enum MHD_Result read_catalog(struct req *r, struct MHD_Connection *c)
+{
+	struct names ns = {0};
+	enum MHD_Result ret;
+	struct err e;
+
+	if (list_names(&ns, r, NULL, &e)) {
+		names_free(&ns);
+		return respond_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+	}
+	ret = send_page(r, c, &ns, "repositories", "/v2/_catalog");
+	names_free(&ns);
+	return ret;
+}
+
+struct refs_ctx {
+	json_t *arr;
+	const char *filter;
+};
+
+static int add_referrer(void *ctx, const char *desc)
+{
+	struct refs_ctx *rc = ctx;
+	json_t *d = json_loads(desc, 0, NULL);
+	const char *at;
+
+	if (!json_is_object(d)) {
+		json_decref(d);
+		return 0;
+	}
+	at = json_string_value(json_object_get(d, "artifactType"));
+	if (rc->filter && (!at || strcmp(at, rc->filter))) {
+		json_decref(d);
+		return 0;
+	}
+	json_array_append_new(rc->arr, d);
+	return 0;
+}
+
+enum MHD_Result read_referrers(struct req *r, struct MHD_Connection *c)
+{
+	struct refs_ctx rc;
+	json_t *idx;
+	char *text;
+	struct MHD_Response *resp = NULL;
+
+	if (!r->rt.is_digest)
+		return respond_error(r, c, 400, "DIGEST_INVALID",
+				     "invalid digest \"%s\"", r->rt.ref);
+	rc.arr = json_array();
+	rc.filter = r->q.has_artifact_type ? r->q.artifact_type : NULL;
+	store_referrers_list(r->srv->s, r->rt.repo, &r->rt.digest, add_referrer,
+			     &rc, NULL);
+	idx = json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType",
+			MT_OCI_INDEX, "manifests", rc.arr);
+	text = json_dumps(idx, JSON_COMPACT);
+	json_decref(idx);
+	if (!text)
+		return MHD_NO;
+	respond_json(r, c, 200, MT_OCI_INDEX, text, strlen(text), &resp);
+	if (resp && rc.filter)
+		MHD_add_response_header(resp, "OCI-Filters-Applied",
+					"artifactType");
+	r->bytes_out += strlen(text);
+	free(text);
+	return respond_send(r, c, 200, resp);
+}
+
+enum MHD_Result read_apps(struct req *r, struct MHD_Connection *c)
+{
+	struct err e;
+	json_t *apps = margo_catalog(r->srv->s, &e), *body;
+	char *text;
+	enum MHD_Result ret;
+
+	if (!apps)
+		return respond_error(r, c, 500, "UNKNOWN", "catalog: %s",
+				     e.msg);
+	body = json_pack("{s:o}", "applications", apps);
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!text)
+		return MHD_NO;
+	ret = respond_json(r, c, 200, "application/json", text, strlen(text),
+			   NULL);
+	free(text);
+	return ret;
+}

@@ -1,0 +1,42 @@
+/* Sending answers: every response of the server goes through respond_send,
+ * which adds the API version header, records the status for the access log
+ * and the counters, and holds an answer given before the request body was
+ * read (r->first) until the dispatcher has drained it (respond_pending).
+ *
+ * Each function takes the response it is given (frees it, or keeps it in
+ * r->pending) and returns what the MHD handler must return; MHD_NO means
+ * out of memory, and MHD then closes the connection. */
+#ifndef MIRROR_SERVE_RESPOND_H
+#define MIRROR_SERVE_RESPOND_H
+
+#include <stdint.h>
+
+#include "mirror/serve/internal.h"
+
+/* Queue resp with status, counting the status. NULL resp: MHD_NO. */
+enum MHD_Result respond_send(struct req *r, struct MHD_Connection *c,
+			     unsigned status, struct MHD_Response *resp);
+/* An OCI error body {"errors":[{"code","message"}]}; 401 adds the Basic
+ * challenge. */
+enum MHD_Result respond_error(struct req *r, struct MHD_Connection *c,
+			      unsigned status, const char *code,
+			      const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* A body (copied) with a content type. With keep, the response is built
+ * and handed back unsent (for more headers; the caller counts the bytes
+ * and sends it); otherwise it is sent. */
+enum MHD_Result respond_json(struct req *r, struct MHD_Connection *c,
+			     unsigned status, const char *ctype,
+			     const char *json, size_t len,
+			     struct MHD_Response **keep);
+/* An empty body, for headers-only answers (NULL when out of memory). */
+struct MHD_Response *respond_empty(void);
+/* len bytes of the open file fd (taken: closed by MHD) from offset from,
+ * with the digest headers; partial: 206 with Content-Range over size. */
+enum MHD_Result respond_fd(struct req *r, struct MHD_Connection *c, int fd,
+			   int64_t size, const char *ctype, const char *digest,
+			   uint64_t from, uint64_t len, int partial);
+/* Send the answer held in r->pending. */
+enum MHD_Result respond_pending(struct req *r, struct MHD_Connection *c);
+
+#endif

@@ -1,0 +1,668 @@
+/* The server's request handling, end to end in-process: serve_start on an
+ * ephemeral loopback port over a store built through the store API, driven
+ * with libcurl. */
+#include <crypt.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "mirror/serve/serve.h"
+#include "oci/buf.h"
+#include "storefix.h"
+
+#define REPO "library/app"
+#define USER "pusher"
+#define PASS "s3cret"
+#define ARTIFACT "application/vnd.example.sbom+json"
+
+static struct fix F;
+static struct server *srv;
+static struct oci_digest img, layer, subject_ref;
+static const char *layer_text = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+struct resp {
+	long status;
+	struct buf body;
+	char headers[16384];
+	size_t hlen;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ctx)
+{
+	struct resp *r = ctx;
+
+	return buf_append(&r->body, p, sz * n) ? 0 : sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ctx)
+{
+	struct resp *r = ctx;
+	size_t len = sz * n;
+
+	if (r->hlen + len < sizeof(r->headers)) {
+		memcpy(r->headers + r->hlen, p, len);
+		r->hlen += len;
+		r->headers[r->hlen] = '\0';
+	}
+	return len;
+}
+
+/* The value of a response header (case-insensitive name), or NULL. */
+static const char *header(struct resp *r, const char *name)
+{
+	static char val[2048];
+	size_t nl = strlen(name);
+
+	for (const char *p = r->headers; *p; p = strchr(p, '\n') + 1) {
+		if (!strncasecmp(p, name, nl) && p[nl] == ':') {
+			const char *v = p + nl + 1, *e = strpbrk(v, "\r\n");
+			while (*v == ' ')
+				v++;
+			snprintf(val, sizeof(val), "%.*s", (int)(e - v), v);
+			return val;
+		}
+		if (!strchr(p, '\n'))
+			break;
+	}
+	return NULL;
+}
+
+/* One request; body NULL for none. hdr: one extra header or NULL. */
+static void req(struct resp *r, const char *method, const char *path,
+		const char *body, size_t blen, const char *hdr, int auth)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char url[4096];
+
+	cr_assert(c);
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->body, 1 << 20);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", serve_port(srv),
+		 path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	h = curl_slist_append(h, "Expect:");
+	if (hdr)
+		h = curl_slist_append(h, hdr);
+	if (body && !strstr(hdr ? hdr : "", "Content-Type"))
+		h = curl_slist_append(h,
+				      "Content-Type: application/octet-stream");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	if (!strcmp(method, "HEAD"))
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (strcmp(method, "GET"))
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
+	}
+	if (auth) {
+		curl_easy_setopt(c, CURLOPT_USERNAME, USER);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, PASS);
+	}
+	cr_assert_eq(curl_easy_perform(c), CURLE_OK, "%s %s", method, path);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+}
+
+static void get(struct resp *r, const char *path)
+{
+	req(r, "GET", path, NULL, 0, NULL, 0);
+}
+
+static void done(struct resp *r)
+{
+	buf_release(&r->body);
+}
+
+/* errors[0].code of an OCI error body. */
+static void assert_error(struct resp *r, long status, const char *code)
+{
+	json_t *j = json_loadb(r->body.data, r->body.len, 0, NULL);
+	const char *got = json_string_value(
+	    json_object_get(json_array_get(json_object_get(j, "errors"), 0),
+			    "code"));
+
+	cr_assert_eq(r->status, status, "status %ld", r->status);
+	cr_assert_str_eq(got ? got : "(none)", code);
+	cr_assert_str_eq(header(r, "Content-Type"), "application/json");
+	json_decref(j);
+}
+
+static void write_htpasswd(const char *path)
+{
+	char salt[64];
+	const char *hash;
+	FILE *f;
+
+	cr_assert(crypt_gensalt_rn("$2b$", 4, NULL, 0, salt, sizeof(salt)));
+	hash = crypt(PASS, salt);
+	cr_assert(hash && !strncmp(hash, "$2b$", 4));
+	f = fopen(path, "w");
+	cr_assert(f);
+	fprintf(f, "%s:%s\n", USER, hash);
+	fclose(f);
+}
+
+static void setup(void)
+{
+	const char *layers[] = {layer_text};
+	char desc[1024], htp[300];
+	struct serve_options o;
+	struct err e;
+	struct oci_digest sbom;
+
+	fix_setup(&F);
+	img = fix_image(&F, REPO, "{\"config\":1}", layers, 1, NULL, NULL);
+	oci_digest_of(&layer, OCI_SHA256, layer_text, strlen(layer_text));
+	for (const char *t = "1.0\0a\0b\0c\0"; *t; t += strlen(t) + 1)
+		fix_tag(&F, REPO, t, &img, MT_MANIFEST);
+	/* a referrer of img carrying an artifactType */
+	sbom = fix_image(&F, REPO, "{\"sbom\":1}", NULL, 0, &img, ARTIFACT);
+	subject_ref = sbom;
+	snprintf(desc, sizeof(desc),
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":100,"
+		 "\"artifactType\":\"%s\"}",
+		 MT_MANIFEST, sbom.str, ARTIFACT);
+	cr_assert_eq(store_referrer_add(&F.st, REPO, &img, &sbom, desc, &e), 0,
+		     "%s", e.msg);
+	fix_image(&F, "docker.io/library/nginx", "{\"hub\":1}", layers, 1,
+		  NULL, NULL);
+	fix_tag(&F, "docker.io/library/nginx", "1.25", &img, MT_MANIFEST);
+	snprintf(htp, sizeof(htp), "%s/htpasswd", F.root);
+	write_htpasswd(htp);
+	serve_options_init(&o);
+	o.listen = "127.0.0.1:0";
+	o.htpasswd = htp;
+	o.anonymous_read = 1;
+	o.push = 1;
+	o.delete = 1;
+	o.threads = 2;
+	cr_assert_eq(serve_start(&srv, &F.st, &o, &e), 0, "%s", e.msg);
+	cr_assert_gt(serve_port(srv), 0);
+}
+
+static void teardown(void)
+{
+	serve_stop(srv);
+	srv = NULL;
+	fix_teardown(&F);
+}
+
+TestSuite(serve, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(serve, get_and_head_a_manifest_by_tag)
+{
+	struct resp r;
+	struct oci_digest got;
+	char len[32];
+
+	get(&r, "/v2/" REPO "/manifests/1.0");
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), img.str);
+	cr_assert_str_eq(header(&r, "Content-Type"), MT_MANIFEST);
+	snprintf(len, sizeof(len), "%zu", r.body.len);
+	cr_assert_str_eq(header(&r, "Content-Length"), len);
+	cr_assert_str_eq(header(&r, "Docker-Distribution-API-Version"),
+			 "registry/2.0");
+	/* the stored bytes themselves */
+	oci_digest_of(&got, OCI_SHA256, r.body.data, r.body.len);
+	cr_assert_str_eq(got.str, img.str);
+	cr_assert(strstr(r.body.data, layer.str));
+	done(&r);
+	req(&r, "HEAD", "/v2/" REPO "/manifests/1.0", NULL, 0, NULL, 0);
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), img.str);
+	cr_assert_str_eq(header(&r, "Content-Length"), len);
+	cr_assert_eq(r.body.len, 0);
+	done(&r);
+}
+
+Test(serve, manifest_by_digest_and_if_none_match)
+{
+	struct resp r;
+	char path[512], inm[200];
+
+	snprintf(path, sizeof(path), "/v2/" REPO "/manifests/%s", img.str);
+	get(&r, path);
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), img.str);
+	done(&r);
+	snprintf(inm, sizeof(inm), "If-None-Match: \"%s\"", img.str);
+	req(&r, "GET", path, NULL, 0, inm, 0);
+	cr_assert_eq(r.status, 304);
+	cr_assert_eq(r.body.len, 0);
+	done(&r);
+}
+
+Test(serve, ns_maps_to_the_mirrored_repository)
+{
+	struct resp r;
+
+	get(&r, "/v2/library/nginx/manifests/1.25?ns=docker.io");
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), img.str);
+	done(&r);
+	get(&r, "/v2/library/nginx/manifests/1.25?ns=quay.io");
+	assert_error(&r, 404, "NAME_UNKNOWN");
+	done(&r);
+}
+
+Test(serve, get_a_blob_and_a_range_of_it)
+{
+	struct resp r;
+	char path[512], len[32], cr[64];
+	size_t n = strlen(layer_text);
+
+	snprintf(path, sizeof(path), "/v2/" REPO "/blobs/%s", layer.str);
+	snprintf(len, sizeof(len), "%zu", n);
+	get(&r, path);
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), layer.str);
+	cr_assert_str_eq(header(&r, "Content-Length"), len);
+	cr_assert_str_eq(header(&r, "Accept-Ranges"), "bytes");
+	cr_assert_eq(r.body.len, n);
+	cr_assert_eq(memcmp(r.body.data, layer_text, n), 0);
+	done(&r);
+	req(&r, "GET", path, NULL, 0, "Range: bytes=2-5", 0);
+	cr_assert_eq(r.status, 206);
+	snprintf(cr, sizeof(cr), "bytes 2-5/%zu", n);
+	cr_assert_str_eq(header(&r, "Content-Range"), cr);
+	cr_assert_eq(r.body.len, 4);
+	cr_assert_eq(memcmp(r.body.data, "2345", 4), 0);
+	done(&r);
+	req(&r, "GET", path, NULL, 0, "Range: bytes=-3", 0);
+	cr_assert_eq(r.status, 206);
+	cr_assert_eq(r.body.len, 3);
+	cr_assert_eq(memcmp(r.body.data, "xyz", 3), 0);
+	done(&r);
+	req(&r, "GET", path, NULL, 0, "Range: bytes=1000-", 0);
+	cr_assert_eq(r.status, 416);
+	snprintf(cr, sizeof(cr), "bytes */%zu", n);
+	cr_assert_str_eq(header(&r, "Content-Range"), cr);
+	done(&r);
+	/* a multi-range is ignored: the whole blob */
+	req(&r, "GET", path, NULL, 0, "Range: bytes=0-1,4-5", 0);
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.body.len, n);
+	done(&r);
+}
+
+Test(serve, a_blob_of_another_repository_is_unknown)
+{
+	struct resp r;
+	char path[512];
+
+	snprintf(path, sizeof(path), "/v2/other/blobs/%s", layer.str);
+	get(&r, path);
+	assert_error(&r, 404, "BLOB_UNKNOWN");
+	done(&r);
+}
+
+static void assert_tags(struct resp *r, const char *const *want, size_t n)
+{
+	json_t *j = json_loadb(r->body.data, r->body.len, 0, NULL);
+	json_t *tags = json_object_get(j, "tags");
+
+	cr_assert_eq(r->status, 200);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "name")), REPO);
+	cr_assert_eq(json_array_size(tags), n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_str_eq(json_string_value(json_array_get(tags, i)),
+				 want[i]);
+	json_decref(j);
+}
+
+Test(serve, tag_list_pages_with_link)
+{
+	struct resp r;
+	const char *p1[] = {"1.0", "a"}, *p2[] = {"b", "c"}, *all[] = {
+							       "1.0", "a", "b",
+							       "c"};
+	char next[512];
+
+	get(&r, "/v2/" REPO "/tags/list?n=2");
+	assert_tags(&r, p1, 2);
+	cr_assert_str_eq(header(&r, "Link"),
+			 "</v2/" REPO "/tags/list?n=2&last=a>; rel=\"next\"");
+	done(&r);
+	snprintf(next, sizeof(next), "/v2/" REPO "/tags/list?n=2&last=a");
+	get(&r, next);
+	assert_tags(&r, p2, 2);
+	cr_assert_null(header(&r, "Link"));
+	done(&r);
+	get(&r, "/v2/" REPO "/tags/list");
+	assert_tags(&r, all, 4);
+	done(&r);
+	get(&r, "/v2/" REPO "/tags/list?n=x");
+	assert_error(&r, 400, "UNSUPPORTED");
+	done(&r);
+}
+
+Test(serve, catalog_pages)
+{
+	struct resp r;
+	json_t *j;
+
+	get(&r, "/v2/_catalog?n=1");
+	cr_assert_eq(r.status, 200);
+	j = json_loadb(r.body.data, r.body.len, 0, NULL);
+	cr_assert_eq(json_array_size(json_object_get(j, "repositories")), 1);
+	cr_assert_str_eq(json_string_value(json_array_get(
+			     json_object_get(j, "repositories"), 0)),
+			 "docker.io/library/nginx");
+	json_decref(j);
+	cr_assert_str_eq(header(&r, "Link"),
+			 "</v2/_catalog?n=1&last=docker.io/library/nginx>; "
+			 "rel=\"next\"");
+	done(&r);
+}
+
+Test(serve, absent_things_answer_oci_errors)
+{
+	struct resp r;
+
+	get(&r, "/v2/" REPO "/manifests/nope");
+	assert_error(&r, 404, "MANIFEST_UNKNOWN");
+	done(&r);
+	get(&r, "/v2/absent/manifests/1.0");
+	assert_error(&r, 404, "NAME_UNKNOWN");
+	done(&r);
+	get(&r, "/v2/a/%2e%2e/b/manifests/x");
+	assert_error(&r, 400, "NAME_INVALID");
+	done(&r);
+	get(&r, "/v2/" REPO "/blobs/sha256:1234");
+	assert_error(&r, 400, "DIGEST_INVALID");
+	done(&r);
+	get(&r, "/v2/" REPO "/manifests/v1%00x");
+	assert_error(&r, 404, "MANIFEST_UNKNOWN");
+	done(&r);
+	get(&r, "/nothing");
+	assert_error(&r, 404, "NAME_UNKNOWN");
+	done(&r);
+}
+
+Test(serve, pushes_need_credentials)
+{
+	struct resp r;
+
+	req(&r, "POST", "/v2/new/blobs/uploads/", "", 0, NULL, 0);
+	assert_error(&r, 401, "UNAUTHORIZED");
+	cr_assert_str_eq(header(&r, "WWW-Authenticate"),
+			 "Basic realm=\"ocimirror\"");
+	done(&r);
+}
+
+Test(serve, monolithic_push_then_pull)
+{
+	struct resp r;
+	const char *blob = "monolithic blob body";
+	struct oci_digest d;
+	char path[512], loc[512];
+
+	oci_digest_of(&d, OCI_SHA256, blob, strlen(blob));
+	snprintf(path, sizeof(path), "/v2/new/blobs/uploads/?digest=%s",
+		 d.str);
+	req(&r, "POST", path, blob, strlen(blob), NULL, 1);
+	cr_assert_eq(r.status, 201);
+	snprintf(loc, sizeof(loc), "/v2/new/blobs/%s", d.str);
+	cr_assert_str_eq(header(&r, "Location"), loc);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), d.str);
+	done(&r);
+	get(&r, loc);
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.body.len, strlen(blob));
+	cr_assert_eq(memcmp(r.body.data, blob, r.body.len), 0);
+	done(&r);
+	/* a body that does not match its digest leaves nothing */
+	req(&r, "POST", path, "other", 5, NULL, 1);
+	assert_error(&r, 400, "DIGEST_INVALID");
+	done(&r);
+}
+
+static void patch(const char *loc, const char *chunk, uint64_t at,
+		  char *next, size_t cap)
+{
+	struct resp r;
+	char cr[64], range[64];
+	size_t n = strlen(chunk);
+
+	snprintf(cr, sizeof(cr), "Content-Range: %llu-%llu",
+		 (unsigned long long)at, (unsigned long long)(at + n - 1));
+	req(&r, "PATCH", loc, chunk, n, cr, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(range, sizeof(range), "0-%llu",
+		 (unsigned long long)(at + n - 1));
+	cr_assert_str_eq(header(&r, "Range"), range);
+	snprintf(next, cap, "%s", header(&r, "Location"));
+	done(&r);
+}
+
+Test(serve, chunked_push_and_a_manifest_put)
+{
+	struct resp r;
+	const char *a = "first chunk,", *b = "second chunk";
+	char loc[512], path[700], whole[64], man[2048], d1[300], d2[300];
+	struct oci_digest d, cfg, md;
+
+	req(&r, "POST", "/v2/new/blobs/uploads/", "", 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	cr_assert_str_eq(header(&r, "Range"), "0-0");
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	cr_assert(!strncmp(loc, "/v2/new/blobs/uploads/", 22), "%s", loc);
+	cr_assert_str_eq(header(&r, "Docker-Upload-UUID"), loc + 22);
+	done(&r);
+	patch(loc, a, 0, loc, sizeof(loc));
+	/* a chunk that does not start at the offset is refused */
+	req(&r, "PATCH", loc, "x", 1, "Content-Range: 0-0", 1);
+	cr_assert_eq(r.status, 416);
+	done(&r);
+	patch(loc, b, strlen(a), loc, sizeof(loc));
+	snprintf(whole, sizeof(whole), "%s%s", a, b);
+	oci_digest_of(&d, OCI_SHA256, whole, strlen(whole));
+	snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+	req(&r, "PUT", path, "", 0, NULL, 1);
+	cr_assert_eq(r.status, 201);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), d.str);
+	done(&r);
+	/* the session is gone */
+	get(&r, loc);
+	assert_error(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+	done(&r);
+	/* a config by monolithic push, then the manifest over both */
+	oci_digest_of(&cfg, OCI_SHA256, "{}", 2);
+	snprintf(path, sizeof(path), "/v2/new/blobs/uploads/?digest=%s",
+		 cfg.str);
+	req(&r, "POST", path, "{}", 2, NULL, 1);
+	cr_assert_eq(r.status, 201);
+	done(&r);
+	fix_desc(d1, sizeof(d1), MT_CONFIG, &cfg, 2);
+	fix_desc(d2, sizeof(d2), MT_LAYER, &d, (long long)strlen(whole));
+	snprintf(man, sizeof(man),
+		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,"
+		 "\"layers\":[%s]}",
+		 MT_MANIFEST, d1, d2);
+	oci_digest_of(&md, OCI_SHA256, man, strlen(man));
+	req(&r, "PUT", "/v2/new/manifests/v1", man, strlen(man),
+	    "Content-Type: " MT_MANIFEST, 1);
+	cr_assert_eq(r.status, 201);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), md.str);
+	done(&r);
+	get(&r, "/v2/new/manifests/v1");
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), md.str);
+	cr_assert_eq(r.body.len, strlen(man));
+	cr_assert_eq(memcmp(r.body.data, man, r.body.len), 0);
+	done(&r);
+}
+
+Test(serve, a_manifest_over_unknown_blobs_is_refused)
+{
+	struct resp r;
+	char man[1024], d1[300];
+	struct oci_digest cfg;
+
+	oci_digest_of(&cfg, OCI_SHA256, "absent", 6);
+	fix_desc(d1, sizeof(d1), MT_CONFIG, &cfg, 6);
+	snprintf(man, sizeof(man),
+		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,"
+		 "\"layers\":[]}",
+		 MT_MANIFEST, d1);
+	req(&r, "PUT", "/v2/new/manifests/v1", man, strlen(man),
+	    "Content-Type: " MT_MANIFEST, 1);
+	assert_error(&r, 400, "MANIFEST_BLOB_UNKNOWN");
+	done(&r);
+}
+
+static size_t referrers(struct resp *r, const char *query)
+{
+	char path[512];
+	json_t *j;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/v2/" REPO "/referrers/%s%s", img.str,
+		 query);
+	get(r, path);
+	cr_assert_eq(r->status, 200);
+	cr_assert_str_eq(header(r, "Content-Type"), MT_INDEX);
+	j = json_loadb(r->body.data, r->body.len, 0, NULL);
+	n = json_array_size(json_object_get(j, "manifests"));
+	if (n)
+		cr_assert_str_eq(
+		    json_string_value(json_object_get(
+			json_array_get(json_object_get(j, "manifests"), 0),
+			"digest")),
+		    subject_ref.str);
+	json_decref(j);
+	return n;
+}
+
+Test(serve, referrers_filtered_by_artifact_type)
+{
+	struct resp r;
+
+	cr_assert_eq(referrers(&r, ""), 1);
+	cr_assert_null(header(&r, "OCI-Filters-Applied"));
+	done(&r);
+	cr_assert_eq(referrers(&r, "?artifactType=" ARTIFACT), 1);
+	cr_assert_str_eq(header(&r, "OCI-Filters-Applied"), "artifactType");
+	done(&r);
+	cr_assert_eq(referrers(&r, "?artifactType=application/other"), 0);
+	cr_assert_str_eq(header(&r, "OCI-Filters-Applied"), "artifactType");
+	done(&r);
+}
+
+Test(serve, metrics_count_requests)
+{
+	struct resp r;
+	const char *want = "ocimirror_http_requests_total{method=\"GET\","
+			   "status=\"404\"} 1\n";
+	int seen = 0;
+
+	get(&r, "/v2/" REPO "/manifests/nope");
+	done(&r);
+	/* a request is counted when MHD reports it complete, which may come
+	 * just after the client has its answer */
+	for (int i = 0; i < 50 && !seen; i++) {
+		get(&r, "/metrics");
+		cr_assert_eq(r.status, 200);
+		cr_assert_eq(buf_append(&r.body, "", 1), 0);
+		seen = strstr(r.body.data, want) != NULL;
+		cr_assert(strstr(r.body.data, "ocimirror_upload_sessions 0\n"),
+			  "%s", r.body.data);
+		done(&r);
+		if (!seen)
+			usleep(20000);
+	}
+	cr_assert(seen, "no GET 404 counted");
+}
+
+Test(serve_options, push_needs_users_and_excludes_read_only)
+{
+	struct serve_options o;
+	struct err e;
+
+	serve_options_init(&o);
+	cr_assert_str_eq(o.listen, "127.0.0.1:5000");
+	cr_assert_eq(serve_options_check(&o, &e), 0);
+	o.push = 1;
+	cr_assert_eq(serve_options_check(&o, &e), ERR_INVALID);
+	cr_assert(strstr(e.msg, "--htpasswd"), "%s", e.msg);
+	o.htpasswd = "/nonexistent";
+	cr_assert_eq(serve_options_check(&o, &e), 0);
+	o.read_only = 1;
+	cr_assert_eq(serve_options_check(&o, &e), ERR_INVALID);
+	cr_assert(strstr(e.msg, "--read-only"), "%s", e.msg);
+}
+
+Test(serve_options, start_refuses_bad_listen_and_half_tls)
+{
+	struct serve_options o;
+	struct server *s = (struct server *)&o;
+	struct store st;
+	struct err e;
+
+	memset(&st, 0, sizeof(st));
+	serve_options_init(&o);
+	o.listen = "127.0.0.1:99999";
+	cr_assert_eq(serve_start(&s, &st, &o, &e), ERR_INVALID);
+	cr_assert_null(s);
+	cr_assert(strstr(e.msg, "127.0.0.1:99999"), "%s", e.msg);
+	o.listen = "[::1:5000";
+	cr_assert_eq(serve_start(&s, &st, &o, &e), ERR_INVALID);
+	o.listen = "127.0.0.1:0";
+	o.tls_cert = "/nonexistent.pem";
+	cr_assert_eq(serve_start(&s, &st, &o, &e), ERR_INVALID);
+	cr_assert(strstr(e.msg, "--tls-key"), "%s", e.msg);
+}
+
+Test(serve, host_less_names_fall_back_to_docker_hub)
+{
+	struct resp r;
+
+	/* docker's registry-mirrors send neither host nor ns */
+	get(&r, "/v2/library/nginx/manifests/1.25");
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), img.str);
+	done(&r);
+	/* a local repository of that name wins; a name with a host never
+	 * falls back */
+	get(&r, "/v2/" REPO "/manifests/1.25");
+	assert_error(&r, 404, "MANIFEST_UNKNOWN");
+	done(&r);
+	get(&r, "/v2/example.com/library/nginx/manifests/1.25");
+	assert_error(&r, 404, "NAME_UNKNOWN");
+	done(&r);
+}
+
+Test(serve, delete_a_tag_and_cancel_an_upload)
+{
+	struct resp r;
+	char loc[512];
+
+	req(&r, "DELETE", "/v2/" REPO "/manifests/a", NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	done(&r);
+	get(&r, "/v2/" REPO "/manifests/a");
+	assert_error(&r, 404, "MANIFEST_UNKNOWN");
+	done(&r);
+	get(&r, "/v2/" REPO "/manifests/b");
+	cr_assert_eq(r.status, 200);
+	done(&r);
+	req(&r, "POST", "/v2/new/blobs/uploads/", "", 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	req(&r, "DELETE", loc, NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 204);
+	done(&r);
+	req(&r, "DELETE", loc, NULL, 0, NULL, 1);
+	assert_error(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+	done(&r);
+}
