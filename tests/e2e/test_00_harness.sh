@@ -2,12 +2,7 @@
 # e2e: checks of the harness itself (the peers, seeded content, fault proxy)
 # with curl and skopeo only, so a broken harness is told apart from a broken
 # ocimirror. Run by tests/e2e/run.sh.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-E2E_WORK=$E2E_TMP/work/harness
-mkdir -p "$E2E_WORK"
+. "$(dirname "$0")/lib/prologue.sh"
 ACCEPT='application/vnd.oci.image.manifest.v1+json,application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.v2+json,application/vnd.docker.distribution.manifest.list.v2+json'
 
 code() { curl -s -o /dev/null -m 10 -w '%{http_code}' "$@"; }
@@ -174,4 +169,3 @@ run_case "harness: proxy stall" p_stall
 run_case "harness: skopeo copies through the proxy" s_proxy
 run_case "harness: skopeo copies from htpasswd and token registries" s_auth
 proxy_reset >/dev/null 2>&1
-echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"

@@ -7,18 +7,10 @@
 # images, charts and Compose archives the Margo samples reference, and
 # hostile Compose archives.
 # Run by tests/e2e/run.sh, which exports OCIMIRROR, E2E_*.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-. "$HERE/lib/ocimirror.sh"
-. "$HERE/lib/serve.sh"
-serve_init
+. "$(dirname "$0")/lib/prologue.sh"
 
 W=$E2E_WORK/app-pull
 mkdir -p "$W"
-E2E_PIDS=()
-trap 'for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null; done; _serve_cleanup' EXIT
 
 e2e_start_bare reg-app
 APP_HOST=$BARE_HOST
@@ -298,5 +290,3 @@ run_case "app pull of an image that is not a package: refused, its tags kept" ca
 run_case "app pull through a fault proxy: 503, 429, a corrupt chart, drops" case_faults
 run_case "sync type: margo-app: versions by semver, arch, no-op re-run" case_sync_margo_app
 run_case "sync type: margo-app on an image repository: refused, nothing stored" case_sync_not_a_package
-
-echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"

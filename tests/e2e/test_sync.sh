@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
 # e2e: `ocimirror sync` against docker-registry, through the fault proxy so
 # that requests can be counted.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-. "$HERE/lib/ocimirror.sh"
+. "$(dirname "$0")/lib/prologue.sh"
 
-export OCIMIRROR_RETRY_BASE_MS=${OCIMIRROR_RETRY_BASE_MS:-50}
 SRC=e2e/sync-src
 P=$REG_PROXY
 
@@ -18,7 +13,7 @@ variant() { # TAG N -> digest
 # upstream: semver-ish tags in e2e/sync-src, each its own digest
 declare -A DIG
 for t in 1.0.0 1.2.0 1.2.5 2.0.0-rc.1 2.0.0 2.1.0 latest dev-build; do
-	DIG[$t]=$(variant "$t" "$t") || { echo "not ok - setup: variant $t failed"; echo "0 passed, 1 failed"; exit 1; }
+	DIG[$t]=$(variant "$t" "$t") || e2e_setup_fail "variant $t failed"
 done
 
 cfg() { # writes $CFG from stdin
