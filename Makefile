@@ -57,13 +57,17 @@ unit: all $(TEST_BINS)
 e2e: all
 	@tests/e2e/run.sh $(BUILD)/ocimirror
 
-# Everything: set-up, unit tests, fuzz seeds under sanitizers, end-to-end.
+# Everything: set-up, lint (architecture, format, static analysis), unit
+# tests, fuzz seeds under sanitizers, end-to-end. `.ci/run` adds `make asan`.
 test: deps
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory all $(TEST_BINS)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz-seeds
 	@$(MAKE) --no-print-directory e2e
 
+# The unit and end-to-end suites again, built and linked by clang under
+# AddressSanitizer and UndefinedBehaviorSanitizer (any report fails the run).
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -O1" \

@@ -97,7 +97,9 @@ p_drop_and_range() {
 	assert_eq 1048576 "$(stat -c %s "$E2E_WORK/part1")" "bytes before drop" || return
 	curl -sf -m 20 -r 1048576- -o "$E2E_WORK/part2" "$BIGURL" || { fail "range request failed"; return 1; }
 	assert_eq "$BIGDG" "sha256:$(cat "$E2E_WORK/part1" "$E2E_WORK/part2" | sha256sum | cut -d' ' -f1)" "resumed blob" || return
-	assert_eq 1 "$(proxy_count GET "$BIGDG" ranged)" "ranged requests logged"
+	assert_eq 1 "$(proxy_count GET "$BIGDG" ranged)" "ranged requests logged" || return
+	# the log names the fault (the other files' fault checks rely on it)
+	assert_eq "GET /v2/e2e/oci-image/blobs/$BIGDG" "$(proxy_faults drop)" "drop logged"
 }
 
 p_status() {
@@ -110,7 +112,11 @@ p_status() {
 	assert_match "$h" "retry-after: 1" || return
 	proxy_fault '{"mode":"status500","match":"/manifests/","count":-1}' || return
 	assert_eq "500 500" "$(code "http://$REG_PROXY/v2/e2e/oci-image/manifests/v1") $(code -I "http://$REG_PROXY/v2/e2e/oci-image/manifests/v1")" "500 forever" || return
-	assert_eq 200 "$(code "$BIGURL")" "other paths unaffected"
+	assert_eq 200 "$(code "$BIGURL")" "other paths unaffected" || return
+	assert_proxy_faults 2 status503 "/v2/e2e/oci-image/blobs/$BIGDG" || return
+	assert_proxy_faults 1 status429 "/v2/e2e/oci-image/blobs/$BIGDG" || return
+	assert_proxy_faults 2 status500 "/v2/e2e/oci-image/manifests/v1" || return
+	assert_eq 5 "$(proxy_faults | wc -l)" "faults logged in all"
 }
 
 p_corrupt() {
@@ -119,7 +125,8 @@ p_corrupt() {
 	curl -sf -m 20 -o "$E2E_WORK/corrupt" "$BIGURL" || { fail "curl failed"; return 1; }
 	assert_eq "$BIGSZ" "$(stat -c %s "$E2E_WORK/corrupt")" "corrupted length" || return
 	assert_ne "$BIGDG" "sha256:$(sha256sum <"$E2E_WORK/corrupt" | cut -d' ' -f1)" "corrupted digest" || return
-	assert_eq "$BIGDG" "sha256:$(curl -sf -m 20 "$BIGURL" | sha256sum | cut -d' ' -f1)" "next request clean"
+	assert_eq "$BIGDG" "sha256:$(curl -sf -m 20 "$BIGURL" | sha256sum | cut -d' ' -f1)" "next request clean" || return
+	assert_eq "GET /v2/e2e/oci-image/blobs/$BIGDG" "$(proxy_faults corrupt)" "corrupt logged, once"
 }
 
 p_stall() {
@@ -127,7 +134,8 @@ p_stall() {
 	proxy_fault '{"mode":"stall","match":"'"$BIGDG"'","after":1000,"stall":2}' || return
 	local t0=$SECONDS
 	assert_eq "$BIGDG" "sha256:$(curl -sf -m 20 "$BIGURL" | sha256sum | cut -d' ' -f1)" "stalled blob" || return
-	[ $((SECONDS - t0)) -ge 1 ] || fail "no stall observed"
+	[ $((SECONDS - t0)) -ge 1 ] || { fail "no stall observed"; return; }
+	assert_eq "GET /v2/e2e/oci-image/blobs/$BIGDG" "$(proxy_faults stall)" "stall logged"
 }
 
 skopeo_copy() { # SRC-REF DEST-DIR [skopeo args]

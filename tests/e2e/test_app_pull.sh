@@ -259,7 +259,13 @@ case_faults() {
 	assert_eq ok "$r" "stored despite the faults" || return
 	assert_eq "corrupt drop drop status429 status500 status503" \
 		"$(curl -sf "http://$paddr/__log" | "$PYTHON" -c 'import json,sys
-print(" ".join(sorted(e["fault"] for e in json.load(sys.stdin) if e.get("fault"))))')" "faults that fired"
+print(" ".join(sorted(e["fault"] for e in json.load(sys.stdin) if e.get("fault"))))')" "faults that fired" || return
+	# each where it was aimed
+	E2E_PROXY=$paddr assert_proxy_faults 1 status503 "/appfault/apps/digitron/manifests/" || return
+	E2E_PROXY=$paddr assert_proxy_faults 1 status429 "/charts/orchestrator/manifests/" || return
+	E2E_PROXY=$paddr assert_proxy_faults 1 corrupt "/charts/database/blobs/" || return
+	E2E_PROXY=$paddr assert_proxy_faults 2 drop "/digitron/orchestrator/blobs/" || return
+	E2E_PROXY=$paddr assert_proxy_faults 1 status500 "/library/busybox/manifests/"
 }
 
 case_sync_not_a_package() {

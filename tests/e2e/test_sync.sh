@@ -165,6 +165,8 @@ case_failed_image_keeps_old_tag() {
 	assert_contains "$(actions)" "1.2.5=unchanged" "other tags" || return
 	# the old tag is untouched
 	assert_tag "$P" "$SRC" 2.1.0 "${DIG[2.1.0]}" || return
+	# the first try and OCIMIRROR_RETRIES=2 retries, all on the moved manifest
+	assert_proxy_faults 3 status500 "/manifests/$moved" || return
 	assert_eq failed "$(summary result)" "summary"
 	proxy_reset
 	variant 2.1.0 2.1.0 >/dev/null
@@ -185,6 +187,8 @@ case_concurrent_run_exits_3() {
 	wait "$pid" || rc1=$?
 	assert_eq 3 "$rc2" "second run" || return
 	assert_contains "$(alltext)" "locked" "message" || return
+	# the first run was held in the proxy's stall while the second ran
+	assert_proxy_faults 1 stall "/blobs/" || return
 	assert_eq 0 "$rc1" "first run"
 }
 
@@ -209,6 +213,8 @@ case_kill9_then_rerun() {
 		# the next attempt starts from an empty store half the time
 		[ $((i % 2)) -eq 0 ] && new_store
 	done
+	# the runs were slowed by the proxy (the kills landed mid-transfer)
+	assert_proxy_faults 8+ stall "/blobs/" || return
 	proxy_reset
 	[ $kills -ge 8 ] || { fail "only $kills of 20 runs were killed mid-way"; return; }
 	assert_exit 0 sync_json || return
@@ -228,6 +234,8 @@ case_corrupt_blob_refused_others_continue() {
 	assert_contains "$(actions)" "v1=failed" "the corrupted image" || return
 	assert_contains "$(actions)" "1.2.5=added" "the others" || return
 	E2E_ICASE=1 assert_contains "$(cat "$OUT")" "digest mismatch" "error names the mismatch" || return
+	# every fetch of the layer was corrupted: the first and the one refetch
+	assert_proxy_faults 2 corrupt "/blobs/$b" || return
 	assert_no_blob "$b" || return
 	assert_no_file "$STORE/repositories/plant/docker-image/_tags/v1" || return
 	assert_tmp_empty
