@@ -206,8 +206,10 @@ case_kill9_then_rerun() {
 	for i in $(seq 1 20); do
 		delay=$(( (i * 97) % 1500 ))
 		rc=0
+		# (the subshell waits for timeout, so the shell's "Killed" notice
+		# goes to its /dev/null stderr, not to the test output)
 		(timeout -s KILL "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))" "$OCIMIRROR" --store "$STORE" -q \
-			sync -c "$CFG" >/dev/null 2>&1 </dev/null) 2>/dev/null || rc=$?
+			sync -c "$CFG" >/dev/null 2>&1 </dev/null; exit $?) 2>/dev/null || rc=$?
 		[ $rc -eq 137 ] && kills=$((kills + 1))
 		"$PYTHON" "$E2E_LIB/check_store.py" "$STORE" || { fail "after kill $i (${delay} ms): store inconsistent"; return; }
 		# the next attempt starts from an empty store half the time
