@@ -91,6 +91,7 @@ fi
 for f in "${files[@]}"; do
 	name=$(basename "$f")
 	echo "# --- $name"
+	t0=$SECONDS
 	before=$(wc -l <"$E2E_RESULTS")
 	# in the background so the cleanup trap can stop it (timeout(1) runs it in
 	# its own process group, out of reach of a signal to ours)
@@ -101,6 +102,7 @@ for f in "${files[@]}"; do
 	wait "$child" || rc=$?
 	unset 'E2E_PIDS[${#E2E_PIDS[@]}-1]'
 	after=$(wc -l <"$E2E_RESULTS")
+	echo "# $name took $((SECONDS - t0)) s"
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		echo "not ok - $name: timed out after ${E2E_FILE_TIMEOUT}s ($((after - before)) cases ran)"
 		extra_failed=$((extra_failed + 1))
