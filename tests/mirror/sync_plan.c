@@ -99,13 +99,17 @@ static void teardown(void)
 
 TestSuite(sync_plan, .init = setup, .fini = teardown);
 
-/* Parse yaml, every "SRC" in it replaced by the server's host:port. */
+/* Parse yaml, every "SRC" in it replaced by the server's host:port, after
+ * a registries: block saying the server speaks plain http (no https probe,
+ * which the server would log as a malformed request). */
 static void load(const char *yaml)
 {
 	char text[4096];
-	size_t o = 0;
+	size_t o;
 	struct err e;
 
+	o = (size_t)snprintf(text, sizeof(text),
+			     "registries: {'%s': {tls: disabled}}\n", host);
 	for (const char *p = yaml; *p && o + 32 < sizeof(text);) {
 		if (!strncmp(p, "SRC", 3)) {
 			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s",
