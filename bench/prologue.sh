@@ -9,6 +9,7 @@
 # proxy_*) and e2e_init run (a temp dir in E2E_TMP, removed with every
 # process started through env.sh at exit).
 set -euo pipefail
+# shellcheck disable=SC2034 # for the benchmark that sources this
 BIN=$(realpath "${1:-build/ocimirror}")
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . tests/e2e/lib/env.sh

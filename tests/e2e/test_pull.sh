@@ -352,8 +352,8 @@ case_fault_drop_every_blob_once() {
 	fault_pull_ok '{"mode":"drop","match":"/blobs/","after":100,"count":3,"method":"GET"}' multiarch || return
 	assert_proxy_faults 3 drop "/blobs/" || return
 	# and each cut blob was asked for again
-	local m p
-	while read -r m p; do
+	local p
+	while read -r _ p; do
 		[ "$(proxy_count GET "$p")" -ge 2 ] || { fail "dropped $p not fetched again"; return; }
 	done < <(proxy_faults drop)
 }
