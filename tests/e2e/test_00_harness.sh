@@ -126,7 +126,13 @@ p_corrupt() {
 	assert_eq "$BIGSZ" "$(stat -c %s "$E2E_WORK/corrupt")" "corrupted length" || return
 	assert_ne "$BIGDG" "sha256:$(sha256sum <"$E2E_WORK/corrupt" | cut -d' ' -f1)" "corrupted digest" || return
 	assert_eq "$BIGDG" "sha256:$(curl -sf -m 20 "$BIGURL" | sha256sum | cut -d' ' -f1)" "next request clean" || return
-	assert_eq "GET /v2/e2e/oci-image/blobs/$BIGDG" "$(proxy_faults corrupt)" "corrupt logged, once"
+	assert_eq "GET /v2/e2e/oci-image/blobs/$BIGDG" "$(proxy_faults corrupt)" "corrupt logged, once" || return
+	# an offset past the end changes nothing, and the log says so
+	proxy_reset
+	proxy_fault '{"mode":"corrupt","match":"'"$BIGDG"'","after":'"$((BIGSZ + 10))"'}' || return
+	assert_eq "$BIGDG" "sha256:$(curl -sf -m 20 "$BIGURL" | sha256sum | cut -d' ' -f1)" "corrupt past the end" || return
+	assert_eq "" "$(proxy_faults corrupt)" "corrupt logged past the end" || return
+	assert_eq "GET /v2/e2e/oci-image/blobs/$BIGDG" "$(proxy_faults corrupt-missed)" "missed corrupt logged"
 }
 
 p_stall() {
