@@ -19,7 +19,6 @@
 #include "mirror/margo/catalog.h"
 #include "mirror/margo/app_pull.h"
 #include "mirror/margo/package.h"
-#include "oci/platform.h"
 #include "registry/pool.h"
 
 static int app_validate(int argc, char **argv, struct cli *cli)
@@ -87,30 +86,19 @@ static int app_push(int argc, char **argv, struct cli *cli)
 {
 	struct margo_problems probs;
 	struct margo_push_result res;
-	struct oci_ref ref;
+	struct margo_push_target to;
 	struct reg_pool pool;
 	struct store st;
 	struct err err;
-	char *file = NULL, repo[OCI_REPO_MAX];
-	const char *spec;
-	int to_store, rc;
+	char *file = NULL;
+	int rc;
 
 	if (argc != 3 || argv[1][0] == '-')
 		return cli_usage(cli, "usage: ocimirror app push DIR REF (REF "
 				      "may be store:REPO[:TAG])");
-	spec = argv[2];
-	to_store = !strncmp(spec, "store:", 6);
-	if (to_store)
-		spec += 6;
 	err_clear(&err);
-	if (oci_ref_parse(&ref, spec, &err))
+	if (margo_push_target_parse(&to, argv[2], &err))
 		return cli_usage(cli, "app push: %s", err.msg);
-	if (ref.has_digest)
-		return cli_usage(cli,
-				 "app push: REF takes a tag, not a digest");
-	/* a ref without a tag takes metadata.version: drop the default */
-	if (!strchr(strrchr(spec, '/') ? strrchr(spec, '/') : spec, ':'))
-		ref.tag[0] = '\0';
 	margo_problems_init(&probs);
 	rc = margo_check_path(&probs, &file, argv[1], &err);
 	if (!rc && probs.n_errors) {
@@ -127,24 +115,17 @@ static int app_push(int argc, char **argv, struct cli *cli)
 	margo_problems_release(&probs);
 	if (rc)
 		return cli_fail(cli, &err);
-	oci_ref_repo(&ref, repo, sizeof(repo));
-	if (to_store) {
-		/* as the store names it: a host-less name stays as written */
-		char unused[OCI_TAG_MAX + 1];
-
-		if (store_name_split(spec, repo, unused))
-			return cli_usage(
-			    cli, "app push: invalid repository \"%s\"", spec);
+	if (to.to_store) {
 		rc = cli_store_open(cli, &st, 1, 0, &err);
 		if (!rc) {
-			rc = margo_package_push(&res, &st, NULL, argv[1], &ref,
-						repo, &err);
+			rc = margo_package_push(&res, &st, NULL, argv[1],
+						&to.ref, to.repo, &err);
 			store_close(&st);
 		}
 	} else {
 		reg_pool_init(&pool, &cli->reg);
-		rc = margo_package_push(&res, NULL, &pool, argv[1], &ref, NULL,
-					&err);
+		rc = margo_package_push(&res, NULL, &pool, argv[1], &to.ref,
+					NULL, &err);
 		reg_pool_release(&pool);
 	}
 	if (rc)
@@ -155,12 +136,12 @@ static int app_push(int argc, char **argv, struct cli *cli)
 			res.tag, res.version);
 	if (cli->json)
 		cli_json_event(json_pack("{s:s,s:s,s:s,s:s,s:I}", "event",
-					 "pushed", "repository", repo, "tag",
+					 "pushed", "repository", to.repo, "tag",
 					 res.tag, "digest", res.digest.str,
 					 "layers", (json_int_t)res.layers));
 	else if (cli->verbosity >= 0)
-		printf("%s:%s\t%s\t%zu layers\n", repo, res.tag, res.digest.str,
-		       res.layers);
+		printf("%s:%s\t%s\t%zu layers\n", to.repo, res.tag,
+		       res.digest.str, res.layers);
 	return EXIT_OK;
 }
 
@@ -237,17 +218,14 @@ static int app_show(int argc, char **argv, struct cli *cli)
 	struct err err;
 	json_t *entry = NULL;
 	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1] = "";
-	const char *spec;
 	int rc;
 
 	if (argc != 2)
 		return cli_usage(
 		    cli, "usage: ocimirror app show [store:]REPO[:TAG]");
-	spec = strncmp(argv[1], "store:", 6) ? argv[1] : argv[1] + 6;
-	if (store_name_split(spec, repo, tag))
-		return cli_usage(cli, "app show: invalid reference \"%s\"",
-				 spec);
 	err_clear(&err);
+	if (margo_catalog_ref_parse(repo, tag, argv[1], &err))
+		return cli_usage(cli, "app show: %s", err.msg);
 	rc = store_open(&st, cli->store_dir, 0, &err);
 	if (!rc)
 		rc = margo_catalog_get(&app, &entry, &st, repo,
@@ -343,9 +321,9 @@ static void print_node(struct cli *cli, const struct margo_node *n)
 		if (n->has_digest)
 			json_object_set_new(j, "digest",
 					    json_string(n->digest.str));
-		if (n->message[0])
+		if (n->err.msg[0])
 			json_object_set_new(j, "message",
-					    json_string(n->message));
+					    json_string(n->err.msg));
 		cli_json_event(j);
 		return;
 	}
@@ -356,8 +334,8 @@ static void print_node(struct cli *cli, const struct margo_node *n)
 		printf("  (%s)", n->detail);
 	if (n->kind != MARGO_NODE_PROFILE || n->state == MARGO_SKIPPED)
 		printf("  %s", margo_node_state_name(n->state));
-	if (n->message[0])
-		printf(": %s", n->message);
+	if (n->err.msg[0])
+		printf(": %s", n->err.msg);
 	if (n->has_digest && n->state != MARGO_FAILED)
 		printf("  %s", n->digest.str);
 	if (n->bytes) {
@@ -388,7 +366,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 	struct store st;
 	struct err err;
 	char *arch_copy = NULL, *arch[MARGO_ARCH_MAX];
-	size_t counts[4] = {0};
+	struct margo_pull_counts counts;
 	int c, rc;
 
 	memset(&mo, 0, sizeof(mo));
@@ -396,37 +374,19 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 	mo.concurrency = 8;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'a': {
-			char *save = NULL;
-
+		case 'a':
 			free(arch_copy);
 			arch_copy = strdup(optarg);
-			mo.n_arch = 0;
-			for (char *t = strtok_r(arch_copy, ",", &save); t;
-			     t = strtok_r(NULL, ",", &save)) {
-				struct oci_platform p;
-				char full[80];
-
-				snprintf(full, sizeof(full), "linux/%s", t);
-				if (mo.n_arch == MARGO_ARCH_MAX ||
-				    oci_platform_parse(&p, full, &err)) {
-					free(arch_copy);
-					return cli_usage(
-					    cli,
-					    "app pull: --arch: \"%s\" is not "
-					    "an architecture (amd64, arm64, "
-					    "arm/v7, ...)",
-					    t);
-				}
-				arch[mo.n_arch++] = t;
-			}
-			if (!mo.n_arch) {
+			if (!arch_copy)
+				err_set(&err, ERR_FAIL, "out of memory");
+			if (!arch_copy ||
+			    margo_arch_list_parse(arch, &mo.n_arch, arch_copy,
+						  &err)) {
 				free(arch_copy);
-				return cli_usage(cli, "app pull: --arch is "
-						      "empty");
+				return cli_usage(cli, "app pull: --arch: %s",
+						 err.msg);
 			}
 			break;
-		}
 		case 't': mo.profile_type = optarg; break;
 		case 'R': mo.referrers = 0; break;
 		case 'c': {
@@ -463,46 +423,31 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 	mo.progress = cli_progress;
 	mo.ctx = cli;
 	reg_pool_init(&pool, &cli->reg);
-	rc = margo_app_pull(&st, &pool, &ref, &mo, &rep);
+	rc = margo_app_pull(&rep, &st, &pool, &ref, &mo, &err);
 	reg_pool_release(&pool);
 	store_close(&st);
 	cli_progress_end(cli);
-	for (size_t i = 0; i < rep.n; i++) {
-		const struct margo_node *n = &rep.v[i];
-		size_t k = 0;
-
-		print_node(cli, n);
-		/* each reference counted once, however often it is shown
-		 * (an unresolved image by where it was found) */
-		while (k < i && (rep.v[k].kind != n->kind ||
-				 strcmp(rep.v[k].name, n->name) ||
-				 ((n->kind == MARGO_NODE_PROFILE ||
-				   !strcmp(n->name, "(unresolved)")) &&
-				  strcmp(rep.v[k].detail, n->detail))))
-			k++;
-		if (k == i && (n->kind != MARGO_NODE_PROFILE ||
-			       n->state == MARGO_SKIPPED))
-			counts[n->state]++;
-	}
+	for (size_t i = 0; i < rep.n; i++)
+		print_node(cli, &rep.v[i]);
+	margo_pull_report_count(&counts, &rep);
 	if (cli->json) {
 		cli_json_event(
 		    json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "event",
 			      "summary", "result", rep.failed ? "failed" : "ok",
-			      "stored", (json_int_t)counts[MARGO_STORED],
-			      "unchanged", (json_int_t)counts[MARGO_UNCHANGED],
-			      "skipped", (json_int_t)counts[MARGO_SKIPPED],
-			      "failed", (json_int_t)counts[MARGO_FAILED],
-			      "bytesFetched", (json_int_t)rep.bytes));
+			      "stored", (json_int_t)counts.stored, "unchanged",
+			      (json_int_t)counts.unchanged, "skipped",
+			      (json_int_t)counts.skipped, "failed",
+			      (json_int_t)counts.failed, "bytesFetched",
+			      (json_int_t)rep.bytes));
 	} else if (cli->verbosity >= 0) {
 		char h[32];
 
 		cli_human_bytes(h, sizeof(h), (double)rep.bytes);
 		printf("%zu stored, %zu unchanged, %zu failed; %s fetched\n",
-		       counts[MARGO_STORED], counts[MARGO_UNCHANGED],
-		       counts[MARGO_FAILED], h);
+		       counts.stored, counts.unchanged, counts.failed, h);
 	}
-	if (rc && rc != ERR_FAIL && !rep.n)
-		fprintf(stderr, "ocimirror: app pull: out of memory\n");
+	if (rc && !rep.failed) /* the report itself is incomplete */
+		fprintf(stderr, "ocimirror: app pull: %s\n", err.msg);
 	margo_pull_report_release(&rep);
 	free(arch_copy);
 	return rc ? EXIT_FAILED : EXIT_OK;

@@ -1,287 +1,39 @@
-/* Mirroring a Margo application. See margo_pull.h. */
+/* Mirroring a Margo application: the fetching. See app_pull.h; what is
+ * selected and how the tree is built is in app_plan.c. */
 #include "mirror/margo/app_pull.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo/description.h"
+#include "mirror/fresh.h"
+#include "mirror/margo/app_internal.h"
 #include "mirror/margo/catalog.h"
-#include "mirror/margo/images.h"
-#include "mirror/margo/package.h"
+#include "mirror/margo/chart.h"
+#include "mirror/margo/compose.h"
 #include "mirror/pull.h"
-#include "mirror/sync/sync.h"
 #include "oci/buf.h"
 #include "oci/manifest.h"
-#include "oci/platform.h"
 
-struct archset {
-	int all;
-	size_t n;
-	char v[MARGO_ARCH_MAX][48];
-};
-
-struct comp {
-	char key[OCI_REF_STR_MAX]; /* repository:revision as written */
-	struct oci_ref r;
-	struct oci_ref fetch; /* r, pinned to what HEAD said (check_first) */
-	char repo[OCI_REPO_MAX];
-	struct archset arch;
-	const char *profile_type;
-	enum margo_node_state state;
-	char msg[ERR_MSG_MAX];
-	int has_digest;
-	struct oci_digest digest;
-	uint64_t bytes;
-	int updated;
-	char kind[64];
-	struct margo_images imgs;
-};
-
-struct img {
-	char ref[OCI_REF_STR_MAX];
-	struct oci_ref r;
-	char repo[OCI_REPO_MAX];
-	struct archset arch;
-	struct oci_platform plats[MARGO_ARCH_MAX];
-	size_t n_plats;
-	enum margo_node_state state;
-	char msg[ERR_MSG_MAX];
-	int has_digest;
-	struct oci_digest digest;
-	uint64_t bytes;
-	int updated, had_old;
-	struct oci_digest old;
-};
-
-struct ctx {
-	struct store *s;
-	struct reg_pool *pool;
-	const struct margo_pull_options *o;
-	struct archset want;
-	struct comp *comps;
-	size_t n_comps;
-	struct img *imgs;
-	size_t n_imgs;
-	struct margo_pull_report *rep;
-};
-
-const char *margo_node_state_name(enum margo_node_state s)
-{
-	switch (s) {
-	case MARGO_STORED: return "stored";
-	case MARGO_UNCHANGED: return "unchanged";
-	case MARGO_SKIPPED: return "skipped";
-	case MARGO_FAILED: return "failed";
-	}
-	return "?";
-}
-
-const char *margo_node_kind_name(enum margo_node_kind k)
-{
-	switch (k) {
-	case MARGO_NODE_PACKAGE: return "package";
-	case MARGO_NODE_PROFILE: return "profile";
-	case MARGO_NODE_COMPONENT: return "component";
-	case MARGO_NODE_IMAGE: return "image";
-	}
-	return "?";
-}
-
-void margo_pull_report_release(struct margo_pull_report *r)
-{
-	free(r->v);
-	memset(r, 0, sizeof(*r));
-}
-
-static struct margo_node *node_add(struct margo_pull_report *r,
-				   enum margo_node_kind kind, int depth,
-				   enum margo_node_state state,
-				   const char *name)
-{
-	struct margo_node *n;
-
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 16;
-		struct margo_node *v = realloc(r->v, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		r->v = v;
-		r->cap = cap;
-	}
-	n = &r->v[r->n++];
-	memset(n, 0, sizeof(*n));
-	n->kind = kind;
-	n->depth = depth;
-	n->state = state;
-	snprintf(n->name, sizeof(n->name), "%s", name);
-	if (state == MARGO_FAILED)
-		r->failed++;
-	return n;
-}
-
-/* "arm64", "arm/v7": the architecture part of linux/ARCH, normalised. */
-static int arch_norm(char *dst, size_t cap, const char *arch)
-{
-	struct oci_platform p;
-	char full[128], plat[128];
-
-	snprintf(full, sizeof(full), "linux/%s", arch);
-	if (oci_platform_parse(&p, full, NULL))
-		return -1;
-	oci_platform_format(&p, plat, sizeof(plat));
-	snprintf(dst, cap, "%s", plat + 6);
-	return 0;
-}
-
-static int archset_has(const struct archset *a, const char *arch)
-{
-	for (size_t i = 0; i < a->n; i++)
-		if (!strcmp(a->v[i], arch))
-			return 1;
-	return 0;
-}
-
-static void archset_add(struct archset *a, const char *arch)
-{
-	if (!archset_has(a, arch) && a->n < MARGO_ARCH_MAX)
-		snprintf(a->v[a->n++], sizeof(a->v[0]), "%s", arch);
-}
-
-static void archset_merge(struct archset *dst, const struct archset *src)
-{
-	if (src->all)
-		dst->all = 1;
-	for (size_t i = 0; i < src->n; i++)
-		archset_add(dst, src->v[i]);
-}
-
-static void archset_format(char *dst, size_t cap, const struct archset *a)
-{
-	size_t o = 0;
-
-	dst[0] = '\0';
-	if (a->all) {
-		snprintf(dst, cap, "all platforms");
-		return;
-	}
-	for (size_t i = 0; i < a->n && o + 1 < cap; i++) {
-		o += (size_t)snprintf(dst + o, cap - o, "%slinux/%s",
-				      i ? "," : "", a->v[i]);
-		if (o >= cap)
-			o = cap - 1;
-	}
-}
-
-static int type_is(const char *type, const char *want)
-{
-	size_t n = strlen(want);
-
-	/* older drafts: helm.v3 */
-	return type && !strncmp(type, want, n) && (!type[n] || type[n] == '.');
-}
-
-/* The architectures a profile is mirrored for, or -1 when none of the
- * wanted ones. */
-static int profile_arch(const struct ctx *c, const struct margo_profile *p,
-			struct archset *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (!p->n_architectures) {
-		*out = c->want;
-		return 0;
-	}
-	for (size_t i = 0; i < p->n_architectures; i++) {
-		char a[48];
-
-		if (!p->architectures[i].v ||
-		    arch_norm(a, sizeof(a), p->architectures[i].v))
-			continue;
-		if (c->want.all || archset_has(&c->want, a))
-			archset_add(out, a);
-	}
-	return out->n ? 0 : -1;
-}
-
-static void comp_key(char *dst, size_t cap, const struct margo_component *k)
-{
-	snprintf(dst, cap, "%s:%s", k->repository.v ? k->repository.v : "?",
-		 k->revision.v ? k->revision.v : "?");
-}
-
-static struct comp *comp_find(struct ctx *c, const char *key)
-{
-	for (size_t i = 0; i < c->n_comps; i++)
-		if (!strcmp(c->comps[i].key, key))
-			return &c->comps[i];
-	return NULL;
-}
-
-static int comp_add(struct ctx *c, const struct margo_profile *p,
-		    const struct margo_component *k, const struct archset *arch)
-{
-	char key[OCI_REF_STR_MAX], spec[OCI_REF_STR_MAX];
-	struct comp *m;
-	const char *repo;
-	struct err e;
-
-	comp_key(key, sizeof(key), k);
-	m = comp_find(c, key);
-	if (m) {
-		archset_merge(&m->arch, arch);
-		return 0;
-	}
-	m = realloc(c->comps, (c->n_comps + 1) * sizeof(*m));
-	if (!m)
-		return ERR_FAIL;
-	c->comps = m;
-	m = &c->comps[c->n_comps++];
-	memset(m, 0, sizeof(*m));
-	snprintf(m->key, sizeof(m->key), "%s", key);
-	m->arch = *arch;
-	m->profile_type = p->type.v;
-	m->state = MARGO_STORED;
-	repo = k->repository.v;
-	if (!repo || !k->revision.v) {
-		m->state = MARGO_FAILED;
-		snprintf(m->msg, sizeof(m->msg), "component %s names no %s",
-			 k->name.v ? k->name.v : "?",
-			 repo ? "revision" : "repository");
-		return 0;
-	}
-	if (!strncmp(repo, "oci://", 6))
-		repo += 6;
-	snprintf(spec, sizeof(spec), "%s:%s", repo, k->revision.v);
-	for (char *q = strrchr(spec, ':'); q && *q; q++)
-		if (*q == '+')
-			*q = '_';
-	if (oci_ref_parse(&m->r, spec, &e)) {
-		m->state = MARGO_FAILED;
-		snprintf(m->msg, sizeof(m->msg), "%s", e.msg);
-		return 0;
-	}
-	oci_ref_repo(&m->r, m->repo, sizeof(m->repo));
-	return 0;
-}
-
-/* With check_first: 1 when repo:tag upstream is what the store holds. */
+/* With check_first: 1 when repo:tag upstream is what the store holds, 0
+ * when not, an error code (e filled) when the registry could not say. */
 static int current(struct ctx *c, const struct oci_ref *r, const char *repo,
 		   const struct oci_platform *plats, size_t n,
 		   struct oci_digest *d, struct err *e)
 {
 	struct reg_client *cl;
+	int rc;
 
 	if (r->has_digest) {
 		*d = r->digest;
-		return sync_manifest_complete(c->s, repo, d, plats, n);
+		return fresh_manifest_complete(c->s, repo, d, plats, n);
 	}
 	if (!c->o->check_first)
 		return 0;
-	if (reg_pool_get(c->pool, &cl, r->host, e) ||
-	    sync_head_tag(cl, r->path, r->tag, d, e))
-		return -1;
-	return sync_tag_current(c->s, repo, r->tag, d, plats, n);
+	if ((rc = reg_pool_get(c->pool, &cl, r->host, e)) ||
+	    (rc = fresh_head_tag(d, cl, r->path, r->tag, e)))
+		return rc;
+	return fresh_tag_current(c->s, repo, r->tag, d, plats, n);
 }
 
 /* 1 when repo:tag exists and points at another digest than d. */
@@ -398,13 +150,13 @@ static int comp_inspect(struct comp *m, const struct source *src,
 	}
 	if (!layer) {
 		snprintf(m->kind, sizeof(m->kind), "artifact");
-		if (type_is(m->profile_type, "helm") ||
-		    type_is(m->profile_type, "compose"))
+		if (margo_plan_type_is(m->profile_type, "helm") ||
+		    margo_plan_type_is(m->profile_type, "compose"))
 			rc = err_set(
 			    e, ERR_INVALID,
 			    "no %s layer: the images it runs are unknown; not "
 			    "stored",
-			    type_is(m->profile_type, "helm")
+			    margo_plan_type_is(m->profile_type, "helm")
 				? MT_HELM_CHART
 				: MT_COMPOSE_ARCHIVE);
 		oci_manifest_release(&man);
@@ -425,42 +177,6 @@ static int comp_inspect(struct comp *m, const struct source *src,
 	return rc;
 }
 
-static int img_add(struct ctx *c, const struct margo_image *im,
-		   const struct archset *arch)
-{
-	struct img *g;
-	struct err e;
-
-	for (size_t i = 0; i < c->n_imgs; i++)
-		if (!strcmp(c->imgs[i].ref, im->ref)) {
-			archset_merge(&c->imgs[i].arch, arch);
-			return 0;
-		}
-	g = realloc(c->imgs, (c->n_imgs + 1) * sizeof(*g));
-	if (!g)
-		return ERR_FAIL;
-	c->imgs = g;
-	g = &c->imgs[c->n_imgs++];
-	memset(g, 0, sizeof(*g));
-	snprintf(g->ref, sizeof(g->ref), "%s", im->ref);
-	g->arch = *arch;
-	g->state = MARGO_STORED;
-	if (oci_ref_parse(&g->r, im->ref, &e)) { /* already canonical */
-		g->state = MARGO_FAILED;
-		snprintf(g->msg, sizeof(g->msg), "%s", e.msg);
-	}
-	oci_ref_repo(&g->r, g->repo, sizeof(g->repo));
-	return 0;
-}
-
-static struct img *img_find(struct ctx *c, const char *ref)
-{
-	for (size_t i = 0; i < c->n_imgs; i++)
-		if (!strcmp(c->imgs[i].ref, ref))
-			return &c->imgs[i];
-	return NULL;
-}
-
 /* One pull_run over some of the components or images: item k is entry
  * which[k] of the caller's list. */
 struct batch {
@@ -470,21 +186,25 @@ struct batch {
 	size_t n;
 };
 
-static int batch_init(struct batch *b, size_t max)
-{
-	b->items = calloc(max + 1, sizeof(*b->items));
-	b->res = calloc(max + 1, sizeof(*b->res));
-	b->which = calloc(max + 1, sizeof(*b->which));
-	b->n = 0;
-	return b->items && b->res && b->which ? 0 : ERR_FAIL;
-}
-
 static void batch_release(struct batch *b)
 {
 	free(b->items);
 	free(b->res);
 	free(b->which);
 	memset(b, 0, sizeof(*b));
+}
+
+static int batch_init(struct batch *b, size_t max, struct err *err)
+{
+	b->items = calloc(max + 1, sizeof(*b->items));
+	b->res = calloc(max + 1, sizeof(*b->res));
+	b->which = calloc(max + 1, sizeof(*b->which));
+	b->n = 0;
+	if (b->items && b->res && b->which)
+		return 0;
+	batch_release(b);
+	return err_set(err, ERR_FAIL, "a batch of %zu pulls: out of memory",
+		       max);
 }
 
 /* pull_run with the run's options; every result is written, also when
@@ -509,48 +229,52 @@ static void batch_run(struct ctx *c, struct batch *b)
 	run_pull(c, b->items, b->n, b->res);
 }
 
-/* Each component's archive first (from the store when it is current,
- * else from its registry), then one pull for the accepted ones. */
-static int pull_components(struct ctx *c)
+/* A component's archive, from the store when it is current, else from
+ * its registry; 0 when it was accepted and still needs pulling. */
+static int comp_fetch(struct ctx *c, struct comp *m)
+{
+	struct source src = {0};
+	struct err e;
+	int cur;
+
+	err_clear(&e);
+	cur = current(c, &m->r, m->repo, NULL, 0, &m->digest, &e);
+	if (cur > 0) {
+		src.s = c->s;
+		m->state = MARGO_UNCHANGED;
+		m->has_digest = 1;
+	} else if (cur == 0) {
+		src.path = m->r.path;
+		m->fetch = m->r;
+		if (c->o->check_first) {
+			/* what HEAD said */
+			m->fetch.has_digest = 1;
+			m->fetch.digest = m->digest;
+		}
+		cur = reg_pool_get(c->pool, &src.cl, m->r.host, &e);
+	}
+	if (cur < 0 || (cur = comp_inspect(m, &src, c->s, &e))) {
+		m->state = MARGO_FAILED;
+		m->has_digest = 0;
+		m->err = e;
+		return cur;
+	}
+	return 0;
+}
+
+/* Each component's archive first, then one pull for the accepted ones. */
+static int pull_components(struct ctx *c, struct err *err)
 {
 	struct batch b;
 
-	if (batch_init(&b, c->n_comps)) {
-		batch_release(&b);
+	if (batch_init(&b, c->n_comps, err))
 		return ERR_FAIL;
-	}
 	for (size_t i = 0; i < c->n_comps; i++) {
 		struct comp *m = &c->comps[i];
-		struct source src = {0};
-		struct err e;
-		int cur;
 
 		if (m->state == MARGO_FAILED)
 			continue;
-		err_clear(&e);
-		cur = current(c, &m->r, m->repo, NULL, 0, &m->digest, &e);
-		if (cur > 0) {
-			src.s = c->s;
-			m->state = MARGO_UNCHANGED;
-			m->has_digest = 1;
-		} else if (cur == 0) {
-			src.path = m->r.path;
-			m->fetch = m->r;
-			if (c->o->check_first) {
-				/* what HEAD said */
-				m->fetch.has_digest = 1;
-				m->fetch.digest = m->digest;
-			}
-			cur = reg_pool_get(c->pool, &src.cl, m->r.host, &e) ? -1
-									    : 0;
-		}
-		if (cur < 0 || comp_inspect(m, &src, c->s, &e)) {
-			m->state = MARGO_FAILED;
-			m->has_digest = 0;
-			snprintf(m->msg, sizeof(m->msg), "%s", e.msg);
-			continue;
-		}
-		if (m->state == MARGO_UNCHANGED)
+		if (comp_fetch(c, m) || m->state == MARGO_UNCHANGED)
 			continue;
 		/* the manifest just read, whatever the tag says by now */
 		b.items[b.n].ref = m->r;
@@ -567,8 +291,7 @@ static int pull_components(struct ctx *c)
 		m->bytes = b.res[k].bytes_fetched;
 		if (b.res[k].result) {
 			m->state = MARGO_FAILED;
-			snprintf(m->msg, sizeof(m->msg), "%s",
-				 b.res[k].err.msg);
+			m->err = b.res[k].err;
 			margo_images_release(&m->imgs);
 		} else {
 			m->has_digest = 1;
@@ -578,71 +301,59 @@ static int pull_components(struct ctx *c)
 	return 0;
 }
 
-static int pull_images(struct ctx *c)
+/* Image g into the next item of b, unless it failed already or the store
+ * holds it current. */
+static void img_queue(struct ctx *c, struct batch *b, size_t i)
+{
+	struct img *g = &c->imgs[i];
+	struct store_ref old;
+	struct err e;
+	int cur;
+
+	if (g->state == MARGO_FAILED)
+		return;
+	for (size_t k = 0; !g->arch.all && k < g->arch.n; k++) {
+		char full[64];
+
+		snprintf(full, sizeof(full), "linux/%s", g->arch.v[k]);
+		if (!oci_platform_parse(&g->plats[g->n_plats], full, NULL))
+			g->n_plats++;
+	}
+	err_clear(&e);
+	cur = current(c, &g->r, g->repo, g->plats, g->n_plats, &g->digest, &e);
+	if (cur < 0) {
+		g->state = MARGO_FAILED;
+		g->err = e;
+		return;
+	}
+	if (cur) {
+		g->state = MARGO_UNCHANGED;
+		g->has_digest = 1;
+		return;
+	}
+	b->items[b->n].ref = g->r;
+	if (c->o->check_first && !g->r.has_digest) {
+		b->items[b->n].ref.has_digest = 1;
+		b->items[b->n].ref.digest = g->digest;
+	}
+	g->had_old =
+	    g->r.tag[0] && !store_tag_get(c->s, g->repo, g->r.tag, &old, NULL);
+	if (g->had_old)
+		g->old = old.digest;
+	b->items[b->n].platforms = g->n_plats ? g->plats : NULL;
+	b->items[b->n].n_platforms = g->n_plats;
+	b->items[b->n].referrers = c->o->referrers;
+	b->which[b->n++] = i;
+}
+
+static int pull_images(struct ctx *c, struct err *err)
 {
 	struct batch b;
 
-	for (size_t i = 0; i < c->n_comps; i++) {
-		const struct comp *m = &c->comps[i];
-
-		if (m->state == MARGO_FAILED && !m->has_digest)
-			continue;
-		for (size_t k = 0; k < m->imgs.n; k++)
-			if (m->imgs.v[k].ref[0] &&
-			    img_add(c, &m->imgs.v[k], &m->arch))
-				return ERR_FAIL;
-	}
-	if (batch_init(&b, c->n_imgs)) {
-		batch_release(&b);
+	if (margo_plan_images(c, err) || batch_init(&b, c->n_imgs, err))
 		return ERR_FAIL;
-	}
-	for (size_t i = 0; i < c->n_imgs; i++) {
-		struct img *g = &c->imgs[i];
-		struct err e;
-		int cur;
-
-		if (g->state == MARGO_FAILED)
-			continue;
-		for (size_t k = 0; !g->arch.all && k < g->arch.n; k++) {
-			char full[64];
-
-			snprintf(full, sizeof(full), "linux/%s", g->arch.v[k]);
-			if (!oci_platform_parse(&g->plats[g->n_plats], full,
-						NULL))
-				g->n_plats++;
-		}
-		err_clear(&e);
-		cur = current(c, &g->r, g->repo, g->plats, g->n_plats,
-			      &g->digest, &e);
-		if (cur < 0) {
-			g->state = MARGO_FAILED;
-			snprintf(g->msg, sizeof(g->msg), "%s", e.msg);
-			continue;
-		}
-		if (cur) {
-			g->state = MARGO_UNCHANGED;
-			g->has_digest = 1;
-			continue;
-		}
-		b.items[b.n].ref = g->r;
-		if (c->o->check_first && !g->r.has_digest) {
-			b.items[b.n].ref.has_digest = 1;
-			b.items[b.n].ref.digest = g->digest;
-		}
-		{
-			struct store_ref o;
-
-			g->had_old =
-			    g->r.tag[0] &&
-			    !store_tag_get(c->s, g->repo, g->r.tag, &o, NULL);
-			if (g->had_old)
-				g->old = o.digest;
-		}
-		b.items[b.n].platforms = g->n_plats ? g->plats : NULL;
-		b.items[b.n].n_platforms = g->n_plats;
-		b.items[b.n].referrers = c->o->referrers;
-		b.which[b.n++] = i;
-	}
+	for (size_t i = 0; i < c->n_imgs; i++)
+		img_queue(c, &b, i);
 	batch_run(c, &b);
 	for (size_t k = 0; k < b.n; k++) {
 		struct img *g = &c->imgs[b.which[k]];
@@ -650,8 +361,7 @@ static int pull_images(struct ctx *c)
 		g->bytes = b.res[k].bytes_fetched;
 		if (b.res[k].result) {
 			g->state = MARGO_FAILED;
-			snprintf(g->msg, sizeof(g->msg), "%s",
-				 b.res[k].err.msg);
+			g->err = b.res[k].err;
 		} else {
 			g->has_digest = 1;
 			g->digest = b.res[k].digest;
@@ -663,126 +373,110 @@ static int pull_images(struct ctx *c)
 	return 0;
 }
 
-/* The tree: profiles, their components, the images of each. */
-static int build_tree(struct ctx *c, const struct margo_app *app,
-		      const char *const *skip_reason)
+/* Read, parse and validate the stored package d's description into app;
+ * the package node pkg_i is marked failed when it cannot be read (then
+ * ERR_FAIL: nothing more to do) or has errors (then 0: what it names is
+ * still mirrored). */
+static int describe(struct margo_app *app, struct store *s,
+		    const struct oci_digest *d, struct margo_pull_report *rep,
+		    size_t pkg_i)
 {
-	struct margo_pull_report *rep = c->rep;
+	struct margo_problems probs;
+	struct margo_node *pkg = &rep->v[pkg_i];
+	char *desc = NULL;
+	size_t dlen = 0, first_err = 0;
+	struct err e;
+	int rc;
+
+	err_clear(&e);
+	margo_problems_init(&probs);
+	rc = margo_package_description(&desc, &dlen, s, d, NULL, &e);
+	if (!rc)
+		rc = margo_app_parse(app, &probs, desc, dlen, &e);
+	free(desc);
+	if (!rc && !app->has_doc)
+		rc = err_set(&e, ERR_INVALID, "the description is not YAML");
+	if (!rc)
+		margo_app_validate(&probs, app, NULL);
+	while (first_err + 1 < probs.n &&
+	       probs.v[first_err].severity != MARGO_ERROR)
+		first_err++;
+	if (rc || probs.n_errors) {
+		pkg->state = MARGO_FAILED;
+		rep->failed++;
+		if (rc)
+			pkg->err = e;
+		else
+			err_set(&pkg->err, ERR_INVALID,
+				"margo.yaml has %zu error%s (first: line "
+				"%zu:%zu: %s); what it names was still "
+				"mirrored",
+				probs.n_errors, probs.n_errors == 1 ? "" : "s",
+				probs.v[first_err].line,
+				probs.v[first_err].column,
+				probs.v[first_err].message);
+	}
+	margo_problems_release(&probs);
+	if (rc)
+		return ERR_FAIL;
+	snprintf(pkg->detail, sizeof(pkg->detail), "%.100s %.100s",
+		 app->id.v ? app->id.v : "?",
+		 app->version.v ? app->version.v : "?");
+	return 0;
+}
+
+/* Pick the profiles (skip[i] says why profile i is not) and note their
+ * components. The package node is failed when none is picked. */
+static int select_profiles(struct ctx *c, const struct margo_app *app,
+			   const char **skip, struct archset *parch,
+			   size_t pkg_i, struct err *err)
+{
+	const struct margo_pull_options *o = c->o;
+	struct margo_node *pkg = &c->rep->v[pkg_i];
+	size_t selected = 0;
 
 	for (size_t i = 0; i < app->n_profiles; i++) {
 		const struct margo_profile *p = &app->profiles[i];
-		struct margo_node *nd;
-		char name[300];
-		size_t o = 0;
 
-		snprintf(name, sizeof(name), "%s %s",
-			 p->type.v ? p->type.v : "?", p->id.v ? p->id.v : "?");
-		nd = node_add(rep, MARGO_NODE_PROFILE, 1,
-			      skip_reason[i] ? MARGO_SKIPPED : MARGO_STORED,
-			      name);
-		if (!nd)
-			return ERR_FAIL;
-		for (size_t k = 0; k < p->n_architectures && o < 200; k++) {
-			o += (size_t)snprintf(
-			    nd->detail + o, sizeof(nd->detail) - o, "%s%.40s",
-			    k ? "," : "[",
-			    p->architectures[k].v ? p->architectures[k].v
-						  : "?");
-			if (o >= sizeof(nd->detail))
-				o = sizeof(nd->detail) - 1;
-		}
-		if (o + 20 < sizeof(nd->detail))
-			snprintf(nd->detail + o, sizeof(nd->detail) - o, "%s",
-				 p->n_architectures ? "]"
-						    : "[any architecture]");
-		if (skip_reason[i]) {
-			snprintf(nd->message, sizeof(nd->message), "%s",
-				 skip_reason[i]);
+		if (o->profile_type &&
+		    !margo_plan_type_is(p->type.v, o->profile_type)) {
+			skip[i] = "profile type not selected";
 			continue;
 		}
-		for (size_t k = 0; k < p->n_components; k++) {
-			const struct margo_component *mc = &p->components[k];
-			char key[OCI_REF_STR_MAX], ref[OCI_REF_STR_MAX];
-			struct comp *m;
-
-			comp_key(key, sizeof(key), mc);
-			m = comp_find(c, key);
-			if (!m)
-				continue;
-			if (m->r.host[0])
-				oci_ref_format(&m->r, ref, sizeof(ref));
-			else
-				snprintf(ref, sizeof(ref), "%s", key);
-			nd = node_add(rep, MARGO_NODE_COMPONENT, 2, m->state,
-				      ref);
-			if (!nd)
-				return ERR_FAIL;
-			snprintf(nd->detail, sizeof(nd->detail), "%s%s%s",
-				 mc->name.v ? mc->name.v : "?",
-				 m->kind[0] ? ", " : "", m->kind);
-			nd->has_digest = m->has_digest;
-			nd->digest = m->digest;
-			nd->updated = m->updated;
-			snprintf(nd->message, sizeof(nd->message), "%s",
-				 m->msg);
-			nd->bytes = m->bytes; /* counted where first shown */
-			rep->bytes += m->bytes;
-			m->bytes = 0;
-			for (size_t q = 0; q < m->imgs.n; q++) {
-				const struct margo_image *im = &m->imgs.v[q];
-				struct img *g =
-				    im->ref[0] ? img_find(c, im->ref) : NULL;
-				char plat[200];
-
-				nd = node_add(rep, MARGO_NODE_IMAGE, 3,
-					      g ? g->state : MARGO_FAILED,
-					      im->ref[0] ? im->ref
-							 : "(unresolved)");
-				if (!nd)
-					return ERR_FAIL;
-				if (g) {
-					archset_format(plat, sizeof(plat),
-						       &g->arch);
-					snprintf(nd->detail, sizeof(nd->detail),
-						 "%s; %s", plat, im->where);
-					nd->has_digest = g->has_digest;
-					nd->digest = g->digest;
-					nd->updated = g->updated;
-					nd->bytes = g->bytes;
-					rep->bytes += g->bytes;
-					g->bytes = 0;
-					snprintf(nd->message,
-						 sizeof(nd->message), "%s",
-						 g->msg);
-				} else {
-					snprintf(nd->detail, sizeof(nd->detail),
-						 "%s", im->where);
-					snprintf(nd->message,
-						 sizeof(nd->message), "%s",
-						 im->problem);
-				}
-			}
+		if (margo_plan_profile_arch(&parch[i], c, p)) {
+			skip[i] = "no selected architecture";
+			continue;
 		}
+		selected++;
+		for (size_t k = 0; k < p->n_components; k++)
+			if (margo_plan_comp_add(c, p, &p->components[k],
+						&parch[i], err))
+				return ERR_FAIL;
+	}
+	if (!selected) {
+		pkg->state = MARGO_FAILED;
+		c->rep->failed++;
+		err_set(&pkg->err, ERR_NOT_FOUND,
+			"no deployment profile matches the selected %s",
+			o->profile_type ? "type and architectures"
+					: "architectures");
 	}
 	return 0;
 }
 
-int margo_app_expand(struct store *s, struct reg_pool *pool,
-		     const struct oci_digest *d, const char *label,
-		     enum margo_node_state pkg_state, uint64_t pkg_bytes,
-		     const struct margo_pull_options *o,
-		     struct margo_pull_report *rep)
+int margo_app_expand(struct margo_pull_report *rep, struct store *s,
+		     struct reg_pool *pool, const struct oci_digest *d,
+		     const char *label, enum margo_node_state pkg_state,
+		     uint64_t pkg_bytes, const struct margo_pull_options *o,
+		     struct err *err)
 {
 	struct ctx c;
 	struct margo_app app;
-	struct margo_problems probs;
 	struct margo_node *pkg;
 	struct archset *parch = NULL;
 	const char **skip = NULL;
-	char *desc = NULL;
-	size_t dlen = 0, selected = 0, pkg_i, first_err = 0;
-	struct err e;
-	int rc;
+	size_t pkg_i;
+	int rc = 0;
 
 	memset(&c, 0, sizeof(c));
 	memset(&app, 0, sizeof(app));
@@ -790,95 +484,34 @@ int margo_app_expand(struct store *s, struct reg_pool *pool,
 	c.pool = pool;
 	c.o = o;
 	c.rep = rep;
-	c.want.all = !o->n_arch;
-	for (size_t i = 0; i < o->n_arch; i++) {
-		char a[48];
-
-		if (!arch_norm(a, sizeof(a), o->arch[i]))
-			archset_add(&c.want, a);
-	}
+	margo_plan_want(&c);
 	pkg_i = rep->n;
-	pkg = node_add(rep, MARGO_NODE_PACKAGE, 0, pkg_state, label);
+	pkg = margo_pull_report_add(rep, MARGO_NODE_PACKAGE, 0, pkg_state,
+				    label, err);
 	if (!pkg)
 		return ERR_FAIL;
 	pkg->has_digest = 1;
 	pkg->digest = *d;
 	pkg->bytes = pkg_bytes;
 	rep->bytes += pkg_bytes;
-	err_clear(&e);
-	margo_problems_init(&probs);
-	rc = margo_package_description(&desc, &dlen, s, d, NULL, &e);
-	if (!rc)
-		rc = margo_app_parse(&app, &probs, desc, dlen, &e);
-	free(desc);
-	if (!rc && !app.has_doc)
-		rc = err_set(&e, ERR_INVALID, "the description is not YAML");
-	if (!rc)
-		margo_app_validate(&app, NULL, &probs);
-	while (first_err + 1 < probs.n &&
-	       probs.v[first_err].severity != MARGO_ERROR)
-		first_err++;
-	if (rc || probs.n_errors) {
-		pkg = &rep->v[pkg_i];
-		pkg->state = MARGO_FAILED;
-		rep->failed++;
-		if (rc)
-			snprintf(pkg->message, sizeof(pkg->message), "%s",
-				 e.msg);
-		else
-			snprintf(pkg->message, sizeof(pkg->message),
-				 "margo.yaml has %zu error%s (first: line "
-				 "%zu:%zu: %s); what it names was still "
-				 "mirrored",
-				 probs.n_errors, probs.n_errors == 1 ? "" : "s",
-				 probs.v[first_err].line,
-				 probs.v[first_err].column,
-				 probs.v[first_err].message);
-	}
-	margo_problems_release(&probs);
-	if (rc) {
+	if (describe(&app, s, d, rep, pkg_i)) {
 		margo_app_release(&app);
+		if (err) {
+			*err = rep->v[pkg_i].err;
+			err_wrap(err, "%s: ", label);
+		}
 		return ERR_FAIL;
 	}
-	snprintf(rep->v[pkg_i].detail, sizeof(rep->v[pkg_i].detail),
-		 "%.100s %.100s", app.id.v ? app.id.v : "?",
-		 app.version.v ? app.version.v : "?");
 	skip = calloc(app.n_profiles + 1, sizeof(*skip));
 	parch = calloc(app.n_profiles + 1, sizeof(*parch));
-	if (!skip || !parch) {
+	if (!skip || !parch)
+		rc = err_set(err, ERR_FAIL, "%s: %zu profiles: out of memory",
+			     label, app.n_profiles);
+	if (!rc)
+		rc = select_profiles(&c, &app, skip, parch, pkg_i, err);
+	if (!rc && (pull_components(&c, err) || pull_images(&c, err) ||
+		    margo_plan_tree(&c, &app, skip, err)))
 		rc = ERR_FAIL;
-		goto out;
-	}
-	for (size_t i = 0; i < app.n_profiles; i++) {
-		const struct margo_profile *p = &app.profiles[i];
-
-		if (o->profile_type && !type_is(p->type.v, o->profile_type)) {
-			skip[i] = "profile type not selected";
-			continue;
-		}
-		if (profile_arch(&c, p, &parch[i])) {
-			skip[i] = "no selected architecture";
-			continue;
-		}
-		selected++;
-		for (size_t k = 0; k < p->n_components; k++)
-			if (comp_add(&c, p, &p->components[k], &parch[i])) {
-				rc = ERR_FAIL;
-				goto out;
-			}
-	}
-	if (!selected) {
-		rep->v[pkg_i].state = MARGO_FAILED;
-		rep->failed++;
-		snprintf(rep->v[pkg_i].message, sizeof(rep->v[pkg_i].message),
-			 "no deployment profile matches the selected %s",
-			 o->profile_type ? "type and architectures"
-					 : "architectures");
-	}
-	if (pull_components(&c) || pull_images(&c) ||
-	    build_tree(&c, &app, skip))
-		rc = ERR_FAIL;
-out:
 	for (size_t i = 0; i < c.n_comps; i++)
 		margo_images_release(&c.comps[i].imgs);
 	free(c.comps);
@@ -888,16 +521,46 @@ out:
 	margo_app_release(&app);
 	if (rc)
 		return rc;
-	return rep->failed ? ERR_FAIL : 0;
+	if (rep->failed)
+		return err_set(err, ERR_FAIL,
+			       "%s: %zu failed (the report says which)", label,
+			       rep->failed);
+	return 0;
 }
 
-int margo_package_check(struct reg_client *cl, const struct oci_ref *ref,
-			struct oci_digest *d, struct err *e)
+/* The description layer of package manifest m, fetched and parsed: 0
+ * when it is YAML. */
+static int check_description(struct reg_client *cl, const struct oci_ref *ref,
+			     const struct oci_descriptor *desc, struct err *e)
+{
+	struct margo_problems probs;
+	struct margo_app app;
+	struct buf b;
+	int rc;
+
+	buf_init(&b, MARGO_INPUT_MAX);
+	rc = reg_client_get_blob(cl, &b, ref->path, &desc->digest, e);
+	margo_problems_init(&probs);
+	if (!rc) {
+		rc = margo_app_parse(&app, &probs, b.data, b.len, e);
+		if (!rc && !app.has_doc)
+			rc = err_set(e, ERR_INVALID,
+				     "the description is not YAML "
+				     "(%s); nothing stored",
+				     probs.n ? probs.v[0].message : "empty");
+		margo_app_release(&app);
+	}
+	margo_problems_release(&probs);
+	buf_release(&b);
+	return rc;
+}
+
+int margo_package_check(struct oci_digest *out, struct reg_client *cl,
+			const struct oci_ref *ref, struct err *e)
 {
 	struct reg_manifest rm;
 	struct oci_manifest m;
 	const struct oci_descriptor *desc = NULL;
-	struct buf b;
 	int rc;
 
 	rc = reg_client_get_manifest(
@@ -909,7 +572,7 @@ int margo_package_check(struct reg_client *cl, const struct oci_ref *ref,
 	reg_manifest_release(&rm);
 	if (rc)
 		return rc;
-	*d = m.digest;
+	*out = m.digest;
 	desc = margo_package_layer(&m, e);
 	if (!desc) {
 		char why[ERR_MSG_MAX];
@@ -917,40 +580,22 @@ int margo_package_check(struct reg_client *cl, const struct oci_ref *ref,
 		snprintf(why, sizeof(why), "%s", e->msg);
 		rc = err_set(e, ERR_INVALID, "%.400s; nothing stored", why);
 	}
-	if (!rc) {
-		struct margo_problems probs;
-		struct margo_app app;
-
-		buf_init(&b, MARGO_INPUT_MAX);
-		rc = reg_client_get_blob(cl, &b, ref->path, &desc->digest, e);
-		margo_problems_init(&probs);
-		if (!rc) {
-			rc = margo_app_parse(&app, &probs, b.data, b.len, e);
-			if (!rc && !app.has_doc)
-				rc = err_set(e, ERR_INVALID,
-					     "the description is not YAML "
-					     "(%s); nothing stored",
-					     probs.n ? probs.v[0].message
-						     : "empty");
-			margo_app_release(&app);
-		}
-		margo_problems_release(&probs);
-		buf_release(&b);
-	}
+	if (!rc)
+		rc = check_description(cl, ref, desc, e);
 	oci_manifest_release(&m);
 	return rc;
 }
 
-int margo_app_pull(struct store *s, struct reg_pool *pool,
-		   const struct oci_ref *ref,
-		   const struct margo_pull_options *o,
-		   struct margo_pull_report *rep)
+int margo_app_pull(struct margo_pull_report *rep, struct store *s,
+		   struct reg_pool *pool, const struct oci_ref *ref,
+		   const struct margo_pull_options *o, struct err *err)
 {
 	struct ctx c;
 	struct pull_item it;
 	struct pull_result res;
 	struct reg_client *cl;
 	struct oci_digest d;
+	struct margo_node *n;
 	struct err e;
 	char repo[OCI_REPO_MAX], label[OCI_REF_STR_MAX];
 	uint64_t bytes = 0;
@@ -975,7 +620,7 @@ int margo_app_pull(struct store *s, struct reg_pool *pool,
 			it.ref.digest = d;
 		}
 		if (reg_pool_get(pool, &cl, ref->host, &e) ||
-		    margo_package_check(cl, &it.ref, &d, &e))
+		    margo_package_check(&d, cl, &it.ref, &e))
 			goto failed;
 		it.ref.has_digest = 1; /* exactly what was checked */
 		it.ref.digest = d;
@@ -987,16 +632,18 @@ int margo_app_pull(struct store *s, struct reg_pool *pool,
 		}
 		bytes = res.bytes_fetched;
 	}
-	return margo_app_expand(s, pool, &d, label,
+	return margo_app_expand(rep, s, pool, &d, label,
 				cur ? MARGO_UNCHANGED : MARGO_STORED, bytes, o,
-				rep);
-failed : {
-	struct margo_node *n =
-	    node_add(rep, MARGO_NODE_PACKAGE, 0, MARGO_FAILED, label);
-
+				err);
+failed:
+	n = margo_pull_report_add(rep, MARGO_NODE_PACKAGE, 0, MARGO_FAILED,
+				  label, err);
 	if (!n)
 		return ERR_FAIL;
-	snprintf(n->message, sizeof(n->message), "%s", e.msg);
+	n->err = e;
+	if (err) {
+		*err = e;
+		err_wrap(err, "%s: ", label);
+	}
 	return ERR_FAIL;
-}
 }

@@ -11,7 +11,7 @@
  *    revision as the tag with '+' read as '_') is stored with its
  *    referrers, each one once however many profiles name it. Its tag is
  *    written only after its chart or Compose archive passed the checks of
- *    margo_images.h; a refused archive leaves nothing reachable in the
+ *    mirror/margo/archive.h; a refused archive leaves nothing reachable in the
  *    store (its manifest and blob records are dropped; gc removes the
  *    bytes).
  * 4. The images the archives name are stored for linux/ARCH of the
@@ -29,6 +29,7 @@
 
 #include <stdint.h>
 
+#include "mirror/margo/report.h"
 #include "mirror/store/store.h"
 #include "oci/digest.h"
 #include "oci/err.h"
@@ -49,70 +50,41 @@ struct margo_pull_options {
 	void *ctx;
 };
 
-enum margo_node_kind {
-	MARGO_NODE_PACKAGE,
-	MARGO_NODE_PROFILE,
-	MARGO_NODE_COMPONENT,
-	MARGO_NODE_IMAGE,
-};
+/* Split list (comma-separated, changed in place) into out (MARGO_ARCH_MAX
+ * entries, pointing into list), each checked as the ARCH of linux/ARCH;
+ * empty items are skipped. ERR_INVALID naming the first that is not an
+ * architecture, when there are more than MARGO_ARCH_MAX, or none. */
+int margo_arch_list_parse(char **out, size_t *n_out, char *list,
+			  struct err *err);
 
-enum margo_node_state {
-	MARGO_STORED,
-	MARGO_UNCHANGED,
-	MARGO_SKIPPED,
-	MARGO_FAILED,
-};
+/* Pull the package ref (tag or digest) and everything it references into
+ * the report *rep (zeroed here; release it whatever the result). 0 when
+ * nothing failed. ERR_FAIL when something did: the report says what (the
+ * rest was done) and err sums it up; or, with rep->failed still 0, the
+ * report could not be built (out of memory, err says so). The caller holds
+ * the store's writer lock. */
+int margo_app_pull(struct margo_pull_report *rep, struct store *s,
+		   struct reg_pool *pool, const struct oci_ref *ref,
+		   const struct margo_pull_options *o, struct err *err);
 
-struct margo_node {
-	enum margo_node_kind kind;
-	enum margo_node_state state;
-	int depth;
-	char name[OCI_REF_STR_MAX]; /* reference; a profile: "TYPE ID" */
-	char detail[300]; /* profile architectures, component kind, image
-			     platforms and where it was found */
-	int has_digest;
-	struct oci_digest digest;
-	uint64_t bytes; /* fetched for this node */
-	int updated;	/* stored, and its tag pointed elsewhere before */
-	char message[ERR_MSG_MAX]; /* why failed or skipped */
-};
-
-struct margo_pull_report {
-	struct margo_node *v;
-	size_t n, cap;
-	size_t failed;
-	uint64_t bytes;
-};
-
-/* Pull the package ref (tag or digest) and everything it references.
- * 0 when nothing failed, ERR_FAIL when something did (see the report; the
- * rest was done), another code when the report could not be built. The
- * caller holds the store's writer lock. */
-int margo_app_pull(struct store *s, struct reg_pool *pool,
-		   const struct oci_ref *ref,
-		   const struct margo_pull_options *o,
-		   struct margo_pull_report *rep);
-
-/* Steps 2 to 4 for a package already stored (sync pulls the
- * package itself), appended to rep (zeroed, or filled by an earlier
- * call). d is the package manifest; label names the package in the
- * tree. */
-int margo_app_expand(struct store *s, struct reg_pool *pool,
-		     const struct oci_digest *d, const char *label,
-		     enum margo_node_state pkg_state, uint64_t pkg_bytes,
-		     const struct margo_pull_options *o,
-		     struct margo_pull_report *rep);
+/* Steps 2 to 4 for a package already stored (sync pulls the package
+ * itself), appended to *rep (zeroed, or filled by an earlier call). d is
+ * the package manifest; label names the package in the tree; pkg_state
+ * and pkg_bytes are what pulling the package did. Returns as
+ * margo_app_pull. */
+int margo_app_expand(struct margo_pull_report *rep, struct store *s,
+		     struct reg_pool *pool, const struct oci_digest *d,
+		     const char *label, enum margo_node_state pkg_state,
+		     uint64_t pkg_bytes, const struct margo_pull_options *o,
+		     struct err *err);
 
 /* Read the package ref (tag or digest) from its registry, without storing
  * anything: a manifest with the Margo artifactType, a description layer,
- * and YAML in it. *d gets the manifest's digest. ERR_INVALID (err ends
- * "nothing stored") when it is not a package. */
+ * and YAML in it. *out gets the manifest's digest. ERR_INVALID (err ends
+ * "nothing stored") when it is not a package; the client's error when it
+ * cannot be read. */
 struct reg_client;
-int margo_package_check(struct reg_client *cl, const struct oci_ref *ref,
-			struct oci_digest *d, struct err *e);
-
-void margo_pull_report_release(struct margo_pull_report *r);
-const char *margo_node_state_name(enum margo_node_state s);
-const char *margo_node_kind_name(enum margo_node_kind k);
+int margo_package_check(struct oci_digest *out, struct reg_client *cl,
+			const struct oci_ref *ref, struct err *e);
 
 #endif

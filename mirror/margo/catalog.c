@@ -180,7 +180,7 @@ int margo_catalog_get(struct margo_app *app, json_t **entry_out,
 
 		all = margo_catalog(s, err);
 		if (!all)
-			return ERR_FAIL;
+			return err && err->code ? err->code : ERR_FAIL;
 		json_array_foreach (all, i, a) {
 			v = json_object_get(a, "repository");
 			if (json_is_string(v) &&
@@ -213,4 +213,19 @@ int margo_catalog_get(struct margo_app *app, json_t **entry_out,
 	if (!rc)
 		*entry_out = describe(app, repo, tag, ref.digest.str);
 	return rc;
+}
+
+int margo_catalog_ref_parse(char *repo_out, char *tag_out, const char *spec,
+			    struct err *err)
+{
+	if (!strncmp(spec, "store:", 6))
+		spec += 6;
+	if (store_name_split(spec, repo_out, tag_out)) {
+		char shown[200];
+
+		err_shown(shown, sizeof(shown), spec, strlen(spec));
+		return err_set(err, ERR_INVALID, "invalid reference \"%s\"",
+			       shown);
+	}
+	return 0;
 }

@@ -16,6 +16,12 @@
  * Packages whose description cannot be read are left out. */
 json_t *margo_catalog(const struct store *s, struct err *err);
 
+/* Split "[store:]REPO[:TAG]" as the store names packages into repo
+ * (OCI_REPO_MAX bytes) and tag (OCI_TAG_MAX + 1, "" when none: the
+ * highest version). ERR_INVALID when the repository or tag is invalid. */
+int margo_catalog_ref_parse(char *repo_out, char *tag_out, const char *spec,
+			    struct err *err);
+
 /* The package stored at repo:tag (tag NULL: the highest version): its
  * description, parsed (release it), and the catalog entry of it. */
 struct margo_app;

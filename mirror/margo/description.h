@@ -149,9 +149,10 @@ int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
  * id pattern, profile types, component names, oci:// repositories, SemVer
  * revisions, parameter targets, configuration settings. With dir (the
  * package directory) non-NULL, the resource files named in
- * metadata.catalog.application must exist in it as regular files. */
-void margo_app_validate(const struct margo_app *app, const char *dir,
-			struct margo_problems *probs);
+ * metadata.catalog.application must exist in it as regular files. Each
+ * problem is appended to probs. */
+void margo_app_validate(struct margo_problems *probs,
+			const struct margo_app *app, const char *dir);
 
 void margo_app_release(struct margo_app *app);
 

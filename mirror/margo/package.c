@@ -347,3 +347,40 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 	free(man);
 	return rc;
 }
+
+int margo_push_target_parse(struct margo_push_target *out, const char *spec,
+			    struct err *err)
+{
+	const char *slash;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->to_store = !strncmp(spec, "store:", 6);
+	if (out->to_store)
+		spec += 6;
+	if ((rc = oci_ref_parse(&out->ref, spec, err)))
+		return rc;
+	if (out->ref.has_digest)
+		return err_set(err, ERR_INVALID,
+			       "REF takes a tag, not a digest");
+	/* a ref without a tag takes metadata.version: drop the default */
+	slash = strrchr(spec, '/');
+	if (!strchr(slash ? slash : spec, ':'))
+		out->ref.tag[0] = '\0';
+	if (!out->to_store) {
+		oci_ref_repo(&out->ref, out->repo, sizeof(out->repo));
+		return 0;
+	}
+	{
+		char unused[OCI_TAG_MAX + 1];
+
+		if (store_name_split(spec, out->repo, unused)) {
+			char shown[200];
+
+			err_shown(shown, sizeof(shown), spec, strlen(spec));
+			return err_set(err, ERR_INVALID,
+				       "invalid repository \"%s\"", shown);
+		}
+	}
+	return 0;
+}

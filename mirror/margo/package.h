@@ -24,6 +24,24 @@ struct margo_push_result {
 	char version[OCI_TAG_MAX + 1]; /* metadata.version as written */
 };
 
+/* Where `app push DIR REF` sends a package: a registry reference, or
+ * "store:REPO[:TAG]" for the local store. */
+struct margo_push_target {
+	int to_store;
+	/* the reference; tag "" when none was written (the push takes
+	 * metadata.version) */
+	struct oci_ref ref;
+	/* the repository: as the store names it (a host-less name stays as
+	 * written) when to_store, else the registry's */
+	char repo[OCI_REPO_MAX];
+};
+
+/* Parse spec into *out. ERR_INVALID, err naming what is wrong, when it is
+ * no reference, names a digest (a push takes a tag) or, for the store, an
+ * invalid repository. */
+int margo_push_target_parse(struct margo_push_target *out, const char *spec,
+			    struct err *err);
+
 /* Build the package from dir and push it to ref: into the store s (repo
  * is ref's repository as the store names it) when s is not NULL, else to
  * the remote registry through pool. A ref without a tag takes

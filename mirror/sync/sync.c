@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mirror/fresh.h"
 #include "mirror/margo/app_pull.h"
 #include "mirror/pull.h"
 #include "oci/manifest.h"
@@ -18,54 +19,6 @@ const char *sync_action_name(enum sync_action a)
 	case SYNC_PRUNED: return "pruned";
 	default: return "failed";
 	}
-}
-
-static int complete_at(const struct store *s, const char *repo,
-		       const struct oci_digest *d,
-		       const struct oci_platform *platforms, size_t n,
-		       int depth)
-{
-	struct oci_manifest m;
-	char *raw = NULL;
-	size_t len = 0;
-	int ok = 1;
-
-	if (depth > 4 ||
-	    store_blob_read(s, d, OCI_MANIFEST_MAX, &raw, &len, NULL))
-		return 0;
-	if (oci_manifest_parse(&m, raw, len, NULL, NULL)) {
-		free(raw);
-		return 0;
-	}
-	free(raw);
-	if (m.kind == OCI_KIND_INDEX) {
-		for (size_t i = 0; i < m.n_manifests && ok; i++)
-			if (oci_descriptor_wanted(&m.manifests[i], platforms,
-						  n))
-				ok =
-				    complete_at(s, repo, &m.manifests[i].digest,
-						platforms, n, depth + 1);
-	} else {
-		if (m.has_config)
-			ok = store_blob_linked(s, repo, &m.config.digest) &&
-			     store_blob_exists(s, &m.config.digest, NULL);
-		for (size_t i = 0; i < m.n_layers && ok; i++)
-			ok = store_blob_linked(s, repo, &m.layers[i].digest) &&
-			     store_blob_exists(s, &m.layers[i].digest, NULL);
-	}
-	oci_manifest_release(&m);
-	return ok;
-}
-
-int sync_manifest_complete(const struct store *s, const char *repo,
-			   const struct oci_digest *d,
-			   const struct oci_platform *platforms, size_t n)
-{
-	struct store_ref mr;
-
-	if (store_manifest_get(s, repo, d, &mr, NULL))
-		return 0;
-	return complete_at(s, repo, d, platforms, n, 0);
 }
 
 static struct sync_tag_result *report_add(struct sync_report *r)
@@ -156,38 +109,6 @@ static void fail_line(struct sync_report *rep, struct sync_tag_result *t,
 	rep->failed++;
 }
 
-int sync_head_tag(struct reg_client *c, const char *path, const char *tag,
-		  struct oci_digest *out, struct err *err)
-{
-	struct reg_manifest hm;
-	int rc = reg_client_head_manifest(c, &hm, NULL, path, tag, err);
-
-	if (rc)
-		return rc;
-	if (!hm.has_digest) {
-		/* no Docker-Content-Digest: the body tells */
-		reg_manifest_release(&hm);
-		rc = reg_client_get_manifest(c, &hm, path, tag, err);
-		if (rc)
-			return rc;
-		oci_digest_of(&hm.digest, OCI_SHA256, hm.body, hm.len);
-	}
-	*out = hm.digest;
-	reg_manifest_release(&hm);
-	return 0;
-}
-
-int sync_tag_current(const struct store *s, const char *repo, const char *tag,
-		     const struct oci_digest *d,
-		     const struct oci_platform *platforms, size_t n)
-{
-	struct store_ref old;
-
-	return !store_tag_get(s, repo, tag, &old, NULL) &&
-	       oci_digest_equal(&old.digest, d) &&
-	       sync_manifest_complete(s, repo, d, platforms, n);
-}
-
 /* One rule: select tags, HEAD each, queue what changed, note prunes. */
 static void plan_rule(struct store *s, struct reg_pool *pool,
 		      const struct sync_config *cfg,
@@ -240,15 +161,15 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		snprintf(t->repo, sizeof(t->repo), "%s", dest_out);
 		snprintf(t->tag, sizeof(t->tag), "%s", rule->source.tag);
 		t->digest = rule->source.digest;
-		if (sync_manifest_complete(s, dest_out, &t->digest,
-					   it.platforms, it.n_platforms)) {
+		if (fresh_manifest_complete(s, dest_out, &t->digest,
+					    it.platforms, it.n_platforms)) {
 			t->action = SYNC_UNCHANGED;
 			return;
 		}
 		t->action = SYNC_ADDED;
 		it.dest = rule->destination;
 		if (rule->type == SYNC_MARGO_APP &&
-		    margo_package_check(c, &it.ref, &t->digest, &e)) {
+		    margo_package_check(&t->digest, c, &it.ref, &e)) {
 			fail_line(rep, t, &e);
 			return;
 		}
@@ -293,13 +214,13 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		snprintf(t->repo, sizeof(t->repo), "%s", dest_out);
 		snprintf(t->tag, sizeof(t->tag), "%s", sel[i]);
 		err_clear(&e);
-		if (sync_head_tag(c, rule->source.path, sel[i], &t->digest,
-				  &e)) {
+		if (fresh_head_tag(&t->digest, c, rule->source.path, sel[i],
+				   &e)) {
 			fail_line(rep, t, &e);
 			continue;
 		}
-		if (sync_tag_current(s, dest_out, sel[i], &t->digest,
-				     it.platforms, it.n_platforms)) {
+		if (fresh_tag_current(s, dest_out, sel[i], &t->digest,
+				      it.platforms, it.n_platforms)) {
 			t->action = SYNC_UNCHANGED;
 			continue;
 		}
@@ -312,7 +233,7 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		it.dest = rule->destination;
 		/* a Margo package is read before anything of it is stored */
 		if (rule->type == SYNC_MARGO_APP &&
-		    margo_package_check(c, &it.ref, &t->digest, &e)) {
+		    margo_package_check(&t->digest, c, &it.ref, &e)) {
 			fail_line(rep, t, &e);
 			continue;
 		}
@@ -359,28 +280,21 @@ static void sync_app(struct store *s, struct reg_pool *pool,
 	mo.progress = o->progress;
 	mo.ctx = o->ctx;
 	memset(&mr, 0, sizeof(mr));
-	margo_app_expand(s, pool, &d, label, MARGO_STORED, 0, &mo, &mr);
+	margo_app_expand(&mr, s, pool, &d, label, MARGO_STORED, 0, &mo, NULL);
 	if (mr.n && mr.v[0].state == MARGO_FAILED) {
-		struct err e;
+		struct err e = mr.v[0].err;
 
-		err_set(&e, ERR_INVALID, "%s: %s", label, mr.v[0].message);
+		err_wrap(&e, "%s: ", label);
 		fail_line(rep, &rep->tags[k], &e);
 	}
 	for (size_t i = 1; i < mr.n; i++) {
 		const struct margo_node *n = &mr.v[i];
 		struct sync_tag_result *t;
-		size_t q = 1;
 
-		if (n->kind == MARGO_NODE_PROFILE)
+		/* shown under another profile too: one line */
+		if (n->kind == MARGO_NODE_PROFILE ||
+		    !margo_pull_report_first(&mr, i))
 			continue;
-		while (q < i &&
-		       (strcmp(mr.v[q].name, n->name) ||
-			/* unresolved images stay apart by where found */
-			(!strcmp(n->name, "(unresolved)") &&
-			 strcmp(mr.v[q].detail, n->detail))))
-			q++;
-		if (q < i)
-			continue; /* shown under another profile too */
 		t = report_add(rep);
 		if (!t)
 			break;
@@ -399,7 +313,8 @@ static void sync_app(struct store *s, struct reg_pool *pool,
 		if (n->state == MARGO_FAILED) {
 			struct err e;
 
-			err_set(&e, ERR_FAIL, "%s%s%s%s", n->message,
+			err_set(&e, n->err.code ? n->err.code : ERR_FAIL,
+				"%s%s%s%s", n->err.msg,
 				n->detail[0] ? " (" : "", n->detail,
 				n->detail[0] ? ")" : "");
 			fail_line(rep, t, &e);

@@ -58,21 +58,4 @@ int sync_run(struct store *s, const struct sync_config *cfg,
 void sync_report_release(struct sync_report *r);
 const char *sync_action_name(enum sync_action a);
 
-/* 1 when repo holds manifest d completely for these platforms (NULL / 0:
- * all): the manifest, the selected children of an index, every config and
- * layer. Reads only the store. */
-int sync_manifest_complete(const struct store *s, const char *repo,
-			   const struct oci_digest *d,
-			   const struct oci_platform *platforms, size_t n);
-
-/* The digest tag has upstream: one HEAD (a GET when the registry sends no
- * Docker-Content-Digest). */
-int sync_head_tag(struct reg_client *c, const char *path, const char *tag,
-		  struct oci_digest *out, struct err *err);
-
-/* 1 when repo:tag already points at d and holds it complete. */
-int sync_tag_current(const struct store *s, const char *repo, const char *tag,
-		     const struct oci_digest *d,
-		     const struct oci_platform *platforms, size_t n);
-
 #endif

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = margo_app_parse(&app, &p, (const char *)data, size, &err);
 	if (rc && rc != ERR_FAIL)
 		abort();
-	margo_app_validate(&app, NULL, &p);
+	margo_app_validate(&p, &app, NULL);
 	if (p.n > p.n_errors + p.n_warnings || p.n > MARGO_PROBLEMS_MAX)
 		abort();
 	for (size_t i = 0; i < p.n; i++)

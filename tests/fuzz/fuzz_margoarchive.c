@@ -1,4 +1,4 @@
-/* libFuzzer target: the Margo component readers (margo_images.h). The
+/* libFuzzer target: the Margo component readers (chart.h, compose.h). The
  * first byte picks one: a chart archive, a Compose archive, a values.yaml,
  * a compose.yaml (with a fixed .env), or one interpolation. Must not crash
  * or leak; every image found is either a reference or has a problem, and
@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo/images.h"
+#include "mirror/margo/chart.h"
+#include "mirror/margo/compose.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -55,14 +55,14 @@ static void load(const char *path, const char *dir)
 	text = slurp(path, &len);
 	cr_assert_eq(margo_app_parse(&app, &probs, text, len, &err), 0, "%s",
 		     err.msg);
-	margo_app_validate(&app, dir, &probs);
+	margo_app_validate(&probs, &app, dir);
 }
 
 static void load_str(const char *yaml)
 {
 	cr_assert_eq(margo_app_parse(&app, &probs, yaml, strlen(yaml), &err), 0,
 		     "%s", err.msg);
-	margo_app_validate(&app, NULL, &probs);
+	margo_app_validate(&probs, &app, NULL);
 }
 
 static void no_problems(void)

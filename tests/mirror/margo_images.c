@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mirror/margo/images.h"
+#include "mirror/margo/chart.h"
+#include "mirror/margo/compose.h"
 #include "oci/buf.h"
 
 #define ARCHIVES TESTDATA "/margo/archives"
@@ -498,4 +499,37 @@ Test(margo_images, parent_values_override_subcharts)
 	    "docker.io/bitnami/exporter:1|umbrella/charts/postgresql/"
 	    "values.yaml: metrics.image|\n");
 	free(packed);
+}
+
+Test(margo_images, add_keeps_each_reference_once_up_to_the_cap)
+{
+	struct margo_images tmp = {0};
+	char ref[64];
+
+	cr_assert_eq(margo_images_add(&imgs, "nginx:1.25", "a", NULL, &err), 0);
+	cr_assert_eq(margo_images_add(&imgs, "docker.io/library/nginx:1.25",
+				      "b", NULL, &err),
+		     0);
+	cr_assert_eq(imgs.n, 1, "the same reference, normalised");
+	cr_assert_str_eq(imgs.v[0].ref, "docker.io/library/nginx:1.25");
+	cr_assert_eq(margo_images_add(&imgs, "Bad Ref", "c", NULL, &err), 0);
+	cr_assert_eq(imgs.n, 2);
+	cr_assert_str_eq(imgs.v[1].ref, "");
+	cr_assert(strstr(imgs.v[1].problem, "is not an image reference"));
+	for (int i = 0; imgs.n < MARGO_IMAGES_MAX; i++) {
+		snprintf(ref, sizeof(ref), "r.example/i%d:1", i);
+		cr_assert_eq(margo_images_add(&imgs, ref, "d", NULL, &err), 0);
+	}
+	err_clear(&err);
+	cr_assert_eq(
+	    margo_images_add(&imgs, "r.example/one:more", "e", NULL, &err),
+	    ERR_TOO_LARGE);
+	cr_assert_str_eq(err.msg, "more than 1000 image references");
+	/* settle: a failed read hands nothing over */
+	cr_assert_eq(margo_images_add(&tmp, "r.example/x:1", "f", NULL, &err),
+		     0);
+	cr_assert_eq(margo_images_settle(&imgs, &tmp, ERR_INVALID, &err),
+		     ERR_INVALID);
+	cr_assert_eq(imgs.n, MARGO_IMAGES_MAX);
+	cr_assert_eq(tmp.n, 0, "released");
 }

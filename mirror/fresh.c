@@ -1,0 +1,85 @@
+#include "mirror/fresh.h"
+
+#include <stdlib.h>
+
+#include "oci/manifest.h"
+
+static int complete_at(const struct store *s, const char *repo,
+		       const struct oci_digest *d,
+		       const struct oci_platform *platforms, size_t n,
+		       int depth)
+{
+	struct oci_manifest m;
+	char *raw = NULL;
+	size_t len = 0;
+	int ok = 1;
+
+	if (depth > 4 ||
+	    store_blob_read(s, d, OCI_MANIFEST_MAX, &raw, &len, NULL))
+		return 0;
+	if (oci_manifest_parse(&m, raw, len, NULL, NULL)) {
+		free(raw);
+		return 0;
+	}
+	free(raw);
+	if (m.kind == OCI_KIND_INDEX) {
+		for (size_t i = 0; i < m.n_manifests && ok; i++)
+			if (oci_descriptor_wanted(&m.manifests[i], platforms,
+						  n))
+				ok =
+				    complete_at(s, repo, &m.manifests[i].digest,
+						platforms, n, depth + 1);
+	} else {
+		if (m.has_config)
+			ok = store_blob_linked(s, repo, &m.config.digest) &&
+			     store_blob_exists(s, &m.config.digest, NULL);
+		for (size_t i = 0; i < m.n_layers && ok; i++)
+			ok = store_blob_linked(s, repo, &m.layers[i].digest) &&
+			     store_blob_exists(s, &m.layers[i].digest, NULL);
+	}
+	oci_manifest_release(&m);
+	return ok;
+}
+
+int fresh_manifest_complete(const struct store *s, const char *repo,
+			    const struct oci_digest *d,
+			    const struct oci_platform *platforms, size_t n)
+{
+	struct store_ref mr;
+
+	if (store_manifest_get(s, repo, d, &mr, NULL))
+		return 0;
+	return complete_at(s, repo, d, platforms, n, 0);
+}
+
+int fresh_tag_current(const struct store *s, const char *repo, const char *tag,
+		      const struct oci_digest *d,
+		      const struct oci_platform *platforms, size_t n)
+{
+	struct store_ref old;
+
+	return !store_tag_get(s, repo, tag, &old, NULL) &&
+	       oci_digest_equal(&old.digest, d) &&
+	       fresh_manifest_complete(s, repo, d, platforms, n);
+}
+
+int fresh_head_tag(struct oci_digest *out, struct reg_client *c,
+		   const char *path, const char *tag, struct err *err)
+{
+	struct reg_manifest hm;
+	int rc = reg_client_head_manifest(c, &hm, NULL, path, tag, err);
+
+	if (rc)
+		return rc;
+	if (!hm.has_digest) {
+		/* no Docker-Content-Digest: the body tells */
+		reg_manifest_release(&hm);
+		rc = reg_client_get_manifest(c, &hm, path, tag, err);
+		if (rc)
+			return rc;
+		oci_digest_of(&hm.digest, OCI_SHA256, hm.body, hm.len);
+	}
+	*out = hm.digest;
+	reg_manifest_release(&hm);
+	return 0;
+}

@@ -1,0 +1,667 @@
+/* The images a Helm chart runs. See chart.h. */
+#include "mirror/margo/chart.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mirror/margo/yamlutil.h"
+
+#define WALK_MAX 2000000 /* nodes visited, aliases counted each time */
+#define DEPTH_MAX 64
+#define NEST_MAX 2 /* packed subcharts inside packed subcharts */
+
+/* ---- values.yaml ------------------------------------------------------- */
+
+/* A chart's values as Helm computes them: its own values.yaml, overridden
+ * by what each parent chart says under the subchart's key (the top chart
+ * last, so it wins). A layer is one document's node for the same place;
+ * v[0] has the lowest priority. */
+#define LAYERS_MAX 12
+
+struct layer {
+	yaml_document_t *doc;
+	yaml_node_t *node;
+};
+
+struct layers {
+	struct layer v[LAYERS_MAX];
+	size_t n;
+};
+
+struct vwalk {
+	struct margo_images *out;
+	const char *file, *app_version, *global_registry;
+	char *const *skip; /* top-level keys that belong to subcharts */
+	size_t n_skip;
+	size_t visits;
+	int rc;
+};
+
+static void vadd(struct vwalk *w, const char *raw, const char *where,
+		 const char *problem)
+{
+	if (!w->rc)
+		w->rc = margo_images_add(w->out, raw, where, problem, NULL);
+}
+
+static int image_key(const char *k)
+{
+	size_t n = strlen(k);
+
+	return n >= 5 && !strcasecmp(k + n - 5, "image");
+}
+
+static const char TEMPLATED[] =
+    "a template expression; it needs the chart rendered to resolve";
+
+/* A field of an image mapping: the highest layer that has it (Helm's
+ * override, an empty string included). */
+static const char *field(const struct layers *l, const char *key)
+{
+	for (size_t i = l->n; i-- > 0;) {
+		yaml_node_t *v = map_get(l->v[i].doc, l->v[i].node, key);
+
+		if (v) {
+			const char *s = scalar(v);
+
+			return s && *s && strcmp(s, "~") && strcmp(s, "null")
+				   ? s
+				   : NULL;
+		}
+	}
+	return NULL;
+}
+
+static void image_map(struct vwalk *w, const struct layers *l,
+		      const char *where)
+{
+	const char *repo = field(l, "repository");
+	const char *reg =
+	    w->global_registry ? w->global_registry : field(l, "registry");
+	const char *tag = field(l, "tag");
+	const char *dg = field(l, "digest");
+	char ref[OCI_REF_STR_MAX + 64];
+
+	if (!repo)
+		return; /* an unused slot: no image here */
+	if (!tag && !dg)
+		tag = w->app_version;
+	if (strstr(repo, "{{") || (reg && strstr(reg, "{{")) ||
+	    (tag && strstr(tag, "{{")) || (dg && strstr(dg, "{{"))) {
+		vadd(w, NULL, where, TEMPLATED);
+		return;
+	}
+	if (!tag && !dg) {
+		vadd(w, NULL, where,
+		     "no tag or digest, and the chart has no appVersion");
+		return;
+	}
+	snprintf(ref, sizeof(ref), "%s%s%s%s%s%s%s", reg ? reg : "",
+		 reg ? "/" : "", repo, tag ? ":" : "", tag ? tag : "",
+		 dg ? "@" : "", dg ? dg : "");
+	vadd(w, ref, where, NULL);
+}
+
+/* The merged value at key k: the highest layer's, merged with the
+ * mappings right under it when it is a mapping itself. */
+static void child_layers(const struct layers *l, const char *k,
+			 struct layers *out)
+{
+	struct layer tmp[LAYERS_MAX];
+	size_t n = 0;
+
+	for (size_t i = l->n; i-- > 0;) {
+		yaml_node_t *v = map_get(l->v[i].doc, l->v[i].node, k);
+
+		if (!v)
+			continue;
+		if (n && tmp[0].node->type != YAML_MAPPING_NODE)
+			break; /* a scalar or list replaces what is below */
+		if (n && v->type != YAML_MAPPING_NODE)
+			continue; /* Helm skips it and merges on downward */
+		tmp[n].doc = l->v[i].doc;
+		tmp[n++].node = v;
+	}
+	out->n = n;
+	for (size_t i = 0; i < n; i++)
+		out->v[i] = tmp[n - 1 - i];
+}
+
+static int skipped(const struct vwalk *w, const char *k)
+{
+	for (size_t i = 0; i < w->n_skip; i++)
+		if (!strcmp(w->skip[i], k))
+			return 1;
+	return 0;
+}
+
+static void vwalk(struct vwalk *w, const struct layers *l, char *path,
+		  size_t plen, size_t cap, int depth)
+{
+	const struct layer *top;
+	size_t per_key = 0;
+
+	if (!l->n || depth > DEPTH_MAX || ++w->visits > WALK_MAX)
+		return;
+	top = &l->v[l->n - 1];
+	if (top->node->type == YAML_SEQUENCE_NODE) {
+		int i = 0;
+
+		/* a list is replaced, never merged */
+		for (yaml_node_item_t *it =
+			 top->node->data.sequence.items.start;
+		     it < top->node->data.sequence.items.top && !w->rc;
+		     it++, i++) {
+			struct layers one = {{{top->doc, NULL}}, 1};
+
+			one.v[0].node = yaml_document_get_node(top->doc, *it);
+			if (!one.v[0].node)
+				continue;
+			snprintf(path + plen, cap - plen, "[%d]", i);
+			vwalk(w, &one, path, strlen(path), cap, depth + 1);
+		}
+		path[plen] = '\0';
+		return;
+	}
+	if (top->node->type != YAML_MAPPING_NODE)
+		return;
+	/* with several layers each key is looked up in every mapping: that
+	 * work counts against WALK_MAX too */
+	for (size_t li = 0; l->n > 1 && li < l->n; li++)
+		if (l->v[li].node->type == YAML_MAPPING_NODE)
+			per_key +=
+			    (size_t)(l->v[li].node->data.mapping.pairs.top -
+				     l->v[li].node->data.mapping.pairs.start);
+	for (size_t li = 0; li < l->n; li++) {
+		const struct layer *y = &l->v[li];
+
+		for (yaml_node_pair_t *p = y->node->data.mapping.pairs.start;
+		     p < y->node->data.mapping.pairs.top; p++) {
+			const char *k =
+			    scalar(yaml_document_get_node(y->doc, p->key));
+			struct layers c;
+			char where[256];
+			size_t q;
+
+			w->visits += 1 + 2 * per_key;
+			if (w->visits > WALK_MAX || w->rc)
+				break;
+			if (!k || (depth == 0 && skipped(w, k)))
+				continue;
+			for (q = 0; q < li; q++) /* seen in a lower layer */
+				if (map_get(l->v[q].doc, l->v[q].node, k))
+					break;
+			if (q < li)
+				continue;
+			if (l->n == 1) {
+				c.n = 1;
+				c.v[0].doc = y->doc;
+				c.v[0].node =
+				    yaml_document_get_node(y->doc, p->value);
+			} else {
+				child_layers(l, k, &c);
+			}
+			if (!c.n || !c.v[c.n - 1].node)
+				continue;
+			snprintf(path + plen, cap - plen, "%s%s",
+				 plen ? "." : "", k);
+			if (image_key(k)) {
+				yaml_node_t *v = c.v[c.n - 1].node;
+
+				snprintf(where, sizeof(where), "%s: %s",
+					 w->file, path);
+				if (v->type == YAML_SCALAR_NODE) {
+					const char *s = scalar(v);
+
+					if (strstr(s, "{{"))
+						vadd(w, NULL, where, TEMPLATED);
+					else if (*s && strcmp(s, "~") &&
+						 strcmp(s, "null"))
+						vadd(w, s, where, NULL);
+					continue;
+				}
+				if (field(&c, "repository")) {
+					image_map(w, &c, where);
+					continue;
+				}
+			}
+			vwalk(w, &c, path, strlen(path), cap, depth + 1);
+		}
+	}
+	path[plen] = '\0';
+}
+
+static int walk_done(const struct vwalk *w, const char *file, struct err *err)
+{
+	if (w->rc == ERR_TOO_LARGE)
+		return err_set(err, ERR_TOO_LARGE,
+			       "%s: more than %d image references", file,
+			       MARGO_IMAGES_MAX);
+	if (w->rc)
+		return err_set(err, ERR_FAIL, "out of memory");
+	if (w->visits > WALK_MAX)
+		return err_set(err, ERR_TOO_LARGE,
+			       "%s: more than %d nodes to walk (aliases "
+			       "counted)",
+			       file, WALK_MAX);
+	return 0;
+}
+
+static const char *global_registry(yaml_document_t *d)
+{
+	yaml_node_t *root = yaml_document_get_root_node(d);
+
+	return map_str(d, map_get(d, root, "global"), "imageRegistry");
+}
+
+int margo_values_images(struct margo_images *out, const char *yaml, size_t len,
+			const char *file, const char *app_version,
+			const char *global, struct err *err)
+{
+	struct ydoc y;
+	struct vwalk w;
+	struct layers l = {{{NULL, NULL}}, 0};
+	char path[200] = "";
+	int rc;
+
+	if ((rc = ydoc_load(&y, yaml, len, file, err)))
+		return rc;
+	memset(&w, 0, sizeof(w));
+	w.out = out;
+	w.file = file;
+	w.app_version = app_version && *app_version ? app_version : NULL;
+	w.global_registry =
+	    global && *global ? global : global_registry(&y.doc);
+	l.v[0].doc = &y.doc;
+	l.v[0].node = yaml_document_get_root_node(&y.doc);
+	l.n = l.v[0].node ? 1 : 0;
+	vwalk(&w, &l, path, 0, sizeof(path), 0);
+	yaml_document_delete(&y.doc);
+	return walk_done(&w, file, err);
+}
+
+/* ---- charts ------------------------------------------------------------ */
+
+/* Chart.yaml and values.yaml of the chart and of unpacked subcharts
+ * (charts/NAME/...), and packed subcharts (charts/NAME.tgz): every even
+ * component but the last is "charts". */
+static size_t chart_want(const char *path)
+{
+	size_t i = 0, n;
+	const char *p = path, *last = path;
+
+	for (;;) {
+		n = strcspn(p, "/");
+		if (!p[n])
+			break;
+		if (i % 2 == 0 && (n != 6 || strncmp(p, "charts", 6)))
+			return 0;
+		p += n + 1;
+		last = p;
+		i++;
+	}
+	if (i % 2 == 0)
+		return !strcmp(last, "Chart.yaml") ||
+			       !strcmp(last, "values.yaml")
+			   ? MARGO_YAML_MAX
+			   : 0;
+	n = strlen(last);
+	return n > 4 && !strcmp(last + n - 4, ".tgz") ? MARGO_ARCHIVE_MAX : 0;
+}
+
+/* One chart of an archive: the top one (prefix "") or an unpacked
+ * subchart ("charts/a/", "charts/a/charts/b/"), or a packed one (an
+ * archive of its own, scanned but not yet read). */
+struct chart {
+	char prefix[MARGO_ARCHIVE_NAME_MAX];
+	int parent;	    /* index, -1 for the top chart */
+	char key[128];	    /* its values' key in the parent's */
+	struct ydoc values; /* loaded when has_values */
+	struct ydoc meta;   /* Chart.yaml, when has_meta */
+	int has_values, has_meta;
+	const char *app_version;
+	struct margo_archive
+	    packed; /* packed: its scan (top = its directory) */
+	int is_packed;
+	char label[MARGO_ARCHIVE_NAME_MAX + 300];
+};
+
+struct charts {
+	struct chart *v;
+	size_t n;
+};
+
+static void charts_release(struct charts *cs)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		if (cs->v[i].has_values)
+			yaml_document_delete(&cs->v[i].values.doc);
+		if (cs->v[i].has_meta)
+			yaml_document_delete(&cs->v[i].meta.doc);
+		margo_archive_release(&cs->v[i].packed);
+	}
+	free(cs->v);
+	memset(cs, 0, sizeof(*cs));
+}
+
+static struct chart *chart_new(struct charts *cs)
+{
+	struct chart *v = realloc(cs->v, (cs->n + 1) * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	cs->v = v;
+	memset(&v[cs->n], 0, sizeof(v[0]));
+	v[cs->n].parent = -1;
+	return &v[cs->n++];
+}
+
+/* The key a parent keeps a subchart's values under: its alias in the
+ * parent's dependencies when it has one, else its name. */
+static void chart_key(struct chart *c, const struct chart *parent,
+		      const char *name)
+{
+	snprintf(c->key, sizeof(c->key), "%s", name);
+	if (!parent || !parent->has_meta)
+		return;
+	{
+		yaml_document_t *d = (yaml_document_t *)&parent->meta.doc;
+		yaml_node_t *deps =
+		    map_get(d, yaml_document_get_root_node(d), "dependencies");
+
+		if (!deps || deps->type != YAML_SEQUENCE_NODE)
+			return;
+		for (yaml_node_item_t *it = deps->data.sequence.items.start;
+		     it < deps->data.sequence.items.top; it++) {
+			yaml_node_t *dep = yaml_document_get_node(d, *it);
+			const char *n = map_str(d, dep, "name");
+			const char *alias = map_str(d, dep, "alias");
+
+			if (n && alias && !strcmp(n, name)) {
+				snprintf(c->key, sizeof(c->key), "%s", alias);
+				return;
+			}
+		}
+	}
+}
+
+static const char *meta_str(struct chart *c, const char *key)
+{
+	return c->has_meta
+		   ? map_str(&c->meta.doc,
+			     yaml_document_get_root_node(&c->meta.doc), key)
+		   : NULL;
+}
+
+/* The layers of chart i's values: its own, then each ancestor's under
+ * the keys down to it, then the outer archive's (ext, already in order),
+ * each descended by the keys from this archive's top chart. */
+static void chart_layers(struct charts *cs, size_t i, const struct layers *ext,
+			 struct layers *out)
+{
+	const char *keys[LAYERS_MAX];
+	size_t nk = 0;
+	int cur = (int)i;
+
+	out->n = 0;
+	if (cs->v[i].has_values) {
+		out->v[0].doc = &cs->v[i].values.doc;
+		out->v[0].node =
+		    yaml_document_get_root_node(&cs->v[i].values.doc);
+		if (out->v[0].node && out->v[0].node->type == YAML_MAPPING_NODE)
+			out->n = 1;
+	}
+	/* keys[0] is the key of i in its parent, keys[1] of the parent... */
+	while (cs->v[cur].parent >= 0 && nk < LAYERS_MAX) {
+		const struct chart *a;
+		yaml_node_t *node;
+		yaml_document_t *d;
+
+		keys[nk++] = cs->v[cur].key;
+		cur = cs->v[cur].parent;
+		a = &cs->v[cur];
+		if (!a->has_values || out->n == LAYERS_MAX)
+			continue;
+		d = (yaml_document_t *)&a->values.doc;
+		node = yaml_document_get_root_node(d);
+		for (size_t k = nk; k-- > 0 && node;)
+			node = map_get(d, node, keys[k]);
+		if (node && node->type == YAML_MAPPING_NODE) {
+			out->v[out->n].doc = d;
+			out->v[out->n++].node = node;
+		}
+	}
+	for (size_t e = 0; ext && e < ext->n && out->n < LAYERS_MAX; e++) {
+		yaml_node_t *node = ext->v[e].node;
+
+		for (size_t k = nk; k-- > 0 && node;)
+			node = map_get(ext->v[e].doc, node, keys[k]);
+		if (node && node->type == YAML_MAPPING_NODE) {
+			out->v[out->n].doc = ext->v[e].doc;
+			out->v[out->n++].node = node;
+		}
+	}
+}
+
+static int chart_from_scan(struct margo_images *out, struct margo_archive *a,
+			   const char *parent_global, const struct layers *ext,
+			   const char *label, int nest, struct err *err);
+
+static size_t slashes(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '/';
+	return n;
+}
+
+/* A packed subchart c at f: its archive scanned (against the same
+ * budget), its key in the parent's values from its Chart.yaml's name. */
+static int chart_add_packed(struct charts *cs, struct chart *c,
+			    const struct margo_archive *a,
+			    const struct margo_afile *f, const char *label,
+			    int nest, struct err *err)
+{
+	const struct margo_afile *m;
+	char name[128];
+	struct ydoc md;
+	int rc;
+
+	c->is_packed = 1;
+	snprintf(c->label, sizeof(c->label), "%s%s/%s!", label, a->top,
+		 f->path);
+	if (nest >= NEST_MAX)
+		return err_set(err, ERR_INVALID,
+			       "%s: subcharts nested deeper than %d archives",
+			       c->label, NEST_MAX);
+	c->packed.want = chart_want;
+	c->packed.budget = a->budget;
+	if ((rc = margo_archive_scan(&c->packed, f->data, f->len, err)))
+		return rc;
+	snprintf(name, sizeof(name), "%s", c->packed.top);
+	m = margo_archive_get(&c->packed, "Chart.yaml");
+	if (m && !ydoc_load(&md, m->data, m->len, "Chart.yaml", err)) {
+		const char *nm = map_str(
+		    &md.doc, yaml_document_get_root_node(&md.doc), "name");
+
+		if (nm)
+			snprintf(name, sizeof(name), "%s", nm);
+		yaml_document_delete(&md.doc);
+	}
+	chart_key(c, &cs->v[c->parent], name);
+	return 0;
+}
+
+/* The top chart or an unpacked subchart c whose Chart.yaml is f, its
+ * directory prefix inside the archive: Chart.yaml and values.yaml loaded. */
+static int chart_add_unpacked(struct charts *cs, struct chart *c,
+			      const struct margo_archive *a,
+			      const struct margo_afile *f, const char *prefix,
+			      const char *name, const char *label,
+			      struct err *err)
+{
+	const struct margo_afile *v;
+	char vpath[MARGO_ARCHIVE_NAME_MAX + 16],
+	    file[MARGO_ARCHIVE_NAME_MAX + 300];
+	int rc;
+
+	snprintf(file, sizeof(file), "%s%s/%s", label, a->top, f->path);
+	rc = ydoc_load(&c->meta, f->data, f->len, file, err);
+	if (rc)
+		return rc;
+	c->has_meta = 1;
+	c->app_version = meta_str(c, "appVersion");
+	snprintf(vpath, sizeof(vpath), "%svalues.yaml", prefix);
+	snprintf(c->label, sizeof(c->label), "%s%s/%s", label, a->top, vpath);
+	v = margo_archive_get(a, vpath);
+	if (v) {
+		rc = ydoc_load(&c->values, v->data, v->len, c->label, err);
+		if (rc)
+			return rc;
+		c->has_values = 1;
+	}
+	if (c->parent >= 0)
+		chart_key(c, &cs->v[c->parent], meta_str(c, "name") ?: name);
+	return 0;
+}
+
+/* Add the chart whose Chart.yaml (or packed .tgz) is file f. */
+static int chart_add(struct charts *cs, struct margo_archive *a,
+		     const struct margo_afile *f, const char *label, int nest,
+		     struct err *err)
+{
+	size_t pl = strlen(f->path), dl, ql;
+	int packed = pl > 4 && !strcmp(f->path + pl - 4, ".tgz");
+	char prefix[MARGO_ARCHIVE_NAME_MAX], name[128] = "";
+	struct chart *c;
+
+	if (!packed && (pl < 10 || strcmp(f->path + pl - 10, "Chart.yaml")))
+		return 0;
+	dl = packed ? (size_t)(strrchr(f->path, '/') - f->path) + 1 : pl - 10;
+	snprintf(prefix, sizeof(prefix), "%.*s", (int)dl, f->path);
+	/* the parent's prefix: without "charts/" (packed) or
+	 * "charts/NAME/" (unpacked) at the end */
+	ql = dl;
+	if (!packed && ql) {
+		ql--; /* the '/' closing NAME */
+		while (ql && prefix[ql - 1] != '/')
+			ql--;
+		snprintf(name, sizeof(name), "%.*s", (int)(dl - 1 - ql),
+			 prefix + ql);
+	}
+	if (ql)
+		ql -= 7; /* "charts/" (chart_want allows nothing else) */
+	if (!(c = chart_new(cs)))
+		return err_set(err, ERR_FAIL, "out of memory");
+	snprintf(c->prefix, sizeof(c->prefix), "%s", prefix);
+	if (dl) {
+		for (size_t k = 0; k + 1 < cs->n; k++)
+			if (!cs->v[k].is_packed &&
+			    strlen(cs->v[k].prefix) == ql &&
+			    !strncmp(cs->v[k].prefix, prefix, ql))
+				c->parent = (int)k;
+		if (c->parent < 0) {
+			cs->n--; /* no chart above it: not part of the chart */
+			return 0;
+		}
+	}
+	if (packed)
+		return chart_add_packed(cs, c, a, f, label, nest, err);
+	return chart_add_unpacked(cs, c, a, f, prefix, name, label, err);
+}
+
+/* Every chart of the scanned archive a: values walked with the layers
+ * above, packed subcharts read in turn with theirs. */
+static int chart_from_scan(struct margo_images *out, struct margo_archive *a,
+			   const char *parent_global, const struct layers *ext,
+			   const char *label, int nest, struct err *err)
+{
+	struct charts cs = {NULL, 0};
+	char global[256] = "";
+	size_t max_depth = 0;
+	int rc = 0;
+
+	if (!margo_archive_get(a, "Chart.yaml"))
+		return err_set(err, ERR_INVALID,
+			       "%s%s: not a Helm chart (no %s/Chart.yaml)",
+			       label, a->top, a->top);
+	for (size_t i = 0; i < a->n; i++)
+		if (slashes(a->files[i].path) > max_depth)
+			max_depth = slashes(a->files[i].path);
+	/* parents before children: by depth */
+	for (size_t d = 0; !rc && d <= max_depth; d++)
+		for (size_t i = 0; !rc && i < a->n; i++)
+			if (slashes(a->files[i].path) == d)
+				rc = chart_add(&cs, a, &a->files[i], label,
+					       nest, err);
+	/* Helm hands the top chart's globals down to every subchart */
+	if (parent_global && *parent_global)
+		snprintf(global, sizeof(global), "%s", parent_global);
+	else if (!rc && cs.n && cs.v[0].has_values)
+		snprintf(global, sizeof(global), "%s",
+			 global_registry(&cs.v[0].values.doc) ?: "");
+	for (size_t i = 0; !rc && i < cs.n; i++) {
+		struct layers l;
+		struct vwalk w;
+		char **skip;
+		char path[200] = "";
+
+		chart_layers(&cs, i, ext, &l);
+		if (cs.v[i].is_packed) {
+			rc = chart_from_scan(out, &cs.v[i].packed, global, &l,
+					     cs.v[i].label, nest + 1, err);
+			continue;
+		}
+		if (!l.n)
+			continue;
+		memset(&w, 0, sizeof(w));
+		w.out = out;
+		w.file = cs.v[i].label;
+		w.app_version = cs.v[i].app_version;
+		w.global_registry = global[0] ? global : NULL;
+		skip = calloc(cs.n, sizeof(*skip));
+		if (!skip) {
+			rc = err_set(err, ERR_FAIL, "out of memory");
+			break;
+		}
+		w.skip = skip;
+		for (size_t k = 0; k < cs.n; k++)
+			if (cs.v[k].parent == (int)i)
+				skip[w.n_skip++] = cs.v[k].key;
+		vwalk(&w, &l, path, 0, sizeof(path), 0);
+		free(skip);
+		rc = walk_done(&w, cs.v[i].label, err);
+	}
+	charts_release(&cs);
+	return rc;
+}
+
+static int chart_read(struct margo_images *out, const void *tgz, size_t len,
+		      struct margo_budget *budget, struct err *err)
+{
+	struct margo_archive a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.want = chart_want;
+	a.budget = budget;
+	rc = margo_archive_scan(&a, tgz, len, err);
+	if (!rc)
+		rc = chart_from_scan(out, &a, NULL, NULL, "", 0, err);
+	margo_archive_release(&a);
+	return rc;
+}
+
+/* Hand what tmp found to out, or nothing when rc says the archive failed. */
+int margo_chart_images(struct margo_images *out, const void *tgz, size_t len,
+		       struct err *err)
+{
+	struct margo_images tmp = {0};
+	struct margo_budget b = {0, 0};
+
+	return margo_images_settle(out, &tmp,
+				   chart_read(&tmp, tgz, len, &b, err), err);
+}

@@ -1,0 +1,241 @@
+/* The library side of `ocimirror app`: the pull report's counting and the
+ * references `app push` and `app show` take. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "mirror/margo/app_pull.h"
+#include "mirror/margo/catalog.h"
+#include "mirror/margo/package.h"
+#include "mirror/margo/report.h"
+
+static struct margo_pull_report rep;
+
+static void fini(void)
+{
+	margo_pull_report_release(&rep);
+}
+
+TestSuite(margo_report, .fini = fini);
+
+static struct margo_node *add(enum margo_node_kind kind, int depth,
+			      enum margo_node_state state, const char *name,
+			      const char *detail)
+{
+	struct err err;
+	struct margo_node *n =
+	    margo_pull_report_add(&rep, kind, depth, state, name, &err);
+
+	cr_assert_not_null(n, "%s", err.msg);
+	snprintf(n->detail, sizeof(n->detail), "%s", detail);
+	return n;
+}
+
+/* Two profiles naming the same component and images: each reference is
+ * counted once, profiles only when skipped, unresolved images by where
+ * they were found. */
+static void two_profiles(void)
+{
+	add(MARGO_NODE_PACKAGE, 0, MARGO_STORED, "r.example/app:1", "app 1");
+	add(MARGO_NODE_PROFILE, 1, MARGO_STORED, "helm a", "[amd64]");
+	add(MARGO_NODE_COMPONENT, 2, MARGO_STORED, "r.example/chart:1", "c");
+	add(MARGO_NODE_IMAGE, 3, MARGO_STORED, "r.example/x:1", "v: image");
+	add(MARGO_NODE_IMAGE, 3, MARGO_FAILED, MARGO_UNRESOLVED, "v: a.image");
+	add(MARGO_NODE_PROFILE, 1, MARGO_STORED, "helm b", "[arm64]");
+	add(MARGO_NODE_COMPONENT, 2, MARGO_STORED, "r.example/chart:1", "c");
+	add(MARGO_NODE_IMAGE, 3, MARGO_STORED, "r.example/x:1", "v: image");
+	add(MARGO_NODE_IMAGE, 3, MARGO_FAILED, MARGO_UNRESOLVED, "v: a.image");
+	add(MARGO_NODE_IMAGE, 3, MARGO_FAILED, MARGO_UNRESOLVED, "v: b.image");
+	add(MARGO_NODE_IMAGE, 3, MARGO_UNCHANGED, "r.example/y:2", "v: y");
+	add(MARGO_NODE_IMAGE, 3, MARGO_FAILED, "r.example/z:3", "v: z");
+	add(MARGO_NODE_PROFILE, 1, MARGO_SKIPPED, "compose c", "[s390x]");
+	add(MARGO_NODE_PROFILE, 1, MARGO_SKIPPED, "compose c", "[s390x]");
+}
+
+Test(margo_report, counts_each_reference_once)
+{
+	struct margo_pull_counts c;
+
+	two_profiles();
+	margo_pull_report_count(&c, &rep);
+	cr_assert_eq(c.stored, 3); /* package, chart, x */
+	cr_assert_eq(c.unchanged, 1);
+	cr_assert_eq(c.skipped, 1); /* the same profile shown twice */
+	cr_assert_eq(c.failed, 3);  /* a.image, b.image, z */
+	cr_assert_eq(rep.failed, 4, "every failed node, shown or not");
+	cr_assert_eq(rep.n, 14);
+}
+
+Test(margo_report, first_showing_by_kind_name_and_detail)
+{
+	two_profiles();
+	cr_assert(margo_pull_report_first(&rep, 2));
+	cr_assert_not(margo_pull_report_first(&rep, 6), "chart again");
+	cr_assert_not(margo_pull_report_first(&rep, 7), "image x again");
+	cr_assert_not(margo_pull_report_first(&rep, 8), "a.image again");
+	cr_assert(margo_pull_report_first(&rep, 9), "b.image is another");
+	cr_assert(margo_pull_report_first(&rep, 5), "profiles by detail");
+	cr_assert_not(margo_pull_report_first(&rep, 13));
+}
+
+Test(margo_report, a_component_and_an_image_of_one_name_are_two)
+{
+	struct margo_pull_counts c;
+
+	add(MARGO_NODE_COMPONENT, 2, MARGO_STORED, "r.example/a:1", "");
+	add(MARGO_NODE_IMAGE, 3, MARGO_STORED, "r.example/a:1", "");
+	cr_assert(margo_pull_report_first(&rep, 1));
+	margo_pull_report_count(&c, &rep);
+	cr_assert_eq(c.stored, 2);
+}
+
+Test(margo_report, empty_counts_nothing)
+{
+	struct margo_pull_counts c;
+
+	memset(&c, 0xff, sizeof(c));
+	margo_pull_report_count(&c, &rep);
+	cr_assert_eq(c.stored + c.unchanged + c.skipped + c.failed, 0);
+}
+
+Test(margo_report, add_zeroes_the_node_and_counts_a_failure)
+{
+	struct margo_node *n =
+	    add(MARGO_NODE_IMAGE, 3, MARGO_FAILED, "r.example/z:3", "");
+
+	cr_assert_eq(n->depth, 3);
+	cr_assert_eq(n->kind, MARGO_NODE_IMAGE);
+	cr_assert_str_eq(n->name, "r.example/z:3");
+	cr_assert_eq(n->has_digest, 0);
+	cr_assert_eq(n->err.code, 0);
+	cr_assert_str_eq(n->err.msg, "");
+	cr_assert_eq(rep.failed, 1);
+	cr_assert_str_eq(margo_node_state_name(n->state), "failed");
+	cr_assert_str_eq(margo_node_kind_name(n->kind), "image");
+}
+
+Test(margo_push_target, store_with_tag)
+{
+	struct margo_push_target t;
+	struct err err;
+
+	cr_assert_eq(margo_push_target_parse(&t, "store:team/app:1.0", &err), 0,
+		     "%s", err.msg);
+	cr_assert_eq(t.to_store, 1);
+	cr_assert_str_eq(t.repo, "team/app");
+	cr_assert_str_eq(t.ref.tag, "1.0");
+}
+
+Test(margo_push_target, store_without_tag_takes_the_version)
+{
+	struct margo_push_target t;
+	struct err err;
+
+	cr_assert_eq(
+	    margo_push_target_parse(&t, "store:mirror.local:5000/app", &err), 0,
+	    "%s", err.msg);
+	cr_assert_eq(t.to_store, 1);
+	cr_assert_str_eq(t.repo, "mirror.local:5000/app");
+	cr_assert_str_eq(t.ref.tag, "", "the port is no tag");
+}
+
+Test(margo_push_target, registry_reference)
+{
+	struct margo_push_target t;
+	struct err err;
+
+	cr_assert_eq(margo_push_target_parse(
+			 &t, "registry.example.com/org/app:2.0", &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(t.to_store, 0);
+	cr_assert_str_eq(t.repo, "registry.example.com/org/app");
+	cr_assert_str_eq(t.ref.host, "registry.example.com");
+	cr_assert_str_eq(t.ref.tag, "2.0");
+	cr_assert_eq(margo_push_target_parse(&t, "localhost:5000/app", &err), 0,
+		     "%s", err.msg);
+	cr_assert_str_eq(t.ref.tag, "");
+	cr_assert_str_eq(t.repo, "localhost:5000/app");
+}
+
+Test(margo_push_target, refuses_digest_and_garbage)
+{
+	struct margo_push_target t;
+	struct err err;
+
+	err_clear(&err);
+	cr_assert_eq(margo_push_target_parse(&t,
+					     "registry.example.com/app@sha256:"
+					     "0123456789abcdef0123456789abcdef0"
+					     "123456789abcdef0123456789abcdef",
+					     &err),
+		     ERR_INVALID);
+	cr_assert_str_eq(err.msg, "REF takes a tag, not a digest");
+	err_clear(&err);
+	cr_assert_eq(margo_push_target_parse(&t, "store:Not A Ref", &err),
+		     ERR_INVALID);
+	cr_assert_neq(err.msg[0], '\0');
+}
+
+Test(margo_catalog_ref, store_prefix_optional)
+{
+	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1];
+	struct err err;
+
+	cr_assert_eq(
+	    margo_catalog_ref_parse(repo, tag, "store:team/app:1.0", &err), 0,
+	    "%s", err.msg);
+	cr_assert_str_eq(repo, "team/app");
+	cr_assert_str_eq(tag, "1.0");
+	cr_assert_eq(margo_catalog_ref_parse(
+			 repo, tag, "mirror.local:5000/team/app", &err),
+		     0, "%s", err.msg);
+	cr_assert_str_eq(repo, "mirror.local:5000/team/app");
+	cr_assert_str_eq(tag, "");
+}
+
+Test(margo_catalog_ref, refuses_an_invalid_name)
+{
+	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1];
+	struct err err;
+
+	err_clear(&err);
+	cr_assert_eq(margo_catalog_ref_parse(repo, tag, "store:", &err),
+		     ERR_INVALID);
+	cr_assert_str_eq(err.msg, "invalid reference \"\"");
+	cr_assert_eq(margo_catalog_ref_parse(repo, tag, "Team/App", &err),
+		     ERR_INVALID);
+	cr_assert_str_eq(err.msg, "invalid reference \"Team/App\"");
+}
+
+Test(margo_arch_list, splits_and_checks_each)
+{
+	char list[] = "amd64,,arm/v7,arm64", *v[MARGO_ARCH_MAX];
+	size_t n = 99;
+	struct err err;
+
+	cr_assert_eq(margo_arch_list_parse(v, &n, list, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(v[0], "amd64");
+	cr_assert_str_eq(v[1], "arm/v7");
+	cr_assert_str_eq(v[2], "arm64");
+}
+
+Test(margo_arch_list, refuses_a_bad_one_none_and_too_many)
+{
+	char bad[] = "amd64,Not Arch", none[] = ",,", many[128];
+	char *v[MARGO_ARCH_MAX];
+	size_t n = 99, o = 0;
+	struct err err;
+
+	cr_assert_eq(margo_arch_list_parse(v, &n, bad, &err), ERR_INVALID);
+	cr_assert_str_eq(err.msg, "\"Not Arch\" is not an architecture "
+				  "(amd64, arm64, arm/v7, ...)");
+	cr_assert_eq(n, 0);
+	cr_assert_eq(margo_arch_list_parse(v, &n, none, &err), ERR_INVALID);
+	cr_assert_str_eq(err.msg, "no architecture given");
+	for (int i = 0; i <= MARGO_ARCH_MAX; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o, "%samd64",
+				      i ? "," : "");
+	cr_assert_eq(margo_arch_list_parse(v, &n, many, &err), ERR_INVALID);
+	cr_assert_str_eq(err.msg, "more than 16 architectures");
+}
