@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mirror/fresh.h"
 #include "mirror/serve/serve.h"
 #include "mirror/sync/sync.h"
 #include "mirror/sync/syncconf.h"
@@ -178,9 +179,9 @@ static void expect_stored(const char *repo, const char *tag,
 	cr_expect(oci_digest_equal(&r.digest, d), "%s:%s -> %s, want %s", repo,
 		  tag, r.digest.str, d->str);
 	cr_expect_str_eq(r.media_type, MT_MANIFEST);
-	cr_expect(sync_manifest_complete(&dst.st, repo, d, NULL, 0),
+	cr_expect(fresh_manifest_complete(&dst.st, repo, d, NULL, 0),
 		  "%s:%s incomplete", repo, tag);
-	cr_expect(sync_tag_current(&dst.st, repo, tag, d, NULL, 0));
+	cr_expect(fresh_tag_current(&dst.st, repo, tag, d, NULL, 0));
 }
 
 static void expect_no_tag(const char *repo, const char *tag)
@@ -336,13 +337,13 @@ Test(sync_plan, platforms_pick_the_children_of_an_index)
 	cr_assert_eq(oci_platform_parse(&arm64, "linux/arm64", &e), 0, "%s",
 		     e.msg);
 	/* the rule's platform, not the default: arm64 whole, amd64 absent */
-	cr_expect(sync_tag_current(&dst.st, src_repo("plant/multi"), "v1", &idx,
-				   &arm64, 1));
+	cr_expect(fresh_tag_current(&dst.st, src_repo("plant/multi"), "v1",
+				    &idx, &arm64, 1));
 	cr_expect(fix_blob_present(&dst, &arm));
 	cr_expect(!fix_blob_present(&dst, &amd));
 	cr_expect(!fix_blob_present(&dst, &amd_layer));
-	cr_expect(!sync_manifest_complete(&dst.st, src_repo("plant/multi"),
-					  &idx, NULL, 0),
+	cr_expect(!fresh_manifest_complete(&dst.st, src_repo("plant/multi"),
+					   &idx, NULL, 0),
 		  "complete for every platform without amd64");
 
 	cr_assert_eq(run(0), 0);
