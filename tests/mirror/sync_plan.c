@@ -194,6 +194,7 @@ static void expect_no_tag(const char *repo, const char *tag)
 
 Test(sync_plan, tag_selection_against_the_served_source)
 {
+	struct reg_host_options plain = {.tls = REG_TLS_PLAIN};
 	struct reg_client *c;
 	char **tags = NULL, **sel = NULL;
 	size_t n = 0, n_sel = 0;
@@ -203,6 +204,7 @@ Test(sync_plan, tag_selection_against_the_served_source)
 	     "  - source: SRC/plant/app\n"
 	     "    tags: {regex: '^[0-9]', exclude: '-rc', latest: 2}\n");
 	cr_assert_eq(reg_client_new(&c, host, &ro, &e), 0, "%s", e.msg);
+	cr_assert_eq(reg_client_configure(c, &plain, &e), 0, "%s", e.msg);
 	cr_assert_eq(reg_client_list_tags(c, &tags, &n, "plant/app", &e), 0,
 		     "%s", e.msg);
 	cr_expect_eq(n, N_APP);
