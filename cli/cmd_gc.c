@@ -149,7 +149,7 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 		return cli_fail(cli, &err);
 	}
 	if (!rc) {
-		rc = store_gc(&st, &o, &stats, &err);
+		rc = gc_run(&stats, &st, &o, &err);
 		store_close(&st);
 		if (rc) {
 			err_wrap(&err, "gc: ");

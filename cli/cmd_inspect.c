@@ -62,7 +62,7 @@ static int from_store(struct cli *cli, const char *spec, int raw, int config,
 	if (rc)
 		return cli_fail(cli, err);
 	oci_ref_repo(&ref, repo, sizeof(repo));
-	if (!store_repo_exists(&st, repo) && !strncmp(repo, "docker.io/", 10)) {
+	if (!store_repo_exists(&st, repo) && !oci_name_has_host(spec)) {
 		/* a local name pushed without a host ("team/app") */
 		const char *p = repo + 10;
 		if (!strncmp(p, "library/", 8) && !strchr(spec, '/'))
@@ -71,12 +71,12 @@ static int from_store(struct cli *cli, const char *spec, int raw, int config,
 			memmove(repo, p, strlen(p) + 1);
 	}
 	if (ref.has_digest)
-		rc = store_manifest_get(&st, repo, &ref.digest, &sr, err);
+		rc = store_manifest_get(&sr, &st, repo, &ref.digest, err);
 	else
-		rc = store_tag_get(&st, repo, ref.tag, &sr, err);
+		rc = store_tag_get(&sr, &st, repo, ref.tag, err);
 	if (!rc)
-		rc = store_blob_read(&st, &sr.digest, OCI_MANIFEST_MAX, &body,
-				     &len, err);
+		rc = store_blob_read(&body, &len, &st, &sr.digest,
+				     OCI_MANIFEST_MAX, err);
 	if (!rc && (config || have_plat))
 		rc = oci_manifest_parse(&m, body, len, sr.media_type, err);
 	if (!rc && have_plat && m.kind == OCI_KIND_INDEX) {
@@ -89,8 +89,8 @@ static int from_store(struct cli *cli, const char *spec, int raw, int config,
 			free(body);
 			body = NULL;
 			oci_manifest_release(&m);
-			rc = store_blob_read(&st, &dg, OCI_MANIFEST_MAX, &body,
-					     &len, err);
+			rc = store_blob_read(&body, &len, &st, &dg,
+					     OCI_MANIFEST_MAX, err);
 			if (!rc)
 				rc = oci_manifest_parse(&m, body, len, NULL,
 							err);
@@ -105,8 +105,8 @@ static int from_store(struct cli *cli, const char *spec, int raw, int config,
 		} else {
 			free(body);
 			body = NULL;
-			rc = store_blob_read(&st, &m.config.digest, CONFIG_MAX,
-					     &body, &len, err);
+			rc = store_blob_read(&body, &len, &st, &m.config.digest,
+					     CONFIG_MAX, err);
 		}
 	}
 	if (!rc)

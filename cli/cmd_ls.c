@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "mirror/store/walk.h"
 #include "oci/ref.h"
 
 static int visit(void *ctx, const char *repo, const char *tag,
@@ -44,7 +45,7 @@ int cmd_ls(int argc, char **argv, struct cli *cli)
 	if (rc == ERR_NOT_FOUND)
 		return EXIT_OK; /* an empty store holds nothing */
 	if (!rc)
-		rc = store_list(&st, argc == 2 ? repo : NULL, visit, cli, &err);
+		rc = walk_tags(&st, argc == 2 ? repo : NULL, visit, cli, &err);
 	store_close(&st);
 	return rc ? cli_fail(cli, &err) : EXIT_OK;
 }

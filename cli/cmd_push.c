@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "mirror/push.h"
+#include "mirror/store/walk.h"
 
 #define PUSH_USAGE                                                             \
 	"usage: ocimirror push [--chunk-size BYTES] STOREREF REMOTEREF\n"      \
@@ -186,7 +187,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
 	}
 	store_ok = 1;
 	if (all) {
-		if (store_list(&st, NULL, visit, &l, &l.err) || l.failed ||
+		if (walk_tags(&st, NULL, visit, &l, &l.err) || l.failed ||
 		    l.err.code) {
 			rc = l.failed ? cli_usage(cli, "push: %s", l.err.msg)
 				      : cli_fail(cli, &l.err);

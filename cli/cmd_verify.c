@@ -72,7 +72,7 @@ int cmd_verify(int argc, char **argv, struct cli *cli)
 		return cli_fail(cli, &err);
 	}
 	if (!rc) {
-		rc = store_verify(&st, &o, &stats, &err);
+		rc = verify_run(&stats, &st, &o, &err);
 		store_close(&st);
 		if (rc) {
 			err_wrap(&err, "verify: ");

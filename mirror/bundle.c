@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "mirror/store/walk.h"
 #include "oci/buf.h"
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
@@ -135,7 +136,7 @@ static int on_referrer(void *ctx, const char *desc)
 	int rc = 0;
 
 	if (ds && !oci_digest_parse(&d, ds, NULL) &&
-	    store_blob_exists(w->s, &d, NULL))
+	    store_blob_exists(NULL, w->s, &d))
 		rc = walk(w, &d, 1);
 	json_decref(j);
 	return rc;
@@ -153,7 +154,7 @@ static int walk(struct walk_ctx *w, const struct oci_digest *d, int referrer)
 			       d->str);
 	if (dset_has(&w->rp->manifests, d->str))
 		return 0;
-	rc = store_blob_read(w->s, d, OCI_MANIFEST_MAX, &raw, &len, w->err);
+	rc = store_blob_read(&raw, &len, w->s, d, OCI_MANIFEST_MAX, w->err);
 	if (rc)
 		return err_wrap(w->err, "%s: ", w->rp->ref);
 	rc = oci_manifest_parse(&m, raw, len, NULL, w->err);
@@ -164,8 +165,8 @@ static int walk(struct walk_ctx *w, const struct oci_digest *d, int referrer)
 		for (size_t i = 0; i < m.n_manifests && !rc; i++) {
 			/* children the store does not hold were not mirrored
 			 * (platform filter): not part of this reference */
-			if (!store_blob_exists(w->s, &m.manifests[i].digest,
-					       NULL))
+			if (!store_blob_exists(NULL, w->s,
+					       &m.manifests[i].digest))
 				continue;
 			w->depth++;
 			rc = walk(w, &m.manifests[i].digest, 0);
@@ -173,7 +174,7 @@ static int walk(struct walk_ctx *w, const struct oci_digest *d, int referrer)
 		}
 	} else {
 		if (m.has_config) {
-			if (!store_blob_exists(w->s, &m.config.digest, NULL))
+			if (!store_blob_exists(NULL, w->s, &m.config.digest))
 				rc = err_set(
 				    w->err, ERR_NOT_FOUND,
 				    "%s: config %s missing from the store",
@@ -183,7 +184,7 @@ static int walk(struct walk_ctx *w, const struct oci_digest *d, int referrer)
 					      m.config.digest.str);
 		}
 		for (size_t i = 0; i < m.n_layers && !rc; i++) {
-			if (!store_blob_exists(w->s, &m.layers[i].digest, NULL))
+			if (!store_blob_exists(NULL, w->s, &m.layers[i].digest))
 				rc = err_set(
 				    w->err, ERR_NOT_FOUND,
 				    "%s: layer %s missing from the store",
@@ -255,7 +256,7 @@ static void plan_release(struct plan *p)
 /* "repo:tag" -> repo, tag (the tag follows the last ':' after the last '/') */
 static int split_ref(const char *ref, char *repo, char *tag)
 {
-	return store_name_split(ref, repo, tag) || !tag[0] ? -1 : 0;
+	return store_name_split(repo, tag, ref, NULL) || !tag[0] ? -1 : 0;
 }
 
 static int plan_ref(const struct store *s, struct plan *p, const char *ref,
@@ -274,7 +275,7 @@ static int plan_ref(const struct store *s, struct plan *p, const char *ref,
 			       "invalid reference \"%.300s\": want "
 			       "REPOSITORY:TAG as in `ocimirror ls`",
 			       ref);
-	rc = store_tag_get(s, rp->repo, tag, &rp->top, err);
+	rc = store_tag_get(&rp->top, s, rp->repo, tag, err);
 	if (rc)
 		return rc;
 	memset(&w, 0, sizeof(w));
@@ -478,7 +479,7 @@ static int add_blob(struct archive *a, const struct store *s,
 	int64_t size;
 	int fd, rc;
 
-	rc = store_blob_open(s, d, &fd, &size, err);
+	rc = store_blob_open(&fd, &size, s, d, err);
 	if (rc)
 		return rc;
 	buf = malloc(CHUNK);
@@ -591,8 +592,9 @@ int bundle_export(struct store *s, const char *path,
 	}
 	if (o->all) {
 		struct all_ctx ac = {s, &p, err, 0};
-		store_list(s, NULL, plan_all_cb, &ac, err);
-		rc = ac.rc;
+		rc = walk_tags(s, NULL, plan_all_cb, &ac, err);
+		if (ac.rc)
+			rc = ac.rc;
 	} else {
 		for (size_t i = 0; i < o->n_refs && !rc; i++)
 			rc = plan_ref(s, &p, o->refs[i], err);
@@ -834,7 +836,7 @@ static int import_blob(struct archive *a, struct archive_entry *e,
 	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
 		return err_set(err, ERR_INVALID, "bundle entry %s: no size",
 			       name);
-	if (store_blob_exists(s, d, NULL)) {
+	if (store_blob_exists(NULL, s, d)) {
 		st->blobs_skipped++;
 		return archive_read_data_skip(a) == ARCHIVE_OK
 			   ? 0
@@ -930,7 +932,7 @@ static int need_walk(const struct store *s, struct tagjob *t,
 
 	dset_add(&t->manifests, d->str);
 	if (depth > 8 ||
-	    store_blob_read(s, d, OCI_MANIFEST_MAX, &raw, &len, NULL))
+	    store_blob_read(&raw, &len, s, d, OCI_MANIFEST_MAX, NULL))
 		return 0; /* missing: reported by the completeness check */
 	if (oci_manifest_parse(&m, raw, len, NULL, NULL)) {
 		free(raw);
@@ -962,7 +964,7 @@ static int link_manifest(struct store *s, const char *repo, const char *ds,
 
 	if (oci_digest_parse(&d, ds, err))
 		return ERR_INVALID;
-	rc = store_blob_read(s, &d, OCI_MANIFEST_MAX, &raw, &len, err);
+	rc = store_blob_read(&raw, &len, s, &d, OCI_MANIFEST_MAX, err);
 	if (rc)
 		return rc;
 	rc = oci_manifest_parse(&m, raw, len, NULL, err);
@@ -1187,7 +1189,7 @@ int bundle_import(struct store *s, const char *const *paths, size_t n,
 				struct oci_digest d;
 				if (!oci_digest_parse(&d, sets[k]->v[q],
 						      NULL) &&
-				    !store_blob_exists(s, &d, NULL) &&
+				    !store_blob_exists(NULL, s, &d) &&
 				    !strstr(missing.data, d.str))
 					buf_printf(&missing, "%s%s",
 						   missing.len ? ", " : "",
@@ -1218,7 +1220,7 @@ int bundle_import(struct store *s, const char *const *paths, size_t n,
 
 		if (!t->tag[0])
 			continue;
-		rc = store_manifest_get(s, t->repo, &t->top, &sr, err);
+		rc = store_manifest_get(&sr, s, t->repo, &t->top, err);
 		if (!rc)
 			rc = store_tag_set(s, t->repo, t->tag, &sr, err);
 		if (!rc)
@@ -1263,36 +1265,38 @@ static int inv_tag(void *ctx, const char *repo, const char *tag,
 	return 0;
 }
 
+struct inv_blobs {
+	json_t *blobs;
+	struct bundle_stats *st;
+};
+
+static int inv_blob(void *ctx, const struct oci_digest *d, int64_t size)
+{
+	struct inv_blobs *ib = ctx;
+
+	(void)size;
+	json_array_append_new(ib->blobs, json_string(d->str));
+	ib->st->blobs++;
+	return 0;
+}
+
 int bundle_inventory(const struct store *s, const char *path,
 		     struct bundle_stats *st, struct err *err)
 {
 	json_t *blobs = json_array(), *tags = json_object(), *j;
-	char dir[4200], tmp[4300], ts[32];
+	char tmp[4300], ts[32];
+	struct inv_blobs ib = {blobs, st};
 	int rc = 0;
 
 	memset(st, 0, sizeof(*st));
-	for (int k = 0; k < 2; k++) {
-		const char *alg = k ? "sha512" : "sha256";
-		DIR *d;
-		struct dirent *de;
-
-		snprintf(dir, sizeof(dir), "%s/blobs/%s", s->root, alg);
-		d = opendir(dir);
-		if (!d)
-			continue;
-		while ((de = readdir(d))) {
-			char ds[OCI_DIGEST_MAX];
-			struct oci_digest dg;
-			snprintf(ds, sizeof(ds), "%s:%.128s", alg, de->d_name);
-			if (de->d_name[0] == '.' ||
-			    oci_digest_parse(&dg, ds, NULL))
-				continue;
-			json_array_append_new(blobs, json_string(dg.str));
-			st->blobs++;
-		}
-		closedir(d);
+	rc = store_blobs_each(s, inv_blob, &ib, err);
+	if (!rc)
+		rc = walk_tags(s, NULL, inv_tag, tags, err);
+	if (rc) {
+		json_decref(blobs);
+		json_decref(tags);
+		return err_wrap(err, "inventory %s: ", path);
 	}
-	store_list(s, NULL, inv_tag, tags, NULL);
 	j = json_pack("{s:s,s:s,s:s,s:o,s:o}", "schema",
 		      "ocimirror-inventory/1", "tool", TOOL_VERSION, "created",
 		      now_iso(ts, sizeof(ts)), "blobs", blobs, "tags", tags);

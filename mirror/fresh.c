@@ -15,7 +15,7 @@ static int complete_at(const struct store *s, const char *repo,
 	int ok = 1;
 
 	if (depth > 4 ||
-	    store_blob_read(s, d, OCI_MANIFEST_MAX, &raw, &len, NULL))
+	    store_blob_read(&raw, &len, s, d, OCI_MANIFEST_MAX, NULL))
 		return 0;
 	if (oci_manifest_parse(&m, raw, len, NULL, NULL)) {
 		free(raw);
@@ -32,10 +32,10 @@ static int complete_at(const struct store *s, const char *repo,
 	} else {
 		if (m.has_config)
 			ok = store_blob_linked(s, repo, &m.config.digest) &&
-			     store_blob_exists(s, &m.config.digest, NULL);
+			     store_blob_exists(NULL, s, &m.config.digest);
 		for (size_t i = 0; i < m.n_layers && ok; i++)
 			ok = store_blob_linked(s, repo, &m.layers[i].digest) &&
-			     store_blob_exists(s, &m.layers[i].digest, NULL);
+			     store_blob_exists(NULL, s, &m.layers[i].digest);
 	}
 	oci_manifest_release(&m);
 	return ok;
@@ -47,7 +47,7 @@ int fresh_manifest_complete(const struct store *s, const char *repo,
 {
 	struct store_ref mr;
 
-	if (store_manifest_get(s, repo, d, &mr, NULL))
+	if (store_manifest_get(&mr, s, repo, d, NULL))
 		return 0;
 	return complete_at(s, repo, d, platforms, n, 0);
 }
@@ -58,7 +58,7 @@ int fresh_tag_current(const struct store *s, const char *repo, const char *tag,
 {
 	struct store_ref old;
 
-	return !store_tag_get(s, repo, tag, &old, NULL) &&
+	return !store_tag_get(&old, s, repo, tag, NULL) &&
 	       oci_digest_equal(&old.digest, d) &&
 	       fresh_manifest_complete(s, repo, d, platforms, n);
 }

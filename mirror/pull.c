@@ -298,7 +298,7 @@ static int commit_ref(struct store *s, struct refstate *r,
 	int rc;
 
 	for (size_t i = 0; i < r->n_needs; i++) {
-		if (!store_blob_exists(s, &r->needs[i].digest, NULL))
+		if (!store_blob_exists(NULL, s, &r->needs[i].digest))
 			return err_set(err, ERR_NOT_FOUND, "blob %s missing",
 				       r->needs[i].digest.str);
 		rc = store_blob_link(s, r->repo, &r->needs[i].digest, err);
@@ -408,8 +408,8 @@ int pull_run(struct store *s, struct reg_pool *pool,
 						     &r->needs[q - 1].digest))
 					continue;
 				results[i].blobs++;
-				if (!store_blob_exists(s, &r->needs[q].digest,
-						       NULL)) {
+				if (!store_blob_exists(NULL, s,
+						       &r->needs[q].digest)) {
 					results[i].blobs_fetched++;
 					results[i].bytes_fetched +=
 					    (uint64_t)(r->needs[q].size > 0
@@ -450,7 +450,7 @@ int pull_run(struct store *s, struct reg_pool *pool,
 
 		if (i && oci_digest_equal(&all[i].digest, &all[i - 1].digest))
 			continue;
-		if (store_blob_exists(s, &all[i].digest, NULL))
+		if (store_blob_exists(NULL, s, &all[i].digest))
 			continue;
 		r = &rs[all[i].ref];
 		sinks[n_jobs].s = s;

@@ -101,7 +101,7 @@ static int push_blob(struct run *r, const struct oci_descriptor *desc,
 		r->res->blobs_existing++;
 		return 0;
 	}
-	rc = store_blob_open(r->s, &desc->digest, &fd, &size, err);
+	rc = store_blob_open(&fd, &size, r->s, &desc->digest, err);
 	if (rc == ERR_NOT_FOUND && nondistributable(desc->media_type)) {
 		r->res->blobs--;
 		return 0;
@@ -280,7 +280,7 @@ static int push_referrers(struct run *r, const struct oci_digest *subject,
 			    : "",
 			NULL))
 			continue;
-		if (!store_blob_exists(r->s, &d, NULL))
+		if (!store_blob_exists(NULL, r->s, &d))
 			continue;
 		rc = push_manifest(r, &d, mt, depth + 1, &subj, err);
 		if (!rc && !subj)
@@ -309,7 +309,7 @@ static int push_manifest(struct run *r, const struct oci_digest *d,
 	for (size_t i = 0; i < r->n_pushed; i++)
 		if (oci_digest_equal(&r->pushed[i], d))
 			return 0;
-	rc = store_blob_read(r->s, d, OCI_MANIFEST_MAX, &raw, &len, err);
+	rc = store_blob_read(&raw, &len, r->s, d, OCI_MANIFEST_MAX, err);
 	if (rc)
 		goto out;
 	rc = oci_manifest_parse(&m, raw, len, media_type, err);
@@ -319,7 +319,7 @@ static int push_manifest(struct run *r, const struct oci_digest *d,
 	if (m.kind == OCI_KIND_INDEX) {
 		for (size_t i = 0; i < m.n_manifests && !rc; i++) {
 			const struct oci_descriptor *c = &m.manifests[i];
-			if (!store_blob_exists(r->s, &c->digest, NULL))
+			if (!store_blob_exists(NULL, r->s, &c->digest))
 				continue; /* platform not pulled */
 			rc = push_manifest(r, &c->digest, c->media_type,
 					   depth + 1, NULL, err);
@@ -367,10 +367,10 @@ static int push_one(struct run *r, struct err *err)
 		 it->src_tag ? ":" : "@",
 		 it->src_tag ? it->src_tag : it->src_digest.str);
 	if (it->src_tag)
-		rc = store_tag_get(r->s, it->src_repo, it->src_tag, &top, err);
+		rc = store_tag_get(&top, r->s, it->src_repo, it->src_tag, err);
 	else
-		rc = store_manifest_get(r->s, it->src_repo, &it->src_digest,
-					&top, err);
+		rc = store_manifest_get(&top, r->s, it->src_repo,
+					&it->src_digest, err);
 	if (rc) {
 		if (rc == ERR_NOT_FOUND)
 			err_set(err, ERR_NOT_FOUND, "%s: not in the store",
@@ -385,7 +385,7 @@ static int push_one(struct run *r, struct err *err)
 	rc = push_manifest(r, &top.digest, top.media_type, 0, NULL, err);
 	if (rc || !it->dst.tag[0])
 		return rc;
-	rc = store_blob_read(r->s, &top.digest, OCI_MANIFEST_MAX, &raw, &len,
+	rc = store_blob_read(&raw, &len, r->s, &top.digest, OCI_MANIFEST_MAX,
 			     err);
 	if (rc)
 		return rc;

@@ -375,6 +375,34 @@ int oci_path_valid(const char *path)
 	return n <= OCI_NAME_MAX && !path_problem(why, sizeof(why), path, n);
 }
 
+int oci_host_valid(const char *host, size_t n)
+{
+	char why[WHY_MAX];
+
+	return host && n && n <= OCI_NAME_MAX &&
+	       !host_problem(why, sizeof(why), host, n);
+}
+
+int oci_name_has_host(const char *name)
+{
+	const char *slash = name ? strchr(name, '/') : NULL;
+
+	return slash && looks_like_host(name, (size_t)(slash - name));
+}
+
+int oci_repo_name_valid(const char *repo)
+{
+	const char *slash;
+
+	if (!repo || strnlen(repo, OCI_REPO_MAX + 1) > OCI_REPO_MAX)
+		return 0;
+	if (!oci_name_has_host(repo))
+		return oci_path_valid(repo); /* a local name: "team/app" */
+	slash = strchr(repo, '/');
+	return oci_host_valid(repo, (size_t)(slash - repo)) &&
+	       oci_path_valid(slash + 1);
+}
+
 int oci_tag_valid(const char *tag)
 {
 	char why[WHY_MAX];

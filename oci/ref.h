@@ -43,11 +43,25 @@ int oci_ref_parse_repo(struct oci_ref *out, const char *s, struct err *err);
 /* Validation of the separate parts; 1 if valid, 0 if not. */
 int oci_path_valid(const char *path);
 int oci_tag_valid(const char *tag);
+/* host[0..n) is HOST[:PORT] as above, at most OCI_NAME_MAX characters. */
+int oci_host_valid(const char *host, size_t n);
+
+/* 1 when name ("HOST/PATH...", a reference or a repository name) starts
+ * with a host: a '/' follows the first component and that component has
+ * '.' or ':', is bracketed, or is "localhost". The one rule that tells a
+ * registry from a Docker Hub path; a name without '/' has no host. */
+int oci_name_has_host(const char *name);
 
 /* Full repository name "host/path" into dst (at least OCI_NAME_MAX+1 bytes
  * plus host; use OCI_REPO_MAX). */
 #define OCI_REPO_MAX (2 * OCI_NAME_MAX + 2)
 void oci_ref_repo(const struct oci_ref *r, char *dst, size_t cap);
+
+/* A repository name as the store and the server keep it, without the
+ * parser's defaults: "HOST/PATH" when oci_name_has_host, else a host-less
+ * PATH ("team/app", pushed to the server without a host; "app"). At most
+ * OCI_REPO_MAX characters; each part as above. 1 if valid, 0 if not. */
+int oci_repo_name_valid(const char *repo);
 
 /* Canonical string "host/path:tag@digest" (parts present only). */
 #define OCI_REF_STR_MAX (OCI_REPO_MAX + OCI_TAG_MAX + OCI_DIGEST_MAX + 4)

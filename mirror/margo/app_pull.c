@@ -42,7 +42,7 @@ static int moved(const struct store *s, const char *repo, const char *tag,
 {
 	struct store_ref old;
 
-	return tag[0] && !store_tag_get(s, repo, tag, &old, NULL) &&
+	return tag[0] && !store_tag_get(&old, s, repo, tag, NULL) &&
 	       !oci_digest_equal(&old.digest, d);
 }
 
@@ -63,8 +63,8 @@ static int source_manifest(const struct source *src, const struct comp *m,
 	int rc;
 
 	if (src->s) {
-		rc = store_blob_read(src->s, &m->digest, OCI_MANIFEST_MAX, &raw,
-				     &len, e);
+		rc = store_blob_read(&raw, &len, src->s, &m->digest,
+				     OCI_MANIFEST_MAX, e);
 		if (!rc)
 			rc = oci_manifest_parse(out, raw, len, NULL, e);
 		free(raw);
@@ -95,8 +95,8 @@ static int source_blob(const struct source *src,
 			       "archive of %lld bytes (over %u)",
 			       (long long)layer->size, MARGO_ARCHIVE_MAX);
 	if (src->s) {
-		rc = store_blob_read(src->s, &layer->digest, MARGO_ARCHIVE_MAX,
-				     out, len, e);
+		rc = store_blob_read(out, len, src->s, &layer->digest,
+				     MARGO_ARCHIVE_MAX, e);
 	} else {
 		buf_init(&b, MARGO_ARCHIVE_MAX);
 		rc = reg_client_get_blob(src->cl, &b, src->path, &layer->digest,
@@ -337,7 +337,7 @@ static void img_queue(struct ctx *c, struct batch *b, size_t i)
 		b->items[b->n].ref.digest = g->digest;
 	}
 	g->had_old =
-	    g->r.tag[0] && !store_tag_get(c->s, g->repo, g->r.tag, &old, NULL);
+	    g->r.tag[0] && !store_tag_get(&old, c->s, g->repo, g->r.tag, NULL);
 	if (g->had_old)
 		g->old = old.digest;
 	b->items[b->n].platforms = g->n_plats ? g->plats : NULL;

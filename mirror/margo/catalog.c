@@ -5,6 +5,7 @@
 
 #include "mirror/margo/description.h"
 #include "mirror/margo/package.h"
+#include "mirror/store/walk.h"
 #include "oci/semver.h"
 #include "oci/manifest.h"
 
@@ -103,7 +104,7 @@ json_t *margo_catalog(const struct store *s, struct err *err)
 	json_t *arr = json_array(), *v;
 	const char *k;
 
-	if (store_list(s, NULL, visit, &c, err)) {
+	if (walk_tags(s, NULL, visit, &c, err)) {
 		json_decref(c.apps);
 		json_decref(arr);
 		return NULL;
@@ -145,7 +146,7 @@ int margo_package_description(char **out, size_t *len_out,
 	int rc;
 
 	*out = NULL;
-	rc = store_blob_read(s, d, OCI_MANIFEST_MAX, &raw, &len, err);
+	rc = store_blob_read(&raw, &len, s, d, OCI_MANIFEST_MAX, err);
 	if (rc)
 		return rc;
 	rc = oci_manifest_parse(&m, raw, len, media_type, err);
@@ -153,8 +154,8 @@ int margo_package_description(char **out, size_t *len_out,
 	if (rc)
 		return rc;
 	desc = margo_package_layer(&m, err);
-	rc = desc ? store_blob_read(s, &desc->digest, MARGO_INPUT_MAX, out,
-				    len_out, err)
+	rc = desc ? store_blob_read(out, len_out, s, &desc->digest,
+				    MARGO_INPUT_MAX, err)
 		  : ERR_INVALID;
 	oci_manifest_release(&m);
 	return rc;
@@ -197,7 +198,7 @@ int margo_catalog_get(struct margo_app *app, json_t **entry_out,
 			    repo);
 		tag = best;
 	}
-	rc = store_tag_get(s, repo, tag, &ref, err);
+	rc = store_tag_get(&ref, s, repo, tag, err);
 	if (!rc)
 		rc = margo_package_description(&desc, &dlen, s, &ref.digest,
 					       ref.media_type, err);
@@ -220,7 +221,7 @@ int margo_catalog_ref_parse(char *repo_out, char *tag_out, const char *spec,
 {
 	if (!strncmp(spec, "store:", 6))
 		spec += 6;
-	if (store_name_split(spec, repo_out, tag_out)) {
+	if (store_name_split(repo_out, tag_out, spec, NULL)) {
 		char shown[200];
 
 		err_shown(shown, sizeof(shown), spec, strlen(spec));

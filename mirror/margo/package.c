@@ -219,7 +219,7 @@ static int put_local_file(struct store *s, const char *repo, const char *dir,
 	ssize_t r;
 	int fd, rc;
 
-	if (!store_blob_exists(s, &f->digest, NULL)) {
+	if (!store_blob_exists(NULL, s, &f->digest)) {
 		snprintf(full, sizeof(full), "%s/%s", dir, f->path);
 		fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
@@ -374,7 +374,7 @@ int margo_push_target_parse(struct margo_push_target *out, const char *spec,
 	{
 		char unused[OCI_TAG_MAX + 1];
 
-		if (store_name_split(spec, out->repo, unused)) {
+		if (store_name_split(out->repo, unused, spec, NULL)) {
 			char shown[200];
 
 			err_shown(shown, sizeof(shown), spec, strlen(spec));

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mirror/margo/catalog.h"
+#include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
 
@@ -381,12 +382,12 @@ static enum MHD_Result get_blob(struct req *r, struct MHD_Connection *c)
 				   "invalid digest \"%s\"", r->rt.ref);
 	/* only what this repository holds: its blobs and its manifests */
 	linked = store_blob_linked(r->srv->s, r->rt.repo, &r->rt.digest);
-	if (!linked && store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest,
-					  &mref, NULL))
+	if (!linked && store_manifest_get(&mref, r->srv->s, r->rt.repo,
+					  &r->rt.digest, NULL))
 		return serve_error(r, c, 404, "BLOB_UNKNOWN",
 				   "blob %s unknown to %s", r->rt.digest.str,
 				   r->rt.repo);
-	if (store_blob_open(r->srv->s, &r->rt.digest, &fd, &size, &e))
+	if (store_blob_open(&fd, &size, r->srv->s, &r->rt.digest, &e))
 		return serve_error(r, c, 404, "BLOB_UNKNOWN", "blob %s unknown",
 				   r->rt.digest.str);
 	len = (uint64_t)size;
@@ -423,10 +424,10 @@ static enum MHD_Result get_manifest(struct req *r, struct MHD_Connection *c)
 	const char *inm;
 
 	if (r->rt.is_digest)
-		rc = store_manifest_get(r->srv->s, r->rt.repo, &r->rt.digest,
-					&ref, &e);
+		rc = store_manifest_get(&ref, r->srv->s, r->rt.repo,
+					&r->rt.digest, &e);
 	else
-		rc = store_tag_get(r->srv->s, r->rt.repo, r->rt.ref, &ref, &e);
+		rc = store_tag_get(&ref, r->srv->s, r->rt.repo, r->rt.ref, &e);
 	if (rc == ERR_NOT_FOUND && !store_repo_exists(r->srv->s, r->rt.repo))
 		return serve_error(r, c, 404, "NAME_UNKNOWN",
 				   "repository %s not known", r->rt.repo);
@@ -444,7 +445,7 @@ static enum MHD_Result get_manifest(struct req *r, struct MHD_Connection *c)
 					ref.digest.str);
 		return serve_send(r, c, 304, resp);
 	}
-	if (store_blob_open(r->srv->s, &ref.digest, &fd, &size, &e))
+	if (store_blob_open(&fd, &size, r->srv->s, &ref.digest, &e))
 		return serve_error(r, c, 404, "MANIFEST_UNKNOWN",
 				   "manifest %s@%s missing from the store",
 				   r->rt.repo, ref.digest.str);
@@ -566,11 +567,15 @@ static enum MHD_Result get_tags(struct req *r, struct MHD_Connection *c)
 	struct names ns = {0};
 	char path[OCI_REPO_MAX + 32];
 	enum MHD_Result ret;
+	struct err e;
 
 	if (!store_repo_exists(r->srv->s, r->rt.repo))
 		return serve_error(r, c, 404, "NAME_UNKNOWN",
 				   "repository %s not known", r->rt.repo);
-	store_list(r->srv->s, r->rt.repo, collect_tag, &ns, NULL);
+	if (walk_tags(r->srv->s, r->rt.repo, collect_tag, &ns, &e)) {
+		names_free(&ns);
+		return serve_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+	}
 	snprintf(path, sizeof(path), "/v2/%s/tags/list", r->rt.name);
 	ret = send_page(r, c, &ns, "tags", path);
 	names_free(&ns);
@@ -581,8 +586,12 @@ static enum MHD_Result get_catalog(struct req *r, struct MHD_Connection *c)
 {
 	struct names ns = {0};
 	enum MHD_Result ret;
+	struct err e;
 
-	store_list(r->srv->s, NULL, collect_repo, &ns, NULL);
+	if (walk_tags(r->srv->s, NULL, collect_repo, &ns, &e)) {
+		names_free(&ns);
+		return serve_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+	}
 	ret = send_page(r, c, &ns, "repositories", "/v2/_catalog");
 	names_free(&ns);
 	return ret;
@@ -653,32 +662,24 @@ static enum MHD_Result get_referrers(struct req *r, struct MHD_Connection *c)
 	return ret;
 }
 
+static int add_blob_size(void *ctx, const struct oci_digest *d, int64_t size)
+{
+	(void)d;
+	*(int64_t *)ctx += size;
+	return 0;
+}
+
 /* Sum of blob sizes, recomputed at most every 30 s. */
 static int64_t store_bytes(struct server *srv)
 {
 	time_t now = time(NULL);
 	int64_t total = 0;
-	char path[4096];
-	DIR *d;
-	struct dirent *e;
 
 	if (srv->store_bytes_at && now - srv->store_bytes_at < 30)
 		return __atomic_load_n(&srv->store_bytes_cached,
 				       __ATOMIC_RELAXED);
-	for (int a = 0; a < 2; a++) {
-		snprintf(path, sizeof(path), "%s/blobs/%s", srv->s->root,
-			 a ? "sha512" : "sha256");
-		d = opendir(path);
-		if (!d)
-			continue;
-		while ((e = readdir(d))) {
-			struct stat st;
-			if (e->d_name[0] != '.' &&
-			    !fstatat(dirfd(d), e->d_name, &st, 0))
-				total += st.st_size;
-		}
-		closedir(d);
-	}
+	/* a directory that cannot be listed counts as empty */
+	store_blobs_each(srv->s, add_blob_size, &total, NULL);
 	__atomic_store_n(&srv->store_bytes_cached, total, __ATOMIC_RELAXED);
 	srv->store_bytes_at = now;
 	return total;
@@ -811,14 +812,10 @@ static enum MHD_Result send_pending(struct req *r, struct MHD_Connection *c)
 static void hub_fallback(struct req *r, struct MHD_Connection *c)
 {
 	char hub[OCI_REPO_MAX];
-	const char *slash = strchr(r->rt.name, '/');
-	size_t first =
-	    slash ? (size_t)(slash - r->rt.name) : strlen(r->rt.name);
 
 	if (r->rt.ns_query[0] || !r->rt.name[0] ||
 	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ns") ||
-	    memchr(r->rt.name, '.', first) || memchr(r->rt.name, ':', first) ||
-	    (first == 9 && !strncmp(r->rt.name, "localhost", 9)))
+	    oci_name_has_host(r->rt.name))
 		return;
 	if (strlen(r->rt.name) + 10 >= sizeof(hub) ||
 	    store_repo_exists(r->srv->s, r->rt.repo))

@@ -208,7 +208,7 @@ enum MHD_Result push_begin(struct req *r, struct MHD_Connection *c,
 			    (store_blob_linked(srv->s, r->rt.repo, &d) ||
 			     (from ? store_blob_linked(srv->s, from, &d)
 				   : 1)) &&
-			    store_blob_exists(srv->s, &d, NULL) &&
+			    store_blob_exists(NULL, srv->s, &d) &&
 			    !store_blob_link(srv->s, r->rt.repo, &d, &e))
 				return blob_created(r, c, &d);
 			return MHD_YES;
@@ -340,9 +340,8 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 				missing = &m.layers[i].digest;
 	} else {
 		for (size_t i = 0; i < m.n_manifests && !missing; i++)
-			if (store_manifest_get(srv->s, r->rt.repo,
-					       &m.manifests[i].digest, &sr,
-					       NULL))
+			if (store_manifest_get(&sr, srv->s, r->rt.repo,
+					       &m.manifests[i].digest, NULL))
 				missing = &m.manifests[i].digest;
 	}
 	if (missing) {

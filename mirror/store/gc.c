@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mirror/store/fsutil.h"
 #include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/ref.h"
@@ -206,7 +207,7 @@ static void push_referrers(struct gc *g, const struct oci_digest *d, int depth)
 		g->oom = 1;
 		return;
 	}
-	if (store_names_list(&names, &n, dir)) {
+	if (fsutil_names_list(&names, &n, dir, NULL)) {
 		unreadable(g, d, "referrers cannot be listed");
 		free(dir);
 		return;
@@ -218,10 +219,10 @@ static void push_referrers(struct gc *g, const struct oci_digest *d, int depth)
 		if (!dash)
 			continue;
 		*dash = '\0';
-		if (!store_name_digest(&r, names[i], dash + 1))
+		if (!fsutil_name_digest(&r, names[i], dash + 1))
 			push(g, &r, depth + 1);
 	}
-	store_names_free(names, n);
+	fsutil_names_free(names, n);
 	free(dir);
 }
 
@@ -243,7 +244,7 @@ static void mark_manifest(struct gc *g, const struct oci_digest *d, int depth)
 		return;
 	}
 	keep_add(g, &g->keep, d);
-	rc = store_blob_read(g->s, d, OCI_MANIFEST_MAX, &raw, &len, &e);
+	rc = store_blob_read(&raw, &len, g->s, d, OCI_MANIFEST_MAX, &e);
 	if (rc == ERR_NOT_FOUND) {
 		warn(g, "%s@%s: manifest is not stored", g->repo, d->str);
 		goto referrers;
@@ -257,7 +258,7 @@ static void mark_manifest(struct gc *g, const struct oci_digest *d, int depth)
 		unreadable(g, d, "stored content does not match its digest");
 		goto out;
 	}
-	rc = store_manifest_get(g->s, g->repo, d, &rec, NULL);
+	rc = store_manifest_get(&rec, g->s, g->repo, d, NULL);
 	rc = oci_manifest_parse(&m, raw, len, rc ? NULL : rec.media_type, &e);
 	if (rc) {
 		oci_manifest_release(&m);
@@ -284,7 +285,7 @@ static void mark_manifest(struct gc *g, const struct oci_digest *d, int depth)
 				/* an index may list plain blobs too */
 				keep_add(g, &g->rblob, &c->digest);
 				keep_add(g, &g->keep, &c->digest);
-			} else if (store_blob_exists(g->s, &c->digest, NULL)) {
+			} else if (store_blob_exists(NULL, g->s, &c->digest)) {
 				push(g, &c->digest, depth + 1);
 			}
 		}
@@ -318,7 +319,7 @@ static int remove_file(struct gc *g, const char *path)
 		return 0;
 	warn(g, "cannot remove %s: %s", path, strerror(errno));
 	g->st->errors++;
-	return -1;
+	return ERR_FAIL; /* warned */
 }
 
 /* Roots of the repository: its tags, and its manifest records that are
@@ -332,7 +333,7 @@ static void repo_roots(struct gc *g)
 		g->oom = 1;
 		return;
 	}
-	if (store_names_list(&names, &n, dir)) {
+	if (fsutil_names_list(&names, &n, dir, NULL)) {
 		warn(g, "%s: cannot list tags: %s; keeping every manifest",
 		     g->repo, strerror(errno));
 		g->keep_all = 1;
@@ -348,7 +349,7 @@ static void repo_roots(struct gc *g)
 			     dir, names[i]);
 			continue;
 		}
-		rc = store_tag_get(g->s, g->repo, names[i], &ref, &e);
+		rc = store_tag_get(&ref, g->s, g->repo, names[i], &e);
 		if (!rc) {
 			push(g, &ref.digest, 0);
 		} else if (rc != ERR_NOT_FOUND) {
@@ -358,14 +359,14 @@ static void repo_roots(struct gc *g)
 			g->unsafe = 1;
 		}
 	}
-	store_names_free(names, n);
+	fsutil_names_free(names, n);
 	free(dir);
 	for (size_t a = 0; a < N_ALGS; a++) {
 		if (asprintf(&dir, "%s/_manifests/%s", g->rdir, algs[a]) < 0) {
 			g->oom = 1;
 			return;
 		}
-		if (store_names_list(&names, &n, dir)) {
+		if (fsutil_names_list(&names, &n, dir, NULL)) {
 			warn(g, "%s: cannot list %s: %s", g->repo, dir,
 			     strerror(errno));
 			g->unsafe = 1;
@@ -375,7 +376,7 @@ static void repo_roots(struct gc *g)
 			struct stat st;
 			char *p = NULL;
 
-			if (store_name_digest(&d, algs[a], names[i]))
+			if (fsutil_name_digest(&d, algs[a], names[i]))
 				continue;
 			if (asprintf(&p, "%s/%s", dir, names[i]) < 0) {
 				g->oom = 1;
@@ -385,7 +386,7 @@ static void repo_roots(struct gc *g)
 				push(g, &d, 0);
 			free(p);
 		}
-		store_names_free(names, n);
+		fsutil_names_free(names, n);
 		free(dir);
 	}
 }
@@ -402,7 +403,7 @@ static void sweep_records(struct gc *g, const char *sub, enum gc_item_kind kind,
 			g->oom = 1;
 			return;
 		}
-		if (store_names_list(&names, &n, dir))
+		if (fsutil_names_list(&names, &n, dir, NULL))
 			warn(g, "%s: cannot list %s: %s", g->repo, dir,
 			     strerror(errno));
 		for (size_t i = 0; i < n; i++) {
@@ -410,7 +411,7 @@ static void sweep_records(struct gc *g, const char *sub, enum gc_item_kind kind,
 			struct stat st;
 			char *p = NULL;
 
-			if (store_name_digest(&d, algs[a], names[i]))
+			if (fsutil_name_digest(&d, algs[a], names[i]))
 				continue;
 			if (dset_has(set, &d) || (also && dset_has(also, &d)))
 				continue;
@@ -438,7 +439,7 @@ static void sweep_records(struct gc *g, const char *sub, enum gc_item_kind kind,
 			}
 			free(p);
 		}
-		store_names_free(names, n);
+		fsutil_names_free(names, n);
 		free(dir);
 	}
 }
@@ -454,7 +455,7 @@ static void sweep_referrers(struct gc *g)
 			g->oom = 1;
 			return;
 		}
-		if (store_names_list(&subs, &ns, dir))
+		if (fsutil_names_list(&subs, &ns, dir, NULL))
 			warn(g, "%s: cannot list %s: %s", g->repo, dir,
 			     strerror(errno));
 		for (size_t i = 0; i < ns; i++) {
@@ -462,13 +463,13 @@ static void sweep_referrers(struct gc *g)
 			char *sdir = NULL, **names = NULL;
 			size_t n = 0, left = 0;
 
-			if (store_name_digest(&subj, algs[a], subs[i]))
+			if (fsutil_name_digest(&subj, algs[a], subs[i]))
 				continue;
 			if (asprintf(&sdir, "%s/%s", dir, subs[i]) < 0) {
 				g->oom = 1;
 				continue;
 			}
-			if (store_names_list(&names, &n, sdir)) {
+			if (fsutil_names_list(&names, &n, sdir, NULL)) {
 				free(sdir);
 				continue;
 			}
@@ -481,7 +482,7 @@ static void sweep_referrers(struct gc *g)
 				if (!dash)
 					continue;
 				*dash = '\0';
-				if (store_name_digest(&r, names[j], dash + 1))
+				if (fsutil_name_digest(&r, names[j], dash + 1))
 					continue;
 				*dash = '-';
 				if (dset_has(&g->rman, &subj) &&
@@ -502,10 +503,10 @@ static void sweep_referrers(struct gc *g)
 			}
 			if (!left && !g->o->dry_run)
 				rmdir(sdir); /* may have gained an entry */
-			store_names_free(names, n);
+			fsutil_names_free(names, n);
 			free(sdir);
 		}
-		store_names_free(subs, ns);
+		fsutil_names_free(subs, ns);
 		free(dir);
 	}
 }
@@ -553,14 +554,14 @@ static void sweep_blobs(struct gc *g)
 			g->oom = 1;
 			return;
 		}
-		if (store_names_list(&names, &n, dir))
+		if (fsutil_names_list(&names, &n, dir, NULL))
 			warn(g, "cannot list %s: %s", dir, strerror(errno));
 		for (size_t i = 0; i < n; i++) {
 			struct oci_digest d;
 			struct stat st;
 			char *p = NULL;
 
-			if (store_name_digest(&d, algs[a], names[i]))
+			if (fsutil_name_digest(&d, algs[a], names[i]))
 				continue; /* not ours: verify reports it */
 			if (dset_has(&g->keep, &d)) {
 				g->st->blobs_kept++;
@@ -584,7 +585,7 @@ static void sweep_blobs(struct gc *g)
 			}
 			free(p);
 		}
-		store_names_free(names, n);
+		fsutil_names_free(names, n);
 		free(dir);
 	}
 }
@@ -598,7 +599,7 @@ static void sweep_tmp(struct gc *g)
 		g->oom = 1;
 		return;
 	}
-	if (store_names_list(&names, &n, dir))
+	if (fsutil_names_list(&names, &n, dir, NULL))
 		warn(g, "cannot list %s: %s", dir, strerror(errno));
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
@@ -616,7 +617,7 @@ static void sweep_tmp(struct gc *g)
 		}
 		free(p);
 	}
-	store_names_free(names, n);
+	fsutil_names_free(names, n);
 	free(dir);
 }
 
@@ -626,8 +627,8 @@ void gc_options_init(struct gc_options *o)
 	o->grace_seconds = GC_GRACE_DEFAULT;
 }
 
-int store_gc(struct store *s, const struct gc_options *o, struct gc_stats *out,
-	     struct err *err)
+int gc_run(struct gc_stats *out, struct store *s, const struct gc_options *o,
+	   struct err *err)
 {
 	struct gc g;
 	struct err werr;
@@ -641,7 +642,7 @@ int store_gc(struct store *s, const struct gc_options *o, struct gc_stats *out,
 	g.st = out;
 	g.cutoff =
 	    time(NULL) - (time_t)(o->grace_seconds > 0 ? o->grace_seconds : 0);
-	rc = store_repos_each(s, gc_repo, &g, &werr);
+	rc = walk_repos(s, gc_repo, &g, &werr);
 	if (g.oom) {
 		rc = err_set(err, ERR_FAIL, "gc %s: out of memory", s->root);
 		goto out;

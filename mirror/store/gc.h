@@ -20,6 +20,9 @@
  * (oci_manifest_parse, oci_digest_parse) before it becomes a path; index
  * and referrer nesting is bounded by GC_DEPTH_MAX.
  *
+ * gc works on the filesystem backend's layout (store.h) directly: file
+ * mtimes, directory listings, unlink.
+ *
  * The caller holds the store's writer lock (store_lock). `serve` may run
  * meanwhile: a blob it writes, or a record it adds, is younger than the
  * grace period. */
@@ -85,7 +88,7 @@ void gc_options_init(struct gc_options *o);
 /* Collect garbage in s; *out is filled even on failure. Returns 0 when the
  * run completed (individual problems are counted in out->warnings and
  * out->errors), or a negative code when it could not run at all. */
-int store_gc(struct store *s, const struct gc_options *o, struct gc_stats *out,
-	     struct err *err);
+int gc_run(struct gc_stats *out, struct store *s, const struct gc_options *o,
+	   struct err *err);
 
 #endif

@@ -1,549 +1,68 @@
+/* The store's face: names and digests checked, records encoded, every
+ * operation passed to the backend's table (backend.h). */
 #include "mirror/store/store.h"
-#include "mirror/store/walk.h"
 
-#include <dirent.h>
-#include <stdarg.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "mirror/store/backend.h"
+#include "mirror/store/fsutil.h"
 #include "oci/buf.h"
 #include "oci/ref.h"
 
 #define RECORD_MAX 4096
-
-static int host_valid(const char *h, size_t n)
-{
-	size_t i = 0;
-
-	if (!n || n > OCI_NAME_MAX)
-		return 0;
-	if (h[0] == '[') {
-		for (i = 1; i < n && h[i] != ']'; i++)
-			if (!strchr("0123456789abcdefABCDEF:.", h[i]))
-				return 0;
-		if (i >= n)
-			return 0;
-		i++;
-	} else {
-		for (; i < n && h[i] != ':'; i++) {
-			char c = h[i];
-			if (!((c >= 'a' && c <= 'z') ||
-			      (c >= 'A' && c <= 'Z') ||
-			      (c >= '0' && c <= '9') || c == '.' || c == '-'))
-				return 0;
-			if (c == '.' && (i == 0 || h[i - 1] == '.'))
-				return 0;
-		}
-		if (i == 0 || h[i - 1] == '.' || h[0] == '-')
-			return 0;
-	}
-	if (i < n) {
-		if (h[i] != ':' || i + 1 >= n || n - i - 1 > 5)
-			return 0;
-		for (i++; i < n; i++)
-			if (h[i] < '0' || h[i] > '9')
-				return 0;
-	}
-	return 1;
-}
-
-/* A first component names a host when it has '.' or ':', is bracketed,
- * or is "localhost" (the reference grammar's rule). */
-static int host_like(const char *c, size_t n)
-{
-	return memchr(c, '.', n) || memchr(c, ':', n) || (n && c[0] == '[') ||
-	       (n == 9 && !memcmp(c, "localhost", 9));
-}
+#define KEY_MAX (OCI_DIGEST_MAX * 2 + 64)
 
 int store_repo_valid(const char *repo)
 {
-	const char *slash = strchr(repo, '/');
-
-	if (strlen(repo) > OCI_REPO_MAX)
-		return 0;
-	if (!slash || !host_like(repo, (size_t)(slash - repo)))
-		return oci_path_valid(repo); /* a local name: "team/app" */
-	return host_valid(repo, (size_t)(slash - repo)) &&
-	       oci_path_valid(slash + 1);
-}
-
-static int mkdirs(const char *path, struct err *err)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(tmp))
-		return err_set(err, ERR_INVALID, "path too long: %s", path);
-	memcpy(tmp, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (tmp[i] == '/' || tmp[i] == '\0') {
-			char c = tmp[i];
-			tmp[i] = '\0';
-			if (mkdir(tmp, 0755) && errno != EEXIST)
-				return err_set(err, ERR_FAIL, "mkdir %s: %s",
-					       tmp, strerror(errno));
-			tmp[i] = c;
-		}
-	}
-	return 0;
-}
-
-static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *pathf(const char *fmt, ...)
-{
-	va_list ap;
-	char *p = NULL;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	return n < 0 ? NULL : p;
+	return oci_repo_name_valid(repo);
 }
 
 int store_open(struct store *s, const char *root, int create, struct err *err)
 {
-	static const char *subdirs[] = {"blobs/sha256", "blobs/sha512",
-					"repositories", "tmp", NULL};
-	struct stat st;
 	int rc;
 
-	s->root = NULL;
-	s->lock_fd = -1;
-	if (stat(root, &st)) {
-		if (!create)
-			return err_set(err, ERR_NOT_FOUND,
-				       "store %s does not exist", root);
-	} else if (!S_ISDIR(st.st_mode)) {
-		return err_set(err, ERR_INVALID, "store %s is not a directory",
-			       root);
-	}
+	s->ops = &fs_store_ops;
+	s->be = NULL;
 	s->root = strdup(root);
 	if (!s->root)
 		return err_set(err, ERR_FAIL, "out of memory");
-	if (create) {
-		for (int i = 0; subdirs[i]; i++) {
-			char *p = pathf("%s/%s", root, subdirs[i]);
-			rc = p ? mkdirs(p, err) : ERR_FAIL;
-			free(p);
-			if (rc) {
-				store_close(s);
-				return err_wrap(err, "store %s: ", root);
-			}
-		}
+	rc = s->ops->open(&s->be, s->root, create, err);
+	if (rc) {
+		free(s->root);
+		s->root = NULL;
 	}
-	return 0;
+	return rc;
 }
 
 void store_close(struct store *s)
 {
-	store_unlock(s);
+	if (s->be)
+		s->ops->close(s->be);
+	s->be = NULL;
 	free(s->root);
 	s->root = NULL;
 }
 
 int store_lock(struct store *s, int wait, struct err *err)
 {
-	char *p;
-	int fd;
-
-	if (s->lock_fd >= 0)
-		return 0;
-	p = pathf("%s/lock", s->root);
-	fd = p ? open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
-	if (fd < 0) {
-		int rc = err_set(err, ERR_FAIL, "open %s: %s", p ? p : "lock",
-				 strerror(errno));
-		free(p);
-		return rc;
-	}
-	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) {
-		int rc = errno == EWOULDBLOCK
-			     ? err_set(err, ERR_CONFLICT,
-				       "store %s is locked by another writer "
-				       "(sync, import or gc running)",
-				       s->root)
-			     : err_set(err, ERR_FAIL, "flock %s: %s", p,
-				       strerror(errno));
-		close(fd);
-		free(p);
-		return rc;
-	}
-	free(p);
-	s->lock_fd = fd;
-	return 0;
+	return s->ops->lock(s->be, wait, err);
 }
 
 void store_unlock(struct store *s)
 {
-	if (s->lock_fd >= 0) {
-		close(s->lock_fd);
-		s->lock_fd = -1;
-	}
+	if (s->be)
+		s->ops->unlock(s->be);
 }
 
-char *store_blob_path(const struct store *s, const struct oci_digest *d)
+int store_blob_exists(int64_t *size_out, const struct store *s,
+		      const struct oci_digest *d)
 {
-	return pathf("%s/blobs/%s/%s", s->root, oci_digest_alg_name(d->alg),
-		     oci_digest_hex(d));
-}
-
-int store_blob_exists(const struct store *s, const struct oci_digest *d,
-		      int64_t *size_out)
-{
-	char *p = store_blob_path(s, d);
-	struct stat st;
-	int ok = p && !stat(p, &st) && S_ISREG(st.st_mode);
-
-	free(p);
-	if (ok && size_out)
-		*size_out = st.st_size;
-	return ok;
-}
-
-struct store_writer {
-	struct store *s;
-	struct oci_digest expect;
-	int64_t size;
-	char *tmp;
-	int fd;
-	struct oci_hasher h;
-	uint64_t off;
-	uint64_t flushed; /* writeback started up to here */
-	int committed;
-	/* Large blobs are hashed by a second thread that reads the temp file
-	 * behind the writer (from the page cache), so hashing overlaps the
-	 * network instead of adding to it. */
-	int threaded;
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	uint64_t visible; /* bytes written, as the hash thread sees them */
-	uint64_t hashed;  /* bytes hashed by the thread */
-	int stop, read_err;
-};
-
-#define THREAD_HASH_MIN (4u * 1024 * 1024)
-
-static void *hash_thread(void *arg)
-{
-	struct store_writer *w = arg;
-	size_t cap = 1024 * 1024;
-	char *buf = malloc(cap);
-
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		uint64_t from, upto;
-
-		while (!w->stop && w->hashed >= w->visible)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->stop)
-			break;
-		from = w->hashed;
-		upto = w->visible;
-		pthread_mutex_unlock(&w->mu);
-		while (from < upto && buf) {
-			size_t want =
-			    upto - from > cap ? cap : (size_t)(upto - from);
-			ssize_t r = pread(w->fd, buf, want, (off_t)from);
-			if (r <= 0) {
-				if (r < 0 && errno == EINTR)
-					continue;
-				break;
-			}
-			oci_hasher_update(&w->h, buf, (size_t)r);
-			from += (uint64_t)r;
-		}
-		pthread_mutex_lock(&w->mu);
-		if (from < upto)
-			w->read_err = 1;
-		w->hashed = upto;
-		pthread_cond_broadcast(&w->cv);
-	}
-	pthread_mutex_unlock(&w->mu);
-	free(buf);
-	return NULL;
-}
-
-/* Wait until the hash thread has seen every byte written. */
-static int hash_catch_up(struct store_writer *w)
-{
-	int bad;
-
-	if (!w->threaded)
-		return 0;
-	pthread_mutex_lock(&w->mu);
-	while (w->hashed < w->visible && !w->read_err)
-		pthread_cond_wait(&w->cv, &w->mu);
-	bad = w->read_err;
-	pthread_mutex_unlock(&w->mu);
-	return bad ? ERR_FAIL : 0;
-}
-
-static void hash_thread_stop(struct store_writer *w)
-{
-	if (!w->threaded)
-		return;
-	pthread_mutex_lock(&w->mu);
-	w->stop = 1;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->th, NULL);
-	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->cv);
-	w->threaded = 0;
-}
-
-/* Start writeback every few MiB so the fsync at commit has little left to
- * do, and the page cache does not fill with dirty pages of one blob. */
-#define WRITEBACK_STEP (8u * 1024 * 1024)
-
-static int tmp_open(struct store *s, char **path_out, struct err *err)
-{
-	char *p = pathf("%s/tmp/XXXXXX", s->root);
-	int fd;
-
-	if (!p)
-		return err_set(err, ERR_FAIL, "out of memory");
-	fd = mkostemp(p, O_CLOEXEC);
-	if (fd < 0) {
-		int rc =
-		    err_set(err, ERR_FAIL, "create temp file in %s/tmp: %s",
-			    s->root, strerror(errno));
-		free(p);
-		return rc;
-	}
-	fchmod(fd, 0644);
-	*path_out = p;
-	return fd;
-}
-
-int store_writer_open(struct store_writer **out, struct store *s,
-		      const struct oci_digest *expect, int64_t size,
-		      struct err *err)
-{
-	struct store_writer *w = calloc(1, sizeof(*w));
-	int fd;
-
-	*out = NULL;
-	if (!w)
-		return err_set(err, ERR_FAIL, "out of memory");
-	w->s = s;
-	w->expect = *expect;
-	w->size = size;
-	fd = tmp_open(s, &w->tmp, err);
-	if (fd < 0) {
-		free(w);
-		return fd;
-	}
-	w->fd = fd;
-	if (oci_hasher_init(&w->h, expect->alg)) {
-		store_writer_free(w);
-		return err_set(err, ERR_FAIL, "hash init failed");
-	}
-	if (size < 0 || size >= (int64_t)THREAD_HASH_MIN) {
-		pthread_mutex_init(&w->mu, NULL);
-		pthread_cond_init(&w->cv, NULL);
-		if (pthread_create(&w->th, NULL, hash_thread, w) == 0) {
-			w->threaded = 1;
-		} else {
-			pthread_mutex_destroy(&w->mu);
-			pthread_cond_destroy(&w->cv);
-		}
-	}
-	*out = w;
-	return 0;
-}
-
-static int place(struct store_writer *w, struct err *err);
-
-int store_writer_open_upload(struct store_writer **out, struct store *s,
-			     struct err *err)
-{
-	struct oci_digest none;
-
-	memset(&none, 0, sizeof(none));
-	none.alg = OCI_SHA256;
-	return store_writer_open(out, s, &none, -1, err);
-}
-
-/* Digest of the temp file's content, for a digest of another algorithm
- * than the one hashed while writing. */
-static int rehash(struct store_writer *w, enum oci_digest_alg alg,
-		  struct oci_digest *out)
-{
-	struct oci_hasher h;
-	char buf[65536];
-	off_t off = 0;
-	ssize_t r;
-
-	if (oci_hasher_init(&h, alg))
-		return ERR_FAIL;
-	while ((r = pread(w->fd, buf, sizeof(buf), off)) > 0) {
-		oci_hasher_update(&h, buf, (size_t)r);
-		off += r;
-	}
-	oci_hasher_final(&h, out);
-	oci_hasher_release(&h);
-	return r < 0 ? ERR_FAIL : 0;
-}
-
-int store_writer_commit_as(struct store_writer *w,
-			   const struct oci_digest *digest, struct err *err)
-{
-	struct oci_digest got;
-
-	if (digest->alg == w->expect.alg) {
-		w->expect = *digest;
-		return store_writer_commit(w, err);
-	}
-	if (hash_catch_up(w) || rehash(w, digest->alg, &got))
-		return err_set(err, ERR_FAIL, "blob %s: reading back %s failed",
-			       digest->str, w->tmp);
-	if (!oci_digest_equal(&got, digest))
-		return err_set(
-		    err, ERR_DIGEST,
-		    "blob %s: digest mismatch: content is %s; not stored",
-		    digest->str, got.str);
-	w->expect = *digest;
-	return place(w, err);
-}
-
-int store_writer_write(struct store_writer *w, const void *p, size_t n,
-		       struct err *err)
-{
-	const char *c = p;
-
-	if (w->size >= 0 && w->off + n > (uint64_t)w->size)
-		return err_set(err, ERR_DIGEST,
-			       "blob %s: more than the expected %lld bytes",
-			       w->expect.str, (long long)w->size);
-	if (!w->threaded)
-		oci_hasher_update(&w->h, p, n);
-	while (n) {
-		ssize_t r = write(w->fd, c, n);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return err_set(err, ERR_FAIL, "write %s: %s", w->tmp,
-				       strerror(errno));
-		}
-		c += r;
-		n -= (size_t)r;
-		w->off += (uint64_t)r;
-	}
-	if (w->threaded) {
-		pthread_mutex_lock(&w->mu);
-		w->visible = w->off;
-		pthread_cond_signal(&w->cv);
-		pthread_mutex_unlock(&w->mu);
-	}
-	if (w->off - w->flushed >= WRITEBACK_STEP) {
-		sync_file_range(w->fd, (off64_t)w->flushed,
-				(off64_t)(w->off - w->flushed),
-				SYNC_FILE_RANGE_WRITE);
-		w->flushed = w->off;
-	}
-	return 0;
-}
-
-int store_writer_reset(struct store_writer *w, struct err *err)
-{
-	/* the thread idles once it has caught up, so the hasher is ours */
-	hash_catch_up(w);
-	if (w->threaded) {
-		pthread_mutex_lock(&w->mu);
-		w->visible = w->hashed = 0;
-		w->read_err = 0;
-		pthread_mutex_unlock(&w->mu);
-	}
-	oci_hasher_release(&w->h);
-	if (ftruncate(w->fd, 0) || lseek(w->fd, 0, SEEK_SET) < 0)
-		return err_set(err, ERR_FAIL, "truncate %s: %s", w->tmp,
-			       strerror(errno));
-	w->off = 0;
-	w->flushed = 0;
-	if (oci_hasher_init(&w->h, w->expect.alg))
-		return err_set(err, ERR_FAIL, "hash init failed");
-	return 0;
-}
-
-uint64_t store_writer_offset(const struct store_writer *w)
-{
-	return w->off;
-}
-
-int store_writer_commit(struct store_writer *w, struct err *err)
-{
-	struct oci_digest got;
-	int rc;
-
-	if (w->size >= 0 && w->off != (uint64_t)w->size) {
-		rc = err_set(
-		    err, ERR_DIGEST,
-		    "blob %s: size mismatch: expected %lld bytes, got %llu",
-		    w->expect.str, (long long)w->size,
-		    (unsigned long long)w->off);
-		store_writer_reset(w, NULL);
-		return rc;
-	}
-	if (hash_catch_up(w))
-		return err_set(err, ERR_FAIL, "blob %s: reading back %s failed",
-			       w->expect.str, w->tmp);
-	oci_hasher_final(&w->h, &got);
-	if (!oci_digest_equal(&got, &w->expect)) {
-		rc =
-		    err_set(err, ERR_DIGEST,
-			    "blob %s: digest mismatch: content is %s (%llu "
-			    "bytes); not stored",
-			    w->expect.str, got.str, (unsigned long long)w->off);
-		store_writer_reset(w, NULL);
-		return rc;
-	}
-	return place(w, err);
-}
-
-/* fsync and rename the verified temp file to its digest's path. */
-static int place(struct store_writer *w, struct err *err)
-{
-	char *dst;
-	int rc;
-
-	if (fsync(w->fd))
-		return err_set(err, ERR_FAIL, "fsync %s: %s", w->tmp,
-			       strerror(errno));
-	dst = store_blob_path(w->s, &w->expect);
-	if (!dst || rename(w->tmp, dst)) {
-		rc = err_set(err, ERR_FAIL, "rename into %s: %s",
-			     dst ? dst : "store", strerror(errno));
-		free(dst);
-		return rc;
-	}
-	free(dst);
-	w->committed = 1;
-	return 0;
-}
-
-void store_writer_free(struct store_writer *w)
-{
-	if (!w)
-		return;
-	hash_thread_stop(w);
-	if (w->fd >= 0)
-		close(w->fd);
-	if (!w->committed && w->tmp)
-		unlink(w->tmp);
-	oci_hasher_release(&w->h);
-	free(w->tmp);
-	free(w);
+	return s->ops->blob_stat(size_out, s->be, d);
 }
 
 int store_blob_put(struct store *s, const struct oci_digest *expect,
@@ -552,7 +71,7 @@ int store_blob_put(struct store *s, const struct oci_digest *expect,
 	struct store_writer *w;
 	int rc;
 
-	if (store_blob_exists(s, expect, NULL)) {
+	if (store_blob_exists(NULL, s, expect)) {
 		struct oci_digest got;
 		oci_digest_of(&got, expect->alg, p, n);
 		if (!oci_digest_equal(&got, expect))
@@ -571,18 +90,19 @@ int store_blob_put(struct store *s, const struct oci_digest *expect,
 	return rc;
 }
 
-static int read_file(const char *path, size_t max, char **out, size_t *len,
-		     struct err *err)
+int store_blob_read(char **out, size_t *len_out, const struct store *s,
+		    const struct oci_digest *d, size_t max, struct err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct buf b;
 	char tmp[65536];
+	int64_t size;
 	ssize_t r;
+	int fd, rc;
 
 	*out = NULL;
-	if (fd < 0)
-		return err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-			       "%s: %s", path, strerror(errno));
+	rc = store_blob_open(&fd, &size, s, d, err);
+	if (rc)
+		return rc;
 	buf_init(&b, max);
 	for (;;) {
 		r = read(fd, tmp, sizeof(tmp));
@@ -593,65 +113,36 @@ static int read_file(const char *path, size_t max, char **out, size_t *len,
 		if (buf_append(&b, tmp, (size_t)r)) {
 			close(fd);
 			return err_set(err, ERR_TOO_LARGE,
-				       "%s: larger than %zu bytes", path, max);
+				       "blob %s: larger than %zu bytes", d->str,
+				       max);
 		}
 	}
 	close(fd);
 	if (r < 0) {
 		buf_release(&b);
-		return err_set(err, ERR_FAIL, "read %s: %s", path,
+		return err_set(err, ERR_FAIL, "read blob %s: %s", d->str,
 			       strerror(errno));
 	}
-	*out = buf_detach(&b, len);
+	*out = buf_detach(&b, len_out);
 	return 0;
 }
 
-int store_blob_read(const struct store *s, const struct oci_digest *d,
-		    size_t max, char **out, size_t *len_out, struct err *err)
+int store_blob_open(int *fd_out, int64_t *size_out, const struct store *s,
+		    const struct oci_digest *d, struct err *err)
 {
-	char *p = store_blob_path(s, d);
-	int rc;
-
-	if (!p)
-		return err_set(err, ERR_FAIL, "out of memory");
-	rc = read_file(p, max, out, len_out, err);
-	free(p);
-	return rc;
+	return s->ops->blob_open(fd_out, size_out, s->be, d, err);
 }
 
-/* Write a small file atomically: tmp, fsync, rename. */
-static int put_record(struct store *s, const char *dir, const char *name,
-		      const char *text, struct err *err)
+int store_blobs_each(const struct store *s, store_blob_fn cb, void *ctx,
+		     struct err *err)
 {
-	char *tmp = NULL, *dst = NULL;
-	size_t n = strlen(text);
-	int fd, rc;
+	return s->ops->blobs_each(s->be, cb, ctx, err);
+}
 
-	rc = mkdirs(dir, err);
-	if (rc)
-		return rc;
-	fd = tmp_open(s, &tmp, err);
-	if (fd < 0)
-		return fd;
-	dst = pathf("%s/%s", dir, name);
-	if (!dst || write(fd, text, n) != (ssize_t)n || fsync(fd)) {
-		rc = err_set(err, ERR_FAIL, "write %s: %s", tmp,
-			     strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, dst)) {
-		rc = err_set(err, ERR_FAIL, "rename %s: %s", dst,
-			     strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	close(fd);
-	if (rc)
-		unlink(tmp);
-	free(tmp);
-	free(dst);
-	return rc;
+int store_blob_delete(struct store *s, const struct oci_digest *d,
+		      struct err *err)
+{
+	return s->ops->blob_delete(s->be, d, err);
 }
 
 static char *ref_json(const struct store_ref *m)
@@ -666,7 +157,7 @@ static char *ref_json(const struct store_ref *m)
 }
 
 static int parse_ref_json(struct store_ref *out, const char *text, size_t n,
-			  const char *path, struct err *err)
+			  const char *repo, const char *key, struct err *err)
 {
 	json_t *j = json_loadb(text, n, 0, NULL);
 	json_t *d = json_object_get(j, "digest");
@@ -676,7 +167,8 @@ static int parse_ref_json(struct store_ref *out, const char *text, size_t n,
 
 	if (!json_is_string(d) || !json_is_string(mt) || !json_is_integer(sz) ||
 	    oci_digest_parse(&out->digest, json_string_value(d), NULL)) {
-		rc = err_set(err, ERR_INVALID, "%s: malformed record", path);
+		rc = err_set(err, ERR_INVALID, "%s/%s: malformed record", repo,
+			     key);
 	} else {
 		snprintf(out->media_type, sizeof(out->media_type), "%s",
 			 json_string_value(mt));
@@ -694,117 +186,138 @@ static int check_repo(const char *repo, struct err *err)
 	return 0;
 }
 
-int store_manifest_link(struct store *s, const char *repo,
-			const struct store_ref *m, struct err *err)
+static int check_tag(const char *tag, struct err *err)
 {
-	char *dir, *text;
-	int rc;
+	if (!oci_tag_valid(tag))
+		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
+	return 0;
+}
 
-	rc = check_repo(repo, err);
-	if (rc)
-		return rc;
-	if (!store_blob_exists(s, &m->digest, NULL))
-		return err_set(err, ERR_NOT_FOUND, "%s@%s: manifest not stored",
-			       repo, m->digest.str);
-	dir = pathf("%s/repositories/%s/_manifests/%s", s->root, repo,
-		    oci_digest_alg_name(m->digest.alg));
-	text = ref_json(m);
-	rc = dir && text
-		 ? put_record(s, dir, oci_digest_hex(&m->digest), text, err)
-		 : err_set(err, ERR_FAIL, "out of memory");
-	free(dir);
+/* Keys of a repository's records ("_manifests/sha256/<hex>"). */
+static void digest_key(char *key, const char *kind, const struct oci_digest *d)
+{
+	snprintf(key, KEY_MAX, "%s/%s/%s", kind, oci_digest_alg_name(d->alg),
+		 oci_digest_hex(d));
+}
+
+static int put_ref(struct store *s, const char *repo, const char *key,
+		   const struct store_ref *m, struct err *err)
+{
+	char *text = ref_json(m);
+	int rc = text ? s->ops->record_put(s->be, repo, key, text, err)
+		      : err_set(err, ERR_FAIL, "out of memory");
+
 	free(text);
 	return rc;
 }
 
-static int get_record(const char *path, struct store_ref *out, struct err *err)
+static int get_ref(struct store_ref *out, const struct store *s,
+		   const char *repo, const char *key, struct err *err)
 {
 	char *text;
 	size_t n;
-	int rc = read_file(path, RECORD_MAX, &text, &n, err);
+	int rc =
+	    s->ops->record_get(&text, &n, s->be, repo, key, RECORD_MAX, err);
 
 	if (rc)
 		return rc;
-	rc = parse_ref_json(out, text, n, path, err);
+	rc = parse_ref_json(out, text, n, repo, key, err);
 	free(text);
 	return rc;
 }
 
-int store_manifest_get(const struct store *s, const char *repo,
-		       const struct oci_digest *d, struct store_ref *out,
-		       struct err *err)
+int store_manifest_link(struct store *s, const char *repo,
+			const struct store_ref *m, struct err *err)
 {
-	char *p;
+	char key[KEY_MAX];
 	int rc;
 
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	p = pathf("%s/repositories/%s/_manifests/%s/%s", s->root, repo,
-		  oci_digest_alg_name(d->alg), oci_digest_hex(d));
-	rc = p ? get_record(p, out, err) : ERR_FAIL;
+	if (!store_blob_exists(NULL, s, &m->digest))
+		return err_set(err, ERR_NOT_FOUND, "%s@%s: manifest not stored",
+			       repo, m->digest.str);
+	digest_key(key, "_manifests", &m->digest);
+	return put_ref(s, repo, key, m, err);
+}
+
+int store_manifest_get(struct store_ref *out, const struct store *s,
+		       const char *repo, const struct oci_digest *d,
+		       struct err *err)
+{
+	char key[KEY_MAX];
+	int rc;
+
+	rc = check_repo(repo, err);
+	if (rc)
+		return rc;
+	digest_key(key, "_manifests", d);
+	rc = get_ref(out, s, repo, key, err);
 	if (rc == ERR_NOT_FOUND)
 		err_set(err, rc, "%s@%s: manifest not in store", repo, d->str);
-	free(p);
 	return rc;
 }
 
 int store_tag_set(struct store *s, const char *repo, const char *tag,
 		  const struct store_ref *m, struct err *err)
 {
-	char *dir, *text;
+	char key[KEY_MAX];
 	int rc;
 
 	rc = check_repo(repo, err);
+	if (!rc)
+		rc = check_tag(tag, err);
 	if (rc)
 		return rc;
-	if (!oci_tag_valid(tag))
-		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
-	dir = pathf("%s/repositories/%s/_tags", s->root, repo);
-	text = ref_json(m);
-	rc = dir && text ? put_record(s, dir, tag, text, err)
-			 : err_set(err, ERR_FAIL, "out of memory");
-	free(dir);
-	free(text);
-	return rc;
+	snprintf(key, sizeof(key), "_tags/%s", tag);
+	return put_ref(s, repo, key, m, err);
 }
 
-int store_tag_get(const struct store *s, const char *repo, const char *tag,
-		  struct store_ref *out, struct err *err)
+int store_tag_get(struct store_ref *out, const struct store *s,
+		  const char *repo, const char *tag, struct err *err)
 {
-	char *p;
+	char key[KEY_MAX];
 	int rc;
 
 	rc = check_repo(repo, err);
+	if (!rc)
+		rc = check_tag(tag, err);
 	if (rc)
 		return rc;
-	if (!oci_tag_valid(tag))
-		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
-	p = pathf("%s/repositories/%s/_tags/%s", s->root, repo, tag);
-	rc = p ? get_record(p, out, err) : ERR_FAIL;
+	snprintf(key, sizeof(key), "_tags/%s", tag);
+	rc = get_ref(out, s, repo, key, err);
 	if (rc == ERR_NOT_FOUND)
 		err_set(err, rc, "%s:%s: tag not in store", repo, tag);
-	free(p);
 	return rc;
 }
 
 int store_tag_delete(struct store *s, const char *repo, const char *tag,
 		     struct err *err)
 {
-	char *p;
-	int rc = 0;
+	char key[KEY_MAX];
+	int rc;
 
-	(void)s;
-	if (check_repo(repo, err))
-		return ERR_INVALID;
-	if (!oci_tag_valid(tag))
-		return err_set(err, ERR_INVALID, "invalid tag \"%.200s\"", tag);
-	p = pathf("%s/repositories/%s/_tags/%s", s->root, repo, tag);
-	if (!p || unlink(p))
-		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-			     "%s:%s: %s", repo, tag, strerror(errno));
-	free(p);
-	return rc;
+	rc = check_repo(repo, err);
+	if (!rc)
+		rc = check_tag(tag, err);
+	if (rc)
+		return rc;
+	snprintf(key, sizeof(key), "_tags/%s", tag);
+	return s->ops->record_delete(s->be, repo, key, err);
+}
+
+/* "_referrers/<alg>/<subject hex>", and the name of one referrer in it. */
+static void referrer_key(char *key, const struct oci_digest *subject,
+			 const struct oci_digest *referrer)
+{
+	digest_key(key, "_referrers", subject);
+	if (referrer) {
+		size_t n = strlen(key);
+		snprintf(key + n, KEY_MAX - n, "/%s-%s",
+			 oci_digest_alg_name(referrer->alg),
+			 oci_digest_hex(referrer));
+	}
 }
 
 int store_referrer_add(struct store *s, const char *repo,
@@ -812,347 +325,170 @@ int store_referrer_add(struct store *s, const char *repo,
 		       const struct oci_digest *referrer, const char *desc_json,
 		       struct err *err)
 {
-	char *dir, *name;
+	char key[KEY_MAX];
 	int rc;
 
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	dir = pathf("%s/repositories/%s/_referrers/%s/%s", s->root, repo,
-		    oci_digest_alg_name(subject->alg), oci_digest_hex(subject));
-	name = pathf("%s-%s", oci_digest_alg_name(referrer->alg),
-		     oci_digest_hex(referrer));
-	rc = dir && name ? put_record(s, dir, name, desc_json, err)
-			 : err_set(err, ERR_FAIL, "out of memory");
-	free(dir);
-	free(name);
-	return rc;
-}
-
-/* Sorted names in dir, leaving out dot-names (no record starts with a
- * dot); NULL when empty or unreadable. Free with free_list. */
-static char **list_dir(const char *dir, size_t *n_out)
-{
-	char **v = NULL;
-	size_t n = 0, j = 0;
-
-	*n_out = 0;
-	if (store_names_list(&v, &n, dir) || !v)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i][0] == '.')
-			free(v[i]);
-		else
-			v[j++] = v[i];
-	}
-	*n_out = j;
-	return v;
-}
-
-static void free_list(char **v, size_t n)
-{
-	store_names_free(v, n);
-}
-
-struct walk {
-	const struct store *s;
-	store_visit_fn cb;
-	void *ctx;
-	int stop;
-	struct err *err;
-};
-
-static void visit_repo(struct walk *w, const char *repo)
-{
-	char *dir = pathf("%s/repositories/%s/_tags", w->s->root, repo);
-	size_t n = 0;
-	char **tags = dir ? list_dir(dir, &n) : NULL;
-
-	for (size_t i = 0; i < n && !w->stop; i++) {
-		struct store_ref ref;
-		char *p = pathf("%s/%s", dir, tags[i]);
-
-		if (p && oci_tag_valid(tags[i]) && !get_record(p, &ref, NULL))
-			w->stop = w->cb(w->ctx, repo, tags[i], &ref);
-		free(p);
-	}
-	if (!n && !w->stop)
-		w->stop = w->cb(w->ctx, repo, NULL, NULL);
-	free_list(tags, n);
-	free(dir);
-}
-
-/* Recurse under repositories/; a directory holding _tags or _manifests is
- * a repository. Depth is bounded by the name length limit. */
-static void walk_dir(struct walk *w, const char *rel, int depth)
-{
-	char *dir =
-	    pathf("%s/repositories%s%s", w->s->root, *rel ? "/" : "", rel);
-	size_t n = 0;
-	char **names = dir ? list_dir(dir, &n) : NULL;
-	int is_repo = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(names[i], "_tags") ||
-		    !strcmp(names[i], "_manifests"))
-			is_repo = 1;
-	if (is_repo && store_repo_valid(rel))
-		visit_repo(w, rel);
-	for (size_t i = 0; i < n && !w->stop && depth < 64; i++) {
-		char *sub;
-		if (names[i][0] == '_')
-			continue;
-		sub = *rel ? pathf("%s/%s", rel, names[i]) : strdup(names[i]);
-		if (sub)
-			walk_dir(w, sub, depth + 1);
-		free(sub);
-	}
-	free_list(names, n);
-	free(dir);
-}
-
-int store_list(const struct store *s, const char *only_repo, store_visit_fn cb,
-	       void *ctx, struct err *err)
-{
-	struct walk w = {s, cb, ctx, 0, err};
-
-	if (only_repo) {
-		int rc = check_repo(only_repo, err);
-		if (rc)
-			return rc;
-		visit_repo(&w, only_repo);
-		return 0;
-	}
-	walk_dir(&w, "", 0);
-	return 0;
-}
-
-int store_blob_open(const struct store *s, const struct oci_digest *d,
-		    int *fd_out, int64_t *size_out, struct err *err)
-{
-	char *p = store_blob_path(s, d);
-	struct stat st;
-	int fd;
-
-	*fd_out = -1;
-	fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
-	if (fd < 0) {
-		int rc =
-		    err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-			    "blob %s: %s", d->str, strerror(errno));
-		free(p);
-		return rc;
-	}
-	free(p);
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return err_set(err, ERR_FAIL, "blob %s: not a regular file",
-			       d->str);
-	}
-	*fd_out = fd;
-	*size_out = st.st_size;
-	return 0;
-}
-
-int store_blob_delete(struct store *s, const struct oci_digest *d,
-		      struct err *err)
-{
-	char *p = store_blob_path(s, d);
-	int rc = 0;
-
-	if (!p || unlink(p))
-		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-			     "blob %s: %s", d->str, strerror(errno));
-	free(p);
-	return rc;
+	referrer_key(key, subject, referrer);
+	return s->ops->record_put(s->be, repo, key, desc_json, err);
 }
 
 int store_repo_exists(const struct store *s, const char *repo)
 {
-	char *a, *b;
-	struct stat st;
-	int ok;
-
 	if (!store_repo_valid(repo))
 		return 0;
-	a = pathf("%s/repositories/%s/_tags", s->root, repo);
-	b = pathf("%s/repositories/%s/_manifests", s->root, repo);
-	ok = (a && !stat(a, &st)) || (b && !stat(b, &st));
-	free(a);
-	free(b);
-	return ok;
+	return s->ops->record_exists(s->be, repo, "_tags") ||
+	       s->ops->record_exists(s->be, repo, "_manifests");
 }
 
 int store_manifest_unlink(struct store *s, const char *repo,
 			  const struct oci_digest *d, struct err *err)
 {
-	char *p, *dir;
-	char **tags;
+	char key[KEY_MAX];
+	char **tags = NULL;
 	size_t n = 0;
 	int rc;
 
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	p = pathf("%s/repositories/%s/_manifests/%s/%s", s->root, repo,
-		  oci_digest_alg_name(d->alg), oci_digest_hex(d));
-	if (!p || unlink(p)) {
-		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-			     "%s@%s: %s", repo, d->str, strerror(errno));
-		free(p);
+	digest_key(key, "_manifests", d);
+	rc = s->ops->record_delete(s->be, repo, key, err);
+	if (rc)
 		return rc;
-	}
-	free(p);
-	dir = pathf("%s/repositories/%s/_tags", s->root, repo);
-	tags = dir ? list_dir(dir, &n) : NULL;
+	if (s->ops->record_list(&tags, &n, s->be, repo, "_tags", NULL))
+		return 0;
 	for (size_t i = 0; i < n; i++) {
 		struct store_ref ref;
-		char *t = pathf("%s/%s", dir, tags[i]);
 
-		if (t && !get_record(t, &ref, NULL) &&
+		snprintf(key, sizeof(key), "_tags/%s", tags[i]);
+		if (!get_ref(&ref, s, repo, key, NULL) &&
 		    oci_digest_equal(&ref.digest, d))
-			unlink(t);
-		free(t);
+			s->ops->record_delete(s->be, repo, key, NULL);
 	}
-	free_list(tags, n);
-	free(dir);
+	fsutil_names_free(tags, n);
 	return 0;
+}
+
+/* A referrer named "<alg>-<hex>" whose manifest record is gone. */
+static int referrer_dropped(const struct store *s, const char *repo,
+			    const char *name)
+{
+	char key[KEY_MAX], ds[OCI_DIGEST_MAX + 8];
+	struct oci_digest rd;
+	char *dash;
+
+	snprintf(ds, sizeof(ds), "%s", name);
+	dash = strchr(ds, '-');
+	if (!dash)
+		return 0;
+	*dash = ':';
+	if (oci_digest_parse(&rd, ds, NULL))
+		return 0;
+	digest_key(key, "_manifests", &rd);
+	return !s->ops->record_exists(s->be, repo, key);
 }
 
 int store_referrers_list(const struct store *s, const char *repo,
 			 const struct oci_digest *subject, store_referrer_fn cb,
 			 void *ctx, struct err *err)
 {
-	char *dir;
-	char **names;
+	char dir[KEY_MAX];
+	char **names = NULL;
 	size_t n = 0;
 	int rc;
 
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	dir = pathf("%s/repositories/%s/_referrers/%s/%s", s->root, repo,
-		    oci_digest_alg_name(subject->alg), oci_digest_hex(subject));
-	names = dir ? list_dir(dir, &n) : NULL;
+	referrer_key(dir, subject, NULL);
+	if (s->ops->record_list(&names, &n, s->be, repo, dir, NULL))
+		return 0;
 	for (size_t i = 0; i < n; i++) {
-		char *p = pathf("%s/%s", dir, names[i]), *text = NULL;
+		char key[KEY_MAX * 2], *text = NULL;
 		size_t len;
-		struct oci_digest rd;
-		char *dash = strchr(names[i], '-');
+		int stop;
 
-		/* a referrer whose manifest was deleted is skipped */
-		if (dash) {
-			*dash = ':';
-			if (!oci_digest_parse(&rd, names[i], NULL)) {
-				char *m = pathf(
-				    "%s/repositories/%s/_manifests/%s/%s",
-				    s->root, repo, oci_digest_alg_name(rd.alg),
-				    oci_digest_hex(&rd));
-				struct stat st;
-				if (m && stat(m, &st)) {
-					free(m);
-					free(p);
-					continue;
-				}
-				free(m);
-			}
-		}
-		if (p && !read_file(p, RECORD_MAX, &text, &len, NULL))
-			if (cb(ctx, text)) {
-				free(text);
-				free(p);
-				break;
-			}
+		if (referrer_dropped(s, repo, names[i]))
+			continue;
+		snprintf(key, sizeof(key), "%s/%s", dir, names[i]);
+		if (s->ops->record_get(&text, &len, s->be, repo, key,
+				       RECORD_MAX, NULL))
+			continue;
+		stop = cb(ctx, text);
 		free(text);
-		free(p);
+		if (stop)
+			break;
 	}
-	free_list(names, n);
-	free(dir);
+	fsutil_names_free(names, n);
 	return 0;
-}
-
-static char *blob_link_path(const struct store *s, const char *repo,
-			    const struct oci_digest *d)
-{
-	return pathf("%s/repositories/%s/_blobs/%s/%s", s->root, repo,
-		     oci_digest_alg_name(d->alg), oci_digest_hex(d));
 }
 
 int store_blob_link(struct store *s, const char *repo,
 		    const struct oci_digest *d, struct err *err)
 {
-	char *p, *dir;
-	struct stat st;
+	char key[KEY_MAX];
 	int rc;
 
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	p = blob_link_path(s, repo, d);
-	if (p && !stat(p, &st)) {
-		free(p);
+	digest_key(key, "_blobs", d);
+	if (s->ops->record_exists(s->be, repo, key))
 		return 0;
-	}
-	free(p);
 	/* a fresh mtime on the blob keeps a concurrent gc (grace period)
 	 * from sweeping a blob that is being linked right now */
-	p = store_blob_path(s, d);
-	if (p)
-		utimensat(AT_FDCWD, p, NULL, 0);
-	free(p);
-	dir = pathf("%s/repositories/%s/_blobs/%s", s->root, repo,
-		    oci_digest_alg_name(d->alg));
-	rc = dir ? put_record(s, dir, oci_digest_hex(d), "", err)
-		 : err_set(err, ERR_FAIL, "out of memory");
-	free(dir);
-	return rc;
+	s->ops->blob_touch(s->be, d);
+	return s->ops->record_put(s->be, repo, key, "", err);
 }
 
 int store_blob_linked(const struct store *s, const char *repo,
 		      const struct oci_digest *d)
 {
-	char *p;
-	struct stat st;
-	int ok;
+	char key[KEY_MAX];
 
 	if (!store_repo_valid(repo))
 		return 0;
-	p = blob_link_path(s, repo, d);
-	ok = p && !stat(p, &st);
-	free(p);
-	return ok;
+	digest_key(key, "_blobs", d);
+	return s->ops->record_exists(s->be, repo, key);
 }
 
 int store_blob_unlink(struct store *s, const char *repo,
 		      const struct oci_digest *d, struct err *err)
 {
-	char *p;
-	int rc = 0;
+	char key[KEY_MAX];
+	int rc;
 
 	rc = check_repo(repo, err);
 	if (rc)
 		return rc;
-	p = blob_link_path(s, repo, d);
-	if (!p || unlink(p))
-		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-			     "%s@%s: %s", repo, d->str, strerror(errno));
-	free(p);
-	return rc;
+	digest_key(key, "_blobs", d);
+	return s->ops->record_delete(s->be, repo, key, err);
 }
 
-int store_name_split(const char *s, char *repo, char *tag)
+int store_name_split(char *repo_out, char *tag_out, const char *name,
+		     struct err *err)
 {
-	const char *slash = strrchr(s, '/');
-	const char *colon = strrchr(slash ? slash : s, ':');
-	size_t rl = colon ? (size_t)(colon - s) : strlen(s);
+	const char *slash = strrchr(name, '/');
+	const char *colon = strrchr(slash ? slash : name, ':');
+	size_t rl = colon ? (size_t)(colon - name) : strlen(name);
 
-	tag[0] = '\0';
+	tag_out[0] = '\0';
+	repo_out[0] = '\0';
 	if (rl >= OCI_REPO_MAX || (colon && strlen(colon + 1) > OCI_TAG_MAX))
-		return -1;
-	memcpy(repo, s, rl);
-	repo[rl] = '\0';
+		return err_set(err, ERR_INVALID,
+			       "invalid name \"%.300s\": too long", name);
+	memcpy(repo_out, name, rl);
+	repo_out[rl] = '\0';
 	if (colon)
-		snprintf(tag, OCI_TAG_MAX + 1, "%s", colon + 1);
-	return store_repo_valid(repo) && (!colon || oci_tag_valid(tag)) ? 0
-									: -1;
+		snprintf(tag_out, OCI_TAG_MAX + 1, "%s", colon + 1);
+	if (!store_repo_valid(repo_out))
+		return err_set(err, ERR_INVALID,
+			       "invalid name \"%.300s\": bad repository", name);
+	if (colon && !oci_tag_valid(tag_out))
+		return err_set(err, ERR_INVALID,
+			       "invalid name \"%.300s\": bad tag", name);
+	return 0;
 }

@@ -1,4 +1,7 @@
-/* The on-disk content-addressed store.
+/* The content-addressed store: blobs, manifests, tags, referrers, the
+ * streaming writer and the writer lock. Commands reach the store through
+ * this header alone; the work is done by a backend behind a table of
+ * operations (backend.h), today the filesystem (fs.c), laid out as:
  *
  *   STORE/blobs/sha256/<hex>     every blob and manifest, exactly its bytes
  *   STORE/repositories/<repo>/_tags/<tag>
@@ -27,12 +30,20 @@
 #include "oci/digest.h"
 #include "oci/err.h"
 
+struct store_ops; /* the backend's table: mirror/store/backend.h */
+
+/* Where the store is (for the filesystem backend, its directory), and
+ * the backend behind it. Owned by the caller, filled by store_open. */
 struct store {
 	char *root;
-	int lock_fd; /* -1 unless locked */
+	const struct store_ops *ops;
+	void *be; /* the backend's state */
 };
 
-/* Open (and with create, make) the store at root. */
+/* Open (and with create, make) the store at root: ERR_NOT_FOUND when it
+ * does not exist and create is 0. After a failure s holds nothing and
+ * store_close is a no-op. Every function below may be called from several
+ * threads on one open store; writes that need it take store_lock first. */
 int store_open(struct store *s, const char *root, int create, struct err *err);
 void store_close(struct store *s);
 
@@ -40,11 +51,9 @@ void store_close(struct store *s);
 int store_lock(struct store *s, int wait, struct err *err);
 void store_unlock(struct store *s);
 
-/* Path of a blob (may not exist). Caller frees. */
-char *store_blob_path(const struct store *s, const struct oci_digest *d);
 /* 1 if present (size_out set), 0 if not. */
-int store_blob_exists(const struct store *s, const struct oci_digest *d,
-		      int64_t *size_out);
+int store_blob_exists(int64_t *size_out, const struct store *s,
+		      const struct oci_digest *d);
 
 /* Streaming writer for one blob with a known digest. */
 struct store_writer;
@@ -73,12 +82,13 @@ int store_writer_commit_as(struct store_writer *w,
 /* Free; removes the temp file unless committed. */
 void store_writer_free(struct store_writer *w);
 
-/* Whole buffer (manifests): verify against expect, write atomically. */
+/* Whole buffer (manifests): verify against expect (ERR_DIGEST), write
+ * atomically; a no-op (after the check) when already stored. */
 int store_blob_put(struct store *s, const struct oci_digest *expect,
 		   const void *p, size_t n, struct err *err);
 /* Read a whole blob of at most max bytes. Caller frees *out. */
-int store_blob_read(const struct store *s, const struct oci_digest *d,
-		    size_t max, char **out, size_t *len_out, struct err *err);
+int store_blob_read(char **out, size_t *len_out, const struct store *s,
+		    const struct oci_digest *d, size_t max, struct err *err);
 
 /* A tag or manifest record. */
 struct store_ref {
@@ -90,15 +100,15 @@ struct store_ref {
 /* Record that repo holds manifest d (its bytes must be stored). */
 int store_manifest_link(struct store *s, const char *repo,
 			const struct store_ref *m, struct err *err);
-int store_manifest_get(const struct store *s, const char *repo,
-		       const struct oci_digest *d, struct store_ref *out,
+int store_manifest_get(struct store_ref *out, const struct store *s,
+		       const char *repo, const struct oci_digest *d,
 		       struct err *err);
 /* Point repo:tag at m (which must be linked). Atomic. */
 int store_tag_set(struct store *s, const char *repo, const char *tag,
 		  const struct store_ref *m, struct err *err);
 /* ERR_NOT_FOUND when absent. */
-int store_tag_get(const struct store *s, const char *repo, const char *tag,
-		  struct store_ref *out, struct err *err);
+int store_tag_get(struct store_ref *out, const struct store *s,
+		  const char *repo, const char *tag, struct err *err);
 int store_tag_delete(struct store *s, const char *repo, const char *tag,
 		     struct err *err);
 
@@ -108,10 +118,18 @@ int store_referrer_add(struct store *s, const char *repo,
 		       const struct oci_digest *referrer, const char *desc_json,
 		       struct err *err);
 
-/* Open a stored blob for reading; *fd_out and *size_out set.
- * ERR_NOT_FOUND when absent. */
-int store_blob_open(const struct store *s, const struct oci_digest *d,
-		    int *fd_out, int64_t *size_out, struct err *err);
+/* Open a stored blob for reading; *fd_out (the caller closes it) and
+ * *size_out set. ERR_NOT_FOUND when absent. */
+int store_blob_open(int *fd_out, int64_t *size_out, const struct store *s,
+		    const struct oci_digest *d, struct err *err);
+/* Each stored blob: its digest and size, sha256 then sha512, sorted.
+ * Files whose name is not a digest are left out (verify reports them).
+ * cb returns nonzero to stop. ERR_FAIL naming a directory that cannot be
+ * listed, after the rest is visited. */
+typedef int (*store_blob_fn)(void *ctx, const struct oci_digest *d,
+			     int64_t size);
+int store_blobs_each(const struct store *s, store_blob_fn cb, void *ctx,
+		     struct err *err);
 /* Remove a blob from the store (every repository shares it). */
 int store_blob_delete(struct store *s, const struct oci_digest *d,
 		      struct err *err);
@@ -130,28 +148,24 @@ int store_blob_unlink(struct store *s, const char *repo,
 /* 1 when the repository has any tag or manifest. */
 int store_repo_exists(const struct store *s, const char *repo);
 
-/* Each referrer descriptor (JSON text) recorded for subject in repo. */
+/* Each referrer descriptor (JSON text, valid during the call) recorded
+ * for subject in repo whose manifest repo still holds; cb returns nonzero
+ * to stop. ERR_INVALID for a bad name; unreadable records are left out. */
 typedef int (*store_referrer_fn)(void *ctx, const char *desc_json);
 int store_referrers_list(const struct store *s, const char *repo,
 			 const struct oci_digest *subject, store_referrer_fn cb,
 			 void *ctx, struct err *err);
 
-/* Visit every repository (sorted) and, when tags is set, every tag of it
- * (sorted). cb returns nonzero to stop. */
-typedef int (*store_visit_fn)(void *ctx, const char *repo, const char *tag,
-			      const struct store_ref *ref);
-int store_list(const struct store *s, const char *only_repo, store_visit_fn cb,
-	       void *ctx, struct err *err);
+/* Split name "REPO[:TAG]" as the store names things (the tag follows the
+ * last ':' after the last '/'). repo_out needs OCI_REPO_MAX bytes, tag_out
+ * OCI_TAG_MAX + 1 and is "" when absent. ERR_INVALID, naming name, when
+ * the repository or a given tag is invalid. */
+int store_name_split(char *repo_out, char *tag_out, const char *name,
+		     struct err *err);
 
-/* Split "REPO[:TAG]" as the store names things (the tag follows the last
- * ':' after the last '/'). repo needs OCI_REPO_MAX bytes, tag
- * OCI_TAG_MAX + 1 and is "" when absent. -1 when the repository or a
- * given tag is invalid. */
-int store_name_split(const char *s, char *repo, char *tag);
-
-/* Validate a repository name: "host/path" when the first component names
- * a host ('.', ':', brackets or "localhost"), else a plain path such as
- * "team/app" (pushed to the server without a host). */
+/* 1 when the store keeps repositories of this name: the reference
+ * grammar's oci_repo_name_valid ("host/path", or a host-less path such as
+ * "team/app", pushed to the server without a host). */
 int store_repo_valid(const char *repo);
 
 #endif

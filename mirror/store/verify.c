@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mirror/store/fsutil.h"
 #include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/ref.h"
@@ -101,13 +102,14 @@ static int hash_file(struct verify *v, const char *path,
 }
 
 /* Move dir/name to quarantine/<alg>-<name>[.N]; the new path, relative to
- * the store, into rel. 0 or -1 (errno). */
+ * the store, into rel. 0, or ERR_FAIL with errno kept for the caller's
+ * problem line. */
 static int quarantine(struct verify *v, const char *alg, const char *dir,
 		      const char *name, char *rel, size_t relcap)
 {
 	char *qdir = NULL, *src = NULL, *dst = NULL;
 	struct stat st;
-	int rc = -1, saved = 0;
+	int rc = ERR_FAIL, saved = 0;
 
 	if (asprintf(&qdir, "%s/quarantine", v->s->root) < 0) {
 		qdir = NULL;
@@ -135,7 +137,7 @@ static int quarantine(struct verify *v, const char *alg, const char *dir,
 		if (lstat(dst, &st) && errno == ENOENT)
 			break;
 	}
-	rc = dst ? rename(src, dst) : -1;
+	rc = dst && !rename(src, dst) ? 0 : ERR_FAIL;
 out:
 	saved = errno;
 	free(qdir);
@@ -150,7 +152,7 @@ static void check_file(struct verify *v, const char *alg, const char *dir,
 {
 	struct oci_digest want, got;
 	char rel[512], shown[300], *path = NULL;
-	int valid = !store_name_digest(&want, alg, name);
+	int valid = !fsutil_name_digest(&want, alg, name);
 	int rc, e;
 
 	snprintf(shown, sizeof(shown), "%s:%.*s", alg, QUARANTINE_NAME_MAX,
@@ -203,7 +205,7 @@ static int check_blobs(struct verify *v, struct err *err)
 
 		if (asprintf(&dir, "%s/blobs/%s", v->s->root, algs[a]) < 0)
 			return err_set(err, ERR_FAIL, "out of memory");
-		if (store_names_list(&names, &n, dir)) {
+		if (fsutil_names_list(&names, &n, dir, NULL)) {
 			int rc = err_set(err, ERR_FAIL, "cannot list %s: %s",
 					 dir, strerror(errno));
 			free(dir);
@@ -211,7 +213,7 @@ static int check_blobs(struct verify *v, struct err *err)
 		}
 		for (size_t i = 0; i < n; i++)
 			check_file(v, algs[a], dir, names[i]);
-		store_names_free(names, n);
+		fsutil_names_free(names, n);
 		free(dir);
 	}
 	return 0;
@@ -227,7 +229,7 @@ static void check_content(struct verify *v, const struct oci_digest *d,
 	int rc;
 
 	memset(&m, 0, sizeof(m));
-	rc = store_blob_read(v->s, d, OCI_MANIFEST_MAX, &raw, &len, &e);
+	rc = store_blob_read(&raw, &len, v->s, d, OCI_MANIFEST_MAX, &e);
 	if (rc == ERR_NOT_FOUND) {
 		problem(v, VERIFY_MISSING_MANIFEST, NULL, d->str, d->str, NULL,
 			"%s@%s: manifest is not stored", v->repo, d->str);
@@ -254,7 +256,7 @@ static void check_content(struct verify *v, const struct oci_digest *d,
 		    i < m.n_layers ? &m.layers[i] : &m.config;
 		if (i == m.n_layers && !m.has_config)
 			break;
-		if (!store_blob_exists(v->s, &b->digest, NULL))
+		if (!store_blob_exists(NULL, v->s, &b->digest))
 			problem(
 			    v, VERIFY_MISSING_BLOB, NULL, d->str, b->digest.str,
 			    NULL, "%s@%s: %s %s is not stored", v->repo, d->str,
@@ -274,7 +276,7 @@ static int check_repo(void *ctx, const char *repo)
 	v->repo = repo;
 	if (asprintf(&dir, "%s/repositories/%s/_tags", v->s->root, repo) < 0)
 		return 1;
-	if (store_names_list(&names, &n, dir))
+	if (fsutil_names_list(&names, &n, dir, NULL))
 		problem(v, VERIFY_UNREADABLE, NULL, NULL, NULL, NULL,
 			"%s: cannot list tags: %s", repo, strerror(errno));
 	for (size_t i = 0; i < n; i++) {
@@ -288,26 +290,26 @@ static int check_repo(void *ctx, const char *repo)
 				names[i]);
 			continue;
 		}
-		rc = store_tag_get(v->s, repo, names[i], &ref, &e);
+		rc = store_tag_get(&ref, v->s, repo, names[i], &e);
 		if (rc == ERR_NOT_FOUND)
 			continue;
 		v->st->tags++;
 		if (rc)
 			problem(v, VERIFY_UNREADABLE, names[i], NULL, NULL,
 				NULL, "%s:%s: %s", repo, names[i], e.msg);
-		else if (!store_blob_exists(v->s, &ref.digest, NULL))
+		else if (!store_blob_exists(NULL, v->s, &ref.digest))
 			problem(v, VERIFY_MISSING_MANIFEST, names[i],
 				ref.digest.str, ref.digest.str, NULL,
 				"%s:%s: manifest %s is not stored", repo,
 				names[i], ref.digest.str);
 	}
-	store_names_free(names, n);
+	fsutil_names_free(names, n);
 	free(dir);
 	for (size_t a = 0; a < N_ALGS; a++) {
 		if (asprintf(&dir, "%s/repositories/%s/_manifests/%s",
 			     v->s->root, repo, algs[a]) < 0)
 			return 1;
-		if (store_names_list(&names, &n, dir))
+		if (fsutil_names_list(&names, &n, dir, NULL))
 			problem(v, VERIFY_UNREADABLE, NULL, NULL, NULL, NULL,
 				"%s: cannot list %s: %s", repo, dir,
 				strerror(errno));
@@ -316,10 +318,10 @@ static int check_repo(void *ctx, const char *repo)
 			struct store_ref rec;
 			struct err e;
 
-			if (store_name_digest(&d, algs[a], names[i]))
+			if (fsutil_name_digest(&d, algs[a], names[i]))
 				continue;
 			v->st->manifests++;
-			if (store_manifest_get(v->s, repo, &d, &rec, &e)) {
+			if (store_manifest_get(&rec, v->s, repo, &d, &e)) {
 				problem(v, VERIFY_UNREADABLE, NULL, d.str,
 					d.str, NULL, "%s", e.msg);
 				check_content(v, &d, NULL);
@@ -327,14 +329,14 @@ static int check_repo(void *ctx, const char *repo)
 				check_content(v, &d, rec.media_type);
 			}
 		}
-		store_names_free(names, n);
+		fsutil_names_free(names, n);
 		free(dir);
 	}
 	return 0;
 }
 
-int store_verify(struct store *s, const struct verify_options *o,
-		 struct verify_stats *out, struct err *err)
+int verify_run(struct verify_stats *out, struct store *s,
+	       const struct verify_options *o, struct err *err)
 {
 	struct verify v = {s, o, out, NULL, NULL};
 	struct err werr;
@@ -348,7 +350,7 @@ int store_verify(struct store *s, const struct verify_options *o,
 	rc = check_blobs(&v, err);
 	if (rc)
 		goto out;
-	if (store_repos_each(s, check_repo, &v, &werr)) {
+	if (walk_repos(s, check_repo, &v, &werr)) {
 		v.repo = NULL;
 		problem(&v, VERIFY_UNREADABLE, NULL, NULL, NULL, NULL, "%s",
 			werr.msg);

@@ -1,6 +1,6 @@
 /* Checking the store against itself.
  *
- * store_verify re-hashes every file in blobs/sha256 and blobs/sha512
+ * verify_run re-hashes every file in blobs/sha256 and blobs/sha512
  * (streaming, one fixed buffer) and compares the result with its name. A
  * file whose content does not match, whose name is not a digest, or that
  * is not a regular file is moved (renamed, same filesystem) to
@@ -11,7 +11,8 @@
  * missing is reported, nothing is changed. Children of an index that are
  * not stored are not a problem (a platform filter leaves them out).
  *
- * Verify takes no lock: content is renamed into place whole, so a file it
+ * Verify works on the filesystem backend's layout (store.h) directly.
+ * It takes no lock: content is renamed into place whole, so a file it
  * reads is never partial; the caller may hold the writer lock anyway. */
 #ifndef MIRROR_STORE_VERIFY_H
 #define MIRROR_STORE_VERIFY_H
@@ -66,7 +67,7 @@ struct verify_stats {
 /* 0 when the check ran (problems are counted in *out, which is filled
  * even on failure), or a negative code when it could not (a directory of
  * the store cannot be listed, out of memory). */
-int store_verify(struct store *s, const struct verify_options *o,
-		 struct verify_stats *out, struct err *err);
+int verify_run(struct verify_stats *out, struct store *s,
+	       const struct verify_options *o, struct err *err);
 
 #endif

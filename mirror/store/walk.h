@@ -1,35 +1,39 @@
-/* Walking the store's directories, for gc and verify.
+/* Walking the store's repositories: the one walk behind `ls`, the
+ * registry catalog, bundles, gc and verify.
  *
- * Unlike store_list (which visits tags), these report listing failures:
- * a caller that deletes what it did not see must know when it did not see
- * everything. Nothing here follows a symbolic link. */
+ * A repository is a directory under STORE/repositories holding any of
+ * _tags, _manifests, _blobs or _referrers whose path is a valid repository
+ * name (store_repo_valid). Repositories are visited sorted, depth-first;
+ * nothing here follows a symbolic link. A directory that cannot be read is
+ * skipped and the walk goes on; the walk then returns ERR_FAIL naming the
+ * first one, so a caller that deletes what it did not see knows when it
+ * did not see everything. */
 #ifndef MIRROR_STORE_WALK_H
 #define MIRROR_STORE_WALK_H
-
-#include <stddef.h>
 
 #include "mirror/store/store.h"
 #include "oci/err.h"
 
-/* Sorted entry names of dir, without "." and "..". An absent dir is
- * empty (0, *out NULL). -1 with errno set when it cannot be read; *out is
- * then NULL. Free with store_names_free. */
-int store_names_list(char ***out, size_t *n_out, const char *dir);
-void store_names_free(char **v, size_t n);
+/* Called once per repository: repo is its validated name. Nonzero stops
+ * the walk (which then returns 0, or ERR_FAIL if a directory was
+ * unreadable before). */
+typedef int (*walk_repo_fn)(void *ctx, const char *repo);
 
-/* Called once per repository: repo is its validated name. Nonzero stops. */
-typedef int (*store_repo_fn)(void *ctx, const char *repo);
+/* Every repository, records of any kind. */
+int walk_repos(const struct store *s, walk_repo_fn cb, void *ctx,
+	       struct err *err);
 
-/* Every repository under STORE/repositories (sorted): a directory holding
- * any of _tags, _manifests, _blobs or _referrers whose path is a valid
- * repository name. A directory that cannot be read is skipped and the
- * walk goes on; it then returns ERR_FAIL naming the first one. */
-int store_repos_each(const struct store *s, store_repo_fn cb, void *ctx,
-		     struct err *err);
+/* Called for every tag of a repository (sorted), or once with tag and ref
+ * NULL for a repository without tags. Strings are valid only during the
+ * call. Nonzero stops. */
+typedef int (*walk_tag_fn)(void *ctx, const char *repo, const char *tag,
+			   const struct store_ref *ref);
 
-/* "<alg>:<name>" parsed as a canonical digest of algorithm alg ("sha256",
- * "sha512"); 0 or ERR_INVALID. */
-int store_name_digest(struct oci_digest *out, const char *alg,
-		      const char *name);
+/* Every repository holding tags or manifests (store_repo_exists), or only
+ * only_repo when given, with its tags. A tag record that cannot be read is
+ * left out (verify reports it); a _tags directory that cannot be listed
+ * makes the result ERR_FAIL after the rest is visited. */
+int walk_tags(const struct store *s, const char *only_repo, walk_tag_fn cb,
+	      void *ctx, struct err *err);
 
 #endif

@@ -7,6 +7,7 @@
 #include "mirror/fresh.h"
 #include "mirror/margo/app_pull.h"
 #include "mirror/pull.h"
+#include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "registry/pool.h"
 
@@ -224,7 +225,7 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 			t->action = SYNC_UNCHANGED;
 			continue;
 		}
-		t->action = store_tag_get(s, dest_out, sel[i], &old, NULL)
+		t->action = store_tag_get(&old, s, dest_out, sel[i], NULL)
 				? SYNC_ADDED
 				: SYNC_UPDATED;
 		snprintf(it.ref.tag, sizeof(it.ref.tag), "%s", sel[i]);
@@ -242,7 +243,18 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 	if (rule->prune && listed) {
 		prune_out->keep = sel;
 		prune_out->n_keep = n_sel;
-		store_list(s, dest_out, collect_prune, prune_out, NULL);
+		/* an unreadable listing prunes less, and says so */
+		if (walk_tags(s, dest_out, collect_prune, prune_out, &e)) {
+			struct sync_tag_result *t = report_add(rep);
+			if (t) {
+				snprintf(t->source, sizeof(t->source), "%s",
+					 srcrepo);
+				snprintf(t->repo, sizeof(t->repo), "%s",
+					 dest_out);
+				err_wrap(&e, "prune %s: ", dest_out);
+				fail_line(rep, t, &e);
+			}
+		}
 		prune_out->keep = NULL;
 	}
 out:
@@ -299,7 +311,7 @@ static void sync_app(struct store *s, struct reg_pool *pool,
 		if (!t)
 			break;
 		snprintf(t->source, sizeof(t->source), "%s", n->name);
-		if (store_name_split(n->name, t->repo, t->tag)) {
+		if (store_name_split(t->repo, t->tag, n->name, NULL)) {
 			/* an image reference that could not be resolved */
 			t->repo[0] = t->tag[0] = '\0';
 			snprintf(t->source, sizeof(t->source), "%s", n->detail);
@@ -419,7 +431,7 @@ int sync_run(struct store *s, const struct sync_config *cfg,
 				 prunes[i].dest);
 			snprintf(t->tag, sizeof(t->tag), "%s", p->drop[k]);
 			t->action = SYNC_PRUNED;
-			if (!store_tag_get(s, prunes[i].dest, p->drop[k], &old,
+			if (!store_tag_get(&old, s, prunes[i].dest, p->drop[k],
 					   NULL))
 				t->digest = old.digest;
 			if (!o->dry_run &&

@@ -117,7 +117,7 @@ static void run_gc(struct gc_stats *st, struct seen *s, int dry_run,
 	o.removed = on_removed;
 	o.warn = on_warn;
 	o.ctx = s;
-	cr_assert_eq(store_gc(&f.st, &o, st, &e), 0, "%s", e.msg);
+	cr_assert_eq(gc_run(st, &f.st, &o, &e), 0, "%s", e.msg);
 }
 
 static void delete_tag(const char *tag)
@@ -298,7 +298,7 @@ Test(gc, grace_period_keeps_recent_files)
 	fix_age_all(&f, 3600);
 	delete_tag("v2");
 	/* just written: a blob and an upload in tmp/; an old upload */
-	p = store_blob_path(&f.st, &two);
+	p = fix_blob_path(&f.st, &two);
 	fix_age(p, 10);
 	free(p);
 	t = fopen(fix_path(&f, "tmp/upload-new"), "w");
@@ -391,7 +391,7 @@ Test(gc, unreadable_manifest_stops_the_blob_sweep)
 {
 	struct gc_stats st;
 	struct seen s;
-	char *p = store_blob_path(&f.st, &m1);
+	char *p = fix_blob_path(&f.st, &m1);
 	FILE *w;
 
 	fix_age_all(&f, 3600);

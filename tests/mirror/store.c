@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "mirror/store/store.h"
+#include "mirror/store/walk.h"
+#include "tests/mirror/storefix.h"
 #include "oci/ref.h"
 
 static char root[256];
@@ -60,13 +62,13 @@ Test(store, put_stores_exact_bytes_under_digest)
 
 	oci_digest_of(&d, OCI_SHA256, "hello", 5);
 	cr_assert_eq(store_blob_put(&st, &d, "hello", 5, &e), 0, "%s", e.msg);
-	cr_assert(store_blob_exists(&st, &d, &size));
+	cr_assert(store_blob_exists(&size, &st, &d));
 	cr_assert_eq(size, 5);
-	cr_assert_eq(store_blob_read(&st, &d, 100, &back, &n, &e), 0);
+	cr_assert_eq(store_blob_read(&back, &n, &st, &d, 100, &e), 0);
 	cr_assert_eq(n, 5);
 	cr_assert_eq(memcmp(back, "hello", 5), 0);
 	free(back);
-	path = store_blob_path(&st, &d);
+	path = fix_blob_path(&st, &d);
 	cr_assert(strstr(path, "/blobs/sha256/"
 			       "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425"
 			       "e73043362938b9824"));
@@ -83,7 +85,7 @@ Test(store, wrong_digest_stores_nothing)
 	cr_assert_eq(store_blob_put(&st, &d, "hellO", 5, &e), ERR_DIGEST);
 	cr_assert(strstr(e.msg, d.str), "%s", e.msg);
 	cr_assert(strstr(e.msg, "mismatch"));
-	cr_assert(!store_blob_exists(&st, &d, NULL));
+	cr_assert(!store_blob_exists(NULL, &st, &d));
 	cr_assert_eq(count_dir("tmp"), 0);
 	cr_assert_eq(count_dir("blobs/sha256"), 0);
 }
@@ -107,7 +109,7 @@ Test(store, writer_refuses_extra_bytes_and_short_bodies)
 	cr_assert_eq(store_writer_write(w, "def", 3, &e), 0);
 	cr_assert_eq(store_writer_commit(w, &e), 0, "%s", e.msg);
 	store_writer_free(w);
-	cr_assert(store_blob_exists(&st, &d, NULL));
+	cr_assert(store_blob_exists(NULL, &st, &d));
 	cr_assert_eq(count_dir("tmp"), 0);
 }
 
@@ -133,7 +135,7 @@ Test(store, large_blob_hashed_on_thread_and_resumable)
 		    0);
 	cr_assert_eq(store_writer_commit(w, &e), 0, "%s", e.msg);
 	store_writer_free(w);
-	cr_assert(store_blob_exists(&st, &d, NULL));
+	cr_assert(store_blob_exists(NULL, &st, &d));
 	free(data);
 }
 
@@ -148,7 +150,7 @@ Test(store, abandoned_writer_leaves_no_trace)
 	cr_assert_eq(count_dir("tmp"), 1);
 	store_writer_free(w);
 	cr_assert_eq(count_dir("tmp"), 0);
-	cr_assert(!store_blob_exists(&st, &d, NULL));
+	cr_assert(!store_blob_exists(NULL, &st, &d));
 }
 
 Test(store, tags_and_manifests_round_trip)
@@ -166,15 +168,15 @@ Test(store, tags_and_manifests_round_trip)
 	cr_assert_eq(store_blob_put(&st, &m.digest, "{}", 2, &e), 0);
 	cr_assert_eq(store_manifest_link(&st, repo, &m, &e), 0, "%s", e.msg);
 	cr_assert_eq(store_tag_set(&st, repo, "1.25", &m, &e), 0);
-	cr_assert_eq(store_tag_get(&st, repo, "1.25", &got, &e), 0);
+	cr_assert_eq(store_tag_get(&got, &st, repo, "1.25", &e), 0);
 	cr_assert_str_eq(got.digest.str, m.digest.str);
 	cr_assert_str_eq(got.media_type, m.media_type);
 	cr_assert_eq(got.size, 2);
-	cr_assert_eq(store_manifest_get(&st, repo, &m.digest, &got, &e), 0);
-	cr_assert_eq(store_tag_get(&st, repo, "1.26", &got, &e), ERR_NOT_FOUND);
+	cr_assert_eq(store_manifest_get(&got, &st, repo, &m.digest, &e), 0);
+	cr_assert_eq(store_tag_get(&got, &st, repo, "1.26", &e), ERR_NOT_FOUND);
 	cr_assert(strstr(e.msg, "docker.io/library/nginx:1.26"), "%s", e.msg);
 	cr_assert_eq(store_tag_delete(&st, repo, "1.25", &e), 0);
-	cr_assert_eq(store_tag_get(&st, repo, "1.25", &got, &e), ERR_NOT_FOUND);
+	cr_assert_eq(store_tag_get(&got, &st, repo, "1.25", &e), ERR_NOT_FOUND);
 }
 
 Test(store, hostile_names_never_become_paths)
@@ -254,12 +256,79 @@ Test(store, list_walks_repositories_in_order)
 	    store_tag_set(&st, "docker.io/library/nginx", "1.24", &m, &e), 0);
 	cr_assert_eq(
 	    store_tag_set(&st, "docker.io/library/nginx/sub", "a", &m, &e), 0);
-	cr_assert_eq(store_list(&st, NULL, collect, &s, &e), 0);
+	cr_assert_eq(walk_tags(&st, NULL, collect, &s, &e), 0);
 	cr_assert_eq(s.n, 4);
 	cr_assert_str_eq(s.lines[0], "docker.io/library/nginx:1.24");
 	cr_assert_str_eq(s.lines[1], "docker.io/library/nginx:1.25");
 	cr_assert_str_eq(s.lines[2], "docker.io/library/nginx/sub:a");
 	cr_assert_str_eq(s.lines[3], "ghcr.io/org/app:v2");
+}
+
+Test(store, list_reports_an_unreadable_tags_directory_after_the_rest)
+{
+	struct store_ref m;
+	struct err e;
+	struct seen s = {.n = 0};
+	char p[600];
+	FILE *f;
+
+	oci_digest_of(&m.digest, OCI_SHA256, "{}", 2);
+	snprintf(m.media_type, sizeof(m.media_type), "x");
+	m.size = 2;
+	cr_assert_eq(store_blob_put(&st, &m.digest, "{}", 2, &e), 0);
+	cr_assert_eq(store_tag_set(&st, "ghcr.io/org/app", "v2", &m, &e), 0);
+	cr_assert_eq(store_tag_set(&st, "docker.io/a/z", "v1", &m, &e), 0);
+	/* a _tags that is a file: the directory cannot be listed */
+	snprintf(p, sizeof(p), "%s/repositories/docker.io/a/bad", root);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/repositories/docker.io/a/bad/_tags", root);
+	f = fopen(p, "w");
+	cr_assert(f);
+	fclose(f);
+	err_clear(&e);
+	cr_assert_eq(walk_tags(&st, NULL, collect, &s, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, "docker.io/a/bad/_tags"), "%s", e.msg);
+	cr_assert_eq(s.n, 2);
+	cr_assert_str_eq(s.lines[0], "docker.io/a/z:v1");
+	cr_assert_str_eq(s.lines[1], "ghcr.io/org/app:v2");
+	s.n = 0;
+	cr_assert_eq(walk_tags(&st, "docker.io/a/bad", collect, &s, &e),
+		     ERR_FAIL);
+	cr_assert(strstr(e.msg, "docker.io/a/bad"), "%s", e.msg);
+	cr_assert_eq(walk_tags(&st, "docker.io/a/z", collect, &s, &e), 0);
+	cr_assert_eq(s.n, 1);
+}
+
+static int sum_blob(void *ctx, const struct oci_digest *d, int64_t size)
+{
+	int64_t *v = ctx;
+
+	(void)d;
+	v[0]++;
+	v[1] += size;
+	return 0;
+}
+
+Test(store, blobs_each_visits_stored_blobs_only)
+{
+	struct oci_digest a, b;
+	struct err e;
+	int64_t v[2] = {0, 0};
+	char p[600];
+	FILE *f;
+
+	oci_digest_of(&a, OCI_SHA256, "abc", 3);
+	oci_digest_of(&b, OCI_SHA512, "hello", 5);
+	cr_assert_eq(store_blob_put(&st, &a, "abc", 3, &e), 0);
+	cr_assert_eq(store_blob_put(&st, &b, "hello", 5, &e), 0);
+	snprintf(p, sizeof(p), "%s/blobs/sha256/not-a-digest", root);
+	f = fopen(p, "w");
+	cr_assert(f);
+	fputs("stray bytes", f);
+	fclose(f);
+	cr_assert_eq(store_blobs_each(&st, sum_blob, v, &e), 0, "%s", e.msg);
+	cr_assert_eq(v[0], 2);
+	cr_assert_eq(v[1], 8);
 }
 
 Test(store, second_writer_lock_conflicts)
@@ -288,32 +357,39 @@ Test(store, upload_writer_commits_under_named_digest)
 	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
 	cr_assert_eq(store_writer_write(w, "pushed", 6, &e), 0);
 	cr_assert_eq(store_writer_commit_as(w, &wrong, &e), ERR_DIGEST);
-	cr_assert(!store_blob_exists(&st, &wrong, NULL));
+	cr_assert(!store_blob_exists(NULL, &st, &wrong));
 	store_writer_free(w);
 
 	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
 	cr_assert_eq(store_writer_write(w, "pushed", 6, &e), 0);
 	cr_assert_eq(store_writer_commit_as(w, &d512, &e), 0, "%s", e.msg);
 	store_writer_free(w);
-	cr_assert(store_blob_exists(&st, &d512, NULL));
-	cr_assert(!store_blob_exists(&st, &d256, NULL));
+	cr_assert(store_blob_exists(NULL, &st, &d512));
+	cr_assert(!store_blob_exists(NULL, &st, &d256));
 	cr_assert_eq(count_dir("tmp"), 0);
 }
 
 Test(store, name_split_takes_the_tag_after_the_last_slash)
 {
 	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1];
+	struct err e;
 
-	cr_assert_eq(store_name_split("localhost:5000/team/app:v1", repo, tag),
-		     0);
+	cr_assert_eq(
+	    store_name_split(repo, tag, "localhost:5000/team/app:v1", &e), 0);
 	cr_expect_str_eq(repo, "localhost:5000/team/app");
 	cr_expect_str_eq(tag, "v1");
-	cr_assert_eq(store_name_split("127.0.0.1:5000/x", repo, tag), 0);
+	cr_assert_eq(store_name_split(repo, tag, "127.0.0.1:5000/x", &e), 0);
 	cr_expect_str_eq(repo, "127.0.0.1:5000/x");
 	cr_expect_str_eq(tag, "");
-	cr_assert_eq(store_name_split("team/app", repo, tag), 0);
+	cr_assert_eq(store_name_split(repo, tag, "team/app", &e), 0);
 	cr_expect_str_eq(repo, "team/app");
-	cr_expect_eq(store_name_split("team/app:", repo, tag), -1);
-	cr_expect_eq(store_name_split("team/../app:v1", repo, tag), -1);
-	cr_expect_eq(store_name_split("team/app:.bad", repo, tag), -1);
+	cr_expect_eq(store_name_split(repo, tag, "team/app:", &e), ERR_INVALID);
+	cr_expect_str_eq(e.msg, "invalid name \"team/app:\": bad tag");
+	cr_expect_eq(store_name_split(repo, tag, "team/../app:v1", &e),
+		     ERR_INVALID);
+	cr_expect_str_eq(e.msg,
+			 "invalid name \"team/../app:v1\": bad repository");
+	cr_expect_eq(store_name_split(repo, tag, "team/app:.bad", &e),
+		     ERR_INVALID);
+	cr_expect(strstr(e.msg, "team/app:.bad"), "%s", e.msg);
 }

@@ -74,7 +74,7 @@ static void run_verify(struct verify_stats *st, struct problems *ps)
 	struct err e;
 
 	memset(ps, 0, sizeof(*ps));
-	cr_assert_eq(store_verify(&f.st, &o, st, &e), 0, "%s", e.msg);
+	cr_assert_eq(verify_run(st, &f.st, &o, &e), 0, "%s", e.msg);
 }
 
 static struct oci_digest dg(const char *text)
@@ -87,7 +87,7 @@ static struct oci_digest dg(const char *text)
 
 static void overwrite(const struct oci_digest *d, const char *text)
 {
-	char *p = store_blob_path(&f.st, d);
+	char *p = fix_blob_path(&f.st, d);
 	FILE *w = fopen(p, "w");
 
 	cr_assert(w, "%s", p);
@@ -153,7 +153,7 @@ Test(verify, corrupt_blob_is_quarantined_and_the_rest_verifies)
 	cr_assert_str_eq(ps.p[1].manifest, m1.str);
 	cr_assert_str_eq(ps.p[1].digest, one.str);
 	/* everything else still reads back */
-	cr_assert_eq(store_blob_read(&f.st, &m2, 4096, &back, &n, &e), 0);
+	cr_assert_eq(store_blob_read(&back, &n, &f.st, &m2, 4096, &e), 0);
 	free(back);
 
 	/* putting the right bytes back makes it clean again */
@@ -168,7 +168,7 @@ Test(verify, missing_layer_is_reported_not_changed)
 	struct verify_stats st;
 	struct problems ps;
 	struct oci_digest amdl = dg("layer amd");
-	char *p = store_blob_path(&f.st, &amdl);
+	char *p = fix_blob_path(&f.st, &amdl);
 	char *before, *after;
 
 	cr_assert_eq(unlink(p), 0);
@@ -192,7 +192,7 @@ Test(verify, tag_whose_manifest_is_missing_is_reported)
 {
 	struct verify_stats st;
 	struct problems ps;
-	char *p = store_blob_path(&f.st, &m2);
+	char *p = fix_blob_path(&f.st, &m2);
 	size_t tags = 0, records = 0;
 
 	cr_assert_eq(unlink(p), 0);

@@ -409,3 +409,89 @@ Test(oci_ref, endpoint)
 	cr_assert_eq(oci_ref_parse(&ref, "localhost:5000/x", &err), 0);
 	cr_expect_str_eq(oci_ref_endpoint(&ref), "localhost:5000");
 }
+
+Test(oci_host, valid_hosts_ports_and_brackets)
+{
+	const char *good[] = {"localhost", "localhost:5000", "registry.local",
+			      "127.0.0.1:5000", "[::1]", "[::1]:5000",
+			      "Reg-1.Example.COM", "a:65535", NULL};
+	const char *bad[] = {"", "-a.b", "a-.b", "a..b", ".a", "a.", "a:",
+			     "a:0", "a:65536", "a:123456", "[]", "[::1",
+			     "[1.2.3.4]", "[::g]", "a_b.c", "a b", NULL};
+
+	for (int i = 0; good[i]; i++)
+		cr_expect(oci_host_valid(good[i], strlen(good[i])), "%s",
+			  good[i]);
+	for (int i = 0; bad[i]; i++)
+		cr_expect(!oci_host_valid(bad[i], strlen(bad[i])), "%s",
+			  bad[i]);
+	/* only the n bytes given are the host */
+	cr_expect(oci_host_valid("registry.local/x", 14));
+	cr_expect(!oci_host_valid("registry.local/x", 15));
+}
+
+Test(oci_host, first_component_names_a_host_only_before_a_slash)
+{
+	cr_expect(oci_name_has_host("registry.local/app"));
+	cr_expect(oci_name_has_host("localhost/app"));
+	cr_expect(oci_name_has_host("localhost:5000/team/app:v1"));
+	cr_expect(oci_name_has_host("[::1]:5000/a"));
+	cr_expect(oci_name_has_host("a.b/c"));
+	cr_expect(!oci_name_has_host("team/app"));
+	cr_expect(!oci_name_has_host("library/nginx"));
+	cr_expect(!oci_name_has_host("localhostx/app"));
+	cr_expect(!oci_name_has_host("team/a.b"));
+	/* no '/': the whole name is a Docker Hub path */
+	cr_expect(!oci_name_has_host("a.b"));
+	cr_expect(!oci_name_has_host("app:v1"));
+	cr_expect(!oci_name_has_host("localhost"));
+	cr_expect(!oci_name_has_host(""));
+	cr_expect(!oci_name_has_host(NULL));
+}
+
+Test(oci_host, same_rule_as_the_reference_parser)
+{
+	const char *names[] = {"a.b/c", "team/app", "localhost/x",
+			       "localhostx/y", "[::1]/z", "h:1/p", NULL};
+
+	for (int i = 0; names[i]; i++) {
+		cr_assert_eq(oci_ref_parse_repo(&ref, names[i], &err), 0,
+			     "%s: %s", names[i], err.msg);
+		cr_expect_eq(oci_name_has_host(names[i]),
+			     strcmp(ref.host, "docker.io") != 0, "%s",
+			     names[i]);
+	}
+}
+
+Test(oci_repo_name, host_or_host_less_paths)
+{
+	char longest[OCI_REPO_MAX + 2];
+
+	cr_expect(oci_repo_name_valid("[::1]:5000/a/b"));
+	cr_expect(oci_repo_name_valid("localhost:5000/a"));
+	cr_expect(oci_repo_name_valid("registry.example.com/org/app"));
+	cr_expect(oci_repo_name_valid("docker.io/library/nginx"));
+	/* local names, as pushed to the server without a host */
+	cr_expect(oci_repo_name_valid("team/app"));
+	cr_expect(oci_repo_name_valid("app"));
+	cr_expect(oci_repo_name_valid("a.b"));
+	cr_expect(!oci_repo_name_valid(""));
+	cr_expect(!oci_repo_name_valid(NULL));
+	cr_expect(!oci_repo_name_valid("Team/app"));
+	cr_expect(!oci_repo_name_valid("team/../app"));
+	cr_expect(!oci_repo_name_valid("team//app"));
+	cr_expect(!oci_repo_name_valid("team/app/"));
+	cr_expect(!oci_repo_name_valid("localhost:0/app"));
+	cr_expect(!oci_repo_name_valid("a-.b/app"));
+	cr_expect(!oci_repo_name_valid("registry.local/"));
+	cr_expect(!oci_repo_name_valid("registry.local/App"));
+	cr_expect(!oci_repo_name_valid("app:v1"));
+	/* a host and a path of up to OCI_NAME_MAX each */
+	memset(longest, 'a', sizeof(longest));
+	memcpy(longest, "h.io/", 5);
+	longest[5 + OCI_NAME_MAX] = '\0';
+	cr_expect(oci_repo_name_valid(longest));
+	longest[5 + OCI_NAME_MAX] = 'a';
+	longest[6 + OCI_NAME_MAX] = '\0';
+	cr_expect(!oci_repo_name_valid(longest));
+}

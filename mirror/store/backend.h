@@ -1,0 +1,75 @@
+/* The table of operations behind struct store: what a backend (the
+ * filesystem today, object storage later) implements. Private to
+ * mirror/store: commands use store.h, which validates names and digests,
+ * encodes records and hashes blobs, and calls these with checked input.
+ *
+ * Two namespaces. Blobs are keyed by digest and staged: a writer gets a
+ * local temp file (fd plus an opaque token), and the backend places it
+ * under its digest once verified. Records are small texts keyed by a
+ * repository and a relative key of '/'-separated names ("_tags/v1",
+ * "_manifests/sha256/<hex>"); put replaces a record atomically, list
+ * gives the names one level under a key.
+ *
+ * Every function fills err (which may be NULL) with a message naming the
+ * thing, returns 0 or a negative ERR_* (ERR_NOT_FOUND when absent), and
+ * is safe to call from several threads on one opened backend. */
+#ifndef MIRROR_STORE_BACKEND_H
+#define MIRROR_STORE_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mirror/store/store.h"
+
+struct store_ops {
+	const char *name;
+	/* state for the store at root (borrowed; outlives the state) */
+	int (*open)(void **be_out, const char *root, int create,
+		    struct err *err);
+	void (*close)(void *be);
+	/* the one writer: ERR_CONFLICT at once when held and !wait */
+	int (*lock)(void *be, int wait, struct err *err);
+	void (*unlock)(void *be);
+
+	/* 1 when stored (*size_out set if not NULL), else 0 */
+	int (*blob_stat)(int64_t *size_out, void *be,
+			 const struct oci_digest *d);
+	int (*blob_open)(int *fd_out, int64_t *size_out, void *be,
+			 const struct oci_digest *d, struct err *err);
+	int (*blob_delete)(void *be, const struct oci_digest *d,
+			   struct err *err);
+	/* mark a blob in use now (gc's grace period); best effort */
+	void (*blob_touch)(void *be, const struct oci_digest *d);
+	int (*blobs_each)(void *be, store_blob_fn cb, void *ctx,
+			  struct err *err);
+	/* a temp file to write a blob into; *token_out is freed by the
+	 * caller after stage_place or stage_discard */
+	int (*stage_open)(int *fd_out, char **token_out, void *be,
+			  struct err *err);
+	int (*stage_place)(void *be, const char *token,
+			   const struct oci_digest *d, struct err *err);
+	void (*stage_discard)(void *be, const char *token);
+
+	int (*record_put)(void *be, const char *repo, const char *key,
+			  const char *text, struct err *err);
+	/* at most max bytes, ERR_TOO_LARGE beyond; caller frees *out */
+	int (*record_get)(char **out, size_t *len_out, void *be,
+			  const char *repo, const char *key, size_t max,
+			  struct err *err);
+	int (*record_delete)(void *be, const char *repo, const char *key,
+			     struct err *err);
+	/* 1 when key names a record or has records under it */
+	int (*record_exists)(void *be, const char *repo, const char *key);
+	/* sorted names one level under key, none starting with '.'; none
+	 * when key is absent; free with fsutil_names_free */
+	int (*record_list)(char ***out, size_t *n_out, void *be,
+			   const char *repo, const char *key, struct err *err);
+	/* every repository holding records (see walk.h) */
+	int (*repos_each)(void *be, int (*cb)(void *ctx, const char *repo),
+			  void *ctx, struct err *err);
+};
+
+/* The filesystem backend (fs.c): the layout described in store.h. */
+extern const struct store_ops fs_store_ops;
+
+#endif

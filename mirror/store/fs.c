@@ -1,0 +1,461 @@
+/* The filesystem backend: the on-disk layout of store.h. Every write goes
+ * to STORE/tmp (same filesystem), is fsync'd and renamed into place. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mirror/store/backend.h"
+#include "mirror/store/fsutil.h"
+
+#define REPO_DEPTH_MAX 64
+
+struct fs {
+	const char *root;
+	int lock_fd; /* -1 unless locked */
+};
+
+static int fs_open(void **be_out, const char *root, int create, struct err *err)
+{
+	static const char *subdirs[] = {"blobs/sha256", "blobs/sha512",
+					"repositories", "tmp", NULL};
+	struct stat st;
+	struct fs *fs;
+
+	*be_out = NULL;
+	if (stat(root, &st)) {
+		if (!create)
+			return err_set(err, ERR_NOT_FOUND,
+				       "store %s does not exist", root);
+	} else if (!S_ISDIR(st.st_mode)) {
+		return err_set(err, ERR_INVALID, "store %s is not a directory",
+			       root);
+	}
+	for (int i = 0; create && subdirs[i]; i++) {
+		char *p = fsutil_pathf("%s/%s", root, subdirs[i]);
+		int rc = p ? fsutil_mkdirs(p, err)
+			   : err_set(err, ERR_FAIL, "out of memory");
+
+		free(p);
+		if (rc)
+			return err_wrap(err, "store %s: ", root);
+	}
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return err_set(err, ERR_FAIL, "out of memory");
+	fs->root = root;
+	fs->lock_fd = -1;
+	*be_out = fs;
+	return 0;
+}
+
+static void fs_unlock(void *be)
+{
+	struct fs *fs = be;
+
+	if (fs->lock_fd >= 0) {
+		close(fs->lock_fd);
+		fs->lock_fd = -1;
+	}
+}
+
+static void fs_close(void *be)
+{
+	fs_unlock(be);
+	free(be);
+}
+
+static int fs_lock(void *be, int wait, struct err *err)
+{
+	struct fs *fs = be;
+	char *p;
+	int fd;
+
+	if (fs->lock_fd >= 0)
+		return 0;
+	p = fsutil_pathf("%s/lock", fs->root);
+	fd = p ? open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+	if (fd < 0) {
+		int rc = err_set(err, ERR_FAIL, "open %s: %s", p ? p : "lock",
+				 strerror(errno));
+		free(p);
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) {
+		int rc = errno == EWOULDBLOCK
+			     ? err_set(err, ERR_CONFLICT,
+				       "store %s is locked by another writer "
+				       "(sync, import or gc running)",
+				       fs->root)
+			     : err_set(err, ERR_FAIL, "flock %s: %s", p,
+				       strerror(errno));
+		close(fd);
+		free(p);
+		return rc;
+	}
+	free(p);
+	fs->lock_fd = fd;
+	return 0;
+}
+
+static char *blob_path(const struct fs *fs, const struct oci_digest *d)
+{
+	return fsutil_pathf("%s/blobs/%s/%s", fs->root,
+			    oci_digest_alg_name(d->alg), oci_digest_hex(d));
+}
+
+static int fs_blob_stat(int64_t *size_out, void *be, const struct oci_digest *d)
+{
+	char *p = blob_path(be, d);
+	struct stat st;
+	int ok = p && !stat(p, &st) && S_ISREG(st.st_mode);
+
+	free(p);
+	if (ok && size_out)
+		*size_out = st.st_size;
+	return ok;
+}
+
+static int fs_blob_open(int *fd_out, int64_t *size_out, void *be,
+			const struct oci_digest *d, struct err *err)
+{
+	char *p = blob_path(be, d);
+	struct stat st;
+	int fd;
+
+	*fd_out = -1;
+	fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0) {
+		int rc =
+		    err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			    "blob %s: %s", d->str, strerror(errno));
+		free(p);
+		return rc;
+	}
+	free(p);
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_set(err, ERR_FAIL, "blob %s: not a regular file",
+			       d->str);
+	}
+	*fd_out = fd;
+	*size_out = st.st_size;
+	return 0;
+}
+
+static int fs_blob_delete(void *be, const struct oci_digest *d, struct err *err)
+{
+	char *p = blob_path(be, d);
+	int rc = 0;
+
+	if (!p || unlink(p))
+		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			     "blob %s: %s", d->str, strerror(errno));
+	free(p);
+	return rc;
+}
+
+static void fs_blob_touch(void *be, const struct oci_digest *d)
+{
+	char *p = blob_path(be, d);
+
+	if (p)
+		utimensat(AT_FDCWD, p, NULL, 0);
+	free(p);
+}
+
+static int fs_blobs_each(void *be, store_blob_fn cb, void *ctx, struct err *err)
+{
+	static const char *const algs[] = {"sha256", "sha512"};
+	struct fs *fs = be;
+	int failed = 0, stop = 0;
+
+	for (size_t a = 0; a < 2 && !stop; a++) {
+		char *dir = fsutil_pathf("%s/blobs/%s", fs->root, algs[a]);
+		char **names = NULL;
+		size_t n = 0;
+		struct err e;
+
+		if (!dir || fsutil_names_list(&names, &n, dir, &e)) {
+			if (!dir)
+				err_set(&e, ERR_FAIL, "out of memory");
+			if (!failed++)
+				err_set(err, ERR_FAIL, "%s", e.msg);
+		}
+		for (size_t i = 0; i < n && !stop; i++) {
+			struct oci_digest d;
+			int64_t size;
+
+			if (fsutil_name_digest(&d, algs[a], names[i]) ||
+			    !fs_blob_stat(&size, be, &d))
+				continue;
+			stop = cb(ctx, &d, size);
+		}
+		fsutil_names_free(names, n);
+		free(dir);
+	}
+	return failed ? ERR_FAIL : 0;
+}
+
+static int fs_stage_open(int *fd_out, char **token_out, void *be,
+			 struct err *err)
+{
+	struct fs *fs = be;
+	char *p = fsutil_pathf("%s/tmp/XXXXXX", fs->root);
+	int fd;
+
+	*fd_out = -1;
+	*token_out = NULL;
+	if (!p)
+		return err_set(err, ERR_FAIL, "out of memory");
+	fd = mkostemp(p, O_CLOEXEC);
+	if (fd < 0) {
+		int rc =
+		    err_set(err, ERR_FAIL, "create temp file in %s/tmp: %s",
+			    fs->root, strerror(errno));
+		free(p);
+		return rc;
+	}
+	fchmod(fd, 0644);
+	*fd_out = fd;
+	*token_out = p;
+	return 0;
+}
+
+static int fs_stage_place(void *be, const char *token,
+			  const struct oci_digest *d, struct err *err)
+{
+	char *dst = blob_path(be, d);
+	int rc = 0;
+
+	if (!dst || rename(token, dst))
+		rc = err_set(err, ERR_FAIL, "rename into %s: %s",
+			     dst ? dst : "store", strerror(errno));
+	free(dst);
+	return rc;
+}
+
+static void fs_stage_discard(void *be, const char *token)
+{
+	(void)be;
+	unlink(token);
+}
+
+static char *record_path(const struct fs *fs, const char *repo, const char *key)
+{
+	return fsutil_pathf("%s/repositories/%s/%s", fs->root, repo, key);
+}
+
+/* Write a small file atomically: tmp, fsync, rename. */
+static int fs_record_put(void *be, const char *repo, const char *key,
+			 const char *text, struct err *err)
+{
+	char *tmp = NULL, *dst = record_path(be, repo, key), *slash;
+	size_t n = strlen(text);
+	int fd = -1, rc;
+
+	if (!dst)
+		return err_set(err, ERR_FAIL, "out of memory");
+	slash = strrchr(dst, '/');
+	*slash = '\0';
+	rc = fsutil_mkdirs(dst, err);
+	*slash = '/';
+	if (!rc)
+		rc = fs_stage_open(&fd, &tmp, be, err);
+	if (rc)
+		goto out;
+	if (write(fd, text, n) != (ssize_t)n || fsync(fd)) {
+		rc = err_set(err, ERR_FAIL, "write %s: %s", tmp,
+			     strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, dst)) {
+		rc = err_set(err, ERR_FAIL, "rename %s: %s", dst,
+			     strerror(errno));
+		goto out;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc && tmp)
+		unlink(tmp);
+	free(tmp);
+	free(dst);
+	return rc;
+}
+
+static int fs_record_get(char **out, size_t *len_out, void *be,
+			 const char *repo, const char *key, size_t max,
+			 struct err *err)
+{
+	char *p = record_path(be, repo, key);
+	int rc;
+
+	*out = NULL;
+	if (!p)
+		return err_set(err, ERR_FAIL, "out of memory");
+	rc = fsutil_read_file(out, len_out, p, max, err);
+	free(p);
+	return rc;
+}
+
+static int fs_record_delete(void *be, const char *repo, const char *key,
+			    struct err *err)
+{
+	char *p = record_path(be, repo, key);
+	int rc = 0;
+
+	if (!p || unlink(p))
+		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			     "%s/%s: %s", repo, key, strerror(errno));
+	free(p);
+	return rc;
+}
+
+static int fs_record_exists(void *be, const char *repo, const char *key)
+{
+	char *p = record_path(be, repo, key);
+	struct stat st;
+	int ok = p && !stat(p, &st);
+
+	free(p);
+	return ok;
+}
+
+static int fs_record_list(char ***out, size_t *n_out, void *be,
+			  const char *repo, const char *key, struct err *err)
+{
+	char *dir = record_path(be, repo, key);
+	char **v = NULL;
+	size_t n = 0, j = 0;
+	int rc;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!dir)
+		return err_set(err, ERR_FAIL, "out of memory");
+	rc = fsutil_names_list(&v, &n, dir, err);
+	free(dir);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i][0] == '.')
+			free(v[i]);
+		else
+			v[j++] = v[i];
+	}
+	*out = v;
+	*n_out = j;
+	return 0;
+}
+
+struct walk {
+	const struct fs *fs;
+	int (*cb)(void *ctx, const char *repo);
+	void *ctx;
+	struct err *err;
+	int failed, stop;
+};
+
+/* Record the first failure; the walk goes on. */
+static void walk_failed(struct walk *w, const struct err *e)
+{
+	if (w->failed)
+		return;
+	w->failed = 1;
+	err_set(w->err, ERR_FAIL, "%s", e->msg);
+}
+
+static int is_dir_nofollow(const char *path)
+{
+	struct stat st;
+
+	return !lstat(path, &st) && S_ISDIR(st.st_mode);
+}
+
+static int is_record_dir(const char *name)
+{
+	return !strcmp(name, "_tags") || !strcmp(name, "_manifests") ||
+	       !strcmp(name, "_blobs") || !strcmp(name, "_referrers");
+}
+
+/* Recurse under repositories/; depth is bounded by the name length. */
+static void walk(struct walk *w, const char *rel, int depth)
+{
+	struct err e;
+	char *dir = fsutil_pathf("%s/repositories%s%s", w->fs->root,
+				 *rel ? "/" : "", rel);
+	char **names = NULL;
+	size_t n = 0;
+	int is_repo = 0;
+
+	if (!dir || fsutil_names_list(&names, &n, dir, &e)) {
+		if (!dir)
+			err_set(&e, ERR_FAIL, "out of memory");
+		walk_failed(w, &e);
+		free(dir);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		is_repo |= is_record_dir(names[i]);
+	if (is_repo && store_repo_valid(rel) && !w->stop)
+		w->stop = w->cb(w->ctx, rel);
+	for (size_t i = 0; i < n && !w->stop; i++) {
+		char *sub = NULL, *p = NULL;
+
+		if (names[i][0] == '_' || names[i][0] == '.')
+			continue;
+		if (depth >= REPO_DEPTH_MAX)
+			break;
+		p = fsutil_pathf("%s/%s", dir, names[i]);
+		if (p && is_dir_nofollow(p)) {
+			sub = *rel ? fsutil_pathf("%s/%s", rel, names[i])
+				   : strdup(names[i]);
+			if (sub) {
+				walk(w, sub, depth + 1);
+			} else {
+				err_set(&e, ERR_FAIL, "out of memory");
+				walk_failed(w, &e);
+			}
+		}
+		free(sub);
+		free(p);
+	}
+	fsutil_names_free(names, n);
+	free(dir);
+}
+
+static int fs_repos_each(void *be, int (*cb)(void *ctx, const char *repo),
+			 void *ctx, struct err *err)
+{
+	struct walk w = {be, cb, ctx, err, 0, 0};
+
+	walk(&w, "", 0);
+	return w.failed ? ERR_FAIL : 0;
+}
+
+const struct store_ops fs_store_ops = {
+    .name = "fs",
+    .open = fs_open,
+    .close = fs_close,
+    .lock = fs_lock,
+    .unlock = fs_unlock,
+    .blob_stat = fs_blob_stat,
+    .blob_open = fs_blob_open,
+    .blob_delete = fs_blob_delete,
+    .blob_touch = fs_blob_touch,
+    .blobs_each = fs_blobs_each,
+    .stage_open = fs_stage_open,
+    .stage_place = fs_stage_place,
+    .stage_discard = fs_stage_discard,
+    .record_put = fs_record_put,
+    .record_get = fs_record_get,
+    .record_delete = fs_record_delete,
+    .record_exists = fs_record_exists,
+    .record_list = fs_record_list,
+    .repos_each = fs_repos_each,
+};

@@ -1,0 +1,40 @@
+/* Filesystem helpers of the store's on-disk backend: paths, directory
+ * listings, whole-file reads. Private to mirror/store (store, walk, gc,
+ * verify); nothing outside the folder includes it.
+ *
+ * Errors: functions fill struct err (which may be NULL) with a message
+ * naming the path, and keep errno from the failing call. */
+#ifndef MIRROR_STORE_FSUTIL_H
+#define MIRROR_STORE_FSUTIL_H
+
+#include <stddef.h>
+
+#include "oci/digest.h"
+#include "oci/err.h"
+
+/* A path built from a printf format; NULL when out of memory. Caller
+ * frees. */
+char *fsutil_pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* mkdir -p. */
+int fsutil_mkdirs(const char *path, struct err *err);
+
+/* Sorted entry names of dir, without "." and "..". An absent dir is
+ * empty (0, *out NULL). ERR_FAIL ("cannot list DIR: ...", errno kept)
+ * when it cannot be read; *out is then NULL. Free with
+ * fsutil_names_free. */
+int fsutil_names_list(char ***out, size_t *n_out, const char *dir,
+		      struct err *err);
+void fsutil_names_free(char **v, size_t n);
+
+/* "<alg>:<name>" parsed as a canonical digest of algorithm alg ("sha256",
+ * "sha512"): a file name in the store as a digest. 0 or ERR_INVALID. */
+int fsutil_name_digest(struct oci_digest *out, const char *alg,
+		       const char *name);
+
+/* Read a whole file of at most max bytes into *out (caller frees).
+ * ERR_NOT_FOUND when absent, ERR_TOO_LARGE, ERR_FAIL. */
+int fsutil_read_file(char **out, size_t *len_out, const char *path, size_t max,
+		     struct err *err);
+
+#endif

@@ -1,0 +1,320 @@
+/* The streaming blob writer: hash while writing to a staged temp file,
+ * verify, place under the digest (store.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mirror/store/backend.h"
+
+struct store_writer {
+	struct store *s;
+	struct oci_digest expect;
+	int64_t size;
+	char *tmp;
+	int fd;
+	struct oci_hasher h;
+	uint64_t off;
+	uint64_t flushed; /* writeback started up to here */
+	int committed;
+	/* Large blobs are hashed by a second thread that reads the temp file
+	 * behind the writer (from the page cache), so hashing overlaps the
+	 * network instead of adding to it. */
+	int threaded;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t visible; /* bytes written, as the hash thread sees them */
+	uint64_t hashed;  /* bytes hashed by the thread */
+	int stop, read_err;
+};
+
+#define THREAD_HASH_MIN (4u * 1024 * 1024)
+
+static void *hash_thread(void *arg)
+{
+	struct store_writer *w = arg;
+	size_t cap = 1024 * 1024;
+	char *buf = malloc(cap);
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		uint64_t from, upto;
+
+		while (!w->stop && w->hashed >= w->visible)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->stop)
+			break;
+		from = w->hashed;
+		upto = w->visible;
+		pthread_mutex_unlock(&w->mu);
+		while (from < upto && buf) {
+			size_t want =
+			    upto - from > cap ? cap : (size_t)(upto - from);
+			ssize_t r = pread(w->fd, buf, want, (off_t)from);
+			if (r <= 0) {
+				if (r < 0 && errno == EINTR)
+					continue;
+				break;
+			}
+			oci_hasher_update(&w->h, buf, (size_t)r);
+			from += (uint64_t)r;
+		}
+		pthread_mutex_lock(&w->mu);
+		if (from < upto)
+			w->read_err = 1;
+		w->hashed = upto;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	free(buf);
+	return NULL;
+}
+
+/* Wait until the hash thread has seen every byte written. */
+static int hash_catch_up(struct store_writer *w)
+{
+	int bad;
+
+	if (!w->threaded)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	while (w->hashed < w->visible && !w->read_err)
+		pthread_cond_wait(&w->cv, &w->mu);
+	bad = w->read_err;
+	pthread_mutex_unlock(&w->mu);
+	return bad ? ERR_FAIL : 0;
+}
+
+static void hash_thread_stop(struct store_writer *w)
+{
+	if (!w->threaded)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->th, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	w->threaded = 0;
+}
+
+/* Start writeback every few MiB so the fsync at commit has little left to
+ * do, and the page cache does not fill with dirty pages of one blob. */
+#define WRITEBACK_STEP (8u * 1024 * 1024)
+
+int store_writer_open(struct store_writer **out, struct store *s,
+		      const struct oci_digest *expect, int64_t size,
+		      struct err *err)
+{
+	struct store_writer *w = calloc(1, sizeof(*w));
+	int rc;
+
+	*out = NULL;
+	if (!w)
+		return err_set(err, ERR_FAIL, "out of memory");
+	w->s = s;
+	w->expect = *expect;
+	w->size = size;
+	rc = s->ops->stage_open(&w->fd, &w->tmp, s->be, err);
+	if (rc) {
+		free(w);
+		return rc;
+	}
+	if (oci_hasher_init(&w->h, expect->alg)) {
+		store_writer_free(w);
+		return err_set(err, ERR_FAIL, "hash init failed");
+	}
+	if (size < 0 || size >= (int64_t)THREAD_HASH_MIN) {
+		pthread_mutex_init(&w->mu, NULL);
+		pthread_cond_init(&w->cv, NULL);
+		if (pthread_create(&w->th, NULL, hash_thread, w) == 0) {
+			w->threaded = 1;
+		} else {
+			pthread_mutex_destroy(&w->mu);
+			pthread_cond_destroy(&w->cv);
+		}
+	}
+	*out = w;
+	return 0;
+}
+
+static int place(struct store_writer *w, struct err *err);
+
+int store_writer_open_upload(struct store_writer **out, struct store *s,
+			     struct err *err)
+{
+	struct oci_digest none;
+
+	memset(&none, 0, sizeof(none));
+	none.alg = OCI_SHA256;
+	return store_writer_open(out, s, &none, -1, err);
+}
+
+/* Digest of the temp file's content, for a digest of another algorithm
+ * than the one hashed while writing. */
+static int rehash(struct store_writer *w, enum oci_digest_alg alg,
+		  struct oci_digest *out)
+{
+	struct oci_hasher h;
+	char buf[65536];
+	off_t off = 0;
+	ssize_t r;
+
+	if (oci_hasher_init(&h, alg))
+		return ERR_FAIL;
+	while ((r = pread(w->fd, buf, sizeof(buf), off)) > 0) {
+		oci_hasher_update(&h, buf, (size_t)r);
+		off += r;
+	}
+	oci_hasher_final(&h, out);
+	oci_hasher_release(&h);
+	return r < 0 ? ERR_FAIL : 0;
+}
+
+int store_writer_commit_as(struct store_writer *w,
+			   const struct oci_digest *digest, struct err *err)
+{
+	struct oci_digest got;
+
+	if (digest->alg == w->expect.alg) {
+		w->expect = *digest;
+		return store_writer_commit(w, err);
+	}
+	if (hash_catch_up(w) || rehash(w, digest->alg, &got))
+		return err_set(err, ERR_FAIL, "blob %s: reading back %s failed",
+			       digest->str, w->tmp);
+	if (!oci_digest_equal(&got, digest))
+		return err_set(
+		    err, ERR_DIGEST,
+		    "blob %s: digest mismatch: content is %s; not stored",
+		    digest->str, got.str);
+	w->expect = *digest;
+	return place(w, err);
+}
+
+int store_writer_write(struct store_writer *w, const void *p, size_t n,
+		       struct err *err)
+{
+	const char *c = p;
+
+	if (w->size >= 0 && w->off + n > (uint64_t)w->size)
+		return err_set(err, ERR_DIGEST,
+			       "blob %s: more than the expected %lld bytes",
+			       w->expect.str, (long long)w->size);
+	if (!w->threaded)
+		oci_hasher_update(&w->h, p, n);
+	while (n) {
+		ssize_t r = write(w->fd, c, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_set(err, ERR_FAIL, "write %s: %s", w->tmp,
+				       strerror(errno));
+		}
+		c += r;
+		n -= (size_t)r;
+		w->off += (uint64_t)r;
+	}
+	if (w->threaded) {
+		pthread_mutex_lock(&w->mu);
+		w->visible = w->off;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+	if (w->off - w->flushed >= WRITEBACK_STEP) {
+		sync_file_range(w->fd, (off64_t)w->flushed,
+				(off64_t)(w->off - w->flushed),
+				SYNC_FILE_RANGE_WRITE);
+		w->flushed = w->off;
+	}
+	return 0;
+}
+
+int store_writer_reset(struct store_writer *w, struct err *err)
+{
+	/* the thread idles once it has caught up, so the hasher is ours */
+	hash_catch_up(w);
+	if (w->threaded) {
+		pthread_mutex_lock(&w->mu);
+		w->visible = w->hashed = 0;
+		w->read_err = 0;
+		pthread_mutex_unlock(&w->mu);
+	}
+	oci_hasher_release(&w->h);
+	if (ftruncate(w->fd, 0) || lseek(w->fd, 0, SEEK_SET) < 0)
+		return err_set(err, ERR_FAIL, "truncate %s: %s", w->tmp,
+			       strerror(errno));
+	w->off = 0;
+	w->flushed = 0;
+	if (oci_hasher_init(&w->h, w->expect.alg))
+		return err_set(err, ERR_FAIL, "hash init failed");
+	return 0;
+}
+
+uint64_t store_writer_offset(const struct store_writer *w)
+{
+	return w->off;
+}
+
+int store_writer_commit(struct store_writer *w, struct err *err)
+{
+	struct oci_digest got;
+	int rc;
+
+	if (w->size >= 0 && w->off != (uint64_t)w->size) {
+		rc = err_set(
+		    err, ERR_DIGEST,
+		    "blob %s: size mismatch: expected %lld bytes, got %llu",
+		    w->expect.str, (long long)w->size,
+		    (unsigned long long)w->off);
+		store_writer_reset(w, NULL);
+		return rc;
+	}
+	if (hash_catch_up(w))
+		return err_set(err, ERR_FAIL, "blob %s: reading back %s failed",
+			       w->expect.str, w->tmp);
+	oci_hasher_final(&w->h, &got);
+	if (!oci_digest_equal(&got, &w->expect)) {
+		rc =
+		    err_set(err, ERR_DIGEST,
+			    "blob %s: digest mismatch: content is %s (%llu "
+			    "bytes); not stored",
+			    w->expect.str, got.str, (unsigned long long)w->off);
+		store_writer_reset(w, NULL);
+		return rc;
+	}
+	return place(w, err);
+}
+
+/* fsync and place the verified temp file under its digest. */
+static int place(struct store_writer *w, struct err *err)
+{
+	int rc;
+
+	if (fsync(w->fd))
+		return err_set(err, ERR_FAIL, "fsync %s: %s", w->tmp,
+			       strerror(errno));
+	rc = w->s->ops->stage_place(w->s->be, w->tmp, &w->expect, err);
+	if (!rc)
+		w->committed = 1;
+	return rc;
+}
+
+void store_writer_free(struct store_writer *w)
+{
+	if (!w)
+		return;
+	hash_thread_stop(w);
+	if (w->fd >= 0)
+		close(w->fd);
+	if (!w->committed && w->tmp)
+		w->s->ops->stage_discard(w->s->be, w->tmp);
+	oci_hasher_release(&w->h);
+	free(w->tmp);
+	free(w);
+}
