@@ -174,7 +174,7 @@ static void expect_stored(const char *repo, const char *tag,
 	struct store_ref r;
 	struct err e;
 
-	cr_assert_eq(store_tag_get(&dst.st, repo, tag, &r, &e), 0,
+	cr_assert_eq(store_tag_get(&r, &dst.st, repo, tag, &e), 0,
 		     "%s:%s not stored: %s", repo, tag, e.msg);
 	cr_expect(oci_digest_equal(&r.digest, d), "%s:%s -> %s, want %s", repo,
 		  tag, r.digest.str, d->str);
@@ -188,7 +188,7 @@ static void expect_no_tag(const char *repo, const char *tag)
 {
 	struct store_ref r;
 
-	cr_expect_eq(store_tag_get(&dst.st, repo, tag, &r, NULL), ERR_NOT_FOUND,
+	cr_expect_eq(store_tag_get(&r, &dst.st, repo, tag, NULL), ERR_NOT_FOUND,
 		     "%s:%s should not be stored", repo, tag);
 }
 
