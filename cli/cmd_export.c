@@ -101,7 +101,7 @@ int cmd_export(int argc, char **argv, struct cli *cli)
 		return cli_usage(cli, "%s", usage);
 	rc = store_open(&s, cli->store_dir, 0, &err);
 	if (!rc)
-		rc = bundle_export(&s, out, &o, &st, &err);
+		rc = bundle_export(&s, &st, out, &o, &err);
 	store_close(&s);
 	if (rc)
 		return cli_fail(cli, &err);

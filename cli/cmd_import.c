@@ -55,7 +55,7 @@ int cmd_import(int argc, char **argv, struct cli *cli)
 	rc = cli_store_open(cli, &s, 1, 1, &err);
 	if (rc)
 		return cli_fail(cli, &err);
-	rc = bundle_import(&s, (const char *const *)files, n, &st, &err);
+	rc = bundle_import(&s, &st, (const char *const *)files, n, &err);
 	store_close(&s);
 	if (rc)
 		return cli_fail(cli, &err);

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "mirror/bundle.h"
+#include "mirror/inventory.h"
 
 int cmd_inventory(int argc, char **argv, struct cli *cli)
 {
@@ -11,7 +11,7 @@ int cmd_inventory(int argc, char **argv, struct cli *cli)
 	    {"output", required_argument, NULL, 'o'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct bundle_stats st;
+	size_t n_blobs = 0;
 	struct store s;
 	struct err err;
 	const char *out = NULL;
@@ -29,11 +29,11 @@ int cmd_inventory(int argc, char **argv, struct cli *cli)
 		return cli_usage(cli, "usage: ocimirror inventory -o FILE");
 	rc = store_open(&s, cli->store_dir, 1, &err);
 	if (!rc)
-		rc = bundle_inventory(&s, out, &st, &err);
+		rc = inventory_write(&s, &n_blobs, out, &err);
 	store_close(&s);
 	if (rc)
 		return cli_fail(cli, &err);
 	if (cli->verbosity >= 0 && !cli->json)
-		printf("inventory: %zu blobs listed in %s\n", st.blobs, out);
+		printf("inventory: %zu blobs listed in %s\n", n_blobs, out);
 	return EXIT_OK;
 }

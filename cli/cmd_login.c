@@ -66,7 +66,7 @@ int cmd_login(int argc, char **argv, struct cli *cli)
 	reg_pool_init(&pool, &cli->reg);
 	rc = reg_pool_get(&pool, &c, argv[optind], &err);
 	if (!rc)
-		rc = reg_client_set_creds(c, user, pw.data);
+		rc = reg_client_set_creds(c, user, pw.data, &err);
 	if (!rc)
 		rc = reg_client_ping(c, &err);
 	if (!rc)

@@ -1,17 +1,20 @@
 /* Air-gap bundles: a tar stream holding a standard OCI image layout
  * (oci-layout, index.json, blobs/<alg>/<hex>) plus ocimirror-bundle.json,
  * zstd-compressed (a libzstd stream on all cores with bounded memory)
- * unless the file name ends in ".tar".
+ * unless the file name ends in ".tar". Written by mirror/bundle_export.c,
+ * read by mirror/bundle_import.c; the inventory an export --since reads is
+ * mirror/inventory.h.
  *
  * index.json lists every exported tag with org.opencontainers.image.ref.name
  * set to its full reference ("docker.io/library/nginx:1.25"), and every
  * exported referrer untagged, with io.ocimirror.repository naming its
- * repository. Everything streams: blobs go from the store into the archive
- * and from the archive into the store (verified while written); memory does
- * not grow with bundle size.
+ * repository. The description lists, per reference, every manifest and
+ * blob it needs. Everything streams: blobs go from the store into the
+ * archive and from the archive into the store (verified while written);
+ * memory does not grow with bundle size.
  *
- * An inventory is what a store holds ({"blobs": [...], "tags": {...}}); an
- * export against one (since) leaves out the blobs it lists. */
+ * Both directions return 0 or a negative ERR_* with err naming the
+ * reference, entry or file; *stats is filled either way (zeroed first). */
 #ifndef MIRROR_BUNDLE_H
 #define MIRROR_BUNDLE_H
 
@@ -35,19 +38,25 @@ struct bundle_stats {
 	uint64_t bytes; /* content bytes written or imported */
 };
 
-int bundle_export(struct store *s, const char *path,
-		  const struct bundle_export_options *o,
-		  struct bundle_stats *stats, struct err *err);
+/* Write the references o names (every tag with o->all), with every
+ * manifest, blob and referrer they need, to path; with o->split to
+ * path.part-0001, path.part-0002, ... of at most o->split bytes. With
+ * o->since the blobs that inventory lists are left out. Each file is
+ * written to a temp name and renamed when complete. A reference the store
+ * does not hold whole is ERR_NOT_FOUND; no tag at all is ERR_NOT_FOUND. */
+int bundle_export(struct store *s, struct bundle_stats *stats, const char *path,
+		  const struct bundle_export_options *o, struct err *err);
 
-/* Import one bundle (several parts in order when n > 1). Every blob is
- * verified while written; tags move only when everything they need is in
- * the store, and none moves when any reference is incomplete (the error
- * lists the missing digests). The caller holds the writer lock. */
-int bundle_import(struct store *s, const char *const *paths, size_t n,
-		  struct bundle_stats *stats, struct err *err);
-
-/* Write the inventory of s to path (atomically). */
-int bundle_inventory(const struct store *s, const char *path,
-		     struct bundle_stats *stats, struct err *err);
+/* Import one bundle (several parts in order when n > 1). Every entry's
+ * header is checked before its data is read: names of the OCI layout
+ * only, regular files (no links, devices, setuid bits), each small file
+ * once, within its cap. Every blob is verified while written. Tags move
+ * only when everything they need is in the store with the sizes that
+ * index.json and the manifests give, and none moves when any reference
+ * is incomplete (ERR_NOT_FOUND listing the missing digests). A bundle
+ * refused before its tags move leaves no blob of its own behind: the
+ * blobs it added are deleted again. The caller holds the writer lock. */
+int bundle_import(struct store *s, struct bundle_stats *stats,
+		  const char *const *paths, size_t n, struct err *err);
 
 #endif

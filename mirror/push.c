@@ -116,7 +116,7 @@ static int push_blob(struct run *r, const struct oci_descriptor *desc,
 			     (long long)desc->size);
 		goto out;
 	}
-	rc = reg_client_blob_exists(r->c, r->repo, &desc->digest, NULL, err);
+	rc = reg_client_blob_exists(r->c, NULL, r->repo, &desc->digest, err);
 	if (rc < 0)
 		goto out;
 	if (rc == 1) {
@@ -127,9 +127,9 @@ static int push_blob(struct run *r, const struct oci_descriptor *desc,
 		goto out;
 	}
 	from = known_find(r, NULL, &desc->digest);
-	rc = reg_client_upload_blob(r->c, &how, r->repo, &desc->digest, size,
-				    fd, from ? from->repo : NULL, r->o->chunk,
-				    NULL, err);
+	rc = reg_client_upload_blob(r->c, &how, NULL, r->repo, &desc->digest,
+				    size, fd, from ? from->repo : NULL,
+				    r->o->chunk, err);
 	if (rc)
 		goto out;
 	rc = known_add(r, &desc->digest);
@@ -156,8 +156,8 @@ static int put_manifest(struct run *r, const struct oci_manifest *m,
 	char shown[OCI_REF_STR_MAX + 200];
 	int rc;
 
-	rc = reg_client_put_manifest(r->c, r->repo, ref, m->media_type, m->raw,
-				     m->raw_len, subject_out, err);
+	rc = reg_client_put_manifest(r->c, subject_out, r->repo, ref,
+				     m->media_type, m->raw, m->raw_len, err);
 	if (rc)
 		return rc;
 	r->res->manifests++;

@@ -191,6 +191,7 @@ char *reg_base64(const char *s, size_t n)
 	return out;
 }
 
+/* 0, or ERR_* for the caller to name the value. */
 static int base64_decode(const char *in, char **out, size_t *n_out)
 {
 	size_t len = strlen(in), pad = 0;
@@ -198,14 +199,14 @@ static int base64_decode(const char *in, char **out, size_t *n_out)
 	int n;
 
 	if (len % 4)
-		return -1;
+		return ERR_INVALID;
 	o = malloc(len / 4 * 3 + 1);
 	if (!o)
-		return -1;
+		return ERR_FAIL;
 	n = EVP_DecodeBlock(o, (const unsigned char *)in, (int)len);
 	if (n < 0) {
 		free(o);
-		return -1;
+		return ERR_INVALID;
 	}
 	if (len >= 1 && in[len - 1] == '=')
 		pad++;

@@ -146,7 +146,7 @@ void reg_response_attach(struct reg_response *r, CURL *h, int write_body)
 	}
 }
 
-void reg_response_describe(const struct reg_response *r, char *dst, size_t cap)
+void reg_response_describe(char *dst, size_t cap, const struct reg_response *r)
 {
 	json_t *j = NULL, *e0;
 	const char *code = NULL, *msg = NULL;

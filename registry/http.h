@@ -1,5 +1,8 @@
 /* Internal to registry/: one HTTP exchange with captured status, the
- * headers the client acts on, and a capped body. */
+ * headers the client acts on, and a capped body. A reg_response is
+ * caller-owned: reg_response_init before use, reg_response_release after;
+ * header values longer than their field are cut, a body over its cap sets
+ * body_too_large and stops the transfer. No function here fails. */
 #ifndef REGISTRY_HTTP_H
 #define REGISTRY_HTTP_H
 
@@ -33,7 +36,7 @@ void reg_response_attach(struct reg_response *r, CURL *h, int write_body);
 
 /* One line describing a failed response: "404 MANIFEST_UNKNOWN: manifest
  * unknown" from the OCI error body when there is one. */
-void reg_response_describe(const struct reg_response *r, char *dst, size_t cap);
+void reg_response_describe(char *dst, size_t cap, const struct reg_response *r);
 
 /* Parse a Retry-After value (seconds or HTTP date) into seconds. */
 long reg_parse_retry_after(const char *v);

@@ -42,7 +42,7 @@ int reg_pool_get(struct reg_pool *p, struct reg_client **out, const char *host,
 	}
 	nv = realloc(p->clients, (p->n + 1) * sizeof(*nv));
 	if (!nv)
-		return err_set(err, ERR_FAIL, "out of memory");
+		return err_set(err, ERR_FAIL, "%s: out of memory", host);
 	p->clients = nv;
 	rc = reg_client_new(&p->clients[p->n], host, p->opt, err);
 	if (rc)

@@ -1,4 +1,7 @@
-/* One reg_client per registry host, created on first use. */
+/* One reg_client per registry host, created on first use and kept until
+ * reg_pool_release. The pool owns its clients; it keeps pointers to the
+ * options and host settings it is given, which the caller keeps alive.
+ * Not thread-safe. */
 #ifndef REGISTRY_POOL_H
 #define REGISTRY_POOL_H
 
@@ -23,7 +26,9 @@ void reg_pool_release(struct reg_pool *p);
  * client when it is created. */
 void reg_pool_set_hosts(struct reg_pool *p, const struct reg_pool_host *hosts,
 			size_t n);
-/* The client for host, owned by the pool. */
+/* The client for host, owned by the pool. A new client gets the host's
+ * settings; errors (out of memory, curl init, an unreadable CA file) name
+ * the host. */
 int reg_pool_get(struct reg_pool *p, struct reg_client **out, const char *host,
 		 struct err *err);
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "registry/http.h"
+#include "registry/retry.h"
 
 enum slot_state { S_WAIT, S_ACTIVE, S_DONE };
 
@@ -108,7 +109,8 @@ static int start(struct run *r, struct slot *s)
 	else
 		curl_easy_reset(s->h);
 	if (!s->h)
-		return err_set(&j->err, ERR_FAIL, "curl init failed");
+		return err_set(&j->err, ERR_FAIL, "blob %s: curl init failed",
+			       j->digest.str);
 	reg_client_setup_easy(j->client, s->h);
 	snprintf(url, sizeof(url), "%s/v2/%s/blobs/%s", base, j->repo,
 		 j->digest.str);
@@ -136,7 +138,8 @@ static int start(struct run *r, struct slot *s)
 	err_clear(&s->sink_err);
 	if (curl_multi_add_handle(r->multi, s->h) != CURLM_OK)
 		return err_set(&j->err, ERR_FAIL,
-			       "curl_multi_add_handle failed");
+			       "blob %s: curl_multi_add_handle failed",
+			       j->digest.str);
 	s->state = S_ACTIVE;
 	r->active++;
 	j->attempts++;
@@ -232,7 +235,7 @@ static void completed(struct run *r, struct slot *s, CURLcode cc)
 		schedule_retry(r, s, why, 0);
 		return;
 	}
-	reg_response_describe(&s->resp, why, sizeof(why));
+	reg_response_describe(why, sizeof(why), &s->resp);
 	if (status == 401 && !s->auth_refreshed) {
 		s->auth_refreshed = 1;
 		reg_client_auth_invalidate(j->client, j->repo);
@@ -240,7 +243,7 @@ static void completed(struct run *r, struct slot *s, CURLcode cc)
 		s->not_before_ms = 0;
 		return;
 	}
-	if (status == 408 || status == 429 || status >= 500) {
+	if (reg_retry_status(status)) {
 		schedule_retry(r, s, why, s->resp.retry_after);
 		return;
 	}
@@ -309,8 +312,9 @@ int reg_transfer_run(struct reg_blob_job *jobs, size_t n,
 		if (r.multi)
 			curl_multi_cleanup(r.multi);
 		for (size_t i = 0; i < n; i++) {
-			jobs[i].result =
-			    err_set(&jobs[i].err, ERR_FAIL, "out of memory");
+			jobs[i].result = err_set(&jobs[i].err, ERR_FAIL,
+						 "blob %s: out of memory",
+						 jobs[i].digest.str);
 		}
 		return ERR_FAIL;
 	}

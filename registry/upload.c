@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "registry/http.h"
+#include "registry/request.h"
 
 #define ANSWER_MAX (64u * 1024)
 #define URL_MAX 4096
@@ -15,7 +16,7 @@ static int push_status_error(const char *what, const char *host,
 {
 	char d[300];
 
-	reg_response_describe(r, d, sizeof(d));
+	reg_response_describe(d, sizeof(d), r);
 	if (r->status == 401 || r->status == 403)
 		return err_set(err, ERR_UNAUTHORIZED,
 			       "%s %s/%s %s: %s (unauthorized: push refused)",
@@ -27,8 +28,8 @@ static int push_status_error(const char *what, const char *host,
 		       d);
 }
 
-int reg_client_blob_exists(struct reg_client *c, const char *repo,
-			   const struct oci_digest *digest, int64_t *size_out,
+int reg_client_blob_exists(struct reg_client *c, int64_t *size_out,
+			   const char *repo, const struct oci_digest *digest,
 			   struct err *err)
 {
 	struct reg_response r;
@@ -37,7 +38,7 @@ int reg_client_blob_exists(struct reg_client *c, const char *repo,
 
 	reg_response_init(&r, ANSWER_MAX);
 	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", repo, digest->str);
-	rc = reg_client_request(c, "HEAD", path, repo, 1, NULL, &r, err);
+	rc = reg_client_request(c, &r, "HEAD", path, repo, 1, NULL, err);
 	if (rc) {
 		err_wrap(err, "blob %s/%s@%s: ", reg_client_host(c), repo,
 			 digest->str);
@@ -91,9 +92,10 @@ static int with_digest(char *dst, size_t cap, const char *loc,
 }
 
 int reg_client_upload_blob(struct reg_client *c, enum reg_upload_how *how_out,
-			   const char *repo, const struct oci_digest *digest,
-			   int64_t size, int fd, const char *mount_from,
-			   size_t chunk, int *patches_out, struct err *err)
+			   int *patches_out, const char *repo,
+			   const struct oci_digest *digest, int64_t size,
+			   int fd, const char *mount_from, size_t chunk,
+			   struct err *err)
 {
 	struct reg_response r;
 	char path[URL_MAX], loc[URL_MAX];
@@ -114,7 +116,7 @@ int reg_client_upload_blob(struct reg_client *c, enum reg_upload_how *how_out,
 	} else {
 		snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/", repo);
 	}
-	rc = reg_client_request(c, "POST", path, repo, 1, NULL, &r, err);
+	rc = reg_client_request(c, &r, "POST", path, repo, 1, NULL, err);
 	if (rc)
 		goto wrap;
 	if (r.status == 201 && mount_from) {
@@ -143,8 +145,8 @@ int reg_client_upload_blob(struct reg_client *c, enum reg_upload_how *how_out,
 			body.offset = off;
 			body.length = n;
 			body.content_range = range;
-			rc = reg_client_request(c, "PATCH", loc, repo, 1, &body,
-						&r, err);
+			rc = reg_client_request(c, &r, "PATCH", loc, repo, 1,
+						&body, err);
 			if (rc)
 				goto wrap;
 			if (r.status != 202) {
@@ -173,7 +175,7 @@ int reg_client_upload_blob(struct reg_client *c, enum reg_upload_how *how_out,
 			     "upload to %s/%s: Location too long", host, repo);
 		goto out;
 	}
-	rc = reg_client_request(c, "PUT", path, repo, 1, &body, &r, err);
+	rc = reg_client_request(c, &r, "PUT", path, repo, 1, &body, err);
 	if (rc)
 		goto wrap;
 	if (r.status != 201) {
@@ -191,10 +193,10 @@ out:
 	return rc;
 }
 
-int reg_client_put_manifest(struct reg_client *c, const char *repo,
-			    const char *ref, const char *media_type,
-			    const char *body, size_t len, int *subject_out,
-			    struct err *err)
+int reg_client_put_manifest(struct reg_client *c, int *subject_out,
+			    const char *repo, const char *ref,
+			    const char *media_type, const char *body,
+			    size_t len, struct err *err)
 {
 	struct reg_response r;
 	struct reg_body b;
@@ -207,7 +209,7 @@ int reg_client_put_manifest(struct reg_client *c, const char *repo,
 	b.content_type = media_type;
 	reg_response_init(&r, ANSWER_MAX);
 	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repo, ref);
-	rc = reg_client_request(c, "PUT", path, repo, 1, &b, &r, err);
+	rc = reg_client_request(c, &r, "PUT", path, repo, 1, &b, err);
 	if (rc) {
 		err_wrap(err, "push manifest %s/%s:%s: ", reg_client_host(c),
 			 repo, ref);

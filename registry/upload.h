@@ -17,8 +17,8 @@
 
 /* HEAD /v2/<repo>/blobs/<digest>: 1 when present (*size_out set when not
  * NULL), 0 when absent, or a negative ERR_*. */
-int reg_client_blob_exists(struct reg_client *c, const char *repo,
-			   const struct oci_digest *digest, int64_t *size_out,
+int reg_client_blob_exists(struct reg_client *c, int64_t *size_out,
+			   const char *repo, const struct oci_digest *digest,
 			   struct err *err);
 
 enum reg_upload_how {
@@ -34,16 +34,17 @@ enum reg_upload_how {
  * Blobs larger than chunk (0: REG_UPLOAD_CHUNK_DEFAULT) go in PATCH
  * chunks of that size. *how_out says what happened. */
 int reg_client_upload_blob(struct reg_client *c, enum reg_upload_how *how_out,
-			   const char *repo, const struct oci_digest *digest,
-			   int64_t size, int fd, const char *mount_from,
-			   size_t chunk, int *patches_out, struct err *err);
+			   int *patches_out, const char *repo,
+			   const struct oci_digest *digest, int64_t size,
+			   int fd, const char *mount_from, size_t chunk,
+			   struct err *err);
 
 /* PUT /v2/<repo>/manifests/<ref> with the given media type. *subject_out
  * (when not NULL) is 1 when the registry answered with OCI-Subject (it
  * keeps the referrers index itself). */
-int reg_client_put_manifest(struct reg_client *c, const char *repo,
-			    const char *ref, const char *media_type,
-			    const char *body, size_t len, int *subject_out,
-			    struct err *err);
+int reg_client_put_manifest(struct reg_client *c, int *subject_out,
+			    const char *repo, const char *ref,
+			    const char *media_type, const char *body,
+			    size_t len, struct err *err);
 
 #endif

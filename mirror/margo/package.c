@@ -304,7 +304,7 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 			    i < n ? &files[i].digest : &empty;
 			int fd;
 
-			rc = reg_client_blob_exists(c, ref->path, d, NULL, err);
+			rc = reg_client_blob_exists(c, NULL, ref->path, d, err);
 			if (rc == 1) {
 				rc = 0;
 				continue;
@@ -334,15 +334,15 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 					    strerror(errno));
 				break;
 			}
-			rc = reg_client_upload_blob(c, &how, ref->path, d,
+			rc = reg_client_upload_blob(c, &how, NULL, ref->path, d,
 						    i < n ? files[i].size : 2,
-						    fd, NULL, 0, NULL, err);
+						    fd, NULL, 0, err);
 			close(fd);
 		}
 		if (!rc)
-			rc = reg_client_put_manifest(c, ref->path, out->tag,
-						     MT_OCI_MANIFEST, man,
-						     strlen(man), NULL, err);
+			rc = reg_client_put_manifest(c, NULL, ref->path,
+						     out->tag, MT_OCI_MANIFEST,
+						     man, strlen(man), err);
 	}
 	free(man);
 	return rc;

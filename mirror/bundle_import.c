@@ -1,0 +1,698 @@
+#include "mirror/bundle.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mirror/bundle_format.h"
+#include "mirror/dset.h"
+#include "oci/buf.h"
+#include "oci/manifest.h"
+#include "oci/mediatype.h"
+#include "oci/ref.h"
+
+#define INDEX_MAX (16u * 1024 * 1024)
+#define DESC_MAX (64u * 1024 * 1024)
+#define SMALL_MAX (64u * 1024)
+
+struct in {
+	const char *const *paths;
+	size_t n, cur;
+	int fd;
+	char *buf;
+	struct err *err;
+};
+
+static int in_next(struct in *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	if (r->cur >= r->n)
+		return 0;
+	r->fd = open(r->paths[r->cur], O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0)
+		return err_set(r->err, ERR_NOT_FOUND, "%s: %s",
+			       r->paths[r->cur], strerror(errno));
+	r->cur++;
+	return 0;
+}
+
+static la_ssize_t in_read(struct archive *a, void *ctx, const void **out)
+{
+	struct in *r = ctx;
+
+	(void)a;
+	for (;;) {
+		ssize_t n;
+
+		if (r->fd < 0)
+			return 0;
+		n = read(r->fd, r->buf, BUNDLE_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_set(r->err, ERR_FAIL, "read %s: %s",
+				r->paths[r->cur - 1], strerror(errno));
+			return -1;
+		}
+		if (n > 0) {
+			*out = r->buf;
+			return n;
+		}
+		if (in_next(r))
+			return -1;
+	}
+}
+
+static int read_small(struct archive *a, struct archive_entry *e, size_t max,
+		      char **out, size_t *len, const char *name,
+		      struct err *err)
+{
+	struct buf b;
+	char tmp[65536];
+	la_ssize_t n;
+
+	if (archive_entry_size(e) > (la_int64_t)max)
+		return err_set(
+		    err, ERR_TOO_LARGE,
+		    "bundle entry %s: %lld bytes, more than the %zu allowed",
+		    name, (long long)archive_entry_size(e), max);
+	buf_init(&b, max);
+	while ((n = archive_read_data(a, tmp, sizeof(tmp))) > 0)
+		if (buf_append(&b, tmp, (size_t)n))
+			return err_set(err, ERR_TOO_LARGE,
+				       "bundle entry %s: too large", name);
+	if (n < 0) {
+		buf_release(&b);
+		return err_set(err, ERR_INVALID, "bundle entry %s: %s", name,
+			       archive_error_string(a));
+	}
+	*out = buf_detach(&b, len);
+	return 0;
+}
+
+/* Stream the entry into the store, verified; a blob the store already
+ * holds is skipped, a new one is added to fresh. */
+static int import_blob(struct archive *a, struct archive_entry *e,
+		       struct store *s, const char *name,
+		       const struct oci_digest *d, struct bundle_stats *st,
+		       struct dset *fresh, struct err *err)
+{
+	struct store_writer *w = NULL;
+	char *buf;
+	la_ssize_t n;
+	int rc;
+
+	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
+		return err_set(err, ERR_INVALID, "bundle entry %s: no size",
+			       name);
+	if (store_blob_exists(NULL, s, d)) {
+		st->blobs_skipped++;
+		return archive_read_data_skip(a) == ARCHIVE_OK
+			   ? 0
+			   : err_set(err, ERR_INVALID, "bundle entry %s: %s",
+				     name, archive_error_string(a));
+	}
+	rc = store_writer_open(&w, s, d, archive_entry_size(e), err);
+	if (rc)
+		return rc;
+	buf = malloc(BUNDLE_CHUNK);
+	if (!buf) {
+		store_writer_free(w);
+		return err_set(err, ERR_FAIL, "bundle entry %s: out of memory",
+			       name);
+	}
+	while ((n = archive_read_data(a, buf, BUNDLE_CHUNK)) > 0) {
+		rc = store_writer_write(w, buf, (size_t)n, err);
+		if (rc)
+			break;
+		st->bytes += (uint64_t)n;
+	}
+	if (!rc && n < 0)
+		rc = err_set(err, ERR_INVALID,
+			     "bundle entry %s: %s (truncated bundle?)", name,
+			     archive_error_string(a));
+	if (!rc)
+		rc = store_writer_commit(w, err);
+	if (!rc)
+		rc = dset_add(fresh, d->str, err);
+	if (rc)
+		err_wrap(err, "bundle entry %s: ", name);
+	else
+		st->blobs++;
+	store_writer_free(w);
+	free(buf);
+	return rc;
+}
+
+/* Entry names allowed in a bundle, and what they are. */
+enum kind { K_BAD, K_DIR, K_LAYOUT, K_INDEX, K_DESC, K_BLOB };
+
+static enum kind classify(const char *name, struct oci_digest *d)
+{
+	if (!strncmp(name, "./", 2))
+		name += 2;
+	if (!strcmp(name, "oci-layout"))
+		return K_LAYOUT;
+	if (!strcmp(name, "index.json"))
+		return K_INDEX;
+	if (!strcmp(name, BUNDLE_DESC_NAME))
+		return K_DESC;
+	if (!strcmp(name, "blobs") || !strcmp(name, "blobs/") ||
+	    !strcmp(name, "blobs/sha256") || !strcmp(name, "blobs/sha256/") ||
+	    !strcmp(name, "blobs/sha512") || !strcmp(name, "blobs/sha512/"))
+		return K_DIR;
+	if (!strncmp(name, "blobs/sha256/", 13) ||
+	    !strncmp(name, "blobs/sha512/", 13)) {
+		char ds[OCI_DIGEST_MAX];
+		snprintf(ds, sizeof(ds), "%.6s:%s", name + 6, name + 13);
+		if (strlen(name + 13) < 129 && !oci_digest_parse(d, ds, NULL))
+			return K_BLOB;
+	}
+	return K_BAD;
+}
+
+struct tagjob {
+	char repo[OCI_REPO_MAX];
+	char tag[OCI_TAG_MAX + 1];
+	struct oci_digest top;
+	int64_t top_size; /* index.json's word for it; -1 when absent */
+	struct dset manifests, blobs;
+};
+
+/* The digests of arr into out: ERR_INVALID for a non-digest (the caller
+ * names the list). */
+static int need_list(struct dset *out, json_t *arr)
+{
+	size_t i;
+	json_t *v;
+	struct oci_digest d;
+
+	json_array_foreach (arr, i, v) {
+		if (!json_is_string(v) ||
+		    oci_digest_parse(&d, json_string_value(v), NULL))
+			return ERR_INVALID;
+		if (dset_add(out, d.str, NULL))
+			return ERR_FAIL;
+	}
+	return 0;
+}
+
+/* Without our description (a plain OCI layout): what the manifest names,
+ * every index child included. */
+static int need_walk(const struct store *s, struct tagjob *t,
+		     const struct oci_digest *d, int depth)
+{
+	struct oci_manifest m;
+	char *raw = NULL;
+	size_t len;
+
+	dset_add(&t->manifests, d->str, NULL);
+	if (depth > 8 ||
+	    store_blob_read(&raw, &len, s, d, OCI_MANIFEST_MAX, NULL))
+		return 0; /* missing: reported by the completeness check */
+	if (oci_manifest_parse(&m, raw, len, NULL, NULL)) {
+		free(raw);
+		return 0;
+	}
+	free(raw);
+	if (m.kind == OCI_KIND_INDEX) {
+		for (size_t i = 0; i < m.n_manifests; i++)
+			need_walk(s, t, &m.manifests[i].digest, depth + 1);
+	} else {
+		if (m.has_config)
+			dset_add(&t->blobs, m.config.digest.str, NULL);
+		for (size_t i = 0; i < m.n_layers; i++)
+			dset_add(&t->blobs, m.layers[i].digest.str, NULL);
+	}
+	oci_manifest_release(&m);
+	return 0;
+}
+
+static int link_manifest(struct store *s, const char *repo, const char *ds,
+			 struct err *err)
+{
+	struct oci_digest d;
+	struct oci_manifest m;
+	struct store_ref sr;
+	char *raw = NULL;
+	size_t len;
+	int rc;
+
+	if (oci_digest_parse(&d, ds, err))
+		return ERR_INVALID;
+	rc = store_blob_read(&raw, &len, s, &d, OCI_MANIFEST_MAX, err);
+	if (rc)
+		return rc;
+	rc = oci_manifest_parse(&m, raw, len, NULL, err);
+	free(raw);
+	if (rc)
+		return err_wrap(err, "%s: ", ds);
+	sr.digest = d;
+	snprintf(sr.media_type, sizeof(sr.media_type), "%s", m.media_type);
+	sr.size = (int64_t)m.raw_len;
+	rc = store_manifest_link(s, repo, &sr, err);
+	if (!rc && m.has_subject) {
+		char *desc = oci_manifest_referrer_json(&m);
+		rc = desc ? store_referrer_add(s, repo, &m.subject.digest, &d,
+					       desc, err)
+			  : err_set(err, ERR_FAIL,
+				    "%s: out of memory for its referrer record",
+				    ds);
+		free(desc);
+	}
+	oci_manifest_release(&m);
+	return rc;
+}
+
+/* ---- the import, step by step ---- */
+
+struct import {
+	struct store *s;
+	struct bundle_stats *st;
+	char *index, *desc, *layout; /* the small entries, as read */
+	size_t index_len, desc_len, layout_len;
+	struct dset fresh; /* blobs this import added to the store */
+	json_t *ij, *dj;   /* index.json, the description (or NULL) */
+	struct tagjob *jobs;
+	size_t n_jobs;
+};
+
+/* Every check on an entry's header, before any of its data is read: a
+ * name of the OCI layout, no setuid/setgid/sticky bits, directories only
+ * where the layout has them, regular files everywhere else (no links, no
+ * devices). */
+static int check_entry(struct archive_entry *e, const char *name,
+		       enum kind *kind_out, struct oci_digest *d,
+		       struct err *err)
+{
+	int ft = archive_entry_filetype(e);
+	enum kind k = classify(name, d);
+
+	*kind_out = k;
+	if (archive_entry_mode(e) & 07000)
+		return err_set(err, ERR_INVALID,
+			       "bundle entry %.300s: "
+			       "setuid/setgid/sticky bits refused",
+			       name);
+	if (k == K_BAD)
+		return err_set(err, ERR_INVALID,
+			       "bundle entry \"%.300s\": not part of an "
+			       "OCI layout (refused)",
+			       name);
+	if (k == K_DIR)
+		return ft == AE_IFDIR
+			   ? 0
+			   : err_set(err, ERR_INVALID,
+				     "bundle entry %.300s: not a directory",
+				     name);
+	if (ft != AE_IFREG || archive_entry_hardlink(e) ||
+	    archive_entry_symlink(e))
+		return err_set(err, ERR_INVALID,
+			       "bundle entry %.300s: links and special "
+			       "files are refused",
+			       name);
+	return 0;
+}
+
+/* The data of one checked entry: a blob into the store, the small files
+ * into memory, each at most once. */
+static int read_entry(struct archive *a, struct archive_entry *e,
+		      struct import *im, enum kind k, const char *name,
+		      const struct oci_digest *d, struct err *err)
+{
+	if (k == K_BLOB)
+		return import_blob(a, e, im->s, name, d, im->st, &im->fresh,
+				   err);
+	if (k == K_INDEX && !im->index)
+		return read_small(a, e, INDEX_MAX, &im->index, &im->index_len,
+				  name, err);
+	if (k == K_DESC && !im->desc)
+		return read_small(a, e, DESC_MAX, &im->desc, &im->desc_len,
+				  name, err);
+	if (k == K_LAYOUT && !im->layout)
+		return read_small(a, e, SMALL_MAX, &im->layout, &im->layout_len,
+				  name, err);
+	return err_set(err, ERR_INVALID, "bundle entry %.300s appears twice",
+		       name);
+}
+
+/* Every entry of every part, in order, then the end of the stream. */
+static int import_entries(struct archive *a, struct in *r, struct import *im,
+			  struct err *err)
+{
+	struct archive_entry *e;
+	int rc = 0, hr;
+
+	while ((hr = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(e);
+		struct oci_digest d;
+		enum kind k;
+
+		if (!name)
+			name = "";
+		rc = check_entry(e, name, &k, &d, err);
+		if (!rc && k != K_DIR)
+			rc = read_entry(a, e, im, k, name, &d, err);
+		if (rc)
+			return rc;
+	}
+	if (hr != ARCHIVE_EOF)
+		return err->code ? err->code
+				 : err_set(err, ERR_INVALID,
+					   "%s: %s (truncated or corrupt "
+					   "bundle, or a part missing)",
+					   r->paths[r->cur ? r->cur - 1 : 0],
+					   archive_error_string(a));
+	if (r->cur < r->n)
+		return err_set(err, ERR_INVALID,
+			       "%s: the bundle ended before this part",
+			       r->paths[r->cur]);
+	if (!im->layout || !im->index)
+		return err_set(err, ERR_INVALID,
+			       "bundle has no %s: not an OCI layout",
+			       !im->layout ? "oci-layout" : "index.json");
+	return 0;
+}
+
+/* What the description says reference rn needs. */
+static int job_needs(struct tagjob *t, json_t *dj, const char *rn,
+		     struct err *err)
+{
+	json_t *refs = json_object_get(dj, "references"), *x;
+	size_t q;
+
+	json_array_foreach (refs, q, x) {
+		const char *ref = json_string_value(json_object_get(x, "ref"));
+
+		if (!ref || strcmp(ref, rn))
+			continue;
+		if (need_list(&t->manifests, json_object_get(x, "manifests")) ||
+		    need_list(&t->blobs, json_object_get(x, "blobs")))
+			return err_set(err, ERR_INVALID,
+				       "bundle description: bad digest list "
+				       "for %.300s",
+				       rn);
+	}
+	return 0;
+}
+
+/* The job for index.json's manifests[i]: a tag (its full reference), or
+ * an untagged referrer of a named repository; *placed_out is 0 for an
+ * entry that is neither (not ours to place). */
+static int job_from_index(struct tagjob *t, int *placed_out, json_t *m,
+			  size_t i, const struct import *im, struct err *err)
+{
+	json_t *ann = json_object_get(m, "annotations");
+	const char *rn = json_string_value(json_object_get(ann, ANN_REF_NAME));
+	const char *rr =
+	    json_string_value(json_object_get(ann, BUNDLE_ANN_REPO));
+	const char *ds = json_string_value(json_object_get(m, "digest"));
+	int rc;
+
+	*placed_out = 0;
+	t->top_size =
+	    json_is_integer(json_object_get(m, "size"))
+		? (int64_t)json_integer_value(json_object_get(m, "size"))
+		: -1;
+	if (!ds || oci_digest_parse(&t->top, ds, NULL))
+		return err_set(err, ERR_INVALID,
+			       "bundle index.json: manifests[%zu]: bad digest",
+			       i);
+	if (rn) {
+		if (bundle_ref_split(rn, t->repo, t->tag))
+			return err_set(err, ERR_INVALID,
+				       "bundle index.json: manifests[%zu]: bad "
+				       "reference \"%.300s\"",
+				       i, rn);
+	} else if (rr && store_repo_valid(rr)) {
+		snprintf(t->repo, sizeof(t->repo), "%s", rr);
+	} else {
+		return 0;
+	}
+	*placed_out = 1;
+	if (rn && im->dj) {
+		rc = job_needs(t, im->dj, rn, err);
+		if (rc)
+			return rc;
+	}
+	if (!t->manifests.n)
+		need_walk(im->s, t, &t->top, 0);
+	rc = dset_add(&t->manifests, t->top.str, err);
+	dset_sort(&t->manifests);
+	dset_sort(&t->blobs);
+	return rc;
+}
+
+/* One job per tag and per referrer index.json places. */
+static int import_plan(struct import *im, struct err *err)
+{
+	json_t *mans, *m;
+	size_t i;
+
+	im->ij =
+	    json_loadb(im->index, im->index_len, JSON_REJECT_DUPLICATES, NULL);
+	if (im->desc)
+		im->dj = json_loadb(im->desc, im->desc_len, 0, NULL);
+	mans = json_object_get(im->ij, "manifests");
+	if (!json_is_array(mans))
+		return err_set(err, ERR_INVALID,
+			       "bundle index.json: no manifests list");
+	im->jobs = calloc(json_array_size(mans) + 1, sizeof(*im->jobs));
+	if (!im->jobs)
+		return err_set(err, ERR_FAIL,
+			       "bundle index.json: out of memory for %zu "
+			       "manifests",
+			       json_array_size(mans));
+	json_array_foreach (mans, i, m) {
+		int placed, rc;
+
+		rc = job_from_index(&im->jobs[im->n_jobs], &placed, m, i, im,
+				    err);
+		if (rc)
+			return rc;
+		if (placed)
+			im->n_jobs++;
+		else
+			dset_release(&im->jobs[im->n_jobs].manifests);
+	}
+	return 0;
+}
+
+/* Every reference complete, or no tag moves: the error lists what is
+ * missing. */
+static int import_check_complete(struct import *im, struct err *err)
+{
+	struct buf missing;
+	int rc = 0;
+
+	buf_init(&missing, 64 * 1024);
+	for (size_t i = 0; i < im->n_jobs; i++) {
+		struct dset *sets[2] = {&im->jobs[i].manifests,
+					&im->jobs[i].blobs};
+
+		for (int k = 0; k < 2; k++)
+			for (size_t q = 0; q < sets[k]->n; q++) {
+				struct oci_digest d;
+
+				if (!oci_digest_parse(&d, sets[k]->v[q],
+						      NULL) &&
+				    !store_blob_exists(NULL, im->s, &d) &&
+				    !strstr(missing.data, d.str))
+					buf_printf(&missing, "%s%s",
+						   missing.len ? ", " : "",
+						   d.str);
+			}
+	}
+	if (missing.len)
+		rc = err_set(
+		    err, ERR_NOT_FOUND,
+		    "bundle is incomplete for this store (a delta against "
+		    "another base?); no tag moved; missing: %.800s",
+		    missing.data);
+	buf_release(&missing);
+	return rc;
+}
+
+/* ERR_INVALID when the stored blob d is not `size` bytes as what names it
+ * (`what`) says. */
+static int size_agrees(const struct store *s, const struct oci_digest *d,
+		       int64_t size, const char *what, struct err *err)
+{
+	int64_t have = -1;
+
+	if (size < 0 || !store_blob_exists(&have, s, d) || have == size)
+		return 0;
+	return err_set(err, ERR_INVALID,
+		       "bundle: %s says %s is %lld bytes, the bundle holds "
+		       "%lld; refused",
+		       what, d->str, (long long)size, (long long)have);
+}
+
+/* Every descriptor of manifest ds names the size of what the store holds. */
+static int manifest_sizes_agree(const struct store *s, const char *ds,
+				struct err *err)
+{
+	struct oci_digest d;
+	struct oci_manifest m;
+	char *raw = NULL, what[OCI_DIGEST_MAX + 16];
+	size_t len;
+	int rc;
+
+	if (oci_digest_parse(&d, ds, NULL) ||
+	    store_blob_read(&raw, &len, s, &d, OCI_MANIFEST_MAX, NULL))
+		return 0; /* not a manifest here: link_manifest says so */
+	rc = oci_manifest_parse(&m, raw, len, NULL, NULL);
+	free(raw);
+	if (rc)
+		return 0;
+	snprintf(what, sizeof(what), "manifest %s", d.str);
+	if (m.has_config)
+		rc = size_agrees(s, &m.config.digest, m.config.size, what, err);
+	for (size_t i = 0; i < m.n_layers && !rc; i++)
+		rc = size_agrees(s, &m.layers[i].digest, m.layers[i].size, what,
+				 err);
+	for (size_t i = 0; i < m.n_manifests && !rc; i++)
+		rc = size_agrees(s, &m.manifests[i].digest, m.manifests[i].size,
+				 what, err);
+	oci_manifest_release(&m);
+	return rc;
+}
+
+/* Sizes agree with what names them: index.json for each top manifest,
+ * each manifest for its config, layers and children. */
+static int import_check_sizes(struct import *im, struct err *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < im->n_jobs && !rc; i++) {
+		struct tagjob *t = &im->jobs[i];
+
+		rc = size_agrees(im->s, &t->top, t->top_size,
+				 "bundle index.json", err);
+		for (size_t q = 0; q < t->manifests.n && !rc; q++)
+			rc =
+			    manifest_sizes_agree(im->s, t->manifests.v[q], err);
+	}
+	return rc;
+}
+
+/* Link every blob and manifest into its repository, then move the tags. */
+static int import_link(struct import *im, struct err *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < im->n_jobs && !rc; i++) {
+		struct tagjob *t = &im->jobs[i];
+
+		for (size_t q = 0; q < t->blobs.n && !rc; q++) {
+			struct oci_digest d;
+
+			if (!oci_digest_parse(&d, t->blobs.v[q], err))
+				rc = store_blob_link(im->s, t->repo, &d, err);
+			else
+				rc = ERR_INVALID;
+		}
+		for (size_t q = 0; q < t->manifests.n && !rc; q++)
+			rc = link_manifest(im->s, t->repo, t->manifests.v[q],
+					   err);
+	}
+	for (size_t i = 0; i < im->n_jobs && !rc; i++) {
+		struct tagjob *t = &im->jobs[i];
+		struct store_ref sr;
+
+		if (!t->tag[0])
+			continue;
+		rc = store_manifest_get(&sr, im->s, t->repo, &t->top, err);
+		if (!rc)
+			rc = store_tag_set(im->s, t->repo, t->tag, &sr, err);
+		if (!rc)
+			im->st->refs++;
+	}
+	return rc;
+}
+
+/* A refused bundle leaves nothing of itself: the blobs it added go. */
+static void import_undo(struct import *im)
+{
+	for (size_t i = 0; i < im->fresh.n; i++) {
+		struct oci_digest d;
+
+		if (!oci_digest_parse(&d, im->fresh.v[i], NULL))
+			store_blob_delete(im->s, &d, NULL);
+	}
+	im->st->blobs = 0;
+	im->st->bytes = 0;
+}
+
+static void import_release(struct import *im)
+{
+	for (size_t i = 0; im->jobs && i < im->n_jobs + 1; i++) {
+		dset_release(&im->jobs[i].manifests);
+		dset_release(&im->jobs[i].blobs);
+	}
+	free(im->jobs);
+	json_decref(im->ij);
+	json_decref(im->dj);
+	free(im->index);
+	free(im->desc);
+	free(im->layout);
+	dset_release(&im->fresh);
+}
+
+int bundle_import(struct store *s, struct bundle_stats *st,
+		  const char *const *paths, size_t n, struct err *err)
+{
+	struct archive *a = archive_read_new();
+	struct in r = {paths, n, 0, -1, NULL, err};
+	struct import im;
+	int rc = 0;
+
+	memset(st, 0, sizeof(*st));
+	memset(&im, 0, sizeof(im));
+	im.s = s;
+	im.st = st;
+	r.buf = malloc(BUNDLE_CHUNK);
+	if (!a || !r.buf) {
+		rc = err_set(err, ERR_FAIL, "%s: out of memory", paths[0]);
+		goto out;
+	}
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	if (in_next(&r) || archive_read_open2(a, &r, NULL, in_read, NULL,
+					      NULL) != ARCHIVE_OK) {
+		rc = err->code ? err->code
+			       : err_set(err, ERR_INVALID, "%s: %s", paths[0],
+					 archive_error_string(a));
+		goto out;
+	}
+	rc = import_entries(a, &r, &im, err);
+	if (!rc)
+		rc = import_plan(&im, err);
+	if (!rc)
+		rc = import_check_complete(&im, err);
+	if (!rc)
+		rc = import_check_sizes(&im, err);
+	if (rc) {
+		import_undo(&im);
+		goto out;
+	}
+	rc = import_link(&im, err);
+	if (!rc)
+		st->parts = n;
+out:
+	if (a)
+		archive_read_free(a);
+	if (r.fd >= 0)
+		close(r.fd);
+	free(r.buf);
+	import_release(&im);
+	return rc;
+}

@@ -1,0 +1,611 @@
+/* Bundle export and import at the C level: a store filled through the store
+ * API, exported whole, against an inventory and in parts, imported into a
+ * fresh store; and hand-built hostile tar files that must be refused
+ * leaving the receiving store as it was. */
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "mirror/bundle.h"
+#include "mirror/inventory.h"
+#include "tests/mirror/storefix.h"
+
+#define REPO "docker.io/library/app"
+
+struct world {
+	struct fix src, dst;
+	char dir[256];
+	struct oci_digest a, amd, arm, multi, sbom;
+};
+
+static const char *const layers_a[] = {"layer a1", "layer a2"};
+static const char *const layers_amd[] = {"layer amd"};
+static const char *const layers_arm[] = {"layer arm", "layer a1"};
+
+/* src: REPO:1.0 (an image with an SBOM referrer), REPO:multi (an index
+ * over two images sharing a layer with 1.0). dst: empty. */
+static void world_setup(struct world *w)
+{
+	memset(w, 0, sizeof(*w));
+	fix_setup(&w->src);
+	fix_setup(&w->dst);
+	snprintf(w->dir, sizeof(w->dir), "/tmp/ocimirror-bundle-XXXXXX");
+	cr_assert(mkdtemp(w->dir));
+	w->a = fix_image(&w->src, REPO, "config a", layers_a, 2, NULL, NULL);
+	fix_tag(&w->src, REPO, "1.0", &w->a, MT_MANIFEST);
+	w->sbom = fix_image(&w->src, REPO, "sbom config", NULL, 0, &w->a,
+			    "application/spdx+json");
+	fix_referrer(&w->src, REPO, &w->a, &w->sbom);
+	w->amd =
+	    fix_image(&w->src, REPO, "config amd", layers_amd, 1, NULL, NULL);
+	w->arm =
+	    fix_image(&w->src, REPO, "config arm", layers_arm, 2, NULL, NULL);
+	w->multi = fix_index(&w->src, REPO, &w->amd, &w->arm);
+	fix_tag(&w->src, REPO, "multi", &w->multi, MT_INDEX);
+}
+
+static void world_teardown(struct world *w)
+{
+	char cmd[300];
+
+	fix_teardown(&w->src);
+	fix_teardown(&w->dst);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", w->dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+static const char *in_dir(struct world *w, const char *name)
+{
+	static char p[2][512];
+	static int k;
+
+	k ^= 1;
+	snprintf(p[k], sizeof(p[k]), "%s/%s", w->dir, name);
+	return p[k];
+}
+
+static int export_all(struct world *w, struct bundle_stats *st,
+		      const char *path, const char *since, uint64_t split,
+		      struct err *e)
+{
+	struct bundle_export_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.all = 1;
+	o.since = since;
+	o.split = split;
+	o.compress = -1;
+	return bundle_export(&w->src.st, st, path, &o, e);
+}
+
+static struct oci_digest digest_of(const char *text)
+{
+	struct oci_digest d;
+
+	oci_digest_of(&d, OCI_SHA256, text, strlen(text));
+	return d;
+}
+
+static void assert_tag(struct fix *f, const char *tag,
+		       const struct oci_digest *want)
+{
+	struct store_ref r;
+	struct err e;
+
+	cr_assert_eq(store_tag_get(&r, &f->st, REPO, tag, &e), 0, "%s: %s", tag,
+		     e.msg);
+	cr_assert_str_eq(r.digest.str, want->str, "tag %s", tag);
+}
+
+struct find {
+	const char *want;
+	int found;
+};
+
+static int find_digest(void *ctx, const char *desc)
+{
+	struct find *f = ctx;
+
+	if (strstr(desc, f->want))
+		f->found++;
+	return 0;
+}
+
+/* Everything 1.0 and multi need, and the referrer, are in f. */
+static void assert_world_arrived(struct world *w, struct fix *f)
+{
+	const char *texts[] = {"config a",   "layer a1",   "layer a2",
+			       "config amd", "layer amd",  "config arm",
+			       "layer arm",  "sbom config"};
+	struct find fd = {w->sbom.str, 0};
+	struct err e;
+
+	assert_tag(f, "1.0", &w->a);
+	assert_tag(f, "multi", &w->multi);
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct oci_digest d = digest_of(texts[i]);
+
+		cr_assert(fix_blob_present(f, &d), "blob \"%s\" missing",
+			  texts[i]);
+		cr_assert(store_blob_linked(&f->st, REPO, &d),
+			  "blob \"%s\" not linked in " REPO, texts[i]);
+	}
+	cr_assert(fix_blob_present(f, &w->amd));
+	cr_assert(fix_blob_present(f, &w->arm));
+	cr_assert(fix_blob_present(f, &w->sbom));
+	/* the referrer is recorded against its subject */
+	cr_assert_eq(
+	    store_referrers_list(&f->st, REPO, &w->a, find_digest, &fd, &e), 0,
+	    "%s", e.msg);
+	cr_assert_eq(fd.found, 1, "referrer %s of %s recorded %d times",
+		     w->sbom.str, w->a.str, fd.found);
+}
+
+Test(bundle, whole_store_round_trips_tags_blobs_and_referrers)
+{
+	struct world w;
+	struct bundle_stats st;
+	struct err e;
+	const char *path;
+
+	world_setup(&w);
+	path = in_dir(&w, "all.ocb");
+	cr_assert_eq(export_all(&w, &st, path, NULL, 0, &e), 0, "%s", e.msg);
+	cr_assert_eq(st.refs, 2);
+	/* 4 manifests, an index, 4 configs, 4 distinct layers */
+	cr_assert_eq(st.blobs, 13, "blobs: %zu", st.blobs);
+	cr_assert_eq(st.blobs_skipped, 0);
+	cr_assert_eq(st.parts, 1);
+	cr_assert_eq(access(path, F_OK), 0);
+
+	cr_assert_eq(bundle_import(&w.dst.st, &st, &path, 1, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(st.refs, 2);
+	cr_assert_eq(st.blobs, 13);
+	cr_assert_eq(st.blobs_skipped, 0);
+	assert_world_arrived(&w, &w.dst);
+
+	/* a second import stores nothing new */
+	cr_assert_eq(bundle_import(&w.dst.st, &st, &path, 1, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(st.blobs, 0);
+	cr_assert_eq(st.blobs_skipped, 13);
+	world_teardown(&w);
+}
+
+Test(bundle, since_an_inventory_leaves_out_what_the_other_side_holds)
+{
+	static const char *const layers_b[] = {"layer a1", "layer b"};
+	struct world w;
+	struct bundle_stats st;
+	struct oci_digest b, lb, la1;
+	struct err e;
+	const char *base = NULL, *delta = NULL, *inv = NULL;
+	size_t n_inv = 0;
+	char *tree;
+
+	world_setup(&w);
+	base = in_dir(&w, "base.tar");
+	cr_assert_eq(export_all(&w, &st, base, NULL, 0, &e), 0, "%s", e.msg);
+	cr_assert_eq(bundle_import(&w.dst.st, &st, &base, 1, &e), 0, "%s",
+		     e.msg);
+	inv = in_dir(&w, "inventory.json");
+	cr_assert_eq(inventory_write(&w.dst.st, &n_inv, inv, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(n_inv, 13);
+
+	/* a new tag sharing "layer a1" with what dst holds */
+	b = fix_image(&w.src, REPO, "config b", layers_b, 2, NULL, NULL);
+	fix_tag(&w.src, REPO, "2.0", &b, MT_MANIFEST);
+	delta = in_dir(&w, "delta.ocb");
+	cr_assert_eq(export_all(&w, &st, delta, inv, 0, &e), 0, "%s", e.msg);
+	cr_assert_eq(st.refs, 3);
+	/* manifest, config and one layer are new */
+	cr_assert_eq(st.blobs, 3, "blobs: %zu", st.blobs);
+	cr_assert_eq(st.blobs_skipped, 13);
+
+	/* a store without the base cannot take the delta: no tag moves and
+	 * nothing of the delta stays */
+	{
+		struct fix empty;
+
+		fix_setup(&empty);
+		tree = fix_tree(&empty);
+		cr_assert_eq(bundle_import(&empty.st, &st, &delta, 1, &e),
+			     ERR_NOT_FOUND);
+		cr_assert(strstr(e.msg, "incomplete"), "%s", e.msg);
+		la1 = digest_of("layer a1");
+		cr_assert(strstr(e.msg, la1.str), "%s", e.msg);
+		cr_assert_str_eq(fix_tree(&empty), tree);
+		free(tree);
+		fix_teardown(&empty);
+	}
+
+	cr_assert_eq(bundle_import(&w.dst.st, &st, &delta, 1, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(st.blobs, 3);
+	assert_tag(&w.dst, "2.0", &b);
+	lb = digest_of("layer b");
+	cr_assert(fix_blob_present(&w.dst, &lb));
+	assert_world_arrived(&w, &w.dst);
+	world_teardown(&w);
+}
+
+Test(bundle, split_parts_import_in_order_and_a_missing_part_is_refused)
+{
+	struct world w;
+	struct bundle_stats st;
+	struct err e;
+	char names[16][512];
+	const char *parts[16];
+	size_t n = 0;
+	const char *path;
+
+	world_setup(&w);
+	path = in_dir(&w, "split.tar");
+	cr_assert_eq(export_all(&w, &st, path, NULL, 4096, &e), 0, "%s", e.msg);
+	cr_assert(st.parts >= 3, "parts: %zu", st.parts);
+	cr_assert(st.parts <= 16);
+	for (size_t i = 0; i < st.parts; i++) {
+		struct stat sb;
+
+		snprintf(names[i], sizeof(names[i]), "%s.part-%04zu", path,
+			 i + 1);
+		cr_assert_eq(stat(names[i], &sb), 0, "%s", names[i]);
+		cr_assert(sb.st_size <= 4096, "%s: %lld bytes", names[i],
+			  (long long)sb.st_size);
+		parts[n++] = names[i];
+	}
+	cr_assert_neq(access(path, F_OK), 0, "no unsplit file");
+
+	/* the last part left out */
+	cr_assert_neq(bundle_import(&w.dst.st, &st, parts, n - 1, &e), 0);
+	cr_assert_neq(
+	    store_tag_get(&(struct store_ref){0}, &w.dst.st, REPO, "1.0", NULL),
+	    0);
+
+	cr_assert_eq(bundle_import(&w.dst.st, &st, parts, n, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(st.parts, n);
+	assert_world_arrived(&w, &w.dst);
+	world_teardown(&w);
+}
+
+/* ---- hostile bundles, built by hand ---- */
+
+struct entry {
+	const char *name;
+	const char *data;
+	size_t len;
+	unsigned type;	    /* AE_IFREG when 0 */
+	const char *target; /* of a symbolic link */
+	unsigned mode;	    /* permission bits; 0644 when 0 */
+};
+
+static void tar_write(const char *path, const struct entry *v, size_t n)
+{
+	struct archive *a = archive_write_new();
+
+	cr_assert(a);
+	cr_assert_eq(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+	cr_assert_eq(archive_write_open_filename(a, path), ARCHIVE_OK, "%s",
+		     archive_error_string(a));
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+
+		archive_entry_set_pathname(e, v[i].name);
+		archive_entry_set_filetype(e, v[i].type ? v[i].type : AE_IFREG);
+		archive_entry_set_perm(e, v[i].mode ? v[i].mode : 0644);
+		archive_entry_set_size(e, (la_int64_t)v[i].len);
+		if (v[i].target)
+			archive_entry_set_symlink(e, v[i].target);
+		cr_assert_eq(archive_write_header(a, e), ARCHIVE_OK, "%s",
+			     archive_error_string(a));
+		if (v[i].len)
+			cr_assert_eq(archive_write_data(a, v[i].data, v[i].len),
+				     (la_ssize_t)v[i].len);
+		archive_entry_free(e);
+	}
+	cr_assert_eq(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+/* An image the receiving side does not have, as bundle entries: config,
+ * layer, manifest, index.json naming it REPO:evil. */
+struct hostile {
+	char cfg_name[120], layer_name[120], man_name[120];
+	char man[1024], index[1024];
+	struct oci_digest cfg, layer, man_d;
+	const char *cfg_text, *layer_text;
+};
+
+static void blob_name(char *dst, size_t cap, const struct oci_digest *d)
+{
+	snprintf(dst, cap, "blobs/sha256/%s", oci_digest_hex(d));
+}
+
+/* layer_size is what the manifest says of the layer; index_size what
+ * index.json says of the manifest (-1: the truth). */
+static void hostile_build(struct hostile *h, long long layer_size,
+			  long long index_size)
+{
+	h->cfg_text = "hostile config";
+	h->layer_text = "hostile layer bytes";
+	h->cfg = digest_of(h->cfg_text);
+	h->layer = digest_of(h->layer_text);
+	snprintf(h->man, sizeof(h->man),
+		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
+		 "\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu},"
+		 "\"layers\":[{\"mediaType\":\"%s\",\"digest\":\"%s\","
+		 "\"size\":%lld}]}",
+		 MT_MANIFEST, MT_CONFIG, h->cfg.str, strlen(h->cfg_text),
+		 MT_LAYER, h->layer.str,
+		 layer_size >= 0 ? layer_size
+				 : (long long)strlen(h->layer_text));
+	h->man_d = digest_of(h->man);
+	snprintf(h->index, sizeof(h->index),
+		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[{"
+		 "\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld,"
+		 "\"annotations\":{\"org.opencontainers.image.ref.name\":"
+		 "\"" REPO ":evil\"}}]}",
+		 MT_INDEX, MT_MANIFEST, h->man_d.str,
+		 index_size >= 0 ? index_size : (long long)strlen(h->man));
+	blob_name(h->cfg_name, sizeof(h->cfg_name), &h->cfg);
+	blob_name(h->layer_name, sizeof(h->layer_name), &h->layer);
+	blob_name(h->man_name, sizeof(h->man_name), &h->man_d);
+}
+
+#define LAYOUT "{\"imageLayoutVersion\":\"1.0.0\"}"
+
+/* dst holds the world; the import of path fails with code, and dst's
+ * files are exactly what they were. */
+static void assert_refused(struct world *w, const char *path, int code,
+			   const char *msg_part, const struct hostile *h)
+{
+	struct bundle_stats st;
+	struct err e;
+	char *before, *after;
+	int rc;
+
+	before = fix_tree(&w->dst);
+	err_clear(&e);
+	rc = bundle_import(&w->dst.st, &st, &path, 1, &e);
+	cr_assert_eq(rc, code, "rc %d, want %d: %s", rc, code, e.msg);
+	cr_assert(strstr(e.msg, msg_part), "message \"%s\" lacks \"%s\"", e.msg,
+		  msg_part);
+	after = fix_tree(&w->dst);
+	cr_assert_str_eq(after, before, "the store changed");
+	cr_assert_not(fix_blob_present(&w->dst, &h->cfg));
+	cr_assert_not(fix_blob_present(&w->dst, &h->layer));
+	cr_assert_not(fix_blob_present(&w->dst, &h->man_d));
+	cr_assert_neq(store_tag_get(&(struct store_ref){0}, &w->dst.st, REPO, "evil", NULL),
+		      0);
+	assert_world_arrived(w, &w->dst);
+	free(before);
+	free(after);
+}
+
+/* dst gets the world first, so that "intact" has something to mean. */
+static void world_into_dst(struct world *w)
+{
+	struct bundle_stats st;
+	struct err e;
+	const char *path = in_dir(w, "world.tar");
+
+	cr_assert_eq(export_all(w, &st, path, NULL, 0, &e), 0, "%s", e.msg);
+	cr_assert_eq(bundle_import(&w->dst.st, &st, &path, 1, &e), 0, "%s",
+		     e.msg);
+}
+
+Test(bundle, the_hostile_image_is_accepted_when_honest)
+{
+	struct world w;
+	struct hostile h;
+	struct bundle_stats st;
+	struct err e;
+	const char *path;
+
+	world_setup(&w);
+	world_into_dst(&w);
+	hostile_build(&h, -1, -1);
+	{
+		struct entry v[] = {
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
+		};
+		path = in_dir(&w, "honest.tar");
+		tar_write(path, v, sizeof(v) / sizeof(v[0]));
+	}
+	cr_assert_eq(bundle_import(&w.dst.st, &st, &path, 1, &e), 0, "%s",
+		     e.msg);
+	assert_tag(&w.dst, "evil", &h.man_d);
+	cr_assert(fix_blob_present(&w.dst, &h.layer));
+	world_teardown(&w);
+}
+
+Test(bundle, a_flipped_byte_in_a_blob_is_refused_and_nothing_stays)
+{
+	struct world w;
+	struct hostile h;
+	char flipped[64];
+	const char *path;
+
+	world_setup(&w);
+	world_into_dst(&w);
+	hostile_build(&h, -1, -1);
+	snprintf(flipped, sizeof(flipped), "%s", h.layer_text);
+	flipped[3] ^= 0x20;
+	{
+		/* the config arrives whole first: it must go again */
+		struct entry v[] = {
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, flipped, strlen(flipped), 0, NULL, 0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
+		};
+		path = in_dir(&w, "flipped.tar");
+		tar_write(path, v, sizeof(v) / sizeof(v[0]));
+	}
+	assert_refused(&w, path, ERR_DIGEST, h.layer_name, &h);
+	world_teardown(&w);
+}
+
+Test(bundle, a_dotdot_entry_name_is_refused_and_nothing_stays)
+{
+	struct world w;
+	struct hostile h;
+	const char *path;
+	char escaped[300];
+
+	world_setup(&w);
+	world_into_dst(&w);
+	hostile_build(&h, -1, -1);
+	{
+		struct entry v[] = {
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     0},
+		    {"blobs/sha256/../../../escaped", "x", 1, 0, NULL, 0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
+		};
+		path = in_dir(&w, "dotdot.tar");
+		tar_write(path, v, sizeof(v) / sizeof(v[0]));
+	}
+	assert_refused(&w, path, ERR_INVALID, "not part of an OCI layout", &h);
+	snprintf(escaped, sizeof(escaped), "%s/../escaped", w.dst.root);
+	cr_assert_neq(access(escaped, F_OK), 0);
+	world_teardown(&w);
+}
+
+Test(bundle, a_symlink_entry_is_refused_and_nothing_stays)
+{
+	struct world w;
+	struct hostile h;
+	const char *path;
+
+	world_setup(&w);
+	world_into_dst(&w);
+	hostile_build(&h, -1, -1);
+	{
+		struct entry v[] = {
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, "", 0, AE_IFLNK, "/etc/passwd", 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
+		};
+		path = in_dir(&w, "link.tar");
+		tar_write(path, v, sizeof(v) / sizeof(v[0]));
+	}
+	assert_refused(&w, path, ERR_INVALID, "links and special files", &h);
+	world_teardown(&w);
+}
+
+Test(bundle, a_manifest_entry_larger_than_index_json_says_is_refused)
+{
+	struct world w;
+	struct hostile h;
+	const char *path;
+
+	world_setup(&w);
+	world_into_dst(&w);
+	hostile_build(&h, -1, 40);
+	{
+		struct entry v[] = {
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
+		};
+		path = in_dir(&w, "index-size.tar");
+		tar_write(path, v, sizeof(v) / sizeof(v[0]));
+	}
+	assert_refused(&w, path, ERR_INVALID, "index.json says", &h);
+	world_teardown(&w);
+}
+
+Test(bundle, a_layer_entry_larger_than_its_manifest_says_is_refused)
+{
+	struct world w;
+	struct hostile h;
+	const char *path;
+
+	world_setup(&w);
+	world_into_dst(&w);
+	hostile_build(&h, 5, -1);
+	{
+		struct entry v[] = {
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
+		};
+		path = in_dir(&w, "layer-size.tar");
+		tar_write(path, v, sizeof(v) / sizeof(v[0]));
+	}
+	assert_refused(&w, path, ERR_INVALID, "is 5 bytes", &h);
+	world_teardown(&w);
+}
+
+Test(bundle, a_truncated_bundle_is_refused_and_nothing_stays)
+{
+	struct world w;
+	struct hostile h;
+	const char *path;
+	struct stat sb;
+
+	world_setup(&w);
+	world_into_dst(&w);
+	hostile_build(&h, -1, -1);
+	{
+		struct entry v[] = {
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     0},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
+		};
+		path = in_dir(&w, "cut.tar");
+		tar_write(path, v, sizeof(v) / sizeof(v[0]));
+	}
+	/* cut inside the layer's data: 3 entries of header + data */
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert_eq(truncate(path, 3 * 512 + 512 + 512 + 10), 0);
+	assert_refused(&w, path, ERR_INVALID, "truncated", &h);
+	world_teardown(&w);
+}
+
+Test(bundle, a_setuid_entry_is_refused_and_nothing_stays)
+{
+	struct world w;
+	struct hostile h;
+	const char *path;
+
+	world_setup(&w);
+	world_into_dst(&w);
+	hostile_build(&h, -1, -1);
+	{
+		struct entry v[] = {
+		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
+		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
+		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
+		     04755},
+		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
+		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
+		};
+		path = in_dir(&w, "setuid.tar");
+		tar_write(path, v, sizeof(v) / sizeof(v[0]));
+	}
+	assert_refused(&w, path, ERR_INVALID, "setuid", &h);
+	world_teardown(&w);
+}
