@@ -46,11 +46,17 @@ int cmd_verify(int argc, char **argv, struct cli *cli);
 int cmd_push(int argc, char **argv, struct cli *cli);
 int cmd_app(int argc, char **argv, struct cli *cli);
 
-/* Map a library error code to the exit code contract. */
-int cli_exit_code(int err_code);
-/* Print "ocimirror: <msg>" (or a JSON error event) and return the exit
- * code for e. */
+/* The one mapping to the exit code contract (DESIGN.md): err_code is a
+ * library result (0 or ERR_*), failed how many items failed while the rest
+ * were done. ERR_CONFLICT (the store lock is held) is 3, any other error
+ * or failed > 0 is 1, else 0. Usage errors are 2, through cli_usage and
+ * cli_config_fail. Every command returns through these. */
+int cli_exit_code(int err_code, size_t failed);
+/* Print "ocimirror: <msg>" (and, with --json, an error event) and return
+ * cli_exit_code(e->code, 0). */
 int cli_fail(struct cli *cli, const struct err *e);
+/* As cli_fail for a configuration that does not load: EXIT_USAGE. */
+int cli_config_fail(struct cli *cli, const struct err *e);
 /* Usage error: message and EXIT_USAGE. */
 int cli_usage(struct cli *cli, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

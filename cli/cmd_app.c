@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "mirror/margo/description.h"
 #include "mirror/margo/catalog.h"
 #include "mirror/margo/app_pull.h"
@@ -74,7 +75,7 @@ static int app_validate(int argc, char **argv, struct cli *cli)
 		       probs.n_errors ? "invalid" : "valid", probs.n_errors,
 		       probs.n_errors == 1 ? "" : "s", probs.n_warnings,
 		       probs.n_warnings == 1 ? "" : "s");
-	rc = probs.n_errors ? EXIT_FAILED : EXIT_OK;
+	rc = cli_exit_code(0, probs.n_errors);
 	free(file);
 	margo_problems_release(&probs);
 	return rc;
@@ -371,7 +372,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 
 	memset(&mo, 0, sizeof(mo));
 	mo.referrers = 1;
-	mo.concurrency = 8;
+	mo.concurrency = CLI_CONCURRENCY_DEFAULT;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
@@ -389,20 +390,13 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 			break;
 		case 't': mo.profile_type = optarg; break;
 		case 'R': mo.referrers = 0; break;
-		case 'c': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (*end || v < 1 || v > 256) {
+		case 'c':
+			if (cli_parse_concurrency(&mo.concurrency, optarg,
+						  &err)) {
 				free(arch_copy);
-				return cli_usage(cli,
-						 "app pull: --concurrency "
-						 "wants 1..256, not \"%s\"",
-						 optarg);
+				return cli_usage(cli, "app pull: %s", err.msg);
 			}
-			mo.concurrency = (int)v;
 			break;
-		}
 		default: free(arch_copy); return cli_usage(cli, "%s", usage);
 		}
 	}
@@ -450,7 +444,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 		fprintf(stderr, "ocimirror: app pull: %s\n", err.msg);
 	margo_pull_report_release(&rep);
 	free(arch_copy);
-	return rc ? EXIT_FAILED : EXIT_OK;
+	return cli_exit_code(rc, 0);
 }
 
 static const struct {

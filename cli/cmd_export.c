@@ -6,46 +6,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "mirror/bundle.h"
-
-/* "4G", "700M", "512k", "1000" -> bytes; 0 on error */
-static uint64_t parse_size(const char *s)
-{
-	char *end;
-	double v = strtod(s, &end);
-	uint64_t m = 1;
-
-	if (end == s || v <= 0)
-		return 0;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		m = 1024ull;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		m = 1024ull * 1024;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		m = 1024ull * 1024 * 1024;
-		end++;
-		break;
-	case 't':
-	case 'T':
-		m = 1024ull * 1024 * 1024 * 1024;
-		end++;
-		break;
-	default: break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end++;
-	if (*end == 'B')
-		end++;
-	return *end ? 0 : (uint64_t)(v * (double)m);
-}
 
 int cmd_export(int argc, char **argv, struct cli *cli)
 {
@@ -66,6 +28,7 @@ int cmd_export(int argc, char **argv, struct cli *cli)
 	struct err err;
 	const char *out = NULL;
 	char h[32];
+	int64_t level;
 	int ch, rc;
 
 	err_clear(&err);
@@ -77,21 +40,16 @@ int cmd_export(int argc, char **argv, struct cli *cli)
 		case 'a': o.all = 1; break;
 		case 's': o.since = optarg; break;
 		case 'p':
-			o.split = parse_size(optarg);
-			if (o.split < 1024 * 1024)
-				return cli_usage(
-				    cli, "export: --split wants a size of at "
-					 "least 1M, like 4G or 700M");
+			if (cli_parse_size(&o.split, "--split", optarg,
+					   1024 * 1024, UINT64_MAX, &err))
+				return cli_usage(cli, "export: %s", err.msg);
 			break;
-		case 'l': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 19)
-				return cli_usage(cli,
-						 "export: --level wants 1..19");
-			o.level = (int)v;
+		case 'l':
+			if (cli_parse_int(&level, "--level", optarg, 1, 19,
+					  &err))
+				return cli_usage(cli, "export: %s", err.msg);
+			o.level = (int)level;
 			break;
-		}
 		default: return cli_usage(cli, "%s", usage);
 		}
 	}

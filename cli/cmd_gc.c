@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "mirror/store/gc.h"
 
 struct gc_cli {
@@ -81,21 +82,6 @@ static void on_warn(void *ctx, const char *msg)
 		fprintf(stderr, "warning: %s\n", msg);
 }
 
-static int parse_seconds(const char *s, int64_t *out)
-{
-	char *end;
-	long long v;
-
-	if (!*s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end || v < 0)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int cmd_gc(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
@@ -118,11 +104,9 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 		switch (c) {
 		case 'n': o.dry_run = 1; break;
 		case 'g':
-			if (parse_seconds(optarg, &o.grace_seconds))
-				return cli_usage(cli,
-						 "gc: --grace wants a number "
-						 "of seconds, not \"%s\"",
-						 optarg);
+			if (cli_parse_int(&o.grace_seconds, "--grace", optarg,
+					  0, INT64_MAX, &err))
+				return cli_usage(cli, "gc: %s", err.msg);
 			break;
 		default:
 			return cli_usage(cli, "usage: ocimirror gc [--dry-run] "
@@ -191,5 +175,6 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 	if (stats.blob_sweep_skipped && !cli->json)
 		fprintf(stderr, "ocimirror: gc: blob files were not swept, "
 				"see the warnings above\n");
-	return stats.errors || stats.blob_sweep_skipped ? EXIT_FAILED : EXIT_OK;
+	return cli_exit_code(0,
+			     stats.errors + (size_t)stats.blob_sweep_skipped);
 }

@@ -31,17 +31,6 @@ static int print_json(const char *p, size_t n, int raw)
 	return 0;
 }
 
-/* Pick the child of an index for the platform (first match). */
-static const struct oci_descriptor *pick_child(const struct oci_manifest *m,
-					       const struct oci_platform *want)
-{
-	for (size_t i = 0; i < m->n_manifests; i++)
-		if (m->manifests[i].has_platform &&
-		    oci_platform_match(want, &m->manifests[i].platform))
-			return &m->manifests[i];
-	return NULL;
-}
-
 static int from_store(struct cli *cli, const char *spec, int raw, int config,
 		      const struct oci_platform *plat, int have_plat,
 		      struct err *err)
@@ -80,7 +69,7 @@ static int from_store(struct cli *cli, const char *spec, int raw, int config,
 	if (!rc && (config || have_plat))
 		rc = oci_manifest_parse(&m, body, len, sr.media_type, err);
 	if (!rc && have_plat && m.kind == OCI_KIND_INDEX) {
-		const struct oci_descriptor *d = pick_child(&m, plat);
+		const struct oci_descriptor *d = oci_index_pick(&m, plat);
 		if (!d) {
 			rc = err_set(err, ERR_NOT_FOUND,
 				     "%s: no manifest for that platform", spec);
@@ -174,7 +163,7 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
 		rc = oci_manifest_parse(&m, rm.body, rm.len, rm.content_type,
 					&err);
 	if (!rc && have_plat && m.kind == OCI_KIND_INDEX) {
-		const struct oci_descriptor *d = pick_child(&m, &plat);
+		const struct oci_descriptor *d = oci_index_pick(&m, &plat);
 		if (!d) {
 			rc = err_set(&err, ERR_NOT_FOUND,
 				     "%s: no manifest for that platform",

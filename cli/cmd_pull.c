@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "mirror/pull.h"
 
 static void on_event(void *ctx, const struct pull_event *ev)
@@ -52,6 +53,101 @@ static void on_event(void *ctx, const struct pull_event *ev)
 	}
 }
 
+#define PULL_USAGE                                                             \
+	"usage: ocimirror pull REF... [--platform "                            \
+	"os/arch[/variant],...|--all-platforms] [--referrers]"
+
+/* One line per reference on stdout (failures on stderr); failed count. */
+static size_t print_results(struct cli *cli, const struct pull_result *res,
+			    size_t n)
+{
+	size_t failed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char h[32];
+
+		if (res[i].result) {
+			failed++;
+			if (!cli->json)
+				fprintf(stderr, "ocimirror: %s\n",
+					res[i].err.msg);
+			continue;
+		}
+		if (cli->json || cli->verbosity < 0)
+			continue;
+		cli_human_bytes(h, sizeof(h), (double)res[i].bytes_fetched);
+		printf("%s\t%s\t%zu manifests, %zu blobs (%zu fetched, %s)\n",
+		       res[i].ref, res[i].digest.str, res[i].manifests,
+		       res[i].blobs, res[i].blobs_fetched, h);
+	}
+	return failed;
+}
+
+static void print_summary_json(const struct pull_result *res, size_t n,
+			       size_t failed, double seconds)
+{
+	json_t *refs_j = json_array();
+	uint64_t bytes = 0;
+	size_t fetched = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct pull_result *x = &res[i];
+		json_t *r = json_pack(
+		    "{s:s,s:s,s:I,s:I,s:I,s:I}", "ref", x->ref, "result",
+		    x->result ? "failed" : "ok", "manifests",
+		    (json_int_t)x->manifests, "blobs", (json_int_t)x->blobs,
+		    "blobsFetched", (json_int_t)x->blobs_fetched,
+		    "bytesFetched", (json_int_t)x->bytes_fetched);
+
+		json_object_set_new(
+		    r, x->result ? "error" : "digest",
+		    json_string(x->result ? x->err.msg : x->digest.str));
+		json_array_append_new(refs_j, r);
+		bytes += x->bytes_fetched;
+		fetched += x->blobs_fetched;
+	}
+	cli_json_event(
+	    json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:o}", "event", "summary",
+		      "result", failed ? "failed" : "ok", "refs", (json_int_t)n,
+		      "failed", (json_int_t)failed, "blobsFetched",
+		      (json_int_t)fetched, "bytesFetched", (json_int_t)bytes,
+		      "seconds", seconds, "results", refs_j));
+}
+
+/* Pull the items into the store and report; the exit code. */
+static int pull_items(struct cli *cli, const struct pull_item *items, size_t n,
+		      struct pull_options *po, long long t0)
+{
+	struct pull_result *res = calloc(n, sizeof(*res));
+	struct reg_pool pool;
+	struct store st;
+	struct err err;
+	size_t failed;
+
+	if (!res) {
+		err_set(&err, ERR_FAIL, "pull: out of memory");
+		return cli_fail(cli, &err);
+	}
+	if (cli_store_open(cli, &st, 1, 1, &err)) {
+		free(res);
+		return cli_fail(cli, &err);
+	}
+	po->event = on_event;
+	po->progress = cli_progress;
+	po->ctx = cli;
+	reg_pool_init(&pool, &cli->reg);
+	pull_run(res, &st, &pool, items, n, po);
+	reg_pool_release(&pool);
+	cli_progress_end(cli);
+	failed = print_results(cli, res, n);
+	if (cli->json)
+		print_summary_json(res, n, failed,
+				   (double)(cli_now_ms() - t0) / 1000.0);
+	store_close(&st);
+	free(res);
+	return cli_exit_code(0, failed);
+}
+
 int cmd_pull(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
@@ -62,144 +158,61 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 	    {NULL, 0, NULL, 0},
 	};
 	struct oci_platform *plats = NULL;
-	size_t n_plats = 0, n = 0, failed = 0;
 	struct pull_item *items = NULL;
-	int referrers = 0;
-	struct pull_result *res = NULL;
 	struct pull_options po;
-	struct reg_pool pool;
-	struct store st = {0};
 	struct err err;
-	int c, rc = EXIT_OK, all = 0, store_open_ok = 0;
-	uint64_t bytes = 0;
-	size_t fetched = 0;
+	size_t n_plats = 0, n;
+	int c, rc, all = 0, referrers = 0;
 	long long t0 = cli_now_ms();
 
 	err_clear(&err);
 	memset(&po, 0, sizeof(po));
-	po.concurrency = 8;
+	po.concurrency = CLI_CONCURRENCY_DEFAULT;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		rc = 0;
 		switch (c) {
 		case 'p':
 			free(plats);
+			plats = NULL;
 			if (oci_platform_parse_list(&plats, &n_plats, optarg,
 						    &err))
-				return cli_usage(cli, "pull: --platform: %s",
-						 err.msg);
+				rc = cli_usage(cli, "pull: --platform: %s",
+					       err.msg);
 			break;
 		case 'a': all = 1; break;
 		case 'r': referrers = 1; break;
-		case 'c': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 256)
-				return cli_usage(cli,
-						 "pull: --concurrency wants "
-						 "1..256, not \"%s\"",
-						 optarg);
-			po.concurrency = (int)v;
+		case 'c':
+			if (cli_parse_concurrency(&po.concurrency, optarg,
+						  &err))
+				rc = cli_usage(cli, "pull: %s", err.msg);
 			break;
+		default: rc = cli_usage(cli, PULL_USAGE); break;
 		}
-		default:
-			free(plats);
-			return cli_usage(
-			    cli, "usage: ocimirror pull REF... [--platform "
-				 "os/arch[/variant],...|--all-platforms] "
-				 "[--referrers]");
-		}
-	}
-	if (all && n_plats) {
-		free(plats);
-		return cli_usage(
-		    cli,
-		    "pull: --platform and --all-platforms exclude each other");
+		if (rc)
+			goto out;
 	}
 	n = (size_t)(argc - optind);
-	if (!n) {
-		free(plats);
-		return cli_usage(
-		    cli,
-		    "usage: ocimirror pull REF... [--platform "
-		    "os/arch[/variant],...|--all-platforms] [--referrers]");
-	}
-	items = calloc(n, sizeof(*items));
-	res = calloc(n, sizeof(*res));
-	if (!items || !res) {
-		rc = EXIT_FAILED;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
+	if (all && n_plats)
+		rc = cli_usage(cli, "pull: --platform and --all-platforms "
+				    "exclude each other");
+	else if (!n)
+		rc = cli_usage(cli, PULL_USAGE);
+	else if (!(items = calloc(n, sizeof(*items)))) {
+		err_set(&err, ERR_FAIL, "pull: out of memory");
+		rc = cli_fail(cli, &err);
+	} else
+		rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
 		items[i].platforms = plats;
 		items[i].n_platforms = n_plats;
 		items[i].referrers = referrers;
-		if (oci_ref_parse(&items[i].ref, argv[optind + (int)i], &err)) {
+		if (oci_ref_parse(&items[i].ref, argv[optind + (int)i], &err))
 			rc = cli_usage(cli, "pull: %s", err.msg);
-			goto out;
-		}
 	}
-	if (cli_store_open(cli, &st, 1, 1, &err)) {
-		rc = cli_fail(cli, &err);
-		goto out;
-	}
-	store_open_ok = 1;
-	po.event = on_event;
-	po.progress = cli_progress;
-	po.ctx = cli;
-	reg_pool_init(&pool, &cli->reg);
-	pull_run(&st, &pool, items, n, &po, res);
-	reg_pool_release(&pool);
-	cli_progress_end(cli);
-	for (size_t i = 0; i < n; i++) {
-		bytes += res[i].bytes_fetched;
-		fetched += res[i].blobs_fetched;
-		if (res[i].result) {
-			failed++;
-			if (!cli->json)
-				fprintf(stderr, "ocimirror: %s\n",
-					res[i].err.msg);
-		} else if (!cli->json && cli->verbosity >= 0) {
-			char h[32];
-			cli_human_bytes(h, sizeof(h),
-					(double)res[i].bytes_fetched);
-			printf("%s\t%s\t%zu manifests, %zu blobs (%zu fetched, "
-			       "%s)\n",
-			       res[i].ref, res[i].digest.str, res[i].manifests,
-			       res[i].blobs, res[i].blobs_fetched, h);
-		}
-	}
-	if (cli->json) {
-		json_t *refs_j = json_array();
-		for (size_t i = 0; i < n; i++) {
-			json_t *r = json_pack(
-			    "{s:s,s:s,s:I,s:I,s:I,s:I}", "ref", res[i].ref,
-			    "result", res[i].result ? "failed" : "ok",
-			    "manifests", (json_int_t)res[i].manifests, "blobs",
-			    (json_int_t)res[i].blobs, "blobsFetched",
-			    (json_int_t)res[i].blobs_fetched, "bytesFetched",
-			    (json_int_t)res[i].bytes_fetched);
-			if (res[i].result)
-				json_object_set_new(
-				    r, "error", json_string(res[i].err.msg));
-			else
-				json_object_set_new(
-				    r, "digest",
-				    json_string(res[i].digest.str));
-			json_array_append_new(refs_j, r);
-		}
-		cli_json_event(json_pack(
-		    "{s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:o}", "event", "summary",
-		    "result", failed ? "failed" : "ok", "refs", (json_int_t)n,
-		    "failed", (json_int_t)failed, "blobsFetched",
-		    (json_int_t)fetched, "bytesFetched", (json_int_t)bytes,
-		    "seconds", (double)(cli_now_ms() - t0) / 1000.0, "results",
-		    refs_j));
-	}
-	rc = failed ? EXIT_FAILED : EXIT_OK;
+	if (!rc)
+		rc = pull_items(cli, items, n, &po, t0);
 out:
-	if (store_open_ok)
-		store_close(&st);
 	free(items);
-	free(res);
 	free(plats);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/parse.h"
 #include "mirror/serve/serve.h"
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -50,6 +51,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 	struct store st;
 	struct err err;
 	sigset_t set;
+	int64_t threads;
 	int ch, sig = 0;
 
 	err_clear(&err);
@@ -64,15 +66,12 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 		case 'p': o.push = 1; break;
 		case 'r': o.read_only = 1; break;
 		case 'd': o.delete = 1; break;
-		case 't': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 1024)
-				return cli_usage(
-				    cli, "serve: --threads wants 1..1024");
-			o.threads = (unsigned)v;
+		case 't':
+			if (cli_parse_int(&threads, "--threads", optarg, 1,
+					  1024, &err))
+				return cli_usage(cli, "serve: %s", err.msg);
+			o.threads = (unsigned)threads;
 			break;
-		}
 		default: return cli_usage(cli, "%s", usage);
 		}
 	}

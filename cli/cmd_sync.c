@@ -103,13 +103,8 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	if (!file || optind != argc)
 		return cli_usage(cli, "%s", usage);
 	/* the whole file is checked before any network traffic */
-	if (sync_config_load(&cfg, file, &err)) {
-		if (cli->json)
-			cli_fail(cli, &err);
-		else
-			fprintf(stderr, "ocimirror: %s\n", err.msg);
-		return EXIT_USAGE;
-	}
+	if (sync_config_load(&cfg, file, &err))
+		return cli_config_fail(cli, &err);
 	rc = store_open(&st, cli->store_dir, 1, &err);
 	if (!rc)
 		rc = store_lock(&st, wait, &err);
@@ -129,7 +124,7 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	else
 		print_human(cli, &rep, dry_run,
 			    (double)(cli_now_ms() - t0) / 1000.0);
-	rc = rep.failed ? EXIT_FAILED : EXIT_OK;
+	rc = cli_exit_code(0, rep.failed);
 	sync_report_release(&rep);
 	store_close(&st);
 	sync_config_release(&cfg);

@@ -100,5 +100,5 @@ int cmd_verify(int argc, char **argv, struct cli *cli)
 		       stats.corrupt, stats.quarantined, stats.missing,
 		       stats.unreadable);
 	}
-	return bad ? EXIT_FAILED : EXIT_OK;
+	return cli_exit_code(0, (size_t)bad);
 }

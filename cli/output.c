@@ -7,23 +7,32 @@
 
 #include "cli/cli.h"
 
-int cli_exit_code(int code)
+int cli_exit_code(int err_code, size_t failed)
 {
-	switch (code) {
-	case 0: return EXIT_OK;
-	case ERR_CONFLICT: return EXIT_LOCKED;
-	default: return EXIT_FAILED;
-	}
+	if (err_code == ERR_CONFLICT)
+		return EXIT_LOCKED;
+	return err_code || failed ? EXIT_FAILED : EXIT_OK;
 }
 
-int cli_fail(struct cli *cli, const struct err *e)
+static void print_error(struct cli *cli, const struct err *e)
 {
 	if (cli->json)
 		cli_json_event(json_pack("{s:s,s:s,s:s}", "event", "error",
 					 "code", err_code_name(e->code),
 					 "message", e->msg));
 	fprintf(stderr, "ocimirror: %s\n", e->msg);
-	return cli_exit_code(e->code);
+}
+
+int cli_fail(struct cli *cli, const struct err *e)
+{
+	print_error(cli, e);
+	return cli_exit_code(e->code, 0);
+}
+
+int cli_config_fail(struct cli *cli, const struct err *e)
+{
+	print_error(cli, e);
+	return EXIT_USAGE;
 }
 
 int cli_usage(struct cli *cli, const char *fmt, ...)

@@ -190,9 +190,11 @@ static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 		return rc;
 	rc = oci_manifest_parse(&m, rm.body, rm.len, rm.content_type, err);
 	reg_manifest_release(&rm);
-	if (rc)
+	if (rc && depth) /* the top one is named by finish_item */
 		return err_wrap(err, "%s/%s:%s: ", r->ref->host, r->ref->path,
 				reference);
+	if (rc)
+		return rc;
 	if (via && via->size != (int64_t)m.raw_len) {
 		rc = err_set(
 		    err, ERR_DIGEST,
@@ -355,83 +357,87 @@ static int commit_ref(struct store *s, struct refstate *r,
 	return 0;
 }
 
-int pull_run(struct store *s, struct reg_pool *pool,
-	     const struct pull_item *items, size_t n,
-	     const struct pull_options *o, struct pull_result *results)
+/* Phase 1 for item i: its repository, client and manifests; the result
+ * set up. A failure fills res and marks the reference failed. */
+static void resolve_item(struct refstate *r, struct pull_result *res, size_t i,
+			 const struct pull_item *item, struct reg_pool *pool,
+			 const struct pull_options *o)
 {
-	struct refstate *rs = calloc(n ? n : 1, sizeof(*rs));
-	struct need *all = NULL;
-	struct reg_blob_job *jobs = NULL;
-	struct blobsink *sinks = NULL;
-	size_t n_all = 0, n_jobs = 0;
-	int any_failed = 0;
-	struct reg_transfer_opts topt;
+	const char *reference;
+	int rc;
 
-	if (!rs)
-		return ERR_FAIL;
-	/* 1: resolve every reference */
+	memset(res, 0, sizeof(*res));
+	r->item = item;
+	r->ref = &item->ref;
+	oci_ref_format(r->ref, res->ref, sizeof(res->ref));
+	if (item->dest)
+		snprintf(r->repo, sizeof(r->repo), "%s", item->dest);
+	else
+		oci_ref_repo(r->ref, r->repo, sizeof(r->repo));
+	reference = r->ref->has_digest ? r->ref->digest.str : r->ref->tag;
+	rc = reg_pool_get(pool, &r->client, r->ref->host, &res->err);
+	if (!rc)
+		rc = resolve(r, i, o, reference, 0, NULL, NULL, &res->err);
+	if (rc) {
+		r->failed = 1;
+		res->result = rc;
+	}
+}
+
+/* plan_only: count what each reference needs and what is missing. */
+static void plan_count(struct pull_result *results, const struct store *s,
+		       struct refstate *rs, size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
 		struct refstate *r = &rs[i];
 		struct pull_result *res = &results[i];
-		const char *reference;
-		int rc;
 
-		memset(res, 0, sizeof(*res));
-		r->item = &items[i];
-		r->ref = &items[i].ref;
-		oci_ref_format(r->ref, res->ref, sizeof(res->ref));
-		if (items[i].dest)
-			snprintf(r->repo, sizeof(r->repo), "%s", items[i].dest);
-		else
-			oci_ref_repo(r->ref, r->repo, sizeof(r->repo));
-		reference =
-		    r->ref->has_digest ? r->ref->digest.str : r->ref->tag;
-		rc = reg_pool_get(pool, &r->client, r->ref->host, &res->err);
-		if (!rc)
-			rc = resolve(r, i, o, reference, 0, NULL, NULL,
-				     &res->err);
-		if (rc) {
-			r->failed = 1;
-			res->result = rc;
-		}
-		n_all += r->n_needs;
-	}
-	if (o->plan_only) {
-		for (size_t i = 0; i < n; i++) {
-			struct refstate *r = &rs[i];
+		qsort(r->needs, r->n_needs, sizeof(*r->needs), cmp_need);
+		for (size_t q = 0; q < r->n_needs; q++) {
+			const struct need *nd = &r->needs[q];
 
-			qsort(r->needs, r->n_needs, sizeof(*r->needs),
-			      cmp_need);
-			for (size_t q = 0; q < r->n_needs; q++) {
-				if (q &&
-				    oci_digest_equal(&r->needs[q].digest,
-						     &r->needs[q - 1].digest))
-					continue;
-				results[i].blobs++;
-				if (!store_blob_exists(NULL, s,
-						       &r->needs[q].digest)) {
-					results[i].blobs_fetched++;
-					results[i].bytes_fetched +=
-					    (uint64_t)(r->needs[q].size > 0
-							   ? r->needs[q].size
-							   : 0);
-				}
+			if (q && oci_digest_equal(&nd->digest,
+						  &r->needs[q - 1].digest))
+				continue;
+			res->blobs++;
+			if (!store_blob_exists(NULL, s, &nd->digest)) {
+				res->blobs_fetched++;
+				res->bytes_fetched +=
+				    (uint64_t)(nd->size > 0 ? nd->size : 0);
 			}
-			for (size_t k = r->n_items; k-- > 0;)
-				if (!r->items[k].is_referrer) {
-					results[i].digest =
-					    r->items[k].m.digest;
-					break;
-				}
-			if (results[i].result)
-				any_failed = 1;
 		}
-		goto out;
+		for (size_t k = r->n_items; k-- > 0;)
+			if (!r->items[k].is_referrer) {
+				res->digest = r->items[k].m.digest;
+				break;
+			}
 	}
-	/* 2: one queue of distinct missing blobs */
+}
+
+/* The one blob transfer of a run: every distinct blob missing from the
+ * store, fetched through the client of the first reference needing it. */
+struct queue {
+	struct reg_blob_job *jobs;
+	struct blobsink *sinks;
+	size_t n_jobs;
+};
+
+static int queue_build(struct queue *out, struct store *s,
+		       const struct refstate *rs, size_t n)
+{
+	struct need *all;
+	size_t n_all = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!rs[i].failed)
+			n_all += rs[i].n_needs;
 	all = calloc(n_all ? n_all : 1, sizeof(*all));
-	if (!all)
-		goto oom;
+	out->jobs = calloc(n_all ? n_all : 1, sizeof(*out->jobs));
+	out->sinks = calloc(n_all ? n_all : 1, sizeof(*out->sinks));
+	if (!all || !out->jobs || !out->sinks) {
+		free(all);
+		return ERR_FAIL;
+	}
 	n_all = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (rs[i].failed)
@@ -440,23 +446,18 @@ int pull_run(struct store *s, struct reg_pool *pool,
 		n_all += rs[i].n_needs;
 	}
 	qsort(all, n_all, sizeof(*all), cmp_need);
-	jobs = calloc(n_all ? n_all : 1, sizeof(*jobs));
-	sinks = calloc(n_all ? n_all : 1, sizeof(*sinks));
-	if (!jobs || !sinks)
-		goto oom;
 	for (size_t i = 0; i < n_all; i++) {
-		struct reg_blob_job *j;
-		struct refstate *r;
+		struct blobsink *b = &out->sinks[out->n_jobs];
+		struct reg_blob_job *j = &out->jobs[out->n_jobs];
+		const struct refstate *r = &rs[all[i].ref];
 
 		if (i && oci_digest_equal(&all[i].digest, &all[i - 1].digest))
 			continue;
 		if (store_blob_exists(NULL, s, &all[i].digest))
 			continue;
-		r = &rs[all[i].ref];
-		sinks[n_jobs].s = s;
-		sinks[n_jobs].digest = all[i].digest;
-		sinks[n_jobs].size = all[i].size;
-		j = &jobs[n_jobs];
+		b->s = s;
+		b->digest = all[i].digest;
+		b->size = all[i].size;
 		j->client = r->client;
 		j->repo = r->ref->path;
 		j->digest = all[i].digest;
@@ -465,86 +466,121 @@ int pull_run(struct store *s, struct reg_pool *pool,
 		j->sink.reset = sink_reset;
 		j->sink.offset = sink_offset;
 		j->sink.finish = sink_finish;
-		j->sink.ctx = &sinks[n_jobs];
+		j->sink.ctx = b;
 		j->user = (void *)(uintptr_t)all[i].ref;
-		n_jobs++;
+		out->n_jobs++;
+	}
+	free(all);
+	return 0;
+}
+
+static void queue_release(struct queue *q)
+{
+	for (size_t i = 0; i < q->n_jobs; i++)
+		store_writer_free(q->sinks[i].w);
+	free(q->jobs);
+	free(q->sinks);
+}
+
+/* Phase 3 for reference i: count its blobs, take the first failed
+ * transfer as its result, else store its manifests and move its tag. */
+static void commit_item(struct pull_result *res, struct store *s,
+			struct refstate *r, size_t i, const struct queue *q)
+{
+	qsort(r->needs, r->n_needs, sizeof(*r->needs), cmp_need);
+	for (size_t k = 0; k < r->n_needs; k++) {
+		struct reg_blob_job key = {0};
+		const struct reg_blob_job *j;
+
+		if (k && oci_digest_equal(&r->needs[k].digest,
+					  &r->needs[k - 1].digest))
+			continue;
+		res->blobs++;
+		key.digest = r->needs[k].digest;
+		j = bsearch(&key, q->jobs, q->n_jobs, sizeof(*q->jobs),
+			    cmp_job);
+		if (!j)
+			continue;
+		if (j->result) {
+			if (!res->result) {
+				res->result = j->result;
+				res->err = j->err;
+			}
+		} else if ((size_t)(uintptr_t)j->user == i) {
+			res->blobs_fetched++;
+			res->bytes_fetched +=
+			    (uint64_t)(j->size > 0 ? j->size : 0);
+		}
+	}
+	if (!res->result)
+		res->result = commit_ref(s, r, res, &res->err);
+}
+
+/* The one point where a reference's failure gets its context: "pull REF: "
+ * before the inner message (kept whole). */
+static void finish_item(struct pull_result *res, const struct pull_options *o)
+{
+	struct pull_event ev;
+
+	if (res->result)
+		err_wrap(&res->err, "pull %s: ", res->ref);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = PULL_EV_DONE;
+	ev.ref = res->ref;
+	ev.digest = res->result ? NULL : res->digest.str;
+	ev.media_type = res->result ? NULL : res->media_type;
+	ev.bytes = (int64_t)res->bytes_fetched;
+	ev.result = res->result;
+	ev.message = res->result ? res->err.msg : NULL;
+	emit(o, &ev);
+}
+
+int pull_run(struct pull_result *results, struct store *s,
+	     struct reg_pool *pool, const struct pull_item *items, size_t n,
+	     const struct pull_options *o)
+{
+	struct refstate *rs = calloc(n ? n : 1, sizeof(*rs));
+	struct queue q = {0};
+	struct reg_transfer_opts topt;
+	int any_failed = 0;
+
+	if (!rs) {
+		for (size_t i = 0; i < n; i++) {
+			memset(&results[i], 0, sizeof(results[i]));
+			oci_ref_format(&items[i].ref, results[i].ref,
+				       sizeof(results[i].ref));
+			results[i].result = err_set(&results[i].err, ERR_FAIL,
+						    "pull: out of memory");
+		}
+		return ERR_FAIL;
+	}
+	for (size_t i = 0; i < n; i++)
+		resolve_item(&rs[i], &results[i], i, &items[i], pool, o);
+	if (o->plan_only) {
+		plan_count(results, s, rs, n);
+		goto out;
+	}
+	if (queue_build(&q, s, rs, n)) {
+		for (size_t i = 0; i < n; i++)
+			if (!results[i].result)
+				results[i].result = err_set(
+				    &results[i].err, ERR_FAIL, "out of memory");
+		goto out;
 	}
 	memset(&topt, 0, sizeof(topt));
 	topt.concurrency = o->concurrency;
 	topt.job_done = job_done;
 	topt.progress = o->progress ? progress_relay : NULL;
 	topt.ctx = (void *)o;
-	reg_transfer_run(jobs, n_jobs, &topt);
-
-	/* 3: per reference, store manifests and move the tag */
+	reg_transfer_run(q.jobs, q.n_jobs, &topt);
 	for (size_t i = 0; i < n; i++) {
-		struct refstate *r = &rs[i];
-		struct pull_result *res = &results[i];
-		struct pull_event ev;
-
-		if (!r->failed) {
-			qsort(r->needs, r->n_needs, sizeof(*r->needs),
-			      cmp_need);
-			for (size_t q = 0; q < r->n_needs; q++) {
-				struct reg_blob_job key = {0}, *jp;
-				size_t k;
-
-				if (q &&
-				    oci_digest_equal(&r->needs[q].digest,
-						     &r->needs[q - 1].digest))
-					continue;
-				res->blobs++;
-				key.digest = r->needs[q].digest;
-				jp = bsearch(&key, jobs, n_jobs, sizeof(*jobs),
-					     cmp_job);
-				if (!jp)
-					continue;
-				k = (size_t)(jp - jobs);
-				if (jobs[k].result) {
-					if (!res->result) {
-						res->result = jobs[k].result;
-						res->err = jobs[k].err;
-					}
-				} else if ((size_t)(uintptr_t)jobs[k].user ==
-					   i) {
-					res->blobs_fetched++;
-					res->bytes_fetched +=
-					    (uint64_t)(jobs[k].size > 0
-							   ? jobs[k].size
-							   : 0);
-				}
-			}
-			if (!res->result) {
-				int rc = commit_ref(s, r, res, &res->err);
-				if (rc)
-					res->result = rc;
-			}
-		}
-		if (res->result) {
-			any_failed = 1;
-			if (!strstr(res->err.msg, res->ref)) {
-				err_wrap(&res->err, "pull %s: ", res->ref);
-			}
-		}
-		memset(&ev, 0, sizeof(ev));
-		ev.kind = PULL_EV_DONE;
-		ev.ref = res->ref;
-		ev.digest = res->result ? NULL : res->digest.str;
-		ev.media_type = res->result ? NULL : res->media_type;
-		ev.bytes = (int64_t)res->bytes_fetched;
-		ev.result = res->result;
-		ev.message = res->result ? res->err.msg : NULL;
-		emit(o, &ev);
+		if (!rs[i].failed)
+			commit_item(&results[i], s, &rs[i], i, &q);
+		finish_item(&results[i], o);
 	}
-	goto out;
-oom:
-	for (size_t i = 0; i < n; i++)
-		if (!results[i].result)
-			results[i].result =
-			    err_set(&results[i].err, ERR_FAIL, "out of memory");
-	any_failed = 1;
 out:
 	for (size_t i = 0; i < n; i++) {
+		any_failed |= results[i].result != 0;
 		for (size_t k = 0; k < rs[i].n_items; k++) {
 			oci_manifest_release(&rs[i].items[k].m);
 			free(rs[i].items[k].desc_json);
@@ -552,11 +588,7 @@ out:
 		free(rs[i].items);
 		free(rs[i].needs);
 	}
-	for (size_t i = 0; i < n_jobs; i++)
-		store_writer_free(sinks[i].w);
+	queue_release(&q);
 	free(rs);
-	free(all);
-	free(jobs);
-	free(sinks);
 	return any_failed ? ERR_FAIL : 0;
 }

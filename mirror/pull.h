@@ -26,6 +26,8 @@ enum pull_event_kind {
 	PULL_EV_DONE,	  /* one reference finished: ref, digest, result */
 };
 
+/* Passed to pull_options.event; every string is valid during the call
+ * only. Events come from the calling thread. */
 struct pull_event {
 	enum pull_event_kind kind;
 	const char *ref;
@@ -36,7 +38,8 @@ struct pull_event {
 	const char *message; /* error text when result != 0 */
 };
 
-/* One reference to pull, and how. */
+/* One reference to pull, and how. The caller owns dest and platforms;
+ * they must outlive pull_run. */
 struct pull_item {
 	struct oci_ref ref; /* a tag, a digest, or both (digest pulled,
 			       tag written) */
@@ -67,11 +70,13 @@ struct pull_result {
 	uint64_t bytes_fetched;
 };
 
-/* results has n entries. Returns 0 when all
- * succeeded, ERR_FAIL when any failed (see results). The caller holds the
- * store's writer lock. */
-int pull_run(struct store *s, struct reg_pool *pool,
-	     const struct pull_item *items, size_t n,
-	     const struct pull_options *o, struct pull_result *results);
+/* results has n entries, each written (also when the run cannot start).
+ * Returns 0 when all succeeded, ERR_FAIL when any failed (see results;
+ * a failed result's message is "pull REF: " and the inner message; with
+ * plan_only, the inner message alone).
+ * The caller holds the store's writer lock. */
+int pull_run(struct pull_result *results, struct store *s,
+	     struct reg_pool *pool, const struct pull_item *items, size_t n,
+	     const struct pull_options *o);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
 #include "registry/upload.h"
@@ -398,9 +399,9 @@ static int push_one(struct run *r, struct err *err)
 	return rc;
 }
 
-int push_run(const struct store *s, struct reg_pool *pool,
-	     const struct push_item *items, size_t n,
-	     const struct push_options *o, struct push_result *results)
+int push_run(struct push_result *results, const struct store *s,
+	     struct reg_pool *pool, const struct push_item *items, size_t n,
+	     const struct push_options *o)
 {
 	struct run r;
 	int any = 0;
@@ -471,4 +472,128 @@ int push_map_repo(struct oci_ref *out, const char *to, const char *repo,
 	if (rc)
 		return err_wrap(err, "push %s to %s: ", repo, to);
 	return 0;
+}
+
+static char *plan_keep(struct push_plan *p, const char *s, struct err *err)
+{
+	if (p->n_strs == p->cap_strs) {
+		size_t nc = p->cap_strs ? p->cap_strs * 2 : 16;
+		char **ns = realloc(p->strs, nc * sizeof(*ns));
+
+		if (!ns)
+			goto oom;
+		p->strs = ns;
+		p->cap_strs = nc;
+	}
+	if (!(p->strs[p->n_strs] = strdup(s)))
+		goto oom;
+	return p->strs[p->n_strs++];
+oom:
+	err_set(err, ERR_FAIL, "push plan: out of memory");
+	return NULL;
+}
+
+static struct push_item *plan_add(struct push_plan *p, struct err *err)
+{
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 16;
+		struct push_item *nv = realloc(p->items, nc * sizeof(*nv));
+
+		if (!nv) {
+			err_set(err, ERR_FAIL, "push plan: out of memory");
+			return NULL;
+		}
+		p->items = nv;
+		p->cap = nc;
+	}
+	memset(&p->items[p->n], 0, sizeof(p->items[0]));
+	return &p->items[p->n++];
+}
+
+struct plan_walk {
+	struct push_plan *p;
+	const char *to;
+	struct err *err;
+	int rc;
+};
+
+static int plan_visit(void *ctx, const char *repo, const char *tag,
+		      const struct store_ref *ref)
+{
+	struct plan_walk *w = ctx;
+	struct push_item *it;
+
+	(void)ref;
+	if (!tag)
+		return 0;
+	if (!(it = plan_add(w->p, w->err)) ||
+	    !(it->src_repo = plan_keep(w->p, repo, w->err)) ||
+	    !(it->src_tag = plan_keep(w->p, tag, w->err))) {
+		w->rc = ERR_FAIL;
+		return 1;
+	}
+	w->rc = push_map_repo(&it->dst, w->to, repo, w->err);
+	if (w->rc)
+		return 1;
+	snprintf(it->dst.tag, sizeof(it->dst.tag), "%s", tag);
+	return 0;
+}
+
+int push_plan_all(struct push_plan *out, const struct store *s, const char *to,
+		  struct err *err)
+{
+	struct plan_walk w = {out, to, err, 0};
+	int rc = walk_tags(s, NULL, plan_visit, &w, err);
+
+	return w.rc ? w.rc : rc;
+}
+
+/* 1 when the reference text names a tag or digest after its last '/'. */
+static int names_tag(const char *s)
+{
+	const char *slash = strrchr(s, '/');
+
+	return strchr(slash ? slash : s, ':') || strchr(s, '@');
+}
+
+int push_plan_one(struct push_plan *out, const char *src, const char *dst,
+		  struct err *err)
+{
+	struct oci_ref from;
+	struct push_item *it;
+	char repo[OCI_REPO_MAX];
+	int rc;
+
+	rc = oci_ref_parse(&from, src, err);
+	if (rc)
+		return rc;
+	if (!(it = plan_add(out, err)))
+		return ERR_FAIL;
+	rc = oci_ref_parse(&it->dst, dst, err);
+	if (rc) {
+		out->n--;
+		return rc;
+	}
+	oci_ref_repo(&from, repo, sizeof(repo));
+	if (!(it->src_repo = plan_keep(out, repo, err)))
+		return ERR_FAIL;
+	if (from.tag[0]) {
+		if (!(it->src_tag = plan_keep(out, from.tag, err)))
+			return ERR_FAIL;
+	} else {
+		it->src_digest = from.digest;
+	}
+	if (!names_tag(dst))
+		snprintf(it->dst.tag, sizeof(it->dst.tag), "%s", from.tag);
+	it->dst.has_digest = 0;
+	return 0;
+}
+
+void push_plan_release(struct push_plan *p)
+{
+	for (size_t i = 0; i < p->n_strs; i++)
+		free(p->strs[i]);
+	free(p->strs);
+	free(p->items);
+	memset(p, 0, sizeof(*p));
 }

@@ -32,6 +32,8 @@ enum push_event_kind {
 	PUSH_EV_DONE,	  /* one item finished: ref, digest, result */
 };
 
+/* Passed to push_options.event; every string is valid during the call
+ * only. */
 struct push_event {
 	enum push_event_kind kind;
 	const char *ref;
@@ -42,6 +44,8 @@ struct push_event {
 	const char *message;
 };
 
+/* One push. The strings are the caller's (a push_plan's) and must outlive
+ * push_run. */
 struct push_item {
 	const char *src_repo; /* store repository */
 	const char *src_tag;  /* NULL: by src_digest */
@@ -66,10 +70,38 @@ struct push_result {
 	uint64_t bytes_uploaded;
 };
 
-/* results has n entries. 0 when all succeeded, else ERR_FAIL. */
-int push_run(const struct store *s, struct reg_pool *pool,
-	     const struct push_item *items, size_t n,
-	     const struct push_options *o, struct push_result *results);
+/* results has n entries, each written (also when the run cannot start).
+ * 0 when all succeeded, else ERR_FAIL (see results). */
+int push_run(struct push_result *results, const struct store *s,
+	     struct reg_pool *pool, const struct push_item *items, size_t n,
+	     const struct push_options *o);
+
+/* What to push: items and the strings they point at, owned by the plan.
+ * Zero it (or {0}) before the first push_plan_*; push_plan_release frees
+ * it. */
+struct push_plan {
+	struct push_item *items;
+	size_t n;
+	char **strs; /* owned: the items' src_repo / src_tag */
+	size_t n_strs, cap, cap_strs;
+};
+
+/* push --all: every tag of the store, in walk_tags order, to
+ * push_map_repo(to, repo) with the same tag. ERR_INVALID (the message
+ * names the repository) when a store repository maps to no valid name;
+ * store errors as walk_tags. */
+int push_plan_all(struct push_plan *out, const struct store *s, const char *to,
+		  struct err *err);
+
+/* push SRC DST: the store reference src ("repo:tag" or "repo@digest")
+ * to the remote reference dst. When dst names neither tag nor digest
+ * after its last '/', the source's tag is used (so "push a:v1 host/b"
+ * writes host/b:v1); a digest in dst is ignored (pushed by digest only
+ * when no tag results). ERR_INVALID for a malformed reference. */
+int push_plan_one(struct push_plan *out, const char *src, const char *dst,
+		  struct err *err);
+
+void push_plan_release(struct push_plan *p);
 
 /* The destination repository of store repository `repo` under
  * HOST[/PREFIX] (for push --all): "HOST/PREFIX/<repo>" where the source

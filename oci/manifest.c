@@ -614,3 +614,12 @@ int oci_descriptor_wanted(const struct oci_descriptor *d,
 			return 1;
 	return 0;
 }
+
+const struct oci_descriptor *oci_index_pick(const struct oci_manifest *m,
+					    const struct oci_platform *want)
+{
+	for (size_t i = 0; i < m->n_manifests; i++)
+		if (oci_descriptor_wanted(&m->manifests[i], want, 1))
+			return &m->manifests[i];
+	return NULL;
+}

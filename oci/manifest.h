@@ -76,6 +76,11 @@ void oci_descriptor_release(struct oci_descriptor *d);
 int oci_descriptor_wanted(const struct oci_descriptor *d,
 			  const struct oci_platform *want, size_t n);
 
+/* The first child of index m that oci_descriptor_wanted(want, 1) takes
+ * (inspect --platform), or NULL; points into m. */
+const struct oci_descriptor *oci_index_pick(const struct oci_manifest *m,
+					    const struct oci_platform *want);
+
 /* The descriptor of m as the referrers API lists it (compact JSON, sorted
  * keys): mediaType, digest, size, artifactType (m's, else its config's
  * media type) and m's annotations. Caller frees; NULL when out of memory. */

@@ -221,7 +221,7 @@ static void run_pull(struct ctx *c, const struct pull_item *items, size_t n,
 	for (size_t k = 0; k < n; k++)
 		res[k].result = err_set(&res[k].err, ERR_FAIL, "out of memory");
 	if (n)
-		pull_run(c->s, c->pool, items, n, &po, res);
+		pull_run(res, c->s, c->pool, items, n, &po);
 }
 
 static void batch_run(struct ctx *c, struct batch *b)

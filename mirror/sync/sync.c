@@ -401,7 +401,7 @@ int sync_run(struct store *s, const struct sync_config *cfg,
 	po.progress = o->progress;
 	po.ctx = o->ctx;
 	if (plan.n)
-		pull_run(s, &pool, plan.items, plan.n, &po, res);
+		pull_run(res, s, &pool, plan.items, plan.n, &po);
 	for (size_t i = 0; i < plan.n; i++) {
 		struct sync_tag_result *t = &rep->tags[plan.line[i]];
 

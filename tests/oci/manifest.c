@@ -644,3 +644,18 @@ Test(oci_manifest, referrer_descriptor_falls_back_to_config_media_type)
 	cr_expect(strstr(j, "\"org.opencontainers.image.title\":\"mychart\""), "%s", j);
 	free(j);
 }
+
+Test(oci_manifest, index_pick_takes_the_first_child_of_the_platform)
+{
+	struct oci_platform want;
+
+	parse_file_ok("oci-index.json", MT_OCI_INDEX);
+	cr_assert_eq(oci_platform_parse(&want, "linux/arm64", &err), 0);
+	cr_assert(oci_index_pick(&m, &want));
+	cr_expect_str_eq(oci_index_pick(&m, &want)->digest.str, sha("arm64"));
+	cr_assert_eq(oci_platform_parse(&want, "linux/arm", &err), 0);
+	cr_assert(oci_index_pick(&m, &want));
+	cr_expect_eq(oci_index_pick(&m, &want), &m.manifests[2]);
+	cr_assert_eq(oci_platform_parse(&want, "linux/s390x", &err), 0);
+	cr_expect_null(oci_index_pick(&m, &want));
+}

@@ -1,0 +1,34 @@
+/* Option values of the ocimirror command turned into typed values: the one
+ * size grammar, counts and ranges, --concurrency. Pure functions: no I/O,
+ * no cli state, so tests/cli links this object alone.
+ *
+ * Every function returns 0 and writes *out, or ERR_INVALID with a message
+ * naming the option and the value ("--split: \"512K\" is below 1M"); *out
+ * is left untouched on error. The caller prefixes its command name and
+ * exits 2 (cli_usage). */
+#ifndef CLI_PARSE_H
+#define CLI_PARSE_H
+
+#include <stdint.h>
+
+#include "oci/err.h"
+
+/* A size in bytes: DIGITS ["." DIGITS] [K|M|G|T] ["i"] ["B"], the unit
+ * letters in either case and binary (K = 1024). So "1000", "700M", "4G",
+ * "4GB", "4GiB", "4Gi", "1.5M", "512k", "1024B", "1024iB". A fraction is
+ * kept to 6 digits and the result rounded down to whole bytes. Refused:
+ * signs, spaces, exponents, hex, anything after the unit. The value must
+ * lie in min..max (inclusive). */
+int cli_parse_size(uint64_t *out, const char *opt, const char *s, uint64_t min,
+		   uint64_t max, struct err *err);
+
+/* A decimal integer ("-"? DIGITS, nothing else) in min..max. */
+int cli_parse_int(int64_t *out, const char *opt, const char *s, int64_t min,
+		  int64_t max, struct err *err);
+
+/* --concurrency N: blob transfers in flight, 1..CLI_CONCURRENCY_MAX. */
+#define CLI_CONCURRENCY_DEFAULT 8
+#define CLI_CONCURRENCY_MAX 256
+int cli_parse_concurrency(int *out, const char *s, struct err *err);
+
+#endif
