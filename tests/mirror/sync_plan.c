@@ -8,18 +8,15 @@
 #include <string.h>
 
 #include "mirror/fresh.h"
-#include "mirror/serve/serve.h"
 #include "mirror/sync/sync.h"
 #include "mirror/sync/syncconf.h"
 #include "registry/client.h"
-#include "storefix.h"
+#include "loopfix.h"
 
-static struct fix src, dst;
-static struct server *srv;
-static char host[32]; /* 127.0.0.1:PORT */
+static struct loop lp; /* the source: lp.remote served on lp.host */
+static struct fix dst;
 static struct sync_config cfg;
 static struct sync_report rep;
-static struct reg_options ro;
 
 /* The source's plant/app: one image per tag, each its own content. */
 static const char *const app_tags[] = {"1.0.0", "1.2.0",  "2.0.0-rc.1",
@@ -41,7 +38,7 @@ static struct oci_digest image(const char *repo, const char *name,
 	snprintf(layer, sizeof(layer), "layer bytes of %s/%s", repo, name);
 	if (bytes_out)
 		*bytes_out = (int64_t)(strlen(config) + strlen(layer));
-	return fix_image(&src, repo, config, layers, 1, NULL, NULL);
+	return fix_image(&lp.remote, repo, config, layers, 1, NULL, NULL);
 }
 
 /* The store repository of a rule without destination: host/path. */
@@ -49,7 +46,7 @@ static const char *src_repo(const char *path)
 {
 	static char name[OCI_REPO_MAX];
 
-	snprintf(name, sizeof(name), "%s/%s", host, path);
+	snprintf(name, sizeof(name), "%s/%s", lp.host, path);
 	return name;
 }
 
@@ -64,26 +61,16 @@ static size_t app_index(const char *tag)
 
 static void setup(void)
 {
-	struct serve_options so;
 	struct err e;
 
-	fix_setup(&src);
+	loop_start(&lp, 0);
 	fix_setup(&dst);
 	for (size_t i = 0; i < N_APP; i++) {
 		app[i] = image("plant/app", app_tags[i], &app_bytes[i]);
-		fix_tag(&src, "plant/app", app_tags[i], &app[i], MT_MANIFEST);
+		fix_tag(&lp.remote, "plant/app", app_tags[i], &app[i],
+			MT_MANIFEST);
 	}
-	serve_options_init(&so);
-	so.listen = "127.0.0.1:0";
-	so.anonymous_read = 1;
-	so.threads = 2;
-	cr_assert_eq(serve_start(&srv, &src.st, &so, &e), 0, "%s", e.msg);
-	cr_assert_gt(serve_port(srv), 0);
-	snprintf(host, sizeof(host), "127.0.0.1:%u", serve_port(srv));
 	cr_assert_eq(store_lock(&dst.st, 0, &e), 0, "%s", e.msg);
-	reg_options_init(&ro);
-	ro.retries = 1;
-	ro.retry_base_ms = 10;
 	memset(&rep, 0, sizeof(rep));
 	memset(&cfg, 0, sizeof(cfg));
 }
@@ -92,10 +79,9 @@ static void teardown(void)
 {
 	sync_report_release(&rep);
 	sync_config_release(&cfg);
-	serve_stop(srv);
 	store_unlock(&dst.st);
-	fix_teardown(&src);
 	fix_teardown(&dst);
+	loop_stop(&lp);
 }
 
 TestSuite(sync_plan, .init = setup, .fini = teardown);
@@ -110,11 +96,11 @@ static void load(const char *yaml)
 	struct err e;
 
 	o = (size_t)snprintf(text, sizeof(text),
-			     "registries: {'%s': {tls: disabled}}\n", host);
+			     "registries: {'%s': {tls: disabled}}\n", lp.host);
 	for (const char *p = yaml; *p && o + 32 < sizeof(text);) {
 		if (!strncmp(p, "SRC", 3)) {
 			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s",
-					      host);
+					      lp.host);
 			p += 3;
 		} else {
 			text[o++] = *p++;
@@ -134,7 +120,7 @@ static int run(int dry_run)
 	memset(&o, 0, sizeof(o));
 	o.dry_run = dry_run;
 	sync_report_release(&rep);
-	return sync_run(&dst.st, &cfg, &ro, &o, &rep);
+	return sync_run(&dst.st, &cfg, &lp.reg, &o, &rep);
 }
 
 /* The report line of repo:tag (there must be exactly one). */
@@ -203,7 +189,7 @@ Test(sync_plan, tag_selection_against_the_served_source)
 	load("sync:\n"
 	     "  - source: SRC/plant/app\n"
 	     "    tags: {regex: '^[0-9]', exclude: '-rc', latest: 2}\n");
-	cr_assert_eq(reg_client_new(&c, host, &ro, &e), 0, "%s", e.msg);
+	cr_assert_eq(reg_client_new(&c, lp.host, &lp.reg, &e), 0, "%s", e.msg);
 	cr_assert_eq(reg_client_configure(c, &plain, &e), 0, "%s", e.msg);
 	cr_assert_eq(reg_client_list_tags(c, &tags, &n, "plant/app", &e), 0,
 		     "%s", e.msg);
@@ -233,7 +219,7 @@ Test(sync_plan, semver_rule_stores_the_selected_tags_then_unchanged)
 	cr_expect_eq(rep.failed, 0);
 	expect_line("mirror/app", "1.0.0", SYNC_ADDED, &app[a]);
 	expect_line("mirror/app", "1.2.0", SYNC_ADDED, &app[b]);
-	snprintf(want_src, sizeof(want_src), "%s/plant/app:1.0.0", host);
+	snprintf(want_src, sizeof(want_src), "%s/plant/app:1.0.0", lp.host);
 	cr_expect_str_eq(line("mirror/app", "1.0.0")->source, want_src);
 	/* each image: its config and its one layer */
 	cr_expect_eq(line("mirror/app", "1.0.0")->blobs, 2);
@@ -295,7 +281,7 @@ Test(sync_plan, moved_tag_updated_deselected_tag_pruned)
 
 	/* upstream: 1.2.0 moves to new content; 1.0.0 leaves the selection */
 	moved = image("plant/app", "1.2.0-rebuilt", NULL);
-	fix_tag(&src, "plant/app", "1.2.0", &moved, MT_MANIFEST);
+	fix_tag(&lp.remote, "plant/app", "1.2.0", &moved, MT_MANIFEST);
 	load("sync:\n"
 	     "  - source: SRC/plant/app\n"
 	     "    tags: ['1.2.0', latest, 'not-upstream']\n"
@@ -320,12 +306,12 @@ Test(sync_plan, platforms_pick_the_children_of_an_index)
 	struct oci_platform arm64;
 	struct err e;
 
-	amd = fix_image(&src, "plant/multi", "{\"architecture\":\"amd64\"}",
-			l_amd, 1, NULL, NULL);
-	arm = fix_image(&src, "plant/multi", "{\"architecture\":\"arm64\"}",
-			l_arm, 1, NULL, NULL);
-	idx = fix_index(&src, "plant/multi", &amd, &arm);
-	fix_tag(&src, "plant/multi", "v1", &idx, MT_INDEX);
+	amd = fix_image(&lp.remote, "plant/multi",
+			"{\"architecture\":\"amd64\"}", l_amd, 1, NULL, NULL);
+	arm = fix_image(&lp.remote, "plant/multi",
+			"{\"architecture\":\"arm64\"}", l_arm, 1, NULL, NULL);
+	idx = fix_index(&lp.remote, "plant/multi", &amd, &arm);
+	fix_tag(&lp.remote, "plant/multi", "v1", &idx, MT_INDEX);
 	oci_digest_of(&amd_layer, OCI_SHA256, amd_layer_text,
 		      strlen(amd_layer_text));
 
@@ -362,11 +348,12 @@ Test(sync_plan, failed_image_reported_others_stored)
 	const struct sync_tag_result *t;
 	struct err e;
 
-	broken = fix_image(&src, "plant/app", "{\"n\":\"broken\"}", layers, 1,
-			   NULL, NULL);
-	fix_tag(&src, "plant/app", "broken", &broken, MT_MANIFEST);
+	broken = fix_image(&lp.remote, "plant/app", "{\"n\":\"broken\"}",
+			   layers, 1, NULL, NULL);
+	fix_tag(&lp.remote, "plant/app", "broken", &broken, MT_MANIFEST);
 	oci_digest_of(&gone, OCI_SHA256, layer, strlen(layer));
-	cr_assert_eq(store_blob_delete(&src.st, &gone, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_blob_delete(&lp.remote.st, &gone, &e), 0, "%s",
+		     e.msg);
 
 	load("sync:\n"
 	     "  - source: SRC/plant/app\n"
