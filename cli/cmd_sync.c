@@ -103,14 +103,14 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	if (!file || optind != argc)
 		return cli_usage(cli, "%s", usage);
 	/* the whole file is checked before any network traffic */
-	if (sync_config_load(&cfg, file, &err))
+	if (syncconf_load(&cfg, file, &err))
 		return cli_config_fail(cli, &err);
 	rc = store_open(&st, cli->store_dir, 1, &err);
 	if (!rc)
 		rc = store_lock(&st, wait, &err);
 	if (rc) {
 		store_close(&st); /* safe on a store that failed to open */
-		sync_config_release(&cfg);
+		syncconf_release(&cfg);
 		return cli_fail(cli, &err);
 	}
 	memset(&so, 0, sizeof(so));
@@ -127,6 +127,6 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	rc = cli_exit_code(0, rep.failed);
 	sync_report_release(&rep);
 	store_close(&st);
-	sync_config_release(&cfg);
+	syncconf_release(&cfg);
 	return rc;
 }

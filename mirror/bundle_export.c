@@ -19,6 +19,7 @@
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
 #include "oci/ref.h"
+#include "oci/vec.h"
 
 /* ---- what a reference needs ---- */
 
@@ -77,17 +78,10 @@ static int plan_referrer(struct walk_ctx *w, const struct oci_digest *d,
 	struct plan *p = w->p;
 	struct referrer *r;
 
-	if (p->n_rfs == p->cap_rfs) {
-		size_t nc = p->cap_rfs ? p->cap_rfs * 2 : 16;
-		struct referrer *nv = realloc(p->rfs, nc * sizeof(*nv));
-
-		if (!nv)
-			return err_set(w->err, ERR_FAIL,
-				       "%s: out of memory listing referrer %s",
-				       w->rp->ref, d->str);
-		p->rfs = nv;
-		p->cap_rfs = nc;
-	}
+	if (OCI_VEC_RESERVE(p->rfs, p->n_rfs, p->cap_rfs, 1, 0))
+		return err_set(w->err, ERR_FAIL,
+			       "%s: out of memory listing referrer %s",
+			       w->rp->ref, d->str);
 	r = &p->rfs[p->n_rfs++];
 	snprintf(r->repo, sizeof(r->repo), "%s", w->rp->repo);
 	r->digest = *d;
@@ -164,14 +158,8 @@ static int walk(struct walk_ctx *w, const struct oci_digest *d, int referrer)
 
 static struct refplan *plan_add(struct plan *p)
 {
-	if (p->n == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 16;
-		struct refplan *nv = realloc(p->refs, nc * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		p->refs = nv;
-		p->cap = nc;
-	}
+	if (OCI_VEC_RESERVE(p->refs, p->n, p->cap, 1, 0))
+		return NULL;
 	memset(&p->refs[p->n], 0, sizeof(p->refs[0]));
 	return &p->refs[p->n++];
 }

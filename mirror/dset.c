@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oci/vec.h"
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -10,15 +12,8 @@ static int cmp_str(const void *a, const void *b)
 
 int dset_add(struct dset *d, const char *s, struct err *err)
 {
-	if (d->n == d->cap) {
-		size_t nc = d->cap ? d->cap * 2 : 64;
-		char **nv = realloc(d->v, nc * sizeof(*nv));
-		if (!nv)
-			return err_set(err, ERR_FAIL,
-				       "out of memory adding %.200s", s);
-		d->v = nv;
-		d->cap = nc;
-	}
+	if (OCI_VEC_RESERVE(d->v, d->n, d->cap, 1, 0))
+		return err_set(err, ERR_FAIL, "out of memory adding %.200s", s);
 	d->v[d->n] = strdup(s);
 	if (!d->v[d->n])
 		return err_set(err, ERR_FAIL, "out of memory adding %.200s", s);

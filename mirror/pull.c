@@ -7,6 +7,7 @@
 
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
+#include "oci/vec.h"
 
 #define MAX_DEPTH 4
 
@@ -89,14 +90,8 @@ static void emit(const struct pull_options *o, struct pull_event *ev)
 static int add_need(struct refstate *r, size_t idx,
 		    const struct oci_descriptor *d)
 {
-	if (r->n_needs == r->cap_needs) {
-		size_t nc = r->cap_needs ? r->cap_needs * 2 : 16;
-		struct need *nv = realloc(r->needs, nc * sizeof(*nv));
-		if (!nv)
-			return ERR_FAIL;
-		r->needs = nv;
-		r->cap_needs = nc;
-	}
+	if (OCI_VEC_RESERVE(r->needs, r->n_needs, r->cap_needs, 1, 0))
+		return ERR_FAIL;
 	r->needs[r->n_needs].digest = d->digest;
 	r->needs[r->n_needs].size = d->size;
 	r->needs[r->n_needs].ref = idx;
@@ -106,14 +101,8 @@ static int add_need(struct refstate *r, size_t idx,
 
 static struct item *add_item(struct refstate *r)
 {
-	if (r->n_items == r->cap_items) {
-		size_t nc = r->cap_items ? r->cap_items * 2 : 8;
-		struct item *nv = realloc(r->items, nc * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		r->items = nv;
-		r->cap_items = nc;
-	}
+	if (OCI_VEC_RESERVE(r->items, r->n_items, r->cap_items, 1, 0))
+		return NULL;
 	memset(&r->items[r->n_items], 0, sizeof(r->items[0]));
 	return &r->items[r->n_items++];
 }

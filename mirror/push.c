@@ -11,6 +11,7 @@
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
 #include "registry/upload.h"
+#include "oci/vec.h"
 
 #define MAX_DEPTH 4
 
@@ -63,14 +64,8 @@ static int known_add(struct run *r, const struct oci_digest *d)
 {
 	struct known *k;
 
-	if (r->n_known == r->cap_known) {
-		size_t nc = r->cap_known ? r->cap_known * 2 : 64;
-		struct known *nk = realloc(r->known, nc * sizeof(*nk));
-		if (!nk)
-			return ERR_FAIL;
-		r->known = nk;
-		r->cap_known = nc;
-	}
+	if (OCI_VEC_RESERVE(r->known, r->n_known, r->cap_known, 1, 0))
+		return ERR_FAIL;
 	k = &r->known[r->n_known];
 	k->host = strdup(reg_client_host(r->c));
 	k->repo = strdup(r->repo);
@@ -336,15 +331,9 @@ static int push_manifest(struct run *r, const struct oci_digest *d,
 	rc = put_manifest(r, &m, d->str, subject_out, err);
 	if (rc)
 		goto out;
-	if (r->n_pushed == r->cap_pushed) {
-		size_t nc = r->cap_pushed ? r->cap_pushed * 2 : 16;
-		struct oci_digest *np = realloc(r->pushed, nc * sizeof(*np));
-		if (!np) {
-			rc = err_set(err, ERR_FAIL, "out of memory");
-			goto out;
-		}
-		r->pushed = np;
-		r->cap_pushed = nc;
+	if (OCI_VEC_RESERVE(r->pushed, r->n_pushed, r->cap_pushed, 1, 0)) {
+		rc = err_set(err, ERR_FAIL, "out of memory");
+		goto out;
 	}
 	r->pushed[r->n_pushed++] = *d;
 	rc = push_referrers(r, d, depth, err);
@@ -476,15 +465,8 @@ int push_map_repo(struct oci_ref *out, const char *to, const char *repo,
 
 static char *plan_keep(struct push_plan *p, const char *s, struct err *err)
 {
-	if (p->n_strs == p->cap_strs) {
-		size_t nc = p->cap_strs ? p->cap_strs * 2 : 16;
-		char **ns = realloc(p->strs, nc * sizeof(*ns));
-
-		if (!ns)
-			goto oom;
-		p->strs = ns;
-		p->cap_strs = nc;
-	}
+	if (OCI_VEC_RESERVE(p->strs, p->n_strs, p->cap_strs, 1, 0))
+		goto oom;
 	if (!(p->strs[p->n_strs] = strdup(s)))
 		goto oom;
 	return p->strs[p->n_strs++];
@@ -495,16 +477,9 @@ oom:
 
 static struct push_item *plan_add(struct push_plan *p, struct err *err)
 {
-	if (p->n == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 16;
-		struct push_item *nv = realloc(p->items, nc * sizeof(*nv));
-
-		if (!nv) {
-			err_set(err, ERR_FAIL, "push plan: out of memory");
-			return NULL;
-		}
-		p->items = nv;
-		p->cap = nc;
+	if (OCI_VEC_RESERVE(p->items, p->n, p->cap, 1, 0)) {
+		err_set(err, ERR_FAIL, "push plan: out of memory");
+		return NULL;
 	}
 	memset(&p->items[p->n], 0, sizeof(p->items[0]));
 	return &p->items[p->n++];

@@ -13,71 +13,6 @@
 #define MEDIATYPE_LEN_MAX 255
 #define WHERE_MAX 64
 
-/* Media type without parameters or surrounding blanks, into dst. */
-static void mt_base(char *dst, size_t cap, const char *mt)
-{
-	size_t n;
-
-	while (*mt == ' ' || *mt == '\t')
-		mt++;
-	n = strcspn(mt, "; \t");
-	if (n >= cap)
-		n = 0; /* too long to be one we know */
-	memcpy(dst, mt, n);
-	dst[n] = '\0';
-}
-
-enum oci_manifest_kind oci_mediatype_kind(const char *mt)
-{
-	char b[128];
-
-	if (!mt)
-		return 0;
-	mt_base(b, sizeof(b), mt);
-	if (!strcasecmp(b, MT_OCI_MANIFEST) ||
-	    !strcasecmp(b, MT_DOCKER_MANIFEST))
-		return OCI_KIND_MANIFEST;
-	if (!strcasecmp(b, MT_OCI_INDEX) || !strcasecmp(b, MT_DOCKER_LIST))
-		return OCI_KIND_INDEX;
-	return 0;
-}
-
-int oci_mediatype_is_manifest(const char *mt)
-{
-	return oci_mediatype_kind(mt) != 0;
-}
-
-int oci_mediatype_is_index(const char *mt)
-{
-	return oci_mediatype_kind(mt) == OCI_KIND_INDEX;
-}
-
-static int is_schema1(const char *mt)
-{
-	char b[128];
-
-	if (!mt)
-		return 0;
-	mt_base(b, sizeof(b), mt);
-	return !strcasecmp(b, MT_DOCKER_SCHEMA1) ||
-	       !strcasecmp(b, MT_DOCKER_SCHEMA1_SIGNED);
-}
-
-/* The canonical spelling of a known manifest type, or NULL. */
-static const char *mt_known(const char *mt)
-{
-	static const char *const known[] = {MT_OCI_MANIFEST, MT_OCI_INDEX,
-					    MT_DOCKER_MANIFEST, MT_DOCKER_LIST};
-	char b[128];
-	size_t i;
-
-	mt_base(b, sizeof(b), mt);
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (!strcasecmp(b, known[i]))
-			return known[i];
-	return NULL;
-}
-
 /* RFC 6838: type "/" subtype, restricted-name characters only. */
 static int mt_valid(const char *s, size_t n)
 {
@@ -371,13 +306,15 @@ static int doc_is_schema1(json_t *root)
 	json_t *mt = json_object_get(root, "mediaType");
 
 	return (sv && json_is_integer(sv) && json_integer_value(sv) == 1) ||
-	       (mt && json_is_string(mt) && is_schema1(json_string_value(mt)));
+	       (mt && json_is_string(mt) &&
+		oci_mediatype_is_schema1(json_string_value(mt)));
 }
 
 static int parse_doc(struct oci_manifest *m, json_t *root,
 		     const char *content_type, struct err *err)
 {
-	const char *ct_known = content_type ? mt_known(content_type) : NULL;
+	const char *ct_known =
+	    content_type ? oci_mediatype_canonical(content_type) : NULL;
 	json_t *sv, *mt;
 	int rc;
 
@@ -485,7 +422,7 @@ int oci_manifest_parse(struct oci_manifest *out, const char *raw,
 		goto out;
 	}
 	oci_digest_of(&out->digest, OCI_SHA256, raw, raw_len);
-	if (content_type && is_schema1(content_type)) {
+	if (content_type && oci_mediatype_is_schema1(content_type)) {
 		rc = schema1_refused(err, &out->digest);
 		goto out;
 	}

@@ -13,14 +13,10 @@
 
 #include "oci/digest.h"
 #include "oci/err.h"
+#include "oci/mediatype.h"
 #include "oci/platform.h"
 
 #define OCI_MANIFEST_MAX (4u * 1024 * 1024) /* bytes */
-
-enum oci_manifest_kind {
-	OCI_KIND_MANIFEST = 1, /* OCI image manifest or Docker schema2 */
-	OCI_KIND_INDEX = 2,    /* OCI index or Docker manifest list */
-};
 
 struct oci_descriptor {
 	char *media_type;
@@ -61,13 +57,6 @@ int oci_manifest_parse(struct oci_manifest *out, const char *raw,
 		       size_t raw_len, const char *content_type,
 		       struct err *err);
 void oci_manifest_release(struct oci_manifest *m);
-
-/* 1 if mt names a manifest or index type we can store. */
-int oci_mediatype_is_manifest(const char *mt);
-int oci_mediatype_is_index(const char *mt);
-
-/* Cheap kind check of a media type: OCI_KIND_INDEX, OCI_KIND_MANIFEST or 0. */
-enum oci_manifest_kind oci_mediatype_kind(const char *mt);
 
 void oci_descriptor_release(struct oci_descriptor *d);
 

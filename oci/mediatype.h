@@ -1,4 +1,6 @@
-/* Media types the project knows by name. */
+/* Every media type the project knows by name (OCI, Docker, Helm, Margo):
+ * the one home of these strings; other headers include this one rather
+ * than define their own. */
 #ifndef OCI_MEDIATYPE_H
 #define OCI_MEDIATYPE_H
 
@@ -16,6 +18,21 @@
 #define MT_DOCKER_SCHEMA1_SIGNED                                               \
 	"application/vnd.docker.distribution.manifest.v1+prettyjws"
 
+/* Helm charts as OCI artifacts */
+#define MT_HELM_CONFIG "application/vnd.cncf.helm.config.v1+json"
+#define MT_HELM_CHART "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+
+/* Margo: application packages, their description and resources, and
+ * Compose components */
+#define MT_MARGO_APP "application/vnd.margo.app.v1+json"
+#define MT_MARGO_DESC "application/vnd.margo.app.description.v1+yaml"
+/* printf format: resource kind ("icon", "licenseFile", ...), then the
+ * subtype of its file format ("png", "markdown", ...) */
+#define MT_MARGO_RESOURCE_FMT "application/vnd.margo.app.%s.v1+%s"
+#define MT_COMPOSE_ARTIFACT "application/vnd.org.margo.component.compose+json"
+#define MT_COMPOSE_ARCHIVE                                                     \
+	"application/vnd.org.margo.component.compose.tar+gzip"
+
 #define OCI_EMPTY_DIGEST                                                       \
 	"sha256:"                                                              \
 	"44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
@@ -24,6 +41,25 @@
 #define MT_ACCEPT_ALL                                                          \
 	MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST                  \
 		     ", " MT_DOCKER_MANIFEST
+
+enum oci_manifest_kind {
+	OCI_KIND_MANIFEST = 1, /* OCI image manifest or Docker schema2 */
+	OCI_KIND_INDEX = 2,    /* OCI index or Docker manifest list */
+};
+
+/* The checks below compare the type without parameters ("; charset=...")
+ * or blanks, case-insensitively; mt may be NULL (then: no). */
+
+/* Cheap kind check of a media type: OCI_KIND_INDEX, OCI_KIND_MANIFEST or 0. */
+enum oci_manifest_kind oci_mediatype_kind(const char *mt);
+/* 1 if mt names a manifest or index type we can store. */
+int oci_mediatype_is_manifest(const char *mt);
+int oci_mediatype_is_index(const char *mt);
+/* 1 for Docker schema 1 (signed or not), which we refuse. */
+int oci_mediatype_is_schema1(const char *mt);
+/* The canonical spelling (one of the MT_ constants) of a manifest or
+ * index type we can store, or NULL. */
+const char *oci_mediatype_canonical(const char *mt);
 
 /* Annotation keys */
 #define ANN_REF_NAME "org.opencontainers.image.ref.name"

@@ -1,4 +1,5 @@
 #include "oci/platform.h"
+#include "oci/vec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,17 +208,10 @@ int oci_platform_parse_list(struct oci_platform **out, size_t *n_out,
 			    PLATFORM_LIST_MAX);
 			goto out;
 		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 4;
-			struct oci_platform *p =
-			    realloc(list, ncap * sizeof(*list));
-			if (!p) {
-				rc = err_set(err, ERR_FAIL,
-					     "platform list: out of memory");
-				goto out;
-			}
-			list = p;
-			cap = ncap;
+		if (OCI_VEC_RESERVE(list, n, cap, 1, 0)) {
+			rc = err_set(err, ERR_FAIL,
+				     "platform list: out of memory");
+			goto out;
 		}
 		rc = parsen(&list[n], s + a, b - a, err);
 		if (rc)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "oci/semver.h"
+#include "oci/vec.h"
 
 enum op { OP_EQ, OP_LT, OP_LE, OP_GT, OP_GE, OP_ANY, OP_NONE };
 
@@ -193,17 +194,8 @@ static int range_add(struct semver_range *r, enum op op, const struct semver *v)
 {
 	struct comparator *c;
 
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 8;
-
-		if (r->n >= RANGE_MAX)
-			return -1;
-		c = realloc(r->c, cap * sizeof(*c));
-		if (!c)
-			return -1;
-		r->c = c;
-		r->cap = cap;
-	}
+	if (OCI_VEC_RESERVE(r->c, r->n, r->cap, 1, RANGE_MAX))
+		return -1;
 	c = &r->c[r->n++];
 	memset(c, 0, sizeof(*c));
 	c->op = op;

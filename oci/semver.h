@@ -18,8 +18,16 @@ struct semver {
  * carries a pre-release too (npm semantics). */
 struct semver_range;
 
-int semver_parse(struct semver *out, const char *s); /* 0 or -1 */
+/* 0 when s is a SemVer version (*out filled), -1 when it is not (*out
+ * zeroed). A question, not a refusal: it is asked of every tag a registry
+ * lists, and most tags ("latest", "alpine") are simply not versions, so
+ * there is no struct err to fill; a caller that refuses input for not
+ * being a version says so itself (see margo's metadata.version check). */
+int semver_parse(struct semver *out, const char *s);
+/* <0, 0, >0 by SemVer precedence (build metadata ignored). */
 int semver_cmp(const struct semver *a, const struct semver *b);
+/* ERR_INVALID "invalid semver range ..." naming s, or ERR_FAIL (memory);
+ * *out is freed with semver_range_free. */
 int semver_range_parse(struct semver_range **out, const char *s,
 		       struct err *err);
 int semver_range_match(const struct semver_range *r, const struct semver *v);

@@ -11,6 +11,7 @@
 #include "registry/http.h"
 #include "registry/request.h"
 #include "registry/token.h"
+#include "oci/vec.h"
 
 #define TAGS_PAGE_MAX (16u * 1024 * 1024)
 #define ERROR_BODY_MAX (64u * 1024)
@@ -242,14 +243,8 @@ static int strv_push(char ***v, size_t *n, size_t *cap, const char *s)
 {
 	char *copy;
 
-	if (*n + 2 > *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		char **nv = realloc(*v, nc * sizeof(*nv));
-		if (!nv)
-			return ERR_FAIL;
-		*v = nv;
-		*cap = nc;
-	}
+	if (OCI_VEC_RESERVE(*v, *n, *cap, 2, 0))
+		return ERR_FAIL;
 	copy = strdup(s);
 	if (!copy)
 		return ERR_FAIL;

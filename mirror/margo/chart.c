@@ -8,6 +8,8 @@
 
 #include "mirror/margo/yamlutil.h"
 
+static const struct oci_yaml_limits yaml_lim = MARGO_YAML_LIMITS;
+
 #define WALK_MAX 2000000 /* nodes visited, aliases counted each time */
 #define DEPTH_MAX 64
 #define NEST_MAX 2 /* packed subcharts inside packed subcharts */
@@ -61,10 +63,11 @@ static const char TEMPLATED[] =
 static const char *field(const struct layers *l, const char *key)
 {
 	for (size_t i = l->n; i-- > 0;) {
-		yaml_node_t *v = map_get(l->v[i].doc, l->v[i].node, key);
+		yaml_node_t *v = oci_yaml_map_get(l->v[i].doc, l->v[i].node,
+						  key, NULL, NULL);
 
 		if (v) {
-			const char *s = scalar(v);
+			const char *s = oci_yaml_scalar(v);
 
 			return s && *s && strcmp(s, "~") && strcmp(s, "null")
 				   ? s
@@ -113,7 +116,8 @@ static void child_layers(const struct layers *l, const char *k,
 	size_t n = 0;
 
 	for (size_t i = l->n; i-- > 0;) {
-		yaml_node_t *v = map_get(l->v[i].doc, l->v[i].node, k);
+		yaml_node_t *v =
+		    oci_yaml_map_get(l->v[i].doc, l->v[i].node, k, NULL, NULL);
 
 		if (!v)
 			continue;
@@ -179,8 +183,8 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 
 		for (yaml_node_pair_t *p = y->node->data.mapping.pairs.start;
 		     p < y->node->data.mapping.pairs.top; p++) {
-			const char *k =
-			    scalar(yaml_document_get_node(y->doc, p->key));
+			const char *k = oci_yaml_scalar(
+			    yaml_document_get_node(y->doc, p->key));
 			struct layers c;
 			char where[256];
 			size_t q;
@@ -191,7 +195,8 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 			if (!k || (depth == 0 && skipped(w, k)))
 				continue;
 			for (q = 0; q < li; q++) /* seen in a lower layer */
-				if (map_get(l->v[q].doc, l->v[q].node, k))
+				if (oci_yaml_map_get(l->v[q].doc, l->v[q].node,
+						     k, NULL, NULL))
 					break;
 			if (q < li)
 				continue;
@@ -213,7 +218,7 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 				snprintf(where, sizeof(where), "%s: %s",
 					 w->file, path);
 				if (v->type == YAML_SCALAR_NODE) {
-					const char *s = scalar(v);
+					const char *s = oci_yaml_scalar(v);
 
 					if (strstr(s, "{{"))
 						vadd(w, NULL, where, TEMPLATED);
@@ -253,20 +258,22 @@ static const char *global_registry(yaml_document_t *d)
 {
 	yaml_node_t *root = yaml_document_get_root_node(d);
 
-	return map_str(d, map_get(d, root, "global"), "imageRegistry");
+	return oci_yaml_map_str(d,
+				oci_yaml_map_get(d, root, "global", NULL, NULL),
+				"imageRegistry");
 }
 
 int margo_values_images(struct margo_images *out, const char *yaml, size_t len,
 			const char *file, const char *app_version,
 			const char *global, struct err *err)
 {
-	struct ydoc y;
+	struct oci_yaml y;
 	struct vwalk w;
 	struct layers l = {{{NULL, NULL}}, 0};
 	char path[200] = "";
 	int rc;
 
-	if ((rc = ydoc_load(&y, yaml, len, file, err)))
+	if ((rc = oci_yaml_load(&y, file, yaml, len, &yaml_lim, err)))
 		return rc;
 	memset(&w, 0, sizeof(w));
 	w.out = out;
@@ -278,7 +285,7 @@ int margo_values_images(struct margo_images *out, const char *yaml, size_t len,
 	l.v[0].node = yaml_document_get_root_node(&y.doc);
 	l.n = l.v[0].node ? 1 : 0;
 	vwalk(&w, &l, path, 0, sizeof(path), 0);
-	yaml_document_delete(&y.doc);
+	oci_yaml_release(&y);
 	return walk_done(&w, file, err);
 }
 
@@ -316,10 +323,10 @@ static size_t chart_want(const char *path)
  * archive of its own, scanned but not yet read). */
 struct chart {
 	char prefix[MARGO_ARCHIVE_NAME_MAX];
-	int parent;	    /* index, -1 for the top chart */
-	char key[128];	    /* its values' key in the parent's */
-	struct ydoc values; /* loaded when has_values */
-	struct ydoc meta;   /* Chart.yaml, when has_meta */
+	int parent;		/* index, -1 for the top chart */
+	char key[128];		/* its values' key in the parent's */
+	struct oci_yaml values; /* loaded when has_values */
+	struct oci_yaml meta;	/* Chart.yaml, when has_meta */
 	int has_values, has_meta;
 	const char *app_version;
 	struct margo_archive
@@ -337,9 +344,9 @@ static void charts_release(struct charts *cs)
 {
 	for (size_t i = 0; i < cs->n; i++) {
 		if (cs->v[i].has_values)
-			yaml_document_delete(&cs->v[i].values.doc);
+			oci_yaml_release(&cs->v[i].values);
 		if (cs->v[i].has_meta)
-			yaml_document_delete(&cs->v[i].meta.doc);
+			oci_yaml_release(&cs->v[i].meta);
 		margo_archive_release(&cs->v[i].packed);
 	}
 	free(cs->v);
@@ -369,15 +376,16 @@ static void chart_key(struct chart *c, const struct chart *parent,
 	{
 		yaml_document_t *d = (yaml_document_t *)&parent->meta.doc;
 		yaml_node_t *deps =
-		    map_get(d, yaml_document_get_root_node(d), "dependencies");
+		    oci_yaml_map_get(d, yaml_document_get_root_node(d),
+				     "dependencies", NULL, NULL);
 
 		if (!deps || deps->type != YAML_SEQUENCE_NODE)
 			return;
 		for (yaml_node_item_t *it = deps->data.sequence.items.start;
 		     it < deps->data.sequence.items.top; it++) {
 			yaml_node_t *dep = yaml_document_get_node(d, *it);
-			const char *n = map_str(d, dep, "name");
-			const char *alias = map_str(d, dep, "alias");
+			const char *n = oci_yaml_map_str(d, dep, "name");
+			const char *alias = oci_yaml_map_str(d, dep, "alias");
 
 			if (n && alias && !strcmp(n, name)) {
 				snprintf(c->key, sizeof(c->key), "%s", alias);
@@ -390,8 +398,9 @@ static void chart_key(struct chart *c, const struct chart *parent,
 static const char *meta_str(struct chart *c, const char *key)
 {
 	return c->has_meta
-		   ? map_str(&c->meta.doc,
-			     yaml_document_get_root_node(&c->meta.doc), key)
+		   ? oci_yaml_map_str(&c->meta.doc,
+				      yaml_document_get_root_node(&c->meta.doc),
+				      key)
 		   : NULL;
 }
 
@@ -427,7 +436,7 @@ static void chart_layers(struct charts *cs, size_t i, const struct layers *ext,
 		d = (yaml_document_t *)&a->values.doc;
 		node = yaml_document_get_root_node(d);
 		for (size_t k = nk; k-- > 0 && node;)
-			node = map_get(d, node, keys[k]);
+			node = oci_yaml_map_get(d, node, keys[k], NULL, NULL);
 		if (node && node->type == YAML_MAPPING_NODE) {
 			out->v[out->n].doc = d;
 			out->v[out->n++].node = node;
@@ -437,7 +446,8 @@ static void chart_layers(struct charts *cs, size_t i, const struct layers *ext,
 		yaml_node_t *node = ext->v[e].node;
 
 		for (size_t k = nk; k-- > 0 && node;)
-			node = map_get(ext->v[e].doc, node, keys[k]);
+			node = oci_yaml_map_get(ext->v[e].doc, node, keys[k],
+						NULL, NULL);
 		if (node && node->type == YAML_MAPPING_NODE) {
 			out->v[out->n].doc = ext->v[e].doc;
 			out->v[out->n++].node = node;
@@ -467,7 +477,7 @@ static int chart_add_packed(struct charts *cs, struct chart *c,
 {
 	const struct margo_afile *m;
 	char name[128];
-	struct ydoc md;
+	struct oci_yaml md;
 	int rc;
 
 	c->is_packed = 1;
@@ -483,13 +493,14 @@ static int chart_add_packed(struct charts *cs, struct chart *c,
 		return rc;
 	snprintf(name, sizeof(name), "%s", c->packed.top);
 	m = margo_archive_get(&c->packed, "Chart.yaml");
-	if (m && !ydoc_load(&md, m->data, m->len, "Chart.yaml", err)) {
-		const char *nm = map_str(
+	if (m && !oci_yaml_load(&md, "Chart.yaml", m->data, m->len, &yaml_lim,
+				err)) {
+		const char *nm = oci_yaml_map_str(
 		    &md.doc, yaml_document_get_root_node(&md.doc), "name");
 
 		if (nm)
 			snprintf(name, sizeof(name), "%s", nm);
-		yaml_document_delete(&md.doc);
+		oci_yaml_release(&md);
 	}
 	chart_key(c, &cs->v[c->parent], name);
 	return 0;
@@ -509,7 +520,7 @@ static int chart_add_unpacked(struct charts *cs, struct chart *c,
 	int rc;
 
 	snprintf(file, sizeof(file), "%s%s/%s", label, a->top, f->path);
-	rc = ydoc_load(&c->meta, f->data, f->len, file, err);
+	rc = oci_yaml_load(&c->meta, file, f->data, f->len, &yaml_lim, err);
 	if (rc)
 		return rc;
 	c->has_meta = 1;
@@ -518,7 +529,8 @@ static int chart_add_unpacked(struct charts *cs, struct chart *c,
 	snprintf(c->label, sizeof(c->label), "%s%s/%s", label, a->top, vpath);
 	v = margo_archive_get(a, vpath);
 	if (v) {
-		rc = ydoc_load(&c->values, v->data, v->len, c->label, err);
+		rc = oci_yaml_load(&c->values, c->label, v->data, v->len,
+				   &yaml_lim, err);
 		if (rc)
 			return rc;
 		c->has_values = 1;

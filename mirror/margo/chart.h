@@ -21,9 +21,7 @@
 #include "mirror/margo/archive.h"
 #include "mirror/margo/images.h"
 #include "oci/err.h"
-
-#define MT_HELM_CONFIG "application/vnd.cncf.helm.config.v1+json"
-#define MT_HELM_CHART "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+#include "oci/mediatype.h" /* MT_HELM_* */
 
 /* Append the images of a chart archive (len bytes of .tgz) to out.
  * ERR_INVALID when the archive or an entry is refused or there is no

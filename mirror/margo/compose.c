@@ -8,6 +8,8 @@
 #include "mirror/margo/yamlutil.h"
 #include "oci/buf.h"
 
+static const struct oci_yaml_limits yaml_lim = MARGO_YAML_LIMITS;
+
 #define INTERP_DEPTH 8
 
 /* The value of name in .env text, into val; 1 when set. As Compose reads
@@ -241,16 +243,16 @@ int margo_compose_file_images(struct margo_images *out, const char *yaml,
 			      size_t len, const char *file, const char *dotenv,
 			      struct err *err)
 {
-	struct ydoc y;
+	struct oci_yaml y;
 	yaml_node_t *root, *svcs;
 	int rc = 0;
 
-	if ((rc = ydoc_load(&y, yaml, len, file, err)))
+	if ((rc = oci_yaml_load(&y, file, yaml, len, &yaml_lim, err)))
 		return rc;
 	root = yaml_document_get_root_node(&y.doc);
-	svcs = map_get(&y.doc, root, "services");
+	svcs = oci_yaml_map_get(&y.doc, root, "services", NULL, NULL);
 	if (!svcs || svcs->type != YAML_MAPPING_NODE) {
-		yaml_document_delete(&y.doc);
+		oci_yaml_release(&y);
 		return err_set(err, ERR_INVALID,
 			       "%s: no services mapping: not a Compose file",
 			       file);
@@ -258,9 +260,10 @@ int margo_compose_file_images(struct margo_images *out, const char *yaml,
 	for (yaml_node_pair_t *p = svcs->data.mapping.pairs.start;
 	     p < svcs->data.mapping.pairs.top && !rc; p++) {
 		const char *name =
-		    scalar(yaml_document_get_node(&y.doc, p->key));
+		    oci_yaml_scalar(yaml_document_get_node(&y.doc, p->key));
 		yaml_node_t *svc = yaml_document_get_node(&y.doc, p->value);
-		const char *img = scalar(map_get(&y.doc, svc, "image"));
+		const char *img = oci_yaml_scalar(
+		    oci_yaml_map_get(&y.doc, svc, "image", NULL, NULL));
 		char where[256], ref[OCI_REF_STR_MAX], problem[200];
 
 		if (!name)
@@ -270,7 +273,7 @@ int margo_compose_file_images(struct margo_images *out, const char *yaml,
 		if (!img || !*img)
 			rc = margo_images_add(
 			    out, NULL, where,
-			    map_get(&y.doc, svc, "build")
+			    oci_yaml_map_get(&y.doc, svc, "build", NULL, NULL)
 				? "the service builds its image (build:) "
 				  "instead of naming one; nothing to mirror"
 				: "the service names no image",
@@ -281,7 +284,7 @@ int margo_compose_file_images(struct margo_images *out, const char *yaml,
 		else
 			rc = margo_images_add(out, ref, where, NULL, err);
 	}
-	yaml_document_delete(&y.doc);
+	oci_yaml_release(&y);
 	return rc ? err_wrap(err, "%s: ", file) : 0;
 }
 

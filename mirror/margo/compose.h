@@ -16,10 +16,7 @@
 #include "mirror/margo/archive.h"
 #include "mirror/margo/images.h"
 #include "oci/err.h"
-
-#define MT_COMPOSE_ARTIFACT "application/vnd.org.margo.component.compose+json"
-#define MT_COMPOSE_ARCHIVE                                                     \
-	"application/vnd.org.margo.component.compose.tar+gzip"
+#include "oci/mediatype.h" /* MT_COMPOSE_* */
 
 /* Append the images of a Compose archive (len bytes of .tgz) to out.
  * ERR_INVALID when the archive or an entry is refused, or there is no

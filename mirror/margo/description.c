@@ -7,11 +7,13 @@
 #include <string.h>
 
 #include "mirror/margo/description.h"
+#include "oci/vec.h"
+#include "oci/yaml.h"
 
 #define WORK_MAX 20000000 /* mapping pairs scanned, aliases included */
 
 struct ctx {
-	yaml_document_t *doc;
+	struct oci_yaml *y;
 	struct margo_problems *p;
 	size_t visits, work;
 	int over;
@@ -45,15 +47,8 @@ void margo_problems_add(struct margo_problems *p, size_t line, size_t column,
 		p->n_errors++;
 	if (p->n >= MARGO_PROBLEMS_MAX)
 		return;
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 16;
-		struct margo_problem *v = realloc(p->v, cap * sizeof(*v));
-
-		if (!v)
-			return; /* counted, not kept */
-		p->v = v;
-		p->cap = cap;
-	}
+	if (OCI_VEC_RESERVE(p->v, p->n, p->cap, 1, 0))
+		return; /* counted, not kept */
 	q = &p->v[p->n++];
 	q->line = line ? line : 1;
 	q->column = column ? column : 1;
@@ -86,16 +81,11 @@ static void problem(struct ctx *c, const yaml_node_t *n,
 			   msg);
 }
 
-/* The node at idx, or NULL once the budget of visits is spent (reported
- * once) so that aliases to big nodes cannot make the walk explode. */
-static yaml_node_t *get(struct ctx *c, int idx)
+/* n, or NULL once the budget of visits is spent (reported once) so that
+ * aliases to big nodes cannot make the walk explode. */
+static yaml_node_t *visit(struct ctx *c, yaml_node_t *n)
 {
-	yaml_node_t *n;
-
-	if (c->over)
-		return NULL;
-	n = yaml_document_get_node(c->doc, idx);
-	if (!n)
+	if (c->over || !n)
 		return NULL;
 	if (++c->visits > MARGO_NODES_MAX || c->work > WORK_MAX) {
 		c->over = 1;
@@ -107,66 +97,32 @@ static yaml_node_t *get(struct ctx *c, int idx)
 	return n;
 }
 
-static int is_null(const yaml_node_t *n)
+static yaml_node_t *get(struct ctx *c, int idx)
 {
-	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-	const char *s;
-
-	if (n->type != YAML_SCALAR_NODE ||
-	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return 0;
-	s = (const char *)n->data.scalar.value;
-	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
-		if (!strcmp(s, nulls[i]))
-			return 1;
-	return 0;
+	return visit(c, oci_yaml_node(c->y, idx));
 }
 
-static const char *kind_name(const yaml_node_t *n)
-{
-	if (n->type == YAML_SEQUENCE_NODE)
-		return "a list";
-	if (n->type == YAML_MAPPING_NODE)
-		return "a map";
-	return "a string";
-}
-
-/* The value under key in map (NULL when map is not a mapping or lacks
- * the key); *key_out, when given, is the key node. */
+/* oci_yaml_map_get within the walk's budget (pairs compared count). */
 static yaml_node_t *map_get(struct ctx *c, const yaml_node_t *map,
 			    const char *key, yaml_node_t **key_out)
 {
-	size_t klen = strlen(key);
-
 	if (key_out)
 		*key_out = NULL;
-	if (!map || map->type != YAML_MAPPING_NODE || c->over)
+	if (c->over)
 		return NULL;
-	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
-	     pr < map->data.mapping.pairs.top; pr++) {
-		yaml_node_t *k = yaml_document_get_node(c->doc, pr->key);
-
-		c->work++;
-		if (!k || k->type != YAML_SCALAR_NODE ||
-		    k->data.scalar.length != klen ||
-		    memcmp(k->data.scalar.value, key, klen))
-			continue;
-		if (key_out)
-			*key_out = k;
-		return get(c, pr->value);
-	}
-	return NULL;
+	return visit(c,
+		     oci_yaml_map_get(&c->y->doc, map, key, key_out, &c->work));
 }
 
 /* Expect a map (or nothing) at n; 1 when it is a map. */
 static int want_map(struct ctx *c, const yaml_node_t *n, const char *what)
 {
-	if (!n || is_null(n))
+	if (!n || oci_yaml_is_null(n))
 		return 0;
 	if (n->type == YAML_MAPPING_NODE)
 		return 1;
 	problem(c, n, MARGO_ERROR, "%s must be a map, not %s", what,
-		kind_name(n));
+		oci_yaml_kind(n));
 	return 0;
 }
 
@@ -175,11 +131,11 @@ static yaml_node_item_t *want_seq(struct ctx *c, const yaml_node_t *n,
 				  const char *what, size_t *n_out)
 {
 	*n_out = 0;
-	if (!n || is_null(n))
+	if (!n || oci_yaml_is_null(n))
 		return NULL;
 	if (n->type != YAML_SEQUENCE_NODE) {
 		problem(c, n, MARGO_ERROR, "%s must be a list, not %s", what,
-			kind_name(n));
+			oci_yaml_kind(n));
 		return NULL;
 	}
 	*n_out =
@@ -200,11 +156,11 @@ static void str(struct ctx *c, const yaml_node_t *n, const char *what,
 	if (!n)
 		return;
 	pos_of(out, n);
-	if (is_null(n))
+	if (oci_yaml_is_null(n))
 		return;
 	if (n->type != YAML_SCALAR_NODE) {
 		problem(c, n, MARGO_ERROR, "%s must be a string, not %s", what,
-			kind_name(n));
+			oci_yaml_kind(n));
 		out->invalid = 1;
 		return;
 	}
@@ -306,7 +262,7 @@ static void parse_catalog(struct ctx *c, const yaml_node_t *cat,
 	persons(c, map_get(c, cat, "author", NULL), "metadata.catalog.author",
 		&a->authors, &a->n_authors);
 	org = map_get(c, cat, "organization", NULL);
-	a->has_organization = org && !is_null(org);
+	a->has_organization = org && !oci_yaml_is_null(org);
 	persons(c, org, "metadata.catalog.organization", &a->organizations,
 		&a->n_organizations);
 }
@@ -426,7 +382,7 @@ static void parse_profile(struct ctx *c, const yaml_node_t *n,
 		}
 	}
 	comps = map_get(c, n, "components", NULL);
-	p->has_components = comps && !is_null(comps);
+	p->has_components = comps && !oci_yaml_is_null(comps);
 	it = want_seq(c, comps, "components", &n_items);
 	p->components = alloc_items(c, n, n_items, sizeof(*p->components));
 	if (!p->components)
@@ -581,7 +537,7 @@ static void parse_root(struct ctx *c, const yaml_node_t *root,
 	if (root->type != YAML_MAPPING_NODE) {
 		problem(c, root, MARGO_ERROR,
 			"an ApplicationDescription must be a map, not %s",
-			kind_name(root));
+			oci_yaml_kind(root));
 		return;
 	}
 	a->line = LINE(root);
@@ -594,7 +550,7 @@ static void parse_root(struct ctx *c, const yaml_node_t *root,
 	if (want_map(c, md, "metadata"))
 		parse_metadata(c, md, a);
 	dp = map_get(c, root, "deploymentProfiles", NULL);
-	a->has_profiles = dp && !is_null(dp);
+	a->has_profiles = dp && !oci_yaml_is_null(dp);
 	it = want_seq(c, dp, "deploymentProfiles", &n_items);
 	a->profiles = alloc_items(c, dp, n_items, sizeof(*a->profiles));
 	for (size_t i = 0; a->profiles && i < n_items; i++) {
@@ -610,39 +566,16 @@ static void parse_root(struct ctx *c, const yaml_node_t *root,
 	parse_configuration(c, map_get(c, root, "configuration", NULL), a);
 }
 
-/* libyaml's own errors; reader errors (bad UTF-8) carry only an offset. */
-static void yaml_problem(struct ctx *c, const yaml_parser_t *ps,
-			 const char *buf, size_t len)
-{
-	size_t line = ps->problem_mark.line, col = ps->problem_mark.column;
-
-	if (ps->error == YAML_READER_ERROR) {
-		size_t off =
-		    ps->problem_offset < len ? ps->problem_offset : len;
-
-		line = col = 0;
-		for (size_t i = 0; i < off; i++) {
-			col++;
-			if (buf[i] == '\n') {
-				line++;
-				col = 0;
-			}
-		}
-	}
-	margo_problems_add(c->p, line + 1, col + 1, MARGO_ERROR, "YAML: %s%s%s",
-			   ps->problem ? ps->problem : "syntax error",
-			   ps->context ? " " : "",
-			   ps->context ? ps->context : "");
-}
-
 int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
 		    const char *data, size_t len, struct err *err)
 {
-	yaml_parser_t parser;
-	yaml_document_t extra;
-	struct ctx c = {.p = probs};
+	static const struct oci_yaml_limits lim = {
+	    MARGO_INPUT_MAX, OCI_YAML_DEPTH_MAX, MARGO_NODES_MAX,
+	    OCI_YAML_EXPAND_MAX};
+	struct oci_yaml y;
+	struct ctx c = {.p = probs, .y = &y};
 	const yaml_node_t *root;
-	size_t n_nodes;
+	struct err e;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -650,46 +583,33 @@ int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
 		return err_set(err, ERR_TOO_LARGE,
 			       "application description larger than %d bytes",
 			       MARGO_INPUT_MAX);
-	if (!yaml_parser_initialize(&parser))
-		return err_set(err, ERR_FAIL, "out of memory");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-	if (!yaml_parser_load(&parser, &out->doc)) {
-		if (parser.error == YAML_MEMORY_ERROR)
-			rc = err_set(err, ERR_FAIL, "out of memory");
-		else
-			yaml_problem(&c, &parser, data, len);
-		goto out;
-	}
-	out->has_doc = 1;
-	c.doc = &out->doc;
-	root = yaml_document_get_root_node(&out->doc);
+	/* YAML errors and caps are problems at their place; memory is not */
+	if (oci_yaml_load(&y, NULL, data, len, &lim, &e))
+		goto yaml_failed;
+	root = oci_yaml_root(&y);
 	if (!root) {
 		margo_problems_add(probs, 1, 1, MARGO_ERROR,
 				   "empty file: no ApplicationDescription");
 		goto out;
 	}
-	n_nodes = (size_t)(out->doc.nodes.top - out->doc.nodes.start);
-	if (n_nodes > MARGO_NODES_MAX) {
-		margo_problems_add(probs, 1, 1, MARGO_ERROR,
-				   "more than %d YAML nodes", MARGO_NODES_MAX);
-		goto out;
-	}
 	parse_root(&c, root, out);
 	out->incomplete = c.over;
-	if (!yaml_parser_load(&parser, &extra)) {
-		if (parser.error == YAML_MEMORY_ERROR)
-			rc = err_set(err, ERR_FAIL, "out of memory");
-		else
-			yaml_problem(&c, &parser, data, len);
+	if (!oci_yaml_expect_end(&y, &e))
 		goto out;
-	}
-	root = yaml_document_get_root_node(&extra);
-	if (root)
-		problem(&c, root, MARGO_ERROR,
-			"a second YAML document; only one allowed");
-	yaml_document_delete(&extra);
+yaml_failed:
+	if (e.code == ERR_FAIL)
+		rc = err_set(err, ERR_FAIL, "%s", e.msg);
+	else
+		margo_problems_add(probs, y.line, y.column, MARGO_ERROR, "%s",
+				   e.msg);
 out:
-	yaml_parser_delete(&parser);
+	/* strings in out point into the document: out owns it from here */
+	if (y.has_doc) {
+		out->doc = y.doc;
+		out->has_doc = 1;
+		y.has_doc = 0;
+	}
+	oci_yaml_release(&y);
 	return rc;
 }
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oci/vec.h"
+
 void margo_images_release(struct margo_images *l)
 {
 	free(l->v);
@@ -40,15 +42,8 @@ int margo_images_add(struct margo_images *l, const char *raw, const char *where,
 		return err_set(err, ERR_TOO_LARGE,
 			       "more than %d image references",
 			       MARGO_IMAGES_MAX);
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		struct margo_image *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return err_set(err, ERR_FAIL, "out of memory");
-		l->v = v;
-		l->cap = cap;
-	}
+	if (OCI_VEC_RESERVE(l->v, l->n, l->cap, 1, 0))
+		return err_set(err, ERR_FAIL, "out of memory");
 	l->v[l->n++] = im;
 	return 0;
 }

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include "oci/buf.h"
 #include "oci/mediatype.h"
+#include "oci/yaml.h"
 #include "registry/upload.h"
 
 #define DESC_MAX (1024u * 1024)
@@ -27,29 +27,6 @@ struct pkgfile {
 	struct oci_digest digest;
 	int64_t size;
 };
-
-/* A mapping's value for key (scalars only), or NULL. */
-static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map,
-			    const char *key)
-{
-	if (!map || map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
-	     p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key);
-		if (k && k->type == YAML_SCALAR_NODE &&
-		    !strcmp((const char *)k->data.scalar.value, key))
-			return yaml_document_get_node(doc, p->value);
-	}
-	return NULL;
-}
-
-static const char *scalar(yaml_node_t *n)
-{
-	return n && n->type == YAML_SCALAR_NODE
-		   ? (const char *)n->data.scalar.value
-		   : NULL;
-}
 
 /* "png", "jpeg", "markdown", "plain", "pdf", ... from a file name */
 static const char *format_of(const char *path)
@@ -126,11 +103,15 @@ static int file_digest(struct pkgfile *f, const char *dir, struct err *err)
 static int collect(struct pkgfile *files, size_t *n, char *version,
 		   const char *dir, struct err *err)
 {
-	char path[4200];
-	FILE *fp;
-	yaml_parser_t p;
-	yaml_document_t doc;
+	static const struct oci_yaml_limits lim = {DESC_MAX, OCI_YAML_DEPTH_MAX,
+						   OCI_YAML_NODES_MAX,
+						   OCI_YAML_EXPAND_MAX};
+	char path[4200], chunk[8192];
+	struct oci_yaml doc;
 	yaml_node_t *root, *meta, *app;
+	struct buf b;
+	FILE *fp;
+	size_t got;
 	int rc = 0;
 
 	snprintf(path, sizeof(path), "%s/margo.yaml", dir);
@@ -138,28 +119,41 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 	if (!fp)
 		return err_set(err, ERR_NOT_FOUND, "%s: %s", path,
 			       strerror(errno));
-	yaml_parser_initialize(&p);
-	yaml_parser_set_input_file(&p, fp);
-	if (!yaml_parser_load(&p, &doc)) {
-		rc = err_set(err, ERR_INVALID, "%s:%zu:%zu: %s", path,
-			     p.problem_mark.line + 1, p.problem_mark.column + 1,
-			     p.problem ? p.problem : "YAML error");
-		yaml_parser_delete(&p);
-		fclose(fp);
+	buf_init(&b, DESC_MAX);
+	while (!rc && (got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		rc = buf_append(&b, chunk, got);
+	if (!rc && ferror(fp))
+		rc = err_set(err, ERR_FAIL, "read %s: %s", path,
+			     strerror(errno));
+	else if (rc)
+		rc = rc == ERR_TOO_LARGE
+			 ? err_set(err, rc, "%s: larger than %u bytes", path,
+				   DESC_MAX)
+			 : err_set(err, rc, "%s: out of memory", path);
+	fclose(fp);
+	if (!rc)
+		rc = oci_yaml_load(&doc, path, b.data, b.len, &lim, err);
+	if (rc) {
+		buf_release(&b);
 		return rc;
 	}
-	root = yaml_document_get_root_node(&doc);
-	meta = map_get(&doc, root, "metadata");
-	app = map_get(&doc, map_get(&doc, meta, "catalog"), "application");
+	root = oci_yaml_root(&doc);
+	meta = oci_yaml_map_get(&doc.doc, root, "metadata", NULL, NULL);
+	app = oci_yaml_map_get(
+	    &doc.doc, oci_yaml_map_get(&doc.doc, meta, "catalog", NULL, NULL),
+	    "application", NULL, NULL);
 	snprintf(version, OCI_TAG_MAX + 1, "%s",
-		 scalar(map_get(&doc, meta, "version")) ?: "");
+		 oci_yaml_scalar(
+		     oci_yaml_map_get(&doc.doc, meta, "version", NULL, NULL))
+		     ?: "");
 	*n = 0;
 	snprintf(files[0].path, sizeof(files[0].path), "margo.yaml");
 	snprintf(files[0].media_type, sizeof(files[0].media_type), "%s",
 		 MT_MARGO_DESC);
 	(*n)++;
 	for (size_t k = 0; k < 4 && !rc; k++) {
-		const char *v = scalar(map_get(&doc, app, resource_kinds[k]));
+		const char *v = oci_yaml_scalar(oci_yaml_map_get(
+		    &doc.doc, app, resource_kinds[k], NULL, NULL));
 		struct pkgfile *f = &files[*n];
 
 		if (!v)
@@ -174,13 +168,12 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 		}
 		snprintf(f->path, sizeof(f->path), "%s", v);
 		snprintf(f->media_type, sizeof(f->media_type),
-			 "application/vnd.margo.app.%s.v1+%s",
-			 resource_kinds[k], format_of(v));
+			 MT_MARGO_RESOURCE_FMT, resource_kinds[k],
+			 format_of(v));
 		(*n)++;
 	}
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&p);
-	fclose(fp);
+	oci_yaml_release(&doc);
+	buf_release(&b);
 	if (!rc && !version[0])
 		rc = err_set(err, ERR_INVALID,
 			     "%s: metadata.version is missing", path);

@@ -11,11 +11,9 @@
 #include "mirror/store/store.h"
 #include "oci/digest.h"
 #include "oci/err.h"
+#include "oci/mediatype.h" /* MT_MARGO_* */
 #include "oci/ref.h"
 #include "registry/pool.h"
-
-#define MT_MARGO_APP "application/vnd.margo.app.v1+json"
-#define MT_MARGO_DESC "application/vnd.margo.app.description.v1+yaml"
 
 struct margo_push_result {
 	struct oci_digest digest; /* of the package manifest */

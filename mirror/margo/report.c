@@ -1,5 +1,6 @@
 /* The tree an application pull reports. See report.h. */
 #include "mirror/margo/report.h"
+#include "oci/vec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,17 +41,10 @@ struct margo_node *margo_pull_report_add(struct margo_pull_report *r,
 {
 	struct margo_node *n;
 
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 16;
-		struct margo_node *v = realloc(r->v, cap * sizeof(*v));
-
-		if (!v) {
-			err_set(err, ERR_FAIL,
-				"report of %zu nodes: out of memory", r->n);
-			return NULL;
-		}
-		r->v = v;
-		r->cap = cap;
+	if (OCI_VEC_RESERVE(r->v, r->n, r->cap, 1, 0)) {
+		err_set(err, ERR_FAIL, "report of %zu nodes: out of memory",
+			r->n);
+		return NULL;
 	}
 	n = &r->v[r->n++];
 	memset(n, 0, sizeof(*n));

@@ -19,6 +19,7 @@
 #include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
+#include "oci/vec.h"
 
 #define API_HEADER "Docker-Distribution-API-Version"
 #define API_VALUE "registry/2.0"
@@ -461,14 +462,8 @@ struct names {
 
 static int names_push(struct names *ns, const char *s)
 {
-	if (ns->n == ns->cap) {
-		size_t nc = ns->cap ? ns->cap * 2 : 64;
-		char **nv = realloc(ns->v, nc * sizeof(*nv));
-		if (!nv)
-			return 1;
-		ns->v = nv;
-		ns->cap = nc;
-	}
+	if (OCI_VEC_RESERVE(ns->v, ns->n, ns->cap, 1, 0))
+		return 1;
 	ns->v[ns->n] = strdup(s);
 	if (!ns->v[ns->n])
 		return 1;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "oci/buf.h"
+#include "oci/vec.h"
 
 char *fsutil_pathf(const char *fmt, ...)
 {
@@ -81,14 +82,8 @@ int fsutil_names_list(char ***out, size_t *n_out, const char *dir,
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (n == cap) {
-			char **nv;
-			cap = cap ? cap * 2 : 32;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv)
-				goto fail;
-			v = nv;
-		}
+		if (OCI_VEC_RESERVE(v, n, cap, 1, 0))
+			goto fail;
 		v[n] = strdup(e->d_name);
 		if (!v[n])
 			goto fail;

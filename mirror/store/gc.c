@@ -13,6 +13,7 @@
 #include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/ref.h"
+#include "oci/vec.h"
 
 static const char *const algs[] = {"sha256", "sha512"};
 #define N_ALGS (sizeof(algs) / sizeof(algs[0]))
@@ -169,15 +170,9 @@ static void push(struct gc *g, const struct oci_digest *d, int depth)
 		g->st->blob_sweep_skipped = 1;
 		return;
 	}
-	if (g->nq == g->capq) {
-		size_t cap = g->capq ? g->capq * 2 : 64;
-		struct work *nq = realloc(g->q, cap * sizeof(*nq));
-		if (!nq) {
-			g->oom = 1;
-			return;
-		}
-		g->q = nq;
-		g->capq = cap;
+	if (OCI_VEC_RESERVE(g->q, g->nq, g->capq, 1, 0)) {
+		g->oom = 1;
+		return;
 	}
 	g->q[g->nq].d = *d;
 	g->q[g->nq].depth = depth;

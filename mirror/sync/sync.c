@@ -10,6 +10,7 @@
 #include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "registry/pool.h"
+#include "oci/vec.h"
 
 const char *sync_action_name(enum sync_action a)
 {
@@ -24,14 +25,8 @@ const char *sync_action_name(enum sync_action a)
 
 static struct sync_tag_result *report_add(struct sync_report *r)
 {
-	if (r->n == r->cap) {
-		size_t nc = r->cap ? r->cap * 2 : 64;
-		struct sync_tag_result *nv = realloc(r->tags, nc * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		r->tags = nv;
-		r->cap = nc;
-	}
+	if (OCI_VEC_RESERVE(r->tags, r->n, r->cap, 1, 0))
+		return NULL;
 	memset(&r->tags[r->n], 0, sizeof(r->tags[0]));
 	return &r->tags[r->n++];
 }
@@ -51,20 +46,13 @@ struct plan {
 
 static int plan_add(struct plan *p, const struct pull_item *it, size_t line)
 {
-	if (p->n == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 64;
-		struct pull_item *ni = realloc(p->items, nc * sizeof(*ni));
-		size_t *nl;
+	size_t cap_line = p->cap;
 
-		if (!ni)
-			return ERR_FAIL;
-		p->items = ni;
-		nl = realloc(p->line, nc * sizeof(*nl));
-		if (!nl)
-			return ERR_FAIL;
-		p->line = nl;
-		p->cap = nc;
-	}
+	/* two arrays, one count: line grows first, so both always hold at
+	 * least p->cap items even when the second growth fails */
+	if (OCI_VEC_RESERVE(p->line, p->n, cap_line, 1, 0) ||
+	    OCI_VEC_RESERVE(p->items, p->n, p->cap, 1, 0))
+		return ERR_FAIL;
 	p->items[p->n] = *it;
 	p->line[p->n] = line;
 	p->n++;
@@ -90,14 +78,8 @@ static int collect_prune(void *ctx, const char *repo, const char *tag,
 	for (size_t i = 0; i < p->n_keep; i++)
 		if (!strcmp(p->keep[i], tag))
 			return 0;
-	if (p->n_drop == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 16;
-		char **nv = realloc(p->drop, nc * sizeof(*nv));
-		if (!nv)
-			return 1;
-		p->drop = nv;
-		p->cap = nc;
-	}
+	if (OCI_VEC_RESERVE(p->drop, p->n_drop, p->cap, 1, 0))
+		return 1;
 	p->drop[p->n_drop++] = strdup(tag);
 	return 0;
 }
@@ -195,7 +177,8 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 	} else {
 		listed = 1;
 	}
-	if (sync_tags_select(&sel, &n_sel, rule, tags, n_tags, &e)) {
+	if (tagfilter_select(&sel, &n_sel, rule->has_tags ? &rule->tags : NULL,
+			     tags, n_tags, &e)) {
 		struct sync_tag_result *t = report_add(rep);
 		if (t) {
 			snprintf(t->source, sizeof(t->source), "%s", srcrepo);
@@ -258,7 +241,7 @@ static void plan_rule(struct store *s, struct reg_pool *pool,
 		prune_out->keep = NULL;
 	}
 out:
-	sync_strv_free(sel);
+	tagfilter_strv_free(sel);
 	reg_strv_free(tags);
 }
 

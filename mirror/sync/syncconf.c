@@ -1,33 +1,29 @@
-/* The sync configuration file and tag selection (contract in
- * mirror/syncconf.h). The YAML is loaded as a libyaml document and walked
- * against a fixed schema, so aliases cannot make the walk recurse. */
+/* The sync configuration file (contract in mirror/sync/syncconf.h). The
+ * YAML is loaded by oci/yaml.h and walked against a fixed schema, so
+ * aliases cannot make the walk recurse. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
 
 #include "mirror/store/store.h"
 #include "mirror/sync/syncconf.h"
 #include "oci/buf.h"
+#include "oci/yaml.h"
 
 #define CONFIG_MAX (1024 * 1024) /* bytes in a configuration file */
-#define VISITS_MAX 200000	 /* nodes looked at, aliases included */
+#define VISITS_MAX 200000	 /* YAML nodes, aliases expanded */
 #define REGISTRIES_MAX 1000
-#define REGEX_MAX 1024
-#define REPEAT_MAX 1000
-#define REPEAT_PRODUCT_MAX 100000
 #define CONCURRENCY_MAX 1024
 #define LATEST_MAX 100000
 #define RATE_MAX 1e6
 
 struct ctx {
 	const char *name;
-	yaml_document_t *doc;
+	struct oci_yaml *y;
 	struct err *err;
-	size_t visits;
 };
 
 static int fail(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
@@ -62,73 +58,30 @@ static size_t line_of(const yaml_node_t *n)
 	return n->start_mark.line + 1;
 }
 
-/* The node at idx, counting visits so that a document made of aliases to
- * big nodes cannot make the walk take quadratic time. */
+/* The node at idx. The walk follows the schema, so it visits each node of
+ * the alias-expanded tree at most once: the loader's expand cap
+ * (VISITS_MAX) bounds its work. */
 static int get(struct ctx *c, yaml_node_t **out, int idx,
 	       const yaml_node_t *from)
 {
-	*out = yaml_document_get_node(c->doc, idx);
+	*out = oci_yaml_node(c->y, idx);
 	if (!*out)
 		return fail(c, from, "internal: dangling YAML node");
-	if (++c->visits > VISITS_MAX)
-		return fail(c, *out,
-			    "more than %d YAML nodes (aliases included)",
-			    VISITS_MAX);
 	return 0;
-}
-
-static const char *text(const yaml_node_t *n)
-{
-	return (const char *)n->data.scalar.value;
-}
-
-static int is_plain(const yaml_node_t *n)
-{
-	return n->type == YAML_SCALAR_NODE &&
-	       n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-}
-
-static int is_null(const yaml_node_t *n)
-{
-	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-
-	if (!is_plain(n))
-		return 0;
-	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
-		if (!strcmp(text(n), nulls[i]))
-			return 1;
-	return 0;
-}
-
-static const char *kind(const yaml_node_t *n)
-{
-	if (n->type == YAML_SEQUENCE_NODE)
-		return "a list";
-	if (n->type == YAML_MAPPING_NODE)
-		return "a map";
-	if (is_null(n))
-		return "nothing";
-	return "a string";
-}
-
-static size_t seq_len(const yaml_node_t *n)
-{
-	return (size_t)(n->data.sequence.items.top -
-			n->data.sequence.items.start);
 }
 
 /* Any non-null scalar is a string: `tags: [1.10]` means the tag "1.10". */
 static int get_str(struct ctx *c, const yaml_node_t *n, const char *what,
 		   const char **out)
 {
-	if (n->type != YAML_SCALAR_NODE || is_null(n))
+	if (n->type != YAML_SCALAR_NODE || oci_yaml_is_null(n))
 		return fail(c, n, "%s: expected a string, got %s", what,
-			    kind(n));
-	if (strlen(text(n)) != n->data.scalar.length)
+			    oci_yaml_kind(n));
+	if (strlen(oci_yaml_scalar(n)) != n->data.scalar.length)
 		return fail(c, n, "%s: contains a NUL character", what);
 	if (!n->data.scalar.length)
 		return fail(c, n, "%s: empty string", what);
-	*out = text(n);
+	*out = oci_yaml_scalar(n);
 	return 0;
 }
 
@@ -151,18 +104,18 @@ static int dup_str(struct ctx *c, const yaml_node_t *n, const char *what,
 static int get_bool(struct ctx *c, const yaml_node_t *n, const char *what,
 		    int *out)
 {
-	if (is_plain(n) && !strcmp(text(n), "true"))
+	if (oci_yaml_is_plain(n) && !strcmp(oci_yaml_scalar(n), "true"))
 		*out = 1;
-	else if (is_plain(n) && !strcmp(text(n), "false"))
+	else if (oci_yaml_is_plain(n) && !strcmp(oci_yaml_scalar(n), "false"))
 		*out = 0;
-	else if (n->type == YAML_SCALAR_NODE && !is_null(n))
+	else if (n->type == YAML_SCALAR_NODE && !oci_yaml_is_null(n))
 		return fail(c, n,
 			    "%s: expected true or false (unquoted), got "
 			    "\"%.60s\"",
-			    what, text(n));
+			    what, oci_yaml_scalar(n));
 	else
 		return fail(c, n, "%s: expected true or false, got %s", what,
-			    kind(n));
+			    oci_yaml_kind(n));
 	return 0;
 }
 
@@ -173,12 +126,12 @@ static int get_int(struct ctx *c, const yaml_node_t *n, const char *what,
 	long long v = 0;
 	int neg;
 
-	if (!is_plain(n) || is_null(n))
+	if (!oci_yaml_is_plain(n) || oci_yaml_is_null(n))
 		return fail(c, n, "%s: expected an integer, got %s", what,
-			    n->type == YAML_SCALAR_NODE && !is_null(n)
+			    n->type == YAML_SCALAR_NODE && !oci_yaml_is_null(n)
 				? "a quoted string"
-				: kind(n));
-	s = text(n);
+				: oci_yaml_kind(n));
+	s = oci_yaml_scalar(n);
 	neg = *s == '-';
 	p = s + (neg || *s == '+');
 	if (!*p || strspn(p, "0123456789") != strlen(p))
@@ -212,7 +165,7 @@ static int map_fields(struct ctx *c, const yaml_node_t *map, const char *where,
 		vals[i] = NULL;
 	if (map->type != YAML_MAPPING_NODE)
 		return fail(c, map, "%s: expected a map, got %s", where,
-			    kind(map));
+			    oci_yaml_kind(map));
 	for (pair = map->data.mapping.pairs.start;
 	     pair < map->data.mapping.pairs.top; pair++) {
 		yaml_node_t *k, *v;
@@ -225,7 +178,7 @@ static int map_fields(struct ctx *c, const yaml_node_t *map, const char *where,
 			return rc;
 		if (k->type != YAML_SCALAR_NODE)
 			return fail(c, k, "%s: a key must be a string, got %s",
-				    where, kind(k));
+				    where, oci_yaml_kind(k));
 		if ((rc = get_str(c, k, where, &name)))
 			return rc;
 		for (i = 0; i < n_keys && strcmp(name, keys[i]); i++)
@@ -260,8 +213,8 @@ static int seq_check(struct ctx *c, const yaml_node_t *n, const char *what,
 {
 	if (n->type != YAML_SEQUENCE_NODE)
 		return fail(c, n, "%s: expected a list like %s, got %s", what,
-			    example, kind(n));
-	if (!seq_len(n))
+			    example, oci_yaml_kind(n));
+	if (!oci_yaml_seq_len(n))
 		return fail(c, n, "%s: empty list (%s)", what, if_empty);
 	return 0;
 }
@@ -275,7 +228,7 @@ static int parse_platforms(struct ctx *c, const yaml_node_t *n,
 	if ((rc = seq_check(c, n, "platforms", "[linux/amd64, linux/arm64]",
 			    "leave the key out for all platforms")))
 		return rc;
-	count = seq_len(n);
+	count = oci_yaml_seq_len(n);
 	*out = calloc(count, sizeof(**out));
 	if (!*out)
 		return err_set(c->err, ERR_FAIL, "out of memory");
@@ -304,7 +257,7 @@ static int parse_strv(struct ctx *c, const yaml_node_t *n, const char *what,
 		      int (*valid)(const char *), const char *shape,
 		      char ***out, size_t *n_out)
 {
-	size_t count = seq_len(n);
+	size_t count = oci_yaml_seq_len(n);
 	char **sorted = NULL;
 	int rc = 0;
 
@@ -332,8 +285,8 @@ static int parse_strv(struct ctx *c, const yaml_node_t *n, const char *what,
 			continue;
 		/* Point at the second occurrence in file order. */
 		for (size_t j = 0, seen = 0; j < count; j++) {
-			yaml_node_t *item = yaml_document_get_node(
-			    c->doc, n->data.sequence.items.start[j]);
+			yaml_node_t *item = oci_yaml_node(
+			    c->y, n->data.sequence.items.start[j]);
 
 			if (strcmp((*out)[j], sorted[i]) || !seen++)
 				continue;
@@ -355,90 +308,17 @@ static int arch_valid(const char *s)
 	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
-static unsigned long bound_at(const char **p)
-{
-	unsigned long v = 0;
-
-	for (; **p >= '0' && **p <= '9'; (*p)++)
-		if (v < REPEAT_MAX * 10UL)
-			v = v * 10 + (unsigned long)(**p - '0');
-	return v;
-}
-
-/* glibc's regcomp expands counted repetitions ({n,m}) by copying, nested
- * ones multiplying: ((a{255}){255}){255} takes seconds and gigabytes.
- * Refuse when each count or their product (an upper bound) is too big. */
-static int regex_too_big(const char *s)
-{
-	unsigned long long product = 1;
-
-	for (const char *p = s; *p; p++) {
-		if (*p == '\\') {
-			if (p[1])
-				p++;
-		} else if (*p == '[') { /* bracket expression: no counts */
-			p += p[1] == '^' ? 2 : 1;
-			if (*p == ']')
-				p++;
-			for (; *p && *p != ']'; p++) {
-				const char *e;
-
-				if (*p != '[' || !strchr(":.=", p[1]) || !p[1])
-					continue;
-				for (e = p + 2;
-				     *e && !(e[0] == p[1] && e[1] == ']'); e++)
-					;
-				if (*e)
-					p = e + 1;
-			}
-			if (!*p)
-				return 0; /* regcomp refuses it */
-		} else if (*p == '{') {
-			unsigned long lo, hi;
-
-			p++;
-			lo = hi = bound_at(&p);
-			if (*p == ',') {
-				p++;
-				hi = bound_at(&p);
-			}
-			if (hi < lo)
-				hi = lo;
-			if (hi > REPEAT_MAX)
-				return 1;
-			product *= hi ? hi : 1;
-			if (product > REPEAT_PRODUCT_MAX)
-				return 1;
-			p--;
-		}
-	}
-	return 0;
-}
-
 static int compile_regex(struct ctx *c, const yaml_node_t *n, const char *what,
 			 regex_t *re, int *has)
 {
-	char why[256];
 	const char *s;
+	struct err e;
 	int rc;
 
 	if ((rc = get_str(c, n, what, &s)))
 		return rc;
-	if (strlen(s) > REGEX_MAX)
-		return fail(c, n, "%s: regular expression longer than %d", what,
-			    REGEX_MAX);
-	if (regex_too_big(s))
-		return fail(c, n,
-			    "%s: repetition counts in \"%.100s\" too large "
-			    "(each at most %d, their product at most %d)",
-			    what, s, REPEAT_MAX, REPEAT_PRODUCT_MAX);
-	rc = regcomp(re, s, REG_EXTENDED | REG_NOSUB);
-	if (rc) {
-		regerror(rc, re, why, sizeof(why));
-		return fail(c, n,
-			    "%s: invalid regular expression \"%.100s\": %s",
-			    what, s, why);
-	}
+	if (tagfilter_regex_compile(re, s, &e))
+		return fail(c, n, "%s: %s", what, e.msg);
 	*has = 1;
 	return 0;
 }
@@ -447,8 +327,7 @@ static const char *const filter_keys[] = {"regex", "exclude", "semver",
 					  "latest"};
 enum { F_REGEX, F_EXCLUDE, F_SEMVER, F_LATEST, F_N };
 
-static int parse_tags(struct ctx *c, const yaml_node_t *n,
-		      struct sync_tagfilter *t)
+static int parse_tags(struct ctx *c, const yaml_node_t *n, struct tagfilter *t)
 {
 	yaml_node_t *v[F_N];
 	const char *s;
@@ -456,7 +335,7 @@ static int parse_tags(struct ctx *c, const yaml_node_t *n,
 	int rc;
 
 	if (n->type == YAML_SEQUENCE_NODE) {
-		if (!seq_len(n))
+		if (!oci_yaml_seq_len(n))
 			return fail(c, n,
 				    "tags: empty list selects nothing (leave "
 				    "the key out for all tags)");
@@ -468,7 +347,7 @@ static int parse_tags(struct ctx *c, const yaml_node_t *n,
 		return fail(c, n,
 			    "tags: expected a list of tags or a map with "
 			    "regex, exclude, semver, latest; got %s",
-			    kind(n));
+			    oci_yaml_kind(n));
 	if ((rc = map_fields(c, n, "tags", filter_keys, F_N, v)))
 		return rc;
 	if (v[F_REGEX] && (rc = compile_regex(c, v[F_REGEX], "tags.regex",
@@ -727,7 +606,7 @@ static int parse_registries(struct ctx *c, const yaml_node_t *n,
 		return fail(c, n,
 			    "registries: expected a map of HOST: {settings}, "
 			    "got %s",
-			    kind(n));
+			    oci_yaml_kind(n));
 	count =
 	    (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	if (count > REGISTRIES_MAX)
@@ -754,8 +633,8 @@ static int parse_registries(struct ctx *c, const yaml_node_t *n,
 			    "registries: duplicate host \"%s\" (first "
 			    "at line %zu)",
 			    g->host,
-			    line_of(yaml_document_get_node(
-				c->doc, n->data.mapping.pairs.start[j].key)));
+			    line_of(oci_yaml_node(
+				c->y, n->data.mapping.pairs.start[j].key)));
 		}
 	}
 	return 0;
@@ -802,7 +681,7 @@ static int parse_root(struct ctx *c, const yaml_node_t *root,
 		return fail(c, root,
 			    "the top level must be a map (defaults, "
 			    "registries, sync), got %s",
-			    kind(root));
+			    oci_yaml_kind(root));
 	if ((rc = map_fields(c, root, "the top level", top_keys, T_N, v)))
 		return rc;
 	if (v[T_DEFAULTS] && (rc = parse_defaults(c, v[T_DEFAULTS], out)))
@@ -817,7 +696,7 @@ static int parse_root(struct ctx *c, const yaml_node_t *root,
 	if ((rc = seq_check(c, sync, "sync", "[{source: REPOSITORY}, ...]",
 			    "nothing to mirror")))
 		return rc;
-	count = seq_len(sync);
+	count = oci_yaml_seq_len(sync);
 	out->rules = calloc(count, sizeof(*out->rules));
 	if (!out->rules)
 		return err_set(c->err, ERR_FAIL, "out of memory");
@@ -834,98 +713,46 @@ static int parse_root(struct ctx *c, const yaml_node_t *root,
 	return 0;
 }
 
-/* libyaml's own errors; reader errors (bad UTF-8) carry only an offset. */
-static int yaml_fail(struct ctx *c, const yaml_parser_t *p, const char *buf,
-		     size_t len)
+int syncconf_parse(struct sync_config *out, const char *name, const char *buf,
+		   size_t len, struct err *err)
 {
-	size_t line = p->problem_mark.line, col = p->problem_mark.column;
-
-	if (p->error == YAML_MEMORY_ERROR)
-		return err_set(c->err, ERR_FAIL, "%s: out of memory", c->name);
-	if (p->error == YAML_READER_ERROR) {
-		size_t off = p->problem_offset < len ? p->problem_offset : len;
-
-		line = col = 0;
-		for (size_t i = 0; i < off; i++) {
-			col++;
-			if (buf[i] == '\n') {
-				line++;
-				col = 0;
-			}
-		}
-	}
-	if (p->context)
-		err_set(c->err, ERR_INVALID,
-			"%s:%zu:%zu: YAML: %s (%s at line %zu)", c->name,
-			line + 1, col + 1,
-			p->problem ? p->problem : "syntax error", p->context,
-			p->context_mark.line + 1);
-	else
-		err_set(c->err, ERR_INVALID, "%s:%zu:%zu: YAML: %s", c->name,
-			line + 1, col + 1,
-			p->problem ? p->problem : "syntax error");
-	return one_line(c->err);
-}
-
-int sync_config_parse(struct sync_config *out, const char *name,
-		      const char *buf, size_t len, struct err *err)
-{
-	yaml_parser_t parser;
-	yaml_document_t doc, extra;
-	struct ctx c = {.name = name ? name : "<config>", .err = err};
+	static const struct oci_yaml_limits lim = {
+	    CONFIG_MAX, OCI_YAML_DEPTH_MAX, OCI_YAML_NODES_MAX, VISITS_MAX};
+	struct oci_yaml y;
+	struct ctx c = {.name = name ? name : "<config>", .err = err, .y = &y};
 	const yaml_node_t *root;
-	int rc, have_parser = 0, have_doc = 0;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
+	memset(&y, 0, sizeof(y));
 	out->concurrency = 8;
 	out->path = strdup(c.name);
 	if (!out->path) {
 		rc = err_set(err, ERR_FAIL, "out of memory");
 		goto out;
 	}
-	if (len > CONFIG_MAX) {
-		rc = err_set(err, ERR_INVALID, "%s: larger than %d bytes",
-			     c.name, CONFIG_MAX);
+	if ((rc = oci_yaml_load(&y, c.name, buf, len, &lim, err))) {
+		/* every refusal of a configuration is ERR_INVALID, caps too */
+		if (rc == ERR_TOO_LARGE)
+			rc = err->code = ERR_INVALID;
 		goto out;
 	}
-	if (!yaml_parser_initialize(&parser)) {
-		rc = err_set(err, ERR_FAIL, "out of memory");
-		goto out;
-	}
-	have_parser = 1;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		rc = yaml_fail(&c, &parser, buf, len);
-		goto out;
-	}
-	have_doc = 1;
-	c.doc = &doc;
-	root = yaml_document_get_root_node(&doc);
+	root = oci_yaml_root(&y);
 	if (!root) {
 		rc = fail(&c, NULL, "empty file (expected a map with sync:)");
 		goto out;
 	}
 	if ((rc = parse_root(&c, root, out)))
 		goto out;
-	if (!yaml_parser_load(&parser, &extra)) {
-		rc = yaml_fail(&c, &parser, buf, len);
-		goto out;
-	}
-	root = yaml_document_get_root_node(&extra);
-	if (root)
-		rc = fail(&c, root, "a second YAML document; only one allowed");
-	yaml_document_delete(&extra);
+	rc = oci_yaml_expect_end(&y, err);
 out:
-	if (have_doc)
-		yaml_document_delete(&doc);
-	if (have_parser)
-		yaml_parser_delete(&parser);
+	oci_yaml_release(&y);
 	if (rc)
-		sync_config_release(out);
+		syncconf_release(out);
 	return rc;
 }
 
-int sync_config_load(struct sync_config *out, const char *path, struct err *err)
+int syncconf_load(struct sync_config *out, const char *path, struct err *err)
 {
 	char chunk[8192];
 	struct buf b;
@@ -961,7 +788,7 @@ int sync_config_load(struct sync_config *out, const char *path, struct err *err)
 			     strerror(errno));
 		goto out;
 	}
-	rc = sync_config_parse(out, path, b.data, b.len, err);
+	rc = syncconf_parse(out, path, b.data, b.len, err);
 out:
 	if (f)
 		fclose(f);
@@ -969,20 +796,7 @@ out:
 	return rc;
 }
 
-static void tagfilter_release(struct sync_tagfilter *t)
-{
-	for (size_t i = 0; i < t->n_exact; i++)
-		free(t->exact[i]);
-	free(t->exact);
-	if (t->has_regex)
-		regfree(&t->regex);
-	if (t->has_exclude)
-		regfree(&t->exclude);
-	semver_range_free(t->semver);
-	memset(t, 0, sizeof(*t));
-}
-
-void sync_config_release(struct sync_config *c)
+void syncconf_release(struct sync_config *c)
 {
 	if (!c)
 		return;
@@ -1009,117 +823,11 @@ void sync_config_release(struct sync_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-const struct sync_registry *sync_config_registry(const struct sync_config *c,
-						 const char *host)
+const struct sync_registry *syncconf_registry(const struct sync_config *c,
+					      const char *host)
 {
 	for (size_t i = 0; i < c->n_registries; i++)
 		if (!strcasecmp(c->registries[i].host, host))
 			return &c->registries[i];
 	return NULL;
-}
-
-/* ---- tag selection ---- */
-
-struct cand {
-	const char *tag;
-	struct semver v;
-};
-
-static int cmp_lexical(const void *a, const void *b)
-{
-	return strcmp(((const struct cand *)a)->tag,
-		      ((const struct cand *)b)->tag);
-}
-
-/* SemVer precedence; ties ("v1.2.3" and "1.2.3") broken lexically so the
- * order never depends on the upstream's listing order. */
-static int cmp_semver(const void *a, const void *b)
-{
-	const struct cand *x = a, *y = b;
-	int d = semver_cmp(&x->v, &y->v);
-
-	return d ? d : strcmp(x->tag, y->tag);
-}
-
-static int wanted(const struct sync_tagfilter *t, int by_semver,
-		  char **exact_sorted, struct cand *cd)
-{
-	if (t->n_exact)
-		return bsearch(&cd->tag, exact_sorted, t->n_exact,
-			       sizeof(*exact_sorted), cmp_str_ptr) != NULL;
-	if (t->has_regex && regexec(&t->regex, cd->tag, 0, NULL, 0))
-		return 0;
-	if (t->has_exclude && !regexec(&t->exclude, cd->tag, 0, NULL, 0))
-		return 0;
-	if (!by_semver)
-		return 1;
-	if (semver_parse(&cd->v, cd->tag))
-		return 0;
-	return !t->semver || semver_range_match(t->semver, &cd->v);
-}
-
-int sync_tags_select(char ***out, size_t *n_out, const struct sync_rule *r,
-		     char *const *tags, size_t n, struct err *err)
-{
-	const struct sync_tagfilter *t = r->has_tags ? &r->tags : NULL;
-	int by_semver = t && !t->n_exact && (t->semver || t->latest > 0);
-	struct cand *cd = NULL;
-	char **exact = NULL, **v = NULL;
-	size_t k = 0, m = 0, from = 0;
-	int rc = 0;
-
-	*out = NULL;
-	*n_out = 0;
-	cd = calloc(n ? n : 1, sizeof(*cd));
-	if (!cd)
-		goto oom;
-	if (t && t->n_exact) {
-		exact = malloc(t->n_exact * sizeof(*exact));
-		if (!exact)
-			goto oom;
-		memcpy(exact, t->exact, t->n_exact * sizeof(*exact));
-		qsort(exact, t->n_exact, sizeof(*exact), cmp_str_ptr);
-	}
-	for (size_t i = 0; i < n; i++) {
-		/* Upstream names become store paths: drop what is no tag. */
-		if (!tags[i] || !oci_tag_valid(tags[i]))
-			continue;
-		cd[k].tag = tags[i];
-		if (!t || wanted(t, by_semver, exact, &cd[k]))
-			k++;
-	}
-	qsort(cd, k, sizeof(*cd), by_semver ? cmp_semver : cmp_lexical);
-	for (size_t i = 0; i < k; i++) /* drop repeats */
-		if (!m || strcmp(cd[m - 1].tag, cd[i].tag))
-			cd[m++] = cd[i];
-	if (t && t->latest > 0 && m > (size_t)t->latest)
-		from = m - (size_t)t->latest;
-	v = calloc(m - from + 1, sizeof(*v));
-	if (!v)
-		goto oom;
-	for (size_t i = from; i < m; i++) {
-		v[i - from] = strdup(cd[i].tag);
-		if (!v[i - from])
-			goto oom;
-	}
-	*out = v;
-	*n_out = m - from;
-	v = NULL;
-	goto done;
-oom:
-	rc = err_set(err, ERR_FAIL, "select tags: out of memory");
-done:
-	sync_strv_free(v);
-	free(exact);
-	free(cd);
-	return rc;
-}
-
-void sync_strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
 }

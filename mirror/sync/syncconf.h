@@ -1,4 +1,5 @@
-/* The sync configuration file (YAML, read with libyaml) and tag selection.
+/* The sync configuration file (YAML, read with oci/yaml.h). Tag selection
+ * is mirror/sync/tagfilter.h.
  *
  *   defaults:   {platforms: [os/arch[/variant]...], referrers: bool,
  *                concurrency: int}
@@ -23,17 +24,18 @@
  * with type margo-app; `key:` only with `cert:`; ca / cert not with
  * tls: disabled; rate is N/s, N/m or N/h (N > 0, decimals allowed).
  * Registry hosts are normalised like a reference's (index.docker.io is
- * docker.io). Files are capped at 1 MiB, one YAML document. */
+ * docker.io). Files are capped at 1 MiB, one YAML document, 1000 levels
+ * of nesting and 200,000 YAML nodes with aliases expanded. */
 #ifndef MIRROR_SYNC_SYNCCONF_H
 #define MIRROR_SYNC_SYNCCONF_H
 
-#include <regex.h>
 #include <stddef.h>
 
 #include "oci/err.h"
 #include "oci/platform.h"
 #include "oci/ref.h"
 #include "oci/semver.h"
+#include "mirror/sync/tagfilter.h"
 
 enum sync_tls {
 	SYNC_TLS_DEFAULT = 0,
@@ -50,15 +52,6 @@ struct sync_registry {
 	double rate;	       /* requests per second, 0: unlimited */
 };
 
-struct sync_tagfilter {
-	char **exact; /* list form: exactly these tags */
-	size_t n_exact;
-	int has_regex, has_exclude;
-	regex_t regex, exclude;	     /* POSIX extended */
-	struct semver_range *semver; /* NULL when unset */
-	int latest; /* keep the N highest by SemVer order; 0: all */
-};
-
 enum sync_rule_type { SYNC_IMAGE = 0, SYNC_MARGO_APP };
 
 struct sync_rule {
@@ -66,7 +59,7 @@ struct sync_rule {
 	enum sync_rule_type type;
 	struct oci_ref source; /* tag or digest in source: just that one */
 	int has_tags;	       /* a tags: key was given */
-	struct sync_tagfilter tags;
+	struct tagfilter tags;
 	char *destination; /* store repository, NULL: the source's name */
 	int prune;
 	struct oci_platform *platforms; /* NULL: the defaults */
@@ -90,31 +83,16 @@ struct sync_config {
 
 /* Read and parse path. A file that cannot be opened is ERR_NOT_FOUND
  * (absent) or ERR_FAIL; its content, ERR_INVALID as above. On any error
- * *out is left released (all zero), so sync_config_release is harmless. */
-int sync_config_load(struct sync_config *out, const char *path,
-		     struct err *err);
+ * *out is left released (all zero), so syncconf_release is harmless. */
+int syncconf_load(struct sync_config *out, const char *path, struct err *err);
 /* Same, from a buffer (name is used in messages). */
-int sync_config_parse(struct sync_config *out, const char *name,
-		      const char *text, size_t len, struct err *err);
+int syncconf_parse(struct sync_config *out, const char *name, const char *text,
+		   size_t len, struct err *err);
 /* Free what c holds and zero it. */
-void sync_config_release(struct sync_config *c);
+void syncconf_release(struct sync_config *c);
 
 /* The registry block for host, or NULL. */
-const struct sync_registry *sync_config_registry(const struct sync_config *c,
-						 const char *host);
-
-/* Apply a rule's filter to a remote tag list. *out is a newly allocated
- * NULL-terminated array of copies, sorted ascending (SemVer order when
- * `latest` or `semver` is used, else lexical); free with sync_strv_free. A
- * rule without tags: selects every tag. An exact list selects the listed
- * tags that the remote has. A filter map keeps tags matching regex and not
- * exclude; with semver or latest, only tags that parse as SemVer, within
- * the range, and of those the `latest` highest (pre-releases count unless
- * the range or exclude leaves them out). Tags repeated upstream appear
- * once; names that are not valid tags (oci_tag_valid) are dropped, since
- * they become store paths. Only fails (ERR_FAIL) when out of memory. */
-int sync_tags_select(char ***out, size_t *n_out, const struct sync_rule *r,
-		     char *const *tags, size_t n, struct err *err);
-void sync_strv_free(char **v);
+const struct sync_registry *syncconf_registry(const struct sync_config *c,
+					      const char *host);
 
 #endif

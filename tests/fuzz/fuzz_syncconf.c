@@ -1,4 +1,4 @@
-/* libFuzzer target: sync_config_parse on arbitrary bytes. A failure must
+/* libFuzzer target: syncconf_parse on arbitrary bytes. A failure must
  * be ERR_INVALID with a one-line "NAME:LINE:COL: " message and leave the
  * config empty; a parsed config must hold what the header promises, and
  * every rule must survive tag selection over a fixed list. */
@@ -21,7 +21,7 @@ static void check(const struct sync_config *c)
 	if (!c->path || !c->n_rules || c->concurrency < 1)
 		abort();
 	for (size_t i = 0; i < c->n_registries; i++)
-		if (sync_config_registry(c, c->registries[i].host) !=
+		if (syncconf_registry(c, c->registries[i].host) !=
 		    &c->registries[i])
 			abort();
 	for (size_t i = 0; i < c->n_rules; i++) {
@@ -34,8 +34,9 @@ static void check(const struct sync_config *c)
 		for (j = 0; j < r->tags.n_exact; j++)
 			if (!oci_tag_valid(r->tags.exact[j]))
 				abort();
-		if (sync_tags_select(&out, &n, r, tags,
-				     sizeof(tags) / sizeof(tags[0]), &err))
+		if (tagfilter_select(&out, &n, r->has_tags ? &r->tags : NULL,
+				     tags, sizeof(tags) / sizeof(tags[0]),
+				     &err))
 			abort();
 		for (j = 0; j < n; j++)
 			if (!out[j] || !oci_tag_valid(out[j]))
@@ -43,7 +44,7 @@ static void check(const struct sync_config *c)
 		if (out[n] ||
 		    (r->tags.latest > 0 && n > (size_t)r->tags.latest))
 			abort();
-		sync_strv_free(out);
+		tagfilter_strv_free(out);
 	}
 }
 
@@ -54,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc;
 
 	err_clear(&err);
-	rc = sync_config_parse(&c, "f.yaml", (const char *)data, size, &err);
+	rc = syncconf_parse(&c, "f.yaml", (const char *)data, size, &err);
 	if (rc == 0) {
 		check(&c);
 	} else {
@@ -64,6 +65,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (c.rules || c.registries || c.path || c.platforms)
 			abort();
 	}
-	sync_config_release(&c);
+	syncconf_release(&c);
 	return 0;
 }

@@ -380,7 +380,8 @@ static void assert_refused(struct world *w, const char *path, int code,
 	cr_assert_not(fix_blob_present(&w->dst, &h->cfg));
 	cr_assert_not(fix_blob_present(&w->dst, &h->layer));
 	cr_assert_not(fix_blob_present(&w->dst, &h->man_d));
-	cr_assert_neq(store_tag_get(&(struct store_ref){0}, &w->dst.st, REPO, "evil", NULL),
+	cr_assert_neq(store_tag_get(&(struct store_ref){0}, &w->dst.st, REPO,
+				    "evil", NULL),
 		      0);
 	assert_world_arrived(w, &w->dst);
 	free(before);

@@ -72,14 +72,14 @@ static FIX_UNUSED struct oci_digest fix_blob(struct fix *f, const char *text)
 static FIX_UNUSED void fix_desc(char *dst, size_t cap, const char *mt,
 				const struct oci_digest *d, long long size)
 {
-	snprintf(dst, cap, "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld}",
-		 mt, d->str, size);
+	snprintf(dst, cap,
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld}", mt,
+		 d->str, size);
 }
 
 /* Store the manifest json in repo (blob + _manifests record). */
-static FIX_UNUSED struct oci_digest fix_manifest(struct fix *f, const char *repo,
-						 const char *json,
-						 const char *mt)
+static FIX_UNUSED struct oci_digest
+fix_manifest(struct fix *f, const char *repo, const char *json, const char *mt)
 {
 	struct store_ref r;
 	struct err e;
@@ -87,8 +87,7 @@ static FIX_UNUSED struct oci_digest fix_manifest(struct fix *f, const char *repo
 	r.digest = fix_blob(f, json);
 	snprintf(r.media_type, sizeof(r.media_type), "%s", mt);
 	r.size = (int64_t)strlen(json);
-	cr_assert_eq(store_manifest_link(&f->st, repo, &r, &e), 0, "%s",
-		     e.msg);
+	cr_assert_eq(store_manifest_link(&f->st, repo, &r, &e), 0, "%s", e.msg);
 	return r.digest;
 }
 
@@ -107,13 +106,12 @@ fix_image(struct fix *f, const char *repo, const char *config,
 	c = fix_blob(f, config);
 	cr_assert_eq(store_blob_link(&f->st, repo, &c, &e), 0, "%s", e.msg);
 	fix_desc(d, sizeof(d), MT_CONFIG, &c, (long long)strlen(config));
-	off = (size_t)snprintf(json, sizeof(json),
-			       "{\"schemaVersion\":2,\"mediaType\":\"%s\",%s%s%s"
-			       "\"config\":%s,\"layers\":[",
-			       MT_MANIFEST,
-			       artifact_type ? "\"artifactType\":\"" : "",
-			       artifact_type ? artifact_type : "",
-			       artifact_type ? "\"," : "", d);
+	off = (size_t)snprintf(
+	    json, sizeof(json),
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",%s%s%s"
+	    "\"config\":%s,\"layers\":[",
+	    MT_MANIFEST, artifact_type ? "\"artifactType\":\"" : "",
+	    artifact_type ? artifact_type : "", artifact_type ? "\"," : "", d);
 	for (size_t i = 0; i < n; i++) {
 		l = fix_blob(f, layers[i]);
 		cr_assert_eq(store_blob_link(&f->st, repo, &l, &e), 0, "%s",
@@ -144,14 +142,15 @@ static FIX_UNUSED struct oci_digest fix_index(struct fix *f, const char *repo,
 
 	cr_assert(store_blob_exists(&sa, &f->st, amd));
 	cr_assert(store_blob_exists(&sb, &f->st, arm));
-	snprintf(json, sizeof(json),
-		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":["
-		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld,"
-		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld,"
-		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}}]}",
-		 MT_INDEX, MT_MANIFEST, amd->str, (long long)sa, MT_MANIFEST,
-		 arm->str, (long long)sb);
+	snprintf(
+	    json, sizeof(json),
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":["
+	    "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld,"
+	    "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+	    "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld,"
+	    "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}}]}",
+	    MT_INDEX, MT_MANIFEST, amd->str, (long long)sa, MT_MANIFEST,
+	    arm->str, (long long)sb);
 	return fix_manifest(f, repo, json, MT_INDEX);
 }
 
@@ -204,7 +203,8 @@ static FIX_UNUSED int fix_exists(struct fix *f, const char *rel)
 	return !lstat(fix_path(f, "%s", rel), &st);
 }
 
-static FIX_UNUSED int fix_blob_present(struct fix *f, const struct oci_digest *d)
+static FIX_UNUSED int fix_blob_present(struct fix *f,
+				       const struct oci_digest *d)
 {
 	return store_blob_exists(NULL, &f->st, d);
 }
@@ -222,7 +222,7 @@ static FIX_UNUSED void fix_age(const char *path, long ago)
 
 static FIX_UNUSED long fix_age_by;
 static FIX_UNUSED int age_one(const char *p, const struct stat *st, int flag,
-		   struct FTW *ftw)
+			      struct FTW *ftw)
 {
 	(void)st;
 	(void)ftw;
@@ -246,7 +246,7 @@ static struct {
 } fix_tree_acc;
 
 static FIX_UNUSED int tree_one(const char *p, const struct stat *st, int flag,
-		    struct FTW *ftw)
+			       struct FTW *ftw)
 {
 	size_t n;
 

@@ -30,10 +30,11 @@ static void expect_bad(const char *s, const char *words)
 	rc = oci_ref_parse(&ref, s, &err);
 	cr_assert_eq(rc, ERR_INVALID, "parse %s gave %d (%s)", s, rc, err.msg);
 	cr_expect_eq(err.code, ERR_INVALID);
-	cr_expect(strstr(err.msg, words) != NULL, "message for %s: \"%s\" lacks \"%s\"",
-		  s, err.msg, words);
+	cr_expect(strstr(err.msg, words) != NULL,
+		  "message for %s: \"%s\" lacks \"%s\"", s, err.msg, words);
 	cr_expect(strncmp(err.msg, "invalid reference \"", 19) == 0,
-		  "message \"%s\" does not start by naming the reference", err.msg);
+		  "message \"%s\" does not start by naming the reference",
+		  err.msg);
 	/* A failed parse leaves nothing half-filled. */
 	cr_expect_str_empty(ref.host);
 	cr_expect_str_empty(ref.path);
@@ -87,7 +88,8 @@ Test(oci_ref, localhost_with_path_is_a_host)
 Test(oci_ref, localhost_port_without_path_is_a_tag)
 {
 	/* Docker's grammar: with no '/', ":5000" is a tag. */
-	expect_ok("localhost:5000", "docker.io", "library/localhost", "5000", 0);
+	expect_ok("localhost:5000", "docker.io", "library/localhost", "5000",
+		  0);
 }
 
 Test(oci_ref, ipv6_host_with_port)
@@ -100,7 +102,8 @@ Test(oci_ref, ipv4_host_tag_and_digest)
 {
 	char s[256];
 
-	expect_ok("127.0.0.1:5000/a/b:tag@" DG, "127.0.0.1:5000", "a/b", "tag", 1);
+	expect_ok("127.0.0.1:5000/a/b:tag@" DG, "127.0.0.1:5000", "a/b", "tag",
+		  1);
 	cr_expect_str_eq(ref.digest.str, DG);
 	cr_expect_eq(ref.digest.alg, OCI_SHA256);
 	oci_ref_format(&ref, s, sizeof(s));
@@ -115,8 +118,8 @@ Test(oci_ref, digest_only_has_no_default_tag)
 
 Test(oci_ref, host_is_lowercased)
 {
-	expect_ok("Registry.Example.COM:443/team/app", "registry.example.com:443",
-		  "team/app", "latest", 0);
+	expect_ok("Registry.Example.COM:443/team/app",
+		  "registry.example.com:443", "team/app", "latest", 0);
 }
 
 Test(oci_ref, first_component_without_dot_is_path)
@@ -126,7 +129,8 @@ Test(oci_ref, first_component_without_dot_is_path)
 
 Test(oci_ref, separators_in_components)
 {
-	expect_ok("x/a.b_c__d-e---f", "docker.io", "x/a.b_c__d-e---f", "latest", 0);
+	expect_ok("x/a.b_c__d-e---f", "docker.io", "x/a.b_c__d-e---f", "latest",
+		  0);
 }
 
 Test(oci_ref, tag_charset)
@@ -137,8 +141,9 @@ Test(oci_ref, tag_charset)
 Test(oci_ref, uppercase_path_names_reference_and_part)
 {
 	expect_bad("Foo/bar", "repository path must be lowercase");
-	cr_expect_str_eq(err.msg,
-			 "invalid reference \"Foo/bar\": repository path must be lowercase");
+	cr_expect_str_eq(
+	    err.msg,
+	    "invalid reference \"Foo/bar\": repository path must be lowercase");
 	expect_bad("ghcr.io/Org/app", "must be lowercase");
 }
 
@@ -282,8 +287,10 @@ Test(oci_ref, bad_digest_keeps_digest_message)
 {
 	expect_bad("nginx@sha256:abc", "needs 64 hex digits");
 	cr_expect(strstr(err.msg, "invalid digest"), "%s", err.msg);
-	expect_bad("nginx@sha256:" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
-		   "not lowercase hex");
+	expect_bad(
+	    "nginx@sha256:"
+	    "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+	    "not lowercase hex");
 }
 
 Test(oci_ref, unknown_digest_algorithm_is_unsupported)
@@ -316,8 +323,8 @@ Test(oci_ref, parse_repo_applies_defaults_without_tag)
 Test(oci_ref, parse_repo_refuses_tag_and_digest)
 {
 	cr_expect_eq(oci_ref_parse_repo(&ref, "nginx:1", &err), ERR_INVALID);
-	cr_expect(strstr(err.msg, "invalid repository name \"nginx:1\": "), "%s",
-		  err.msg);
+	cr_expect(strstr(err.msg, "invalid repository name \"nginx:1\": "),
+		  "%s", err.msg);
 	cr_expect(strstr(err.msg, "no tag"), "%s", err.msg);
 	cr_expect_eq(oci_ref_parse_repo(&ref, "nginx@" DG, &err), ERR_INVALID);
 	cr_expect(strstr(err.msg, "no digest"), "%s", err.msg);
@@ -385,8 +392,11 @@ Test(oci_ref, format_truncates_safely)
 Test(oci_ref, format_round_trips)
 {
 	static const char *const in[] = {
-		"nginx", "a/b/c:1", "localhost:5000/x@" DG, "[::1]:5000/x:t@" DG,
-		"quay.io/org/app:v1.0",
+	    "nginx",
+	    "a/b/c:1",
+	    "localhost:5000/x@" DG,
+	    "[::1]:5000/x:t@" DG,
+	    "quay.io/org/app:v1.0",
 	};
 	char s[OCI_REF_STR_MAX];
 	struct oci_ref again;
@@ -412,12 +422,14 @@ Test(oci_ref, endpoint)
 
 Test(oci_host, valid_hosts_ports_and_brackets)
 {
-	const char *good[] = {"localhost", "localhost:5000", "registry.local",
-			      "127.0.0.1:5000", "[::1]", "[::1]:5000",
-			      "Reg-1.Example.COM", "a:65535", NULL};
-	const char *bad[] = {"", "-a.b", "a-.b", "a..b", ".a", "a.", "a:",
-			     "a:0", "a:65536", "a:123456", "[]", "[::1",
-			     "[1.2.3.4]", "[::g]", "a_b.c", "a b", NULL};
+	const char *good[] = {
+	    "localhost",	 "localhost:5000", "registry.local",
+	    "127.0.0.1:5000",	 "[::1]",	   "[::1]:5000",
+	    "Reg-1.Example.COM", "a:65535",	   NULL};
+	const char *bad[] = {"",    "-a.b", "a-.b",	 "a..b",    ".a",
+			     "a.",  "a:",   "a:0",	 "a:65536", "a:123456",
+			     "[]",  "[::1", "[1.2.3.4]", "[::g]",   "a_b.c",
+			     "a b", NULL};
 
 	for (int i = 0; good[i]; i++)
 		cr_expect(oci_host_valid(good[i], strlen(good[i])), "%s",
@@ -451,8 +463,9 @@ Test(oci_host, first_component_names_a_host_only_before_a_slash)
 
 Test(oci_host, same_rule_as_the_reference_parser)
 {
-	const char *names[] = {"a.b/c", "team/app", "localhost/x",
-			       "localhostx/y", "[::1]/z", "h:1/p", NULL};
+	const char *names[] = {
+	    "a.b/c",   "team/app", "localhost/x", "localhostx/y",
+	    "[::1]/z", "h:1/p",	   NULL};
 
 	for (int i = 0; names[i]; i++) {
 		cr_assert_eq(oci_ref_parse_repo(&ref, names[i], &err), 0,

@@ -1,0 +1,71 @@
+/* Media type checks (contract in oci/mediatype.h). */
+#include "oci/mediatype.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* Media type without parameters or surrounding blanks, into dst. */
+static void mt_base(char *dst, size_t cap, const char *mt)
+{
+	size_t n;
+
+	while (*mt == ' ' || *mt == '\t')
+		mt++;
+	n = strcspn(mt, "; \t");
+	if (n >= cap)
+		n = 0; /* too long to be one we know */
+	memcpy(dst, mt, n);
+	dst[n] = '\0';
+}
+
+enum oci_manifest_kind oci_mediatype_kind(const char *mt)
+{
+	char b[128];
+
+	if (!mt)
+		return 0;
+	mt_base(b, sizeof(b), mt);
+	if (!strcasecmp(b, MT_OCI_MANIFEST) ||
+	    !strcasecmp(b, MT_DOCKER_MANIFEST))
+		return OCI_KIND_MANIFEST;
+	if (!strcasecmp(b, MT_OCI_INDEX) || !strcasecmp(b, MT_DOCKER_LIST))
+		return OCI_KIND_INDEX;
+	return 0;
+}
+
+int oci_mediatype_is_manifest(const char *mt)
+{
+	return oci_mediatype_kind(mt) != 0;
+}
+
+int oci_mediatype_is_index(const char *mt)
+{
+	return oci_mediatype_kind(mt) == OCI_KIND_INDEX;
+}
+
+int oci_mediatype_is_schema1(const char *mt)
+{
+	char b[128];
+
+	if (!mt)
+		return 0;
+	mt_base(b, sizeof(b), mt);
+	return !strcasecmp(b, MT_DOCKER_SCHEMA1) ||
+	       !strcasecmp(b, MT_DOCKER_SCHEMA1_SIGNED);
+}
+
+const char *oci_mediatype_canonical(const char *mt)
+{
+	static const char *const known[] = {MT_OCI_MANIFEST, MT_OCI_INDEX,
+					    MT_DOCKER_MANIFEST, MT_DOCKER_LIST};
+	char b[128];
+	size_t i;
+
+	if (!mt)
+		return NULL;
+	mt_base(b, sizeof(b), mt);
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcasecmp(b, known[i]))
+			return known[i];
+	return NULL;
+}

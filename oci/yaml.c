@@ -1,0 +1,497 @@
+/* The one YAML reader (contract in oci/yaml.h). */
+#include "oci/yaml.h"
+#include "oci/vec.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Anchors seen so far, open-addressed by name: each holds the expanded
+ * size of its node, or is still open while that node is being read. */
+struct anchor {
+	char *name;
+	size_t size;
+	int open;
+};
+
+struct anchors {
+	struct anchor *v;
+	size_t n, cap; /* cap: 0 or a power of two */
+};
+
+/* One open sequence or mapping: its expanded size so far. */
+struct frame {
+	size_t size;
+	const char
+	    *anchor; /* its anchor's name (owned by the table), or NULL */
+};
+
+struct count {
+	const struct oci_yaml_limits *lim;
+	struct anchors an;
+	struct frame *stack;
+	size_t depth, stack_cap;
+	size_t nodes, expanded;
+};
+
+static size_t hash(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct anchor *anchor_find(struct anchors *a, const char *name)
+{
+	if (!a->cap)
+		return NULL;
+	for (size_t i = hash(name) & (a->cap - 1);; i = (i + 1) & (a->cap - 1))
+		if (!a->v[i].name || !strcmp(a->v[i].name, name))
+			return a->v[i].name ? &a->v[i] : NULL;
+}
+
+static int anchors_grow(struct anchors *a)
+{
+	size_t cap = a->cap ? a->cap * 2 : 64;
+	struct anchor *v;
+
+	if (cap > SIZE_MAX / sizeof(*v))
+		return ERR_FAIL;
+	v = calloc(cap, sizeof(*v));
+	if (!v)
+		return ERR_FAIL;
+	for (size_t i = 0; i < a->cap; i++) {
+		size_t j;
+
+		if (!a->v[i].name)
+			continue;
+		for (j = hash(a->v[i].name) & (cap - 1); v[j].name;
+		     j = (j + 1) & (cap - 1))
+			;
+		v[j] = a->v[i];
+	}
+	free(a->v);
+	a->v = v;
+	a->cap = cap;
+	return 0;
+}
+
+/* A new anchor, open; NULL when out of memory or already defined (the
+ * loader then reports the duplicate). */
+static struct anchor *anchor_add(struct anchors *a, const char *name, int *oom)
+{
+	size_t i;
+
+	*oom = 0;
+	if (anchor_find(a, name))
+		return NULL;
+	if ((a->n + 1) * 2 > a->cap && anchors_grow(a)) {
+		*oom = 1;
+		return NULL;
+	}
+	for (i = hash(name) & (a->cap - 1); a->v[i].name;
+	     i = (i + 1) & (a->cap - 1))
+		;
+	a->v[i].name = strdup(name);
+	if (!a->v[i].name) {
+		*oom = 1;
+		return NULL;
+	}
+	a->v[i].open = 1;
+	a->n++;
+	return &a->v[i];
+}
+
+static void anchors_release(struct anchors *a)
+{
+	for (size_t i = 0; i < a->cap; i++)
+		free(a->v[i].name);
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Messages are one line: libyaml quotes the input in some of them. */
+static int fail_at(struct oci_yaml *y, struct err *err, int code, size_t line,
+		   size_t column, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static int fail_at(struct oci_yaml *y, struct err *err, int code, size_t line,
+		   size_t column, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	y->line = line;
+	y->column = column;
+	if (!y->name)
+		return err_set(err, code, "%s", msg);
+	if (!line)
+		return err_set(err, code, "%s: %s", y->name, msg);
+	return err_set(err, code, "%s:%zu:%zu: %s", y->name, line, column, msg);
+}
+
+/* libyaml's own error; reader errors (bad UTF-8) carry only an offset. */
+static int parser_fail(struct oci_yaml *y, const yaml_parser_t *p,
+		       struct err *err)
+{
+	size_t line = p->problem_mark.line, col = p->problem_mark.column;
+	const char *what = p->problem ? p->problem : "syntax error";
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
+	if (p->error == YAML_READER_ERROR) {
+		size_t off =
+		    p->problem_offset < y->len ? p->problem_offset : y->len;
+
+		line = col = 0;
+		for (size_t i = 0; i < off; i++) {
+			col++;
+			if (y->data[i] == '\n') {
+				line++;
+				col = 0;
+			}
+		}
+	}
+	if (p->context)
+		return fail_at(y, err, ERR_INVALID, line + 1, col + 1,
+			       "YAML: %s (%s at line %zu)", what, p->context,
+			       p->context_mark.line + 1);
+	return fail_at(y, err, ERR_INVALID, line + 1, col + 1, "YAML: %s",
+		       what);
+}
+
+static int too_large(struct oci_yaml *y, const yaml_event_t *ev,
+		     struct err *err, const char *fmt, size_t n)
+    __attribute__((format(printf, 4, 0)));
+
+static int too_large(struct oci_yaml *y, const yaml_event_t *ev,
+		     struct err *err, const char *fmt, size_t n)
+{
+	return fail_at(y, err, ERR_TOO_LARGE, ev->start_mark.line + 1,
+		       ev->start_mark.column + 1, fmt, n);
+}
+
+static int over(size_t n, size_t max)
+{
+	return max && n > max;
+}
+
+/* Add size (saturating) to the open parent and to the total. */
+static void grow(struct count *c, size_t size)
+{
+	c->expanded =
+	    c->expanded > SIZE_MAX - size ? SIZE_MAX : c->expanded + size;
+	if (c->depth) {
+		struct frame *f = &c->stack[c->depth - 1];
+
+		f->size = f->size > SIZE_MAX - size ? SIZE_MAX : f->size + size;
+	}
+}
+
+/* One event of the first pass: 1 to stop counting (end of the document,
+ * or something the loader will report itself), 0 to go on, or an error. */
+static int count_event(struct oci_yaml *y, struct count *c,
+		       const yaml_event_t *ev, struct err *err)
+{
+	const struct oci_yaml_limits *lim = c->lim;
+	const yaml_char_t *anchor = NULL;
+	struct anchor *a = NULL;
+	int oom;
+
+	switch (ev->type) {
+	case YAML_DOCUMENT_END_EVENT:
+	case YAML_STREAM_END_EVENT: return 1;
+	case YAML_ALIAS_EVENT:
+		a = anchor_find(&c->an, (const char *)ev->data.alias.anchor);
+		if (!a)
+			return 1; /* "found undefined alias" */
+		if (a->open)
+			return fail_at(y, err, ERR_INVALID,
+				       ev->start_mark.line + 1,
+				       ev->start_mark.column + 1,
+				       "YAML: alias *%.100s is inside the "
+				       "node it refers to",
+				       a->name);
+		grow(c, a->size);
+		if (over(c->expanded, lim->expand_max))
+			return too_large(y, ev, err,
+					 "more than %zu YAML nodes (aliases "
+					 "included)",
+					 lim->expand_max);
+		return 0;
+	case YAML_SCALAR_EVENT: anchor = ev->data.scalar.anchor; break;
+	case YAML_SEQUENCE_START_EVENT:
+		anchor = ev->data.sequence_start.anchor;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		anchor = ev->data.mapping_start.anchor;
+		break;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT: {
+		struct frame f = c->stack[--c->depth];
+
+		if (c->depth) { /* the child's size goes to its parent */
+			struct frame *p = &c->stack[c->depth - 1];
+
+			p->size = p->size > SIZE_MAX - f.size
+				      ? SIZE_MAX
+				      : p->size + f.size;
+		}
+		if (f.anchor && (a = anchor_find(&c->an, f.anchor))) {
+			a->size = f.size;
+			a->open = 0;
+		}
+		return 0;
+	}
+	default: return 0;
+	}
+	if (++c->nodes, over(c->nodes, lim->nodes_max))
+		return too_large(y, ev, err, "more than %zu YAML nodes",
+				 lim->nodes_max);
+	if (anchor) {
+		a = anchor_add(&c->an, (const char *)anchor, &oom);
+		if (oom)
+			return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
+		if (!a)
+			return 1; /* "found duplicate anchor" */
+	}
+	c->expanded = c->expanded == SIZE_MAX ? SIZE_MAX : c->expanded + 1;
+	if (over(c->expanded, lim->expand_max))
+		return too_large(y, ev, err,
+				 "more than %zu YAML nodes (aliases included)",
+				 lim->expand_max);
+	if (ev->type == YAML_SCALAR_EVENT) {
+		if (c->depth)
+			c->stack[c->depth - 1].size++;
+		if (a) {
+			a->size = 1;
+			a->open = 0;
+		}
+		return 0;
+	}
+	if (over(c->depth + 1, lim->depth_max))
+		return too_large(y, ev, err,
+				 "YAML nested deeper than %zu levels",
+				 lim->depth_max);
+	if (OCI_VEC_RESERVE(c->stack, c->depth, c->stack_cap, 1, 0))
+		return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
+	c->stack[c->depth].size = 1;
+	c->stack[c->depth++].anchor = a ? a->name : NULL;
+	return 0;
+}
+
+/* The first pass: events of the first document against the caps. A
+ * syntax error stops it quietly; the loader then reports it. */
+static int count_first(struct oci_yaml *y, const struct oci_yaml_limits *lim,
+		       struct err *err)
+{
+	struct count c = {.lim = lim};
+	yaml_parser_t p;
+	int rc = 0;
+
+	if (!yaml_parser_initialize(&p))
+		return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
+	yaml_parser_set_input_string(&p, y->data, y->len);
+	while (!rc) {
+		yaml_event_t ev;
+
+		if (!yaml_parser_parse(&p, &ev)) {
+			if (p.error == YAML_MEMORY_ERROR)
+				rc = fail_at(y, err, ERR_FAIL, 0, 0,
+					     "out of memory");
+			break;
+		}
+		rc = count_event(y, &c, &ev, err);
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	anchors_release(&c.an);
+	free(c.stack);
+	return rc < 0 ? rc : 0;
+}
+
+int oci_yaml_load(struct oci_yaml *y, const char *name, const void *data,
+		  size_t len, const struct oci_yaml_limits *lim,
+		  struct err *err)
+{
+	static const struct oci_yaml_limits defaults = OCI_YAML_LIMITS_DEFAULT;
+	int rc;
+
+	memset(y, 0, sizeof(*y));
+	y->name = name;
+	y->data = data;
+	y->len = len;
+	if (!lim)
+		lim = &defaults;
+	if (over(len, lim->input_max))
+		return fail_at(y, err, ERR_TOO_LARGE, 0, 0,
+			       "larger than %zu bytes", lim->input_max);
+	if ((rc = count_first(y, lim, err)))
+		return rc;
+	y->parser = malloc(sizeof(*y->parser));
+	if (!y->parser || !yaml_parser_initialize(y->parser)) {
+		free(y->parser);
+		y->parser = NULL;
+		return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
+	}
+	yaml_parser_set_input_string(y->parser, y->data, len);
+	if (!yaml_parser_load(y->parser, &y->doc)) {
+		rc = parser_fail(y, y->parser, err);
+		yaml_parser_delete(y->parser);
+		free(y->parser);
+		y->parser = NULL;
+		return rc;
+	}
+	y->has_doc = 1;
+	return 0;
+}
+
+int oci_yaml_expect_end(struct oci_yaml *y, struct err *err)
+{
+	yaml_event_t ev;
+	int rc = 0;
+
+	if (!y->parser)
+		return fail_at(y, err, ERR_FAIL, 0, 0, "no document loaded");
+	for (;;) {
+		if (!yaml_parser_parse(y->parser, &ev))
+			return parser_fail(y, y->parser, err);
+		/* no event: the loader already took the stream's end */
+		if (ev.type == YAML_STREAM_END_EVENT ||
+		    ev.type == YAML_NO_EVENT)
+			break;
+		if (ev.type == YAML_SCALAR_EVENT ||
+		    ev.type == YAML_SEQUENCE_START_EVENT ||
+		    ev.type == YAML_MAPPING_START_EVENT ||
+		    ev.type == YAML_ALIAS_EVENT) {
+			rc =
+			    fail_at(y, err, ERR_INVALID, ev.start_mark.line + 1,
+				    ev.start_mark.column + 1,
+				    "a second YAML document; only one "
+				    "allowed");
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_event_delete(&ev);
+	return rc;
+}
+
+void oci_yaml_release(struct oci_yaml *y)
+{
+	if (y->has_doc)
+		yaml_document_delete(&y->doc);
+	if (y->parser) {
+		yaml_parser_delete(y->parser);
+		free(y->parser);
+	}
+	memset(y, 0, sizeof(*y));
+}
+
+yaml_node_t *oci_yaml_root(struct oci_yaml *y)
+{
+	return y->has_doc ? yaml_document_get_root_node(&y->doc) : NULL;
+}
+
+yaml_node_t *oci_yaml_node(struct oci_yaml *y, int idx)
+{
+	return y->has_doc ? yaml_document_get_node(&y->doc, idx) : NULL;
+}
+
+yaml_node_t *oci_yaml_map_get(yaml_document_t *doc, const yaml_node_t *map,
+			      const char *key, yaml_node_t **key_out,
+			      size_t *scanned_out)
+{
+	size_t klen = strlen(key);
+
+	if (key_out)
+		*key_out = NULL;
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
+	     pr < map->data.mapping.pairs.top; pr++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+
+		if (scanned_out)
+			(*scanned_out)++;
+		if (!k || k->type != YAML_SCALAR_NODE ||
+		    k->data.scalar.length != klen ||
+		    memcmp(k->data.scalar.value, key, klen))
+			continue;
+		if (key_out)
+			*key_out = k;
+		return yaml_document_get_node(doc, pr->value);
+	}
+	return NULL;
+}
+
+const char *oci_yaml_map_str(yaml_document_t *doc, const yaml_node_t *map,
+			     const char *key)
+{
+	const char *s =
+	    oci_yaml_scalar(oci_yaml_map_get(doc, map, key, NULL, NULL));
+
+	return s && *s ? s : NULL;
+}
+
+const char *oci_yaml_scalar(const yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE
+		   ? (const char *)n->data.scalar.value
+		   : NULL;
+}
+
+int oci_yaml_is_plain(const yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE &&
+	       n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+int oci_yaml_is_null(const yaml_node_t *n)
+{
+	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+
+	if (!oci_yaml_is_plain(n))
+		return 0;
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (!strcmp(oci_yaml_scalar(n), nulls[i]))
+			return 1;
+	return 0;
+}
+
+const char *oci_yaml_kind(const yaml_node_t *n)
+{
+	if (n && n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	if (n && n->type == YAML_MAPPING_NODE)
+		return "a map";
+	if (!n || oci_yaml_is_null(n))
+		return "nothing";
+	return "a string";
+}
+
+size_t oci_yaml_seq_len(const yaml_node_t *n)
+{
+	if (!n || n->type != YAML_SEQUENCE_NODE)
+		return 0;
+	return (size_t)(n->data.sequence.items.top -
+			n->data.sequence.items.start);
+}
+
+size_t oci_yaml_map_len(const yaml_node_t *n)
+{
+	if (!n || n->type != YAML_MAPPING_NODE)
+		return 0;
+	return (size_t)(n->data.mapping.pairs.top -
+			n->data.mapping.pairs.start);
+}
