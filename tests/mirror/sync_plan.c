@@ -10,6 +10,7 @@
 #include "mirror/fresh.h"
 #include "mirror/sync/sync.h"
 #include "mirror/sync/syncconf.h"
+#include "mirror/sync/tagfilter.h"
 #include "registry/client.h"
 #include "loopfix.h"
 
@@ -78,7 +79,7 @@ static void setup(void)
 static void teardown(void)
 {
 	sync_report_release(&rep);
-	sync_config_release(&cfg);
+	syncconf_release(&cfg);
 	store_unlock(&dst.st);
 	fix_teardown(&dst);
 	loop_stop(&lp);
@@ -107,8 +108,8 @@ static void load(const char *yaml)
 		}
 	}
 	text[o] = '\0';
-	sync_config_release(&cfg);
-	cr_assert_eq(sync_config_parse(&cfg, "t.yaml", text, o, &e), 0,
+	syncconf_release(&cfg);
+	cr_assert_eq(syncconf_parse(&cfg, "t.yaml", text, o, &e), 0,
 		     "%s\n--\n%s", e.msg, text);
 }
 
@@ -194,13 +195,14 @@ Test(sync_plan, tag_selection_against_the_served_source)
 	cr_assert_eq(reg_client_list_tags(c, &tags, &n, "plant/app", &e), 0,
 		     "%s", e.msg);
 	cr_expect_eq(n, N_APP);
-	cr_assert_eq(sync_tags_select(&sel, &n_sel, &cfg.rules[0], tags, n, &e),
-		     0, "%s", e.msg);
+	cr_assert_eq(
+	    tagfilter_select(&sel, &n_sel, &cfg.rules[0].tags, tags, n, &e), 0,
+	    "%s", e.msg);
 	cr_assert_eq(n_sel, 2);
 	cr_expect_str_eq(sel[0], "1.2.0");
 	cr_expect_str_eq(sel[1], "2.0.0");
 	cr_expect_null(sel[2]);
-	sync_strv_free(sel);
+	tagfilter_strv_free(sel);
 	reg_strv_free(tags);
 	reg_client_free(c);
 }
