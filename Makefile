@@ -61,17 +61,30 @@ unit: all $(TEST_BINS)
 e2e: all
 	@tests/e2e/run.sh $(BUILD)/ocimirror
 
-# Everything: set-up, unit tests, fuzz seeds under sanitizers, end-to-end.
+# Everything: set-up, lint (architecture, format, static analysis), unit
+# tests, fuzz seeds under sanitizers, end-to-end. `.ci/run` adds `make asan`.
 test: deps
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory all $(TEST_BINS)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz-seeds
 	@$(MAKE) --no-print-directory e2e
 
+# The unit and end-to-end suites again, built and linked by clang under
+# AddressSanitizer and UndefinedBehaviorSanitizer. Reports go to files in
+# $(ASAN_LOGS), so one fails the run even where a test expects a non-zero
+# exit (UBSan does not recover: its first report ends the process).
+ASAN_BUILD := build-asan
+ASAN_LOGS := $(CURDIR)/$(ASAN_BUILD)/sanitizer-logs
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
-		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -O1" \
-		EXTRA_LDLIBS="-fsanitize=address,undefined" unit e2e
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@rc=0; ASAN_OPTIONS=log_path=$(ASAN_LOGS)/asan:detect_leaks=1 \
+		UBSAN_OPTIONS=log_path=$(ASAN_LOGS)/ubsan:print_stacktrace=1 \
+		$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CC=clang \
+		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1" \
+		EXTRA_LDLIBS="-fsanitize=address,undefined" unit e2e || rc=$$?; \
+		if [ -n "$$(ls -A $(ASAN_LOGS))" ]; then echo "asan: sanitizer reports:"; \
+			head -n 40 $(ASAN_LOGS)/*; rc=1; fi; exit $$rc
 
 FUZZ_BUILD := build-fuzz
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
@@ -126,6 +139,6 @@ install: all
 	install -m 0755 $(BUILD)/ocimirror $(DESTDIR)$(BINDIR)/ocimirror
 
 clean:
-	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)

@@ -9,14 +9,10 @@
 #   large:     one BENCH_LARGE_MIB layer: `ocimirror pull` vs `curl -o` of
 #              the same blob, and vs `curl | sha256` (a verified download).
 #   memory:    ocimirror's peak RSS on each.
-set -euo pipefail
-BIN=$(realpath "${1:-build/ocimirror}")
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/prologue.sh"
 SETS=${BENCH_SETS:-6}
 LARGE=${BENCH_LARGE_MIB:-512}
 REPS=${BENCH_REPS:-3}
-. tests/e2e/lib/env.sh
-e2e_init
 e2e_start_open
 W=$E2E_TMP/bench
 mkdir -p "$W"

@@ -6,12 +6,8 @@
 # (which it has to read out of the charts and Compose files by hand):
 # `skopeo copy --all` of each package, component and image into an OCI
 # layout, one after the other. Not a test.
-set -euo pipefail
-BIN=$(realpath "${1:-build/ocimirror}")
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/prologue.sh"
 KIB=${BENCH_APP_LAYER_KIB:-8192}
-. tests/e2e/lib/env.sh
-e2e_init
 e2e_start_bare reg-bench-app
 W=$E2E_TMP/bapp
 mkdir -p "$W"

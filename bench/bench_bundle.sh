@@ -3,12 +3,8 @@
 # the machine's limit in the same run: `tar -c | zstd -T0` of the same blob
 # files at the same level (export), `zstd -d | tar -x` then `sha256sum` of
 # the files (import). Peak RSS of ocimirror. Not a test.
-set -euo pipefail
-BIN=$(realpath "${1:-build/ocimirror}")
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/prologue.sh"
 MIB=${BENCH_BUNDLE_MIB:-300}
-. tests/e2e/lib/env.sh
-e2e_init
 e2e_start_open
 W=$E2E_TMP/bbundle
 mkdir -p "$W"

@@ -3,9 +3,7 @@
 # by `ocimirror serve`, loaded with wrk in one run; nginx serving the same
 # blob file with sendfile is the ceiling for blobs. Prints rates, ratios and
 # each server's peak RSS. Not a test.
-set -euo pipefail
-BIN=$(realpath "${1:-build/ocimirror}")
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/prologue.sh"
 DUR=${BENCH_SERVE_SECONDS:-8}
 BIG=${BENCH_SERVE_BIG_MIB:-256}
 for p in wrk nginx; do
@@ -18,8 +16,6 @@ for p in wrk nginx; do
 		fi
 	fi
 done
-. tests/e2e/lib/env.sh
-e2e_init
 e2e_start_open
 W=$E2E_TMP/bserve
 mkdir -p "$W"

@@ -3,13 +3,9 @@
 # --all` of the same selection into a second local docker-registry (what a
 # skopeo-based mirror does), cold and no-op, in one run.
 # Requests are counted by the e2e proxy in front of the registry. Not a test.
-set -euo pipefail
-BIN=$(realpath "${1:-build/ocimirror}")
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/prologue.sh"
 SETS=${BENCH_SYNC_SETS:-4}
 BIG=${BENCH_SYNC_BIG_MIB:-200}
-. tests/e2e/lib/env.sh
-e2e_init
 e2e_start_open
 e2e_start_proxy
 DPORT=$(e2e_free_port)

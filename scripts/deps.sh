@@ -2,7 +2,7 @@
 # Checks that every build and test dependency is present. As root with apt,
 # installs what is missing; otherwise prints the one apt-get line to run.
 set -e
-PKGS="build-essential pkg-config clang libfuzzer-14-dev libcurl4-openssl-dev libssl-dev \
+PKGS="build-essential pkg-config clang clang-format cppcheck libfuzzer-14-dev libcurl4-openssl-dev libssl-dev \
 libjansson-dev libarchive-dev libzstd-dev libyaml-dev libcriterion-dev libmicrohttpd-dev \
 docker-registry skopeo apache2-utils curl openssl python3 python3-cryptography time procps \
 podman containerd"

@@ -5,8 +5,9 @@
 # token auth + tokenserver.py) and faultproxy.py in front of the open one,
 # seeds content into each with seed.py, then runs every tests/e2e/test_*.sh
 # as its own bash process with the environment exported. Prints one
-# "ok - NAME" / "not ok - NAME: reason" line per case and, last,
-# "N passed, N failed"; exits 1 if anything failed.
+# "ok - NAME" / "not ok - NAME: reason" / "skip - NAME: reason" line per
+# case and, last, "N passed, N failed, N skipped"; exits 1 if anything
+# failed (skipped cases do not change the exit status).
 #
 # Environment knobs:
 #   E2E_TESTS='test_pull.sh ...'  only these files (names or globs)
@@ -90,6 +91,7 @@ fi
 for f in "${files[@]}"; do
 	name=$(basename "$f")
 	echo "# --- $name"
+	t0=$SECONDS
 	before=$(wc -l <"$E2E_RESULTS")
 	# in the background so the cleanup trap can stop it (timeout(1) runs it in
 	# its own process group, out of reach of a signal to ours)
@@ -100,6 +102,7 @@ for f in "${files[@]}"; do
 	wait "$child" || rc=$?
 	unset 'E2E_PIDS[${#E2E_PIDS[@]}-1]'
 	after=$(wc -l <"$E2E_RESULTS")
+	echo "# $name took $((SECONDS - t0)) s"
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		echo "not ok - $name: timed out after ${E2E_FILE_TIMEOUT}s ($((after - before)) cases ran)"
 		extra_failed=$((extra_failed + 1))
@@ -114,10 +117,11 @@ done
 
 passed=$(grep -c '^ok ' "$E2E_RESULTS")
 failed=$(grep -c '^not ok ' "$E2E_RESULTS")
+skipped=$(grep -c '^skip ' "$E2E_RESULTS")
 failed=$((failed + extra_failed))
 echo "# e2e: $((SECONDS - START)) s"
 if [ "$failed" -gt 0 ] && [ "${E2E_KEEP:-0}" != 1 ]; then
 	echo "# (E2E_KEEP=1 keeps registries' data, stores and logs; E2E_VERBOSE=1 shows ocimirror output)"
 fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -2,12 +2,7 @@
 # e2e: checks of the harness itself (the peers, seeded content, fault proxy)
 # with curl and skopeo only, so a broken harness is told apart from a broken
 # ocimirror. Run by tests/e2e/run.sh.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-E2E_WORK=$E2E_TMP/work/harness
-mkdir -p "$E2E_WORK"
+. "$(dirname "$0")/lib/prologue.sh"
 ACCEPT='application/vnd.oci.image.manifest.v1+json,application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.v2+json,application/vnd.docker.distribution.manifest.list.v2+json'
 
 code() { curl -s -o /dev/null -m 10 -w '%{http_code}' "$@"; }
@@ -102,7 +97,9 @@ p_drop_and_range() {
 	assert_eq 1048576 "$(stat -c %s "$E2E_WORK/part1")" "bytes before drop" || return
 	curl -sf -m 20 -r 1048576- -o "$E2E_WORK/part2" "$BIGURL" || { fail "range request failed"; return 1; }
 	assert_eq "$BIGDG" "sha256:$(cat "$E2E_WORK/part1" "$E2E_WORK/part2" | sha256sum | cut -d' ' -f1)" "resumed blob" || return
-	assert_eq 1 "$(proxy_count GET "$BIGDG" ranged)" "ranged requests logged"
+	assert_eq 1 "$(proxy_count GET "$BIGDG" ranged)" "ranged requests logged" || return
+	# the log names the fault (the other files' fault checks rely on it)
+	assert_eq "GET /v2/e2e/oci-image/blobs/$BIGDG" "$(proxy_faults drop)" "drop logged"
 }
 
 p_status() {
@@ -115,7 +112,11 @@ p_status() {
 	assert_match "$h" "retry-after: 1" || return
 	proxy_fault '{"mode":"status500","match":"/manifests/","count":-1}' || return
 	assert_eq "500 500" "$(code "http://$REG_PROXY/v2/e2e/oci-image/manifests/v1") $(code -I "http://$REG_PROXY/v2/e2e/oci-image/manifests/v1")" "500 forever" || return
-	assert_eq 200 "$(code "$BIGURL")" "other paths unaffected"
+	assert_eq 200 "$(code "$BIGURL")" "other paths unaffected" || return
+	assert_proxy_faults 2 status503 "/v2/e2e/oci-image/blobs/$BIGDG" || return
+	assert_proxy_faults 1 status429 "/v2/e2e/oci-image/blobs/$BIGDG" || return
+	assert_proxy_faults 2 status500 "/v2/e2e/oci-image/manifests/v1" || return
+	assert_eq 5 "$(proxy_faults | wc -l)" "faults logged in all"
 }
 
 p_corrupt() {
@@ -124,7 +125,14 @@ p_corrupt() {
 	curl -sf -m 20 -o "$E2E_WORK/corrupt" "$BIGURL" || { fail "curl failed"; return 1; }
 	assert_eq "$BIGSZ" "$(stat -c %s "$E2E_WORK/corrupt")" "corrupted length" || return
 	assert_ne "$BIGDG" "sha256:$(sha256sum <"$E2E_WORK/corrupt" | cut -d' ' -f1)" "corrupted digest" || return
-	assert_eq "$BIGDG" "sha256:$(curl -sf -m 20 "$BIGURL" | sha256sum | cut -d' ' -f1)" "next request clean"
+	assert_eq "$BIGDG" "sha256:$(curl -sf -m 20 "$BIGURL" | sha256sum | cut -d' ' -f1)" "next request clean" || return
+	assert_eq "GET /v2/e2e/oci-image/blobs/$BIGDG" "$(proxy_faults corrupt)" "corrupt logged, once" || return
+	# an offset past the end changes nothing, and the log says so
+	proxy_reset
+	proxy_fault '{"mode":"corrupt","match":"'"$BIGDG"'","after":'"$((BIGSZ + 10))"'}' || return
+	assert_eq "$BIGDG" "sha256:$(curl -sf -m 20 "$BIGURL" | sha256sum | cut -d' ' -f1)" "corrupt past the end" || return
+	assert_eq "" "$(proxy_faults corrupt)" "corrupt logged past the end" || return
+	assert_eq "GET /v2/e2e/oci-image/blobs/$BIGDG" "$(proxy_faults corrupt-missed)" "missed corrupt logged"
 }
 
 p_stall() {
@@ -132,7 +140,8 @@ p_stall() {
 	proxy_fault '{"mode":"stall","match":"'"$BIGDG"'","after":1000,"stall":2}' || return
 	local t0=$SECONDS
 	assert_eq "$BIGDG" "sha256:$(curl -sf -m 20 "$BIGURL" | sha256sum | cut -d' ' -f1)" "stalled blob" || return
-	[ $((SECONDS - t0)) -ge 1 ] || fail "no stall observed"
+	[ $((SECONDS - t0)) -ge 1 ] || { fail "no stall observed"; return; }
+	assert_eq "GET /v2/e2e/oci-image/blobs/$BIGDG" "$(proxy_faults stall)" "stall logged"
 }
 
 skopeo_copy() { # SRC-REF DEST-DIR [skopeo args]
@@ -174,4 +183,3 @@ run_case "harness: proxy stall" p_stall
 run_case "harness: skopeo copies through the proxy" s_proxy
 run_case "harness: skopeo copies from htpasswd and token registries" s_auth
 proxy_reset >/dev/null 2>&1
-echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"

@@ -2,11 +2,7 @@
 # e2e: `ocimirror app validate` on the Margo samples and bad descriptions
 # in testdata/margo, and `app push` to a docker-registry and into the store.
 # Run by tests/e2e/run.sh, which exports OCIMIRROR, E2E_*.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-. "$HERE/lib/ocimirror.sh"
+. "$(dirname "$0")/lib/prologue.sh"
 
 MARGO=$(cd "$HERE/../../testdata/margo" && pwd)
 
@@ -148,5 +144,3 @@ run_case "app validate: older-draft fields only -> warnings, exit 0" case_warnin
 run_case "app validate: resource file missing from the package dir" case_missing_resource_in_dir
 run_case "app validate --json: one object per problem and a summary" case_json
 run_case "app usage errors -> exit 2, missing file -> exit 1" case_usage
-
-echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"

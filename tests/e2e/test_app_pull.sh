@@ -7,18 +7,10 @@
 # images, charts and Compose archives the Margo samples reference, and
 # hostile Compose archives.
 # Run by tests/e2e/run.sh, which exports OCIMIRROR, E2E_*.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-. "$HERE/lib/ocimirror.sh"
-. "$HERE/lib/serve.sh"
-serve_init
+. "$(dirname "$0")/lib/prologue.sh"
 
 W=$E2E_WORK/app-pull
 mkdir -p "$W"
-E2E_PIDS=()
-trap 'for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null; done; _serve_cleanup' EXIT
 
 e2e_start_bare reg-app
 APP_HOST=$BARE_HOST
@@ -267,7 +259,13 @@ case_faults() {
 	assert_eq ok "$r" "stored despite the faults" || return
 	assert_eq "corrupt drop drop status429 status500 status503" \
 		"$(curl -sf "http://$paddr/__log" | "$PYTHON" -c 'import json,sys
-print(" ".join(sorted(e["fault"] for e in json.load(sys.stdin) if e.get("fault"))))')" "faults that fired"
+print(" ".join(sorted(e["fault"] for e in json.load(sys.stdin) if e.get("fault"))))')" "faults that fired" || return
+	# each where it was aimed
+	E2E_PROXY=$paddr assert_proxy_faults 1 status503 "/appfault/apps/digitron/manifests/" || return
+	E2E_PROXY=$paddr assert_proxy_faults 1 status429 "/charts/orchestrator/manifests/" || return
+	E2E_PROXY=$paddr assert_proxy_faults 1 corrupt "/charts/database/blobs/" || return
+	E2E_PROXY=$paddr assert_proxy_faults 2 drop "/digitron/orchestrator/blobs/" || return
+	E2E_PROXY=$paddr assert_proxy_faults 1 status500 "/library/busybox/manifests/"
 }
 
 case_sync_not_a_package() {
@@ -298,5 +296,3 @@ run_case "app pull of an image that is not a package: refused, its tags kept" ca
 run_case "app pull through a fault proxy: 503, 429, a corrupt chart, drops" case_faults
 run_case "sync type: margo-app: versions by semver, arch, no-op re-run" case_sync_margo_app
 run_case "sync type: margo-app on an image repository: refused, nothing stored" case_sync_not_a_package
-
-echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"

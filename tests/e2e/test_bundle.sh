@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # e2e: export / import / inventory bundles; served back and read by skopeo.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-. "$HERE/lib/ocimirror.sh"
+. "$(dirname "$0")/lib/prologue.sh"
 
-export OCIMIRROR_RETRY_BASE_MS=${OCIMIRROR_RETRY_BASE_MS:-50}
 ref() { echo "$REG_OPEN/$(e_ref "$EXP_OPEN" "$1" repo):$(e_ref "$EXP_OPEN" "$1" tag)"; }
 B=$E2E_WORK/bundles
 MT_ACCEPT="application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
@@ -15,7 +10,7 @@ mkdir -p "$B"
 # the source store: an image with its sbom, a 3-platform index, a chart
 SRC=$E2E_WORK/bundle-src
 STORE=$SRC om --store "$SRC" pull --referrers "$(ref oci-image)" "$(ref multiarch)" "$(ref helm-chart)" ||
-	{ echo "not ok - setup: pull failed: $(alltext | tail -n 3)"; echo "0 passed, 1 failed"; exit 1; }
+	e2e_setup_fail "pull failed: $(alltext | tail -n 3)"
 
 blobs_of() { ls "$1/blobs/sha256" | sort | tr '\n' ' '; }
 tags_of() { om --store "$1" ls; cut -f1,2 "$OUT" | sort | tr '\n' ' '; }

@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # e2e: `ocimirror gc` and `ocimirror verify` on stores filled by real pulls
 # from docker-registry. Run by tests/e2e/run.sh.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-. "$HERE/lib/ocimirror.sh"
-
-export OCIMIRROR_RETRY_BASE_MS=${OCIMIRROR_RETRY_BASE_MS:-50}
+. "$(dirname "$0")/lib/prologue.sh"
 
 MA_REPO=$(e_ref "$EXP_OPEN" multiarch repo)
 child() { exp_get "$EXP_OPEN" "d['refs']['multiarch']['children']['$1']['digest']"; }

@@ -2,13 +2,7 @@
 # e2e: `ocimirror pull` (and tags / ls / inspect / login) against real
 # docker-registry instances, the token service and the fault proxy.
 # Run by tests/e2e/run.sh, which exports OCIMIRROR, REG_*, EXP_*, E2E_*.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-. "$HERE/lib/ocimirror.sh"
-
-export OCIMIRROR_RETRY_BASE_MS=${OCIMIRROR_RETRY_BASE_MS:-50}
+. "$(dirname "$0")/lib/prologue.sh"
 
 # ref KEY [HOST]: the tagged reference of an expectations entry on HOST
 ref() {
@@ -278,22 +272,30 @@ case_fault_drop_resumes() {
 	local b; b=$(big_layer)
 	fault_pull_ok '{"mode":"drop","match":"'"$b"'","after":1048576,"count":1,"method":"GET"}' oci-image || return
 	assert_eq 1 "$(proxy_log | "$PYTHON" -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if e["fault"]=="drop"))')" "drops injected" || return
+	assert_proxy_faults 1 drop "/blobs/$b" || return
 	local ranged; ranged=$(proxy_count GET "$b" ranged)
 	[ "$ranged" -ge 1 ] || fail "no Range request for the dropped blob after the drop"
 }
 
 case_fault_503_twice() {
 	fault_pull_ok '{"mode":"status503","match":"/blobs/","count":2}' oci-image || return
-	assert_eq 2 "$(proxy_log | "$PYTHON" -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if e["status"]==503))')" "503s served"
+	assert_eq 2 "$(proxy_log | "$PYTHON" -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if e["status"]==503))')" "503s served" || return
+	assert_proxy_faults 2 status503 "/blobs/"
 }
 
 case_fault_503_manifest() {
-	fault_pull_ok '{"mode":"status503","match":"/manifests/","count":2}' multiarch
+	fault_pull_ok '{"mode":"status503","match":"/manifests/","count":2}' multiarch || return
+	# both 503s went to the index's repository; the pull asked again after them
+	local repo; repo=$(e_ref "$EXP_OPEN" multiarch repo)
+	assert_proxy_faults 2 status503 "/$repo/manifests/" || return
+	local n; n=$(proxy_count "" "/$repo/manifests/")
+	[ "$n" -ge 3 ] || fail "$n manifest requests in all: none after the two 503s"
 }
 
 case_fault_429_retry_after() {
 	fault_pull_ok '{"mode":"status429","match":"/blobs/","count":1,"retry_after":1}' oci-image || return
 	assert_eq 1 "$(proxy_log | "$PYTHON" -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if e["status"]==429))')" "429s served" || return
+	assert_proxy_faults 1 status429 "/blobs/" || return
 	# the backoff base is 50 ms here, so a wait of 1000 ms is Retry-After's
 	assert_contains "$(alltext)" "retry 1/" "retry logged" || return
 	assert_contains "$(alltext)" "in 1000 ms" "wait taken from Retry-After"
@@ -306,6 +308,9 @@ case_fault_corrupt_forever() {
 	proxy_fault '{"mode":"corrupt","match":"'"$b"'","after":1000,"count":-1}' || return
 	OCIMIRROR_RETRIES=3 assert_exit 1 oms pull "$(ref oci-image "$REG_PROXY")" || return
 	E2E_ICASE=1 assert_contains "$(alltext)" "digest" "error message" || return
+	# every fetch of the layer was corrupted: the first and the one refetch
+	assert_proxy_faults 2 corrupt "/blobs/$b" || return
+	assert_eq 2 "$(proxy_count GET "/blobs/$b")" "GETs of the corrupted layer" || return
 	assert_no_blob "$b" || return
 	assert_no_tags || return
 	assert_tmp_empty
@@ -313,7 +318,10 @@ case_fault_corrupt_forever() {
 
 case_fault_corrupt_once() {
 	local b; b=$(big_layer)
-	fault_pull_ok '{"mode":"corrupt","match":"'"$b"'","after":2000000,"count":1,"method":"GET"}' oci-image
+	fault_pull_ok '{"mode":"corrupt","match":"'"$b"'","after":2000000,"count":1,"method":"GET"}' oci-image || return
+	# the one corrupted GET of the layer, then a second GET of it
+	assert_proxy_faults 1 corrupt "/blobs/$b" || return
+	assert_eq 2 "$(proxy_count GET "/blobs/$b")" "GETs of the corrupted layer"
 }
 
 case_fault_stall() {
@@ -321,6 +329,7 @@ case_fault_stall() {
 	OCIMIRROR_STALL_TIMEOUT=2 fault_pull_ok '{"mode":"stall","match":"'"$b"'","after":524288,"stall":10,"count":1,"method":"GET"}' oci-image || return
 	# the stalled transfer was cut (logged) and resumed from the byte reached
 	E2E_ICASE=1 assert_contains "$(alltext)" "timeout" "stall detected" || return
+	assert_proxy_faults 1 stall "/blobs/$b" || return
 	local ranged; ranged=$(proxy_count GET "$b" ranged)
 	[ "$ranged" -ge 1 ] || fail "no Range request for the stalled blob"
 }
@@ -331,6 +340,8 @@ case_fault_500_manifest_other_ref_ok() {
 	local repo; repo=$(e_ref "$EXP_OPEN" docker-image repo)
 	proxy_fault '{"mode":"status500","match":"/'"$repo"'/manifests/","count":-1}' || return
 	OCIMIRROR_RETRIES=3 assert_exit 1 oms pull "$(ref docker-image "$REG_PROXY")" "$(ref oci-image "$REG_PROXY")" || return
+	# the first try and OCIMIRROR_RETRIES=3 retries, all on that repository
+	assert_proxy_faults 4 status500 "/$repo/manifests/" || return
 	assert_ref_stored "$EXP_OPEN" oci-image "$REG_PROXY" || return
 	assert_no_tags "$REG_PROXY" "$repo" || return
 	assert_tmp_empty
@@ -338,7 +349,13 @@ case_fault_500_manifest_other_ref_ok() {
 
 case_fault_drop_every_blob_once() {
 	# the first 3 blob GETs (or resumed GETs) are cut after 100 bytes
-	fault_pull_ok '{"mode":"drop","match":"/blobs/","after":100,"count":3,"method":"GET"}' multiarch
+	fault_pull_ok '{"mode":"drop","match":"/blobs/","after":100,"count":3,"method":"GET"}' multiarch || return
+	assert_proxy_faults 3 drop "/blobs/" || return
+	# and each cut blob was asked for again
+	local p
+	while read -r _ p; do
+		[ "$(proxy_count GET "$p")" -ge 2 ] || { fail "dropped $p not fetched again"; return; }
+	done < <(proxy_faults drop)
 }
 
 case_store_locked() {
@@ -359,6 +376,8 @@ case_store_locked() {
 	oms pull "$(ref helm-chart)" || rc2=$?
 	wait "$pid" || rc1=$?
 	assert_eq 3 "$rc2" "exit status of the second pull $(_tail_out)" || return
+	# the first pull was held in the proxy's stall while the second ran
+	assert_proxy_faults 1 stall "/blobs/$b" || return
 	assert_contains "$(alltext)" "locked" "lock message" || return
 	assert_eq 0 "$rc1" "exit status of the first pull ($(tail -n 3 "$E2E_WORK/bg.out" | tr '\n' ' '))" || return
 	assert_ref_stored "$EXP_OPEN" oci-image "$REG_PROXY" || return
@@ -406,4 +425,3 @@ run_case "fault: 500 forever on one manifest, other ref ok" case_fault_500_manif
 run_case "second writer on a locked store exits 3" case_store_locked
 
 proxy_reset >/dev/null 2>&1
-echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"

@@ -2,13 +2,7 @@
 # e2e: `ocimirror push` from the store into docker-registry (htpasswd and
 # open, through the fault proxy to count requests), checked with skopeo.
 # Run by tests/e2e/run.sh, which exports OCIMIRROR, REG_*, EXP_*, E2E_*.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-. "$HERE/lib/ocimirror.sh"
-
-export OCIMIRROR_RETRY_BASE_MS=${OCIMIRROR_RETRY_BASE_MS:-50}
+. "$(dirname "$0")/lib/prologue.sh"
 
 ref() { echo "$REG_OPEN/$(e_ref "$EXP_OPEN" "$1" repo):$(e_ref "$EXP_OPEN" "$1" tag)"; }
 sref() { echo "$REG_OPEN/$(e_ref "$EXP_OPEN" "$1" repo)"; } # store repo
@@ -170,5 +164,3 @@ run_case "push without credentials -> exit 1, 401" case_push_without_creds
 run_case "push of a ref not in the store -> exit 1 naming it" case_push_missing_ref
 run_case "push usage errors -> exit 2" case_push_usage
 run_case "push --all --to pushes every stored tag" case_push_all
-
-echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"

@@ -3,13 +3,7 @@
 # curl-driven pushes, manifests and referrers, pagination, Range, auth,
 # hostile input, concurrency, metrics and shutdown.
 # Run by tests/e2e/run.sh, which exports OCIMIRROR, REG_*, EXP_*, E2E_*.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-. "$HERE/lib/ocimirror.sh"
-. "$HERE/lib/serve.sh"
-serve_init
+. "$(dirname "$0")/lib/prologue.sh"
 
 ACCEPT='application/vnd.oci.image.manifest.v1+json,application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.v2+json,application/vnd.docker.distribution.manifest.list.v2+json'
 MT_M=application/vnd.oci.image.manifest.v1+json
@@ -1119,4 +1113,3 @@ if [ -n "${MAIN_SRV:-}" ]; then
 	serve_stop "$MAIN_PID" TERM || rc=$?
 	run_case "serve: main server exits 0 on SIGTERM" assert_eq 0 "$rc" "main server exit status"
 fi
-echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed"

@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
 # e2e: `ocimirror sync` against docker-registry, through the fault proxy so
 # that requests can be counted.
-set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
-. "$HERE/lib/env.sh"
-. "$HERE/lib/assert.sh"
-. "$HERE/lib/ocimirror.sh"
+. "$(dirname "$0")/lib/prologue.sh"
 
-export OCIMIRROR_RETRY_BASE_MS=${OCIMIRROR_RETRY_BASE_MS:-50}
 SRC=e2e/sync-src
 P=$REG_PROXY
 
@@ -18,7 +13,7 @@ variant() { # TAG N -> digest
 # upstream: semver-ish tags in e2e/sync-src, each its own digest
 declare -A DIG
 for t in 1.0.0 1.2.0 1.2.5 2.0.0-rc.1 2.0.0 2.1.0 latest dev-build; do
-	DIG[$t]=$(variant "$t" "$t") || { echo "not ok - setup: variant $t failed"; echo "0 passed, 1 failed"; exit 1; }
+	DIG[$t]=$(variant "$t" "$t") || e2e_setup_fail "variant $t failed"
 done
 
 cfg() { # writes $CFG from stdin
@@ -170,6 +165,8 @@ case_failed_image_keeps_old_tag() {
 	assert_contains "$(actions)" "1.2.5=unchanged" "other tags" || return
 	# the old tag is untouched
 	assert_tag "$P" "$SRC" 2.1.0 "${DIG[2.1.0]}" || return
+	# the first try and OCIMIRROR_RETRIES=2 retries, all on the moved manifest
+	assert_proxy_faults 3 status500 "/manifests/$moved" || return
 	assert_eq failed "$(summary result)" "summary"
 	proxy_reset
 	variant 2.1.0 2.1.0 >/dev/null
@@ -190,6 +187,8 @@ case_concurrent_run_exits_3() {
 	wait "$pid" || rc1=$?
 	assert_eq 3 "$rc2" "second run" || return
 	assert_contains "$(alltext)" "locked" "message" || return
+	# the first run was held in the proxy's stall while the second ran
+	assert_proxy_faults 1 stall "/blobs/" || return
 	assert_eq 0 "$rc1" "first run"
 }
 
@@ -207,13 +206,17 @@ case_kill9_then_rerun() {
 	for i in $(seq 1 20); do
 		delay=$(( (i * 97) % 1500 ))
 		rc=0
+		# (the subshell waits for timeout, so the shell's "Killed" notice
+		# goes to its /dev/null stderr, not to the test output)
 		(timeout -s KILL "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))" "$OCIMIRROR" --store "$STORE" -q \
-			sync -c "$CFG" >/dev/null 2>&1 </dev/null) 2>/dev/null || rc=$?
+			sync -c "$CFG" >/dev/null 2>&1 </dev/null; exit $?) 2>/dev/null || rc=$?
 		[ $rc -eq 137 ] && kills=$((kills + 1))
 		"$PYTHON" "$E2E_LIB/check_store.py" "$STORE" || { fail "after kill $i (${delay} ms): store inconsistent"; return; }
 		# the next attempt starts from an empty store half the time
 		[ $((i % 2)) -eq 0 ] && new_store
 	done
+	# the runs were slowed by the proxy (the kills landed mid-transfer)
+	assert_proxy_faults 8+ stall "/blobs/" || return
 	proxy_reset
 	[ $kills -ge 8 ] || { fail "only $kills of 20 runs were killed mid-way"; return; }
 	assert_exit 0 sync_json || return
@@ -233,6 +236,8 @@ case_corrupt_blob_refused_others_continue() {
 	assert_contains "$(actions)" "v1=failed" "the corrupted image" || return
 	assert_contains "$(actions)" "1.2.5=added" "the others" || return
 	E2E_ICASE=1 assert_contains "$(cat "$OUT")" "digest mismatch" "error names the mismatch" || return
+	# every fetch of the layer was corrupted: the first and the one refetch
+	assert_proxy_faults 2 corrupt "/blobs/$b" || return
 	assert_no_blob "$b" || return
 	assert_no_file "$STORE/repositories/plant/docker-image/_tags/v1" || return
 	assert_tmp_empty

@@ -7,7 +7,8 @@
 # Assertions print nothing on success; on failure they record the first
 # reason ("not ok - name: reason") and return 1, so `assert_x ... || return`
 # stops a case early. Results are appended to $E2E_RESULTS (one line per
-# case: "ok NAME" / "not ok NAME") so run.sh can count across test files.
+# case: "ok NAME" / "not ok NAME" / "skip NAME") so run.sh can count across
+# test files. A skipped case (skip_case) is neither passed nor failed.
 #
 # Every case's commands run under `timeout` via run_cli (see below).
 
@@ -16,6 +17,7 @@ E2E_CASE_FAIL=""
 E2E_CASE_NAME=""
 E2E_FILE_PASSED=0
 E2E_FILE_FAILED=0
+E2E_FILE_SKIPPED=0
 
 # _fail REASON: record the first failure of the running case
 _fail() {
@@ -25,12 +27,16 @@ _fail() {
 
 fail() { _fail "$*"; }
 
+# _filtered NAME: true when $E2E_FILTER (a grep -E regex) is set and NAME
+# does not match it
+_filtered() {
+	[ -n "${E2E_FILTER:-}" ] && ! printf '%s\n' "$1" | grep -Eq -- "$E2E_FILTER"
+}
+
 # Only run cases whose name matches $E2E_FILTER (a grep -E regex), if set.
 run_case() {
 	local name=$1; shift
-	if [ -n "${E2E_FILTER:-}" ] && ! printf '%s\n' "$name" | grep -Eq -- "$E2E_FILTER"; then
-		return 0
-	fi
+	_filtered "$name" && return 0
 	E2E_CASE_NAME=$name
 	E2E_CASE_FAIL=""
 	local rc=0 t0=$SECONDS
@@ -54,11 +60,18 @@ run_case() {
 	return 0
 }
 
-# skip_case NAME REASON: counted as passed, reported as skipped
+# skip_case NAME REASON: reported as "skip - NAME: REASON" and counted as
+# skipped (neither passed nor failed; it does not change the exit status)
 skip_case() {
-	echo "ok - $1 # SKIP $2"
-	echo "ok $1" >>"$E2E_RESULTS"
-	E2E_FILE_PASSED=$((E2E_FILE_PASSED + 1))
+	_filtered "$1" && return 0
+	echo "skip - $1: $2"
+	echo "skip $1" >>"$E2E_RESULTS"
+	E2E_FILE_SKIPPED=$((E2E_FILE_SKIPPED + 1))
+}
+
+# e2e_file_summary: the test file's own count, "# FILE: N passed, N failed, N skipped"
+e2e_file_summary() {
+	echo "# $(basename "$0"): $E2E_FILE_PASSED passed, $E2E_FILE_FAILED failed, $E2E_FILE_SKIPPED skipped"
 }
 
 _q() { printf '%q' "$1" | cut -c1-200; }

@@ -233,13 +233,43 @@ proxy_fault() {
 		"http://$REG_PROXY/__fault" >/dev/null
 }
 proxy_reset() { curl -sf -m 5 -X POST "http://$REG_PROXY/__reset" >/dev/null; }
-proxy_log() { curl -sf -m 5 "http://$REG_PROXY/__log"; }
+# proxy_log: the proxy's JSON log; E2E_PROXY=ADDR reads another faultproxy.py
+proxy_log() { curl -sf -m 5 "http://${E2E_PROXY:-$REG_PROXY}/__log"; }
 # proxy_count [METHOD] [PATH-SUBSTRING] [ranged]: count proxied requests
 proxy_count() {
 	proxy_log | "$PYTHON" -c 'import json,sys
 m,p,r=(sys.argv[1:]+["","",""])[:3]
 print(sum(1 for e in json.load(sys.stdin)
           if (not m or e["method"]==m) and (not p or p in e["path"]) and (r!="ranged" or e.get("range"))))' "$@"
+}
+
+# proxy_faults [MODE]: "METHOD PATH" of every request the proxy injected a
+# fault into (of MODE, if given: drop, corrupt, stall, status503 ...), in order
+proxy_faults() {
+	local log
+	log=$(proxy_log) || return 1
+	printf '%s' "$log" | "$PYTHON" -c 'import json,sys
+m=(sys.argv[1:]+[""])[0]
+for e in json.load(sys.stdin):
+    f=e.get("fault")
+    if f and f not in ("paginate", "upstream-error") and (not m or f==m): print(e["method"], e["path"])' "$@"
+}
+
+# assert_proxy_faults WANT MODE [PATH-SUBSTRING]: the proxy injected fault
+# MODE exactly WANT times ("N+": at least N), each time into a request whose
+# path contains PATH-SUBSTRING. Needs assert.sh.
+assert_proxy_faults() {
+	local want=$1 mode=$2 sub=${3:-} got n bad
+	got=$(proxy_faults "$mode") || { _fail "fault proxy log unreadable"; return 1; }
+	n=$(printf '%s' "$got" | grep -c .)
+	case $want in
+	*+) [ "$n" -ge "${want%+}" ] || { _fail "$mode faults injected: $n, want at least ${want%+}"; return 1; } ;;
+	*) [ "$n" -eq "$want" ] || { _fail "$mode faults injected: $n, want $want [$(printf '%s' "$got" | tr '\n' ' ' | head -c 300)]"; return 1; } ;;
+	esac
+	[ -n "$sub" ] || return 0
+	bad=$(printf '%s\n' "$got" | grep . | grep -vF -- "$sub" | head -n 3 | tr '\n' ' ')
+	[ -z "$bad" ] && return 0
+	_fail "$mode fault injected outside '$sub': $bad"
 }
 
 # ---- expectations (seed.py --out) ----------------------------------------

@@ -37,7 +37,9 @@ Control endpoints (answered by the proxy, never forwarded):
       left is used.
   POST /__reset   clears rules and the log
   GET  /__log     JSON list of {method, path, status, range, fault, bytes}
-                  for every proxied request, in order
+                  for every proxied request, in order; fault is the mode
+                  that applied, "corrupt-missed" / "stall-missed" when the
+                  body ended before `after` (the rule is used up all the same)
   GET  /__rules   the current rules (debugging)
 """
 import argparse
@@ -320,6 +322,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if mode == "corrupt" and sent <= after < sent + len(b):
                         i = after - sent
                         b = b[:i] + bytes([b[i] ^ 0xFF]) + b[i + 1:]
+                        rule = None
                     elif mode in ("drop", "stall") and sent + len(b) > after and sent <= after:
                         head = b[:after - sent]
                         if head:
@@ -343,6 +346,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 entry["bytes"] = sent
                 self.abort()
                 return
+            if rule is not None:
+                # the body ended before `after`: the fault did not happen
+                entry["fault"] = rule["mode"] + "-missed"
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
             entry["client_gone"] = True

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Helpers for tests that run `ocimirror serve` and talk HTTP to it.
-# Needs: $OCIMIRROR, $E2E_TMP, $E2E_WORK, $PYTHON; env.sh and assert.sh sourced.
+# Needs: $OCIMIRROR, $E2E_TMP, $E2E_WORK, $PYTHON; env.sh and assert.sh sourced
+# (lib/prologue.sh sources it and stops its servers at exit).
 #
-#   serve_init                    # once per test file: cleanup trap (EXIT/INT/TERM)
 #   serve_start NAME STORE [ARGS...]
 #       starts `ocimirror --store STORE serve --listen 127.0.0.1:PORT ARGS`
 #       on a free port, waits (bounded by E2E_READY_TIMEOUT) for /healthz and
@@ -41,13 +41,7 @@ _serve_cleanup() {
 	SERVE_RMDIRS=()
 }
 
-# serve_init: the test file's own trap (run.sh's trap is in another process;
-# env.sh's e2e_init does nothing when E2E_TMP is already set).
-serve_init() {
-	trap _serve_cleanup EXIT
-	trap '_serve_cleanup; exit 130' INT
-	trap '_serve_cleanup; exit 143' TERM
-}
+# _serve_cleanup is called by the test file's trap (lib/prologue.sh).
 
 bg_track() { SERVE_PIDS+=("$1"); }
 
