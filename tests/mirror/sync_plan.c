@@ -117,11 +117,12 @@ static void load(const char *yaml)
 static int run(int dry_run)
 {
 	struct sync_options o;
+	struct err e;
 
 	memset(&o, 0, sizeof(o));
 	o.dry_run = dry_run;
 	sync_report_release(&rep);
-	return sync_run(&dst.st, &cfg, &lp.reg, &o, &rep);
+	return sync_run(&rep, &dst.st, &cfg, &lp.reg, &o, &e);
 }
 
 /* The report line of repo:tag (there must be exactly one). */
