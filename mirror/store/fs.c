@@ -12,7 +12,8 @@
 #include "mirror/store/backend.h"
 #include "mirror/store/fsutil.h"
 
-#define REPO_DEPTH_MAX 64
+#define REPO_DEPTH_MAX 130 /* a 255-character name has at most 128 components  \
+			    */
 
 struct fs {
 	const char *root;
@@ -402,15 +403,31 @@ static void walk(struct walk *w, const char *rel, int depth)
 	}
 	for (size_t i = 0; i < n; i++)
 		is_repo |= is_record_dir(names[i]);
-	if (is_repo && store_repo_valid(rel) && !w->stop)
+	if (is_repo && !store_repo_valid(rel)) {
+		/* records under a name the grammar refuses (an older store, a
+		 * hand edit): never visited, so say so, or gc would sweep
+		 * what they reference */
+		err_set(&e, ERR_INVALID,
+			"repositories/%.600s: not a valid repository name; "
+			"not visited",
+			rel);
+		walk_failed(w, &e);
+	} else if (is_repo && !w->stop) {
 		w->stop = w->cb(w->ctx, rel);
+	}
 	for (size_t i = 0; i < n && !w->stop; i++) {
 		char *sub = NULL, *p = NULL;
 
 		if (names[i][0] == '_' || names[i][0] == '.')
 			continue;
-		if (depth >= REPO_DEPTH_MAX)
+		if (depth >= REPO_DEPTH_MAX) {
+			err_set(&e, ERR_TOO_LARGE,
+				"repositories/%.600s: nested deeper than %d "
+				"levels; not visited",
+				rel, REPO_DEPTH_MAX);
+			walk_failed(w, &e);
 			break;
+		}
 		p = fsutil_pathf("%s/%s", dir, names[i]);
 		if (p && is_dir_nofollow(p)) {
 			sub = *rel ? fsutil_pathf("%s/%s", rel, names[i])

@@ -437,3 +437,42 @@ Test(gc, referrer_chain_deeper_than_the_limit_is_not_followed)
 	cr_assert(fix_blob_present(&f, &cur));
 	cr_assert(strstr(s.warnings[0], "deeper"), "%s", s.warnings[0]);
 }
+
+/* Records under a name the grammar refuses (a store written by an older,
+ * looser version): the walk cannot visit them, so it says so and gc keeps
+ * every blob rather than sweeping what they may reference. */
+static void invalid_name_keeps_blobs(const char *dir, const char *why)
+{
+	struct gc_stats st;
+	struct seen s;
+	char rel[700];
+	struct oci_digest one = dg("layer one");
+
+	delete_tag("v1");
+	fix_age_all(&f, 3600);
+	snprintf(rel, sizeof(rel), "%s/repositories/%s/_tags", f.root, dir);
+	cr_assert_eq(fix_mkdirs(rel), 0, "%s", rel);
+	run_gc(&st, &s, 0, 0);
+	cr_assert(st.blob_sweep_skipped);
+	cr_assert_eq(st.blobs, 0);
+	cr_assert(fix_blob_present(&f, &one));
+	cr_assert_geq(s.nw, 1);
+	cr_assert(strstr(s.warnings[s.nw - 1], why), "%s",
+		  s.warnings[s.nw - 1]);
+}
+
+Test(gc, records_under_an_invalid_name_stop_the_blob_sweep)
+{
+	invalid_name_keeps_blobs("my-.registry:99999/new",
+				 "not a valid repository name");
+}
+
+Test(gc, repositories_nested_past_the_walk_limit_stop_the_blob_sweep)
+{
+	char dir[600];
+	size_t n = (size_t)snprintf(dir, sizeof(dir), "deep");
+
+	for (int i = 0; i < 131; i++)
+		n += (size_t)snprintf(dir + n, sizeof(dir) - n, "/d");
+	invalid_name_keeps_blobs(dir, "levels; not visited");
+}

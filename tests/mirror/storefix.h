@@ -4,6 +4,7 @@
 #define TESTS_MIRROR_STOREFIX_H
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <ftw.h>
@@ -194,6 +195,23 @@ static FIX_UNUSED const char *fix_path(struct fix *f, const char *fmt, ...)
 	va_end(ap);
 	snprintf(p, sizeof(p), "%s/%s", f->root, rel);
 	return p;
+}
+
+/* mkdir -p of an absolute path; 0 or -1. */
+static FIX_UNUSED int fix_mkdirs(const char *path)
+{
+	char p[4096];
+
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, 0755) && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(p, 0755) && errno != EEXIST ? -1 : 0;
 }
 
 static FIX_UNUSED int fix_exists(struct fix *f, const char *rel)
