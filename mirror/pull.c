@@ -381,7 +381,9 @@ static void plan_count(struct pull_result *results, const struct store *s,
 		struct refstate *r = &rs[i];
 		struct pull_result *res = &results[i];
 
-		qsort(r->needs, r->n_needs, sizeof(*r->needs), cmp_need);
+		if (r->n_needs) /* needs is NULL when there are none */
+			qsort(r->needs, r->n_needs, sizeof(*r->needs),
+			      cmp_need);
 		for (size_t q = 0; q < r->n_needs; q++) {
 			const struct need *nd = &r->needs[q];
 
@@ -476,7 +478,8 @@ static void queue_release(struct queue *q)
 static void commit_item(struct pull_result *res, struct store *s,
 			struct refstate *r, size_t i, const struct queue *q)
 {
-	qsort(r->needs, r->n_needs, sizeof(*r->needs), cmp_need);
+	if (r->n_needs) /* needs is NULL when there are none */
+		qsort(r->needs, r->n_needs, sizeof(*r->needs), cmp_need);
 	for (size_t k = 0; k < r->n_needs; k++) {
 		struct reg_blob_job key = {0};
 		const struct reg_blob_job *j;
