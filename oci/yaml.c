@@ -186,6 +186,12 @@ static int over(size_t n, size_t max)
 	return max && n > max;
 }
 
+/* 0 is the default here, not "no cap" (see oci/yaml.h). */
+static size_t anchors_max(const struct oci_yaml_limits *lim)
+{
+	return lim->anchors_max ? lim->anchors_max : OCI_YAML_ANCHORS_MAX;
+}
+
 /* Add size (saturating) to the open parent and to the total. */
 static void grow(struct count *c, size_t size)
 {
@@ -264,6 +270,10 @@ static int count_event(struct oci_yaml *y, struct count *c,
 			return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
 		if (!a)
 			return 1; /* "found duplicate anchor" */
+		if (over(c->an.n, anchors_max(lim)))
+			return too_large(y, ev, err,
+					 "more than %zu YAML anchors",
+					 anchors_max(lim));
 	}
 	c->expanded = c->expanded == SIZE_MAX ? SIZE_MAX : c->expanded + 1;
 	if (over(c->expanded, lim->expand_max))
@@ -325,7 +335,8 @@ int oci_yaml_load(struct oci_yaml *y, const char *name, const void *data,
 		  struct err *err)
 {
 	static const struct oci_yaml_limits defaults = OCI_YAML_LIMITS_DEFAULT;
-	int rc;
+	yaml_parser_t p;
+	int rc = 0;
 
 	memset(y, 0, sizeof(*y));
 	y->name = name;
@@ -338,52 +349,65 @@ int oci_yaml_load(struct oci_yaml *y, const char *name, const void *data,
 			       "larger than %zu bytes", lim->input_max);
 	if ((rc = count_first(y, lim, err)))
 		return rc;
-	y->parser = malloc(sizeof(*y->parser));
-	if (!y->parser || !yaml_parser_initialize(y->parser)) {
-		free(y->parser);
-		y->parser = NULL;
+	/* the parser goes as soon as the tree is built: oci_yaml_expect_end
+	 * reads the input again, so a kept document costs only its tree */
+	if (!yaml_parser_initialize(&p))
 		return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
-	}
-	yaml_parser_set_input_string(y->parser, y->data, len);
-	if (!yaml_parser_load(y->parser, &y->doc)) {
-		rc = parser_fail(y, y->parser, err);
-		yaml_parser_delete(y->parser);
-		free(y->parser);
-		y->parser = NULL;
+	yaml_parser_set_input_string(&p, y->data, len);
+	if (!yaml_parser_load(&p, &y->doc))
+		rc = parser_fail(y, &p, err);
+	yaml_parser_delete(&p);
+	if (rc)
 		return rc;
-	}
-	y->has_doc = 1;
+	y->has_doc = y->loaded = 1;
 	return 0;
+}
+
+/* An event that begins a node. */
+static int is_node_event(const yaml_event_t *ev)
+{
+	return ev->type == YAML_SCALAR_EVENT ||
+	       ev->type == YAML_SEQUENCE_START_EVENT ||
+	       ev->type == YAML_MAPPING_START_EVENT ||
+	       ev->type == YAML_ALIAS_EVENT;
 }
 
 int oci_yaml_expect_end(struct oci_yaml *y, struct err *err)
 {
+	yaml_parser_t p;
 	yaml_event_t ev;
-	int rc = 0;
+	int rc = 0, past_first = 0;
 
-	if (!y->parser)
+	if (!y->loaded)
 		return fail_at(y, err, ERR_FAIL, 0, 0, "no document loaded");
+	/* the first document loaded without error: its events come again */
+	if (!yaml_parser_initialize(&p))
+		return fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
+	yaml_parser_set_input_string(&p, y->data, y->len);
 	for (;;) {
-		if (!yaml_parser_parse(y->parser, &ev))
-			return parser_fail(y, y->parser, err);
-		/* no event: the loader already took the stream's end */
-		if (ev.type == YAML_STREAM_END_EVENT ||
-		    ev.type == YAML_NO_EVENT)
+		if (!yaml_parser_parse(&p, &ev)) {
+			rc = parser_fail(y, &p, err);
 			break;
-		if (ev.type == YAML_SCALAR_EVENT ||
-		    ev.type == YAML_SEQUENCE_START_EVENT ||
-		    ev.type == YAML_MAPPING_START_EVENT ||
-		    ev.type == YAML_ALIAS_EVENT) {
+		}
+		if (ev.type == YAML_STREAM_END_EVENT ||
+		    ev.type == YAML_NO_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		if (ev.type == YAML_DOCUMENT_END_EVENT)
+			past_first = 1;
+		else if (past_first && is_node_event(&ev)) {
 			rc =
 			    fail_at(y, err, ERR_INVALID, ev.start_mark.line + 1,
 				    ev.start_mark.column + 1,
 				    "a second YAML document; only one "
 				    "allowed");
+			yaml_event_delete(&ev);
 			break;
 		}
 		yaml_event_delete(&ev);
 	}
-	yaml_event_delete(&ev);
+	yaml_parser_delete(&p);
 	return rc;
 }
 
@@ -391,10 +415,6 @@ void oci_yaml_release(struct oci_yaml *y)
 {
 	if (y->has_doc)
 		yaml_document_delete(&y->doc);
-	if (y->parser) {
-		yaml_parser_delete(y->parser);
-		free(y->parser);
-	}
 	memset(y, 0, sizeof(*y));
 }
 

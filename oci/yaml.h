@@ -13,9 +13,14 @@
  *   expand_max  nodes of the tree with every alias     (10,000,000)
  *               expanded where it is used: a "billion laughs" document
  *               of a few hundred bytes stops here while it is read
+ *   anchors_max anchors defined in the document           (1000)
+ *               libyaml's loader looks each alias up by a linear scan
+ *               of the anchors, so their number is capped before it runs
  *
  * An alias to a node that contains it (a cycle) is refused outright. A
- * limit of 0 means "no cap" for that count.
+ * limit of 0 means "no cap" for that count, except anchors_max: 0 there
+ * is the default (1000), so a limits struct written without the field
+ * still caps anchors; SIZE_MAX lifts that cap.
  *
  * Errors: a cap is ERR_TOO_LARGE, a syntax error (libyaml's problem and
  * context, bad UTF-8, an undefined alias, a cycle) ERR_INVALID, out of
@@ -26,12 +31,13 @@
  *
  * Ownership: struct oci_yaml is caller-owned. A failed oci_yaml_load holds
  * nothing (only name, line and column are set); after a successful one
- * call oci_yaml_release once. Nodes and scalar strings handed out point
- * into y->doc and live until then; a caller may take y->doc over (copy it
- * and clear has_doc) and yaml_document_delete it itself. The lookups work
- * on any libyaml document (y->doc or another), never allocate and never
- * fail: a wrong kind or a missing key is NULL. Names here are oci_yaml_*;
- * libyaml's own yaml_* names are not shadowed. */
+ * call oci_yaml_release once. No libyaml parser is kept past the load:
+ * oci_yaml_expect_end parses data again from its start. Nodes and scalar
+ * strings handed out point into y->doc and live until then; a caller may take
+ * y->doc over (copy it and clear has_doc) and yaml_document_delete it itself.
+ * The lookups work on any libyaml document (y->doc or another), never allocate
+ * and never fail: a wrong kind or a missing key is NULL. Names here are
+ * oci_yaml_*; libyaml's own yaml_* names are not shadowed. */
 #ifndef OCI_YAML_H
 #define OCI_YAML_H
 
@@ -45,22 +51,24 @@ struct oci_yaml_limits {
 	size_t depth_max;
 	size_t nodes_max;
 	size_t expand_max;
+	size_t anchors_max; /* 0: OCI_YAML_ANCHORS_MAX, not "no cap" */
 };
 
 #define OCI_YAML_INPUT_MAX (1024 * 1024)
 #define OCI_YAML_DEPTH_MAX 1000
 #define OCI_YAML_NODES_MAX 200000
 #define OCI_YAML_EXPAND_MAX 10000000
+#define OCI_YAML_ANCHORS_MAX 1000
 #define OCI_YAML_LIMITS_DEFAULT                                                \
 	{                                                                      \
 		OCI_YAML_INPUT_MAX, OCI_YAML_DEPTH_MAX, OCI_YAML_NODES_MAX,    \
-		    OCI_YAML_EXPAND_MAX                                        \
+		    OCI_YAML_EXPAND_MAX, OCI_YAML_ANCHORS_MAX                  \
 	}
 
 struct oci_yaml {
 	yaml_document_t doc;
-	yaml_parser_t *parser; /* kept for oci_yaml_expect_end */
-	const char *name;      /* for messages, not owned; may be NULL */
+	int loaded; /* a load succeeded: oci_yaml_expect_end may read data */
+	const char *name; /* for messages, not owned; may be NULL */
 	const unsigned char *data;
 	size_t len;
 	size_t line, column; /* of the last failure, 1-based; 0: none */

@@ -571,7 +571,7 @@ int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
 {
 	static const struct oci_yaml_limits lim = {
 	    MARGO_INPUT_MAX, OCI_YAML_DEPTH_MAX, MARGO_NODES_MAX,
-	    OCI_YAML_EXPAND_MAX};
+	    OCI_YAML_EXPAND_MAX, OCI_YAML_ANCHORS_MAX};
 	struct oci_yaml y;
 	struct ctx c = {.p = probs, .y = &y};
 	const yaml_node_t *root;

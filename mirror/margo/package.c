@@ -103,9 +103,9 @@ static int file_digest(struct pkgfile *f, const char *dir, struct err *err)
 static int collect(struct pkgfile *files, size_t *n, char *version,
 		   const char *dir, struct err *err)
 {
-	static const struct oci_yaml_limits lim = {DESC_MAX, OCI_YAML_DEPTH_MAX,
-						   OCI_YAML_NODES_MAX,
-						   OCI_YAML_EXPAND_MAX};
+	static const struct oci_yaml_limits lim = {
+	    DESC_MAX, OCI_YAML_DEPTH_MAX, OCI_YAML_NODES_MAX,
+	    OCI_YAML_EXPAND_MAX, OCI_YAML_ANCHORS_MAX};
 	char path[4200], chunk[8192];
 	struct oci_yaml doc;
 	yaml_node_t *root, *meta, *app;

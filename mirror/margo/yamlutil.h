@@ -12,7 +12,7 @@
 #define MARGO_YAML_LIMITS                                                      \
 	{                                                                      \
 		MARGO_YAML_MAX, OCI_YAML_DEPTH_MAX, YAML_NODES_MAX,            \
-		    OCI_YAML_EXPAND_MAX                                        \
+		    OCI_YAML_EXPAND_MAX, OCI_YAML_ANCHORS_MAX                  \
 	}
 
 #endif

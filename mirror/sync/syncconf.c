@@ -717,7 +717,8 @@ int syncconf_parse(struct sync_config *out, const char *name, const char *buf,
 		   size_t len, struct err *err)
 {
 	static const struct oci_yaml_limits lim = {
-	    CONFIG_MAX, OCI_YAML_DEPTH_MAX, OCI_YAML_NODES_MAX, VISITS_MAX};
+	    CONFIG_MAX, OCI_YAML_DEPTH_MAX, OCI_YAML_NODES_MAX, VISITS_MAX,
+	    OCI_YAML_ANCHORS_MAX};
 	struct oci_yaml y;
 	struct ctx c = {.name = name ? name : "<config>", .err = err, .y = &y};
 	const yaml_node_t *root;

@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const struct oci_yaml_limits lim = {4096, 20, 300, 2000};
+static const struct oci_yaml_limits lim = {4096, 20, 300, 2000, 50};
 
 static void walk(yaml_document_t *d, yaml_node_t *n, size_t depth,
 		 size_t *count)

@@ -1,4 +1,6 @@
 #include <criterion/criterion.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +94,7 @@ Test(oci_yaml, second_document_is_refused_at_its_first_node)
 
 Test(oci_yaml, oversize_input_is_refused_before_parsing)
 {
-	struct oci_yaml_limits lim = {16, 0, 0, 0};
+	struct oci_yaml_limits lim = {16, 0, 0, 0, 0};
 
 	cr_assert_eq(load("a: 1\nb: 2\nc: 3\nd: 4\n", &lim), ERR_TOO_LARGE);
 	cr_expect_str_eq(err.msg, "t.yaml: larger than 16 bytes");
@@ -212,6 +214,7 @@ Test(oci_yaml, undefined_and_duplicate_anchors_are_libyamls_errors)
 
 Test(oci_yaml, many_anchors_are_found_by_name)
 {
+	struct oci_yaml_limits lim = OCI_YAML_LIMITS_DEFAULT;
 	size_t cap = 400000, off = 0;
 	char *s = malloc(cap);
 	yaml_node_t *v;
@@ -224,8 +227,121 @@ Test(oci_yaml, many_anchors_are_found_by_name)
 		off += (size_t)snprintf(s + off, cap - off, "r%d: *a%d\n", i,
 					4999 - i);
 	cr_assert_lt(off, cap);
-	cr_assert_eq(load(s, NULL), 0, "%s", err.msg);
+	lim.anchors_max = 5000;
+	cr_assert_eq(load(s, &lim), 0, "%s", err.msg);
 	v = oci_yaml_map_get(&y.doc, oci_yaml_root(&y), "r10", NULL, NULL);
 	cr_expect_str_eq(oci_yaml_scalar(v), "v4989");
 	free(s);
+}
+
+/* n anchors, each used once: "k0: &a0 v\n..." then "r0: *a0\n...". */
+static char *anchors_doc(int n)
+{
+	size_t cap = (size_t)n * 40 + 1, off = 0;
+	char *s = malloc(cap);
+
+	cr_assert_not_null(s);
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(s + off, cap - off, "k%d: &a%d v\n", i,
+					i);
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(s + off, cap - off, "r%d: *a%d\n", i, i);
+	cr_assert_lt(off, cap);
+	return s;
+}
+
+/* libyaml's loader finds an alias's anchor by a linear scan: a 1 MB file
+ * of 120,000 anchors took a minute. The first pass refuses past the cap,
+ * at the first anchor over it, before the loader runs. */
+Test(oci_yaml, anchors_stop_at_the_cap, .timeout = 5)
+{
+	char *s = anchors_doc(5000);
+
+	cr_assert_eq(load(s, NULL), ERR_TOO_LARGE);
+	cr_expect_str_eq(err.msg, "t.yaml:1001:8: more than 1000 YAML anchors");
+	cr_expect_null(oci_yaml_root(&y));
+	free(s);
+	s = anchors_doc(500);
+	cr_assert_eq(load(s, NULL), 0, "%s", err.msg);
+	cr_expect_str_eq(oci_yaml_scalar(oci_yaml_map_get(
+			     &y.doc, oci_yaml_root(&y), "r499", NULL, NULL)),
+			 "v");
+	free(s);
+}
+
+/* Limits built with designated initialisers that do not name anchors_max
+ * leave it 0: that is the default cap, not "no cap"; SIZE_MAX lifts it. */
+Test(oci_yaml, anchors_max_zero_is_the_default)
+{
+	struct oci_yaml_limits lim = {.input_max = OCI_YAML_INPUT_MAX,
+				      .nodes_max = OCI_YAML_NODES_MAX};
+	char *s = anchors_doc(1001);
+
+	cr_assert_eq(lim.anchors_max, 0);
+	cr_assert_eq(load(s, &lim), ERR_TOO_LARGE);
+	cr_expect_str_eq(err.msg, "t.yaml:1001:8: more than 1000 YAML anchors");
+	lim.anchors_max = SIZE_MAX;
+	cr_expect_eq(load(s, &lim), 0, "%s", err.msg);
+	oci_yaml_release(&y);
+	lim.anchors_max = 1001;
+	cr_expect_eq(load(s, &lim), 0, "%s", err.msg);
+	oci_yaml_release(&y);
+	lim.anchors_max = 1000;
+	cr_expect_eq(load(s, &lim), ERR_TOO_LARGE);
+	free(s);
+}
+
+/* A loaded document keeps its tree only: libyaml's parser (some 80 KiB of
+ * buffers) goes when the load ends, and chart walks keep thousands. */
+Test(oci_yaml, kept_documents_hold_no_parser)
+{
+	enum { N = 200 };
+	static struct oci_yaml docs[N];
+	struct mallinfo2 before = mallinfo2(), after;
+	size_t grew;
+
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(oci_yaml_load(&docs[i], "d.yaml", "a: [1, 2]\n",
+					   10, NULL, &err),
+			     0, "%s", err.msg);
+	after = mallinfo2();
+	grew = (after.uordblks + after.hblkhd) -
+	       (before.uordblks + before.hblkhd);
+	cr_expect_lt(grew, (size_t)N * 4096, "%zu bytes for %d documents",
+		     grew, N);
+	for (int i = 0; i < N; i++) {
+		cr_expect_eq(oci_yaml_expect_end(&docs[i], &err), 0, "%s",
+			     err.msg);
+		oci_yaml_release(&docs[i]);
+	}
+}
+
+Test(oci_yaml, expect_end_after_a_failed_load_or_release_is_refused)
+{
+	cr_assert_eq(load("a: [1, 2\n", NULL), ERR_INVALID);
+	cr_expect_eq(oci_yaml_expect_end(&y, &err), ERR_FAIL);
+	cr_expect_str_eq(err.msg, "t.yaml: no document loaded");
+	cr_assert_eq(load("a: 1\n", NULL), 0, "%s", err.msg);
+	oci_yaml_release(&y);
+	cr_expect_eq(oci_yaml_expect_end(&y, &err), ERR_FAIL);
+}
+
+/* The document is loaded, its tree taken over by the caller: the end is
+ * still checked from the input, the same as when the tree is kept. */
+Test(oci_yaml, expect_end_reads_past_the_first_document_again)
+{
+	cr_assert_eq(load("a: &x 1\n...\n# c\n--- *x\n", NULL), 0, "%s",
+		     err.msg);
+	cr_expect_eq(oci_yaml_expect_end(&y, &err), ERR_INVALID);
+	cr_expect_str_eq(err.msg, "t.yaml:4:5: a second YAML document; only "
+				  "one allowed");
+	oci_yaml_release(&y);
+	cr_assert_eq(load("a: 1\n--- ]\n", NULL), 0, "%s", err.msg);
+	cr_expect_eq(oci_yaml_expect_end(&y, &err), ERR_INVALID);
+	cr_expect(strncmp(err.msg, "t.yaml:2:5: YAML: ", 18) == 0, "%s",
+		  err.msg);
+	oci_yaml_release(&y);
+	cr_assert_eq(load("a: 1\n...\n# only a comment\n", NULL), 0, "%s",
+		     err.msg);
+	cr_expect_eq(oci_yaml_expect_end(&y, &err), 0, "%s", err.msg);
 }
