@@ -76,7 +76,7 @@ int cli_parse_size(uint64_t *out, const char *opt, const char *s, uint64_t min,
 	shift = unit_shift(*p);
 	if (shift)
 		p++;
-	if (*p == 'i')
+	if (shift && *p == 'i') /* "Gi", "GiB"; never a bare "i" */
 		p++;
 	if (*p == 'B')
 		p++;
@@ -110,7 +110,7 @@ int cli_parse_int(int64_t *out, const char *opt, const char *s, int64_t min,
 {
 	const char *p = s;
 	int neg = 0;
-	uint64_t v = 0;
+	uint64_t v = 0, lim;
 	char shown[64];
 
 	err_shown(shown, sizeof(shown), s, strlen(s));
@@ -121,15 +121,18 @@ int cli_parse_int(int64_t *out, const char *opt, const char *s, int64_t min,
 	if (*p < '0' || *p > '9')
 		return err_set(err, ERR_INVALID, "%s: \"%s\" is not a number",
 			       opt, shown);
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > ((uint64_t)INT64_MAX + 1 - 9) / 10)
-			goto range;
-		v = v * 10 + (uint64_t)(*p - '0');
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (v > (lim - d) / 10)
+			goto overflow;
+		v = v * 10 + d;
 	}
 	if (*p)
 		return err_set(err, ERR_INVALID, "%s: \"%s\" is not a number",
 			       opt, shown);
-	if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX)
+	if (neg && min >= 0) /* "-0" too: no sign where none is allowed */
 		goto range;
 	{
 		int64_t x = neg ? (int64_t)(0 - v) : (int64_t)v;
@@ -139,6 +142,10 @@ int cli_parse_int(int64_t *out, const char *opt, const char *s, int64_t min,
 		*out = x;
 	}
 	return 0;
+overflow:
+	if (!neg)
+		return err_set(err, ERR_INVALID, "%s: \"%s\" is too large", opt,
+			       shown);
 range:
 	if (max == INT64_MAX)
 		return err_set(err, ERR_INVALID, "%s: \"%s\" is below %lld",

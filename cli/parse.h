@@ -13,16 +13,19 @@
 
 #include "oci/err.h"
 
-/* A size in bytes: DIGITS ["." DIGITS] [K|M|G|T] ["i"] ["B"], the unit
+/* A size in bytes: DIGITS ["." DIGITS] [(K|M|G|T) ["i"]] ["B"], the unit
  * letters in either case and binary (K = 1024). So "1000", "700M", "4G",
- * "4GB", "4GiB", "4Gi", "1.5M", "512k", "1024B", "1024iB". A fraction is
- * kept to 6 digits and the result rounded down to whole bytes. Refused:
- * signs, spaces, exponents, hex, anything after the unit. The value must
- * lie in min..max (inclusive). */
+ * "4GB", "4GiB", "4Gi", "1.5M", "512k", "1024B". A fraction is kept to 6
+ * digits and the result rounded down to whole bytes. Refused: signs,
+ * spaces, exponents, hex, an "i" without a unit letter ("1024i",
+ * "1024iB"), anything after the unit. The value must lie in min..max
+ * (inclusive); more than 64 bits is "is too large". */
 int cli_parse_size(uint64_t *out, const char *opt, const char *s, uint64_t min,
 		   uint64_t max, struct err *err);
 
-/* A decimal integer ("-"? DIGITS, nothing else) in min..max. */
+/* A decimal integer ("-"? DIGITS, nothing else) in min..max. A "-" when
+ * min >= 0 is below min, "-0" too; past int64 is "is too large" (or, when
+ * negative, out of range). */
 int cli_parse_int(int64_t *out, const char *opt, const char *s, int64_t min,
 		  int64_t max, struct err *err);
 

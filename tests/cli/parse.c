@@ -46,7 +46,6 @@ Test(cli_parse, sizes_in_every_form_push_and_export_accepted)
 	cr_expect_eq(size_ok("4Gi"), 4 * G);
 	cr_expect_eq(size_ok("2T"), 2048 * G);
 	cr_expect_eq(size_ok("1024B"), 1024);
-	cr_expect_eq(size_ok("1024iB"), 1024);
 	cr_expect_eq(size_ok("1.5M"), 1536 * K);
 	cr_expect_eq(size_ok("0.5K"), 512);
 	cr_expect_eq(size_ok("1.0000001K"), 1024); /* 6 fraction digits */
@@ -68,6 +67,10 @@ Test(cli_parse, sizes_refuse_what_is_not_the_grammar)
 	size_bad("4M ", "is not a size");
 	size_bad("99999999999999999999", "too large");
 	size_bad("20000000T", "too large");
+	/* "i" only after a unit letter: "Gi", "GiB" */
+	size_bad("1048576i", "is not a size");
+	size_bad("1024iB", "is not a size");
+	size_bad("1.5i", "is not a size");
 }
 
 Test(cli_parse, sizes_out_of_range_name_the_bounds)
@@ -114,6 +117,55 @@ Test(cli_parse, integers_in_range)
 				   INT64_MAX, &e),
 		     ERR_INVALID);
 	cr_expect_eq(v, -5);
+}
+
+/* Overflow is not a range: "--grace 99999999999999999999" once said "is
+ * below 0". */
+Test(cli_parse, integers_past_64_bits_are_too_large)
+{
+	int64_t v = 7;
+	struct err e;
+
+	cr_assert_eq(cli_parse_int(&v, "--grace", "99999999999999999999", 0,
+				   INT64_MAX, &e),
+		     ERR_INVALID);
+	cr_expect_str_eq(e.msg,
+			 "--grace: \"99999999999999999999\" is too large");
+	cr_assert_eq(cli_parse_int(&v, "--grace", "9223372036854775808", 0,
+				   INT64_MAX, &e),
+		     ERR_INVALID);
+	cr_expect_str_eq(e.msg, "--grace: \"9223372036854775808\" is too large");
+	cr_assert_eq(cli_parse_int(&v, "--level", "99999999999999999999", 1,
+				   19, &e),
+		     ERR_INVALID);
+	cr_expect_str_eq(e.msg,
+			 "--level: \"99999999999999999999\" is too large");
+	cr_expect_eq(v, 7);
+	cr_assert_eq(cli_parse_int(&v, "--grace", "9223372036854775807", 0,
+				   INT64_MAX, &e),
+		     0, "%s", e.msg);
+	cr_expect_eq(v, INT64_MAX);
+	cr_assert_eq(cli_parse_int(&v, "--n", "-9223372036854775808",
+				   INT64_MIN, INT64_MAX, &e),
+		     0, "%s", e.msg);
+	cr_expect_eq(v, INT64_MIN);
+}
+
+/* No sign where min >= 0: "-0" is as refused as "-1". */
+Test(cli_parse, a_minus_is_refused_when_min_is_not_negative)
+{
+	int64_t v = 7;
+	struct err e;
+
+	cr_assert_eq(cli_parse_int(&v, "--grace", "-0", 0, INT64_MAX, &e),
+		     ERR_INVALID);
+	cr_expect_str_eq(e.msg, "--grace: \"-0\" is below 0");
+	cr_assert_eq(cli_parse_int(&v, "--level", "-0", 1, 19, &e),
+		     ERR_INVALID);
+	cr_expect_str_eq(e.msg, "--level: \"-0\" is out of range 1..19");
+	cr_expect_eq(v, 7);
+	cr_assert_eq(cli_parse_int(&v, "--n", "-0", -10, 10, &e), 0);
+	cr_expect_eq(v, 0);
 }
 
 Test(cli_parse, concurrency_is_1_to_256)
