@@ -381,6 +381,15 @@ static void resolve_item(struct refstate *r, struct pull_result *res, size_t i,
 	}
 }
 
+/* The one point where a reference's failure gets its context: "pull REF: "
+ * before the inner message (kept whole); a run's end (finish_item) or a
+ * plan's (plan_count) calls it once per reference. */
+static void name_failure(struct pull_result *res)
+{
+	if (res->result)
+		err_wrap(&res->err, "pull %s: ", res->ref);
+}
+
 /* plan_only: count what each reference needs and what is missing. */
 static void plan_count(struct pull_result *results, const struct store *s,
 		       struct refstate *rs, size_t n)
@@ -389,6 +398,7 @@ static void plan_count(struct pull_result *results, const struct store *s,
 		struct refstate *r = &rs[i];
 		struct pull_result *res = &results[i];
 
+		name_failure(res);
 		sort_needs(r->needs, r->n_needs);
 		for (size_t q = 0; q < r->n_needs; q++) {
 			const struct need *nd = &r->needs[q];
@@ -515,14 +525,11 @@ static void commit_item(struct pull_result *res, struct store *s,
 		res->result = commit_ref(s, r, res, &res->err);
 }
 
-/* The one point where a reference's failure gets its context: "pull REF: "
- * before the inner message (kept whole). */
 static void finish_item(struct pull_result *res, const struct pull_options *o)
 {
 	struct pull_event ev;
 
-	if (res->result)
-		err_wrap(&res->err, "pull %s: ", res->ref);
+	name_failure(res);
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = PULL_EV_DONE;
 	ev.ref = res->ref;

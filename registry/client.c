@@ -155,7 +155,8 @@ static int manifest_common(struct reg_client *c, struct reg_manifest *out,
 	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repo, ref);
 	rc = request(c, r, method, path, MT_ACCEPT_ALL, repo, err);
 	if (rc)
-		return err_wrap(err, "manifest %s:%s: ", repo, ref);
+		return err_wrap(err, "manifest %s/%s:%s: ", c->conn.host, repo,
+				ref);
 	if (r->status != 200)
 		return status_error("manifest", repo, ref, r, err);
 	out->content_type = strdup(r->content_type);

@@ -311,3 +311,66 @@ Test(pull, referrers_come_with_their_subject_when_asked)
 	fix_teardown(&local);
 	loop_stop(&l);
 }
+
+/* A dry run (plan_only) names a failed reference the same as a pull: the
+ * top manifest's error, with no finish_item on that path, once had no
+ * reference at all. */
+Test(pull, plan_only_failure_names_its_reference_once)
+{
+	struct loop srv;
+	struct fix dst;
+	struct pull_item it;
+	struct pull_result res;
+	struct pull_options o;
+	char want[400];
+
+	loop_start(&srv, 0);
+	fix_setup(&dst);
+	item_of(&it, loop_ref(&srv, "team/absent:v9"));
+	memset(&o, 0, sizeof(o));
+	o.plan_only = 1;
+	o.concurrency = 2;
+	cr_expect_eq(pull_run(&res, &dst.st, &srv.pool, &it, 1, &o),
+		     ERR_FAIL);
+	cr_expect_eq(res.result, ERR_NOT_FOUND, "%s", res.err.msg);
+	snprintf(want, sizeof(want),
+		 "pull %s: manifest team/absent:v9: not found",
+		 loop_ref(&srv, "team/absent:v9"));
+	cr_expect(!strncmp(res.err.msg, want, strlen(want)), "%s",
+		  res.err.msg);
+	snprintf(want, sizeof(want), "pull %s: ",
+		 loop_ref(&srv, "team/absent:v9"));
+	cr_expect(!strstr(res.err.msg + strlen(want), want), "%s",
+		  res.err.msg);
+	fix_teardown(&dst);
+	loop_stop(&srv);
+}
+
+/* A manifest request that never reaches its registry names the host (for
+ * inspect, push, sync's HEAD); pull's own "pull REF: " comes first, and
+ * the reference does not repeat bare ("pull X: X: "). */
+Test(pull, unreachable_host_names_it_in_the_manifest_error)
+{
+	static const char dead[] = "127.0.0.1:1/x:y"; /* nothing on port 1 */
+	struct loop srv;
+	struct fix dst;
+	struct pull_item it;
+	struct pull_result res;
+	char twice[100];
+
+	loop_start(&srv, 0);
+	fix_setup(&dst);
+	item_of(&it, dead);
+	run(&res, &dst, &srv, &it, 1);
+	cr_expect_neq(res.result, 0);
+	cr_expect(!strncmp(res.err.msg,
+			   "pull 127.0.0.1:1/x:y: manifest 127.0.0.1:1/x:y: ",
+			   strlen("pull 127.0.0.1:1/x:y: manifest "
+				  "127.0.0.1:1/x:y: ")),
+		  "%s", res.err.msg);
+	snprintf(twice, sizeof(twice), "%s: %s: ", dead, dead);
+	cr_expect(!strstr(res.err.msg, twice), "%s", res.err.msg);
+	cr_expect(!strstr(res.err.msg, "x:y: x:y: "), "%s", res.err.msg);
+	fix_teardown(&dst);
+	loop_stop(&srv);
+}
