@@ -134,10 +134,11 @@ Test(cli_parse, integers_past_64_bits_are_too_large)
 	cr_assert_eq(cli_parse_int(&v, "--grace", "9223372036854775808", 0,
 				   INT64_MAX, &e),
 		     ERR_INVALID);
-	cr_expect_str_eq(e.msg, "--grace: \"9223372036854775808\" is too large");
-	cr_assert_eq(cli_parse_int(&v, "--level", "99999999999999999999", 1,
-				   19, &e),
-		     ERR_INVALID);
+	cr_expect_str_eq(e.msg,
+			 "--grace: \"9223372036854775808\" is too large");
+	cr_assert_eq(
+	    cli_parse_int(&v, "--level", "99999999999999999999", 1, 19, &e),
+	    ERR_INVALID);
 	cr_expect_str_eq(e.msg,
 			 "--level: \"99999999999999999999\" is too large");
 	cr_expect_eq(v, 7);
@@ -145,8 +146,8 @@ Test(cli_parse, integers_past_64_bits_are_too_large)
 				   INT64_MAX, &e),
 		     0, "%s", e.msg);
 	cr_expect_eq(v, INT64_MAX);
-	cr_assert_eq(cli_parse_int(&v, "--n", "-9223372036854775808",
-				   INT64_MIN, INT64_MAX, &e),
+	cr_assert_eq(cli_parse_int(&v, "--n", "-9223372036854775808", INT64_MIN,
+				   INT64_MAX, &e),
 		     0, "%s", e.msg);
 	cr_expect_eq(v, INT64_MIN);
 }

@@ -330,18 +330,15 @@ Test(pull, plan_only_failure_names_its_reference_once)
 	memset(&o, 0, sizeof(o));
 	o.plan_only = 1;
 	o.concurrency = 2;
-	cr_expect_eq(pull_run(&res, &dst.st, &srv.pool, &it, 1, &o),
-		     ERR_FAIL);
+	cr_expect_eq(pull_run(&res, &dst.st, &srv.pool, &it, 1, &o), ERR_FAIL);
 	cr_expect_eq(res.result, ERR_NOT_FOUND, "%s", res.err.msg);
 	snprintf(want, sizeof(want),
 		 "pull %s: manifest team/absent:v9: not found",
 		 loop_ref(&srv, "team/absent:v9"));
-	cr_expect(!strncmp(res.err.msg, want, strlen(want)), "%s",
-		  res.err.msg);
-	snprintf(want, sizeof(want), "pull %s: ",
-		 loop_ref(&srv, "team/absent:v9"));
-	cr_expect(!strstr(res.err.msg + strlen(want), want), "%s",
-		  res.err.msg);
+	cr_expect(!strncmp(res.err.msg, want, strlen(want)), "%s", res.err.msg);
+	snprintf(want, sizeof(want),
+		 "pull %s: ", loop_ref(&srv, "team/absent:v9"));
+	cr_expect(!strstr(res.err.msg + strlen(want), want), "%s", res.err.msg);
 	fix_teardown(&dst);
 	loop_stop(&srv);
 }

@@ -242,10 +242,11 @@ static char *anchors_doc(int n)
 
 	cr_assert_not_null(s);
 	for (int i = 0; i < n; i++)
-		off += (size_t)snprintf(s + off, cap - off, "k%d: &a%d v\n", i,
-					i);
+		off +=
+		    (size_t)snprintf(s + off, cap - off, "k%d: &a%d v\n", i, i);
 	for (int i = 0; i < n; i++)
-		off += (size_t)snprintf(s + off, cap - off, "r%d: *a%d\n", i, i);
+		off +=
+		    (size_t)snprintf(s + off, cap - off, "r%d: *a%d\n", i, i);
 	cr_assert_lt(off, cap);
 	return s;
 }
@@ -305,10 +306,10 @@ Test(oci_yaml, kept_documents_hold_no_parser)
 					   10, NULL, &err),
 			     0, "%s", err.msg);
 	after = mallinfo2();
-	grew = (after.uordblks + after.hblkhd) -
-	       (before.uordblks + before.hblkhd);
-	cr_expect_lt(grew, (size_t)N * 4096, "%zu bytes for %d documents",
-		     grew, N);
+	grew =
+	    (after.uordblks + after.hblkhd) - (before.uordblks + before.hblkhd);
+	cr_expect_lt(grew, (size_t)N * 4096, "%zu bytes for %d documents", grew,
+		     N);
 	for (int i = 0; i < N; i++) {
 		cr_expect_eq(oci_yaml_expect_end(&docs[i], &err), 0, "%s",
 			     err.msg);
