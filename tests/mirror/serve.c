@@ -641,6 +641,23 @@ Test(serve, host_less_names_fall_back_to_docker_hub)
 	done(&r);
 }
 
+Test(serve, a_single_component_like_a_host_does_not_fall_back)
+{
+	static const char *const l[] = {"layer of my.app"};
+	struct oci_digest d;
+	struct resp r;
+
+	d = fix_image(&F, "docker.io/my.app", "{\"my.app\":1}", l, 1, NULL,
+		      NULL);
+	fix_tag(&F, "docker.io/my.app", "1.0", &d, MT_MANIFEST);
+	get(&r, "/v2/my.app/manifests/1.0");
+	cr_assert_eq(r.status, 404, "status %ld", (long)r.status);
+	done(&r);
+	get(&r, "/v2/docker.io/my.app/manifests/1.0");
+	cr_assert_eq(r.status, 200);
+	done(&r);
+}
+
 Test(serve, delete_a_tag_and_cancel_an_upload)
 {
 	struct resp r;
