@@ -277,6 +277,22 @@ static struct margo_node *tree_profile(struct ctx *c,
 	return nd;
 }
 
+/* What a component or an image came to, on its report node. Its bytes
+ * are counted once, on the node where it is first shown (*bytes is
+ * zeroed). */
+static void node_outcome(struct ctx *c, struct margo_node *nd, int has_digest,
+			 const struct oci_digest *digest, int updated,
+			 uint64_t *bytes, const struct err *e)
+{
+	nd->has_digest = has_digest;
+	nd->digest = *digest;
+	nd->updated = updated;
+	nd->err = *e;
+	nd->bytes = *bytes;
+	c->rep->bytes += *bytes;
+	*bytes = 0;
+}
+
 /* One image a component names: its pull's outcome, or why it has none. */
 static int tree_image(struct ctx *c, const struct margo_image *im,
 		      struct err *err)
@@ -297,13 +313,8 @@ static int tree_image(struct ctx *c, const struct margo_image *im,
 	}
 	archset_format(plat, sizeof(plat), &g->arch);
 	snprintf(nd->detail, sizeof(nd->detail), "%s; %s", plat, im->where);
-	nd->has_digest = g->has_digest;
-	nd->digest = g->digest;
-	nd->updated = g->updated;
-	nd->bytes = g->bytes; /* counted where first shown */
-	c->rep->bytes += g->bytes;
-	g->bytes = 0;
-	nd->err = g->err;
+	node_outcome(c, nd, g->has_digest, &g->digest, g->updated, &g->bytes,
+		     &g->err);
 	return 0;
 }
 
@@ -330,13 +341,8 @@ static int tree_component(struct ctx *c, const struct margo_component *mc,
 	snprintf(nd->detail, sizeof(nd->detail), "%s%s%s",
 		 mc->name.v ? mc->name.v : "?", m->kind[0] ? ", " : "",
 		 m->kind);
-	nd->has_digest = m->has_digest;
-	nd->digest = m->digest;
-	nd->updated = m->updated;
-	nd->err = m->err;
-	nd->bytes = m->bytes; /* counted where first shown */
-	c->rep->bytes += m->bytes;
-	m->bytes = 0;
+	node_outcome(c, nd, m->has_digest, &m->digest, m->updated, &m->bytes,
+		     &m->err);
 	for (size_t q = 0; q < m->imgs.n; q++)
 		if (tree_image(c, &m->imgs.v[q], err))
 			return ERR_FAIL;
