@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oci/vec.h"
+
 /* "arm64", "arm/v7": the architecture part of linux/ARCH, normalised. */
 static int arch_norm(char *dst, size_t cap, const char *arch)
 {
@@ -163,11 +165,9 @@ int margo_plan_comp_add(struct ctx *c, const struct margo_profile *p,
 		archset_merge(&m->arch, arch);
 		return 0;
 	}
-	m = realloc(c->comps, (c->n_comps + 1) * sizeof(*m));
-	if (!m)
+	if (OCI_VEC_RESERVE(c->comps, c->n_comps, c->comps_cap, 1, 0))
 		return err_set(err, ERR_FAIL, "component %s: out of memory",
 			       key);
-	c->comps = m;
 	m = &c->comps[c->n_comps++];
 	memset(m, 0, sizeof(*m));
 	snprintf(m->key, sizeof(m->key), "%s", key);
@@ -206,11 +206,9 @@ static int img_add(struct ctx *c, const struct margo_image *im,
 			archset_merge(&c->imgs[i].arch, arch);
 			return 0;
 		}
-	g = realloc(c->imgs, (c->n_imgs + 1) * sizeof(*g));
-	if (!g)
+	if (OCI_VEC_RESERVE(c->imgs, c->n_imgs, c->imgs_cap, 1, 0))
 		return err_set(err, ERR_FAIL, "image %s: out of memory",
 			       im->ref);
-	c->imgs = g;
 	g = &c->imgs[c->n_imgs++];
 	memset(g, 0, sizeof(*g));
 	snprintf(g->ref, sizeof(g->ref), "%s", im->ref);
