@@ -99,11 +99,11 @@ static int read_small(struct archive *a, struct archive_entry *e, size_t max,
 }
 
 /* Stream the entry into the store, verified; a blob the store already
- * holds is skipped, a new one is added to fresh. */
+ * holds is skipped. */
 static int import_blob(struct archive *a, struct archive_entry *e,
 		       struct store *s, const char *name,
 		       const struct oci_digest *d, struct bundle_stats *st,
-		       struct dset *fresh, struct err *err)
+		       struct err *err)
 {
 	struct store_writer *w = NULL;
 	char *buf;
@@ -141,8 +141,6 @@ static int import_blob(struct archive *a, struct archive_entry *e,
 			     archive_error_string(a));
 	if (!rc)
 		rc = store_writer_commit(w, err);
-	if (!rc)
-		rc = dset_add(fresh, d->str, err);
 	if (rc)
 		err_wrap(err, "bundle entry %s: ", name);
 	else
@@ -279,8 +277,7 @@ struct import {
 	struct bundle_stats *st;
 	char *index, *desc, *layout; /* the small entries, as read */
 	size_t index_len, desc_len, layout_len;
-	struct dset fresh; /* blobs this import added to the store */
-	json_t *ij, *dj;   /* index.json, the description (or NULL) */
+	json_t *ij, *dj; /* index.json, the description (or NULL) */
 	struct tagjob *jobs;
 	size_t n_jobs;
 };
@@ -329,8 +326,7 @@ static int read_entry(struct archive *a, struct archive_entry *e,
 		      const struct oci_digest *d, struct err *err)
 {
 	if (k == K_BLOB)
-		return import_blob(a, e, im->s, name, d, im->st, &im->fresh,
-				   err);
+		return import_blob(a, e, im->s, name, d, im->st, err);
 	if (k == K_INDEX && !im->index)
 		return read_small(a, e, INDEX_MAX, &im->index, &im->index_len,
 				  name, err);
@@ -619,15 +615,12 @@ static int import_link(struct import *im, struct err *err)
 	return rc;
 }
 
-/* A refused bundle leaves nothing of itself: the blobs it added go. */
+/* A refused bundle moves no tag and links nothing. The verified blobs it
+ * wrote stay unreferenced for gc (its grace period covers them): deleting
+ * them here could take a blob that serve has since accepted in a push, as
+ * serve writes without the store lock. */
 static void import_undo(struct import *im)
 {
-	for (size_t i = 0; i < im->fresh.n; i++) {
-		struct oci_digest d;
-
-		if (!oci_digest_parse(&d, im->fresh.v[i], NULL))
-			store_blob_delete(im->s, &d, NULL);
-	}
 	im->st->blobs = 0;
 	im->st->bytes = 0;
 }
@@ -644,7 +637,6 @@ static void import_release(struct import *im)
 	free(im->index);
 	free(im->desc);
 	free(im->layout);
-	dset_release(&im->fresh);
 }
 
 int bundle_import(struct store *s, struct bundle_stats *st,

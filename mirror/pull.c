@@ -250,6 +250,14 @@ static int cmp_need(const void *a, const void *b)
 	return strcmp(x->digest.str, y->digest.str);
 }
 
+/* qsort wants a valid pointer even for nothing: a reference with no blobs
+ * to fetch has needs NULL. */
+static void sort_needs(struct need *v, size_t n)
+{
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_need);
+}
+
 static void job_done(void *ctx, struct reg_blob_job *job)
 {
 	const struct pull_options *o = ctx;
@@ -381,7 +389,7 @@ static void plan_count(struct pull_result *results, const struct store *s,
 		struct refstate *r = &rs[i];
 		struct pull_result *res = &results[i];
 
-		qsort(r->needs, r->n_needs, sizeof(*r->needs), cmp_need);
+		sort_needs(r->needs, r->n_needs);
 		for (size_t q = 0; q < r->n_needs; q++) {
 			const struct need *nd = &r->needs[q];
 
@@ -431,10 +439,12 @@ static int queue_build(struct queue *out, struct store *s,
 	for (size_t i = 0; i < n; i++) {
 		if (rs[i].failed)
 			continue;
-		memcpy(all + n_all, rs[i].needs, rs[i].n_needs * sizeof(*all));
+		if (rs[i].n_needs)
+			memcpy(all + n_all, rs[i].needs,
+			       rs[i].n_needs * sizeof(*all));
 		n_all += rs[i].n_needs;
 	}
-	qsort(all, n_all, sizeof(*all), cmp_need);
+	sort_needs(all, n_all);
 	for (size_t i = 0; i < n_all; i++) {
 		struct blobsink *b = &out->sinks[out->n_jobs];
 		struct reg_blob_job *j = &out->jobs[out->n_jobs];
@@ -476,7 +486,7 @@ static void queue_release(struct queue *q)
 static void commit_item(struct pull_result *res, struct store *s,
 			struct refstate *r, size_t i, const struct queue *q)
 {
-	qsort(r->needs, r->n_needs, sizeof(*r->needs), cmp_need);
+	sort_needs(r->needs, r->n_needs);
 	for (size_t k = 0; k < r->n_needs; k++) {
 		struct reg_blob_job key = {0};
 		const struct reg_blob_job *j;

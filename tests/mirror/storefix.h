@@ -243,6 +243,7 @@ static struct {
 	char *buf;
 	size_t len, cap;
 	size_t skip;
+	int records; /* only the records: not blobs/ */
 } fix_tree_acc;
 
 static FIX_UNUSED int tree_one(const char *p, const struct stat *st, int flag,
@@ -255,6 +256,8 @@ static FIX_UNUSED int tree_one(const char *p, const struct stat *st, int flag,
 		return 0;
 	p += fix_tree_acc.skip;
 	if (!strcmp(p, "lock"))
+		return 0;
+	if (fix_tree_acc.records && !strncmp(p, "blobs/", 6))
 		return 0;
 	n = strlen(p) + 40;
 	if (fix_tree_acc.len + n + 1 > fix_tree_acc.cap) {
@@ -269,13 +272,23 @@ static FIX_UNUSED int tree_one(const char *p, const struct stat *st, int flag,
 }
 
 /* Listing of every file with size and mtime; caller frees. */
-static FIX_UNUSED char *fix_tree(struct fix *f)
+static FIX_UNUSED char *fix_tree_of(struct fix *f, int records)
 {
+	fix_tree_acc.records = records;
 	fix_tree_acc.buf = NULL;
 	fix_tree_acc.len = fix_tree_acc.cap = 0;
 	fix_tree_acc.skip = strlen(f->root) + 1;
 	cr_assert_eq(nftw(f->root, tree_one, 16, FTW_PHYS), 0);
 	return fix_tree_acc.buf ? fix_tree_acc.buf : strdup("");
+}
+
+static FIX_UNUSED char *fix_tree(struct fix *f) { return fix_tree_of(f, 0); }
+
+/* The same listing without blobs/: the tags, manifest, blob and referrer
+ * records of every repository. */
+static FIX_UNUSED char *fix_records_tree(struct fix *f)
+{
+	return fix_tree_of(f, 1);
 }
 
 #endif
