@@ -76,6 +76,13 @@ void cli_json_event(struct json_t *j);
 
 /* "12.3 MiB" */
 void cli_human_bytes(char *dst, size_t cap, double bytes);
+
+/* One result of a batch command (pull, push) in its stdout listing: a
+ * failure (result nonzero) adds one to *failed and prints msg on stderr
+ * unless in JSON mode (its event carried it). Returns 1 when the caller
+ * prints the result's line (succeeded, not JSON, not quiet), else 0. */
+int cli_result_listed(struct cli *cli, size_t *failed, int result,
+		      const char *msg);
 long long cli_now_ms(void);
 
 #endif

@@ -67,14 +67,8 @@ static size_t print_results(struct cli *cli, const struct push_result *res,
 	for (size_t i = 0; i < n; i++) {
 		char h[32];
 
-		if (res[i].result) {
-			failed++;
-			if (!cli->json)
-				fprintf(stderr, "ocimirror: %s\n",
-					res[i].err.msg);
-			continue;
-		}
-		if (cli->json || cli->verbosity < 0)
+		if (!cli_result_listed(cli, &failed, res[i].result,
+				       res[i].err.msg))
 			continue;
 		cli_human_bytes(h, sizeof(h), (double)res[i].bytes_uploaded);
 		printf("%s\t%s\t%zu manifests, %zu blobs (%zu uploaded, %zu "

@@ -69,6 +69,18 @@ long long cli_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int cli_result_listed(struct cli *cli, size_t *failed, int result,
+		      const char *msg)
+{
+	if (result) {
+		(*failed)++;
+		if (!cli->json)
+			fprintf(stderr, "ocimirror: %s\n", msg);
+		return 0;
+	}
+	return !cli->json && cli->verbosity >= 0;
+}
+
 void cli_human_bytes(char *dst, size_t cap, double b)
 {
 	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

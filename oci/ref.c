@@ -390,6 +390,16 @@ int oci_name_has_host(const char *name)
 	return slash && looks_like_host(name, (size_t)(slash - name));
 }
 
+int oci_name_first_looks_like_host(const char *name)
+{
+	const char *slash = name ? strchr(name, '/') : NULL;
+
+	if (!name)
+		return 0;
+	return looks_like_host(name,
+			       slash ? (size_t)(slash - name) : strlen(name));
+}
+
 int oci_repo_name_valid(const char *repo)
 {
 	const char *slash;

@@ -52,6 +52,11 @@ int oci_host_valid(const char *host, size_t n);
  * registry from a Docker Hub path; a name without '/' has no host. */
 int oci_name_has_host(const char *name);
 
+/* 1 when the first component of name (all of it when there is no '/')
+ * has '.' or ':', is bracketed, or is "localhost": the name cannot be a
+ * Docker Hub short name, so no "docker.io/" is put in front of it. */
+int oci_name_first_looks_like_host(const char *name);
+
 /* Full repository name "host/path" into dst (at least OCI_NAME_MAX+1 bytes
  * plus host; use OCI_REPO_MAX). */
 #define OCI_REPO_MAX (2 * OCI_NAME_MAX + 2)

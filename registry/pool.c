@@ -3,11 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oci/vec.h"
+
 void reg_pool_init(struct reg_pool *p, const struct reg_options *opt)
 {
 	p->opt = opt;
 	p->clients = NULL;
 	p->n = 0;
+	p->cap = 0;
 	p->hosts = NULL;
 	p->n_hosts = 0;
 }
@@ -26,12 +29,12 @@ void reg_pool_release(struct reg_pool *p)
 	free(p->clients);
 	p->clients = NULL;
 	p->n = 0;
+	p->cap = 0;
 }
 
 int reg_pool_get(struct reg_pool *p, struct reg_client **out, const char *host,
 		 struct err *err)
 {
-	struct reg_client **nv;
 	int rc;
 
 	for (size_t i = 0; i < p->n; i++) {
@@ -40,10 +43,8 @@ int reg_pool_get(struct reg_pool *p, struct reg_client **out, const char *host,
 			return 0;
 		}
 	}
-	nv = realloc(p->clients, (p->n + 1) * sizeof(*nv));
-	if (!nv)
+	if (OCI_VEC_RESERVE(p->clients, p->n, p->cap, 1, 0))
 		return err_set(err, ERR_FAIL, "%s: out of memory", host);
-	p->clients = nv;
 	rc = reg_client_new(&p->clients[p->n], host, p->opt, err);
 	if (rc)
 		return rc;

@@ -15,7 +15,7 @@ struct reg_pool_host {
 struct reg_pool {
 	const struct reg_options *opt;
 	struct reg_client **clients;
-	size_t n;
+	size_t n, cap;
 	const struct reg_pool_host *hosts; /* settings applied on creation */
 	size_t n_hosts;
 };

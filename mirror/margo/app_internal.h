@@ -57,9 +57,9 @@ struct ctx {
 	const struct margo_pull_options *o;
 	struct archset want;
 	struct comp *comps;
-	size_t n_comps;
+	size_t n_comps, comps_cap;
 	struct img *imgs;
-	size_t n_imgs;
+	size_t n_imgs, imgs_cap;
 	struct margo_pull_report *rep;
 };
 

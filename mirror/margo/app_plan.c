@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oci/vec.h"
+
 /* "arm64", "arm/v7": the architecture part of linux/ARCH, normalised. */
 static int arch_norm(char *dst, size_t cap, const char *arch)
 {
@@ -163,11 +165,9 @@ int margo_plan_comp_add(struct ctx *c, const struct margo_profile *p,
 		archset_merge(&m->arch, arch);
 		return 0;
 	}
-	m = realloc(c->comps, (c->n_comps + 1) * sizeof(*m));
-	if (!m)
+	if (OCI_VEC_RESERVE(c->comps, c->n_comps, c->comps_cap, 1, 0))
 		return err_set(err, ERR_FAIL, "component %s: out of memory",
 			       key);
-	c->comps = m;
 	m = &c->comps[c->n_comps++];
 	memset(m, 0, sizeof(*m));
 	snprintf(m->key, sizeof(m->key), "%s", key);
@@ -206,11 +206,9 @@ static int img_add(struct ctx *c, const struct margo_image *im,
 			archset_merge(&c->imgs[i].arch, arch);
 			return 0;
 		}
-	g = realloc(c->imgs, (c->n_imgs + 1) * sizeof(*g));
-	if (!g)
+	if (OCI_VEC_RESERVE(c->imgs, c->n_imgs, c->imgs_cap, 1, 0))
 		return err_set(err, ERR_FAIL, "image %s: out of memory",
 			       im->ref);
-	c->imgs = g;
 	g = &c->imgs[c->n_imgs++];
 	memset(g, 0, sizeof(*g));
 	snprintf(g->ref, sizeof(g->ref), "%s", im->ref);
@@ -277,6 +275,22 @@ static struct margo_node *tree_profile(struct ctx *c,
 	return nd;
 }
 
+/* What a component or an image came to, on its report node. Its bytes
+ * are counted once, on the node where it is first shown (*bytes is
+ * zeroed). */
+static void node_outcome(struct ctx *c, struct margo_node *nd, int has_digest,
+			 const struct oci_digest *digest, int updated,
+			 uint64_t *bytes, const struct err *e)
+{
+	nd->has_digest = has_digest;
+	nd->digest = *digest;
+	nd->updated = updated;
+	nd->err = *e;
+	nd->bytes = *bytes;
+	c->rep->bytes += *bytes;
+	*bytes = 0;
+}
+
 /* One image a component names: its pull's outcome, or why it has none. */
 static int tree_image(struct ctx *c, const struct margo_image *im,
 		      struct err *err)
@@ -297,13 +311,8 @@ static int tree_image(struct ctx *c, const struct margo_image *im,
 	}
 	archset_format(plat, sizeof(plat), &g->arch);
 	snprintf(nd->detail, sizeof(nd->detail), "%s; %s", plat, im->where);
-	nd->has_digest = g->has_digest;
-	nd->digest = g->digest;
-	nd->updated = g->updated;
-	nd->bytes = g->bytes; /* counted where first shown */
-	c->rep->bytes += g->bytes;
-	g->bytes = 0;
-	nd->err = g->err;
+	node_outcome(c, nd, g->has_digest, &g->digest, g->updated, &g->bytes,
+		     &g->err);
 	return 0;
 }
 
@@ -330,13 +339,8 @@ static int tree_component(struct ctx *c, const struct margo_component *mc,
 	snprintf(nd->detail, sizeof(nd->detail), "%s%s%s",
 		 mc->name.v ? mc->name.v : "?", m->kind[0] ? ", " : "",
 		 m->kind);
-	nd->has_digest = m->has_digest;
-	nd->digest = m->digest;
-	nd->updated = m->updated;
-	nd->err = m->err;
-	nd->bytes = m->bytes; /* counted where first shown */
-	c->rep->bytes += m->bytes;
-	m->bytes = 0;
+	node_outcome(c, nd, m->has_digest, &m->digest, m->updated, &m->bytes,
+		     &m->err);
 	for (size_t q = 0; q < m->imgs.n; q++)
 		if (tree_image(c, &m->imgs.v[q], err))
 			return ERR_FAIL;

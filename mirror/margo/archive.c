@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "oci/vec.h"
+
 void margo_archive_release(struct margo_archive *a)
 {
 	for (size_t i = 0; i < a->n; i++) {
@@ -17,11 +19,13 @@ void margo_archive_release(struct margo_archive *a)
 	free(a->files);
 	a->files = NULL;
 	a->n = 0;
+	a->cap = 0;
 	for (size_t i = 0; i < a->n_links; i++)
 		free(a->links[i]);
 	free(a->links);
 	a->links = NULL;
 	a->n_links = 0;
+	a->links_cap = 0;
 }
 
 static int is_link(const struct margo_archive *a, const char *path, size_t n)
@@ -205,8 +209,6 @@ static int hardlink_check(const struct margo_archive *a, const char *name,
 static int symlink_add(struct margo_archive *a, const char *name,
 		       const char *path, const char *target, struct err *err)
 {
-	char **v;
-
 	if (!target || !link_stays(path, target))
 		return refuse(err, name,
 			      "a symbolic link leaving the directory");
@@ -214,10 +216,8 @@ static int symlink_add(struct margo_archive *a, const char *name,
 		return err_set(err, ERR_TOO_LARGE,
 			       "archive has more than %d symbolic links",
 			       MARGO_ARCHIVE_LINKS);
-	v = realloc(a->links, (a->n_links + 1) * sizeof(*v));
-	if (v)
-		a->links = v;
-	if (!v || !(v[a->n_links] = strdup(path)))
+	if (OCI_VEC_RESERVE(a->links, a->n_links, a->links_cap, 1, 0) ||
+	    !(a->links[a->n_links] = strdup(path)))
 		return err_set(err, ERR_FAIL, "out of memory");
 	a->n_links++;
 	return 0;
@@ -227,13 +227,11 @@ static int symlink_add(struct margo_archive *a, const char *name,
 static int file_read(struct margo_archive *a, struct archive *ar,
 		     const char *rest, int64_t size, struct err *err)
 {
-	struct margo_afile *v = realloc(a->files, (a->n + 1) * sizeof(*v));
 	struct margo_afile *f;
 	la_ssize_t got;
 
-	if (!v)
+	if (OCI_VEC_RESERVE(a->files, a->n, a->cap, 1, 0))
 		return err_set(err, ERR_FAIL, "out of memory");
-	a->files = v;
 	f = &a->files[a->n];
 	f->path = strdup(rest);
 	f->data = malloc((size_t)size + 1);

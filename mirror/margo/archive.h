@@ -48,9 +48,9 @@ struct margo_archive {
 	/* filled by the scan: */
 	char top[MARGO_ARCHIVE_NAME_MAX]; /* the top-level directory */
 	struct margo_afile *files;	  /* what want kept */
-	size_t n;
+	size_t n, cap;
 	char **links; /* symbolic links seen so far (cleaned paths) */
-	size_t n_links;
+	size_t n_links, links_cap;
 	char seen_other[64]; /* a compose file under another name */
 };
 

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "mirror/margo/yamlutil.h"
+#include "oci/vec.h"
 
 static const struct oci_yaml_limits yaml_lim = MARGO_YAML_LIMITS;
 
@@ -337,7 +338,7 @@ struct chart {
 
 struct charts {
 	struct chart *v;
-	size_t n;
+	size_t n, cap;
 };
 
 static void charts_release(struct charts *cs)
@@ -355,14 +356,14 @@ static void charts_release(struct charts *cs)
 
 static struct chart *chart_new(struct charts *cs)
 {
-	struct chart *v = realloc(cs->v, (cs->n + 1) * sizeof(*v));
+	struct chart *c;
 
-	if (!v)
+	if (OCI_VEC_RESERVE(cs->v, cs->n, cs->cap, 1, 0))
 		return NULL;
-	cs->v = v;
-	memset(&v[cs->n], 0, sizeof(v[0]));
-	v[cs->n].parent = -1;
-	return &v[cs->n++];
+	c = &cs->v[cs->n++];
+	memset(c, 0, sizeof(*c));
+	c->parent = -1;
+	return c;
 }
 
 /* The key a parent keeps a subchart's values under: its alias in the
@@ -591,7 +592,7 @@ static int chart_from_scan(struct margo_images *out, struct margo_archive *a,
 			   const char *parent_global, const struct layers *ext,
 			   const char *label, int nest, struct err *err)
 {
-	struct charts cs = {NULL, 0};
+	struct charts cs = {NULL, 0, 0};
 	char global[256] = "";
 	size_t max_depth = 0;
 	int rc = 0;

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "oci/buf.h"
+#include "mirror/file.h"
 #include "oci/mediatype.h"
 #include "oci/yaml.h"
 #include "registry/upload.h"
@@ -106,35 +106,18 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 	static const struct oci_yaml_limits lim = {
 	    DESC_MAX, OCI_YAML_DEPTH_MAX, OCI_YAML_NODES_MAX,
 	    OCI_YAML_EXPAND_MAX, OCI_YAML_ANCHORS_MAX};
-	char path[4200], chunk[8192];
+	char path[4200], *text;
 	struct oci_yaml doc;
 	yaml_node_t *root, *meta, *app;
-	struct buf b;
-	FILE *fp;
-	size_t got;
-	int rc = 0;
+	size_t len;
+	int rc;
 
 	snprintf(path, sizeof(path), "%s/margo.yaml", dir);
-	fp = fopen(path, "rb");
-	if (!fp)
-		return err_set(err, ERR_NOT_FOUND, "%s: %s", path,
-			       strerror(errno));
-	buf_init(&b, DESC_MAX);
-	while (!rc && (got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		rc = buf_append(&b, chunk, got);
-	if (!rc && ferror(fp))
-		rc = err_set(err, ERR_FAIL, "read %s: %s", path,
-			     strerror(errno));
-	else if (rc)
-		rc = rc == ERR_TOO_LARGE
-			 ? err_set(err, rc, "%s: larger than %u bytes", path,
-				   DESC_MAX)
-			 : err_set(err, rc, "%s: out of memory", path);
-	fclose(fp);
+	rc = file_read_capped(&text, &len, path, DESC_MAX, err);
 	if (!rc)
-		rc = oci_yaml_load(&doc, path, b.data, b.len, &lim, err);
+		rc = oci_yaml_load(&doc, path, text, len, &lim, err);
 	if (rc) {
-		buf_release(&b);
+		free(text);
 		return rc;
 	}
 	root = oci_yaml_root(&doc);
@@ -173,7 +156,7 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 		(*n)++;
 	}
 	oci_yaml_release(&doc);
-	buf_release(&b);
+	free(text);
 	if (!rc && !version[0])
 		rc = err_set(err, ERR_INVALID,
 			     "%s: metadata.version is missing", path);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mirror/file.h"
 #include "mirror/margo/description.h"
 #include "oci/buf.h"
 #include "oci/ref.h"
@@ -374,46 +375,18 @@ void margo_app_validate(struct margo_problems *p, const struct margo_app *a,
 	check_config(a, p);
 }
 
-static int read_capped(struct buf *b, const char *path, struct err *err)
-{
-	char chunk[8192];
-	ssize_t n;
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-			       "%s: %s", path, strerror(errno));
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = err_set(err, ERR_FAIL, "%s: %s", path,
-				     strerror(errno));
-			break;
-		}
-		rc = buf_append(b, chunk, (size_t)n);
-		if (rc) {
-			err_set(err, rc, "%s: larger than %d bytes", path,
-				MARGO_INPUT_MAX);
-			break;
-		}
-	}
-	close(fd);
-	return rc;
-}
-
 int margo_check_path(struct margo_problems *probs, char **file_out,
 		     const char *path, struct err *err)
 {
 	struct margo_app app;
 	struct stat st;
-	struct buf b, file;
+	struct buf file;
 	const char *dir = NULL;
+	char *text = NULL;
+	size_t len;
 	int rc;
 
 	*file_out = NULL;
-	buf_init(&b, MARGO_INPUT_MAX);
 	buf_init(&file, 8192);
 	if (stat(path, &st)) {
 		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
@@ -432,9 +405,10 @@ int margo_check_path(struct margo_problems *probs, char **file_out,
 		err_set(err, rc, "%s: path too long", path);
 		goto out;
 	}
-	if ((rc = read_capped(&b, file.data, err)))
+	if ((rc = file_read_capped(&text, &len, file.data, MARGO_INPUT_MAX,
+				   err)))
 		goto out;
-	if ((rc = margo_app_parse(&app, probs, b.data, b.len, err))) {
+	if ((rc = margo_app_parse(&app, probs, text, len, err))) {
 		err_wrap(err, "%s: ", file.data);
 		margo_app_release(&app);
 		goto out;
@@ -443,7 +417,7 @@ int margo_check_path(struct margo_problems *probs, char **file_out,
 	margo_app_release(&app);
 	*file_out = buf_detach(&file, NULL);
 out:
-	buf_release(&b);
+	free(text);
 	buf_release(&file);
 	return rc;
 }

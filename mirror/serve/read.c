@@ -289,8 +289,10 @@ enum MHD_Result read_referrers(struct req *r, struct MHD_Connection *c)
 				     "invalid digest \"%s\"", r->rt.ref);
 	rc.arr = json_array();
 	rc.filter = r->q.has_artifact_type ? r->q.artifact_type : NULL;
-	store_referrers_list(r->srv->s, r->rt.repo, &r->rt.digest, add_referrer,
-			     &rc, NULL);
+	/* a cut-off filter must not match a type it only begins */
+	if (!r->q.artifact_type_overlong)
+		store_referrers_list(r->srv->s, r->rt.repo, &r->rt.digest,
+				     add_referrer, &rc, NULL);
 	idx = json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType",
 			MT_OCI_INDEX, "manifests", rc.arr);
 	text = json_dumps(idx, JSON_COMPACT);

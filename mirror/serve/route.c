@@ -198,6 +198,8 @@ int route_query_set(struct route_query *q, const char *key, const char *value,
 	else if (!strcmp(key, "artifactType") && !q->has_artifact_type) {
 		/* '+' reaches us as a space; media types have no spaces */
 		q->has_artifact_type = 1;
+		q->artifact_type_overlong =
+		    strlen(value) >= sizeof(q->artifact_type);
 		snprintf(q->artifact_type, sizeof(q->artifact_type), "%s",
 			 value);
 		for (char *p = q->artifact_type; *p; p++)

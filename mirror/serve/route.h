@@ -71,6 +71,8 @@ struct route_query {
 	int n_bad;	    /* n given but not a non-negative number */
 	int has_artifact_type;
 	char artifact_type[256]; /* referrers filter, '+' restored */
+	/* the filter was longer than any media type (255): matches nothing */
+	int artifact_type_overlong;
 };
 
 void route_query_init(struct route_query *out);

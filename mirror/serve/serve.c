@@ -83,7 +83,7 @@ static void hub_fallback(struct req *r, struct MHD_Connection *c)
 
 	if (r->rt.ns_query[0] || !r->rt.name[0] ||
 	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ns") ||
-	    oci_name_has_host(r->rt.name))
+	    oci_name_first_looks_like_host(r->rt.name))
 		return;
 	if (strlen(r->rt.name) + 10 >= sizeof(hub) ||
 	    store_repo_exists(r->srv->s, r->rt.repo))

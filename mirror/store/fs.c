@@ -12,8 +12,9 @@
 #include "mirror/store/backend.h"
 #include "mirror/store/fsutil.h"
 
-#define REPO_DEPTH_MAX 130 /* a 255-character name has at most 128 components  \
-			    */
+#define REPO_DEPTH_MAX                                                         \
+	130 /* a 255-character name has at most 128 components                 \
+	     */
 
 struct fs {
 	const char *root;

@@ -122,18 +122,14 @@ int fsutil_name_digest(struct oci_digest *out, const char *alg,
 	return 0;
 }
 
-int fsutil_read_file(char **out, size_t *len_out, const char *path, size_t max,
-		     struct err *err)
+int fsutil_read_fd(char **out, size_t *len_out, int fd, size_t max,
+		   const char *what, struct err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct buf b;
 	char tmp[65536];
 	ssize_t r;
 
 	*out = NULL;
-	if (fd < 0)
-		return err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-			       "%s: %s", path, strerror(errno));
 	buf_init(&b, max);
 	for (;;) {
 		r = read(fd, tmp, sizeof(tmp));
@@ -142,17 +138,32 @@ int fsutil_read_file(char **out, size_t *len_out, const char *path, size_t max,
 		if (r <= 0)
 			break;
 		if (buf_append(&b, tmp, (size_t)r)) {
-			close(fd);
+			buf_release(&b);
 			return err_set(err, ERR_TOO_LARGE,
-				       "%s: larger than %zu bytes", path, max);
+				       "%s: larger than %zu bytes", what, max);
 		}
 	}
-	close(fd);
 	if (r < 0) {
+		int e = errno;
+
 		buf_release(&b);
-		return err_set(err, ERR_FAIL, "read %s: %s", path,
-			       strerror(errno));
+		return err_set(err, ERR_FAIL, "read %s: %s", what, strerror(e));
 	}
 	*out = buf_detach(&b, len_out);
 	return 0;
+}
+
+int fsutil_read_file(char **out, size_t *len_out, const char *path, size_t max,
+		     struct err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	*out = NULL;
+	if (fd < 0)
+		return err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			       "%s: %s", path, strerror(errno));
+	rc = fsutil_read_fd(out, len_out, fd, max, path, err);
+	close(fd);
+	return rc;
 }

@@ -32,6 +32,12 @@ void fsutil_names_free(char **v, size_t n);
 int fsutil_name_digest(struct oci_digest *out, const char *alg,
 		       const char *name);
 
+/* Read fd to its end, at most max bytes, into *out (caller frees; the fd
+ * stays open). what names it in messages: ERR_TOO_LARGE ("WHAT: larger
+ * than MAX bytes"), ERR_FAIL ("read WHAT: ..."). */
+int fsutil_read_fd(char **out, size_t *len_out, int fd, size_t max,
+		   const char *what, struct err *err);
+
 /* Read a whole file of at most max bytes into *out (caller frees).
  * ERR_NOT_FOUND when absent, ERR_TOO_LARGE, ERR_FAIL. */
 int fsutil_read_file(char **out, size_t *len_out, const char *path, size_t max,

@@ -317,6 +317,66 @@ static int remove_file(struct gc *g, const char *path)
 	return ERR_FAIL; /* warned */
 }
 
+/* fn is called for each file under BASE/SUB/<alg>/ whose name is a
+ * digest of that algorithm, with its path and lstat result (st NULL when
+ * lstat failed). A directory that cannot be listed is warned about
+ * (prefixed "REPO: " when repo is not NULL) and makes the return 1. */
+typedef void (*digest_file_fn)(struct gc *g, const struct oci_digest *d,
+			       const char *path, const struct stat *st,
+			       void *ctx);
+
+static int digest_files_each(struct gc *g, const char *base, const char *sub,
+			     const char *repo, digest_file_fn fn, void *ctx)
+{
+	int unlisted = 0;
+
+	for (size_t a = 0; a < N_ALGS; a++) {
+		char *dir = NULL, **names = NULL;
+		size_t n = 0;
+
+		if (asprintf(&dir, "%s/%s/%s", base, sub, algs[a]) < 0) {
+			g->oom = 1;
+			return unlisted;
+		}
+		if (fsutil_names_list(&names, &n, dir, NULL)) {
+			if (repo)
+				warn(g, "%s: cannot list %s: %s", repo, dir,
+				     strerror(errno));
+			else
+				warn(g, "cannot list %s: %s", dir,
+				     strerror(errno));
+			unlisted = 1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct oci_digest d;
+			struct stat st;
+			char *p = NULL;
+
+			if (fsutil_name_digest(&d, algs[a], names[i]))
+				continue; /* not ours: verify reports it */
+			if (asprintf(&p, "%s/%s", dir, names[i]) < 0) {
+				g->oom = 1;
+				continue;
+			}
+			fn(g, &d, p, lstat(p, &st) ? NULL : &st, ctx);
+			free(p);
+		}
+		fsutil_names_free(names, n);
+		free(dir);
+	}
+	return unlisted;
+}
+
+/* A manifest record that is young, or any after an unreadable tag. */
+static void seed_file(struct gc *g, const struct oci_digest *d,
+		      const char *path, const struct stat *st, void *ctx)
+{
+	(void)path;
+	(void)ctx;
+	if (g->keep_all || (st && young(g, st)))
+		push(g, d, 0);
+}
+
 /* Roots of the repository: its tags, and its manifest records that are
  * young (a push in progress) or, after an unreadable tag, all of them. */
 static void repo_roots(struct gc *g)
@@ -356,33 +416,37 @@ static void repo_roots(struct gc *g)
 	}
 	fsutil_names_free(names, n);
 	free(dir);
-	for (size_t a = 0; a < N_ALGS; a++) {
-		if (asprintf(&dir, "%s/_manifests/%s", g->rdir, algs[a]) < 0) {
-			g->oom = 1;
-			return;
-		}
-		if (fsutil_names_list(&names, &n, dir, NULL)) {
-			warn(g, "%s: cannot list %s: %s", g->repo, dir,
-			     strerror(errno));
-			g->unsafe = 1;
-		}
-		for (size_t i = 0; i < n; i++) {
-			struct oci_digest d;
-			struct stat st;
-			char *p = NULL;
+	if (digest_files_each(g, g->rdir, "_manifests", g->repo, seed_file,
+			      NULL))
+		g->unsafe = 1;
+}
 
-			if (fsutil_name_digest(&d, algs[a], names[i]))
-				continue;
-			if (asprintf(&p, "%s/%s", dir, names[i]) < 0) {
-				g->oom = 1;
-				continue;
-			}
-			if (g->keep_all || (!lstat(p, &st) && young(g, &st)))
-				push(g, &d, 0);
-			free(p);
-		}
-		fsutil_names_free(names, n);
-		free(dir);
+struct sweep_ctx {
+	enum gc_item_kind kind;
+	const struct dset *set, *also;
+};
+
+static void sweep_record(struct gc *g, const struct oci_digest *d,
+			 const char *path, const struct stat *st, void *ctx)
+{
+	const struct sweep_ctx *c = ctx;
+
+	if (dset_has(c->set, d) || (c->also && dset_has(c->also, d)))
+		return;
+	if (!st || !S_ISREG(st->st_mode))
+		return;
+	if (young(g, st)) {
+		/* a push in progress: its blob stays too */
+		if (c->kind == GC_ITEM_BLOB_RECORD)
+			keep_add(g, &g->keep, d);
+		return;
+	}
+	if (!remove_file(g, path)) {
+		if (c->kind == GC_ITEM_MANIFEST)
+			g->st->manifests++;
+		else
+			g->st->blob_records++;
+		report(g, c->kind, d->str, NULL, path, 0);
 	}
 }
 
@@ -390,53 +454,9 @@ static void repo_roots(struct gc *g)
 static void sweep_records(struct gc *g, const char *sub, enum gc_item_kind kind,
 			  const struct dset *set, const struct dset *also)
 {
-	for (size_t a = 0; a < N_ALGS; a++) {
-		char *dir = NULL, **names = NULL;
-		size_t n = 0;
+	struct sweep_ctx c = {kind, set, also};
 
-		if (asprintf(&dir, "%s/%s/%s", g->rdir, sub, algs[a]) < 0) {
-			g->oom = 1;
-			return;
-		}
-		if (fsutil_names_list(&names, &n, dir, NULL))
-			warn(g, "%s: cannot list %s: %s", g->repo, dir,
-			     strerror(errno));
-		for (size_t i = 0; i < n; i++) {
-			struct oci_digest d;
-			struct stat st;
-			char *p = NULL;
-
-			if (fsutil_name_digest(&d, algs[a], names[i]))
-				continue;
-			if (dset_has(set, &d) || (also && dset_has(also, &d)))
-				continue;
-			if (asprintf(&p, "%s/%s", dir, names[i]) < 0) {
-				g->oom = 1;
-				continue;
-			}
-			if (lstat(p, &st) || !S_ISREG(st.st_mode)) {
-				free(p);
-				continue;
-			}
-			if (young(g, &st)) {
-				/* a push in progress: its blob stays too */
-				if (kind == GC_ITEM_BLOB_RECORD)
-					keep_add(g, &g->keep, &d);
-				free(p);
-				continue;
-			}
-			if (!remove_file(g, p)) {
-				if (kind == GC_ITEM_MANIFEST)
-					g->st->manifests++;
-				else
-					g->st->blob_records++;
-				report(g, kind, d.str, NULL, p, 0);
-			}
-			free(p);
-		}
-		fsutil_names_free(names, n);
-		free(dir);
-	}
+	digest_files_each(g, g->rdir, sub, g->repo, sweep_record, &c);
 }
 
 /* Referrer records whose subject or referrer is not kept. */
@@ -539,50 +559,28 @@ static int gc_repo(void *ctx, const char *repo)
 	return g->oom;
 }
 
+static void sweep_blob(struct gc *g, const struct oci_digest *d,
+		       const char *path, const struct stat *st, void *ctx)
+{
+	(void)ctx;
+	if (dset_has(&g->keep, d)) {
+		g->st->blobs_kept++;
+		return;
+	}
+	if (!st || !S_ISREG(st->st_mode))
+		return;
+	if (young(g, st)) {
+		g->st->young_kept++;
+	} else if (!remove_file(g, path)) {
+		g->st->blobs++;
+		g->st->blob_bytes += (uint64_t)st->st_size;
+		report(g, GC_ITEM_BLOB, d->str, NULL, path, st->st_size);
+	}
+}
+
 static void sweep_blobs(struct gc *g)
 {
-	for (size_t a = 0; a < N_ALGS; a++) {
-		char *dir = NULL, **names = NULL;
-		size_t n = 0;
-
-		if (asprintf(&dir, "%s/blobs/%s", g->s->root, algs[a]) < 0) {
-			g->oom = 1;
-			return;
-		}
-		if (fsutil_names_list(&names, &n, dir, NULL))
-			warn(g, "cannot list %s: %s", dir, strerror(errno));
-		for (size_t i = 0; i < n; i++) {
-			struct oci_digest d;
-			struct stat st;
-			char *p = NULL;
-
-			if (fsutil_name_digest(&d, algs[a], names[i]))
-				continue; /* not ours: verify reports it */
-			if (dset_has(&g->keep, &d)) {
-				g->st->blobs_kept++;
-				continue;
-			}
-			if (asprintf(&p, "%s/%s", dir, names[i]) < 0) {
-				g->oom = 1;
-				continue;
-			}
-			if (lstat(p, &st) || !S_ISREG(st.st_mode)) {
-				free(p);
-				continue;
-			}
-			if (young(g, &st)) {
-				g->st->young_kept++;
-			} else if (!remove_file(g, p)) {
-				g->st->blobs++;
-				g->st->blob_bytes += (uint64_t)st.st_size;
-				report(g, GC_ITEM_BLOB, d.str, NULL, p,
-				       st.st_size);
-			}
-			free(p);
-		}
-		fsutil_names_free(names, n);
-		free(dir);
-	}
+	digest_files_each(g, g->s->root, "blobs", NULL, sweep_blob, NULL);
 }
 
 static void sweep_tmp(struct gc *g)

@@ -93,38 +93,18 @@ int store_blob_put(struct store *s, const struct oci_digest *expect,
 int store_blob_read(char **out, size_t *len_out, const struct store *s,
 		    const struct oci_digest *d, size_t max, struct err *err)
 {
-	struct buf b;
-	char tmp[65536];
+	char what[OCI_DIGEST_MAX + 8];
 	int64_t size;
-	ssize_t r;
 	int fd, rc;
 
 	*out = NULL;
 	rc = store_blob_open(&fd, &size, s, d, err);
 	if (rc)
 		return rc;
-	buf_init(&b, max);
-	for (;;) {
-		r = read(fd, tmp, sizeof(tmp));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (buf_append(&b, tmp, (size_t)r)) {
-			close(fd);
-			return err_set(err, ERR_TOO_LARGE,
-				       "blob %s: larger than %zu bytes", d->str,
-				       max);
-		}
-	}
+	snprintf(what, sizeof(what), "blob %s", d->str);
+	rc = fsutil_read_fd(out, len_out, fd, max, what, err);
 	close(fd);
-	if (r < 0) {
-		buf_release(&b);
-		return err_set(err, ERR_FAIL, "read blob %s: %s", d->str,
-			       strerror(errno));
-	}
-	*out = buf_detach(&b, len_out);
-	return 0;
+	return rc;
 }
 
 int store_blob_open(int *fd_out, int64_t *size_out, const struct store *s,
@@ -200,6 +180,31 @@ static void digest_key(char *key, const char *kind, const struct oci_digest *d)
 		 oci_digest_hex(d));
 }
 
+/* Checks repo and fills key with its record of digest d under kind. */
+static int repo_digest_key(char *key, const char *repo, const char *kind,
+			   const struct oci_digest *d, struct err *err)
+{
+	int rc = check_repo(repo, err);
+
+	if (!rc)
+		digest_key(key, kind, d);
+	return rc;
+}
+
+/* Checks repo and tag and fills key with the tag's record
+ * ("_tags/<tag>"). */
+static int repo_tag_key(char *key, const char *repo, const char *tag,
+			struct err *err)
+{
+	int rc = check_repo(repo, err);
+
+	if (!rc)
+		rc = check_tag(tag, err);
+	if (!rc)
+		snprintf(key, KEY_MAX, "_tags/%s", tag);
+	return rc;
+}
+
 static int put_ref(struct store *s, const char *repo, const char *key,
 		   const struct store_ref *m, struct err *err)
 {
@@ -232,13 +237,12 @@ int store_manifest_link(struct store *s, const char *repo,
 	char key[KEY_MAX];
 	int rc;
 
-	rc = check_repo(repo, err);
+	rc = repo_digest_key(key, repo, "_manifests", &m->digest, err);
 	if (rc)
 		return rc;
 	if (!store_blob_exists(NULL, s, &m->digest))
 		return err_set(err, ERR_NOT_FOUND, "%s@%s: manifest not stored",
 			       repo, m->digest.str);
-	digest_key(key, "_manifests", &m->digest);
 	return put_ref(s, repo, key, m, err);
 }
 
@@ -249,10 +253,9 @@ int store_manifest_get(struct store_ref *out, const struct store *s,
 	char key[KEY_MAX];
 	int rc;
 
-	rc = check_repo(repo, err);
+	rc = repo_digest_key(key, repo, "_manifests", d, err);
 	if (rc)
 		return rc;
-	digest_key(key, "_manifests", d);
 	rc = get_ref(out, s, repo, key, err);
 	if (rc == ERR_NOT_FOUND)
 		err_set(err, rc, "%s@%s: manifest not in store", repo, d->str);
@@ -265,12 +268,9 @@ int store_tag_set(struct store *s, const char *repo, const char *tag,
 	char key[KEY_MAX];
 	int rc;
 
-	rc = check_repo(repo, err);
-	if (!rc)
-		rc = check_tag(tag, err);
+	rc = repo_tag_key(key, repo, tag, err);
 	if (rc)
 		return rc;
-	snprintf(key, sizeof(key), "_tags/%s", tag);
 	return put_ref(s, repo, key, m, err);
 }
 
@@ -280,12 +280,9 @@ int store_tag_get(struct store_ref *out, const struct store *s,
 	char key[KEY_MAX];
 	int rc;
 
-	rc = check_repo(repo, err);
-	if (!rc)
-		rc = check_tag(tag, err);
+	rc = repo_tag_key(key, repo, tag, err);
 	if (rc)
 		return rc;
-	snprintf(key, sizeof(key), "_tags/%s", tag);
 	rc = get_ref(out, s, repo, key, err);
 	if (rc == ERR_NOT_FOUND)
 		err_set(err, rc, "%s:%s: tag not in store", repo, tag);
@@ -298,12 +295,9 @@ int store_tag_delete(struct store *s, const char *repo, const char *tag,
 	char key[KEY_MAX];
 	int rc;
 
-	rc = check_repo(repo, err);
-	if (!rc)
-		rc = check_tag(tag, err);
+	rc = repo_tag_key(key, repo, tag, err);
 	if (rc)
 		return rc;
-	snprintf(key, sizeof(key), "_tags/%s", tag);
 	return s->ops->record_delete(s->be, repo, key, err);
 }
 
@@ -351,10 +345,9 @@ int store_manifest_unlink(struct store *s, const char *repo,
 	size_t n = 0;
 	int rc;
 
-	rc = check_repo(repo, err);
+	rc = repo_digest_key(key, repo, "_manifests", d, err);
 	if (rc)
 		return rc;
-	digest_key(key, "_manifests", d);
 	rc = s->ops->record_delete(s->be, repo, key, err);
 	if (rc)
 		return rc;
@@ -432,10 +425,9 @@ int store_blob_link(struct store *s, const char *repo,
 	char key[KEY_MAX];
 	int rc;
 
-	rc = check_repo(repo, err);
+	rc = repo_digest_key(key, repo, "_blobs", d, err);
 	if (rc)
 		return rc;
-	digest_key(key, "_blobs", d);
 	if (s->ops->record_exists(s->be, repo, key))
 		return 0;
 	/* a fresh mtime on the blob keeps a concurrent gc (grace period)
@@ -461,10 +453,9 @@ int store_blob_unlink(struct store *s, const char *repo,
 	char key[KEY_MAX];
 	int rc;
 
-	rc = check_repo(repo, err);
+	rc = repo_digest_key(key, repo, "_blobs", d, err);
 	if (rc)
 		return rc;
-	digest_key(key, "_blobs", d);
 	return s->ops->record_delete(s->be, repo, key, err);
 }
 

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mirror/file.h"
 #include "mirror/store/store.h"
 #include "mirror/sync/syncconf.h"
-#include "oci/buf.h"
 #include "oci/yaml.h"
 
 #define CONFIG_MAX (1024 * 1024) /* bytes in a configuration file */
@@ -755,45 +755,21 @@ out:
 
 int syncconf_load(struct sync_config *out, const char *path, struct err *err)
 {
-	char chunk[8192];
-	struct buf b;
-	FILE *f;
-	size_t n;
+	char *text;
+	size_t len;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	buf_init(&b, CONFIG_MAX);
-	f = fopen(path, "r");
-	if (!f) {
-		int e = errno;
-
-		rc = err_set(err, e == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-			     "%s: %s", path, strerror(e));
-		goto out;
+	rc = file_read_capped(&text, &len, path, CONFIG_MAX, err);
+	if (rc == ERR_TOO_LARGE) {
+		/* an oversized sync file is invalid, as syncconf_parse says */
+		rc = ERR_INVALID;
+		if (err)
+			err->code = rc;
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		rc = buf_append(&b, chunk, n);
-		if (rc == ERR_TOO_LARGE) {
-			rc = err_set(err, ERR_INVALID,
-				     "%s: larger than %d bytes", path,
-				     CONFIG_MAX);
-			goto out;
-		}
-		if (rc) {
-			rc = err_set(err, ERR_FAIL, "%s: out of memory", path);
-			goto out;
-		}
-	}
-	if (ferror(f)) {
-		rc = err_set(err, ERR_FAIL, "%s: read error: %s", path,
-			     strerror(errno));
-		goto out;
-	}
-	rc = syncconf_parse(out, path, b.data, b.len, err);
-out:
-	if (f)
-		fclose(f);
-	buf_release(&b);
+	if (!rc)
+		rc = syncconf_parse(out, path, text, len, err);
+	free(text);
 	return rc;
 }
 

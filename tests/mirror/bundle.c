@@ -402,29 +402,58 @@ static void world_into_dst(struct world *w)
 		     e.msg);
 }
 
+/* The world in dst and a hostile image built (sizes as hostile_build). */
+static void hostile_world(struct world *w, struct hostile *h,
+			  long long layer_size, long long index_size)
+{
+	world_setup(w);
+	world_into_dst(w);
+	hostile_build(h, layer_size, index_size);
+}
+
+/* The honest bundle of h, entry by entry, for a test to spoil one. */
+enum { E_LAYOUT, E_CFG, E_LAYER, E_MAN, E_INDEX, E_N };
+
+/* A regular file entry of len bytes. */
+static struct entry file_entry(const char *name, const char *data, size_t len)
+{
+	struct entry e = {name, data, len, 0, NULL, 0};
+
+	return e;
+}
+
+static void hostile_entries(struct entry *v, const struct hostile *h)
+{
+	v[E_LAYOUT] = file_entry("oci-layout", LAYOUT, strlen(LAYOUT));
+	v[E_CFG] = file_entry(h->cfg_name, h->cfg_text, strlen(h->cfg_text));
+	v[E_LAYER] =
+	    file_entry(h->layer_name, h->layer_text, strlen(h->layer_text));
+	v[E_MAN] = file_entry(h->man_name, h->man, strlen(h->man));
+	v[E_INDEX] = file_entry("index.json", h->index, strlen(h->index));
+}
+
+/* The n entries v written as the tar NAME in w's directory; its path. */
+static const char *tar_in(struct world *w, const char *name,
+			  const struct entry *v, size_t n)
+{
+	const char *path = in_dir(w, name);
+
+	tar_write(path, v, n);
+	return path;
+}
+
 Test(bundle, the_hostile_image_is_accepted_when_honest)
 {
 	struct world w;
 	struct hostile h;
+	struct entry v[E_N];
 	struct bundle_stats st;
 	struct err e;
 	const char *path;
 
-	world_setup(&w);
-	world_into_dst(&w);
-	hostile_build(&h, -1, -1);
-	{
-		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
-		     0},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
-		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
-		};
-		path = in_dir(&w, "honest.tar");
-		tar_write(path, v, sizeof(v) / sizeof(v[0]));
-	}
+	hostile_world(&w, &h, -1, -1);
+	hostile_entries(v, &h);
+	path = tar_in(&w, "honest.tar", v, E_N);
 	cr_assert_eq(bundle_import(&w.dst.st, &st, &path, 1, &e), 0, "%s",
 		     e.msg);
 	assert_tag(&w.dst, "evil", &h.man_d);
@@ -436,27 +465,18 @@ Test(bundle, a_flipped_byte_in_a_blob_is_refused_and_nothing_stays)
 {
 	struct world w;
 	struct hostile h;
+	struct entry v[E_N];
 	char flipped[64];
-	const char *path;
 
-	world_setup(&w);
-	world_into_dst(&w);
-	hostile_build(&h, -1, -1);
+	hostile_world(&w, &h, -1, -1);
 	snprintf(flipped, sizeof(flipped), "%s", h.layer_text);
 	flipped[3] ^= 0x20;
-	{
-		/* the config arrives whole first: it must go again */
-		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
-		    {h.layer_name, flipped, strlen(flipped), 0, NULL, 0},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
-		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
-		};
-		path = in_dir(&w, "flipped.tar");
-		tar_write(path, v, sizeof(v) / sizeof(v[0]));
-	}
-	assert_refused(&w, path, ERR_DIGEST, h.layer_name, &h);
+	/* the config arrives whole first: it must go again */
+	hostile_entries(v, &h);
+	v[E_LAYER].data = flipped;
+	v[E_LAYER].len = strlen(flipped);
+	assert_refused(&w, tar_in(&w, "flipped.tar", v, E_N), ERR_DIGEST,
+		       h.layer_name, &h);
 	world_teardown(&w);
 }
 
@@ -464,26 +484,16 @@ Test(bundle, a_dotdot_entry_name_is_refused_and_nothing_stays)
 {
 	struct world w;
 	struct hostile h;
-	const char *path;
+	struct entry v[E_N + 1];
 	char escaped[300];
 
-	world_setup(&w);
-	world_into_dst(&w);
-	hostile_build(&h, -1, -1);
-	{
-		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
-		     0},
-		    {"blobs/sha256/../../../escaped", "x", 1, 0, NULL, 0},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
-		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
-		};
-		path = in_dir(&w, "dotdot.tar");
-		tar_write(path, v, sizeof(v) / sizeof(v[0]));
-	}
-	assert_refused(&w, path, ERR_INVALID, "not part of an OCI layout", &h);
+	hostile_world(&w, &h, -1, -1);
+	/* an escaping entry between the layer and the manifest */
+	hostile_entries(v, &h);
+	memmove(&v[E_MAN + 1], &v[E_MAN], 2 * sizeof(v[0]));
+	v[E_MAN] = file_entry("blobs/sha256/../../../escaped", "x", 1);
+	assert_refused(&w, tar_in(&w, "dotdot.tar", v, E_N + 1), ERR_INVALID,
+		       "not part of an OCI layout", &h);
 	snprintf(escaped, sizeof(escaped), "%s/../escaped", w.dst.root);
 	cr_assert_neq(access(escaped, F_OK), 0);
 	world_teardown(&w);
@@ -493,22 +503,16 @@ Test(bundle, a_symlink_entry_is_refused_and_nothing_stays)
 {
 	struct world w;
 	struct hostile h;
-	const char *path;
+	struct entry v[E_N];
 
-	world_setup(&w);
-	world_into_dst(&w);
-	hostile_build(&h, -1, -1);
-	{
-		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
-		    {h.layer_name, "", 0, AE_IFLNK, "/etc/passwd", 0},
-		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
-		};
-		path = in_dir(&w, "link.tar");
-		tar_write(path, v, sizeof(v) / sizeof(v[0]));
-	}
-	assert_refused(&w, path, ERR_INVALID, "links and special files", &h);
+	hostile_world(&w, &h, -1, -1);
+	/* the layer a link to /etc/passwd, and no manifest entry */
+	hostile_entries(v, &h);
+	v[E_LAYER] = (struct entry){h.layer_name, "", 0, AE_IFLNK,
+				    "/etc/passwd", 0};
+	v[E_MAN] = v[E_INDEX];
+	assert_refused(&w, tar_in(&w, "link.tar", v, E_N - 1), ERR_INVALID,
+		       "links and special files", &h);
 	world_teardown(&w);
 }
 
@@ -516,24 +520,12 @@ Test(bundle, a_manifest_entry_larger_than_index_json_says_is_refused)
 {
 	struct world w;
 	struct hostile h;
-	const char *path;
+	struct entry v[E_N];
 
-	world_setup(&w);
-	world_into_dst(&w);
-	hostile_build(&h, -1, 40);
-	{
-		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
-		     0},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
-		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
-		};
-		path = in_dir(&w, "index-size.tar");
-		tar_write(path, v, sizeof(v) / sizeof(v[0]));
-	}
-	assert_refused(&w, path, ERR_INVALID, "index.json says", &h);
+	hostile_world(&w, &h, -1, 40);
+	hostile_entries(v, &h);
+	assert_refused(&w, tar_in(&w, "index-size.tar", v, E_N), ERR_INVALID,
+		       "index.json says", &h);
 	world_teardown(&w);
 }
 
@@ -541,24 +533,12 @@ Test(bundle, a_layer_entry_larger_than_its_manifest_says_is_refused)
 {
 	struct world w;
 	struct hostile h;
-	const char *path;
+	struct entry v[E_N];
 
-	world_setup(&w);
-	world_into_dst(&w);
-	hostile_build(&h, 5, -1);
-	{
-		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
-		     0},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
-		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
-		};
-		path = in_dir(&w, "layer-size.tar");
-		tar_write(path, v, sizeof(v) / sizeof(v[0]));
-	}
-	assert_refused(&w, path, ERR_INVALID, "is 5 bytes", &h);
+	hostile_world(&w, &h, 5, -1);
+	hostile_entries(v, &h);
+	assert_refused(&w, tar_in(&w, "layer-size.tar", v, E_N), ERR_INVALID,
+		       "is 5 bytes", &h);
 	world_teardown(&w);
 }
 
@@ -566,24 +546,13 @@ Test(bundle, a_truncated_bundle_is_refused_and_nothing_stays)
 {
 	struct world w;
 	struct hostile h;
+	struct entry v[E_N];
 	const char *path;
 	struct stat sb;
 
-	world_setup(&w);
-	world_into_dst(&w);
-	hostile_build(&h, -1, -1);
-	{
-		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
-		     0},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
-		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
-		};
-		path = in_dir(&w, "cut.tar");
-		tar_write(path, v, sizeof(v) / sizeof(v[0]));
-	}
+	hostile_world(&w, &h, -1, -1);
+	hostile_entries(v, &h);
+	path = tar_in(&w, "cut.tar", v, E_N);
 	/* cut inside the layer's data: 3 entries of header + data */
 	cr_assert_eq(stat(path, &sb), 0);
 	cr_assert_eq(truncate(path, 3 * 512 + 512 + 512 + 10), 0);
@@ -595,23 +564,12 @@ Test(bundle, a_setuid_entry_is_refused_and_nothing_stays)
 {
 	struct world w;
 	struct hostile h;
-	const char *path;
+	struct entry v[E_N];
 
-	world_setup(&w);
-	world_into_dst(&w);
-	hostile_build(&h, -1, -1);
-	{
-		struct entry v[] = {
-		    {"oci-layout", LAYOUT, strlen(LAYOUT), 0, NULL, 0},
-		    {h.cfg_name, h.cfg_text, strlen(h.cfg_text), 0, NULL, 0},
-		    {h.layer_name, h.layer_text, strlen(h.layer_text), 0, NULL,
-		     04755},
-		    {h.man_name, h.man, strlen(h.man), 0, NULL, 0},
-		    {"index.json", h.index, strlen(h.index), 0, NULL, 0},
-		};
-		path = in_dir(&w, "setuid.tar");
-		tar_write(path, v, sizeof(v) / sizeof(v[0]));
-	}
-	assert_refused(&w, path, ERR_INVALID, "setuid", &h);
+	hostile_world(&w, &h, -1, -1);
+	hostile_entries(v, &h);
+	v[E_LAYER].mode = 04755;
+	assert_refused(&w, tar_in(&w, "setuid.tar", v, E_N), ERR_INVALID,
+		       "setuid", &h);
 	world_teardown(&w);
 }

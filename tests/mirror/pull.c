@@ -54,10 +54,26 @@ static void run(struct pull_result *res, struct fix *local, struct loop *l,
 	pull_run(res, &local->st, &l->pool, items, n, &o);
 }
 
+/* Each test: a server (l.remote behind it) and an empty local store. */
+static struct loop l;
+static struct fix local;
+
+static void setup(void)
+{
+	loop_start(&l, 0);
+	fix_setup(&local);
+}
+
+static void teardown(void)
+{
+	fix_teardown(&local);
+	loop_stop(&l);
+}
+
+TestSuite(pull, .init = setup, .fini = teardown);
+
 Test(pull, one_platform_of_an_index_and_the_tag_last)
 {
-	struct loop l;
-	struct fix local;
 	struct app a;
 	struct pull_item it;
 	struct pull_result res;
@@ -66,8 +82,6 @@ Test(pull, one_platform_of_an_index_and_the_tag_last)
 	char repo[300];
 	struct err e;
 
-	loop_start(&l, 0);
-	fix_setup(&local);
 	a = serve_app(&l);
 	item_of(&it, loop_ref(&l, "team/app:v1"));
 	cr_assert_eq(oci_platform_parse(&arm, "linux/arm64", &e), 0);
@@ -97,15 +111,11 @@ Test(pull, one_platform_of_an_index_and_the_tag_last)
 	cr_expect(fix_blob_present(&local, &a.arm_config));
 	cr_expect(!fix_blob_present(&local, &a.amd_layer));
 	cr_expect(!fix_blob_present(&local, &a.amd_config));
-	fix_teardown(&local);
-	loop_stop(&l);
 }
 
 Test(pull, shared_blobs_fetched_once_and_a_rerun_fetches_nothing)
 {
 	static const char *const layers[] = {"amd64 layer bytes"};
-	struct loop l;
-	struct fix local;
 	struct app a;
 	struct oci_digest other;
 	struct pull_item it[2];
@@ -113,8 +123,6 @@ Test(pull, shared_blobs_fetched_once_and_a_rerun_fetches_nothing)
 	struct store_ref sr;
 	struct err e;
 
-	loop_start(&l, 0);
-	fix_setup(&local);
 	a = serve_app(&l);
 	/* a second repository whose only layer is the amd64 image's */
 	other = fix_image(&l.remote, "team/other", "{\"other\":1}", layers, 1,
@@ -145,14 +153,10 @@ Test(pull, shared_blobs_fetched_once_and_a_rerun_fetches_nothing)
 	cr_expect_eq(res[0].blobs, 4);
 	cr_expect_eq(res[0].blobs_fetched + res[1].blobs_fetched, 0);
 	cr_expect_eq(res[0].bytes_fetched + res[1].bytes_fetched, 0);
-	fix_teardown(&local);
-	loop_stop(&l);
 }
 
 Test(pull, plan_only_counts_what_is_missing_and_writes_nothing)
 {
-	struct loop l;
-	struct fix local;
 	struct app a;
 	struct pull_item it;
 	struct pull_result res;
@@ -161,8 +165,6 @@ Test(pull, plan_only_counts_what_is_missing_and_writes_nothing)
 	char repo[300];
 	struct err e;
 
-	loop_start(&l, 0);
-	fix_setup(&local);
 	a = serve_app(&l);
 	item_of(&it, loop_ref(&l, "team/app:v1"));
 	memset(&o, 0, sizeof(o));
@@ -177,14 +179,10 @@ Test(pull, plan_only_counts_what_is_missing_and_writes_nothing)
 	cr_expect_eq(store_tag_get(&sr, &local.st, repo, "v1", &e),
 		     ERR_NOT_FOUND);
 	cr_expect(!fix_blob_present(&local, &a.amd_layer));
-	fix_teardown(&local);
-	loop_stop(&l);
 }
 
 Test(pull, failures_are_per_reference_and_named_once)
 {
-	struct loop l;
-	struct fix local;
 	struct app a;
 	struct pull_item it[3];
 	struct pull_result res[3];
@@ -192,8 +190,6 @@ Test(pull, failures_are_per_reference_and_named_once)
 	char repo[300], want[400];
 	struct err e;
 
-	loop_start(&l, 0);
-	fix_setup(&local);
 	a = serve_app(&l);
 	/* a first good pull, so a failed re-pull must leave the tag */
 	item_of(&it[0], loop_ref(&l, "team/app:v1"));
@@ -240,8 +236,6 @@ Test(pull, failures_are_per_reference_and_named_once)
 	cr_expect_eq(res[2].result, 0, "%s", res[2].err.msg);
 	cr_expect_str_eq(res[2].digest.str, a.index.str);
 	cr_expect_str_eq(before.digest.str, a.index.str);
-	fix_teardown(&local);
-	loop_stop(&l);
 }
 
 static int keep_last_desc(void *ctx, const char *desc_json)
@@ -257,8 +251,6 @@ Test(pull, referrers_come_with_their_subject_when_asked)
 {
 	static const char *const layers[] = {"image layer"};
 	static const char *const sig_layers[] = {"signature bytes"};
-	struct loop l;
-	struct fix local;
 	struct oci_digest img, sig, sig_layer;
 	struct pull_item it;
 	struct pull_result res;
@@ -267,8 +259,6 @@ Test(pull, referrers_come_with_their_subject_when_asked)
 	int64_t size = 0;
 	struct err e;
 
-	loop_start(&l, 0);
-	fix_setup(&local);
 	img = fix_image(&l.remote, "team/signed", "{\"i\":1}", layers, 1, NULL,
 			NULL);
 	fix_tag(&l.remote, "team/signed", "v1", &img, MT_MANIFEST);
@@ -308,8 +298,6 @@ Test(pull, referrers_come_with_their_subject_when_asked)
 	free(seen);
 	cr_assert_eq(store_tag_get(&sr, &local.st, repo, "v1", &e), 0);
 	cr_expect_str_eq(sr.digest.str, img.str);
-	fix_teardown(&local);
-	loop_stop(&l);
 }
 
 /* A dry run (plan_only) names a failed reference the same as a pull: the
@@ -317,30 +305,24 @@ Test(pull, referrers_come_with_their_subject_when_asked)
  * reference at all. */
 Test(pull, plan_only_failure_names_its_reference_once)
 {
-	struct loop srv;
-	struct fix dst;
 	struct pull_item it;
 	struct pull_result res;
 	struct pull_options o;
 	char want[400];
 
-	loop_start(&srv, 0);
-	fix_setup(&dst);
-	item_of(&it, loop_ref(&srv, "team/absent:v9"));
+	item_of(&it, loop_ref(&l, "team/absent:v9"));
 	memset(&o, 0, sizeof(o));
 	o.plan_only = 1;
 	o.concurrency = 2;
-	cr_expect_eq(pull_run(&res, &dst.st, &srv.pool, &it, 1, &o), ERR_FAIL);
+	cr_expect_eq(pull_run(&res, &local.st, &l.pool, &it, 1, &o), ERR_FAIL);
 	cr_expect_eq(res.result, ERR_NOT_FOUND, "%s", res.err.msg);
 	snprintf(want, sizeof(want),
 		 "pull %s: manifest team/absent:v9: not found",
-		 loop_ref(&srv, "team/absent:v9"));
+		 loop_ref(&l, "team/absent:v9"));
 	cr_expect(!strncmp(res.err.msg, want, strlen(want)), "%s", res.err.msg);
 	snprintf(want, sizeof(want),
-		 "pull %s: ", loop_ref(&srv, "team/absent:v9"));
+		 "pull %s: ", loop_ref(&l, "team/absent:v9"));
 	cr_expect(!strstr(res.err.msg + strlen(want), want), "%s", res.err.msg);
-	fix_teardown(&dst);
-	loop_stop(&srv);
 }
 
 /* A manifest request that never reaches its registry names the host (for
@@ -349,16 +331,12 @@ Test(pull, plan_only_failure_names_its_reference_once)
 Test(pull, unreachable_host_names_it_in_the_manifest_error)
 {
 	static const char dead[] = "127.0.0.1:1/x:y"; /* nothing on port 1 */
-	struct loop srv;
-	struct fix dst;
 	struct pull_item it;
 	struct pull_result res;
 	char twice[100];
 
-	loop_start(&srv, 0);
-	fix_setup(&dst);
 	item_of(&it, dead);
-	run(&res, &dst, &srv, &it, 1);
+	run(&res, &local, &l, &it, 1);
 	cr_expect_neq(res.result, 0);
 	cr_expect(!strncmp(res.err.msg,
 			   "pull 127.0.0.1:1/x:y: manifest 127.0.0.1:1/x:y: ",
@@ -368,6 +346,4 @@ Test(pull, unreachable_host_names_it_in_the_manifest_error)
 	snprintf(twice, sizeof(twice), "%s: %s: ", dead, dead);
 	cr_expect(!strstr(res.err.msg, twice), "%s", res.err.msg);
 	cr_expect(!strstr(res.err.msg, "x:y: x:y: "), "%s", res.err.msg);
-	fix_teardown(&dst);
-	loop_stop(&srv);
 }

@@ -135,6 +135,16 @@ static void assert_error(struct resp *r, long status, const char *code)
 	json_decref(j);
 }
 
+/* GET path answers status with OCI error code. */
+static void get_error(const char *path, long status, const char *code)
+{
+	struct resp r;
+
+	get(&r, path);
+	assert_error(&r, status, code);
+	done(&r);
+}
+
 static void write_htpasswd(const char *path)
 {
 	char salt[64];
@@ -249,9 +259,7 @@ Test(serve, ns_maps_to_the_mirrored_repository)
 	cr_assert_eq(r.status, 200);
 	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), img.str);
 	done(&r);
-	get(&r, "/v2/library/nginx/manifests/1.25?ns=quay.io");
-	assert_error(&r, 404, "NAME_UNKNOWN");
-	done(&r);
+	get_error("/v2/library/nginx/manifests/1.25?ns=quay.io", 404, "NAME_UNKNOWN");
 }
 
 Test(serve, get_a_blob_and_a_range_of_it)
@@ -296,13 +304,10 @@ Test(serve, get_a_blob_and_a_range_of_it)
 
 Test(serve, a_blob_of_another_repository_is_unknown)
 {
-	struct resp r;
 	char path[512];
 
 	snprintf(path, sizeof(path), "/v2/other/blobs/%s", layer.str);
-	get(&r, path);
-	assert_error(&r, 404, "BLOB_UNKNOWN");
-	done(&r);
+	get_error(path, 404, "BLOB_UNKNOWN");
 }
 
 static void assert_tags(struct resp *r, const char *const *want, size_t n)
@@ -340,9 +345,7 @@ Test(serve, tag_list_pages_with_link)
 	get(&r, "/v2/" REPO "/tags/list");
 	assert_tags(&r, all, 4);
 	done(&r);
-	get(&r, "/v2/" REPO "/tags/list?n=x");
-	assert_error(&r, 400, "UNSUPPORTED");
-	done(&r);
+	get_error("/v2/" REPO "/tags/list?n=x", 400, "UNSUPPORTED");
 }
 
 Test(serve, catalog_pages)
@@ -366,26 +369,12 @@ Test(serve, catalog_pages)
 
 Test(serve, absent_things_answer_oci_errors)
 {
-	struct resp r;
-
-	get(&r, "/v2/" REPO "/manifests/nope");
-	assert_error(&r, 404, "MANIFEST_UNKNOWN");
-	done(&r);
-	get(&r, "/v2/absent/manifests/1.0");
-	assert_error(&r, 404, "NAME_UNKNOWN");
-	done(&r);
-	get(&r, "/v2/a/%2e%2e/b/manifests/x");
-	assert_error(&r, 400, "NAME_INVALID");
-	done(&r);
-	get(&r, "/v2/" REPO "/blobs/sha256:1234");
-	assert_error(&r, 400, "DIGEST_INVALID");
-	done(&r);
-	get(&r, "/v2/" REPO "/manifests/v1%00x");
-	assert_error(&r, 404, "MANIFEST_UNKNOWN");
-	done(&r);
-	get(&r, "/nothing");
-	assert_error(&r, 404, "NAME_UNKNOWN");
-	done(&r);
+	get_error("/v2/" REPO "/manifests/nope", 404, "MANIFEST_UNKNOWN");
+	get_error("/v2/absent/manifests/1.0", 404, "NAME_UNKNOWN");
+	get_error("/v2/a/%2e%2e/b/manifests/x", 400, "NAME_INVALID");
+	get_error("/v2/" REPO "/blobs/sha256:1234", 400, "DIGEST_INVALID");
+	get_error("/v2/" REPO "/manifests/v1%00x", 404, "MANIFEST_UNKNOWN");
+	get_error("/nothing", 404, "NAME_UNKNOWN");
 }
 
 Test(serve, pushes_need_credentials)
@@ -472,9 +461,7 @@ Test(serve, chunked_push_and_a_manifest_put)
 	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), d.str);
 	done(&r);
 	/* the session is gone */
-	get(&r, loc);
-	assert_error(&r, 404, "BLOB_UPLOAD_UNKNOWN");
-	done(&r);
+	get_error(loc, 404, "BLOB_UPLOAD_UNKNOWN");
 	/* a config by monolithic push, then the manifest over both */
 	oci_digest_of(&cfg, OCI_SHA256, "{}", 2);
 	snprintf(path, sizeof(path), "/v2/new/blobs/uploads/?digest=%s",
@@ -633,11 +620,24 @@ Test(serve, host_less_names_fall_back_to_docker_hub)
 	done(&r);
 	/* a local repository of that name wins; a name with a host never
 	 * falls back */
-	get(&r, "/v2/" REPO "/manifests/1.25");
-	assert_error(&r, 404, "MANIFEST_UNKNOWN");
+	get_error("/v2/" REPO "/manifests/1.25", 404, "MANIFEST_UNKNOWN");
+	get_error("/v2/example.com/library/nginx/manifests/1.25", 404, "NAME_UNKNOWN");
+}
+
+Test(serve, a_single_component_like_a_host_does_not_fall_back)
+{
+	static const char *const l[] = {"layer of my.app"};
+	struct oci_digest d;
+	struct resp r;
+
+	d = fix_image(&F, "docker.io/my.app", "{\"my.app\":1}", l, 1, NULL,
+		      NULL);
+	fix_tag(&F, "docker.io/my.app", "1.0", &d, MT_MANIFEST);
+	get(&r, "/v2/my.app/manifests/1.0");
+	cr_assert_eq(r.status, 404, "status %ld", (long)r.status);
 	done(&r);
-	get(&r, "/v2/example.com/library/nginx/manifests/1.25");
-	assert_error(&r, 404, "NAME_UNKNOWN");
+	get(&r, "/v2/docker.io/my.app/manifests/1.0");
+	cr_assert_eq(r.status, 200);
 	done(&r);
 }
 
@@ -649,9 +649,7 @@ Test(serve, delete_a_tag_and_cancel_an_upload)
 	req(&r, "DELETE", "/v2/" REPO "/manifests/a", NULL, 0, NULL, 1);
 	cr_assert_eq(r.status, 202);
 	done(&r);
-	get(&r, "/v2/" REPO "/manifests/a");
-	assert_error(&r, 404, "MANIFEST_UNKNOWN");
-	done(&r);
+	get_error("/v2/" REPO "/manifests/a", 404, "MANIFEST_UNKNOWN");
 	get(&r, "/v2/" REPO "/manifests/b");
 	cr_assert_eq(r.status, 200);
 	done(&r);

@@ -246,6 +246,20 @@ Test(serve_query, artifact_type_keeps_its_plus)
 	cr_assert_str_eq(q.artifact_type, "application/vnd.x+json");
 }
 
+Test(serve_query, artifact_type_longer_than_a_media_type_is_marked)
+{
+	char text[400];
+	int n = snprintf(text, sizeof(text), "artifactType=");
+
+	memset(text + n, 'a', 300);
+	text[n + 300] = 0;
+	cr_assert_eq(query(text), 0);
+	cr_assert_eq(q.has_artifact_type, 1);
+	cr_assert_eq(q.artifact_type_overlong, 1);
+	cr_assert_eq(query("artifactType=application/x"), 0);
+	cr_assert_eq(q.artifact_type_overlong, 0);
+}
+
 Test(serve_query, mount_from_and_digest)
 {
 	cr_assert_eq(query("mount=" D256 "&from=library%2Fnginx&digest=" D256),

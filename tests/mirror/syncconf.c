@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mirror/sync/syncconf.h"
 
@@ -615,6 +616,28 @@ Test(syncconf, missing_file_is_not_found)
 
 	cr_expect_eq(rc, ERR_NOT_FOUND);
 	cr_expect(strstr(err.msg, "no-such.yaml") != NULL, "%s", err.msg);
+	cr_expect_null(cfg.path);
+}
+
+Test(syncconf, oversize_file_on_disk_is_invalid_and_named)
+{
+	char path[] = "/tmp/ocimirror-syncconf-XXXXXX", want[80];
+	size_t n = 1024 * 1024 + 1;
+	char *big = malloc(n);
+	int fd = mkstemp(path), rc;
+
+	cr_assert_not_null(big);
+	cr_assert(fd >= 0);
+	memset(big, '#', n);
+	cr_assert_eq(write(fd, big, n), (ssize_t)n);
+	close(fd);
+	free(big);
+	rc = syncconf_load(&cfg, path, &err);
+	unlink(path);
+	cr_expect_eq(rc, ERR_INVALID);
+	cr_expect_eq(err.code, ERR_INVALID);
+	snprintf(want, sizeof(want), "%s: larger than 1048576 bytes", path);
+	cr_expect_str_eq(err.msg, want);
 	cr_expect_null(cfg.path);
 }
 

@@ -461,6 +461,21 @@ Test(oci_host, first_component_names_a_host_only_before_a_slash)
 	cr_expect(!oci_name_has_host(NULL));
 }
 
+Test(oci_host, a_first_component_like_a_host_is_no_hub_short_name)
+{
+	/* with or without a '/' after it */
+	cr_expect(oci_name_first_looks_like_host("my.app"));
+	cr_expect(oci_name_first_looks_like_host("localhost"));
+	cr_expect(oci_name_first_looks_like_host("host:5000"));
+	cr_expect(oci_name_first_looks_like_host("registry.local/app"));
+	cr_expect(oci_name_first_looks_like_host("[::1]"));
+	cr_expect(!oci_name_first_looks_like_host("nginx"));
+	cr_expect(!oci_name_first_looks_like_host("library/nginx"));
+	cr_expect(!oci_name_first_looks_like_host("team/a.b"));
+	cr_expect(!oci_name_first_looks_like_host("localhostx"));
+	cr_expect(!oci_name_first_looks_like_host(NULL));
+}
+
 Test(oci_host, same_rule_as_the_reference_parser)
 {
 	const char *names[] = {
