@@ -39,7 +39,7 @@ int cmd_tags(int argc, char **argv, struct cli *cli)
 				puts(tags[i]);
 		}
 	}
-	reg_strv_free(tags);
+	oci_strv_free(tags);
 	reg_pool_release(&pool);
 	return rc ? cli_fail(cli, &err) : EXIT_OK;
 }

@@ -38,3 +38,12 @@ int oci_vec_grow(void *arrayp, size_t *cap, size_t n, size_t more, size_t size,
 	*cap = nc;
 	return 0;
 }
+
+void oci_strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}

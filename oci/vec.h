@@ -29,4 +29,8 @@ int oci_vec_grow(void *arrayp, size_t *cap, size_t n, size_t more, size_t size,
 #define OCI_VEC_RESERVE(array, n, cap, more, max)                              \
 	oci_vec_grow(&(array), &(cap), (n), (more), sizeof(*(array)), (max))
 
+/* Free a NULL-terminated array of malloc'd strings (a tag list) and the
+ * array itself; NULL is fine. */
+void oci_strv_free(char **v);
+
 #endif

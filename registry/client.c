@@ -230,15 +230,6 @@ int reg_client_head_manifest(struct reg_client *c, struct reg_manifest *out,
 	return rc;
 }
 
-void reg_strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
 /* Out of memory is ERR_FAIL, for the caller to name the list. */
 static int strv_push(char ***v, size_t *n, size_t *cap, const char *s)
 {
@@ -321,7 +312,7 @@ static int paginate(struct reg_client *c, const char *first, const char *key,
 	}
 	reg_response_release(&r);
 	if (rc) {
-		reg_strv_free(v);
+		oci_strv_free(v);
 		return rc;
 	}
 	if (!v)

@@ -25,6 +25,7 @@
 #include "oci/buf.h"
 #include "oci/digest.h"
 #include "oci/err.h"
+#include "oci/vec.h"
 #include "registry/options.h"
 
 struct reg_client;
@@ -58,7 +59,7 @@ int reg_client_head_manifest(struct reg_client *c, struct reg_manifest *out,
 			     const char *ref, struct err *err);
 
 /* All tags, following Link pagination. *tags_out is a NULL-terminated
- * array of strings; free with reg_strv_free. */
+ * array of strings; free with oci_strv_free (oci/vec.h). */
 int reg_client_list_tags(struct reg_client *c, char ***tags_out, size_t *n_out,
 			 const char *repo, struct err *err);
 
@@ -87,8 +88,6 @@ int reg_client_set_creds(struct reg_client *c, const char *user,
 /* GET /v2/ with credentials: checks reachability and that credentials
  * are accepted. */
 int reg_client_ping(struct reg_client *c, struct err *err);
-
-void reg_strv_free(char **v);
 
 /* Apply one host's settings (registry/options.h); an unreadable CA file
  * is ERR_NOT_FOUND naming it. */

@@ -343,8 +343,8 @@ static void plan_rule(struct run *r, size_t i)
 	if (rc.rule->prune && listed)
 		note_prunes(r, &rc, sel, n_sel);
 out:
-	tagfilter_strv_free(sel);
-	reg_strv_free(tags);
+	oci_strv_free(sel);
+	oci_strv_free(tags);
 }
 
 /* Margo package version of line k: mirror what it references. */

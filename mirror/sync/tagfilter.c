@@ -205,17 +205,8 @@ int tagfilter_select(char ***out, size_t *n_out, const struct tagfilter *t,
 oom:
 	rc = err_set(err, ERR_FAIL, "select tags: out of memory");
 done:
-	tagfilter_strv_free(v);
+	oci_strv_free(v);
 	free(exact);
 	free(cd);
 	return rc;
-}
-
-void tagfilter_strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
 }

@@ -12,6 +12,7 @@
 
 #include "oci/err.h"
 #include "oci/semver.h"
+#include "oci/vec.h"
 
 #define TAGFILTER_REGEX_MAX 1024
 #define TAGFILTER_REPEAT_MAX 1000
@@ -39,7 +40,7 @@ void tagfilter_release(struct tagfilter *t);
 /* Apply t (NULL: no filter) to a remote tag list. *out is a newly
  * allocated NULL-terminated array of copies, sorted ascending (SemVer order
  * when `latest` or `semver` is used, else lexical); free with
- * tagfilter_strv_free. No filter selects every tag. An exact list selects
+ * oci_strv_free (oci/vec.h). No filter selects every tag. An exact list selects
  * the listed tags that the remote has. A filter map keeps tags matching
  * regex and not exclude; with semver or latest, only tags that parse as
  * SemVer, within the range, and of those the `latest` highest
@@ -49,7 +50,5 @@ void tagfilter_release(struct tagfilter *t);
  * (ERR_FAIL) when out of memory. */
 int tagfilter_select(char ***out, size_t *n_out, const struct tagfilter *t,
 		     char *const *tags, size_t n, struct err *err);
-/* Free a NULL-terminated array of strings and the array; NULL is fine. */
-void tagfilter_strv_free(char **v);
 
 #endif

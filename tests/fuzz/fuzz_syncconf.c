@@ -44,7 +44,7 @@ static void check(const struct sync_config *c)
 		if (out[n] ||
 		    (r->tags.latest > 0 && n > (size_t)r->tags.latest))
 			abort();
-		tagfilter_strv_free(out);
+		oci_strv_free(out);
 	}
 }
 

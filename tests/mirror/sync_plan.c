@@ -203,8 +203,8 @@ Test(sync_plan, tag_selection_against_the_served_source)
 	cr_expect_str_eq(sel[0], "1.2.0");
 	cr_expect_str_eq(sel[1], "2.0.0");
 	cr_expect_null(sel[2]);
-	tagfilter_strv_free(sel);
-	reg_strv_free(tags);
+	oci_strv_free(sel);
+	oci_strv_free(tags);
 	reg_client_free(c);
 }
 

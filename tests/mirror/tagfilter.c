@@ -37,7 +37,7 @@ static void select_with(const char *rule_yaml, const char *const *tags,
 	snprintf(yaml, sizeof(yaml), "sync:\n- %s\n", rule_yaml);
 	syncconf_release(&cfg);
 	parse_ok(yaml);
-	tagfilter_strv_free(sel);
+	oci_strv_free(sel);
 	rc = tagfilter_select(&sel, &n_sel,
 			      cfg.rules[0].has_tags ? &cfg.rules[0].tags : NULL,
 			      (char *const *)tags, n, &err);
@@ -60,7 +60,7 @@ static void expect_sel(const char *want)
 		cr_expect_str_eq(sel[i], tok, "position %zu", i);
 	}
 	cr_expect_eq(n_sel, i, "got %zu tags, want %zu (%s)", n_sel, i, want);
-	tagfilter_strv_free(sel);
+	oci_strv_free(sel);
 	sel = NULL;
 }
 

@@ -163,7 +163,7 @@ Test(reg_data, tags_small_blobs_and_an_empty_referrers_index)
 	cr_assert_str_eq(tags[0], "1.0");
 	cr_assert_str_eq(tags[1], "latest");
 	cr_assert_null(tags[2]);
-	reg_strv_free(tags);
+	oci_strv_free(tags);
 
 	buf_init(&b, 1024);
 	cr_assert_eq(reg_client_get_blob(s.c, &b, REPO, &s.config, &e), 0, "%s",
