@@ -383,13 +383,6 @@ int oci_host_valid(const char *host, size_t n)
 	       !host_problem(why, sizeof(why), host, n);
 }
 
-int oci_name_has_host(const char *name)
-{
-	const char *slash = name ? strchr(name, '/') : NULL;
-
-	return slash && looks_like_host(name, (size_t)(slash - name));
-}
-
 int oci_name_first_looks_like_host(const char *name)
 {
 	const char *slash = name ? strchr(name, '/') : NULL;
@@ -398,6 +391,12 @@ int oci_name_first_looks_like_host(const char *name)
 		return 0;
 	return looks_like_host(name,
 			       slash ? (size_t)(slash - name) : strlen(name));
+}
+
+int oci_name_has_host(const char *name)
+{
+	return name && strchr(name, '/') &&
+	       oci_name_first_looks_like_host(name);
 }
 
 int oci_repo_name_valid(const char *repo)
