@@ -59,6 +59,7 @@ struct oci_yaml_limits {
 #define OCI_YAML_NODES_MAX 200000
 #define OCI_YAML_EXPAND_MAX 10000000
 #define OCI_YAML_ANCHORS_MAX 1000
+#define OCI_YAML_LOOKUPS_MAX 50000000 /* see above: not a field */
 #define OCI_YAML_LIMITS_DEFAULT                                                \
 	{                                                                      \
 		OCI_YAML_INPUT_MAX, OCI_YAML_DEPTH_MAX, OCI_YAML_NODES_MAX,    \
