@@ -636,8 +636,7 @@ static int merge_keys(struct oci_yaml *y, const struct oci_yaml_limits *lim,
 	if (!m.state || !m.hashes)
 		rc = fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
 	for (size_t i = 1; i <= n && !rc; i++)
-		if (mnode(&m, (int)i)->type == YAML_MAPPING_NODE &&
-		    !m.state[i])
+		if (mnode(&m, (int)i)->type == YAML_MAPPING_NODE && !m.state[i])
 			rc = merge_resolve(&m, (int)i);
 	free(m.state);
 	free(m.hashes);

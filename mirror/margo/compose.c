@@ -257,11 +257,11 @@ struct svcs {
 
 /* What one service's extends chain gives. */
 struct resolved {
-	const char *image;   /* the first image: on the chain, else NULL */
-	const char *from;    /* the service that names it */
-	const char *builds;  /* a service of the chain with build:, or NULL */
-	char problem[200];   /* why the chain stops short of an image */
-	char profiles[120];  /* "a, b" */
+	const char *image;  /* the first image: on the chain, else NULL */
+	const char *from;   /* the service that names it */
+	const char *builds; /* a service of the chain with build:, or NULL */
+	char problem[200];  /* why the chain stops short of an image */
+	char profiles[120]; /* "a, b" */
 };
 
 static const char *svc_name(const struct svcs *s, size_t i)
@@ -325,13 +325,13 @@ static void add_profiles(const struct svcs *s, struct resolved *r,
 	yaml_node_t *p =
 	    oci_yaml_map_get(&s->y->doc, svc, "profiles", NULL, NULL);
 	size_t n = p && p->type == YAML_SEQUENCE_NODE ? oci_yaml_seq_len(p)
-						       : (p ? 1 : 0);
+						      : (p ? 1 : 0);
 
 	for (size_t i = 0; i < n; i++) {
 		const char *name = oci_yaml_scalar(
 		    p->type == YAML_SEQUENCE_NODE
-			? yaml_document_get_node(&s->y->doc,
-						 p->data.sequence.items.start[i])
+			? yaml_document_get_node(
+			      &s->y->doc, p->data.sequence.items.start[i])
 			: p);
 		size_t len = strlen(r->profiles), nl;
 		const char *q = r->profiles;
@@ -420,8 +420,8 @@ static int svc_images(struct margo_images *out, struct svcs *s, size_t i,
 		      const char *dotenv, struct err *err)
 {
 	const char *name = svc_name(s, i);
-	char where[256], ref[OCI_REF_STR_MAX], problem[200], via[100] = "",
-						       prof[140] = "";
+	char where[256], ref[OCI_REF_STR_MAX], problem[200];
+	char via[100] = "", prof[140] = "";
 	struct resolved r;
 	int rc;
 
