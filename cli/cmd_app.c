@@ -33,7 +33,7 @@ static int app_validate(int argc, char **argv, struct cli *cli)
 	char *file = NULL;
 	int c, json = cli->json, rc;
 
-	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		default: return cli_bad_option(cli, "app validate", c, argv);

@@ -100,7 +100,7 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 	err_clear(&err);
 	gc_options_init(&o);
 	memset(&stats, 0, sizeof(stats));
-	while ((c = getopt_long(argc, argv, "+:n", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":n", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o.dry_run = 1; break;
 		case 'g':

@@ -62,7 +62,7 @@ int cmd_verify(int argc, char **argv, struct cli *cli)
 
 	err_clear(&err);
 	memset(&stats, 0, sizeof(stats));
-	while ((c = getopt_long(argc, argv, "+:", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1)
 		return cli_bad_option(cli, "verify", c, argv);
 	if (optind < argc)
 		return cli_usage(cli, "usage: ocimirror verify");

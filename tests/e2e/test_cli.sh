@@ -51,7 +51,8 @@ case_subcommand_unknown_option() {
 		"gc|--bogus" "verify|--bogus" "export|--bogus" "inventory|--bogus" \
 		"login|--bogus x" "push|--bogus" "serve|--bogus" "app|--bogus" \
 		"app list|--bogus" "app show|--bogus" "app push|--bogus x" \
-		"app pull|--bogus x" "app validate|--bogus x"; do
+		"app pull|--bogus x" "app validate|--bogus x" "app validate|x --bogus" \
+		"gc|x --bogus" "verify|x --bogus"; do
 		name=${c%%|*} args=${c#*|}
 		# shellcheck disable=SC2086 # words
 		assert_exit 2 oms $name $args || { E2E_CASE_FAIL="$c: $E2E_CASE_FAIL"; return 1; }
