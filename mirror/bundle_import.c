@@ -358,11 +358,10 @@ static int listed_cmp(const void *a, const void *b)
 static struct listed *listed_find(const struct import *im,
 				  const struct oci_digest *d)
 {
-	struct listed key;
+	struct listed key = {.d = *d, .size = 0, .seen = 0};
 
 	if (!im->n_list)
 		return NULL;
-	key.d = *d;
 	return bsearch(&key, im->list, im->n_list, sizeof(*im->list),
 		       listed_cmp);
 }
