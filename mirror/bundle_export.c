@@ -287,18 +287,24 @@ static int out_close_part(struct out *o)
 	return rc;
 }
 
-/* Every part under its final name. */
+/* Every part under its final name; when one cannot be renamed, the
+ * parts renamed before it are removed again (out_abort removes the rest). */
 static int out_commit(struct out *o)
 {
-	int last = o->split ? o->part : 0;
+	int first = o->split ? 1 : 0, last = o->split ? o->part : 0;
+	char final[sizeof(o->final)], tmp[sizeof(o->tmp)];
 
-	for (int k = o->split ? 1 : 0; k <= last; k++) {
-		char final[sizeof(o->final)], tmp[sizeof(o->tmp)];
-
+	for (int k = first; k <= last; k++) {
 		out_names(o, k, final, tmp, sizeof(final));
-		if (rename(tmp, final))
-			return err_set(o->err, ERR_FAIL, "rename %s to %s: %s",
-				       tmp, final, strerror(errno));
+		if (!rename(tmp, final))
+			continue;
+		err_set(o->err, ERR_FAIL, "rename %s to %s: %s", tmp, final,
+			strerror(errno));
+		while (--k >= first) {
+			out_names(o, k, final, tmp, sizeof(final));
+			unlink(final);
+		}
+		return ERR_FAIL;
 	}
 	return 0;
 }
