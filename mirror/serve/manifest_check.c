@@ -20,7 +20,7 @@ static int blob_check(const struct store *s, const char *repo,
 	int held = store_blob_linked(s, repo, &d->digest) &&
 		   store_blob_exists(&have, s, &d->digest);
 
-	if (!held && may_be_absent && !store_blob_exists(NULL, s, &d->digest))
+	if (!held && may_be_absent)
 		return 0;
 	if (!held)
 		return err_set(err, ERR_NOT_FOUND,

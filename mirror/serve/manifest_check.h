@@ -4,7 +4,7 @@
  * An image manifest's config and layers must be held by the repository
  * (store_blob_linked) and stored with exactly the size of their
  * descriptor; a non-distributable layer (oci_mediatype_is_nondistributable)
- * that the store does not hold is accepted without its blob, as the
+ * that the repository does not hold is accepted without its blob, as the
  * distribution spec allows: its content lives at its urls. An index's
  * children must be manifests the repository holds, with their sizes. A
  * subject need not be stored (referrers may come first); when it is, its
