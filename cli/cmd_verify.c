@@ -92,7 +92,7 @@ int cmd_verify(int argc, char **argv, struct cli *cli)
 		    (json_int_t)stats.corrupt, "quarantined",
 		    (json_int_t)stats.quarantined, "missing",
 		    (json_int_t)stats.missing, "unreadable",
-		    (json_int_t)stats.unreadable, "size_mismatch",
+		    (json_int_t)stats.unreadable, "mismatched",
 		    (json_int_t)stats.mismatched));
 	} else if (cli->verbosity >= 0 || bad) {
 		cli_human_bytes(h, sizeof(h), (double)stats.bytes);

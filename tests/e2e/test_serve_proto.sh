@@ -87,7 +87,7 @@ case_size_lie_fails_verify() {
 	assert_match "$(out)" "1 size mismatches" || return
 	assert_exit 1 oms --json verify || return
 	assert_eq 1 "$("$PYTHON" -c 'import json,sys
-print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["size_mismatch"])' "$OUT")" "json summary size_mismatch"
+print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["mismatched"])' "$OUT")" "json summary mismatched"
 }
 
 case_many_query_arguments() {

@@ -257,10 +257,15 @@ Test(serve_proto, six_hundred_query_arguments_are_answered_414)
 	assert_error(&r, 414, "UNSUPPORTED", msg, sizeof(msg));
 	cr_assert_str_eq(msg, "more than 64 query arguments");
 	done(&r);
-	/* the connection's pool is not what stops it: 5,000 as well */
+	/* far past what the connection's pool could hold, too */
 	query_of(path, sizeof(path), 1500);
 	req(&r, "GET", path, NULL, NULL, 0);
 	cr_assert_eq(r.status, 414);
+	done(&r);
+	/* a write with a body: refused before authentication, body drained */
+	query_of(path, sizeof(path), 100);
+	req(&r, "PUT", path, "{\"schemaVersion\":2}", NULL, 1);
+	assert_error(&r, 414, "UNSUPPORTED", NULL, 0);
 	done(&r);
 	/* 64 are answered as usual */
 	query_of(path, sizeof(path), 64);
