@@ -166,56 +166,65 @@ static int quantity_valid(const char *s, const char *const *units)
 
 static void check_parts(struct margo_problems *p,
 			const struct margo_device_part *v, size_t n,
-			const char *what, const char *const *values,
-			const char *listed)
+			enum margo_severity sev, const char *what,
+			const char *const *values, const char *listed)
 {
-	char t[SHOWN_MAX], msg[MARGO_MSG_MAX];
+	char t[SHOWN_MAX];
 
 	for (size_t i = 0; i < n; i++) {
-		snprintf(msg, sizeof(msg), "%s[].type", what);
-		if (require(p, &v[i].type, v[i].line, v[i].column, msg) &&
-		    !in_list(v[i].type.v, values))
+		if (!v[i].type.v || !*v[i].type.v) {
+			if (!v[i].type.invalid)
+				margo_problems_add(
+				    p, v[i].type.line, v[i].type.column, sev,
+				    "missing required field \"%s[].type\"",
+				    what);
+		} else if (!in_list(v[i].type.v, values)) {
 			margo_problems_add(
-			    p, v[i].type.line, v[i].type.column, MARGO_ERROR,
+			    p, v[i].type.line, v[i].type.column, sev,
 			    "%s type \"%s\" is not one of %s", what,
 			    shown(t, sizeof(t), v[i].type.v), listed);
+		}
 	}
 }
 
+/* requiredResources by the model (and the legacy schema, which has the
+ * same rules). deviceConstraints has no schema: the same rules apply,
+ * but what breaks them there is a warning. */
 static void check_resources(const struct margo_profile *pr, unsigned flags,
 			    struct margo_problems *p)
 {
 	static const char *const mem_units[] = {"Ki", "Mi", "Gi", NULL};
 	static const char *const disk_units[] = {"Ki", "Mi", "Gi", "Ti",
 						 "Pi", "Ei", NULL};
+	enum margo_severity sev;
+	int model;
 	char v[SHOWN_MAX];
 	char *end;
 
 	if (!pr->resources_key)
 		return;
+	model = !strcmp(pr->resources_key, "requiredResources");
+	sev = model ? MARGO_ERROR : MARGO_WARNING;
 	if (pr->both_resources)
 		margo_problems_add(p, pr->resources.line, pr->resources.column,
 				   MARGO_WARNING,
 				   "both requiredResources and "
 				   "deviceConstraints; only requiredResources "
 				   "is read");
-	else if ((flags & MARGO_STRICT) &&
-		 !strcmp(pr->resources_key, "deviceConstraints"))
+	else if ((flags & MARGO_STRICT) && !model)
 		margo_problems_add(p, pr->resources.line, pr->resources.column,
 				   MARGO_ERROR,
 				   "deviceConstraints is not in the newest "
 				   "model; write requiredResources");
-	/* cores is required by the model; deviceConstraints has no schema,
-	 * so there a value is checked only when written */
-	if (pr->has_cpu && (strcmp(pr->resources_key, "requiredResources")
-				? pr->cores.v != NULL
-				: require(p, &pr->cores, pr->cpu.line,
-					  pr->cpu.column, "cpu.cores"))) {
+	if (pr->has_cpu && model && !pr->cores.v && !pr->cores.invalid)
+		margo_problems_add(p, pr->cpu.line, pr->cpu.column, MARGO_ERROR,
+				   "missing required field \"cpu.cores\"");
+	if (pr->cores.v) {
 		double d = strtod(pr->cores.v, &end);
 
 		if (end == pr->cores.v || *end || !(d > 0))
 			margo_problems_add(p, pr->cores.line, pr->cores.column,
-					   MARGO_ERROR,
+					   sev,
 					   "cpu.cores \"%s\" must be a number "
 					   "of cores above 0 (0.5 is half a "
 					   "core)",
@@ -226,28 +235,26 @@ static void check_resources(const struct margo_profile *pr, unsigned flags,
 
 		if (!in_list(a->v, arch_values))
 			margo_problems_add(
-			    p, a->line, a->column, MARGO_ERROR,
+			    p, a->line, a->column, sev,
 			    "cpu.architectures \"%s\" is not one "
 			    "of amd64, x86_64, arm64, arm, "
 			    "riscv64, other",
 			    shown(v, sizeof(v), a->v));
 	}
 	if (pr->memory.v && !quantity_valid(pr->memory.v, mem_units))
-		margo_problems_add(p, pr->memory.line, pr->memory.column,
-				   MARGO_ERROR,
+		margo_problems_add(p, pr->memory.line, pr->memory.column, sev,
 				   "memory \"%s\" must be a whole number of "
 				   "Ki, Mi or Gi (512Mi)",
 				   shown(v, sizeof(v), pr->memory.v));
 	if (pr->storage.v && !quantity_valid(pr->storage.v, disk_units))
-		margo_problems_add(p, pr->storage.line, pr->storage.column,
-				   MARGO_ERROR,
+		margo_problems_add(p, pr->storage.line, pr->storage.column, sev,
 				   "storage \"%s\" must be a whole number of "
 				   "Ki, Mi, Gi, Ti, Pi or Ei (10Gi)",
 				   shown(v, sizeof(v), pr->storage.v));
-	check_parts(p, pr->peripherals, pr->n_peripherals, "peripherals",
+	check_parts(p, pr->peripherals, pr->n_peripherals, sev, "peripherals",
 		    peripheral_values,
 		    "gpu, display, camera, microphone, speaker, other");
-	check_parts(p, pr->interfaces, pr->n_interfaces, "interfaces",
+	check_parts(p, pr->interfaces, pr->n_interfaces, sev, "interfaces",
 		    interface_values,
 		    "ethernet, wifi, cellular, bluetooth, usb, canbus, rs232, "
 		    "other");
