@@ -176,7 +176,8 @@ struct margo_app {
 };
 
 /* Parse len bytes of YAML into out (always initialised, release it).
- * Syntax errors, wrong types and older-draft fields go to probs. Returns
+ * Syntax errors and wrong types go to probs; keys no published version
+ * defines are kept in out->unknown for margo_app_check. Returns
  * 0, or ERR_TOO_LARGE (input over MARGO_INPUT_MAX) / ERR_FAIL (out of
  * memory) with err set. */
 int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
@@ -211,6 +212,10 @@ void margo_app_validate(struct margo_problems *probs,
  * ("leaves the package directory"): the caller names the field. */
 int margo_resource_path(char *out, size_t cap, char *real_out, size_t real_cap,
 			const char *dir, const char *path, struct err *err);
+/* 1 when a resource is written as a URL (SCHEME://...): a link some
+ * descriptions use, not a file of the package. validate warns, push
+ * leaves it out; margo_resource_path is not asked. */
+int margo_resource_is_url(const char *path);
 
 void margo_app_release(struct margo_app *app);
 

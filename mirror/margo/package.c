@@ -138,7 +138,7 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 		char shown[200];
 		struct err e;
 
-		if (!v)
+		if (!v || margo_resource_is_url(v))
 			continue;
 		memset(f, 0, sizeof(*f));
 		err_clear(&e);

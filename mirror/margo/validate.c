@@ -455,6 +455,14 @@ out:
 	return rc;
 }
 
+int margo_resource_is_url(const char *path)
+{
+	size_t n = strspn(path, "abcdefghijklmnopqrstuvwxyz"
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+
+	return n > 0 && !strncmp(path + n, "://", 3);
+}
+
 static void check_resource(const struct margo_str *s, const char *field,
 			   const char *dir, struct margo_problems *p)
 {
@@ -463,6 +471,13 @@ static void check_resource(const struct margo_str *s, const char *field,
 
 	if (!s->v)
 		return;
+	if (margo_resource_is_url(s->v)) {
+		margo_problems_add(p, s->line, s->column, MARGO_WARNING,
+				   "%s \"%s\" is a URL, not a file of the "
+				   "package: it is not pushed with it",
+				   field, shown(v, sizeof(v), s->v));
+		return;
+	}
 	err_clear(&e);
 	if (margo_resource_path(norm, sizeof(norm), NULL, 0, dir, s->v, &e))
 		margo_problems_add(p, s->line, s->column, MARGO_ERROR,

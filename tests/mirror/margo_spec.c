@@ -556,6 +556,11 @@ Test(margo_spec, resource_path_forms)
 			     bad[i].code, "%s", bad[i].in);
 		cr_assert_str_eq(err.msg, bad[i].msg, "%s", bad[i].in);
 	}
+	cr_assert(margo_resource_is_url("https://example.com/icon.png"));
+	cr_assert(margo_resource_is_url("s3+x://b/icon.png"));
+	cr_assert_not(margo_resource_is_url("./resources/icon.png"));
+	cr_assert_not(margo_resource_is_url("resources/a://b.png"));
+	cr_assert_not(margo_resource_is_url("://x"));
 	cr_assert_eq(margo_resource_path(out, 8, NULL, 0, NULL,
 					 "resources/greeter.png", &err),
 		     ERR_TOO_LARGE);
@@ -641,6 +646,31 @@ Test(margo_spec, resource_files_must_be_regular_files_inside_the_package)
 			 "icon \"./resources/out.png\" is a link that leaves "
 			 "the package directory");
 	unlink(outside);
+}
+
+Test(margo_spec, a_resource_written_as_a_url_is_a_warning_and_not_pushed)
+{
+	const char *dir = make_pkg();
+
+	check("apiVersion: margo.org/v1-alpha1\n"
+	      "kind: ApplicationDescription\n"
+	      "metadata:\n"
+	      "  id: a\n"
+	      "  name: A\n"
+	      "  version: '1'\n"
+	      "  catalog:\n"
+	      "    application:\n"
+	      "      icon: https://example.com/icon.png\n"
+	      "    organization: [{name: O}]\n"
+	      "deploymentProfiles:\n"
+	      "  - {type: compose, id: p, components: [{name: w, properties: "
+	      "{repository: oci://r.example.com/w, revision: 1.0.0}}]}\n",
+	      dir, 0);
+	one_problem(MARGO_WARNING,
+		    "icon \"https://example.com/icon.png\" is a URL, not a file "
+		    "of the package: it is not pushed with it");
+	cr_assert_eq(probs.v[0].line, 9);
+	cr_assert_eq(probs.v[0].column, 13);
 }
 
 /* The package's margo.yaml, with icon and license paths as given. */
@@ -789,4 +819,23 @@ Test(margo_spec, push_refuses_paths_that_leave_the_package)
 				    "apps/greeter", "x", NULL),
 		      0);
 	loop_stop(&l);
+}
+
+Test(margo_spec, push_leaves_a_url_resource_out)
+{
+	const char *dir = make_pkg();
+	struct margo_push_result res;
+	struct oci_ref ref;
+	struct fix f;
+
+	write_desc(dir, "https://example.com/greeter.png",
+		   "./resources/terms.pdf");
+	fix_setup(&f);
+	cr_assert_eq(oci_ref_parse(&ref, "apps/greeter:1", &err), 0);
+	cr_assert_eq(margo_package_push(&res, &f.st, NULL, dir, &ref,
+					"apps/greeter", &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(res.layers, 4);
+	cr_assert_str_eq(res.tag, "1");
+	fix_teardown(&f);
 }
