@@ -463,7 +463,7 @@ int cmd_app(int argc, char **argv, struct cli *cli)
 {
 	if (argc < 2)
 		return cli_usage(cli, "usage: ocimirror app validate [--json] "
-				      "PATH");
+				      "[--strict] PATH");
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]);
 	     i++) {
 		if (!strcmp(argv[1], subcommands[i].name)) {
