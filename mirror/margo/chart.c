@@ -389,13 +389,22 @@ static int walk_done(const struct vwalk *w, const char *file, struct err *err)
 	return 0;
 }
 
+/* map[key] as text when it is a scalar neither null nor "". */
+static const char *map_text(yaml_document_t *d, yaml_node_t *map,
+			    const char *key)
+{
+	yaml_node_t *v = oci_yaml_map_get(d, map, key, NULL, NULL);
+
+	return v && !oci_yaml_is_null(v) ? oci_yaml_map_str(d, map, key) : NULL;
+}
+
 /* Set in g what the globals of values document d say (non-empty). */
 static void globals_fill(struct globals *g, yaml_document_t *d)
 {
 	yaml_node_t *gl = oci_yaml_map_get(d, yaml_document_get_root_node(d),
 					   "global", NULL, NULL);
-	const char *r = oci_yaml_map_str(d, gl, "imageRegistry");
-	const char *ir = oci_yaml_map_str(
+	const char *r = map_text(d, gl, "imageRegistry");
+	const char *ir = map_text(
 	    d, oci_yaml_map_get(d, gl, "image", NULL, NULL), "registry");
 
 	if (r)
