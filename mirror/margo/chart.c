@@ -349,12 +349,14 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 					image_str(w, l, k, v, where);
 					continue;
 				}
-				/* the defaults split-name maps are merged
-				 * over (ingress-nginx), not an image */
-				if (depth == 1 && !strcmp(path, "global.image"))
-					continue;
 				if (v->type == YAML_MAPPING_NODE) {
 					if (image_map(w, &c, where))
+						continue;
+					/* with no name: the defaults
+					 * ingress-nginx merges its image maps
+					 * over, not an image */
+					if (depth == 1 &&
+					    !strcmp(path, "global.image"))
 						continue;
 					vwalk(w, &c, path, strlen(path), cap,
 					      depth + 1);

@@ -162,7 +162,8 @@ Test(margo_helm, ingress_nginx_split_name)
 {
 	/* ingress-nginx: the registry in global.image, each image map
 	 * {image, tag, digest} merged over it; global.image itself is no
-	 * image */
+	 * image, unless it names one (argo-cd's: the image every component
+	 * runs, their own slots left empty) */
 	const char *v =
 	    "global:\n  image:\n    registry: registry.k8s.io\n"
 	    "controller:\n  name: controller\n  image:\n    chroot: false\n"
@@ -175,6 +176,11 @@ Test(margo_helm, ingress_nginx_split_name)
 	    "        tag: v1.6.9\n        digest: " D3 "\n"
 	    "defaultBackend:\n  enabled: false\n  image:\n"
 	    "    image: defaultbackend-amd64\n    tag: \"1.5\"\n";
+	const char *argo = "global:\n  image:\n"
+			"    repository: quay.io/argoproj/argocd\n"
+			"    tag: \"\"\n    imagePullPolicy: IfNotPresent\n"
+			"controller:\n  image:\n    repository: \"\"\n"
+			"    tag: \"\"\n";
 
 	cr_assert_str_eq(values(v, "1.15.1", NULL),
 			 "registry.k8s.io/ingress-nginx/controller:v1.15.1@" D1
@@ -184,6 +190,9 @@ Test(margo_helm, ingress_nginx_split_name)
 			 "controller.admissionWebhooks.patch.image|\n"
 			 "registry.k8s.io/defaultbackend-amd64:1.5|values.yaml: "
 			 "defaultBackend.image|\n");
+	cr_assert_str_eq(values(argo, "v3.0.6", NULL),
+			 "quay.io/argoproj/argocd:v3.0.6|values.yaml: "
+			 "global.image|\n");
 }
 
 Test(margo_helm, ingress_nginx_own_registry_repository_and_chroot)
@@ -245,13 +254,19 @@ Test(margo_helm, digest_only_and_tag_with_digest)
 			"    repository: org/c\n    tag: \"1.4\"\n"
 			"    digest: " D3 "\n"
 			"d:\n  image:\n    repository: quay.io/org/d\n"
-			"    tag: \"1.5@" D1 "\"\n";
+			"    tag: \"1.5@" D1 "\"\n"
+			"e:\n  image:\n    registry: registry.k8s.io\n"
+			"    image: org/e\n    digest: " D3 "\n"
+			"f:\n  image:\n    name: org/f\n    tag: \"2\"\n"
+			"    digest: " D1 "\n";
 
 	cr_assert_str_eq(values(v, "9.9", NULL),
 			 "quay.io/org/a@" D1 "|values.yaml: a.image|\n"
 			 "docker.io/org/b@" D1 "|values.yaml: b.image|\n"
 			 "quay.io/org/c:1.4@" D3 "|values.yaml: c.image|\n"
-			 "quay.io/org/d:1.5@" D1 "|values.yaml: d.image|\n");
+			 "quay.io/org/d:1.5@" D1 "|values.yaml: d.image|\n"
+			 "registry.k8s.io/org/e@" D3 "|values.yaml: e.image|\n"
+			 "docker.io/org/f:2@" D1 "|values.yaml: f.image|\n");
 }
 
 Test(margo_helm, empty_or_missing_tag_is_app_version)
