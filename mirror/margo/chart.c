@@ -154,7 +154,7 @@ static int image_map(struct vwalk *w, const struct layers *l, const char *where)
 	if (!strcmp(nkey, "image")) {
 		const char *chroot = field_str(l, "chroot", &bad);
 
-		if (chroot && !strcmp(chroot, "true")) {
+		if (chroot && !strcasecmp(chroot, "true")) {
 			if (name) {
 				snprintf(nbuf, sizeof(nbuf), "%s-chroot", name);
 				name = nbuf;
