@@ -284,7 +284,8 @@ Test(yaml_readers, helm_values_hostile_input_is_refused, .timeout = 10)
 
 Test(yaml_readers, helm_values_image_maps_built_by_merge_keys)
 {
-	/* the shared part alone is no image: it names no repository */
+	/* the shared part alone names no repository: chart.c reports it as an
+	 * unresolved image map (never silence), the three users resolve */
 	fill("x-image: &img\n"
 	     "  registry: registry.example.com\n"
 	     "  tag: \"1.2.0\"\n"
@@ -299,16 +300,19 @@ Test(yaml_readers, helm_values_image_maps_built_by_merge_keys)
 	     "  <<: {image: {<<: *img, repository: acme/worker}}\n",
 	     "", 0, "");
 	cr_assert_eq(values(), 0, "%s", err.msg);
-	cr_assert_eq(imgs.n, 3);
-	cr_expect_str_eq(imgs.v[0].ref,
-			 "registry.example.com/acme/orchestrator:1.2.0");
-	cr_expect_str_eq(imgs.v[0].where, "values.yaml: orchestrator.image");
+	cr_assert_eq(imgs.n, 4);
+	cr_expect_str_eq(imgs.v[0].ref, "");
+	cr_expect_str_eq(imgs.v[0].where, "values.yaml: x-image");
+	cr_expect_str_neq(imgs.v[0].problem, "");
 	cr_expect_str_eq(imgs.v[1].ref,
-			 "registry.example.com/acme/sidecar:2.0");
-	cr_expect_str_eq(imgs.v[1].where, "values.yaml: sidecar.image");
+			 "registry.example.com/acme/orchestrator:1.2.0");
+	cr_expect_str_eq(imgs.v[1].where, "values.yaml: orchestrator.image");
 	cr_expect_str_eq(imgs.v[2].ref,
+			 "registry.example.com/acme/sidecar:2.0");
+	cr_expect_str_eq(imgs.v[2].where, "values.yaml: sidecar.image");
+	cr_expect_str_eq(imgs.v[3].ref,
 			 "registry.example.com/acme/worker:1.2.0");
-	cr_expect_str_eq(imgs.v[2].where, "values.yaml: worker.image");
+	cr_expect_str_eq(imgs.v[3].where, "values.yaml: worker.image");
 }
 
 /* A .tgz of one directory "top" holding these files. */
