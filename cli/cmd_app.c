@@ -33,12 +33,10 @@ static int app_validate(int argc, char **argv, struct cli *cli)
 	char *file = NULL;
 	int c, json = cli->json, rc;
 
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
-		default:
-			return cli_usage(cli, "usage: ocimirror app validate "
-					      "[--json] PATH");
+		default: return cli_bad_option(cli, "app validate", c, argv);
 		}
 	}
 	if (optind != argc - 1)
@@ -94,7 +92,9 @@ static int app_push(int argc, char **argv, struct cli *cli)
 	char *file = NULL;
 	int rc;
 
-	if (argc != 3 || argv[1][0] == '-')
+	if ((rc = cli_no_options(cli, "app push", argc, argv)))
+		return rc;
+	if (argc != 3)
 		return cli_usage(cli, "usage: ocimirror app push DIR REF (REF "
 				      "may be store:REPO[:TAG])");
 	err_clear(&err);
@@ -155,7 +155,8 @@ static int app_list(int argc, char **argv, struct cli *cli)
 	size_t i;
 	int rc;
 
-	(void)argv;
+	if ((rc = cli_no_options(cli, "app list", argc, argv)))
+		return rc;
 	if (argc != 1)
 		return cli_usage(cli, "usage: ocimirror app list");
 	err_clear(&err);
@@ -221,6 +222,8 @@ static int app_show(int argc, char **argv, struct cli *cli)
 	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1] = "";
 	int rc;
 
+	if ((rc = cli_no_options(cli, "app show", argc, argv)))
+		return rc;
 	if (argc != 2)
 		return cli_usage(
 		    cli, "usage: ocimirror app show [store:]REPO[:TAG]");
@@ -372,7 +375,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 	memset(&mo, 0, sizeof(mo));
 	mo.referrers = 1;
 	mo.concurrency = CLI_CONCURRENCY_DEFAULT;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			free(arch_copy);
@@ -396,7 +399,9 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 				return cli_usage(cli, "app pull: %s", err.msg);
 			}
 			break;
-		default: free(arch_copy); return cli_usage(cli, "%s", usage);
+		default:
+			free(arch_copy);
+			return cli_bad_option(cli, "app pull", c, argv);
 		}
 	}
 	mo.arch = mo.n_arch ? arch : NULL;
@@ -461,6 +466,8 @@ int cmd_app(int argc, char **argv, struct cli *cli)
 	if (argc < 2)
 		return cli_usage(cli, "usage: ocimirror app validate [--json] "
 				      "PATH");
+	if (argv[1][0] == '-')
+		return cli_no_options(cli, "app", 2, argv);
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]);
 	     i++) {
 		if (!strcmp(argv[1], subcommands[i].name)) {
