@@ -339,7 +339,7 @@ case_sync_failure_names_once() {
 	sync:
 	  - source: $BASE/apps/monitor
 	    type: margo-app
-	    arch: [s390x]
+	    arch: [riscv64]
 	EOF
 	assert_exit 1 oms sync -c "$W/sync-none.yaml" || return
 	assert_eq "failed     $BASE/apps/monitor:0.3.1-rc.2: no deployment profile matches the selected architectures" \
