@@ -1,6 +1,8 @@
 /* ocimirror app SUBCOMMAND: Margo application packages.
  *
- *   app validate [--json] PATH   PATH a margo.yaml or a package directory
+ *   app validate [--json] [--strict] PATH
+ *                                PATH a margo.yaml or a package directory;
+ *                                --strict: the newest Margo model alone
  *   app push DIR REF             build the package artifact and push it
  *   app pull REF [--arch A,B] [--profile-type T]
  *                                the package and everything it references
@@ -26,25 +28,29 @@ static int app_validate(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'},
+	    {"strict", no_argument, NULL, 's'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const char usage[] =
+	    "usage: ocimirror app validate [--json] [--strict] PATH";
 	struct margo_problems probs;
 	struct err err;
 	char *file = NULL;
+	unsigned flags = 0;
 	int c, json = cli->json, rc;
 
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
+		case 's': flags |= MARGO_STRICT; break;
 		default: return cli_bad_option(cli, "app validate", c, argv);
 		}
 	}
 	if (optind != argc - 1)
-		return cli_usage(cli,
-				 "usage: ocimirror app validate [--json] PATH");
+		return cli_usage(cli, "%s", usage);
 	err_clear(&err);
 	margo_problems_init(&probs);
-	if (margo_check_path(&probs, &file, argv[optind], &err)) {
+	if (margo_check_path(&probs, &file, argv[optind], flags, &err)) {
 		margo_problems_release(&probs);
 		return cli_fail(cli, &err);
 	}
@@ -101,7 +107,7 @@ static int app_push(int argc, char **argv, struct cli *cli)
 	if (margo_push_target_parse(&to, argv[2], &err))
 		return cli_usage(cli, "app push: %s", err.msg);
 	margo_problems_init(&probs);
-	rc = margo_check_path(&probs, &file, argv[1], &err);
+	rc = margo_check_path(&probs, &file, argv[1], 0, &err);
 	if (!rc && probs.n_errors) {
 		for (size_t i = 0; i < probs.n; i++)
 			if (probs.v[i].severity == MARGO_ERROR)
@@ -465,7 +471,7 @@ int cmd_app(int argc, char **argv, struct cli *cli)
 {
 	if (argc < 2)
 		return cli_usage(cli, "usage: ocimirror app validate [--json] "
-				      "PATH");
+				      "[--strict] PATH");
 	if (argv[1][0] == '-')
 		return cli_no_options(cli, "app", 2, argv);
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]);

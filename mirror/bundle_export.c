@@ -133,7 +133,12 @@ static int walk(struct walk_ctx *w, const struct oci_digest *d, int referrer)
 					      m.config.digest.str, w->err);
 		}
 		for (size_t i = 0; i < m.n_layers && !rc; i++) {
-			if (!store_blob_exists(NULL, w->s, &m.layers[i].digest))
+			int present =
+			    store_blob_exists(NULL, w->s, &m.layers[i].digest);
+			if (!present && oci_mediatype_is_nondistributable(
+					    m.layers[i].media_type))
+				continue; /* lives at its urls */
+			if (!present)
 				rc = err_set(
 				    w->err, ERR_NOT_FOUND,
 				    "%s: layer %s missing from the store",

@@ -282,7 +282,11 @@ static int need_walk(const struct store *s, struct tagjob *t,
 		if (m.has_config)
 			dset_add(&t->blobs, m.config.digest.str, NULL);
 		for (size_t i = 0; i < m.n_layers; i++)
-			dset_add(&t->blobs, m.layers[i].digest.str, NULL);
+			if (store_blob_exists(NULL, s, &m.layers[i].digest) ||
+			    !oci_mediatype_is_nondistributable(
+				m.layers[i].media_type))
+				dset_add(&t->blobs, m.layers[i].digest.str,
+					 NULL);
 	}
 	oci_manifest_release(&m);
 	return 0;

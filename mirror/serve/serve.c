@@ -18,6 +18,7 @@
 #include "mirror/serve/read.h"
 #include "mirror/serve/respond.h"
 #include "mirror/serve/upload.h"
+#include "mirror/serve/urilog.h"
 #include "oci/manifest.h"
 
 static long long now_us(void)
@@ -30,22 +31,9 @@ static long long now_us(void)
 
 static int authenticate(struct req *r, struct MHD_Connection *c)
 {
-	char *pass = NULL;
-	char *user = MHD_basic_auth_get_username_password(c, &pass);
-	int ok = 0;
-
-	if (user && pass && r->srv->users &&
-	    htpasswd_check(r->srv->users, user, pass)) {
-		snprintf(r->user, sizeof(r->user), "%s", user);
-		ok = 1;
-	}
-	if (pass) {
-		memset(pass, 0, strlen(pass));
-		MHD_free(pass);
-	}
-	if (user)
-		MHD_free(user);
-	return ok;
+	return htpasswd_check_basic(
+	    r->user, sizeof(r->user), r->srv->users,
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));
 }
 
 static int is_write(const char *method)
@@ -213,9 +201,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 {
 	struct server *srv = cls;
 	struct req *r = *con_cls;
+	int too_many_args = r == SERVE_URI_REFUSED;
 
 	(void)version;
-	if (!r) {
+	if (!r || too_many_args) {
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			return MHD_NO;
@@ -227,7 +216,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		snprintf(r->url, sizeof(r->url), "%s", url);
 		*con_cls = r;
 		r->first = 1;
-		first_call(r, c, url, method);
+		if (too_many_args)
+			respond_error(r, c, 414, "UNSUPPORTED",
+				      "more than %d query arguments",
+				      ROUTE_QUERY_ARGS_MAX);
+		else
+			first_call(r, c, url, method);
 		r->first = 0;
 		return MHD_YES;
 	}
@@ -259,7 +253,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	char addr[INET6_ADDRSTRLEN + 8] = "-";
 	int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
 
-	if (!r)
+	if (!r || r == SERVE_URI_REFUSED)
 		return;
 	if (!strcmp(r->method, "HEAD"))
 		r->bytes_out = 0; /* headers only */
@@ -411,6 +405,8 @@ int serve_start(struct server **out, struct store *s,
 		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		    MHD_OPTION_URI_LOG_CALLBACK, serve_uri_check, NULL,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_CONN_POOL,
 		    MHD_OPTION_ARRAY, srv->cert_pem ? tls : tls + 2,
 		    MHD_OPTION_END);
 	}
