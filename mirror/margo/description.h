@@ -184,6 +184,13 @@ int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
 		    const char *data, size_t len, struct err *err);
 
 #define MARGO_STRICT 1u /* the newest model/ alone */
+/* What a mirror reads (app pull, margo-app sync): it must take every
+ * published form, and a wrong hint (requiredResources values, a profile
+ * type, an unknown key, missing metadata) must not stop it. Then only what
+ * keeps a component from being fetched is an error: a missing or invalid
+ * repository, a missing revision or one whose tag ('+' read as '_') is no
+ * OCI tag. Every other rule's problem is a warning, its message as is. */
+#define MARGO_FOR_PULL 2u
 
 /* Apply MARGO.md's rules to a parsed description: required fields, kind,
  * id pattern, profile types, required resources, component names, oci://
@@ -191,7 +198,7 @@ int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
  * settings, unknown keys. With dir (the package directory) non-NULL, the
  * resource files named in metadata.catalog.application must be regular
  * files inside it (margo_resource_path). Each problem is appended to
- * probs. flags: 0 or MARGO_STRICT. */
+ * probs. flags: 0, MARGO_STRICT and/or MARGO_FOR_PULL. */
 void margo_app_check(struct margo_problems *probs, const struct margo_app *app,
 		     const char *dir, unsigned flags);
 /* margo_app_check with flags 0. */
