@@ -219,6 +219,15 @@ void margo_app_validate(struct margo_problems *probs,
  * ("leaves the package directory"): the caller names the field. */
 int margo_resource_path(char *out, size_t cap, char *real_out, size_t real_cap,
 			const char *dir, const char *path, struct err *err);
+/* margo_resource_path (dir not NULL), the file then opened once, to be
+ * read from *fd_out alone (close it): read-only, beneath dir (openat2
+ * RESOLVE_BENEATH; where the kernel lacks it, the real path opened with
+ * O_NOFOLLOW must be the file checked and lie inside dir), so that a
+ * directory swapped for a link after the check cannot lead out. *st_out
+ * is its fstat (a regular file). Errors as margo_resource_path. */
+struct stat;
+int margo_resource_open(int *fd_out, struct stat *st_out, char *out, size_t cap,
+			const char *dir, const char *path, struct err *err);
 /* 1 when a resource is written as a URL (SCHEME://...): a link some
  * descriptions use, not a file of the package. validate warns, push
  * leaves it out; margo_resource_path is not asked. */
@@ -233,5 +242,10 @@ void margo_app_release(struct margo_app *app);
  * ERR_TOO_LARGE / ERR_FAIL. */
 int margo_check_path(struct margo_problems *probs, char **file_out,
 		     const char *path, unsigned flags, struct err *err);
+/* margo_check_path that also hands back the bytes it validated (*text_out,
+ * *len_out; free it), for a push to publish those and no later read. */
+int margo_check_path_read(struct margo_problems *probs, char **file_out,
+			  char **text_out, size_t *len_out, const char *path,
+			  unsigned flags, struct err *err);
 
 #endif

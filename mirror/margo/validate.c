@@ -3,10 +3,12 @@
  * disk. The validation half of description.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mirror/file.h"
@@ -467,6 +469,102 @@ out:
 	return rc;
 }
 
+/* openat2 with RESOLVE_BENEATH: path (links followed) must stay under
+ * dfd. -1 with errno ENOSYS where the kernel or a filter lacks it. */
+static int open_beneath(int dfd, const char *path, int flags)
+{
+#ifdef SYS_openat2
+	struct open_how how;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = (unsigned)flags;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	return (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+#else
+	(void)dfd;
+	(void)path;
+	(void)flags;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* Without openat2: the real path margo_resource_path checked, opened
+ * without following a last link, must be the file it stat'ed and (where
+ * /proc tells) still lie inside dir. */
+static int open_checked(int *fd_out, const char *dir, const char *real,
+			int flags, struct err *err)
+{
+	char link[64], now[4096], *real_dir;
+	struct stat want, got;
+	ssize_t n;
+	size_t dl;
+	int fd, inside = 1;
+
+	if (stat(real, &want))
+		return err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			       "cannot be opened: %s", strerror(errno));
+	fd = open(real, flags | O_NOFOLLOW);
+	if (fd < 0)
+		return err_set(err,
+			       errno == ENOENT ? ERR_NOT_FOUND : ERR_INVALID,
+			       "cannot be opened: %s", strerror(errno));
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, now, sizeof(now) - 1);
+	real_dir = realpath(dir, NULL);
+	if (n > 0 && real_dir) {
+		now[n] = '\0';
+		dl = strlen(real_dir);
+		inside = !strncmp(now, real_dir, dl) &&
+			 (now[dl] == '/' || !strcmp(real_dir, "/"));
+	}
+	free(real_dir);
+	if (!inside || fstat(fd, &got) || got.st_dev != want.st_dev ||
+	    got.st_ino != want.st_ino) {
+		close(fd);
+		return err_set(err, ERR_INVALID,
+			       "is a link that leaves the package directory");
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int margo_resource_open(int *fd_out, struct stat *st_out, char *out, size_t cap,
+			const char *dir, const char *path, struct err *err)
+{
+	const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	char real[4096];
+	int dfd, fd, rc;
+
+	*fd_out = -1;
+	if ((rc = margo_resource_path(out, cap, real, sizeof(real), dir, path,
+				      err)))
+		return rc;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_set(err, ERR_FAIL, "package directory %s: %s", dir,
+			       strerror(errno));
+	fd = open_beneath(dfd, path, flags);
+	close(dfd);
+	if (fd < 0 && errno == ENOSYS) {
+		if ((rc = open_checked(&fd, dir, real, flags, err)))
+			return rc;
+	} else if (fd < 0 && (errno == EXDEV || errno == ELOOP)) {
+		return err_set(err, ERR_INVALID,
+			       "is a link that leaves the package directory");
+	} else if (fd < 0) {
+		return err_set(err,
+			       errno == ENOENT ? ERR_NOT_FOUND : ERR_INVALID,
+			       "cannot be opened: %s", strerror(errno));
+	}
+	if (fstat(fd, st_out) || !S_ISREG(st_out->st_mode)) {
+		close(fd);
+		return err_set(err, ERR_INVALID, "is not a regular file");
+	}
+	*fd_out = fd;
+	return 0;
+}
+
 int margo_resource_is_url(const char *path)
 {
 	size_t n = strspn(path, "abcdefghijklmnopqrstuvwxyz"
@@ -780,6 +878,14 @@ void margo_app_check(struct margo_problems *p, const struct margo_app *a,
 int margo_check_path(struct margo_problems *probs, char **file_out,
 		     const char *path, unsigned flags, struct err *err)
 {
+	return margo_check_path_read(probs, file_out, NULL, NULL, path, flags,
+				     err);
+}
+
+int margo_check_path_read(struct margo_problems *probs, char **file_out,
+			  char **text_out, size_t *len_out, const char *path,
+			  unsigned flags, struct err *err)
+{
 	struct margo_app app;
 	struct stat st;
 	struct buf file;
@@ -789,6 +895,8 @@ int margo_check_path(struct margo_problems *probs, char **file_out,
 	int rc;
 
 	*file_out = NULL;
+	if (text_out)
+		*text_out = NULL;
 	buf_init(&file, 8192);
 	if (stat(path, &st)) {
 		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
@@ -818,6 +926,11 @@ int margo_check_path(struct margo_problems *probs, char **file_out,
 	margo_app_check(probs, &app, dir, flags);
 	margo_app_release(&app);
 	*file_out = buf_detach(&file, NULL);
+	if (text_out) {
+		*text_out = text;
+		*len_out = len;
+		text = NULL;
+	}
 out:
 	free(text);
 	buf_release(&file);

@@ -944,7 +944,7 @@ Test(margo_spec, push_titles_normalised_paths_and_marks_every_resource)
 	cr_assert_eq(oci_ref_parse(&ref, loop_ref(&l, "apps/greeter"), &err),
 		     0, "%s", err.msg);
 	ref.tag[0] = '\0';
-	cr_assert_eq(margo_package_push(&res, NULL, &l.pool, dir, &ref, NULL,
+	cr_assert_eq(margo_package_push(&res, NULL, &l.pool, dir, NULL, 0, &ref, NULL,
 					&err),
 		     0, "%s", err.msg);
 	cr_assert_str_eq(res.tag, "2.1.0_build.5");
@@ -1008,7 +1008,7 @@ Test(margo_spec, push_refuses_paths_that_leave_the_package)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		write_desc(dir, cases[i].icon, "./resources/terms.pdf");
 		err_clear(&err);
-		cr_assert_eq(margo_package_push(&res, NULL, &l.pool, dir, &ref,
+		cr_assert_eq(margo_package_push(&res, NULL, &l.pool, dir, NULL, 0, &ref,
 						NULL, &err),
 			     ERR_INVALID, "%s", cases[i].icon);
 		snprintf(want, sizeof(want),
@@ -1033,10 +1033,147 @@ Test(margo_spec, push_leaves_a_url_resource_out)
 		   "./resources/terms.pdf");
 	fix_setup(&f);
 	cr_assert_eq(oci_ref_parse(&ref, "apps/greeter:1", &err), 0);
-	cr_assert_eq(margo_package_push(&res, &f.st, NULL, dir, &ref,
+	cr_assert_eq(margo_package_push(&res, &f.st, NULL, dir, NULL, 0, &ref,
 					"apps/greeter", &err),
 		     0, "%s", err.msg);
 	cr_assert_eq(res.layers, 4);
 	cr_assert_str_eq(res.tag, "1");
+	fix_teardown(&f);
+}
+
+/* The registry client's first log line comes after the files were
+ * checked and before they are uploaded: there resources/ becomes a link
+ * to a directory outside holding files of the same names. */
+struct swap {
+	const char *pkg, *outside;
+	int fired;
+};
+
+static void swap_resources(void *ctx, enum reg_log_level lvl, const char *m)
+{
+	struct swap *w = ctx;
+	char from[256], to[256];
+
+	(void)lvl;
+	(void)m;
+	if (w->fired++)
+		return;
+	snprintf(from, sizeof(from), "%s/resources", w->pkg);
+	snprintf(to, sizeof(to), "%s/resources.checked", w->pkg);
+	cr_assert_eq(rename(from, to), 0);
+	cr_assert_eq(symlink(w->outside, from), 0);
+}
+
+Test(margo_spec, push_uploads_the_files_it_checked_though_a_directory_is_swapped)
+{
+	static const char *const names[] = {"greeter.png", "about.md",
+					    "notes.md", "terms.pdf"};
+	const char *dir = make_pkg();
+	char outside[64], cmd[200];
+	struct margo_push_result res;
+	struct store_ref sr;
+	struct oci_ref ref;
+	struct swap w;
+	struct loop l;
+	json_t *m, *layers;
+	char *body = NULL;
+	size_t len;
+
+	snprintf(outside, sizeof(outside), "/tmp/ocimirror-out-XXXXXX");
+	cr_assert_not_null(mkdtemp(outside));
+	for (size_t i = 0; i < 4; i++)
+		write_file(outside, names[i], "SECRET outside the package");
+	write_desc(dir, "./resources/greeter.png", "./resources/terms.pdf");
+	loop_start(&l, 1);
+	w = (struct swap){dir, outside, 0};
+	l.reg.log = swap_resources;
+	l.reg.log_ctx = &w;
+	cr_assert_eq(oci_ref_parse(&ref, loop_ref(&l, "apps/greeter:1"), &err),
+		     0, "%s", err.msg);
+	err_clear(&err);
+	cr_assert_eq(margo_package_push(&res, NULL, &l.pool, dir, NULL, 0, &ref,
+					NULL, &err),
+		     0, "%s", err.msg);
+	cr_assert_gt(w.fired, 0, "the swap was not made");
+	cr_assert_eq(store_tag_get(&sr, &l.remote.st, "apps/greeter", "1",
+				   &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(store_blob_read(&body, &len, &l.remote.st, &sr.digest,
+				     1 << 20, &err),
+		     0, "%s", err.msg);
+	m = json_loadb(body, len, 0, NULL);
+	free(body);
+	cr_assert_not_null(m);
+	layers = json_object_get(m, "layers");
+	cr_assert_eq(json_array_size(layers), 5);
+	for (size_t i = 1; i < 5; i++) {
+		struct oci_digest d;
+		char *blob = NULL;
+		size_t blen;
+
+		cr_assert_eq(oci_digest_parse(&d,
+					      json_string_value(json_object_get(
+						  json_array_get(layers, i),
+						  "digest")),
+					      &err),
+			     0);
+		cr_assert_eq(store_blob_read(&blob, &blen, &l.remote.st, &d,
+					     1 << 20, &err),
+			     0, "layer %zu: %s", i, err.msg);
+		cr_expect_null(memmem(blob, blen, "SECRET", 6), "layer %zu",
+			       i);
+		free(blob);
+	}
+	json_decref(m);
+	loop_stop(&l);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", outside);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/* The description pushed is the bytes given (those validated), not a
+ * later read of margo.yaml. */
+Test(margo_spec, push_publishes_the_description_bytes_it_is_given)
+{
+	const char *dir = make_pkg();
+	static const char given[] =
+	    "apiVersion: margo.org/v1-alpha1\n"
+	    "kind: ApplicationDescription\n"
+	    "metadata:\n"
+	    "  id: com-example-greeter\n"
+	    "  name: Greeter\n"
+	    "  version: 3.0.0\n"
+	    "  catalog:\n"
+	    "    organization: [{name: Greeter Works}]\n"
+	    "deploymentProfiles:\n"
+	    "  - type: helm.v3\n"
+	    "    id: a\n"
+	    "    components:\n"
+	    "      - name: greeter\n"
+	    "        properties:\n"
+	    "          repository: oci://registry.example.com/charts/greeter\n"
+	    "          revision: 2.1.0\n";
+	struct margo_push_result res;
+	struct oci_digest d;
+	struct oci_ref ref;
+	char *blob = NULL;
+	size_t blen;
+	struct fix f;
+
+	write_desc(dir, "./resources/greeter.png", "./resources/terms.pdf");
+	fix_setup(&f);
+	cr_assert_eq(oci_ref_parse(&ref, "apps/greeter", &err), 0);
+	ref.tag[0] = '\0';
+	cr_assert_eq(margo_package_push(&res, &f.st, NULL, dir, given,
+					strlen(given), &ref, "apps/greeter",
+					&err),
+		     0, "%s", err.msg);
+	cr_assert_str_eq(res.version, "3.0.0");
+	cr_assert_eq(res.layers, 1);
+	oci_digest_of(&d, OCI_SHA256, given, strlen(given));
+	cr_assert_eq(store_blob_read(&blob, &blen, &f.st, &d, 1 << 20, &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(blen, strlen(given));
+	cr_assert_eq(memcmp(blob, given, blen), 0);
+	free(blob);
 	fix_teardown(&f);
 }
