@@ -72,7 +72,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 				return cli_usage(cli, "serve: %s", err.msg);
 			o.threads = (unsigned)threads;
 			break;
-		default: return cli_bad_option(cli, "serve", ch, argv);
+		default: return cli_bad_option(cli, "serve", ch, argv, opts);
 		}
 	}
 	if (optind != argc)
