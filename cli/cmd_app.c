@@ -43,7 +43,9 @@ static int app_validate(int argc, char **argv, struct cli *cli)
 		switch (c) {
 		case 'j': json = 1; break;
 		case 's': flags |= MARGO_STRICT; break;
-		default: return cli_bad_option(cli, "app validate", c, argv, opts);
+		default:
+			return cli_bad_option(cli, "app validate", c, argv,
+					      opts);
 		}
 	}
 	if (optind != argc - 1)

@@ -143,7 +143,7 @@ case_sync_missing_ca_is_a_config_error() {
 
 case_unknown_arch_refused() {
 	new_store
-	local accepted="amd64 or x86_64, arm64 or aarch64, arm[/v6|/v7], riscv64, other"
+	local accepted="amd64 or x86_64, arm64 or aarch64, arm, arm/v6, arm/v7 or armhf, riscv64, other"
 	assert_exit 2 oms app pull --arch amd64,sparc "$REG_OPEN/apps/none:1" || return
 	assert_stderr "ocimirror: app pull: --arch: \"sparc\" is not an architecture ($accepted)" || return
 	local cfg=$E2E_WORK/sparc.yaml
@@ -151,6 +151,15 @@ case_unknown_arch_refused() {
 	local col=$((${#REG_OPEN} + 57))
 	assert_exit 2 oms sync -c "$cfg" || return
 	assert_stderr "ocimirror: $cfg:2:$col: arch: invalid arch \"sparc\" (expected $accepted)" || return
+	# a variant is checked as a whole, the same for both
+	assert_exit 2 oms app pull --arch arm/v5 "$REG_OPEN/apps/none:1" || return
+	assert_stderr "ocimirror: app pull: --arch: \"arm/v5\" is not an architecture ($accepted)" || return
+	printf 'sync:\n  - {source: %s/apps/none, type: margo-app, arch: [arm/v5]}\n' "$REG_OPEN" >"$cfg"
+	col=$((${#REG_OPEN} + 49))
+	assert_exit 2 oms sync -c "$cfg" || return
+	assert_stderr "ocimirror: $cfg:2:$col: arch: invalid arch \"arm/v5\" (expected $accepted)" || return
+	printf 'sync:\n  - {source: %s/apps/none, type: margo-app, arch: [arm/v7]}\n' "$REG_OPEN" >"$cfg"
+	assert_exit 0 oms sync --dry-run -c "$cfg" || return
 	assert_empty_dir "$STORE" "nothing fetched"
 }
 
