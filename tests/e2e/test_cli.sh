@@ -155,12 +155,15 @@ case_unknown_arch_refused() {
 	assert_exit 2 oms app pull --arch arm/v5 "$REG_OPEN/apps/none:1" || return
 	assert_stderr "ocimirror: app pull: --arch: \"arm/v5\" is not an architecture ($accepted)" || return
 	printf 'sync:\n  - {source: %s/apps/none, type: margo-app, arch: [arm/v5]}\n' "$REG_OPEN" >"$cfg"
-	col=$((${#REG_OPEN} + 49))
+	col=$((${#REG_OPEN} + 50))
 	assert_exit 2 oms sync -c "$cfg" || return
 	assert_stderr "ocimirror: $cfg:2:$col: arch: invalid arch \"arm/v5\" (expected $accepted)" || return
+	assert_empty_dir "$STORE" "nothing fetched" || return
 	printf 'sync:\n  - {source: %s/apps/none, type: margo-app, arch: [arm/v7]}\n' "$REG_OPEN" >"$cfg"
-	assert_exit 0 oms sync --dry-run -c "$cfg" || return
-	assert_empty_dir "$STORE" "nothing fetched"
+	# accepted: the run gets to the registry (which has no such repository)
+	assert_exit 1 oms sync --dry-run -c "$cfg" || return
+	assert_not_contains "$(cat "$ERR")" "arch" "arm/v7 refused" || return
+	assert_contains "$(cat "$OUT" "$ERR")" "list tags of $REG_OPEN/apps/none" "the run"
 }
 
 run_case "global options: unknown / missing value -> exit 2, message + one hint" case_global_option_errors
