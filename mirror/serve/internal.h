@@ -42,6 +42,9 @@ struct conn {
 	long long mark_us;
 	uint64_t bytes;
 	int cut;
+	/* the watchdog's: the body's bytes when it last found the client
+	 * gone (read side shut), or -1 */
+	long long eof_bytes;
 };
 
 #define MET_METHODS 7

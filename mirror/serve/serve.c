@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,6 +368,7 @@ static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 			return;
 		}
 		cn->fd = ci->connect_fd;
+		cn->eof_bytes = -1;
 		cn->phase = CONN_HEADERS;
 		cn->mark_us = now_us();
 		pthread_mutex_lock(&srv->conns_mu);
@@ -392,20 +394,43 @@ static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 	*socket_ctx = NULL;
 }
 
-/* Whether a connection is too slow: headers not complete within t_us of
- * their start, or a body bringing less than SERVE_BODY_MIN_RATE bytes a
- * second over a t_us window (which then starts again). */
+/* The client shut its sending side (or the connection broke). */
+static int client_gone(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+
+	return poll(&p, 1, 0) == 1 &&
+	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Whether a connection is to be cut: a body whose client is gone, or
+ * (t_us > 0) headers not complete within t_us of their start, or a body
+ * bringing less than SERVE_BODY_MIN_RATE bytes a second over a t_us
+ * window (which then starts again). */
 static int conn_too_slow(struct conn *cn, long long now, long long t_us)
 {
 	int phase = __atomic_load_n(&cn->phase, __ATOMIC_ACQUIRE);
 	long long mark = __atomic_load_n(&cn->mark_us, __ATOMIC_RELAXED);
 	uint64_t got;
 
-	if (phase == CONN_BUSY || now - mark < t_us)
+	if (phase == CONN_BUSY)
+		return 0;
+	got = __atomic_load_n(&cn->bytes, __ATOMIC_RELAXED);
+	if (phase == CONN_BODY && client_gone(cn->fd)) {
+		/* gone, and nothing read since the last look: the body
+		 * will never be complete (MHD stops reading a half-closed
+		 * connection, which would hold its upload session until
+		 * the timeout) */
+		if (cn->eof_bytes == (long long)got)
+			return 1;
+		cn->eof_bytes = (long long)got;
+	} else {
+		cn->eof_bytes = -1;
+	}
+	if (!t_us || now - mark < t_us)
 		return 0;
 	if (phase == CONN_HEADERS)
 		return 1;
-	got = __atomic_load_n(&cn->bytes, __ATOMIC_RELAXED);
 	if (got < (uint64_t)(t_us / 1000000) * SERVE_BODY_MIN_RATE)
 		return 1;
 	/* a new window; the handler may be changing the phase meanwhile */
@@ -415,7 +440,7 @@ static int conn_too_slow(struct conn *cn, long long now, long long t_us)
 	return 0;
 }
 
-/* The read-timeout watchdog: a slow connection's socket is shut down, and
+/* The watchdog: a slow or abandoned connection's socket is shut down, and
  * MHD then closes it as any connection the client dropped. */
 static void *watchdog(void *arg)
 {
@@ -615,14 +640,11 @@ int serve_start(struct server **out, struct store *s,
 	}
 	di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = di ? di->port : 0;
-	if (o->read_timeout) {
-		if (pthread_create(&srv->watchdog, NULL, watchdog, srv)) {
-			rc = err_set(err, ERR_FAIL,
-				     "cannot start the read-timeout thread");
-			goto fail;
-		}
-		srv->watchdog_on = 1;
+	if (pthread_create(&srv->watchdog, NULL, watchdog, srv)) {
+		rc = err_set(err, ERR_FAIL, "cannot start the watchdog thread");
+		goto fail;
 	}
+	srv->watchdog_on = 1;
 	*out = srv;
 	return 0;
 fail:
