@@ -17,12 +17,15 @@
 #include "oci/buf.h"
 #include "oci/ref.h"
 
+struct conn;
+
 struct upload {
 	char id[33];
 	char repo[OCI_REPO_MAX];
 	char user[128];		/* who opened it (the per-user cap) */
 	struct store_writer *w; /* NULL until data comes; parked when idle */
 	uint64_t committed;	/* bytes written when last released */
+	struct conn *holder;	/* while busy: the holding request's */
 	time_t touched;
 	int busy;
 };
@@ -41,6 +44,7 @@ struct conn {
 	int phase;
 	long long mark_us;
 	uint64_t bytes;
+	long long last_us; /* when body bytes last came */
 	int cut;
 	/* the watchdog's: the body's bytes when it last found the client
 	 * gone (read side shut), or -1 */

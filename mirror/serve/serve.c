@@ -221,6 +221,7 @@ static void conn_phase(struct conn *cn, int phase)
 		return;
 	__atomic_store_n(&cn->bytes, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&cn->mark_us, now_us(), __ATOMIC_RELAXED);
+	__atomic_store_n(&cn->last_us, cn->mark_us, __ATOMIC_RELAXED);
 	__atomic_store_n(&cn->phase, phase, __ATOMIC_RELEASE);
 }
 
@@ -263,9 +264,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 			return respond_pending(r, c);
 		return MHD_YES;
 	}
-	if (r->conn && *upload_data_size)
+	if (r->conn && *upload_data_size) {
 		__atomic_add_fetch(&r->conn->bytes, *upload_data_size,
 				   __ATOMIC_RELAXED);
+		__atomic_store_n(&r->conn->last_us, now_us(), __ATOMIC_RELAXED);
+	}
 	else if (r->conn)
 		conn_phase(r->conn, CONN_BUSY);
 	if (r->pending) {
@@ -453,8 +456,9 @@ static void *watchdog(void *arg)
 		long long now = now_us();
 
 		for (struct conn *cn = srv->conns; cn; cn = cn->next)
-			if (!cn->cut && conn_too_slow(cn, now, t_us)) {
-				cn->cut = 1;
+			if (!__atomic_load_n(&cn->cut, __ATOMIC_RELAXED) &&
+			    conn_too_slow(cn, now, t_us)) {
+				__atomic_store_n(&cn->cut, 1, __ATOMIC_RELAXED);
 				shutdown(cn->fd, SHUT_RDWR);
 				__atomic_add_fetch(&srv->conns_cut, 1,
 						   __ATOMIC_RELAXED);

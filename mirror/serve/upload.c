@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include "mirror/serve/upload.h"
 #include "mirror/serve/respond.h"
@@ -111,7 +112,11 @@ static struct upload *session_new(struct server *srv, const char *repo,
 /* How long a request waits for a session another request holds: a
  * client resuming an upload at once may come before the server has seen
  * its cut connection close. */
-#define SESSION_WAIT_MS 2000
+#define SESSION_WAIT_MS 3000
+/* A holder whose body has not moved for this long is taken for gone when
+ * another request wants its session (chunks of one upload come one after
+ * the other): its connection is shut so that the session is released. */
+#define SESSION_STALLED_US 1000000LL
 
 static struct upload *session_find(struct server *srv, const char *id,
 				   const char *repo)
@@ -123,19 +128,49 @@ static struct upload *session_find(struct server *srv, const char *id,
 	return NULL;
 }
 
+static long long mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* With mu held (so a busy session's holder is alive): cut the holder's
+ * connection when its body has stalled. */
+static void holder_cut_if_stalled(struct server *srv, struct upload *u)
+{
+	struct conn *h = u->holder;
+
+	if (!h || __atomic_load_n(&h->cut, __ATOMIC_RELAXED) ||
+	    mono_us() - __atomic_load_n(&h->last_us, __ATOMIC_RELAXED) <
+		SESSION_STALLED_US)
+		return;
+	__atomic_store_n(&h->cut, 1, __ATOMIC_RELAXED);
+	shutdown(h->fd, SHUT_RDWR);
+	__atomic_add_fetch(&srv->conns_cut, 1, __ATOMIC_RELAXED);
+}
+
 /* With mu held: the session, once no other request holds it (bounded by
- * SESSION_WAIT_MS; still busy after that is returned busy). */
+ * SESSION_WAIT_MS; still busy after that is returned busy). A stalled
+ * holder is cut (holder_cut_if_stalled). */
 static struct upload *session_wait(struct server *srv, const char *id,
 				   const char *repo)
 {
 	struct upload *u = session_find(srv, id, repo);
-	struct timespec until;
+	long long end = mono_us() + SESSION_WAIT_MS * 1000LL;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += SESSION_WAIT_MS / 1000;
-	while (u && u->busy) {
-		if (pthread_cond_timedwait(&srv->up_cv, &srv->mu, &until))
-			return session_find(srv, id, repo);
+	while (u && u->busy && mono_us() < end) {
+		struct timespec until;
+
+		holder_cut_if_stalled(srv, u);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->up_cv, &srv->mu, &until);
 		u = session_find(srv, id, repo);
 	}
 	return u;
@@ -143,8 +178,8 @@ static struct upload *session_wait(struct server *srv, const char *id,
 
 /* Take a session for this request (busy), or NULL: unknown, other repo,
  * or in use by another request (*busy set). */
-static struct upload *session_take(struct server *srv, const char *id,
-				   const char *repo, int *busy)
+static struct upload *session_take(struct server *srv, struct conn *holder,
+				   const char *id, const char *repo, int *busy)
 {
 	struct upload *u = NULL;
 
@@ -156,6 +191,7 @@ static struct upload *session_take(struct server *srv, const char *id,
 		u = NULL;
 	} else if (u) {
 		u->busy = 1;
+		u->holder = holder;
 		u->touched = time(NULL);
 	}
 	pthread_mutex_unlock(&srv->mu);
@@ -173,6 +209,7 @@ static void session_put(struct server *srv, struct upload *u)
 	pthread_mutex_lock(&srv->mu);
 	u->committed = off;
 	u->busy = 0;
+	u->holder = NULL;
 	u->touched = time(NULL);
 	pthread_cond_broadcast(&srv->up_cv);
 	pthread_mutex_unlock(&srv->mu);
@@ -288,7 +325,8 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 	    r->rt.kind == RT_UPLOAD) {
 		const char *cr = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     "Content-Range");
-		r->up = session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
+		r->up = session_take(srv, r->conn, r->rt.upload_id, r->rt.repo,
+				     &busy);
 		if (!r->up)
 			return respond_error(
 			    r, c, busy ? 409 : 404,
@@ -577,7 +615,8 @@ static enum MHD_Result session_request(struct req *r, struct MHD_Connection *c,
 	uint64_t off;
 
 	if (!strcmp(method, "DELETE")) {
-		u = session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
+		u = session_take(srv, r->conn, r->rt.upload_id, r->rt.repo,
+				     &busy);
 		if (!u)
 			return respond_error(
 			    r, c, busy ? 409 : 404,
