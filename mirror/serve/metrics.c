@@ -22,9 +22,9 @@ static int method_index(const char *m)
 	return 6;
 }
 
-static const unsigned statuses[MET_STATUSES] = {
-    200, 201, 202, 204, 206, 304, 307, 400, 401,
-    403, 404, 405, 409, 413, 416, 500, 503, 0};
+static const unsigned statuses[MET_STATUSES] = {200, 201, 202, 204, 206, 304,
+						307, 400, 401, 403, 404, 405,
+						409, 413, 416, 500, 503, 0};
 
 static int status_index(unsigned st)
 {

@@ -35,7 +35,8 @@ struct serve_options {
 
 /* The defaults: 127.0.0.1:5000, read-only mirror, 1 h uploads, 60 s idle
  * connections, 30 s read timeout, 256 connections per client address,
- * 64 MiB of request bodies in memory. Strings are borrowed for the server's lifetime. */
+ * 64 MiB of request bodies in memory. Strings are borrowed for the
+ * server's lifetime. */
 void serve_options_init(struct serve_options *out);
 /* The rules between the access options (serve_start applies them too):
  * --push needs --htpasswd and excludes --read-only. ERR_INVALID with a

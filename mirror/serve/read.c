@@ -319,9 +319,9 @@ enum MHD_Result read_referrers(struct req *r, struct MHD_Connection *c)
 	/* a cut-off filter must not match a type it only begins */
 	if (!r->q.artifact_type_overlong) {
 		struct err e;
-		int lr = store_referrers_list(r->srv->s, r->rt.repo,
-					      &r->rt.digest, add_referrer, &rc,
-					      &e);
+		int lr =
+		    store_referrers_list(r->srv->s, r->rt.repo, &r->rt.digest,
+					 add_referrer, &rc, &e);
 		if (lr && lr != ERR_NOT_FOUND) {
 			json_decref(rc.arr);
 			return unavailable(r, c, &e);

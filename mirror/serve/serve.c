@@ -268,8 +268,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		__atomic_add_fetch(&r->conn->bytes, *upload_data_size,
 				   __ATOMIC_RELAXED);
 		__atomic_store_n(&r->conn->last_us, now_us(), __ATOMIC_RELAXED);
-	}
-	else if (r->conn)
+	} else if (r->conn)
 		conn_phase(r->conn, CONN_BUSY);
 	if (r->pending) {
 		/* an answer decided before the body: drain it, then send */

@@ -90,8 +90,7 @@ static struct upload *session_new(struct server *srv, const char *repo,
 		int all = srv->n_ups >= srv->lim.uploads;
 		pthread_mutex_unlock(&srv->mu);
 		free(u);
-		__atomic_add_fetch(&srv->sessions_refused, 1,
-				   __ATOMIC_RELAXED);
+		__atomic_add_fetch(&srv->sessions_refused, 1, __ATOMIC_RELAXED);
 		err_set(err, ERR_TOO_LARGE,
 			"%s upload sessions open%s, the most allowed",
 			all ? "all" : "as many",
@@ -238,8 +237,8 @@ static enum MHD_Result session_accepted_at(struct req *r,
 
 	if (!resp)
 		return MHD_NO;
-	snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s%s", r->rt.name,
-		 id, r->rt.ns_query);
+	snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s%s", r->rt.name, id,
+		 r->rt.ns_query);
 	snprintf(range, sizeof(range), "0-%llu",
 		 (unsigned long long)(off ? off - 1 : 0));
 	MHD_add_response_header(resp, "Location", loc);
@@ -253,9 +252,8 @@ static enum MHD_Result session_accepted_at(struct req *r,
 static enum MHD_Result session_accepted(struct req *r, struct MHD_Connection *c,
 					struct upload *u, unsigned status)
 {
-	return session_accepted_at(r, c, u->id,
-				   u->w ? store_writer_offset(u->w) : 0,
-				   status);
+	return session_accepted_at(
+	    r, c, u->id, u->w ? store_writer_offset(u->w) : 0, status);
 }
 
 static enum MHD_Result blob_created(struct req *r, struct MHD_Connection *c,
@@ -368,8 +366,8 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 	if (!strcmp(method, "PUT") && r->rt.kind == RT_MANIFEST) {
-		const char *cl = MHD_lookup_connection_value(
-		    c, MHD_HEADER_KIND, "Content-Length");
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     "Content-Length");
 		long long size = cl ? strtoll(cl, NULL, 10) : 0;
 
 		/* the whole body is reserved now when its size is known, so
@@ -616,7 +614,7 @@ static enum MHD_Result session_request(struct req *r, struct MHD_Connection *c,
 
 	if (!strcmp(method, "DELETE")) {
 		u = session_take(srv, r->conn, r->rt.upload_id, r->rt.repo,
-				     &busy);
+				 &busy);
 		if (!u)
 			return respond_error(
 			    r, c, busy ? 409 : 404,

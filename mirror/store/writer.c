@@ -161,8 +161,7 @@ int store_writer_park(struct store_writer *w, struct err *err)
 		return 0;
 	if (hash_catch_up(w)) {
 		hash_thread_stop(w);
-		return err_set(err, ERR_FAIL, "reading back %s failed",
-			       w->tmp);
+		return err_set(err, ERR_FAIL, "reading back %s failed", w->tmp);
 	}
 	hash_thread_stop(w);
 	close(w->fd);

@@ -38,7 +38,6 @@ mkdir -p "$STORE"
 case_soft_limit() {
 	serve_ulimit soft "$STORE" "-Sn 1024" --htpasswd "$HTP" --push \
 		--anonymous-read --max-conns-per-ip 0 || return
-	SOFT_URL=$SRV_URL SOFT=$SRV
 	lim seed "$SRV" "$REPO" "$CREDS_U" "$CREDS_P" || return
 	LAYER=$(jget layer)
 	assert_match "$LAYER" '^sha256:[0-9a-f]{64}$' "seeded layer" || return
@@ -58,7 +57,7 @@ case_soft_limit() {
 }
 
 case_hard_limit() {
-	[ -n "${LAYER:-}" ] || { fail "no seeded layer"; return 1; }
+	[ -n "${LAYER:-}" ] || { fail "no seeded layer (the case before failed)"; return 1; }
 	serve_ulimit hard "$STORE" "-n 400" --htpasswd "$HTP" --push \
 		--anonymous-read --max-conns-per-ip 0 || return
 	local cap refused
@@ -88,8 +87,9 @@ sys.exit(1 if bad or d.get("200", 0) == 0 else 0)' "$LIM_OUT" ||
 # the client vanishes half-way (its connection silent) and resumes at once
 case_cut_resumed() {
 	local mode
+	serve_start cut "$W/store-cut" --htpasswd "$HTP" --push || return
 	for mode in vanish shut; do
-		lim cut "$SOFT" "$REPO" "$CREDS_U" "$CREDS_P" 300000 "$mode" || return
+		lim cut "$SRV" "$REPO" "$CREDS_U" "$CREDS_P" 300000 "$mode" || return
 		echo "# cut ($mode): $LIM_OUT"
 		assert_eq 204 "$(jget status)" "status of the cut session ($mode)" || return
 		[ "$(jget offset)" -gt 0 ] || { fail "nothing kept of the cut PATCH ($mode): $LIM_OUT"; return 1; }
@@ -138,8 +138,14 @@ case_per_ip_cap() {
 }
 
 case_flags_refused() {
-	assert_exit 2 om --store "$W/store-flags" serve --read-timeout -1 || return
-	assert_exit 2 om --store "$W/store-flags" serve --max-conns-per-ip x
+	local out rc=0
+	out=$(timeout 10 "$OCIMIRROR" --store "$W/store-flags" serve --read-timeout -1 2>&1) || rc=$?
+	assert_eq 2 "$rc" "exit status for --read-timeout -1" || return
+	assert_contains "$out" '--read-timeout: "-1" is out of range' "message" || return
+	rc=0
+	out=$(timeout 10 "$OCIMIRROR" --store "$W/store-flags" serve --max-conns-per-ip x 2>&1) || rc=$?
+	assert_eq 2 "$rc" "exit status for --max-conns-per-ip x" || return
+	assert_contains "$out" '--max-conns-per-ip: "x"' "message"
 }
 
 run_case "limits: soft 1024 descriptors: 1,600 idle sessions, 2,000 GETs all 200" case_soft_limit
