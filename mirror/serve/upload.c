@@ -141,7 +141,9 @@ static void holder_cut_if_stalled(struct server *srv, struct upload *u)
 {
 	struct conn *h = u->holder;
 
+	/* only a body: a holder committing (PUT) is not stalled, busy */
 	if (!h || __atomic_load_n(&h->cut, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&h->phase, __ATOMIC_ACQUIRE) != CONN_BODY ||
 	    mono_us() - __atomic_load_n(&h->last_us, __ATOMIC_RELAXED) <
 		SESSION_STALLED_US)
 		return;
@@ -283,7 +285,7 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 			     const char *method)
 {
 	struct server *srv = r->srv;
-	int busy;
+	int busy, rc;
 
 	if (!strcmp(method, "POST") && r->rt.kind == RT_UPLOAD_NEW) {
 		const char *mount = r->q.mount, *dg = r->q.digest;
@@ -333,9 +335,17 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 			    "upload %s %s", r->rt.upload_id,
 			    busy ? "is in use by another request" : "unknown");
 		/* the temp file is open only while data flows */
-		if (r->up->w ? store_writer_resume(r->up->w, &r->err)
-			     : store_writer_open_upload(&r->up->w, srv->s,
-							&r->err)) {
+		rc = r->up->w
+			 ? store_writer_resume(r->up->w, &r->err)
+			 : store_writer_open_upload(&r->up->w, srv->s, &r->err);
+		if (rc == ERR_NOT_FOUND) { /* removed meanwhile (gc) */
+			session_drop(srv, r->up);
+			r->up = NULL;
+			return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
+					     "upload %s: %s", r->rt.upload_id,
+					     r->err.msg);
+		}
+		if (rc) {
 			session_put(srv, r->up);
 			r->up = NULL;
 			return open_refused(r, c);
