@@ -188,12 +188,22 @@ def cmd_cut(hp, repo, user, pw, size, mode):
     s.close()
     if r.status != 204:
         return out
-    r, _ = request(hp, 'PATCH', loc,
-                   {'Authorization': a,
-                    'Content-Type': 'application/octet-stream',
-                    'Content-Range': f'{off}-{size - 1}'}, data[off:])
-    out['patch'] = r.status
-    out['patch_range'] = r.getheader('Range')
+    # as a client does: a 416 names where to go on, a 409 says wait
+    for attempt in range(6):
+        r, _ = request(hp, 'PATCH', loc,
+                       {'Authorization': a,
+                        'Content-Type': 'application/octet-stream',
+                        'Content-Range': f'{off}-{size - 1}'}, data[off:])
+        out['patch'] = r.status
+        out['patch_range'] = r.getheader('Range')
+        out['patch_attempts'] = attempt + 1
+        if r.status == 416 and '-' in (out['patch_range'] or ''):
+            off = int(out['patch_range'].split('-')[1]) + 1
+            out['offset'] = off
+        elif r.status == 409:
+            time.sleep(0.5)
+        else:
+            break
     r, _ = request(hp, 'PUT', f'{loc}?digest={dg}', {'Authorization': a})
     out['put'] = r.status
     r, body = request(hp, 'GET', f'/v2/{repo}/blobs/{dg}',
