@@ -20,9 +20,10 @@ struct serve_options {
 	unsigned threads;      /* 0: 2 x cores */
 	unsigned upload_ttl;   /* seconds an idle upload session lives */
 	unsigned conn_timeout; /* idle connection timeout, seconds */
-	/* seconds a client may take for its request headers, or for each
-	 * SERVE_BODY_MIN_RATE x read_timeout bytes of a body (0: no limit);
-	 * also caps the idle timeout while a request is read */
+	/* seconds a client may take for a request's headers (counted from
+	 * the connection's start or the previous answer, so idle keep-alive
+	 * too), or for SERVE_BODY_MIN_RATE x read_timeout bytes of a body;
+	 * slower, it is disconnected (0: no limit) */
 	unsigned read_timeout;
 	unsigned max_conns_per_ip; /* connections per client address; 0: any */
 	/* request bodies held in memory (manifest PUTs), all requests
