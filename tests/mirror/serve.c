@@ -4,6 +4,7 @@
 #include <crypt.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -747,4 +748,97 @@ Test(serve_options, defaults_bound_slow_clients_and_bodies)
 	cr_assert_eq(o.read_timeout, 30);
 	cr_assert_eq(o.max_conns_per_ip, 256);
 	cr_assert_eq(o.body_memory, 64u * 1024 * 1024);
+}
+
+/* The suite's server again, with changed options (body memory) after a
+ * change of the descriptor limit. */
+static void restart(uint64_t body_memory)
+{
+	struct serve_options o;
+	char htp[300];
+	struct err e;
+
+	serve_stop(srv);
+	srv = NULL;
+	snprintf(htp, sizeof(htp), "%s/htpasswd", F.root);
+	serve_options_init(&o);
+	o.listen = "127.0.0.1:0";
+	o.htpasswd = htp;
+	o.anonymous_read = 1;
+	o.push = 1;
+	o.threads = 2;
+	if (body_memory)
+		o.body_memory = body_memory;
+	cr_assert_eq(serve_start(&srv, &F.st, &o, &e), 0, "%s", e.msg);
+}
+
+static int metric_is(const char *line)
+{
+	struct resp r;
+	int ok;
+
+	get(&r, "/metrics");
+	cr_assert_eq(buf_append(&r.body, "", 1), 0);
+	ok = strstr(r.body.data, line) != NULL;
+	if (!ok)
+		cr_log_error("%s", r.body.data);
+	done(&r);
+	return ok;
+}
+
+Test(serve, manifest_body_past_the_memory_budget_is_unavailable)
+{
+	struct resp r;
+	char big[200];
+
+	restart(64);
+	memset(big, ' ', sizeof(big));
+	big[0] = '{';
+	big[sizeof(big) - 1] = '}';
+	req(&r, "PUT", "/v2/" REPO "/manifests/big", big, sizeof(big),
+	    "Content-Type: " MT_MANIFEST, 1);
+	assert_error(&r, 503, "UNAVAILABLE");
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	/* within the budget the body is read and judged */
+	req(&r, "PUT", "/v2/" REPO "/manifests/small", "{}", 2,
+	    "Content-Type: " MT_MANIFEST, 1);
+	assert_error(&r, 400, "MANIFEST_INVALID");
+	done(&r);
+	cr_assert(metric_is("ocimirror_bodies_refused_total 1\n"));
+	cr_assert(metric_is("ocimirror_body_memory_bytes 0\n"));
+}
+
+Test(serve, upload_sessions_capped_per_user_by_descriptors)
+{
+	struct rlimit rl;
+	struct resp r;
+	char loc[512] = "";
+
+	/* (100 - 32 - 4 x 2) / 2 = 30 sessions, 7 per user */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = 100;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	restart(0);
+	cr_assert(metric_is("ocimirror_upload_sessions_max{scope=\"user\"} "
+			    "7\n"));
+	for (int i = 0; i < 7; i++) {
+		req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL,
+		    1);
+		cr_assert_eq(r.status, 202);
+		snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+		done(&r);
+	}
+	req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL, 1);
+	assert_error(&r, 503, "UNAVAILABLE");
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	cr_assert(metric_is("ocimirror_upload_sessions_refused_total 1\n"));
+	/* one cancelled: room for another */
+	req(&r, "DELETE", loc, NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 204);
+	done(&r);
+	req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	done(&r);
 }
