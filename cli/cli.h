@@ -61,6 +61,17 @@ int cli_config_fail(struct cli *cli, const struct err *e);
 int cli_usage(struct cli *cli, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The usage error for getopt_long's answer ch ('?' or ':'; every option
+ * string starts with ":" or "+:", and main sets opterr to 0, so getopt
+ * prints nothing itself), right after it returned: "CMD: unknown option
+ * --bogus", "CMD: option --config needs a value", "CMD: option --json
+ * takes no value". EXIT_USAGE. */
+int cli_bad_option(struct cli *cli, const char *cmd, int ch, char **argv);
+/* For the commands that take no options: the first of argv[1..argc-1]
+ * that starts with '-' is "CMD: unknown option ARG" (EXIT_USAGE); 0 when
+ * there is none. */
+int cli_no_options(struct cli *cli, const char *cmd, int argc, char **argv);
+
 /* Open the store (creating it when create) and, when lock, take the
  * writer lock. */
 int cli_store_open(struct cli *cli, struct store *s, int create, int lock,

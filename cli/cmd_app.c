@@ -1,6 +1,8 @@
 /* ocimirror app SUBCOMMAND: Margo application packages.
  *
- *   app validate [--json] PATH   PATH a margo.yaml or a package directory
+ *   app validate [--json] [--strict] PATH
+ *                                PATH a margo.yaml or a package directory;
+ *                                --strict: the newest Margo model alone
  *   app push DIR REF             build the package artifact and push it
  *   app pull REF [--arch A,B] [--profile-type T]
  *                                the package and everything it references
@@ -26,27 +28,29 @@ static int app_validate(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
 	    {"json", no_argument, NULL, 'j'},
+	    {"strict", no_argument, NULL, 's'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const char usage[] =
+	    "usage: ocimirror app validate [--json] [--strict] PATH";
 	struct margo_problems probs;
 	struct err err;
 	char *file = NULL;
+	unsigned flags = 0;
 	int c, json = cli->json, rc;
 
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
-		default:
-			return cli_usage(cli, "usage: ocimirror app validate "
-					      "[--json] PATH");
+		case 's': flags |= MARGO_STRICT; break;
+		default: return cli_bad_option(cli, "app validate", c, argv);
 		}
 	}
 	if (optind != argc - 1)
-		return cli_usage(cli,
-				 "usage: ocimirror app validate [--json] PATH");
+		return cli_usage(cli, "%s", usage);
 	err_clear(&err);
 	margo_problems_init(&probs);
-	if (margo_check_path(&probs, &file, argv[optind], &err)) {
+	if (margo_check_path(&probs, &file, argv[optind], flags, &err)) {
 		margo_problems_release(&probs);
 		return cli_fail(cli, &err);
 	}
@@ -94,14 +98,16 @@ static int app_push(int argc, char **argv, struct cli *cli)
 	char *file = NULL;
 	int rc;
 
-	if (argc != 3 || argv[1][0] == '-')
+	if ((rc = cli_no_options(cli, "app push", argc, argv)))
+		return rc;
+	if (argc != 3)
 		return cli_usage(cli, "usage: ocimirror app push DIR REF (REF "
 				      "may be store:REPO[:TAG])");
 	err_clear(&err);
 	if (margo_push_target_parse(&to, argv[2], &err))
 		return cli_usage(cli, "app push: %s", err.msg);
 	margo_problems_init(&probs);
-	rc = margo_check_path(&probs, &file, argv[1], &err);
+	rc = margo_check_path(&probs, &file, argv[1], 0, &err);
 	if (!rc && probs.n_errors) {
 		for (size_t i = 0; i < probs.n; i++)
 			if (probs.v[i].severity == MARGO_ERROR)
@@ -155,7 +161,8 @@ static int app_list(int argc, char **argv, struct cli *cli)
 	size_t i;
 	int rc;
 
-	(void)argv;
+	if ((rc = cli_no_options(cli, "app list", argc, argv)))
+		return rc;
 	if (argc != 1)
 		return cli_usage(cli, "usage: ocimirror app list");
 	err_clear(&err);
@@ -221,6 +228,8 @@ static int app_show(int argc, char **argv, struct cli *cli)
 	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1] = "";
 	int rc;
 
+	if ((rc = cli_no_options(cli, "app show", argc, argv)))
+		return rc;
 	if (argc != 2)
 		return cli_usage(
 		    cli, "usage: ocimirror app show [store:]REPO[:TAG]");
@@ -373,7 +382,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 	memset(&mo, 0, sizeof(mo));
 	mo.referrers = 1;
 	mo.concurrency = CLI_CONCURRENCY_DEFAULT;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			free(arch_copy);
@@ -397,7 +406,9 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 				return cli_usage(cli, "app pull: %s", err.msg);
 			}
 			break;
-		default: free(arch_copy); return cli_usage(cli, "%s", usage);
+		default:
+			free(arch_copy);
+			return cli_bad_option(cli, "app pull", c, argv);
 		}
 	}
 	mo.arch = mo.n_arch ? arch : NULL;
@@ -459,7 +470,9 @@ int cmd_app(int argc, char **argv, struct cli *cli)
 {
 	if (argc < 2)
 		return cli_usage(cli, "usage: ocimirror app validate [--json] "
-				      "PATH");
+				      "[--strict] PATH");
+	if (argv[1][0] == '-')
+		return cli_no_options(cli, "app", 2, argv);
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]);
 	     i++) {
 		if (!strcmp(argv[1], subcommands[i].name)) {

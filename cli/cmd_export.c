@@ -34,7 +34,7 @@ int cmd_export(int argc, char **argv, struct cli *cli)
 	err_clear(&err);
 	memset(&o, 0, sizeof(o));
 	o.compress = -1;
-	while ((ch = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'o': out = optarg; break;
 		case 'a': o.all = 1; break;
@@ -50,7 +50,7 @@ int cmd_export(int argc, char **argv, struct cli *cli)
 				return cli_usage(cli, "export: %s", err.msg);
 			o.level = (int)level;
 			break;
-		default: return cli_usage(cli, "%s", usage);
+		default: return cli_bad_option(cli, "export", ch, argv);
 		}
 	}
 	o.refs = (const char *const *)(argv + optind);

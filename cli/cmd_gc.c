@@ -100,7 +100,7 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 	err_clear(&err);
 	gc_options_init(&o);
 	memset(&stats, 0, sizeof(stats));
-	while ((c = getopt_long(argc, argv, "+n", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":n", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o.dry_run = 1; break;
 		case 'g':
@@ -108,9 +108,7 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 					  0, INT64_MAX, &err))
 				return cli_usage(cli, "gc: %s", err.msg);
 			break;
-		default:
-			return cli_usage(cli, "usage: ocimirror gc [--dry-run] "
-					      "[--grace SECONDS]");
+		default: return cli_bad_option(cli, "gc", c, argv);
 		}
 	}
 	if (optind < argc)

@@ -38,7 +38,9 @@ int cmd_import(int argc, char **argv, struct cli *cli)
 	int rc;
 
 	err_clear(&err);
-	if (argc < 2 || argv[1][0] == '-')
+	if ((rc = cli_no_options(cli, "import", argc, argv)))
+		return rc;
+	if (argc < 2)
 		return cli_usage(cli, "usage: ocimirror import FILE...");
 	files = argv + 1;
 	if (n > 1 || part_no(files[0])) {

@@ -128,7 +128,7 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
 	err_clear(&err);
 	memset(&m, 0, sizeof(m));
 	memset(&rm, 0, sizeof(rm));
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'r': raw = 1; break;
 		case 'c': config = 1; break;
@@ -138,10 +138,7 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
 						 err.msg);
 			have_plat = 1;
 			break;
-		default:
-			return cli_usage(cli,
-					 "usage: ocimirror inspect REF [--raw] "
-					 "[--config] [--platform P]");
+		default: return cli_bad_option(cli, "inspect", ch, argv);
 		}
 	}
 	if (argc - optind != 1)

@@ -18,12 +18,11 @@ int cmd_inventory(int argc, char **argv, struct cli *cli)
 	int ch, rc;
 
 	err_clear(&err);
-	while ((ch = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
 		if (ch == 'o')
 			out = optarg;
 		else
-			return cli_usage(cli,
-					 "usage: ocimirror inventory -o FILE");
+			return cli_bad_option(cli, "inventory", ch, argv);
 	}
 	if (!out || optind != argc)
 		return cli_usage(cli, "usage: ocimirror inventory -o FILE");

@@ -38,14 +38,13 @@ int cmd_login(int argc, char **argv, struct cli *cli)
 	ssize_t r;
 
 	err_clear(&err);
-	while ((ch = getopt_long(argc, argv, "u:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":u:", opts, NULL)) != -1) {
 		if (ch == 'u')
 			user = optarg;
 		else if (ch == 'P')
 			from_stdin = 1;
 		else
-			return cli_usage(cli, "usage: ocimirror login REGISTRY "
-					      "-u USER --password-stdin");
+			return cli_bad_option(cli, "login", ch, argv);
 	}
 	if (argc - optind != 1 || !user || !from_stdin)
 		return cli_usage(
@@ -86,6 +85,8 @@ int cmd_logout(int argc, char **argv, struct cli *cli)
 	struct err err;
 
 	err_clear(&err);
+	if (cli_no_options(cli, "logout", argc, argv))
+		return EXIT_USAGE;
 	if (argc != 2)
 		return cli_usage(cli, "usage: ocimirror logout REGISTRY");
 	if (!host_ok(argv[1]))

@@ -162,7 +162,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 	err_clear(&err);
 	memset(&po, 0, sizeof(po));
 	po.concurrency = CLI_CONCURRENCY_DEFAULT;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		rc = 0;
 		switch (c) {
 		case 'p':
@@ -180,7 +180,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 						  &err))
 				rc = cli_usage(cli, "pull: %s", err.msg);
 			break;
-		default: rc = cli_usage(cli, PULL_USAGE); break;
+		default: rc = cli_bad_option(cli, "pull", c, argv); break;
 		}
 		if (rc)
 			goto out;

@@ -166,7 +166,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
 
 	memset(&po, 0, sizeof(po));
 	err_clear(&err);
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': all = 1; break;
 		case 't': to = optarg; break;
@@ -176,7 +176,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
 				return cli_usage(cli, "push: %s", err.msg);
 			po.chunk = (size_t)chunk;
 			break;
-		default: return cli_usage(cli, PUSH_USAGE);
+		default: return cli_bad_option(cli, "push", c, argv);
 		}
 	}
 	if (all != !!to || (all && optind != argc) ||

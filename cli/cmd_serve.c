@@ -72,7 +72,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 
 	err_clear(&err);
 	serve_options_init(&o);
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'l': o.listen = optarg; break;
 		case 'c': o.tls_cert = optarg; break;
@@ -100,7 +100,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 				return cli_usage(cli, "serve: %s", err.msg);
 			o.max_conns_per_ip = (unsigned)v;
 			break;
-		default: return cli_usage(cli, "%s", usage);
+		default: return cli_bad_option(cli, "serve", ch, argv);
 		}
 	}
 	if (optind != argc)
@@ -121,6 +121,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 	raise_nofile();
 	if (serve_start(&srv, &st, &o, &err)) {
 		store_close(&st);
+		err_wrap(&err, "serve: ");
 		return cli_fail(cli, &err);
 	}
 	if (cli->verbosity >= 0)

@@ -92,12 +92,12 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	long long t0 = cli_now_ms();
 
 	err_clear(&err);
-	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":c:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': file = optarg; break;
 		case 'n': dry_run = 1; break;
 		case 'w': wait = 1; break;
-		default: return cli_usage(cli, "%s", usage);
+		default: return cli_bad_option(cli, "sync", ch, argv);
 		}
 	}
 	if (!file || optind != argc)
@@ -105,6 +105,10 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	/* the whole file is checked before any network traffic */
 	if (syncconf_load(&cfg, file, &err))
 		return cli_config_fail(cli, &err);
+	if (syncconf_check_files(&cfg, &err)) {
+		syncconf_release(&cfg);
+		return cli_config_fail(cli, &err);
+	}
 	rc = store_open(&st, cli->store_dir, 1, &err);
 	if (!rc)
 		rc = store_lock(&st, wait, &err);

@@ -16,6 +16,7 @@ static const char *kind_name(enum verify_kind k)
 	case VERIFY_MISSING_MANIFEST: return "missing-manifest";
 	case VERIFY_MISSING_BLOB: return "missing-blob";
 	case VERIFY_UNREADABLE: return "unreadable";
+	case VERIFY_SIZE_MISMATCH: return "size-mismatch";
 	}
 	return "?";
 }
@@ -62,8 +63,8 @@ int cmd_verify(int argc, char **argv, struct cli *cli)
 
 	err_clear(&err);
 	memset(&stats, 0, sizeof(stats));
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1)
-		return cli_usage(cli, "usage: ocimirror verify");
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1)
+		return cli_bad_option(cli, "verify", c, argv);
 	if (optind < argc)
 		return cli_usage(cli, "usage: ocimirror verify");
 	rc = store_open(&st, cli->store_dir, 0, &err);
@@ -79,10 +80,11 @@ int cmd_verify(int argc, char **argv, struct cli *cli)
 			return cli_fail(cli, &err);
 		}
 	}
-	bad = stats.corrupt || stats.missing || stats.unreadable;
+	bad = stats.corrupt || stats.missing || stats.unreadable ||
+	      stats.mismatched;
 	if (cli->json) {
 		cli_json_event(json_pack(
-		    "{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "event",
+		    "{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "event",
 		    "summary", "result", bad ? "failed" : "ok", "blobs",
 		    (json_int_t)stats.blobs, "bytes", (json_int_t)stats.bytes,
 		    "tags", (json_int_t)stats.tags, "manifests",
@@ -90,15 +92,16 @@ int cmd_verify(int argc, char **argv, struct cli *cli)
 		    (json_int_t)stats.corrupt, "quarantined",
 		    (json_int_t)stats.quarantined, "missing",
 		    (json_int_t)stats.missing, "unreadable",
-		    (json_int_t)stats.unreadable));
+		    (json_int_t)stats.unreadable, "mismatched",
+		    (json_int_t)stats.mismatched));
 	} else if (cli->verbosity >= 0 || bad) {
 		cli_human_bytes(h, sizeof(h), (double)stats.bytes);
 		printf("verify: %zu blobs (%s), %zu tags, %zu manifests "
 		       "checked: %zu corrupt (%zu quarantined), %zu missing, "
-		       "%zu unreadable\n",
+		       "%zu unreadable, %zu size mismatches\n",
 		       stats.blobs, h, stats.tags, stats.manifests,
 		       stats.corrupt, stats.quarantined, stats.missing,
-		       stats.unreadable);
+		       stats.unreadable, stats.mismatched);
 	}
 	return cli_exit_code(0, (size_t)bad);
 }

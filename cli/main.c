@@ -53,12 +53,53 @@ static void usage(FILE *f)
 		   "2 usage error, 3 store locked by another writer.\n");
 }
 
-static char *default_store(void)
+/* A usage error of the global options or the command name: one line
+ * (before, the argument shown, after) and one hint line, not the whole
+ * usage. */
+static int usage_error(const char *before, const char *arg, size_t n,
+		       const char *after)
+{
+	char shown[64];
+
+	err_shown(shown, sizeof(shown), arg, n);
+	fprintf(stderr, "ocimirror: %s%s%s\nTry 'ocimirror --help'.\n", before,
+		shown, after);
+	return EXIT_USAGE;
+}
+
+/* As cli_bad_option, for the global options. */
+static int bad_global_option(int ch, char **argv)
+{
+	const char *a = argv[optind - 1];
+	char opt[3] = {'-', (char)optopt, 0};
+	size_t n = 2;
+	int is_long = !strncmp(a, "--", 2) && a[2];
+
+	if (is_long)
+		n = strcspn(a, "=");
+	else
+		a = opt;
+	if (ch == ':')
+		return usage_error("option ", a, n, " needs a value");
+	if (is_long && optopt && a[n] == '=')
+		return usage_error("option ", a, n, " takes no value");
+	return usage_error("unknown option ", a, n, "");
+}
+
+/* The store directory: --store, else $OCIMIRROR_STORE, else the default.
+ * An empty --store or $OCIMIRROR_STORE is refused (NULL, *empty names
+ * it), never read as the current directory. */
+static char *default_store(const char **empty)
 {
 	const char *v = getenv("OCIMIRROR_STORE");
 	char *p = NULL;
 
-	if (v && *v)
+	*empty = NULL;
+	if (v && !*v) {
+		*empty = "OCIMIRROR_STORE";
+		return NULL;
+	}
+	if (v)
 		return strdup(v);
 	if (geteuid() == 0)
 		return strdup("/var/lib/ocimirror");
@@ -114,15 +155,24 @@ int main(int argc, char **argv)
 
 	memset(&cli, 0, sizeof(cli));
 	/* stop at the first non-option: the command */
-	while ((c = getopt_long(argc, argv, "+s:qvh", opts, NULL)) != -1) {
+	opterr = 0; /* every command names a bad option itself */
+	while ((c = getopt_long(argc, argv, "+:s:qvh", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': cli.store_dir = optarg; break;
+		case 's':
+			if (!*optarg) {
+				fputs("ocimirror: --store: empty path (a "
+				      "store directory is needed)\n",
+				      stderr);
+				return EXIT_USAGE;
+			}
+			cli.store_dir = optarg;
+			break;
 		case 'j': cli.json = 1; break;
 		case 'q': cli.verbosity = -1; break;
 		case 'v': cli.verbosity = 1; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("ocimirror %s\n", VERSION); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default: return bad_global_option(c, argv);
 		}
 	}
 	if (optind >= argc) {
@@ -130,7 +180,21 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!cli.store_dir) {
-		store = default_store();
+		const char *empty;
+
+		store = default_store(&empty);
+		if (empty) {
+			fprintf(stderr,
+				"ocimirror: %s is set but empty (a store "
+				"directory is needed; unset it for the "
+				"default)\n",
+				empty);
+			return EXIT_USAGE;
+		}
+		if (!store) {
+			fputs("ocimirror: out of memory\n", stderr);
+			return EXIT_FAILED;
+		}
 		cli.store_dir = store;
 	}
 	cli.tty = isatty(2);
@@ -149,12 +213,9 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (rc < 0) {
-		fprintf(stderr, "ocimirror: unknown command \"%s\"\n",
-			argv[optind]);
-		usage(stderr);
-		rc = EXIT_USAGE;
-	}
+	if (rc < 0)
+		rc = usage_error("unknown command \"", argv[optind],
+				 strlen(argv[optind]), "\"");
 	curl_global_cleanup();
 	free(store);
 	return rc;

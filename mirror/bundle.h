@@ -5,6 +5,13 @@
  * read by mirror/bundle_import.c; the inventory an export --since reads is
  * mirror/inventory.h.
  *
+ * Entry order: oci-layout, index.json, ocimirror-bundle.json, then the
+ * blobs. The description's "contents" lists every blob the bundle holds
+ * with its size, so an import knows them before the first blob. Bundles
+ * written before the list (index.json last, no "contents") still import;
+ * importers from before it read the new order too (only order and a key
+ * are new).
+ *
  * index.json lists every exported tag with org.opencontainers.image.ref.name
  * set to its full reference ("docker.io/library/nginx:1.25"), and every
  * exported referrer untagged, with io.ocimirror.repository naming its
@@ -41,21 +48,34 @@ struct bundle_stats {
 /* Write the references o names (every tag with o->all), with every
  * manifest, blob and referrer they need, to path; with o->split to
  * path.part-0001, path.part-0002, ... of at most o->split bytes. With
- * o->since the blobs that inventory lists are left out. Each file is
- * written to a temp name and renamed when complete. A reference the store
- * does not hold whole is ERR_NOT_FOUND; no tag at all is ERR_NOT_FOUND. */
+ * o->since the blobs that inventory lists are left out. Every blob is
+ * hashed as it is read from the store: one that does not match its
+ * digest or listed size is ERR_DIGEST naming it (and `ocimirror verify`).
+ * Every file is written under a temp name in its directory and all are
+ * renamed once the whole bundle is written; a failed export leaves none.
+ * A reference the store does not hold whole is ERR_NOT_FOUND; no tag at
+ * all is ERR_NOT_FOUND. */
 int bundle_export(struct store *s, struct bundle_stats *stats, const char *path,
 		  const struct bundle_export_options *o, struct err *err);
 
 /* Import one bundle (several parts in order when n > 1). Every entry's
  * header is checked before its data is read: names of the OCI layout
  * only, regular files (no links, devices, setuid bits), each small file
- * once, within its cap. Every blob is verified while written. Tags move
+ * once, within its cap; with the description's list, a blob it does not
+ * list, or lists with another size, is refused before it is written, no
+ * more than the listed size is written, and the new blobs' bytes are
+ * checked against the store's free space before the first (ERR_TOO_LARGE;
+ * without the list each blob against what is left). A tar that ends at an
+ * entry boundary without its end marker is truncated (ERR_INVALID). An
+ * index.json that does not parse is ERR_INVALID with the parse error.
+ * Every blob is verified while written. Tags move
  * only when everything they need is in the store with the sizes that
  * index.json and the manifests give, and none moves when any reference
  * is incomplete (ERR_NOT_FOUND listing the missing digests). A bundle
- * refused before its tags move leaves no blob of its own behind: the
- * blobs it added are deleted again. The caller holds the writer lock. */
+ * refused before its tags move leaves the store's files as they were:
+ * the blobs it wrote (none that the store held before) are deleted again,
+ * unless a repository links one by then (serve took the same blob in a
+ * push meanwhile). The caller holds the writer lock. */
 int bundle_import(struct store *s, struct bundle_stats *stats,
 		  const char *const *paths, size_t n, struct err *err);
 

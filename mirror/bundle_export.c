@@ -43,6 +43,7 @@ struct plan {
 	struct referrer *rfs;
 	size_t n_rfs, cap_rfs;
 	struct dset all; /* every digest to write */
+	int64_t *size;	 /* per all.v[i]: its size; -1: left out (--since) */
 };
 
 struct walk_ctx {
@@ -132,7 +133,12 @@ static int walk(struct walk_ctx *w, const struct oci_digest *d, int referrer)
 					      m.config.digest.str, w->err);
 		}
 		for (size_t i = 0; i < m.n_layers && !rc; i++) {
-			if (!store_blob_exists(NULL, w->s, &m.layers[i].digest))
+			int present =
+			    store_blob_exists(NULL, w->s, &m.layers[i].digest);
+			if (!present && oci_mediatype_is_nondistributable(
+					    m.layers[i].media_type))
+				continue; /* lives at its urls */
+			if (!present)
 				rc = err_set(
 				    w->err, ERR_NOT_FOUND,
 				    "%s: layer %s missing from the store",
@@ -172,6 +178,7 @@ static void plan_release(struct plan *p)
 	}
 	free(p->refs);
 	free(p->rfs);
+	free(p->size);
 	dset_release(&p->all);
 	memset(p, 0, sizeof(*p));
 }
@@ -247,6 +254,7 @@ struct out {
 	char final[4200];
 	struct err *err;
 	int failed;
+	int opened; /* a temp part was created (out_abort removes them) */
 	/* compression on our side of the archive: libarchive's zstd filter
 	 * holds ~100 MiB; a streaming context with bounded jobs does not */
 	ZSTD_CCtx *z;
@@ -254,38 +262,88 @@ struct out {
 	size_t zcap;
 };
 
+/* Part k's final and temp names (k 0 when not split). */
+static void out_names(const struct out *o, int k, char *final, char *tmp,
+		      size_t cap)
+{
+	if (k)
+		snprintf(final, cap, "%s.part-%04d", o->path, k);
+	else
+		snprintf(final, cap, "%s", o->path);
+	snprintf(tmp, cap, "%s.tmp-%d", final, (int)getpid());
+}
+
+/* The part written now, complete: flushed and closed under its temp name
+ * (renamed by out_commit once the whole bundle is written). */
 static int out_close_part(struct out *o)
 {
 	int rc = 0;
 
 	if (o->fd < 0)
 		return 0;
-	if (fsync(o->fd) || close(o->fd))
+	if (fsync(o->fd))
+		rc = ERR_FAIL;
+	if (close(o->fd))
 		rc = ERR_FAIL;
 	o->fd = -1;
-	if (!rc && rename(o->tmp, o->final))
-		rc = ERR_FAIL;
 	if (rc)
-		err_set(o->err, ERR_FAIL, "write %s: %s", o->final,
+		err_set(o->err, ERR_FAIL, "write %s: %s", o->tmp,
 			strerror(errno));
 	return rc;
 }
 
+/* Every part under its final name; when one cannot be renamed, the
+ * parts renamed before it are removed again (out_abort removes the rest). */
+static int out_commit(struct out *o)
+{
+	int first = o->split ? 1 : 0, last = o->split ? o->part : 0;
+	char final[sizeof(o->final)], tmp[sizeof(o->tmp)];
+
+	for (int k = first; k <= last; k++) {
+		out_names(o, k, final, tmp, sizeof(final));
+		if (!rename(tmp, final))
+			continue;
+		err_set(o->err, ERR_FAIL, "rename %s to %s: %s", tmp, final,
+			strerror(errno));
+		while (--k >= first) {
+			out_names(o, k, final, tmp, sizeof(final));
+			unlink(final);
+		}
+		return ERR_FAIL;
+	}
+	return 0;
+}
+
+/* A failed export: every temp part removed, nothing under a final name. */
+static void out_abort(struct out *o)
+{
+	int last = o->split ? o->part : 0;
+
+	if (o->fd >= 0)
+		close(o->fd);
+	o->fd = -1;
+	if (!o->opened)
+		return;
+	for (int k = o->split ? 1 : 0; k <= last; k++) {
+		char final[sizeof(o->final)], tmp[sizeof(o->tmp)];
+
+		out_names(o, k, final, tmp, sizeof(final));
+		unlink(tmp);
+	}
+}
+
 static int out_open_part(struct out *o)
 {
-	if (o->split) {
+	if (o->split)
 		o->part++;
-		snprintf(o->final, sizeof(o->final), "%s.part-%04d", o->path,
-			 o->part);
-	} else {
-		snprintf(o->final, sizeof(o->final), "%s", o->path);
-	}
-	snprintf(o->tmp, sizeof(o->tmp), "%s.tmp-%d", o->final, (int)getpid());
+	out_names(o, o->split ? o->part : 0, o->final, o->tmp,
+		  sizeof(o->final));
 	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	o->in_part = 0;
 	if (o->fd < 0)
 		return err_set(o->err, ERR_FAIL, "create %s: %s", o->tmp,
 			       strerror(errno));
+	o->opened = 1;
 	return 0;
 }
 
@@ -387,18 +445,44 @@ static int add_file(struct archive *a, const char *name, const void *p,
 	return rc;
 }
 
+/* A stored blob that is not what its name says: the export stops. */
+static int blob_corrupt(struct err *err, const struct oci_digest *d,
+			const char *what)
+{
+	return err_set(err, ERR_DIGEST,
+		       "blob %s in the store is corrupt (%s); export stopped, "
+		       "no bundle written; run `ocimirror verify`",
+		       d->str, what);
+}
+
+/* Blob d (size bytes, as listed in the description) into the archive,
+ * hashed while it streams: a stored blob whose bytes do not match its
+ * digest or the size listed fails the export (ERR_DIGEST). */
 static int add_blob(struct archive *a, const struct store *s,
-		    const struct oci_digest *d, uint64_t *bytes,
+		    const struct oci_digest *d, int64_t listed, uint64_t *bytes,
 		    struct err *err)
 {
 	struct archive_entry *e;
-	char name[OCI_DIGEST_MAX + 16], *buf;
+	struct oci_hasher h;
+	struct oci_digest got;
+	char name[OCI_DIGEST_MAX + 16], *buf, what[OCI_DIGEST_MAX + 64];
 	int64_t size;
 	int fd, rc;
 
 	rc = store_blob_open(&fd, &size, s, d, err);
 	if (rc)
 		return rc;
+	if (size != listed) {
+		snprintf(what, sizeof(what), "%lld bytes, %lld a moment before",
+			 (long long)size, (long long)listed);
+		close(fd);
+		return blob_corrupt(err, d, what);
+	}
+	if (oci_hasher_init(&h, d->alg)) {
+		close(fd);
+		return err_set(err, ERR_FAIL, "blob %s: hash init failed",
+			       d->str);
+	}
 	buf = malloc(BUNDLE_CHUNK);
 	e = archive_entry_new();
 	snprintf(name, sizeof(name), "blobs/%s/%s", oci_digest_alg_name(d->alg),
@@ -419,19 +503,28 @@ static int add_blob(struct archive *a, const struct store *s,
 		if (r <= 0) {
 			if (r < 0 && errno == EINTR)
 				continue;
-			rc = err_set(err, ERR_FAIL, "read blob %s: %s", d->str,
-				     r ? strerror(errno) : "short file");
+			rc = r ? err_set(err, ERR_FAIL, "read blob %s: %s",
+					 d->str, strerror(errno))
+			       : blob_corrupt(err, d, "shorter than its size");
 			goto out;
 		}
+		oci_hasher_update(&h, buf, (size_t)r);
 		if (archive_write_data(a, buf, (size_t)r) != r) {
-			rc = err_set(err, ERR_FAIL, "bundle %s: %s", name,
-				     archive_error_string(a));
+			rc = err->code ? err->code
+				       : err_set(err, ERR_FAIL, "bundle %s: %s",
+						 name, archive_error_string(a));
 			goto out;
 		}
 		left -= r;
 		*bytes += (uint64_t)r;
 	}
+	oci_hasher_final(&h, &got);
+	if (!oci_digest_equal(&got, d)) {
+		snprintf(what, sizeof(what), "its content is %s", got.str);
+		rc = blob_corrupt(err, d, what);
+	}
 out:
+	oci_hasher_release(&h);
 	archive_entry_free(e);
 	free(buf);
 	close(fd);
@@ -502,27 +595,67 @@ static int export_compressor(struct out *out, const char *path,
 	return 0;
 }
 
-/* Every planned blob the inventory does not list, after oci-layout. */
-static int export_blobs(struct archive *a, struct store *s, struct plan *p,
-			struct dset *since, struct bundle_stats *stats,
-			struct err *err)
+/* What the bundle holds: every planned blob the inventory does not
+ * list, with its size; stats count them (and those left out). */
+static int export_contents(struct plan *p, struct dset *since,
+			   const struct store *s, struct bundle_stats *stats,
+			   struct err *err)
 {
-	int rc = add_file(a, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}",
-			  30, err);
-
-	for (size_t i = 0; i < p->all.n && !rc; i++) {
+	p->size = calloc(p->all.n + 1, sizeof(*p->size));
+	if (!p->size)
+		return err_set(err, ERR_FAIL, "out of memory for %zu blobs",
+			       p->all.n);
+	for (size_t i = 0; i < p->all.n; i++) {
 		struct oci_digest d;
 
 		if (oci_digest_parse(&d, p->all.v[i], err))
 			return ERR_INVALID;
+		p->size[i] = -1;
 		if (dset_has(since, d.str)) {
 			stats->blobs_skipped++;
 			continue;
 		}
-		rc = add_blob(a, s, &d, &stats->bytes, err);
+		if (!store_blob_exists(&p->size[i], s, &d))
+			return err_set(err, ERR_NOT_FOUND,
+				       "blob %s: gone from the store while "
+				       "exporting",
+				       d.str);
 		stats->blobs++;
+		stats->bytes += (uint64_t)p->size[i];
+	}
+	return 0;
+}
+
+/* Every blob export_contents listed, in its order. */
+static int export_blobs(struct archive *a, struct store *s, struct plan *p,
+			struct err *err)
+{
+	uint64_t bytes = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < p->all.n && !rc; i++) {
+		struct oci_digest d;
+
+		if (p->size[i] < 0)
+			continue;
+		if (oci_digest_parse(&d, p->all.v[i], err))
+			return ERR_INVALID;
+		rc = add_blob(a, s, &d, p->size[i], &bytes, err);
 	}
 	return rc;
+}
+
+/* The description's list of the blobs that follow it. */
+static json_t *contents_json(const struct plan *p)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < p->all.n; i++)
+		if (p->size[i] >= 0)
+			json_array_append_new(
+			    arr, json_pack("{s:s,s:I}", "digest", p->all.v[i],
+					   "size", (json_int_t)p->size[i]));
+	return arr;
 }
 
 static json_t *strings_json(const struct dset *d)
@@ -579,11 +712,13 @@ static json_t *desc_json(const struct plan *p, const struct bundle_stats *stats,
 				    strings_json(&rp->manifests), "blobs",
 				    strings_json(&rp->blobs)));
 	}
-	desc = json_pack(
-	    "{s:s,s:s,s:o,s:I,s:I,s:I}", "tool", BUNDLE_TOOL_VERSION, "created",
-	    bundle_now_iso(ts, sizeof(ts)), "references", refs, "blobs",
-	    (json_int_t)stats->blobs, "bytes", (json_int_t)stats->bytes,
-	    "blobsLeftOut", (json_int_t)stats->blobs_skipped);
+	desc = json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:o}", "tool",
+			 BUNDLE_TOOL_VERSION, "created",
+			 bundle_now_iso(ts, sizeof(ts)), "references", refs,
+			 "blobs", (json_int_t)stats->blobs, "bytes",
+			 (json_int_t)stats->bytes, "blobsLeftOut",
+			 (json_int_t)stats->blobs_skipped, BUNDLE_CONTENTS_KEY,
+			 contents_json(p));
 	if (desc && since)
 		json_object_set_new(desc, "since",
 				    json_pack("{s:s,s:s?}", "inventory", since,
@@ -644,6 +779,8 @@ static int export_close(struct archive *a, struct out *out, const char *path,
 	rc = out_finish(out);
 	if (!rc)
 		rc = out_close_part(out);
+	if (!rc)
+		rc = out_commit(out);
 	return rc;
 }
 
@@ -664,9 +801,15 @@ int bundle_export(struct store *s, struct bundle_stats *stats, const char *path,
 	out.fd = -1;
 	rc = export_plan(&p, &since, &since_id, s, o, err);
 	if (!rc)
+		rc = export_contents(&p, &since, s, stats, err);
+	/* what the bundle holds comes first, so that an import knows it
+	 * before the first blob: oci-layout, index.json, the description
+	 * with its list of blobs, then the blobs */
+	if (!rc)
 		rc = export_open(&a, &out, path, o, err);
 	if (!rc)
-		rc = export_blobs(a, s, &p, &since, stats, err);
+		rc = add_file(a, "oci-layout",
+			      "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err);
 	if (!rc) {
 		index = index_json(&p);
 		rc = add_json(a, "index.json", index, JSON_COMPACT, err);
@@ -677,6 +820,8 @@ int bundle_export(struct store *s, struct bundle_stats *stats, const char *path,
 			      JSON_COMPACT | JSON_SORT_KEYS, err);
 	}
 	if (!rc)
+		rc = export_blobs(a, s, &p, err);
+	if (!rc)
 		rc = export_close(a, &out, path, err);
 	if (!rc) {
 		stats->refs = p.n;
@@ -684,10 +829,8 @@ int bundle_export(struct store *s, struct bundle_stats *stats, const char *path,
 	}
 	if (a)
 		archive_write_free(a);
-	if (out.fd >= 0) {
-		close(out.fd);
-		unlink(out.tmp);
-	}
+	if (rc)
+		out_abort(&out);
 	ZSTD_freeCCtx(out.z);
 	free(out.zbuf);
 	json_decref(index);

@@ -12,6 +12,7 @@
 
 #include "mirror/bundle_format.h"
 #include "mirror/dset.h"
+#include "mirror/store/walk.h"
 #include "oci/buf.h"
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
@@ -98,21 +99,55 @@ static int read_small(struct archive *a, struct archive_entry *e, size_t max,
 	return 0;
 }
 
-/* Stream the entry into the store, verified; a blob the store already
- * holds is skipped. */
-static int import_blob(struct archive *a, struct archive_entry *e,
-		       struct store *s, const char *name,
-		       const struct oci_digest *d, struct bundle_stats *st,
-		       struct err *err)
+/* n bytes as "N bytes (X.Y MiB)" in buf. */
+static const char *bytes_str(char *buf, size_t cap, uint64_t n)
+{
+	static const char *unit[] = {"KiB", "MiB", "GiB", "TiB"};
+	double v = (double)n / 1024;
+	int u = 0;
+
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, cap, "%llu bytes (%.1f %s)", (unsigned long long)n, v,
+		 unit[u]);
+	return buf;
+}
+
+int bundle_space_check(uint64_t need, size_t n_blobs, uint64_t avail,
+		       const char *where, struct err *err)
+{
+	char a[64], b[64];
+
+	if (need <= avail)
+		return 0;
+	return err_set(err, ERR_TOO_LARGE,
+		       "bundle needs %s for %zu new blob%s, the store %s has "
+		       "%s free; nothing imported (free space, or import into "
+		       "a larger store)",
+		       bytes_str(a, sizeof(a), need), n_blobs,
+		       n_blobs == 1 ? "" : "s", where,
+		       bytes_str(b, sizeof(b), avail));
+}
+
+/* Stream the entry into the store, verified, at most size bytes (what
+ * the bundle's list says, or its header); a blob the store already holds
+ * is skipped. *placed_out is 1 when this wrote the blob. With budget, the
+ * bytes written come out of *budget, and an entry beyond it is refused
+ * before it is written. */
+static int import_blob(struct archive *a, struct store *s, const char *name,
+		       const struct oci_digest *d, int64_t size,
+		       uint64_t *budget, int *placed_out,
+		       struct bundle_stats *st, struct err *err)
 {
 	struct store_writer *w = NULL;
 	char *buf;
 	la_ssize_t n;
+	uint64_t got = 0;
 	int rc;
 
-	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
-		return err_set(err, ERR_INVALID, "bundle entry %s: no size",
-			       name);
+	*placed_out = 0;
 	if (store_blob_exists(NULL, s, d)) {
 		st->blobs_skipped++;
 		return archive_read_data_skip(a) == ARCHIVE_OK
@@ -120,7 +155,14 @@ static int import_blob(struct archive *a, struct archive_entry *e,
 			   : err_set(err, ERR_INVALID, "bundle entry %s: %s",
 				     name, archive_error_string(a));
 	}
-	rc = store_writer_open(&w, s, d, archive_entry_size(e), err);
+	if (budget) {
+		rc = bundle_space_check((uint64_t)size, 1, *budget, s->root,
+					err);
+		if (rc)
+			return err_wrap(err, "bundle entry %s: ", name);
+		*budget -= (uint64_t)size;
+	}
+	rc = store_writer_open(&w, s, d, size, err);
 	if (rc)
 		return rc;
 	buf = malloc(BUNDLE_CHUNK);
@@ -130,9 +172,18 @@ static int import_blob(struct archive *a, struct archive_entry *e,
 			       name);
 	}
 	while ((n = archive_read_data(a, buf, BUNDLE_CHUNK)) > 0) {
+		/* never past the size listed: the writer refuses it too */
+		if (got + (uint64_t)n > (uint64_t)size) {
+			rc = err_set(err, ERR_INVALID,
+				     "more data than the %lld bytes listed; "
+				     "refused",
+				     (long long)size);
+			break;
+		}
 		rc = store_writer_write(w, buf, (size_t)n, err);
 		if (rc)
 			break;
+		got += (uint64_t)n;
 		st->bytes += (uint64_t)n;
 	}
 	if (!rc && n < 0)
@@ -141,10 +192,13 @@ static int import_blob(struct archive *a, struct archive_entry *e,
 			     archive_error_string(a));
 	if (!rc)
 		rc = store_writer_commit(w, err);
-	if (rc)
-		err_wrap(err, "bundle entry %s: ", name);
-	else
+	if (rc) {
+		if (!strstr(err->msg, name))
+			err_wrap(err, "bundle entry %s: ", name);
+	} else {
 		st->blobs++;
+		*placed_out = 1;
+	}
 	store_writer_free(w);
 	free(buf);
 	return rc;
@@ -228,7 +282,11 @@ static int need_walk(const struct store *s, struct tagjob *t,
 		if (m.has_config)
 			dset_add(&t->blobs, m.config.digest.str, NULL);
 		for (size_t i = 0; i < m.n_layers; i++)
-			dset_add(&t->blobs, m.layers[i].digest.str, NULL);
+			if (store_blob_exists(NULL, s, &m.layers[i].digest) ||
+			    !oci_mediatype_is_nondistributable(
+				m.layers[i].media_type))
+				dset_add(&t->blobs, m.layers[i].digest.str,
+					 NULL);
 	}
 	oci_manifest_release(&m);
 	return 0;
@@ -272,6 +330,13 @@ static int link_manifest(struct store *s, const char *repo, const char *ds,
 
 /* ---- the import, step by step ---- */
 
+/* A blob the description lists, before the blobs come. */
+struct listed {
+	struct oci_digest d;
+	int64_t size;
+	int seen;
+};
+
 struct import {
 	struct store *s;
 	struct bundle_stats *st;
@@ -280,7 +345,180 @@ struct import {
 	json_t *ij, *dj; /* index.json, the description (or NULL) */
 	struct tagjob *jobs;
 	size_t n_jobs;
+	int started;	     /* the first blob entry was met */
+	struct listed *list; /* sorted by digest; NULL: an older bundle */
+	size_t n_list;
+	int budgeted;	   /* older bundle: blobs come out of budget */
+	uint64_t budget;   /* the store's free space, less what was written */
+	struct dset added; /* blobs this import wrote (absent before) */
 };
+
+static int listed_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct listed *)a)->d.str,
+		      ((const struct listed *)b)->d.str);
+}
+
+static struct listed *listed_find(const struct import *im,
+				  const struct oci_digest *d)
+{
+	struct listed key = {.d = *d, .size = 0, .seen = 0};
+
+	if (!im->n_list)
+		return NULL;
+	return bsearch(&key, im->list, im->n_list, sizeof(*im->list),
+		       listed_cmp);
+}
+
+/* The small JSON entries parsed, once each; their parse error named. */
+static int parse_small(struct import *im, struct err *err)
+{
+	json_error_t je;
+
+	if (im->index && !im->ij) {
+		im->ij = json_loadb(im->index, im->index_len,
+				    JSON_REJECT_DUPLICATES, &je);
+		if (!im->ij)
+			return err_set(err, ERR_INVALID,
+				       "bundle index.json: not valid JSON: "
+				       "%s (line %d, column %d)",
+				       je.text, je.line, je.column);
+	}
+	if (im->desc && !im->dj) {
+		im->dj = json_loadb(im->desc, im->desc_len, 0, &je);
+		if (!im->dj)
+			return err_set(err, ERR_INVALID,
+				       "bundle " BUNDLE_DESC_NAME
+				       ": not valid JSON: %s (line %d, "
+				       "column %d)",
+				       je.text, je.line, je.column);
+	}
+	return 0;
+}
+
+/* The description's list of blobs, sorted; ERR_INVALID for an entry
+ * without a digest and size, or listed twice. */
+static int list_load(struct import *im, json_t *arr, struct err *err)
+{
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(arr))
+		return err_set(err, ERR_INVALID,
+			       "bundle " BUNDLE_DESC_NAME
+			       ": \"" BUNDLE_CONTENTS_KEY "\" is not a list");
+	im->list = calloc(json_array_size(arr) + 1, sizeof(*im->list));
+	if (!im->list)
+		return err_set(err, ERR_FAIL,
+			       "bundle " BUNDLE_DESC_NAME
+			       ": out of memory for %zu blobs",
+			       json_array_size(arr));
+	json_array_foreach (arr, i, v) {
+		const char *ds =
+		    json_string_value(json_object_get(v, "digest"));
+		json_t *sz = json_object_get(v, "size");
+		struct listed *l = &im->list[i];
+
+		if (!ds || oci_digest_parse(&l->d, ds, NULL) ||
+		    !json_is_integer(sz) || json_integer_value(sz) < 0)
+			return err_set(err, ERR_INVALID,
+				       "bundle " BUNDLE_DESC_NAME
+				       ": " BUNDLE_CONTENTS_KEY
+				       "[%zu]: want a digest and a size",
+				       i);
+		l->size = (int64_t)json_integer_value(sz);
+	}
+	im->n_list = json_array_size(arr);
+	qsort(im->list, im->n_list, sizeof(*im->list), listed_cmp);
+	for (i = 1; i < im->n_list; i++)
+		if (!strcmp(im->list[i].d.str, im->list[i - 1].d.str))
+			return err_set(err, ERR_INVALID,
+				       "bundle " BUNDLE_DESC_NAME
+				       ": %s listed twice",
+				       im->list[i].d.str);
+	return 0;
+}
+
+/* At the first blob entry: what came before it parsed; with the list
+ * (bundles since the list was added carry it before their blobs), the
+ * bytes of every new blob against the store's free space, up front.
+ * Without it (an older bundle, index.json last), each blob is checked
+ * against what is left of the free space as it comes. */
+static int import_start(struct import *im, struct err *err)
+{
+	json_t *arr;
+	uint64_t need = 0, avail;
+	size_t n_new = 0;
+	int rc;
+
+	im->started = 1;
+	rc = parse_small(im, err);
+	if (rc)
+		return rc;
+	arr = im->dj ? json_object_get(im->dj, BUNDLE_CONTENTS_KEY) : NULL;
+	if (!arr) {
+		im->budgeted = store_space_free(&im->budget, im->s, NULL) == 0;
+		return 0;
+	}
+	rc = list_load(im, arr, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < im->n_list; i++)
+		if (!store_blob_exists(NULL, im->s, &im->list[i].d)) {
+			need += (uint64_t)im->list[i].size;
+			n_new++;
+		}
+	if (store_space_free(&avail, im->s, NULL))
+		return 0; /* the backend cannot tell */
+	return bundle_space_check(need, n_new, avail, im->s->root, err);
+}
+
+/* A blob entry: listed (with the size the list gives) when the bundle
+ * lists its blobs, refused before a byte is written otherwise. */
+static int import_entry_blob(struct archive *a, struct archive_entry *e,
+			     struct import *im, const char *name,
+			     const struct oci_digest *d, struct err *err)
+{
+	struct listed *l;
+	int64_t size;
+	int rc, placed;
+
+	if (!im->started) {
+		rc = import_start(im, err);
+		if (rc)
+			return rc;
+	}
+	if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
+		return err_set(err, ERR_INVALID, "bundle entry %s: no size",
+			       name);
+	size = archive_entry_size(e);
+	if (im->list) {
+		l = listed_find(im, d);
+		if (!l)
+			return err_set(
+			    err, ERR_INVALID,
+			    "bundle entry %s: not listed in " BUNDLE_DESC_NAME
+			    "; refused",
+			    name);
+		if (l->seen)
+			return err_set(err, ERR_INVALID,
+				       "bundle entry %.300s appears twice",
+				       name);
+		if (size != l->size)
+			return err_set(
+			    err, ERR_INVALID,
+			    "bundle entry %s: %lld bytes, " BUNDLE_DESC_NAME
+			    " lists %lld; refused",
+			    name, (long long)size, (long long)l->size);
+		l->seen = 1;
+	}
+	rc = import_blob(a, im->s, name, d, size,
+			 im->budgeted ? &im->budget : NULL, &placed, im->st,
+			 err);
+	if (!rc && placed)
+		rc = dset_add(&im->added, d->str, err);
+	return rc;
+}
 
 /* Every check on an entry's header, before any of its data is read: a
  * name of the OCI layout, no setuid/setgid/sticky bits, directories only
@@ -326,7 +564,7 @@ static int read_entry(struct archive *a, struct archive_entry *e,
 		      const struct oci_digest *d, struct err *err)
 {
 	if (k == K_BLOB)
-		return import_blob(a, e, im->s, name, d, im->st, err);
+		return import_entry_blob(a, e, im, name, d, err);
 	if (k == K_INDEX && !im->index)
 		return read_small(a, e, INDEX_MAX, &im->index, &im->index_len,
 				  name, err);
@@ -339,6 +577,8 @@ static int read_entry(struct archive *a, struct archive_entry *e,
 	return err_set(err, ERR_INVALID, "bundle entry %.300s appears twice",
 		       name);
 }
+
+static int import_entries_whole(struct import *im, struct err *err);
 
 /* Every entry of every part, in order, then the end of the stream. */
 static int import_entries(struct archive *a, struct in *r, struct import *im,
@@ -371,6 +611,32 @@ static int import_entries(struct archive *a, struct in *r, struct import *im,
 		return err_set(err, ERR_INVALID,
 			       "%s: the bundle ended before this part",
 			       r->paths[r->cur]);
+	/* libarchive takes the end of the data at an entry boundary for the
+	 * end of the archive; a whole tar ends in zero blocks after it */
+	if (archive_filter_bytes(a, 0) <= archive_read_header_position(a))
+		return err_set(err, ERR_INVALID,
+			       "%s: truncated bundle: it ends after an entry, "
+			       "without the tar end marker (a part missing, "
+			       "or the copy cut short?)",
+			       r->paths[r->n - 1]);
+	return import_entries_whole(im, err);
+}
+
+/* After a whole tar: the small entries present, every listed blob met. */
+static int import_entries_whole(struct import *im, struct err *err)
+{
+	size_t unseen = 0;
+	const char *first = NULL;
+
+	for (size_t i = 0; i < im->n_list; i++)
+		if (!im->list[i].seen && !unseen++)
+			first = im->list[i].d.str;
+	if (unseen)
+		return err_set(
+		    err, ERR_INVALID,
+		    "bundle holds %zu of the %zu blobs " BUNDLE_DESC_NAME
+		    " lists; %s and %zu more missing (truncated?)",
+		    im->n_list - unseen, im->n_list, first, unseen - 1);
 	if (!im->layout || !im->index)
 		return err_set(err, ERR_INVALID,
 			       "bundle has no %s: not an OCI layout",
@@ -452,15 +718,14 @@ static int import_plan(struct import *im, struct err *err)
 {
 	json_t *mans, *m;
 	size_t i;
+	int rc = parse_small(im, err);
 
-	im->ij =
-	    json_loadb(im->index, im->index_len, JSON_REJECT_DUPLICATES, NULL);
-	if (im->desc)
-		im->dj = json_loadb(im->desc, im->desc_len, 0, NULL);
+	if (rc)
+		return rc;
 	mans = json_object_get(im->ij, "manifests");
 	if (!json_is_array(mans))
 		return err_set(err, ERR_INVALID,
-			       "bundle index.json: no manifests list");
+			       "bundle index.json: no \"manifests\" list");
 	im->jobs = calloc(json_array_size(mans) + 1, sizeof(*im->jobs));
 	if (!im->jobs)
 		return err_set(err, ERR_FAIL,
@@ -468,7 +733,7 @@ static int import_plan(struct import *im, struct err *err)
 			       "manifests",
 			       json_array_size(mans));
 	json_array_foreach (mans, i, m) {
-		int placed, rc;
+		int placed;
 
 		rc = job_from_index(&im->jobs[im->n_jobs], &placed, m, i, im,
 				    err);
@@ -615,14 +880,48 @@ static int import_link(struct import *im, struct err *err)
 	return rc;
 }
 
-/* A refused bundle moves no tag and links nothing. The verified blobs it
- * wrote stay unreferenced for gc (its grace period covers them): deleting
- * them here could take a blob that serve has since accepted in a push, as
- * serve writes without the store lock. */
+struct undo {
+	struct import *im;
+	char *keep; /* per added blob: linked by some repository */
+};
+
+static int undo_repo(void *ctx, const char *repo)
+{
+	struct undo *u = ctx;
+	struct oci_digest d;
+
+	for (size_t i = 0; i < u->im->added.n; i++)
+		if (!u->keep[i] &&
+		    !oci_digest_parse(&d, u->im->added.v[i], NULL) &&
+		    store_blob_linked(u->im->s, repo, &d))
+			u->keep[i] = 1;
+	return 0;
+}
+
+/* A refused bundle moves no tag, links nothing, and leaves the store's
+ * blobs as they were: the blobs it wrote (none the store held before)
+ * are deleted again. One that a repository links by now stays: serve,
+ * which writes without the store lock, accepted the same blob in a push
+ * meanwhile. When the repositories cannot all be read, every blob stays
+ * (for gc). */
 static void import_undo(struct import *im)
 {
+	struct undo u = {im, NULL};
+	struct oci_digest d;
+
 	im->st->blobs = 0;
 	im->st->bytes = 0;
+	if (!im->added.n)
+		return;
+	u.keep = calloc(im->added.n, 1);
+	if (!u.keep || walk_repos(im->s, undo_repo, &u, NULL)) {
+		free(u.keep);
+		return;
+	}
+	for (size_t i = 0; i < im->added.n; i++)
+		if (!u.keep[i] && !oci_digest_parse(&d, im->added.v[i], NULL))
+			store_blob_delete(im->s, &d, NULL);
+	free(u.keep);
 }
 
 static void import_release(struct import *im)
@@ -634,6 +933,8 @@ static void import_release(struct import *im)
 	free(im->jobs);
 	json_decref(im->ij);
 	json_decref(im->dj);
+	free(im->list);
+	dset_release(&im->added);
 	free(im->index);
 	free(im->desc);
 	free(im->layout);

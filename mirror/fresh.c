@@ -34,8 +34,10 @@ static int complete_at(const struct store *s, const char *repo,
 			ok = store_blob_linked(s, repo, &m.config.digest) &&
 			     store_blob_exists(NULL, s, &m.config.digest);
 		for (size_t i = 0; i < m.n_layers && ok; i++)
-			ok = store_blob_linked(s, repo, &m.layers[i].digest) &&
-			     store_blob_exists(NULL, s, &m.layers[i].digest);
+			ok = oci_mediatype_is_nondistributable(
+				 m.layers[i].media_type) ||
+			     (store_blob_linked(s, repo, &m.layers[i].digest) &&
+			      store_blob_exists(NULL, s, &m.layers[i].digest));
 	}
 	oci_manifest_release(&m);
 	return ok;

@@ -218,8 +218,11 @@ static int resolve(struct refstate *r, size_t idx, const struct pull_options *o,
 	} else {
 		if (m.has_config && add_need(r, idx, &m.config))
 			rc = ERR_FAIL;
+		/* non-distributable layers live at their urls: not fetched */
 		for (size_t i = 0; i < m.n_layers && !rc; i++)
-			rc = add_need(r, idx, &m.layers[i]);
+			if (!oci_mediatype_is_nondistributable(
+				m.layers[i].media_type))
+				rc = add_need(r, idx, &m.layers[i]);
 		if (rc) {
 			oci_manifest_release(&m);
 			return err_set(err, ERR_FAIL, "out of memory");

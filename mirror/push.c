@@ -79,11 +79,6 @@ static int known_add(struct run *r, const struct oci_digest *d)
 	return 0;
 }
 
-static int nondistributable(const char *mt)
-{
-	return mt && (strstr(mt, "nondistributable") || strstr(mt, "foreign"));
-}
-
 static int push_blob(struct run *r, const struct oci_descriptor *desc,
 		     struct err *err)
 {
@@ -98,7 +93,8 @@ static int push_blob(struct run *r, const struct oci_descriptor *desc,
 		return 0;
 	}
 	rc = store_blob_open(&fd, &size, r->s, &desc->digest, err);
-	if (rc == ERR_NOT_FOUND && nondistributable(desc->media_type)) {
+	if (rc == ERR_NOT_FOUND &&
+	    oci_mediatype_is_nondistributable(desc->media_type)) {
 		r->res->blobs--;
 		return 0;
 	}

@@ -69,3 +69,19 @@ const char *oci_mediatype_canonical(const char *mt)
 			return known[i];
 	return NULL;
 }
+
+int oci_mediatype_is_nondistributable(const char *mt)
+{
+	static const char *const known[] = {
+	    MT_OCI_LAYER_ND_TAR, MT_OCI_LAYER_ND_TGZ, MT_OCI_LAYER_ND_TZST,
+	    MT_DOCKER_LAYER_FOREIGN_TGZ, MT_DOCKER_LAYER_FOREIGN_TAR};
+	char b[128];
+
+	if (!mt)
+		return 0;
+	mt_base(b, sizeof(b), mt);
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcasecmp(b, known[i]))
+			return 1;
+	return 0;
+}

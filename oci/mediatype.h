@@ -9,6 +9,19 @@
 #define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
 #define MT_OCI_EMPTY "application/vnd.oci.empty.v1+json"
 #define MT_OCI_LAYER_TGZ "application/vnd.oci.image.layer.v1.tar+gzip"
+/* Non-distributable ("foreign") layers: their content is fetched from
+ * the descriptor's urls, and registries need not hold it (OCI image-spec
+ * 1.1 deprecates them; Windows base images still use the Docker ones). */
+#define MT_OCI_LAYER_ND_TAR                                                    \
+	"application/vnd.oci.image.layer.nondistributable.v1.tar"
+#define MT_OCI_LAYER_ND_TGZ                                                    \
+	"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+#define MT_OCI_LAYER_ND_TZST                                                   \
+	"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
+#define MT_DOCKER_LAYER_FOREIGN_TGZ                                            \
+	"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+#define MT_DOCKER_LAYER_FOREIGN_TAR                                            \
+	"application/vnd.docker.image.rootfs.foreign.diff.tar"
 #define MT_DOCKER_MANIFEST                                                     \
 	"application/vnd.docker.distribution.manifest.v2+json"
 #define MT_DOCKER_LIST                                                         \
@@ -57,6 +70,10 @@ int oci_mediatype_is_manifest(const char *mt);
 int oci_mediatype_is_index(const char *mt);
 /* 1 for Docker schema 1 (signed or not), which we refuse. */
 int oci_mediatype_is_schema1(const char *mt);
+/* 1 for a non-distributable layer type (the MT_*_ND_* and FOREIGN ones):
+ * a blob that pull, push, export and verify leave alone when the store
+ * does not hold it. */
+int oci_mediatype_is_nondistributable(const char *mt);
 /* The canonical spelling (one of the MT_ constants) of a manifest or
  * index type we can store, or NULL. */
 const char *oci_mediatype_canonical(const char *mt);

@@ -24,6 +24,21 @@ static int arch_norm(char *dst, size_t cap, const char *arch)
 	return 0;
 }
 
+int margo_arch_known(const char *arch)
+{
+	static const char *const known[] = {"amd64", "arm64", "arm", "riscv64",
+					    "other"};
+	char a[48];
+
+	if (arch_norm(a, sizeof(a), arch))
+		return 0;
+	a[strcspn(a, "/")] = '\0';
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcmp(a, known[i]))
+			return 1;
+	return 0;
+}
+
 int margo_arch_list_parse(char **out, size_t *n_out, char *list,
 			  struct err *err)
 {
@@ -32,7 +47,7 @@ int margo_arch_list_parse(char **out, size_t *n_out, char *list,
 
 	*n_out = 0;
 	while (*p) {
-		char *t = p, a[48], shown[100];
+		char *t = p, shown[100];
 		size_t len = strcspn(p, ",");
 
 		p += len;
@@ -44,11 +59,11 @@ int margo_arch_list_parse(char **out, size_t *n_out, char *list,
 			return err_set(err, ERR_INVALID,
 				       "more than %d architectures",
 				       MARGO_ARCH_MAX);
-		if (arch_norm(a, sizeof(a), t)) {
+		if (!margo_arch_known(t)) {
 			err_shown(shown, sizeof(shown), t, len);
 			return err_set(err, ERR_INVALID,
-				       "\"%s\" is not an architecture (amd64, "
-				       "arm64, arm/v7, ...)",
+				       "\"%s\" is not an architecture "
+				       "(" MARGO_ARCH_ACCEPTED ")",
 				       shown);
 		}
 		out[n++] = t;

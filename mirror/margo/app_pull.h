@@ -50,10 +50,19 @@ struct margo_pull_options {
 	void *ctx;
 };
 
+/* The architectures a selection (app pull --arch, a sync rule's arch:)
+ * may name: MARGO.md's list, with the spellings oci/platform.h normalises
+ * (x86_64 = amd64, aarch64 = arm64, arm/v6, arm/v7, armhf = arm/v7). */
+#define MARGO_ARCH_ACCEPTED                                                    \
+	"amd64 or x86_64, arm64 or aarch64, arm[/v6|/v7], riscv64, other"
+/* 1 when arch is one of MARGO_ARCH_ACCEPTED ("sparc" is not), else 0. */
+int margo_arch_known(const char *arch);
+
 /* Split list (comma-separated, changed in place) into out (MARGO_ARCH_MAX
- * entries, pointing into list), each checked as the ARCH of linux/ARCH;
- * empty items are skipped. ERR_INVALID naming the first that is not an
- * architecture, when there are more than MARGO_ARCH_MAX, or none. */
+ * entries, pointing into list), each checked by margo_arch_known; empty
+ * items are skipped. ERR_INVALID naming the first that is not an
+ * architecture ("\"sparc\" is not an architecture (" MARGO_ARCH_ACCEPTED
+ * ")"), when there are more than MARGO_ARCH_MAX, or none. */
 int margo_arch_list_parse(char **out, size_t *n_out, char *list,
 			  struct err *err);
 

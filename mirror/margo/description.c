@@ -114,11 +114,42 @@ static yaml_node_t *map_get(struct ctx *c, const yaml_node_t *map,
 		     oci_yaml_map_get(&c->y->doc, map, key, key_out, &c->work));
 }
 
+/* `{{ .Values.x }}` unquoted is YAML for a flow map whose one key is a
+ * flow map (or, `{{x}}` spaced oddly, a scalar starting with '{'): the
+ * file is a Helm or Go template that was never rendered. */
+static int is_template(struct ctx *c, const yaml_node_t *n)
+{
+	const yaml_node_t *k;
+
+	if (!n || n->type != YAML_MAPPING_NODE ||
+	    n->data.mapping.style != YAML_FLOW_MAPPING_STYLE ||
+	    oci_yaml_map_len(n) != 1)
+		return 0;
+	k = oci_yaml_node(c->y, n->data.mapping.pairs.start[0].key);
+	if (!k)
+		return 0;
+	return k->type == YAML_MAPPING_NODE ||
+	       (k->type == YAML_SCALAR_NODE && k->data.scalar.value[0] == '{');
+}
+
+static void template_problem(struct ctx *c, const yaml_node_t *n,
+			     const char *what)
+{
+	problem(c, n, MARGO_ERROR,
+		"%s looks like an unrendered template ({{ ... }}): render "
+		"it before validating",
+		what);
+}
+
 /* Expect a map (or nothing) at n; 1 when it is a map. */
 static int want_map(struct ctx *c, const yaml_node_t *n, const char *what)
 {
 	if (!n || oci_yaml_is_null(n))
 		return 0;
+	if (is_template(c, n)) {
+		template_problem(c, n, what);
+		return 0;
+	}
 	if (n->type == YAML_MAPPING_NODE)
 		return 1;
 	problem(c, n, MARGO_ERROR, "%s must be a map, not %s", what,
@@ -133,6 +164,10 @@ static yaml_node_item_t *want_seq(struct ctx *c, const yaml_node_t *n,
 	*n_out = 0;
 	if (!n || oci_yaml_is_null(n))
 		return NULL;
+	if (is_template(c, n)) {
+		template_problem(c, n, what);
+		return NULL;
+	}
 	if (n->type != YAML_SEQUENCE_NODE) {
 		problem(c, n, MARGO_ERROR, "%s must be a list, not %s", what,
 			oci_yaml_kind(n));
@@ -158,6 +193,11 @@ static void str(struct ctx *c, const yaml_node_t *n, const char *what,
 	pos_of(out, n);
 	if (oci_yaml_is_null(n))
 		return;
+	if (is_template(c, n)) {
+		template_problem(c, n, what);
+		out->invalid = 1;
+		return;
+	}
 	if (n->type != YAML_SCALAR_NODE) {
 		problem(c, n, MARGO_ERROR, "%s must be a string, not %s", what,
 			oci_yaml_kind(n));
@@ -172,6 +212,109 @@ static void str(struct ctx *c, const yaml_node_t *n, const char *what,
 	}
 	out->v = (const char *)n->data.scalar.value;
 }
+
+/* Edit distance (insert, delete, substitute, swap two neighbours), ASCII
+ * case folded; SIZE_MAX past 64 bytes. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), d[65][65];
+
+	if (la > 64 || lb > 64)
+		return (size_t)-1;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			int ca = a[i - 1] | 0x20, cb = b[j - 1] | 0x20;
+			size_t best = d[i - 1][j - 1] + (ca != cb);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && ca == (b[j - 2] | 0x20) &&
+			    (a[i - 2] | 0x20) == cb &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+/* The known key closest to key, NULL when none is within two edits (and
+ * fewer than half of key's letters). */
+static const char *closest_key(const char *key, const char *const *known)
+{
+	const char *best = NULL;
+	size_t best_d = 3, n = strlen(key);
+
+	for (; *known; known++) {
+		size_t d = edit_distance(key, *known);
+
+		if (d < best_d && 2 * d < n) {
+			best = *known;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+/* Note the keys of map that are not in known (a NULL-terminated list);
+ * where is static, "" for the top level. */
+static void check_keys(struct ctx *c, const yaml_node_t *map, const char *where,
+		       const char *const *known, struct margo_app *a)
+{
+	size_t n = oci_yaml_map_len(map);
+
+	for (size_t i = 0; i < n && !c->over; i++) {
+		yaml_node_t *k = get(c, map->data.mapping.pairs.start[i].key);
+		const char *const *q;
+		struct margo_unknown_key *u;
+		const char *ks;
+
+		if (!k || k->type != YAML_SCALAR_NODE)
+			continue;
+		ks = (const char *)k->data.scalar.value;
+		for (q = known; *q && strcmp(*q, ks); q++)
+			;
+		if (*q)
+			continue;
+		if (OCI_VEC_RESERVE(a->unknown, a->n_unknown, a->unknown_cap, 1,
+				    0)) {
+			problem(c, k, MARGO_ERROR, "out of memory");
+			return;
+		}
+		u = &a->unknown[a->n_unknown++];
+		memset(u, 0, sizeof(*u));
+		pos_of(&u->key, k);
+		u->key.v = ks;
+		u->where = where;
+		u->suggestion = closest_key(ks, known);
+	}
+}
+
+static const char *const root_keys[] = {
+    "apiVersion", "kind",	   "metadata", "deploymentProfiles",
+    "parameters", "configuration", "id",       NULL};
+static const char *const metadata_keys[] = {"id",      "name",	  "description",
+					    "version", "catalog", NULL};
+static const char *const catalog_keys[] = {"application", "author",
+					   "organization", NULL};
+static const char *const application_keys[] = {
+    "descriptionFile", "icon", "licenseFile", "releaseNotes", "site",
+    "tagline",	       "tags", NULL};
+static const char *const profile_keys[] = {
+    "type",	  "id", "description", "requiredResources", "deviceConstraints",
+    "components", NULL};
+static const char *const resources_keys[] = {
+    "cpu", "memory", "storage", "peripherals", "interfaces", NULL};
+static const char *const cpu_keys[] = {"cores", "architectures", NULL};
+static const char *const component_keys[] = {"name", "properties", NULL};
+static const char *const properties_keys[] = {
+    "repository",      "revision",    "wait", "timeout",
+    "packageLocation", "keyLocation", NULL};
 
 static void *alloc_items(struct ctx *c, const yaml_node_t *at, size_t n,
 			 size_t size)
@@ -244,8 +387,11 @@ static void parse_catalog(struct ctx *c, const yaml_node_t *cat,
 	a->has_catalog = 1;
 	a->catalog_line = LINE(cat);
 	a->catalog_column = COL(cat);
+	check_keys(c, cat, "metadata.catalog", catalog_keys, a);
 	if (want_map(c, app, "metadata.catalog.application")) {
 		a->has_application = 1;
+		check_keys(c, app, "metadata.catalog.application",
+			   application_keys, a);
 		str(c, map_get(c, app, "descriptionFile", NULL),
 		    "descriptionFile", &a->description_file);
 		str(c, map_get(c, app, "icon", NULL), "icon", &a->icon);
@@ -270,60 +416,105 @@ static void parse_catalog(struct ctx *c, const yaml_node_t *cat,
 static void parse_metadata(struct ctx *c, const yaml_node_t *md,
 			   struct margo_app *a)
 {
-	yaml_node_t *k, *v, *cat;
+	yaml_node_t *cat;
 
 	a->has_metadata = 1;
 	a->metadata_line = LINE(md);
 	a->metadata_column = COL(md);
+	check_keys(c, md, "metadata", metadata_keys, a);
+	str(c, map_get(c, md, "id", NULL), "metadata.id", &a->id_meta);
 	str(c, map_get(c, md, "name", NULL), "metadata.name", &a->name);
 	str(c, map_get(c, md, "description", NULL), "metadata.description",
 	    &a->description);
 	str(c, map_get(c, md, "version", NULL), "metadata.version",
 	    &a->version);
-	v = map_get(c, md, "id", &k);
-	if (k) {
-		problem(c, k, MARGO_WARNING,
-			"metadata.id is from an older draft; use a top-level "
-			"id");
-		if (!a->id.v) {
-			str(c, v, "metadata.id", &a->id);
-			a->id_from_metadata = a->id.v != NULL;
-		}
-	}
 	cat = map_get(c, md, "catalog", NULL);
 	if (want_map(c, cat, "metadata.catalog"))
 		parse_catalog(c, cat, a);
 }
 
-/* cpu.architectures under deviceConstraints or requiredResources, either
- * directly or under capacityRequirements. */
-static void parse_constraints(struct ctx *c, const yaml_node_t *n,
-			      const char *what, struct margo_profile *p)
+/* peripherals or interfaces: a list of {type, manufacturer, model}. */
+static void device_parts(struct ctx *c, const yaml_node_t *n, const char *what,
+			 struct margo_device_part **out, size_t *n_out)
 {
-	yaml_node_t *cpu, *cap;
+	size_t n_items;
+	yaml_node_item_t *it = want_seq(c, n, what, &n_items);
 
-	if (!want_map(c, n, what))
-		return;
-	cpu = map_get(c, n, "cpu", NULL);
-	if (!cpu) {
-		cap = map_get(c, n, "capacityRequirements", NULL);
-		if (want_map(c, cap, "capacityRequirements"))
-			cpu = map_get(c, cap, "cpu", NULL);
+	*n_out = 0;
+	*out = alloc_items(c, n, n_items, sizeof(**out));
+	for (size_t i = 0; *out && i < n_items; i++) {
+		yaml_node_t *item = get(c, it[i]);
+		struct margo_device_part *d = &(*out)[*n_out];
+
+		if (!item)
+			break;
+		if (!want_map(c, item, what))
+			continue;
+		d->line = LINE(item);
+		d->column = COL(item);
+		pos_of(&d->type, item);
+		str(c, map_get(c, item, "type", NULL), "type", &d->type);
+		str(c, map_get(c, item, "manufacturer", NULL), "manufacturer",
+		    &d->manufacturer);
+		str(c, map_get(c, item, "model", NULL), "model", &d->model);
+		(*n_out)++;
 	}
-	if (!want_map(c, cpu, "cpu") || p->architectures)
+}
+
+/* requiredResources (model/, legacy) or deviceConstraints (sandbox
+ * examples, which may nest cpu, memory and storage under
+ * capacityRequirements): read as one. */
+static void parse_resources(struct ctx *c, const yaml_node_t *n,
+			    const char *key, struct margo_profile *p,
+			    struct margo_app *a)
+{
+	const yaml_node_t *body = n;
+	yaml_node_t *cpu, *cap, *v;
+	int closed = !strcmp(key, "requiredResources");
+
+	if (!want_map(c, n, key))
 		return;
-	str_list(c, map_get(c, cpu, "architectures", NULL), "cpu.architectures",
-		 &p->architectures, &p->n_architectures);
+	p->resources_key = key;
+	pos_of(&p->resources, n);
+	if (closed)
+		check_keys(c, n, "requiredResources", resources_keys, a);
+	cpu = map_get(c, n, "cpu", NULL);
+	if (!cpu && !closed) {
+		cap = map_get(c, n, "capacityRequirements", NULL);
+		if (want_map(c, cap, "capacityRequirements")) {
+			body = cap;
+			cpu = map_get(c, cap, "cpu", NULL);
+		}
+	}
+	if (want_map(c, cpu, "cpu")) {
+		p->has_cpu = 1;
+		pos_of(&p->cpu, cpu);
+		if (closed)
+			check_keys(c, cpu, "cpu", cpu_keys, a);
+		str(c, map_get(c, cpu, "cores", NULL), "cpu.cores", &p->cores);
+		str_list(c, map_get(c, cpu, "architectures", NULL),
+			 "cpu.architectures", &p->architectures,
+			 &p->n_architectures);
+	}
+	v = map_get(c, body, "memory", NULL);
+	str(c, v ? v : map_get(c, n, "memory", NULL), "memory", &p->memory);
+	v = map_get(c, body, "storage", NULL);
+	str(c, v ? v : map_get(c, n, "storage", NULL), "storage", &p->storage);
+	device_parts(c, map_get(c, n, "peripherals", NULL), "peripherals",
+		     &p->peripherals, &p->n_peripherals);
+	device_parts(c, map_get(c, n, "interfaces", NULL), "interfaces",
+		     &p->interfaces, &p->n_interfaces);
 }
 
 static void parse_component(struct ctx *c, const yaml_node_t *n,
-			    struct margo_component *m)
+			    struct margo_component *m, struct margo_app *a)
 {
-	yaml_node_t *props, *k, *v;
+	yaml_node_t *props;
 
 	m->line = LINE(n);
 	m->column = COL(n);
 	pos_of(&m->name, n);
+	check_keys(c, n, "components[]", component_keys, a);
 	str(c, map_get(c, n, "name", NULL), "component name", &m->name);
 	props = map_get(c, n, "properties", NULL);
 	if (props)
@@ -331,6 +522,7 @@ static void parse_component(struct ctx *c, const yaml_node_t *n,
 	if (!want_map(c, props, "properties"))
 		return;
 	m->has_properties = 1;
+	check_keys(c, props, "properties", properties_keys, a);
 	pos_of(&m->repository, props);
 	pos_of(&m->revision, props);
 	str(c, map_get(c, props, "repository", NULL), "repository",
@@ -338,26 +530,16 @@ static void parse_component(struct ctx *c, const yaml_node_t *n,
 	str(c, map_get(c, props, "revision", NULL), "revision", &m->revision);
 	str(c, map_get(c, props, "wait", NULL), "wait", &m->wait);
 	str(c, map_get(c, props, "timeout", NULL), "timeout", &m->timeout);
-	v = map_get(c, props, "packageLocation", &k);
-	if (k) {
-		problem(c, k, MARGO_WARNING,
-			"packageLocation is from an older draft; read, not "
-			"required");
-		str(c, v, "packageLocation", &m->package_location);
-	}
-	v = map_get(c, props, "keyLocation", &k);
-	if (k) {
-		problem(c, k, MARGO_WARNING,
-			"keyLocation is from an older draft; read, not "
-			"required");
-		str(c, v, "keyLocation", &m->key_location);
-	}
+	str(c, map_get(c, props, "packageLocation", NULL), "packageLocation",
+	    &m->package_location);
+	str(c, map_get(c, props, "keyLocation", NULL), "keyLocation",
+	    &m->key_location);
 }
 
 static void parse_profile(struct ctx *c, const yaml_node_t *n,
-			  struct margo_profile *p)
+			  struct margo_profile *p, struct margo_app *a)
 {
-	yaml_node_t *k, *v, *comps;
+	yaml_node_t *rk, *dk, *rr, *dc, *comps;
 	yaml_node_item_t *it;
 	size_t n_items;
 
@@ -365,22 +547,20 @@ static void parse_profile(struct ctx *c, const yaml_node_t *n,
 	p->column = COL(n);
 	pos_of(&p->type, n);
 	pos_of(&p->id, n);
+	check_keys(c, n, "deploymentProfiles[]", profile_keys, a);
 	str(c, map_get(c, n, "type", NULL), "profile type", &p->type);
 	str(c, map_get(c, n, "id", NULL), "profile id", &p->id);
 	str(c, map_get(c, n, "description", NULL), "profile description",
 	    &p->description);
-	parse_constraints(c, map_get(c, n, "deviceConstraints", NULL),
-			  "deviceConstraints", p);
-	v = map_get(c, n, "requiredResources", &k);
-	if (k) {
-		problem(c, k, MARGO_WARNING,
-			"requiredResources is from an older draft; use "
-			"deviceConstraints");
-		if (!p->architectures) {
-			parse_constraints(c, v, "requiredResources", p);
-			p->older_resources = p->architectures != NULL;
-		}
-	}
+	rr = map_get(c, n, "requiredResources", &rk);
+	dc = map_get(c, n, "deviceConstraints", &dk);
+	p->both_resources = rk && dk;
+	if (rk)
+		parse_resources(c, rr, "requiredResources", p, a);
+	else if (dk)
+		parse_resources(c, dc, "deviceConstraints", p, a);
+	if (p->both_resources)
+		pos_of(&p->resources, dk);
 	comps = map_get(c, n, "components", NULL);
 	p->has_components = comps && !oci_yaml_is_null(comps);
 	it = want_seq(c, comps, "components", &n_items);
@@ -394,7 +574,7 @@ static void parse_profile(struct ctx *c, const yaml_node_t *n,
 			break;
 		if (!want_map(c, item, "component"))
 			continue;
-		parse_component(c, item, &p->components[p->n_components++]);
+		parse_component(c, item, &p->components[p->n_components++], a);
 	}
 }
 
@@ -542,13 +722,16 @@ static void parse_root(struct ctx *c, const yaml_node_t *root,
 	}
 	a->line = LINE(root);
 	a->column = COL(root);
+	check_keys(c, root, "", root_keys, a);
 	str(c, map_get(c, root, "apiVersion", NULL), "apiVersion",
 	    &a->api_version);
 	str(c, map_get(c, root, "kind", NULL), "kind", &a->kind);
-	str(c, map_get(c, root, "id", NULL), "id", &a->id);
+	str(c, map_get(c, root, "id", NULL), "id", &a->id_top);
 	md = map_get(c, root, "metadata", NULL);
 	if (want_map(c, md, "metadata"))
 		parse_metadata(c, md, a);
+	a->id_from_metadata = a->id_meta.v != NULL || a->id_meta.invalid;
+	a->id = a->id_from_metadata ? a->id_meta : a->id_top;
 	dp = map_get(c, root, "deploymentProfiles", NULL);
 	a->has_profiles = dp && !oci_yaml_is_null(dp);
 	it = want_seq(c, dp, "deploymentProfiles", &n_items);
@@ -560,7 +743,7 @@ static void parse_root(struct ctx *c, const yaml_node_t *root,
 			break;
 		if (!want_map(c, item, "deployment profile"))
 			continue;
-		parse_profile(c, item, &a->profiles[a->n_profiles++]);
+		parse_profile(c, item, &a->profiles[a->n_profiles++], a);
 	}
 	parse_parameters(c, map_get(c, root, "parameters", NULL), a);
 	parse_configuration(c, map_get(c, root, "configuration", NULL), a);
@@ -617,8 +800,11 @@ void margo_app_release(struct margo_app *a)
 {
 	for (size_t i = 0; i < a->n_profiles; i++) {
 		free(a->profiles[i].architectures);
+		free(a->profiles[i].peripherals);
+		free(a->profiles[i].interfaces);
 		free(a->profiles[i].components);
 	}
+	free(a->unknown);
 	for (size_t i = 0; i < a->n_parameters; i++) {
 		for (size_t j = 0; j < a->parameters[i].n_targets; j++)
 			free(a->parameters[i].targets[j].components);

@@ -4,8 +4,16 @@
  * applies the rules of ../shared/MARGO.md. Neither stops at the first
  * problem: each one is appended to a struct margo_problems with the
  * libyaml mark (1-based line and column) of the node it is about, as an
- * error (the description is invalid) or a warning (a field from an older
- * draft, a custom profile type: readable, but worth a look).
+ * error (the description is invalid) or a warning (readable, but wrong or
+ * risky under every published version: a custom profile type, a key no
+ * version defines).
+ *
+ * Published versions read as equals (MARGO.md): the LinkML model/ of
+ * margo/specification (metadata.id, type helm.v3, requiredResources), the
+ * legacy src/specification schema (type helm), SUP-01 (revisions with
+ * build metadata written 1.0.0_build.5), the older top-level id and the
+ * deviceConstraints spelling of sandbox examples. MARGO_STRICT holds a
+ * description to the newest model alone.
  *
  * Strings in struct margo_app point into the parsed YAML document the
  * struct owns; they stay valid until margo_app_release. A field that is
@@ -63,15 +71,31 @@ struct margo_component {
 	int has_properties;
 	struct margo_str properties; /* position of the properties map */
 	struct margo_str repository, revision, wait, timeout;
-	struct margo_str package_location, key_location; /* older drafts */
+	struct margo_str package_location, key_location; /* legacy compose */
+	size_t line, column;
+};
+
+/* A peripheral or communication interface a profile requires. */
+struct margo_device_part {
+	struct margo_str type, manufacturer, model;
 	size_t line, column;
 };
 
 struct margo_profile {
 	struct margo_str type, id, description;
+	/* requiredResources (or deviceConstraints, directly or under its
+	 * capacityRequirements); resources_key names the one read, NULL
+	 * when neither is there */
+	const char *resources_key;
+	struct margo_str resources; /* position of that map */
+	int has_cpu;
+	struct margo_str cpu; /* position of the cpu map */
+	struct margo_str cores, memory, storage;
 	struct margo_str *architectures; /* cpu.architectures */
 	size_t n_architectures;
-	int older_resources; /* from requiredResources, not deviceConstraints */
+	struct margo_device_part *peripherals, *interfaces;
+	size_t n_peripherals, n_interfaces;
+	int both_resources; /* requiredResources and deviceConstraints */
 	struct margo_component *components;
 	size_t n_components;
 	int has_components;
@@ -107,13 +131,26 @@ struct margo_rule {
 	size_t line, column;
 };
 
+/* A key no published version defines in a map whose keys are all known;
+ * suggestion is the closest known key ("" when none is close). */
+struct margo_unknown_key {
+	struct margo_str key;
+	const char *where; /* "" (top level), "metadata", ... (static) */
+	const char *suggestion;
+};
+
 struct margo_app {
 	yaml_document_t doc;
 	int has_doc;
 	int incomplete;	     /* node budget spent: not validated */
 	size_t line, column; /* the root mapping; 0 when it is not one */
-	struct margo_str api_version, kind, id;
-	int id_from_metadata; /* older drafts: metadata.id */
+	struct margo_str api_version, kind;
+	/* id is metadata.id (model/, legacy schema) or, when that is absent,
+	 * the top-level id of older drafts; both are kept as written */
+	struct margo_str id, id_top, id_meta;
+	int id_from_metadata;
+	struct margo_unknown_key *unknown;
+	size_t n_unknown, unknown_cap;
 	/* metadata */
 	struct margo_str name, description, version;
 	size_t metadata_line, metadata_column;
@@ -139,28 +176,55 @@ struct margo_app {
 };
 
 /* Parse len bytes of YAML into out (always initialised, release it).
- * Syntax errors, wrong types and older-draft fields go to probs. Returns
+ * Syntax errors and wrong types go to probs; keys no published version
+ * defines are kept in out->unknown for margo_app_check. Returns
  * 0, or ERR_TOO_LARGE (input over MARGO_INPUT_MAX) / ERR_FAIL (out of
  * memory) with err set. */
 int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
 		    const char *data, size_t len, struct err *err);
 
+#define MARGO_STRICT 1u /* the newest model/ alone */
+
 /* Apply MARGO.md's rules to a parsed description: required fields, kind,
- * id pattern, profile types, component names, oci:// repositories, SemVer
- * revisions, parameter targets, configuration settings. With dir (the
- * package directory) non-NULL, the resource files named in
- * metadata.catalog.application must exist in it as regular files. Each
- * problem is appended to probs. */
+ * id pattern, profile types, required resources, component names, oci://
+ * repositories, SemVer revisions, parameter targets, configuration
+ * settings, unknown keys. With dir (the package directory) non-NULL, the
+ * resource files named in metadata.catalog.application must be regular
+ * files inside it (margo_resource_path). Each problem is appended to
+ * probs. flags: 0 or MARGO_STRICT. */
+void margo_app_check(struct margo_problems *probs, const struct margo_app *app,
+		     const char *dir, unsigned flags);
+/* margo_app_check with flags 0. */
 void margo_app_validate(struct margo_problems *probs,
 			const struct margo_app *app, const char *dir);
+
+/* The one rule for a resource path (metadata.catalog.application.icon,
+ * ...), used by validate and push alike. path is relative to the package
+ * directory: "./x", "x" and "a/../x" are the same file; "." components and
+ * empty ones are dropped, ".." takes back one component. Refused
+ * (ERR_INVALID): empty, absolute, control characters, a path that leaves
+ * the package or names the package directory itself. *out (cap bytes) is
+ * the normalised path ("resources/icon.png"), the layer's title. With dir
+ * non-NULL the file must also be a regular file whose real path (links
+ * followed) is inside dir's: else ERR_NOT_FOUND (missing) or ERR_INVALID
+ * (a link out, not a regular file); *real_out (real_cap bytes, may be
+ * NULL) is then that real path, to open. err->msg is the predicate alone
+ * ("leaves the package directory"): the caller names the field. */
+int margo_resource_path(char *out, size_t cap, char *real_out, size_t real_cap,
+			const char *dir, const char *path, struct err *err);
+/* 1 when a resource is written as a URL (SCHEME://...): a link some
+ * descriptions use, not a file of the package. validate warns, push
+ * leaves it out; margo_resource_path is not asked. */
+int margo_resource_is_url(const char *path);
 
 void margo_app_release(struct margo_app *app);
 
 /* Read and validate PATH: a margo.yaml, or a package directory holding
- * margo.yaml and its resources. *file_out (free it) is the description
- * file that the problems refer to. Returns 0 when the file was read (look
- * at probs->n_errors), else ERR_NOT_FOUND / ERR_TOO_LARGE / ERR_FAIL. */
+ * margo.yaml and its resources; flags as margo_app_check. *file_out (free
+ * it) is the description file that the problems refer to. Returns 0 when
+ * the file was read (look at probs->n_errors), else ERR_NOT_FOUND /
+ * ERR_TOO_LARGE / ERR_FAIL. */
 int margo_check_path(struct margo_problems *probs, char **file_out,
-		     const char *path, struct err *err);
+		     const char *path, unsigned flags, struct err *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "mirror/file.h"
+#include "mirror/margo/description.h"
 #include "oci/mediatype.h"
 #include "oci/yaml.h"
 #include "registry/upload.h"
@@ -20,9 +21,19 @@
 
 static const char *const resource_kinds[] = {"icon", "descriptionFile",
 					     "licenseFile", "releaseNotes"};
+/* org.margo.app.resource: the dotted path of the field naming the file
+ * (the application-registry page makes the key a MUST; its earlier
+ * revision gave this value, the only one ever published) */
+static const char *const resource_paths[] = {
+    "metadata.catalog.application.icon",
+    "metadata.catalog.application.descriptionFile",
+    "metadata.catalog.application.licenseFile",
+    "metadata.catalog.application.releaseNotes"};
 
 struct pkgfile {
-	char path[1024]; /* relative to the package directory */
+	char path[1024]; /* relative to the package directory, normalised */
+	char real[4096]; /* what is opened: links resolved, inside the dir */
+	const char *resource; /* "metadata.catalog.application.icon", ... */
 	char media_type[128];
 	struct oci_digest digest;
 	int64_t size;
@@ -47,24 +58,6 @@ static const char *format_of(const char *path)
 	return dot;
 }
 
-static int path_ok(const char *p)
-{
-	if (!*p || *p == '/' || strlen(p) >= 1024)
-		return 0;
-	for (const char *s = p; *s; s++)
-		if ((unsigned char)*s < 0x20)
-			return 0;
-	for (const char *s = p; s;) {
-		const char *slash = strchr(s, '/');
-		size_t n = slash ? (size_t)(slash - s) : strlen(s);
-		if (n == 0 || (n == 1 && s[0] == '.') ||
-		    (n == 2 && s[0] == '.' && s[1] == '.'))
-			return 0;
-		s = slash ? slash + 1 : NULL;
-	}
-	return 1;
-}
-
 /* Hash and size a file of the package, refusing anything but a regular
  * file inside dir. */
 static int file_digest(struct pkgfile *f, const char *dir, struct err *err)
@@ -75,7 +68,10 @@ static int file_digest(struct pkgfile *f, const char *dir, struct err *err)
 	ssize_t r;
 	int fd;
 
-	snprintf(full, sizeof(full), "%s/%s", dir, f->path);
+	if (f->real[0])
+		snprintf(full, sizeof(full), "%s", f->real);
+	else
+		snprintf(full, sizeof(full), "%s/%s", dir, f->path);
 	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return err_set(err, ERR_NOT_FOUND, "package file %s: %s",
@@ -130,6 +126,7 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 		     oci_yaml_map_get(&doc.doc, meta, "version", NULL, NULL))
 		     ?: "");
 	*n = 0;
+	memset(&files[0], 0, sizeof(files[0]));
 	snprintf(files[0].path, sizeof(files[0].path), "margo.yaml");
 	snprintf(files[0].media_type, sizeof(files[0].media_type), "%s",
 		 MT_MARGO_DESC);
@@ -138,21 +135,27 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 		const char *v = oci_yaml_scalar(oci_yaml_map_get(
 		    &doc.doc, app, resource_kinds[k], NULL, NULL));
 		struct pkgfile *f = &files[*n];
+		char shown[200];
+		struct err e;
 
-		if (!v)
+		if (!v || margo_resource_is_url(v))
 			continue;
-		if (!path_ok(v)) {
-			rc = err_set(
-			    err, ERR_INVALID,
-			    "%s: metadata.catalog.application.%s \"%.200s\" "
-			    "must be a relative path inside the package",
-			    path, resource_kinds[k], v);
+		memset(f, 0, sizeof(*f));
+		err_clear(&e);
+		rc = margo_resource_path(f->path, sizeof(f->path), f->real,
+					 sizeof(f->real), dir, v, &e);
+		if (rc) {
+			err_shown(shown, sizeof(shown), v, strlen(v));
+			err_set(err, rc,
+				"%s: metadata.catalog.application.%s \"%s\" "
+				"%s",
+				path, resource_kinds[k], shown, e.msg);
 			break;
 		}
-		snprintf(f->path, sizeof(f->path), "%s", v);
+		f->resource = resource_paths[k];
 		snprintf(f->media_type, sizeof(f->media_type),
 			 MT_MARGO_RESOURCE_FMT, resource_kinds[k],
-			 format_of(v));
+			 format_of(f->path));
 		(*n)++;
 	}
 	oci_yaml_release(&doc);
@@ -170,13 +173,19 @@ static char *manifest_json(const struct pkgfile *files, size_t n)
 	json_t *layers = json_array(), *m;
 	char *t;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		json_t *ann = json_pack("{s:s}", ANN_TITLE, files[i].path);
+
+		if (files[i].resource)
+			json_object_set_new(ann, ANN_MARGO_RESOURCE,
+					    json_string(files[i].resource));
 		json_array_append_new(
-		    layers, json_pack("{s:s,s:s,s:I,s:{s:s}}", "mediaType",
-				      files[i].media_type, "digest",
-				      files[i].digest.str, "size",
-				      (json_int_t)files[i].size, "annotations",
-				      ANN_TITLE, files[i].path));
+		    layers,
+		    json_pack("{s:s,s:s,s:I,s:o}", "mediaType",
+			      files[i].media_type, "digest",
+			      files[i].digest.str, "size",
+			      (json_int_t)files[i].size, "annotations", ann));
+	}
 	m = json_pack("{s:i,s:s,s:s,s:{s:s,s:s,s:i,s:s},s:o}", "schemaVersion",
 		      2, "mediaType", MT_OCI_MANIFEST, "artifactType",
 		      MT_MARGO_APP, "config", "mediaType", MT_OCI_EMPTY,
@@ -196,7 +205,10 @@ static int put_local_file(struct store *s, const char *repo, const char *dir,
 	int fd, rc;
 
 	if (!store_blob_exists(NULL, s, &f->digest)) {
-		snprintf(full, sizeof(full), "%s/%s", dir, f->path);
+		if (f->real[0])
+			snprintf(full, sizeof(full), "%s", f->real);
+		else
+			snprintf(full, sizeof(full), "%s/%s", dir, f->path);
 		fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			return err_set(err, ERR_NOT_FOUND, "%s: %s", full,
@@ -287,7 +299,12 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 			}
 			if (rc)
 				break;
-			if (i < n) {
+			if (i < n && files[i].real[0]) {
+				snprintf(full, sizeof(full), "%s",
+					 files[i].real);
+				fd = open(full,
+					  O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			} else if (i < n) {
 				snprintf(full, sizeof(full), "%s/%s", dir,
 					 files[i].path);
 				fd = open(full,

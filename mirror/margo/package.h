@@ -4,7 +4,9 @@
  * (application/vnd.margo.app.description.v1+yaml) and each resource the
  * description names under metadata.catalog.application (icon,
  * descriptionFile, licenseFile, releaseNotes), each with its
- * org.opencontainers.image.title. */
+ * org.opencontainers.image.title (the normalised path, resources/icon.png
+ * for ./resources/icon.png) and, on resource layers, org.margo.app.resource
+ * (the dotted path of the field: metadata.catalog.application.icon). */
 #ifndef MIRROR_MARGO_PACKAGE_H
 #define MIRROR_MARGO_PACKAGE_H
 
@@ -14,6 +16,8 @@
 #include "oci/mediatype.h" /* MT_MARGO_* */
 #include "oci/ref.h"
 #include "registry/pool.h"
+
+#define ANN_MARGO_RESOURCE "org.margo.app.resource"
 
 struct margo_push_result {
 	struct oci_digest digest; /* of the package manifest */
@@ -43,8 +47,8 @@ int margo_push_target_parse(struct margo_push_target *out, const char *spec,
 /* Build the package from dir and push it to ref: into the store s (repo
  * is ref's repository as the store names it) when s is not NULL, else to
  * the remote registry through pool. A ref without a tag takes
- * metadata.version, with '+' stored as '_'. Resource paths must be
- * relative, inside dir, without "..", and name regular files. */
+ * metadata.version, with '+' stored as '_'. Resource paths follow
+ * margo_resource_path (description.h), the rule validate applies. */
 int margo_package_push(struct margo_push_result *out, struct store *s,
 		       struct reg_pool *pool, const char *dir,
 		       const struct oci_ref *ref, const char *store_repo,

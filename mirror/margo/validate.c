@@ -99,20 +99,169 @@ static void check_repository(struct margo_problems *p,
 				   shown(v, sizeof(v), s->v), e.msg);
 }
 
-static void check_revision(struct margo_problems *p, const struct margo_str *s)
+static int in_list(const char *s, const char *const *list)
 {
-	char v[SHOWN_MAX];
-	struct semver sv;
+	for (; *list; list++)
+		if (!strcmp(s, *list))
+			return 1;
+	return 0;
+}
 
-	if (s->v[0] == 'v' || s->v[0] == 'V' || semver_parse(&sv, s->v))
+static int is_helm(const char *type)
+{
+	return type && (!strcmp(type, "helm") || !strcmp(type, "helm.v3"));
+}
+
+/* SemVer 2.0 without a leading v. SUP-01 stores build metadata with '_'
+ * (1.0.0_build.5: '+' is no OCI tag character), so one '_' reads as '+'.
+ * A '+' stays readable for Helm, which maps it to '_' itself when it
+ * pulls a chart; any other component is fetched by the tag as written. */
+static void check_revision(struct margo_problems *p, const struct margo_str *s,
+			   const char *type)
+{
+	char v[SHOWN_MAX], w[SHOWN_MAX], as_semver[OCI_TAG_MAX + 1];
+	const char *us = strchr(s->v, '_'), *plus = strchr(s->v, '+');
+	struct semver sv;
+	int bad;
+
+	snprintf(as_semver, sizeof(as_semver), "%s", s->v);
+	if (us && !strchr(us + 1, '_') && !plus)
+		as_semver[us - s->v] = '+';
+	bad = s->v[0] == 'v' || s->v[0] == 'V' || strlen(s->v) > OCI_TAG_MAX ||
+	      semver_parse(&sv, as_semver);
+	if (bad) {
 		margo_problems_add(p, s->line, s->column, MARGO_ERROR,
 				   "revision \"%s\" must be a SemVer 2.0 "
 				   "version without a leading v",
 				   shown(v, sizeof(v), s->v));
+		return;
+	}
+	if (plus && !is_helm(type)) {
+		snprintf(as_semver, sizeof(as_semver), "%s", s->v);
+		as_semver[plus - s->v] = '_';
+		margo_problems_add(
+		    p, s->line, s->column, MARGO_ERROR,
+		    "revision \"%s\" cannot be an OCI tag ('+'); "
+		    "write the build metadata with '_' "
+		    "(SUP-01): %s",
+		    shown(v, sizeof(v), s->v), shown(w, sizeof(w), as_semver));
+	}
+}
+
+static const char *const arch_values[] = {"amd64",   "x86_64", "arm64", "arm",
+					  "riscv64", "other",  NULL};
+static const char *const peripheral_values[] = {
+    "gpu", "display", "camera", "microphone", "speaker", "other", NULL};
+static const char *const interface_values[] = {"ethernet",  "wifi",  "cellular",
+					       "bluetooth", "usb",   "canbus",
+					       "rs232",	    "other", NULL};
+
+/* ^[0-9]+(UNIT)$ with UNIT one of units. */
+static int quantity_valid(const char *s, const char *const *units)
+{
+	size_t d = strspn(s, "0123456789");
+
+	return d > 0 && in_list(s + d, units);
+}
+
+static void check_parts(struct margo_problems *p,
+			const struct margo_device_part *v, size_t n,
+			enum margo_severity sev, const char *what,
+			const char *const *values, const char *listed)
+{
+	char t[SHOWN_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].type.v || !*v[i].type.v) {
+			if (!v[i].type.invalid)
+				margo_problems_add(
+				    p, v[i].type.line, v[i].type.column, sev,
+				    "missing required field \"%s[].type\"",
+				    what);
+		} else if (!in_list(v[i].type.v, values)) {
+			margo_problems_add(
+			    p, v[i].type.line, v[i].type.column, sev,
+			    "%s type \"%s\" is not one of %s", what,
+			    shown(t, sizeof(t), v[i].type.v), listed);
+		}
+	}
+}
+
+/* requiredResources by the model (and the legacy schema, which has the
+ * same rules). deviceConstraints has no schema: the same rules apply,
+ * but what breaks them there is a warning. */
+static void check_resources(const struct margo_profile *pr, unsigned flags,
+			    struct margo_problems *p)
+{
+	static const char *const mem_units[] = {"Ki", "Mi", "Gi", NULL};
+	static const char *const disk_units[] = {"Ki", "Mi", "Gi", "Ti",
+						 "Pi", "Ei", NULL};
+	enum margo_severity sev;
+	int model;
+	char v[SHOWN_MAX];
+	char *end;
+
+	if (!pr->resources_key)
+		return;
+	model = !strcmp(pr->resources_key, "requiredResources");
+	sev = model ? MARGO_ERROR : MARGO_WARNING;
+	if (pr->both_resources)
+		margo_problems_add(p, pr->resources.line, pr->resources.column,
+				   MARGO_WARNING,
+				   "both requiredResources and "
+				   "deviceConstraints; only requiredResources "
+				   "is read");
+	else if ((flags & MARGO_STRICT) && !model)
+		margo_problems_add(p, pr->resources.line, pr->resources.column,
+				   MARGO_ERROR,
+				   "deviceConstraints is not in the newest "
+				   "model; write requiredResources");
+	if (pr->has_cpu && model && !pr->cores.v && !pr->cores.invalid)
+		margo_problems_add(p, pr->cpu.line, pr->cpu.column, MARGO_ERROR,
+				   "missing required field \"cpu.cores\"");
+	if (pr->cores.v) {
+		double d = strtod(pr->cores.v, &end);
+
+		if (end == pr->cores.v || *end || !(d > 0))
+			margo_problems_add(p, pr->cores.line, pr->cores.column,
+					   sev,
+					   "cpu.cores \"%s\" must be a number "
+					   "of cores above 0 (0.5 is half a "
+					   "core)",
+					   shown(v, sizeof(v), pr->cores.v));
+	}
+	for (size_t i = 0; i < pr->n_architectures; i++) {
+		const struct margo_str *a = &pr->architectures[i];
+
+		if (!in_list(a->v, arch_values))
+			margo_problems_add(
+			    p, a->line, a->column, sev,
+			    "cpu.architectures \"%s\" is not one "
+			    "of amd64, x86_64, arm64, arm, "
+			    "riscv64, other",
+			    shown(v, sizeof(v), a->v));
+	}
+	if (pr->memory.v && !quantity_valid(pr->memory.v, mem_units))
+		margo_problems_add(p, pr->memory.line, pr->memory.column, sev,
+				   "memory \"%s\" must be a whole number of "
+				   "Ki, Mi or Gi (512Mi)",
+				   shown(v, sizeof(v), pr->memory.v));
+	if (pr->storage.v && !quantity_valid(pr->storage.v, disk_units))
+		margo_problems_add(p, pr->storage.line, pr->storage.column, sev,
+				   "storage \"%s\" must be a whole number of "
+				   "Ki, Mi, Gi, Ti, Pi or Ei (10Gi)",
+				   shown(v, sizeof(v), pr->storage.v));
+	check_parts(p, pr->peripherals, pr->n_peripherals, sev, "peripherals",
+		    peripheral_values,
+		    "gpu, display, camera, microphone, speaker, other");
+	check_parts(p, pr->interfaces, pr->n_interfaces, sev, "interfaces",
+		    interface_values,
+		    "ethernet, wifi, cellular, bluetooth, usb, canbus, rs232, "
+		    "other");
 }
 
 static void check_profile(const struct margo_app *a,
-			  const struct margo_profile *pr,
+			  const struct margo_profile *pr, unsigned flags,
 			  struct margo_problems *p)
 {
 	char v[SHOWN_MAX];
@@ -121,17 +270,20 @@ static void check_profile(const struct margo_app *a,
 		    "deploymentProfiles[].type")) {
 		const char *t = pr->type.v;
 
-		if (!strcmp(t, "helm.v3"))
-			margo_problems_add(p, pr->type.line, pr->type.column,
-					   MARGO_WARNING,
-					   "profile type \"helm.v3\" is from "
-					   "an older draft; use \"helm\"");
-		else if (strcmp(t, "helm") && strcmp(t, "compose"))
-			margo_problems_add(p, pr->type.line, pr->type.column,
-					   MARGO_WARNING,
-					   "custom profile type \"%s\" "
-					   "(expected helm or compose)",
-					   shown(v, sizeof(v), t));
+		/* helm.v3 is model/'s name, helm the legacy schema's and
+		 * SUP-01's: the same profile */
+		if ((flags & MARGO_STRICT) && !strcmp(t, "helm"))
+			margo_problems_add(
+			    p, pr->type.line, pr->type.column, MARGO_ERROR,
+			    "profile type \"helm\" is not in the "
+			    "newest model (helm.v3 or compose)");
+		else if (!is_helm(t) && strcmp(t, "compose"))
+			margo_problems_add(
+			    p, pr->type.line, pr->type.column,
+			    flags & MARGO_STRICT ? MARGO_ERROR : MARGO_WARNING,
+			    "custom profile type \"%s\" (expected helm.v3, "
+			    "helm or compose)",
+			    shown(v, sizeof(v), t));
 	}
 	if (require(p, &pr->id, pr->line, pr->column,
 		    "deploymentProfiles[].id")) {
@@ -144,6 +296,7 @@ static void check_profile(const struct margo_app *a,
 				break;
 			}
 	}
+	check_resources(pr, flags, p);
 	if (!pr->n_components)
 		margo_problems_add(p, pr->line, pr->column, MARGO_ERROR,
 				   "missing required field "
@@ -180,12 +333,25 @@ static void check_profile(const struct margo_app *a,
 			       "\"components[].properties\"");
 			continue;
 		}
+		/* the legacy schema's compose components may name only a
+		 * packageLocation: valid there, but nothing to mirror */
+		if (!m->repository.v && !m->repository.invalid &&
+		    m->package_location.v) {
+			margo_problems_add(
+			    p, m->package_location.line,
+			    m->package_location.column, MARGO_WARNING,
+			    "component \"%s\" has a packageLocation and no "
+			    "repository: only oci:// repositories are "
+			    "mirrored",
+			    shown(v, sizeof(v), m->name.v ? m->name.v : "?"));
+			continue;
+		}
 		if (require(p, &m->repository, m->line, m->column,
 			    "properties.repository"))
 			check_repository(p, &m->repository);
 		if (require(p, &m->revision, m->line, m->column,
 			    "properties.revision"))
-			check_revision(p, &m->revision);
+			check_revision(p, &m->revision, pr->type.v);
 	}
 }
 
@@ -199,50 +365,176 @@ static int has_component(const struct margo_app *a, const char *name)
 	return 0;
 }
 
+int margo_resource_path(char *out, size_t cap, char *real_out, size_t real_cap,
+			const char *dir, const char *path, struct err *err)
+{
+	char *real_dir = NULL, *real = NULL;
+	size_t o = 0, seg_start[512], depth = 0, dl;
+	const char *s = path;
+	struct stat st;
+	struct buf full;
+	int rc = 0;
+
+	if (cap)
+		out[0] = '\0';
+	if (!*path)
+		return err_set(err, ERR_INVALID, "is empty");
+	if (path[0] == '/')
+		return err_set(err, ERR_INVALID,
+			       "is an absolute path: it must be relative to "
+			       "the package directory");
+	for (const char *q = path; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			return err_set(err, ERR_INVALID,
+				       "contains a control character");
+	while (*s) {
+		size_t n = strcspn(s, "/");
+
+		if (n == 2 && s[0] == '.' && s[1] == '.') {
+			if (!depth)
+				return err_set(err, ERR_INVALID,
+					       "leaves the package directory");
+			o = seg_start[--depth];
+		} else if (n && !(n == 1 && s[0] == '.')) {
+			if (depth == sizeof(seg_start) / sizeof(seg_start[0]) ||
+			    o + !!depth + n >= cap)
+				return err_set(err, ERR_TOO_LARGE,
+					       "is longer than %zu bytes",
+					       cap - 1);
+			seg_start[depth++] = o;
+			if (o)
+				out[o++] = '/';
+			memcpy(out + o, s, n);
+			o += n;
+		}
+		out[o] = '\0';
+		s += n;
+		if (*s == '/')
+			s++;
+	}
+	if (!o)
+		return err_set(err, ERR_INVALID,
+			       "names the package directory, not a file");
+	if (!dir)
+		return 0;
+	buf_init(&full, 8192);
+	real_dir = realpath(dir, NULL);
+	if (!real_dir) {
+		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			     "package directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (buf_printf(&full, "%s/%s", dir, out)) {
+		rc = err_set(err, ERR_TOO_LARGE, "is too long");
+		goto out;
+	}
+	real = realpath(full.data, NULL);
+	if (!real) {
+		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			     "not found in the package: %s", strerror(errno));
+		goto out;
+	}
+	dl = strlen(real_dir);
+	if (strncmp(real, real_dir, dl) ||
+	    (real[dl] != '/' && strcmp(real_dir, "/"))) {
+		rc = err_set(err, ERR_INVALID,
+			     "is a link that leaves the package directory");
+		goto out;
+	}
+	if (stat(real, &st) || !S_ISREG(st.st_mode)) {
+		rc = err_set(err, ERR_INVALID, "is not a regular file");
+		goto out;
+	}
+	if (real_out &&
+	    (size_t)snprintf(real_out, real_cap, "%s", real) >= real_cap)
+		rc = err_set(err, ERR_TOO_LARGE, "is too long");
+out:
+	free(real);
+	free(real_dir);
+	buf_release(&full);
+	return rc;
+}
+
+int margo_resource_is_url(const char *path)
+{
+	size_t n = strspn(path, "abcdefghijklmnopqrstuvwxyz"
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+
+	return n > 0 && !strncmp(path + n, "://", 3);
+}
+
 static void check_resource(const struct margo_str *s, const char *field,
 			   const char *dir, struct margo_problems *p)
 {
-	char v[SHOWN_MAX];
-	const char *f = s->v, *seg;
-	struct stat st;
-	struct buf path;
+	char v[SHOWN_MAX], norm[1024];
+	struct err e;
 
-	if (!f)
+	if (!s->v)
 		return;
-	if (!*f || f[0] == '/') {
-		margo_problems_add(p, s->line, s->column, MARGO_ERROR,
-				   "%s \"%s\" must be a relative path in the "
-				   "package",
-				   field, shown(v, sizeof(v), f));
-		return;
-	}
-	for (seg = f; seg; seg = strchr(seg, '/'), seg = seg ? seg + 1 : NULL)
-		if (!strncmp(seg, "..", 2) && (seg[2] == '/' || !seg[2])) {
-			margo_problems_add(p, s->line, s->column, MARGO_ERROR,
-					   "%s \"%s\" must not leave the "
-					   "package (..)",
-					   field, shown(v, sizeof(v), f));
-			return;
-		}
-	if (!dir)
-		return;
-	buf_init(&path, 8192);
-	if (buf_printf(&path, "%s/%s", dir, f)) {
-		margo_problems_add(p, s->line, s->column, MARGO_ERROR,
-				   "%s \"%s\": path too long", field,
-				   shown(v, sizeof(v), f));
+	if (margo_resource_is_url(s->v)) {
+		margo_problems_add(p, s->line, s->column, MARGO_WARNING,
+				   "%s \"%s\" is a URL, not a file of the "
+				   "package: it is not pushed with it",
+				   field, shown(v, sizeof(v), s->v));
 		return;
 	}
-	if (stat(path.data, &st))
+	err_clear(&e);
+	if (margo_resource_path(norm, sizeof(norm), NULL, 0, dir, s->v, &e))
 		margo_problems_add(p, s->line, s->column, MARGO_ERROR,
-				   "%s \"%s\" not found in the package: %s",
-				   field, shown(v, sizeof(v), f),
-				   strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		margo_problems_add(p, s->line, s->column, MARGO_ERROR,
-				   "%s \"%s\" is not a regular file", field,
-				   shown(v, sizeof(v), f));
-	buf_release(&path);
+				   "%s \"%s\" %s", field,
+				   shown(v, sizeof(v), s->v), e.msg);
+}
+
+static void check_unknown(const struct margo_app *a, unsigned flags,
+			  struct margo_problems *p)
+{
+	enum margo_severity sev =
+	    flags & MARGO_STRICT ? MARGO_ERROR : MARGO_WARNING;
+	char k[SHOWN_MAX], in[200] = "", hint[200] = "";
+
+	for (size_t i = 0; i < a->n_unknown; i++) {
+		const struct margo_unknown_key *u = &a->unknown[i];
+
+		if (u->where[0])
+			snprintf(in, sizeof(in), " in %s", u->where);
+		else
+			in[0] = '\0';
+		if (u->suggestion)
+			snprintf(hint, sizeof(hint), " (did you mean %s?)",
+				 u->suggestion);
+		else
+			hint[0] = '\0';
+		margo_problems_add(p, u->key.line, u->key.column, sev,
+				   "unknown key %s%s%s",
+				   shown(k, sizeof(k), u->key.v), in, hint);
+	}
+}
+
+/* metadata.id (model/, legacy schema) or the top-level id of older
+ * drafts: either, or both when they agree. */
+static void check_id(const struct margo_app *a, unsigned flags, size_t ml,
+		     size_t mc, struct margo_problems *p)
+{
+	char v[SHOWN_MAX], w[SHOWN_MAX];
+
+	if ((flags & MARGO_STRICT) && (a->id_top.v || a->id_top.invalid))
+		margo_problems_add(p, a->id_top.line, a->id_top.column,
+				   MARGO_ERROR,
+				   "a top-level id is not in the newest model; "
+				   "write it as metadata.id");
+	if (a->id_meta.v && a->id_top.v && strcmp(a->id_meta.v, a->id_top.v))
+		margo_problems_add(p, a->id_top.line, a->id_top.column,
+				   MARGO_ERROR,
+				   "id \"%s\" differs from metadata.id \"%s\"",
+				   shown(v, sizeof(v), a->id_top.v),
+				   shown(w, sizeof(w), a->id_meta.v));
+	if (a->id_top.invalid && !a->id_meta.v)
+		return;
+	if (require(p, &a->id, ml, mc, "metadata.id") && !id_valid(a->id.v))
+		margo_problems_add(p, a->id.line, a->id.column, MARGO_ERROR,
+				   "%s \"%s\" must match ^[a-z0-9-]{1,200}$",
+				   a->id_from_metadata ? "metadata.id" : "id",
+				   shown(v, sizeof(v), a->id.v));
 }
 
 static void check_config(const struct margo_app *a, struct margo_problems *p)
@@ -329,6 +621,12 @@ static void check_config(const struct margo_app *a, struct margo_problems *p)
 void margo_app_validate(struct margo_problems *p, const struct margo_app *a,
 			const char *dir)
 {
+	margo_app_check(p, a, dir, 0);
+}
+
+void margo_app_check(struct margo_problems *p, const struct margo_app *a,
+		     const char *dir, unsigned flags)
+{
 	char v[SHOWN_MAX];
 	size_t ml = a->has_metadata ? a->metadata_line : a->line;
 	size_t mc = a->has_metadata ? a->metadata_column : a->column;
@@ -337,6 +635,7 @@ void margo_app_validate(struct margo_problems *p, const struct margo_app *a,
 
 	if (!a->has_doc || !a->line || a->incomplete)
 		return; /* not (all) read; the parser said why */
+	check_unknown(a, flags, p);
 	require(p, &a->api_version, a->line, a->column, "apiVersion");
 	if (require(p, &a->kind, a->line, a->column, "kind") &&
 	    strcmp(a->kind.v, "ApplicationDescription"))
@@ -344,10 +643,7 @@ void margo_app_validate(struct margo_problems *p, const struct margo_app *a,
 				   "kind must be \"ApplicationDescription\", "
 				   "not \"%s\"",
 				   shown(v, sizeof(v), a->kind.v));
-	if (require(p, &a->id, a->line, a->column, "id") && !id_valid(a->id.v))
-		margo_problems_add(p, a->id.line, a->id.column, MARGO_ERROR,
-				   "id \"%s\" must match ^[a-z0-9-]{1,200}$",
-				   shown(v, sizeof(v), a->id.v));
+	check_id(a, flags, ml, mc, p);
 	if (!a->has_metadata)
 		margo_problems_add(p, a->line, a->column, MARGO_ERROR,
 				   "missing required field \"metadata\"");
@@ -371,12 +667,12 @@ void margo_app_validate(struct margo_problems *p, const struct margo_app *a,
 				   "missing required field "
 				   "\"deploymentProfiles\"");
 	for (size_t i = 0; i < a->n_profiles; i++)
-		check_profile(a, &a->profiles[i], p);
+		check_profile(a, &a->profiles[i], flags, p);
 	check_config(a, p);
 }
 
 int margo_check_path(struct margo_problems *probs, char **file_out,
-		     const char *path, struct err *err)
+		     const char *path, unsigned flags, struct err *err)
 {
 	struct margo_app app;
 	struct stat st;
@@ -413,7 +709,7 @@ int margo_check_path(struct margo_problems *probs, char **file_out,
 		margo_app_release(&app);
 		goto out;
 	}
-	margo_app_validate(probs, &app, dir);
+	margo_app_check(probs, &app, dir, flags);
 	margo_app_release(&app);
 	*file_out = buf_detach(&file, NULL);
 out:

@@ -2,6 +2,7 @@
 
 #include <crypt.h>
 #include <pthread.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,5 +137,87 @@ int htpasswd_check(struct htpasswd *h, const char *user, const char *pass)
 		       sizeof(key.str));
 		pthread_mutex_unlock(&h->mu);
 	}
+	return ok;
+}
+
+static int b64val(unsigned char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+/* Decode n characters of padded base64 into out (cap bytes); the length,
+ * or -1 when it is not base64 or does not fit. */
+static long b64_decode(unsigned char *out, size_t cap, const char *in, size_t n)
+{
+	size_t len = 0;
+
+	if (n % 4)
+		return -1;
+	for (size_t i = 0; i < n; i += 4) {
+		int v[4], pad = 0;
+
+		for (int k = 0; k < 4; k++) {
+			unsigned char ch = (unsigned char)in[i + k];
+			if (ch == '=' && i + 4 == n && k >= 2) {
+				v[k] = 0;
+				pad++;
+			} else if (pad || (v[k] = b64val(ch)) < 0) {
+				return -1;
+			}
+		}
+		if (len + 3 - (size_t)pad > cap)
+			return -1;
+		out[len++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			out[len++] =
+			    (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
+		if (pad < 1)
+			out[len++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
+	}
+	return (long)len;
+}
+
+int htpasswd_check_basic(char *user_out, size_t cap, struct htpasswd *h,
+			 const char *authorization)
+{
+	unsigned char dec[HTPASSWD_CRED_MAX + 1];
+	const char *p = authorization, *colon;
+	long n;
+	int ok;
+
+	if (cap)
+		user_out[0] = '\0';
+	if (!h || !p || strncasecmp(p, "Basic ", 6))
+		return 0;
+	p += 6;
+	while (*p == ' ')
+		p++;
+	n = b64_decode(dec, HTPASSWD_CRED_MAX, p, strcspn(p, " \t"));
+	if (n <= 0)
+		return 0;
+	/* a NUL or control byte would cut or change the name or password
+	 * where C strings end: refused, not truncated */
+	for (long i = 0; i < n; i++)
+		if (dec[i] < 0x20 || dec[i] == 0x7f)
+			return 0;
+	dec[n] = '\0';
+	colon = strchr((const char *)dec, ':');
+	if (!colon || (size_t)(colon - (const char *)dec) >= cap)
+		return 0;
+	dec[colon - (const char *)dec] = '\0';
+	ok = htpasswd_check(h, (const char *)dec, colon + 1);
+	if (ok)
+		snprintf(user_out, cap, "%s", (const char *)dec);
+	memset(dec, 0, sizeof(dec));
 	return ok;
 }

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "mirror/serve/listen.h"
+
 void serve_options_init(struct serve_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -30,6 +32,13 @@ void serve_limits_derive(struct serve_limits *out, uint64_t nofile,
 
 int serve_options_check(const struct serve_options *o, struct err *err)
 {
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (!o->listen || !o->listen[0])
+		return err_set(err, ERR_INVALID, "--listen: empty address");
+	if (serve_listen_parse(&ss, &sl, o->listen, err))
+		return ERR_INVALID;
 	if (o->push && o->read_only)
 		return err_set(err, ERR_INVALID,
 			       "--push and --read-only exclude each other");

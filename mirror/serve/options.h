@@ -39,10 +39,12 @@ struct serve_options {
  * 64 MiB of request bodies in memory. Strings are borrowed for the
  * server's lifetime. */
 void serve_options_init(struct serve_options *out);
-/* The rules between the access options (serve_start applies them too):
- * --push needs --htpasswd and excludes --read-only. ERR_INVALID with a
- * message naming the options. (The TLS pair and the files are checked by
- * serve_start, which reads them.) */
+/* The listen address (serve_listen_parse: "999.1.1.1:6705" is refused
+ * here, before anything is opened) and the rules between the access
+ * options (serve_start applies them too): --push needs --htpasswd and
+ * excludes --read-only. ERR_INVALID with a message naming the option and
+ * value. (The TLS pair and the files are checked by serve_start, which
+ * reads them.) */
 int serve_options_check(const struct serve_options *o, struct err *err);
 
 /* A body slower than this (bytes per second, over read_timeout) is cut. */

@@ -253,6 +253,18 @@ size_t route_unescape(char *s)
 	return (size_t)(w - s);
 }
 
+size_t route_query_count(const char *uri)
+{
+	const char *p = strchr(uri, '?');
+	size_t n = 0;
+
+	if (!p)
+		return 0;
+	for (n = 1; (p = strchr(p + 1, '&')); n++)
+		;
+	return n;
+}
+
 int route_query_parse(struct route_query *q, char *query, struct err *err)
 {
 	int rc = 0;

@@ -86,6 +86,15 @@ int route_query_set(struct route_query *out, const char *key, const char *value,
  * in *out point into query. The first error is returned; parsing goes on. */
 int route_query_parse(struct route_query *out, char *query, struct err *err);
 
+/* More query arguments than any endpoint reads, by far: a request with
+ * more is refused (414) before they are parsed. */
+#define ROUTE_QUERY_ARGS_MAX 64
+
+/* The number of arguments in the query of request target uri ("/v2/...?
+ * a=1&b"), counted the way the server splits them (at '&'); 0 without
+ * a query. */
+size_t route_query_count(const char *uri);
+
 /* Percent-decode s in place: %XX except %00, which stays as it is and so
  * fails name, tag and digest validation later (a decoded NUL would cut
  * ".../manifests/v1%00x" to tag v1). Returns the new length. */

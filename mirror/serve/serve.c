@@ -12,13 +12,16 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mirror/serve/internal.h"
+#include "mirror/serve/listen.h"
 #include "mirror/serve/metrics.h"
 #include "mirror/serve/read.h"
 #include "mirror/serve/respond.h"
 #include "mirror/serve/upload.h"
+#include "mirror/serve/urilog.h"
 #include "oci/manifest.h"
 
 static long long now_us(void)
@@ -31,22 +34,9 @@ static long long now_us(void)
 
 static int authenticate(struct req *r, struct MHD_Connection *c)
 {
-	char *pass = NULL;
-	char *user = MHD_basic_auth_get_username_password(c, &pass);
-	int ok = 0;
-
-	if (user && pass && r->srv->users &&
-	    htpasswd_check(r->srv->users, user, pass)) {
-		snprintf(r->user, sizeof(r->user), "%s", user);
-		ok = 1;
-	}
-	if (pass) {
-		memset(pass, 0, strlen(pass));
-		MHD_free(pass);
-	}
-	if (user)
-		MHD_free(user);
-	return ok;
+	return htpasswd_check_basic(
+	    r->user, sizeof(r->user), r->srv->users,
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));
 }
 
 static int is_write(const char *method)
@@ -240,9 +230,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 {
 	struct server *srv = cls;
 	struct req *r = *con_cls;
+	int too_many_args = r == SERVE_URI_REFUSED;
 
 	(void)version;
-	if (!r) {
+	if (!r || too_many_args) {
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			return MHD_NO;
@@ -256,7 +247,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		r->conn = conn_of(c);
 		conn_phase(r->conn, CONN_BODY);
 		r->first = 1;
-		first_call(r, c, url, method);
+		if (too_many_args)
+			respond_error(r, c, 414, "UNSUPPORTED",
+				      "more than %d query arguments",
+				      ROUTE_QUERY_ARGS_MAX);
+		else
+			first_call(r, c, url, method);
 		r->first = 0;
 		/* a client waiting for 100 Continue gets the refusal instead,
 		 * and never sends the body (MHD closes the connection) */
@@ -298,7 +294,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	char addr[INET6_ADDRSTRLEN + 8] = "-";
 	int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
 
-	if (!r)
+	if (!r || r == SERVE_URI_REFUSED)
 		return;
 	if (!strcmp(r->method, "HEAD"))
 		r->bytes_out = 0; /* headers only */
@@ -496,71 +492,15 @@ static char *read_pem(const char *path, struct err *err)
 	return buf_detach(&b, NULL);
 }
 
-/* "127.0.0.1:5000", "[::1]:5000", ":5000", "5000" */
-static int parse_listen(const char *s, struct sockaddr_storage *ss,
-			socklen_t *len, struct err *err)
-{
-	char host[256] = "";
-	const char *port;
-	char *end;
-	long p;
-
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
-			return err_set(err, ERR_INVALID,
-				       "invalid --listen \"%s\"", s);
-		memcpy(host, s + 1, (size_t)(rb - s - 1));
-		port = rb + 2;
-	} else if (strrchr(s, ':')) {
-		const char *colon = strrchr(s, ':');
-		if ((size_t)(colon - s) >= sizeof(host))
-			return err_set(err, ERR_INVALID,
-				       "invalid --listen \"%s\"", s);
-		memcpy(host, s, (size_t)(colon - s));
-		port = colon + 1;
-	} else {
-		port = s;
-	}
-	p = strtol(port, &end, 10);
-	if (*end || end == port || p < 0 || p > 65535)
-		return err_set(err, ERR_INVALID,
-			       "invalid port in --listen \"%s\"", s);
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)p);
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-			return err_set(err, ERR_INVALID,
-				       "invalid address in --listen \"%s\"", s);
-		*len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)p);
-		if (!host[0] || !strcmp(host, "0.0.0.0"))
-			a->sin_addr.s_addr = htonl(INADDR_ANY);
-		else if (!strcmp(host, "localhost"))
-			a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		else if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-			return err_set(err, ERR_INVALID,
-				       "invalid address in --listen \"%s\"", s);
-		*len = sizeof(*a);
-	}
-	return 0;
-}
-
 int serve_start(struct server **out, struct store *s,
 		const struct serve_options *o, struct err *err)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
-	struct sockaddr_storage ss;
-	socklen_t sl;
+	struct stat lst = {0};
+	int lfd = -1;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
 			 MHD_USE_TURBO | MHD_USE_ERROR_LOG;
 	unsigned threads = o->threads;
-	const union MHD_DaemonInfo *di;
 	int rc;
 
 	*out = NULL;
@@ -573,12 +513,8 @@ int serve_start(struct server **out, struct store *s,
 	pthread_mutex_init(&srv->conns_mu, NULL);
 	pthread_cond_init(&srv->conns_cv, NULL);
 	rc = serve_options_check(o, err);
-	if (!rc)
-		rc = parse_listen(o->listen, &ss, &sl, err);
 	if (rc)
 		goto fail;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	if (o->htpasswd) {
 		rc = htpasswd_load(&srv->users, o->htpasswd, err);
 		if (rc)
@@ -622,9 +558,14 @@ int serve_start(struct server **out, struct store *s,
 		    {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key_pem},
 		    {MHD_OPTION_END, 0, NULL},
 		};
+		/* bound here, so a failure is one message with its errno */
+		rc = serve_listen_open(&lfd, &srv->port, o->listen, err);
+		if (rc)
+			goto fail;
+		(void)fstat(lfd, &lst);
 		srv->d = MHD_start_daemon(
-		    flags, 0, NULL, NULL, handler, srv, MHD_OPTION_SOCK_ADDR,
-		    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+		    flags, 0, NULL, NULL, handler, srv,
+		    MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_THREAD_POOL_SIZE,
 		    threads, MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
 		    MHD_OPTION_CONNECTION_LIMIT, srv->lim.connections,
 		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip,
@@ -632,17 +573,24 @@ int serve_start(struct server **out, struct store *s,
 		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		    MHD_OPTION_URI_LOG_CALLBACK, serve_uri_check, NULL,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_CONN_POOL,
 		    MHD_OPTION_ARRAY, srv->cert_pem ? tls : tls + 2,
 		    MHD_OPTION_END);
 	}
 	if (!srv->d) {
+		struct stat now;
+
+		/* closed unless MHD did (the same socket is still there) */
+		if (!fstat(lfd, &now) && now.st_ino == lst.st_ino &&
+		    now.st_dev == lst.st_dev)
+			close(lfd);
 		rc = err_set(err, ERR_FAIL,
-			     "cannot listen on %s (in use, or not allowed)",
+			     "cannot start the server on %s (libmicrohttpd "
+			     "refused its options or TLS material)",
 			     o->listen);
 		goto fail;
 	}
-	di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = di ? di->port : 0;
 	if (pthread_create(&srv->watchdog, NULL, watchdog, srv)) {
 		rc = err_set(err, ERR_FAIL, "cannot start the watchdog thread");
 		goto fail;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "mirror/serve/upload.h"
+#include "mirror/serve/manifest_check.h"
 #include "mirror/serve/respond.h"
 #include "oci/manifest.h"
 #include "oci/vec.h"
@@ -463,7 +464,6 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 	struct MHD_Response *resp;
 	char loc[OCI_REPO_MAX + 400];
 	enum MHD_Result ret;
-	const struct oci_digest *missing = NULL;
 
 	if (r->body_too_large)
 		return respond_error(r, c, 413, "SIZE_INVALID",
@@ -484,25 +484,12 @@ static enum MHD_Result put_manifest(struct req *r, struct MHD_Connection *c)
 		}
 		m.digest = got;
 	}
-	if (m.kind == OCI_KIND_MANIFEST) {
-		if (m.has_config &&
-		    !store_blob_linked(srv->s, r->rt.repo, &m.config.digest))
-			missing = &m.config.digest;
-		for (size_t i = 0; i < m.n_layers && !missing; i++)
-			if (!store_blob_linked(srv->s, r->rt.repo,
-					       &m.layers[i].digest))
-				missing = &m.layers[i].digest;
-	} else {
-		for (size_t i = 0; i < m.n_manifests && !missing; i++)
-			if (store_manifest_get(&sr, srv->s, r->rt.repo,
-					       &m.manifests[i].digest, NULL))
-				missing = &m.manifests[i].digest;
-	}
-	if (missing) {
-		ret = respond_error(
-		    r, c, 400, "MANIFEST_BLOB_UNKNOWN",
-		    "blob %s referenced by the manifest is unknown",
-		    missing->str);
+	if (serve_manifest_check(srv->s, r->rt.repo, &m, &e)) {
+		ret = respond_error(r, c, 400,
+				    e.code == ERR_NOT_FOUND
+					? "MANIFEST_BLOB_UNKNOWN"
+					: "MANIFEST_INVALID",
+				    "%s", e.msg);
 		oci_manifest_release(&m);
 		return ret;
 	}

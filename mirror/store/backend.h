@@ -42,6 +42,9 @@ struct store_ops {
 	void (*blob_touch)(void *be, const struct oci_digest *d);
 	int (*blobs_each)(void *be, store_blob_fn cb, void *ctx,
 			  struct err *err);
+	/* bytes an unprivileged writer may still add to blobs (statvfs
+	 * f_bavail * f_frsize for the filesystem); may be NULL: unknown */
+	int (*space_free)(uint64_t *out, void *be, struct err *err);
 	/* a temp file to write a blob into; *token_out is freed by the
 	 * caller after stage_place or stage_discard */
 	int (*stage_open)(int *fd_out, char **token_out, void *be,

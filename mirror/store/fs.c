@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "mirror/store/backend.h"
@@ -467,6 +468,18 @@ static int fs_repos_each(void *be, int (*cb)(void *ctx, const char *repo),
 	return w.failed ? ERR_FAIL : 0;
 }
 
+static int fs_space_free(uint64_t *out, void *be, struct err *err)
+{
+	const struct fs *fs = be;
+	struct statvfs v;
+
+	if (statvfs(fs->root, &v))
+		return err_set(err, ERR_FAIL, "statvfs %s: %s", fs->root,
+			       strerror(errno));
+	*out = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+	return 0;
+}
+
 const struct store_ops fs_store_ops = {
     .name = "fs",
     .open = fs_open,
@@ -478,6 +491,7 @@ const struct store_ops fs_store_ops = {
     .blob_delete = fs_blob_delete,
     .blob_touch = fs_blob_touch,
     .blobs_each = fs_blobs_each,
+    .space_free = fs_space_free,
     .stage_open = fs_stage_open,
     .stage_place = fs_stage_place,
     .stage_discard = fs_stage_discard,

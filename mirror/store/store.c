@@ -119,6 +119,16 @@ int store_blobs_each(const struct store *s, store_blob_fn cb, void *ctx,
 	return s->ops->blobs_each(s->be, cb, ctx, err);
 }
 
+int store_space_free(uint64_t *out, const struct store *s, struct err *err)
+{
+	*out = 0;
+	if (!s->ops->space_free)
+		return err_set(err, ERR_UNSUPPORTED,
+			       "%s: the %s backend cannot tell its free space",
+			       s->root, s->ops->name);
+	return s->ops->space_free(out, s->be, err);
+}
+
 int store_blob_delete(struct store *s, const struct oci_digest *d,
 		      struct err *err)
 {

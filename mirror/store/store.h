@@ -138,6 +138,10 @@ typedef int (*store_blob_fn)(void *ctx, const struct oci_digest *d,
 			     int64_t size);
 int store_blobs_each(const struct store *s, store_blob_fn cb, void *ctx,
 		     struct err *err);
+/* The bytes that may still be written into the store's blobs (for the
+ * filesystem, what statvfs gives an unprivileged writer). ERR_UNSUPPORTED
+ * when the backend cannot tell; ERR_FAIL naming the store otherwise. */
+int store_space_free(uint64_t *out, const struct store *s, struct err *err);
 /* Remove a blob from the store (every repository shares it). */
 int store_blob_delete(struct store *s, const struct oci_digest *d,
 		      struct err *err);

@@ -50,6 +50,7 @@ static void problem(struct verify *v, enum verify_kind kind, const char *tag,
 	case VERIFY_MISSING_MANIFEST:
 	case VERIFY_MISSING_BLOB: v->st->missing++; break;
 	case VERIFY_UNREADABLE: v->st->unreadable++; break;
+	case VERIFY_SIZE_MISMATCH: v->st->mismatched++; break;
 	}
 	if (v->o && v->o->problem)
 		v->o->problem(v->o->ctx, &p);
@@ -219,6 +220,30 @@ static int check_blobs(struct verify *v, struct err *err)
 	return 0;
 }
 
+/* A descriptor of manifest d against the store: absent is a problem only
+ * when required; present, its size must be the descriptor's. */
+static void check_size(struct verify *v, const struct oci_digest *d,
+		       const struct oci_descriptor *b, const char *what,
+		       int required)
+{
+	int64_t have = -1;
+
+	if (!store_blob_exists(&have, v->s, &b->digest)) {
+		if (required)
+			problem(v, VERIFY_MISSING_BLOB, NULL, d->str,
+				b->digest.str, NULL,
+				"%s@%s: %s %s is not stored", v->repo, d->str,
+				what, b->digest.str);
+		return;
+	}
+	if (have != b->size)
+		problem(v, VERIFY_SIZE_MISMATCH, NULL, d->str, b->digest.str,
+			NULL,
+			"%s@%s: %s %s is %lld bytes, the manifest says %lld",
+			v->repo, d->str, what, b->digest.str, (long long)have,
+			(long long)b->size);
+}
+
 static void check_content(struct verify *v, const struct oci_digest *d,
 			  const char *media_type)
 {
@@ -249,19 +274,16 @@ static void check_content(struct verify *v, const struct oci_digest *d,
 			e.msg);
 		goto out;
 	}
-	if (m.kind != OCI_KIND_MANIFEST)
-		goto out;
-	for (size_t i = 0; i <= m.n_layers; i++) {
-		const struct oci_descriptor *b =
-		    i < m.n_layers ? &m.layers[i] : &m.config;
-		if (i == m.n_layers && !m.has_config)
-			break;
-		if (!store_blob_exists(NULL, v->s, &b->digest))
-			problem(
-			    v, VERIFY_MISSING_BLOB, NULL, d->str, b->digest.str,
-			    NULL, "%s@%s: %s %s is not stored", v->repo, d->str,
-			    i < m.n_layers ? "layer" : "config", b->digest.str);
-	}
+	for (size_t i = 0; i < m.n_layers; i++)
+		check_size(
+		    v, d, &m.layers[i], "layer",
+		    !oci_mediatype_is_nondistributable(m.layers[i].media_type));
+	if (m.has_config)
+		check_size(v, d, &m.config, "config", 1);
+	for (size_t i = 0; i < m.n_manifests; i++)
+		check_size(v, d, &m.manifests[i], "manifest", 0);
+	if (m.has_subject)
+		check_size(v, d, &m.subject, "subject", 0);
 out:
 	oci_manifest_release(&m);
 	free(raw);

@@ -7,9 +7,13 @@
  * STORE/quarantine/<alg>-<name>: never deleted, and no longer served; a
  * following pull or sync fetches it again. Then, in every repository, it
  * checks that each tag and manifest record has its manifest stored, and
- * that each stored image manifest has its config and layers: what is
- * missing is reported, nothing is changed. Children of an index that are
- * not stored are not a problem (a platform filter leaves them out).
+ * that each stored image manifest has its config and layers, and that
+ * every descriptor whose target is stored (config, layers, index
+ * children, subject) names its size: what is missing or wrong is
+ * reported, nothing is changed. Children of an index that are not stored
+ * are not a problem (a platform filter leaves them out), nor is a
+ * subject, nor a non-distributable layer (its content lives at its urls;
+ * pull does not fetch it).
  *
  * Verify works on the filesystem backend's layout (store.h) directly.
  * It takes no lock: content is renamed into place whole, so a file it
@@ -33,6 +37,8 @@ enum verify_kind {
 				    stored */
 	VERIFY_UNREADABLE,	 /* a file or record that cannot be read or
 				    parsed; left in place */
+	VERIFY_SIZE_MISMATCH,	 /* a descriptor whose size is not that of
+				    the stored blob it names */
 };
 
 /* One problem. Strings are valid only during the callback. */
@@ -60,6 +66,7 @@ struct verify_stats {
 	size_t quarantined; /* of those, moved to quarantine/ */
 	size_t missing;	    /* VERIFY_MISSING_* */
 	size_t unreadable;  /* VERIFY_UNREADABLE */
+	size_t mismatched;  /* VERIFY_SIZE_MISMATCH */
 	size_t tags;	    /* tag records checked */
 	size_t manifests;   /* manifest records checked */
 };

@@ -2,13 +2,17 @@
  * YAML is loaded by oci/yaml.h and walked against a fixed schema, so
  * aliases cannot make the walk recurse. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "mirror/file.h"
+#include "mirror/margo/app_pull.h"
 #include "mirror/store/store.h"
 #include "mirror/sync/syncconf.h"
 #include "oci/yaml.h"
@@ -305,7 +309,8 @@ static int arch_valid(const char *s)
 	size_t n = strlen(s);
 
 	return n < sizeof(((struct oci_platform *)0)->arch) &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n &&
+	       margo_arch_known(s);
 }
 
 static int compile_regex(struct ctx *c, const yaml_node_t *n, const char *what,
@@ -463,7 +468,7 @@ static int parse_rule(struct ctx *c, const yaml_node_t *n, struct sync_rule *r)
 		if ((rc = seq_check(c, v[R_ARCH], "arch", "[amd64, arm64]",
 				    "leave the key out for all")) ||
 		    (rc = parse_strv(c, v[R_ARCH], "arch", arch_valid,
-				     "expected [a-z0-9_]+", &r->arch,
+				     "expected " MARGO_ARCH_ACCEPTED, &r->arch,
 				     &r->n_arch)))
 			return rc;
 	}
@@ -536,6 +541,14 @@ static int parse_host(struct ctx *c, const yaml_node_t *k, const char *h,
 	return 0;
 }
 
+static void mark(size_t at[2], const yaml_node_t *n)
+{
+	if (n) {
+		at[0] = n->start_mark.line + 1;
+		at[1] = n->start_mark.column + 1;
+	}
+}
+
 static const char *const registry_keys[] = {
     "tls", "ca", "cert", "key", "max_connections", "rate"};
 enum { G_TLS, G_CA, G_CERT, G_KEY, G_MAXCONN, G_RATE, G_N };
@@ -573,6 +586,9 @@ static int parse_registry(struct ctx *c, const yaml_node_t *k,
 	    (v[G_CERT] && (rc = dup_str(c, v[G_CERT], "cert", &g->cert))) ||
 	    (v[G_KEY] && (rc = dup_str(c, v[G_KEY], "key", &g->key))))
 		return rc;
+	mark(g->ca_at, v[G_CA]);
+	mark(g->cert_at, v[G_CERT]);
+	mark(g->key_at, v[G_KEY]);
 	if (g->key && !g->cert)
 		return fail(c, v[G_KEY], "key: given without cert");
 	if (g->tls == SYNC_TLS_DISABLED && (g->ca || g->cert))
@@ -770,6 +786,50 @@ int syncconf_load(struct sync_config *out, const char *path, struct err *err)
 	if (!rc)
 		rc = syncconf_parse(out, path, text, len, err);
 	free(text);
+	return rc;
+}
+
+static int check_file(const char *cfg, const char *what, const char *path,
+		      const size_t at[2], struct err *err)
+{
+	char shown[200];
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK),
+	    rc = 0;
+	const char *why = NULL;
+
+	if (fd < 0)
+		why = strerror(errno);
+	else if (fstat(fd, &sb))
+		why = strerror(errno);
+	else if (!S_ISREG(sb.st_mode))
+		why = "not a regular file";
+	if (why) {
+		err_shown(shown, sizeof(shown), path, strlen(path));
+		rc = err_set(err, ERR_INVALID,
+			     "%s:%zu:%zu: %s: cannot read \"%s\": %s", cfg,
+			     at[0], at[1], what, shown, why);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int syncconf_check_files(const struct sync_config *c, struct err *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < c->n_registries && !rc; i++) {
+		const struct sync_registry *g = &c->registries[i];
+
+		if ((g->ca &&
+		     (rc = check_file(c->path, "ca", g->ca, g->ca_at, err))) ||
+		    (g->cert && (rc = check_file(c->path, "cert", g->cert,
+						 g->cert_at, err))) ||
+		    (g->key &&
+		     (rc = check_file(c->path, "key", g->key, g->key_at, err))))
+			break;
+	}
 	return rc;
 }
 

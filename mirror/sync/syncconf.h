@@ -48,8 +48,10 @@ struct sync_registry {
 	char *host;
 	enum sync_tls tls;
 	char *ca, *cert, *key; /* NULL when unset */
-	int max_connections;   /* 0: default */
-	double rate;	       /* requests per second, 0: unlimited */
+	/* line and column (1-based) of ca, cert and key, for messages */
+	size_t ca_at[2], cert_at[2], key_at[2];
+	int max_connections; /* 0: default */
+	double rate;	     /* requests per second, 0: unlimited */
 };
 
 enum sync_rule_type { SYNC_IMAGE = 0, SYNC_MARGO_APP };
@@ -90,6 +92,13 @@ int syncconf_parse(struct sync_config *out, const char *name, const char *text,
 		   size_t len, struct err *err);
 /* Free what c holds and zero it. */
 void syncconf_release(struct sync_config *c);
+
+/* The files a loaded configuration names (each registry's ca, cert, key,
+ * relative to the working directory as the run reads them) exist and can
+ * be read, so that a missing CA is a configuration error (exit 2) before
+ * the run, not a failure in it. ERR_INVALID "FILE:LINE:COLUMN: ca: cannot
+ * read \"PATH\": REASON" for the first that cannot. */
+int syncconf_check_files(const struct sync_config *c, struct err *err);
 
 /* The registry block for host, or NULL. */
 const struct sync_registry *syncconf_registry(const struct sync_config *c,

@@ -23,9 +23,39 @@ case_bad_file_exit_1_with_position() {
 
 case_warnings_only_exit_0() {
 	new_store
-	local f=$MARGO/bad/older-helm-v3.yaml
+	local f=$MARGO/bad/custom-profile-type.yaml
 	assert_exit 0 oms app validate "$f" || return
-	assert_contains "$(out)" "$f:12:11: warning: profile type \"helm.v3\"" || return
+	assert_contains "$(out)" "$f:12:11: warning: custom profile type \"swarm\"" || return
+}
+
+# helm-app is written in the older forms (top-level id, type helm,
+# deviceConstraints): valid, and --strict holds it to the newest model
+case_strict_newest_model() {
+	new_store
+	assert_exit 1 oms app validate --strict "$MARGO/helm-app" || return
+	assert_contains "$(out)" "$MARGO/helm-app/margo.yaml:3:5: error: a top-level id is not in the newest model; write it as metadata.id" || return
+	assert_contains "$(out)" "error: profile type \"helm\" is not in the newest model (helm.v3 or compose)" || return
+	assert_contains "$(out)" "error: deviceConstraints is not in the newest model; write requiredResources" || return
+	assert_exit 2 oms app validate --strcit "$MARGO/helm-app" || return
+}
+
+# resources written ./resources/x as the official examples do: validate and
+# push agree, the title is the normalised path, org.margo.app.resource is set
+case_push_dot_resource_paths() {
+	new_store
+	local d=$E2E_WORK/dotpkg m=$E2E_WORK/dot-manifest.json
+	rm -rf "$d" && cp -a "$MARGO/helm-app" "$d"
+	sed -i 's#: resources/#: ./resources/#' "$d/margo.yaml"
+	assert_exit 0 oms app validate "$d" || return
+	assert_eq "$d/margo.yaml: valid: 0 errors, 0 warnings" "$(out)" "summary" || return
+	assert_exit 0 oms app push "$d" "$REG_OPEN/apps/dotted" || return
+	curl -sf -H "Accept: application/vnd.oci.image.manifest.v1+json" \
+		"http://$REG_OPEN/v2/apps/dotted/manifests/1.2.0" -o "$m" || { fail "manifest GET"; return; }
+	assert_eq "margo.yaml=- resources/description.md=metadata.catalog.application.descriptionFile resources/icon.png=metadata.catalog.application.icon resources/license.pdf=metadata.catalog.application.licenseFile resources/release-notes.md=metadata.catalog.application.releaseNotes" \
+		"$("$PYTHON" -c 'import json,sys; m=json.load(open(sys.argv[1])); print(" ".join(sorted("%s=%s" % (l["annotations"]["org.opencontainers.image.title"], l["annotations"].get("org.margo.app.resource", "-")) for l in m["layers"])))' "$m")" "annotations" || return
+	ln -sf /etc/hostname "$d/resources/icon.png"
+	assert_exit 1 oms app push "$d" "$REG_OPEN/apps/dotted-link" || return
+	assert_contains "$(alltext)" "error: icon \"./resources/icon.png\" is a link that leaves the package directory" "link out" || return
 }
 
 case_missing_resource_in_dir() {
@@ -140,7 +170,9 @@ run_case "app push: Margo artifact to a registry and into the store" case_push_t
 run_case "app push: an invalid package is refused, nothing pushed" case_push_refuses_invalid_package
 run_case "app validate: sample package directory and file -> exit 0" case_valid_package_dir
 run_case "app validate: bad revision -> exit 1 with FILE:LINE:COL" case_bad_file_exit_1_with_position
-run_case "app validate: older-draft fields only -> warnings, exit 0" case_warnings_only_exit_0
+run_case "app validate: warnings only -> exit 0" case_warnings_only_exit_0
+run_case "app validate --strict: the newest model alone" case_strict_newest_model
+run_case "app push: ./resources/x paths, org.margo.app.resource on each resource" case_push_dot_resource_paths
 run_case "app validate: resource file missing from the package dir" case_missing_resource_in_dir
 run_case "app validate --json: one object per problem and a summary" case_json
 run_case "app usage errors -> exit 2, missing file -> exit 1" case_usage

@@ -126,9 +126,90 @@ case_hostile_archives() {
 	done
 }
 
+
+store_bytes() { find "$1" -type f ! -name lock -printf '%s\n' | awk '{n += $1} END {print n + 0}'; }
+store_files() { (cd "$1" && find . -type f ! -name lock -printf '%p %s\n' | sort | tr '\n' ' '); }
+
+case_bomb_stops_at_the_listed_size() {
+	local before after size
+	new_store
+	"$PYTHON" "$E2E_LIB/bundletar.py" bomb "$B/bomb.tar.zst" >/dev/null || { fail "bundletar bomb"; return; }
+	size=$(stat -c %s "$B/bomb.tar.zst")
+	[ "$size" -lt 65536 ] || { fail "bomb is $size bytes"; return; }
+	before=$(store_bytes "$STORE")
+	assert_exit 1 oms import "$B/bomb.tar.zst" || return
+	assert_contains "$(alltext)" "67108864 bytes, ocimirror-bundle.json lists 1000; refused" "message" || return
+	after=$(store_bytes "$STORE")
+	echo "# bomb: $size-byte bundle, 64 MiB entry listed as 1000 bytes: store $before -> $after bytes"
+	assert_eq "$before" "$after" "store bytes after the bomb" || return
+	assert_tmp_empty
+}
+
+case_unlisted_blob_and_bad_index_refused_before_writing() {
+	local k
+	for k in unlisted badindex; do
+		new_store
+		"$PYTHON" "$E2E_LIB/bundletar.py" "$k" "$B/$k.tar" >/dev/null || { fail "bundletar $k"; return; }
+		assert_exit 1 oms import "$B/$k.tar" || return
+		case $k in
+			unlisted) assert_contains "$(alltext)" "not listed in ocimirror-bundle.json" "$k" || return ;;
+			badindex) assert_contains "$(alltext)" "index.json: not valid JSON: ']' expected" "$k" || return ;;
+		esac
+		assert_eq "" "$(ls "$STORE/blobs/sha256")" "blobs after $k" || return
+		assert_no_tags || return
+	done
+}
+
+case_failed_import_leaves_every_file_as_it_was() {
+	local r1 before
+	r1="$REG_OPEN/$(e_ref "$EXP_OPEN" oci-image repo):v1"
+	new_store
+	assert_exit 0 om --store "$SRC" export -o "$B/one-img.tar.zst" "$r1" || return
+	assert_exit 0 oms import "$B/one-img.tar.zst" || return
+	before=$(store_files "$STORE")
+	# the rest of the source store, cut before its last blob: the blobs
+	# stored before the cut go again; those the store held stay
+	assert_exit 0 om --store "$SRC" export -o "$B/all.tar" --all || return
+	"$PYTHON" "$E2E_LIB/bundletar.py" cut "$B/cut.tar" "$B/all.tar" || { fail "bundletar cut"; return; }
+	assert_exit 1 oms import "$B/cut.tar" || return
+	assert_contains "$(alltext)" "truncated" "message" || return
+	assert_eq "$before" "$(store_files "$STORE")" "the store's files" || return
+	assert_exit 0 oms verify
+}
+
+case_old_order_bundle_imports() {
+	new_store
+	assert_exit 0 om --store "$SRC" export -o "$B/new-order.tar" --all || return
+	"$PYTHON" "$E2E_LIB/bundletar.py" oldorder "$B/old-order.tar" "$B/new-order.tar" || { fail "bundletar oldorder"; return; }
+	assert_eq "index.json" "$(tar -tf "$B/old-order.tar" | tail -n 2 | head -n 1)" "old order" || return
+	assert_exit 0 oms import "$B/old-order.tar" || return
+	assert_eq "$(tags_of "$SRC")" "$(tags_of "$STORE")" "tags" || return
+	assert_eq "$(blobs_of "$SRC")" "$(blobs_of "$STORE")" "blobs"
+}
+
+case_corrupt_store_not_exported() {
+	local bad=$E2E_WORK/bundle-corrupt blob
+	rm -rf "$bad" && cp -a "$SRC" "$bad" || { fail "copy store"; return; }
+	# the largest blob (a layer) with one byte flipped
+	blob=$(ls -S "$bad/blobs/sha256" | head -n 1)
+	"$PYTHON" -c 'import sys; f = open(sys.argv[1], "r+b"); b = f.read(1); f.seek(0); f.write(bytes([b[0] ^ 1]))' \
+		"$bad/blobs/sha256/$blob" || { fail "flip"; return; }
+	mkdir -p "$B/corrupt" && rm -f "$B/corrupt/"*
+	assert_exit 1 om --store "$bad" export -o "$B/corrupt/x.tar.zst" --all || return
+	assert_contains "$(alltext)" "sha256:$blob" "names the digest" || return
+	assert_contains "$(alltext)" "ocimirror verify" "tells to verify" || return
+	assert_exit 1 om --store "$bad" export -o "$B/corrupt/x.tar" --all --split 1M || return
+	assert_eq "" "$(ls -A "$B/corrupt")" "files left by the failed exports"
+}
+
 run_case "export --all, import, serve, skopeo reads every ref" case_round_trip_served_to_skopeo
 run_case "re-importing the same bundle stores nothing" case_reimport_is_noop
 run_case "uncompressed bundle read by skopeo oci-archive:" case_plain_tar_read_by_skopeo
 run_case "inventory + export --since: smaller, complete; wrong base refused" case_delta_since_inventory
 run_case "--split parts: imported in order; missing parts refused" case_split_parts
 run_case "hostile archives refused, nothing written" case_hostile_archives
+run_case "zstd bomb: refused at the listed size, the store unchanged" case_bomb_stops_at_the_listed_size
+run_case "unlisted blob, unparsable index.json: refused before writing" case_unlisted_blob_and_bad_index_refused_before_writing
+run_case "failed import (cut at an entry boundary): every file as before" case_failed_import_leaves_every_file_as_it_was
+run_case "a bundle in the older order (index.json last) imports" case_old_order_bundle_imports
+run_case "a corrupt blob in the store is not exported" case_corrupt_store_not_exported

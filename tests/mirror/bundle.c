@@ -6,7 +6,9 @@
 #include <archive_entry.h>
 
 #include "mirror/bundle.h"
+#include "mirror/bundle_format.h"
 #include "mirror/inventory.h"
+#include "oci/buf.h"
 #include "tests/mirror/storefix.h"
 
 #define REPO "docker.io/library/app"
@@ -204,19 +206,19 @@ Test(bundle, since_an_inventory_leaves_out_what_the_other_side_holds)
 	cr_assert_eq(st.blobs_skipped, 13);
 
 	/* a store without the base cannot take the delta: no tag moves and
-	 * no record changes (verified blobs it wrote are left for gc) */
+	 * no file changes (the verified blobs it wrote are deleted again) */
 	{
 		struct fix empty;
 		char *now;
 
 		fix_setup(&empty);
-		tree = fix_records_tree(&empty);
+		tree = fix_tree(&empty);
 		cr_assert_eq(bundle_import(&empty.st, &st, &delta, 1, &e),
 			     ERR_NOT_FOUND);
 		cr_assert(strstr(e.msg, "incomplete"), "%s", e.msg);
 		la1 = digest_of("layer a1");
 		cr_assert(strstr(e.msg, la1.str), "%s", e.msg);
-		now = fix_records_tree(&empty);
+		now = fix_tree(&empty);
 		cr_assert_str_eq(now, tree);
 		cr_assert_not(store_repo_exists(&empty.st, REPO));
 		free(now);
@@ -285,12 +287,17 @@ struct entry {
 	unsigned mode;	    /* permission bits; 0644 when 0 */
 };
 
-static void tar_write(const char *path, const struct entry *v, size_t n)
+/* The n entries v as a tar at path, zstd-compressed with zstd. */
+static void tar_write_as(const char *path, const struct entry *v, size_t n,
+			 int zstd)
 {
 	struct archive *a = archive_write_new();
 
 	cr_assert(a);
 	cr_assert_eq(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+	if (zstd)
+		cr_assert_eq(archive_write_add_filter_zstd(a), ARCHIVE_OK, "%s",
+			     archive_error_string(a));
 	cr_assert_eq(archive_write_open_filename(a, path), ARCHIVE_OK, "%s",
 		     archive_error_string(a));
 	for (size_t i = 0; i < n; i++) {
@@ -313,6 +320,11 @@ static void tar_write(const char *path, const struct entry *v, size_t n)
 	archive_write_free(a);
 }
 
+static void tar_write(const char *path, const struct entry *v, size_t n)
+{
+	tar_write_as(path, v, n, 0);
+}
+
 /* An image the receiving side does not have, as bundle entries: config,
  * layer, manifest, index.json naming it REPO:evil. */
 struct hostile {
@@ -320,6 +332,7 @@ struct hostile {
 	char man[1024], index[1024];
 	struct oci_digest cfg, layer, man_d;
 	const char *cfg_text, *layer_text;
+	size_t layer_len; /* of layer_text */
 };
 
 static void blob_name(char *dst, size_t cap, const struct oci_digest *d)
@@ -327,15 +340,18 @@ static void blob_name(char *dst, size_t cap, const struct oci_digest *d)
 	snprintf(dst, cap, "blobs/sha256/%s", oci_digest_hex(d));
 }
 
-/* layer_size is what the manifest says of the layer; index_size what
- * index.json says of the manifest (-1: the truth). */
-static void hostile_build(struct hostile *h, long long layer_size,
-			  long long index_size)
+/* The image with layer (len bytes) for its layer; layer_size is what the
+ * manifest says of it, index_size what index.json says of the manifest
+ * (-1: the truth). */
+static void hostile_build_layer(struct hostile *h, const char *layer,
+				size_t len, long long layer_size,
+				long long index_size)
 {
 	h->cfg_text = "hostile config";
-	h->layer_text = "hostile layer bytes";
+	h->layer_text = layer;
+	h->layer_len = len;
 	h->cfg = digest_of(h->cfg_text);
-	h->layer = digest_of(h->layer_text);
+	oci_digest_of(&h->layer, OCI_SHA256, layer, len);
 	snprintf(h->man, sizeof(h->man),
 		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
 		 "\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu},"
@@ -344,7 +360,7 @@ static void hostile_build(struct hostile *h, long long layer_size,
 		 MT_MANIFEST, MT_CONFIG, h->cfg.str, strlen(h->cfg_text),
 		 MT_LAYER, h->layer.str,
 		 layer_size >= 0 ? layer_size
-				 : (long long)strlen(h->layer_text));
+				 : (long long)h->layer_len);
 	h->man_d = digest_of(h->man);
 	snprintf(h->index, sizeof(h->index),
 		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[{"
@@ -358,11 +374,21 @@ static void hostile_build(struct hostile *h, long long layer_size,
 	blob_name(h->man_name, sizeof(h->man_name), &h->man_d);
 }
 
+/* layer_size is what the manifest says of the layer; index_size what
+ * index.json says of the manifest (-1: the truth). */
+static void hostile_build(struct hostile *h, long long layer_size,
+			  long long index_size)
+{
+	static const char text[] = "hostile layer bytes";
+
+	hostile_build_layer(h, text, strlen(text), layer_size, index_size);
+}
+
 #define LAYOUT "{\"imageLayoutVersion\":\"1.0.0\"}"
 
-/* dst holds the world; the import of path fails with code, dst's records
- * are exactly what they were and nothing of the bundle is linked (a
- * verified blob it wrote is left for gc). */
+/* dst holds the world; the import of path fails with code, every file of
+ * dst is exactly what it was (the verified blobs it wrote were deleted
+ * again) and nothing of the bundle is linked. */
 static void assert_refused(struct world *w, const char *path, int code,
 			   const char *msg_part, const struct hostile *h)
 {
@@ -371,14 +397,14 @@ static void assert_refused(struct world *w, const char *path, int code,
 	char *before, *after;
 	int rc;
 
-	before = fix_records_tree(&w->dst);
+	before = fix_tree(&w->dst);
 	err_clear(&e);
 	rc = bundle_import(&w->dst.st, &st, &path, 1, &e);
 	cr_assert_eq(rc, code, "rc %d, want %d: %s", rc, code, e.msg);
 	cr_assert(strstr(e.msg, msg_part), "message \"%s\" lacks \"%s\"", e.msg,
 		  msg_part);
-	after = fix_records_tree(&w->dst);
-	cr_assert_str_eq(after, before, "the store's records changed");
+	after = fix_tree(&w->dst);
+	cr_assert_str_eq(after, before, "the store's files changed");
 	cr_assert_not(store_blob_linked(&w->dst.st, REPO, &h->cfg));
 	cr_assert_not(store_blob_linked(&w->dst.st, REPO, &h->layer));
 	cr_assert_not(store_blob_linked(&w->dst.st, REPO, &h->man_d));
@@ -426,8 +452,7 @@ static void hostile_entries(struct entry *v, const struct hostile *h)
 {
 	v[E_LAYOUT] = file_entry("oci-layout", LAYOUT, strlen(LAYOUT));
 	v[E_CFG] = file_entry(h->cfg_name, h->cfg_text, strlen(h->cfg_text));
-	v[E_LAYER] =
-	    file_entry(h->layer_name, h->layer_text, strlen(h->layer_text));
+	v[E_LAYER] = file_entry(h->layer_name, h->layer_text, h->layer_len);
 	v[E_MAN] = file_entry(h->man_name, h->man, strlen(h->man));
 	v[E_INDEX] = file_entry("index.json", h->index, strlen(h->index));
 }
@@ -571,5 +596,375 @@ Test(bundle, a_setuid_entry_is_refused_and_nothing_stays)
 	v[E_LAYER].mode = 04755;
 	assert_refused(&w, tar_in(&w, "setuid.tar", v, E_N), ERR_INVALID,
 		       "setuid", &h);
+	world_teardown(&w);
+}
+
+/* ---- what the bundle holds, said before the blobs ---- */
+
+/* ocimirror-bundle.json for h as an export writes it: the reference, and
+ * the list of its blobs with their sizes; the layer listed as layer_size
+ * bytes (-1: the truth), or not at all when list_layer is 0. */
+static void hostile_desc(char *dst, size_t cap, const struct hostile *h,
+			 long long layer_size, int list_layer)
+{
+	char layer[256] = "";
+
+	if (list_layer)
+		snprintf(layer, sizeof(layer),
+			 "{\"digest\":\"%s\",\"size\":%lld},", h->layer.str,
+			 layer_size >= 0 ? layer_size
+					 : (long long)h->layer_len);
+	snprintf(dst, cap,
+		 "{\"tool\":\"test\",\"references\":[{\"ref\":\"" REPO
+		 ":evil\",\"digest\":\"%s\",\"manifests\":[\"%s\"],"
+		 "\"blobs\":[\"%s\",\"%s\"]}],\"contents\":["
+		 "{\"digest\":\"%s\",\"size\":%zu},%s"
+		 "{\"digest\":\"%s\",\"size\":%zu}]}",
+		 h->man_d.str, h->man_d.str, h->cfg.str, h->layer.str,
+		 h->cfg.str, strlen(h->cfg_text), layer, h->man_d.str,
+		 strlen(h->man));
+}
+
+/* h's entries in the order an export writes them: oci-layout,
+ * index.json, the description desc, then config, layer, manifest. */
+static size_t listed_entries(struct entry *v, const struct hostile *h,
+			     const char *desc)
+{
+	struct entry old[E_N];
+
+	hostile_entries(old, h);
+	v[0] = old[E_LAYOUT];
+	v[1] = old[E_INDEX];
+	v[2] = file_entry("ocimirror-bundle.json", desc, strlen(desc));
+	v[3] = old[E_CFG];
+	v[4] = old[E_LAYER];
+	v[5] = old[E_MAN];
+	return 6;
+}
+
+/* Bytes of every file under root. */
+static long long tree_bytes_acc;
+
+static int bytes_one(const char *p, const struct stat *st, int flag,
+		     struct FTW *ftw)
+{
+	(void)p;
+	(void)ftw;
+	if (flag == FTW_F)
+		tree_bytes_acc += (long long)st->st_size;
+	return 0;
+}
+
+static long long tree_bytes(const char *root)
+{
+	tree_bytes_acc = 0;
+	cr_assert_eq(nftw(root, bytes_one, 16, FTW_PHYS), 0);
+	return tree_bytes_acc;
+}
+
+#define BOMB_BYTES (48u * 1024 * 1024)
+
+Test(bundle, a_zstd_bomb_stops_at_the_listed_size_and_the_store_is_unchanged)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[6];
+	char desc[2048];
+	char *zeros = calloc(1, BOMB_BYTES);
+	const char *path;
+	struct stat sb;
+	long long before;
+	size_t n;
+
+	cr_assert(zeros);
+	/* a layer of 48 MiB of zeros that the manifest and the list call
+	 * 1000 bytes: a few KiB of zstd */
+	hostile_world(&w, &h, -1, -1);
+	hostile_build_layer(&h, zeros, BOMB_BYTES, 1000, -1);
+	hostile_desc(desc, sizeof(desc), &h, 1000, 1);
+	n = listed_entries(v, &h, desc);
+	path = in_dir(&w, "bomb.tar.zst");
+	tar_write_as(path, v, n, 1);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert(sb.st_size < 256 * 1024, "bomb is %lld bytes",
+		  (long long)sb.st_size);
+	before = tree_bytes(w.dst.root);
+	assert_refused(&w, path, ERR_INVALID, "lists 1000", &h);
+	cr_assert_eq(tree_bytes(w.dst.root), before,
+		     "the store grew from %lld to %lld bytes", before,
+		     tree_bytes(w.dst.root));
+	cr_assert_not(fix_blob_present(&w.dst, &h.layer));
+	free(zeros);
+	world_teardown(&w);
+}
+
+Test(bundle, a_blob_its_list_does_not_name_is_refused_before_it_is_written)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[6];
+	char desc[2048];
+	size_t n;
+
+	hostile_world(&w, &h, -1, -1);
+	hostile_desc(desc, sizeof(desc), &h, -1, 0);
+	n = listed_entries(v, &h, desc);
+	assert_refused(&w, tar_in(&w, "unlisted.tar", v, n), ERR_INVALID,
+		       "not listed", &h);
+	cr_assert_not(fix_blob_present(&w.dst, &h.cfg), "config kept");
+	world_teardown(&w);
+}
+
+Test(bundle, a_listed_bundle_is_accepted_when_honest)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[6];
+	struct bundle_stats st;
+	char desc[2048];
+	struct err e;
+	const char *path;
+	size_t n;
+
+	hostile_world(&w, &h, -1, -1);
+	hostile_desc(desc, sizeof(desc), &h, -1, 1);
+	n = listed_entries(v, &h, desc);
+	path = tar_in(&w, "listed.tar", v, n);
+	cr_assert_eq(bundle_import(&w.dst.st, &st, &path, 1, &e), 0, "%s",
+		     e.msg);
+	assert_tag(&w.dst, "evil", &h.man_d);
+	cr_assert_eq(st.blobs, 3);
+	world_teardown(&w);
+}
+
+Test(bundle, a_failed_import_deletes_what_it_wrote_and_keeps_what_was_there)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[E_N];
+	char flipped[64], *before, *after;
+	struct bundle_stats st;
+	struct err e;
+	const char *path;
+
+	hostile_world(&w, &h, -1, -1);
+	/* the store holds the config already; the layer is spoilt after a
+	 * new blob (the manifest, moved first) was written */
+	fix_blob(&w.dst, h.cfg_text);
+	hostile_entries(v, &h);
+	{
+		struct entry man = v[E_MAN];
+
+		/* oci-layout, manifest, config, layer, index.json */
+		memmove(&v[E_CFG + 1], &v[E_CFG], 2 * sizeof(v[0]));
+		v[E_CFG] = man;
+	}
+	snprintf(flipped, sizeof(flipped), "%s", h.layer_text);
+	flipped[0] ^= 0x20;
+	cr_assert_str_eq(v[E_MAN].name, h.layer_name);
+	v[E_MAN].data = flipped;
+	path = tar_in(&w, "spoilt.tar", v, E_N);
+	before = fix_tree(&w.dst);
+	cr_assert_eq(bundle_import(&w.dst.st, &st, &path, 1, &e), ERR_DIGEST,
+		     "%s", e.msg);
+	after = fix_tree(&w.dst);
+	cr_assert_str_eq(after, before);
+	cr_assert(fix_blob_present(&w.dst, &h.cfg), "the config was there");
+	cr_assert_not(fix_blob_present(&w.dst, &h.man_d), "manifest kept");
+	free(before);
+	free(after);
+	world_teardown(&w);
+}
+
+/* The entry names of the tar at path, in order, as "a b c". */
+static char *tar_names(const char *path)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	struct buf b;
+	size_t len;
+
+	buf_init(&b, 1 << 20);
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	cr_assert_eq(archive_read_open_filename(a, path, 65536), ARCHIVE_OK);
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK)
+		buf_printf(&b, "%s%s", b.len ? " " : "",
+			   archive_entry_pathname(e));
+	archive_read_free(a);
+	return buf_detach(&b, &len);
+}
+
+Test(bundle, an_export_names_its_blobs_and_sizes_before_them)
+{
+	struct world w;
+	struct bundle_stats st;
+	struct err e;
+	const char *path;
+	char *names, want[256];
+	struct oci_digest l = digest_of("layer a2");
+
+	world_setup(&w);
+	path = in_dir(&w, "order.tar");
+	cr_assert_eq(export_all(&w, &st, path, NULL, 0, &e), 0, "%s", e.msg);
+	names = tar_names(path);
+	cr_assert(!strncmp(names,
+			   "oci-layout index.json ocimirror-bundle.json blobs/",
+			   50),
+		  "entries: %.200s", names);
+	free(names);
+	/* the list names every blob with its size */
+	{
+		struct archive *a = archive_read_new();
+		struct archive_entry *ae;
+		char text[65536];
+		la_ssize_t n;
+
+		archive_read_support_format_tar(a);
+		cr_assert_eq(archive_read_open_filename(a, path, 65536),
+			     ARCHIVE_OK);
+		do
+			cr_assert_eq(archive_read_next_header(a, &ae),
+				     ARCHIVE_OK);
+		while (strcmp(archive_entry_pathname(ae),
+			      "ocimirror-bundle.json"));
+		n = archive_read_data(a, text, sizeof(text) - 1);
+		cr_assert(n > 0);
+		text[n] = 0;
+		snprintf(want, sizeof(want), "{\"digest\":\"%s\",\"size\":8}",
+			 l.str);
+		cr_assert(strstr(text, want), "%s lacks %s", text, want);
+		archive_read_free(a);
+	}
+	world_teardown(&w);
+}
+
+Test(bundle, an_older_bundle_with_index_json_last_still_imports)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[E_N + 1];
+	struct bundle_stats st;
+	char desc[2048];
+	struct err e;
+	const char *path;
+
+	/* as exports wrote them before the list: oci-layout, the blobs,
+	 * index.json, then the description (without "contents") */
+	hostile_world(&w, &h, -1, -1);
+	hostile_entries(v, &h);
+	snprintf(desc, sizeof(desc),
+		 "{\"tool\":\"ocimirror 0.1.0\",\"references\":[{\"ref\":"
+		 "\"" REPO ":evil\",\"digest\":\"%s\",\"manifests\":[\"%s\"],"
+		 "\"blobs\":[\"%s\",\"%s\"]}],\"blobs\":3}",
+		 h.man_d.str, h.man_d.str, h.cfg.str, h.layer.str);
+	v[E_N] = file_entry("ocimirror-bundle.json", desc, strlen(desc));
+	path = tar_in(&w, "old-order.tar", v, E_N + 1);
+	cr_assert_eq(bundle_import(&w.dst.st, &st, &path, 1, &e), 0, "%s",
+		     e.msg);
+	assert_tag(&w.dst, "evil", &h.man_d);
+	cr_assert_eq(st.blobs, 3);
+	world_teardown(&w);
+}
+
+Test(bundle, the_space_check_names_what_is_needed_and_what_is_free)
+{
+	struct err e;
+
+	err_clear(&e);
+	cr_assert_eq(bundle_space_check(1000, 2, 1000, "/srv/m", &e), 0);
+	cr_assert_eq(bundle_space_check(0, 0, 0, "/srv/m", &e), 0);
+	cr_assert_eq(bundle_space_check(5ull << 30, 3, 1ull << 30, "/srv/m",
+					&e),
+		     ERR_TOO_LARGE);
+	cr_assert(strstr(e.msg, "5368709120 bytes (5.0 GiB) for 3 new blobs"),
+		  "%s", e.msg);
+	cr_assert(strstr(e.msg, "/srv/m has 1073741824 bytes (1.0 GiB) free"),
+		  "%s", e.msg);
+	cr_assert(strstr(e.msg, "nothing imported"), "%s", e.msg);
+	cr_assert_null(strstr(e.msg, "not found"), "%s", e.msg);
+}
+
+/* The blob of "layer a1" in src spoilt by one flipped byte. */
+static struct oci_digest spoil_layer(struct world *w)
+{
+	struct oci_digest d = digest_of("layer a1");
+	char *p = fix_blob_path(&w->src.st, &d);
+	int fd = open(p, O_WRONLY);
+
+	cr_assert(fd >= 0, "%s", p);
+	cr_assert_eq(pwrite(fd, "L", 1, 0), 1);
+	close(fd);
+	free(p);
+	return d;
+}
+
+static void assert_dir_empty(const char *dir)
+{
+	char cmd[600];
+	FILE *f;
+	char line[600] = "";
+
+	snprintf(cmd, sizeof(cmd), "ls -A %s", dir);
+	f = popen(cmd, "r");
+	cr_assert(f);
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
+	pclose(f);
+	cr_assert_str_eq(line, "", "%s holds %s", dir, line);
+}
+
+Test(bundle, a_corrupt_stored_blob_stops_the_export_and_leaves_no_file)
+{
+	struct world w;
+	struct bundle_stats st;
+	struct oci_digest d;
+	struct err e;
+
+	world_setup(&w);
+	d = spoil_layer(&w);
+	err_clear(&e);
+	cr_assert_eq(export_all(&w, &st, in_dir(&w, "bad.tar.zst"), NULL, 0,
+				&e),
+		     ERR_DIGEST, "%s", e.msg);
+	cr_assert(strstr(e.msg, d.str), "%s", e.msg);
+	cr_assert(strstr(e.msg, "ocimirror verify"), "%s", e.msg);
+	/* in parts: none stays, not even the ones written whole */
+	err_clear(&e);
+	cr_assert_eq(
+	    export_all(&w, &st, in_dir(&w, "bad.tar"), NULL, 2048, &e),
+	    ERR_DIGEST, "%s", e.msg);
+	assert_dir_empty(w.dir);
+	world_teardown(&w);
+}
+
+Test(bundle, a_tar_cut_at_an_entry_boundary_is_called_truncated)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[E_N];
+	const char *path;
+
+	hostile_world(&w, &h, -1, -1);
+	hostile_entries(v, &h);
+	path = tar_in(&w, "boundary.tar", v, E_N);
+	/* oci-layout, config and layer: a header and one data block each */
+	cr_assert_eq(truncate(path, 3 * 1024), 0);
+	assert_refused(&w, path, ERR_INVALID, "truncated", &h);
+	world_teardown(&w);
+}
+
+Test(bundle, an_index_json_that_does_not_parse_keeps_its_parse_error)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[E_N];
+	static const char bad[] = "{\"schemaVersion\":2,\"manifests\":[";
+
+	hostile_world(&w, &h, -1, -1);
+	hostile_entries(v, &h);
+	v[E_INDEX] = file_entry("index.json", bad, strlen(bad));
+	assert_refused(&w, tar_in(&w, "badindex.tar", v, E_N), ERR_INVALID,
+		       "index.json: not valid JSON: ", &h);
 	world_teardown(&w);
 }

@@ -108,7 +108,10 @@ Test(margo, helm_sample_parses_with_its_fields)
 	cr_assert_str_eq(p->id.v, "k8s-arm64");
 	cr_assert_eq(p->n_architectures, 1);
 	cr_assert_str_eq(p->architectures[0].v, "arm64");
-	cr_assert_eq(p->older_resources, 0);
+	cr_assert_str_eq(p->resources_key, "deviceConstraints");
+	cr_assert_str_eq(p->cores.v, "2");
+	cr_assert_str_eq(p->memory.v, "512Mi");
+	cr_assert_str_eq(p->storage.v, "1Gi");
 	cr_assert_eq(p->n_components, 2);
 	cr_assert_str_eq(p->components[0].name.v, "orchestrator");
 	cr_assert_str_eq(
@@ -165,7 +168,7 @@ Test(margo, check_path_takes_a_package_directory)
 	char *file = NULL;
 
 	cr_assert_eq(
-	    margo_check_path(&probs, &file, MARGO_DIR "/helm-app", &err), 0,
+	    margo_check_path(&probs, &file, MARGO_DIR "/helm-app", 0, &err), 0,
 	    "%s", err.msg);
 	cr_assert_str_eq(file, MARGO_DIR "/helm-app/margo.yaml");
 	cr_assert_eq(probs.n_errors, 0);
@@ -177,7 +180,7 @@ Test(margo, check_path_reports_a_missing_file)
 	char *file = NULL;
 
 	cr_assert_eq(
-	    margo_check_path(&probs, &file, MARGO_DIR "/nope.yaml", &err),
+	    margo_check_path(&probs, &file, MARGO_DIR "/nope.yaml", 0, &err),
 	    ERR_NOT_FOUND);
 	cr_assert_null(file);
 	cr_assert(strstr(err.msg, "nope.yaml"), "%s", err.msg);
@@ -233,33 +236,6 @@ Test(margo, each_bad_description_reports_its_line_column_and_rule)
 	}
 	closedir(d);
 	cr_assert_geq(n, 30);
-}
-
-Test(margo, older_draft_fields_are_warnings_and_still_read)
-{
-	load(MARGO_DIR "/bad/older-metadata-id.yaml", NULL);
-	cr_assert_eq(probs.n_errors, 0);
-	cr_assert_eq(probs.n_warnings, 1);
-	cr_assert_str_eq(app.id.v, "demo-app");
-	cr_assert_eq(app.id_from_metadata, 1);
-	fini();
-	init();
-	load(MARGO_DIR "/bad/older-required-resources.yaml", NULL);
-	cr_assert_eq(probs.n_errors, 0);
-	cr_assert_eq(app.profiles[0].older_resources, 1);
-	cr_assert_eq(app.profiles[0].n_architectures, 1);
-	cr_assert_str_eq(app.profiles[0].architectures[0].v, "arm64");
-	fini();
-	init();
-	load(MARGO_DIR "/bad/older-package-location.yaml", NULL);
-	cr_assert_eq(probs.n_errors, 0);
-	cr_assert_str_eq(app.profiles[0].components[0].package_location.v,
-			 "https://example.com/demo-1.0.0.tgz");
-	fini();
-	init();
-	load(MARGO_DIR "/bad/older-helm-v3.yaml", NULL);
-	cr_assert_eq(probs.n_errors, 0);
-	cr_assert_eq(probs.n_warnings, 1);
 }
 
 Test(margo, resource_files_are_checked_only_with_a_directory)

@@ -220,6 +220,25 @@ Test(margo_arch_list, splits_and_checks_each)
 	cr_assert_str_eq(v[2], "arm64");
 }
 
+Test(margo_arch_list, knows_margo_architectures_only)
+{
+	char sparc[] = "amd64,sparc", ok[] = "x86_64,aarch64,arm,riscv64,other";
+	char *v[MARGO_ARCH_MAX];
+	size_t n = 99;
+	struct err err;
+
+	cr_assert_eq(margo_arch_list_parse(v, &n, ok, &err), 0, "%s", err.msg);
+	cr_assert_eq(n, 5);
+	cr_assert_eq(margo_arch_list_parse(v, &n, sparc, &err), ERR_INVALID);
+	cr_assert_str_eq(err.msg, "\"sparc\" is not an architecture "
+				  "(amd64 or x86_64, arm64 or aarch64, "
+				  "arm[/v6|/v7], riscv64, other)");
+	cr_assert(margo_arch_known("arm/v6"));
+	cr_assert(margo_arch_known("armhf"));
+	cr_assert(!margo_arch_known("ppc64le"));
+	cr_assert(!margo_arch_known("386"));
+}
+
 Test(margo_arch_list, refuses_a_bad_one_none_and_too_many)
 {
 	char bad[] = "amd64,Not Arch", none[] = ",,", many[128];
@@ -229,7 +248,8 @@ Test(margo_arch_list, refuses_a_bad_one_none_and_too_many)
 
 	cr_assert_eq(margo_arch_list_parse(v, &n, bad, &err), ERR_INVALID);
 	cr_assert_str_eq(err.msg, "\"Not Arch\" is not an architecture "
-				  "(amd64, arm64, arm/v7, ...)");
+				  "(amd64 or x86_64, arm64 or aarch64, "
+				  "arm[/v6|/v7], riscv64, other)");
 	cr_assert_eq(n, 0);
 	cr_assert_eq(margo_arch_list_parse(v, &n, none, &err), ERR_INVALID);
 	cr_assert_str_eq(err.msg, "no architecture given");

@@ -365,3 +365,14 @@ Test(serve_range, content_range_of_a_chunk)
 		     ERR_INVALID);
 	cr_assert(strstr(err.msg, "1-2x"), "%s", err.msg);
 }
+
+Test(serve_route, query_arguments_are_counted_as_the_server_splits_them)
+{
+	cr_assert_eq(route_query_count("/v2/a/tags/list"), 0);
+	cr_assert_eq(route_query_count("/v2/a/tags/list?"), 1);
+	cr_assert_eq(route_query_count("/v2/a/tags/list?n=1"), 1);
+	cr_assert_eq(route_query_count("/v2/a/tags/list?n=1&last=x"), 2);
+	cr_assert_eq(route_query_count("/v2/?&&&"), 4);
+	/* only the query's '&'s: "?" in a value is one more argument's text */
+	cr_assert_eq(route_query_count("/v2/a&b/c?x=?&y"), 2);
+}

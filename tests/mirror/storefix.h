@@ -124,8 +124,10 @@ fix_image(struct fix *f, const char *repo, const char *config,
 	}
 	off += (size_t)snprintf(json + off, sizeof(json) - off, "]");
 	if (subject) {
-		/* the subject's size is not checked by anyone here */
-		fix_desc(d, sizeof(d), MT_MANIFEST, subject, 100);
+		/* verify checks a stored subject's size */
+		int64_t ss = 100;
+		store_blob_exists(&ss, &f->st, subject);
+		fix_desc(d, sizeof(d), MT_MANIFEST, subject, (long long)ss);
 		off += (size_t)snprintf(json + off, sizeof(json) - off,
 					",\"subject\":%s", d);
 	}

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mirror/sync/syncconf.h"
@@ -707,4 +708,50 @@ Test(syncconf, oversize_file_is_invalid_and_named)
 	cr_expect_str_eq(err.msg, "big.yaml: larger than 1048576 bytes");
 	cr_expect_null(cfg.path);
 	free(big);
+}
+
+Test(syncconf, files_named_are_checked_before_the_run)
+{
+	char dir[] = "/tmp/ocimirror-syncfiles-XXXXXX", ca[128], yaml[512];
+	char want[700];
+	FILE *f;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(yaml, sizeof(yaml),
+		 "registries:\n  r.example:\n    ca: %s\n"
+		 "  s.example: {cert: %s/c.pem, key: %s}\n"
+		 "sync: [{source: r.example/a}]\n",
+		 ca, dir, ca);
+	parse_ok(yaml);
+	/* the parse alone reads no file; the check names the first missing */
+	cr_assert_eq(syncconf_check_files(&cfg, &err), ERR_INVALID);
+	snprintf(want, sizeof(want),
+		 "t.yaml:3:9: ca: cannot read \"%s\": No such file or "
+		 "directory",
+		 ca);
+	cr_expect_str_eq(err.msg, want);
+	f = fopen(ca, "w");
+	cr_assert_not_null(f);
+	fputs("-----BEGIN CERTIFICATE-----\n", f);
+	fclose(f);
+	cr_assert_eq(syncconf_check_files(&cfg, &err), ERR_INVALID);
+	snprintf(want, sizeof(want),
+		 "t.yaml:4:21: cert: cannot read \"%s/c.pem\": No such file "
+		 "or directory",
+		 dir);
+	cr_expect_str_eq(err.msg, want);
+	snprintf(want, sizeof(want), "%s/c.pem", dir);
+	cr_assert_eq(mkdir(want, 0700), 0);
+	cr_assert_eq(syncconf_check_files(&cfg, &err), ERR_INVALID);
+	cr_expect(strstr(err.msg, "c.pem\": not a regular file") != NULL, "%s",
+		  err.msg);
+	rmdir(want);
+	f = fopen(want, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	cr_expect_eq(syncconf_check_files(&cfg, &err), 0, "%s", err.msg);
+	unlink(want);
+	unlink(ca);
+	rmdir(dir);
 }

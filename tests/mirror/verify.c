@@ -248,3 +248,105 @@ Test(verify, second_quarantine_of_a_digest_does_not_overwrite)
 	rel[strlen(rel) - 2] = '\0';
 	cr_assert(fix_exists(&f, rel));
 }
+
+/* A manifest in R with config "config-1" and one layer descriptor. */
+static struct oci_digest lying_image(const char *layer_mt,
+				     const struct oci_digest *ld,
+				     long long lsize, long long csize)
+{
+	char json[2048], c[512], l[512];
+	struct oci_digest cfg = dg("config-1");
+
+	fix_desc(c, sizeof(c), MT_CONFIG, &cfg, csize);
+	fix_desc(l, sizeof(l), layer_mt, ld, lsize);
+	snprintf(json, sizeof(json),
+		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,"
+		 "\"layers\":[%s]}",
+		 MT_MANIFEST, c, l);
+	return fix_manifest(&f, R, json, MT_MANIFEST);
+}
+
+Test(verify, a_layer_whose_descriptor_size_lies_is_reported)
+{
+	struct verify_stats st;
+	struct problems ps;
+	struct oci_digest big, m;
+	static char text[7001];
+	char want[200];
+
+	memset(text, 'B', 7000);
+	big = fix_blob(&f, text);
+	m = lying_image(MT_LAYER, &big, 10, 8);
+	run_verify(&st, &ps);
+	cr_assert_eq(ps.n, 1, "%s", ps.p[1].message);
+	cr_assert_eq(st.mismatched, 1);
+	cr_assert_eq(st.missing + st.corrupt + st.unreadable, 0);
+	cr_assert_eq(ps.p[0].kind, VERIFY_SIZE_MISMATCH);
+	cr_assert_str_eq(ps.p[0].repo, R);
+	cr_assert_str_eq(ps.p[0].manifest, m.str);
+	cr_assert_str_eq(ps.p[0].digest, big.str);
+	snprintf(want, sizeof(want), "layer %s is 7000 bytes, the manifest "
+				     "says 10",
+		 big.str);
+	cr_assert(strstr(ps.p[0].message, want), "%s", ps.p[0].message);
+}
+
+Test(verify, a_config_and_an_index_child_whose_sizes_lie_are_reported)
+{
+	struct verify_stats st;
+	struct problems ps;
+	struct oci_digest one = dg("layer one"), m, ix;
+	char json[2048];
+
+	m = lying_image(MT_LAYER, &one, 9, 7); /* "config-1" is 8 bytes */
+	snprintf(json, sizeof(json),
+		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":["
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":1}]}",
+		 MT_INDEX, MT_MANIFEST, m1.str);
+	ix = fix_manifest(&f, R, json, MT_INDEX);
+	run_verify(&st, &ps);
+	cr_assert_eq(st.mismatched, 2);
+	cr_assert_eq(ps.n, 2);
+	for (size_t i = 0; i < ps.n; i++) {
+		cr_assert_eq(ps.p[i].kind, VERIFY_SIZE_MISMATCH);
+		if (!strcmp(ps.p[i].manifest, m.str)) {
+			cr_assert_str_eq(ps.p[i].digest, dg("config-1").str);
+			cr_assert(strstr(ps.p[i].message,
+					 "is 8 bytes, the manifest says 7"),
+				  "%s", ps.p[i].message);
+		} else {
+			cr_assert_str_eq(ps.p[i].manifest, ix.str);
+			cr_assert_str_eq(ps.p[i].digest, m1.str);
+		}
+	}
+}
+
+Test(verify, a_non_distributable_layer_need_not_be_stored)
+{
+	struct verify_stats st;
+	struct problems ps;
+	struct oci_digest absent = dg("foreign layer"), one = dg("layer one");
+
+	lying_image("application/vnd.oci.image.layer.nondistributable.v1.tar",
+		    &absent, 13, 8);
+	lying_image("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+		    &absent, 13, 8);
+	run_verify(&st, &ps);
+	cr_assert_eq(ps.n, 0, "%s", ps.p[0].message);
+	/* stored, its size still counts */
+	lying_image("application/vnd.oci.image.layer.nondistributable.v1.tar",
+		    &one, 3, 8);
+	run_verify(&st, &ps);
+	cr_assert_eq(st.mismatched, 1);
+	cr_assert_str_eq(ps.p[0].digest, one.str);
+	/* an ordinary layer that is not stored is missing */
+	lying_image(MT_LAYER, &absent, 13, 8);
+	run_verify(&st, &ps);
+	cr_assert_eq(st.missing, 1);
+	cr_assert_eq(ps.n, 2);
+	{
+		size_t k = ps.p[0].kind == VERIFY_MISSING_BLOB ? 0 : 1;
+		cr_assert_eq(ps.p[k].kind, VERIFY_MISSING_BLOB);
+		cr_assert_str_eq(ps.p[k].digest, absent.str);
+	}
+}

@@ -34,3 +34,20 @@ Test(oci_mediatype, canonical_spelling_of_storable_types)
 	cr_expect_null(oci_mediatype_canonical(MT_HELM_CHART));
 	cr_expect_null(oci_mediatype_canonical(NULL));
 }
+
+Test(oci_mediatype, non_distributable_layers)
+{
+	cr_assert(oci_mediatype_is_nondistributable(MT_OCI_LAYER_ND_TAR));
+	cr_assert(oci_mediatype_is_nondistributable(
+	    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"));
+	cr_assert(oci_mediatype_is_nondistributable(
+	    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"));
+	cr_assert(oci_mediatype_is_nondistributable(
+	    "Application/VND.docker.image.rootfs.foreign.diff.tar.gzip"));
+	cr_assert(oci_mediatype_is_nondistributable(
+	    " application/vnd.docker.image.rootfs.foreign.diff.tar; x=1"));
+	cr_assert(!oci_mediatype_is_nondistributable(MT_OCI_LAYER_TGZ));
+	cr_assert(!oci_mediatype_is_nondistributable(
+	    "application/vnd.example.nondistributable-notes"));
+	cr_assert(!oci_mediatype_is_nondistributable(NULL));
+}
