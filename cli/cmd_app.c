@@ -271,11 +271,10 @@ static int app_show(int argc, char **argv, struct cli *cli)
 	printf("deployment profiles:\n");
 	for (size_t i = 0; i < app.n_profiles; i++) {
 		const struct margo_profile *p = &app.profiles[i];
+		char archs[300];
 
-		printf("  %s %s [", sv(&p->type), sv(&p->id));
-		for (size_t k = 0; k < p->n_architectures; k++)
-			printf("%s%s", k ? "," : "", sv(&p->architectures[k]));
-		printf("]\n");
+		margo_profile_arch_format(archs, sizeof(archs), p);
+		printf("  %s %s %s\n", sv(&p->type), sv(&p->id), archs);
 		for (size_t k = 0; k < p->n_components; k++)
 			printf("    %s: %s revision %s\n",
 			       sv(&p->components[k].name),
@@ -417,7 +416,9 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 		free(arch_copy);
 		return cli_usage(cli, "%s", usage);
 	}
-	if (oci_ref_parse(&ref, argv[optind], &err)) {
+	/* no tag: the highest version upstream (a package has no latest) */
+	if (oci_ref_parse_repo(&ref, argv[optind], NULL) &&
+	    oci_ref_parse(&ref, argv[optind], &err)) {
 		free(arch_copy);
 		return cli_usage(cli, "app pull: %s", err.msg);
 	}

@@ -13,6 +13,7 @@
 struct anchor {
 	char *name;
 	size_t size;
+	size_t ordinal; /* 1 for the first anchor defined, 2 for the next... */
 	int open;
 };
 
@@ -34,6 +35,7 @@ struct count {
 	struct frame *stack;
 	size_t depth, stack_cap;
 	size_t nodes, expanded;
+	size_t lookups; /* the loader's anchor comparisons, estimated */
 };
 
 static size_t hash(const char *s)
@@ -102,7 +104,7 @@ static struct anchor *anchor_add(struct anchors *a, const char *name, int *oom)
 		return NULL;
 	}
 	a->v[i].open = 1;
-	a->n++;
+	a->v[i].ordinal = ++a->n;
 	return &a->v[i];
 }
 
@@ -192,6 +194,16 @@ static size_t anchors_max(const struct oci_yaml_limits *lim)
 	return lim->anchors_max ? lim->anchors_max : OCI_YAML_ANCHORS_MAX;
 }
 
+static size_t sat_add(size_t a, size_t b)
+{
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t sat_mul(size_t a, size_t b)
+{
+	return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
 /* Add size (saturating) to the open parent and to the total. */
 static void grow(struct count *c, size_t size)
 {
@@ -228,6 +240,18 @@ static int count_event(struct oci_yaml *y, struct count *c,
 				       "YAML: alias *%.100s is inside the "
 				       "node it refers to",
 				       a->name);
+		/* libyaml's loader finds an alias's anchor by comparing it
+		 * with every anchor defined before it, by strcmp */
+		c->lookups = sat_add(
+		    c->lookups,
+		    sat_mul(a->ordinal,
+			    1 + strlen((const char *)ev->data.alias.anchor) /
+				    16));
+		if (over(c->lookups, OCI_YAML_LOOKUPS_MAX))
+			return too_large(y, ev, err,
+					 "YAML aliases cost more than %zu "
+					 "anchor comparisons to resolve",
+					 (size_t)OCI_YAML_LOOKUPS_MAX);
 		grow(c, a->size);
 		if (over(c->expanded, lim->expand_max))
 			return too_large(y, ev, err,
@@ -330,6 +354,297 @@ static int count_first(struct oci_yaml *y, const struct oci_yaml_limits *lim,
 	return rc < 0 ? rc : 0;
 }
 
+/* ---- merge keys (<<) ---------------------------------------------------
+ *
+ * After the load each mapping holding a merge key gets a new pairs array:
+ * its own pairs (merge keys left out) in order, then the pairs of each
+ * merged map, in the order of the merges, whose keys are not there yet.
+ * A merged map is resolved before the maps that merge it, by a depth-first
+ * walk on a stack of its own (chains of merges can be long). */
+
+#define MERGE_TAG "tag:yaml.org,2002:merge"
+
+struct mframe {
+	int node;	   /* a mapping being resolved */
+	size_t pair, item; /* its next pair to look at, item in that one */
+};
+
+struct merge {
+	struct oci_yaml *y;
+	struct err *err;
+	const struct oci_yaml_limits *lim;
+	yaml_document_t *doc;
+	unsigned char *state; /* per node: 0 new, 1 being resolved, 2 done */
+	size_t *hashes;	      /* per node, of a scalar key; 0: not yet */
+	struct mframe *stack;
+	size_t sp, stack_cap;
+	size_t work;  /* pairs the merges went through */
+	int *set;     /* key node indices, open-addressed, 0 empty */
+	size_t set_n; /* slots in use */
+};
+
+static int is_merge_key(const yaml_node_t *k)
+{
+	if (!k || k->type != YAML_SCALAR_NODE)
+		return 0;
+	if (k->tag && !strcmp((const char *)k->tag, MERGE_TAG))
+		return 1;
+	return k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       k->data.scalar.length == 2 &&
+	       !memcmp(k->data.scalar.value, "<<", 2);
+}
+
+static yaml_node_t *mnode(struct merge *m, int idx)
+{
+	return yaml_document_get_node(m->doc, idx);
+}
+
+static int merge_fail(struct merge *m, const yaml_node_t *n, const char *fmt,
+		      const char *kind)
+{
+	return fail_at(m->y, m->err, ERR_INVALID, n->start_mark.line + 1,
+		       n->start_mark.column + 1, fmt, kind);
+}
+
+/* The next map to merge into f's, past f's cursor: its index, 0 when
+ * there is none left, or an error for a merge key's value that is not a
+ * map or a list of maps. */
+static int merge_next(struct merge *m, struct mframe *f, int *src)
+{
+	yaml_node_t *map = mnode(m, f->node);
+	yaml_node_pair_t *pairs = map->data.mapping.pairs.start;
+	size_t n = oci_yaml_map_len(map);
+
+	*src = 0;
+	for (; f->pair < n; f->pair++, f->item = 0) {
+		yaml_node_t *v = mnode(m, pairs[f->pair].value);
+
+		if (!is_merge_key(mnode(m, pairs[f->pair].key)))
+			continue;
+		if (v && v->type == YAML_MAPPING_NODE && !f->item) {
+			f->item = 1;
+			*src = pairs[f->pair].value;
+			return 0;
+		}
+		if (v && v->type == YAML_MAPPING_NODE)
+			continue;
+		if (!v || v->type != YAML_SEQUENCE_NODE)
+			return merge_fail(m, v ? v : map,
+					  "YAML: the merge key << needs a "
+					  "map or a list of maps, found %s",
+					  oci_yaml_kind(v));
+		if (f->item < oci_yaml_seq_len(v)) {
+			yaml_node_t *it =
+			    mnode(m, v->data.sequence.items.start[f->item]);
+
+			if (!it || it->type != YAML_MAPPING_NODE)
+				return merge_fail(
+				    m, it ? it : v,
+				    "YAML: the merge key << needs maps, "
+				    "its list holds %s",
+				    oci_yaml_kind(it));
+			*src = v->data.sequence.items.start[f->item++];
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static size_t key_hash(struct merge *m, int idx)
+{
+	yaml_node_t *k = mnode(m, idx);
+	size_t h = 1469598103934665603ULL;
+
+	if (!k || k->type != YAML_SCALAR_NODE)
+		return (size_t)idx * 0x9e3779b97f4a7c15ULL | 1;
+	if (m->hashes[idx])
+		return m->hashes[idx];
+	for (size_t i = 0; i < k->data.scalar.length; i++)
+		h = (h ^ k->data.scalar.value[i]) * 1099511628211ULL;
+	return m->hashes[idx] = h | 1;
+}
+
+static int key_eq(struct merge *m, int a, int b)
+{
+	yaml_node_t *x = mnode(m, a), *z = mnode(m, b);
+
+	if (a == b)
+		return 1;
+	return x && z && x->type == YAML_SCALAR_NODE &&
+	       z->type == YAML_SCALAR_NODE &&
+	       x->data.scalar.length == z->data.scalar.length &&
+	       !memcmp(x->data.scalar.value, z->data.scalar.value,
+		       x->data.scalar.length);
+}
+
+/* Put key in the set (of cap slots, a power of two); 1 when an equal key
+ * was there already. */
+static int set_put(struct merge *m, size_t cap, int key)
+{
+	size_t i = key_hash(m, key) & (cap - 1);
+
+	for (; m->set[i]; i = (i + 1) & (cap - 1))
+		if (key_eq(m, m->set[i], key))
+			return 1;
+	m->set[i] = key;
+	return 0;
+}
+
+/* Count what merging would bring into map, against the cap. */
+static int merge_size(struct merge *m, yaml_node_t *map, size_t *own,
+		      size_t *total, int *any)
+{
+	yaml_node_pair_t *pairs = map->data.mapping.pairs.start;
+	size_t n = oci_yaml_map_len(map);
+
+	*own = *total = 0;
+	*any = 0;
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *v = mnode(m, pairs[i].value);
+
+		if (!is_merge_key(mnode(m, pairs[i].key))) {
+			++*own;
+			continue;
+		}
+		*any = 1;
+		if (v->type == YAML_MAPPING_NODE)
+			*total = sat_add(*total, oci_yaml_map_len(v));
+		else
+			for (size_t j = 0; j < oci_yaml_seq_len(v); j++)
+				*total = sat_add(
+				    *total,
+				    oci_yaml_map_len(mnode(
+					m, v->data.sequence.items.start[j])));
+	}
+	if (!*any)
+		return 0;
+	*total = sat_add(*total, *own);
+	m->work = sat_add(m->work, *total);
+	if (over(m->work, m->lim->expand_max))
+		return fail_at(m->y, m->err, ERR_TOO_LARGE,
+			       map->start_mark.line + 1,
+			       map->start_mark.column + 1,
+			       "more than %zu YAML map entries once merge keys "
+			       "(<<) are resolved",
+			       m->lim->expand_max);
+	return 0;
+}
+
+static void add_pairs(struct merge *m, yaml_node_pair_t *out, size_t *n,
+		      size_t cap, const yaml_node_t *src)
+{
+	for (size_t i = 0; i < oci_yaml_map_len(src); i++) {
+		yaml_node_pair_t p = src->data.mapping.pairs.start[i];
+
+		if (!set_put(m, cap, p.key))
+			out[(*n)++] = p;
+	}
+}
+
+/* Rewrite map's pairs once the maps it merges are resolved. */
+static int merge_apply(struct merge *m, yaml_node_t *map)
+{
+	yaml_node_pair_t *pairs = map->data.mapping.pairs.start, *out;
+	size_t n = oci_yaml_map_len(map), own, total, cap = 16, k = 0;
+	int any, rc;
+
+	if ((rc = merge_size(m, map, &own, &total, &any)) || !any)
+		return rc;
+	while (cap < total * 2 && cap < SIZE_MAX / 4)
+		cap *= 2;
+	if (total > SIZE_MAX / sizeof(*out) || cap > SIZE_MAX / sizeof(int))
+		return fail_at(m->y, m->err, ERR_FAIL, 0, 0, "out of memory");
+	out = malloc((total ? total : 1) * sizeof(*out));
+	free(m->set);
+	m->set = calloc(cap, sizeof(int));
+	if (!out || !m->set) {
+		free(out);
+		return fail_at(m->y, m->err, ERR_FAIL, 0, 0, "out of memory");
+	}
+	/* the map's own keys win; duplicates among them stay as written */
+	for (size_t i = 0; i < n; i++)
+		if (!is_merge_key(mnode(m, pairs[i].key))) {
+			set_put(m, cap, pairs[i].key);
+			out[k++] = pairs[i];
+		}
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *v = mnode(m, pairs[i].value);
+
+		if (!is_merge_key(mnode(m, pairs[i].key)))
+			continue;
+		if (v->type == YAML_MAPPING_NODE)
+			add_pairs(m, out, &k, cap, v);
+		else
+			for (size_t j = 0; j < oci_yaml_seq_len(v); j++)
+				add_pairs(
+				    m, out, &k, cap,
+				    mnode(m, v->data.sequence.items.start[j]));
+	}
+	free(pairs);
+	map->data.mapping.pairs.start = out;
+	map->data.mapping.pairs.top = out + k;
+	map->data.mapping.pairs.end = out + (total ? total : 1);
+	return 0;
+}
+
+/* Resolve the map at idx and, first, every map it merges. */
+static int merge_resolve(struct merge *m, int idx)
+{
+	int rc;
+
+	m->sp = 0;
+	m->state[idx] = 1;
+	if (OCI_VEC_RESERVE(m->stack, m->sp, m->stack_cap, 1, 0))
+		return fail_at(m->y, m->err, ERR_FAIL, 0, 0, "out of memory");
+	m->stack[m->sp++] = (struct mframe){idx, 0, 0};
+	while (m->sp) {
+		struct mframe *f = &m->stack[m->sp - 1];
+		int src;
+
+		if ((rc = merge_next(m, f, &src)))
+			return rc;
+		if (!src) {
+			if ((rc = merge_apply(m, mnode(m, f->node))))
+				return rc;
+			m->state[f->node] = 2;
+			m->sp--;
+			continue;
+		}
+		if (m->state[src] == 2)
+			continue;
+		if (m->state[src] == 1) /* the first pass refuses cycles */
+			return merge_fail(m, mnode(m, src),
+					  "YAML: a map merges itself%s", "");
+		m->state[src] = 1;
+		if (OCI_VEC_RESERVE(m->stack, m->sp, m->stack_cap, 1, 0))
+			return fail_at(m->y, m->err, ERR_FAIL, 0, 0,
+				       "out of memory");
+		m->stack[m->sp++] = (struct mframe){src, 0, 0};
+	}
+	return 0;
+}
+
+static int merge_keys(struct oci_yaml *y, const struct oci_yaml_limits *lim,
+		      struct err *err)
+{
+	struct merge m = {.y = y, .err = err, .lim = lim, .doc = &y->doc};
+	size_t n = (size_t)(y->doc.nodes.top - y->doc.nodes.start);
+	int rc = 0;
+
+	m.state = calloc(n + 1, 1);
+	m.hashes = calloc(n + 1, sizeof(*m.hashes));
+	if (!m.state || !m.hashes)
+		rc = fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
+	for (size_t i = 1; i <= n && !rc; i++)
+		if (mnode(&m, (int)i)->type == YAML_MAPPING_NODE && !m.state[i])
+			rc = merge_resolve(&m, (int)i);
+	free(m.state);
+	free(m.hashes);
+	free(m.stack);
+	free(m.set);
+	return rc;
+}
+
 int oci_yaml_load(struct oci_yaml *y, const char *name, const void *data,
 		  size_t len, const struct oci_yaml_limits *lim,
 		  struct err *err)
@@ -359,6 +674,10 @@ int oci_yaml_load(struct oci_yaml *y, const char *name, const void *data,
 	yaml_parser_delete(&p);
 	if (rc)
 		return rc;
+	if ((rc = merge_keys(y, lim, err))) {
+		yaml_document_delete(&y->doc);
+		return rc;
+	}
 	y->has_doc = y->loaded = 1;
 	return 0;
 }

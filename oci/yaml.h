@@ -17,6 +17,32 @@
  *               libyaml's loader looks each alias up by a linear scan
  *               of the anchors, so their number is capped before it runs
  *
+ * libyaml's loader finds each alias's anchor by comparing it with every
+ * anchor defined before it; the first pass adds up those comparisons
+ * (anchor's place in definition order, times 1 + the alias's length / 16)
+ * and refuses more than OCI_YAML_LOOKUPS_MAX (50 million, a fixed cap, not
+ * a field): a file of a thousand anchors and a million aliases to the
+ * last one cost seconds before.
+ *
+ * Merge keys (YAML 1.1's <<) are resolved by the load, for every reader:
+ * `<<: *a` or `<<: {..}` merges one map, `<<: [*a, *b]` several. A map
+ * holding merge keys gets a new pairs array: its own pairs in the order
+ * written (merge keys left out, duplicates among them kept as libyaml
+ * keeps them), then each merged map's pairs, in the order of the merges,
+ * whose key is not there yet: keys written in the map win, and of the
+ * merged maps the earlier wins. A merged map's own merges are resolved
+ * first. Keys are compared as scalars, by their bytes (a hash set, so a
+ * wide map costs no more than its size); a non-scalar key only equals
+ * itself. Walkers and lookups see merged maps as if written out; the
+ * merged map itself is unchanged. A << key is plain (unquoted) or tagged
+ * !!merge: "<<" quoted is an ordinary key. A merge of anything but a map
+ * or a list of maps is ERR_INVALID "YAML: the merge key << needs ..." at
+ * the value (for an alias: at its anchor's node). Merged pairs are counted
+ * against expand_max ("more than N YAML map entries once merge keys (<<)
+ * are resolved", ERR_TOO_LARGE); every merged pair comes from a node the
+ * first pass counted with aliases expanded, so a merge bomb (nested merges
+ * that multiply) stops there first, while it is read.
+ *
  * An alias to a node that contains it (a cycle) is refused outright. A
  * limit of 0 means "no cap" for that count, except anchors_max: 0 there
  * is the default (1000), so a limits struct written without the field
@@ -59,6 +85,7 @@ struct oci_yaml_limits {
 #define OCI_YAML_NODES_MAX 200000
 #define OCI_YAML_EXPAND_MAX 10000000
 #define OCI_YAML_ANCHORS_MAX 1000
+#define OCI_YAML_LOOKUPS_MAX 50000000 /* alias-to-anchor comparisons */
 #define OCI_YAML_LIMITS_DEFAULT                                                \
 	{                                                                      \
 		OCI_YAML_INPUT_MAX, OCI_YAML_DEPTH_MAX, OCI_YAML_NODES_MAX,    \

@@ -121,19 +121,27 @@ static int request(struct reg_client *c, struct reg_response *out,
 	return reg_request(&c->conn, &c->tokens, out, &call, err);
 }
 
+/* What joins repo and ref in a message: '@' before a digest (a tag has
+ * no ':'), else ':'. */
+static const char *ref_sep(const char *ref)
+{
+	return strchr(ref, ':') ? "@" : ":";
+}
+
 static int status_error(const char *what, const char *repo, const char *ref,
 			const struct reg_response *r, struct err *err)
 {
 	char d[300];
+	const char *sep = ref_sep(ref);
 
 	reg_response_describe(d, sizeof(d), r);
 	if (r->status == 404)
-		return err_set(err, ERR_NOT_FOUND, "%s %s:%s: not found (%s)",
-			       what, repo, ref, d);
+		return err_set(err, ERR_NOT_FOUND, "%s %s%s%s: not found (%s)",
+			       what, repo, sep, ref, d);
 	if (r->status == 403)
-		return err_set(err, ERR_UNAUTHORIZED, "%s %s:%s: denied (%s)",
-			       what, repo, ref, d);
-	return err_set(err, ERR_FAIL, "%s %s:%s: %s", what, repo, ref, d);
+		return err_set(err, ERR_UNAUTHORIZED, "%s %s%s%s: denied (%s)",
+			       what, repo, sep, ref, d);
+	return err_set(err, ERR_FAIL, "%s %s%s%s: %s", what, repo, sep, ref, d);
 }
 
 void reg_manifest_release(struct reg_manifest *m)
@@ -155,8 +163,8 @@ static int manifest_common(struct reg_client *c, struct reg_manifest *out,
 	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repo, ref);
 	rc = request(c, r, method, path, MT_ACCEPT_ALL, repo, err);
 	if (rc)
-		return err_wrap(err, "manifest %s/%s:%s: ", c->conn.host, repo,
-				ref);
+		return err_wrap(err, "manifest %s/%s%s%s: ", c->conn.host, repo,
+				ref_sep(ref), ref);
 	if (r->status != 200)
 		return status_error("manifest", repo, ref, r, err);
 	out->content_type = strdup(r->content_type);
@@ -178,9 +186,10 @@ int reg_client_get_manifest(struct reg_client *c, struct reg_manifest *out,
 	if (rc) {
 		if (rc == ERR_TOO_LARGE)
 			err_set(err, ERR_TOO_LARGE,
-				"manifest %s/%s:%s is larger than %u bytes; "
+				"manifest %s/%s%s%s is larger than %u bytes; "
 				"refused",
-				c->conn.host, repo, ref, OCI_MANIFEST_MAX);
+				c->conn.host, repo, ref_sep(ref), ref,
+				OCI_MANIFEST_MAX);
 		goto out;
 	}
 	out->len = r.body.len;

@@ -16,6 +16,12 @@ struct archset {
 	char v[MARGO_ARCH_MAX][48];
 };
 
+/* What the store held at a tag before the pull: complete at digest d. */
+struct before {
+	int complete;
+	struct oci_digest d;
+};
+
 /* One component, however many profiles name it. */
 struct comp {
 	char key[OCI_REF_STR_MAX]; /* repository:revision as written */
@@ -30,6 +36,7 @@ struct comp {
 	struct oci_digest digest;
 	uint64_t bytes;
 	int updated;
+	struct before was;
 	char kind[64];
 	struct margo_images imgs;
 };
@@ -49,6 +56,7 @@ struct img {
 	uint64_t bytes;
 	int updated, had_old;
 	struct oci_digest old;
+	struct before was;
 };
 
 struct ctx {

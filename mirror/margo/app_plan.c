@@ -7,21 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mirror/margo/catalog.h"
 #include "oci/vec.h"
 
 /* "arm64", "arm/v7": the architecture part of linux/ARCH, normalised. */
 static int arch_norm(char *dst, size_t cap, const char *arch)
 {
-	struct oci_platform p;
-	char full[128], plat[128];
-	int rc;
-
-	snprintf(full, sizeof(full), "linux/%s", arch);
-	if ((rc = oci_platform_parse(&p, full, NULL)))
-		return rc; /* not an architecture: the callers skip it */
-	oci_platform_format(&p, plat, sizeof(plat));
-	snprintf(dst, cap, "%s", plat + 6);
-	return 0;
+	return margo_arch_norm(dst, cap, arch);
 }
 
 int margo_arch_known(const char *arch)
@@ -265,7 +257,6 @@ static struct margo_node *tree_profile(struct ctx *c,
 {
 	struct margo_node *nd;
 	char name[300];
-	size_t o = 0;
 
 	snprintf(name, sizeof(name), "%s %s", p->type.v ? p->type.v : "?",
 		 p->id.v ? p->id.v : "?");
@@ -274,17 +265,7 @@ static struct margo_node *tree_profile(struct ctx *c,
 				   name, err);
 	if (!nd)
 		return NULL;
-	for (size_t k = 0; k < p->n_architectures && o < 200; k++) {
-		o += (size_t)snprintf(
-		    nd->detail + o, sizeof(nd->detail) - o, "%s%.40s",
-		    k ? "," : "[",
-		    p->architectures[k].v ? p->architectures[k].v : "?");
-		if (o >= sizeof(nd->detail))
-			o = sizeof(nd->detail) - 1;
-	}
-	if (o + 20 < sizeof(nd->detail))
-		snprintf(nd->detail + o, sizeof(nd->detail) - o, "%s",
-			 p->n_architectures ? "]" : "[any architecture]");
+	margo_profile_arch_format(nd->detail, sizeof(nd->detail), p);
 	if (skip_reason)
 		err_set(&nd->err, ERR_OK, "%s", skip_reason);
 	return nd;

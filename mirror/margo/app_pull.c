@@ -14,6 +14,7 @@
 #include "mirror/pull.h"
 #include "oci/buf.h"
 #include "oci/manifest.h"
+#include "oci/vec.h"
 
 /* With check_first: 1 when repo:tag upstream is what the store holds, 0
  * when not, an error code (e filled) when the registry could not say. */
@@ -34,6 +35,40 @@ static int current(struct ctx *c, const struct oci_ref *r, const char *repo,
 	    (rc = fresh_head_tag(d, cl, r->path, r->tag, e)))
 		return rc;
 	return fresh_tag_current(c->s, repo, r->tag, d, plats, n);
+}
+
+/* What repo:tag holds complete now, before the pull. */
+static void before_note(struct before *b, const struct store *s,
+			const char *repo, const char *tag,
+			const struct oci_platform *plats, size_t n)
+{
+	struct store_ref old;
+
+	memset(b, 0, sizeof(*b));
+	if (tag[0] && !store_tag_get(&old, s, repo, tag, NULL) &&
+	    fresh_manifest_complete(s, repo, &old.digest, plats, n)) {
+		b->complete = 1;
+		b->d = old.digest;
+	}
+}
+
+/* 1 when a pull that ended at d, fetching that many bytes, changed
+ * nothing: the store held d complete at the tag before. */
+static int before_same(const struct before *b, const struct oci_digest *d,
+		       uint64_t fetched)
+{
+	return b->complete && !fetched && oci_digest_equal(&b->d, d);
+}
+
+/* A pull failure's message without the "pull REF: " pull_run puts in
+ * front: the report's node names the reference already. */
+static void err_unname(struct err *e, const char *ref)
+{
+	char pre[OCI_REF_STR_MAX + 8];
+	size_t n = (size_t)snprintf(pre, sizeof(pre), "pull %s: ", ref);
+
+	if (n < sizeof(pre) && !strncmp(e->msg, pre, n))
+		memmove(e->msg, e->msg + n, strlen(e->msg + n) + 1);
 }
 
 /* 1 when repo:tag exists and points at another digest than d. */
@@ -274,6 +309,7 @@ static int pull_components(struct ctx *c, struct err *err)
 
 		if (m->state == MARGO_FAILED)
 			continue;
+		before_note(&m->was, c->s, m->repo, m->r.tag, NULL, 0);
 		if (comp_fetch(c, m) || m->state == MARGO_UNCHANGED)
 			continue;
 		/* the manifest just read, whatever the tag says by now */
@@ -292,9 +328,12 @@ static int pull_components(struct ctx *c, struct err *err)
 		if (b.res[k].result) {
 			m->state = MARGO_FAILED;
 			m->err = b.res[k].err;
+			err_unname(&m->err, b.res[k].ref);
 			margo_images_release(&m->imgs);
 		} else {
 			m->has_digest = 1;
+			if (before_same(&m->was, &m->digest, m->bytes))
+				m->state = MARGO_UNCHANGED;
 		}
 	}
 	batch_release(&b);
@@ -336,6 +375,7 @@ static void img_queue(struct ctx *c, struct batch *b, size_t i)
 		b->items[b->n].ref.has_digest = 1;
 		b->items[b->n].ref.digest = g->digest;
 	}
+	before_note(&g->was, c->s, g->repo, g->r.tag, g->plats, g->n_plats);
 	g->had_old =
 	    g->r.tag[0] && !store_tag_get(&old, c->s, g->repo, g->r.tag, NULL);
 	if (g->had_old)
@@ -362,11 +402,14 @@ static int pull_images(struct ctx *c, struct err *err)
 		if (b.res[k].result) {
 			g->state = MARGO_FAILED;
 			g->err = b.res[k].err;
+			err_unname(&g->err, b.res[k].ref);
 		} else {
 			g->has_digest = 1;
 			g->digest = b.res[k].digest;
 			g->updated = g->had_old &&
 				     !oci_digest_equal(&g->old, &g->digest);
+			if (before_same(&g->was, &g->digest, g->bytes))
+				g->state = MARGO_UNCHANGED;
 		}
 	}
 	batch_release(&b);
@@ -586,8 +629,32 @@ int margo_package_check(struct oci_digest *out, struct reg_client *cl,
 	return rc;
 }
 
+/* r without a tag or digest: the highest version its repository lists
+ * (a package has no "latest"). */
+static int pick_version(struct oci_ref *r, struct reg_pool *pool, struct err *e)
+{
+	struct reg_client *cl;
+	char **tags = NULL;
+	const char *best;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = reg_pool_get(pool, &cl, r->host, e)) ||
+	    (rc = reg_client_list_tags(cl, &tags, &n, r->path, e)))
+		return rc;
+	best = margo_version_highest(tags, n);
+	if (best)
+		snprintf(r->tag, sizeof(r->tag), "%s", best);
+	else
+		rc = err_set(e, ERR_NOT_FOUND,
+			     "the repository lists no tags (no version to "
+			     "pull)");
+	oci_strv_free(tags);
+	return rc;
+}
+
 int margo_app_pull(struct margo_pull_report *rep, struct store *s,
-		   struct reg_pool *pool, const struct oci_ref *ref,
+		   struct reg_pool *pool, const struct oci_ref *want,
 		   const struct margo_pull_options *o, struct err *err)
 {
 	struct ctx c;
@@ -595,7 +662,10 @@ int margo_app_pull(struct margo_pull_report *rep, struct store *s,
 	struct pull_result res;
 	struct reg_client *cl;
 	struct oci_digest d;
+	struct oci_ref pick = *want;
+	const struct oci_ref *ref = &pick;
 	struct margo_node *n;
+	struct before was;
 	struct err e;
 	char repo[OCI_REPO_MAX], label[OCI_REF_STR_MAX];
 	uint64_t bytes = 0;
@@ -609,6 +679,12 @@ int margo_app_pull(struct margo_pull_report *rep, struct store *s,
 	oci_ref_repo(ref, repo, sizeof(repo));
 	oci_ref_format(ref, label, sizeof(label));
 	err_clear(&e);
+	if (!ref->tag[0] && !ref->has_digest) {
+		if (pick_version(&pick, pool, &e))
+			goto failed;
+		oci_ref_format(ref, label, sizeof(label));
+	}
+	before_note(&was, s, repo, ref->tag, NULL, 0);
 	cur = current(&c, ref, repo, NULL, 0, &d, &e);
 	if (cur < 0)
 		goto failed;
@@ -628,9 +704,11 @@ int margo_app_pull(struct margo_pull_report *rep, struct store *s,
 		run_pull(&c, &it, 1, &res);
 		if (res.result) {
 			e = res.err;
+			err_unname(&e, res.ref);
 			goto failed;
 		}
 		bytes = res.bytes_fetched;
+		cur = before_same(&was, &d, bytes);
 	}
 	return margo_app_expand(rep, s, pool, &d, label,
 				cur ? MARGO_UNCHANGED : MARGO_STORED, bytes, o,

@@ -66,8 +66,11 @@ int margo_arch_known(const char *arch);
 int margo_arch_list_parse(char **out, size_t *n_out, char *list,
 			  struct err *err);
 
-/* Pull the package ref (tag or digest) and everything it references into
- * the report *rep (zeroed here; release it whatever the result). 0 when
+/* Pull the package ref (tag or digest; neither: the highest version its
+ * repository lists, by margo_version_cmp) and everything it references
+ * into the report *rep (zeroed here; release it whatever the result). A
+ * node is unchanged when the store held it complete, at the digest the
+ * registry gives, before the pull and nothing was fetched for it. 0 when
  * nothing failed. ERR_FAIL when something did: the report says what (the
  * rest was done) and err sums it up; or, with rep->failed still 0, the
  * report could not be built (out of memory, err says so). The caller holds

@@ -1,5 +1,6 @@
 #include "mirror/margo/catalog.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,20 +9,139 @@
 #include "mirror/store/walk.h"
 #include "oci/semver.h"
 #include "oci/manifest.h"
+#include "oci/platform.h"
+
+#define CATALOG_ARCH_MAX 16 /* architectures shown per profile */
 
 struct cat {
 	const struct store *s;
 	json_t *apps; /* repository -> entry */
 };
 
-/* 1 when version a is higher than b (SemVer, else lexical). */
-static int higher(const char *a, const char *b)
+/* 2 for a SemVer version, 1 for another that starts with a digit (or v
+ * and a digit: "1.0", "v2"), 0 for a name ("latest"). */
+static int version_rank(const char *v, struct semver *sv)
+{
+	if (!semver_parse(sv, v))
+		return 2;
+	if (v[0] == 'v' || v[0] == 'V')
+		v++;
+	return v[0] >= '0' && v[0] <= '9';
+}
+
+/* Digit runs as numbers, the rest byte by byte ("1.10" after "1.9"). */
+static int natural_cmp(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
+			const char *x = a, *y = b;
+			size_t la, lb;
+
+			while (*x == '0' && x[1] >= '0' && x[1] <= '9')
+				x++;
+			while (*y == '0' && y[1] >= '0' && y[1] <= '9')
+				y++;
+			for (a = x; *a >= '0' && *a <= '9'; a++)
+				;
+			for (b = y; *b >= '0' && *b <= '9'; b++)
+				;
+			la = (size_t)(a - x);
+			lb = (size_t)(b - y);
+			if (la != lb)
+				return la < lb ? -1 : 1;
+			if (memcmp(x, y, la))
+				return memcmp(x, y, la) < 0 ? -1 : 1;
+			continue;
+		}
+		if (*a != *b)
+			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+		a++;
+		b++;
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+int margo_version_cmp(const char *a, const char *b)
 {
 	struct semver x, y;
+	int ra = version_rank(a, &x), rb = version_rank(b, &y), c;
 
-	if (!semver_parse(&x, a) && !semver_parse(&y, b))
-		return semver_cmp(&x, &y) > 0;
-	return strcmp(a, b) > 0;
+	if (ra != rb)
+		return ra < rb ? -1 : 1;
+	if (ra == 2 && (c = semver_cmp(&x, &y)))
+		return c;
+	c = natural_cmp(a, b);
+	return c ? c : strcmp(a, b);
+}
+
+const char *margo_version_highest(char *const *v, size_t n)
+{
+	const char *best = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (!best || margo_version_cmp(v[i], best) > 0)
+			best = v[i];
+	return best;
+}
+
+int margo_arch_norm(char *dst, size_t cap, const char *arch)
+{
+	struct oci_platform p;
+	char full[128], plat[128];
+	int rc;
+
+	snprintf(full, sizeof(full), "linux/%s", arch);
+	if ((rc = oci_platform_parse(&p, full, NULL)))
+		return rc;
+	oci_platform_format(&p, plat, sizeof(plat));
+	snprintf(dst, cap, "%s", plat + 6);
+	return 0;
+}
+
+void margo_arch_canonical(char *dst, size_t cap, const char *arch)
+{
+	if (margo_arch_norm(dst, cap, arch))
+		snprintf(dst, cap, "%s", arch);
+}
+
+/* The architectures p names, canonical, each once, into v (at most max);
+ * their number. */
+static size_t profile_archs(char (*v)[48], size_t max,
+			    const struct margo_profile *p)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < p->n_architectures; k++) {
+		char a[48];
+		size_t q = 0;
+
+		if (!p->architectures[k].v)
+			continue;
+		margo_arch_canonical(a, sizeof(a), p->architectures[k].v);
+		while (q < n && strcmp(v[q], a))
+			q++;
+		if (q == n && n < max)
+			snprintf(v[n++], sizeof(v[0]), "%s", a);
+	}
+	return n;
+}
+
+void margo_profile_arch_format(char *dst, size_t cap,
+			       const struct margo_profile *p)
+{
+	char v[CATALOG_ARCH_MAX][48];
+	size_t n = profile_archs(v, CATALOG_ARCH_MAX, p), o;
+
+	if (!n) {
+		snprintf(dst, cap, "[any architecture]");
+		return;
+	}
+	o = (size_t)snprintf(dst, cap, "[");
+	for (size_t k = 0; k < n && o < cap; k++)
+		o += (size_t)snprintf(dst + o, cap - o, "%s%s", k ? "," : "",
+				      v[k]);
+	if (o < cap)
+		snprintf(dst + o, cap - o, "]");
 }
 
 static json_t *str_or_null(const struct margo_str *s)
@@ -50,11 +170,12 @@ static json_t *describe(const struct margo_app *a, const char *repo,
 	for (size_t i = 0; i < a->n_profiles; i++) {
 		const struct margo_profile *p = &a->profiles[i];
 		json_t *archs = json_array();
+		char v[CATALOG_ARCH_MAX][48];
+		size_t n = profile_archs(v, CATALOG_ARCH_MAX, p);
 
-		for (size_t k = 0; k < p->n_architectures; k++)
-			if (p->architectures[k].v)
-				json_array_append_new(
-				    archs, json_string(p->architectures[k].v));
+		/* x86_64 is amd64, aarch64 arm64: each one once */
+		for (size_t k = 0; k < n; k++)
+			json_array_append_new(archs, json_string(v[k]));
 		json_array_append_new(profs,
 				      json_pack("{s:o,s:o,s:o}", "type",
 						str_or_null(&p->type), "id",
@@ -84,8 +205,9 @@ static int visit(void *ctx, const char *repo, const char *tag,
 		versions = cur ? json_incref(json_object_get(cur, "versions"))
 			       : json_array();
 		json_array_append_new(versions, json_string(tag));
-		if (!cur || higher(tag, json_string_value(
-					    json_object_get(cur, "tag")))) {
+		if (!cur ||
+		    margo_version_cmp(tag, json_string_value(json_object_get(
+					       cur, "tag"))) > 0) {
 			json_t *e = describe(&app, repo, tag, ref->digest.str);
 			json_object_set(e, "versions", versions);
 			json_object_set_new(c->apps, repo, e);

@@ -7,14 +7,44 @@
 #define MIRROR_MARGO_CATALOG_H
 
 #include <jansson.h>
+#include <stddef.h>
 
 #include "mirror/store/store.h"
 #include "oci/err.h"
 
 /* A JSON array of {repository, id, name, version, versions, organization,
- * tagline, description, profiles: [{type, id, architectures}], digest}.
+ * tagline, description, profiles: [{type, id, architectures}], digest};
+ * architectures canonical (margo_arch_canonical), each once.
  * Packages whose description cannot be read are left out. */
 json_t *margo_catalog(const struct store *s, struct err *err);
+
+/* The order of package versions (tags), the one `app show`, `app list`
+ * and `app pull REPO` (no tag) pick the highest by: SemVer versions above
+ * other tags starting with a digit ("1.0", "v2"), those above names
+ * ("latest"); SemVer by precedence, the others with digit runs compared
+ * as numbers ("1.10" above "1.9"). <0, 0, >0 as strcmp; 0 only when a and
+ * b are the same string. */
+int margo_version_cmp(const char *a, const char *b);
+
+/* The highest of v[0..n) by margo_version_cmp; NULL when n is 0. */
+const char *margo_version_highest(char *const *v, size_t n);
+
+/* arch ("x86_64", "aarch64", "armhf") as the ARCH of linux/ARCH writes it
+ * ("amd64", "arm64", "arm/v7"), into dst; as written when it is not an
+ * architecture. The one canonical spelling the catalog and the reports
+ * show. */
+void margo_arch_canonical(char *dst, size_t cap, const char *arch);
+
+/* The same, 0; ERR_INVALID (dst unchanged) when arch is not the ARCH of
+ * linux/ARCH. */
+int margo_arch_norm(char *dst, size_t cap, const char *arch);
+
+/* A profile's architectures for a person: "[amd64,arm64]" (canonical,
+ * each once), "[any architecture]" when it names none. Used by `app show`
+ * and the `app pull` tree alike. */
+struct margo_profile;
+void margo_profile_arch_format(char *dst, size_t cap,
+			       const struct margo_profile *p);
 
 /* Split "[store:]REPO[:TAG]" as the store names packages into repo
  * (OCI_REPO_MAX bytes) and tag (OCI_TAG_MAX + 1, "" when none: the

@@ -33,18 +33,31 @@ struct layers {
 	size_t n;
 };
 
+/* The two registry globals charts read, "" when unset:
+ * global.imageRegistry (Bitnami's common.images.image, grafana) replaces
+ * the own registry of a {registry, repository} map; global.image.registry
+ * (ingress-nginx, which merges each image map over global.image) is the
+ * registry of a split-name map ({image} or {name}) that has none. */
+struct globals {
+	char image_registry[256];
+	char image_dot_registry[256];
+};
+
 struct vwalk {
 	struct margo_images *out;
-	const char *file, *app_version, *global_registry;
+	const char *file, *app_version;
+	const struct globals *g;
 	char *const *skip; /* top-level keys that belong to subcharts */
 	size_t n_skip;
 	size_t visits;
+	size_t added; /* entries handed to vadd, duplicates included */
 	int rc;
 };
 
 static void vadd(struct vwalk *w, const char *raw, const char *where,
 		 const char *problem)
 {
+	w->added++;
 	if (!w->rc)
 		w->rc = margo_images_add(w->out, raw, where, problem, NULL);
 }
@@ -59,53 +72,158 @@ static int image_key(const char *k)
 static const char TEMPLATED[] =
     "a template expression; it needs the chart rendered to resolve";
 
+static int templated(const char *s)
+{
+	return s && strstr(s, "{{");
+}
+
 /* A field of an image mapping: the highest layer that has it (Helm's
- * override, an empty string included). */
-static const char *field(const struct layers *l, const char *key)
+ * override, an empty string or a null included), NULL when none has. */
+static yaml_node_t *field_node(const struct layers *l, const char *key)
 {
 	for (size_t i = l->n; i-- > 0;) {
 		yaml_node_t *v = oci_yaml_map_get(l->v[i].doc, l->v[i].node,
 						  key, NULL, NULL);
 
-		if (v) {
-			const char *s = oci_yaml_scalar(v);
-
-			return s && *s && strcmp(s, "~") && strcmp(s, "null")
-				   ? s
-				   : NULL;
-		}
+		if (v)
+			return v;
 	}
 	return NULL;
 }
 
-static void image_map(struct vwalk *w, const struct layers *l,
-		      const char *where)
+/* A field as text: NULL when missing, null or "", and also when it is a
+ * list or a map, which *bad then names (else *bad is left alone). */
+static const char *field_str(const struct layers *l, const char *key,
+			     const char **bad)
 {
-	const char *repo = field(l, "repository");
-	const char *reg =
-	    w->global_registry ? w->global_registry : field(l, "registry");
-	const char *tag = field(l, "tag");
-	const char *dg = field(l, "digest");
-	char ref[OCI_REF_STR_MAX + 64];
+	yaml_node_t *v = field_node(l, key);
+	const char *s;
 
-	if (!repo)
-		return; /* an unused slot: no image here */
+	if (!v || oci_yaml_is_null(v))
+		return NULL;
+	if (v->type != YAML_SCALAR_NODE) {
+		if (!*bad)
+			*bad = key;
+		return NULL;
+	}
+	s = oci_yaml_scalar(v);
+	return *s ? s : NULL;
+}
+
+/* An image mapping, in the conventions of the public charts:
+ *   {registry, repository, tag, digest}  Bitnami, grafana (digest or its
+ *                                        `sha`, hex without "sha256:"),
+ *                                        prometheus-community
+ *   {registry, image, tag, digest}       ingress-nginx; a non-empty
+ *                                        `repository` there is the whole
+ *                                        name, and `chroot: true` means
+ *                                        IMAGE-chroot with digestChroot
+ *   {registry, name, tag}
+ * Returns 0 when the map names no image of its own and may hold image
+ * maps below (the caller walks into it), 1 when it was handled: an image,
+ * an unresolved entry, or an unused slot (its name empty). */
+static int image_map(struct vwalk *w, const struct layers *l, const char *where)
+{
+	const char *bad = NULL, *name, *reg = NULL, *tag, *dg, *sha, *nkey;
+	yaml_node_t *rn = field_node(l, "repository");
+	int split = field_node(l, "image") != NULL;
+	const char *repo = field_str(l, "repository", &bad);
+	char problem[160], nbuf[OCI_NAME_MAX + 16], dbuf[160];
+	char ref[OCI_REF_STR_MAX + 64];
+	size_t rl;
+
+	bad = NULL;
+	nkey = split && !repo	       ? "image"
+	       : rn		       ? "repository"
+	       : field_node(l, "name") ? "name"
+				       : NULL;
+	if (!nkey || field_node(l, nkey)->type == YAML_MAPPING_NODE)
+		return 0; /* no name, or a map of images under it */
+	name = field_str(l, nkey, &bad);
+	if (strcmp(nkey, "repository"))
+		reg = field_str(l, "registry", &bad)
+			  ?: (w->g->image_dot_registry[0]
+				  ? w->g->image_dot_registry
+				  : NULL);
+	else if (!split)
+		reg = w->g->image_registry[0] ? w->g->image_registry
+					      : field_str(l, "registry", &bad);
+	tag = field_str(l, "tag", &bad);
+	dg = field_str(l, "digest", &bad);
+	sha = field_str(l, "sha", &bad);
+	if (!strcmp(nkey, "image")) {
+		const char *chroot = field_str(l, "chroot", &bad);
+
+		if (chroot && !strcasecmp(chroot, "true")) {
+			if (name) {
+				snprintf(nbuf, sizeof(nbuf), "%s-chroot", name);
+				name = nbuf;
+			}
+			dg = field_str(l, "digestChroot", &bad);
+		}
+	}
+	if (bad) {
+		snprintf(problem, sizeof(problem), "its %s is %s, not a string",
+			 bad, oci_yaml_kind(field_node(l, bad)));
+		vadd(w, NULL, where, problem);
+		return 1;
+	}
+	if (!name)
+		return 1; /* an unused slot: no image here */
+	if (!dg && sha) {
+		snprintf(dbuf, sizeof(dbuf), "sha256:%s", sha);
+		dg = dbuf;
+	}
 	if (!tag && !dg)
 		tag = w->app_version;
-	if (strstr(repo, "{{") || (reg && strstr(reg, "{{")) ||
-	    (tag && strstr(tag, "{{")) || (dg && strstr(dg, "{{"))) {
+	if (templated(name) || templated(reg) || templated(tag) ||
+	    templated(dg)) {
 		vadd(w, NULL, where, TEMPLATED);
-		return;
+		return 1;
 	}
 	if (!tag && !dg) {
 		vadd(w, NULL, where,
 		     "no tag or digest, and the chart has no appVersion");
-		return;
+		return 1;
 	}
-	snprintf(ref, sizeof(ref), "%s%s%s%s%s%s%s", reg ? reg : "",
-		 reg ? "/" : "", repo, tag ? ":" : "", tag ? tag : "",
+	/* one '/' between registry and name, whatever each carries */
+	rl = reg ? strlen(reg) : 0;
+	while (rl && reg[rl - 1] == '/')
+		rl--;
+	while (*name == '/')
+		name++;
+	snprintf(ref, sizeof(ref), "%.*s%s%s%s%s%s%s", (int)rl, reg ? reg : "",
+		 rl ? "/" : "", name, tag ? ":" : "", tag ? tag : "",
 		 dg ? "@" : "", dg ? dg : "");
 	vadd(w, ref, where, NULL);
+	return 1;
+}
+
+/* A string under image key k of the map l: a whole reference; one with
+ * neither tag nor digest takes the tag of a KTag key beside it (the
+ * elastic charts' image and imageTag), else the default "latest". */
+static void image_str(struct vwalk *w, const struct layers *l, const char *k,
+		      const yaml_node_t *v, const char *where)
+{
+	const char *s = oci_yaml_scalar(v), *t, *bad = NULL, *last;
+	char key[160], ref[OCI_REF_STR_MAX + 64];
+
+	if (oci_yaml_is_null(v) || !*s || !strcmp(s, "~") || !strcmp(s, "null"))
+		return;
+	last = strrchr(s, '/');
+	snprintf(key, sizeof(key), "%sTag", k);
+	t = strchr(last ? last : s, ':') || strchr(s, '@')
+		? NULL
+		: field_str(l, key, &bad);
+	if (templated(s) || templated(t)) {
+		vadd(w, NULL, where, TEMPLATED);
+		return;
+	}
+	if (t) {
+		snprintf(ref, sizeof(ref), "%s:%s", s, t);
+		s = ref;
+	}
+	vadd(w, s, where, NULL);
 }
 
 /* The merged value at key k: the highest layer's, merged with the
@@ -132,6 +250,14 @@ static void child_layers(const struct layers *l, const char *k,
 	out->n = n;
 	for (size_t i = 0; i < n; i++)
 		out->v[i] = tmp[n - 1 - i];
+}
+
+static int layers_empty(const struct layers *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (oci_yaml_map_len(l->v[i].node))
+			return 0;
+	return 1;
 }
 
 static int skipped(const struct vwalk *w, const char *k)
@@ -215,21 +341,31 @@ static void vwalk(struct vwalk *w, const struct layers *l, char *path,
 				 plen ? "." : "", k);
 			if (image_key(k)) {
 				yaml_node_t *v = c.v[c.n - 1].node;
+				size_t before = w->added;
 
 				snprintf(where, sizeof(where), "%s: %s",
 					 w->file, path);
 				if (v->type == YAML_SCALAR_NODE) {
-					const char *s = oci_yaml_scalar(v);
-
-					if (strstr(s, "{{"))
-						vadd(w, NULL, where, TEMPLATED);
-					else if (*s && strcmp(s, "~") &&
-						 strcmp(s, "null"))
-						vadd(w, s, where, NULL);
+					image_str(w, l, k, v, where);
 					continue;
 				}
-				if (field(&c, "repository")) {
-					image_map(w, &c, where);
+				if (v->type == YAML_MAPPING_NODE) {
+					if (image_map(w, &c, where))
+						continue;
+					/* with no name: the defaults
+					 * ingress-nginx merges its image maps
+					 * over, not an image */
+					if (depth == 1 &&
+					    !strcmp(path, "global.image"))
+						continue;
+					vwalk(w, &c, path, strlen(path), cap,
+					      depth + 1);
+					if (w->added == before &&
+					    !layers_empty(&c))
+						vadd(
+						    w, NULL, where,
+						    "a map with no repository, "
+						    "image or name");
 					continue;
 				}
 			}
@@ -255,13 +391,29 @@ static int walk_done(const struct vwalk *w, const char *file, struct err *err)
 	return 0;
 }
 
-static const char *global_registry(yaml_document_t *d)
+/* map[key] as text when it is a scalar neither null nor "". */
+static const char *map_text(yaml_document_t *d, yaml_node_t *map,
+			    const char *key)
 {
-	yaml_node_t *root = yaml_document_get_root_node(d);
+	yaml_node_t *v = oci_yaml_map_get(d, map, key, NULL, NULL);
 
-	return oci_yaml_map_str(d,
-				oci_yaml_map_get(d, root, "global", NULL, NULL),
-				"imageRegistry");
+	return v && !oci_yaml_is_null(v) ? oci_yaml_map_str(d, map, key) : NULL;
+}
+
+/* Set in g what the globals of values document d say (non-empty). */
+static void globals_fill(struct globals *g, yaml_document_t *d)
+{
+	yaml_node_t *gl = oci_yaml_map_get(d, yaml_document_get_root_node(d),
+					   "global", NULL, NULL);
+	const char *r = map_text(d, gl, "imageRegistry");
+	const char *ir = map_text(
+	    d, oci_yaml_map_get(d, gl, "image", NULL, NULL), "registry");
+
+	if (r)
+		snprintf(g->image_registry, sizeof(g->image_registry), "%s", r);
+	if (ir)
+		snprintf(g->image_dot_registry, sizeof(g->image_dot_registry),
+			 "%s", ir);
 }
 
 int margo_values_images(struct margo_images *out, const char *yaml, size_t len,
@@ -271,6 +423,7 @@ int margo_values_images(struct margo_images *out, const char *yaml, size_t len,
 	struct oci_yaml y;
 	struct vwalk w;
 	struct layers l = {{{NULL, NULL}}, 0};
+	struct globals g;
 	char path[200] = "";
 	int rc;
 
@@ -280,8 +433,12 @@ int margo_values_images(struct margo_images *out, const char *yaml, size_t len,
 	w.out = out;
 	w.file = file;
 	w.app_version = app_version && *app_version ? app_version : NULL;
-	w.global_registry =
-	    global && *global ? global : global_registry(&y.doc);
+	memset(&g, 0, sizeof(g));
+	globals_fill(&g, &y.doc);
+	if (global && *global)
+		snprintf(g.image_registry, sizeof(g.image_registry), "%s",
+			 global);
+	w.g = &g;
 	l.v[0].doc = &y.doc;
 	l.v[0].node = yaml_document_get_root_node(&y.doc);
 	l.n = l.v[0].node ? 1 : 0;
@@ -457,8 +614,30 @@ static void chart_layers(struct charts *cs, size_t i, const struct layers *ext,
 }
 
 static int chart_from_scan(struct margo_images *out, struct margo_archive *a,
-			   const char *parent_global, const struct layers *ext,
-			   const char *label, int nest, struct err *err);
+			   const struct globals *outer,
+			   const struct layers *ext, const char *label,
+			   int nest, struct err *err);
+
+/* The globals chart i sees: Helm copies a parent's globals over its
+ * subcharts', so the outer archive's win, then the top chart's, down to
+ * i's own. A packed subchart has no values loaded here: it gets its
+ * parent's, and reads its own when it is scanned. */
+static void chart_globals(struct globals *g, const struct charts *cs, size_t i,
+			  const struct globals *outer)
+{
+	memset(g, 0, sizeof(*g));
+	/* up from i: each parent's overwrite what is below it */
+	for (int c = (int)i; c >= 0; c = cs->v[c].parent)
+		if (cs->v[c].has_values)
+			globals_fill(g,
+				     (yaml_document_t *)&cs->v[c].values.doc);
+	if (outer && outer->image_registry[0])
+		memcpy(g->image_registry, outer->image_registry,
+		       sizeof(g->image_registry));
+	if (outer && outer->image_dot_registry[0])
+		memcpy(g->image_dot_registry, outer->image_dot_registry,
+		       sizeof(g->image_dot_registry));
+}
 
 static size_t slashes(const char *s)
 {
@@ -589,11 +768,11 @@ static int chart_add(struct charts *cs, struct margo_archive *a,
 /* Every chart of the scanned archive a: values walked with the layers
  * above, packed subcharts read in turn with theirs. */
 static int chart_from_scan(struct margo_images *out, struct margo_archive *a,
-			   const char *parent_global, const struct layers *ext,
-			   const char *label, int nest, struct err *err)
+			   const struct globals *outer,
+			   const struct layers *ext, const char *label,
+			   int nest, struct err *err)
 {
 	struct charts cs = {NULL, 0, 0};
-	char global[256] = "";
 	size_t max_depth = 0;
 	int rc = 0;
 
@@ -610,21 +789,17 @@ static int chart_from_scan(struct margo_images *out, struct margo_archive *a,
 			if (slashes(a->files[i].path) == d)
 				rc = chart_add(&cs, a, &a->files[i], label,
 					       nest, err);
-	/* Helm hands the top chart's globals down to every subchart */
-	if (parent_global && *parent_global)
-		snprintf(global, sizeof(global), "%s", parent_global);
-	else if (!rc && cs.n && cs.v[0].has_values)
-		snprintf(global, sizeof(global), "%s",
-			 global_registry(&cs.v[0].values.doc) ?: "");
 	for (size_t i = 0; !rc && i < cs.n; i++) {
 		struct layers l;
+		struct globals g;
 		struct vwalk w;
 		char **skip;
 		char path[200] = "";
 
 		chart_layers(&cs, i, ext, &l);
+		chart_globals(&g, &cs, i, outer);
 		if (cs.v[i].is_packed) {
-			rc = chart_from_scan(out, &cs.v[i].packed, global, &l,
+			rc = chart_from_scan(out, &cs.v[i].packed, &g, &l,
 					     cs.v[i].label, nest + 1, err);
 			continue;
 		}
@@ -634,7 +809,7 @@ static int chart_from_scan(struct margo_images *out, struct margo_archive *a,
 		w.out = out;
 		w.file = cs.v[i].label;
 		w.app_version = cs.v[i].app_version;
-		w.global_registry = global[0] ? global : NULL;
+		w.g = &g;
 		skip = calloc(cs.n, sizeof(*skip));
 		if (!skip) {
 			rc = err_set(err, ERR_FAIL, "out of memory");

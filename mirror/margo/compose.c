@@ -239,12 +239,225 @@ int margo_interpolate(char *dst, size_t cap, const char *s, const char *dotenv,
 	return 0;
 }
 
+/* ---- services ---------------------------------------------------------- */
+
+#define EXTENDS_MAX 64 /* services in one extends chain */
+
+/* The services of one compose.yaml, indexed by name (the first of a name
+ * wins, as a lookup would find it). */
+struct svcs {
+	struct oci_yaml *y;
+	const char *file;
+	yaml_node_pair_t *v; /* the services mapping's pairs */
+	size_t n;
+	size_t *slot; /* open-addressed: index + 1, 0 empty */
+	size_t cap;
+	size_t *stamp; /* per service: which walk last passed it, + 1 */
+};
+
+/* What one service's extends chain gives. */
+struct resolved {
+	const char *image;  /* the first image: on the chain, else NULL */
+	const char *from;   /* the service that names it */
+	const char *builds; /* a service of the chain with build:, or NULL */
+	char problem[200];  /* why the chain stops short of an image */
+	char profiles[120]; /* "a, b" */
+};
+
+static const char *svc_name(const struct svcs *s, size_t i)
+{
+	return oci_yaml_scalar(yaml_document_get_node(&s->y->doc, s->v[i].key));
+}
+
+static yaml_node_t *svc_node(const struct svcs *s, size_t i)
+{
+	return yaml_document_get_node(&s->y->doc, s->v[i].value);
+}
+
+static size_t name_hash(const char *p)
+{
+	size_t h = 1469598103934665603ULL;
+
+	for (; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+static int svcs_index(struct svcs *s, struct err *err)
+{
+	s->cap = 16;
+	while (s->cap < s->n * 2)
+		s->cap *= 2;
+	s->slot = calloc(s->cap, sizeof(*s->slot));
+	s->stamp = calloc(s->n ? s->n : 1, sizeof(*s->stamp));
+	if (!s->slot || !s->stamp)
+		return err_set(err, ERR_FAIL, "out of memory");
+	for (size_t i = 0; i < s->n; i++) {
+		const char *name = svc_name(s, i);
+		size_t j;
+
+		if (!name)
+			continue;
+		for (j = name_hash(name) & (s->cap - 1); s->slot[j];
+		     j = (j + 1) & (s->cap - 1))
+			if (!strcmp(svc_name(s, s->slot[j] - 1), name))
+				break;
+		if (!s->slot[j])
+			s->slot[j] = i + 1;
+	}
+	return 0;
+}
+
+/* The index of service name, or -1. */
+static long svcs_find(const struct svcs *s, const char *name)
+{
+	for (size_t j = name_hash(name) & (s->cap - 1); s->slot[j];
+	     j = (j + 1) & (s->cap - 1))
+		if (!strcmp(svc_name(s, s->slot[j] - 1), name))
+			return (long)s->slot[j] - 1;
+	return -1;
+}
+
+/* Append the profiles of svc not yet in r->profiles. */
+static void add_profiles(const struct svcs *s, struct resolved *r,
+			 const yaml_node_t *svc)
+{
+	yaml_node_t *p =
+	    oci_yaml_map_get(&s->y->doc, svc, "profiles", NULL, NULL);
+	size_t n = p && p->type == YAML_SEQUENCE_NODE ? oci_yaml_seq_len(p)
+						      : (p ? 1 : 0);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = oci_yaml_scalar(
+		    p->type == YAML_SEQUENCE_NODE
+			? yaml_document_get_node(
+			      &s->y->doc, p->data.sequence.items.start[i])
+			: p);
+		size_t len = strlen(r->profiles), nl;
+		const char *q = r->profiles;
+
+		if (!name || !*name)
+			continue;
+		nl = strlen(name);
+		for (; (q = strstr(q, name)); q += nl)
+			if ((q == r->profiles || q[-1] == ' ') &&
+			    (!q[nl] || q[nl] == ','))
+				break;
+		if (!q)
+			snprintf(r->profiles + len, sizeof(r->profiles) - len,
+				 "%s%s", len ? ", " : "", name);
+	}
+}
+
+/* Follow service i's extends chain (within this file). ERR_INVALID for a
+ * cycle; everything else that stops the chain is r->problem. */
+static int svc_resolve(struct svcs *s, size_t i, struct resolved *r,
+		       struct err *err)
+{
+	size_t cur = i, depth = 0;
+
+	memset(r, 0, sizeof(*r));
+	for (;;) {
+		yaml_node_t *svc = svc_node(s, cur), *ext;
+		const char *img, *base = NULL, *other = NULL;
+		long next;
+
+		s->stamp[cur] = i + 1;
+		img = oci_yaml_map_str(&s->y->doc, svc, "image");
+		if (img && !r->image) {
+			r->image = img;
+			r->from = svc_name(s, cur);
+		}
+		if (!r->builds &&
+		    oci_yaml_map_get(&s->y->doc, svc, "build", NULL, NULL))
+			r->builds = svc_name(s, cur);
+		add_profiles(s, r, svc);
+		ext = oci_yaml_map_get(&s->y->doc, svc, "extends", NULL, NULL);
+		if (!ext)
+			return 0;
+		if (ext->type == YAML_MAPPING_NODE) {
+			base = oci_yaml_map_str(&s->y->doc, ext, "service");
+			other = oci_yaml_map_str(&s->y->doc, ext, "file");
+		} else {
+			base = oci_yaml_scalar(ext);
+		}
+		if (!base || !*base) {
+			snprintf(r->problem, sizeof(r->problem),
+				 "services.%.60s.extends names no service",
+				 svc_name(s, cur));
+			return 0;
+		}
+		if (other) {
+			snprintf(r->problem, sizeof(r->problem),
+				 "extends service \"%.60s\" of %.80s: another "
+				 "file is not read",
+				 base, other);
+			return 0;
+		}
+		if ((next = svcs_find(s, base)) < 0) {
+			snprintf(r->problem, sizeof(r->problem),
+				 "extends service \"%.60s\", which is not in "
+				 "this file",
+				 base);
+			return 0;
+		}
+		if (s->stamp[next] == i + 1)
+			return err_set(err, ERR_INVALID,
+				       "%s: services.%s.extends: services.%s "
+				       "is reached twice (a cycle); refused",
+				       s->file, svc_name(s, i), base);
+		if (++depth >= EXTENDS_MAX) {
+			snprintf(r->problem, sizeof(r->problem),
+				 "extends chain longer than %d services",
+				 EXTENDS_MAX);
+			return 0;
+		}
+		cur = (size_t)next;
+	}
+}
+
+static int svc_images(struct margo_images *out, struct svcs *s, size_t i,
+		      const char *dotenv, struct err *err)
+{
+	const char *name = svc_name(s, i);
+	char where[256], ref[OCI_REF_STR_MAX], problem[200];
+	char via[100] = "", prof[140] = "";
+	struct resolved r;
+	int rc;
+
+	if (!name)
+		return 0;
+	if ((rc = svc_resolve(s, i, &r, err)))
+		return rc;
+	if (r.image && strcmp(r.from, name))
+		snprintf(via, sizeof(via), " (from services.%.60s by extends)",
+			 r.from);
+	if (r.profiles[0])
+		snprintf(prof, sizeof(prof), " (profiles: %s)", r.profiles);
+	snprintf(where, sizeof(where), "%s: services.%s.image%s%s", s->file,
+		 name, via, prof);
+	if (!r.image && r.problem[0])
+		return margo_images_add(out, NULL, where, r.problem, err);
+	if (!r.image)
+		return margo_images_add(
+		    out, NULL, where,
+		    r.builds ? "the service builds its image (build:) "
+			       "instead of naming one; nothing to mirror"
+			     : "the service names no image",
+		    err);
+	if (margo_interpolate(ref, sizeof(ref), r.image, dotenv, problem,
+			      sizeof(problem)))
+		return margo_images_add(out, NULL, where, problem, err);
+	return margo_images_add(out, ref, where, NULL, err);
+}
+
 int margo_compose_file_images(struct margo_images *out, const char *yaml,
 			      size_t len, const char *file, const char *dotenv,
 			      struct err *err)
 {
 	struct oci_yaml y;
 	yaml_node_t *root, *svcs;
+	struct svcs s = {.y = &y, .file = file};
 	int rc = 0;
 
 	if ((rc = oci_yaml_load(&y, file, yaml, len, &yaml_lim, err)))
@@ -257,34 +470,16 @@ int margo_compose_file_images(struct margo_images *out, const char *yaml,
 			       "%s: no services mapping: not a Compose file",
 			       file);
 	}
-	for (yaml_node_pair_t *p = svcs->data.mapping.pairs.start;
-	     p < svcs->data.mapping.pairs.top && !rc; p++) {
-		const char *name =
-		    oci_yaml_scalar(yaml_document_get_node(&y.doc, p->key));
-		yaml_node_t *svc = yaml_document_get_node(&y.doc, p->value);
-		const char *img = oci_yaml_scalar(
-		    oci_yaml_map_get(&y.doc, svc, "image", NULL, NULL));
-		char where[256], ref[OCI_REF_STR_MAX], problem[200];
-
-		if (!name)
-			continue;
-		snprintf(where, sizeof(where), "%s: services.%s.image", file,
-			 name);
-		if (!img || !*img)
-			rc = margo_images_add(
-			    out, NULL, where,
-			    oci_yaml_map_get(&y.doc, svc, "build", NULL, NULL)
-				? "the service builds its image (build:) "
-				  "instead of naming one; nothing to mirror"
-				: "the service names no image",
-			    err);
-		else if (margo_interpolate(ref, sizeof(ref), img, dotenv,
-					   problem, sizeof(problem)))
-			rc = margo_images_add(out, NULL, where, problem, err);
-		else
-			rc = margo_images_add(out, ref, where, NULL, err);
-	}
+	s.v = svcs->data.mapping.pairs.start;
+	s.n = oci_yaml_map_len(svcs);
+	rc = svcs_index(&s, err);
+	for (size_t i = 0; i < s.n && !rc; i++)
+		rc = svc_images(out, &s, i, dotenv, err);
+	free(s.slot);
+	free(s.stamp);
 	oci_yaml_release(&y);
+	if (rc == ERR_INVALID)
+		return rc; /* the cycle's message names the file */
 	return rc ? err_wrap(err, "%s: ", file) : 0;
 }
 

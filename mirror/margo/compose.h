@@ -7,6 +7,17 @@
  * the archive's .env and the defaults written in the file; never from this
  * process's environment, which says nothing about the devices.
  *
+ * A service's image may come through YAML merge keys (`<<: *common`,
+ * resolved by oci/yaml.h) or through `extends` within the file
+ * (`extends: {service: base}` or `extends: base`): the first image along
+ * the chain, the service's own first; a chain of more than 64 services, a
+ * base not in the file, or one in another file (`file:`, not read) stops
+ * it, and without an image found that is the image's problem. A cycle of
+ * extends refuses the file (ERR_INVALID). Services under `profiles` are
+ * mirrored like the others; their `where` ends "(profiles: a, b)" (the
+ * service's own, then those it extends), and an image found through
+ * extends says "(from services.BASE by extends)".
+ *
  * The archive passes mirror/margo/archive.h's entry checks first. */
 #ifndef MIRROR_MARGO_COMPOSE_H
 #define MIRROR_MARGO_COMPOSE_H

@@ -371,26 +371,27 @@ static void app_expand(struct run *r, const struct sync_rule *rule, size_t k,
 	mo.ctx = r->o->ctx;
 	margo_app_expand(mr, r->s, &r->pool, &d, label, MARGO_STORED, 0, &mo,
 			 NULL);
-	if (mr->n && mr->v[0].state == MARGO_FAILED) {
-		struct err e = mr->v[0].err;
-
-		err_wrap(&e, "%s: ", label);
-		fail_line(r->rep, &r->rep->tags[k], &e);
-	}
+	/* the line names the package already */
+	if (mr->n && mr->v[0].state == MARGO_FAILED)
+		fail_line(r->rep, &r->rep->tags[k], &mr->v[0].err);
 }
 
 /* One component or image node as a report line. */
 static void app_line(struct run *r, const struct margo_node *n)
 {
 	struct sync_tag_result *t = line_add(r, NULL, NULL);
+	struct oci_ref ref;
 	struct err e;
 
 	if (!t)
 		return;
 	snprintf(t->source, sizeof(t->source), "%s", n->name);
-	if (store_name_split(t->repo, t->tag, n->name, NULL)) {
+	/* a reference as written: repo:tag, repo:tag@digest, repo@digest */
+	if (!oci_ref_parse(&ref, n->name, NULL)) {
+		oci_ref_repo(&ref, t->repo, sizeof(t->repo));
+		snprintf(t->tag, sizeof(t->tag), "%s", ref.tag);
+	} else {
 		/* an image reference that could not be resolved */
-		t->repo[0] = t->tag[0] = '\0';
 		snprintf(t->source, sizeof(t->source), "%s", n->detail);
 	}
 	t->digest = n->digest;

@@ -9,6 +9,9 @@ time):
                                   inside as charts/metrics-0.1.0.tgz
   database-16.4.1+build.7.tgz     Helm chart; subchart common unpacked
   line-monitor-0.3.1-rc.2.tar.gz  Compose archive (compose.yaml + .env)
+  edge-gateway-2.3.0.tgz          Helm chart from helm-conventions/: an
+                                  ingress-nginx-shaped subchart packed,
+                                  a Bitnami-shaped one unpacked
 and the hostile Compose archives, each refused by `app pull`:
   hostile-dotdot.tar.gz           an entry with ".."
   hostile-absolute.tar.gz         an absolute path
@@ -72,6 +75,16 @@ def tree(root, prefix, registry):
     return out
 
 
+def helm_conventions(write):
+    """The umbrella of helm-conventions/ with its ingress subchart packed
+    inside (never rewritten by --registry: unit tests only)."""
+    src = os.path.join(HERE, "helm-conventions")
+    top = tree(os.path.join(src, "edge-gateway"), "edge-gateway", None)
+    ingress = tgz(tree(os.path.join(src, "ingress"), "ingress", None))
+    top.append(("edge-gateway/charts/ingress-4.15.1.tgz", ingress))
+    write("edge-gateway-2.3.0.tgz", tgz(top))
+
+
 def main():
     args = sys.argv[1:]
     registry = None
@@ -116,6 +129,7 @@ def main():
     write("hostile-device.tar.gz", tgz([
         ("line-monitor/compose.yaml", compose),
         ("line-monitor/tty", b"", info("line-monitor/tty", kind=tarfile.CHRTYPE))]))
+    helm_conventions(write)
 
 
 if __name__ == "__main__":

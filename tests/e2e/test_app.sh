@@ -165,6 +165,58 @@ apps/monitor line-monitor 0.3.1-rc.2 0.3.1-rc.2 Acme Sensors compose/amd64+arm64
 print(" ".join("%s:%s" % (a["repository"], ",".join(a["versions"])) for a in json.load(sys.stdin)["applications"]))')" "served catalog"
 }
 
+# a copy of helm-app with the amd64 profile's architectures written
+# [x86_64, amd64] (two names of one, both in the model's list) and a third
+# profile naming none
+arch_variants_pkg() {
+	local d=$E2E_WORK/archpkg
+	rm -rf "$d" && cp -a "$MARGO/helm-app" "$d" || return
+	sed -i 's/architectures: \[amd64\]/architectures: [x86_64, amd64]/' "$d/margo.yaml"
+	"$PYTHON" - "$d/margo.yaml" <<'PY'
+import sys
+p = sys.argv[1]
+t = open(p).read()
+t = t.replace("parameters:\n", """  - type: helm
+    id: k8s-any
+    components:
+      - name: orchestrator
+        properties:
+          repository: oci://registry.example.com/digitron/charts/orchestrator
+          revision: 1.2.0
+parameters:
+""", 1)
+open(p, "w").write(t)
+PY
+	echo "$d"
+}
+
+case_arch_one_spelling() {
+	new_store
+	local d; d=$(arch_variants_pkg) || { fail "package copy"; return; }
+	assert_exit 0 oms app push "$d" store:apps/archs || return
+	assert_exit 0 oms app list || return
+	assert_eq "helm/arm64 helm/amd64 helm" "$(cut -f6 "$OUT")" "app list profiles" || return
+	assert_exit 0 oms --json app list || return
+	assert_eq "arm64|amd64|" "$("$PYTHON" -c 'import json,sys
+print("|".join(",".join(p["architectures"]) for p in json.load(open(sys.argv[1]))["profiles"]))' "$OUT")" "catalog architectures" || return
+	# app show: the same canonical names, and one wording for none
+	assert_exit 0 oms app show apps/archs || return
+	assert_eq "  helm k8s-arm64 [arm64]
+  helm k8s-amd64 [amd64]
+  helm k8s-any [any architecture]" "$(grep '^  helm ' "$OUT")" "app show profiles"
+}
+
+case_show_picks_a_version_over_latest() {
+	new_store
+	assert_exit 0 oms app push "$MARGO/helm-app" store:apps/digitron:latest || return
+	assert_exit 0 oms app push "$MARGO/helm-app" store:apps/digitron:1.9.0 || return
+	assert_exit 0 oms app push "$MARGO/helm-app" store:apps/digitron:1.10.0 || return
+	assert_exit 0 oms --json app show apps/digitron || return
+	assert_eq "1.10.0" "$(json_field "$OUT" tag)" "show without a tag" || return
+	assert_exit 0 oms --json app list || return
+	assert_eq "1.10.0" "$(json_field "$OUT" tag)" "the catalog's entry"
+}
+
 run_case "app list, app show and GET /ocimirror/v1/apps" case_catalog_list_and_serve
 run_case "app push: Margo artifact to a registry and into the store" case_push_to_registry_and_store
 run_case "app push: an invalid package is refused, nothing pushed" case_push_refuses_invalid_package
@@ -176,3 +228,5 @@ run_case "app push: ./resources/x paths, org.margo.app.resource on each resource
 run_case "app validate: resource file missing from the package dir" case_missing_resource_in_dir
 run_case "app validate --json: one object per problem and a summary" case_json
 run_case "app usage errors -> exit 2, missing file -> exit 1" case_usage
+run_case "app list/show: x86_64 is amd64, listed once; none is [any architecture]" case_arch_one_spelling
+run_case "app show/list without a tag: the highest version, never latest" case_show_picks_a_version_over_latest

@@ -192,7 +192,7 @@ case_missing_component_and_image() {
 	assert_exit 0 oms app push "$d" "$BASE/apps/digitron" || return
 	assert_exit 1 oms app pull --arch arm64 "$BASE/apps/digitron:1.2.1" || return
 	assert_contains "$(out)" "$BASE/digitron/charts/database:9.9.9  (database)  failed: " "missing chart named" || return
-	assert_match "$(out)" "$BASE/library/busybox:1.36  \(linux/arm64; orchestrator/values.yaml: initContainers\[0\].image\)  failed: .*1.36" "missing image named" || return
+	assert_match "$(out)" "$BASE/library/busybox:1.36  \(linux/arm64; orchestrator/values.yaml: initContainers\[0\].image\)  failed: manifest appe2e/library/busybox:1.36: not found" "missing image named once" || return
 	local r
 	r=$(check --images digitron/orchestrator:1.2.0,digitron/agent:2.0,digitron/metrics:0.1.0 --platforms linux/arm64/v8 \
 		--components digitron/charts/orchestrator:1.2.0)
@@ -287,6 +287,65 @@ case_sync_not_a_package() {
 	assert_eq ok "$r" "the other rule still done"
 }
 
+case_second_pull_unchanged() {
+	push_packages || return
+	new_store
+	assert_exit 0 oms app pull "$BASE/apps/digitron:1.2.0" || return
+	assert_contains "$(out)" "9 stored, 0 unchanged, 0 failed" "first pull" || return
+	# the store holds it all: every node unchanged, as sync says
+	assert_exit 0 oms app pull "$BASE/apps/digitron:1.2.0" || return
+	assert_eq "0 stored, 9 unchanged, 0 failed; 0 B fetched" "$(tail -n 1 "$OUT")" "second pull summary" || return
+	assert_eq 0 "$(grep -c '  stored' "$OUT")" "no node stored" || return
+	assert_match "$(out)" "$BASE/apps/digitron:1.2.0  \(digitron-orchestrator 1.2.0\)  unchanged  sha256:" "package line" || return
+	assert_match "$(out)" "      $BASE/library/busybox:1.36  \(linux/arm64,linux/amd64; orchestrator/values.yaml: initContainers\[0\].image\)  unchanged  sha256:" "image line" || return
+	assert_exit 0 oms --json app pull "$BASE/apps/digitron:1.2.0" || return
+	assert_eq "ok 0 9 0 0" "$(tail -n 1 "$OUT" | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["result"], d["stored"], d["unchanged"], d["failed"], d["bytesFetched"])')" "json summary"
+}
+
+case_no_tag_highest_version() {
+	push_packages || return
+	new_store
+	# the same package under three tags; no "latest", as a Margo registry has
+	local t
+	for t in 1.9.0 1.10.0 1.2.0-rc.1; do
+		assert_exit 0 oms app push "$W/helm-app" "$BASE/apps/versions:$t" || return
+	done
+	assert_exit 0 oms app pull --arch amd64 "$BASE/apps/versions" || return
+	assert_eq "$BASE/apps/versions:1.10.0  (digitron-orchestrator 1.2.0)  stored" \
+		"$(head -n 1 "$OUT" | sed 's/  sha256:.*//')" "the highest version pulled" || return
+	[ ! -e "$STORE/repositories/$BASE/apps/versions/_tags/latest" ] || { fail "a latest tag"; return; }
+	# app show, without a tag, picks the same one
+	assert_exit 0 oms app pull --arch amd64 "$BASE/apps/versions:1.9.0" || return
+	assert_exit 0 oms --json app show "$BASE/apps/versions" || return
+	assert_eq "1.10.0" "$(json_field "$OUT" tag)" "app show's pick"
+}
+
+case_digest_pinned_failure_named_as_written() {
+	push_packages || return
+	new_store
+	local z=sha256:0000000000000000000000000000000000000000000000000000000000000000
+	assert_exit 1 oms app pull "$BASE/apps/digitron:1.2.0@$z" || return
+	assert_eq "$BASE/apps/digitron:1.2.0@$z  failed: manifest appe2e/apps/digitron@$z: not found" \
+		"$(head -n 1 "$OUT" | sed 's/ (.*//')" "tag and digest" || return
+	assert_exit 1 oms app pull "$BASE/apps/digitron@$z" || return
+	assert_eq "$BASE/apps/digitron@$z  failed: manifest appe2e/apps/digitron@$z: not found" \
+		"$(head -n 1 "$OUT" | sed 's/ (.*//')" "digest only"
+}
+
+case_sync_failure_names_once() {
+	push_packages || return
+	new_store
+	cat >"$W/sync-none.yaml" <<-EOF
+	sync:
+	  - source: $BASE/apps/monitor
+	    type: margo-app
+	    arch: [riscv64]
+	EOF
+	assert_exit 1 oms sync -c "$W/sync-none.yaml" || return
+	assert_eq "failed     $BASE/apps/monitor:0.3.1-rc.2: no deployment profile matches the selected architectures" \
+		"$(grep '^failed' "$E2E_LAST_OUT")" "one failure line, the package named once"
+}
+
 run_case "app pull: Helm application, every profile, served to skopeo" case_helm_app_everything
 run_case "app pull --arch: only the matching profiles and platforms" case_arch_narrows
 run_case "app pull --profile-type: only that type; none matching -> exit 1" case_profile_type_narrows
@@ -296,3 +355,7 @@ run_case "app pull of an image that is not a package: refused, its tags kept" ca
 run_case "app pull through a fault proxy: 503, 429, a corrupt chart, drops" case_faults
 run_case "sync type: margo-app: versions by semver, arch, no-op re-run" case_sync_margo_app
 run_case "sync type: margo-app on an image repository: refused, nothing stored" case_sync_not_a_package
+run_case "app pull twice: the second reports every node unchanged, 0 B" case_second_pull_unchanged
+run_case "app pull REPO (no tag): the highest version, as app show picks" case_no_tag_highest_version
+run_case "app pull REPO:TAG@DIGEST failing: the reference as written, @ not :" case_digest_pinned_failure_named_as_written
+run_case "sync margo-app failure line: the package named once" case_sync_failure_names_once

@@ -2,7 +2,8 @@
  * failure must carry a known code and a one-line message; a loaded
  * document, walked with every alias expanded, must stay within the caps
  * the loader promised (so the first pass counts exactly what a walker
- * will see, and no cycle gets through). */
+ * will see, and no cycle gets through) and holds no merge key (<<) left
+ * unresolved. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,12 @@ static void walk(yaml_document_t *d, yaml_node_t *n, size_t depth,
 	else
 		for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
 		     p < n->data.mapping.pairs.top; p++) {
+			yaml_node_t *k = yaml_document_get_node(d, p->key);
+
+			/* every merge key was resolved by the load */
+			if (k && oci_yaml_is_plain(k) &&
+			    !strcmp(oci_yaml_scalar(k), "<<"))
+				abort();
 			walk(d, yaml_document_get_node(d, p->key), depth + 1,
 			     count);
 			walk(d, yaml_document_get_node(d, p->value), depth + 1,

@@ -5,6 +5,7 @@
 
 #include "mirror/margo/app_pull.h"
 #include "mirror/margo/catalog.h"
+#include "mirror/margo/description.h"
 #include "mirror/margo/package.h"
 #include "mirror/margo/report.h"
 
@@ -258,4 +259,57 @@ Test(margo_arch_list, refuses_a_bad_one_none_and_too_many)
 				      i ? "," : "");
 	cr_assert_eq(margo_arch_list_parse(v, &n, many, &err), ERR_INVALID);
 	cr_assert_str_eq(err.msg, "more than 16 architectures");
+}
+
+Test(margo_version, semver_above_numbers_above_names)
+{
+	cr_assert_gt(margo_version_cmp("1.10.0", "1.9.0"), 0, "SemVer order");
+	cr_assert_lt(margo_version_cmp("1.2.0-rc.1", "1.2.0"), 0);
+	cr_assert_gt(margo_version_cmp("1.0.0", "latest"), 0);
+	cr_assert_gt(margo_version_cmp("1.0", "latest"), 0, "a version");
+	cr_assert_gt(margo_version_cmp("0.1.0", "1.0"), 0, "SemVer first");
+	cr_assert_gt(margo_version_cmp("1.10", "1.9"), 0, "digits as numbers");
+	cr_assert_gt(margo_version_cmp("v2", "1.5"), 0);
+	cr_assert_gt(margo_version_cmp("stable", "latest"), 0, "names lexical");
+	cr_assert_eq(margo_version_cmp("1.0", "1.0"), 0);
+	cr_assert_neq(margo_version_cmp("1.0", "1.00"), 0, "one order");
+}
+
+Test(margo_version, highest_of_a_list)
+{
+	char *tags[] = {"latest", "1.9.0", "1.10.0", "1.10.0-rc.2", "2.0"};
+
+	cr_assert_str_eq(margo_version_highest(tags, 5), "1.10.0");
+	cr_assert_str_eq(margo_version_highest(tags, 1), "latest");
+	cr_assert_null(margo_version_highest(tags, 0));
+}
+
+Test(margo_arch, one_canonical_spelling)
+{
+	char a[48];
+
+	margo_arch_canonical(a, sizeof(a), "x86_64");
+	cr_assert_str_eq(a, "amd64");
+	margo_arch_canonical(a, sizeof(a), "aarch64");
+	cr_assert_str_eq(a, "arm64");
+	margo_arch_canonical(a, sizeof(a), "armhf");
+	cr_assert_str_eq(a, "arm/v7");
+	margo_arch_canonical(a, sizeof(a), "Not Arch");
+	cr_assert_str_eq(a, "Not Arch", "kept as written");
+}
+
+Test(margo_arch, profile_wording)
+{
+	struct margo_str archs[3] = {{.v = "x86_64"}, {.v = "amd64"},
+				     {.v = "aarch64"}};
+	struct margo_profile p;
+	char s[100];
+
+	memset(&p, 0, sizeof(p));
+	margo_profile_arch_format(s, sizeof(s), &p);
+	cr_assert_str_eq(s, "[any architecture]");
+	p.architectures = archs;
+	p.n_architectures = 3;
+	margo_profile_arch_format(s, sizeof(s), &p);
+	cr_assert_str_eq(s, "[amd64,arm64]");
 }

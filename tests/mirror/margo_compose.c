@@ -1,0 +1,298 @@
+/* mirror/margo/compose: images through YAML merge keys, extends within
+ * the file, profiles. Every test asserts the exact list found. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mirror/margo/compose.h"
+
+static struct margo_images imgs;
+static struct err err;
+
+static void init(void)
+{
+	memset(&imgs, 0, sizeof(imgs));
+	err_clear(&err);
+}
+
+static void fini(void)
+{
+	margo_images_release(&imgs);
+}
+
+TestSuite(margo_compose, .init = init, .fini = fini);
+
+/* "ref|where|problem" per image, one per line */
+static const char *listing(void)
+{
+	static char out[8192];
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < imgs.n; i++)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s|%s|%s\n",
+				      imgs.v[i].ref, imgs.v[i].where,
+				      imgs.v[i].problem);
+	return out;
+}
+
+static int images(const char *yaml, const char *dotenv)
+{
+	return margo_compose_file_images(&imgs, yaml, strlen(yaml),
+					 "compose.yaml", dotenv, &err);
+}
+
+/* Shaped like Apache Airflow's docker-compose.yaml: the services get
+ * their image and environment from x-airflow-common by <<. */
+static const char airflow[] =
+    "x-airflow-common:\n"
+    "  &airflow-common\n"
+    "  image: ${AIRFLOW_IMAGE_NAME:-apache/airflow:2.10.3}\n"
+    "  environment:\n"
+    "    &airflow-common-env\n"
+    "    AIRFLOW__CORE__EXECUTOR: CeleryExecutor\n"
+    "  user: \"${AIRFLOW_UID:-50000}:0\"\n"
+    "services:\n"
+    "  postgres:\n"
+    "    image: postgres:13\n"
+    "  redis:\n"
+    "    image: redis:7.2-bookworm\n"
+    "  airflow-webserver:\n"
+    "    <<: *airflow-common\n"
+    "    command: webserver\n"
+    "  airflow-scheduler:\n"
+    "    <<: *airflow-common\n"
+    "    command: scheduler\n"
+    "  airflow-worker:\n"
+    "    <<: *airflow-common\n"
+    "    command: celery worker\n"
+    "    environment:\n"
+    "      <<: *airflow-common-env\n"
+    "      DUMB_INIT_SETSID: \"0\"\n"
+    "  flower:\n"
+    "    <<: *airflow-common\n"
+    "    image: registry.example.com/tools/flower:2.0\n"
+    "    profiles:\n"
+    "      - flower\n";
+
+Test(margo_compose, images_through_merge_keys)
+{
+	cr_assert_eq(images(airflow, NULL), 0, "%s", err.msg);
+	cr_assert_str_eq(
+	    listing(),
+	    "docker.io/library/postgres:13|compose.yaml: "
+	    "services.postgres.image|\n"
+	    "docker.io/library/redis:7.2-bookworm|compose.yaml: "
+	    "services.redis.image|\n"
+	    "docker.io/apache/airflow:2.10.3|compose.yaml: "
+	    "services.airflow-webserver.image|\n"
+	    "registry.example.com/tools/flower:2.0|compose.yaml: "
+	    "services.flower.image (profiles: flower)|\n");
+}
+
+Test(margo_compose, merged_image_is_interpolated_from_dotenv)
+{
+	cr_assert_eq(images(airflow, "AIRFLOW_IMAGE_NAME=registry.example.com/"
+				     "airflow/airflow:2.10.3-python3.12\n"),
+		     0, "%s", err.msg);
+	cr_assert_str_eq(
+	    listing(),
+	    "docker.io/library/postgres:13|compose.yaml: "
+	    "services.postgres.image|\n"
+	    "docker.io/library/redis:7.2-bookworm|compose.yaml: "
+	    "services.redis.image|\n"
+	    "registry.example.com/airflow/airflow:2.10.3-python3.12|compose."
+	    "yaml: services.airflow-webserver.image|\n"
+	    "registry.example.com/tools/flower:2.0|compose.yaml: "
+	    "services.flower.image (profiles: flower)|\n");
+}
+
+Test(margo_compose, a_list_of_merges_earlier_wins_own_image_wins)
+{
+	cr_assert_eq(images("x-a: &a {image: x/a:1}\n"
+			    "x-b: &b {image: x/b:1, build: .}\n"
+			    "x-c: &c {command: run}\n"
+			    "services:\n"
+			    "  one: {<<: [*a, *b]}\n"
+			    "  two: {<<: [*b, *a]}\n"
+			    "  three: {<<: [*c, *a], image: x/own:3}\n"
+			    "  four: {<<: *c}\n",
+			    NULL),
+		     0, "%s", err.msg);
+	cr_assert_str_eq(listing(),
+			 "docker.io/x/a:1|compose.yaml: services.one.image|\n"
+			 "docker.io/x/b:1|compose.yaml: services.two.image|\n"
+			 "docker.io/x/own:3|compose.yaml: "
+			 "services.three.image|\n"
+			 "|compose.yaml: services.four.image|the service "
+			 "names no image\n");
+}
+
+Test(margo_compose, a_bad_merge_refuses_the_file_with_position)
+{
+	cr_assert_eq(images("services:\n"
+			    "  a:\n"
+			    "    <<: web\n"
+			    "    image: x/a:1\n",
+			    NULL),
+		     ERR_INVALID);
+	cr_assert_str_eq(err.msg, "compose.yaml:3:9: YAML: the merge key << "
+				  "needs a map or a list of maps, found a "
+				  "string");
+	cr_assert_eq(imgs.n, 0);
+}
+
+Test(margo_compose, extends_within_the_file)
+{
+	cr_assert_eq(images("services:\n"
+			    "  base:\n"
+			    "    image: registry.example.com/acme/base:${TAG:-1}\n"
+			    "  web:\n"
+			    "    extends:\n"
+			    "      service: base\n"
+			    "    command: web\n"
+			    "  short:\n"
+			    "    extends: web\n"
+			    "  own:\n"
+			    "    extends: base\n"
+			    "    image: registry.example.com/acme/own:2\n"
+			    "  builder:\n"
+			    "    build: .\n"
+			    "  built:\n"
+			    "    extends: {service: builder}\n"
+			    "  chain:\n"
+			    "    extends: {service: own}\n",
+			    "TAG=5\n"),
+		     0, "%s", err.msg);
+	/* web and short run base's image: one reference, listed once */
+	cr_assert_str_eq(
+	    listing(),
+	    "registry.example.com/acme/base:5|compose.yaml: "
+	    "services.base.image|\n"
+	    "registry.example.com/acme/own:2|compose.yaml: "
+	    "services.own.image|\n"
+	    "|compose.yaml: services.builder.image|the service builds its "
+	    "image (build:) instead of naming one; nothing to mirror\n"
+	    "|compose.yaml: services.built.image|the service builds its "
+	    "image (build:) instead of naming one; nothing to mirror\n");
+}
+
+Test(margo_compose, extends_names_where_the_image_comes_from)
+{
+	cr_assert_eq(images("services:\n"
+			    "  app:\n"
+			    "    extends: {service: common}\n"
+			    "  common:\n"
+			    "    image: x/common:1\n"
+			    "    profiles: [never]\n",
+			    NULL),
+		     0, "%s", err.msg);
+	cr_assert_str_eq(listing(),
+			 "docker.io/x/common:1|compose.yaml: services.app."
+			 "image (from services.common by extends) (profiles: "
+			 "never)|\n");
+}
+
+Test(margo_compose, extends_another_file_or_nothing_is_unresolved)
+{
+	cr_assert_eq(images("services:\n"
+			    "  far:\n"
+			    "    extends: {service: web, file: common.yaml}\n"
+			    "  far-own:\n"
+			    "    extends: {service: web, file: common.yaml}\n"
+			    "    image: x/own:1\n"
+			    "  missing:\n"
+			    "    extends: nowhere\n"
+			    "  empty:\n"
+			    "    extends: {file: common.yaml}\n"
+			    "  listed:\n"
+			    "    extends: [a]\n",
+			    NULL),
+		     0, "%s", err.msg);
+	cr_assert_str_eq(
+	    listing(),
+	    "|compose.yaml: services.far.image|extends service \"web\" of "
+	    "common.yaml: another file is not read\n"
+	    "docker.io/x/own:1|compose.yaml: services.far-own.image|\n"
+	    "|compose.yaml: services.missing.image|extends service "
+	    "\"nowhere\", which is not in this file\n"
+	    "|compose.yaml: services.empty.image|services.empty.extends "
+	    "names no service\n"
+	    "|compose.yaml: services.listed.image|services.listed.extends "
+	    "names no service\n");
+}
+
+Test(margo_compose, extends_cycles_are_refused)
+{
+	static const struct {
+		const char *yaml, *msg;
+	} bad[] = {
+	    {"services:\n  a: {extends: a, image: x/a:1}\n",
+	     "compose.yaml: services.a.extends: services.a is reached twice "
+	     "(a cycle); refused"},
+	    {"services:\n  a: {extends: b}\n  b: {extends: {service: a}}\n",
+	     "compose.yaml: services.a.extends: services.a is reached twice "
+	     "(a cycle); refused"},
+	    {"services:\n  ok: {image: x/ok:1}\n  a: {extends: b}\n"
+	     "  b: {extends: c, image: x/b:1}\n  c: {extends: b}\n",
+	     "compose.yaml: services.a.extends: services.b is reached twice "
+	     "(a cycle); refused"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		margo_images_release(&imgs);
+		err_clear(&err);
+		cr_assert_eq(images(bad[i].yaml, NULL), ERR_INVALID, "%s",
+			     bad[i].yaml);
+		cr_expect_str_eq(err.msg, bad[i].msg);
+	}
+}
+
+Test(margo_compose, long_extends_chains_stop)
+{
+	char yaml[8192];
+	size_t o = 0;
+
+	o += (size_t)snprintf(yaml, sizeof(yaml),
+			      "services:\n  s0: {image: x/deep:1}\n");
+	for (int i = 1; i <= 64; i++)
+		o += (size_t)snprintf(yaml + o, sizeof(yaml) - o,
+				      "  s%d: {extends: s%d}\n", i, i - 1);
+	cr_assert_eq(images(yaml, NULL), 0, "%s", err.msg);
+	cr_assert_str_eq(listing(),
+			 "docker.io/x/deep:1|compose.yaml: services.s0.image|\n"
+			 "|compose.yaml: services.s64.image|extends chain "
+			 "longer than 64 services\n");
+}
+
+Test(margo_compose, profiles_are_named_and_still_mirrored)
+{
+	cr_assert_eq(images("services:\n"
+			    "  web: {image: x/web:1}\n"
+			    "  debug:\n"
+			    "    image: x/debug:1\n"
+			    "    profiles: [debug, test]\n"
+			    "  one: {image: x/one:1, profiles: [ops]}\n"
+			    "  inherits:\n"
+			    "    extends: one\n"
+			    "    image: x/inherits:1\n"
+			    "    profiles: [test, ops]\n"
+			    "  bare: {extends: debug, image: x/bare:1}\n"
+			    "  unset: {profiles: [debug]}\n",
+			    NULL),
+		     0, "%s", err.msg);
+	cr_assert_str_eq(
+	    listing(),
+	    "docker.io/x/web:1|compose.yaml: services.web.image|\n"
+	    "docker.io/x/debug:1|compose.yaml: services.debug.image "
+	    "(profiles: debug, test)|\n"
+	    "docker.io/x/one:1|compose.yaml: services.one.image (profiles: "
+	    "ops)|\n"
+	    "docker.io/x/inherits:1|compose.yaml: services.inherits.image "
+	    "(profiles: test, ops)|\n"
+	    "docker.io/x/bare:1|compose.yaml: services.bare.image (profiles: "
+	    "debug, test)|\n"
+	    "|compose.yaml: services.unset.image (profiles: debug)|the "
+	    "service names no image\n");
+}
