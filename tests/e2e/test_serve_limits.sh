@@ -49,9 +49,11 @@ case_soft_limit() {
 	echo "# soft: sessions $LIM_OUT"
 	assert_eq 1600 "$(jget 202)" "sessions opened (of 1600): $LIM_OUT" || return
 	assert_eq 1600 "$(metric ocimirror_upload_sessions)" "sessions open" || return
-	# 2,000 connections at once for a held blob: every one answered 200
-	lim get-many "$SRV" "/v2/$REPO/blobs/$LAYER" 2000 || return
+	# 2,000 connections open at once, then a GET of a held blob on each:
+	# every one answered 200
+	lim get-many "$SRV" "/v2/$REPO/blobs/$LAYER" 2000 open || return
 	echo "# soft: 2000 GETs $LIM_OUT"
+	assert_eq 2000 "$(jget held_open)" "connections open at once: $LIM_OUT" || return
 	assert_eq 0 "$(jget 404)" "404s for a held blob: $LIM_OUT" || return
 	assert_eq 2000 "$(jget 200)" "200s (of 2000): $LIM_OUT"
 }

@@ -5,7 +5,7 @@ JSON object (counts by status and the figures the test asserts on). Every
 loop is bounded in count and in time (--deadline, seconds).
 
     limits.py seed HOST:PORT REPO USER PASS
-    limits.py get-many HOST:PORT PATH N
+    limits.py get-many HOST:PORT PATH N [now|open]
     limits.py sessions HOST:PORT REPO USER PASS N
     limits.py cut HOST:PORT REPO USER PASS SIZE vanish|shut
     limits.py held HOST:PORT REPO USER PASS N SIZE PID
@@ -85,20 +85,62 @@ def cmd_seed(hp, repo, user, pw):
     return {'layer': ldg, 'manifest': r.getheader('Docker-Content-Digest')}
 
 
-def cmd_get_many(hp, path, n):
-    """n connections at once, one GET each (Connection: close)."""
-    more_fds()
+def connect_all(hp, n, end, batch=256):
+    """n connections established (at most batch handshakes at a time, so
+    the listen backlog never overflows into SYN retries); the sockets and
+    how many could not connect."""
     sel = selectors.DefaultSelector()
+    done, failed, pending = [], 0, 0
+    started = 0
+    while (started < n or pending) and time.time() < end:
+        while started < n and pending < batch:
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(hp)
+            sel.register(s, selectors.EVENT_WRITE)
+            started += 1
+            pending += 1
+        for key, _ in sel.select(timeout=0.5):
+            s = key.fileobj
+            sel.unregister(s)
+            pending -= 1
+            if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                failed += 1
+                s.close()
+            else:
+                done.append(s)
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+        failed += 1
+    failed += n - started
+    return done, failed
+
+
+def cmd_get_many(hp, path, n, mode='now'):
+    """n connections, one GET each (Connection: close). mode 'now': each
+    sends as soon as it is connected; 'open': all n are established (held
+    open at once by the server) before any sends."""
+    more_fds()
+    end = time.time() + DEADLINE
     req = (f'GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
            ).encode()
     counts, state = {}, {}
-    for _ in range(n):
-        s = socket.socket()
-        s.setblocking(False)
-        s.connect_ex(hp)
+    sel = selectors.DefaultSelector()
+    if mode == 'open':
+        socks, failed = connect_all(hp, n, end)
+        if failed:
+            counts['none'] = failed
+        counts['held_open'] = len(socks)
+    else:
+        socks = []
+        for _ in range(n):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(hp)
+            socks.append(s)
+    for s in socks:
         state[s] = b''
         sel.register(s, selectors.EVENT_WRITE)
-    end = time.time() + DEADLINE
 
     def finish(s, data):
         line = data.split(b'\r\n', 1)[0].split()
@@ -358,7 +400,7 @@ def main():
     if cmd == 'seed':
         res = cmd_seed(hp, a[2], a[3], a[4])
     elif cmd == 'get-many':
-        res = cmd_get_many(hp, a[2], int(a[3]))
+        res = cmd_get_many(hp, a[2], int(a[3]), *a[4:5])
     elif cmd == 'sessions':
         res = cmd_sessions(hp, a[2], a[3], a[4], int(a[5]))
     elif cmd == 'cut':
