@@ -52,6 +52,10 @@ struct store_ops {
 	int (*stage_place)(void *be, const char *token,
 			   const struct oci_digest *d, struct err *err);
 	void (*stage_discard)(void *be, const char *token);
+	/* the staged file of token again (read-write), after its descriptor
+	 * was closed (a parked writer) */
+	int (*stage_reopen)(int *fd_out, void *be, const char *token,
+			    struct err *err);
 
 	int (*record_put)(void *be, const char *repo, const char *key,
 			  const char *text, struct err *err);
