@@ -5,7 +5,10 @@
  *
  * Two namespaces. Blobs are keyed by digest and staged: a writer gets a
  * local temp file (fd plus an opaque token), and the backend places it
- * under its digest once verified. Records are small texts keyed by a
+ * under its digest once verified, or later (a staged blob: the importer
+ * verifies a whole bundle before it places any of it). A temp file is
+ * never served; gc removes old ones only under the store lock, which
+ * every writer that stages (import) holds until it places or discards. Records are small texts keyed by a
  * repository and a relative key of '/'-separated names ("_tags/v1",
  * "_manifests/sha256/<hex>"); put replaces a record atomically, list
  * gives the names one level under a key.
@@ -52,6 +55,10 @@ struct store_ops {
 	int (*stage_place)(void *be, const char *token,
 			   const struct oci_digest *d, struct err *err);
 	void (*stage_discard)(void *be, const char *token);
+	/* the temp file of token opened again for reading (a staged blob,
+	 * its writer's fd closed: store_writer_stage); the caller closes */
+	int (*stage_reopen)(int *fd_out, void *be, const char *token,
+			    struct err *err);
 
 	int (*record_put)(void *be, const char *repo, const char *key,
 			  const char *text, struct err *err);

@@ -248,6 +248,17 @@ static void fs_stage_discard(void *be, const char *token)
 	unlink(token);
 }
 
+static int fs_stage_reopen(int *fd_out, void *be, const char *token,
+			   struct err *err)
+{
+	(void)be;
+	*fd_out = open(token, O_RDONLY | O_CLOEXEC);
+	if (*fd_out < 0)
+		return err_set(err, ERR_FAIL, "open %s: %s", token,
+			       strerror(errno));
+	return 0;
+}
+
 static char *record_path(const struct fs *fs, const char *repo, const char *key)
 {
 	return fsutil_pathf("%s/repositories/%s/%s", fs->root, repo, key);
@@ -484,6 +495,7 @@ const struct store_ops fs_store_ops = {
     .stage_open = fs_stage_open,
     .stage_place = fs_stage_place,
     .stage_discard = fs_stage_discard,
+    .stage_reopen = fs_stage_reopen,
     .record_put = fs_record_put,
     .record_get = fs_record_get,
     .record_delete = fs_record_delete,
