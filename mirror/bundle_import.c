@@ -173,10 +173,10 @@ static int import_blob(struct archive *a, struct store *s, const char *name,
 	}
 	while ((n = archive_read_data(a, buf, BUNDLE_CHUNK)) > 0) {
 		/* never past the size listed: the writer refuses it too.
-		 * Not reachable through libarchive's tar reader today: it
-		 * hands out at most the header's size (the list's, checked
-		 * before), also for sparse entries, whose holes it fills
-		 * only up to that size; kept against a reader that does. */
+		 * The header's size agrees with the list (checked before),
+		 * yet libarchive hands out more for a GNU sparse entry whose
+		 * map puts a block past its realsize (the header's size):
+		 * tests/mirror/bundle.c a_sparse_entry_longer_than_... */
 		if (got + (uint64_t)n > (uint64_t)size) {
 			rc = err_set(err, ERR_INVALID,
 				     "more data than the %lld bytes listed; "
@@ -1006,8 +1006,9 @@ static int import_publish(struct import *im, struct err *err)
 		int rc = store_writer_publish(im->staged[i].w, err);
 
 		if (rc)
-			return err_wrap(err, "bundle: publishing %zu of %zu "
-					     "verified blobs: ",
+			return err_wrap(err,
+					"bundle: publishing %zu of %zu "
+					"verified blobs: ",
 					i + 1, im->n_staged);
 	}
 	return 0;

@@ -8,10 +8,11 @@
  * under its digest once verified, or later (a staged blob: the importer
  * verifies a whole bundle before it places any of it). A temp file is
  * never served; gc removes old ones only under the store lock, which
- * every writer that stages (import) holds until it places or discards. Records are small texts keyed by a
- * repository and a relative key of '/'-separated names ("_tags/v1",
- * "_manifests/sha256/<hex>"); put replaces a record atomically, list
- * gives the names one level under a key.
+ * every writer that stages (import) holds until it places or discards.
+ * Records are small texts keyed by a repository and a relative key of
+ * '/'-separated names ("_tags/v1", "_manifests/sha256/<hex>"); put
+ * replaces a record atomically, list gives the names one level under a
+ * key.
  *
  * Every function fills err (which may be NULL) with a message naming the
  * thing, returns 0 or a negative ERR_* (ERR_NOT_FOUND when absent), and

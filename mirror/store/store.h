@@ -12,7 +12,8 @@
  *        empty: the blobs this repository holds (served, mounted from)
  *   STORE/repositories/<repo>/_referrers/sha256/<subject hex>/sha256-<hex>
  *        the descriptor (JSON) of a manifest whose subject is <subject>
- *   STORE/tmp/                   in-flight writes, same filesystem
+ *   STORE/tmp/                   in-flight writes and an import's
+ *                                staged blobs, same filesystem
  *   STORE/lock                   flock()ed by the one writer
  *
  * <repo> is the fully qualified name ("docker.io/library/nginx"); every

@@ -365,8 +365,8 @@ int store_writer_staged_read(char **out, size_t *len_out,
 			       w->expect.str);
 	}
 	while (len < (size_t)w->off) {
-		ssize_t r = pread(fd, buf + len, (size_t)w->off - len,
-				  (off_t)len);
+		ssize_t r =
+		    pread(fd, buf + len, (size_t)w->off - len, (off_t)len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {

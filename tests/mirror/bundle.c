@@ -1291,3 +1291,160 @@ Test(bundle, an_unparsable_planned_manifest_is_refused_with_nothing_published)
 	cr_assert_eq(tmp_count(&w.dst), 0);
 	world_teardown(&w);
 }
+
+/* Names in dir containing part, counted. */
+static size_t names_with(const char *dir, const char *part)
+{
+	struct dirent *de;
+	DIR *dp = opendir(dir);
+	size_t n = 0;
+
+	cr_assert(dp, "%s", dir);
+	while ((de = readdir(dp)))
+		if (strstr(de->d_name, part))
+			n++;
+	closedir(dp);
+	return n;
+}
+
+Test(bundle, an_export_that_cannot_rename_a_part_keeps_the_earlier_bundle)
+{
+	struct world w;
+	struct bundle_stats st;
+	struct err e;
+	char names[16][512], inner[600];
+	ino_t ino[16];
+	const char *path;
+	size_t n;
+
+	world_setup(&w);
+	path = in_dir(&w, "again.tar");
+	cr_assert_eq(export_all(&w, &st, path, NULL, 4096, &e), 0, "%s", e.msg);
+	n = st.parts;
+	cr_assert(n >= 3 && n <= 16, "parts: %zu", n);
+	for (size_t i = 0; i < n; i++) {
+		struct stat sb;
+
+		snprintf(names[i], sizeof(names[i]), "%s.part-%04zu", path,
+			 i + 1);
+		cr_assert_eq(stat(names[i], &sb), 0, "%s", names[i]);
+		ino[i] = sb.st_ino;
+	}
+	/* the last part's name taken by a directory: its rename fails
+	 * after the parts before it were renamed over the earlier ones */
+	cr_assert_eq(unlink(names[n - 1]), 0);
+	cr_assert_eq(mkdir(names[n - 1], 0755), 0);
+	snprintf(inner, sizeof(inner), "%s/x", names[n - 1]);
+	cr_assert_eq(close(open(inner, O_CREAT | O_WRONLY, 0644)), 0);
+	err_clear(&e);
+	cr_assert_eq(export_all(&w, &st, path, NULL, 4096, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, names[n - 1]), "%s", e.msg);
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct stat sb;
+
+		cr_assert_eq(stat(names[i], &sb), 0,
+			     "%s of the earlier bundle is gone", names[i]);
+		cr_assert_eq(sb.st_ino, ino[i], "%s is not the earlier file",
+			     names[i]);
+	}
+	cr_assert_eq(names_with(w.dir, ".old-"), 0, "a kept file left over");
+	cr_assert_eq(names_with(w.dir, ".tmp-"), 0, "a temp part left over");
+
+	/* with the name free again, the export replaces the bundle */
+	cr_assert_eq(unlink(inner), 0);
+	cr_assert_eq(rmdir(names[n - 1]), 0);
+	cr_assert_eq(export_all(&w, &st, path, NULL, 4096, &e), 0, "%s", e.msg);
+	cr_assert_eq(st.parts, n);
+	cr_assert_eq(names_with(w.dir, ".old-"), 0, "a kept file left over");
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct stat sb;
+
+		cr_assert_eq(stat(names[i], &sb), 0, "%s", names[i]);
+		cr_assert_neq(sb.st_ino, ino[i], "%s not replaced", names[i]);
+	}
+	world_teardown(&w);
+}
+
+/* ---- the stream cap: data beyond the header's size ---- */
+
+/* A tar's header says how long an entry is, and the list must agree with
+ * it; yet libarchive's reader hands out more than the header's size for
+ * a GNU sparse 1.0 (pax) entry whose map puts a block past its
+ * GNU.sparse.realsize (holes filled with zeros up to that block). This
+ * writes h's listed bundle with the layer as such an entry: realsize
+ * 1000 (what the manifest and the list say), one 10-byte block at
+ * 48 MiB. */
+static void sparse_bomb_write(const char *path, const struct entry *v,
+			      size_t n, size_t layer_at)
+{
+	struct archive *a = archive_write_new();
+	char *all, *map;
+	size_t len;
+	FILE *fp;
+
+	cr_assert_eq(archive_write_set_format_pax(a), ARCHIVE_OK);
+	cr_assert_eq(archive_write_open_filename(a, path), ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+
+		archive_entry_set_pathname(e, v[i].name);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		if (i == layer_at) {
+			archive_entry_set_size(e, 1000);
+			archive_entry_sparse_add_entry(e, 0, 10);
+		} else {
+			archive_entry_set_size(e, (la_int64_t)v[i].len);
+		}
+		cr_assert_eq(archive_write_header(a, e), ARCHIVE_OK, "%s",
+			     archive_error_string(a));
+		if (i == layer_at)
+			cr_assert_eq(archive_write_data(a, "0123456789", 10),
+				     10);
+		else if (v[i].len)
+			cr_assert_eq(archive_write_data(a, v[i].data, v[i].len),
+				     (la_ssize_t)v[i].len);
+		archive_entry_free(e);
+	}
+	cr_assert_eq(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	/* the map libarchive wrote ("2\n0\n10\n1000\n0\n": the block, then
+	 * the end) moved past the realsize */
+	fp = fopen(path, "r+b");
+	cr_assert(fp);
+	all = malloc(1u << 20);
+	len = fread(all, 1, 1u << 20, fp);
+	map = memmem(all, len, "2\n0\n10\n1000\n0\n", 14);
+	cr_assert(map, "no sparse map in %s", path);
+	cr_assert_eq((map - all) % 512, 0);
+	memset(map, 0, 14);
+	memcpy(map, "1\n50331648\n10\n", 14);
+	cr_assert_eq(fseek(fp, map - all, SEEK_SET), 0);
+	cr_assert_eq(fwrite(map, 1, 14, fp), 14);
+	cr_assert_eq(fclose(fp), 0);
+	free(all);
+}
+
+Test(bundle, a_sparse_entry_longer_than_its_header_stops_at_the_listed_size)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[6];
+	char desc[2048];
+	const char *path;
+	long long before;
+	size_t n;
+
+	hostile_world(&w, &h, 1000, -1);
+	hostile_desc(desc, sizeof(desc), &h, 1000, 1);
+	n = listed_entries(v, &h, desc);
+	cr_assert_str_eq(v[4].name, h.layer_name);
+	path = in_dir(&w, "sparse.tar");
+	sparse_bomb_write(path, v, n, 4);
+	before = tree_bytes(w.dst.root);
+	assert_refused(&w, path, ERR_INVALID,
+		       "more data than the 1000 bytes listed", &h);
+	cr_assert_eq(tree_bytes(w.dst.root), before);
+	cr_assert_eq(tmp_count(&w.dst), 0);
+	world_teardown(&w);
+}
