@@ -620,6 +620,9 @@ static int import_entry_blob(struct archive *a, struct archive_entry *e,
 			    name, (long long)size, (long long)l->size);
 		l->seen = 1;
 	}
+	/* a blob entry twice in an unlisted bundle is staged twice (both
+	 * verified; publishing the second renames the same bytes over the
+	 * first): lookups wait until every entry is read */
 	rc = import_blob(a, im->s, name, d, size,
 			 im->budgeted ? &im->budget : NULL, &w, im->st, err);
 	if (!rc && w)
