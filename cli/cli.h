@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "cli/parse.h"
 #include "mirror/store/store.h"
 #include "oci/err.h"
 #include "registry/client.h"
@@ -63,14 +64,17 @@ int cli_usage(struct cli *cli, const char *fmt, ...)
 
 /* The usage error for getopt_long's answer ch ('?' or ':'; every option
  * string starts with ":" or "+:", and main sets opterr to 0, so getopt
- * prints nothing itself), right after it returned: "CMD: unknown option
- * --bogus", "CMD: option --config needs a value", "CMD: option --json
- * takes no value". EXIT_USAGE. */
-int cli_bad_option(struct cli *cli, const char *cmd, int ch, char **argv);
-/* For the commands that take no options: the first of argv[1..argc-1]
- * that starts with '-' is "CMD: unknown option ARG" (EXIT_USAGE); 0 when
- * there is none. */
-int cli_no_options(struct cli *cli, const char *cmd, int argc, char **argv);
+ * prints nothing itself), right after it returned, given the opts it was
+ * given: "CMD: " and cli_option_error's message ("unknown option -x",
+ * "option --config needs a value", "option --json takes no value").
+ * EXIT_USAGE. */
+int cli_bad_option(struct cli *cli, const char *cmd, int ch, char **argv,
+		   const struct option *opts);
+/* For the commands that take no options: cli_operands (a "--" removed
+ * from argv, *argc one less; a lone "-" is an operand); an argument
+ * before "--" that starts with '-' is "CMD: unknown option ARG"
+ * (EXIT_USAGE); 0 when there is none. */
+int cli_no_options(struct cli *cli, const char *cmd, int *argc, char **argv);
 
 /* Open the store (creating it when create) and, when lock, take the
  * writer lock. */

@@ -43,7 +43,9 @@ static int app_validate(int argc, char **argv, struct cli *cli)
 		switch (c) {
 		case 'j': json = 1; break;
 		case 's': flags |= MARGO_STRICT; break;
-		default: return cli_bad_option(cli, "app validate", c, argv);
+		default:
+			return cli_bad_option(cli, "app validate", c, argv,
+					      opts);
 		}
 	}
 	if (optind != argc - 1)
@@ -98,7 +100,7 @@ static int app_push(int argc, char **argv, struct cli *cli)
 	char *file = NULL;
 	int rc;
 
-	if ((rc = cli_no_options(cli, "app push", argc, argv)))
+	if ((rc = cli_no_options(cli, "app push", &argc, argv)))
 		return rc;
 	if (argc != 3)
 		return cli_usage(cli, "usage: ocimirror app push DIR REF (REF "
@@ -161,7 +163,7 @@ static int app_list(int argc, char **argv, struct cli *cli)
 	size_t i;
 	int rc;
 
-	if ((rc = cli_no_options(cli, "app list", argc, argv)))
+	if ((rc = cli_no_options(cli, "app list", &argc, argv)))
 		return rc;
 	if (argc != 1)
 		return cli_usage(cli, "usage: ocimirror app list");
@@ -228,7 +230,7 @@ static int app_show(int argc, char **argv, struct cli *cli)
 	char repo[OCI_REPO_MAX], tag[OCI_TAG_MAX + 1] = "";
 	int rc;
 
-	if ((rc = cli_no_options(cli, "app show", argc, argv)))
+	if ((rc = cli_no_options(cli, "app show", &argc, argv)))
 		return rc;
 	if (argc != 2)
 		return cli_usage(
@@ -407,7 +409,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 			break;
 		default:
 			free(arch_copy);
-			return cli_bad_option(cli, "app pull", c, argv);
+			return cli_bad_option(cli, "app pull", c, argv, opts);
 		}
 	}
 	mo.arch = mo.n_arch ? arch : NULL;
@@ -472,8 +474,12 @@ int cmd_app(int argc, char **argv, struct cli *cli)
 	if (argc < 2)
 		return cli_usage(cli, "usage: ocimirror app validate [--json] "
 				      "[--strict] PATH");
-	if (argv[1][0] == '-')
-		return cli_no_options(cli, "app", 2, argv);
+	if (argv[1][0] == '-' && strcmp(argv[1], "-") &&
+	    strcmp(argv[1], "--")) {
+		int n = 2;
+
+		return cli_no_options(cli, "app", &n, argv);
+	}
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]);
 	     i++) {
 		if (!strcmp(argv[1], subcommands[i].name)) {

@@ -50,7 +50,7 @@ int cmd_export(int argc, char **argv, struct cli *cli)
 				return cli_usage(cli, "export: %s", err.msg);
 			o.level = (int)level;
 			break;
-		default: return cli_bad_option(cli, "export", ch, argv);
+		default: return cli_bad_option(cli, "export", ch, argv, opts);
 		}
 	}
 	o.refs = (const char *const *)(argv + optind);

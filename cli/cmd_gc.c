@@ -108,7 +108,7 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 					  0, INT64_MAX, &err))
 				return cli_usage(cli, "gc: %s", err.msg);
 			break;
-		default: return cli_bad_option(cli, "gc", c, argv);
+		default: return cli_bad_option(cli, "gc", c, argv, opts);
 		}
 	}
 	if (optind < argc)

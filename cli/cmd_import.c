@@ -33,15 +33,16 @@ int cmd_import(int argc, char **argv, struct cli *cli)
 	struct store s;
 	struct err err;
 	char **files;
-	size_t n = (size_t)(argc - 1);
+	size_t n;
 	char h[32];
 	int rc;
 
 	err_clear(&err);
-	if ((rc = cli_no_options(cli, "import", argc, argv)))
+	if ((rc = cli_no_options(cli, "import", &argc, argv)))
 		return rc;
 	if (argc < 2)
 		return cli_usage(cli, "usage: ocimirror import FILE...");
+	n = (size_t)(argc - 1);
 	files = argv + 1;
 	if (n > 1 || part_no(files[0])) {
 		qsort(files, n, sizeof(*files), cmp_part);

@@ -138,7 +138,7 @@ int cmd_inspect(int argc, char **argv, struct cli *cli)
 						 err.msg);
 			have_plat = 1;
 			break;
-		default: return cli_bad_option(cli, "inspect", ch, argv);
+		default: return cli_bad_option(cli, "inspect", ch, argv, opts);
 		}
 	}
 	if (argc - optind != 1)

@@ -22,7 +22,7 @@ int cmd_inventory(int argc, char **argv, struct cli *cli)
 		if (ch == 'o')
 			out = optarg;
 		else
-			return cli_bad_option(cli, "inventory", ch, argv);
+			return cli_bad_option(cli, "inventory", ch, argv, opts);
 	}
 	if (!out || optind != argc)
 		return cli_usage(cli, "usage: ocimirror inventory -o FILE");

@@ -44,7 +44,7 @@ int cmd_login(int argc, char **argv, struct cli *cli)
 		else if (ch == 'P')
 			from_stdin = 1;
 		else
-			return cli_bad_option(cli, "login", ch, argv);
+			return cli_bad_option(cli, "login", ch, argv, opts);
 	}
 	if (argc - optind != 1 || !user || !from_stdin)
 		return cli_usage(
@@ -85,7 +85,7 @@ int cmd_logout(int argc, char **argv, struct cli *cli)
 	struct err err;
 
 	err_clear(&err);
-	if (cli_no_options(cli, "logout", argc, argv))
+	if (cli_no_options(cli, "logout", &argc, argv))
 		return EXIT_USAGE;
 	if (argc != 2)
 		return cli_usage(cli, "usage: ocimirror logout REGISTRY");

@@ -33,7 +33,7 @@ int cmd_ls(int argc, char **argv, struct cli *cli)
 	int rc;
 
 	err_clear(&err);
-	if ((rc = cli_no_options(cli, "ls", argc, argv)))
+	if ((rc = cli_no_options(cli, "ls", &argc, argv)))
 		return rc;
 	if (argc > 2)
 		return cli_usage(cli, "usage: ocimirror ls [REPO]");

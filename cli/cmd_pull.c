@@ -180,7 +180,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 						  &err))
 				rc = cli_usage(cli, "pull: %s", err.msg);
 			break;
-		default: rc = cli_bad_option(cli, "pull", c, argv); break;
+		default: rc = cli_bad_option(cli, "pull", c, argv, opts); break;
 		}
 		if (rc)
 			goto out;

@@ -176,7 +176,7 @@ int cmd_push(int argc, char **argv, struct cli *cli)
 				return cli_usage(cli, "push: %s", err.msg);
 			po.chunk = (size_t)chunk;
 			break;
-		default: return cli_bad_option(cli, "push", c, argv);
+		default: return cli_bad_option(cli, "push", c, argv, opts);
 		}
 	}
 	if (all != !!to || (all && optind != argc) ||

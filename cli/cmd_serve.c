@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -28,6 +29,18 @@ static void access_log(void *ctx, const char *line)
 	pthread_mutex_unlock(&log_mu);
 }
 
+/* The server's connection and upload caps follow the descriptor limit
+ * (serve_limits_derive): take the whole hard limit, not the soft 1024. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int cmd_serve(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
@@ -40,18 +53,21 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 	    {"read-only", no_argument, NULL, 'r'},
 	    {"delete", no_argument, NULL, 'd'},
 	    {"threads", required_argument, NULL, 't'},
+	    {"read-timeout", required_argument, NULL, 'T'},
+	    {"max-conns-per-ip", required_argument, NULL, 'I'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *usage =
 	    "usage: ocimirror serve [--listen ADDR] [--tls-cert F --tls-key F] "
 	    "[--htpasswd F] [--anonymous-read] [--push] [--delete] "
-	    "[--read-only]";
+	    "[--read-only] [--threads N] [--read-timeout SECONDS] "
+	    "[--max-conns-per-ip N]";
 	struct serve_options o;
 	struct server *srv = NULL;
 	struct store st;
 	struct err err;
 	sigset_t set;
-	int64_t threads;
+	int64_t threads, v;
 	int ch, sig = 0;
 
 	err_clear(&err);
@@ -72,7 +88,19 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 				return cli_usage(cli, "serve: %s", err.msg);
 			o.threads = (unsigned)threads;
 			break;
-		default: return cli_bad_option(cli, "serve", ch, argv);
+		case 'T':
+			if (cli_parse_int(&v, "--read-timeout", optarg, 0,
+					  86400, &err))
+				return cli_usage(cli, "serve: %s", err.msg);
+			o.read_timeout = (unsigned)v;
+			break;
+		case 'I':
+			if (cli_parse_int(&v, "--max-conns-per-ip", optarg, 0,
+					  1000000, &err))
+				return cli_usage(cli, "serve: %s", err.msg);
+			o.max_conns_per_ip = (unsigned)v;
+			break;
+		default: return cli_bad_option(cli, "serve", ch, argv, opts);
 		}
 	}
 	if (optind != argc)
@@ -90,6 +118,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if (serve_start(&srv, &st, &o, &err)) {
 		store_close(&st);
 		err_wrap(&err, "serve: ");

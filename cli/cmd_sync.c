@@ -97,7 +97,7 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 		case 'c': file = optarg; break;
 		case 'n': dry_run = 1; break;
 		case 'w': wait = 1; break;
-		default: return cli_bad_option(cli, "sync", ch, argv);
+		default: return cli_bad_option(cli, "sync", ch, argv, opts);
 		}
 	}
 	if (!file || optind != argc)

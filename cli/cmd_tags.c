@@ -18,7 +18,7 @@ int cmd_tags(int argc, char **argv, struct cli *cli)
 	int rc;
 
 	err_clear(&err);
-	if ((rc = cli_no_options(cli, "tags", argc, argv)))
+	if ((rc = cli_no_options(cli, "tags", &argc, argv)))
 		return rc;
 	if (argc != 2)
 		return cli_usage(cli, "usage: ocimirror tags REPO");

@@ -64,7 +64,7 @@ int cmd_verify(int argc, char **argv, struct cli *cli)
 	err_clear(&err);
 	memset(&stats, 0, sizeof(stats));
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1)
-		return cli_bad_option(cli, "verify", c, argv);
+		return cli_bad_option(cli, "verify", c, argv, opts);
 	if (optind < argc)
 		return cli_usage(cli, "usage: ocimirror verify");
 	rc = store_open(&st, cli->store_dir, 0, &err);

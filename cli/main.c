@@ -68,22 +68,13 @@ static int usage_error(const char *before, const char *arg, size_t n,
 }
 
 /* As cli_bad_option, for the global options. */
-static int bad_global_option(int ch, char **argv)
+static int bad_global_option(int ch, char **argv, const struct option *opts)
 {
-	const char *a = argv[optind - 1];
-	char opt[3] = {'-', (char)optopt, 0};
-	size_t n = 2;
-	int is_long = !strncmp(a, "--", 2) && a[2];
+	char msg[160];
 
-	if (is_long)
-		n = strcspn(a, "=");
-	else
-		a = opt;
-	if (ch == ':')
-		return usage_error("option ", a, n, " needs a value");
-	if (is_long && optopt && a[n] == '=')
-		return usage_error("option ", a, n, " takes no value");
-	return usage_error("unknown option ", a, n, "");
+	cli_option_error(msg, sizeof(msg), ch, optind, optopt, argv, opts);
+	fprintf(stderr, "ocimirror: %s\nTry 'ocimirror --help'.\n", msg);
+	return EXIT_USAGE;
 }
 
 /* The store directory: --store, else $OCIMIRROR_STORE, else the default.
@@ -172,7 +163,7 @@ int main(int argc, char **argv)
 		case 'v': cli.verbosity = 1; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("ocimirror %s\n", VERSION); return EXIT_OK;
-		default: return bad_global_option(c, argv);
+		default: return bad_global_option(c, argv, opts);
 		}
 	}
 	if (optind >= argc) {

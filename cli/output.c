@@ -49,35 +49,24 @@ int cli_usage(struct cli *cli, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-int cli_bad_option(struct cli *cli, const char *cmd, int ch, char **argv)
+int cli_bad_option(struct cli *cli, const char *cmd, int ch, char **argv,
+		   const struct option *opts)
 {
-	const char *a = optind > 0 ? argv[optind - 1] : "";
-	char opt[64];
+	char msg[160];
 
-	if (a && !strncmp(a, "--", 2) && a[2]) /* the name, without =VALUE */
-		err_shown(opt, sizeof(opt), a, strcspn(a, "="));
-	else
-		snprintf(opt, sizeof(opt), "-%c",
-			 optopt > 0x20 && optopt < 0x7f ? optopt : '?');
-	if (ch == ':')
-		return cli_usage(cli, "%s: option %s needs a value", cmd, opt);
-	if (optopt && a && !strncmp(a, "--", 2) && strchr(a, '='))
-		return cli_usage(cli, "%s: option %s takes no value", cmd, opt);
-	return cli_usage(cli, "%s: unknown option %s", cmd, opt);
+	cli_option_error(msg, sizeof(msg), ch, optind, optopt, argv, opts);
+	return cli_usage(cli, "%s: %s", cmd, msg);
 }
 
-int cli_no_options(struct cli *cli, const char *cmd, int argc, char **argv)
+int cli_no_options(struct cli *cli, const char *cmd, int *argc, char **argv)
 {
+	int i = cli_operands(argc, argv);
 	char shown[64];
 
-	for (int i = 1; i < argc; i++)
-		if (argv[i][0] == '-') {
-			err_shown(shown, sizeof(shown), argv[i],
-				  strcspn(argv[i], "="));
-			return cli_usage(cli, "%s: unknown option %s", cmd,
-					 shown);
-		}
-	return 0;
+	if (!i)
+		return 0;
+	err_shown(shown, sizeof(shown), argv[i], strcspn(argv[i], "="));
+	return cli_usage(cli, "%s: unknown option %s", cmd, shown);
 }
 
 int cli_store_open(struct cli *cli, struct store *s, int create, int lock,

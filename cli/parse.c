@@ -165,3 +165,71 @@ int cli_parse_concurrency(int *out, const char *s, struct err *err)
 		*out = (int)v;
 	return rc;
 }
+
+/* The option of opts named name[0..n-1] exactly, else by a prefix matching
+ * one option only (as getopt_long); NULL when none or ambiguous. */
+static const struct option *option_named(const struct option *opts,
+					 const char *name, size_t n)
+{
+	const struct option *found = NULL;
+	int prefixes = 0;
+
+	for (const struct option *o = opts; o && o->name; o++) {
+		if (strncmp(o->name, name, n))
+			continue;
+		if (!o->name[n])
+			return o;
+		found = o;
+		prefixes++;
+	}
+	return prefixes == 1 ? found : NULL;
+}
+
+void cli_option_error(char *dst, size_t cap, int ch, int opt_ind, int opt_opt,
+		      char *const *argv, const struct option *opts)
+{
+	const char *prev = opt_ind > 0 ? argv[opt_ind - 1] : NULL;
+	int is_long = prev && !strncmp(prev, "--", 2) && prev[2];
+	size_t n = is_long ? strcspn(prev, "=") : 0;
+	const struct option *o =
+	    is_long ? option_named(opts, prev + 2, n - 2) : NULL;
+	/* --NAME=VALUE for a NAME that takes none: getopt's '?' with optopt
+	 * the option's val (0 or not) */
+	int no_value = ch == '?' && o && o->has_arg == no_argument &&
+		       prev[n] == '=' && o->val == opt_opt;
+	char shown[64], c[2] = {(char)opt_opt, 0};
+
+	/* A short option's '?' has optopt set and may leave optind before
+	 * the cluster it is in: argv[optind - 1] is then some earlier
+	 * argument, long or not. ':' is only ever for the last argument, so
+	 * argv[optind - 1] is the option there. */
+	if (ch == '?' && opt_opt && !no_value)
+		is_long = 0;
+	if (is_long) {
+		err_shown(shown, sizeof(shown), prev, n);
+	} else {
+		shown[0] = '-';
+		err_shown(shown + 1, sizeof(shown) - 1, c, 1);
+	}
+	if (ch == ':')
+		snprintf(dst, cap, "option %s needs a value", shown);
+	else if (no_value)
+		snprintf(dst, cap, "option %s takes no value", shown);
+	else
+		snprintf(dst, cap, "unknown option %s", shown);
+}
+
+int cli_operands(int *argc, char **argv)
+{
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			memmove(argv + i, argv + i + 1,
+				(size_t)(*argc - i) * sizeof(*argv));
+			(*argc)--;
+			return 0;
+		}
+		if (argv[i][0] == '-' && argv[i][1])
+			return i;
+	}
+	return 0;
+}

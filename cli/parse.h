@@ -9,6 +9,8 @@
 #ifndef CLI_PARSE_H
 #define CLI_PARSE_H
 
+#include <getopt.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "oci/err.h"
@@ -33,5 +35,23 @@ int cli_parse_int(int64_t *out, const char *opt, const char *s, int64_t min,
 #define CLI_CONCURRENCY_DEFAULT 8
 #define CLI_CONCURRENCY_MAX 256
 int cli_parse_concurrency(int *out, const char *s, struct err *err);
+
+/* The message for getopt_long's error answer ch ('?' or ':'; the option
+ * string starts with ":" so getopt prints nothing), called right after it
+ * returned, with its optind and optopt and the opts it was given:
+ * "unknown option -x", "unknown option --bogus", "option --store needs a
+ * value", "option -c needs a value", "option --json takes no value". A
+ * short option is named "-C" even in the middle of a cluster ("-xq"),
+ * where getopt has not moved optind; a long one by argv[optind - 1] as
+ * typed, without "=VALUE". Cut to cap (always terminated). */
+void cli_option_error(char *dst, size_t cap, int ch, int opt_ind, int opt_opt,
+		      char *const *argv, const struct option *opts);
+
+/* The operands of a command that takes no options, argv[1..*argc-1]:
+ * the first "--" ends the options and is removed (argv shifted down, *argc
+ * one less, argv[*argc] still NULL); a lone "-" is an operand (a file
+ * named "-" or standard input). 0 when every argument is an operand, else
+ * the index of the first other one starting with '-' (argv untouched). */
+int cli_operands(int *argc, char **argv);
 
 #endif

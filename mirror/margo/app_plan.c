@@ -18,15 +18,15 @@ static int arch_norm(char *dst, size_t cap, const char *arch)
 
 int margo_arch_known(const char *arch)
 {
-	static const char *const known[] = {"amd64", "arm64", "arm", "riscv64",
-					    "other"};
-	char a[48];
+#define MARGO_ARCH_NAME_(name, sep) name,
+	static const char *const known[] = {MARGO_ARCH_TABLE(MARGO_ARCH_NAME_)};
+#undef MARGO_ARCH_NAME_
+	char a[48], k[48];
 
 	if (arch_norm(a, sizeof(a), arch))
 		return 0;
-	a[strcspn(a, "/")] = '\0';
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (!strcmp(a, known[i]))
+		if (!arch_norm(k, sizeof(k), known[i]) && !strcmp(a, k))
 			return 1;
 	return 0;
 }

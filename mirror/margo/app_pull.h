@@ -52,10 +52,27 @@ struct margo_pull_options {
 
 /* The architectures a selection (app pull --arch, a sync rule's arch:)
  * may name: MARGO.md's list, with the spellings oci/platform.h normalises
- * (x86_64 = amd64, aarch64 = arm64, arm/v6, arm/v7, armhf = arm/v7). */
-#define MARGO_ARCH_ACCEPTED                                                    \
-	"amd64 or x86_64, arm64 or aarch64, arm[/v6|/v7], riscv64, other"
-/* 1 when arch is one of MARGO_ARCH_ACCEPTED ("sparc" is not), else 0. */
+ * to the same platform (x86_64 = amd64, aarch64 = arm64, arm = armhf =
+ * arm/v7). One table, X(SPELLING, SEPARATOR_AFTER_IT): margo_arch_known
+ * checks against it and MARGO_ARCH_ACCEPTED, the message, is made of it. */
+#define MARGO_ARCH_TABLE(X)                                                    \
+	X("amd64", " or ")                                                     \
+	X("x86_64", ", ")                                                      \
+	X("arm64", " or ")                                                     \
+	X("aarch64", ", ")                                                     \
+	X("arm", ", ")                                                         \
+	X("arm/v6", ", ")                                                      \
+	X("arm/v7", " or ")                                                    \
+	X("armhf", ", ")                                                       \
+	X("riscv64", ", ")                                                     \
+	X("other", "")
+#define MARGO_ARCH_SHOWN_(name, sep) name sep
+/* "amd64 or x86_64, arm64 or aarch64, arm, arm/v6, arm/v7 or armhf,
+ * riscv64, other" */
+#define MARGO_ARCH_ACCEPTED MARGO_ARCH_TABLE(MARGO_ARCH_SHOWN_)
+/* 1 when arch, normalised (oci/platform.h: "ARM64", "arm64/v8", "armel"
+ * too), is one of MARGO_ARCH_TABLE's, normalised, with its variant: "sparc",
+ * "arm/v5", "amd64/v3" are not. Else 0. */
 int margo_arch_known(const char *arch);
 
 /* Split list (comma-separated, changed in place) into out (MARGO_ARCH_MAX

@@ -17,16 +17,42 @@
 #include "oci/buf.h"
 #include "oci/ref.h"
 
+struct conn;
+
 struct upload {
 	char id[33];
 	char repo[OCI_REPO_MAX];
-	struct store_writer *w;
+	char user[128];		/* who opened it (the per-user cap) */
+	struct store_writer *w; /* NULL until data comes; parked when idle */
+	uint64_t committed;	/* bytes written when last released */
+	struct conn *holder;	/* while busy: the holding request's */
 	time_t touched;
 	int busy;
 };
 
+/* One client connection, as the read-timeout watchdog sees it (MHD's
+ * socket context). Fields other than the list links are atomics. */
+enum conn_phase {
+	CONN_HEADERS, /* waiting for a request's headers (since mark) */
+	CONN_BODY,    /* reading a body: bytes since mark */
+	CONN_BUSY,    /* handling or answering: not watched */
+};
+
+struct conn {
+	struct conn *prev, *next; /* under server.conns_mu */
+	int fd;
+	int phase;
+	long long mark_us;
+	uint64_t bytes;
+	long long last_us; /* when body bytes last came */
+	int cut;
+	/* the watchdog's: the body's bytes when it last found the client
+	 * gone (read side shut), or -1 */
+	long long eof_bytes;
+};
+
 #define MET_METHODS 7
-#define MET_STATUSES 16
+#define MET_STATUSES 18
 
 struct server {
 	struct MHD_Daemon *d;
@@ -35,13 +61,28 @@ struct server {
 	struct htpasswd *users;
 	char *cert_pem, *key_pem;
 	unsigned port;
-	pthread_mutex_t mu; /* uploads */
+	struct serve_limits lim;
+	uint64_t nofile;      /* RLIMIT_NOFILE at start */
+	pthread_mutex_t mu;   /* uploads */
+	pthread_cond_t up_cv; /* a session was released */
 	struct upload **ups;
 	size_t n_ups, cap_ups;
+	/* the read-timeout watchdog */
+	pthread_mutex_t conns_mu;
+	pthread_cond_t conns_cv;
+	struct conn *conns;
+	pthread_t watchdog;
+	int watchdog_on, stopping;
+	/* request bodies held in memory (atomic), against o.body_memory */
+	uint64_t body_bytes;
 	/* metrics (atomics) */
 	uint64_t requests[MET_METHODS][MET_STATUSES];
 	uint64_t bytes_sent, bytes_received;
 	int64_t connections;
+	uint64_t sessions_refused; /* upload sessions refused at the cap */
+	uint64_t bodies_refused;   /* bodies refused for the memory budget */
+	uint64_t opens_refused;	   /* files not opened: no descriptor, ... */
+	uint64_t conns_cut;	   /* slow clients disconnected */
 	int64_t active_requests;
 	int64_t store_bytes_cached;
 	time_t store_bytes_at;
@@ -67,9 +108,13 @@ struct req {
 	uint64_t range_start;	/* PATCH Content-Range start */
 	uint64_t range_len;
 	int has_range;
-	struct buf body; /* manifest PUT */
+	struct buf body;	/* manifest PUT */
+	uint64_t body_reserved; /* of server.body_bytes, for body */
+	struct conn *conn;	/* the connection's watchdog entry */
+	unsigned retry_after;	/* seconds, for a 503 */
 	int body_too_large;
 	int body_failed;
+	int body_busy; /* the memory budget refused the body */
 	struct err err;
 };
 

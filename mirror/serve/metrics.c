@@ -4,6 +4,7 @@
  * once per finished request by metrics_count. */
 #include "mirror/serve/metrics.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ static int method_index(const char *m)
 
 static const unsigned statuses[MET_STATUSES] = {200, 201, 202, 204, 206, 304,
 						307, 400, 401, 403, 404, 405,
-						413, 416, 500, 0};
+						409, 413, 416, 500, 503, 0};
 
 static int status_index(unsigned st)
 {
@@ -64,6 +65,26 @@ static int64_t store_bytes(struct server *srv)
 	__atomic_store_n(&srv->store_bytes_cached, total, __ATOMIC_RELAXED);
 	srv->store_bytes_at = now;
 	return total;
+}
+
+/* Descriptors the process has open (but the one that lists them). */
+static long open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	long n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;
+}
+
+static unsigned long long load(uint64_t *p)
+{
+	return (unsigned long long)__atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
 enum MHD_Result metrics_send(struct req *r, struct MHD_Connection *c)
@@ -121,6 +142,47 @@ enum MHD_Result metrics_send(struct req *r, struct MHD_Connection *c)
 						__ATOMIC_RELAXED),
 	    (long long)__atomic_load_n(&srv->connections, __ATOMIC_RELAXED),
 	    upload_sessions_count(srv), (long long)store_bytes(srv));
+	buf_printf(
+	    &b,
+	    "# HELP ocimirror_open_fds Descriptors in use by the server.\n"
+	    "# TYPE ocimirror_open_fds gauge\n"
+	    "ocimirror_open_fds %ld\n"
+	    "# HELP ocimirror_max_fds Descriptor limit (RLIMIT_NOFILE).\n"
+	    "# TYPE ocimirror_max_fds gauge\n"
+	    "ocimirror_max_fds %llu\n"
+	    "# HELP ocimirror_connections_max Connections allowed at once.\n"
+	    "# TYPE ocimirror_connections_max gauge\n"
+	    "ocimirror_connections_max %u\n"
+	    "# HELP ocimirror_upload_sessions_max Upload sessions allowed "
+	    "at once (all users; per user).\n"
+	    "# TYPE ocimirror_upload_sessions_max gauge\n"
+	    "ocimirror_upload_sessions_max{scope=\"all\"} %u\n"
+	    "ocimirror_upload_sessions_max{scope=\"user\"} %u\n"
+	    "# HELP ocimirror_upload_sessions_refused_total Upload sessions "
+	    "refused at the cap (503).\n"
+	    "# TYPE ocimirror_upload_sessions_refused_total counter\n"
+	    "ocimirror_upload_sessions_refused_total %llu\n"
+	    "# HELP ocimirror_store_opens_refused_total Store reads and "
+	    "upload files that could not be opened (503).\n"
+	    "# TYPE ocimirror_store_opens_refused_total counter\n"
+	    "ocimirror_store_opens_refused_total %llu\n"
+	    "# HELP ocimirror_body_memory_bytes Request bodies held in "
+	    "memory.\n"
+	    "# TYPE ocimirror_body_memory_bytes gauge\n"
+	    "ocimirror_body_memory_bytes %llu\n"
+	    "# HELP ocimirror_bodies_refused_total Request bodies refused "
+	    "for the memory budget (503).\n"
+	    "# TYPE ocimirror_bodies_refused_total counter\n"
+	    "ocimirror_bodies_refused_total %llu\n"
+	    "# HELP ocimirror_slow_clients_cut_total Connections closed by "
+	    "the read timeout.\n"
+	    "# TYPE ocimirror_slow_clients_cut_total counter\n"
+	    "ocimirror_slow_clients_cut_total %llu\n",
+	    open_fds(), (unsigned long long)srv->nofile, srv->lim.connections,
+	    srv->lim.uploads, srv->lim.uploads_per_user,
+	    load(&srv->sessions_refused), load(&srv->opens_refused),
+	    load(&srv->body_bytes), load(&srv->bodies_refused),
+	    load(&srv->conns_cut));
 	ret = respond_json(r, c, 200, "text/plain; version=0.0.4", b.data,
 			   b.len, NULL);
 	buf_release(&b);

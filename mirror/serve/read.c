@@ -19,6 +19,15 @@
 
 #define LIST_MAX 10000 /* entries per page when the client gives no n */
 
+/* A store read that failed other than "not found" (no descriptor left, an
+ * I/O error): the content may well be there, so 503, never 404. */
+static enum MHD_Result unavailable(struct req *r, struct MHD_Connection *c,
+				   const struct err *e)
+{
+	__atomic_add_fetch(&r->srv->opens_refused, 1, __ATOMIC_RELAXED);
+	return respond_unavailable(r, c, "store: %s", e->msg);
+}
+
 enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 {
 	struct store_ref mref;
@@ -34,14 +43,23 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 				     "invalid digest \"%s\"", r->rt.ref);
 	/* only what this repository holds: its blobs and its manifests */
 	linked = store_blob_linked(r->srv->s, r->rt.repo, &r->rt.digest);
-	if (!linked && store_manifest_get(&mref, r->srv->s, r->rt.repo,
-					  &r->rt.digest, NULL))
-		return respond_error(r, c, 404, "BLOB_UNKNOWN",
-				     "blob %s unknown to %s", r->rt.digest.str,
-				     r->rt.repo);
-	if (store_blob_open(&fd, &size, r->srv->s, &r->rt.digest, &e))
+	if (!linked) {
+		int mr = store_manifest_get(&mref, r->srv->s, r->rt.repo,
+					    &r->rt.digest, &e);
+		if (mr == ERR_NOT_FOUND)
+			return respond_error(r, c, 404, "BLOB_UNKNOWN",
+					     "blob %s unknown to %s",
+					     r->rt.digest.str, r->rt.repo);
+		if (mr)
+			return unavailable(r, c, &e);
+	}
+	rr = store_blob_open(&fd, &size, r->srv->s, &r->rt.digest, &e);
+	if (rr == ERR_NOT_FOUND)
 		return respond_error(r, c, 404, "BLOB_UNKNOWN",
 				     "blob %s unknown", r->rt.digest.str);
+	if (rr)
+		return unavailable(r, c, &e);
+	rr = ERR_INVALID;
 	len = (uint64_t)size;
 	if (range) {
 		rr = route_range_parse(&from, &len, range, size, &e);
@@ -83,6 +101,12 @@ enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 	if (rc == ERR_NOT_FOUND && !store_repo_exists(r->srv->s, r->rt.repo))
 		return respond_error(r, c, 404, "NAME_UNKNOWN",
 				     "repository %s not known", r->rt.repo);
+	if (rc == ERR_NOT_FOUND)
+		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
+				     "manifest %s:%s unknown", r->rt.repo,
+				     r->rt.ref);
+	if (rc && rc != ERR_INVALID)
+		return unavailable(r, c, &e);
 	if (rc)
 		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
 				     "manifest %s:%s unknown", r->rt.repo,
@@ -97,10 +121,13 @@ enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 					ref.digest.str);
 		return respond_send(r, c, 304, resp);
 	}
-	if (store_blob_open(&fd, &size, r->srv->s, &ref.digest, &e))
+	rc = store_blob_open(&fd, &size, r->srv->s, &ref.digest, &e);
+	if (rc == ERR_NOT_FOUND)
 		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
 				     "manifest %s@%s missing from the store",
 				     r->rt.repo, ref.digest.str);
+	if (rc)
+		return unavailable(r, c, &e);
 	return respond_fd(r, c, fd, size, ref.media_type, ref.digest.str, 0,
 			  (uint64_t)size, 0);
 }
@@ -290,9 +317,16 @@ enum MHD_Result read_referrers(struct req *r, struct MHD_Connection *c)
 	rc.arr = json_array();
 	rc.filter = r->q.has_artifact_type ? r->q.artifact_type : NULL;
 	/* a cut-off filter must not match a type it only begins */
-	if (!r->q.artifact_type_overlong)
-		store_referrers_list(r->srv->s, r->rt.repo, &r->rt.digest,
-				     add_referrer, &rc, NULL);
+	if (!r->q.artifact_type_overlong) {
+		struct err e;
+		int lr =
+		    store_referrers_list(r->srv->s, r->rt.repo, &r->rt.digest,
+					 add_referrer, &rc, &e);
+		if (lr && lr != ERR_NOT_FOUND) {
+			json_decref(rc.arr);
+			return unavailable(r, c, &e);
+		}
+	}
 	idx = json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType",
 			MT_OCI_INDEX, "manifests", rc.arr);
 	text = json_dumps(idx, JSON_COMPACT);

@@ -65,19 +65,14 @@ enum MHD_Result respond_json(struct req *r, struct MHD_Connection *c,
 	return respond_send(r, c, status, resp);
 }
 
-enum MHD_Result respond_error(struct req *r, struct MHD_Connection *c,
-			      unsigned status, const char *code,
-			      const char *fmt, ...)
+static enum MHD_Result error_send(struct req *r, struct MHD_Connection *c,
+				  unsigned status, const char *code,
+				  const char *msg)
 {
-	char msg[600];
-	va_list ap;
 	json_t *j;
 	char *text;
 	struct MHD_Response *resp;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	j = json_pack("{s:[{s:s,s:s}]}", "errors", "code", code, "message",
 		      msg);
 	text = json_dumps(j, JSON_COMPACT);
@@ -96,7 +91,38 @@ enum MHD_Result respond_error(struct req *r, struct MHD_Connection *c,
 		MHD_add_response_header(resp, "WWW-Authenticate",
 					"Basic realm=\"ocimirror\"");
 	}
+	if (status == 503) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%u",
+			 r->retry_after ? r->retry_after : 1);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
 	return respond_send(r, c, status, resp);
+}
+
+enum MHD_Result respond_error(struct req *r, struct MHD_Connection *c,
+			      unsigned status, const char *code,
+			      const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return error_send(r, c, status, code, msg);
+}
+
+enum MHD_Result respond_unavailable(struct req *r, struct MHD_Connection *c,
+				    const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return error_send(r, c, 503, "UNAVAILABLE", msg);
 }
 
 enum MHD_Result respond_fd(struct req *r, struct MHD_Connection *c, int fd,

@@ -22,6 +22,11 @@ enum MHD_Result respond_error(struct req *r, struct MHD_Connection *c,
 			      unsigned status, const char *code,
 			      const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* 503 UNAVAILABLE with Retry-After (r->retry_after seconds, else 1): a
+ * resource limit (descriptors, sessions, memory), never "not found". */
+enum MHD_Result respond_unavailable(struct req *r, struct MHD_Connection *c,
+				    const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A body (copied) with a content type. With keep, the response is built
  * and handed back unsent (for more headers; the caller counts the bytes
  * and sends it); otherwise it is sent. */

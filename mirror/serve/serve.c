@@ -5,9 +5,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -194,6 +197,32 @@ static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
 	}
 }
 
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void conn_phase(struct conn *cn, int phase)
+{
+	if (!cn)
+		return;
+	__atomic_store_n(&cn->bytes, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&cn->mark_us, now_us(), __ATOMIC_RELAXED);
+	__atomic_store_n(&cn->last_us, cn->mark_us, __ATOMIC_RELAXED);
+	__atomic_store_n(&cn->phase, phase, __ATOMIC_RELEASE);
+}
+
+static int expects_continue(struct MHD_Connection *c)
+{
+	const char *e =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+
+	return e && !strcasecmp(e, "100-continue");
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 			       const char *url, const char *method,
 			       const char *version, const char *upload_data,
@@ -215,6 +244,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		snprintf(r->url, sizeof(r->url), "%s", url);
 		*con_cls = r;
+		r->conn = conn_of(c);
+		conn_phase(r->conn, CONN_BODY);
 		r->first = 1;
 		if (too_many_args)
 			respond_error(r, c, 414, "UNSUPPORTED",
@@ -223,8 +254,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		else
 			first_call(r, c, url, method);
 		r->first = 0;
+		/* a client waiting for 100 Continue gets the refusal instead,
+		 * and never sends the body (MHD closes the connection) */
+		if (r->pending && expects_continue(c))
+			return respond_pending(r, c);
 		return MHD_YES;
 	}
+	if (r->conn && *upload_data_size) {
+		__atomic_add_fetch(&r->conn->bytes, *upload_data_size,
+				   __ATOMIC_RELAXED);
+		__atomic_store_n(&r->conn->last_us, now_us(), __ATOMIC_RELAXED);
+	} else if (r->conn)
+		conn_phase(r->conn, CONN_BUSY);
 	if (r->pending) {
 		/* an answer decided before the body: drain it, then send */
 		if (*upload_data_size) {
@@ -289,6 +330,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		srv->o.access_log(srv->o.log_ctx, line);
 	}
 	buf_release(&r->body);
+	/* the next request's headers are timed from here */
+	conn_phase(r->conn, CONN_HEADERS);
 	free(r);
 	*con_cls = NULL;
 	__atomic_sub_fetch(&srv->active_requests, 1, __ATOMIC_RELAXED);
@@ -302,16 +345,129 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 	return route_unescape(s);
 }
 
+/* Each connection enters the watchdog's list when it opens and leaves it
+ * when it closes (MHD notifies before it closes the socket, so the
+ * watchdog never shuts down a descriptor that was reused). */
 static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 			enum MHD_ConnectionNotificationCode code)
 {
 	struct server *srv = cls;
+	struct conn *cn = *socket_ctx;
 
-	(void)c;
-	(void)socket_ctx;
 	__atomic_add_fetch(&srv->connections,
 			   code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1,
 			   __ATOMIC_RELAXED);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		cn = calloc(1, sizeof(*cn));
+		if (!cn || !ci) {
+			free(cn);
+			return;
+		}
+		cn->fd = ci->connect_fd;
+		cn->eof_bytes = -1;
+		cn->phase = CONN_HEADERS;
+		cn->mark_us = now_us();
+		pthread_mutex_lock(&srv->conns_mu);
+		cn->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = cn;
+		srv->conns = cn;
+		pthread_mutex_unlock(&srv->conns_mu);
+		*socket_ctx = cn;
+		return;
+	}
+	if (!cn)
+		return;
+	pthread_mutex_lock(&srv->conns_mu);
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		srv->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	pthread_mutex_unlock(&srv->conns_mu);
+	free(cn);
+	*socket_ctx = NULL;
+}
+
+/* The client shut its sending side (or the connection broke). */
+static int client_gone(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+
+	return poll(&p, 1, 0) == 1 &&
+	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Whether a connection is to be cut: a body whose client is gone, or
+ * (t_us > 0) headers not complete within t_us of their start, or a body
+ * bringing less than SERVE_BODY_MIN_RATE bytes a second over a t_us
+ * window (which then starts again). */
+static int conn_too_slow(struct conn *cn, long long now, long long t_us)
+{
+	int phase = __atomic_load_n(&cn->phase, __ATOMIC_ACQUIRE);
+	long long mark = __atomic_load_n(&cn->mark_us, __ATOMIC_RELAXED);
+	uint64_t got;
+
+	if (phase == CONN_BUSY)
+		return 0;
+	got = __atomic_load_n(&cn->bytes, __ATOMIC_RELAXED);
+	if (phase == CONN_BODY && client_gone(cn->fd)) {
+		/* gone, and nothing read since the last look: the body
+		 * will never be complete (MHD stops reading a half-closed
+		 * connection, which would hold its upload session until
+		 * the timeout) */
+		if (cn->eof_bytes == (long long)got)
+			return 1;
+		cn->eof_bytes = (long long)got;
+	} else {
+		cn->eof_bytes = -1;
+	}
+	if (!t_us || now - mark < t_us)
+		return 0;
+	if (phase == CONN_HEADERS)
+		return 1;
+	if (got < (uint64_t)(t_us / 1000000) * SERVE_BODY_MIN_RATE)
+		return 1;
+	/* a new window; the handler may be changing the phase meanwhile */
+	__atomic_compare_exchange_n(&cn->mark_us, &mark, now, 0,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	__atomic_store_n(&cn->bytes, 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* The watchdog: a slow or abandoned connection's socket is shut down, and
+ * MHD then closes it as any connection the client dropped. */
+static void *watchdog(void *arg)
+{
+	struct server *srv = arg;
+	long long t_us = (long long)srv->o.read_timeout * 1000000;
+
+	pthread_mutex_lock(&srv->conns_mu);
+	while (!srv->stopping) {
+		struct timespec until;
+		long long now = now_us();
+
+		for (struct conn *cn = srv->conns; cn; cn = cn->next)
+			if (!__atomic_load_n(&cn->cut, __ATOMIC_RELAXED) &&
+			    conn_too_slow(cn, now, t_us)) {
+				__atomic_store_n(&cn->cut, 1, __ATOMIC_RELAXED);
+				shutdown(cn->fd, SHUT_RDWR);
+				__atomic_add_fetch(&srv->conns_cut, 1,
+						   __ATOMIC_RELAXED);
+			}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 250 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->conns_cv, &srv->conns_mu, &until);
+	}
+	pthread_mutex_unlock(&srv->conns_mu);
+	return NULL;
 }
 
 static char *read_pem(const char *path, struct err *err)
@@ -353,6 +509,9 @@ int serve_start(struct server **out, struct store *s,
 	srv->s = s;
 	srv->o = *o;
 	pthread_mutex_init(&srv->mu, NULL);
+	pthread_cond_init(&srv->up_cv, NULL);
+	pthread_mutex_init(&srv->conns_mu, NULL);
+	pthread_cond_init(&srv->conns_cv, NULL);
 	rc = serve_options_check(o, err);
 	if (rc)
 		goto fail;
@@ -385,6 +544,14 @@ int serve_start(struct server **out, struct store *s,
 		threads = n > 0 ? (unsigned)n * 2 : 4;
 	}
 	{
+		struct rlimit rl;
+		srv->nofile = getrlimit(RLIMIT_NOFILE, &rl) ? 1024
+			      : rl.rlim_cur == RLIM_INFINITY
+				  ? (uint64_t)1 << 20
+				  : (uint64_t)rl.rlim_cur;
+		serve_limits_derive(&srv->lim, srv->nofile, threads);
+	}
+	{
 		/* TLS material only when serving https (an empty list else) */
 		struct MHD_OptionItem tls[] = {
 		    {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->cert_pem},
@@ -400,7 +567,8 @@ int serve_start(struct server **out, struct store *s,
 		    flags, 0, NULL, NULL, handler, srv,
 		    MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_THREAD_POOL_SIZE,
 		    threads, MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
-		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+		    MHD_OPTION_CONNECTION_LIMIT, srv->lim.connections,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
 		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
@@ -423,6 +591,11 @@ int serve_start(struct server **out, struct store *s,
 			     o->listen);
 		goto fail;
 	}
+	if (pthread_create(&srv->watchdog, NULL, watchdog, srv)) {
+		rc = err_set(err, ERR_FAIL, "cannot start the watchdog thread");
+		goto fail;
+	}
+	srv->watchdog_on = 1;
 	*out = srv;
 	return 0;
 fail:
@@ -439,6 +612,14 @@ void serve_stop(struct server *srv)
 {
 	if (!srv)
 		return;
+	if (srv->watchdog_on) {
+		pthread_mutex_lock(&srv->conns_mu);
+		srv->stopping = 1;
+		pthread_cond_signal(&srv->conns_cv);
+		pthread_mutex_unlock(&srv->conns_mu);
+		pthread_join(srv->watchdog, NULL);
+		srv->watchdog_on = 0;
+	}
 	if (srv->d) {
 		MHD_socket fd = MHD_quiesce_daemon(srv->d);
 		/* in-flight requests finish, bounded to ~30 s */
@@ -458,5 +639,8 @@ void serve_stop(struct server *srv)
 	free(srv->cert_pem);
 	free(srv->key_pem);
 	pthread_mutex_destroy(&srv->mu);
+	pthread_cond_destroy(&srv->up_cv);
+	pthread_mutex_destroy(&srv->conns_mu);
+	pthread_cond_destroy(&srv->conns_cv);
 	free(srv);
 }

@@ -19,9 +19,12 @@
 struct server;
 
 /* Start serving s (borrowed; it must outlive the server) in background
- * threads with a copy of o. ERR_INVALID for a bad listen address or TLS
- * pair, ERR_NOT_FOUND for an unreadable file, ERR_FAIL when the address
- * cannot be bound. *out is NULL on failure. */
+ * threads with a copy of o. What it allows at once follows the process's
+ * RLIMIT_NOFILE as it is now (serve_limits_derive; the caller raises it
+ * first if it wants more), and a watchdog thread cuts slow connections
+ * (o.read_timeout) and bodies whose client is gone. ERR_INVALID for a bad
+ * listen address or TLS pair, ERR_NOT_FOUND for an unreadable file, ERR_FAIL
+ * when the address cannot be bound. *out is NULL on failure. */
 int serve_start(struct server **out, struct store *s,
 		const struct serve_options *o, struct err *err);
 /* The port actually bound (for listen ":0"). */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include "mirror/serve/upload.h"
 #include "mirror/serve/manifest_check.h"
@@ -65,24 +66,38 @@ static void sweep(struct server *srv)
 	srv->n_ups = j;
 }
 
+/* A new session, without a temp file until data comes (upload_begin).
+ * ERR_TOO_LARGE at the total or the per-user cap. */
 static struct upload *session_new(struct server *srv, const char *repo,
-				  struct err *err)
+				  const char *user, struct err *err)
 {
 	struct upload *u = calloc(1, sizeof(*u));
+	size_t mine = 0;
 
 	if (!u) {
 		err_set(err, ERR_FAIL, "out of memory");
 		return NULL;
 	}
-	if (store_writer_open_upload(&u->w, srv->s, err)) {
-		free(u);
-		return NULL;
-	}
 	new_id(u->id);
 	snprintf(u->repo, sizeof(u->repo), "%s", repo);
+	snprintf(u->user, sizeof(u->user), "%s", user);
 	u->touched = time(NULL);
 	pthread_mutex_lock(&srv->mu);
 	sweep(srv);
+	for (size_t i = 0; i < srv->n_ups; i++)
+		mine += !strcmp(srv->ups[i]->user, user);
+	if (srv->n_ups >= srv->lim.uploads ||
+	    mine >= srv->lim.uploads_per_user) {
+		int all = srv->n_ups >= srv->lim.uploads;
+		pthread_mutex_unlock(&srv->mu);
+		free(u);
+		__atomic_add_fetch(&srv->sessions_refused, 1, __ATOMIC_RELAXED);
+		err_set(err, ERR_TOO_LARGE,
+			"%s upload sessions open%s, the most allowed",
+			all ? "all" : "as many",
+			all ? "" : " by this user as is");
+		return NULL;
+	}
 	if (OCI_VEC_RESERVE(srv->ups, srv->n_ups, srv->cap_ups, 1, 0)) {
 		pthread_mutex_unlock(&srv->mu);
 		session_free(u);
@@ -94,35 +109,111 @@ static struct upload *session_new(struct server *srv, const char *repo,
 	return u;
 }
 
+/* How long a request waits for a session another request holds: a
+ * client resuming an upload at once may come before the server has seen
+ * its cut connection close. */
+#define SESSION_WAIT_MS 3000
+/* A holder whose body has not moved for this long is taken for gone when
+ * another request wants its session (chunks of one upload come one after
+ * the other): its connection is shut so that the session is released. */
+#define SESSION_STALLED_US 1000000LL
+
+static struct upload *session_find(struct server *srv, const char *id,
+				   const char *repo)
+{
+	for (size_t i = 0; i < srv->n_ups; i++)
+		if (!strcmp(srv->ups[i]->id, id) &&
+		    !strcmp(srv->ups[i]->repo, repo))
+			return srv->ups[i];
+	return NULL;
+}
+
+static long long mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* With mu held (so a busy session's holder is alive): cut the holder's
+ * connection when its body has stalled. */
+static void holder_cut_if_stalled(struct server *srv, struct upload *u)
+{
+	struct conn *h = u->holder;
+
+	/* only a body: a holder committing (PUT) is not stalled, busy */
+	if (!h || __atomic_load_n(&h->cut, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&h->phase, __ATOMIC_ACQUIRE) != CONN_BODY ||
+	    mono_us() - __atomic_load_n(&h->last_us, __ATOMIC_RELAXED) <
+		SESSION_STALLED_US)
+		return;
+	__atomic_store_n(&h->cut, 1, __ATOMIC_RELAXED);
+	shutdown(h->fd, SHUT_RDWR);
+	__atomic_add_fetch(&srv->conns_cut, 1, __ATOMIC_RELAXED);
+}
+
+/* With mu held: the session, once no other request holds it (bounded by
+ * SESSION_WAIT_MS; still busy after that is returned busy). A stalled
+ * holder is cut (holder_cut_if_stalled). */
+static struct upload *session_wait(struct server *srv, const char *id,
+				   const char *repo)
+{
+	struct upload *u = session_find(srv, id, repo);
+	long long end = mono_us() + SESSION_WAIT_MS * 1000LL;
+
+	while (u && u->busy && mono_us() < end) {
+		struct timespec until;
+
+		holder_cut_if_stalled(srv, u);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->up_cv, &srv->mu, &until);
+		u = session_find(srv, id, repo);
+	}
+	return u;
+}
+
 /* Take a session for this request (busy), or NULL: unknown, other repo,
  * or in use by another request (*busy set). */
-static struct upload *session_take(struct server *srv, const char *id,
-				   const char *repo, int *busy)
+static struct upload *session_take(struct server *srv, struct conn *holder,
+				   const char *id, const char *repo, int *busy)
 {
 	struct upload *u = NULL;
 
 	*busy = 0;
 	pthread_mutex_lock(&srv->mu);
-	for (size_t i = 0; i < srv->n_ups; i++)
-		if (!strcmp(srv->ups[i]->id, id) &&
-		    !strcmp(srv->ups[i]->repo, repo))
-			u = srv->ups[i];
+	u = session_wait(srv, id, repo);
 	if (u && u->busy) {
 		*busy = 1;
 		u = NULL;
 	} else if (u) {
 		u->busy = 1;
+		u->holder = holder;
 		u->touched = time(NULL);
 	}
 	pthread_mutex_unlock(&srv->mu);
 	return u;
 }
 
+/* Release a session taken by session_take: its temp file is closed
+ * (parked) until data comes again, and what was written is its offset. */
 static void session_put(struct server *srv, struct upload *u)
 {
+	uint64_t off = u->w ? store_writer_offset(u->w) : 0;
+
+	if (u->w)
+		store_writer_park(u->w, NULL);
 	pthread_mutex_lock(&srv->mu);
+	u->committed = off;
 	u->busy = 0;
+	u->holder = NULL;
 	u->touched = time(NULL);
+	pthread_cond_broadcast(&srv->up_cv);
 	pthread_mutex_unlock(&srv->mu);
 }
 
@@ -134,26 +225,38 @@ static void session_drop(struct server *srv, struct upload *u)
 			srv->ups[i] = srv->ups[--srv->n_ups];
 			break;
 		}
+	pthread_cond_broadcast(&srv->up_cv);
 	pthread_mutex_unlock(&srv->mu);
 	session_free(u);
 }
 
-static enum MHD_Result session_accepted(struct req *r, struct MHD_Connection *c,
-					struct upload *u, unsigned status)
+static enum MHD_Result session_accepted_at(struct req *r,
+					   struct MHD_Connection *c,
+					   const char *id, uint64_t off,
+					   unsigned status)
 {
 	struct MHD_Response *resp = respond_empty();
 	char loc[OCI_REPO_MAX + 400], range[64];
-	uint64_t off = store_writer_offset(u->w);
 
-	snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s%s", r->rt.name,
-		 u->id, r->rt.ns_query);
+	if (!resp)
+		return MHD_NO;
+	snprintf(loc, sizeof(loc), "/v2/%s/blobs/uploads/%s%s", r->rt.name, id,
+		 r->rt.ns_query);
 	snprintf(range, sizeof(range), "0-%llu",
 		 (unsigned long long)(off ? off - 1 : 0));
 	MHD_add_response_header(resp, "Location", loc);
 	MHD_add_response_header(resp, "Range", range);
-	MHD_add_response_header(resp, "Docker-Upload-UUID", u->id);
+	MHD_add_response_header(resp, "Docker-Upload-UUID", id);
 	MHD_add_response_header(resp, "Content-Length", "0");
 	return respond_send(r, c, status, resp);
+}
+
+/* Headers for a session this request holds. */
+static enum MHD_Result session_accepted(struct req *r, struct MHD_Connection *c,
+					struct upload *u, unsigned status)
+{
+	return session_accepted_at(
+	    r, c, u->id, u->w ? store_writer_offset(u->w) : 0, status);
 }
 
 static enum MHD_Result blob_created(struct req *r, struct MHD_Connection *c,
@@ -169,11 +272,21 @@ static enum MHD_Result blob_created(struct req *r, struct MHD_Connection *c,
 	return respond_send(r, c, 201, resp);
 }
 
+static int body_reserve(struct req *r, uint64_t n);
+
+/* A temp file that could not be opened: no descriptor left, disk full. */
+static enum MHD_Result open_refused(struct req *r, struct MHD_Connection *c)
+{
+	__atomic_add_fetch(&r->srv->opens_refused, 1, __ATOMIC_RELAXED);
+	return respond_unavailable(r, c, "cannot open an upload file: %s",
+				   r->err.msg);
+}
+
 enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 			     const char *method)
 {
 	struct server *srv = r->srv;
-	int busy;
+	int busy, rc;
 
 	if (!strcmp(method, "POST") && r->rt.kind == RT_UPLOAD_NEW) {
 		const char *mount = r->q.mount, *dg = r->q.digest;
@@ -205,8 +318,7 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 				    r, c, 400, "DIGEST_INVALID",
 				    "invalid digest \"%.200s\"", dg);
 			if (store_writer_open(&r->w, srv->s, &d, size, &r->err))
-				return respond_error(r, c, 500, "UNKNOWN", "%s",
-						     r->err.msg);
+				return open_refused(r, c);
 		}
 		return MHD_YES;
 	}
@@ -214,7 +326,8 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 	    r->rt.kind == RT_UPLOAD) {
 		const char *cr = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							     "Content-Range");
-		r->up = session_take(srv, r->rt.upload_id, r->rt.repo, &busy);
+		r->up = session_take(srv, r->conn, r->rt.upload_id, r->rt.repo,
+				     &busy);
 		if (!r->up)
 			return respond_error(
 			    r, c, busy ? 409 : 404,
@@ -222,6 +335,22 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 				 : "BLOB_UPLOAD_UNKNOWN",
 			    "upload %s %s", r->rt.upload_id,
 			    busy ? "is in use by another request" : "unknown");
+		/* the temp file is open only while data flows */
+		rc = r->up->w
+			 ? store_writer_resume(r->up->w, &r->err)
+			 : store_writer_open_upload(&r->up->w, srv->s, &r->err);
+		if (rc == ERR_NOT_FOUND) { /* removed meanwhile (gc) */
+			session_drop(srv, r->up);
+			r->up = NULL;
+			return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
+					     "upload %s: %s", r->rt.upload_id,
+					     r->err.msg);
+		}
+		if (rc) {
+			session_put(srv, r->up);
+			r->up = NULL;
+			return open_refused(r, c);
+		}
 		if (cr) {
 			uint64_t a, b;
 			uint64_t off = store_writer_offset(r->up->w);
@@ -247,14 +376,43 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 		}
 		return MHD_YES;
 	}
+	if (!strcmp(method, "PUT") && r->rt.kind == RT_MANIFEST) {
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     "Content-Length");
+		long long size = cl ? strtoll(cl, NULL, 10) : 0;
+
+		/* the whole body is reserved now when its size is known, so
+		 * a refusal comes before it is read */
+		if (size > 0 && size <= OCI_MANIFEST_MAX &&
+		    body_reserve(r, (uint64_t)size))
+			return respond_unavailable(
+			    r, c, "too many request bodies in memory; retry");
+	}
 	return MHD_YES;
+}
+
+/* Take n more bytes of the server's body budget: 1 when over it. */
+static int body_reserve(struct req *r, uint64_t n)
+{
+	struct server *srv = r->srv;
+	uint64_t now =
+	    __atomic_add_fetch(&srv->body_bytes, n, __ATOMIC_RELAXED);
+
+	if (now > srv->o.body_memory) {
+		__atomic_sub_fetch(&srv->body_bytes, n, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&srv->bodies_refused, 1, __ATOMIC_RELAXED);
+		r->body_busy = 1;
+		return 1;
+	}
+	r->body_reserved += n;
+	return 0;
 }
 
 void upload_body(struct req *r, const char *data, size_t n)
 {
 	struct store_writer *w = r->w ? r->w : r->up ? r->up->w : NULL;
 
-	if (r->body_failed || r->body_too_large)
+	if (r->body_failed || r->body_too_large || r->body_busy)
 		return;
 	if (w) {
 		if (store_writer_write(w, data, n, &r->err))
@@ -262,6 +420,14 @@ void upload_body(struct req *r, const char *data, size_t n)
 		return;
 	}
 	if (r->rt.kind == RT_MANIFEST) {
+		uint64_t want = r->body.len + n;
+		if (want > OCI_MANIFEST_MAX) {
+			r->body_too_large = 1;
+			return;
+		}
+		if (want > r->body_reserved &&
+		    body_reserve(r, want - r->body_reserved))
+			return;
 		if (buf_append(&r->body, data, n))
 			r->body_too_large = 1;
 		return;
@@ -272,6 +438,11 @@ void upload_body(struct req *r, const char *data, size_t n)
 
 void upload_abort(struct req *r)
 {
+	if (r->body_reserved) {
+		__atomic_sub_fetch(&r->srv->body_bytes, r->body_reserved,
+				   __ATOMIC_RELAXED);
+		r->body_reserved = 0;
+	}
 	if (r->w) {
 		store_writer_free(r->w);
 		r->w = NULL;
@@ -433,21 +604,34 @@ static enum MHD_Result body_refused(struct req *r, struct MHD_Connection *c)
 static enum MHD_Result session_request(struct req *r, struct MHD_Connection *c,
 				       const char *method)
 {
+	struct server *srv = r->srv;
 	int busy;
-	struct upload *u =
-	    session_take(r->srv, r->rt.upload_id, r->rt.repo, &busy);
-	enum MHD_Result ret;
+	struct upload *u;
+	uint64_t off;
 
+	if (!strcmp(method, "DELETE")) {
+		u = session_take(srv, r->conn, r->rt.upload_id, r->rt.repo,
+				 &busy);
+		if (!u)
+			return respond_error(
+			    r, c, busy ? 409 : 404,
+			    busy ? "BLOB_UPLOAD_INVALID"
+				 : "BLOB_UPLOAD_UNKNOWN",
+			    "upload %s %s", r->rt.upload_id,
+			    busy ? "is in use by another request" : "unknown");
+		session_drop(srv, u);
+		return respond_send(r, c, 204, respond_empty());
+	}
+	/* the status: what was written when the session was last released
+	 * (a request still holding it after the wait writes past that) */
+	pthread_mutex_lock(&srv->mu);
+	u = session_wait(srv, r->rt.upload_id, r->rt.repo);
+	off = u ? u->committed : 0;
+	pthread_mutex_unlock(&srv->mu);
 	if (!u)
 		return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
 				     "upload %s unknown", r->rt.upload_id);
-	if (!strcmp(method, "DELETE")) {
-		session_drop(r->srv, u);
-		return respond_send(r, c, 204, respond_empty());
-	}
-	ret = session_accepted(r, c, u, 204);
-	session_put(r->srv, u);
-	return ret;
+	return session_accepted_at(r, c, r->rt.upload_id, off, 204);
 }
 
 /* POST /blobs/uploads/: a monolithic upload ends, or a session opens. */
@@ -462,7 +646,9 @@ static enum MHD_Result upload_post(struct req *r, struct MHD_Connection *c)
 		r->w = NULL;
 		return ret;
 	}
-	u = session_new(r->srv, r->rt.repo, &r->err);
+	u = session_new(r->srv, r->rt.repo, r->user, &r->err);
+	if (!u && r->err.code == ERR_TOO_LARGE)
+		return respond_unavailable(r, c, "%s; retry later", r->err.msg);
 	if (!u)
 		return respond_error(r, c, 500, "UNKNOWN",
 				     "cannot open upload: %s", r->err.msg);
@@ -505,6 +691,9 @@ enum MHD_Result upload_end(struct req *r, struct MHD_Connection *c,
 {
 	int is_delete = !strcmp(method, "DELETE");
 
+	if (r->body_busy)
+		return respond_unavailable(
+		    r, c, "too many request bodies in memory; retry");
 	if (r->body_failed)
 		return body_refused(r, c);
 	if (r->rt.kind == RT_UPLOAD &&

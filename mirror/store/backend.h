@@ -56,8 +56,9 @@ struct store_ops {
 	int (*stage_place)(void *be, const char *token,
 			   const struct oci_digest *d, struct err *err);
 	void (*stage_discard)(void *be, const char *token);
-	/* the temp file of token opened again for reading (a staged blob,
-	 * its writer's fd closed: store_writer_stage); the caller closes */
+	/* the staged file of token again (read-write), after its descriptor
+	 * was closed (a parked writer, or a staged blob read back:
+	 * store_writer_stage); the caller closes it */
 	int (*stage_reopen)(int *fd_out, void *be, const char *token,
 			    struct err *err);
 

@@ -242,21 +242,21 @@ static int fs_stage_place(void *be, const char *token,
 	return rc;
 }
 
-static void fs_stage_discard(void *be, const char *token)
-{
-	(void)be;
-	unlink(token);
-}
-
 static int fs_stage_reopen(int *fd_out, void *be, const char *token,
 			   struct err *err)
 {
 	(void)be;
-	*fd_out = open(token, O_RDONLY | O_CLOEXEC);
+	*fd_out = open(token, O_RDWR | O_CLOEXEC);
 	if (*fd_out < 0)
-		return err_set(err, ERR_FAIL, "open %s: %s", token,
-			       strerror(errno));
+		return err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			       "reopen %s: %s", token, strerror(errno));
 	return 0;
+}
+
+static void fs_stage_discard(void *be, const char *token)
+{
+	(void)be;
+	unlink(token);
 }
 
 static char *record_path(const struct fs *fs, const char *repo, const char *key)

@@ -407,26 +407,33 @@ int store_referrers_list(const struct store *s, const char *repo,
 	if (rc)
 		return rc;
 	referrer_key(dir, subject, NULL);
-	if (s->ops->record_list(&names, &n, s->be, repo, dir, NULL))
-		return 0;
-	for (size_t i = 0; i < n; i++) {
+	rc = s->ops->record_list(&names, &n, s->be, repo, dir, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
 		char key[KEY_MAX * 2], *text = NULL;
 		size_t len;
-		int stop;
+		int got;
 
 		if (referrer_dropped(s, repo, names[i]))
 			continue;
 		snprintf(key, sizeof(key), "%s/%s", dir, names[i]);
-		if (s->ops->record_get(&text, &len, s->be, repo, key,
-				       RECORD_MAX, NULL))
+		got = s->ops->record_get(&text, &len, s->be, repo, key,
+					 RECORD_MAX, err);
+		/* gone meanwhile, or not a referrer record: skipped; a
+		 * record that cannot be read fails the list */
+		if (got == ERR_NOT_FOUND || got == ERR_TOO_LARGE)
 			continue;
-		stop = cb(ctx, text);
-		free(text);
-		if (stop)
+		if (got) {
+			rc = got;
 			break;
+		}
+		if (cb(ctx, text))
+			rc = 1;
+		free(text);
 	}
 	fsutil_names_free(names, n);
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 int store_blob_link(struct store *s, const char *repo,

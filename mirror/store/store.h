@@ -80,6 +80,14 @@ int store_writer_open_upload(struct store_writer **out, struct store *s,
 int store_writer_commit_as(struct store_writer *w,
 			   const struct oci_digest *digest, struct err *err);
 
+/* Close the writer's temp file while no data flows (an idle upload
+ * session), keeping its content, offset and hash state; a parked writer
+ * holds no descriptor and no thread. store_writer_resume reopens it (a
+ * no-op when not parked); write and commit need a resumed writer, free
+ * and offset do not. ERR_FAIL naming the temp file. */
+int store_writer_park(struct store_writer *w, struct err *err);
+int store_writer_resume(struct store_writer *w, struct err *err);
+
 /* Staging, for a writer that must check many blobs before it may publish
  * any (import): store_writer_stage verifies size and digest (ERR_DIGEST
  * resets the writer, as commit does), fsyncs, and leaves the file in
@@ -94,7 +102,9 @@ int store_writer_commit_as(struct store_writer *w,
  * published removes its temp file. gc removes old temp files only under
  * the store lock (gc_run's callers take it), and the importer holds that
  * lock from before its first staged blob until every one is published
- * or freed, so gc never removes the temp file of a running import. */
+ * or freed, so gc never removes the temp file of a running import.
+ * Staging resumes a parked writer first; park and resume of a staged
+ * writer are no-ops. */
 int store_writer_stage(struct store_writer *w, struct err *err);
 int store_writer_staged_read(char **out, size_t *len_out,
 			     const struct store_writer *w, size_t max,
@@ -176,7 +186,10 @@ int store_repo_exists(const struct store *s, const char *repo);
 
 /* Each referrer descriptor (JSON text, valid during the call) recorded
  * for subject in repo whose manifest repo still holds; cb returns nonzero
- * to stop. ERR_INVALID for a bad name; unreadable records are left out. */
+ * to stop. ERR_INVALID for a bad name; ERR_FAIL when the list or one of
+ * its records cannot be read (no descriptor left, an I/O error): never an
+ * empty list for a failure. Records gone meanwhile, or too large, are
+ * left out. */
 typedef int (*store_referrer_fn)(void *ctx, const char *desc_json);
 int store_referrers_list(const struct store *s, const char *repo,
 			 const struct oci_digest *subject, store_referrer_fn cb,

@@ -25,6 +25,7 @@ struct store_writer {
 	 * behind the writer (from the page cache), so hashing overlaps the
 	 * network instead of adding to it. */
 	int threaded;
+	int use_thread; /* restart the thread when a parked writer resumes */
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -104,6 +105,25 @@ static void hash_thread_stop(struct store_writer *w)
 	w->threaded = 0;
 }
 
+/* The hash thread, for writers of large or unknown size, from the bytes
+ * already hashed on; without it the writer hashes inline. */
+static void hash_thread_start(struct store_writer *w)
+{
+	if (!w->use_thread || w->threaded)
+		return;
+	w->visible = w->hashed = w->off;
+	w->stop = 0;
+	w->read_err = 0;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->th, NULL, hash_thread, w) == 0) {
+		w->threaded = 1;
+	} else {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+	}
+}
+
 /* Start writeback every few MiB so the fsync at commit has little left to
  * do, and the page cache does not fill with dirty pages of one blob. */
 #define WRITEBACK_STEP (8u * 1024 * 1024)
@@ -130,17 +150,43 @@ int store_writer_open(struct store_writer **out, struct store *s,
 		store_writer_free(w);
 		return err_set(err, ERR_FAIL, "hash init failed");
 	}
-	if (size < 0 || size >= (int64_t)THREAD_HASH_MIN) {
-		pthread_mutex_init(&w->mu, NULL);
-		pthread_cond_init(&w->cv, NULL);
-		if (pthread_create(&w->th, NULL, hash_thread, w) == 0) {
-			w->threaded = 1;
-		} else {
-			pthread_mutex_destroy(&w->mu);
-			pthread_cond_destroy(&w->cv);
-		}
-	}
+	w->use_thread = size < 0 || size >= (int64_t)THREAD_HASH_MIN;
+	hash_thread_start(w);
 	*out = w;
+	return 0;
+}
+
+int store_writer_park(struct store_writer *w, struct err *err)
+{
+	if (w->fd < 0)
+		return 0;
+	if (hash_catch_up(w)) {
+		hash_thread_stop(w);
+		return err_set(err, ERR_FAIL, "reading back %s failed", w->tmp);
+	}
+	hash_thread_stop(w);
+	close(w->fd);
+	w->fd = -1;
+	return 0;
+}
+
+int store_writer_resume(struct store_writer *w, struct err *err)
+{
+	int rc;
+
+	if (w->fd >= 0 || w->staged || w->committed)
+		return 0;
+	rc = w->s->ops->stage_reopen(&w->fd, w->s->be, w->tmp, err);
+	if (rc)
+		return rc;
+	if (lseek(w->fd, (off_t)w->off, SEEK_SET) < 0) {
+		rc = err_set(err, ERR_FAIL, "seek %s: %s", w->tmp,
+			     strerror(errno));
+		close(w->fd);
+		w->fd = -1;
+		return rc;
+	}
+	hash_thread_start(w);
 	return 0;
 }
 
@@ -312,7 +358,9 @@ int store_writer_stage(struct store_writer *w, struct err *err)
 		return err_set(err, ERR_INVALID, "blob %s: already %s",
 			       w->expect.str,
 			       w->committed ? "stored" : "staged");
-	rc = verify(w, err);
+	rc = store_writer_resume(w, err); /* a parked writer: its fd */
+	if (!rc)
+		rc = verify(w, err);
 	if (rc)
 		return rc;
 	if (fsync(w->fd))

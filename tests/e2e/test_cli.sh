@@ -68,6 +68,42 @@ case_subcommand_unknown_option() {
 	assert_stderr "ocimirror: gc: option --dry-run takes no value"
 }
 
+case_option_in_a_cluster_named() {
+	new_store
+	# a bad short option inside a cluster: getopt leaves optind before it
+	assert_exit 2 oms gc --dry-run -xn || return
+	assert_stderr "ocimirror: gc: unknown option -x" || return
+	assert_exit 2 om --quiet -xq ls || return
+	assert_stderr "ocimirror: unknown option -x
+$HINT" || return
+	assert_exit 2 om --store=/x -Zq ls || return
+	assert_stderr "ocimirror: unknown option -Z
+$HINT" || return
+	assert_exit 2 oms app pull --arch=amd64 -xq r:1 || return
+	assert_stderr "ocimirror: app pull: unknown option -x" || return
+	assert_exit 2 oms sync -c x.yaml --dry-run=1 || return
+	assert_stderr "ocimirror: sync: option --dry-run takes no value" || return
+	assert_exit 2 om -s || return
+	assert_stderr "ocimirror: option -s needs a value
+$HINT" || return
+	assert_exit 2 oms export -o || return
+	assert_stderr "ocimirror: export: option -o needs a value" || return
+	assert_empty_dir "$STORE" "nothing created for a usage error"
+}
+
+case_double_dash_ends_options() {
+	new_store
+	# after "--" an argument starting with '-' is an operand; so is "-"
+	assert_exit 1 oms import -- -odd.tar || return
+	assert_stderr "ocimirror: -odd.tar: No such file or directory" || return
+	assert_exit 1 oms import - || return
+	assert_stderr "ocimirror: -: No such file or directory" || return
+	assert_exit 2 oms ls -- -x || return
+	assert_contains "$(cat "$ERR")" "ocimirror: ls: invalid repository name \"-x\"" "ls -- -x" || return
+	assert_exit 2 oms import x.tar -l -- || return
+	assert_stderr "ocimirror: import: unknown option -l"
+}
+
 case_serve_bad_listen_address() {
 	new_store
 	assert_exit 2 oms serve --listen 999.1.1.1:6705 || return
@@ -107,7 +143,7 @@ case_sync_missing_ca_is_a_config_error() {
 
 case_unknown_arch_refused() {
 	new_store
-	local accepted="amd64 or x86_64, arm64 or aarch64, arm[/v6|/v7], riscv64, other"
+	local accepted="amd64 or x86_64, arm64 or aarch64, arm, arm/v6, arm/v7 or armhf, riscv64, other"
 	assert_exit 2 oms app pull --arch amd64,sparc "$REG_OPEN/apps/none:1" || return
 	assert_stderr "ocimirror: app pull: --arch: \"sparc\" is not an architecture ($accepted)" || return
 	local cfg=$E2E_WORK/sparc.yaml
@@ -115,12 +151,26 @@ case_unknown_arch_refused() {
 	local col=$((${#REG_OPEN} + 57))
 	assert_exit 2 oms sync -c "$cfg" || return
 	assert_stderr "ocimirror: $cfg:2:$col: arch: invalid arch \"sparc\" (expected $accepted)" || return
-	assert_empty_dir "$STORE" "nothing fetched"
+	# a variant is checked as a whole, the same for both
+	assert_exit 2 oms app pull --arch arm/v5 "$REG_OPEN/apps/none:1" || return
+	assert_stderr "ocimirror: app pull: --arch: \"arm/v5\" is not an architecture ($accepted)" || return
+	printf 'sync:\n  - {source: %s/apps/none, type: margo-app, arch: [arm/v5]}\n' "$REG_OPEN" >"$cfg"
+	col=$((${#REG_OPEN} + 50))
+	assert_exit 2 oms sync -c "$cfg" || return
+	assert_stderr "ocimirror: $cfg:2:$col: arch: invalid arch \"arm/v5\" (expected $accepted)" || return
+	assert_empty_dir "$STORE" "nothing fetched" || return
+	printf 'sync:\n  - {source: %s/apps/none, type: margo-app, arch: [arm/v7]}\n' "$REG_OPEN" >"$cfg"
+	# accepted: the run gets to the registry (which has no such repository)
+	assert_exit 1 oms sync --dry-run -c "$cfg" || return
+	assert_not_contains "$(cat "$ERR")" "arch" "arm/v7 refused" || return
+	assert_contains "$(cat "$OUT" "$ERR")" "list tags of $REG_OPEN/apps/none" "the run"
 }
 
 run_case "global options: unknown / missing value -> exit 2, message + one hint" case_global_option_errors
 run_case "--store '' and OCIMIRROR_STORE='' -> exit 2" case_empty_store_refused
 run_case "every command: unknown option -> exit 2 naming it" case_subcommand_unknown_option
+run_case "a bad short option in a cluster is named, not the argument before" case_option_in_a_cluster_named
+run_case "\"--\" ends the options of import/ls; a lone \"-\" is a file" case_double_dash_ends_options
 run_case "serve --listen 999.1.1.1:6705 -> exit 2 naming the address" case_serve_bad_listen_address
 run_case "serve on a port in use -> exit 1, our one message" case_serve_port_in_use
 run_case "sync: a missing CA file -> exit 2 at the config check" case_sync_missing_ca_is_a_config_error

@@ -53,7 +53,9 @@ copy_store() { cp -a "$FIX" "$W/store-$1" && echo "$W/store-$1"; }
 case_start_main() {
 	make_fixture || return
 	MAIN=$(copy_store main) || { fail "copy failed"; return 1; }
-	serve_start main "$MAIN" --htpasswd "$HTP" --anonymous-read --push --delete || return
+	# --max-conns-per-ip 0: case_idle_connections holds 1000 from loopback
+	serve_start main "$MAIN" --htpasswd "$HTP" --anonymous-read --push --delete \
+		--max-conns-per-ip 0 || return
 	MAIN_SRV=$SRV
 	MAIN_PID=$SRV_PID
 	MAIN_LOG=$SRV_LOG

@@ -233,11 +233,35 @@ Test(margo_arch_list, knows_margo_architectures_only)
 	cr_assert_eq(margo_arch_list_parse(v, &n, sparc, &err), ERR_INVALID);
 	cr_assert_str_eq(err.msg, "\"sparc\" is not an architecture "
 				  "(amd64 or x86_64, arm64 or aarch64, "
-				  "arm[/v6|/v7], riscv64, other)");
+				  "arm, arm/v6, arm/v7 or armhf, riscv64, "
+				  "other)");
 	cr_assert(margo_arch_known("arm/v6"));
 	cr_assert(margo_arch_known("armhf"));
 	cr_assert(!margo_arch_known("ppc64le"));
 	cr_assert(!margo_arch_known("386"));
+}
+
+Test(margo_arch_list, the_variant_counts_as_in_the_accepted_list)
+{
+	static const char *const ok[] = {"arm/v7", "arm/v6", "arm",
+					 "armhf", "ARM64", "arm64/v8"};
+	static const char *const bad[] = {"arm/v5", "arm/v8", "amd64/v3",
+					  "arm64/v7", "riscv64/v1", "other/x"};
+	char list[] = "arm/v7,arm/v6", five[] = "amd64,arm/v5";
+	char *v[MARGO_ARCH_MAX];
+	size_t n = 0;
+	struct err err;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		cr_expect(margo_arch_known(ok[i]), "%s refused", ok[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect(!margo_arch_known(bad[i]), "%s accepted", bad[i]);
+	cr_assert_eq(margo_arch_list_parse(v, &n, list, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(margo_arch_list_parse(v, &n, five, &err), ERR_INVALID);
+	cr_assert_str_eq(err.msg, "\"arm/v5\" is not an architecture "
+				  "(" MARGO_ARCH_ACCEPTED ")");
 }
 
 Test(margo_arch_list, refuses_a_bad_one_none_and_too_many)
@@ -250,7 +274,8 @@ Test(margo_arch_list, refuses_a_bad_one_none_and_too_many)
 	cr_assert_eq(margo_arch_list_parse(v, &n, bad, &err), ERR_INVALID);
 	cr_assert_str_eq(err.msg, "\"Not Arch\" is not an architecture "
 				  "(amd64 or x86_64, arm64 or aarch64, "
-				  "arm[/v6|/v7], riscv64, other)");
+				  "arm, arm/v6, arm/v7 or armhf, riscv64, "
+				  "other)");
 	cr_assert_eq(n, 0);
 	cr_assert_eq(margo_arch_list_parse(v, &n, none, &err), ERR_INVALID);
 	cr_assert_str_eq(err.msg, "no architecture given");

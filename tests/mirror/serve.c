@@ -4,6 +4,9 @@
 #include <crypt.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "mirror/serve/serve.h"
 #include "oci/buf.h"
@@ -662,5 +665,180 @@ Test(serve, delete_a_tag_and_cancel_an_upload)
 	done(&r);
 	req(&r, "DELETE", loc, NULL, 0, NULL, 1);
 	assert_error(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+	done(&r);
+}
+
+/* A store read that fails other than "not found" (here a blob file that
+ * is a directory, as an open would fail with no descriptor left) is a 503
+ * with Retry-After, never a 404 for content the store holds. */
+Test(serve, unreadable_blob_is_unavailable_not_unknown)
+{
+	struct resp r;
+	char path[512];
+	char *p = fix_blob_path(&F.st, &layer);
+
+	cr_assert_eq(unlink(p), 0);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	snprintf(path, sizeof(path), "/v2/" REPO "/blobs/%s", layer.str);
+	get(&r, path);
+	cr_assert_eq(r.status, 503);
+	cr_assert_str_eq(header(&r, "Retry-After"), "1");
+	cr_assert_eq(buf_append(&r.body, "", 1), 0);
+	cr_assert(strstr(r.body.data, "UNAVAILABLE"), "%s", r.body.data);
+	done(&r);
+	get(&r, "/metrics");
+	cr_assert_eq(buf_append(&r.body, "", 1), 0);
+	cr_assert(strstr(r.body.data,
+			 "ocimirror_store_opens_refused_total 1\n"),
+		  "%s", r.body.data);
+	done(&r);
+	rmdir(p);
+	free(p);
+}
+
+Test(serve, unreadable_manifest_is_unavailable_not_unknown)
+{
+	struct resp r;
+	char *p = fix_blob_path(&F.st, &img);
+
+	cr_assert_eq(unlink(p), 0);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	get(&r, "/v2/" REPO "/manifests/1.0");
+	cr_assert_eq(r.status, 503);
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	rmdir(p);
+	free(p);
+}
+
+Test(serve_options, limits_follow_the_descriptor_budget)
+{
+	struct serve_limits l;
+
+	/* the soft default: (1024 - 32 - 4 x 4) / 2 */
+	serve_limits_derive(&l, 1024, 4);
+	cr_assert_eq(l.connections, 488);
+	cr_assert_eq(l.uploads, 488);
+	cr_assert_eq(l.uploads_per_user, 122);
+	/* a large hard limit: capped */
+	serve_limits_derive(&l, 1048576, 8);
+	cr_assert_eq(l.connections, SERVE_CONNECTIONS_MAX);
+	cr_assert_eq(l.uploads_per_user, SERVE_CONNECTIONS_MAX / 4);
+	/* nothing left after the reserve: the floor */
+	serve_limits_derive(&l, 40, 4);
+	cr_assert_eq(l.connections, 8);
+	cr_assert_eq(l.uploads_per_user, 2);
+	serve_limits_derive(&l, 0, 0);
+	cr_assert_eq(l.connections, 8);
+	/* two descriptors a connection: 2 x connections + reserve fits */
+	for (uint64_t n = 100; n < 30000; n += 997) {
+		serve_limits_derive(&l, n, 6);
+		if (l.connections > 8 && l.connections < SERVE_CONNECTIONS_MAX)
+			cr_assert_leq(2 * (uint64_t)l.connections +
+					  SERVE_FD_RESERVE(6),
+				      n);
+	}
+}
+
+Test(serve_options, defaults_bound_slow_clients_and_bodies)
+{
+	struct serve_options o;
+
+	serve_options_init(&o);
+	cr_assert_eq(o.read_timeout, 30);
+	cr_assert_eq(o.max_conns_per_ip, 256);
+	cr_assert_eq(o.body_memory, 64u * 1024 * 1024);
+}
+
+/* The suite's server again, with changed options (body memory) after a
+ * change of the descriptor limit. */
+static void restart(uint64_t body_memory)
+{
+	struct serve_options o;
+	char htp[300];
+	struct err e;
+
+	serve_stop(srv);
+	srv = NULL;
+	snprintf(htp, sizeof(htp), "%s/htpasswd", F.root);
+	serve_options_init(&o);
+	o.listen = "127.0.0.1:0";
+	o.htpasswd = htp;
+	o.anonymous_read = 1;
+	o.push = 1;
+	o.threads = 2;
+	if (body_memory)
+		o.body_memory = body_memory;
+	cr_assert_eq(serve_start(&srv, &F.st, &o, &e), 0, "%s", e.msg);
+}
+
+static int metric_is(const char *line)
+{
+	struct resp r;
+	int ok;
+
+	get(&r, "/metrics");
+	cr_assert_eq(buf_append(&r.body, "", 1), 0);
+	ok = strstr(r.body.data, line) != NULL;
+	if (!ok)
+		cr_log_error("%s", r.body.data);
+	done(&r);
+	return ok;
+}
+
+Test(serve, manifest_body_past_the_memory_budget_is_unavailable)
+{
+	struct resp r;
+	char big[200];
+
+	restart(64);
+	memset(big, ' ', sizeof(big));
+	big[0] = '{';
+	big[sizeof(big) - 1] = '}';
+	req(&r, "PUT", "/v2/" REPO "/manifests/big", big, sizeof(big),
+	    "Content-Type: " MT_MANIFEST, 1);
+	assert_error(&r, 503, "UNAVAILABLE");
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	/* within the budget the body is read and judged */
+	req(&r, "PUT", "/v2/" REPO "/manifests/small", "{}", 2,
+	    "Content-Type: " MT_MANIFEST, 1);
+	assert_error(&r, 400, "MANIFEST_INVALID");
+	done(&r);
+	cr_assert(metric_is("ocimirror_bodies_refused_total 1\n"));
+	cr_assert(metric_is("ocimirror_body_memory_bytes 0\n"));
+}
+
+Test(serve, upload_sessions_capped_per_user_by_descriptors)
+{
+	struct rlimit rl;
+	struct resp r;
+	char loc[512] = "";
+
+	/* (100 - 32 - 4 x 2) / 2 = 30 sessions, 7 per user */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = 100;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	restart(0);
+	cr_assert(metric_is("ocimirror_upload_sessions_max{scope=\"user\"} "
+			    "7\n"));
+	for (int i = 0; i < 7; i++) {
+		req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL,
+		    1);
+		cr_assert_eq(r.status, 202);
+		snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+		done(&r);
+	}
+	req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL, 1);
+	assert_error(&r, 503, "UNAVAILABLE");
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	cr_assert(metric_is("ocimirror_upload_sessions_refused_total 1\n"));
+	/* one cancelled: room for another */
+	req(&r, "DELETE", loc, NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 204);
+	done(&r);
+	req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
 	done(&r);
 }

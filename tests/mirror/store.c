@@ -394,17 +394,64 @@ Test(store, name_split_takes_the_tag_after_the_last_slash)
 	cr_expect(strstr(e.msg, "team/app:.bad"), "%s", e.msg);
 }
 
-/* Descriptors this process holds. */
-static size_t fds_open(void)
+static int open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
-	size_t n = 0;
+	struct dirent *de;
+	int n = 0;
 
 	cr_assert(d);
-	while (readdir(d))
-		n++;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
 	closedir(d);
-	return n;
+	return n - 1;
+}
+
+/* An idle upload session's writer holds no descriptor; resumed, it goes
+ * on where it was, hash included. */
+Test(store, parked_writer_holds_no_descriptor_and_resumes)
+{
+	struct store_writer *w;
+	struct oci_digest d;
+	struct err e;
+	size_t n = 5u * 1024 * 1024 + 7; /* past the hash thread's threshold */
+	char *data = malloc(n);
+	int before;
+
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 7 + (i >> 11));
+	oci_digest_of(&d, OCI_SHA256, data, n);
+	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
+	before = open_fds();
+	cr_assert_eq(store_writer_write(w, data, 1000000, &e), 0);
+	cr_assert_eq(store_writer_park(w, &e), 0, "%s", e.msg);
+	cr_assert_eq(open_fds(), before - 1);
+	cr_assert_eq(store_writer_park(w, &e), 0); /* twice: a no-op */
+	cr_assert_eq(store_writer_offset(w), 1000000);
+	cr_assert_eq(count_dir("tmp"), 1); /* the content stays */
+	cr_assert_eq(store_writer_resume(w, &e), 0, "%s", e.msg);
+	cr_assert_eq(open_fds(), before);
+	cr_assert_eq(store_writer_write(w, data + 1000000, n - 1000000, &e),
+		     0);
+	cr_assert_eq(store_writer_park(w, &e), 0);
+	cr_assert_eq(store_writer_resume(w, &e), 0);
+	cr_assert_eq(store_writer_commit_as(w, &d, &e), 0, "%s", e.msg);
+	store_writer_free(w);
+	cr_assert(store_blob_exists(NULL, &st, &d));
+	cr_assert_eq(count_dir("tmp"), 0);
+	free(data);
+}
+
+Test(store, parked_writer_freed_leaves_no_trace)
+{
+	struct store_writer *w;
+	struct err e;
+
+	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
+	cr_assert_eq(store_writer_write(w, "abc", 3, &e), 0);
+	cr_assert_eq(store_writer_park(w, &e), 0);
+	store_writer_free(w);
+	cr_assert_eq(count_dir("tmp"), 0);
 }
 
 Test(store, a_staged_blob_is_verified_unserved_and_holds_no_descriptor)
@@ -414,10 +461,11 @@ Test(store, a_staged_blob_is_verified_unserved_and_holds_no_descriptor)
 	struct oci_digest d;
 	struct err e;
 	char *got = NULL;
-	size_t len, fds;
+	size_t len;
+	int fds;
 
 	oci_digest_of(&d, OCI_SHA256, text, strlen(text));
-	fds = fds_open();
+	fds = open_fds();
 	for (int i = 0; i < 2; i++) {
 		cr_assert_eq(store_writer_open(&w[i], &st, &d,
 					       (int64_t)strlen(text), &e),
@@ -426,7 +474,7 @@ Test(store, a_staged_blob_is_verified_unserved_and_holds_no_descriptor)
 			     0, "%s", e.msg);
 		cr_assert_eq(store_writer_stage(w[i], &e), 0, "%s", e.msg);
 	}
-	cr_assert_eq(fds_open(), fds, "staged writers hold descriptors");
+	cr_assert_eq(open_fds(), fds, "staged writers hold descriptors");
 	cr_assert_not(store_blob_exists(NULL, &st, &d), "served before publish");
 	cr_assert_eq(count_dir("tmp"), 2);
 	cr_assert_eq(store_writer_staged_read(&got, &len, w[0], 1024, &e), 0,

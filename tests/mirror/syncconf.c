@@ -468,6 +468,20 @@ Test(syncconf, bad_reference_platform_destination_type)
 	expect_bad("sync:\n- {source: a, type: margo-app, arch: [amd64, "
 		   "'arm 64']}\n",
 		   2, 46, "invalid arch \"arm 64\"");
+	expect_bad("sync:\n- {source: a, type: margo-app, arch: [arm/v5]}\n",
+		   2, 39,
+		   "invalid arch \"arm/v5\" (expected amd64 or x86_64, arm64 "
+		   "or aarch64, arm, arm/v6, arm/v7 or armhf, riscv64, other)");
+}
+
+Test(syncconf, margo_app_arch_with_a_variant_as_app_pull_arch)
+{
+	parse_ok("sync:\n- {source: a, type: margo-app, arch: [arm/v7, "
+		 "arm/v6, armhf, x86_64]}\n");
+	cr_assert_eq(cfg.n_rules, 1);
+	cr_assert_eq(cfg.rules[0].n_arch, 4);
+	cr_expect_str_eq(cfg.rules[0].arch[0], "arm/v7");
+	cr_expect_str_eq(cfg.rules[0].arch[1], "arm/v6");
 }
 
 Test(syncconf, duplicate_keys)
