@@ -28,6 +28,9 @@ enum route_kind {
 	RT_HEALTH,
 	RT_METRICS,
 	RT_APPS, /* /ocimirror/v1/apps: the Margo catalog (an extension) */
+	RT_APP,	     /* /ocimirror/v1/app?repo=R[&tag=T]: one package */
+	RT_RESOURCE, /* /ocimirror/v1/resource?repo&tag&path */
+	RT_REPOS,    /* /ocimirror/v1/repos: repositories and tags */
 };
 
 /* Why route_parse refused a path (the answer's OCI error code follows). */
@@ -73,6 +76,8 @@ struct route_query {
 	char artifact_type[256]; /* referrers filter, '+' restored */
 	/* the filter was longer than any media type (255): matches nothing */
 	int artifact_type_overlong;
+	/* the catalog pages (/ocimirror/v1/): a package, a resource path */
+	const char *repo, *tag, *path;
 };
 
 void route_query_init(struct route_query *out);
