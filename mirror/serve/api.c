@@ -123,6 +123,7 @@ enum MHD_Result api_resource(struct req *r, struct MHD_Connection *c)
 {
 	struct MHD_Response *resp;
 	struct oci_digest d;
+	struct store_ref ref;
 	char mt[256], disp[300];
 	const char *ctype, *name;
 	int64_t size, fsize;
@@ -135,10 +136,14 @@ enum MHD_Result api_resource(struct req *r, struct MHD_Connection *c)
 	if (!r->q.tag || !r->q.path)
 		return respond_error(r, c, 400, "UNSUPPORTED",
 				     "the query needs repo, tag and path");
-	if (!oci_tag_valid(r->q.tag))
-		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
-				     "no such tag in %s", r->q.repo);
 	err_clear(&e);
+	rc = oci_tag_valid(r->q.tag)
+		 ? store_tag_get(&ref, r->srv->s, r->q.repo, r->q.tag, &e)
+		 : err_set(&e, ERR_NOT_FOUND, "no tag %s in %s", r->q.tag,
+			   r->q.repo);
+	if (rc)
+		return failed(r, c, rc == ERR_INVALID ? ERR_NOT_FOUND : rc,
+			      "MANIFEST_UNKNOWN", &e);
 	rc = margo_browse_resource(&d, &size, mt, sizeof(mt), r->srv->s,
 				   r->q.repo, r->q.tag, r->q.path, &e);
 	if (rc)
