@@ -171,8 +171,7 @@ static int archive_images(struct ient *out, const struct store *s,
 	int rc, compose = 0;
 
 	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; m->kind == OCI_KIND_MANIFEST && i < m->n_layers;
-	     i++)
+	for (size_t i = 0; m->kind == OCI_KIND_MANIFEST && i < m->n_layers; i++)
 		if (!strcmp(m->layers[i].media_type, MT_HELM_CHART) ||
 		    !strcmp(m->layers[i].media_type, MT_COMPOSE_ARCHIVE)) {
 			layer = &m->layers[i];
@@ -263,13 +262,13 @@ static int pkg_read(struct pkg *p, const struct store *s, const char *repo,
 	free(raw);
 	if (rc)
 		return err_set(err, ERR_NOT_FOUND,
-			       "%s:%s is not a Margo application package",
-			       repo, tag);
+			       "%s:%s is not a Margo application package", repo,
+			       tag);
 	p->has_m = 1;
 	if (!(dl = margo_package_layer(&p->m, err)))
 		return err_set(err, ERR_NOT_FOUND,
-			       "%s:%s is not a Margo application package",
-			       repo, tag);
+			       "%s:%s is not a Margo application package", repo,
+			       tag);
 	rc = store_blob_read(&raw, &len, s, &dl->digest, MARGO_INPUT_MAX, err);
 	if (rc)
 		return rc;
@@ -419,10 +418,10 @@ static json_t *component_json(const struct store *s, struct margo_icache *ic,
 				for (size_t i = 0; i < e.n_refs; i++) {
 					struct oci_ref ir;
 					struct oci_digest id;
-					int ip = !oci_ref_parse(&ir, e.refs[i],
-								NULL) &&
-						 ref_present(s, &ir, plats, np,
-							     &id);
+					int ip =
+					    !oci_ref_parse(&ir, e.refs[i],
+							   NULL) &&
+					    ref_present(s, &ir, plats, np, &id);
 
 					json_array_append_new(
 					    imgs, json_pack("{s:s,s:b}", "ref",
@@ -466,19 +465,18 @@ static json_t *number_or_str(const struct margo_str *s)
 	return json_string(s->v);
 }
 
-static json_t *parts_json(const struct margo_device_part *v, size_t n,
-			  int full)
+static json_t *parts_json(const struct margo_device_part *v, size_t n, int full)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(
-		    a, full ? json_pack("{s:o,s:o,s:o}", "type",
-					str_or_null(&v[i].type), "manufacturer",
-					str_or_null(&v[i].manufacturer),
-					"model", str_or_null(&v[i].model))
-			    : json_pack("{s:o}", "type",
-					str_or_null(&v[i].type)));
+		    a,
+		    full ? json_pack("{s:o,s:o,s:o}", "type",
+				     str_or_null(&v[i].type), "manufacturer",
+				     str_or_null(&v[i].manufacturer), "model",
+				     str_or_null(&v[i].model))
+			 : json_pack("{s:o}", "type", str_or_null(&v[i].type)));
 	return a;
 }
 
@@ -526,8 +524,7 @@ static json_t *profile_json(const struct store *s, struct margo_icache *ic,
 	return jp;
 }
 
-static json_t *people_json(const struct margo_person *v, size_t n,
-			   int orgs)
+static json_t *people_json(const struct margo_person *v, size_t n, int orgs)
 {
 	json_t *a = json_array();
 
@@ -636,8 +633,7 @@ int margo_browse_app(json_t **out, const struct store *s,
 	json_object_set_new(j, "id", str_or_null(&p.app.id));
 	json_object_set_new(j, "name", str_or_null(&p.app.name));
 	json_object_set_new(j, "version", str_or_null(&p.app.version));
-	json_object_set_new(j, "description",
-			    str_or_null(&p.app.description));
+	json_object_set_new(j, "description", str_or_null(&p.app.description));
 	json_object_set_new(j, "tagline", str_or_null(&p.app.tagline));
 	json_object_set_new(j, "site", str_or_null(&p.app.site));
 	json_object_set_new(j, "tags", tags_json(&p.app));

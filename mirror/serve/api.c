@@ -82,8 +82,8 @@ static int bad_repo(enum MHD_Result *ret, struct req *r,
 	return 0;
 }
 
-static enum MHD_Result failed(struct req *r, struct MHD_Connection *c,
-			      int rc, const char *code, const struct err *e)
+static enum MHD_Result failed(struct req *r, struct MHD_Connection *c, int rc,
+			      const char *code, const struct err *e)
 {
 	if (rc == ERR_NOT_FOUND)
 		return respond_error(r, c, 404, code, "%s", e->msg);
@@ -105,8 +105,8 @@ enum MHD_Result api_app(struct req *r, struct MHD_Connection *c)
 		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
 				     "no such tag in %s", repo);
 	err_clear(&e);
-	rc = margo_browse_app(&j, r->srv->s, r->srv->icache, repo, r->q.tag,
-			      &e);
+	rc =
+	    margo_browse_app(&j, r->srv->s, r->srv->icache, repo, r->q.tag, &e);
 	if (rc)
 		return failed(r, c, rc, "MANIFEST_UNKNOWN", &e);
 	tag = json_string_value(json_object_get(j, "tag"));
@@ -280,9 +280,9 @@ static int visit_repo_tag(void *ctx, const char *repo, const char *tag,
 	struct err e;
 	int64_t size;
 
-	if (!rs->cur || strcmp(json_string_value(json_object_get(
-				   rs->cur, "repository")),
-			       repo)) {
+	if (!rs->cur ||
+	    strcmp(json_string_value(json_object_get(rs->cur, "repository")),
+		   repo)) {
 		rs->cur = json_pack("{s:s,s:[]}", "repository", repo, "tags");
 		json_array_append_new(rs->arr, rs->cur);
 	}
@@ -291,8 +291,8 @@ static int visit_repo_tag(void *ctx, const char *repo, const char *tag,
 	tags = json_object_get(rs->cur, "tags");
 	plats = json_array();
 	size = manifest_size(rs->s, &ref->digest, ref->media_type, plats, 0);
-	if (store_referrers_list(rs->s, repo, &ref->digest, count_referrer,
-				 &rc, &e) &&
+	if (store_referrers_list(rs->s, repo, &ref->digest, count_referrer, &rc,
+				 &e) &&
 	    e.code != ERR_NOT_FOUND) {
 		rs->failed = 1;
 		rs->err = e;
@@ -302,12 +302,12 @@ static int visit_repo_tag(void *ctx, const char *repo, const char *tag,
 	rc.sigs += has_suffix_tag(rs->s, repo, &ref->digest, "sig");
 	rc.sboms += has_suffix_tag(rs->s, repo, &ref->digest, "sbom");
 	json_array_append_new(
-	    tags, json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I}", "tag", tag,
-			    "digest", ref->digest.str, "mediaType",
-			    ref->media_type, "platforms", plats, "size",
-			    (json_int_t)size, "signatures",
-			    (json_int_t)rc.sigs, "sboms", (json_int_t)rc.sboms,
-			    "referrers", (json_int_t)rc.all));
+	    tags,
+	    json_pack("{s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:I}", "tag", tag, "digest",
+		      ref->digest.str, "mediaType", ref->media_type,
+		      "platforms", plats, "size", (json_int_t)size,
+		      "signatures", (json_int_t)rc.sigs, "sboms",
+		      (json_int_t)rc.sboms, "referrers", (json_int_t)rc.all));
 	return 0;
 }
 
@@ -323,8 +323,7 @@ enum MHD_Result api_repos(struct req *r, struct MHD_Connection *c)
 	rc = walk_tags(rs.s, NULL, visit_repo_tag, &rs, &rs.err);
 	if (rs.failed || rc < 0) {
 		json_decref(rs.arr);
-		__atomic_add_fetch(&r->srv->opens_refused, 1,
-				   __ATOMIC_RELAXED);
+		__atomic_add_fetch(&r->srv->opens_refused, 1, __ATOMIC_RELAXED);
 		return respond_unavailable(r, c, "store: %s", rs.err.msg);
 	}
 	return send_json(r, c, rs.arr);

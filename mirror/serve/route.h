@@ -27,7 +27,7 @@ enum route_kind {
 	RT_REFERRERS,
 	RT_HEALTH,
 	RT_METRICS,
-	RT_APPS, /* /ocimirror/v1/apps: the Margo catalog (an extension) */
+	RT_APPS,     /* /ocimirror/v1/apps: the Margo catalog (an extension) */
 	RT_APP,	     /* /ocimirror/v1/app?repo=R[&tag=T]: one package */
 	RT_RESOURCE, /* /ocimirror/v1/resource?repo&tag&path */
 	RT_REPOS,    /* /ocimirror/v1/repos: repositories and tags */
