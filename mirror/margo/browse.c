@@ -24,6 +24,7 @@ struct ient {
 	struct oci_digest d;
 	char **refs, **unres;
 	size_t n_refs, n_unres;
+	size_t bytes; /* the strings' */
 	unsigned long long used;
 };
 
@@ -31,6 +32,7 @@ struct margo_icache {
 	pthread_mutex_t mu;
 	struct ient *v;
 	size_t n, max;
+	size_t bytes; /* of all entries, at most MARGO_ICACHE_BYTES */
 	unsigned long long clock;
 };
 
@@ -101,6 +103,7 @@ static int ient_copy(struct ient *dst, const struct ient *e)
 {
 	memset(dst, 0, sizeof(*dst));
 	dst->d = e->d;
+	dst->bytes = e->bytes;
 	if (strv_copy(&dst->refs, &dst->n_refs, e->refs, e->n_refs) ||
 	    strv_copy(&dst->unres, &dst->n_unres, e->unres, e->n_unres)) {
 		ient_release(dst);
@@ -128,13 +131,27 @@ static int icache_get(struct margo_icache *ic, const struct oci_digest *d,
 	return found;
 }
 
-/* Keep a copy of e, in place of the least recently used when full. */
+/* Drop the least recently used entry. */
+static void icache_evict(struct margo_icache *ic)
+{
+	size_t k = 0;
+
+	for (size_t i = 1; i < ic->n; i++)
+		if (ic->v[i].used < ic->v[k].used)
+			k = i;
+	ic->bytes -= ic->v[k].bytes;
+	ient_release(&ic->v[k]);
+	ic->v[k] = ic->v[--ic->n];
+}
+
+/* Keep a copy of e, dropping the least recently used entries while the
+ * cache is full (in entries or bytes); one larger than the byte bound
+ * alone is not kept. */
 static void icache_put(struct margo_icache *ic, const struct ient *e)
 {
 	struct ient c;
-	size_t k = 0;
 
-	if (!ic || ient_copy(&c, e))
+	if (!ic || e->bytes > MARGO_ICACHE_BYTES || ient_copy(&c, e))
 		return;
 	pthread_mutex_lock(&ic->mu);
 	for (size_t i = 0; i < ic->n; i++)
@@ -143,16 +160,12 @@ static void icache_put(struct margo_icache *ic, const struct ient *e)
 			ient_release(&c);
 			return;
 		}
-	if (ic->n < ic->max) {
-		k = ic->n++;
-	} else {
-		for (size_t i = 1; i < ic->n; i++)
-			if (ic->v[i].used < ic->v[k].used)
-				k = i;
-		ient_release(&ic->v[k]);
-	}
+	while (ic->n &&
+	       (ic->n >= ic->max || ic->bytes + c.bytes > MARGO_ICACHE_BYTES))
+		icache_evict(ic);
 	c.used = ++ic->clock;
-	ic->v[k] = c;
+	ic->bytes += c.bytes;
+	ic->v[ic->n++] = c;
 	pthread_mutex_unlock(&ic->mu);
 }
 
@@ -209,6 +222,8 @@ static int archive_images(struct ient *out, const struct store *s,
 		*slot = strdup(l.v[i].ref[0] ? l.v[i].ref : l.v[i].where);
 		if (!*slot)
 			rc = ERR_FAIL;
+		else
+			out->bytes += strlen(*slot) + 1 + sizeof(char *);
 	}
 	margo_images_release(&l);
 	if (rc) {

@@ -24,11 +24,12 @@
 #include "oci/err.h"
 
 #define MARGO_ICACHE_MAX 512 /* archives whose images are kept */
+#define MARGO_ICACHE_BYTES (16u * 1024 * 1024) /* their strings, at most */
 
 struct margo_icache;
 
-/* A cache of at most max archives (the least recently used goes first).
- * NULL when out of memory. */
+/* A cache of at most max archives and MARGO_ICACHE_BYTES of references
+ * (the least recently used goes first). NULL when out of memory. */
 struct margo_icache *margo_icache_new(size_t max);
 void margo_icache_free(struct margo_icache *ic);
 /* The archives held now (for tests). */

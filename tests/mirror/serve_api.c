@@ -417,6 +417,32 @@ Test(serve_api, a_missing_component_is_missing)
 	json_decref(j);
 }
 
+Test(serve_api, the_image_cache_is_bounded)
+{
+	struct margo_icache *ic = margo_icache_new(1);
+	json_t *a = NULL, *b = NULL;
+	struct err e;
+
+	cr_assert(ic);
+	cr_assert_eq(margo_browse_app(&a, &L.remote.st, ic, "apps/monitor",
+				      "1.2.0", &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(margo_icache_size(ic), 1);
+	cr_assert_eq(margo_browse_app(&b, &L.remote.st, ic, "apps/monitor",
+				      "1.3.0", &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(margo_icache_size(ic), 1, "the other archive replaced it");
+	json_decref(a);
+	/* the same answer from the cache as from the archive */
+	cr_assert_eq(margo_browse_app(&a, &L.remote.st, ic, "apps/monitor",
+				      "1.3.0", &e),
+		     0, "%s", e.msg);
+	cr_assert(json_equal(a, b));
+	json_decref(a);
+	json_decref(b);
+	margo_icache_free(ic);
+}
+
 Test(serve_api, resource_markdown_with_script_is_text_nosniff)
 {
 	struct resp r;
