@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,6 +139,45 @@ Test(store, large_blob_hashed_on_thread_and_resumable)
 	store_writer_free(w);
 	cr_assert(store_blob_exists(NULL, &st, &d));
 	free(data);
+}
+
+/* A write the file takes only in part (here the file size limit; disk
+ * full is alike) leaves offset, file and hash as before it: the same
+ * bytes written again commit under the right digest. */
+static void partial_write_undone(int64_t size)
+{
+	struct store_writer *w;
+	struct oci_digest d;
+	struct rlimit rl, tiny;
+	struct err e;
+
+	oci_digest_of(&d, OCI_SHA256, "abcdefghijklmn", 14);
+	cr_assert_eq(store_writer_open(&w, &st, &d, size, &e), 0);
+	cr_assert_eq(store_writer_write(w, "abcdef", 6, &e), 0);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	tiny = rl;
+	tiny.rlim_cur = 10; /* 4 of the next 8 bytes fit */
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+	cr_assert_eq(store_writer_write(w, "ghijklmn", 8, &e), ERR_FAIL);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	cr_assert(strstr(e.msg, "write "), "%s", e.msg);
+	cr_assert_eq(store_writer_offset(w), 6);
+	cr_assert_eq(store_writer_write(w, "ghijklmn", 8, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_writer_offset(w), 14);
+	cr_assert_eq(store_writer_commit(w, &e), 0, "%s", e.msg);
+	store_writer_free(w);
+	cr_assert(store_blob_exists(NULL, &st, &d));
+}
+
+Test(store, partial_write_is_undone_when_hashed_inline)
+{
+	partial_write_undone(14);
+}
+
+Test(store, partial_write_is_undone_when_hashed_on_thread)
+{
+	partial_write_undone(-1);
 }
 
 Test(store, abandoned_writer_leaves_no_trace)
