@@ -64,7 +64,6 @@ struct server {
 	struct serve_limits lim;
 	uint64_t nofile;      /* RLIMIT_NOFILE at start */
 	pthread_mutex_t mu;   /* uploads */
-	pthread_cond_t up_cv; /* a session was released */
 	struct upload **ups;
 	size_t n_ups, cap_ups;
 	/* the read-timeout watchdog */

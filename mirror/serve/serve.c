@@ -509,7 +509,6 @@ int serve_start(struct server **out, struct store *s,
 	srv->s = s;
 	srv->o = *o;
 	pthread_mutex_init(&srv->mu, NULL);
-	pthread_cond_init(&srv->up_cv, NULL);
 	pthread_mutex_init(&srv->conns_mu, NULL);
 	pthread_cond_init(&srv->conns_cv, NULL);
 	rc = serve_options_check(o, err);
@@ -639,7 +638,6 @@ void serve_stop(struct server *srv)
 	free(srv->cert_pem);
 	free(srv->key_pem);
 	pthread_mutex_destroy(&srv->mu);
-	pthread_cond_destroy(&srv->up_cv);
 	pthread_mutex_destroy(&srv->conns_mu);
 	pthread_cond_destroy(&srv->conns_cv);
 	free(srv);

@@ -4,6 +4,8 @@
 #include <crypt.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -752,7 +754,7 @@ Test(serve_options, defaults_bound_slow_clients_and_bodies)
 
 /* The suite's server again, with changed options (body memory) after a
  * change of the descriptor limit. */
-static void restart(uint64_t body_memory)
+static void restart_with(uint64_t body_memory, unsigned threads)
 {
 	struct serve_options o;
 	char htp[300];
@@ -766,10 +768,15 @@ static void restart(uint64_t body_memory)
 	o.htpasswd = htp;
 	o.anonymous_read = 1;
 	o.push = 1;
-	o.threads = 2;
+	o.threads = threads;
 	if (body_memory)
 		o.body_memory = body_memory;
 	cr_assert_eq(serve_start(&srv, &F.st, &o, &e), 0, "%s", e.msg);
+}
+
+static void restart(uint64_t body_memory)
+{
+	restart_with(body_memory, 2);
 }
 
 static int metric_is(const char *line)
@@ -840,5 +847,86 @@ Test(serve, upload_sessions_capped_per_user_by_descriptors)
 	done(&r);
 	req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL, 1);
 	cr_assert_eq(r.status, 202);
+	done(&r);
+}
+
+/* A raw connection to the server, for a request whose body comes later. */
+static int raw_connect(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert(fd >= 0);
+	a.sin_port = htons((uint16_t)serve_port(srv));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static void raw_send(int fd, const char *s)
+{
+	cr_assert_eq(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/* Read until want appears (or the connection ends): what was read. */
+static const char *raw_until(int fd, char *buf, size_t cap, const char *want)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	while (n + 1 < cap && !strstr(buf, want)) {
+		ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		buf[n] = 0;
+	}
+	return buf;
+}
+
+/* One worker thread: a status request for a session another request is
+ * writing is answered at once, busy, and the writer is not cut (it was
+ * when the status request waited for the session, blocking the worker
+ * the writer needed, and then answered a stale offset). */
+Test(serve, status_of_a_session_in_use_is_busy_and_the_writer_goes_on)
+{
+	struct resp r;
+	char loc[512], head[1024], got[4096];
+	int fd;
+
+	restart_with(0, 1);
+	req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	fd = raw_connect();
+	snprintf(head, sizeof(head),
+		 "PATCH %s HTTP/1.1\r\nHost: x\r\n"
+		 "Authorization: Basic cHVzaGVyOnMzY3JldA==\r\n"
+		 "Content-Type: application/octet-stream\r\n"
+		 "Content-Length: 8\r\nExpect: 100-continue\r\n\r\n",
+		 loc);
+	raw_send(fd, head);
+	/* 100 Continue: the session is held by this PATCH */
+	cr_assert(strstr(raw_until(fd, got, sizeof(got), "\r\n\r\n"),
+			 " 100 "),
+		  "%s", got);
+	raw_send(fd, "abcd");
+	get(&r, loc);
+	assert_error(&r, 503, "UNAVAILABLE");
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	req(&r, "PATCH", loc, "x", 1, NULL, 1);
+	assert_error(&r, 503, "UNAVAILABLE");
+	done(&r);
+	raw_send(fd, "efgh");
+	raw_until(fd, got, sizeof(got), "\r\n\r\n");
+	cr_assert(!strncmp(got, "HTTP/1.1 202", 12), "%s", got);
+	cr_assert(strstr(got, "Range: 0-7\r\n"), "%s", got);
+	close(fd);
+	/* released: its status is the whole chunk */
+	get(&r, loc);
+	cr_assert_eq(r.status, 204);
+	cr_assert_str_eq(header(&r, "Range"), "0-7");
 	done(&r);
 }
