@@ -49,6 +49,7 @@ struct conn {
 	/* the watchdog's: the body's bytes when it last found the client
 	 * gone (read side shut), or -1 */
 	long long eof_bytes;
+	long long eof_us; /* since when eof_bytes has not moved */
 };
 
 #define MET_METHODS 7

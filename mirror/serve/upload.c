@@ -369,8 +369,15 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 		long long size = cl ? strtoll(cl, NULL, 10) : 0;
 
 		/* the whole body is reserved now when its size is known, so
-		 * a refusal comes before it is read */
-		if (size > 0 && size <= OCI_MANIFEST_MAX &&
+		 * a refusal comes before it is read (and before 100
+		 * Continue) */
+		if (size > OCI_MANIFEST_MAX) {
+			r->body_too_large = 1;
+			return respond_error(r, c, 413, "SIZE_INVALID",
+					     "manifest larger than %u bytes",
+					     OCI_MANIFEST_MAX);
+		}
+		if (size > 0 &&
 		    body_reserve(r, (uint64_t)size))
 			return respond_unavailable(
 			    r, c, "too many request bodies in memory; retry");
@@ -406,7 +413,8 @@ void upload_body(struct req *r, const char *data, size_t n)
 			r->body_failed = 1;
 		return;
 	}
-	if (r->rt.kind == RT_MANIFEST) {
+	/* only a manifest PUT's body is held in memory (and charged) */
+	if (r->rt.kind == RT_MANIFEST && !strcmp(r->method, "PUT")) {
 		uint64_t want = r->body.len + n;
 		if (want > OCI_MANIFEST_MAX) {
 			r->body_too_large = 1;

@@ -98,7 +98,7 @@ sys.exit(1 if bad or d.get("200", 0) == 0 else 0)' "$LIM_OUT" ||
 # the client vanishes half-way (its connection silent) and resumes at once
 case_cut_resumed() {
 	local mode
-	serve_start cut "$W/store-cut" --htpasswd "$HTP" --push || return
+	serve_start cut "$W/store-cut" --htpasswd "$HTP" --push --read-timeout 3 || return
 	for mode in vanish shut; do
 		lim cut "$SRV" "$REPO" "$CREDS_U" "$CREDS_P" 300000 "$mode" || return
 		echo "# cut ($mode): $LIM_OUT"

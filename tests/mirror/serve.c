@@ -100,7 +100,7 @@ static void req(struct resp *r, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	if (!strcmp(method, "HEAD"))
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	else if (strcmp(method, "GET"))
+	else if (strcmp(method, "GET") || body)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (body) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -929,4 +929,46 @@ Test(serve, status_of_a_session_in_use_is_busy_and_the_writer_goes_on)
 	cr_assert_eq(r.status, 204);
 	cr_assert_str_eq(header(&r, "Range"), "0-7");
 	done(&r);
+}
+
+/* A read with a body is answered and its body dropped, not held against
+ * the manifest body budget (which unauthenticated reads exhausted). */
+Test(serve, a_read_with_a_body_is_not_charged_to_the_body_budget)
+{
+	struct resp r;
+	char big[200];
+
+	restart(64);
+	memset(big, 'x', sizeof(big));
+	req(&r, "GET", "/v2/" REPO "/manifests/1.0", big, sizeof(big), NULL,
+	    0);
+	cr_assert_eq(r.status, 200, "%ld %.*s", r.status, (int)r.body.len,
+		     r.body.data);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), img.str);
+	done(&r);
+	cr_assert(metric_is("ocimirror_bodies_refused_total 0\n"));
+	/* the budget is whole for a manifest PUT */
+	req(&r, "PUT", "/v2/" REPO "/manifests/small", "{}", 2,
+	    "Content-Type: " MT_MANIFEST, 1);
+	assert_error(&r, 400, "MANIFEST_INVALID");
+	done(&r);
+}
+
+/* A manifest PUT announcing more than a manifest may be is refused before
+ * its body is asked for. */
+Test(serve, a_manifest_put_over_the_size_limit_is_refused_before_continue)
+{
+	char head[1024], got[4096];
+	int fd = raw_connect();
+
+	snprintf(head, sizeof(head),
+		 "PUT /v2/%s/manifests/huge HTTP/1.1\r\nHost: x\r\n"
+		 "Authorization: Basic cHVzaGVyOnMzY3JldA==\r\n"
+		 "Content-Type: %s\r\nContent-Length: %u\r\n"
+		 "Expect: 100-continue\r\n\r\n",
+		 REPO, MT_MANIFEST, 64u * 1024 * 1024);
+	raw_send(fd, head);
+	raw_until(fd, got, sizeof(got), "\r\n\r\n");
+	cr_assert(!strncmp(got, "HTTP/1.1 413", 12), "%s", got);
+	close(fd);
 }

@@ -219,8 +219,15 @@ def cmd_cut(hp, repo, user, pw, size, mode):
     time.sleep(0.5)  # the server holds the session and has the half
     if mode == 'shut':
         s.shutdown(socket.SHUT_WR)
-    r, _ = request(hp, 'GET', loc, {'Authorization': a})
+    # busy (503, Retry-After) while the server holds the cut request:
+    # until it sees the client gone (shut) or silent for a read timeout
+    for attempt in range(120):
+        r, _ = request(hp, 'GET', loc, {'Authorization': a})
+        if r.status != 503 or not r.getheader('Retry-After'):
+            break
+        time.sleep(0.5)
     out['status'] = r.status
+    out['status_attempts'] = attempt + 1
     rng = r.getheader('Range') or ''
     out['range'] = rng
     off = int(rng.split('-')[1]) + 1 if '-' in rng else 0
@@ -230,7 +237,7 @@ def cmd_cut(hp, repo, user, pw, size, mode):
     s.close()
     if r.status != 204:
         return out
-    # as a client does: a 416 names where to go on, a 409 says wait
+    # as a client does: a 416 names where to go on, a 503 says retry
     for attempt in range(6):
         r, _ = request(hp, 'PATCH', loc,
                        {'Authorization': a,
@@ -242,7 +249,7 @@ def cmd_cut(hp, repo, user, pw, size, mode):
         if r.status == 416 and '-' in (out['patch_range'] or ''):
             off = int(out['patch_range'].split('-')[1]) + 1
             out['offset'] = off
-        elif r.status == 409:
+        elif r.status == 503:
             time.sleep(0.5)
         else:
             break
