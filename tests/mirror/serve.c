@@ -972,3 +972,44 @@ Test(serve, a_manifest_put_over_the_size_limit_is_refused_before_continue)
 	cr_assert(!strncmp(got, "HTTP/1.1 413", 12), "%s", got);
 	close(fd);
 }
+
+/* A tag record that cannot be read (here a directory: EISDIR, as EMFILE
+ * or EIO) makes the tag list and the catalog unavailable (503, Retry-After),
+ * not a 200 missing the tag. */
+Test(serve, an_unreadable_tag_makes_the_lists_unavailable)
+{
+	struct resp r;
+	char p[600];
+
+	snprintf(p, sizeof(p), "%s/repositories/%s/_tags/b", F.root, REPO);
+	cr_assert_eq(unlink(p), 0, "%s", p);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	get(&r, "/v2/" REPO "/tags/list");
+	assert_error(&r, 503, "UNAVAILABLE");
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	get(&r, "/v2/_catalog");
+	assert_error(&r, 503, "UNAVAILABLE");
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	rmdir(p);
+}
+
+/* A corrupt manifest record will not mend with a retry: 500 without
+ * Retry-After. */
+Test(serve, a_corrupt_tag_record_is_a_server_error_not_unavailable)
+{
+	struct resp r;
+	char p[600];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/repositories/%s/_tags/b", F.root, REPO);
+	f = fopen(p, "w");
+	cr_assert(f, "%s", p);
+	fputs("{not json", f);
+	fclose(f);
+	get(&r, "/v2/" REPO "/manifests/b");
+	assert_error(&r, 500, "UNKNOWN");
+	cr_assert_null(header(&r, "Retry-After"));
+	done(&r);
+}
