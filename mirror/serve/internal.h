@@ -63,8 +63,8 @@ struct server {
 	char *cert_pem, *key_pem;
 	unsigned port;
 	struct serve_limits lim;
-	uint64_t nofile;      /* RLIMIT_NOFILE at start */
-	pthread_mutex_t mu;   /* uploads */
+	uint64_t nofile;    /* RLIMIT_NOFILE at start */
+	pthread_mutex_t mu; /* uploads */
 	struct upload **ups;
 	size_t n_ups, cap_ups;
 	/* the read-timeout watchdog */

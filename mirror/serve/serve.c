@@ -428,7 +428,8 @@ static int conn_too_slow(struct conn *cn, long long now, long long t_us)
 	if (phase == CONN_BUSY)
 		return 0;
 	got = __atomic_load_n(&cn->bytes, __ATOMIC_RELAXED);
-	if (phase == CONN_BODY && client_gone(cn->fd) && !conn_pending(cn->fd)) {
+	if (phase == CONN_BODY && client_gone(cn->fd) &&
+	    !conn_pending(cn->fd)) {
 		/* gone, nothing waiting to be read and nothing read for
 		 * SERVE_GONE_US: the body will never be complete (MHD stops
 		 * reading a half-closed connection, which would hold its

@@ -377,8 +377,7 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 					     "manifest larger than %u bytes",
 					     OCI_MANIFEST_MAX);
 		}
-		if (size > 0 &&
-		    body_reserve(r, (uint64_t)size))
+		if (size > 0 && body_reserve(r, (uint64_t)size))
 			return respond_unavailable(
 			    r, c, "too many request bodies in memory; retry");
 	}
