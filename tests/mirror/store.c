@@ -1,5 +1,6 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,63 @@ Test(store, partial_write_is_undone_when_hashed_inline)
 Test(store, partial_write_is_undone_when_hashed_on_thread)
 {
 	partial_write_undone(-1);
+}
+
+/* The descriptor this process holds on the one temp file under tmp/. */
+static int temp_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	char link[600], want[300], at[64];
+	int fd = -1;
+
+	cr_assert(d);
+	snprintf(want, sizeof(want), "%s/tmp/", root);
+	while ((de = readdir(d))) {
+		ssize_t n;
+		snprintf(at, sizeof(at), "/proc/self/fd/%s", de->d_name);
+		n = readlink(at, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (!strncmp(link, want, strlen(want)))
+			fd = atoi(de->d_name);
+	}
+	closedir(d);
+	cr_assert(fd >= 0, "no descriptor on %s", want);
+	return fd;
+}
+
+/* A parked writer whose hash could not catch up (its temp file could not
+ * be read back) closes the file all the same and stays failed: resume and
+ * commit refuse it, it does not commit a hash of part of the bytes. */
+Test(store, park_failure_closes_the_file_and_is_sticky)
+{
+	struct store_writer *w;
+	struct oci_digest d;
+	struct err e;
+	int fd, wronly;
+	char junk[300];
+
+	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
+	cr_assert_eq(store_writer_write(w, "abc", 3, &e), 0);
+	/* the temp file's descriptor becomes one that cannot be read */
+	fd = temp_fd();
+	snprintf(junk, sizeof(junk), "%s/junk", root);
+	wronly = open(junk, O_WRONLY | O_CREAT, 0644);
+	cr_assert(wronly >= 0);
+	cr_assert_eq(dup2(wronly, fd), fd);
+	close(wronly);
+	cr_assert_eq(store_writer_write(w, "def", 3, &e), 0);
+	cr_assert_eq(store_writer_park(w, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, "reading back"), "%s", e.msg);
+	cr_assert_eq(fcntl(fd, F_GETFD), -1, "descriptor %d left open", fd);
+	cr_assert_eq(store_writer_resume(w, &e), ERR_FAIL);
+	oci_digest_of(&d, OCI_SHA256, "abcdef", 6);
+	cr_assert_eq(store_writer_commit_as(w, &d, &e), ERR_FAIL);
+	store_writer_free(w);
+	cr_assert(!store_blob_exists(NULL, &st, &d));
+	cr_assert_eq(count_dir("tmp"), 0);
 }
 
 Test(store, abandoned_writer_leaves_no_trace)
