@@ -1013,3 +1013,31 @@ Test(serve, a_corrupt_tag_record_is_a_server_error_not_unavailable)
 	cr_assert_null(header(&r, "Retry-After"));
 	done(&r);
 }
+
+/* A client that sends its whole body and then shuts its sending side
+ * (nc -N) gets its answer: the body is read to the end, not cut as a
+ * client gone. */
+Test(serve, a_body_sent_whole_then_half_closed_is_answered)
+{
+	struct resp r;
+	char loc[512], head[1024], got[4096];
+	int fd;
+
+	req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	fd = raw_connect();
+	snprintf(head, sizeof(head),
+		 "PATCH %s HTTP/1.1\r\nHost: x\r\n"
+		 "Authorization: Basic cHVzaGVyOnMzY3JldA==\r\n"
+		 "Content-Type: application/octet-stream\r\n"
+		 "Content-Length: 8\r\nConnection: close\r\n\r\nabcdefgh",
+		 loc);
+	raw_send(fd, head);
+	cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+	raw_until(fd, got, sizeof(got), "\r\n\r\n");
+	cr_assert(!strncmp(got, "HTTP/1.1 202", 12), "%s", got);
+	cr_assert(strstr(got, "Range: 0-7\r\n"), "%s", got);
+	close(fd);
+}
