@@ -97,7 +97,8 @@ static int app_push(int argc, char **argv, struct cli *cli)
 	struct reg_pool pool;
 	struct store st;
 	struct err err;
-	char *file = NULL;
+	char *file = NULL, *text = NULL;
+	size_t len = 0;
 	int rc;
 
 	if ((rc = cli_no_options(cli, "app push", &argc, argv)))
@@ -109,7 +110,9 @@ static int app_push(int argc, char **argv, struct cli *cli)
 	if (margo_push_target_parse(&to, argv[2], &err))
 		return cli_usage(cli, "app push: %s", err.msg);
 	margo_problems_init(&probs);
-	rc = margo_check_path(&probs, &file, argv[1], 0, &err);
+	/* what is pushed is the margo.yaml read and validated here */
+	rc =
+	    margo_check_path_read(&probs, &file, &text, &len, argv[1], 0, &err);
 	if (!rc && probs.n_errors) {
 		for (size_t i = 0; i < probs.n; i++)
 			if (probs.v[i].severity == MARGO_ERROR)
@@ -122,21 +125,24 @@ static int app_push(int argc, char **argv, struct cli *cli)
 	}
 	free(file);
 	margo_problems_release(&probs);
-	if (rc)
+	if (rc) {
+		free(text);
 		return cli_fail(cli, &err);
+	}
 	if (to.to_store) {
 		rc = cli_store_open(cli, &st, 1, 0, &err);
 		if (!rc) {
-			rc = margo_package_push(&res, &st, NULL, argv[1],
-						&to.ref, to.repo, &err);
+			rc = margo_package_push(&res, &st, NULL, argv[1], text,
+						len, &to.ref, to.repo, &err);
 			store_close(&st);
 		}
 	} else {
 		reg_pool_init(&pool, &cli->reg);
-		rc = margo_package_push(&res, NULL, &pool, argv[1], &to.ref,
-					NULL, &err);
+		rc = margo_package_push(&res, NULL, &pool, argv[1], text, len,
+					&to.ref, NULL, &err);
 		reg_pool_release(&pool);
 	}
+	free(text);
 	if (rc)
 		return cli_fail(cli, &err);
 	if (strcmp(res.tag, res.version) && (strchr(res.version, '+') == NULL))

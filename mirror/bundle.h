@@ -71,11 +71,17 @@ int bundle_export(struct store *s, struct bundle_stats *stats, const char *path,
  * Every blob is verified while written. Tags move
  * only when everything they need is in the store with the sizes that
  * index.json and the manifests give, and none moves when any reference
- * is incomplete (ERR_NOT_FOUND listing the missing digests). A bundle
- * refused before its tags move leaves the store's files as they were:
- * the blobs it wrote (none that the store held before) are deleted again,
- * unless a repository links one by then (serve took the same blob in a
- * push meanwhile). The caller holds the writer lock. */
+ * is incomplete (ERR_NOT_FOUND listing the missing digests), or when a
+ * planned manifest does not parse (ERR_INVALID). Listed sizes whose sum
+ * overflows 64 bits are ERR_TOO_LARGE before the first blob. New blobs
+ * are staged (store_writer_stage: verified, in STORE/tmp/, not served)
+ * and published into blobs/ only after every check passed, then linked,
+ * then the tags move: a bundle refused before that removes only its own
+ * temp files and never touches blobs/, so a push serve takes meanwhile
+ * (without the lock) is never undone. When linking fails after the
+ * publish (disk full), the published blobs stay, unlinked, for gc. The
+ * caller holds the writer lock from before the call until it returns
+ * (gc, which sweeps old temp files, takes it too). */
 int bundle_import(struct store *s, struct bundle_stats *stats,
 		  const char *const *paths, size_t n, struct err *err);
 

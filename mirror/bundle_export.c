@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -292,26 +293,65 @@ static int out_close_part(struct out *o)
 	return rc;
 }
 
-/* Every part under its final name; when one cannot be renamed, the
- * parts renamed before it are removed again (out_abort removes the rest). */
+/* Where an earlier file at part k's final name waits until the new
+ * bundle is complete. */
+static void out_aside(char *dst, size_t cap, const char *final)
+{
+	snprintf(dst, cap, "%s.old-%d", final, (int)getpid());
+}
+
+/* Every part under its final name. An earlier bundle's file at one of
+ * those names is first kept aside (a hard link, or a rename where the
+ * filesystem has no links); when a part cannot be renamed, the parts
+ * renamed before it are taken back and every earlier file is restored,
+ * so the earlier bundle survives whole (out_abort removes the temp
+ * parts). After success the kept files are removed. */
 static int out_commit(struct out *o)
 {
 	int first = o->split ? 1 : 0, last = o->split ? o->part : 0;
 	char final[sizeof(o->final)], tmp[sizeof(o->tmp)];
+	char aside[sizeof(o->final) + 32];
+	char *kept = calloc((size_t)last + 1, 1);
+	int rc = 0, renamed = first; /* parts first..renamed-1 moved */
 
+	if (!kept)
+		return err_set(o->err, ERR_FAIL, "%s: out of memory", o->path);
+	for (int k = first; k <= last && !rc; k++) {
+		struct stat st;
+
+		out_names(o, k, final, tmp, sizeof(final));
+		if (lstat(final, &st) || !S_ISREG(st.st_mode))
+			continue; /* absent, or not ours to move: rename says */
+		out_aside(aside, sizeof(aside), final);
+		unlink(aside);
+		if (!link(final, aside) || !rename(final, aside))
+			kept[k] = 1;
+		else
+			rc = err_set(o->err, ERR_FAIL,
+				     "keep %s aside as %s: %s; nothing "
+				     "replaced",
+				     final, aside, strerror(errno));
+	}
+	for (int k = first; k <= last && !rc; k++) {
+		out_names(o, k, final, tmp, sizeof(final));
+		if (rename(tmp, final))
+			rc = err_set(o->err, ERR_FAIL, "rename %s to %s: %s",
+				     tmp, final, strerror(errno));
+		else
+			renamed = k + 1;
+	}
 	for (int k = first; k <= last; k++) {
 		out_names(o, k, final, tmp, sizeof(final));
-		if (!rename(tmp, final))
-			continue;
-		err_set(o->err, ERR_FAIL, "rename %s to %s: %s", tmp, final,
-			strerror(errno));
-		while (--k >= first) {
-			out_names(o, k, final, tmp, sizeof(final));
+		out_aside(aside, sizeof(aside), final);
+		if (!rc && kept[k])
+			unlink(aside);
+		else if (rc && kept[k])
+			rename(aside, final);
+		else if (rc && k < renamed)
 			unlink(final);
-		}
-		return ERR_FAIL;
 	}
-	return 0;
+	free(kept);
+	return rc;
 }
 
 /* A failed export: every temp part removed, nothing under a final name. */

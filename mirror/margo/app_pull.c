@@ -416,37 +416,64 @@ static int pull_images(struct ctx *c, struct err *err)
 	return 0;
 }
 
-/* Read, parse and validate the stored package d's description into app;
- * the package node pkg_i is marked failed when it cannot be read (then
- * ERR_FAIL: nothing more to do) or has errors (then 0: what it names is
- * still mirrored). */
+/* The first problem of severity sev in p (p->n when none is kept). */
+static size_t first_of(const struct margo_problems *p, enum margo_severity sev)
+{
+	size_t i = 0;
+
+	while (i < p->n && p->v[i].severity != sev)
+		i++;
+	return i;
+}
+
+/* Read, parse and validate the stored package d's description into app,
+ * as a mirror reads it (MARGO_FOR_PULL). The package node pkg_i is marked
+ * failed when it cannot be read (then ERR_FAIL: nothing more to do) or a
+ * component cannot be fetched as written (then 0: the rest is still
+ * mirrored); else its warnings are noted on it (err, code ERR_OK). */
 static int describe(struct margo_app *app, struct store *s,
 		    const struct oci_digest *d, struct margo_pull_report *rep,
 		    size_t pkg_i)
 {
-	struct margo_problems probs;
+	struct margo_problems parsed, probs;
 	struct margo_node *pkg = &rep->v[pkg_i];
 	char *desc = NULL;
-	size_t dlen = 0, first_err = 0;
+	size_t dlen = 0, k;
 	struct err e;
 	int rc;
 
 	err_clear(&e);
+	margo_problems_init(&parsed);
 	margo_problems_init(&probs);
 	rc = margo_package_description(&desc, &dlen, s, d, NULL, &e);
 	if (!rc)
-		rc = margo_app_parse(app, &probs, desc, dlen, &e);
+		rc = margo_app_parse(app, &parsed, desc, dlen, &e);
 	free(desc);
 	if (!rc && !app->has_doc)
 		rc = err_set(&e, ERR_INVALID, "the description is not YAML");
-	if (!rc)
-		margo_app_validate(&probs, app, NULL);
-	while (first_err + 1 < probs.n &&
-	       probs.v[first_err].severity != MARGO_ERROR)
-		first_err++;
+	if (!rc && app->incomplete)
+		rc = err_set(&e, ERR_TOO_LARGE,
+			     "the description has more than %d YAML nodes",
+			     MARGO_NODES_MAX);
+	if (!rc && !app->line)
+		rc =
+		    err_set(&e, ERR_INVALID, "the description is not a map: %s",
+			    parsed.n ? parsed.v[0].message : "empty");
+	if (!rc) {
+		/* what the parser found (a value of the wrong type) is a
+		 * warning too: what it hides from the rules is checked */
+		for (k = 0; k < parsed.n; k++)
+			margo_problems_add(&probs, parsed.v[k].line,
+					   parsed.v[k].column, MARGO_WARNING,
+					   "%s", parsed.v[k].message);
+		probs.n_warnings +=
+		    parsed.n_errors + parsed.n_warnings - parsed.n;
+		margo_app_check(&probs, app, NULL, MARGO_FOR_PULL);
+	}
 	if (rc || probs.n_errors) {
 		pkg->state = MARGO_FAILED;
 		rep->failed++;
+		k = first_of(&probs, MARGO_ERROR);
 		if (rc)
 			pkg->err = e;
 		else
@@ -455,10 +482,18 @@ static int describe(struct margo_app *app, struct store *s,
 				"%zu:%zu: %s); what it names was still "
 				"mirrored",
 				probs.n_errors, probs.n_errors == 1 ? "" : "s",
-				probs.v[first_err].line,
-				probs.v[first_err].column,
-				probs.v[first_err].message);
+				k < probs.n ? probs.v[k].line : 0,
+				k < probs.n ? probs.v[k].column : 0,
+				k < probs.n ? probs.v[k].message : "?");
+	} else if (probs.n_warnings &&
+		   (k = first_of(&probs, MARGO_WARNING)) < probs.n) {
+		err_set(&pkg->err, ERR_OK,
+			"margo.yaml has %zu warning%s (first: line %zu:%zu: "
+			"%s)",
+			probs.n_warnings, probs.n_warnings == 1 ? "" : "s",
+			probs.v[k].line, probs.v[k].column, probs.v[k].message);
 	}
+	margo_problems_release(&parsed);
 	margo_problems_release(&probs);
 	if (rc)
 		return ERR_FAIL;

@@ -554,11 +554,21 @@ static void parse_profile(struct ctx *c, const yaml_node_t *n,
 	    &p->description);
 	rr = map_get(c, n, "requiredResources", &rk);
 	dc = map_get(c, n, "deviceConstraints", &dk);
-	p->both_resources = rk && dk;
-	if (rk)
+	/* a requiredResources that is null or no map next to a
+	 * deviceConstraints: the latter is read, else the architectures it
+	 * names are lost and the profile looks unconstrained */
+	if (rk && (!dk || (rr && rr->type == YAML_MAPPING_NODE))) {
 		parse_resources(c, rr, "requiredResources", p, a);
-	else if (dk)
+		p->both_resources = !!dk;
+	} else if (dk) {
+		if (rk && (!rr || oci_yaml_is_null(rr)))
+			problem(c, rk, MARGO_WARNING,
+				"requiredResources is null; deviceConstraints "
+				"is read");
+		else if (rk)
+			want_map(c, rr, "requiredResources");
 		parse_resources(c, dc, "deviceConstraints", p, a);
+	}
 	if (p->both_resources)
 		pos_of(&p->resources, dk);
 	comps = map_get(c, n, "components", NULL);

@@ -184,6 +184,13 @@ int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
 		    const char *data, size_t len, struct err *err);
 
 #define MARGO_STRICT 1u /* the newest model/ alone */
+/* What a mirror reads (app pull, margo-app sync): it must take every
+ * published form, and a wrong hint (requiredResources values, a profile
+ * type, an unknown key, missing metadata) must not stop it. Then only what
+ * keeps a component from being fetched is an error: a missing or invalid
+ * repository, a missing revision or one whose tag ('+' read as '_') is no
+ * OCI tag. Every other rule's problem is a warning, its message as is. */
+#define MARGO_FOR_PULL 2u
 
 /* Apply MARGO.md's rules to a parsed description: required fields, kind,
  * id pattern, profile types, required resources, component names, oci://
@@ -191,7 +198,7 @@ int margo_app_parse(struct margo_app *out, struct margo_problems *probs,
  * settings, unknown keys. With dir (the package directory) non-NULL, the
  * resource files named in metadata.catalog.application must be regular
  * files inside it (margo_resource_path). Each problem is appended to
- * probs. flags: 0 or MARGO_STRICT. */
+ * probs. flags: 0, MARGO_STRICT and/or MARGO_FOR_PULL. */
 void margo_app_check(struct margo_problems *probs, const struct margo_app *app,
 		     const char *dir, unsigned flags);
 /* margo_app_check with flags 0. */
@@ -212,6 +219,15 @@ void margo_app_validate(struct margo_problems *probs,
  * ("leaves the package directory"): the caller names the field. */
 int margo_resource_path(char *out, size_t cap, char *real_out, size_t real_cap,
 			const char *dir, const char *path, struct err *err);
+/* margo_resource_path (dir not NULL), the file then opened once, to be
+ * read from *fd_out alone (close it): read-only, beneath dir (openat2
+ * RESOLVE_BENEATH; where the kernel lacks it, the real path opened with
+ * O_NOFOLLOW must be the file checked and lie inside dir), so that a
+ * directory swapped for a link after the check cannot lead out. *st_out
+ * is its fstat (a regular file). Errors as margo_resource_path. */
+struct stat;
+int margo_resource_open(int *fd_out, struct stat *st_out, char *out, size_t cap,
+			const char *dir, const char *path, struct err *err);
 /* 1 when a resource is written as a URL (SCHEME://...): a link some
  * descriptions use, not a file of the package. validate warns, push
  * leaves it out; margo_resource_path is not asked. */
@@ -226,5 +242,10 @@ void margo_app_release(struct margo_app *app);
  * ERR_TOO_LARGE / ERR_FAIL. */
 int margo_check_path(struct margo_problems *probs, char **file_out,
 		     const char *path, unsigned flags, struct err *err);
+/* margo_check_path that also hands back the bytes it validated (*text_out,
+ * *len_out; free it), for a push to publish those and no later read. */
+int margo_check_path_read(struct margo_problems *probs, char **file_out,
+			  char **text_out, size_t *len_out, const char *path,
+			  unsigned flags, struct err *err);
 
 #endif

@@ -32,11 +32,14 @@ static const char *const resource_paths[] = {
 
 struct pkgfile {
 	char path[1024]; /* relative to the package directory, normalised */
-	char real[4096]; /* what is opened: links resolved, inside the dir */
 	const char *resource; /* "metadata.catalog.application.icon", ... */
 	char media_type[128];
 	struct oci_digest digest;
 	int64_t size;
+	/* what is hashed and pushed: the bytes of margo.yaml that were
+	 * validated, or the resource opened once (-1: none) */
+	const char *data;
+	int fd;
 };
 
 /* "png", "jpeg", "markdown", "plain", "pdf", ... from a file name */
@@ -58,64 +61,68 @@ static const char *format_of(const char *path)
 	return dot;
 }
 
-/* Hash and size a file of the package, refusing anything but a regular
- * file inside dir. */
-static int file_digest(struct pkgfile *f, const char *dir, struct err *err)
+/* Hash and size f's open file, refusing one over RESOURCE_MAX. */
+static int file_digest(struct pkgfile *f, const struct stat *st,
+		       struct err *err)
 {
-	char full[4200], buf[65536];
+	char buf[65536];
 	struct oci_hasher h;
-	struct stat st;
+	off_t off = 0;
 	ssize_t r;
-	int fd;
 
-	if (f->real[0])
-		snprintf(full, sizeof(full), "%s", f->real);
-	else
-		snprintf(full, sizeof(full), "%s/%s", dir, f->path);
-	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return err_set(err, ERR_NOT_FOUND, "package file %s: %s",
-			       f->path, strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    st.st_size > (off_t)RESOURCE_MAX) {
-		close(fd);
-		return err_set(
-		    err, ERR_INVALID,
-		    "package file %s: not a regular file of at most %u bytes",
-		    f->path, RESOURCE_MAX);
-	}
+	if (st->st_size > (off_t)RESOURCE_MAX)
+		return err_set(err, ERR_TOO_LARGE,
+			       "package file %s: larger than %u bytes", f->path,
+			       RESOURCE_MAX);
 	oci_hasher_init(&h, OCI_SHA256);
-	while ((r = read(fd, buf, sizeof(buf))) > 0)
+	while (off <= (off_t)RESOURCE_MAX &&
+	       (r = pread(f->fd, buf, sizeof(buf), off)) > 0) {
 		oci_hasher_update(&h, buf, (size_t)r);
+		off += r;
+	}
 	oci_hasher_final(&h, &f->digest);
 	oci_hasher_release(&h);
-	close(fd);
-	f->size = st.st_size;
-	return r < 0 ? err_set(err, ERR_FAIL, "read %s: %s", f->path,
-			       strerror(errno))
-		     : 0;
+	if (r < 0)
+		return err_set(err, ERR_FAIL, "read %s: %s", f->path,
+			       strerror(errno));
+	if (off > (off_t)RESOURCE_MAX)
+		return err_set(err, ERR_TOO_LARGE,
+			       "package file %s: larger than %u bytes", f->path,
+			       RESOURCE_MAX);
+	f->size = off;
+	return 0;
 }
 
+static void files_close(struct pkgfile *files, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (files[i].fd >= 0) {
+			close(files[i].fd);
+			files[i].fd = -1;
+		}
+}
+
+/* The layers of the package: margo.yaml as the len bytes desc, and each
+ * resource it names, opened once (files_close them). */
 static int collect(struct pkgfile *files, size_t *n, char *version,
-		   const char *dir, struct err *err)
+		   const char *dir, const char *desc, size_t len,
+		   struct err *err)
 {
 	static const struct oci_yaml_limits lim = {
 	    DESC_MAX, OCI_YAML_DEPTH_MAX, OCI_YAML_NODES_MAX,
 	    OCI_YAML_EXPAND_MAX, OCI_YAML_ANCHORS_MAX};
-	char path[4200], *text;
+	char path[4200];
 	struct oci_yaml doc;
 	yaml_node_t *root, *meta, *app;
-	size_t len;
 	int rc;
 
+	*n = 0;
 	snprintf(path, sizeof(path), "%s/margo.yaml", dir);
-	rc = file_read_capped(&text, &len, path, DESC_MAX, err);
-	if (!rc)
-		rc = oci_yaml_load(&doc, path, text, len, &lim, err);
-	if (rc) {
-		free(text);
+	if (len > DESC_MAX)
+		return err_set(err, ERR_TOO_LARGE, "%s: larger than %u bytes",
+			       path, DESC_MAX);
+	if ((rc = oci_yaml_load(&doc, path, desc, len, &lim, err)))
 		return rc;
-	}
 	root = oci_yaml_root(&doc);
 	meta = oci_yaml_map_get(&doc.doc, root, "metadata", NULL, NULL);
 	app = oci_yaml_map_get(
@@ -125,16 +132,20 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 		 oci_yaml_scalar(
 		     oci_yaml_map_get(&doc.doc, meta, "version", NULL, NULL))
 		     ?: "");
-	*n = 0;
 	memset(&files[0], 0, sizeof(files[0]));
 	snprintf(files[0].path, sizeof(files[0].path), "margo.yaml");
 	snprintf(files[0].media_type, sizeof(files[0].media_type), "%s",
 		 MT_MARGO_DESC);
+	files[0].data = desc;
+	files[0].size = (int64_t)len;
+	files[0].fd = -1;
+	oci_digest_of(&files[0].digest, OCI_SHA256, desc, len);
 	(*n)++;
 	for (size_t k = 0; k < 4 && !rc; k++) {
 		const char *v = oci_yaml_scalar(oci_yaml_map_get(
 		    &doc.doc, app, resource_kinds[k], NULL, NULL));
 		struct pkgfile *f = &files[*n];
+		struct stat st;
 		char shown[200];
 		struct err e;
 
@@ -142,8 +153,8 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 			continue;
 		memset(f, 0, sizeof(*f));
 		err_clear(&e);
-		rc = margo_resource_path(f->path, sizeof(f->path), f->real,
-					 sizeof(f->real), dir, v, &e);
+		rc = margo_resource_open(&f->fd, &st, f->path, sizeof(f->path),
+					 dir, v, &e);
 		if (rc) {
 			err_shown(shown, sizeof(shown), v, strlen(v));
 			err_set(err, rc,
@@ -152,19 +163,17 @@ static int collect(struct pkgfile *files, size_t *n, char *version,
 				path, resource_kinds[k], shown, e.msg);
 			break;
 		}
+		(*n)++;
 		f->resource = resource_paths[k];
 		snprintf(f->media_type, sizeof(f->media_type),
 			 MT_MARGO_RESOURCE_FMT, resource_kinds[k],
 			 format_of(f->path));
-		(*n)++;
+		rc = file_digest(f, &st, err);
 	}
 	oci_yaml_release(&doc);
-	free(text);
 	if (!rc && !version[0])
 		rc = err_set(err, ERR_INVALID,
 			     "%s: metadata.version is missing", path);
-	for (size_t i = 0; i < *n && !rc; i++)
-		rc = file_digest(&files[i], dir, err);
 	return rc;
 }
 
@@ -196,46 +205,62 @@ static char *manifest_json(const struct pkgfile *files, size_t n)
 	return t;
 }
 
-static int put_local_file(struct store *s, const char *repo, const char *dir,
+static int put_local_file(struct store *s, const char *repo,
 			  const struct pkgfile *f, struct err *err)
 {
-	char full[4200], buf[65536];
-	struct store_writer *w;
-	ssize_t r;
-	int fd, rc;
+	char buf[65536];
+	struct store_writer *w = NULL;
+	off_t off = 0;
+	ssize_t r = 0;
+	int rc = 0;
 
-	if (!store_blob_exists(NULL, s, &f->digest)) {
-		if (f->real[0])
-			snprintf(full, sizeof(full), "%s", f->real);
-		else
-			snprintf(full, sizeof(full), "%s/%s", dir, f->path);
-		fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			return err_set(err, ERR_NOT_FOUND, "%s: %s", full,
-				       strerror(errno));
+	if (f->data)
+		rc = store_blob_put(s, &f->digest, f->data, (size_t)f->size,
+				    err);
+	else if (!store_blob_exists(NULL, s, &f->digest)) {
 		rc = store_writer_open(&w, s, &f->digest, f->size, err);
-		while (!rc && (r = read(fd, buf, sizeof(buf))) > 0)
+		while (!rc && off < f->size &&
+		       (r = pread(f->fd, buf, sizeof(buf), off)) > 0) {
 			rc = store_writer_write(w, buf, (size_t)r, err);
-		if (!rc)
-			rc = store_writer_commit(
-			    w, err); /* changed since hashed? refused */
+			off += r;
+		}
+		if (!rc && r < 0)
+			rc = err_set(err, ERR_FAIL, "read %s: %s", f->path,
+				     strerror(errno));
+		if (!rc) /* changed since hashed? refused */
+			rc = store_writer_commit(w, err);
 		if (w)
 			store_writer_free(w);
-		close(fd);
-		if (rc)
-			return rc;
 	}
+	if (rc)
+		return rc;
 	return store_blob_link(s, repo, &f->digest, err);
 }
 
+/* An unlinked file holding len bytes, to upload from. -1 on failure. */
+static int bytes_fd(const char *data, size_t len)
+{
+	char tmpl[] = "/tmp/ocimirror-push-XXXXXX";
+	int fd = mkostemp(tmpl, O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	unlink(tmpl);
+	if (write(fd, data, len) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int margo_package_push(struct margo_push_result *out, struct store *s,
-		       struct reg_pool *pool, const char *dir,
-		       const struct oci_ref *ref, const char *store_repo,
-		       struct err *err)
+		       struct reg_pool *pool, const char *dir, const char *desc,
+		       size_t desc_len, const struct oci_ref *ref,
+		       const char *store_repo, struct err *err)
 {
 	struct pkgfile files[MAX_FILES];
 	size_t n = 0;
-	char *man = NULL;
+	char *man = NULL, *text = NULL, path[4200];
 	struct oci_digest empty;
 	int rc;
 
@@ -243,22 +268,33 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 	if (!s && !pool)
 		return err_set(err, ERR_INVALID,
 			       "app push: no store and no registry");
-	rc = collect(files, &n, out->version, dir, err);
+	if (!desc) {
+		snprintf(path, sizeof(path), "%s/margo.yaml", dir);
+		if ((rc = file_read_capped(&text, &desc_len, path, DESC_MAX,
+					   err)))
+			return rc;
+		desc = text;
+	}
+	rc = collect(files, &n, out->version, dir, desc, desc_len, err);
 	if (rc)
-		return rc;
+		goto out;
 	snprintf(out->tag, sizeof(out->tag), "%s",
 		 ref->tag[0] ? ref->tag : out->version);
 	for (char *p = out->tag; *p; p++)
 		if (*p == '+')
 			*p = '_';
-	if (!oci_tag_valid(out->tag))
-		return err_set(
+	if (!oci_tag_valid(out->tag)) {
+		rc = err_set(
 		    err, ERR_INVALID,
 		    "tag \"%s\" (from metadata.version) is not a valid tag",
 		    out->tag);
+		goto out;
+	}
 	man = manifest_json(files, n);
-	if (!man)
-		return err_set(err, ERR_FAIL, "out of memory");
+	if (!man) {
+		rc = err_set(err, ERR_FAIL, "out of memory");
+		goto out;
+	}
 	oci_digest_of(&out->digest, OCI_SHA256, man, strlen(man));
 	oci_digest_parse(&empty, OCI_EMPTY_DIGEST, NULL);
 	out->layers = n;
@@ -269,7 +305,7 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 		if (!rc)
 			rc = store_blob_link(s, store_repo, &empty, err);
 		for (size_t i = 0; i < n && !rc; i++)
-			rc = put_local_file(s, store_repo, dir, &files[i], err);
+			rc = put_local_file(s, store_repo, &files[i], err);
 		sr.digest = out->digest;
 		snprintf(sr.media_type, sizeof(sr.media_type), "%s",
 			 MT_OCI_MANIFEST);
@@ -283,7 +319,6 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 			rc = store_tag_set(s, store_repo, out->tag, &sr, err);
 	} else {
 		struct reg_client *c;
-		char full[4200];
 		enum reg_upload_how how;
 
 		rc = reg_pool_get(pool, &c, ref->host, err);
@@ -299,45 +334,37 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 			}
 			if (rc)
 				break;
-			if (i < n && files[i].real[0]) {
-				snprintf(full, sizeof(full), "%s",
-					 files[i].real);
-				fd = open(full,
-					  O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			} else if (i < n) {
-				snprintf(full, sizeof(full), "%s/%s", dir,
-					 files[i].path);
-				fd = open(full,
-					  O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			} else {
-				char tmpl[] = "/tmp/ocimirror-empty-XXXXXX";
-				fd = mkstemp(tmpl);
-				if (fd >= 0) {
-					unlink(tmpl);
-					if (write(fd, "{}", 2) != 2) {
-						close(fd);
-						fd = -1;
-					}
-				}
-			}
+			/* the resource as opened once; the bytes of
+			 * margo.yaml and of the empty config from memory */
+			if (i < n && !files[i].data)
+				fd = files[i].fd;
+			else if (i < n)
+				fd = bytes_fd(files[i].data,
+					      (size_t)files[i].size);
+			else
+				fd = bytes_fd("{}", 2);
 			if (fd < 0) {
-				rc =
-				    err_set(err, ERR_FAIL, "open %s: %s",
-					    i < n ? files[i].path : "temp file",
-					    strerror(errno));
+				rc = err_set(err, ERR_FAIL,
+					     "temp file for %s: %s",
+					     i < n ? files[i].path : "config",
+					     strerror(errno));
 				break;
 			}
 			rc = reg_client_upload_blob(c, &how, NULL, ref->path, d,
 						    i < n ? files[i].size : 2,
 						    fd, NULL, 0, err);
-			close(fd);
+			if (fd != (i < n ? files[i].fd : -1))
+				close(fd);
 		}
 		if (!rc)
 			rc = reg_client_put_manifest(c, NULL, ref->path,
 						     out->tag, MT_OCI_MANIFEST,
 						     man, strlen(man), err);
 	}
+out:
+	files_close(files, n);
 	free(man);
+	free(text);
 	return rc;
 }
 

@@ -46,12 +46,16 @@ int margo_push_target_parse(struct margo_push_target *out, const char *spec,
 
 /* Build the package from dir and push it to ref: into the store s (repo
  * is ref's repository as the store names it) when s is not NULL, else to
- * the remote registry through pool. A ref without a tag takes
- * metadata.version, with '+' stored as '_'. Resource paths follow
- * margo_resource_path (description.h), the rule validate applies. */
+ * the remote registry through pool. The description layer is the
+ * desc_len bytes desc (those the caller validated; NULL: dir/margo.yaml,
+ * read here once). A ref without a tag takes metadata.version, with '+'
+ * stored as '_'. Resource paths follow margo_resource_path
+ * (description.h), the rule validate applies; each resource is opened
+ * once (margo_resource_open) and hashed and pushed from that descriptor,
+ * so no path is resolved twice. */
 int margo_package_push(struct margo_push_result *out, struct store *s,
-		       struct reg_pool *pool, const char *dir,
-		       const struct oci_ref *ref, const char *store_repo,
-		       struct err *err);
+		       struct reg_pool *pool, const char *dir, const char *desc,
+		       size_t desc_len, const struct oci_ref *ref,
+		       const char *store_repo, struct err *err);
 
 #endif

@@ -3,10 +3,12 @@
  * disk. The validation half of description.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mirror/file.h"
@@ -124,11 +126,15 @@ static void check_revision(struct margo_problems *p, const struct margo_str *s,
 	struct semver sv;
 	int bad;
 
-	snprintf(as_semver, sizeof(as_semver), "%s", s->v);
-	if (us && !strchr(us + 1, '_') && !plus)
-		as_semver[us - s->v] = '+';
-	bad = s->v[0] == 'v' || s->v[0] == 'V' || strlen(s->v) > OCI_TAG_MAX ||
-	      semver_parse(&sv, as_semver);
+	/* the length first: as_semver holds OCI_TAG_MAX bytes, and the
+	 * offsets of '_' and '+' below are offsets into s->v */
+	bad = strlen(s->v) > OCI_TAG_MAX || s->v[0] == 'v' || s->v[0] == 'V';
+	if (!bad) {
+		snprintf(as_semver, sizeof(as_semver), "%s", s->v);
+		if (us && !strchr(us + 1, '_') && !plus)
+			as_semver[us - s->v] = '+';
+		bad = semver_parse(&sv, as_semver) != 0;
+	}
 	if (bad) {
 		margo_problems_add(p, s->line, s->column, MARGO_ERROR,
 				   "revision \"%s\" must be a SemVer 2.0 "
@@ -220,9 +226,17 @@ static void check_resources(const struct margo_profile *pr, unsigned flags,
 		margo_problems_add(p, pr->cpu.line, pr->cpu.column, MARGO_ERROR,
 				   "missing required field \"cpu.cores\"");
 	if (pr->cores.v) {
-		double d = strtod(pr->cores.v, &end);
+		/* ^[0-9]+(\.[0-9]+)?$ first: strtod alone takes inf, nan,
+		 * 0x10, 1e999 and leading blanks */
+		const char *c = pr->cores.v;
+		size_t ip = strspn(c, "0123456789"), fp = 0;
+		double d = 0;
 
-		if (end == pr->cores.v || *end || !(d > 0))
+		if (ip && c[ip] == '.')
+			fp = strspn(c + ip + 1, "0123456789");
+		if (ip && (!c[ip] || (fp && !c[ip + 1 + fp])))
+			d = strtod(c, &end);
+		if (!(d > 0))
 			margo_problems_add(p, pr->cores.line, pr->cores.column,
 					   sev,
 					   "cpu.cores \"%s\" must be a number "
@@ -455,6 +469,102 @@ out:
 	return rc;
 }
 
+/* openat2 with RESOLVE_BENEATH: path (links followed) must stay under
+ * dfd. -1 with errno ENOSYS where the kernel or a filter lacks it. */
+static int open_beneath(int dfd, const char *path, int flags)
+{
+#ifdef SYS_openat2
+	struct open_how how;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = (unsigned)flags;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	return (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+#else
+	(void)dfd;
+	(void)path;
+	(void)flags;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* Without openat2: the real path margo_resource_path checked, opened
+ * without following a last link, must be the file it stat'ed and (where
+ * /proc tells) still lie inside dir. */
+static int open_checked(int *fd_out, const char *dir, const char *real,
+			int flags, struct err *err)
+{
+	char link[64], now[4096], *real_dir;
+	struct stat want, got;
+	ssize_t n;
+	size_t dl;
+	int fd, inside = 1;
+
+	if (stat(real, &want))
+		return err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			       "cannot be opened: %s", strerror(errno));
+	fd = open(real, flags | O_NOFOLLOW);
+	if (fd < 0)
+		return err_set(err,
+			       errno == ENOENT ? ERR_NOT_FOUND : ERR_INVALID,
+			       "cannot be opened: %s", strerror(errno));
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, now, sizeof(now) - 1);
+	real_dir = realpath(dir, NULL);
+	if (n > 0 && real_dir) {
+		now[n] = '\0';
+		dl = strlen(real_dir);
+		inside = !strncmp(now, real_dir, dl) &&
+			 (now[dl] == '/' || !strcmp(real_dir, "/"));
+	}
+	free(real_dir);
+	if (!inside || fstat(fd, &got) || got.st_dev != want.st_dev ||
+	    got.st_ino != want.st_ino) {
+		close(fd);
+		return err_set(err, ERR_INVALID,
+			       "is a link that leaves the package directory");
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int margo_resource_open(int *fd_out, struct stat *st_out, char *out, size_t cap,
+			const char *dir, const char *path, struct err *err)
+{
+	const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	char real[4096];
+	int dfd, fd, rc;
+
+	*fd_out = -1;
+	if ((rc = margo_resource_path(out, cap, real, sizeof(real), dir, path,
+				      err)))
+		return rc;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_set(err, ERR_FAIL, "package directory %s: %s", dir,
+			       strerror(errno));
+	fd = open_beneath(dfd, path, flags);
+	close(dfd);
+	if (fd < 0 && errno == ENOSYS) {
+		if ((rc = open_checked(&fd, dir, real, flags, err)))
+			return rc;
+	} else if (fd < 0 && (errno == EXDEV || errno == ELOOP)) {
+		return err_set(err, ERR_INVALID,
+			       "is a link that leaves the package directory");
+	} else if (fd < 0) {
+		return err_set(err,
+			       errno == ENOENT ? ERR_NOT_FOUND : ERR_INVALID,
+			       "cannot be opened: %s", strerror(errno));
+	}
+	if (fstat(fd, st_out) || !S_ISREG(st_out->st_mode)) {
+		close(fd);
+		return err_set(err, ERR_INVALID, "is not a regular file");
+	}
+	*fd_out = fd;
+	return 0;
+}
+
 int margo_resource_is_url(const char *path)
 {
 	size_t n = strspn(path, "abcdefghijklmnopqrstuvwxyz"
@@ -624,6 +734,96 @@ void margo_app_validate(struct margo_problems *p, const struct margo_app *a,
 	margo_app_check(p, a, dir, 0);
 }
 
+/* What stops a component from being fetched, as errors: no repository or
+ * one that is no reference, no revision or one whose tag (a '+' read as
+ * '_', as app pull does) is no OCI tag. */
+static void check_fetchable(struct margo_problems *p, const struct margo_app *a)
+{
+	char v[SHOWN_MAX], tag[OCI_TAG_MAX + 2];
+
+	for (size_t i = 0; i < a->n_profiles; i++) {
+		const struct margo_profile *pr = &a->profiles[i];
+
+		for (size_t j = 0; j < pr->n_components; j++) {
+			const struct margo_component *m = &pr->components[j];
+			size_t n;
+
+			if (!m->has_properties ||
+			    (!m->repository.v && !m->repository.invalid &&
+			     m->package_location.v))
+				continue; /* nothing to fetch */
+			if (require(p, &m->repository, m->line, m->column,
+				    "properties.repository"))
+				check_repository(p, &m->repository);
+			else if (m->repository.invalid)
+				margo_problems_add(
+				    p, m->repository.line, m->repository.column,
+				    MARGO_ERROR, "repository must be a string");
+			if (!require(p, &m->revision, m->line, m->column,
+				     "properties.revision")) {
+				if (m->revision.invalid)
+					margo_problems_add(
+					    p, m->revision.line,
+					    m->revision.column, MARGO_ERROR,
+					    "revision must be a string");
+				continue;
+			}
+			n = strlen(m->revision.v);
+			if (n <= OCI_TAG_MAX) {
+				memcpy(tag, m->revision.v, n + 1);
+				for (char *q = tag; *q; q++)
+					if (*q == '+')
+						*q = '_';
+			}
+			if (n > OCI_TAG_MAX || !oci_tag_valid(tag))
+				margo_problems_add(
+				    p, m->revision.line, m->revision.column,
+				    MARGO_ERROR,
+				    "revision \"%s\" is no OCI tag: the "
+				    "component cannot be fetched",
+				    shown(v, sizeof(v), m->revision.v));
+		}
+	}
+}
+
+static int same_problem(const struct margo_problem *x,
+			const struct margo_problem *y)
+{
+	return x->line == y->line && x->column == y->column &&
+	       !strcmp(x->message, y->message);
+}
+
+/* MARGO_FOR_PULL: every rule's problem is a warning but those of
+ * check_fetchable, which stay errors (each problem said once). */
+static void check_for_pull(struct margo_problems *p, const struct margo_app *a,
+			   const char *dir, unsigned flags)
+{
+	struct margo_problems all, block;
+
+	margo_problems_init(&all);
+	margo_problems_init(&block);
+	margo_app_check(&all, a, dir, flags & ~MARGO_FOR_PULL);
+	check_fetchable(&block, a);
+	for (size_t i = 0; i < all.n; i++) {
+		size_t k = 0;
+
+		while (k < block.n && !same_problem(&all.v[i], &block.v[k]))
+			k++;
+		if (k == block.n)
+			margo_problems_add(p, all.v[i].line, all.v[i].column,
+					   MARGO_WARNING, "%s",
+					   all.v[i].message);
+	}
+	/* the ones over MARGO_PROBLEMS_MAX, counted */
+	p->n_warnings += all.n_errors + all.n_warnings - all.n;
+	for (size_t k = 0; k < block.n; k++)
+		margo_problems_add(p, block.v[k].line, block.v[k].column,
+				   MARGO_ERROR, "%s", block.v[k].message);
+	p->n_errors += block.n_errors - block.n;
+	margo_problems_release(&all);
+	margo_problems_release(&block);
+}
+
 void margo_app_check(struct margo_problems *p, const struct margo_app *a,
 		     const char *dir, unsigned flags)
 {
@@ -635,6 +835,10 @@ void margo_app_check(struct margo_problems *p, const struct margo_app *a,
 
 	if (!a->has_doc || !a->line || a->incomplete)
 		return; /* not (all) read; the parser said why */
+	if (flags & MARGO_FOR_PULL) {
+		check_for_pull(p, a, dir, flags);
+		return;
+	}
 	check_unknown(a, flags, p);
 	require(p, &a->api_version, a->line, a->column, "apiVersion");
 	if (require(p, &a->kind, a->line, a->column, "kind") &&
@@ -674,6 +878,14 @@ void margo_app_check(struct margo_problems *p, const struct margo_app *a,
 int margo_check_path(struct margo_problems *probs, char **file_out,
 		     const char *path, unsigned flags, struct err *err)
 {
+	return margo_check_path_read(probs, file_out, NULL, NULL, path, flags,
+				     err);
+}
+
+int margo_check_path_read(struct margo_problems *probs, char **file_out,
+			  char **text_out, size_t *len_out, const char *path,
+			  unsigned flags, struct err *err)
+{
 	struct margo_app app;
 	struct stat st;
 	struct buf file;
@@ -683,6 +895,8 @@ int margo_check_path(struct margo_problems *probs, char **file_out,
 	int rc;
 
 	*file_out = NULL;
+	if (text_out)
+		*text_out = NULL;
 	buf_init(&file, 8192);
 	if (stat(path, &st)) {
 		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
@@ -712,6 +926,11 @@ int margo_check_path(struct margo_problems *probs, char **file_out,
 	margo_app_check(probs, &app, dir, flags);
 	margo_app_release(&app);
 	*file_out = buf_detach(&file, NULL);
+	if (text_out) {
+		*text_out = text;
+		*len_out = len;
+		text = NULL;
+	}
 out:
 	free(text);
 	buf_release(&file);

@@ -202,22 +202,26 @@ int htpasswd_check_basic(char *user_out, size_t cap, struct htpasswd *h,
 	p += 6;
 	while (*p == ' ')
 		p++;
+	/* dec holds the decoded "user:password" (or part of it): wiped at
+	 * the one exit below, whatever the verdict */
+	ok = 0;
 	n = b64_decode(dec, HTPASSWD_CRED_MAX, p, strcspn(p, " \t"));
 	if (n <= 0)
-		return 0;
+		goto out;
 	/* a NUL or control byte would cut or change the name or password
 	 * where C strings end: refused, not truncated */
 	for (long i = 0; i < n; i++)
 		if (dec[i] < 0x20 || dec[i] == 0x7f)
-			return 0;
+			goto out;
 	dec[n] = '\0';
 	colon = strchr((const char *)dec, ':');
 	if (!colon || (size_t)(colon - (const char *)dec) >= cap)
-		return 0;
+		goto out;
 	dec[colon - (const char *)dec] = '\0';
 	ok = htpasswd_check(h, (const char *)dec, colon + 1);
 	if (ok)
 		snprintf(user_out, cap, "%s", (const char *)dec);
-	memset(dec, 0, sizeof(dec));
+out:
+	explicit_bzero(dec, sizeof(dec));
 	return ok;
 }

@@ -5,10 +5,14 @@
  *
  * Two namespaces. Blobs are keyed by digest and staged: a writer gets a
  * local temp file (fd plus an opaque token), and the backend places it
- * under its digest once verified. Records are small texts keyed by a
- * repository and a relative key of '/'-separated names ("_tags/v1",
- * "_manifests/sha256/<hex>"); put replaces a record atomically, list
- * gives the names one level under a key.
+ * under its digest once verified, or later (a staged blob: the importer
+ * verifies a whole bundle before it places any of it). A temp file is
+ * never served; gc removes old ones only under the store lock, which
+ * every writer that stages (import) holds until it places or discards.
+ * Records are small texts keyed by a repository and a relative key of
+ * '/'-separated names ("_tags/v1", "_manifests/sha256/<hex>"); put
+ * replaces a record atomically, list gives the names one level under a
+ * key.
  *
  * Every function fills err (which may be NULL) with a message naming the
  * thing, returns 0 or a negative ERR_* (ERR_NOT_FOUND when absent), and
@@ -53,7 +57,8 @@ struct store_ops {
 			   const struct oci_digest *d, struct err *err);
 	void (*stage_discard)(void *be, const char *token);
 	/* the staged file of token again (read-write), after its descriptor
-	 * was closed (a parked writer) */
+	 * was closed (a parked writer, or a staged blob read back:
+	 * store_writer_stage); the caller closes it */
 	int (*stage_reopen)(int *fd_out, void *be, const char *token,
 			    struct err *err);
 

@@ -12,7 +12,8 @@
  *        empty: the blobs this repository holds (served, mounted from)
  *   STORE/repositories/<repo>/_referrers/sha256/<subject hex>/sha256-<hex>
  *        the descriptor (JSON) of a manifest whose subject is <subject>
- *   STORE/tmp/                   in-flight writes, same filesystem
+ *   STORE/tmp/                   in-flight writes and an import's
+ *                                staged blobs, same filesystem
  *   STORE/lock                   flock()ed by the one writer
  *
  * <repo> is the fully qualified name ("docker.io/library/nginx"); every
@@ -91,7 +92,30 @@ int store_writer_commit_as(struct store_writer *w,
 int store_writer_park(struct store_writer *w, struct err *err);
 int store_writer_resume(struct store_writer *w, struct err *err);
 
-/* Free; removes the temp file unless committed. */
+/* Staging, for a writer that must check many blobs before it may publish
+ * any (import): store_writer_stage verifies size and digest (ERR_DIGEST
+ * resets the writer, as commit does), fsyncs, and leaves the file in
+ * STORE/tmp/ with its descriptor closed, so thousands of staged blobs
+ * hold no descriptors. The store does not serve it: blobs/ is untouched,
+ * so a push serve takes meanwhile (serve writes without the store lock)
+ * is never undone. store_writer_staged_read reads a staged blob back (at
+ * most max bytes, ERR_TOO_LARGE beyond; caller frees *out, NUL-ended).
+ * store_writer_publish renames it into blobs/ (over a copy serve may
+ * have stored meanwhile: the same bytes); store_writer_commit on a staged
+ * writer publishes. store_writer_free on a writer staged but not
+ * published removes its temp file. gc removes old temp files only under
+ * the store lock (gc_run's callers take it), and the importer holds that
+ * lock from before its first staged blob until every one is published
+ * or freed, so gc never removes the temp file of a running import.
+ * Staging resumes a parked writer first; park and resume of a staged
+ * writer are no-ops. */
+int store_writer_stage(struct store_writer *w, struct err *err);
+int store_writer_staged_read(char **out, size_t *len_out,
+			     const struct store_writer *w, size_t max,
+			     struct err *err);
+int store_writer_publish(struct store_writer *w, struct err *err);
+
+/* Free; removes the temp file unless committed (or published). */
 void store_writer_free(struct store_writer *w);
 
 /* Whole buffer (manifests): verify against expect (ERR_DIGEST), write

@@ -20,6 +20,7 @@ struct store_writer {
 	uint64_t off;
 	uint64_t flushed; /* writeback started up to here */
 	int committed;
+	int staged; /* verified and fsync'd in tmp, fd closed, not placed */
 	/* Large blobs are hashed by a second thread that reads the temp file
 	 * behind the writer (from the page cache), so hashing overlaps the
 	 * network instead of adding to it. */
@@ -183,7 +184,7 @@ int store_writer_resume(struct store_writer *w, struct err *err)
 
 	if (w->failed)
 		return err_set(err, ERR_FAIL, "reading back %s failed", w->tmp);
-	if (w->fd >= 0)
+	if (w->fd >= 0 || w->staged || w->committed)
 		return 0;
 	rc = w->s->ops->stage_reopen(&w->fd, w->s->be, w->tmp, err);
 	if (rc)
@@ -328,7 +329,9 @@ uint64_t store_writer_offset(const struct store_writer *w)
 	return w->off;
 }
 
-int store_writer_commit(struct store_writer *w, struct err *err)
+/* Size and digest against what was expected; on ERR_DIGEST the writer is
+ * reset. */
+static int verify(struct store_writer *w, struct err *err)
 {
 	struct oci_digest got;
 	int rc;
@@ -355,7 +358,100 @@ int store_writer_commit(struct store_writer *w, struct err *err)
 		store_writer_reset(w, NULL);
 		return rc;
 	}
-	return place(w, err);
+	return 0;
+}
+
+int store_writer_commit(struct store_writer *w, struct err *err)
+{
+	int rc;
+
+	if (w->staged)
+		return store_writer_publish(w, err);
+	rc = verify(w, err);
+	return rc ? rc : place(w, err);
+}
+
+int store_writer_stage(struct store_writer *w, struct err *err)
+{
+	int rc;
+
+	if (w->staged || w->committed)
+		return err_set(err, ERR_INVALID, "blob %s: already %s",
+			       w->expect.str,
+			       w->committed ? "stored" : "staged");
+	rc = store_writer_resume(w, err); /* a parked writer: its fd */
+	if (!rc)
+		rc = verify(w, err);
+	if (rc)
+		return rc;
+	if (fsync(w->fd))
+		return err_set(err, ERR_FAIL, "fsync %s: %s", w->tmp,
+			       strerror(errno));
+	hash_thread_stop(w);
+	close(w->fd);
+	w->fd = -1;
+	w->staged = 1;
+	return 0;
+}
+
+int store_writer_publish(struct store_writer *w, struct err *err)
+{
+	int rc;
+
+	if (!w->staged || w->committed)
+		return err_set(err, ERR_INVALID, "blob %s: not staged",
+			       w->expect.str);
+	rc = w->s->ops->stage_place(w->s->be, w->tmp, &w->expect, err);
+	if (!rc)
+		w->committed = 1;
+	return rc;
+}
+
+int store_writer_staged_read(char **out, size_t *len_out,
+			     const struct store_writer *w, size_t max,
+			     struct err *err)
+{
+	char *buf;
+	size_t len = 0;
+	int fd, rc;
+
+	*out = NULL;
+	*len_out = 0;
+	if (!w->staged || w->committed)
+		return err_set(err, ERR_INVALID, "blob %s: not staged",
+			       w->expect.str);
+	if (w->off > max)
+		return err_set(err, ERR_TOO_LARGE,
+			       "blob %s: %llu bytes, more than the %zu allowed",
+			       w->expect.str, (unsigned long long)w->off, max);
+	rc = w->s->ops->stage_reopen(&fd, w->s->be, w->tmp, err);
+	if (rc)
+		return rc;
+	buf = malloc((size_t)w->off + 1);
+	if (!buf) {
+		close(fd);
+		return err_set(err, ERR_FAIL, "blob %s: out of memory",
+			       w->expect.str);
+	}
+	while (len < (size_t)w->off) {
+		ssize_t r =
+		    pread(fd, buf + len, (size_t)w->off - len, (off_t)len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = err_set(err, ERR_FAIL, "read %s: %s", w->tmp,
+				     r < 0 ? strerror(errno) : "cut short");
+			close(fd);
+			free(buf);
+			return rc;
+		}
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = 0;
+	*out = buf;
+	*len_out = len;
+	return 0;
 }
 
 /* fsync and place the verified temp file under its digest. */

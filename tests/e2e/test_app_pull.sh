@@ -346,6 +346,32 @@ case_sync_failure_names_once() {
 		"$(grep '^failed' "$E2E_LAST_OUT")" "one failure line, the package named once"
 }
 
+# a description another tool published with resource hints out of the
+# model (aarch64, no cpu.cores, 1G, 512MB, enum values no version lists):
+# still mirrored, the hints reported as warnings on the package
+case_hint_errors_still_mirror() {
+	push_packages || return
+	cat >"$W/hint-edits.json" <<-'EOF'
+	[["    deviceConstraints:\n      capacityRequirements:\n        cpu:\n          cores: 2\n          architectures: [arm64]\n        memory: 512Mi\n        storage: 1Gi\n",
+	  "    requiredResources:\n      cpu:\n        architectures: [aarch64]\n      memory: 1G\n      storage: 512MB\n      peripherals:\n        - type: keyboard\n"],
+	 ["    deviceConstraints:\n      capacityRequirements:\n        cpu:\n          cores: 4\n          architectures: [amd64]\n",
+	  "    requiredResources:\n      cpu:\n        cores: 4\n        architectures: [amd64]\n      interfaces:\n        - type: serial\n"]]
+	EOF
+	timeout 60 "$PYTHON" "$E2E_LIB/repush_margo.py" --registry "$APP_HOST:80" \
+		appe2e/apps/digitron:1.2.0 appe2e/apps/hinted:1.2.0 "$W/hint-edits.json" >/dev/null ||
+		{ fail "repush with hint errors"; return; }
+	new_store
+	assert_exit 0 oms app pull --arch arm64 "$BASE/apps/hinted:1.2.0" || return
+	assert_contains "$(out)" "$BASE/apps/hinted:1.2.0  (digitron-orchestrator 1.2.0)  stored: margo.yaml has 6 warnings (first: line 29:9: missing required field \"cpu.cores\")" "warnings on the package" || return
+	local r
+	r=$(check --images "$HELM_IMAGES,$DB_IMAGES" --platforms linux/arm64/v8 \
+		--components digitron/charts/orchestrator:1.2.0,digitron/charts/database:16.4.1_build.7)
+	assert_eq ok "$r" "aarch64 profile mirrored for arm64" || return
+	assert_exit 0 oms --json app pull --arch amd64 "$BASE/apps/hinted:1.2.0" || return
+	assert_contains "$(head -n 1 "$OUT")" '"message":"margo.yaml has 6 warnings' "json message" || return
+	assert_contains "$(grep '"profile"' "$OUT" | head -n 1)" '"state":"skipped"' "aarch64 profile skipped for amd64"
+}
+
 run_case "app pull: Helm application, every profile, served to skopeo" case_helm_app_everything
 run_case "app pull --arch: only the matching profiles and platforms" case_arch_narrows
 run_case "app pull --profile-type: only that type; none matching -> exit 1" case_profile_type_narrows
@@ -359,3 +385,4 @@ run_case "app pull twice: the second reports every node unchanged, 0 B" case_sec
 run_case "app pull REPO (no tag): the highest version, as app show picks" case_no_tag_highest_version
 run_case "app pull REPO:TAG@DIGEST failing: the reference as written, @ not :" case_digest_pinned_failure_named_as_written
 run_case "sync margo-app failure line: the package named once" case_sync_failure_names_once
+run_case "app pull: resource hints out of the model are warnings, still mirrored" case_hint_errors_still_mirror

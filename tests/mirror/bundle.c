@@ -4,6 +4,9 @@
  * leaving the receiving store as it was. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include "mirror/bundle.h"
 #include "mirror/bundle_format.h"
@@ -966,5 +969,485 @@ Test(bundle, an_index_json_that_does_not_parse_keeps_its_parse_error)
 	v[E_INDEX] = file_entry("index.json", bad, strlen(bad));
 	assert_refused(&w, tar_in(&w, "badindex.tar", v, E_N), ERR_INVALID,
 		       "index.json: not valid JSON: ", &h);
+	world_teardown(&w);
+}
+
+/* ---- staging: nothing reaches blobs/ before every check passed ---- */
+
+#define OTHER "docker.io/library/other"
+
+/* The listing of blobs/ (digest and size of each), as "d size\n"... */
+static int blob_line(void *ctx, const struct oci_digest *d, int64_t size)
+{
+	struct buf *b = ctx;
+
+	buf_printf(b, "%s %lld\n", d->str, (long long)size);
+	return 0;
+}
+
+static char *blobs_listing(struct fix *f)
+{
+	struct buf b;
+	struct err e;
+	size_t len;
+
+	buf_init(&b, 1u << 20);
+	buf_printf(&b, "%s", "");
+	cr_assert_eq(store_blobs_each(&f->st, blob_line, &b, &e), 0, "%s",
+		     e.msg);
+	return buf_detach(&b, &len);
+}
+
+/* 1 when a file under f's tmp/ holds exactly text. */
+static int tmp_holds(struct fix *f, const char *text)
+{
+	char dir[512], p[800], got[2048];
+	struct dirent *de;
+	DIR *dp;
+	int found = 0;
+
+	snprintf(dir, sizeof(dir), "%s/tmp", f->root);
+	dp = opendir(dir);
+	if (!dp)
+		return 0;
+	while (!found && (de = readdir(dp))) {
+		int fd;
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		fd = open(p, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, got, sizeof(got));
+		close(fd);
+		found = n == (ssize_t)strlen(text) && !memcmp(got, text, n);
+	}
+	closedir(dp);
+	return found;
+}
+
+static size_t tmp_count(struct fix *f)
+{
+	char dir[512];
+	struct dirent *de;
+	DIR *dp;
+	size_t n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/tmp", f->root);
+	dp = opendir(dir);
+	cr_assert(dp, "%s", dir);
+	while ((de = readdir(dp)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dp);
+	return n;
+}
+
+/* Feeds a bundle through a FIFO in two halves; between them, once the
+ * import holds the manifest (written by it, staged or published), takes
+ * the listing of blobs/ and, with push, does what serve does for a push
+ * of the same manifest into OTHER: store_blob_put, link, tag (no lock). */
+struct feeder {
+	struct world *w;
+	const struct hostile *h;
+	const char *fifo;
+	const char *bytes;
+	size_t n, split;
+	int push;
+	int seen, pushed;
+	char *blobs_mid;
+	char msg[512];
+};
+
+static void feed_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t r = write(fd, p, n);
+
+		if (r <= 0)
+			return;
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
+static void *feeder_run(void *arg)
+{
+	struct feeder *f = arg;
+	int fd = open(f->fifo, O_WRONLY);
+	struct fix *dst = &f->w->dst;
+
+	if (fd < 0)
+		return NULL;
+	feed_all(fd, f->bytes, f->split);
+	/* bounded by the harness's timeout, not asserted on */
+	for (int i = 0; i < 200000 && !f->seen; i++) {
+		f->seen = fix_blob_present(dst, &f->h->man_d) ||
+			  tmp_holds(dst, f->h->man);
+		if (!f->seen)
+			usleep(1000);
+	}
+	f->blobs_mid = blobs_listing(dst);
+	if (f->push) {
+		struct store_ref sr;
+		struct err e;
+
+		sr.digest = f->h->man_d;
+		snprintf(sr.media_type, sizeof(sr.media_type), "%s",
+			 MT_MANIFEST);
+		sr.size = (int64_t)strlen(f->h->man);
+		f->pushed =
+		    !store_blob_put(&dst->st, &f->h->man_d, f->h->man,
+				    strlen(f->h->man), &e) &&
+		    !store_manifest_link(&dst->st, OTHER, &sr, &e) &&
+		    !store_tag_set(&dst->st, OTHER, "pushed", &sr, &e);
+		if (!f->pushed)
+			snprintf(f->msg, sizeof(f->msg), "%s", e.msg);
+	}
+	feed_all(fd, f->bytes + f->split, f->n - f->split);
+	close(fd);
+	return NULL;
+}
+
+/* Offset of the header of entry `name` in the tar at path. */
+static size_t tar_entry_offset(const char *path, const char *name)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	la_int64_t at = -1;
+
+	archive_read_support_format_tar(a);
+	cr_assert_eq(archive_read_open_filename(a, path, 10240), ARCHIVE_OK);
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK)
+		if (!strcmp(archive_entry_pathname(e), name)) {
+			at = archive_read_header_position(a);
+			break;
+		}
+	archive_read_free(a);
+	cr_assert_geq(at, 0, "%s not in %s", name, path);
+	return (size_t)at;
+}
+
+/* An unlisted bundle of h (oci-layout, manifest, config, layer spoilt,
+ * index.json) fed through a FIFO, the second half after the manifest is
+ * in the import's hands; the import fails on the layer. */
+static void spoilt_through_fifo(struct world *w, struct hostile *h,
+				struct feeder *f, int push)
+{
+	struct entry v[E_N];
+	char flipped[64], *bytes;
+	struct bundle_stats st;
+	struct err e;
+	const char *path, *fifo;
+	pthread_t th;
+	size_t n;
+	FILE *fp;
+
+	hostile_entries(v, h);
+	{
+		struct entry man = v[E_MAN];
+
+		memmove(&v[E_CFG + 1], &v[E_CFG], 2 * sizeof(v[0]));
+		v[E_CFG] = man;
+	}
+	snprintf(flipped, sizeof(flipped), "%s", h->layer_text);
+	flipped[0] ^= 0x20;
+	cr_assert_str_eq(v[E_MAN].name, h->layer_name);
+	v[E_MAN].data = flipped;
+	path = tar_in(w, "spoilt.tar", v, E_N);
+	fp = fopen(path, "rb");
+	cr_assert(fp);
+	bytes = malloc(1u << 20);
+	n = fread(bytes, 1, 1u << 20, fp);
+	fclose(fp);
+	memset(f, 0, sizeof(*f));
+	f->w = w;
+	f->h = h;
+	f->bytes = bytes;
+	f->n = n;
+	f->split = tar_entry_offset(path, h->layer_name);
+	f->push = push;
+	fifo = in_dir(w, "feed.fifo");
+	f->fifo = fifo;
+	cr_assert_eq(mkfifo(fifo, 0600), 0, "%s", strerror(errno));
+	/* an import that stops reading early fails the test, not kills it */
+	signal(SIGPIPE, SIG_IGN);
+	cr_assert_eq(pthread_create(&th, NULL, feeder_run, f), 0);
+	err_clear(&e);
+	cr_assert_eq(bundle_import(&w->dst.st, &st, &fifo, 1, &e), ERR_DIGEST,
+		     "%s", e.msg);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert(f->seen, "the import never held the manifest");
+	free(bytes);
+}
+
+Test(bundle, a_push_of_the_same_manifest_during_a_failed_import_survives)
+{
+	struct world w;
+	struct hostile h;
+	struct feeder f;
+	struct store_ref r;
+	struct err e;
+	char *raw = NULL;
+	size_t len;
+
+	hostile_world(&w, &h, -1, -1);
+	spoilt_through_fifo(&w, &h, &f, 1);
+	cr_assert(f.pushed, "the push failed: %s", f.msg);
+	/* the pushed tag still resolves to a stored manifest */
+	cr_assert_eq(store_tag_get(&r, &w.dst.st, OTHER, "pushed", &e), 0,
+		     "%s", e.msg);
+	cr_assert_str_eq(r.digest.str, h.man_d.str);
+	cr_assert(fix_blob_present(&w.dst, &h.man_d),
+		  "the pushed manifest was deleted by the failed import");
+	cr_assert_eq(store_blob_read(&raw, &len, &w.dst.st, &h.man_d, 1u << 20,
+				     &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(len, strlen(h.man));
+	cr_assert_eq(memcmp(raw, h.man, len), 0);
+	cr_assert_neq(store_tag_get(&r, &w.dst.st, REPO, "evil", NULL), 0);
+	cr_assert_eq(tmp_count(&w.dst), 0, "staged files left in tmp/");
+	free(raw);
+	free(f.blobs_mid);
+	world_teardown(&w);
+}
+
+Test(bundle, a_failed_import_stages_in_tmp_and_leaves_blobs_untouched)
+{
+	struct world w;
+	struct hostile h;
+	struct feeder f;
+	char *before, *blobs_before, *after;
+
+	hostile_world(&w, &h, -1, -1);
+	before = fix_tree(&w.dst);
+	blobs_before = blobs_listing(&w.dst);
+	spoilt_through_fifo(&w, &h, &f, 0);
+	/* while the import ran, with the manifest and config in its
+	 * hands: blobs/ as it was */
+	cr_assert_str_eq(f.blobs_mid, blobs_before,
+			 "blobs/ changed during the import");
+	after = fix_tree(&w.dst);
+	cr_assert_str_eq(after, before, "the store's files changed");
+	cr_assert_eq(tmp_count(&w.dst), 0, "staged files left in tmp/");
+	cr_assert_not(fix_blob_present(&w.dst, &h.man_d));
+	cr_assert_not(fix_blob_present(&w.dst, &h.cfg));
+	free(before);
+	free(blobs_before);
+	free(after);
+	free(f.blobs_mid);
+	world_teardown(&w);
+}
+
+Test(bundle, listed_sizes_that_overflow_are_refused_before_a_blob)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[6];
+	char desc[2048];
+	size_t n;
+
+	hostile_world(&w, &h, -1, -1);
+	/* 2 * INT64_MAX + 2 = 2^64: wraps to 0 in 64 bits */
+	snprintf(desc, sizeof(desc),
+		 "{\"tool\":\"test\",\"references\":[],\"contents\":["
+		 "{\"digest\":\"%s\",\"size\":9223372036854775807},"
+		 "{\"digest\":\"%s\",\"size\":9223372036854775807},"
+		 "{\"digest\":\"%s\",\"size\":2}]}",
+		 h.cfg.str, h.layer.str, h.man_d.str);
+	n = listed_entries(v, &h, desc);
+	assert_refused(&w, tar_in(&w, "overflow.tar", v, n), ERR_TOO_LARGE,
+		       "add up to more than 18446744073709551615 bytes", &h);
+	cr_assert_eq(tmp_count(&w.dst), 0);
+	world_teardown(&w);
+}
+
+Test(bundle, an_unparsable_planned_manifest_is_refused_with_nothing_published)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[6];
+	char desc[2048];
+	size_t n;
+
+	hostile_world(&w, &h, -1, -1);
+	/* the "manifest" is not one; the description plans it with the
+	 * config and layer */
+	snprintf(h.man, sizeof(h.man), "%s", "this is not a manifest");
+	h.man_d = digest_of(h.man);
+	blob_name(h.man_name, sizeof(h.man_name), &h.man_d);
+	snprintf(h.index, sizeof(h.index),
+		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[{"
+		 "\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"annotations\":{\"org.opencontainers.image.ref.name\":"
+		 "\"" REPO ":evil\"}}]}",
+		 MT_INDEX, MT_MANIFEST, h.man_d.str, strlen(h.man));
+	hostile_desc(desc, sizeof(desc), &h, -1, 1);
+	n = listed_entries(v, &h, desc);
+	assert_refused(&w, tar_in(&w, "notamanifest.tar", v, n), ERR_INVALID,
+		       "is not a manifest ocimirror can read", &h);
+	cr_assert_not(fix_blob_present(&w.dst, &h.man_d));
+	cr_assert_not(fix_blob_present(&w.dst, &h.cfg));
+	cr_assert_not(fix_blob_present(&w.dst, &h.layer));
+	cr_assert_eq(tmp_count(&w.dst), 0);
+	world_teardown(&w);
+}
+
+/* Names in dir containing part, counted. */
+static size_t names_with(const char *dir, const char *part)
+{
+	struct dirent *de;
+	DIR *dp = opendir(dir);
+	size_t n = 0;
+
+	cr_assert(dp, "%s", dir);
+	while ((de = readdir(dp)))
+		if (strstr(de->d_name, part))
+			n++;
+	closedir(dp);
+	return n;
+}
+
+Test(bundle, an_export_that_cannot_rename_a_part_keeps_the_earlier_bundle)
+{
+	struct world w;
+	struct bundle_stats st;
+	struct err e;
+	char names[16][512], inner[600];
+	ino_t ino[16];
+	const char *path;
+	size_t n;
+
+	world_setup(&w);
+	path = in_dir(&w, "again.tar");
+	cr_assert_eq(export_all(&w, &st, path, NULL, 4096, &e), 0, "%s", e.msg);
+	n = st.parts;
+	cr_assert(n >= 3 && n <= 16, "parts: %zu", n);
+	for (size_t i = 0; i < n; i++) {
+		struct stat sb;
+
+		snprintf(names[i], sizeof(names[i]), "%s.part-%04zu", path,
+			 i + 1);
+		cr_assert_eq(stat(names[i], &sb), 0, "%s", names[i]);
+		ino[i] = sb.st_ino;
+	}
+	/* the last part's name taken by a directory: its rename fails
+	 * after the parts before it were renamed over the earlier ones */
+	cr_assert_eq(unlink(names[n - 1]), 0);
+	cr_assert_eq(mkdir(names[n - 1], 0755), 0);
+	snprintf(inner, sizeof(inner), "%s/x", names[n - 1]);
+	cr_assert_eq(close(open(inner, O_CREAT | O_WRONLY, 0644)), 0);
+	err_clear(&e);
+	cr_assert_eq(export_all(&w, &st, path, NULL, 4096, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, names[n - 1]), "%s", e.msg);
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct stat sb;
+
+		cr_assert_eq(stat(names[i], &sb), 0,
+			     "%s of the earlier bundle is gone", names[i]);
+		cr_assert_eq(sb.st_ino, ino[i], "%s is not the earlier file",
+			     names[i]);
+	}
+	cr_assert_eq(names_with(w.dir, ".old-"), 0, "a kept file left over");
+	cr_assert_eq(names_with(w.dir, ".tmp-"), 0, "a temp part left over");
+
+	/* with the name free again, the export replaces the bundle */
+	cr_assert_eq(unlink(inner), 0);
+	cr_assert_eq(rmdir(names[n - 1]), 0);
+	cr_assert_eq(export_all(&w, &st, path, NULL, 4096, &e), 0, "%s", e.msg);
+	cr_assert_eq(st.parts, n);
+	cr_assert_eq(names_with(w.dir, ".old-"), 0, "a kept file left over");
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct stat sb;
+
+		cr_assert_eq(stat(names[i], &sb), 0, "%s", names[i]);
+		cr_assert_neq(sb.st_ino, ino[i], "%s not replaced", names[i]);
+	}
+	world_teardown(&w);
+}
+
+/* ---- the stream cap: data beyond the header's size ---- */
+
+/* A tar's header says how long an entry is, and the list must agree with
+ * it; yet libarchive's reader hands out more than the header's size for
+ * a GNU sparse 1.0 (pax) entry whose map puts a block past its
+ * GNU.sparse.realsize (holes filled with zeros up to that block). This
+ * writes h's listed bundle with the layer as such an entry: realsize
+ * 1000 (what the manifest and the list say), one 10-byte block at
+ * 48 MiB. */
+static void sparse_bomb_write(const char *path, const struct entry *v,
+			      size_t n, size_t layer_at)
+{
+	struct archive *a = archive_write_new();
+	char *all, *map;
+	size_t len;
+	FILE *fp;
+
+	cr_assert_eq(archive_write_set_format_pax(a), ARCHIVE_OK);
+	cr_assert_eq(archive_write_open_filename(a, path), ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+
+		archive_entry_set_pathname(e, v[i].name);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		if (i == layer_at) {
+			archive_entry_set_size(e, 1000);
+			archive_entry_sparse_add_entry(e, 0, 10);
+		} else {
+			archive_entry_set_size(e, (la_int64_t)v[i].len);
+		}
+		cr_assert_eq(archive_write_header(a, e), ARCHIVE_OK, "%s",
+			     archive_error_string(a));
+		if (i == layer_at)
+			cr_assert_eq(archive_write_data(a, "0123456789", 10),
+				     10);
+		else if (v[i].len)
+			cr_assert_eq(archive_write_data(a, v[i].data, v[i].len),
+				     (la_ssize_t)v[i].len);
+		archive_entry_free(e);
+	}
+	cr_assert_eq(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	/* the map libarchive wrote ("2\n0\n10\n1000\n0\n": the block, then
+	 * the end) moved past the realsize */
+	fp = fopen(path, "r+b");
+	cr_assert(fp);
+	all = malloc(1u << 20);
+	len = fread(all, 1, 1u << 20, fp);
+	map = memmem(all, len, "2\n0\n10\n1000\n0\n", 14);
+	cr_assert(map, "no sparse map in %s", path);
+	cr_assert_eq((map - all) % 512, 0);
+	memset(map, 0, 14);
+	memcpy(map, "1\n50331648\n10\n", 14);
+	cr_assert_eq(fseek(fp, map - all, SEEK_SET), 0);
+	cr_assert_eq(fwrite(map, 1, 14, fp), 14);
+	cr_assert_eq(fclose(fp), 0);
+	free(all);
+}
+
+Test(bundle, a_sparse_entry_longer_than_its_header_stops_at_the_listed_size)
+{
+	struct world w;
+	struct hostile h;
+	struct entry v[6];
+	char desc[2048];
+	const char *path;
+	long long before;
+	size_t n;
+
+	hostile_world(&w, &h, 1000, -1);
+	hostile_desc(desc, sizeof(desc), &h, 1000, 1);
+	n = listed_entries(v, &h, desc);
+	cr_assert_str_eq(v[4].name, h.layer_name);
+	path = in_dir(&w, "sparse.tar");
+	sparse_bomb_write(path, v, n, 4);
+	before = tree_bytes(w.dst.root);
+	assert_refused(&w, path, ERR_INVALID,
+		       "more data than the 1000 bytes listed", &h);
+	cr_assert_eq(tree_bytes(w.dst.root), before);
+	cr_assert_eq(tmp_count(&w.dst), 0);
 	world_teardown(&w);
 }

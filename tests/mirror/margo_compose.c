@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mirror/margo/compose.h"
+#include "tests/mirror/imagesfix.h"
 
 static struct margo_images imgs;
 static struct err err;
@@ -26,15 +27,7 @@ TestSuite(margo_compose, .init = init, .fini = fini);
 /* "ref|where|problem" per image, one per line */
 static const char *listing(void)
 {
-	static char out[8192];
-	size_t o = 0;
-
-	out[0] = '\0';
-	for (size_t i = 0; i < imgs.n; i++)
-		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s|%s|%s\n",
-				      imgs.v[i].ref, imgs.v[i].where,
-				      imgs.v[i].problem);
-	return out;
+	return fix_images_listing(&imgs);
 }
 
 static int images(const char *yaml, const char *dotenv)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mirror/margo/chart.h"
+#include "tests/mirror/imagesfix.h"
 
 #define ARCHIVES TESTDATA "/margo/archives"
 
@@ -33,15 +34,7 @@ TestSuite(margo_helm, .init = init, .fini = fini);
 /* "ref|where|problem" per image, one per line */
 static const char *listing(void)
 {
-	static char out[8192];
-	size_t o = 0;
-
-	out[0] = '\0';
-	for (size_t i = 0; i < imgs.n; i++)
-		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s|%s|%s\n",
-				      imgs.v[i].ref, imgs.v[i].where,
-				      imgs.v[i].problem);
-	return out;
+	return fix_images_listing(&imgs);
 }
 
 /* The images of one values.yaml, listed. */

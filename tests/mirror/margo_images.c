@@ -5,6 +5,7 @@
 
 #include "mirror/margo/chart.h"
 #include "mirror/margo/compose.h"
+#include "tests/mirror/imagesfix.h"
 #include "oci/buf.h"
 
 #define ARCHIVES TESTDATA "/margo/archives"
@@ -49,15 +50,7 @@ static size_t slurp(const char *name)
 /* "ref|where|problem" per image, one per line */
 static char *listing(void)
 {
-	static char out[8192];
-	size_t o = 0;
-
-	out[0] = '\0';
-	for (size_t i = 0; i < imgs.n; i++)
-		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s|%s|%s\n",
-				      imgs.v[i].ref, imgs.v[i].where,
-				      imgs.v[i].problem);
-	return out;
+	return fix_images_listing(&imgs);
 }
 
 Test(margo_images, chart_with_packed_subchart)

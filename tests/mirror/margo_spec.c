@@ -13,6 +13,7 @@
 #include "loopfix.h"
 #include "mirror/margo/description.h"
 #include "mirror/margo/package.h"
+#include "oci/ref.h"
 
 static struct margo_app app;
 static struct margo_problems probs;
@@ -377,6 +378,80 @@ Test(margo_spec, revision_forms)
 	}
 }
 
+/* A revision longer than a tag, with a '_' past what a tag holds: the
+ * '_' is not written past the copy (an out-of-bounds store before). */
+Test(margo_spec, a_revision_longer_than_a_tag_is_refused_not_written_past)
+{
+	static const size_t lens[] = {200, 300};
+	char rev[400], want[MARGO_MSG_MAX];
+	char *y;
+
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		memset(rev, '1', lens[i]);
+		memcpy(rev + lens[i], "_b", 3);
+		y = desc("", META_ID, "helm.v3", "", rev);
+		check(y, NULL, 0);
+		free(y);
+		cr_assert_eq(probs.n, 1, "%zu: %zu problems", lens[i], probs.n);
+		cr_expect_eq(probs.v[0].severity, MARGO_ERROR);
+		snprintf(want, sizeof(want), "revision \"%.20s",
+			 "11111111111111111111");
+		cr_expect_eq(strncmp(probs.v[0].message, want, strlen(want)),
+			     0, "%s", probs.v[0].message);
+		cr_expect_not_null(strstr(probs.v[0].message,
+					  "must be a SemVer 2.0 version"),
+				   "%s", probs.v[0].message);
+	}
+	/* a tag's length exactly, build metadata with '_': valid */
+	memcpy(rev, "1.0.0_", 6);
+	memset(rev + 6, 'b', OCI_TAG_MAX - 6);
+	rev[OCI_TAG_MAX] = '\0';
+	y = desc("", META_ID, "helm.v3", "", rev);
+	check(y, NULL, 0);
+	free(y);
+	log_problems(rev);
+	cr_expect_eq(probs.n, 0);
+}
+
+/* cpu.cores is ^[0-9]+(\.[0-9]+)?$: what strtod also takes is refused */
+Test(margo_spec, cpu_cores_is_a_plain_decimal)
+{
+	static const char *const bad[] = {"inf",  "0x10", "1e999", "\" 1\"",
+					  "nan",  "1.",	  ".5",	   "+1",
+					  "1e2",  "0",	  "0.0",   "-1"};
+	static const char *const good[] = {"1", "0.5", "16", "2.25"};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char block[128], *y;
+
+		snprintf(block, sizeof(block),
+			 "    requiredResources:\n      cpu:\n"
+			 "        cores: %s\n",
+			 bad[i]);
+		y = desc("", META_ID, "helm.v3", block, "1.0.1");
+		check(y, NULL, 0);
+		free(y);
+		cr_assert_eq(probs.n, 1, "%s: %zu problems", bad[i], probs.n);
+		cr_expect_eq(probs.v[0].severity, MARGO_ERROR, "%s", bad[i]);
+		cr_expect_not_null(strstr(probs.v[0].message,
+					  "must be a number of cores above 0"),
+				   "%s: %s", bad[i], probs.v[0].message);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char block[128], *y;
+
+		snprintf(block, sizeof(block),
+			 "    requiredResources:\n      cpu:\n"
+			 "        cores: %s\n",
+			 good[i]);
+		y = desc("", META_ID, "helm.v3", block, "1.0.1");
+		check(y, NULL, 0);
+		free(y);
+		log_problems(good[i]);
+		cr_expect_eq(probs.n, 0, "%s", good[i]);
+	}
+}
+
 Test(margo_spec, required_resources_follow_the_model)
 {
 	static const struct {
@@ -443,6 +518,132 @@ Test(margo_spec, required_resources_follow_the_model)
 				? MARGO_WARNING
 				: MARGO_ERROR,
 			    want);
+	}
+}
+
+/* requiredResources that is null or no map next to a deviceConstraints:
+ * deviceConstraints is read, so its architectures still narrow the
+ * profile (app pull would otherwise take it for every architecture). */
+Test(margo_spec, a_null_required_resources_falls_back_to_device_constraints)
+{
+	static const char *const rr[] = {"~", "[x]", "\"\""};
+
+	for (size_t i = 0; i < sizeof(rr) / sizeof(rr[0]); i++) {
+		char block[256], *y;
+
+		snprintf(block, sizeof(block),
+			 "    requiredResources: %s\n" DEVICE_CONSTRAINTS,
+			 rr[i]);
+		y = desc("", META_ID, "helm.v3", block, "1.0.1");
+		check(y, NULL, 0);
+		free(y);
+		log_problems(rr[i]);
+		cr_assert_eq(app.n_profiles, 1);
+		cr_assert_str_eq(app.profiles[0].resources_key,
+				 "deviceConstraints", "%s", rr[i]);
+		cr_assert_eq(app.profiles[0].n_architectures, 1, "%s", rr[i]);
+		cr_expect_str_eq(app.profiles[0].architectures[0].v, "arm64");
+		cr_expect_str_eq(app.profiles[0].memory.v, "1Gi");
+		cr_expect_eq(app.profiles[0].both_resources, 0);
+		cr_assert_eq(probs.n, 1, "%s: %zu problems", rr[i], probs.n);
+		if (i == 0) {
+			cr_expect_eq(probs.v[0].severity, MARGO_WARNING);
+			cr_expect_str_eq(probs.v[0].message,
+					 "requiredResources is null; "
+					 "deviceConstraints is read");
+		} else {
+			cr_expect_eq(probs.v[0].severity, MARGO_ERROR);
+			cr_expect_not_null(
+			    strstr(probs.v[0].message,
+				   "requiredResources must be a map"),
+			    "%s", probs.v[0].message);
+		}
+	}
+}
+
+/* As a mirror reads it (MARGO_FOR_PULL): resource hints out of the model,
+ * aarch64, enum values no version lists, a compose revision with '+',
+ * a missing organization are warnings, each message as the rule words it;
+ * what keeps a component from being fetched stays an error. */
+Test(margo_spec, for_pull_only_what_cannot_be_fetched_is_an_error)
+{
+	static const char block[] = "    requiredResources:\n"
+				    "      cpu:\n"
+				    "        architectures: [aarch64]\n"
+				    "      memory: 1G\n"
+				    "      storage: 512MB\n"
+				    "      peripherals:\n"
+				    "        - type: keyboard\n"
+				    "      interfaces:\n"
+				    "        - type: serial\n";
+	static const char *const hints[] = {
+	    "missing required field \"cpu.cores\"",
+	    "cpu.architectures \"aarch64\" is not one of amd64, x86_64, "
+	    "arm64, arm, riscv64, other",
+	    "memory \"1G\" must be a whole number of Ki, Mi or Gi (512Mi)",
+	    "storage \"512MB\" must be a whole number of Ki, Mi, Gi, Ti, Pi "
+	    "or Ei (10Gi)",
+	    "peripherals type \"keyboard\" is not one of gpu, display, "
+	    "camera, microphone, speaker, other",
+	    "interfaces type \"serial\" is not one of ethernet, wifi, "
+	    "cellular, bluetooth, usb, canbus, rs232, other",
+	    "revision \"1.0.1+build.5\" cannot be an OCI tag ('+'); write the "
+	    "build metadata with '_' (SUP-01): 1.0.1_build.5",
+	};
+	char *y = desc("", META_ID, "compose", block, "1.0.1+build.5");
+
+	/* the plain rules: all errors (a package push refuses it) */
+	check(y, NULL, 0);
+	cr_expect_eq(probs.n_errors, 7);
+	for (size_t i = 0; i < 7; i++)
+		cr_expect(has_problem(MARGO_ERROR, hints[i]), "%s", hints[i]);
+	check(y, NULL, MARGO_FOR_PULL);
+	free(y);
+	log_problems("for pull");
+	cr_expect_eq(probs.n_errors, 0);
+	cr_expect_eq(probs.n_warnings, 7);
+	cr_assert_eq(probs.n, 7);
+	for (size_t i = 0; i < 7; i++)
+		cr_expect(has_problem(MARGO_WARNING, hints[i]), "%s", hints[i]);
+	/* what cannot be fetched: an error, said once */
+	{
+		static const struct {
+			const char *from, *to, *error;
+		} cases[] = {
+		    {"oci://registry.example.com/charts/greeter",
+		     "https://registry.example.com/charts/greeter",
+		     "repository \"https://registry.example.com/charts/greeter\" "
+		     "must be oci://HOST/PATH"},
+		    {"          revision: 1.0.1\n", "",
+		     "missing required field \"properties.revision\""},
+		    {"revision: 1.0.1", "revision: 1.0.1~x",
+		     "revision \"1.0.1~x\" is no OCI tag: the component cannot "
+		     "be fetched"},
+		};
+
+		for (size_t i = 0; i < 3; i++) {
+			char *t = desc("", META_ID, "helm.v3", "", "1.0.1");
+			char *at = strstr(t, cases[i].from), *u = NULL;
+
+			cr_assert_not_null(at);
+			cr_assert_geq(asprintf(&u, "%.*s%s%s", (int)(at - t), t,
+					       cases[i].to,
+					       at + strlen(cases[i].from)),
+				      0);
+			check(u, NULL, MARGO_FOR_PULL);
+			log_problems(cases[i].error);
+			cr_expect_eq(probs.n_errors, 1, "%s", cases[i].error);
+			cr_expect(has_problem(MARGO_ERROR, cases[i].error), "%s",
+				  cases[i].error);
+			for (size_t k = 0; k < probs.n; k++)
+				cr_expect(strcmp(probs.v[k].message,
+						 cases[i].error) ||
+					      probs.v[k].severity ==
+						  MARGO_ERROR,
+					  "said twice: %s", cases[i].error);
+			free(t);
+			free(u);
+		}
 	}
 }
 
@@ -743,7 +944,7 @@ Test(margo_spec, push_titles_normalised_paths_and_marks_every_resource)
 	cr_assert_eq(oci_ref_parse(&ref, loop_ref(&l, "apps/greeter"), &err),
 		     0, "%s", err.msg);
 	ref.tag[0] = '\0';
-	cr_assert_eq(margo_package_push(&res, NULL, &l.pool, dir, &ref, NULL,
+	cr_assert_eq(margo_package_push(&res, NULL, &l.pool, dir, NULL, 0, &ref, NULL,
 					&err),
 		     0, "%s", err.msg);
 	cr_assert_str_eq(res.tag, "2.1.0_build.5");
@@ -807,7 +1008,7 @@ Test(margo_spec, push_refuses_paths_that_leave_the_package)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		write_desc(dir, cases[i].icon, "./resources/terms.pdf");
 		err_clear(&err);
-		cr_assert_eq(margo_package_push(&res, NULL, &l.pool, dir, &ref,
+		cr_assert_eq(margo_package_push(&res, NULL, &l.pool, dir, NULL, 0, &ref,
 						NULL, &err),
 			     ERR_INVALID, "%s", cases[i].icon);
 		snprintf(want, sizeof(want),
@@ -832,10 +1033,147 @@ Test(margo_spec, push_leaves_a_url_resource_out)
 		   "./resources/terms.pdf");
 	fix_setup(&f);
 	cr_assert_eq(oci_ref_parse(&ref, "apps/greeter:1", &err), 0);
-	cr_assert_eq(margo_package_push(&res, &f.st, NULL, dir, &ref,
+	cr_assert_eq(margo_package_push(&res, &f.st, NULL, dir, NULL, 0, &ref,
 					"apps/greeter", &err),
 		     0, "%s", err.msg);
 	cr_assert_eq(res.layers, 4);
 	cr_assert_str_eq(res.tag, "1");
+	fix_teardown(&f);
+}
+
+/* The registry client's first log line comes after the files were
+ * checked and before they are uploaded: there resources/ becomes a link
+ * to a directory outside holding files of the same names. */
+struct swap {
+	const char *pkg, *outside;
+	int fired;
+};
+
+static void swap_resources(void *ctx, enum reg_log_level lvl, const char *m)
+{
+	struct swap *w = ctx;
+	char from[256], to[256];
+
+	(void)lvl;
+	(void)m;
+	if (w->fired++)
+		return;
+	snprintf(from, sizeof(from), "%s/resources", w->pkg);
+	snprintf(to, sizeof(to), "%s/resources.checked", w->pkg);
+	cr_assert_eq(rename(from, to), 0);
+	cr_assert_eq(symlink(w->outside, from), 0);
+}
+
+Test(margo_spec, push_uploads_the_files_it_checked_though_a_directory_is_swapped)
+{
+	static const char *const names[] = {"greeter.png", "about.md",
+					    "notes.md", "terms.pdf"};
+	const char *dir = make_pkg();
+	char outside[64], cmd[200];
+	struct margo_push_result res;
+	struct store_ref sr;
+	struct oci_ref ref;
+	struct swap w;
+	struct loop l;
+	json_t *m, *layers;
+	char *body = NULL;
+	size_t len;
+
+	snprintf(outside, sizeof(outside), "/tmp/ocimirror-out-XXXXXX");
+	cr_assert_not_null(mkdtemp(outside));
+	for (size_t i = 0; i < 4; i++)
+		write_file(outside, names[i], "SECRET outside the package");
+	write_desc(dir, "./resources/greeter.png", "./resources/terms.pdf");
+	loop_start(&l, 1);
+	w = (struct swap){dir, outside, 0};
+	l.reg.log = swap_resources;
+	l.reg.log_ctx = &w;
+	cr_assert_eq(oci_ref_parse(&ref, loop_ref(&l, "apps/greeter:1"), &err),
+		     0, "%s", err.msg);
+	err_clear(&err);
+	cr_assert_eq(margo_package_push(&res, NULL, &l.pool, dir, NULL, 0, &ref,
+					NULL, &err),
+		     0, "%s", err.msg);
+	cr_assert_gt(w.fired, 0, "the swap was not made");
+	cr_assert_eq(store_tag_get(&sr, &l.remote.st, "apps/greeter", "1",
+				   &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(store_blob_read(&body, &len, &l.remote.st, &sr.digest,
+				     1 << 20, &err),
+		     0, "%s", err.msg);
+	m = json_loadb(body, len, 0, NULL);
+	free(body);
+	cr_assert_not_null(m);
+	layers = json_object_get(m, "layers");
+	cr_assert_eq(json_array_size(layers), 5);
+	for (size_t i = 1; i < 5; i++) {
+		struct oci_digest d;
+		char *blob = NULL;
+		size_t blen;
+
+		cr_assert_eq(oci_digest_parse(&d,
+					      json_string_value(json_object_get(
+						  json_array_get(layers, i),
+						  "digest")),
+					      &err),
+			     0);
+		cr_assert_eq(store_blob_read(&blob, &blen, &l.remote.st, &d,
+					     1 << 20, &err),
+			     0, "layer %zu: %s", i, err.msg);
+		cr_expect_null(memmem(blob, blen, "SECRET", 6), "layer %zu",
+			       i);
+		free(blob);
+	}
+	json_decref(m);
+	loop_stop(&l);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", outside);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/* The description pushed is the bytes given (those validated), not a
+ * later read of margo.yaml. */
+Test(margo_spec, push_publishes_the_description_bytes_it_is_given)
+{
+	const char *dir = make_pkg();
+	static const char given[] =
+	    "apiVersion: margo.org/v1-alpha1\n"
+	    "kind: ApplicationDescription\n"
+	    "metadata:\n"
+	    "  id: com-example-greeter\n"
+	    "  name: Greeter\n"
+	    "  version: 3.0.0\n"
+	    "  catalog:\n"
+	    "    organization: [{name: Greeter Works}]\n"
+	    "deploymentProfiles:\n"
+	    "  - type: helm.v3\n"
+	    "    id: a\n"
+	    "    components:\n"
+	    "      - name: greeter\n"
+	    "        properties:\n"
+	    "          repository: oci://registry.example.com/charts/greeter\n"
+	    "          revision: 2.1.0\n";
+	struct margo_push_result res;
+	struct oci_digest d;
+	struct oci_ref ref;
+	char *blob = NULL;
+	size_t blen;
+	struct fix f;
+
+	write_desc(dir, "./resources/greeter.png", "./resources/terms.pdf");
+	fix_setup(&f);
+	cr_assert_eq(oci_ref_parse(&ref, "apps/greeter", &err), 0);
+	ref.tag[0] = '\0';
+	cr_assert_eq(margo_package_push(&res, &f.st, NULL, dir, given,
+					strlen(given), &ref, "apps/greeter",
+					&err),
+		     0, "%s", err.msg);
+	cr_assert_str_eq(res.version, "3.0.0");
+	cr_assert_eq(res.layers, 1);
+	oci_digest_of(&d, OCI_SHA256, given, strlen(given));
+	cr_assert_eq(store_blob_read(&blob, &blen, &f.st, &d, 1 << 20, &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(blen, strlen(given));
+	cr_assert_eq(memcmp(blob, given, blen), 0);
+	free(blob);
 	fix_teardown(&f);
 }

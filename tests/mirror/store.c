@@ -552,3 +552,61 @@ Test(store, parked_writer_freed_leaves_no_trace)
 	store_writer_free(w);
 	cr_assert_eq(count_dir("tmp"), 0);
 }
+
+Test(store, a_staged_blob_is_verified_unserved_and_holds_no_descriptor)
+{
+	static const char text[] = "staged blob bytes";
+	struct store_writer *w[2];
+	struct oci_digest d;
+	struct err e;
+	char *got = NULL;
+	size_t len;
+	int fds;
+
+	oci_digest_of(&d, OCI_SHA256, text, strlen(text));
+	fds = open_fds();
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(store_writer_open(&w[i], &st, &d,
+					       (int64_t)strlen(text), &e),
+			     0, "%s", e.msg);
+		cr_assert_eq(store_writer_write(w[i], text, strlen(text), &e),
+			     0, "%s", e.msg);
+		cr_assert_eq(store_writer_stage(w[i], &e), 0, "%s", e.msg);
+	}
+	cr_assert_eq(open_fds(), fds, "staged writers hold descriptors");
+	cr_assert_not(store_blob_exists(NULL, &st, &d), "served before publish");
+	cr_assert_eq(count_dir("tmp"), 2);
+	cr_assert_eq(store_writer_staged_read(&got, &len, w[0], 1024, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(len, strlen(text));
+	cr_assert_str_eq(got, text);
+	free(got);
+	cr_assert_eq(store_writer_staged_read(&got, &len, w[0], 4, &e),
+		     ERR_TOO_LARGE);
+	/* freed unpublished: its temp file goes, nothing is placed */
+	store_writer_free(w[1]);
+	cr_assert_eq(count_dir("tmp"), 1);
+	cr_assert_not(store_blob_exists(NULL, &st, &d));
+	cr_assert_eq(store_writer_publish(w[0], &e), 0, "%s", e.msg);
+	cr_assert(store_blob_exists(NULL, &st, &d));
+	store_writer_free(w[0]);
+	cr_assert_eq(count_dir("tmp"), 0);
+}
+
+Test(store, staging_refuses_a_wrong_digest_and_publish_wants_a_staged_writer)
+{
+	struct store_writer *w;
+	struct oci_digest d;
+	struct err e;
+
+	oci_digest_of(&d, OCI_SHA256, "other", 5);
+	cr_assert_eq(store_writer_open(&w, &st, &d, 5, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_writer_publish(w, &e), ERR_INVALID);
+	cr_assert_eq(store_writer_write(w, "wrong", 5, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_writer_stage(w, &e), ERR_DIGEST);
+	cr_assert(strstr(e.msg, "digest mismatch"), "%s", e.msg);
+	cr_assert_eq(store_writer_publish(w, &e), ERR_INVALID);
+	store_writer_free(w);
+	cr_assert_not(store_blob_exists(NULL, &st, &d));
+	cr_assert_eq(count_dir("tmp"), 0);
+}
