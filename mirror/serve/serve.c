@@ -585,11 +585,13 @@ int serve_start(struct server **out, struct store *s,
 		srv->d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, handler, srv,
 		    MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_THREAD_POOL_SIZE,
-		    threads, MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
-		    MHD_OPTION_CONNECTION_LIMIT, srv->lim.connections,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip,
-		    MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
+		    /* one thread: MHD's internal thread, no pool (a pool
+		     * of 1 is "ignored" with a warning on stderr) */
+		    threads > 1 ? threads : 0, MHD_OPTION_CONNECTION_TIMEOUT,
+		    o->conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
+		    srv->lim.connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    o->max_conns_per_ip, MHD_OPTION_NOTIFY_COMPLETED, completed,
+		    srv, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		    MHD_OPTION_URI_LOG_CALLBACK, serve_uri_check, NULL,
