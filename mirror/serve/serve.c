@@ -577,6 +577,12 @@ int serve_start(struct server **out, struct store *s,
 		    {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key_pem},
 		    {MHD_OPTION_END, 0, NULL},
 		};
+		/* one thread: MHD's own internal thread, no pool option
+		 * (libmicrohttpd warns on stderr about a pool of 0 or 1) */
+		struct MHD_OptionItem pool[] = {
+		    {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL},
+		    {MHD_OPTION_END, 0, NULL},
+		};
 		/* bound here, so a failure is one message with its errno */
 		rc = serve_listen_open(&lfd, &srv->port, o->listen, err);
 		if (rc)
@@ -584,19 +590,18 @@ int serve_start(struct server **out, struct store *s,
 		(void)fstat(lfd, &lst);
 		srv->d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, handler, srv,
-		    MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_THREAD_POOL_SIZE,
-		    /* one thread: MHD's internal thread, no pool (a pool
-		     * of 1 is "ignored" with a warning on stderr) */
-		    threads > 1 ? threads : 0, MHD_OPTION_CONNECTION_TIMEOUT,
-		    o->conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
-		    srv->lim.connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		    o->max_conns_per_ip, MHD_OPTION_NOTIFY_COMPLETED, completed,
-		    srv, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
+		    MHD_OPTION_LISTEN_SOCKET, lfd,
+		    MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
+		    MHD_OPTION_CONNECTION_LIMIT, srv->lim.connections,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		    MHD_OPTION_URI_LOG_CALLBACK, serve_uri_check, NULL,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_CONN_POOL,
 		    MHD_OPTION_ARRAY, srv->cert_pem ? tls : tls + 2,
+		    MHD_OPTION_ARRAY, threads > 1 ? pool : pool + 1,
 		    MHD_OPTION_END);
 	}
 	if (!srv->d) {
