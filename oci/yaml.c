@@ -1,5 +1,6 @@
 /* The one YAML reader (contract in oci/yaml.h). */
 #include "oci/yaml.h"
+#include "oci/keysort.h"
 #include "oci/vec.h"
 
 #include <stdarg.h>
@@ -375,12 +376,9 @@ struct merge {
 	const struct oci_yaml_limits *lim;
 	yaml_document_t *doc;
 	unsigned char *state; /* per node: 0 new, 1 being resolved, 2 done */
-	size_t *hashes;	      /* per node, of a scalar key; 0: not yet */
 	struct mframe *stack;
 	size_t sp, stack_cap;
-	size_t work;  /* pairs the merges went through */
-	int *set;     /* key node indices, open-addressed, 0 empty */
-	size_t set_n; /* slots in use */
+	size_t work; /* pairs the merges went through */
 };
 
 static int is_merge_key(const yaml_node_t *k)
@@ -450,44 +448,17 @@ static int merge_next(struct merge *m, struct mframe *f, int *src)
 	return 0;
 }
 
-static size_t key_hash(struct merge *m, int idx)
+/* Candidate pair at position pos (of the merged map's own pairs, then
+ * those merged in, in order) as a key to sort: a scalar key by its bytes,
+ * any other node by its index (equal only to itself, as an alias). */
+static struct oci_keysort pair_key(struct merge *m, int key, size_t pos)
 {
-	yaml_node_t *k = mnode(m, idx);
-	size_t h = 1469598103934665603ULL;
+	yaml_node_t *k = mnode(m, key);
 
-	if (!k || k->type != YAML_SCALAR_NODE)
-		return (size_t)idx * 0x9e3779b97f4a7c15ULL | 1;
-	if (m->hashes[idx])
-		return m->hashes[idx];
-	for (size_t i = 0; i < k->data.scalar.length; i++)
-		h = (h ^ k->data.scalar.value[i]) * 1099511628211ULL;
-	return m->hashes[idx] = h | 1;
-}
-
-static int key_eq(struct merge *m, int a, int b)
-{
-	yaml_node_t *x = mnode(m, a), *z = mnode(m, b);
-
-	if (a == b)
-		return 1;
-	return x && z && x->type == YAML_SCALAR_NODE &&
-	       z->type == YAML_SCALAR_NODE &&
-	       x->data.scalar.length == z->data.scalar.length &&
-	       !memcmp(x->data.scalar.value, z->data.scalar.value,
-		       x->data.scalar.length);
-}
-
-/* Put key in the set (of cap slots, a power of two); 1 when an equal key
- * was there already. */
-static int set_put(struct merge *m, size_t cap, int key)
-{
-	size_t i = key_hash(m, key) & (cap - 1);
-
-	for (; m->set[i]; i = (i + 1) & (cap - 1))
-		if (key_eq(m, m->set[i], key))
-			return 1;
-	m->set[i] = key;
-	return 0;
+	if (k && k->type == YAML_SCALAR_NODE)
+		return (struct oci_keysort){k->data.scalar.value,
+					    k->data.scalar.length, pos};
+	return (struct oci_keysort){NULL, (size_t)key, pos};
 }
 
 /* Count what merging would bring into map, against the cap. */
@@ -530,56 +501,66 @@ static int merge_size(struct merge *m, yaml_node_t *map, size_t *own,
 	return 0;
 }
 
-static void add_pairs(struct merge *m, yaml_node_pair_t *out, size_t *n,
-		      size_t cap, const yaml_node_t *src)
+static void add_pairs(yaml_node_pair_t *cand, size_t *n, const yaml_node_t *src)
 {
-	for (size_t i = 0; i < oci_yaml_map_len(src); i++) {
-		yaml_node_pair_t p = src->data.mapping.pairs.start[i];
-
-		if (!set_put(m, cap, p.key))
-			out[(*n)++] = p;
-	}
+	for (size_t i = 0; i < oci_yaml_map_len(src); i++)
+		cand[(*n)++] = src->data.mapping.pairs.start[i];
 }
 
-/* Rewrite map's pairs once the maps it merges are resolved. */
+/* Rewrite map's pairs once the maps it merges are resolved. The map's own
+ * keys win; a merged pair is kept when no pair before it (own, or merged
+ * earlier) has its key. Equal keys are found by sorting, so the worst
+ * case is O(n log n) whatever the keys. */
 static int merge_apply(struct merge *m, yaml_node_t *map)
 {
 	yaml_node_pair_t *pairs = map->data.mapping.pairs.start, *out;
-	size_t n = oci_yaml_map_len(map), own, total, cap = 16, k = 0;
+	size_t n = oci_yaml_map_len(map), own, total, k = 0, c = 0;
+	struct oci_keysort *ks;
+	unsigned char *drop;
 	int any, rc;
 
 	if ((rc = merge_size(m, map, &own, &total, &any)) || !any)
 		return rc;
-	while (cap < total * 2 && cap < SIZE_MAX / 4)
-		cap *= 2;
-	if (total > SIZE_MAX / sizeof(*out) || cap > SIZE_MAX / sizeof(int))
+	if (total > SIZE_MAX / sizeof(*ks))
 		return fail_at(m->y, m->err, ERR_FAIL, 0, 0, "out of memory");
 	out = malloc((total ? total : 1) * sizeof(*out));
-	free(m->set);
-	m->set = calloc(cap, sizeof(int));
-	if (!out || !m->set) {
+	ks = malloc((total ? total : 1) * sizeof(*ks));
+	drop = calloc(total ? total : 1, 1);
+	if (!out || !ks || !drop) {
 		free(out);
+		free(ks);
+		free(drop);
 		return fail_at(m->y, m->err, ERR_FAIL, 0, 0, "out of memory");
 	}
-	/* the map's own keys win; duplicates among them stay as written */
+	/* the candidates in order: own pairs (duplicates among them stay as
+	 * written), then each merged map's */
 	for (size_t i = 0; i < n; i++)
-		if (!is_merge_key(mnode(m, pairs[i].key))) {
-			set_put(m, cap, pairs[i].key);
-			out[k++] = pairs[i];
-		}
+		if (!is_merge_key(mnode(m, pairs[i].key)))
+			out[c++] = pairs[i];
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *v = mnode(m, pairs[i].value);
 
 		if (!is_merge_key(mnode(m, pairs[i].key)))
 			continue;
 		if (v->type == YAML_MAPPING_NODE)
-			add_pairs(m, out, &k, cap, v);
+			add_pairs(out, &c, v);
 		else
 			for (size_t j = 0; j < oci_yaml_seq_len(v); j++)
 				add_pairs(
-				    m, out, &k, cap,
+				    out, &c,
 				    mnode(m, v->data.sequence.items.start[j]));
 	}
+	for (size_t i = 0; i < c; i++)
+		ks[i] = pair_key(m, out[i].key, i);
+	oci_keysort_sort(ks, c);
+	for (size_t i = 1; i < c; i++)
+		if (ks[i].id >= own && oci_keysort_eq(&ks[i - 1], &ks[i]))
+			drop[ks[i].id] = 1;
+	for (size_t i = 0; i < c; i++)
+		if (!drop[i])
+			out[k++] = out[i];
+	free(ks);
+	free(drop);
 	free(pairs);
 	map->data.mapping.pairs.start = out;
 	map->data.mapping.pairs.top = out + k;
@@ -632,16 +613,13 @@ static int merge_keys(struct oci_yaml *y, const struct oci_yaml_limits *lim,
 	int rc = 0;
 
 	m.state = calloc(n + 1, 1);
-	m.hashes = calloc(n + 1, sizeof(*m.hashes));
-	if (!m.state || !m.hashes)
+	if (!m.state)
 		rc = fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
 	for (size_t i = 1; i <= n && !rc; i++)
 		if (mnode(&m, (int)i)->type == YAML_MAPPING_NODE && !m.state[i])
 			rc = merge_resolve(&m, (int)i);
 	free(m.state);
-	free(m.hashes);
 	free(m.stack);
-	free(m.set);
 	return rc;
 }
 
