@@ -31,13 +31,16 @@ static const struct {
     {"inventory", cmd_inventory, "inventory -o FILE"},
     {"serve", cmd_serve,
      "serve [--listen ADDR] [--tls-cert F --tls-key F] [--htpasswd F] "
-     "[--anonymous-read] [--push] [--delete] [--read-only]"},
+     "[--anonymous-read] [--push] [--delete] [--read-only] [--threads N] "
+     "[--read-timeout SECONDS] [--max-conns-per-ip N]"},
     {"gc", cmd_gc, "gc [--dry-run] [--grace SECONDS]"},
     {"verify", cmd_verify, "verify"},
     {"push", cmd_push,
      "push STOREREF REMOTEREF | push --all --to HOST[/PREFIX] "
      "[--chunk-size BYTES]"},
-    {"app", cmd_app, "app validate [--json] PATH"},
+    {"app", cmd_app,
+     "app validate [--json] [--strict] PATH | app list | app show REF | "
+     "app pull REF [--arch ARCH,...] | app push DIR REF"},
 };
 
 static void usage(FILE *f)

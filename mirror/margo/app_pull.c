@@ -680,6 +680,11 @@ static int pick_version(struct oci_ref *r, struct reg_pool *pool, struct err *e)
 	best = margo_version_highest(tags, n);
 	if (best)
 		snprintf(r->tag, sizeof(r->tag), "%s", best);
+	else if (n)
+		rc = err_set(e, ERR_NOT_FOUND,
+			     "the repository lists only signature, "
+			     "attestation or referrer tags (no version to "
+			     "pull)");
 	else
 		rc = err_set(e, ERR_NOT_FOUND,
 			     "the repository lists no tags (no version to "

@@ -7,7 +7,6 @@
 #include "mirror/margo/description.h"
 #include "mirror/margo/package.h"
 #include "mirror/store/walk.h"
-#include "oci/semver.h"
 #include "oci/manifest.h"
 #include "oci/platform.h"
 
@@ -18,60 +17,192 @@ struct cat {
 	json_t *apps; /* repository -> entry */
 };
 
-/* 2 for a SemVer version, 1 for another that starts with a digit (or v
- * and a digit: "1.0", "v2"), 0 for a name ("latest"). */
-static int version_rank(const char *v, struct semver *sv)
+/* A tag split for ordering: the dotted numeric core (after an optional
+ * v/V), the prerelease (after '-', or any other text after the core) and
+ * the build ('+' or SUP-01's '_'), each as [start, end). */
+struct vparts {
+	const char *core, *core_end, *pre, *pre_end, *build, *build_end;
+	size_t n_core;
+};
+
+static int is_digit(char c)
 {
-	if (!semver_parse(sv, v))
-		return 2;
-	if (v[0] == 'v' || v[0] == 'V')
-		v++;
-	return v[0] >= '0' && v[0] <= '9';
+	return c >= '0' && c <= '9';
 }
 
-/* Digit runs as numbers, the rest byte by byte ("1.10" after "1.9"). */
-static int natural_cmp(const char *a, const char *b)
+static int ends_with(const char *s, const char *suf)
 {
-	while (*a && *b) {
-		if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
-			const char *x = a, *y = b;
-			size_t la, lb;
+	size_t n = strlen(s), m = strlen(suf);
 
-			while (*x == '0' && x[1] >= '0' && x[1] <= '9')
-				x++;
-			while (*y == '0' && y[1] >= '0' && y[1] <= '9')
-				y++;
-			for (a = x; *a >= '0' && *a <= '9'; a++)
-				;
-			for (b = y; *b >= '0' && *b <= '9'; b++)
-				;
-			la = (size_t)(a - x);
-			lb = (size_t)(b - y);
-			if (la != lb)
-				return la < lb ? -1 : 1;
-			if (memcmp(x, y, la))
-				return memcmp(x, y, la) < 0 ? -1 : 1;
-			continue;
-		}
-		if (*a != *b)
-			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
-		a++;
-		b++;
+	return n >= m && !strcmp(s + n - m, suf);
+}
+
+/* 1 for a tag that is no package version: a referrers fallback tag
+ * (sha256-HEX), cosign's sha256-HEX.sig/.att/.sbom or any *.sig, *.att,
+ * *.sbom. */
+static int not_a_version(const char *t)
+{
+	return !strncmp(t, "sha256-", 7) || !strncmp(t, "sha512-", 7) ||
+	       ends_with(t, ".sig") || ends_with(t, ".att") ||
+	       ends_with(t, ".sbom");
+}
+
+/* 2 a version (a digit first, after an optional v/V), 1 a name, 0 not a
+ * version at all; p filled for a version. */
+static int version_rank(const char *t, struct vparts *p)
+{
+	const char *s = t;
+
+	if (not_a_version(t))
+		return 0;
+	if (*s == 'v' || *s == 'V')
+		s++;
+	if (!is_digit(*s))
+		return 1;
+	memset(p, 0, sizeof(*p));
+	p->core = s;
+	for (;;) {
+		while (is_digit(*s))
+			s++;
+		p->n_core++;
+		if (s[0] != '.' || !is_digit(s[1]))
+			break;
+		s++;
 	}
-	return *a ? 1 : *b ? -1 : 0;
+	p->core_end = s;
+	if (*s == '-' || (*s && *s != '+' && *s != '_')) {
+		p->pre = *s == '-' || *s == '.' ? s + 1 : s;
+		s += strcspn(s, "+_");
+		p->pre_end = s;
+	}
+	if (*s) {
+		p->build = s + 1;
+		p->build_end = s + strlen(s);
+	}
+	return 2;
+}
+
+/* Digit strings [a, ae) and [b, be) as numbers, of any length. */
+static int num_cmp(const char *a, const char *ae, const char *b, const char *be)
+{
+	int c;
+
+	while (a < ae - 1 && *a == '0')
+		a++;
+	while (b < be - 1 && *b == '0')
+		b++;
+	if (ae - a != be - b)
+		return ae - a < be - b ? -1 : 1;
+	c = memcmp(a, b, (size_t)(ae - a));
+	return c < 0 ? -1 : c > 0;
+}
+
+/* The next part of [*s, e) up to sep, *s moved past it; NULL when none
+ * is left. */
+static const char *next_part(const char **s, const char *e, char sep,
+			     const char **part_end)
+{
+	const char *p = *s, *q = p;
+
+	if (!p || p > e)
+		return NULL;
+	while (q < e && *q != sep)
+		q++;
+	*part_end = q;
+	*s = q < e ? q + 1 : e + 1;
+	return p;
+}
+
+static int all_digits(const char *a, const char *ae)
+{
+	if (a == ae)
+		return 0;
+	for (; a < ae; a++)
+		if (!is_digit(*a))
+			return 0;
+	return 1;
+}
+
+/* The numeric cores, part by part, a missing part 0. */
+static int core_cmp(const struct vparts *x, const struct vparts *y)
+{
+	const char *a = x->core, *b = y->core, *ae = NULL, *be = NULL, *pa, *pb;
+	static const char zero[] = "0";
+	int c;
+
+	for (;;) {
+		pa = next_part(&a, x->core_end, '.', &ae);
+		pb = next_part(&b, y->core_end, '.', &be);
+		if (!pa && !pb)
+			return 0;
+		if (!pa) {
+			pa = zero;
+			ae = zero + 1;
+		}
+		if (!pb) {
+			pb = zero;
+			be = zero + 1;
+		}
+		if ((c = num_cmp(pa, ae, pb, be)))
+			return c;
+	}
+}
+
+/* Dot-separated identifiers by SemVer's rules: numeric ones as numbers,
+ * below alphanumeric ones (bytewise); a shorter list below a longer one
+ * it begins. */
+static int ident_cmp(const char *a, const char *a_end, const char *b,
+		     const char *b_end)
+{
+	const char *ae = NULL, *be = NULL, *pa, *pb;
+	int c;
+
+	for (;;) {
+		pa = next_part(&a, a_end, '.', &ae);
+		pb = next_part(&b, b_end, '.', &be);
+		if (!pa || !pb)
+			return pa ? 1 : pb ? -1 : 0;
+		if (all_digits(pa, ae) && all_digits(pb, be))
+			c = num_cmp(pa, ae, pb, be);
+		else if (all_digits(pa, ae) || all_digits(pb, be))
+			c = all_digits(pa, ae) ? -1 : 1;
+		else {
+			size_t la = (size_t)(ae - pa), lb = (size_t)(be - pb);
+
+			c = memcmp(pa, pb, la < lb ? la : lb);
+			c = c ? (c < 0 ? -1 : 1) : (la < lb ? -1 : la > lb);
+		}
+		if (c)
+			return c;
+	}
 }
 
 int margo_version_cmp(const char *a, const char *b)
 {
-	struct semver x, y;
+	struct vparts x, y;
 	int ra = version_rank(a, &x), rb = version_rank(b, &y), c;
 
 	if (ra != rb)
 		return ra < rb ? -1 : 1;
-	if (ra == 2 && (c = semver_cmp(&x, &y)))
-		return c;
-	c = natural_cmp(a, b);
-	return c ? c : strcmp(a, b);
+	if (ra == 2) {
+		if ((c = core_cmp(&x, &y)))
+			return c;
+		if (!x.pre != !y.pre)
+			return x.pre ? -1 : 1;
+		if (x.pre &&
+		    (c = ident_cmp(x.pre, x.pre_end, y.pre, y.pre_end)))
+			return c;
+		/* equal precedence: a deterministic order only */
+		if (x.n_core != y.n_core)
+			return x.n_core < y.n_core ? -1 : 1;
+		if (!x.build != !y.build)
+			return x.build ? 1 : -1;
+		if (x.build &&
+		    (c = ident_cmp(x.build, x.build_end, y.build, y.build_end)))
+			return c;
+	}
+	c = strcmp(a, b);
+	return c < 0 ? -1 : c > 0;
 }
 
 const char *margo_version_highest(char *const *v, size_t n)
@@ -79,7 +210,8 @@ const char *margo_version_highest(char *const *v, size_t n)
 	const char *best = NULL;
 
 	for (size_t i = 0; i < n; i++)
-		if (!best || margo_version_cmp(v[i], best) > 0)
+		if (!not_a_version(v[i]) &&
+		    (!best || margo_version_cmp(v[i], best) > 0))
 			best = v[i];
 	return best;
 }

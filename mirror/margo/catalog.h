@@ -1,6 +1,6 @@
 /* The catalog of Margo application packages a store holds: one entry per
- * repository holding packages, described from its highest version (SemVer
- * order, else lexical), with every version (tag) listed. Used by
+ * repository holding packages, described from its highest version
+ * (margo_version_cmp), with every version (tag) listed. Used by
  * `ocimirror app list` and by serve's GET /ocimirror/v1/apps (an extension:
  * the distribution spec has no catalog API). */
 #ifndef MIRROR_MARGO_CATALOG_H
@@ -19,14 +19,29 @@
 json_t *margo_catalog(const struct store *s, struct err *err);
 
 /* The order of package versions (tags), the one `app show`, `app list`
- * and `app pull REPO` (no tag) pick the highest by: SemVer versions above
- * other tags starting with a digit ("1.0", "v2"), those above names
- * ("latest"); SemVer by precedence, the others with digit runs compared
- * as numbers ("1.10" above "1.9"). <0, 0, >0 as strcmp; 0 only when a and
- * b are the same string. */
+ * and `app pull REPO` (no tag) pick the highest by, lowest first:
+ *   1. tags that are no package version: referrers fallback tags
+ *      (sha256-HEX, also sha512-), cosign's and others' *.sig, *.att,
+ *      *.sbom; margo_version_highest never picks them;
+ *   2. names (no digit first, after an optional v/V), bytewise: "latest"
+ *      is a name like "stable";
+ *   3. versions: a digit first after an optional v or V. Their dotted
+ *      numeric parts compare as numbers of any length (leading zeros
+ *      aside, no overflow), a missing part 0 ("1.0" and "1.0.0" equal,
+ *      "2.0" above "1.0.0", "v1.0" below "3.0"); then a prerelease
+ *      ("-rc.1", or any other text after the numbers) below none, two
+ *      prereleases by SemVer's rules (dot-separated identifiers, numeric
+ *      ones as numbers and below alphanumeric ones, a prefix below the
+ *      longer list). Build metadata ("+x", or SUP-01's "_x") has no
+ *      precedence.
+ * Equal precedence is broken deterministically: more numeric parts
+ * higher, then the build metadata (none lowest, then as prerelease
+ * identifiers: "_build.10" above "_build.5"), then bytewise.
+ * <0, 0, >0 as strcmp; 0 only when a and b are the same string. */
 int margo_version_cmp(const char *a, const char *b);
 
-/* The highest of v[0..n) by margo_version_cmp; NULL when n is 0. */
+/* The highest of v[0..n) by margo_version_cmp, leaving out tags that are
+ * no package version (1. above); NULL when none is left. */
 const char *margo_version_highest(char *const *v, size_t n);
 
 /* arch ("x86_64", "aarch64", "armhf") as the ARCH of linux/ARCH writes it

@@ -37,7 +37,7 @@ struct layers {
  * global.imageRegistry (Bitnami's common.images.image, grafana) replaces
  * the own registry of a {registry, repository} map; global.image.registry
  * (ingress-nginx, which merges each image map over global.image) is the
- * registry of a split-name map ({image} or {name}) that has none. */
+ * registry of an {image} map that has none ({name} maps are left alone). */
 struct globals {
 	char image_registry[256];
 	char image_dot_registry[256];
@@ -116,15 +116,22 @@ static const char *field_str(const struct layers *l, const char *key,
  *                                        prometheus-community
  *   {registry, image, tag, digest}       ingress-nginx; a non-empty
  *                                        `repository` there is the whole
- *                                        name, and `chroot: true` means
- *                                        IMAGE-chroot with digestChroot
- *   {registry, name, tag}
+ *                                        name; `chroot: true` means
+ *                                        digestChroot, and IMAGE-chroot
+ *                                        (not REPOSITORY-chroot); no
+ *                                        registry here nor in
+ *                                        global.image.registry is an
+ *                                        unresolved entry, not a guess
+ *   {registry, name, tag}                name a whole reference when
+ *                                        there is no registry (its own
+ *                                        only, not global.image's)
  * Returns 0 when the map names no image of its own and may hold image
  * maps below (the caller walks into it), 1 when it was handled: an image,
  * an unresolved entry, or an unused slot (its name empty). */
 static int image_map(struct vwalk *w, const struct layers *l, const char *where)
 {
 	const char *bad = NULL, *name, *reg = NULL, *tag, *dg, *sha, *nkey;
+	const char *chroot;
 	yaml_node_t *rn = field_node(l, "repository");
 	int split = field_node(l, "image") != NULL;
 	const char *repo = field_str(l, "repository", &bad);
@@ -140,27 +147,28 @@ static int image_map(struct vwalk *w, const struct layers *l, const char *where)
 	if (!nkey || field_node(l, nkey)->type == YAML_MAPPING_NODE)
 		return 0; /* no name, or a map of images under it */
 	name = field_str(l, nkey, &bad);
-	if (strcmp(nkey, "repository"))
+	if (!strcmp(nkey, "image"))
 		reg = field_str(l, "registry", &bad)
 			  ?: (w->g->image_dot_registry[0]
 				  ? w->g->image_dot_registry
 				  : NULL);
+	else if (!strcmp(nkey, "name"))
+		reg = field_str(l, "registry", &bad);
 	else if (!split)
 		reg = w->g->image_registry[0] ? w->g->image_registry
 					      : field_str(l, "registry", &bad);
 	tag = field_str(l, "tag", &bad);
 	dg = field_str(l, "digest", &bad);
 	sha = field_str(l, "sha", &bad);
-	if (!strcmp(nkey, "image")) {
-		const char *chroot = field_str(l, "chroot", &bad);
-
-		if (chroot && !strcasecmp(chroot, "true")) {
-			if (name) {
-				snprintf(nbuf, sizeof(nbuf), "%s-chroot", name);
-				name = nbuf;
-			}
-			dg = field_str(l, "digestChroot", &bad);
+	chroot = field_str(l, "chroot", &bad);
+	if (chroot && !strcasecmp(chroot, "true")) {
+		/* ingress-nginx: IMAGE-chroot, but a whole `repository`
+		 * as written; digestChroot either way */
+		if (name && !strcmp(nkey, "image")) {
+			snprintf(nbuf, sizeof(nbuf), "%s-chroot", name);
+			name = nbuf;
 		}
+		dg = field_str(l, "digestChroot", &bad);
 	}
 	if (bad) {
 		snprintf(problem, sizeof(problem), "its %s is %s, not a string",
@@ -184,6 +192,16 @@ static int image_map(struct vwalk *w, const struct layers *l, const char *where)
 	if (!tag && !dg) {
 		vadd(w, NULL, where,
 		     "no tag or digest, and the chart has no appVersion");
+		return 1;
+	}
+	if (!reg && !strcmp(nkey, "image")) {
+		/* the template writes REGISTRY/IMAGE: "/IMAGE" is no name,
+		 * and docker.io would be a guess */
+		snprintf(problem, sizeof(problem),
+			 "its image %.80s names no registry, and there is no "
+			 "global.image.registry",
+			 name);
+		vadd(w, NULL, where, problem);
 		return 1;
 	}
 	/* one '/' between registry and name, whatever each carries */

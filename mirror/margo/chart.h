@@ -11,8 +11,11 @@
  *   - {registry, image, tag, digest} (ingress-nginx): the map's own
  *     registry, else global.image.registry (the template merges the map
  *     over global.image); a non-empty `repository` there is the whole
- *     name; `chroot: true` is IMAGE-chroot at `digestChroot`;
- *   - {registry, name, tag}: registry as for `image`.
+ *     name; `chroot: true` is IMAGE-chroot (a `repository` as written)
+ *     at `digestChroot`; no registry from either is an unresolved entry
+ *     (the template would write "/IMAGE");
+ *   - {registry, name, tag}: the map's own registry only; without one
+ *     the name is a whole reference.
  * Registry and name are joined by one '/', and the result normalised as
  * oci/ref.h does (docker.io, library/). A tag and a digest are both kept;
  * a digest alone is the reference; no tag and no digest means the chart's

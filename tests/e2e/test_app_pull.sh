@@ -320,6 +320,25 @@ case_no_tag_highest_version() {
 	assert_eq "1.10.0" "$(json_field "$OUT" tag)" "app show's pick"
 }
 
+case_no_tag_mixed_versions_and_signatures() {
+	push_packages || return
+	new_store
+	# "2.0" (not SemVer) above "1.0.0"; a cosign-style tag is no version
+	local t sig=sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.sig
+	for t in 1.0.0 2.0 "$sig"; do
+		assert_exit 0 oms app push "$W/helm-app" "$BASE/apps/mixed:$t" || return
+	done
+	assert_exit 0 oms app pull --arch amd64 "$BASE/apps/mixed" || return
+	assert_eq "$BASE/apps/mixed:2.0  (digitron-orchestrator 1.2.0)  stored" \
+		"$(head -n 1 "$OUT" | sed 's/  sha256:.*//')" "2.0 over 1.0.0" || return
+	for t in latest "$sig"; do
+		assert_exit 0 oms app push "$W/helm-app" "$BASE/apps/signed:$t" || return
+	done
+	assert_exit 0 oms app pull --arch amd64 "$BASE/apps/signed" || return
+	assert_eq "$BASE/apps/signed:latest  (digitron-orchestrator 1.2.0)  stored" \
+		"$(head -n 1 "$OUT" | sed 's/  sha256:.*//')" "latest, not the signature tag"
+}
+
 case_digest_pinned_failure_named_as_written() {
 	push_packages || return
 	new_store
@@ -383,6 +402,7 @@ run_case "sync type: margo-app: versions by semver, arch, no-op re-run" case_syn
 run_case "sync type: margo-app on an image repository: refused, nothing stored" case_sync_not_a_package
 run_case "app pull twice: the second reports every node unchanged, 0 B" case_second_pull_unchanged
 run_case "app pull REPO (no tag): the highest version, as app show picks" case_no_tag_highest_version
+run_case "app pull REPO (no tag): 2.0 over 1.0.0, signature tags skipped" case_no_tag_mixed_versions_and_signatures
 run_case "app pull REPO:TAG@DIGEST failing: the reference as written, @ not :" case_digest_pinned_failure_named_as_written
 run_case "sync margo-app failure line: the package named once" case_sync_failure_names_once
 run_case "app pull: resource hints out of the model are warnings, still mirrored" case_hint_errors_still_mirror

@@ -286,25 +286,119 @@ Test(margo_arch_list, refuses_a_bad_one_none_and_too_many)
 	cr_assert_str_eq(err.msg, "more than 16 architectures");
 }
 
-Test(margo_version, semver_above_numbers_above_names)
+Test(margo_version, versions_above_names_above_signatures)
 {
-	cr_assert_gt(margo_version_cmp("1.10.0", "1.9.0"), 0, "SemVer order");
-	cr_assert_lt(margo_version_cmp("1.2.0-rc.1", "1.2.0"), 0);
-	cr_assert_gt(margo_version_cmp("1.0.0", "latest"), 0);
-	cr_assert_gt(margo_version_cmp("1.0", "latest"), 0, "a version");
-	cr_assert_gt(margo_version_cmp("0.1.0", "1.0"), 0, "SemVer first");
-	cr_assert_gt(margo_version_cmp("1.10", "1.9"), 0, "digits as numbers");
-	cr_assert_gt(margo_version_cmp("v2", "1.5"), 0);
-	cr_assert_gt(margo_version_cmp("stable", "latest"), 0, "names lexical");
-	cr_assert_eq(margo_version_cmp("1.0", "1.0"), 0);
-	cr_assert_neq(margo_version_cmp("1.0", "1.00"), 0, "one order");
+	/* a, b and the sign of margo_version_cmp(a, b) */
+	static const struct {
+		const char *a, *b;
+		int sign;
+	} t[] = {
+	    {"1.10.0", "1.9.0", 1},
+	    {"1.2.0-rc.1", "1.2.0", -1},
+	    {"1.0.0", "latest", 1},
+	    {"1.0", "latest", 1},
+	    {"2.0", "1.0.0", 1},	/* not SemVer above all */
+	    {"0.1.0", "1.0", -1},
+	    {"1.10", "1.9", 1},
+	    {"v2", "1.5", 1},
+	    {"v1.0", "3.0", -1},	/* v stripped */
+	    {"V2.0.0", "1.0.0", 1}, /* V too */
+	    {"V2.0.0", "v2.0.1", -1},
+	    {"1.0-rc1", "1.0", -1}, /* a prerelease below the release */
+	    {"1.0.0-rc.1", "1.0", -1},
+	    {"1.0rc1", "1.0", -1},
+	    {"1.0.0-alpha", "1.0.0-alpha.1", -1}, /* SemVer's own list */
+	    {"1.0.0-alpha.1", "1.0.0-alpha.beta", -1},
+	    {"1.0.0-alpha.beta", "1.0.0-beta", -1},
+	    {"1.0.0-beta", "1.0.0-beta.2", -1},
+	    {"1.0.0-beta.2", "1.0.0-beta.11", -1},
+	    {"1.0.0-beta.11", "1.0.0-rc.1", -1},
+	    {"1.0.0-rc.1", "1.0.0", -1},
+	    {"1.0.0-9", "1.0.0-10", -1},
+	    {"1.0.0-99", "1.0.0-a", -1},
+	    /* no overflow: digit strings by length, then bytes */
+	    {"18446744073709551616.0.0", "18446744073709551615.0.0", 1},
+	    {"99999999999999999999999", "100000000000000000000000", -1},
+	    {"1.0.0-99999999999999999999999", "1.0.0-100000000000000000000000",
+	     -1},
+	    {"007.1", "7.0", 1},
+	    /* equal precedence: deterministic, never 0 */
+	    {"1.0.0", "1.0", 1},
+	    {"1.0", "1.00", -1}, /* bytewise */
+	    {"1.0", "v1.0", -1},
+	    {"1.0.0_build.10", "1.0.0_build.5", 1},
+	    {"1.0.0+build.10", "1.0.0_build.10", -1},
+	    {"1.0.0", "1.0.0+x", -1},
+	    {"1.0.0+zzz", "1.0.1", -1}, /* build has no precedence */
+	    {"1.0.0-rc.1_5", "1.0.0-rc.2", -1},
+	    /* names bytewise, latest just a name */
+	    {"stable", "latest", 1},
+	    {"edge", "latest", -1},
+	    {"vnext", "0.0.1", -1},
+	    /* not versions: below names */
+	    {"sha256-abc.sig", "latest", -1},
+	    {"sha256-abc", "a", -1},
+	    {"1.0.sig", "latest", -1},
+	    {"1.0.att", "0.1", -1},
+	    {"1.0.sbom", "0.1", -1},
+	    {"1.0", "1.0", 0},
+	    {"latest", "latest", 0},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int c = margo_version_cmp(t[i].a, t[i].b);
+		int r = margo_version_cmp(t[i].b, t[i].a);
+
+		cr_expect_eq((c > 0) - (c < 0), t[i].sign, "%s vs %s: %d",
+			     t[i].a, t[i].b, c);
+		cr_expect_eq((r > 0) - (r < 0), -t[i].sign, "%s vs %s: %d",
+			     t[i].b, t[i].a, r);
+	}
+}
+
+#define HEXD "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* The highest of a NULL-terminated list, in either order. */
+static const char *highest(char **v)
+{
+	static char *rev[16];
+	size_t n = 0;
+	const char *h;
+
+	while (v[n])
+		n++;
+	for (size_t i = 0; i < n; i++)
+		rev[i] = v[n - 1 - i];
+	h = margo_version_highest(v, n);
+	cr_assert_eq(margo_version_highest(rev, n), h, "order-independent");
+	return h;
+}
+
+Test(margo_version, highest_skips_signatures)
+{
+	char *mixed[] = {"latest", "1.0", "2.0", "1.0.0", NULL};
+	char *sig[] = {"latest", "sha256-abc.sig", NULL};
+	char *ref[] = {"sha256-" HEXD, "latest", "sha256-" HEXD ".att", NULL};
+	char *v[] = {"v1.0", "3.0", NULL};
+	char *rc[] = {"1.0-rc1", "1.0", NULL};
+	char *build[] = {"1.0.0_build.5", "1.0.0_build.10", NULL};
+	char *only[] = {"sha256-abc.sig", "sha256-abc", NULL};
+
+	cr_assert_str_eq(highest(mixed), "2.0");
+	cr_assert_str_eq(highest(sig), "latest");
+	cr_assert_str_eq(highest(ref), "latest");
+	cr_assert_str_eq(highest(v), "3.0");
+	cr_assert_str_eq(highest(rc), "1.0");
+	cr_assert_str_eq(highest(build), "1.0.0_build.10");
+	cr_assert_null(highest(only));
 }
 
 Test(margo_version, highest_of_a_list)
 {
 	char *tags[] = {"latest", "1.9.0", "1.10.0", "1.10.0-rc.2", "2.0"};
 
-	cr_assert_str_eq(margo_version_highest(tags, 5), "1.10.0");
+	cr_assert_str_eq(margo_version_highest(tags, 5), "2.0");
+	cr_assert_str_eq(margo_version_highest(tags, 4), "1.10.0");
 	cr_assert_str_eq(margo_version_highest(tags, 1), "latest");
 	cr_assert_null(margo_version_highest(tags, 0));
 }

@@ -217,9 +217,48 @@ Test(margo_helm, ingress_nginx_own_registry_repository_and_chroot)
 	    "|values.yaml: chrooted.image|\n");
 }
 
+Test(margo_helm, chroot_with_repository_and_image_without_registry)
+{
+	/* ingress-nginx renders REPOSITORY (no -chroot) at digestChroot
+	 * when chroot is true; {image} with no registry anywhere would
+	 * render "/IMAGE:TAG": unresolved, not docker.io */
+	const char *v =
+	    "controller:\n  image:\n    chroot: true\n"
+	    "    image: ingress-nginx/controller\n"
+	    "    repository: mirror.lan/ingress/controller\n"
+	    "    tag: \"v1.15.1\"\n"
+	    "    digest: " D1 "\n    digestChroot: " D3 "\n"
+	    "backend:\n  image:\n    image: defaultbackend-amd64\n"
+	    "    tag: \"1.5\"\n"
+	    "emptyreg:\n  image: {registry: \"\", image: x/y, tag: \"1\"}\n"
+	    "named:\n  image: {name: redis, tag: \"7.2\"}\n";
+
+	cr_assert_str_eq(
+	    values(v, NULL, NULL),
+	    "mirror.lan/ingress/controller:v1.15.1@" D3
+	    "|values.yaml: controller.image|\n"
+	    "|values.yaml: backend.image|its image defaultbackend-amd64 "
+	    "names no registry, and there is no global.image.registry\n"
+	    "|values.yaml: emptyreg.image|its image x/y names no registry, "
+	    "and there is no global.image.registry\n"
+	    "docker.io/library/redis:7.2|values.yaml: named.image|\n");
+	/* global.image.registry is for {image}, not {name} */
+	cr_assert_str_eq(
+	    values("global:\n  image:\n    registry: registry.k8s.io\n"
+		   "backend:\n  image: {image: defaultbackend-amd64, tag: "
+		   "\"1.5\"}\n"
+		   "named:\n  image: {name: redis, tag: \"7.2\"}\n",
+		   NULL, NULL),
+	    "registry.k8s.io/defaultbackend-amd64:1.5|values.yaml: "
+	    "backend.image|\n"
+	    "docker.io/library/redis:7.2|values.yaml: named.image|\n");
+}
+
 Test(margo_helm, name_and_tag)
 {
-	/* {name, tag}, under global.image.registry or its own registry */
+	/* {name, tag}: its own registry, else the name is the whole
+	 * reference; global.image.registry is ingress-nginx's, for {image}
+	 * maps only */
 	const char *v = "global:\n  image:\n    registry: hub.bk.example\n"
 			"image:\n  name: blueking/bk-user-api\n  tag: v2.5.4\n"
 			"worker:\n  image:\n    registry: ghcr.io\n"
@@ -227,7 +266,7 @@ Test(margo_helm, name_and_tag)
 	const char *bare = "image: {name: redis, tag: \"7.2\"}\n";
 
 	cr_assert_str_eq(values(v, "2.5.4", NULL),
-			 "hub.bk.example/blueking/bk-user-api:v2.5.4|"
+			 "docker.io/blueking/bk-user-api:v2.5.4|"
 			 "values.yaml: image|\n"
 			 "ghcr.io/digitron/worker:2.5.4|values.yaml: "
 			 "worker.image|\n");
@@ -275,7 +314,8 @@ Test(margo_helm, empty_or_missing_tag_is_app_version)
 			 "docker.io/org/a:4.2.0|values.yaml: a.image|\n"
 			 "docker.io/org/b:4.2.0|values.yaml: b.image|\n"
 			 "docker.io/org/c:4.2.0|values.yaml: c.image|\n"
-			 "docker.io/org/d:4.2.0|values.yaml: d.image|\n"
+			 "|values.yaml: d.image|its image org/d names no "
+			 "registry, and there is no global.image.registry\n"
 			 "docker.io/org/e:4.2.0|values.yaml: e.image|\n"
 			 "docker.io/org/f:0.9|values.yaml: f.image|\n");
 	cr_assert_str_eq(
