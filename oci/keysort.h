@@ -26,7 +26,7 @@ struct oci_keysort {
 void oci_keysort_sort(struct oci_keysort *v, size_t n);
 
 /* In v sorted by oci_keysort_sort, the item of lowest id whose key is
- * len bytes at key (key non-NULL), or NULL. O(log n). */
+ * len bytes at key (or, key NULL, the identity len), or NULL. O(log n). */
 const struct oci_keysort *oci_keysort_find(const struct oci_keysort *v,
 					   size_t n, const void *key,
 					   size_t len);

@@ -379,6 +379,12 @@ struct merge {
 	struct mframe *stack;
 	size_t sp, stack_cap;
 	size_t work; /* pairs the merges went through */
+	/* the keys of the map merged alone last (`<<: *b`), kept for the
+	 * next map that merges it alone: sorted, and per pair of it whether
+	 * an earlier pair has its key */
+	int src_node; /* 0: none */
+	struct oci_keysort *src_keys;
+	unsigned char *src_dup;
 };
 
 static int is_merge_key(const yaml_node_t *k)
@@ -507,6 +513,57 @@ static void add_pairs(yaml_node_pair_t *cand, size_t *n, const yaml_node_t *src)
 		cand[(*n)++] = src->data.mapping.pairs.start[i];
 }
 
+/* The one map merged into map (`<<: *b` or `<<: [*b]`), or 0. */
+static int merge_single(struct merge *m, const yaml_node_t *map)
+{
+	yaml_node_pair_t *pairs = map->data.mapping.pairs.start;
+	size_t count = 0;
+	int one = 0;
+
+	for (size_t i = 0; i < oci_yaml_map_len(map) && count < 2; i++) {
+		yaml_node_t *v = mnode(m, pairs[i].value);
+
+		if (!is_merge_key(mnode(m, pairs[i].key)))
+			continue;
+		if (v->type == YAML_MAPPING_NODE) {
+			one = pairs[i].value;
+			count++;
+		} else if (oci_yaml_seq_len(v)) {
+			one = v->data.sequence.items.start[0];
+			count += oci_yaml_seq_len(v);
+		}
+	}
+	return count == 1 ? one : 0;
+}
+
+/* Index src's keys into m->src_* unless they are there already. A merged
+ * map is resolved before it is merged and never rewritten after, so what
+ * is kept stays right. */
+static int merge_index_source(struct merge *m, int src)
+{
+	yaml_node_t *map = mnode(m, src);
+	size_t n = oci_yaml_map_len(map);
+
+	if (m->src_node == src)
+		return 0;
+	free(m->src_keys);
+	free(m->src_dup);
+	m->src_node = 0;
+	m->src_keys = malloc((n ? n : 1) * sizeof(*m->src_keys));
+	m->src_dup = calloc(n ? n : 1, 1);
+	if (!m->src_keys || !m->src_dup)
+		return fail_at(m->y, m->err, ERR_FAIL, 0, 0, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		m->src_keys[i] =
+		    pair_key(m, map->data.mapping.pairs.start[i].key, i);
+	oci_keysort_sort(m->src_keys, n);
+	for (size_t i = 1; i < n; i++)
+		if (oci_keysort_eq(&m->src_keys[i - 1], &m->src_keys[i]))
+			m->src_dup[m->src_keys[i].id] = 1;
+	m->src_node = src;
+	return 0;
+}
+
 /* Rewrite map's pairs once the maps it merges are resolved. The map's own
  * keys win; a merged pair is kept when no pair before it (own, or merged
  * earlier) has its key. Equal keys are found by sorting, so the worst
@@ -517,7 +574,7 @@ static int merge_apply(struct merge *m, yaml_node_t *map)
 	size_t n = oci_yaml_map_len(map), own, total, k = 0, c = 0;
 	struct oci_keysort *ks;
 	unsigned char *drop;
-	int any, rc;
+	int any, rc, src;
 
 	if ((rc = merge_size(m, map, &own, &total, &any)) || !any)
 		return rc;
@@ -537,6 +594,31 @@ static int merge_apply(struct merge *m, yaml_node_t *map)
 	for (size_t i = 0; i < n; i++)
 		if (!is_merge_key(mnode(m, pairs[i].key)))
 			out[c++] = pairs[i];
+	if ((src = merge_single(m, map))) {
+		/* the usual `<<: *b`, often of one b into many maps: b's keys
+		 * are sorted once, and each map sorts only its own */
+		const yaml_node_t *b = mnode(m, src);
+
+		if ((rc = merge_index_source(m, src))) {
+			free(out);
+			free(ks);
+			free(drop);
+			return rc;
+		}
+		for (size_t i = 0; i < c; i++)
+			ks[i] = pair_key(m, out[i].key, i);
+		oci_keysort_sort(ks, c);
+		k = c;
+		for (size_t i = 0; i < oci_yaml_map_len(b); i++) {
+			yaml_node_pair_t p = b->data.mapping.pairs.start[i];
+			struct oci_keysort key = pair_key(m, p.key, 0);
+
+			if (!m->src_dup[i] &&
+			    !oci_keysort_find(ks, c, key.key, key.len))
+				out[k++] = p;
+		}
+		goto done;
+	}
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *v = mnode(m, pairs[i].value);
 
@@ -559,6 +641,7 @@ static int merge_apply(struct merge *m, yaml_node_t *map)
 	for (size_t i = 0; i < c; i++)
 		if (!drop[i])
 			out[k++] = out[i];
+done:
 	free(ks);
 	free(drop);
 	free(pairs);
@@ -620,6 +703,8 @@ static int merge_keys(struct oci_yaml *y, const struct oci_yaml_limits *lim,
 			rc = merge_resolve(&m, (int)i);
 	free(m.state);
 	free(m.stack);
+	free(m.src_keys);
+	free(m.src_dup);
 	return rc;
 }
 

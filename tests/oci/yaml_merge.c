@@ -93,6 +93,25 @@ Test(oci_yaml_merge, one_map_merged_own_keys_win)
 					    "port: 80}");
 }
 
+/* One map merged alone into several (its sorted keys are kept from one to
+ * the next): its own duplicate keys come once, the first; a key that is
+ * not a scalar is equal only to itself (an alias of it). */
+Test(oci_yaml_merge, one_map_merged_into_many_its_first_duplicate_wins)
+{
+	cr_assert_eq(load("b: &b {x: 1, y: 2, x: 3, ? &k [z] : 4}\n"
+			  "m1: {<<: *b, y: own}\n"
+			  "m2: {<<: [*b]}\n"
+			  "m3: {<<: *b, ? *k : own, ? [z] : other}\n"
+			  "m4: {<<: *b, x: a, x: b}\n"),
+		     0, "%s", err.msg);
+	cr_expect_str_eq(shown(at("m1")), "{y: own, x: 1, [z]: 4}");
+	cr_expect_str_eq(shown(at("m2")), "{x: 1, y: 2, [z]: 4}");
+	cr_expect_str_eq(shown(at("m3")),
+			 "{[z]: own, [z]: other, x: 1, y: 2}");
+	cr_expect_str_eq(shown(at("m4")), "{x: a, x: b, y: 2, [z]: 4}");
+	cr_expect_str_eq(shown(at("b")), "{x: 1, y: 2, x: 3, [z]: 4}");
+}
+
 Test(oci_yaml_merge, a_list_earlier_maps_win)
 {
 	cr_assert_eq(load("a: &a {x: a, y: a}\n"
