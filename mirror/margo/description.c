@@ -619,6 +619,12 @@ static void parse_parameters(struct ctx *c, const yaml_node_t *n,
 		tv = map_get(c, v, "value", NULL);
 		if (tv && tv->type == YAML_SCALAR_NODE)
 			str(c, tv, "value", &p->value);
+		else if (tv && tv->type == YAML_SEQUENCE_NODE) {
+			p->value_is_list = 1;
+			pos_of(&p->value, tv);
+			str_list(c, tv, "value", &p->value_items,
+				 &p->n_value_items);
+		}
 		it = want_seq(c, map_get(c, v, "targets", NULL), "targets",
 			      &n_items);
 		p->targets = alloc_items(c, v, n_items, sizeof(*p->targets));
@@ -692,6 +698,10 @@ static void parse_configuration(struct ctx *c, const yaml_node_t *n,
 			    &g->name);
 			str(c, map_get(c, t, "schema", NULL), "schema",
 			    &g->schema);
+			str(c, map_get(c, t, "description", NULL),
+			    "setting description", &g->description);
+			str(c, map_get(c, t, "immutable", NULL), "immutable",
+			    &g->immutable);
 		}
 	}
 	it = want_seq(c, map_get(c, n, "schema", NULL), "configuration.schema",
@@ -714,6 +724,33 @@ static void parse_configuration(struct ctx *c, const yaml_node_t *n,
 		    &r->name);
 		str(c, map_get(c, s, "dataType", NULL), "dataType",
 		    &r->data_type);
+		str(c, map_get(c, s, "allowEmpty", NULL), "allowEmpty",
+		    &r->allow_empty);
+		str(c, map_get(c, s, "minLength", NULL), "minLength",
+		    &r->min_length);
+		str(c, map_get(c, s, "maxLength", NULL), "maxLength",
+		    &r->max_length);
+		str(c, map_get(c, s, "regexMatch", NULL), "regexMatch",
+		    &r->regex_match);
+		str(c, map_get(c, s, "minValue", NULL), "minValue",
+		    &r->min_value);
+		str(c, map_get(c, s, "maxValue", NULL), "maxValue",
+		    &r->max_value);
+		str(c, map_get(c, s, "minPrecision", NULL), "minPrecision",
+		    &r->min_precision);
+		str(c, map_get(c, s, "maxPrecision", NULL), "maxPrecision",
+		    &r->max_precision);
+		str(c, map_get(c, s, "multiselect", NULL), "multiselect",
+		    &r->multiselect);
+		{
+			yaml_node_t *o = map_get(c, s, "options", NULL);
+
+			if (o && !oci_yaml_is_null(o)) {
+				r->has_options = 1;
+				str_list(c, o, "options", &r->options,
+					 &r->n_options);
+			}
+		}
 	}
 }
 
@@ -815,7 +852,10 @@ void margo_app_release(struct margo_app *a)
 		free(a->profiles[i].components);
 	}
 	free(a->unknown);
+	for (size_t i = 0; i < a->n_rules; i++)
+		free(a->rules[i].options);
 	for (size_t i = 0; i < a->n_parameters; i++) {
+		free(a->parameters[i].value_items);
 		for (size_t j = 0; j < a->parameters[i].n_targets; j++)
 			free(a->parameters[i].targets[j].components);
 		free(a->parameters[i].targets);
