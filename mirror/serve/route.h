@@ -27,7 +27,9 @@ enum route_kind {
 	RT_REFERRERS,
 	RT_HEALTH,
 	RT_METRICS,
-	RT_APPS, /* /ocimirror/v1/apps: the Margo catalog (an extension) */
+	RT_APPS,   /* /ocimirror/v1/apps: the Margo catalog (an extension) */
+	RT_CONFIG, /* /ocimirror/v1/config (api_deploy.h) */
+	RT_DEPLOY, /* /ocimirror/v1/deploy: a POST that writes nothing */
 };
 
 /* Why route_parse refused a path (the answer's OCI error code follows). */
