@@ -28,6 +28,7 @@ enum route_kind {
 	RT_HEALTH,
 	RT_METRICS,
 	RT_APPS, /* /ocimirror/v1/apps: the Margo catalog (an extension) */
+	RT_SYNC, /* /ocimirror/v1/sync: the last sync run */
 };
 
 /* Why route_parse refused a path (the answer's OCI error code follows). */
