@@ -189,6 +189,17 @@ case_sync_then_status_and_metrics() {
 	assert_file "$STORE/sync/last.json"
 }
 
+case_unrecorded_run_exits_1() {
+	new_store
+	sync_cfg "$REG_OPEN/$(e_ref "$EXP_OPEN" oci-image repo):v1"
+	# sync/ a file: the record cannot be written
+	echo x >"$STORE/sync"
+	assert_exit 1 oms sync -c "$CFG" || return
+	assert_contains "$(cat "$ERR")" "record the sync run" "message" || return
+	# the sync itself was done
+	assert_tag "$REG_OPEN" "$(e_ref "$EXP_OPEN" oci-image repo)" v1 "$(e_ref "$EXP_OPEN" oci-image digest)"
+}
+
 reason=$(verify_skip_reason)
 run_case "make install: binary, units, user, configuration (PREFIX, DESTDIR)" case_make_install
 run_case "units: hardened, sync oneshot, timer nightly randomized persistent" case_units_hardened_and_timer_nightly
@@ -200,3 +211,4 @@ else
 	run_case "systemd-analyze security of the installed units" case_systemd_analyze_security
 fi
 run_case "a sync run, then /ocimirror/v1/sync and /metrics show it" case_sync_then_status_and_metrics
+run_case "a run whose record cannot be written exits 1, saying so" case_unrecorded_run_exits_1
