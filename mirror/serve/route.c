@@ -29,6 +29,7 @@ static int fixed_route(struct route *rt, const char *url)
 	    {"/ocimirror/v1/apps", RT_APPS},
 	    {"/ocimirror/v1/config", RT_CONFIG},
 	    {"/ocimirror/v1/deploy", RT_DEPLOY},
+	    {"/ocimirror/v1/sync", RT_SYNC},
 	    {"/v2", RT_BASE},
 	    {"/v2/", RT_BASE},
 	    {"/v2/_catalog", RT_CATALOG},

@@ -19,6 +19,7 @@
 #include "mirror/serve/internal.h"
 #include "mirror/serve/api_deploy.h"
 #include "mirror/serve/listen.h"
+#include "mirror/serve/api_sync.h"
 #include "mirror/serve/metrics.h"
 #include "mirror/serve/read.h"
 #include "mirror/serve/respond.h"
@@ -67,6 +68,7 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_REFERRERS: return read_referrers(r, c);
 	case RT_APPS: return read_apps(r, c);
 	case RT_CONFIG: return api_config(r, c);
+	case RT_SYNC: return api_sync(r, c);
 	case RT_UPLOAD: return upload_end(r, c, method); /* upload status */
 	default:
 		return respond_error(r, c, 404, "NAME_UNKNOWN",
