@@ -111,7 +111,13 @@ static int json_item(struct margo_value *out, const json_t *j, struct err *err)
 			 json_integer_value(j));
 		return value_push(out, num, strlen(num), err);
 	case JSON_REAL:
-		snprintf(num, sizeof(num), "%.17g", json_real_value(j));
+		/* the shortest text that reads back as the same double */
+		for (int p = 1; p <= 17; p++) {
+			snprintf(num, sizeof(num), "%.*g", p,
+				 json_real_value(j));
+			if (strtod(num, NULL) == json_real_value(j))
+				break;
+		}
 		return value_push(out, num, strlen(num), err);
 	case JSON_TRUE: return value_push(out, "true", 4, err);
 	case JSON_FALSE: return value_push(out, "false", 5, err);

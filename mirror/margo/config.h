@@ -124,7 +124,9 @@ int margo_value_scalar(struct margo_value *out, const char *s, struct err *err);
 int margo_value_from_text(struct margo_value *out,
 			  const struct margo_config_setting *s,
 			  const char *text, struct err *err);
-/* A JSON value (string, number, boolean, null, or an array of those). */
+/* A JSON value (string, number, boolean, null, or an array of those); a
+ * number is its integer text or the shortest text reading back as the
+ * same double (0.1 is "0.1"; 2.0 is "2": send a string to keep digits). */
 int margo_value_from_json(struct margo_value *out, const json_t *j,
 			  struct err *err);
 /* The parameter's default (its value in the description). */

@@ -275,6 +275,28 @@ Test(margo_config, list_refused_without_multiselect)
 	json_decref(j);
 }
 
+/* a JSON number is its shortest round-trip text: 0.1 is "0.1" */
+Test(margo_config, json_values_text)
+{
+	struct margo_value v;
+	json_t *j = json_pack("[f,f,I,b,s]", 0.1, 1.25, (json_int_t)-7, 1,
+			      "x");
+
+	cr_assert_eq(margo_value_from_json(&v, j, &err), 0);
+	cr_assert_eq(v.n, 5);
+	cr_expect(v.is_list);
+	cr_expect_str_eq(v.items[0], "0.1");
+	cr_expect_str_eq(v.items[1], "1.25");
+	cr_expect_str_eq(v.items[2], "-7");
+	cr_expect_str_eq(v.items[3], "true");
+	cr_expect_str_eq(v.items[4], "x");
+	margo_value_release(&v);
+	json_decref(j);
+	j = json_pack("{s:s}", "a", "b");
+	cr_expect_eq(margo_value_from_json(&v, j, &err), ERR_INVALID);
+	json_decref(j);
+}
+
 Test(margo_config, arrays_each_item)
 {
 	rule("      dataType: array[integer]\n      minValue: 1\n"
