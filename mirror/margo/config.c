@@ -404,6 +404,19 @@ static int schema_read(struct margo_schema *sc, const struct margo_rule *r,
 			       "schema %s: dataType \"%.40s\" is none of "
 			       "string, integer, double, boolean, array[...]",
 			       n, dt);
+	{
+		const struct margo_str *f[] = {
+		    &r->allow_empty,   &r->min_length,	  &r->max_length,
+		    &r->regex_match,   &r->min_value,	  &r->max_value,
+		    &r->min_precision, &r->max_precision, &r->multiselect};
+
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+			if (f[i]->invalid)
+				return err_set(err, ERR_INVALID,
+					       "schema %s: a rule at line %zu "
+					       "is not a single value",
+					       n, f[i]->line);
+	}
 #define BOOL_RULE(field, key)                                                  \
 	if (r->field.v && parse_bool(&sc->field, r->field.v))                  \
 		return err_set(err, ERR_INVALID,                               \

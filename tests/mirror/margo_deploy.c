@@ -323,6 +323,12 @@ Test(margo_config, description_errors)
 	cr_expect_eq(margo_config_load(&cfg, &app, "k8s", &err), ERR_INVALID);
 	cr_expect(strstr(err.msg, "minValue"), "%s", err.msg);
 	fini();
+	/* a rule written as a map: read without a parse problem, refused here */
+	setup("    value: x\n", "",
+	      "      dataType: integer\n      minValue: {a: 1}\n");
+	cr_expect_eq(margo_config_load(&cfg, &app, "k8s", &err), ERR_INVALID);
+	cr_expect(strstr(err.msg, "not a single value"), "%s", err.msg);
+	fini();
 	setup("    value: x\n", "", "      dataType: string\n");
 	cr_expect_eq(margo_config_load(&cfg, &app, "nope", &err),
 		     ERR_NOT_FOUND);
