@@ -31,6 +31,9 @@ enum route_kind {
 	RT_APP,	     /* /ocimirror/v1/app?repo=R[&tag=T]: one package */
 	RT_RESOURCE, /* /ocimirror/v1/resource?repo&tag&path */
 	RT_REPOS,    /* /ocimirror/v1/repos: repositories and tags */
+	RT_CONFIG,   /* /ocimirror/v1/config (api_deploy.h) */
+	RT_DEPLOY,   /* /ocimirror/v1/deploy: a POST that writes nothing */
+	RT_SYNC,     /* /ocimirror/v1/sync: the last sync run */
 };
 
 /* Why route_parse refused a path (the answer's OCI error code follows). */
