@@ -670,10 +670,10 @@ Test(serve, delete_a_tag_and_cancel_an_upload)
 	done(&r);
 }
 
-/* A store read that fails other than "not found" (here a blob file that
- * is a directory, as an open would fail with no descriptor left) is a 503
- * with Retry-After, never a 404 for content the store holds. */
-Test(serve, unreadable_blob_is_unavailable_not_unknown)
+/* A blob file that is a directory will not mend: 500 without
+ * Retry-After, never a 404 for content the store holds nor a 503 that a
+ * client retries forever. */
+Test(serve, a_blob_that_is_a_directory_is_a_server_error)
 {
 	struct resp r;
 	char path[512];
@@ -683,22 +683,20 @@ Test(serve, unreadable_blob_is_unavailable_not_unknown)
 	cr_assert_eq(mkdir(p, 0755), 0);
 	snprintf(path, sizeof(path), "/v2/" REPO "/blobs/%s", layer.str);
 	get(&r, path);
-	cr_assert_eq(r.status, 503);
-	cr_assert_str_eq(header(&r, "Retry-After"), "1");
-	cr_assert_eq(buf_append(&r.body, "", 1), 0);
-	cr_assert(strstr(r.body.data, "UNAVAILABLE"), "%s", r.body.data);
+	assert_error(&r, 500, "UNKNOWN");
+	cr_assert_null(header(&r, "Retry-After"));
 	done(&r);
 	get(&r, "/metrics");
 	cr_assert_eq(buf_append(&r.body, "", 1), 0);
 	cr_assert(strstr(r.body.data,
-			 "ocimirror_store_opens_refused_total 1\n"),
+			 "ocimirror_store_opens_refused_total 0\n"),
 		  "%s", r.body.data);
 	done(&r);
 	rmdir(p);
 	free(p);
 }
 
-Test(serve, unreadable_manifest_is_unavailable_not_unknown)
+Test(serve, a_manifest_blob_that_is_a_directory_is_a_server_error)
 {
 	struct resp r;
 	char *p = fix_blob_path(&F.st, &img);
@@ -706,8 +704,8 @@ Test(serve, unreadable_manifest_is_unavailable_not_unknown)
 	cr_assert_eq(unlink(p), 0);
 	cr_assert_eq(mkdir(p, 0755), 0);
 	get(&r, "/v2/" REPO "/manifests/1.0");
-	cr_assert_eq(r.status, 503);
-	cr_assert_not_null(header(&r, "Retry-After"));
+	assert_error(&r, 500, "UNKNOWN");
+	cr_assert_null(header(&r, "Retry-After"));
 	done(&r);
 	rmdir(p);
 	free(p);
@@ -973,10 +971,10 @@ Test(serve, a_manifest_put_over_the_size_limit_is_refused_before_continue)
 	close(fd);
 }
 
-/* A tag record that cannot be read (here a directory: EISDIR, as EMFILE
- * or EIO) makes the tag list and the catalog unavailable (503, Retry-After),
- * not a 200 missing the tag. */
-Test(serve, an_unreadable_tag_makes_the_lists_unavailable)
+/* A tag record that is a directory (EISDIR) will not mend: the tag list
+ * and the catalog are 500 without Retry-After, not a 200 missing the tag
+ * nor a 503 retried forever. */
+Test(serve, a_tag_record_that_is_a_directory_fails_the_lists)
 {
 	struct resp r;
 	char p[600];
@@ -985,12 +983,12 @@ Test(serve, an_unreadable_tag_makes_the_lists_unavailable)
 	cr_assert_eq(unlink(p), 0, "%s", p);
 	cr_assert_eq(mkdir(p, 0755), 0);
 	get(&r, "/v2/" REPO "/tags/list");
-	assert_error(&r, 503, "UNAVAILABLE");
-	cr_assert_not_null(header(&r, "Retry-After"));
+	assert_error(&r, 500, "UNKNOWN");
+	cr_assert_null(header(&r, "Retry-After"));
 	done(&r);
 	get(&r, "/v2/_catalog");
-	assert_error(&r, 503, "UNAVAILABLE");
-	cr_assert_not_null(header(&r, "Retry-After"));
+	assert_error(&r, 500, "UNKNOWN");
+	cr_assert_null(header(&r, "Retry-After"));
 	done(&r);
 	rmdir(p);
 }
