@@ -1039,3 +1039,78 @@ Test(serve, a_body_sent_whole_then_half_closed_is_answered)
 	cr_assert(strstr(got, "Range: 0-7\r\n"), "%s", got);
 	close(fd);
 }
+
+/* The final PUT of a session meets a passing failure (the blob's place
+ * is a directory for a moment): 500, the upload kept; the client's retry
+ * of the same PUT stores it, not a 400 DIGEST_INVALID over wiped data. */
+Test(serve, a_final_put_retried_after_a_failed_rename_stores_the_blob)
+{
+	struct resp r;
+	const char *a = "hello world";
+	char loc[512], path[700], dir[600];
+	struct oci_digest d;
+
+	oci_digest_of(&d, OCI_SHA256, a, strlen(a));
+	req(&r, "POST", "/v2/new/blobs/uploads/", "", 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	patch(loc, a, 0, loc, sizeof(loc));
+	snprintf(dir, sizeof(dir), "%s/blobs/sha256/%s", F.root,
+		 oci_digest_hex(&d));
+	cr_assert_eq(mkdir(dir, 0755), 0, "%s", dir);
+	snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+	req(&r, "PUT", path, "", 0, NULL, 1);
+	assert_error(&r, 500, "UNKNOWN");
+	done(&r);
+	cr_assert_eq(rmdir(dir), 0);
+	req(&r, "PUT", path, "", 0, NULL, 1);
+	cr_assert_eq(r.status, 201, "status %ld", r.status);
+	done(&r);
+	snprintf(path, sizeof(path), "/v2/new/blobs/%s", d.str);
+	req(&r, "GET", path, NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.body.len, strlen(a));
+	cr_assert(!memcmp(r.body.data, a, strlen(a)));
+	done(&r);
+}
+
+/* The blob stored but its link to the repository refused for a moment:
+ * the retried PUT links it (the writer is committed already), 201. */
+Test(serve, a_final_put_retried_after_a_failed_link_links_the_blob)
+{
+	struct resp r;
+	const char *a = "link me later";
+	char loc[512], path[700], dir[600];
+	struct oci_digest d;
+
+	oci_digest_of(&d, OCI_SHA256, a, strlen(a));
+	req(&r, "POST", "/v2/new/blobs/uploads/", "", 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	patch(loc, a, 0, loc, sizeof(loc));
+	/* _blobs a file: no link record can go under it */
+	snprintf(dir, sizeof(dir), "%s/repositories/new", F.root);
+	mkdir(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/repositories/new/_blobs", F.root);
+	{
+		FILE *f = fopen(dir, "w");
+		cr_assert(f, "%s", dir);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+	req(&r, "PUT", path, "", 0, NULL, 1);
+	assert_error(&r, 500, "UNKNOWN");
+	done(&r);
+	cr_assert_eq(unlink(dir), 0);
+	req(&r, "PUT", path, "", 0, NULL, 1);
+	cr_assert_eq(r.status, 201, "status %ld", r.status);
+	done(&r);
+	get_error(loc, 404, "BLOB_UPLOAD_UNKNOWN");
+	snprintf(path, sizeof(path), "/v2/new/blobs/%s", d.str);
+	req(&r, "GET", path, NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.body.len, strlen(a));
+	done(&r);
+}
