@@ -70,7 +70,7 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 		return respond_error(r, c, 404, "BLOB_UNKNOWN",
 				     "blob %s unknown", r->rt.digest.str);
 	if (rr)
-		return unavailable(r, c, &e);
+		return store_failed(r, c, rr, &e);
 	rr = ERR_INVALID;
 	len = (uint64_t)size;
 	if (range) {
@@ -135,7 +135,7 @@ enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 				     "manifest %s@%s missing from the store",
 				     r->rt.repo, ref.digest.str);
 	if (rc)
-		return unavailable(r, c, &e);
+		return store_failed(r, c, rc, &e);
 	return respond_fd(r, c, fd, size, ref.media_type, ref.digest.str, 0,
 			  (uint64_t)size, 0);
 }

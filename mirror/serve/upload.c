@@ -334,6 +334,14 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 					     "upload %s: %s", r->rt.upload_id,
 					     r->err.msg);
 		}
+		/* a failed writer will not mend: the upload is lost */
+		if (rc && r->up->w && store_writer_park(r->up->w, NULL)) {
+			session_drop(srv, r->up);
+			r->up = NULL;
+			return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
+					     "upload %s lost: %s",
+					     r->rt.upload_id, r->err.msg);
+		}
 		if (rc) {
 			session_put(srv, r->up);
 			r->up = NULL;
@@ -536,6 +544,8 @@ static enum MHD_Result finish_upload(struct req *r, struct MHD_Connection *c,
 		return respond_error(r, c, 400, "DIGEST_INVALID",
 				     "invalid or missing digest \"%.200s\"",
 				     dg ? dg : "");
+	/* a writer committed by an earlier PUT whose link failed: only the
+	 * link is retried */
 	rc = store_writer_commit_as(w, &d, &r->err);
 	if (rc == ERR_DIGEST)
 		return respond_error(r, c, 400, "DIGEST_INVALID", "%s",

@@ -142,7 +142,7 @@ static int fs_blob_open(int *fd_out, int64_t *size_out, void *be,
 	free(p);
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return err_set(err, ERR_FAIL, "blob %s: not a regular file",
+		return err_set(err, ERR_INVALID, "blob %s: not a regular file",
 			       d->str);
 	}
 	*fd_out = fd;
@@ -409,8 +409,8 @@ static void walk_failed(struct walk *w, const struct err *e)
 {
 	if (w->failed)
 		return;
-	w->failed = 1;
-	err_set(w->err, ERR_FAIL, "%s", e->msg);
+	w->failed = e->code ? e->code : ERR_FAIL;
+	err_set(w->err, w->failed, "%s", e->msg);
 }
 
 static int is_dir_nofollow(const char *path)
@@ -463,7 +463,7 @@ static void walk(struct walk *w, const char *rel, int depth)
 		if (names[i][0] == '_' || names[i][0] == '.')
 			continue;
 		if (depth >= REPO_DEPTH_MAX) {
-			err_set(&e, ERR_TOO_LARGE,
+			err_set(&e, ERR_INVALID,
 				"repositories/%.600s: nested deeper than %d "
 				"levels; not visited",
 				rel, REPO_DEPTH_MAX);
@@ -494,7 +494,7 @@ static int fs_repos_each(void *be, int (*cb)(void *ctx, const char *repo),
 	struct walk w = {be, cb, ctx, err, 0, 0};
 
 	walk(&w, "", 0);
-	return w.failed ? ERR_FAIL : 0;
+	return w.failed;
 }
 
 static int fs_space_free(uint64_t *out, void *be, struct err *err)

@@ -58,6 +58,22 @@ void fsutil_names_free(char **v, size_t n)
 	free(v);
 }
 
+int fsutil_errno_code(int e)
+{
+	switch (e) {
+	case EMFILE:
+	case ENFILE:
+	case ENOMEM:
+	case EIO:
+	case EAGAIN:
+	case EINTR:
+	case ENOSPC:
+	case EBUSY:
+	case ESTALE: return ERR_FAIL;
+	default: return ERR_INVALID;
+	}
+}
+
 int fsutil_names_list(char ***out, size_t *n_out, const char *dir,
 		      struct err *err)
 {
@@ -73,10 +89,10 @@ int fsutil_names_list(char ***out, size_t *n_out, const char *dir,
 		if (errno == ENOENT)
 			return 0;
 		saved = errno;
-		err_set(err, ERR_FAIL, "cannot list %s: %s", dir,
-			strerror(saved));
+		err_set(err, fsutil_errno_code(saved), "cannot list %s: %s",
+			dir, strerror(saved));
 		errno = saved;
-		return ERR_FAIL;
+		return fsutil_errno_code(saved);
 	}
 	errno = 0;
 	while ((e = readdir(d))) {
@@ -102,9 +118,10 @@ fail:
 	saved = errno ? errno : ENOMEM;
 	closedir(d);
 	fsutil_names_free(v, n);
-	err_set(err, ERR_FAIL, "cannot list %s: %s", dir, strerror(saved));
+	err_set(err, fsutil_errno_code(saved), "cannot list %s: %s", dir,
+		strerror(saved));
 	errno = saved;
-	return ERR_FAIL;
+	return fsutil_errno_code(saved);
 }
 
 int fsutil_name_digest(struct oci_digest *out, const char *alg,
@@ -147,7 +164,8 @@ int fsutil_read_fd(char **out, size_t *len_out, int fd, size_t max,
 		int e = errno;
 
 		buf_release(&b);
-		return err_set(err, ERR_FAIL, "read %s: %s", what, strerror(e));
+		return err_set(err, fsutil_errno_code(e), "read %s: %s", what,
+			       strerror(e));
 	}
 	*out = buf_detach(&b, len_out);
 	return 0;

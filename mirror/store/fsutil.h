@@ -19,9 +19,14 @@ char *fsutil_pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* mkdir -p. */
 int fsutil_mkdirs(const char *path, struct err *err);
 
+/* The code for a failed system call's errno: ERR_FAIL for what may mend
+ * (descriptors, memory, EIO, ENOSPC, EAGAIN, ...), ERR_INVALID for what
+ * will not (EISDIR, ENOTDIR, ELOOP, EACCES: the store is malformed). */
+int fsutil_errno_code(int e);
+
 /* Sorted entry names of dir, without "." and "..". An absent dir is
- * empty (0, *out NULL). ERR_FAIL ("cannot list DIR: ...", errno kept)
- * when it cannot be read; *out is then NULL. Free with
+ * empty (0, *out NULL). fsutil_errno_code's code ("cannot list DIR: ...",
+ * errno kept) when it cannot be read; *out is then NULL. Free with
  * fsutil_names_free. */
 int fsutil_names_list(char ***out, size_t *n_out, const char *dir,
 		      struct err *err);
@@ -34,7 +39,7 @@ int fsutil_name_digest(struct oci_digest *out, const char *alg,
 
 /* Read fd to its end, at most max bytes, into *out (caller frees; the fd
  * stays open). what names it in messages: ERR_TOO_LARGE ("WHAT: larger
- * than MAX bytes"), ERR_FAIL ("read WHAT: ..."). */
+ * than MAX bytes"), fsutil_errno_code's code ("read WHAT: ..."). */
 int fsutil_read_fd(char **out, size_t *len_out, int fd, size_t max,
 		   const char *what, struct err *err);
 

@@ -71,12 +71,16 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n,
 int store_writer_reset(struct store_writer *w, struct err *err);
 uint64_t store_writer_offset(const struct store_writer *w);
 /* Verify size and digest, fsync, rename into place. On ERR_DIGEST the
- * writer is reset (empty) and may be written again; on success or any
- * other error it stays valid only for store_writer_free. */
+ * writer is reset (empty) and may be written again; on ERR_FAIL (fsync,
+ * rename) it keeps its bytes and the digest verify computed, so commit may
+ * be retried (or more written); on success write refuses and only
+ * commit_as of the same digest (a no-op) and free remain. */
 int store_writer_commit(struct store_writer *w, struct err *err);
 /* A writer for an upload whose digest is known only at the end (pushes):
  * hashed as sha256 while written; store_writer_commit_as names the digest
- * (another algorithm re-reads the file). */
+ * (another algorithm re-reads the file). On a staged or committed writer
+ * commit_as publishes (or, committed, does nothing) only for the digest
+ * it was verified as; another digest is ERR_DIGEST. */
 int store_writer_open_upload(struct store_writer **out, struct store *s,
 			     struct err *err);
 int store_writer_commit_as(struct store_writer *w,
@@ -86,9 +90,11 @@ int store_writer_commit_as(struct store_writer *w,
  * session), keeping its content, offset and hash state; a parked writer
  * holds no descriptor and no thread. store_writer_resume reopens it (a
  * no-op when not parked); write and commit need a resumed writer, free
- * and offset do not. ERR_FAIL naming the temp file; the file is closed
- * all the same and the failure is sticky: later resume, write and
- * commit return ERR_FAIL (the upload is lost, free it). */
+ * and offset do not. ERR_FAIL naming the temp file when the writer is
+ * failed (its hash could not catch up, or a failed write could not be
+ * undone); the file is closed all the same and the failure is sticky:
+ * later park, resume, write and commit return ERR_FAIL (the upload is
+ * lost, free it). */
 int store_writer_park(struct store_writer *w, struct err *err);
 int store_writer_resume(struct store_writer *w, struct err *err);
 

@@ -31,8 +31,8 @@ static int visit_repo(struct tags *t, const char *repo)
 
 	if (t->s->ops->record_list(&names, &n, t->s->be, repo, "_tags", &e)) {
 		err_wrap(&e, "%s: ", repo);
-		if (!t->failed++)
-			err_set(t->err, ERR_FAIL, "%s", e.msg);
+		if (!t->failed)
+			t->failed = err_set(t->err, e.code, "%s", e.msg);
 	}
 	for (size_t i = 0; i < n && !stop; i++) {
 		struct store_ref ref;
@@ -43,12 +43,12 @@ static int visit_repo(struct tags *t, const char *repo)
 		rc = store_tag_get(&ref, t->s, repo, names[i], &e);
 		if (!rc) {
 			stop = t->cb(t->ctx, repo, names[i], &ref);
-		} else if (rc == ERR_FAIL) {
-			/* not read (no descriptor, I/O): the walk is not
-			 * whole; a corrupt record is left out (verify) */
+		} else if (rc != ERR_NOT_FOUND) {
+			/* not read or corrupt: the walk is not whole, with
+			 * the first failure's code (ERR_FAIL: it may mend) */
 			err_wrap(&e, "%s: ", repo);
-			if (!t->failed++)
-				err_set(t->err, ERR_FAIL, "%s", e.msg);
+			if (!t->failed)
+				t->failed = err_set(t->err, rc, "%s", e.msg);
 		}
 	}
 	if (!n && !stop)
@@ -71,6 +71,7 @@ int walk_tags(const struct store *s, const char *only_repo, walk_tag_fn cb,
 {
 	struct tags t = {s, cb, ctx, err, 0};
 	struct err werr;
+	int rc;
 
 	if (only_repo) {
 		if (!store_repo_valid(only_repo))
@@ -78,10 +79,11 @@ int walk_tags(const struct store *s, const char *only_repo, walk_tag_fn cb,
 				       "invalid repository name \"%.300s\"",
 				       only_repo);
 		visit_repo(&t, only_repo);
-		return t.failed ? ERR_FAIL : 0;
+		return t.failed;
 	}
 	err_clear(&werr);
-	if (walk_repos(s, tags_repo, &t, &werr) && !t.failed++)
-		err_set(err, ERR_FAIL, "%s", werr.msg);
-	return t.failed ? ERR_FAIL : 0;
+	rc = walk_repos(s, tags_repo, &t, &werr);
+	if (rc && !t.failed)
+		t.failed = err_set(err, rc, "%s", werr.msg);
+	return t.failed;
 }

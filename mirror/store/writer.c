@@ -35,6 +35,11 @@ struct store_writer {
 	/* a parked writer whose hash could not catch up: sticky, every
 	 * later resume, write and commit fails */
 	int failed;
+	/* verify's digest of the first off bytes (the hasher is then
+	 * spent): reused by a commit retried after a failed fsync or
+	 * rename, dropped by a write or reset */
+	int verified;
+	struct oci_digest got;
 };
 
 #define THREAD_HASH_MIN (4u * 1024 * 1024)
@@ -161,21 +166,18 @@ int store_writer_open(struct store_writer **out, struct store *s,
 
 int store_writer_park(struct store_writer *w, struct err *err)
 {
-	int bad;
-
-	if (w->fd < 0)
-		return w->failed ? err_set(err, ERR_FAIL,
-					   "reading back %s failed", w->tmp)
-				 : 0;
-	bad = hash_catch_up(w);
-	hash_thread_stop(w);
-	close(w->fd);
-	w->fd = -1;
-	if (bad) {
-		w->failed = 1;
-		return err_set(err, ERR_FAIL, "reading back %s failed", w->tmp);
+	if (w->fd >= 0) {
+		if (hash_catch_up(w))
+			w->failed = 1;
+		hash_thread_stop(w);
+		close(w->fd);
+		w->fd = -1;
 	}
-	return 0;
+	return w->failed ? err_set(err, ERR_FAIL,
+				   "reading back or writing %s failed; "
+				   "writer not usable",
+				   w->tmp)
+			 : 0;
 }
 
 int store_writer_resume(struct store_writer *w, struct err *err)
@@ -238,6 +240,16 @@ int store_writer_commit_as(struct store_writer *w,
 {
 	struct oci_digest got;
 
+	/* staged or stored: only under the digest it was verified as (a
+	 * retried commit whose link failed finds it stored) */
+	if (w->staged || w->committed) {
+		if (!oci_digest_equal(digest, &w->expect))
+			return err_set(err, ERR_DIGEST,
+				       "blob %s: already %s as %s", digest->str,
+				       w->committed ? "stored" : "staged",
+				       w->expect.str);
+		return w->committed ? 0 : store_writer_publish(w, err);
+	}
 	if (digest->alg == w->expect.alg) {
 		w->expect = *digest;
 		return store_writer_commit(w, err);
@@ -254,15 +266,46 @@ int store_writer_commit_as(struct store_writer *w,
 	return place(w, err);
 }
 
+/* The hasher again over the first off bytes, after verify spent it. */
+static int hash_redo(struct store_writer *w)
+{
+	char buf[65536];
+	uint64_t off = 0;
+
+	if (hash_catch_up(w))
+		return ERR_FAIL;
+	oci_hasher_release(&w->h);
+	if (oci_hasher_init(&w->h, w->expect.alg))
+		return ERR_FAIL;
+	while (off < w->off) {
+		size_t want = w->off - off > sizeof(buf)
+				  ? sizeof(buf)
+				  : (size_t)(w->off - off);
+		ssize_t r = pread(w->fd, buf, want, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return ERR_FAIL;
+		oci_hasher_update(&w->h, buf, (size_t)r);
+		off += (uint64_t)r;
+	}
+	w->verified = 0;
+	return 0;
+}
+
 int store_writer_write(struct store_writer *w, const void *p, size_t n,
 		       struct err *err)
 {
 	const char *c = p;
 	size_t left = n;
 
-	if (w->failed || w->fd < 0)
+	if (w->failed || w->fd < 0 || w->staged || w->committed)
 		return err_set(err, ERR_FAIL, "write %s: writer not usable",
 			       w->tmp);
+	if (w->verified && hash_redo(w)) {
+		w->failed = 1;
+		return err_set(err, ERR_FAIL, "reading back %s failed", w->tmp);
+	}
 	if (w->size >= 0 && w->off + n > (uint64_t)w->size)
 		return err_set(err, ERR_DIGEST,
 			       "blob %s: more than the expected %lld bytes",
@@ -319,6 +362,7 @@ int store_writer_reset(struct store_writer *w, struct err *err)
 			       strerror(errno));
 	w->off = 0;
 	w->flushed = 0;
+	w->verified = 0;
 	if (oci_hasher_init(&w->h, w->expect.alg))
 		return err_set(err, ERR_FAIL, "hash init failed");
 	return 0;
@@ -345,10 +389,18 @@ static int verify(struct store_writer *w, struct err *err)
 		store_writer_reset(w, NULL);
 		return rc;
 	}
-	if (w->failed || hash_catch_up(w))
+	if (w->failed)
 		return err_set(err, ERR_FAIL, "blob %s: reading back %s failed",
 			       w->expect.str, w->tmp);
-	oci_hasher_final(&w->h, &got);
+	if (!w->verified) {
+		if (hash_catch_up(w))
+			return err_set(err, ERR_FAIL,
+				       "blob %s: reading back %s failed",
+				       w->expect.str, w->tmp);
+		oci_hasher_final(&w->h, &w->got);
+		w->verified = 1;
+	}
+	got = w->got;
 	if (!oci_digest_equal(&got, &w->expect)) {
 		rc =
 		    err_set(err, ERR_DIGEST,

@@ -670,10 +670,10 @@ Test(serve, delete_a_tag_and_cancel_an_upload)
 	done(&r);
 }
 
-/* A store read that fails other than "not found" (here a blob file that
- * is a directory, as an open would fail with no descriptor left) is a 503
- * with Retry-After, never a 404 for content the store holds. */
-Test(serve, unreadable_blob_is_unavailable_not_unknown)
+/* A blob file that is a directory will not mend: 500 without
+ * Retry-After, never a 404 for content the store holds nor a 503 that a
+ * client retries forever. */
+Test(serve, a_blob_that_is_a_directory_is_a_server_error)
 {
 	struct resp r;
 	char path[512];
@@ -683,22 +683,20 @@ Test(serve, unreadable_blob_is_unavailable_not_unknown)
 	cr_assert_eq(mkdir(p, 0755), 0);
 	snprintf(path, sizeof(path), "/v2/" REPO "/blobs/%s", layer.str);
 	get(&r, path);
-	cr_assert_eq(r.status, 503);
-	cr_assert_str_eq(header(&r, "Retry-After"), "1");
-	cr_assert_eq(buf_append(&r.body, "", 1), 0);
-	cr_assert(strstr(r.body.data, "UNAVAILABLE"), "%s", r.body.data);
+	assert_error(&r, 500, "UNKNOWN");
+	cr_assert_null(header(&r, "Retry-After"));
 	done(&r);
 	get(&r, "/metrics");
 	cr_assert_eq(buf_append(&r.body, "", 1), 0);
 	cr_assert(strstr(r.body.data,
-			 "ocimirror_store_opens_refused_total 1\n"),
+			 "ocimirror_store_opens_refused_total 0\n"),
 		  "%s", r.body.data);
 	done(&r);
 	rmdir(p);
 	free(p);
 }
 
-Test(serve, unreadable_manifest_is_unavailable_not_unknown)
+Test(serve, a_manifest_blob_that_is_a_directory_is_a_server_error)
 {
 	struct resp r;
 	char *p = fix_blob_path(&F.st, &img);
@@ -706,8 +704,8 @@ Test(serve, unreadable_manifest_is_unavailable_not_unknown)
 	cr_assert_eq(unlink(p), 0);
 	cr_assert_eq(mkdir(p, 0755), 0);
 	get(&r, "/v2/" REPO "/manifests/1.0");
-	cr_assert_eq(r.status, 503);
-	cr_assert_not_null(header(&r, "Retry-After"));
+	assert_error(&r, 500, "UNKNOWN");
+	cr_assert_null(header(&r, "Retry-After"));
 	done(&r);
 	rmdir(p);
 	free(p);
@@ -973,10 +971,10 @@ Test(serve, a_manifest_put_over_the_size_limit_is_refused_before_continue)
 	close(fd);
 }
 
-/* A tag record that cannot be read (here a directory: EISDIR, as EMFILE
- * or EIO) makes the tag list and the catalog unavailable (503, Retry-After),
- * not a 200 missing the tag. */
-Test(serve, an_unreadable_tag_makes_the_lists_unavailable)
+/* A tag record that is a directory (EISDIR) will not mend: the tag list
+ * and the catalog are 500 without Retry-After, not a 200 missing the tag
+ * nor a 503 retried forever. */
+Test(serve, a_tag_record_that_is_a_directory_fails_the_lists)
 {
 	struct resp r;
 	char p[600];
@@ -985,12 +983,12 @@ Test(serve, an_unreadable_tag_makes_the_lists_unavailable)
 	cr_assert_eq(unlink(p), 0, "%s", p);
 	cr_assert_eq(mkdir(p, 0755), 0);
 	get(&r, "/v2/" REPO "/tags/list");
-	assert_error(&r, 503, "UNAVAILABLE");
-	cr_assert_not_null(header(&r, "Retry-After"));
+	assert_error(&r, 500, "UNKNOWN");
+	cr_assert_null(header(&r, "Retry-After"));
 	done(&r);
 	get(&r, "/v2/_catalog");
-	assert_error(&r, 503, "UNAVAILABLE");
-	cr_assert_not_null(header(&r, "Retry-After"));
+	assert_error(&r, 500, "UNKNOWN");
+	cr_assert_null(header(&r, "Retry-After"));
 	done(&r);
 	rmdir(p);
 }
@@ -1040,4 +1038,79 @@ Test(serve, a_body_sent_whole_then_half_closed_is_answered)
 	cr_assert(!strncmp(got, "HTTP/1.1 202", 12), "%s", got);
 	cr_assert(strstr(got, "Range: 0-7\r\n"), "%s", got);
 	close(fd);
+}
+
+/* The final PUT of a session meets a passing failure (the blob's place
+ * is a directory for a moment): 500, the upload kept; the client's retry
+ * of the same PUT stores it, not a 400 DIGEST_INVALID over wiped data. */
+Test(serve, a_final_put_retried_after_a_failed_rename_stores_the_blob)
+{
+	struct resp r;
+	const char *a = "hello world";
+	char loc[512], path[700], dir[600];
+	struct oci_digest d;
+
+	oci_digest_of(&d, OCI_SHA256, a, strlen(a));
+	req(&r, "POST", "/v2/new/blobs/uploads/", "", 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	patch(loc, a, 0, loc, sizeof(loc));
+	snprintf(dir, sizeof(dir), "%s/blobs/sha256/%s", F.root,
+		 oci_digest_hex(&d));
+	cr_assert_eq(mkdir(dir, 0755), 0, "%s", dir);
+	snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+	req(&r, "PUT", path, "", 0, NULL, 1);
+	assert_error(&r, 500, "UNKNOWN");
+	done(&r);
+	cr_assert_eq(rmdir(dir), 0);
+	req(&r, "PUT", path, "", 0, NULL, 1);
+	cr_assert_eq(r.status, 201, "status %ld", r.status);
+	done(&r);
+	snprintf(path, sizeof(path), "/v2/new/blobs/%s", d.str);
+	req(&r, "GET", path, NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.body.len, strlen(a));
+	cr_assert(!memcmp(r.body.data, a, strlen(a)));
+	done(&r);
+}
+
+/* The blob stored but its link to the repository refused for a moment:
+ * the retried PUT links it (the writer is committed already), 201. */
+Test(serve, a_final_put_retried_after_a_failed_link_links_the_blob)
+{
+	struct resp r;
+	const char *a = "link me later";
+	char loc[512], path[700], dir[600];
+	struct oci_digest d;
+
+	oci_digest_of(&d, OCI_SHA256, a, strlen(a));
+	req(&r, "POST", "/v2/new/blobs/uploads/", "", 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	patch(loc, a, 0, loc, sizeof(loc));
+	/* _blobs a file: no link record can go under it */
+	snprintf(dir, sizeof(dir), "%s/repositories/new", F.root);
+	mkdir(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/repositories/new/_blobs", F.root);
+	{
+		FILE *f = fopen(dir, "w");
+		cr_assert(f, "%s", dir);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+	req(&r, "PUT", path, "", 0, NULL, 1);
+	assert_error(&r, 500, "UNKNOWN");
+	done(&r);
+	cr_assert_eq(unlink(dir), 0);
+	req(&r, "PUT", path, "", 0, NULL, 1);
+	cr_assert_eq(r.status, 201, "status %ld", r.status);
+	done(&r);
+	get_error(loc, 404, "BLOB_UPLOAD_UNKNOWN");
+	snprintf(path, sizeof(path), "/v2/new/blobs/%s", d.str);
+	req(&r, "GET", path, NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.body.len, strlen(a));
+	done(&r);
 }

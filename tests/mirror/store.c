@@ -385,14 +385,14 @@ Test(store, list_reports_an_unreadable_tags_directory_after_the_rest)
 	cr_assert(f);
 	fclose(f);
 	err_clear(&e);
-	cr_assert_eq(walk_tags(&st, NULL, collect, &s, &e), ERR_FAIL);
+	cr_assert_eq(walk_tags(&st, NULL, collect, &s, &e), ERR_INVALID);
 	cr_assert(strstr(e.msg, "docker.io/a/bad/_tags"), "%s", e.msg);
 	cr_assert_eq(s.n, 2);
 	cr_assert_str_eq(s.lines[0], "docker.io/a/z:v1");
 	cr_assert_str_eq(s.lines[1], "ghcr.io/org/app:v2");
 	s.n = 0;
 	cr_assert_eq(walk_tags(&st, "docker.io/a/bad", collect, &s, &e),
-		     ERR_FAIL);
+		     ERR_INVALID);
 	cr_assert(strstr(e.msg, "docker.io/a/bad"), "%s", e.msg);
 	cr_assert_eq(walk_tags(&st, "docker.io/a/z", collect, &s, &e), 0);
 	cr_assert_eq(s.n, 1);
@@ -609,4 +609,144 @@ Test(store, staging_refuses_a_wrong_digest_and_publish_wants_a_staged_writer)
 	store_writer_free(w);
 	cr_assert_not(store_blob_exists(NULL, &st, &d));
 	cr_assert_eq(count_dir("tmp"), 0);
+}
+
+static void blob_path_of(char *p, size_t cap, const struct oci_digest *d)
+{
+	snprintf(p, cap, "%s/blobs/sha256/%s", root, oci_digest_hex(d));
+}
+
+/* A commit whose rename failed (a directory where the blob goes) keeps
+ * the digest it verified: once the way is clear it commits, the bytes
+ * kept, instead of hashing a spent hasher and wiping the upload. */
+Test(store, commit_retried_after_a_failed_rename_keeps_its_digest)
+{
+	struct store_writer *w;
+	struct oci_digest d;
+	struct err e;
+	char p[600];
+
+	oci_digest_of(&d, OCI_SHA256, "hello world", 11);
+	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
+	cr_assert_eq(store_writer_write(w, "hello world", 11, &e), 0);
+	blob_path_of(p, sizeof(p), &d);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	cr_assert_eq(store_writer_commit_as(w, &d, &e), ERR_FAIL);
+	cr_assert_eq(rmdir(p), 0);
+	cr_assert_eq(store_writer_park(w, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_writer_resume(w, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_writer_commit_as(w, &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_writer_offset(w), 11);
+	/* committed: the same digest again is a no-op, another refused */
+	cr_assert_eq(store_writer_commit_as(w, &d, &e), 0, "%s", e.msg);
+	store_writer_free(w);
+	cr_assert(store_blob_exists(NULL, &st, &d));
+}
+
+/* After a failed commit more bytes may still come: the hash is redone. */
+Test(store, write_after_a_failed_commit_hashes_all_the_bytes)
+{
+	struct store_writer *w;
+	struct oci_digest d, part;
+	struct err e;
+	char p[600];
+
+	oci_digest_of(&part, OCI_SHA256, "hello", 5);
+	oci_digest_of(&d, OCI_SHA256, "hello world", 11);
+	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
+	cr_assert_eq(store_writer_write(w, "hello", 5, &e), 0);
+	blob_path_of(p, sizeof(p), &part);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	cr_assert_eq(store_writer_commit_as(w, &part, &e), ERR_FAIL);
+	cr_assert_eq(store_writer_write(w, " world", 6, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_writer_commit_as(w, &d, &e), 0, "%s", e.msg);
+	store_writer_free(w);
+	cr_assert(store_blob_exists(NULL, &st, &d));
+}
+
+/* A staged writer publishes under the digest it was verified as only. */
+Test(store, commit_as_on_a_staged_writer_wants_its_digest)
+{
+	struct store_writer *w;
+	struct oci_digest d, wrong;
+	struct err e;
+
+	oci_digest_of(&d, OCI_SHA256, "staged", 6);
+	oci_digest_of(&wrong, OCI_SHA256, "other", 5);
+	cr_assert_eq(store_writer_open(&w, &st, &d, 6, &e), 0);
+	cr_assert_eq(store_writer_write(w, "staged", 6, &e), 0);
+	cr_assert_eq(store_writer_stage(w, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_writer_commit_as(w, &wrong, &e), ERR_DIGEST);
+	cr_assert(strstr(e.msg, "already staged"), "%s", e.msg);
+	cr_assert(!store_blob_exists(NULL, &st, &wrong));
+	cr_assert_eq(store_writer_commit_as(w, &d, &e), 0, "%s", e.msg);
+	store_writer_free(w);
+	cr_assert(store_blob_exists(NULL, &st, &d));
+}
+
+/* A write that fails and cannot be undone (the temp file is a pipe with
+ * no reader: write EPIPE, ftruncate EINVAL) leaves the writer failed:
+ * park says so, even though the descriptor was open. */
+Test(store, park_of_a_writer_whose_write_was_not_undone_fails)
+{
+	struct store_writer *w;
+	struct err e;
+	int fd, pp[2];
+
+	signal(SIGPIPE, SIG_IGN);
+	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
+	cr_assert_eq(store_writer_write(w, "abc", 3, &e), 0);
+	fd = temp_fd();
+	cr_assert_eq(pipe(pp), 0);
+	close(pp[0]);
+	cr_assert_eq(dup2(pp[1], fd), fd);
+	close(pp[1]);
+	cr_assert_eq(store_writer_write(w, "def", 3, &e), ERR_FAIL);
+	cr_assert_eq(store_writer_park(w, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, "not usable"), "%s", e.msg);
+	cr_assert_eq(fcntl(fd, F_GETFD), -1, "descriptor %d left open", fd);
+	cr_assert_eq(store_writer_park(w, &e), ERR_FAIL);
+	cr_assert_eq(store_writer_resume(w, &e), ERR_FAIL);
+	store_writer_free(w);
+}
+
+/* Records under a name the grammar refuses, and a tag record that is a
+ * directory, are corruption, not a passing failure: ERR_INVALID. */
+Test(store, walk_reports_corruption_as_invalid)
+{
+	struct store_ref m;
+	struct err e;
+	struct seen s = {.n = 0};
+	char p[600];
+	int64_t size;
+	int fd;
+
+	oci_digest_of(&m.digest, OCI_SHA256, "{}", 2);
+	snprintf(m.media_type, sizeof(m.media_type), "x");
+	m.size = 2;
+	cr_assert_eq(store_blob_put(&st, &m.digest, "{}", 2, &e), 0);
+	cr_assert_eq(store_tag_set(&st, "docker.io/a/z", "v1", &m, &e), 0);
+	snprintf(p, sizeof(p), "%s/repositories/docker.io/a/z/_tags/v2", root);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	cr_assert_eq(store_tag_get(&m, &st, "docker.io/a/z", "v2", &e),
+		     ERR_INVALID, "%s", e.msg);
+	err_clear(&e);
+	cr_assert_eq(walk_tags(&st, NULL, collect, &s, &e), ERR_INVALID);
+	cr_assert(strstr(e.msg, "_tags/v2"), "%s", e.msg);
+	cr_assert_eq(s.n, 1);
+	cr_assert_eq(rmdir(p), 0);
+	snprintf(p, sizeof(p), "%s/repositories/Bad_Name", root);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/repositories/Bad_Name/_tags", root);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	s.n = 0;
+	cr_assert_eq(walk_tags(&st, NULL, collect, &s, &e), ERR_INVALID);
+	cr_assert(strstr(e.msg, "Bad_Name"), "%s", e.msg);
+	cr_assert_eq(s.n, 1);
+	/* a blob path that is a directory */
+	oci_digest_of(&m.digest, OCI_SHA256, "dir", 3);
+	blob_path_of(p, sizeof(p), &m.digest);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	cr_assert_eq(store_blob_open(&fd, &size, &st, &m.digest, &e),
+		     ERR_INVALID, "%s", e.msg);
 }
