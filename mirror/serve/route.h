@@ -29,6 +29,7 @@ enum route_kind {
 	RT_METRICS,
 	RT_APPS, /* /ocimirror/v1/apps: the Margo catalog (an extension) */
 	RT_SYNC, /* /ocimirror/v1/sync: the last sync run */
+	RT_UI, /* "/" and /ui/...: the embedded web page (mirror/serve/ui.c) */
 };
 
 /* Why route_parse refused a path (the answer's OCI error code follows). */

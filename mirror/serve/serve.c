@@ -22,6 +22,7 @@
 #include "mirror/serve/metrics.h"
 #include "mirror/serve/read.h"
 #include "mirror/serve/respond.h"
+#include "mirror/serve/ui.h"
 #include "mirror/serve/upload.h"
 #include "mirror/serve/urilog.h"
 #include "oci/manifest.h"
@@ -63,6 +64,7 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_REFERRERS: return read_referrers(r, c);
 	case RT_APPS: return read_apps(r, c);
 	case RT_SYNC: return api_sync(r, c);
+	case RT_UI: return ui_serve(r, c);
 	case RT_UPLOAD: return upload_end(r, c, method); /* upload status */
 	default:
 		return respond_error(r, c, 404, "NAME_UNKNOWN",
