@@ -15,7 +15,7 @@ struct ui_file {
 /* ui_files[]: written by scripts/embed_ui.py into the build folder */
 #include <ui_assets.inc>
 
-#define UI_CSP                                                                \
+#define UI_CSP                                                                 \
 	"default-src 'self'; img-src 'self' data:; object-src 'none'; "        \
 	"base-uri 'none'; frame-ancestors 'none'"
 
