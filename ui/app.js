@@ -241,56 +241,87 @@
 		return root;
 	}
 
-	/* ---- configuration rules (the same as mirror/margo/config.c) ---- */
-	function decimals(s) {
-		const m = /\.(\d*)$/.exec(s.replace(/[eE][-+]?\d+$/, ''));
-		return m ? m[1].length : 0;
+	/* ---- configuration rules: mirror/margo/config.c's, with its words ---- */
+	function g17(x) { /* printf %.17g */
+		let t = Number(x).toPrecision(17);
+		let m = /^(-?)(\d+)(?:\.(\d*))?e([-+])(\d+)$/.exec(t);
+		if (m) {
+			const frac = (m[3] || '').replace(/0+$/, '');
+			return m[1] + m[2] + (frac ? '.' + frac : '') + 'e' + m[4] + (m[5].length < 2 ? '0' : '') + m[5];
+		}
+		if (t.includes('.')) t = t.replace(/0+$/, '').replace(/\.$/, '');
+		return t;
+	}
+	/* [-+]?(D+(.D*)?|.D+)([eE][-+]?D+)?; null when not one, else the digits
+	 * after the point less the exponent (not below 0) */
+	function precisionOf(v) {
+		const m = /^[-+]?(?:\d+(?:\.(\d*))?|\.(\d+))(?:[eE]([-+]?\d+))?$/.exec(v);
+		if (!m || !isFinite(Number(v))) return null;
+		const frac = (m[1] || m[2] || '').length, ex = m[3] ? parseInt(m[3], 10) : 0;
+		return Math.max(0, frac - ex);
 	}
 	function isNum(v) {
 		return typeof v === 'number' && isFinite(v);
 	}
-	/* The message for value (a string, a boolean, or an array for a
-	 * multiselect) against setting s, or '' when it passes. */
+	function baseType(s) {
+		const t = str(s.dataType).trim();
+		const m = /^array\s*\[\s*(\w+)\s*\]$/i.exec(t);
+		return { type: (m ? m[1] : t).toLowerCase(), array: !!m };
+	}
+	function checkItem(s, v, what) {
+		const r = s.rules || {};
+		const t = baseType(s).type;
+		const out = [];
+		if (t === 'integer') {
+			if (!/^[-+]?\d+$/.test(v)) return [what + ' "' + v.slice(0, 40) + '" is not an integer'];
+			const n = parseInt(v, 10);
+			if (isNum(r.minValue) && n < r.minValue) out.push(what + ' ' + n + ' is below ' + r.minValue);
+			if (isNum(r.maxValue) && n > r.maxValue) out.push(what + ' ' + n + ' is above ' + r.maxValue);
+		} else if (t === 'double') {
+			const prec = precisionOf(v);
+			if (prec === null) return [what + ' "' + v.slice(0, 40) + '" is not a number'];
+			const n = Number(v);
+			if (isNum(r.minValue) && n < r.minValue) out.push(what + ' ' + v.slice(0, 40) + ' is below ' + g17(r.minValue));
+			if (isNum(r.maxValue) && n > r.maxValue) out.push(what + ' ' + v.slice(0, 40) + ' is above ' + g17(r.maxValue));
+			if (isNum(r.minPrecision) && prec < r.minPrecision)
+				out.push(what + ' has ' + prec + ' digits after the point, fewer than ' + r.minPrecision);
+			if (isNum(r.maxPrecision) && prec > r.maxPrecision)
+				out.push(what + ' has ' + prec + ' digits after the point, more than ' + r.maxPrecision);
+		} else if (t === 'boolean') {
+			if (!/^(true|True|TRUE|false|False|FALSE)$/.test(v)) return [what + ' "' + v.slice(0, 40) + '" is not true or false'];
+		} else {
+			const len = Array.from(v).length;
+			if (isNum(r.minLength) && len < r.minLength) out.push(what + ' has ' + len + ' characters, fewer than ' + r.minLength);
+			if (isNum(r.maxLength) && len > r.maxLength) out.push(what + ' has ' + len + ' characters, more than ' + r.maxLength);
+			if (r.regexMatch) {
+				let re = null;
+				try { re = new RegExp(r.regexMatch, 'u'); } catch (e) {
+					try { re = new RegExp(r.regexMatch); } catch (e2) { re = null; }
+				}
+				if (re && !re.test(v)) out.push(what + ' does not match ' + str(r.regexMatch).slice(0, 120));
+			}
+		}
+		if (Array.isArray(r.options)) {
+			const opts = r.options.map(str);
+			const num = t === 'integer' || t === 'double';
+			const found = opts.some((o) => o === v || (num && precisionOf(v) !== null && precisionOf(o) !== null && Number(o) === Number(v)));
+			if (!found) out.push(what + ' "' + v.slice(0, 60) + '" is not one of the options');
+		}
+		return out;
+	}
+	/* The messages for value (a string, or an array for a multiselect or
+	 * array type) against setting s: [] when it passes. */
 	function check(s, value) {
 		const r = s.rules || {};
-		const t = str(s.dataType).toLowerCase();
-		const options = Array.isArray(r.options) ? r.options.map(str) : null;
-		if (Array.isArray(value)) {
-			if (!value.length && r.allowEmpty === false) return 'must not be empty';
-			for (const v of value)
-				if (options && !options.includes(v)) return 'must be one of: ' + options.join(', ');
-			return '';
-		}
-		if (t === 'boolean' || typeof value === 'boolean') return '';
-		const v = str(value);
-		if (v === '') return r.allowEmpty === false ? 'must not be empty' : '';
-		if (options && options.length && !options.includes(v)) return 'must be one of: ' + options.join(', ');
-		if (t === 'integer' || t === 'int') {
-			if (!/^[-+]?\d+$/.test(v)) return 'must be a whole number';
-		} else if (t === 'double' || t === 'float' || t === 'number') {
-			if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(v)) return 'must be a number';
-			if (isNum(r.minPrecision) && decimals(v) < r.minPrecision)
-				return 'must have at least ' + r.minPrecision + ' decimal places';
-			if (isNum(r.maxPrecision) && decimals(v) > r.maxPrecision)
-				return 'must have at most ' + r.maxPrecision + ' decimal places';
-		}
-		if (t === 'integer' || t === 'int' || t === 'double' || t === 'float' || t === 'number') {
-			const n = Number(v);
-			if (isNum(r.minValue) && n < r.minValue) return 'must be at least ' + r.minValue;
-			if (isNum(r.maxValue) && n > r.maxValue) return 'must be at most ' + r.maxValue;
-			return '';
-		}
-		const len = Array.from(v).length;
-		if (isNum(r.minLength) && len < r.minLength) return 'must be at least ' + r.minLength + ' characters long';
-		if (isNum(r.maxLength) && len > r.maxLength) return 'must be at most ' + r.maxLength + ' characters long';
-		if (r.regexMatch) {
-			let re = null;
-			try { re = new RegExp(r.regexMatch, 'u'); } catch (e) {
-				try { re = new RegExp(r.regexMatch); } catch (e2) { re = null; }
-			}
-			if (re && !re.test(v)) return 'must match ' + r.regexMatch;
-		}
-		return '';
+		const list = Array.isArray(value);
+		const items = list ? value.map(str) : [str(value)];
+		if (!items.length || (!list && items[0] === '')) return r.allowEmpty ? [] : ['a value is required'];
+		const bt = baseType(s);
+		if (list && !bt.array && !r.multiselect) return ['one value expected, not a list'];
+		if (!list && bt.array) return ['a list expected (' + str(s.dataType) + ')'];
+		let out = [];
+		items.forEach((v, i) => { out = out.concat(checkItem(s, v, list ? 'item ' + (i + 1) : 'the value')); });
+		return out;
 	}
 
 	/* ---- pages ---- */
@@ -566,7 +597,7 @@
 
 	function settingInput(s, id) {
 		const r = s.rules || {};
-		const t = str(s.dataType).toLowerCase();
+		const bt = baseType(s), t = bt.type;
 		const def = s.default;
 		if (Array.isArray(r.options) && r.options.length && r.multiselect) {
 			const defs = Array.isArray(def) ? def.map(str) : (def === undefined || def === null ? [] : [str(def)]);
@@ -578,16 +609,22 @@
 		}
 		if (Array.isArray(r.options) && r.options.length) {
 			const sel = h('select', { id: id, disabled: !!s.immutable },
-				r.allowEmpty !== false ? h('option', { value: '' }, '') : null,
+				r.allowEmpty || def === undefined || def === null ? h('option', { value: '' }, '') : null,
 				r.options.map((o) => h('option', { value: str(o), selected: str(o) === str(def) }, str(o))));
 			if (def === undefined || def === null) sel.value = '';
 			sel.getValue = () => sel.value;
 			return sel;
 		}
-		if (t === 'boolean') {
+		if (baseType(s).type === 'boolean') {
 			const cb = h('input', { type: 'checkbox', id: id, checked: def === true || def === 'true', disabled: !!s.immutable });
 			cb.getValue = () => (cb.checked ? 'true' : 'false');
 			return cb;
+		}
+		if (bt.array) { /* a list: comma-separated */
+			const inp = h('input', { type: 'text', id: id, value: Array.isArray(def) ? def.map(str).join(', ') : str(def),
+				readOnly: !!s.immutable, spellcheck: 'false', autocomplete: 'off', placeholder: 'values separated by commas' });
+			inp.getValue = () => inp.value.split(',').map((x) => x.trim()).filter((x) => x !== '');
+			return inp;
 		}
 		const inp = h('input', { type: 'text', id: id, value: str(def), readOnly: !!s.immutable, spellcheck: 'false',
 			inputmode: t === 'integer' ? 'numeric' : (t === 'double' ? 'decimal' : null), autocomplete: 'off' });
@@ -607,7 +644,7 @@
 		const fields = []; /* {s, input, err, box} */
 		const byParam = new Map();
 		function validate(f) {
-			const msg = f.s.immutable ? '' : check(f.s, f.input.getValue());
+			const msg = f.s.immutable ? '' : check(f.s, f.input.getValue()).join('; ');
 			f.err.textContent = msg;
 			f.box.classList.toggle('invalid', !!msg);
 			return !msg;
