@@ -583,7 +583,7 @@
 			} catch (e) {
 				const errs = e.body && Array.isArray(e.body.errors) ? e.body.errors.map((x) => (typeof x === 'string' ? x : str(x.message))) : [];
 				out.appendChild(h('div', { class: 'errbox', role: 'alert', id: 'match-error' },
-					errs.length > 1 ? h('ul', null, errs.map((x) => h('li', null, x))) : e.message));
+					errs.length > 1 ? ['HTTP ' + e.status + ': the device was refused', h('ul', null, errs.map((x) => h('li', null, x)))] : e.message));
 			} finally { go.disabled = false; }
 		} },
 		h('div', { class: 'field' }, h('label', { for: 'app-pick' }, 'Application'),

@@ -41,6 +41,7 @@ properties:
   id: test-rig-07
   vendor: Test Rigs Ltd
   modelNumber: TR-7
+  serialNumber: TR7-000042
   roles: [Standalone Cluster]
   resources:
     cpu:
@@ -48,6 +49,9 @@ properties:
       architectures: [arm64]
     memory: 8Gi
     storage: 64Gi
+    peripherals:
+      - type: camera
+        manufacturer: Optix
     interfaces:
       - type: ethernet
 YAML
