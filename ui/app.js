@@ -340,6 +340,7 @@
 		let list;
 		try {
 			list = await apps();
+			window.ocimirrorTimings = Object.assign(window.ocimirrorTimings || {}, { catalogFetchMs: performance.now() - t0 });
 		} catch (e) {
 			if (my === seq) show(h('h1', null, 'Applications'), errorBox('catalog', e));
 			return;

@@ -77,11 +77,12 @@ async function main() {
 		result.timings.catalogLoadMs = ms;
 		result.timings.catalogRenderMs = inPage && Math.round(inPage.catalogMs);
 		result.timings.catalogApps = inPage && inPage.catalogApps;
+		result.timings.catalogFetchMs = inPage && Math.round(inPage.catalogFetchMs);
 		const n = await page.locator('#app-grid a.card').count();
 		eq(cfg.apps, n, 'cards');
 		eq(`${cfg.apps} of ${cfg.apps} applications`, (await page.textContent('#app-count')).trim(), 'count line');
 		await snap('catalog');
-		return `${n} cards in ${ms} ms (page) / ${result.timings.catalogRenderMs} ms (fetch+render)`;
+		return `${n} cards in ${ms} ms (page) / ${result.timings.catalogRenderMs} ms (fetch+render, of which fetch ${result.timings.catalogFetchMs} ms)`;
 	});
 
 	await step('search', async () => {
