@@ -128,6 +128,7 @@ ui_case "ui: <script> and javascript: links in Markdown are inert" "markdown is 
 ui_case "ui: device check: fits and reasons per profile" "device check"
 ui_case "ui: device check: a non-device file is refused (400)" "device check refuses a non-device file"
 ui_case "ui: form: each rule's message as the user types" "form: invalid values"
+ui_case "ui: form: each rule's message (config stubbed: no GET /ocimirror/v1/config)" "form: invalid values (stubbed config)"
 ui_case "ui: form: valid answers, deployment downloaded" "form: valid values and download"
 if [ "$(ui_field "d['steps'].get('form: valid values and download', {}).get('status')")" = ok ]; then
 	run_case "ui: downloaded deployment = app deploy (but metadata.id)" case_download_matches_cli

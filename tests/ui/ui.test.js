@@ -213,11 +213,29 @@ async function main() {
 		await snap('device-check-refused');
 	});
 
-	let haveConfig = false;
-	await step('form: invalid values', async () => {
-		await page.goto(base + '/#/config?repo=apps%2Fweather&tag=2.1.0&profile=edge-arm64' + (deviceId ? '&deviceId=' + deviceId : ''));
+	// The config of apps/weather edge-arm64 as GET /ocimirror/v1/config
+	// gives it: for the rules step when the server lacks the endpoint.
+	const STUB_CONFIG = { profile: 'edge-arm64', sections: [
+		{ name: 'Station', description: null, settings: [
+			{ parameter: 'siteName', name: 'Site name', description: 'Lowercase letters, digits and dashes.', immutable: false, schema: 'siteRule', dataType: 'string',
+				rules: { allowEmpty: false, minLength: 3, maxLength: 20, regexMatch: '^[a-z0-9-]+$', minValue: null, maxValue: null, minPrecision: null, maxPrecision: null, options: null, multiselect: false },
+				default: 'north-field', targets: [{ pointer: 'site.name', components: ['station'] }] },
+			{ parameter: 'interval', name: 'Sampling interval (seconds)', description: null, immutable: false, schema: 'intervalRule', dataType: 'integer',
+				rules: { allowEmpty: false, minLength: null, maxLength: null, regexMatch: null, minValue: 10, maxValue: 3600, minPrecision: null, maxPrecision: null, options: null, multiselect: false },
+				default: '60', targets: [{ pointer: 'sampling.intervalSeconds', components: ['station'] }] },
+			{ parameter: 'offset', name: 'Calibration offset', description: null, immutable: false, schema: 'offsetRule', dataType: 'double',
+				rules: { allowEmpty: false, minLength: null, maxLength: null, regexMatch: null, minValue: -5.0, maxValue: 5.0, minPrecision: 1, maxPrecision: 2, options: null, multiselect: false },
+				default: '0.5', targets: [{ pointer: 'sampling.offset', components: ['station'] }] }] },
+		{ name: 'Display', description: null, settings: [
+			{ parameter: 'units', name: 'Units', description: null, immutable: false, schema: 'unitsRule', dataType: 'string',
+				rules: { allowEmpty: false, minLength: null, maxLength: null, regexMatch: null, minValue: null, maxValue: null, minPrecision: null, maxPrecision: null, options: ['metric', 'imperial'], multiselect: false },
+				default: 'metric', targets: [{ pointer: 'display.units', components: ['station'] }] },
+			{ parameter: 'vendorKey', name: 'Vendor key', description: null, immutable: true, schema: 'keyRule', dataType: 'string',
+				rules: { allowEmpty: false, minLength: null, maxLength: null, regexMatch: null, minValue: null, maxValue: null, minPrecision: null, maxPrecision: null, options: null, multiselect: false },
+				default: 'WX-1', targets: [{ pointer: 'vendor.key', components: ['station'] }] }] }] };
+
+	async function invalidValues(shotName) {
 		await waitLoaded('config');
-		haveConfig = true;
 		const field = (p) => `.field[data-parameter="${p}"]`;
 		const input = (p) => `${field(p)} input, ${field(p)} select`;
 		async function msg(p, value) {
@@ -245,7 +263,26 @@ async function main() {
 		await page.waitForSelector('#deploy-result .errbox');
 		eq('Fix the fields marked above.', (await page.textContent('#deploy-result')).trim(), 'refused locally');
 		eq(3, await page.locator('.field.invalid').count(), 'fields marked');
-		await snap('form-invalid');
+		await snap(shotName);
+	}
+
+	const configUrl = base + '/#/config?repo=apps%2Fweather&tag=2.1.0&profile=edge-arm64';
+	let haveConfig = false;
+	await step('form: invalid values', async () => {
+		await page.goto(configUrl + (deviceId ? '&deviceId=' + deviceId : ''));
+		await waitLoaded('config');
+		haveConfig = true;
+		await invalidValues('form-invalid');
+	});
+
+	await step('form: invalid values (stubbed config)', async () => {
+		if (haveConfig) throw new Skip('GET /ocimirror/v1/config is there: the step above ran against it');
+		await page.route('**/ocimirror/v1/config?*', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(STUB_CONFIG) }));
+		await page.goto(base + '/#/');
+		await page.goto(configUrl);
+		await invalidValues('form-invalid-stubbed');
+		await page.unroute('**/ocimirror/v1/config?*');
+		return 'the rules checked in the page against the shape GET /ocimirror/v1/config has in mirror/margo/config.c';
 	});
 
 	await step('form: valid values and download', async () => {
