@@ -15,6 +15,12 @@ struct ui_file {
 /* ui_files[]: written by scripts/embed_ui.py into the build folder */
 #include <ui_assets.inc>
 
+/* the same policy as every /ocimirror/v1/ answer: only this server's own
+ * scripts, styles and images (and data: images), no plugins, no framing */
+#define UI_CSP                                                                 \
+	"default-src 'self'; img-src 'self' data:; object-src 'none'; "        \
+	"base-uri 'none'; frame-ancestors 'none'"
+
 static const struct ui_file *ui_find(const char *path)
 {
 	for (size_t i = 0; i < sizeof(ui_files) / sizeof(ui_files[0]); i++)
@@ -43,7 +49,9 @@ enum MHD_Result ui_serve(struct req *r, struct MHD_Connection *c)
 	MHD_add_response_header(resp, "Content-Type", f->ctype);
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	MHD_add_response_header(resp, "Cache-Control", "no-cache");
-	respond_page_headers(resp); /* CSP, nosniff, no referrer */
+	MHD_add_response_header(resp, "Content-Security-Policy", UI_CSP);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	r->bytes_out += f->len;
 	return respond_send(r, c, 200, resp);
 }

@@ -8,9 +8,9 @@
 
 /* 1 when path ("/", "/ui/app.js", ...) is one of the embedded files. */
 int ui_has(const char *path);
-/* RT_UI: answer the embedded file at r->url with its content type and
- * respond_page_headers' (RESPOND_CSP: only this origin, no inline script
- * or style; nosniff), no framing; 404 for any other path. */
+/* RT_UI: answer the embedded file at r->url with its content type, a
+ * Content-Security-Policy allowing only this origin (no inline script or
+ * style), nosniff, no referrer and no framing; 404 for any other path. */
 enum MHD_Result ui_serve(struct req *r, struct MHD_Connection *c);
 
 #endif
