@@ -135,6 +135,8 @@ if [ "$(ui_field "d['steps'].get('form: valid values and download', {}).get('sta
 else
 	skip_case "ui: downloaded deployment = app deploy (but metadata.id)" "no download: $(ui_field "d['steps'].get('form: valid values and download', {}).get('detail')")"
 fi
+ui_case "ui: form: the server's refusals shown per field (deploy answer stubbed)" "form: server errors per field"
 ui_case "ui: repositories list" repositories
 ui_case "ui: last sync status" "sync status"
 ui_case "ui: tablet (768 px) layout without horizontal scroll" "tablet layout"
+ui_case "ui: no Content-Security-Policy violation in the whole walk" "no CSP violation"

@@ -312,6 +312,28 @@ async function main() {
 		await snap('form-downloaded');
 	});
 
+	await step('form: server errors per field', async () => {
+		// the server's answer for refused values (api_deploy's shape),
+		// stubbed: its rules are the page's, so no real answer differs
+		const body = { errors: [
+			{ parameter: 'siteName', setting: 'Site name', rule: 'regexMatch', message: 'the value does not match ^[a-z0-9-]+$ (server)' },
+			{ parameter: 'nosuch', setting: null, rule: 'parameter', message: 'no parameter nosuch' }] };
+		await page.route('**/ocimirror/v1/deploy?*', (r) => r.fulfill({ status: 400, contentType: 'application/json', body: JSON.stringify(body) }));
+		if (!haveConfig)
+			await page.route('**/ocimirror/v1/config?*', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(STUB_CONFIG) }));
+		await page.goto(base + '/#/');
+		await page.goto(configUrl + '&deviceId=' + cfg.deviceId);
+		await waitLoaded('config');
+		await page.click('#deploy-go');
+		await page.waitForSelector('#deploy-result .errbox');
+		eq('the value does not match ^[a-z0-9-]+$ (server)', (await page.textContent('.field[data-parameter="siteName"] .err')).trim(), 'the field\'s message');
+		eq(['no parameter nosuch'], await page.$$eval('#deploy-error li', (l) => l.map((x) => x.textContent)), 'the others under the form');
+		assert((await page.textContent('#deploy-error')).includes('HTTP 400'), 'the status shown');
+		await snap('form-server-errors');
+		await page.unroute('**/ocimirror/v1/deploy?*');
+		await page.unroute('**/ocimirror/v1/config?*');
+	});
+
 	await step('repositories', async () => {
 		await page.goto(base + '/#/repos');
 		await page.waitForSelector('#repos, #view .errbox', { timeout: 15000 });
@@ -345,6 +367,11 @@ async function main() {
 		eq(0, Math.max(0, over2), 'horizontal overflow at 768 px (application)');
 		await snap('tablet-application', tab);
 		await tab.close();
+	});
+
+	await step('no CSP violation', async () => {
+		const bad = result.console.filter((m) => /Content Security Policy|Refused to (execute|load|apply)/i.test(m));
+		eq([], bad, 'console messages about the policy');
 	});
 
 	await browser.close();
