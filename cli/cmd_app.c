@@ -7,6 +7,8 @@
  *   app pull REF [--arch A,B] [--profile-type T]
  *                                the package and everything it references
  *   app list | app show REF      the packages in the store
+ *   app deploy REF --profile ID --device-id ID ... -o FILE
+ *                                an ApplicationDeployment (cmd_app_deploy.c)
  *
  * validate prints each problem as FILE:LINE:COLUMN: error|warning: message
  * and a summary; exit 1 when there is an error, 0 with warnings only. */
@@ -472,7 +474,7 @@ static const struct {
 	cmd_fn fn;
 } subcommands[] = {
     {"show", app_show}, {"list", app_list}, {"validate", app_validate},
-    {"push", app_push}, {"pull", app_pull},
+    {"push", app_push}, {"pull", app_pull}, {"deploy", cmd_app_deploy},
 };
 
 int cmd_app(int argc, char **argv, struct cli *cli)

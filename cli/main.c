@@ -40,7 +40,9 @@ static const struct {
      "[--chunk-size BYTES]"},
     {"app", cmd_app,
      "app validate [--json] [--strict] PATH | app list | app show REF | "
-     "app pull REF [--arch ARCH,...] | app push DIR REF"},
+     "app pull REF [--arch ARCH,...] | app push DIR REF | "
+     "app deploy REF --profile ID --device-id ID [--set NAME=VALUE ...] "
+     "[--values FILE] -o FILE"},
 };
 
 static void usage(FILE *f)

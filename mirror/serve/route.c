@@ -28,6 +28,8 @@ static int fixed_route(struct route *rt, const char *url)
 	    {"/healthz", RT_HEALTH},
 	    {"/metrics", RT_METRICS},
 	    {"/ocimirror/v1/apps", RT_APPS},
+	    {"/ocimirror/v1/config", RT_CONFIG},
+	    {"/ocimirror/v1/deploy", RT_DEPLOY},
 	    {"/ocimirror/v1/sync", RT_SYNC},
 	    {"/v2", RT_BASE},
 	    {"/v2/", RT_BASE},

@@ -30,6 +30,8 @@ enum route_kind {
 	RT_APPS, /* /ocimirror/v1/apps: the Margo catalog (an extension) */
 	RT_SYNC, /* /ocimirror/v1/sync: the last sync run */
 	RT_UI, /* "/" and /ui/...: the embedded web page (mirror/serve/ui.c) */
+	RT_CONFIG, /* /ocimirror/v1/config (api_deploy.h) */
+	RT_DEPLOY, /* /ocimirror/v1/deploy: a POST that writes nothing */
 };
 
 /* Why route_parse refused a path (the answer's OCI error code follows). */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mirror/serve/internal.h"
+#include "mirror/serve/api_deploy.h"
 #include "mirror/serve/listen.h"
 #include "mirror/serve/api_sync.h"
 #include "mirror/serve/metrics.h"
@@ -42,14 +43,18 @@ static int authenticate(struct req *r, struct MHD_Connection *c)
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));
 }
 
-static int is_write(const char *method)
+/* A request that may change the store: POST /ocimirror/v1/deploy reads. */
+static int is_write(const struct req *r, const char *method)
 {
-	return strcmp(method, "GET") && strcmp(method, "HEAD");
+	return strcmp(method, "GET") && strcmp(method, "HEAD") &&
+	       r->rt.kind != RT_DEPLOY;
 }
 
 static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 				     const char *method)
 {
+	if (r->rt.kind == RT_DEPLOY)
+		return api_deploy(r, c, method);
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return respond_error(r, c, 405, "UNSUPPORTED",
 				     "%s not allowed here", method);
@@ -63,6 +68,7 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_TAGS: return read_tags(r, c);
 	case RT_REFERRERS: return read_referrers(r, c);
 	case RT_APPS: return read_apps(r, c);
+	case RT_CONFIG: return api_config(r, c);
 	case RT_SYNC: return api_sync(r, c);
 	case RT_UI: return ui_serve(r, c);
 	case RT_UPLOAD: return upload_end(r, c, method); /* upload status */
@@ -107,7 +113,7 @@ static int refused(struct req *r, struct MHD_Connection *c, const char *method)
 {
 	struct server *srv = r->srv;
 
-	if (is_write(method)) {
+	if (is_write(r, method)) {
 		if (srv->o.read_only || !srv->o.push) {
 			respond_error(
 			    r, c, 405, "UNSUPPORTED", "this registry is %s",
@@ -179,7 +185,7 @@ static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_arg, r);
 	route_parse(&r->rt, url, r->q.ns, &e);
 	r->routed = 1;
-	if (r->rt.bad == ROUTE_OK && !is_write(method))
+	if (r->rt.bad == ROUTE_OK && !is_write(r, method))
 		hub_fallback(r, c);
 	if (r->rt.kind == RT_HEALTH) {
 		respond_json(r, c, 200, "text/plain", "ok\n", 3, NULL);
@@ -191,7 +197,7 @@ static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
 	}
 	if (refused(r, c, method) || unroutable(r, c, url, method))
 		return;
-	if (is_write(method)) {
+	if (is_write(r, method)) {
 		if (!strcmp(method, "DELETE") && r->rt.kind != RT_UPLOAD &&
 		    !srv->o.delete) {
 			respond_error(r, c, 405, "UNSUPPORTED",
@@ -281,13 +287,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	}
 	if (*upload_data_size) {
 		r->bytes_in += *upload_data_size;
-		/* a read's body is dropped as it comes: never held */
-		if (is_write(method))
+		/* a read's body is dropped as it comes: never held (but
+		 * deploy's, capped in upload_body) */
+		if (is_write(r, method) || r->rt.kind == RT_DEPLOY)
 			upload_body(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (is_write(method))
+	if (is_write(r, method))
 		return upload_end(r, c, method);
 	return dispatch_read(r, c, method);
 }
