@@ -117,6 +117,16 @@ fuzz: $(FUZZ_BINS)
 		echo "== fuzz $$n ($(FUZZ_SECONDS)s)"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) $(FUZZ_BUILD)/corpus-$$n testdata/fuzz/$$n; done
 
+# The web UI (ui/) embedded in the binary: scripts/embed_ui.py writes its
+# files as C arrays, included by mirror/serve/ui.c.
+UI_FILES := ui/index.html ui/style.css ui/app.js
+$(BUILD)/gen/ui_assets.inc: $(UI_FILES) scripts/embed_ui.py
+	@mkdir -p $(dir $@)
+	@python3 scripts/embed_ui.py $@ $(UI_FILES)
+$(BUILD)/mirror/serve/ui.o $(FUZZ_BUILD)/obj/mirror/serve/ui.o: $(BUILD)/gen/ui_assets.inc
+$(BUILD)/mirror/serve/ui.o: ALL_CFLAGS += -I$(BUILD)/gen
+$(FUZZ_BUILD)/obj/mirror/serve/ui.o: FUZZ_CFLAGS += -I$(BUILD)/gen
+
 # The architecture test (scripts/layers.py: which folder may include which,
 # no include cycles), then formatting and static analysis.
 lint:

@@ -5,9 +5,12 @@ set -e
 PKGS="build-essential pkg-config clang clang-format cppcheck libfuzzer-14-dev libcurl4-openssl-dev libssl-dev \
 libjansson-dev libarchive-dev libzstd-dev libyaml-dev libcriterion-dev libmicrohttpd-dev \
 docker-registry skopeo apache2-utils curl openssl python3 python3-cryptography time procps \
-podman containerd"
+podman containerd chromium nodejs"
 # systemd-analyze, for tests/e2e/test_ops.sh (the units in contrib/systemd)
 PKGS="$PKGS systemd"
+# the browser test (tests/ui) runs playwright-core from npm; a nodejs that
+# ships its own npm (nodesource) conflicts with Debian's npm package
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 
 missing=""
 for p in $PKGS; do

@@ -24,6 +24,7 @@ static int fixed_route(struct route *rt, const char *url)
 		const char *path;
 		enum route_kind kind;
 	} fixed[] = {
+	    {"/", RT_UI},
 	    {"/healthz", RT_HEALTH},
 	    {"/metrics", RT_METRICS},
 	    {"/ocimirror/v1/app", RT_APP},
@@ -36,6 +37,8 @@ static int fixed_route(struct route *rt, const char *url)
 	    {"/v2", RT_BASE},
 	    {"/v2/", RT_BASE},
 	    {"/v2/_catalog", RT_CATALOG},
+	    {"/ui/app.js", RT_UI},
+	    {"/ui/style.css", RT_UI},
 	};
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)

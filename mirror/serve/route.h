@@ -34,6 +34,7 @@ enum route_kind {
 	RT_CONFIG,   /* /ocimirror/v1/config (api_deploy.h) */
 	RT_DEPLOY,   /* /ocimirror/v1/deploy: a POST that writes nothing */
 	RT_SYNC,     /* /ocimirror/v1/sync: the last sync run */
+	RT_UI, /* "/" and /ui/...: the embedded web page (mirror/serve/ui.c) */
 };
 
 /* Why route_parse refused a path (the answer's OCI error code follows). */

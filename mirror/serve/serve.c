@@ -25,6 +25,7 @@
 #include "mirror/serve/metrics.h"
 #include "mirror/serve/read.h"
 #include "mirror/serve/respond.h"
+#include "mirror/serve/ui.h"
 #include "mirror/serve/upload.h"
 #include "mirror/serve/urilog.h"
 #include "oci/manifest.h"
@@ -74,6 +75,7 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_REPOS: return api_repos(r, c);
 	case RT_CONFIG: return api_config(r, c);
 	case RT_SYNC: return api_sync(r, c);
+	case RT_UI: return ui_serve(r, c);
 	case RT_UPLOAD: return upload_end(r, c, method); /* upload status */
 	default:
 		return respond_error(r, c, 404, "NAME_UNKNOWN",

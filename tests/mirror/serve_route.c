@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mirror/serve/route.h"
+#include "mirror/serve/ui.h"
 
 #define D256 "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
 
@@ -37,9 +38,26 @@ Test(serve_route, base_and_fixed_endpoints)
 	cr_assert_eq(rt.kind, RT_APPS);
 }
 
-Test(serve_route, unknown_paths_are_no_endpoint)
+/* the web UI: its page at /, its files under /ui/, nothing else there */
+Test(serve_route, ui_paths)
 {
 	cr_assert_eq(parse("/", NULL), 0);
+	cr_assert_eq(rt.kind, RT_UI);
+	cr_assert_eq(parse("/ui/app.js", NULL), 0);
+	cr_assert_eq(rt.kind, RT_UI);
+	cr_assert_eq(parse("/ui/style.css", NULL), 0);
+	cr_assert_eq(rt.kind, RT_UI);
+	cr_assert_eq(parse("/ui/", NULL), 0);
+	cr_assert_eq(rt.kind, RT_NONE);
+	cr_assert_eq(parse("/ui/../etc/passwd", NULL), 0);
+	cr_assert_eq(rt.kind, RT_NONE);
+	cr_assert(ui_has("/") && ui_has("/ui/app.js") && ui_has("/ui/style.css"));
+	cr_assert(!ui_has("/ui/") && !ui_has("/index.html") && !ui_has(""));
+}
+
+Test(serve_route, unknown_paths_are_no_endpoint)
+{
+	cr_assert_eq(parse("/index.html", NULL), 0);
 	cr_assert_eq(rt.kind, RT_NONE);
 	cr_assert_eq(parse("/v3/a/manifests/x", NULL), 0);
 	cr_assert_eq(rt.kind, RT_NONE);
