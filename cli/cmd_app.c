@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_app_device.h"
 #include "cli/parse.h"
 #include "mirror/margo/description.h"
 #include "mirror/margo/catalog.h"
@@ -471,8 +472,9 @@ static const struct {
 	const char *name;
 	cmd_fn fn;
 } subcommands[] = {
-    {"show", app_show}, {"list", app_list}, {"validate", app_validate},
-    {"push", app_push}, {"pull", app_pull},
+    {"show", app_show},	    {"list", app_list}, {"validate", app_validate},
+    {"push", app_push},	    {"pull", app_pull}, {"match", app_match},
+    {"device", app_device},
 };
 
 int cmd_app(int argc, char **argv, struct cli *cli)
