@@ -28,6 +28,9 @@ enum route_kind {
 	RT_HEALTH,
 	RT_METRICS,
 	RT_APPS, /* /ocimirror/v1/apps: the Margo catalog (an extension) */
+	RT_DEVICES,
+	RT_DEVICE,
+	RT_MATCH, /* api_match.h */
 };
 
 /* Why route_parse refused a path (the answer's OCI error code follows). */

@@ -18,6 +18,7 @@
 #include "mirror/serve/internal.h"
 #include "mirror/serve/listen.h"
 #include "mirror/serve/metrics.h"
+#include "mirror/serve/api_match.h"
 #include "mirror/serve/read.h"
 #include "mirror/serve/respond.h"
 #include "mirror/serve/upload.h"
@@ -44,9 +45,17 @@ static int is_write(const char *method)
 	return strcmp(method, "GET") && strcmp(method, "HEAD");
 }
 
+/* POSTs that only read the store (their body is a question) */
+static int is_read_post(const struct req *r, const char *method)
+{
+	return !strcmp(method, "POST") && r->rt.kind == RT_MATCH;
+}
+
 static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 				     const char *method)
 {
+	if (r->rt.kind == RT_MATCH)
+		return api_match(r, c);
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return respond_error(r, c, 405, "UNSUPPORTED",
 				     "%s not allowed here", method);
@@ -60,6 +69,8 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_TAGS: return read_tags(r, c);
 	case RT_REFERRERS: return read_referrers(r, c);
 	case RT_APPS: return read_apps(r, c);
+	case RT_DEVICES: return api_devices(r, c);
+	case RT_DEVICE: return api_device(r, c);
 	case RT_UPLOAD: return upload_end(r, c, method); /* upload status */
 	default:
 		return respond_error(r, c, 404, "NAME_UNKNOWN",
@@ -102,7 +113,7 @@ static int refused(struct req *r, struct MHD_Connection *c, const char *method)
 {
 	struct server *srv = r->srv;
 
-	if (is_write(method)) {
+	if (is_write(method) && !is_read_post(r, method)) {
 		if (srv->o.read_only || !srv->o.push) {
 			respond_error(
 			    r, c, 405, "UNSUPPORTED", "this registry is %s",
@@ -186,7 +197,7 @@ static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
 	}
 	if (refused(r, c, method) || unroutable(r, c, url, method))
 		return;
-	if (is_write(method)) {
+	if (is_write(method) && !is_read_post(r, method)) {
 		if (!strcmp(method, "DELETE") && r->rt.kind != RT_UPLOAD &&
 		    !srv->o.delete) {
 			respond_error(r, c, 405, "UNSUPPORTED",
@@ -280,7 +291,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (is_write(method))
+	if (is_write(method) && !is_read_post(r, method))
 		return upload_end(r, c, method);
 	return dispatch_read(r, c, method);
 }

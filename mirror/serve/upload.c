@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "mirror/serve/upload.h"
+#include "mirror/serve/api_match.h"
 #include "mirror/serve/manifest_check.h"
 #include "mirror/serve/respond.h"
 #include "oci/manifest.h"
@@ -419,9 +420,10 @@ void upload_body(struct req *r, const char *data, size_t n)
 			r->body_failed = 1;
 		return;
 	}
-	if (r->rt.kind == RT_MANIFEST) {
+	if (r->rt.kind == RT_MANIFEST || r->rt.kind == RT_MATCH) {
 		uint64_t want = r->body.len + n;
-		if (want > OCI_MANIFEST_MAX) {
+		if (want > (r->rt.kind == RT_MATCH ? API_MATCH_BODY_MAX
+						   : OCI_MANIFEST_MAX)) {
 			r->body_too_large = 1;
 			return;
 		}
