@@ -185,7 +185,7 @@ int app_match(int argc, char **argv, struct cli *cli)
 	size_t failed = 0;
 	int ch, rc, fits = 0;
 
-	while ((ch = getopt_long(argc, argv, "+:d:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":d:", opts, NULL)) != -1) {
 		if (ch == 'd')
 			dev_arg = optarg;
 		else if (ch == 'j')
@@ -258,7 +258,7 @@ static int device_add(int argc, char **argv, struct cli *cli)
 	json_t *m;
 	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, "+:n:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":n:", opts, NULL)) != -1) {
 		if (ch == 'n')
 			name = optarg;
 		else if (ch == 'j')
