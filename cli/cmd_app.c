@@ -7,6 +7,7 @@
  *   app pull REF [--arch A,B] [--profile-type T]
  *                                the package and everything it references
  *   app list | app show REF      the packages in the store
+ *   app match, app device        devices (cli/cmd_app_device.c)
  *
  * validate prints each problem as FILE:LINE:COLUMN: error|warning: message
  * and a summary; exit 1 when there is an error, 0 with warnings only. */

@@ -114,7 +114,8 @@ static void print_match(const json_t *m)
 	       json_string_value(json_object_get(m, "tag")) ?: "?");
 	if (!json_array_size(ps))
 		printf("  no deployment profiles\n");
-	json_array_foreach (ps, i, p) {
+	for (i = 0; i < json_array_size(ps) && (p = json_array_get(ps, i));
+	     i++) {
 		const json_t *rs = json_object_get(p, "reasons"), *r;
 		size_t k;
 
@@ -124,7 +125,9 @@ static void print_match(const json_t *m)
 		       json_is_true(json_object_get(p, "fits"))
 			   ? "fits"
 			   : "does not fit");
-		json_array_foreach (rs, k, r)
+		for (k = 0;
+		     k < json_array_size(rs) && (r = json_array_get(rs, k));
+		     k++)
 			printf("    %s\n", json_string_value(r));
 	}
 }
@@ -227,7 +230,9 @@ int app_match(int argc, char **argv, struct cli *cli)
 			margo_device_release(&d);
 			return cli_fail(cli, &err);
 		}
-		json_array_foreach (apps, i, a)
+		for (i = 0;
+		     i < json_array_size(apps) && (a = json_array_get(apps, i));
+		     i++)
 			if (match_one(
 				cli, &st,
 				json_string_value(

@@ -40,7 +40,9 @@ static const struct {
      "[--chunk-size BYTES]"},
     {"app", cmd_app,
      "app validate [--json] [--strict] PATH | app list | app show REF | "
-     "app pull REF [--arch ARCH,...] | app push DIR REF"},
+     "app pull REF [--arch ARCH,...] | app push DIR REF | "
+     "app match --device FILE|NAME [REF] | "
+     "app device add FILE [--name N] | app device ls | app device rm NAME"},
 };
 
 static void usage(FILE *f)
