@@ -1,5 +1,6 @@
 /* The one YAML reader (contract in oci/yaml.h). */
 #include "oci/yaml.h"
+#include "oci/keysort.h"
 #include "oci/vec.h"
 
 #include <stdarg.h>
@@ -375,12 +376,15 @@ struct merge {
 	const struct oci_yaml_limits *lim;
 	yaml_document_t *doc;
 	unsigned char *state; /* per node: 0 new, 1 being resolved, 2 done */
-	size_t *hashes;	      /* per node, of a scalar key; 0: not yet */
 	struct mframe *stack;
 	size_t sp, stack_cap;
-	size_t work;  /* pairs the merges went through */
-	int *set;     /* key node indices, open-addressed, 0 empty */
-	size_t set_n; /* slots in use */
+	size_t work; /* pairs the merges went through */
+	/* the keys of the map merged alone last (`<<: *b`), kept for the
+	 * next map that merges it alone: sorted, and per pair of it whether
+	 * an earlier pair has its key */
+	int src_node; /* 0: none */
+	struct oci_keysort *src_keys;
+	unsigned char *src_dup;
 };
 
 static int is_merge_key(const yaml_node_t *k)
@@ -450,44 +454,17 @@ static int merge_next(struct merge *m, struct mframe *f, int *src)
 	return 0;
 }
 
-static size_t key_hash(struct merge *m, int idx)
+/* Candidate pair at position pos (of the merged map's own pairs, then
+ * those merged in, in order) as a key to sort: a scalar key by its bytes,
+ * any other node by its index (equal only to itself, as an alias). */
+static struct oci_keysort pair_key(struct merge *m, int key, size_t pos)
 {
-	yaml_node_t *k = mnode(m, idx);
-	size_t h = 1469598103934665603ULL;
+	yaml_node_t *k = mnode(m, key);
 
-	if (!k || k->type != YAML_SCALAR_NODE)
-		return (size_t)idx * 0x9e3779b97f4a7c15ULL | 1;
-	if (m->hashes[idx])
-		return m->hashes[idx];
-	for (size_t i = 0; i < k->data.scalar.length; i++)
-		h = (h ^ k->data.scalar.value[i]) * 1099511628211ULL;
-	return m->hashes[idx] = h | 1;
-}
-
-static int key_eq(struct merge *m, int a, int b)
-{
-	yaml_node_t *x = mnode(m, a), *z = mnode(m, b);
-
-	if (a == b)
-		return 1;
-	return x && z && x->type == YAML_SCALAR_NODE &&
-	       z->type == YAML_SCALAR_NODE &&
-	       x->data.scalar.length == z->data.scalar.length &&
-	       !memcmp(x->data.scalar.value, z->data.scalar.value,
-		       x->data.scalar.length);
-}
-
-/* Put key in the set (of cap slots, a power of two); 1 when an equal key
- * was there already. */
-static int set_put(struct merge *m, size_t cap, int key)
-{
-	size_t i = key_hash(m, key) & (cap - 1);
-
-	for (; m->set[i]; i = (i + 1) & (cap - 1))
-		if (key_eq(m, m->set[i], key))
-			return 1;
-	m->set[i] = key;
-	return 0;
+	if (k && k->type == YAML_SCALAR_NODE)
+		return (struct oci_keysort){k->data.scalar.value,
+					    k->data.scalar.length, pos};
+	return (struct oci_keysort){NULL, (size_t)key, pos};
 }
 
 /* Count what merging would bring into map, against the cap. */
@@ -530,56 +507,143 @@ static int merge_size(struct merge *m, yaml_node_t *map, size_t *own,
 	return 0;
 }
 
-static void add_pairs(struct merge *m, yaml_node_pair_t *out, size_t *n,
-		      size_t cap, const yaml_node_t *src)
+static void add_pairs(yaml_node_pair_t *cand, size_t *n, const yaml_node_t *src)
 {
-	for (size_t i = 0; i < oci_yaml_map_len(src); i++) {
-		yaml_node_pair_t p = src->data.mapping.pairs.start[i];
-
-		if (!set_put(m, cap, p.key))
-			out[(*n)++] = p;
-	}
+	for (size_t i = 0; i < oci_yaml_map_len(src); i++)
+		cand[(*n)++] = src->data.mapping.pairs.start[i];
 }
 
-/* Rewrite map's pairs once the maps it merges are resolved. */
+/* The one map merged into map (`<<: *b` or `<<: [*b]`), or 0. */
+static int merge_single(struct merge *m, const yaml_node_t *map)
+{
+	yaml_node_pair_t *pairs = map->data.mapping.pairs.start;
+	size_t count = 0;
+	int one = 0;
+
+	for (size_t i = 0; i < oci_yaml_map_len(map) && count < 2; i++) {
+		yaml_node_t *v = mnode(m, pairs[i].value);
+
+		if (!is_merge_key(mnode(m, pairs[i].key)))
+			continue;
+		if (v->type == YAML_MAPPING_NODE) {
+			one = pairs[i].value;
+			count++;
+		} else if (oci_yaml_seq_len(v)) {
+			one = v->data.sequence.items.start[0];
+			count += oci_yaml_seq_len(v);
+		}
+	}
+	return count == 1 ? one : 0;
+}
+
+/* Index src's keys into m->src_* unless they are there already. A merged
+ * map is resolved before it is merged and never rewritten after, so what
+ * is kept stays right. */
+static int merge_index_source(struct merge *m, int src)
+{
+	yaml_node_t *map = mnode(m, src);
+	size_t n = oci_yaml_map_len(map);
+
+	if (m->src_node == src)
+		return 0;
+	free(m->src_keys);
+	free(m->src_dup);
+	m->src_node = 0;
+	m->src_keys = malloc((n ? n : 1) * sizeof(*m->src_keys));
+	m->src_dup = calloc(n ? n : 1, 1);
+	if (!m->src_keys || !m->src_dup)
+		return fail_at(m->y, m->err, ERR_FAIL, 0, 0, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		m->src_keys[i] =
+		    pair_key(m, map->data.mapping.pairs.start[i].key, i);
+	oci_keysort_sort(m->src_keys, n);
+	for (size_t i = 1; i < n; i++)
+		if (oci_keysort_eq(&m->src_keys[i - 1], &m->src_keys[i]))
+			m->src_dup[m->src_keys[i].id] = 1;
+	m->src_node = src;
+	return 0;
+}
+
+/* Rewrite map's pairs once the maps it merges are resolved. The map's own
+ * keys win; a merged pair is kept when no pair before it (own, or merged
+ * earlier) has its key. Equal keys are found by sorting, so the worst
+ * case is O(n log n) whatever the keys. */
 static int merge_apply(struct merge *m, yaml_node_t *map)
 {
 	yaml_node_pair_t *pairs = map->data.mapping.pairs.start, *out;
-	size_t n = oci_yaml_map_len(map), own, total, cap = 16, k = 0;
-	int any, rc;
+	size_t n = oci_yaml_map_len(map), own, total, k = 0, c = 0;
+	struct oci_keysort *ks;
+	unsigned char *drop;
+	int any, rc, src;
 
 	if ((rc = merge_size(m, map, &own, &total, &any)) || !any)
 		return rc;
-	while (cap < total * 2 && cap < SIZE_MAX / 4)
-		cap *= 2;
-	if (total > SIZE_MAX / sizeof(*out) || cap > SIZE_MAX / sizeof(int))
+	if (total > SIZE_MAX / sizeof(*ks))
 		return fail_at(m->y, m->err, ERR_FAIL, 0, 0, "out of memory");
 	out = malloc((total ? total : 1) * sizeof(*out));
-	free(m->set);
-	m->set = calloc(cap, sizeof(int));
-	if (!out || !m->set) {
+	ks = malloc((total ? total : 1) * sizeof(*ks));
+	drop = calloc(total ? total : 1, 1);
+	if (!out || !ks || !drop) {
 		free(out);
+		free(ks);
+		free(drop);
 		return fail_at(m->y, m->err, ERR_FAIL, 0, 0, "out of memory");
 	}
-	/* the map's own keys win; duplicates among them stay as written */
+	/* the candidates in order: own pairs (duplicates among them stay as
+	 * written), then each merged map's */
 	for (size_t i = 0; i < n; i++)
-		if (!is_merge_key(mnode(m, pairs[i].key))) {
-			set_put(m, cap, pairs[i].key);
-			out[k++] = pairs[i];
+		if (!is_merge_key(mnode(m, pairs[i].key)))
+			out[c++] = pairs[i];
+	if ((src = merge_single(m, map))) {
+		/* the usual `<<: *b`, often of one b into many maps: b's keys
+		 * are sorted once, and each map sorts only its own */
+		const yaml_node_t *b = mnode(m, src);
+
+		if ((rc = merge_index_source(m, src))) {
+			free(out);
+			free(ks);
+			free(drop);
+			return rc;
 		}
+		for (size_t i = 0; i < c; i++)
+			ks[i] = pair_key(m, out[i].key, i);
+		oci_keysort_sort(ks, c);
+		k = c;
+		for (size_t i = 0; i < oci_yaml_map_len(b); i++) {
+			yaml_node_pair_t p = b->data.mapping.pairs.start[i];
+			struct oci_keysort key = pair_key(m, p.key, 0);
+
+			if (!m->src_dup[i] &&
+			    !oci_keysort_find(ks, c, key.key, key.len))
+				out[k++] = p;
+		}
+		goto done;
+	}
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *v = mnode(m, pairs[i].value);
 
 		if (!is_merge_key(mnode(m, pairs[i].key)))
 			continue;
 		if (v->type == YAML_MAPPING_NODE)
-			add_pairs(m, out, &k, cap, v);
+			add_pairs(out, &c, v);
 		else
 			for (size_t j = 0; j < oci_yaml_seq_len(v); j++)
 				add_pairs(
-				    m, out, &k, cap,
+				    out, &c,
 				    mnode(m, v->data.sequence.items.start[j]));
 	}
+	for (size_t i = 0; i < c; i++)
+		ks[i] = pair_key(m, out[i].key, i);
+	oci_keysort_sort(ks, c);
+	for (size_t i = 1; i < c; i++)
+		if (ks[i].id >= own && oci_keysort_eq(&ks[i - 1], &ks[i]))
+			drop[ks[i].id] = 1;
+	for (size_t i = 0; i < c; i++)
+		if (!drop[i])
+			out[k++] = out[i];
+done:
+	free(ks);
+	free(drop);
 	free(pairs);
 	map->data.mapping.pairs.start = out;
 	map->data.mapping.pairs.top = out + k;
@@ -632,16 +696,15 @@ static int merge_keys(struct oci_yaml *y, const struct oci_yaml_limits *lim,
 	int rc = 0;
 
 	m.state = calloc(n + 1, 1);
-	m.hashes = calloc(n + 1, sizeof(*m.hashes));
-	if (!m.state || !m.hashes)
+	if (!m.state)
 		rc = fail_at(y, err, ERR_FAIL, 0, 0, "out of memory");
 	for (size_t i = 1; i <= n && !rc; i++)
 		if (mnode(&m, (int)i)->type == YAML_MAPPING_NODE && !m.state[i])
 			rc = merge_resolve(&m, (int)i);
 	free(m.state);
-	free(m.hashes);
 	free(m.stack);
-	free(m.set);
+	free(m.src_keys);
+	free(m.src_dup);
 	return rc;
 }
 

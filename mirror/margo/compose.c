@@ -7,6 +7,7 @@
 
 #include "mirror/margo/yamlutil.h"
 #include "oci/buf.h"
+#include "oci/keysort.h"
 
 static const struct oci_yaml_limits yaml_lim = MARGO_YAML_LIMITS;
 
@@ -241,7 +242,20 @@ int margo_interpolate(char *dst, size_t cap, const char *s, const char *dotenv,
 
 /* ---- services ---------------------------------------------------------- */
 
-#define EXTENDS_MAX 64 /* services in one extends chain */
+#define EXTENDS_MAX 64	   /* services in one extends chain */
+#define SERVICES_MAX 10000 /* per compose.yaml, before any is indexed */
+
+/* What one service says itself, read from its map once (a merged map may
+ * hold many thousand keys, and chains pass each service many times). */
+struct svc_own {
+	const char *image;  /* its own image, or NULL */
+	int builds;	    /* it has build: */
+	char profiles[120]; /* its own, "a, b" */
+	long next;	    /* the service it extends; -1: none (see problem) */
+	const char *base;   /* the name it extends, for messages */
+	char problem[200];  /* why its extends is not followed, or "" */
+	int done;
+};
 
 /* The services of one compose.yaml, indexed by name (the first of a name
  * wins, as a lookup would find it). */
@@ -250,8 +264,9 @@ struct svcs {
 	const char *file;
 	yaml_node_pair_t *v; /* the services mapping's pairs */
 	size_t n;
-	size_t *slot; /* open-addressed: index + 1, 0 empty */
-	size_t cap;
+	struct oci_keysort *byname; /* sorted; id: the service's index */
+	size_t named;
+	struct svc_own *own;
 	size_t *stamp; /* per service: which walk last passed it, + 1 */
 };
 
@@ -274,83 +289,126 @@ static yaml_node_t *svc_node(const struct svcs *s, size_t i)
 	return yaml_document_get_node(&s->y->doc, s->v[i].value);
 }
 
-static size_t name_hash(const char *p)
-{
-	size_t h = 1469598103934665603ULL;
-
-	for (; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return h;
-}
-
+/* By sorting, not hashing: no set of names makes a lookup slow. */
 static int svcs_index(struct svcs *s, struct err *err)
 {
-	s->cap = 16;
-	while (s->cap < s->n * 2)
-		s->cap *= 2;
-	s->slot = calloc(s->cap, sizeof(*s->slot));
+	if (s->n > SERVICES_MAX)
+		return err_set(err, ERR_TOO_LARGE,
+			       "more than %d services (a cap); refused",
+			       SERVICES_MAX);
+	s->byname = calloc(s->n ? s->n : 1, sizeof(*s->byname));
+	s->own = calloc(s->n ? s->n : 1, sizeof(*s->own));
 	s->stamp = calloc(s->n ? s->n : 1, sizeof(*s->stamp));
-	if (!s->slot || !s->stamp)
+	if (!s->byname || !s->own || !s->stamp)
 		return err_set(err, ERR_FAIL, "out of memory");
 	for (size_t i = 0; i < s->n; i++) {
 		const char *name = svc_name(s, i);
-		size_t j;
 
-		if (!name)
-			continue;
-		for (j = name_hash(name) & (s->cap - 1); s->slot[j];
-		     j = (j + 1) & (s->cap - 1))
-			if (!strcmp(svc_name(s, s->slot[j] - 1), name))
-				break;
-		if (!s->slot[j])
-			s->slot[j] = i + 1;
+		if (name)
+			s->byname[s->named++] =
+			    (struct oci_keysort){name, strlen(name), i};
 	}
+	oci_keysort_sort(s->byname, s->named);
 	return 0;
 }
 
 /* The index of service name, or -1. */
 static long svcs_find(const struct svcs *s, const char *name)
 {
-	for (size_t j = name_hash(name) & (s->cap - 1); s->slot[j];
-	     j = (j + 1) & (s->cap - 1))
-		if (!strcmp(svc_name(s, s->slot[j] - 1), name))
-			return (long)s->slot[j] - 1;
-	return -1;
+	const struct oci_keysort *k =
+	    oci_keysort_find(s->byname, s->named, name, strlen(name));
+
+	return k ? (long)k->id : -1;
 }
 
-/* Append the profiles of svc not yet in r->profiles. */
-static void add_profiles(const struct svcs *s, struct resolved *r,
-			 const yaml_node_t *svc)
+/* Append name to profiles ("a, b", cap bytes) unless it is there. */
+static void profiles_add(char *profiles, size_t cap, const char *name)
 {
-	yaml_node_t *p =
-	    oci_yaml_map_get(&s->y->doc, svc, "profiles", NULL, NULL);
-	size_t n = p && p->type == YAML_SEQUENCE_NODE ? oci_yaml_seq_len(p)
-						      : (p ? 1 : 0);
+	size_t len = strlen(profiles), nl;
+	const char *q = profiles;
 
-	for (size_t i = 0; i < n; i++) {
-		const char *name = oci_yaml_scalar(
-		    p->type == YAML_SEQUENCE_NODE
-			? yaml_document_get_node(
-			      &s->y->doc, p->data.sequence.items.start[i])
-			: p);
-		size_t len = strlen(r->profiles), nl;
-		const char *q = r->profiles;
+	if (!name || !*name)
+		return;
+	nl = strlen(name);
+	for (; (q = strstr(q, name)); q += nl)
+		if ((q == profiles || q[-1] == ' ') && (!q[nl] || q[nl] == ','))
+			break;
+	if (!q)
+		snprintf(profiles + len, cap - len, "%s%s", len ? ", " : "",
+			 name);
+}
 
-		if (!name || !*name)
-			continue;
-		nl = strlen(name);
-		for (; (q = strstr(q, name)); q += nl)
-			if ((q == r->profiles || q[-1] == ' ') &&
-			    (!q[nl] || q[nl] == ','))
-				break;
-		if (!q)
-			snprintf(r->profiles + len, sizeof(r->profiles) - len,
-				 "%s%s", len ? ", " : "", name);
+/* Append the profiles in list ("a, b", as struct svc_own holds them) not
+ * yet in r->profiles. */
+static void add_profiles(struct resolved *r, const char *list)
+{
+	char name[sizeof(r->profiles)];
+
+	while (*list) {
+		size_t l = strcspn(list, ",");
+
+		snprintf(name, sizeof(name), "%.*s", (int)l, list);
+		profiles_add(r->profiles, sizeof(r->profiles), name);
+		list += l;
+		list += strspn(list, ", ");
 	}
 }
 
+/* Read service i's own map, once. */
+static const struct svc_own *svc_own_get(struct svcs *s, size_t i)
+{
+	struct svc_own *o = &s->own[i];
+	yaml_node_t *svc = svc_node(s, i), *ext, *p;
+	const char *other = NULL;
+	size_t n;
+
+	if (o->done)
+		return o;
+	o->done = 1;
+	o->next = -1;
+	o->image = oci_yaml_map_str(&s->y->doc, svc, "image");
+	o->builds = !!oci_yaml_map_get(&s->y->doc, svc, "build", NULL, NULL);
+	p = oci_yaml_map_get(&s->y->doc, svc, "profiles", NULL, NULL);
+	n = p && p->type == YAML_SEQUENCE_NODE ? oci_yaml_seq_len(p)
+					       : (p ? 1 : 0);
+	for (size_t k = 0; k < n; k++)
+		profiles_add(
+		    o->profiles, sizeof(o->profiles),
+		    oci_yaml_scalar(
+			p->type == YAML_SEQUENCE_NODE
+			    ? yaml_document_get_node(
+				  &s->y->doc, p->data.sequence.items.start[k])
+			    : p));
+	ext = oci_yaml_map_get(&s->y->doc, svc, "extends", NULL, NULL);
+	if (!ext)
+		return o;
+	if (ext->type == YAML_MAPPING_NODE) {
+		o->base = oci_yaml_map_str(&s->y->doc, ext, "service");
+		other = oci_yaml_map_str(&s->y->doc, ext, "file");
+	} else {
+		o->base = oci_yaml_scalar(ext);
+	}
+	if (!o->base || !*o->base)
+		snprintf(o->problem, sizeof(o->problem),
+			 "services.%.60s.extends names no service",
+			 svc_name(s, i));
+	else if (other)
+		snprintf(o->problem, sizeof(o->problem),
+			 "extends service \"%.60s\" of %.80s: another "
+			 "file is not read",
+			 o->base, other);
+	else if ((o->next = svcs_find(s, o->base)) < 0)
+		snprintf(o->problem, sizeof(o->problem),
+			 "extends service \"%.60s\", which is not in "
+			 "this file",
+			 o->base);
+	return o;
+}
+
 /* Follow service i's extends chain (within this file). ERR_INVALID for a
- * cycle; everything else that stops the chain is r->problem. */
+ * cycle; everything else that stops the chain is r->problem. Each
+ * service's own map is read once (svc_own_get), so a walk costs at most
+ * EXTENDS_MAX cheap steps however big the maps are. */
 static int svc_resolve(struct svcs *s, size_t i, struct resolved *r,
 		       struct err *err)
 {
@@ -358,61 +416,35 @@ static int svc_resolve(struct svcs *s, size_t i, struct resolved *r,
 
 	memset(r, 0, sizeof(*r));
 	for (;;) {
-		yaml_node_t *svc = svc_node(s, cur), *ext;
-		const char *img, *base = NULL, *other = NULL;
-		long next;
+		const struct svc_own *o = svc_own_get(s, cur);
 
 		s->stamp[cur] = i + 1;
-		img = oci_yaml_map_str(&s->y->doc, svc, "image");
-		if (img && !r->image) {
-			r->image = img;
+		if (o->image && !r->image) {
+			r->image = o->image;
 			r->from = svc_name(s, cur);
 		}
-		if (!r->builds &&
-		    oci_yaml_map_get(&s->y->doc, svc, "build", NULL, NULL))
+		if (!r->builds && o->builds)
 			r->builds = svc_name(s, cur);
-		add_profiles(s, r, svc);
-		ext = oci_yaml_map_get(&s->y->doc, svc, "extends", NULL, NULL);
-		if (!ext)
-			return 0;
-		if (ext->type == YAML_MAPPING_NODE) {
-			base = oci_yaml_map_str(&s->y->doc, ext, "service");
-			other = oci_yaml_map_str(&s->y->doc, ext, "file");
-		} else {
-			base = oci_yaml_scalar(ext);
-		}
-		if (!base || !*base) {
-			snprintf(r->problem, sizeof(r->problem),
-				 "services.%.60s.extends names no service",
-				 svc_name(s, cur));
+		add_profiles(r, o->profiles);
+		if (o->problem[0]) {
+			snprintf(r->problem, sizeof(r->problem), "%s",
+				 o->problem);
 			return 0;
 		}
-		if (other) {
-			snprintf(r->problem, sizeof(r->problem),
-				 "extends service \"%.60s\" of %.80s: another "
-				 "file is not read",
-				 base, other);
+		if (o->next < 0)
 			return 0;
-		}
-		if ((next = svcs_find(s, base)) < 0) {
-			snprintf(r->problem, sizeof(r->problem),
-				 "extends service \"%.60s\", which is not in "
-				 "this file",
-				 base);
-			return 0;
-		}
-		if (s->stamp[next] == i + 1)
+		if (s->stamp[o->next] == i + 1)
 			return err_set(err, ERR_INVALID,
 				       "%s: services.%s.extends: services.%s "
 				       "is reached twice (a cycle); refused",
-				       s->file, svc_name(s, i), base);
+				       s->file, svc_name(s, i), o->base);
 		if (++depth >= EXTENDS_MAX) {
 			snprintf(r->problem, sizeof(r->problem),
 				 "extends chain longer than %d services",
 				 EXTENDS_MAX);
 			return 0;
 		}
-		cur = (size_t)next;
+		cur = (size_t)o->next;
 	}
 }
 
@@ -475,7 +507,8 @@ int margo_compose_file_images(struct margo_images *out, const char *yaml,
 	rc = svcs_index(&s, err);
 	for (size_t i = 0; i < s.n && !rc; i++)
 		rc = svc_images(out, &s, i, dotenv, err);
-	free(s.slot);
+	free(s.byname);
+	free(s.own);
 	free(s.stamp);
 	oci_yaml_release(&y);
 	if (rc == ERR_INVALID)

@@ -49,6 +49,7 @@ struct conn {
 	/* the watchdog's: the body's bytes when it last found the client
 	 * gone (read side shut), or -1 */
 	long long eof_bytes;
+	long long eof_us; /* since when eof_bytes has not moved */
 };
 
 #define MET_METHODS 7
@@ -62,9 +63,8 @@ struct server {
 	char *cert_pem, *key_pem;
 	unsigned port;
 	struct serve_limits lim;
-	uint64_t nofile;      /* RLIMIT_NOFILE at start */
-	pthread_mutex_t mu;   /* uploads */
-	pthread_cond_t up_cv; /* a session was released */
+	uint64_t nofile;    /* RLIMIT_NOFILE at start */
+	pthread_mutex_t mu; /* uploads */
 	struct upload **ups;
 	size_t n_ups, cap_ups;
 	/* the read-timeout watchdog */

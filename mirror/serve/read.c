@@ -28,6 +28,17 @@ static enum MHD_Result unavailable(struct req *r, struct MHD_Connection *c,
 	return respond_unavailable(r, c, "store: %s", e->msg);
 }
 
+/* A store read that failed other than "not found": a resource failure
+ * (ERR_FAIL: descriptors, memory, I/O) is 503 with Retry-After; a corrupt
+ * or oversized record will not mend by itself, 500. */
+static enum MHD_Result store_failed(struct req *r, struct MHD_Connection *c,
+				    int rc, const struct err *e)
+{
+	if (rc == ERR_FAIL)
+		return unavailable(r, c, e);
+	return respond_error(r, c, 500, "UNKNOWN", "store: %s", e->msg);
+}
+
 enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 {
 	struct store_ref mref;
@@ -51,7 +62,7 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 					     "blob %s unknown to %s",
 					     r->rt.digest.str, r->rt.repo);
 		if (mr)
-			return unavailable(r, c, &e);
+			return store_failed(r, c, mr, &e);
 	}
 	rr = store_blob_open(&fd, &size, r->srv->s, &r->rt.digest, &e);
 	if (rr == ERR_NOT_FOUND)
@@ -105,12 +116,8 @@ enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
 				     "manifest %s:%s unknown", r->rt.repo,
 				     r->rt.ref);
-	if (rc && rc != ERR_INVALID)
-		return unavailable(r, c, &e);
 	if (rc)
-		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
-				     "manifest %s:%s unknown", r->rt.repo,
-				     r->rt.ref);
+		return store_failed(r, c, rc, &e);
 	inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
 	if (inm && strstr(inm, ref.digest.str)) {
 		struct MHD_Response *resp = respond_empty();
@@ -251,13 +258,15 @@ enum MHD_Result read_tags(struct req *r, struct MHD_Connection *c)
 	char path[OCI_REPO_MAX + 32];
 	enum MHD_Result ret;
 	struct err e;
+	int rc;
 
 	if (!store_repo_exists(r->srv->s, r->rt.repo))
 		return respond_error(r, c, 404, "NAME_UNKNOWN",
 				     "repository %s not known", r->rt.repo);
-	if (list_names(&ns, r, r->rt.repo, &e)) {
+	rc = list_names(&ns, r, r->rt.repo, &e);
+	if (rc) {
 		names_free(&ns);
-		return respond_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+		return store_failed(r, c, rc, &e);
 	}
 	snprintf(path, sizeof(path), "/v2/%s/tags/list", r->rt.name);
 	ret = send_page(r, c, &ns, "tags", path);
@@ -270,10 +279,12 @@ enum MHD_Result read_catalog(struct req *r, struct MHD_Connection *c)
 	struct names ns = {0};
 	enum MHD_Result ret;
 	struct err e;
+	int rc;
 
-	if (list_names(&ns, r, NULL, &e)) {
+	rc = list_names(&ns, r, NULL, &e);
+	if (rc) {
 		names_free(&ns);
-		return respond_error(r, c, 500, "UNKNOWN", "%s", e.msg);
+		return store_failed(r, c, rc, &e);
 	}
 	ret = send_page(r, c, &ns, "repositories", "/v2/_catalog");
 	names_free(&ns);
@@ -345,13 +356,18 @@ enum MHD_Result read_referrers(struct req *r, struct MHD_Connection *c)
 enum MHD_Result read_apps(struct req *r, struct MHD_Connection *c)
 {
 	struct err e;
-	json_t *apps = margo_catalog(r->srv->s, &e), *body;
+	json_t *apps, *body;
 	char *text;
 	enum MHD_Result ret;
 
+	err_clear(&e);
+	apps = margo_catalog(r->srv->s, &e);
+
 	if (!apps)
-		return respond_error(r, c, 500, "UNKNOWN", "catalog: %s",
-				     e.msg);
+		return e.code == ERR_FAIL
+			   ? respond_unavailable(r, c, "catalog: %s", e.msg)
+			   : respond_error(r, c, 500, "UNKNOWN", "catalog: %s",
+					   e.msg);
 	body = json_pack("{s:o}", "applications", apps);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -287,7 +288,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	}
 	if (*upload_data_size) {
 		r->bytes_in += *upload_data_size;
-		upload_body(r, upload_data, *upload_data_size);
+		/* a read's body is dropped as it comes: never held */
+		if (is_write(method))
+			upload_body(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
@@ -412,6 +415,17 @@ static int client_gone(int fd)
 	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+/* Bytes the client sent that MHD has not read yet (1 when unknown). */
+static int conn_pending(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, FIONREAD, &n) || n > 0;
+}
+
+/* How long a half-closed body brings nothing before it is cut. */
+#define SERVE_GONE_US 2000000LL
+
 /* Whether a connection is to be cut: a body whose client is gone, or
  * (t_us > 0) headers not complete within t_us of their start, or a body
  * bringing less than SERVE_BODY_MIN_RATE bytes a second over a t_us
@@ -425,14 +439,20 @@ static int conn_too_slow(struct conn *cn, long long now, long long t_us)
 	if (phase == CONN_BUSY)
 		return 0;
 	got = __atomic_load_n(&cn->bytes, __ATOMIC_RELAXED);
-	if (phase == CONN_BODY && client_gone(cn->fd)) {
-		/* gone, and nothing read since the last look: the body
-		 * will never be complete (MHD stops reading a half-closed
-		 * connection, which would hold its upload session until
-		 * the timeout) */
-		if (cn->eof_bytes == (long long)got)
+	if (phase == CONN_BODY && client_gone(cn->fd) &&
+	    !conn_pending(cn->fd)) {
+		/* gone, nothing waiting to be read and nothing read for
+		 * SERVE_GONE_US: the body will never be complete (MHD stops
+		 * reading a half-closed connection, which would hold its
+		 * upload session until the timeout). A client that sent
+		 * its whole body and then shut its side is read to the end
+		 * first. */
+		if (cn->eof_bytes != (long long)got) {
+			cn->eof_bytes = (long long)got;
+			cn->eof_us = now;
+		} else if (now - cn->eof_us >= SERVE_GONE_US) {
 			return 1;
-		cn->eof_bytes = (long long)got;
+		}
 	} else {
 		cn->eof_bytes = -1;
 	}
@@ -520,7 +540,6 @@ int serve_start(struct server **out, struct store *s,
 	srv->s = s;
 	srv->o = *o;
 	pthread_mutex_init(&srv->mu, NULL);
-	pthread_cond_init(&srv->up_cv, NULL);
 	pthread_mutex_init(&srv->conns_mu, NULL);
 	pthread_cond_init(&srv->conns_cv, NULL);
 	rc = serve_options_check(o, err);
@@ -569,6 +588,12 @@ int serve_start(struct server **out, struct store *s,
 		    {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key_pem},
 		    {MHD_OPTION_END, 0, NULL},
 		};
+		/* one thread: MHD's own internal thread, no pool option
+		 * (libmicrohttpd warns on stderr about a pool of 0 or 1) */
+		struct MHD_OptionItem pool[] = {
+		    {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL},
+		    {MHD_OPTION_END, 0, NULL},
+		};
 		/* bound here, so a failure is one message with its errno */
 		rc = serve_listen_open(&lfd, &srv->port, o->listen, err);
 		if (rc)
@@ -576,8 +601,8 @@ int serve_start(struct server **out, struct store *s,
 		(void)fstat(lfd, &lst);
 		srv->d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, handler, srv,
-		    MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_THREAD_POOL_SIZE,
-		    threads, MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
+		    MHD_OPTION_LISTEN_SOCKET, lfd,
+		    MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout,
 		    MHD_OPTION_CONNECTION_LIMIT, srv->lim.connections,
 		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
@@ -587,6 +612,7 @@ int serve_start(struct server **out, struct store *s,
 		    MHD_OPTION_URI_LOG_CALLBACK, serve_uri_check, NULL,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_CONN_POOL,
 		    MHD_OPTION_ARRAY, srv->cert_pem ? tls : tls + 2,
+		    MHD_OPTION_ARRAY, threads > 1 ? pool : pool + 1,
 		    MHD_OPTION_END);
 	}
 	if (!srv->d) {
@@ -650,7 +676,6 @@ void serve_stop(struct server *srv)
 	free(srv->cert_pem);
 	free(srv->key_pem);
 	pthread_mutex_destroy(&srv->mu);
-	pthread_cond_destroy(&srv->up_cv);
 	pthread_mutex_destroy(&srv->conns_mu);
 	pthread_cond_destroy(&srv->conns_cv);
 	free(srv);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -110,15 +111,6 @@ static struct upload *session_new(struct server *srv, const char *repo,
 	return u;
 }
 
-/* How long a request waits for a session another request holds: a
- * client resuming an upload at once may come before the server has seen
- * its cut connection close. */
-#define SESSION_WAIT_MS 3000
-/* A holder whose body has not moved for this long is taken for gone when
- * another request wants its session (chunks of one upload come one after
- * the other): its connection is shut so that the session is released. */
-#define SESSION_STALLED_US 1000000LL
-
 static struct upload *session_find(struct server *srv, const char *id,
 				   const char *repo)
 {
@@ -137,50 +129,33 @@ static long long mono_us(void)
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* With mu held (so a busy session's holder is alive): cut the holder's
- * connection when its body has stalled. */
+/* With mu held (so a busy session's holder is alive), when another
+ * request wants its session: cut the holder's connection when its client
+ * has stalled, judged from the socket: no body bytes for a read timeout
+ * and none waiting to be read (bytes waiting mean the holder's worker is
+ * behind, not its client). Never waits: the other request is answered
+ * busy at once and retries. */
 static void holder_cut_if_stalled(struct server *srv, struct upload *u)
 {
 	struct conn *h = u->holder;
+	long long quiet = (long long)srv->o.read_timeout * 1000000;
+	int pending = 0;
 
 	/* only a body: a holder committing (PUT) is not stalled, busy */
-	if (!h || __atomic_load_n(&h->cut, __ATOMIC_RELAXED) ||
+	if (!h || !quiet || __atomic_load_n(&h->cut, __ATOMIC_RELAXED) ||
 	    __atomic_load_n(&h->phase, __ATOMIC_ACQUIRE) != CONN_BODY ||
 	    mono_us() - __atomic_load_n(&h->last_us, __ATOMIC_RELAXED) <
-		SESSION_STALLED_US)
+		quiet ||
+	    ioctl(h->fd, FIONREAD, &pending) || pending > 0)
 		return;
 	__atomic_store_n(&h->cut, 1, __ATOMIC_RELAXED);
 	shutdown(h->fd, SHUT_RDWR);
 	__atomic_add_fetch(&srv->conns_cut, 1, __ATOMIC_RELAXED);
 }
 
-/* With mu held: the session, once no other request holds it (bounded by
- * SESSION_WAIT_MS; still busy after that is returned busy). A stalled
- * holder is cut (holder_cut_if_stalled). */
-static struct upload *session_wait(struct server *srv, const char *id,
-				   const char *repo)
-{
-	struct upload *u = session_find(srv, id, repo);
-	long long end = mono_us() + SESSION_WAIT_MS * 1000LL;
-
-	while (u && u->busy && mono_us() < end) {
-		struct timespec until;
-
-		holder_cut_if_stalled(srv, u);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 100 * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&srv->up_cv, &srv->mu, &until);
-		u = session_find(srv, id, repo);
-	}
-	return u;
-}
-
 /* Take a session for this request (busy), or NULL: unknown, other repo,
- * or in use by another request (*busy set). */
+ * or in use by another request (*busy set; a stalled holder is cut, so
+ * that a retry finds the session free). Never blocks. */
 static struct upload *session_take(struct server *srv, struct conn *holder,
 				   const char *id, const char *repo, int *busy)
 {
@@ -188,8 +163,9 @@ static struct upload *session_take(struct server *srv, struct conn *holder,
 
 	*busy = 0;
 	pthread_mutex_lock(&srv->mu);
-	u = session_wait(srv, id, repo);
+	u = session_find(srv, id, repo);
 	if (u && u->busy) {
+		holder_cut_if_stalled(srv, u);
 		*busy = 1;
 		u = NULL;
 	} else if (u) {
@@ -201,20 +177,33 @@ static struct upload *session_take(struct server *srv, struct conn *holder,
 	return u;
 }
 
+/* A session held by another request: 503 and Retry-After (it is released
+ * when that request ends, or its connection drops). */
+static enum MHD_Result session_busy(struct req *r, struct MHD_Connection *c)
+{
+	return respond_unavailable(
+	    r, c, "upload %s is in use by another request; retry",
+	    r->rt.upload_id);
+}
+
+static void session_drop(struct server *srv, struct upload *u);
+
 /* Release a session taken by session_take: its temp file is closed
  * (parked) until data comes again, and what was written is its offset. */
 static void session_put(struct server *srv, struct upload *u)
 {
 	uint64_t off = u->w ? store_writer_offset(u->w) : 0;
 
-	if (u->w)
-		store_writer_park(u->w, NULL);
+	/* its hash lost (the writer is failed for good): gone */
+	if (u->w && store_writer_park(u->w, NULL)) {
+		session_drop(srv, u);
+		return;
+	}
 	pthread_mutex_lock(&srv->mu);
 	u->committed = off;
 	u->busy = 0;
 	u->holder = NULL;
 	u->touched = time(NULL);
-	pthread_cond_broadcast(&srv->up_cv);
 	pthread_mutex_unlock(&srv->mu);
 }
 
@@ -226,7 +215,6 @@ static void session_drop(struct server *srv, struct upload *u)
 			srv->ups[i] = srv->ups[--srv->n_ups];
 			break;
 		}
-	pthread_cond_broadcast(&srv->up_cv);
 	pthread_mutex_unlock(&srv->mu);
 	session_free(u);
 }
@@ -329,13 +317,12 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 							     "Content-Range");
 		r->up = session_take(srv, r->conn, r->rt.upload_id, r->rt.repo,
 				     &busy);
+		if (busy)
+			return session_busy(r, c);
 		if (!r->up)
-			return respond_error(
-			    r, c, busy ? 409 : 404,
-			    busy ? "BLOB_UPLOAD_INVALID"
-				 : "BLOB_UPLOAD_UNKNOWN",
-			    "upload %s %s", r->rt.upload_id,
-			    busy ? "is in use by another request" : "unknown");
+			return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
+					     "upload %s unknown",
+					     r->rt.upload_id);
 		/* the temp file is open only while data flows */
 		rc = r->up->w
 			 ? store_writer_resume(r->up->w, &r->err)
@@ -383,9 +370,15 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 		long long size = cl ? strtoll(cl, NULL, 10) : 0;
 
 		/* the whole body is reserved now when its size is known, so
-		 * a refusal comes before it is read */
-		if (size > 0 && size <= OCI_MANIFEST_MAX &&
-		    body_reserve(r, (uint64_t)size))
+		 * a refusal comes before it is read (and before 100
+		 * Continue) */
+		if (size > OCI_MANIFEST_MAX) {
+			r->body_too_large = 1;
+			return respond_error(r, c, 413, "SIZE_INVALID",
+					     "manifest larger than %u bytes",
+					     OCI_MANIFEST_MAX);
+		}
+		if (size > 0 && body_reserve(r, (uint64_t)size))
 			return respond_unavailable(
 			    r, c, "too many request bodies in memory; retry");
 	}
@@ -420,7 +413,10 @@ void upload_body(struct req *r, const char *data, size_t n)
 			r->body_failed = 1;
 		return;
 	}
-	if (r->rt.kind == RT_MANIFEST || r->rt.kind == RT_MATCH) {
+	/* only a manifest PUT's body and a match POST's (a device
+	 * manifest) are held in memory (and charged) */
+	if ((r->rt.kind == RT_MANIFEST && !strcmp(r->method, "PUT")) ||
+	    (r->rt.kind == RT_MATCH && !strcmp(r->method, "POST"))) {
 		uint64_t want = r->body.len + n;
 		if (want > (r->rt.kind == RT_MATCH ? API_MATCH_BODY_MAX
 						   : OCI_MANIFEST_MAX)) {
@@ -614,22 +610,27 @@ static enum MHD_Result session_request(struct req *r, struct MHD_Connection *c,
 	if (!strcmp(method, "DELETE")) {
 		u = session_take(srv, r->conn, r->rt.upload_id, r->rt.repo,
 				 &busy);
+		if (busy)
+			return session_busy(r, c);
 		if (!u)
-			return respond_error(
-			    r, c, busy ? 409 : 404,
-			    busy ? "BLOB_UPLOAD_INVALID"
-				 : "BLOB_UPLOAD_UNKNOWN",
-			    "upload %s %s", r->rt.upload_id,
-			    busy ? "is in use by another request" : "unknown");
+			return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
+					     "upload %s unknown",
+					     r->rt.upload_id);
 		session_drop(srv, u);
 		return respond_send(r, c, 204, respond_empty());
 	}
-	/* the status: what was written when the session was last released
-	 * (a request still holding it after the wait writes past that) */
+	/* the status: what was written when the session was last released;
+	 * while a request holds it the offset is moving, so busy (a stale
+	 * offset would make a client resume at the wrong place) */
 	pthread_mutex_lock(&srv->mu);
-	u = session_wait(srv, r->rt.upload_id, r->rt.repo);
+	u = session_find(srv, r->rt.upload_id, r->rt.repo);
+	busy = u && u->busy;
+	if (busy)
+		holder_cut_if_stalled(srv, u);
 	off = u ? u->committed : 0;
 	pthread_mutex_unlock(&srv->mu);
+	if (busy)
+		return session_busy(r, c);
 	if (!u)
 		return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
 				     "upload %s unknown", r->rt.upload_id);
@@ -676,6 +677,14 @@ static enum MHD_Result session_write(struct req *r, struct MHD_Connection *c,
 		return ret;
 	}
 	if (!strcmp(method, "PATCH")) {
+		/* parked before the answer: a hash that could not catch up
+		 * loses the upload, and the client is told */
+		if (u->w && store_writer_park(u->w, &r->err)) {
+			session_drop(r->srv, u);
+			return respond_error(r, c, 500, "UNKNOWN",
+					     "upload %s lost: %s",
+					     r->rt.upload_id, r->err.msg);
+		}
 		ret = session_accepted(r, c, u, 202);
 		session_put(r->srv, u);
 		return ret;

@@ -63,7 +63,9 @@ struct store_writer;
 int store_writer_open(struct store_writer **out, struct store *s,
 		      const struct oci_digest *expect, int64_t size,
 		      struct err *err);
-/* ERR_DIGEST when more bytes arrive than the expected size. */
+/* ERR_DIGEST when more bytes arrive than the expected size. ERR_FAIL
+ * when the file takes not all of them (disk full, EFBIG): the bytes of
+ * this call are undone, so offset, file and hash stay as before it. */
 int store_writer_write(struct store_writer *w, const void *p, size_t n,
 		       struct err *err);
 int store_writer_reset(struct store_writer *w, struct err *err);
@@ -84,7 +86,9 @@ int store_writer_commit_as(struct store_writer *w,
  * session), keeping its content, offset and hash state; a parked writer
  * holds no descriptor and no thread. store_writer_resume reopens it (a
  * no-op when not parked); write and commit need a resumed writer, free
- * and offset do not. ERR_FAIL naming the temp file. */
+ * and offset do not. ERR_FAIL naming the temp file; the file is closed
+ * all the same and the failure is sticky: later resume, write and
+ * commit return ERR_FAIL (the upload is lost, free it). */
 int store_writer_park(struct store_writer *w, struct err *err);
 int store_writer_resume(struct store_writer *w, struct err *err);
 

@@ -36,10 +36,20 @@ static int visit_repo(struct tags *t, const char *repo)
 	}
 	for (size_t i = 0; i < n && !stop; i++) {
 		struct store_ref ref;
+		int rc;
 
-		if (oci_tag_valid(names[i]) &&
-		    !store_tag_get(&ref, t->s, repo, names[i], NULL))
+		if (!oci_tag_valid(names[i]))
+			continue;
+		rc = store_tag_get(&ref, t->s, repo, names[i], &e);
+		if (!rc) {
 			stop = t->cb(t->ctx, repo, names[i], &ref);
+		} else if (rc == ERR_FAIL) {
+			/* not read (no descriptor, I/O): the walk is not
+			 * whole; a corrupt record is left out (verify) */
+			err_wrap(&e, "%s: ", repo);
+			if (!t->failed++)
+				err_set(t->err, ERR_FAIL, "%s", e.msg);
+		}
 	}
 	if (!n && !stop)
 		stop = t->cb(t->ctx, repo, NULL, NULL);

@@ -30,9 +30,10 @@ typedef int (*walk_tag_fn)(void *ctx, const char *repo, const char *tag,
 			   const struct store_ref *ref);
 
 /* Every repository holding tags or manifests (store_repo_exists), or only
- * only_repo when given, with its tags. A tag record that cannot be read is
- * left out (verify reports it); a _tags directory that cannot be listed
- * makes the result ERR_FAIL after the rest is visited. */
+ * only_repo when given, with its tags. A corrupt tag record is left out
+ * (verify reports it); a tag record that cannot be read (ERR_FAIL: no
+ * descriptor, I/O) or a _tags directory that cannot be listed makes the
+ * result ERR_FAIL, naming the first, after the rest is visited. */
 int walk_tags(const struct store *s, const char *only_repo, walk_tag_fn cb,
 	      void *ctx, struct err *err);
 

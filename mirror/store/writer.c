@@ -32,6 +32,9 @@ struct store_writer {
 	uint64_t visible; /* bytes written, as the hash thread sees them */
 	uint64_t hashed;  /* bytes hashed by the thread */
 	int stop, read_err;
+	/* a parked writer whose hash could not catch up: sticky, every
+	 * later resume, write and commit fails */
+	int failed;
 };
 
 #define THREAD_HASH_MIN (4u * 1024 * 1024)
@@ -158,15 +161,20 @@ int store_writer_open(struct store_writer **out, struct store *s,
 
 int store_writer_park(struct store_writer *w, struct err *err)
 {
+	int bad;
+
 	if (w->fd < 0)
-		return 0;
-	if (hash_catch_up(w)) {
-		hash_thread_stop(w);
-		return err_set(err, ERR_FAIL, "reading back %s failed", w->tmp);
-	}
+		return w->failed ? err_set(err, ERR_FAIL,
+					   "reading back %s failed", w->tmp)
+				 : 0;
+	bad = hash_catch_up(w);
 	hash_thread_stop(w);
 	close(w->fd);
 	w->fd = -1;
+	if (bad) {
+		w->failed = 1;
+		return err_set(err, ERR_FAIL, "reading back %s failed", w->tmp);
+	}
 	return 0;
 }
 
@@ -174,6 +182,8 @@ int store_writer_resume(struct store_writer *w, struct err *err)
 {
 	int rc;
 
+	if (w->failed)
+		return err_set(err, ERR_FAIL, "reading back %s failed", w->tmp);
 	if (w->fd >= 0 || w->staged || w->committed)
 		return 0;
 	rc = w->s->ops->stage_reopen(&w->fd, w->s->be, w->tmp, err);
@@ -232,7 +242,7 @@ int store_writer_commit_as(struct store_writer *w,
 		w->expect = *digest;
 		return store_writer_commit(w, err);
 	}
-	if (hash_catch_up(w) || rehash(w, digest->alg, &got))
+	if (w->failed || hash_catch_up(w) || rehash(w, digest->alg, &got))
 		return err_set(err, ERR_FAIL, "blob %s: reading back %s failed",
 			       digest->str, w->tmp);
 	if (!oci_digest_equal(&got, digest))
@@ -248,25 +258,36 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n,
 		       struct err *err)
 {
 	const char *c = p;
+	size_t left = n;
 
+	if (w->failed || w->fd < 0)
+		return err_set(err, ERR_FAIL, "write %s: writer not usable",
+			       w->tmp);
 	if (w->size >= 0 && w->off + n > (uint64_t)w->size)
 		return err_set(err, ERR_DIGEST,
 			       "blob %s: more than the expected %lld bytes",
 			       w->expect.str, (long long)w->size);
-	if (!w->threaded)
-		oci_hasher_update(&w->h, p, n);
-	while (n) {
-		ssize_t r = write(w->fd, c, n);
+	while (left) {
+		ssize_t r = write(w->fd, c, left);
 		if (r < 0) {
-			if (errno == EINTR)
+			int e = errno;
+			if (e == EINTR)
 				continue;
+			/* a partial write (disk full, file size limit) is
+			 * undone: the file, offset and hash stay at the
+			 * bytes before this call */
+			if (ftruncate(w->fd, (off_t)w->off) ||
+			    lseek(w->fd, (off_t)w->off, SEEK_SET) < 0)
+				w->failed = 1;
 			return err_set(err, ERR_FAIL, "write %s: %s", w->tmp,
-				       strerror(errno));
+				       strerror(e));
 		}
 		c += r;
-		n -= (size_t)r;
-		w->off += (uint64_t)r;
+		left -= (size_t)r;
 	}
+	if (!w->threaded)
+		oci_hasher_update(&w->h, p, n);
+	w->off += (uint64_t)n;
 	if (w->threaded) {
 		pthread_mutex_lock(&w->mu);
 		w->visible = w->off;
@@ -324,7 +345,7 @@ static int verify(struct store_writer *w, struct err *err)
 		store_writer_reset(w, NULL);
 		return rc;
 	}
-	if (hash_catch_up(w))
+	if (w->failed || hash_catch_up(w))
 		return err_set(err, ERR_FAIL, "blob %s: reading back %s failed",
 			       w->expect.str, w->tmp);
 	oci_hasher_final(&w->h, &got);

@@ -892,7 +892,7 @@ case_half_body() {
 	# the session is still usable and can be cancelled; then tmp/ is as before
 	for i in $(seq 1 50); do
 		http GET "$(S "$LOC")" -u "$CREDS"
-		[ "$HTTP_CODE" = 204 ] && break # busy (409) until the server saw the client go
+		[ "$HTTP_CODE" = 204 ] && break # busy (503) until the server saw the client go
 		sleep 0.1
 	done
 	assert_http 204 "" "session status after the cut" || return

@@ -98,7 +98,7 @@ sys.exit(1 if bad or d.get("200", 0) == 0 else 0)' "$LIM_OUT" ||
 # the client vanishes half-way (its connection silent) and resumes at once
 case_cut_resumed() {
 	local mode
-	serve_start cut "$W/store-cut" --htpasswd "$HTP" --push || return
+	serve_start cut "$W/store-cut" --htpasswd "$HTP" --push --read-timeout 3 || return
 	for mode in vanish shut; do
 		lim cut "$SRV" "$REPO" "$CREDS_U" "$CREDS_P" 300000 "$mode" || return
 		echo "# cut ($mode): $LIM_OUT"
@@ -109,6 +109,18 @@ case_cut_resumed() {
 		assert_eq 201 "$(jget put)" "final PUT ($mode)" || return
 		assert_eq True "$(jget digest_ok)" "the blob's digest ($mode)" || return
 	done
+}
+
+# one worker thread: status requests for a session a steady PATCH holds are
+# answered at once (503 + Retry-After), and the PATCH is not cut
+case_status_while_writing() {
+	serve_start steady "$W/store-steady" --htpasswd "$HTP" --push --threads 1 || return
+	lim steady "$SRV" "$REPO" "$CREDS_U" "$CREDS_P" 1500000 || return
+	echo "# status while a PATCH flows: $LIM_OUT"
+	assert_eq "{'503_retry_after': 5}" "$(jget status)" "statuses of the held session" || return
+	assert_eq 202 "$(jget patch)" "the steady PATCH" || return
+	assert_eq 0-1499999 "$(jget patch_range)" "Range after the PATCH" || return
+	assert_eq 201 "$(jget put)" "final PUT" || return
 }
 
 case_held_bodies() {
@@ -169,6 +181,7 @@ else
 fi
 run_case "limits: 400 descriptors: session cap 503 + Retry-After, no 404" case_hard_limit
 run_case "limits: a cut PATCH resumed at once (offset, PATCH, PUT digest)" case_cut_resumed
+run_case "limits: --threads 1: status of a session being written is 503 at once, the PATCH goes on" case_status_while_writing
 run_case "limits: 100 held manifest bodies: peak RSS bounded, 401 before 100" case_held_bodies
 run_case "limits: slow header and body clients cut (--read-timeout 2)" case_slow_clients
 run_case "limits: --max-conns-per-ip" case_per_ip_cap

@@ -1,12 +1,14 @@
 /* mirror/margo/compose: images through YAML merge keys, extends within
  * the file, profiles. Every test asserts the exact list found. */
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mirror/margo/compose.h"
 #include "tests/mirror/imagesfix.h"
+#include "tests/oci/fnvcollide.h"
 
 static struct margo_images imgs;
 static struct err err;
@@ -288,4 +290,131 @@ Test(margo_compose, profiles_are_named_and_still_mirrored)
 	    "debug, test)|\n"
 	    "|compose.yaml: services.unset.image (profiles: debug)|the "
 	    "service names no image\n");
+}
+
+/* ---- many services ---------------------------------------------------- */
+
+static char *svc_buf;
+static size_t svc_len, svc_cap;
+
+static void put(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (svc_cap - svc_len < 256) {
+		svc_cap = svc_cap ? svc_cap * 2 : 65536;
+		svc_buf = realloc(svc_buf, svc_cap);
+		cr_assert_not_null(svc_buf);
+	}
+	va_start(ap, fmt);
+	svc_len += (size_t)vsnprintf(svc_buf + svc_len, svc_cap - svc_len,
+				     fmt, ap);
+	va_end(ap);
+}
+
+static void svc_fini(void)
+{
+	free(svc_buf);
+	svc_buf = NULL;
+	svc_len = svc_cap = 0;
+	fini();
+}
+
+static int svc_images(void)
+{
+	return margo_compose_file_images(&imgs, svc_buf, svc_len,
+					 "compose.yaml", NULL, &err);
+}
+
+/* 60,000 names that all fell in one slot chain of the old index (FNV-1a,
+ * low bits; minutes of CPU): refused by count before any is indexed. */
+Test(margo_compose, colliding_service_names_are_capped, .fini = svc_fini,
+     .timeout = 10)
+{
+	enum { N = 60000 };
+	char *names = malloc((size_t)N * FNVC_NAME_MAX);
+
+	cr_assert_not_null(names);
+	fnvc_names(names, N, "s");
+	put("services:\n");
+	for (size_t i = 0; i < N; i++)
+		put("  %s: {}\n", names + i * FNVC_NAME_MAX);
+	free(names);
+	cr_assert_eq(svc_images(), ERR_TOO_LARGE);
+	cr_assert_str_eq(err.msg,
+			 "compose.yaml: more than 10000 services (a cap); "
+			 "refused");
+	cr_assert_eq(imgs.n, 0);
+}
+
+/* Colliding names under the cap: every extends finds its base, a name
+ * written twice is the first, a colliding name not in the file is not. */
+Test(margo_compose, colliding_service_names_are_found, .fini = svc_fini,
+     .timeout = 10)
+{
+	enum { N = 901, GROUP = 50 };
+	char *names = malloc((size_t)N * FNVC_NAME_MAX), want[4096], *w = want;
+	const char *nm = names;
+
+	cr_assert_not_null(names);
+	fnvc_names(names, N, "s");
+	put("services:\n");
+	for (size_t i = 0; i < N - 1; i++)
+		if (i % GROUP)
+			put("  %s: {extends: %s}\n", nm + i * FNVC_NAME_MAX,
+			    nm + (i - i % GROUP) * FNVC_NAME_MAX);
+		else
+			put("  %s: {image: reg.example/g%zu:1}\n",
+			    nm + i * FNVC_NAME_MAX, i / GROUP);
+	put("  %s: {image: reg.example/second:1}\n", nm); /* a duplicate */
+	put("  lost: {extends: %s}\n", nm + (N - 1) * FNVC_NAME_MAX);
+	cr_assert_eq(svc_images(), 0, "%s", err.msg);
+	for (size_t g = 0; g * GROUP < N - 1; g++)
+		w += sprintf(w,
+			     "reg.example/g%zu:1|compose.yaml: "
+			     "services.%s.image|\n",
+			     g, nm + g * GROUP * FNVC_NAME_MAX);
+	w += sprintf(w, "reg.example/second:1|compose.yaml: services.%s.image|\n",
+		     nm);
+	sprintf(w,
+		"|compose.yaml: services.lost.image|extends service \"%s\", "
+		"which is not in this file\n",
+		nm + (N - 1) * FNVC_NAME_MAX);
+	cr_assert_str_eq(listing(), want);
+	free(names);
+}
+
+/* 240 services each merging a 20,000-key map, in chains of 60: each
+ * service's map is read once (the chain walks were 2 s of CPU), and each
+ * chain's head gets the image and profiles of the whole chain. */
+Test(margo_compose, extends_chains_through_big_merged_maps, .fini = svc_fini,
+     .timeout = 10)
+{
+	put("x-big: &big\n");
+	for (int i = 0; i < 20000; i++)
+		put("  k%d: v\n", i);
+	put("services:\n");
+	for (int c = 0; c < 4; c++)
+		for (int d = 0; d < 60; d++) {
+			put("  c%d_%d:\n    <<: *big\n", c, d);
+			if (d == 0)
+				put("    profiles: [p%d]\n", c);
+			if (d == 30)
+				put("    profiles: [mid, p%d]\n", c);
+			if (d < 59)
+				put("    extends: c%d_%d\n", c, d + 1);
+			else
+				put("    image: reg.example/app%d:1\n", c);
+		}
+	cr_assert_eq(svc_images(), 0, "%s", err.msg);
+	cr_assert_str_eq(
+	    listing(),
+	    "reg.example/app0:1|compose.yaml: services.c0_0.image (from "
+	    "services.c0_59 by extends) (profiles: p0, mid)|\n"
+	    "reg.example/app1:1|compose.yaml: services.c1_0.image (from "
+	    "services.c1_59 by extends) (profiles: p1, mid)|\n"
+	    "reg.example/app2:1|compose.yaml: services.c2_0.image (from "
+	    "services.c2_59 by extends) (profiles: p2, mid)|\n"
+	    "reg.example/app3:1|compose.yaml: services.c3_0.image (from "
+	    "services.c3_59 by extends) (profiles: p3, mid)|\n");
 }

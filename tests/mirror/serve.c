@@ -4,6 +4,8 @@
 #include <crypt.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -98,7 +100,7 @@ static void req(struct resp *r, const char *method, const char *path,
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	if (!strcmp(method, "HEAD"))
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	else if (strcmp(method, "GET"))
+	else if (strcmp(method, "GET") || body)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (body) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -752,7 +754,7 @@ Test(serve_options, defaults_bound_slow_clients_and_bodies)
 
 /* The suite's server again, with changed options (body memory) after a
  * change of the descriptor limit. */
-static void restart(uint64_t body_memory)
+static void restart_with(uint64_t body_memory, unsigned threads)
 {
 	struct serve_options o;
 	char htp[300];
@@ -766,10 +768,15 @@ static void restart(uint64_t body_memory)
 	o.htpasswd = htp;
 	o.anonymous_read = 1;
 	o.push = 1;
-	o.threads = 2;
+	o.threads = threads;
 	if (body_memory)
 		o.body_memory = body_memory;
 	cr_assert_eq(serve_start(&srv, &F.st, &o, &e), 0, "%s", e.msg);
+}
+
+static void restart(uint64_t body_memory)
+{
+	restart_with(body_memory, 2);
 }
 
 static int metric_is(const char *line)
@@ -841,4 +848,196 @@ Test(serve, upload_sessions_capped_per_user_by_descriptors)
 	req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL, 1);
 	cr_assert_eq(r.status, 202);
 	done(&r);
+}
+
+/* A raw connection to the server, for a request whose body comes later. */
+static int raw_connect(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert(fd >= 0);
+	a.sin_port = htons((uint16_t)serve_port(srv));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static void raw_send(int fd, const char *s)
+{
+	cr_assert_eq(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/* Read until want appears (or the connection ends): what was read. */
+static const char *raw_until(int fd, char *buf, size_t cap, const char *want)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	while (n + 1 < cap && !strstr(buf, want)) {
+		ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		buf[n] = 0;
+	}
+	return buf;
+}
+
+/* One worker thread: a status request for a session another request is
+ * writing is answered at once, busy, and the writer is not cut (it was
+ * when the status request waited for the session, blocking the worker
+ * the writer needed, and then answered a stale offset). */
+Test(serve, status_of_a_session_in_use_is_busy_and_the_writer_goes_on)
+{
+	struct resp r;
+	char loc[512], head[1024], got[4096];
+	int fd;
+
+	restart_with(0, 1);
+	req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	fd = raw_connect();
+	snprintf(head, sizeof(head),
+		 "PATCH %s HTTP/1.1\r\nHost: x\r\n"
+		 "Authorization: Basic cHVzaGVyOnMzY3JldA==\r\n"
+		 "Content-Type: application/octet-stream\r\n"
+		 "Content-Length: 8\r\nExpect: 100-continue\r\n\r\n",
+		 loc);
+	raw_send(fd, head);
+	/* 100 Continue: the session is held by this PATCH */
+	cr_assert(strstr(raw_until(fd, got, sizeof(got), "\r\n\r\n"),
+			 " 100 "),
+		  "%s", got);
+	raw_send(fd, "abcd");
+	get(&r, loc);
+	assert_error(&r, 503, "UNAVAILABLE");
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	req(&r, "PATCH", loc, "x", 1, NULL, 1);
+	assert_error(&r, 503, "UNAVAILABLE");
+	done(&r);
+	raw_send(fd, "efgh");
+	raw_until(fd, got, sizeof(got), "\r\n\r\n");
+	cr_assert(!strncmp(got, "HTTP/1.1 202", 12), "%s", got);
+	cr_assert(strstr(got, "Range: 0-7\r\n"), "%s", got);
+	close(fd);
+	/* released: its status is the whole chunk */
+	get(&r, loc);
+	cr_assert_eq(r.status, 204);
+	cr_assert_str_eq(header(&r, "Range"), "0-7");
+	done(&r);
+}
+
+/* A read with a body is answered and its body dropped, not held against
+ * the manifest body budget (which unauthenticated reads exhausted). */
+Test(serve, a_read_with_a_body_is_not_charged_to_the_body_budget)
+{
+	struct resp r;
+	char big[200];
+
+	restart(64);
+	memset(big, 'x', sizeof(big));
+	req(&r, "GET", "/v2/" REPO "/manifests/1.0", big, sizeof(big), NULL,
+	    0);
+	cr_assert_eq(r.status, 200, "%ld %.*s", r.status, (int)r.body.len,
+		     r.body.data);
+	cr_assert_str_eq(header(&r, "Docker-Content-Digest"), img.str);
+	done(&r);
+	cr_assert(metric_is("ocimirror_bodies_refused_total 0\n"));
+	/* the budget is whole for a manifest PUT */
+	req(&r, "PUT", "/v2/" REPO "/manifests/small", "{}", 2,
+	    "Content-Type: " MT_MANIFEST, 1);
+	assert_error(&r, 400, "MANIFEST_INVALID");
+	done(&r);
+}
+
+/* A manifest PUT announcing more than a manifest may be is refused before
+ * its body is asked for. */
+Test(serve, a_manifest_put_over_the_size_limit_is_refused_before_continue)
+{
+	char head[1024], got[4096];
+	int fd = raw_connect();
+
+	snprintf(head, sizeof(head),
+		 "PUT /v2/%s/manifests/huge HTTP/1.1\r\nHost: x\r\n"
+		 "Authorization: Basic cHVzaGVyOnMzY3JldA==\r\n"
+		 "Content-Type: %s\r\nContent-Length: %u\r\n"
+		 "Expect: 100-continue\r\n\r\n",
+		 REPO, MT_MANIFEST, 64u * 1024 * 1024);
+	raw_send(fd, head);
+	raw_until(fd, got, sizeof(got), "\r\n\r\n");
+	cr_assert(!strncmp(got, "HTTP/1.1 413", 12), "%s", got);
+	close(fd);
+}
+
+/* A tag record that cannot be read (here a directory: EISDIR, as EMFILE
+ * or EIO) makes the tag list and the catalog unavailable (503, Retry-After),
+ * not a 200 missing the tag. */
+Test(serve, an_unreadable_tag_makes_the_lists_unavailable)
+{
+	struct resp r;
+	char p[600];
+
+	snprintf(p, sizeof(p), "%s/repositories/%s/_tags/b", F.root, REPO);
+	cr_assert_eq(unlink(p), 0, "%s", p);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	get(&r, "/v2/" REPO "/tags/list");
+	assert_error(&r, 503, "UNAVAILABLE");
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	get(&r, "/v2/_catalog");
+	assert_error(&r, 503, "UNAVAILABLE");
+	cr_assert_not_null(header(&r, "Retry-After"));
+	done(&r);
+	rmdir(p);
+}
+
+/* A corrupt manifest record will not mend with a retry: 500 without
+ * Retry-After. */
+Test(serve, a_corrupt_tag_record_is_a_server_error_not_unavailable)
+{
+	struct resp r;
+	char p[600];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/repositories/%s/_tags/b", F.root, REPO);
+	f = fopen(p, "w");
+	cr_assert(f, "%s", p);
+	fputs("{not json", f);
+	fclose(f);
+	get(&r, "/v2/" REPO "/manifests/b");
+	assert_error(&r, 500, "UNKNOWN");
+	cr_assert_null(header(&r, "Retry-After"));
+	done(&r);
+}
+
+/* A client that sends its whole body and then shuts its sending side
+ * (nc -N) gets its answer: the body is read to the end, not cut as a
+ * client gone. */
+Test(serve, a_body_sent_whole_then_half_closed_is_answered)
+{
+	struct resp r;
+	char loc[512], head[1024], got[4096];
+	int fd;
+
+	req(&r, "POST", "/v2/" REPO "/blobs/uploads/", NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 202);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	fd = raw_connect();
+	snprintf(head, sizeof(head),
+		 "PATCH %s HTTP/1.1\r\nHost: x\r\n"
+		 "Authorization: Basic cHVzaGVyOnMzY3JldA==\r\n"
+		 "Content-Type: application/octet-stream\r\n"
+		 "Content-Length: 8\r\nConnection: close\r\n\r\nabcdefgh",
+		 loc);
+	raw_send(fd, head);
+	cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+	raw_until(fd, got, sizeof(got), "\r\n\r\n");
+	cr_assert(!strncmp(got, "HTTP/1.1 202", 12), "%s", got);
+	cr_assert(strstr(got, "Range: 0-7\r\n"), "%s", got);
+	close(fd);
 }

@@ -1,8 +1,11 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,6 +140,102 @@ Test(store, large_blob_hashed_on_thread_and_resumable)
 	store_writer_free(w);
 	cr_assert(store_blob_exists(NULL, &st, &d));
 	free(data);
+}
+
+/* A write the file takes only in part (here the file size limit; disk
+ * full is alike) leaves offset, file and hash as before it: the same
+ * bytes written again commit under the right digest. */
+static void partial_write_undone(int64_t size)
+{
+	struct store_writer *w;
+	struct oci_digest d;
+	struct rlimit rl, tiny;
+	struct err e;
+
+	oci_digest_of(&d, OCI_SHA256, "abcdefghijklmn", 14);
+	cr_assert_eq(store_writer_open(&w, &st, &d, size, &e), 0);
+	cr_assert_eq(store_writer_write(w, "abcdef", 6, &e), 0);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	tiny = rl;
+	tiny.rlim_cur = 10; /* 4 of the next 8 bytes fit */
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+	cr_assert_eq(store_writer_write(w, "ghijklmn", 8, &e), ERR_FAIL);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	cr_assert(strstr(e.msg, "write "), "%s", e.msg);
+	cr_assert_eq(store_writer_offset(w), 6);
+	cr_assert_eq(store_writer_write(w, "ghijklmn", 8, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_writer_offset(w), 14);
+	cr_assert_eq(store_writer_commit(w, &e), 0, "%s", e.msg);
+	store_writer_free(w);
+	cr_assert(store_blob_exists(NULL, &st, &d));
+}
+
+Test(store, partial_write_is_undone_when_hashed_inline)
+{
+	partial_write_undone(14);
+}
+
+Test(store, partial_write_is_undone_when_hashed_on_thread)
+{
+	partial_write_undone(-1);
+}
+
+/* The descriptor this process holds on the one temp file under tmp/. */
+static int temp_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	char link[600], want[300], at[64];
+	int fd = -1;
+
+	cr_assert(d);
+	snprintf(want, sizeof(want), "%s/tmp/", root);
+	while ((de = readdir(d))) {
+		ssize_t n;
+		snprintf(at, sizeof(at), "/proc/self/fd/%s", de->d_name);
+		n = readlink(at, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (!strncmp(link, want, strlen(want)))
+			fd = atoi(de->d_name);
+	}
+	closedir(d);
+	cr_assert(fd >= 0, "no descriptor on %s", want);
+	return fd;
+}
+
+/* A parked writer whose hash could not catch up (its temp file could not
+ * be read back) closes the file all the same and stays failed: resume and
+ * commit refuse it, it does not commit a hash of part of the bytes. */
+Test(store, park_failure_closes_the_file_and_is_sticky)
+{
+	struct store_writer *w;
+	struct oci_digest d;
+	struct err e;
+	int fd, wronly;
+	char junk[300];
+
+	cr_assert_eq(store_writer_open_upload(&w, &st, &e), 0);
+	cr_assert_eq(store_writer_write(w, "abc", 3, &e), 0);
+	/* the temp file's descriptor becomes one that cannot be read */
+	fd = temp_fd();
+	snprintf(junk, sizeof(junk), "%s/junk", root);
+	wronly = open(junk, O_WRONLY | O_CREAT, 0644);
+	cr_assert(wronly >= 0);
+	cr_assert_eq(dup2(wronly, fd), fd);
+	close(wronly);
+	cr_assert_eq(store_writer_write(w, "def", 3, &e), 0);
+	cr_assert_eq(store_writer_park(w, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, "reading back"), "%s", e.msg);
+	cr_assert_eq(fcntl(fd, F_GETFD), -1, "descriptor %d left open", fd);
+	cr_assert_eq(store_writer_resume(w, &e), ERR_FAIL);
+	oci_digest_of(&d, OCI_SHA256, "abcdef", 6);
+	cr_assert_eq(store_writer_commit_as(w, &d, &e), ERR_FAIL);
+	store_writer_free(w);
+	cr_assert(!store_blob_exists(NULL, &st, &d));
+	cr_assert_eq(count_dir("tmp"), 0);
 }
 
 Test(store, abandoned_writer_leaves_no_trace)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "oci/yaml.h"
+#include "tests/oci/fnvcollide.h"
 
 static struct oci_yaml y;
 static struct err err;
@@ -90,6 +91,25 @@ Test(oci_yaml_merge, one_map_merged_own_keys_win)
 	/* the merged map itself is as written */
 	cr_expect_str_eq(shown(at("base")), "{image: x/a:1, env: {A: 1}, "
 					    "port: 80}");
+}
+
+/* One map merged alone into several (its sorted keys are kept from one to
+ * the next): its own duplicate keys come once, the first; a key that is
+ * not a scalar is equal only to itself (an alias of it). */
+Test(oci_yaml_merge, one_map_merged_into_many_its_first_duplicate_wins)
+{
+	cr_assert_eq(load("b: &b {x: 1, y: 2, x: 3, ? &k [z] : 4}\n"
+			  "m1: {<<: *b, y: own}\n"
+			  "m2: {<<: [*b]}\n"
+			  "m3: {<<: *b, ? *k : own, ? [z] : other}\n"
+			  "m4: {<<: *b, x: a, x: b}\n"),
+		     0, "%s", err.msg);
+	cr_expect_str_eq(shown(at("m1")), "{y: own, x: 1, [z]: 4}");
+	cr_expect_str_eq(shown(at("m2")), "{x: 1, y: 2, [z]: 4}");
+	cr_expect_str_eq(shown(at("m3")),
+			 "{[z]: own, [z]: other, x: 1, y: 2}");
+	cr_expect_str_eq(shown(at("m4")), "{x: a, x: b, y: 2, [z]: 4}");
+	cr_expect_str_eq(shown(at("b")), "{x: 1, y: 2, x: 3, [z]: 4}");
 }
 
 Test(oci_yaml_merge, a_list_earlier_maps_win)
@@ -279,4 +299,39 @@ Test(oci_yaml_merge, aliases_to_late_anchors_are_capped, .timeout = 10)
 	cr_assert_eq(oci_yaml_load(&y, "t.yaml", big, o, &lim, &err), 0, "%s",
 		     err.msg);
 	cr_expect_gt(oci_yaml_seq_len(at("b")), 170000);
+}
+
+/* 80,000 own keys that all fell in one slot chain of the old dedupe set
+ * (FNV-1a, low bits): the merge is found by sorting now, and its result is
+ * the usual one. */
+Test(oci_yaml_merge, colliding_keys_merge_by_sorting, .timeout = 10)
+{
+	enum { N = 80000 };
+	struct oci_yaml_limits lim = OCI_YAML_LIMITS_DEFAULT;
+	char *names = malloc((size_t)N * FNVC_NAME_MAX);
+	size_t o = 0, cap = (size_t)N * 40 + 256;
+	yaml_node_t *m, *last;
+
+	cr_assert_not_null(names);
+	fnvc_names(names, N, "k");
+	big = malloc(cap);
+	cr_assert_not_null(big);
+	o += (size_t)snprintf(big + o, cap - o,
+			      "b: &b {x: base, %s: base}\nm:\n  <<: *b\n",
+			      names);
+	for (size_t i = 0; i < N; i++)
+		o += (size_t)snprintf(big + o, cap - o, "  %s: own\n",
+				      names + i * FNVC_NAME_MAX);
+	lim.input_max = cap;
+	cr_assert_eq(oci_yaml_load(&y, "t.yaml", big, o, &lim, &err), 0, "%s",
+		     err.msg);
+	m = oci_yaml_map_get(&y.doc, oci_yaml_root(&y), "m", NULL, NULL);
+	cr_assert_eq(oci_yaml_map_len(m), N + 1);
+	cr_assert_str_eq(
+	    oci_yaml_scalar(oci_yaml_map_get(&y.doc, m, names, NULL, NULL)),
+	    "own");
+	last = oci_yaml_node(&y, m->data.mapping.pairs.start[N].key);
+	cr_assert_str_eq(oci_yaml_scalar(last), "x");
+	cr_assert_str_eq(oci_yaml_map_str(&y.doc, m, "x"), "base");
+	free(names);
 }

@@ -8,6 +8,7 @@ loop is bounded in count and in time (--deadline, seconds).
     limits.py get-many HOST:PORT PATH N [now|open]
     limits.py sessions HOST:PORT REPO USER PASS N
     limits.py cut HOST:PORT REPO USER PASS SIZE vanish|shut
+    limits.py steady HOST:PORT REPO USER PASS SIZE
     limits.py held HOST:PORT REPO USER PASS N SIZE PID
     limits.py slow HOST:PORT N headers|body [REPO USER PASS]
     limits.py idle HOST:PORT N
@@ -21,6 +22,7 @@ import resource
 import selectors
 import socket
 import sys
+import threading
 import time
 
 DEADLINE = float(os.environ.get("LIMITS_DEADLINE", "30"))
@@ -219,8 +221,15 @@ def cmd_cut(hp, repo, user, pw, size, mode):
     time.sleep(0.5)  # the server holds the session and has the half
     if mode == 'shut':
         s.shutdown(socket.SHUT_WR)
-    r, _ = request(hp, 'GET', loc, {'Authorization': a})
+    # busy (503, Retry-After) while the server holds the cut request:
+    # until it sees the client gone (shut) or silent for a read timeout
+    for attempt in range(120):
+        r, _ = request(hp, 'GET', loc, {'Authorization': a})
+        if r.status != 503 or not r.getheader('Retry-After'):
+            break
+        time.sleep(0.5)
     out['status'] = r.status
+    out['status_attempts'] = attempt + 1
     rng = r.getheader('Range') or ''
     out['range'] = rng
     off = int(rng.split('-')[1]) + 1 if '-' in rng else 0
@@ -230,7 +239,7 @@ def cmd_cut(hp, repo, user, pw, size, mode):
     s.close()
     if r.status != 204:
         return out
-    # as a client does: a 416 names where to go on, a 409 says wait
+    # as a client does: a 416 names where to go on, a 503 says retry
     for attempt in range(6):
         r, _ = request(hp, 'PATCH', loc,
                        {'Authorization': a,
@@ -242,7 +251,7 @@ def cmd_cut(hp, repo, user, pw, size, mode):
         if r.status == 416 and '-' in (out['patch_range'] or ''):
             off = int(out['patch_range'].split('-')[1]) + 1
             out['offset'] = off
-        elif r.status == 409:
+        elif r.status == 503:
             time.sleep(0.5)
         else:
             break
@@ -252,6 +261,65 @@ def cmd_cut(hp, repo, user, pw, size, mode):
                       {'Authorization': a})
     out['get'] = r.status
     out['digest_ok'] = 'sha256:' + hashlib.sha256(body).hexdigest() == dg
+    return out
+
+
+def cmd_steady(hp, repo, user, pw, size):
+    """A PATCH sent at a steady ~500 KB/s while the session's status is
+    asked for now and then: each status (the session is held) and the
+    PATCH's answer, then the final PUT."""
+    a = auth(user, pw)
+    data = bytes((i * 13 + (i >> 9)) & 0xff for i in range(size))
+    dg = 'sha256:' + hashlib.sha256(data).hexdigest()
+    out = {}
+    r, _ = request(hp, 'POST', f'/v2/{repo}/blobs/uploads/',
+                   {'Authorization': a})
+    loc = r.getheader('Location')
+    out['post'] = r.status
+    started = threading.Event()
+
+    def patch():
+        try:
+            s = socket.create_connection(hp, timeout=20)
+            s.sendall((f'PATCH {loc} HTTP/1.1\r\nHost: x\r\n'
+                       f'Authorization: {a}\r\n'
+                       f'Content-Type: application/octet-stream\r\n'
+                       f'Content-Range: 0-{size - 1}\r\n'
+                       f'Content-Length: {size}\r\n\r\n').encode())
+            step = 50000
+            for off in range(0, size, step):
+                s.sendall(data[off:off + step])
+                started.set()
+                time.sleep(0.1)
+            st, head = read_head(s, 20.0)
+            out['patch'] = st
+            for line in head.decode('latin-1').split('\r\n'):
+                if line.lower().startswith('range:'):
+                    out['patch_range'] = line.split(':', 1)[1].strip()
+            s.close()
+        except OSError as e:
+            out['patch'] = f'error: {e}'
+        finally:
+            started.set()
+
+    t = threading.Thread(target=patch)
+    t.start()
+    started.wait(20)
+    time.sleep(0.3)
+    counts = {}
+    for _ in range(5):
+        r, _ = request(hp, 'GET', loc, {'Authorization': a})
+        k = str(r.status)
+        if r.status == 503 and r.getheader('Retry-After'):
+            k = '503_retry_after'
+        elif r.getheader('Range'):
+            k += ' ' + r.getheader('Range')
+        counts[k] = counts.get(k, 0) + 1
+        time.sleep(0.3)
+    t.join(60)
+    out['status'] = counts
+    r, _ = request(hp, 'PUT', f'{loc}?digest={dg}', {'Authorization': a})
+    out['put'] = r.status
     return out
 
 
@@ -405,6 +473,8 @@ def main():
         res = cmd_sessions(hp, a[2], a[3], a[4], int(a[5]))
     elif cmd == 'cut':
         res = cmd_cut(hp, a[2], a[3], a[4], int(a[5]), a[6])
+    elif cmd == 'steady':
+        res = cmd_steady(hp, a[2], a[3], a[4], int(a[5]))
     elif cmd == 'held':
         res = cmd_held(hp, a[2], a[3], a[4], int(a[5]), int(a[6]), a[7])
     elif cmd == 'slow':
