@@ -152,7 +152,28 @@ print(m["device"]["name"], " ".join("%s:%s" % (p["id"], p["fits"]) for p in m["p
 	assert_contains "$(body)" '"serialNumber":"AC40-1187"' || return
 }
 
+# the endpoints are reads: Basic auth without --anonymous-read, no --push
+# needed for the POST, and a read-only server answers it too
+case_match_endpoint_access() {
+	new_store
+	local htp=$E2E_WORK/htpasswd
+	htpasswd -Bbn "$E2E_USER" "$E2E_PASS" >"$htp" 2>/dev/null || { fail "htpasswd"; return; }
+	assert_exit 0 oms app push "$PKG" store:acme/press-monitor || return
+	assert_exit 0 oms app device add "$DEV" --name cell7 || return
+	serve_start auth "$STORE" --htpasswd "$htp" --read-only || return
+	http POST "$SRV_URL/ocimirror/v1/match?repo=acme/press-monitor&device=cell7"
+	assert_eq 401 "$HTTP_CODE" "anonymous" || return
+	http GET "$SRV_URL/ocimirror/v1/devices"
+	assert_eq 401 "$HTTP_CODE" "anonymous list" || return
+	http POST "$SRV_URL/ocimirror/v1/match?repo=acme/press-monitor&device=cell7" -u "$E2E_USER:$E2E_PASS"
+	assert_eq 200 "$HTTP_CODE" "authenticated, read-only server" || return
+	assert_contains "$(body)" '"name":"cell7"' || return
+	http GET "$SRV_URL/ocimirror/v1/devices" -u "$E2E_USER:$E2E_PASS"
+	assert_eq 200 "$HTTP_CODE" || return
+}
+
 run_case "app device add, ls, rm; names validated" case_device_add_ls_rm
 run_case "a bad device file: exit 2, one line naming what is wrong" case_bad_device_file_exit_2
 run_case "app match: a file or a stored device, one package or every one" case_match_file_and_name
 run_case "POST /ocimirror/v1/match, GET /devices and /device" case_match_endpoint
+run_case "the device endpoints: Basic auth, read-only servers answer" case_match_endpoint_access
