@@ -3,6 +3,10 @@
 CC ?= cc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+# systemd reads units and sysusers.d files under /usr/local/lib as well
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DESTDIR ?=
 BUILD ?= build
 
@@ -134,9 +138,26 @@ bench: deps all
 run: deps all
 	@scripts/demo.sh $(BUILD)/ocimirror
 
+# The binary, the systemd units (contrib/systemd: @BINDIR@ filled in), the
+# ocimirror system user (sysusers.d), and example configuration in
+# $(SYSCONFDIR)/ocimirror/ where none is there yet (never overwritten).
+# INSTALL_BIN: another build's binary (the e2e test: `make -o all install`).
+INSTALL_BIN ?= $(BUILD)/ocimirror
+UNITS := ocimirror-serve.service ocimirror-sync.service ocimirror-sync.timer
 install: all
-	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(BUILD)/ocimirror $(DESTDIR)$(BINDIR)/ocimirror
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/ocimirror
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/ocimirror
+	@set -e; for u in $(UNITS); do \
+		sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
+		echo "install $(DESTDIR)$(UNITDIR)/$$u"; done
+	install -m 0644 contrib/systemd/ocimirror.sysusers $(DESTDIR)$(SYSUSERSDIR)/ocimirror.conf
+	@set -e; for f in serve.env sync.yaml; do \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/ocimirror/$$f ] || \
+		install -m 0644 contrib/systemd/$$f $(DESTDIR)$(SYSCONFDIR)/ocimirror/$$f; done
+	@echo "install: then systemd-sysusers; systemctl daemon-reload;" \
+		"systemctl enable --now ocimirror-serve.service ocimirror-sync.timer"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

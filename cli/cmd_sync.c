@@ -1,8 +1,12 @@
-/* ocimirror sync -c FILE [--dry-run] [--wait]: mirror what FILE declares. */
+/* ocimirror sync -c FILE [--dry-run] [--wait]: mirror what FILE declares.
+ * A run that took the store lock and is not a dry run is recorded in the
+ * store (mirror/store/syncstatus.h) for serve's /ocimirror/v1/sync and
+ * /metrics. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "mirror/sync/sync.h"
@@ -72,6 +76,26 @@ static void print_json(const struct sync_report *r, int dry_run, double secs)
 		      (json_int_t)r->bytes, "seconds", secs));
 }
 
+/* The run's record; 0 or the store's error in *rec_err. */
+static int record_run(struct err *rec_err, struct store *st,
+		      const struct sync_report *rep, int rc,
+		      const struct err *err, int64_t started)
+{
+	struct store_sync_run *run = malloc(sizeof(*run));
+	int rec_rc;
+
+	err_clear(rec_err);
+	if (!run)
+		return err_set(rec_err, ERR_FAIL,
+			       "record the sync run: out of memory");
+	sync_report_summarize(run, rep, rc, err);
+	run->started = started;
+	run->finished = (int64_t)time(NULL);
+	rec_rc = store_sync_status_put(st, run, rec_err);
+	free(run);
+	return rec_rc;
+}
+
 int cmd_sync(int argc, char **argv, struct cli *cli)
 {
 	static const struct option opts[] = {
@@ -90,6 +114,9 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	struct store st;
 	struct err err;
 	long long t0 = cli_now_ms();
+	int64_t started;
+	struct err rec_err;
+	int rec_rc = 0;
 
 	err_clear(&err);
 	while ((ch = getopt_long(argc, argv, ":c:", opts, NULL)) != -1) {
@@ -121,8 +148,11 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	so.dry_run = dry_run;
 	so.progress = cli_progress;
 	so.ctx = cli;
+	started = (int64_t)time(NULL);
 	rc = sync_run(&rep, &st, &cfg, &cli->reg, &so, &err);
 	cli_progress_end(cli);
+	if (!dry_run)
+		rec_rc = record_run(&rec_err, &st, &rep, rc, &err, started);
 	if (cli->json)
 		print_json(&rep, dry_run, (double)(cli_now_ms() - t0) / 1000.0);
 	else
@@ -131,6 +161,12 @@ int cmd_sync(int argc, char **argv, struct cli *cli)
 	/* failed lines were printed; a run that stopped short says why */
 	rc = rc && !rep.failed ? cli_fail(cli, &err)
 			       : cli_exit_code(0, rep.failed);
+	/* an unrecorded run is blind to monitoring: say so, and fail */
+	if (rec_rc) {
+		int rec_exit = cli_fail(cli, &rec_err);
+
+		rc = rc ? rc : rec_exit;
+	}
 	sync_report_release(&rep);
 	store_close(&st);
 	syncconf_release(&cfg);

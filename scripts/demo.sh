@@ -37,7 +37,9 @@ echo
 "$BIN" --store "$STORE" ls
 cat <<EOT
 
-ocimirror is serving $STORE on http://$LISTEN (Ctrl-C stops it). Try:
+ocimirror is serving $STORE on http://$LISTEN (Ctrl-C stops it).
+The catalog (web page): http://$LISTEN/
+Try:
   curl -s http://$LISTEN/v2/_catalog
   skopeo inspect --tls-verify=false docker://$LISTEN/demo/multiarch:v1
   skopeo copy --tls-verify=false docker://$LISTEN/demo/oci-image:v1 oci:/tmp/demo-image:v1
@@ -47,6 +49,7 @@ ocimirror is serving $STORE on http://$LISTEN (Ctrl-C stops it). Try:
       oci:/tmp/demo-image:v1 docker://$LISTEN/demo/copied:v1
   curl -s http://$LISTEN/metrics
   curl -s http://$LISTEN/ocimirror/v1/apps      (the Margo application catalog)
+  curl -s http://$LISTEN/ocimirror/v1/sync      (the last sync run)
   $BIN --store $STORE app show demo/apps/digitron
 EOT
 wait $PID

@@ -6,6 +6,8 @@ PKGS="build-essential pkg-config clang clang-format cppcheck libfuzzer-14-dev li
 libjansson-dev libarchive-dev libzstd-dev libyaml-dev libcriterion-dev libmicrohttpd-dev \
 docker-registry skopeo apache2-utils curl openssl python3 python3-cryptography time procps \
 podman containerd"
+# systemd-analyze, for tests/e2e/test_ops.sh (the units in contrib/systemd)
+PKGS="$PKGS systemd"
 
 missing=""
 for p in $PKGS; do

@@ -6,10 +6,12 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mirror/serve/respond.h"
 #include "mirror/serve/upload.h"
+#include "mirror/store/syncstatus.h"
 
 static int method_index(const char *m)
 {
@@ -65,6 +67,47 @@ static int64_t store_bytes(struct server *srv)
 	__atomic_store_n(&srv->store_bytes_cached, total, __ATOMIC_RELAXED);
 	srv->store_bytes_at = now;
 	return total;
+}
+
+/* The last sync run the store records, read at each scrape. A gauge is
+ * left out while there is nothing to tell (no run recorded, no run ever
+ * ok, a record that cannot be read), never 0: a 1970 timestamp would read
+ * as a very old run, and absent() alerts on what is missing. */
+void metrics_sync(struct buf *b, const struct store *s)
+{
+	struct store_sync_status *st = malloc(sizeof(*st));
+
+	if (!st)
+		return;
+	if (store_sync_status_get(st, s, NULL)) {
+		free(st);
+		return;
+	}
+	if (st->has_run)
+		buf_printf(b,
+			   "# HELP ocimirror_sync_last_run_timestamp_seconds "
+			   "When the last sync run finished.\n"
+			   "# TYPE ocimirror_sync_last_run_timestamp_seconds "
+			   "gauge\n"
+			   "ocimirror_sync_last_run_timestamp_seconds %lld\n"
+			   "# HELP ocimirror_sync_last_run_failures Lines "
+			   "(tags, components, images) the last sync run "
+			   "failed; 1 when it stopped short.\n"
+			   "# TYPE ocimirror_sync_last_run_failures gauge\n"
+			   "ocimirror_sync_last_run_failures %llu\n",
+			   (long long)st->last.finished,
+			   (unsigned long long)st->last.failed);
+	if (st->last_success)
+		buf_printf(
+		    b,
+		    "# HELP ocimirror_sync_last_success_timestamp_seconds "
+		    "When the last sync run whose every line succeeded "
+		    "finished.\n"
+		    "# TYPE ocimirror_sync_last_success_timestamp_seconds "
+		    "gauge\n"
+		    "ocimirror_sync_last_success_timestamp_seconds %lld\n",
+		    (long long)st->last_success);
+	free(st);
 }
 
 /* Descriptors the process has open (but the one that lists them). */
@@ -183,6 +226,7 @@ enum MHD_Result metrics_send(struct req *r, struct MHD_Connection *c)
 	    load(&srv->sessions_refused), load(&srv->opens_refused),
 	    load(&srv->body_bytes), load(&srv->bodies_refused),
 	    load(&srv->conns_cut));
+	metrics_sync(&b, srv->s);
 	ret = respond_json(r, c, 200, "text/plain; version=0.0.4", b.data,
 			   b.len, NULL);
 	buf_release(&b);

@@ -31,6 +31,7 @@ enum route_kind {
 	RT_DEVICES,
 	RT_DEVICE,
 	RT_MATCH, /* api_match.h */
+	RT_SYNC,  /* /ocimirror/v1/sync: the last sync run */
 };
 
 /* Why route_parse refused a path (the answer's OCI error code follows). */

@@ -18,6 +18,7 @@
 
 #include "mirror/serve/internal.h"
 #include "mirror/serve/listen.h"
+#include "mirror/serve/api_sync.h"
 #include "mirror/serve/metrics.h"
 #include "mirror/serve/api_match.h"
 #include "mirror/serve/read.h"
@@ -72,6 +73,7 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_APPS: return read_apps(r, c);
 	case RT_DEVICES: return api_devices(r, c);
 	case RT_DEVICE: return api_device(r, c);
+	case RT_SYNC: return api_sync(r, c);
 	case RT_UPLOAD: return upload_end(r, c, method); /* upload status */
 	default:
 		return respond_error(r, c, 404, "NAME_UNKNOWN",

@@ -79,6 +79,12 @@ struct store_ops {
 	/* every repository holding records (see walk.h) */
 	int (*repos_each)(void *be, int (*cb)(void *ctx, const char *repo),
 			  void *ctx, struct err *err);
+	/* store-wide records (not a repository's): key is a relative path
+	 * of checked names ("sync/last.json"); put replaces atomically */
+	int (*state_put)(void *be, const char *key, const char *text,
+			 struct err *err);
+	int (*state_get)(char **out, size_t *len_out, void *be, const char *key,
+			 size_t max, struct err *err);
 };
 
 /* The filesystem backend (fs.c): the layout described in store.h. */

@@ -264,11 +264,10 @@ static char *record_path(const struct fs *fs, const char *repo, const char *key)
 	return fsutil_pathf("%s/repositories/%s/%s", fs->root, repo, key);
 }
 
-/* Write a small file atomically: tmp, fsync, rename. */
-static int fs_record_put(void *be, const char *repo, const char *key,
-			 const char *text, struct err *err)
+/* Write a small file atomically: tmp, fsync, rename. Frees dst. */
+static int put_atomic(void *be, char *dst, const char *text, struct err *err)
 {
-	char *tmp = NULL, *dst = record_path(be, repo, key), *slash;
+	char *tmp = NULL, *slash;
 	size_t n = strlen(text);
 	int fd = -1, rc;
 
@@ -299,6 +298,36 @@ out:
 		unlink(tmp);
 	free(tmp);
 	free(dst);
+	return rc;
+}
+
+static int fs_record_put(void *be, const char *repo, const char *key,
+			 const char *text, struct err *err)
+{
+	return put_atomic(be, record_path(be, repo, key), text, err);
+}
+
+/* Store-wide records: STORE/<key> ("sync/last.json"). */
+static int fs_state_put(void *be, const char *key, const char *text,
+			struct err *err)
+{
+	const struct fs *fs = be;
+
+	return put_atomic(be, fsutil_pathf("%s/%s", fs->root, key), text, err);
+}
+
+static int fs_state_get(char **out, size_t *len_out, void *be, const char *key,
+			size_t max, struct err *err)
+{
+	const struct fs *fs = be;
+	char *p = fsutil_pathf("%s/%s", fs->root, key);
+	int rc;
+
+	*out = NULL;
+	if (!p)
+		return err_set(err, ERR_FAIL, "out of memory");
+	rc = fsutil_read_file(out, len_out, p, max, err);
+	free(p);
 	return rc;
 }
 
@@ -502,4 +531,6 @@ const struct store_ops fs_store_ops = {
     .record_exists = fs_record_exists,
     .record_list = fs_record_list,
     .repos_each = fs_repos_each,
+    .state_put = fs_state_put,
+    .state_get = fs_state_get,
 };

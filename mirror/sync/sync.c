@@ -23,6 +23,43 @@ const char *sync_action_name(enum sync_action a)
 	}
 }
 
+void sync_report_summarize(struct store_sync_run *out,
+			   const struct sync_report *r, int rc,
+			   const struct err *err)
+{
+	char line[STORE_SYNC_FAILURE_MAX];
+
+	store_sync_run_init(out);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct sync_tag_result *t = &r->tags[i];
+
+		switch (t->action) {
+		case SYNC_ADDED: out->added++; break;
+		case SYNC_UPDATED: out->updated++; break;
+		case SYNC_UNCHANGED: out->unchanged++; break;
+		case SYNC_PRUNED: out->pruned++; break;
+		default:
+			out->failed++;
+			snprintf(line, sizeof(line), "%s%s%s: %s",
+				 t->repo[0] ? t->repo : t->source,
+				 t->tag[0] ? ":" : "", t->tag, t->err.msg);
+			store_sync_run_failure_add(out, line);
+		}
+	}
+	if (rc && !r->failed) {
+		/* the run itself failed: one failure, so alerts see it */
+		out->failed = 1;
+		store_sync_run_failure_add(out, err ? err->msg
+						    : "the run stopped short");
+	}
+	if (!rc)
+		out->result = STORE_SYNC_OK;
+	else if (r->failed && r->failed < r->n)
+		out->result = STORE_SYNC_PARTIAL;
+	else
+		out->result = STORE_SYNC_FAILED;
+}
+
 static struct sync_tag_result *report_add(struct sync_report *r)
 {
 	if (OCI_VEC_RESERVE(r->tags, r->n, r->cap, 1, 0))

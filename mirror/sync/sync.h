@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "mirror/store/store.h"
+#include "mirror/store/syncstatus.h"
 #include "mirror/sync/syncconf.h"
 #include "registry/client.h"
 #include "registry/transfer.h"
@@ -68,6 +69,16 @@ int sync_run(struct sync_report *out, struct store *s,
 	     const struct sync_options *o, struct err *err);
 /* Frees the lines; r is empty afterwards (released twice is safe). */
 void sync_report_release(struct sync_report *r);
+/* The run's record for the store (mirror/store/syncstatus.h) from what
+ * sync_run returned (rc, err) and its report: the counts, one failure
+ * line per failed line ("REPO:TAG: message", bounded), and when the run
+ * stopped short with no failed line, failed 1 and err's message. Result: ok
+ * when rc is 0; partial when some lines failed and others did not; failed
+ * otherwise (every line failed, or the run stopped short). started and finished
+ * are left 0. */
+void sync_report_summarize(struct store_sync_run *out,
+			   const struct sync_report *r, int rc,
+			   const struct err *err);
 /* "added", "updated", ...: a static string. */
 const char *sync_action_name(enum sync_action a);
 
