@@ -1,6 +1,7 @@
 /* Devices kept in the store: one small record per device, the manifest as
- * JSON, at STORE/devices/<name>.json, written atomically (STORE/tmp,
- * fsync, rename). The store does not read the manifests; mirror/margo
+ * JSON, at STORE/devices/<name>.json: store-wide state records of the
+ * backend (backend.h state_*), replaced atomically (STORE/tmp, fsync,
+ * rename). The store does not read the manifests; mirror/margo
  * does. Names are validated before they become paths. */
 #ifndef MIRROR_STORE_DEVICE_H
 #define MIRROR_STORE_DEVICE_H
