@@ -46,6 +46,8 @@ int cmd_gc(int argc, char **argv, struct cli *cli);
 int cmd_verify(int argc, char **argv, struct cli *cli);
 int cmd_push(int argc, char **argv, struct cli *cli);
 int cmd_app(int argc, char **argv, struct cli *cli);
+/* app deploy (cmd_app_deploy.c) */
+int cmd_app_deploy(int argc, char **argv, struct cli *cli);
 
 /* The one mapping to the exit code contract (DESIGN.md): err_code is a
  * library result (0 or ERR_*), failed how many items failed while the rest

@@ -8,6 +8,8 @@
  *                                the package and everything it references
  *   app list | app show REF      the packages in the store
  *   app match, app device        devices (cli/cmd_app_device.c)
+ *   app deploy REF --profile ID --device-id ID ... -o FILE
+ *                                an ApplicationDeployment (cmd_app_deploy.c)
  *
  * validate prints each problem as FILE:LINE:COLUMN: error|warning: message
  * and a summary; exit 1 when there is an error, 0 with warnings only. */
@@ -473,9 +475,9 @@ static const struct {
 	const char *name;
 	cmd_fn fn;
 } subcommands[] = {
-    {"show", app_show},	    {"list", app_list}, {"validate", app_validate},
-    {"push", app_push},	    {"pull", app_pull}, {"match", app_match},
-    {"device", app_device},
+    {"show", app_show},	  {"list", app_list},	  {"validate", app_validate},
+    {"push", app_push},	  {"pull", app_pull},	  {"deploy", cmd_app_deploy},
+    {"match", app_match}, {"device", app_device},
 };
 
 int cmd_app(int argc, char **argv, struct cli *cli)

@@ -41,6 +41,8 @@ static const struct {
     {"app", cmd_app,
      "app validate [--json] [--strict] PATH | app list | app show REF | "
      "app pull REF [--arch ARCH,...] | app push DIR REF | "
+     "app deploy REF --profile ID --device-id ID [--set NAME=VALUE ...] "
+     "[--values FILE] -o FILE | "
      "app match --device FILE|NAME [REF] | "
      "app device add FILE [--name N] | app device ls | app device rm NAME"},
 };

@@ -352,6 +352,48 @@ static void str_list(struct ctx *c, const yaml_node_t *n, const char *what,
 	*n_out = k;
 }
 
+/* A scalar the configuration model reads (config.c checks it): taken
+ * when it is one, else marked invalid without a problem, so that a mirror
+ * keeps reading descriptions it did before. */
+static void quiet_str(const yaml_node_t *n, struct margo_str *out)
+{
+	if (!n || oci_yaml_is_null(n))
+		return;
+	pos_of(out, n);
+	if (n->type != YAML_SCALAR_NODE ||
+	    strlen((const char *)n->data.scalar.value) !=
+		n->data.scalar.length) {
+		out->invalid = 1; /* there, but unusable: config.c says so */
+		return;
+	}
+	out->v = (const char *)n->data.scalar.value;
+}
+
+/* The scalar items of a list, quietly as quiet_str. */
+static void quiet_list(struct ctx *c, const yaml_node_t *n,
+		       struct margo_str **out, size_t *n_out)
+{
+	size_t n_items, k = 0;
+
+	*n_out = 0;
+	*out = NULL;
+	if (!n || n->type != YAML_SEQUENCE_NODE)
+		return;
+	n_items =
+	    (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	*out = alloc_items(c, n, n_items, sizeof(**out));
+	for (size_t i = 0; *out && i < n_items; i++) {
+		yaml_node_t *item = get(c, n->data.sequence.items.start[i]);
+
+		if (!item)
+			break;
+		quiet_str(item, &(*out)[k]);
+		if ((*out)[k].v)
+			k++;
+	}
+	*n_out = k;
+}
+
 static void persons(struct ctx *c, const yaml_node_t *n, const char *what,
 		    struct margo_person **out, size_t *n_out)
 {
@@ -619,6 +661,11 @@ static void parse_parameters(struct ctx *c, const yaml_node_t *n,
 		tv = map_get(c, v, "value", NULL);
 		if (tv && tv->type == YAML_SCALAR_NODE)
 			str(c, tv, "value", &p->value);
+		else if (tv && tv->type == YAML_SEQUENCE_NODE) {
+			p->value_is_list = 1;
+			pos_of(&p->value, tv);
+			quiet_list(c, tv, &p->value_items, &p->n_value_items);
+		}
 		it = want_seq(c, map_get(c, v, "targets", NULL), "targets",
 			      &n_items);
 		p->targets = alloc_items(c, v, n_items, sizeof(*p->targets));
@@ -692,6 +739,10 @@ static void parse_configuration(struct ctx *c, const yaml_node_t *n,
 			    &g->name);
 			str(c, map_get(c, t, "schema", NULL), "schema",
 			    &g->schema);
+			quiet_str(map_get(c, t, "description", NULL),
+				  &g->description);
+			quiet_str(map_get(c, t, "immutable", NULL),
+				  &g->immutable);
 		}
 	}
 	it = want_seq(c, map_get(c, n, "schema", NULL), "configuration.schema",
@@ -714,6 +765,25 @@ static void parse_configuration(struct ctx *c, const yaml_node_t *n,
 		    &r->name);
 		str(c, map_get(c, s, "dataType", NULL), "dataType",
 		    &r->data_type);
+		quiet_str(map_get(c, s, "allowEmpty", NULL), &r->allow_empty);
+		quiet_str(map_get(c, s, "minLength", NULL), &r->min_length);
+		quiet_str(map_get(c, s, "maxLength", NULL), &r->max_length);
+		quiet_str(map_get(c, s, "regexMatch", NULL), &r->regex_match);
+		quiet_str(map_get(c, s, "minValue", NULL), &r->min_value);
+		quiet_str(map_get(c, s, "maxValue", NULL), &r->max_value);
+		quiet_str(map_get(c, s, "minPrecision", NULL),
+			  &r->min_precision);
+		quiet_str(map_get(c, s, "maxPrecision", NULL),
+			  &r->max_precision);
+		quiet_str(map_get(c, s, "multiselect", NULL), &r->multiselect);
+		{
+			yaml_node_t *o = map_get(c, s, "options", NULL);
+
+			if (o && !oci_yaml_is_null(o)) {
+				r->has_options = 1;
+				quiet_list(c, o, &r->options, &r->n_options);
+			}
+		}
 	}
 }
 
@@ -815,7 +885,10 @@ void margo_app_release(struct margo_app *a)
 		free(a->profiles[i].components);
 	}
 	free(a->unknown);
+	for (size_t i = 0; i < a->n_rules; i++)
+		free(a->rules[i].options);
 	for (size_t i = 0; i < a->n_parameters; i++) {
+		free(a->parameters[i].value_items);
 		for (size_t j = 0; j < a->parameters[i].n_targets; j++)
 			free(a->parameters[i].targets[j].components);
 		free(a->parameters[i].targets);

@@ -111,12 +111,17 @@ struct margo_target {
 
 struct margo_parameter {
 	struct margo_str name, value;
+	/* value written as a list (array default): its scalar items */
+	int value_is_list;
+	struct margo_str *value_items;
+	size_t n_value_items;
 	struct margo_target *targets;
 	size_t n_targets;
 };
 
 struct margo_setting {
 	struct margo_str parameter, name, schema;
+	struct margo_str description, immutable; /* immutable as written */
 	size_t line, column;
 };
 
@@ -128,6 +133,14 @@ struct margo_section {
 
 struct margo_rule {
 	struct margo_str name, data_type;
+	/* the validation rules of the model's *ValidationSchema classes,
+	 * as written (config.c reads and checks them) */
+	struct margo_str allow_empty, min_length, max_length, regex_match;
+	struct margo_str min_value, max_value, min_precision, max_precision;
+	struct margo_str multiselect;
+	int has_options;
+	struct margo_str *options;
+	size_t n_options;
 	size_t line, column;
 };
 

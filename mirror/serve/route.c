@@ -30,6 +30,8 @@ static int fixed_route(struct route *rt, const char *url)
 	    {"/ocimirror/v1/devices", RT_DEVICES},
 	    {"/ocimirror/v1/device", RT_DEVICE},
 	    {"/ocimirror/v1/match", RT_MATCH},
+	    {"/ocimirror/v1/config", RT_CONFIG},
+	    {"/ocimirror/v1/deploy", RT_DEPLOY},
 	    {"/ocimirror/v1/sync", RT_SYNC},
 	    {"/v2", RT_BASE},
 	    {"/v2/", RT_BASE},

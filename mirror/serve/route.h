@@ -27,10 +27,12 @@ enum route_kind {
 	RT_REFERRERS,
 	RT_HEALTH,
 	RT_METRICS,
-	RT_APPS, /* /ocimirror/v1/apps: the Margo catalog (an extension) */
+	RT_APPS,   /* /ocimirror/v1/apps: the Margo catalog (an extension) */
+	RT_CONFIG, /* /ocimirror/v1/config (api_deploy.h) */
+	RT_DEPLOY, /* /ocimirror/v1/deploy: a POST that writes nothing */
 	RT_DEVICES,
 	RT_DEVICE,
-	RT_MATCH, /* api_match.h */
+	RT_MATCH, /* api_match.h: a POST that writes nothing */
 	RT_SYNC,  /* /ocimirror/v1/sync: the last sync run */
 };
 

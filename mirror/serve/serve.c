@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mirror/serve/internal.h"
+#include "mirror/serve/api_deploy.h"
 #include "mirror/serve/listen.h"
 #include "mirror/serve/api_sync.h"
 #include "mirror/serve/metrics.h"
@@ -42,15 +43,12 @@ static int authenticate(struct req *r, struct MHD_Connection *c)
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));
 }
 
-static int is_write(const char *method)
+/* A request that may change the store: POST /ocimirror/v1/deploy and
+ * /ocimirror/v1/match read. */
+static int is_write(const struct req *r, const char *method)
 {
-	return strcmp(method, "GET") && strcmp(method, "HEAD");
-}
-
-/* POSTs that only read the store (their body is a question) */
-static int is_read_post(const struct req *r, const char *method)
-{
-	return !strcmp(method, "POST") && r->rt.kind == RT_MATCH;
+	return strcmp(method, "GET") && strcmp(method, "HEAD") &&
+	       r->rt.kind != RT_DEPLOY && r->rt.kind != RT_MATCH;
 }
 
 static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
@@ -58,6 +56,8 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 {
 	if (r->rt.kind == RT_MATCH)
 		return api_match(r, c);
+	if (r->rt.kind == RT_DEPLOY)
+		return api_deploy(r, c, method);
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return respond_error(r, c, 405, "UNSUPPORTED",
 				     "%s not allowed here", method);
@@ -73,6 +73,7 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_APPS: return read_apps(r, c);
 	case RT_DEVICES: return api_devices(r, c);
 	case RT_DEVICE: return api_device(r, c);
+	case RT_CONFIG: return api_config(r, c);
 	case RT_SYNC: return api_sync(r, c);
 	case RT_UPLOAD: return upload_end(r, c, method); /* upload status */
 	default:
@@ -116,7 +117,7 @@ static int refused(struct req *r, struct MHD_Connection *c, const char *method)
 {
 	struct server *srv = r->srv;
 
-	if (is_write(method) && !is_read_post(r, method)) {
+	if (is_write(r, method)) {
 		if (srv->o.read_only || !srv->o.push) {
 			respond_error(
 			    r, c, 405, "UNSUPPORTED", "this registry is %s",
@@ -188,7 +189,7 @@ static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_arg, r);
 	route_parse(&r->rt, url, r->q.ns, &e);
 	r->routed = 1;
-	if (r->rt.bad == ROUTE_OK && !is_write(method))
+	if (r->rt.bad == ROUTE_OK && !is_write(r, method))
 		hub_fallback(r, c);
 	if (r->rt.kind == RT_HEALTH) {
 		respond_json(r, c, 200, "text/plain", "ok\n", 3, NULL);
@@ -200,7 +201,7 @@ static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
 	}
 	if (refused(r, c, method) || unroutable(r, c, url, method))
 		return;
-	if (is_write(method) && !is_read_post(r, method)) {
+	if (is_write(r, method)) {
 		if (!strcmp(method, "DELETE") && r->rt.kind != RT_UPLOAD &&
 		    !srv->o.delete) {
 			respond_error(r, c, 405, "UNSUPPORTED",
@@ -290,13 +291,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	}
 	if (*upload_data_size) {
 		r->bytes_in += *upload_data_size;
-		/* a read's body is dropped as it comes: never held */
-		if (is_write(method))
+		/* a read's body is dropped as it comes: never held (but
+		 * deploy's and match's, capped in upload_body) */
+		if (is_write(r, method) || r->rt.kind == RT_DEPLOY ||
+		    r->rt.kind == RT_MATCH)
 			upload_body(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (is_write(method) && !is_read_post(r, method))
+	if (is_write(r, method))
 		return upload_end(r, c, method);
 	return dispatch_read(r, c, method);
 }
