@@ -18,6 +18,7 @@
 #include "oci/ref.h"
 
 struct conn;
+struct margo_icache;
 
 struct upload {
 	char id[33];
@@ -86,6 +87,8 @@ struct server {
 	int64_t active_requests;
 	int64_t store_bytes_cached;
 	time_t store_bytes_at;
+	/* the images of component archives, for the catalog pages */
+	struct margo_icache *icache;
 };
 
 struct req {

@@ -11,7 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mirror/margo/catalog.h"
+#include "mirror/margo/browse.h"
+#include "mirror/serve/api.h"
 #include "mirror/serve/respond.h"
 #include "mirror/store/walk.h"
 #include "oci/mediatype.h"
@@ -356,18 +357,32 @@ enum MHD_Result read_referrers(struct req *r, struct MHD_Connection *c)
 enum MHD_Result read_apps(struct req *r, struct MHD_Connection *c)
 {
 	struct err e;
-	json_t *apps, *body;
+	json_t *apps, *body, *a;
 	char *text;
 	enum MHD_Result ret;
+	size_t i;
 
 	err_clear(&e);
-	apps = margo_catalog(r->srv->s, &e);
-
+	apps = margo_browse_apps(r->srv->s, r->srv->icache, &e);
 	if (!apps)
 		return e.code == ERR_FAIL
 			   ? respond_unavailable(r, c, "catalog: %s", e.msg)
 			   : respond_error(r, c, 500, "UNKNOWN", "catalog: %s",
 					   e.msg);
+	/* the icon's layer title as the URL that serves it */
+	json_array_foreach (apps, i, a) {
+		const char *icon =
+		    json_string_value(json_object_get(a, "icon"));
+
+		if (icon)
+			json_object_set_new(
+			    a, "icon",
+			    api_resource_url(
+				json_string_value(
+				    json_object_get(a, "repository")),
+				json_string_value(json_object_get(a, "tag")),
+				icon));
+	}
 	body = json_pack("{s:o}", "applications", apps);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);

@@ -16,6 +16,24 @@ struct MHD_Response *respond_empty(void)
 					       MHD_RESPMEM_PERSISTENT);
 }
 
+static void header_once(struct MHD_Response *resp, const char *name,
+			const char *value)
+{
+	if (!MHD_get_response_header(resp, name))
+		MHD_add_response_header(resp, name, value);
+}
+
+void respond_page_headers(struct MHD_Response *resp)
+{
+	const char *ct = MHD_get_response_header(resp, "Content-Type");
+
+	header_once(resp, "Content-Security-Policy", RESPOND_CSP);
+	header_once(resp, "X-Content-Type-Options", "nosniff");
+	header_once(resp, "Referrer-Policy", "no-referrer");
+	if (ct && !strncmp(ct, "application/json", 16))
+		header_once(resp, "Cache-Control", "no-store");
+}
+
 enum MHD_Result respond_send(struct req *r, struct MHD_Connection *c,
 			     unsigned status, struct MHD_Response *resp)
 {
@@ -24,6 +42,9 @@ enum MHD_Result respond_send(struct req *r, struct MHD_Connection *c,
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, API_HEADER, API_VALUE);
+	if (!strncmp(r->url, "/ocimirror/v1/", 14) || !strcmp(r->url, "/") ||
+	    !strncmp(r->url, "/ui/", 4))
+		respond_page_headers(resp);
 	r->status = status;
 	r->responded = 1;
 	if (r->first) {

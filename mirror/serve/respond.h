@@ -41,6 +41,18 @@ struct MHD_Response *respond_empty(void);
 enum MHD_Result respond_fd(struct req *r, struct MHD_Connection *c, int fd,
 			   int64_t size, const char *ctype, const char *digest,
 			   uint64_t from, uint64_t len, int partial);
+/* The policy of the catalog pages and their API: nothing but the
+ * server's own scripts, styles and images (and data: images), no plugins,
+ * no framing, no <base>. */
+#define RESPOND_CSP                                                            \
+	"default-src 'self'; img-src 'self' data:; object-src 'none'; "        \
+	"base-uri 'none'; frame-ancestors 'none'"
+/* The headers of every /ocimirror/v1/ answer and of the UI's pages ("/",
+ * "/ui/..."): Content-Security-Policy RESPOND_CSP, X-Content-Type-Options
+ * nosniff, Referrer-Policy no-referrer and, for a JSON body (its
+ * Content-Type set before), Cache-Control no-store. A header already on
+ * resp is left as it is. respond_send adds them for those paths. */
+void respond_page_headers(struct MHD_Response *resp);
 /* Send the answer held in r->pending. */
 enum MHD_Result respond_pending(struct req *r, struct MHD_Connection *c);
 

@@ -26,10 +26,13 @@ static int fixed_route(struct route *rt, const char *url)
 	} fixed[] = {
 	    {"/healthz", RT_HEALTH},
 	    {"/metrics", RT_METRICS},
+	    {"/ocimirror/v1/app", RT_APP},
 	    {"/ocimirror/v1/apps", RT_APPS},
 	    {"/ocimirror/v1/devices", RT_DEVICES},
 	    {"/ocimirror/v1/device", RT_DEVICE},
 	    {"/ocimirror/v1/match", RT_MATCH},
+	    {"/ocimirror/v1/repos", RT_REPOS},
+	    {"/ocimirror/v1/resource", RT_RESOURCE},
 	    {"/ocimirror/v1/config", RT_CONFIG},
 	    {"/ocimirror/v1/deploy", RT_DEPLOY},
 	    {"/ocimirror/v1/sync", RT_SYNC},
@@ -201,6 +204,12 @@ int route_query_set(struct route_query *q, const char *key, const char *value,
 		first(&q->mount, value);
 	else if (!strcmp(key, "from"))
 		first(&q->from, value);
+	else if (!strcmp(key, "repo"))
+		first(&q->repo, value);
+	else if (!strcmp(key, "tag"))
+		first(&q->tag, value);
+	else if (!strcmp(key, "path"))
+		first(&q->path, value);
 	else if (!strcmp(key, "artifactType") && !q->has_artifact_type) {
 		/* '+' reaches us as a space; media types have no spaces */
 		q->has_artifact_type = 1;

@@ -27,9 +27,12 @@ enum route_kind {
 	RT_REFERRERS,
 	RT_HEALTH,
 	RT_METRICS,
-	RT_APPS,   /* /ocimirror/v1/apps: the Margo catalog (an extension) */
-	RT_CONFIG, /* /ocimirror/v1/config (api_deploy.h) */
-	RT_DEPLOY, /* /ocimirror/v1/deploy: a POST that writes nothing */
+	RT_APPS,     /* /ocimirror/v1/apps: the Margo catalog (an extension) */
+	RT_APP,	     /* /ocimirror/v1/app?repo=R[&tag=T]: one package */
+	RT_RESOURCE, /* /ocimirror/v1/resource?repo&tag&path */
+	RT_REPOS,    /* /ocimirror/v1/repos: repositories and tags */
+	RT_CONFIG,   /* /ocimirror/v1/config (api_deploy.h) */
+	RT_DEPLOY,   /* /ocimirror/v1/deploy: a POST that writes nothing */
 	RT_DEVICES,
 	RT_DEVICE,
 	RT_MATCH, /* api_match.h: a POST that writes nothing */
@@ -79,6 +82,8 @@ struct route_query {
 	char artifact_type[256]; /* referrers filter, '+' restored */
 	/* the filter was longer than any media type (255): matches nothing */
 	int artifact_type_overlong;
+	/* the catalog pages (/ocimirror/v1/): a package, a resource path */
+	const char *repo, *tag, *path;
 };
 
 void route_query_init(struct route_query *out);

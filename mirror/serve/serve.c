@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mirror/margo/browse.h"
+#include "mirror/serve/api.h"
 #include "mirror/serve/internal.h"
 #include "mirror/serve/api_deploy.h"
 #include "mirror/serve/listen.h"
@@ -73,6 +75,9 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_APPS: return read_apps(r, c);
 	case RT_DEVICES: return api_devices(r, c);
 	case RT_DEVICE: return api_device(r, c);
+	case RT_APP: return api_app(r, c);
+	case RT_RESOURCE: return api_resource(r, c);
+	case RT_REPOS: return api_repos(r, c);
 	case RT_CONFIG: return api_config(r, c);
 	case RT_SYNC: return api_sync(r, c);
 	case RT_UPLOAD: return upload_end(r, c, method); /* upload status */
@@ -544,6 +549,7 @@ int serve_start(struct server **out, struct store *s,
 		return err_set(err, ERR_FAIL, "out of memory");
 	srv->s = s;
 	srv->o = *o;
+	srv->icache = margo_icache_new(MARGO_ICACHE_MAX); /* NULL: none */
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_mutex_init(&srv->conns_mu, NULL);
 	pthread_cond_init(&srv->conns_cv, NULL);
@@ -677,6 +683,7 @@ void serve_stop(struct server *srv)
 			close(fd);
 	}
 	upload_sessions_release(srv);
+	margo_icache_free(srv->icache);
 	htpasswd_free(srv->users);
 	free(srv->cert_pem);
 	free(srv->key_pem);
