@@ -7,6 +7,7 @@
  *   app pull REF [--arch A,B] [--profile-type T]
  *                                the package and everything it references
  *   app list | app show REF      the packages in the store
+ *   app match, app device        devices (cli/cmd_app_device.c)
  *   app deploy REF --profile ID --device-id ID ... -o FILE
  *                                an ApplicationDeployment (cmd_app_deploy.c)
  *
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_app_device.h"
 #include "cli/parse.h"
 #include "mirror/margo/description.h"
 #include "mirror/margo/catalog.h"
@@ -473,8 +475,9 @@ static const struct {
 	const char *name;
 	cmd_fn fn;
 } subcommands[] = {
-    {"show", app_show}, {"list", app_list}, {"validate", app_validate},
-    {"push", app_push}, {"pull", app_pull}, {"deploy", cmd_app_deploy},
+    {"show", app_show},	  {"list", app_list},	  {"validate", app_validate},
+    {"push", app_push},	  {"pull", app_pull},	  {"deploy", cmd_app_deploy},
+    {"match", app_match}, {"device", app_device},
 };
 
 int cmd_app(int argc, char **argv, struct cli *cli)

@@ -42,7 +42,9 @@ static const struct {
      "app validate [--json] [--strict] PATH | app list | app show REF | "
      "app pull REF [--arch ARCH,...] | app push DIR REF | "
      "app deploy REF --profile ID --device-id ID [--set NAME=VALUE ...] "
-     "[--values FILE] -o FILE"},
+     "[--values FILE] -o FILE | "
+     "app match --device FILE|NAME [REF] | "
+     "app device add FILE [--name N] | app device ls | app device rm NAME"},
 };
 
 static void usage(FILE *f)

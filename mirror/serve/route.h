@@ -33,6 +33,9 @@ enum route_kind {
 	RT_REPOS,    /* /ocimirror/v1/repos: repositories and tags */
 	RT_CONFIG,   /* /ocimirror/v1/config (api_deploy.h) */
 	RT_DEPLOY,   /* /ocimirror/v1/deploy: a POST that writes nothing */
+	RT_DEVICES,  /* /ocimirror/v1/devices (api_match.h) */
+	RT_DEVICE,   /* /ocimirror/v1/device?name=N */
+	RT_MATCH,    /* /ocimirror/v1/match: a POST that writes nothing */
 	RT_SYNC,     /* /ocimirror/v1/sync: the last sync run */
 	RT_UI, /* "/" and /ui/...: the embedded web page (mirror/serve/ui.c) */
 };

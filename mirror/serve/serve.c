@@ -23,6 +23,7 @@
 #include "mirror/serve/listen.h"
 #include "mirror/serve/api_sync.h"
 #include "mirror/serve/metrics.h"
+#include "mirror/serve/api_match.h"
 #include "mirror/serve/read.h"
 #include "mirror/serve/respond.h"
 #include "mirror/serve/ui.h"
@@ -45,16 +46,19 @@ static int authenticate(struct req *r, struct MHD_Connection *c)
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));
 }
 
-/* A request that may change the store: POST /ocimirror/v1/deploy reads. */
+/* A request that may change the store: POST /ocimirror/v1/deploy and
+ * /ocimirror/v1/match read. */
 static int is_write(const struct req *r, const char *method)
 {
 	return strcmp(method, "GET") && strcmp(method, "HEAD") &&
-	       r->rt.kind != RT_DEPLOY;
+	       r->rt.kind != RT_DEPLOY && r->rt.kind != RT_MATCH;
 }
 
 static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 				     const char *method)
 {
+	if (r->rt.kind == RT_MATCH)
+		return api_match(r, c);
 	if (r->rt.kind == RT_DEPLOY)
 		return api_deploy(r, c, method);
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
@@ -70,6 +74,8 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 	case RT_TAGS: return read_tags(r, c);
 	case RT_REFERRERS: return read_referrers(r, c);
 	case RT_APPS: return read_apps(r, c);
+	case RT_DEVICES: return api_devices(r, c);
+	case RT_DEVICE: return api_device(r, c);
 	case RT_APP: return api_app(r, c);
 	case RT_RESOURCE: return api_resource(r, c);
 	case RT_REPOS: return api_repos(r, c);
@@ -293,8 +299,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	if (*upload_data_size) {
 		r->bytes_in += *upload_data_size;
 		/* a read's body is dropped as it comes: never held (but
-		 * deploy's, capped in upload_body) */
-		if (is_write(r, method) || r->rt.kind == RT_DEPLOY)
+		 * deploy's and match's, capped in upload_body) */
+		if (is_write(r, method) || r->rt.kind == RT_DEPLOY ||
+		    r->rt.kind == RT_MATCH)
 			upload_body(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;

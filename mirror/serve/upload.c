@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "mirror/serve/upload.h"
+#include "mirror/serve/api_match.h"
 #include "mirror/serve/api_deploy.h"
 #include "mirror/serve/manifest_check.h"
 #include "mirror/serve/respond.h"
@@ -421,13 +422,15 @@ void upload_body(struct req *r, const char *data, size_t n)
 			r->body_failed = 1;
 		return;
 	}
-	/* only a manifest PUT's body (and a deploy POST's, api_deploy.h) is
-	 * held in memory (and charged) */
+	/* only a manifest PUT's body (and a deploy or match POST's,
+	 * api_deploy.h, api_match.h) is held in memory (and charged) */
 	if ((r->rt.kind == RT_MANIFEST && !strcmp(r->method, "PUT")) ||
-	    (r->rt.kind == RT_DEPLOY && !strcmp(r->method, "POST"))) {
+	    ((r->rt.kind == RT_DEPLOY || r->rt.kind == RT_MATCH) &&
+	     !strcmp(r->method, "POST"))) {
 		uint64_t want = r->body.len + n;
-		if (want > (r->rt.kind == RT_DEPLOY ? API_DEPLOY_BODY_MAX
-						    : OCI_MANIFEST_MAX)) {
+		if (want > (r->rt.kind == RT_DEPLOY  ? API_DEPLOY_BODY_MAX
+			    : r->rt.kind == RT_MATCH ? API_MATCH_BODY_MAX
+						     : OCI_MANIFEST_MAX)) {
 			r->body_too_large = 1;
 			return;
 		}

@@ -85,6 +85,12 @@ struct store_ops {
 			 struct err *err);
 	int (*state_get)(char **out, size_t *len_out, void *be, const char *key,
 			 size_t max, struct err *err);
+	/* ERR_NOT_FOUND when absent */
+	int (*state_delete)(void *be, const char *key, struct err *err);
+	/* sorted names one level under key (a folder of state records), none
+	 * starting with '.'; none when absent; free with fsutil_names_free */
+	int (*state_list)(char ***out, size_t *n_out, void *be, const char *key,
+			  struct err *err);
 };
 
 /* The filesystem backend (fs.c): the layout described in store.h. */

@@ -331,6 +331,48 @@ static int fs_state_get(char **out, size_t *len_out, void *be, const char *key,
 	return rc;
 }
 
+static int fs_state_delete(void *be, const char *key, struct err *err)
+{
+	const struct fs *fs = be;
+	char *p = fsutil_pathf("%s/%s", fs->root, key);
+	int rc = 0;
+
+	if (!p || unlink(p))
+		rc = err_set(
+		    err, p && errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+		    "%s: %s", key, p ? strerror(errno) : "out of memory");
+	free(p);
+	return rc;
+}
+
+static int fs_state_list(char ***out, size_t *n_out, void *be, const char *key,
+			 struct err *err)
+{
+	const struct fs *fs = be;
+	char *dir = fsutil_pathf("%s/%s", fs->root, key);
+	char **v = NULL;
+	size_t n = 0, k = 0;
+	int rc;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!dir)
+		return err_set(err, ERR_FAIL, "out of memory");
+	rc = fsutil_names_list(&v, &n, dir, err);
+	free(dir);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i][0] == '.')
+			free(v[i]);
+		else
+			v[k++] = v[i];
+	}
+	*out = v;
+	*n_out = k;
+	return 0;
+}
+
 static int fs_record_get(char **out, size_t *len_out, void *be,
 			 const char *repo, const char *key, size_t max,
 			 struct err *err)
@@ -533,4 +575,6 @@ const struct store_ops fs_store_ops = {
     .repos_each = fs_repos_each,
     .state_put = fs_state_put,
     .state_get = fs_state_get,
+    .state_delete = fs_state_delete,
+    .state_list = fs_state_list,
 };
