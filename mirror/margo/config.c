@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mirror/margo/config.h"
+#include "oci/regex.h"
 #include "oci/vec.h"
 
 void margo_verrs_init(struct margo_verrs *e)
@@ -299,8 +300,37 @@ static int parse_double(double *out, long long *precision, const char *s)
 	return 0;
 }
 
-/* POSIX ERE from the pattern: \d \w \s (and capitals) outside brackets
- * rewritten; (?, lazy quantifiers and backreferences refused. */
+/* One escape inside a bracket expression, where POSIX keeps a backslash
+ * literal: \d \w \s become bracket content, a bracket-special character
+ * a collating symbol ([.-.]), others the character itself. NULL for the
+ * negated classes, which a bracket cannot hold. */
+static const char *bracket_escape(char one[8], char c)
+{
+	switch (c) {
+	case 'd': return "0-9";
+	case 'w': return "A-Za-z0-9_";
+	case 's': return "[:space:]";
+	case 'D':
+	case 'W':
+	case 'S': return NULL;
+	case 't': return "\t";
+	case 'n': return "\n";
+	case 'r': return "\r";
+	case ']':
+	case '-':
+	case '^':
+	case '[': snprintf(one, 8, "[.%c.]", c); return one;
+	default:
+		one[0] = c;
+		one[1] = 0;
+		return one;
+	}
+}
+
+/* POSIX ERE from the pattern: \d \w \s (and capitals) rewritten outside
+ * brackets, \d \w \s and escaped characters inside them (a backslash is
+ * literal in a POSIX bracket, an escape in the page's JavaScript); (?,
+ * lazy quantifiers and backreferences refused. */
 static int regex_translate(char *dst, size_t cap, const char *src,
 			   struct err *err)
 {
@@ -309,15 +339,36 @@ static int regex_translate(char *dst, size_t cap, const char *src,
 
 	for (const char *p = src; *p; p++) {
 		const char *rep = NULL;
-		char one[3] = {0};
+		size_t rlen = 0;
+		char one[8] = {0};
 
 		if (in_bracket) {
-			if (*p == ']' && in_bracket > 1)
-				in_bracket = 0;
-			else
+			const char *e = NULL;
+
+			if (*p == '[' && p[1] && strchr(":.=", p[1]))
+				for (e = p + 2;
+				     *e && !(e[0] == p[1] && e[1] == ']'); e++)
+					;
+			if (e && *e) { /* [:alpha:] [.-.] [=a=] verbatim */
+				rep = p;
+				rlen = (size_t)(e + 2 - p);
+				p = e + 1;
+			} else if (*p == '\\' && p[1]) {
+				p++;
+				rep = bracket_escape(one, *p);
+				if (!rep)
+					return err_set(err, ERR_INVALID,
+						       "\\%c inside brackets "
+						       "has no POSIX form",
+						       *p);
+			} else {
+				if (*p == ']' && in_bracket > 1)
+					in_bracket = 0;
+				one[0] = *p;
+				rep = one;
+			}
+			if (in_bracket)
 				in_bracket++;
-			one[0] = *p;
-			rep = one;
 		} else if (*p == '\\' && p[1]) {
 			p++;
 			switch (*p) {
@@ -345,24 +396,22 @@ static int regex_translate(char *dst, size_t cap, const char *src,
 				       "lazy or possessive quantifiers are not "
 				       "POSIX ERE");
 		} else {
+			one[0] = *p;
 			if (*p == '[') {
 				in_bracket = 1;
 				if (p[1] == '^') {
-					one[0] = '[';
 					one[1] = '^';
 					p++;
-					rep = one;
 				}
 			}
-			if (!rep) {
-				one[0] = *p;
-				rep = one;
-			}
+			rep = one;
 		}
-		if (o + strlen(rep) + 1 > cap)
+		if (!rlen)
+			rlen = strlen(rep);
+		if (o + rlen + 1 > cap)
 			return err_set(err, ERR_TOO_LARGE, "pattern too long");
-		memcpy(dst + o, rep, strlen(rep));
-		o += strlen(rep);
+		memcpy(dst + o, rep, rlen);
+		o += rlen;
 	}
 	dst[o] = 0;
 	return 0;
@@ -453,13 +502,22 @@ static int schema_read(struct margo_schema *sc, const struct margo_rule *r,
 				       n, r->max_value.v);
 	}
 	if (r->regex_match.v) {
-		char ere[4 * MARGO_REGEX_MAX];
+		char ere[8 * MARGO_REGEX_MAX];
 		int rc;
 
 		if (strlen(r->regex_match.v) > MARGO_REGEX_MAX)
 			return err_set(err, ERR_TOO_LARGE,
 				       "schema %s: regexMatch over %d bytes", n,
 				       MARGO_REGEX_MAX);
+		if (oci_regex_too_big(r->regex_match.v, MARGO_REPEAT_MAX,
+				      MARGO_REPEAT_PRODUCT_MAX,
+				      OCI_REGEX_NO_NESTING))
+			return err_set(err, ERR_INVALID,
+				       "schema %s: regexMatch \"%.80s\" too "
+				       "costly for POSIX regcomp (a quantified "
+				       "group holding a quantifier, or a count "
+				       "over %d)",
+				       n, r->regex_match.v, MARGO_REPEAT_MAX);
 		if (regex_translate(ere, sizeof(ere), r->regex_match.v, err))
 			return err_set(err, ERR_INVALID,
 				       "schema %s: regexMatch: %s", n,

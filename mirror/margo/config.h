@@ -43,6 +43,11 @@
 #include "oci/err.h"
 
 #define MARGO_REGEX_MAX 1024
+/* regexMatch limits before regcomp (oci/regex.h): each {n,m} count, and
+ * their product (a + counting 2); nesting a quantifier inside a quantified
+ * group is refused too. */
+#define MARGO_REPEAT_MAX 100
+#define MARGO_REPEAT_PRODUCT_MAX 10000
 #define MARGO_VALUE_MAX 4096
 #define MARGO_VALUE_ITEMS_MAX 256
 

@@ -6,76 +6,11 @@
 #include <string.h>
 
 #include "oci/ref.h"
+#include "oci/regex.h"
 
 static int cmp_str_ptr(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static unsigned long bound_at(const char **p)
-{
-	unsigned long v = 0;
-
-	for (; **p >= '0' && **p <= '9'; (*p)++)
-		if (v < TAGFILTER_REPEAT_MAX * 10UL)
-			v = v * 10 + (unsigned long)(**p - '0');
-	return v;
-}
-
-/* glibc's regcomp expands counted repetitions ({n,m}) by copying, nested
- * ones multiplying: ((a{255}){255}){255} takes seconds and gigabytes. A +
- * is a copy too (x+ is x x*), so a+++...+ or ((a+)+)+ doubles with each.
- * Refuse when a count or the product of them all (an upper bound, a +
- * counting 2) is too big. */
-static int regex_too_big(const char *s)
-{
-	unsigned long long product = 1;
-
-	for (const char *p = s; *p; p++) {
-		if (*p == '\\') {
-			if (p[1])
-				p++;
-		} else if (*p == '[') { /* bracket expression: no counts */
-			p += p[1] == '^' ? 2 : 1;
-			if (*p == ']')
-				p++;
-			for (; *p && *p != ']'; p++) {
-				const char *e;
-
-				if (*p != '[' || !strchr(":.=", p[1]) || !p[1])
-					continue;
-				for (e = p + 2;
-				     *e && !(e[0] == p[1] && e[1] == ']'); e++)
-					;
-				if (*e)
-					p = e + 1;
-			}
-			if (!*p)
-				return 0; /* regcomp refuses it */
-		} else if (*p == '+') {
-			product *= 2;
-			if (product > TAGFILTER_REPEAT_PRODUCT_MAX)
-				return 1;
-		} else if (*p == '{') {
-			unsigned long lo, hi;
-
-			p++;
-			lo = hi = bound_at(&p);
-			if (*p == ',') {
-				p++;
-				hi = bound_at(&p);
-			}
-			if (hi < lo)
-				hi = lo;
-			if (hi > TAGFILTER_REPEAT_MAX)
-				return 1;
-			product *= hi ? hi : 1;
-			if (product > TAGFILTER_REPEAT_PRODUCT_MAX)
-				return 1;
-			p--;
-		}
-	}
-	return 0;
 }
 
 int tagfilter_regex_compile(regex_t *out, const char *s, struct err *err)
@@ -87,7 +22,8 @@ int tagfilter_regex_compile(regex_t *out, const char *s, struct err *err)
 		return err_set(err, ERR_INVALID,
 			       "regular expression longer than %d",
 			       TAGFILTER_REGEX_MAX);
-	if (regex_too_big(s))
+	if (oci_regex_too_big(s, TAGFILTER_REPEAT_MAX,
+			      TAGFILTER_REPEAT_PRODUCT_MAX, 0))
 		return err_set(err, ERR_INVALID,
 			       "repetition counts in \"%.100s\" too large "
 			       "(each at most %d, their product at most %d, "

@@ -182,6 +182,69 @@ Test(margo_config, regex_refused_constructs)
 	}
 }
 
+/* Patterns glibc's regcomp expands by copying: the first overflows its
+ * stack, the second takes seconds and gigabytes, the third seconds to
+ * compile and a minute to run. Refused at load, naming the schema. */
+Test(margo_config, regex_costly_refused_at_load, .timeout = 10)
+{
+	const char *bad[] = {
+	    "(((((a{0,9}){0,9}){0,9}){0,9}){0,9}){0,9}",
+	    "(((a{0,20}){0,20}){0,20}){0,20}",
+	    "([a-z]{0,255}){0,255}x",
+	    "(a+)*",
+	    "a{101}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char r[256];
+
+		snprintf(r, sizeof(r),
+			 "      dataType: string\n      regexMatch: '%s'\n",
+			 bad[i]);
+		setup("    value: x\n", "", r);
+		cr_expect_eq(margo_config_load(&cfg, &app, "k8s", &err),
+			     ERR_INVALID, "%s", bad[i]);
+		cr_expect(strstr(err.msg, "schema rule: regexMatch"), "%s",
+			  err.msg);
+		cr_expect(strstr(err.msg, "too costly"), "%s", err.msg);
+		cr_expect(!strchr(err.msg, '\n'), "%s", err.msg);
+		margo_app_release(&app);
+		margo_verrs_release(&errs);
+		loaded = 0;
+	}
+	/* an optional group and a count at the limit stay allowed */
+	rule("      dataType: string\n"
+	     "      regexMatch: ^[0-9]{1,100}(\\.[0-9]+)?$\n");
+	OK("1.25");
+	BAD("1.", "regexMatch");
+}
+
+/* Inside a bracket POSIX keeps \ literal; the page's JavaScript reads an
+ * escape. \d \w \s and escaped specials are translated there too. */
+Test(margo_config, regex_perl_classes_inside_brackets)
+{
+	rule("      dataType: string\n      regexMatch: ^[\\w.-]+$\n");
+	OK("abc");
+	OK("a_b.c-9");
+	BAD("a\\b", "regexMatch");
+	BAD("a b", "regexMatch");
+	fini();
+	rule("      dataType: string\n      regexMatch: '^[[:alpha:]\\d]+$'\n");
+	OK("ab12");
+	BAD("ab-1", "regexMatch");
+	BAD("d:", "regexMatch");
+	fini();
+	rule("      dataType: string\n      regexMatch: '^[^\\s\\]]+$'\n");
+	OK("ab");
+	BAD("a b", "regexMatch");
+	BAD("a]", "regexMatch");
+	OK("a\\");
+	fini();
+	rule("      dataType: string\n      regexMatch: '^[\\-x]+$'\n");
+	OK("-x-");
+	BAD("y", "regexMatch");
+}
+
 Test(margo_config, regex_length_cap)
 {
 	char r[MARGO_REGEX_MAX + 200];
