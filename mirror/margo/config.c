@@ -714,6 +714,13 @@ static long long utf8_len(const char *s)
 
 		if (k < 0)
 			return -1;
+		/* no overlongs (E0 80-9F, F0 80-8F), surrogates (ED A0-BF)
+		 * or code points past U+10FFFF (F4 90-BF) */
+		if ((p[0] == 0xe0 && p[1] < 0xa0) ||
+		    (p[0] == 0xed && p[1] > 0x9f) ||
+		    (p[0] == 0xf0 && p[1] < 0x90) ||
+		    (p[0] == 0xf4 && p[1] > 0x8f))
+			return -1;
 		p++;
 		for (int i = 0; i < k; i++, p++)
 			if ((*p & 0xc0) != 0x80)

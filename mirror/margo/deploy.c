@@ -42,8 +42,9 @@ int margo_k8s_name_ok(const char *s)
 	return 1;
 }
 
-/* A YAML double-quoted scalar: ", \ and every control character escaped,
- * and U+0085, U+2028, U+2029 (line breaks to YAML). */
+/* A YAML double-quoted scalar: ", \ and every control character escaped
+ * (C0, DEL, C1 U+0080-U+009F), U+0085, U+2028, U+2029 (line breaks to
+ * YAML), and the non-characters U+FFFE, U+FFFF YAML refuses raw. */
 static void q(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -60,6 +61,11 @@ static void q(FILE *f, const char *s)
 			fprintf(f, "\\x%02x", *p);
 		else if (p[0] == 0xc2 && p[1] == 0x85)
 			fputs("\\N", f), p++;
+		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			fprintf(f, "\\u%04X", p[1]), p++;
+		else if (p[0] == 0xef && p[1] == 0xbf &&
+			 (p[2] == 0xbe || p[2] == 0xbf))
+			fputs(p[2] == 0xbe ? "\\uFFFE" : "\\uFFFF", f), p += 2;
 		else if (p[0] == 0xe2 && p[1] == 0x80 &&
 			 (p[2] == 0xa8 || p[2] == 0xa9))
 			fputs(p[2] == 0xa8 ? "\\L" : "\\P", f), p += 2;

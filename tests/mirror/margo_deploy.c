@@ -549,6 +549,49 @@ Test(margo_config, deployment_answers_and_refusals)
 	margo_value_release(&a[1].value);
 }
 
+/* C1 controls and U+FFFE/U+FFFF are escaped: libyaml refuses them raw. */
+Test(margo_config, deployment_escapes_c1_and_nonchars)
+{
+	static const char v[] = "a\xc2\x80"
+				"b\xc2\x9f"
+				"c\xc2\x85"
+				"d\xef\xbf\xbe"
+				"e\xef\xbf\xbf"
+				"f\xc2\xa0";
+	struct margo_answer a = {.parameter = "p"};
+	struct oci_yaml y;
+
+	setup("    value: x\n", "", "      dataType: string\n");
+	cr_assert_eq(margo_value_scalar(&a.value, v, &err), 0);
+	cr_assert_eq(build(NULL, NULL, &a, 1), 0, "%s", err.msg);
+	cr_expect(strstr(doc, "\"a\\u0080b\\u009Fc\\Nd\\uFFFEe\\uFFFFf\xc2\xa0\""),
+		  "%s", doc);
+	cr_assert_eq(oci_yaml_load(&y, "doc", doc, doc_len, NULL, &err), 0,
+		     "%s\n%s", err.msg, doc);
+	cr_expect_str_eq(sat(&y, "spec.parameters.p.value"), v);
+	oci_yaml_release(&y);
+	margo_value_release(&a.value);
+	free(doc);
+	doc = NULL;
+}
+
+Test(margo_config, utf8_refuses_surrogates_overlongs_and_past_max)
+{
+	rule("      dataType: string\n");
+	BAD("\xed\xa0\x80", "dataType");     /* U+D800 */
+	BAD("\xed\xbf\xbf", "dataType");     /* U+DFFF */
+	BAD("\xe0\x80\xaf", "dataType");     /* overlong / */
+	BAD("\xe0\x9f\xbf", "dataType");     /* overlong */
+	BAD("\xc0\xaf", "dataType");	     /* overlong / */
+	BAD("\xc1\xbf", "dataType");	     /* overlong */
+	BAD("\xf0\x8f\xbf\xbf", "dataType"); /* overlong */
+	BAD("\xf4\x90\x80\x80", "dataType"); /* U+110000 */
+	OK("\xed\x9f\xbf");		     /* U+D7FF */
+	OK("\xe0\xa0\x80");		     /* U+0800 */
+	OK("\xf0\x90\x80\x80");		     /* U+10000 */
+	OK("\xf4\x8f\xbf\xbf");		     /* U+10FFFF */
+}
+
 Test(margo_config, immutable_keeps_its_default)
 {
 	struct margo_answer a = {.parameter = "p"};
