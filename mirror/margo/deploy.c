@@ -140,6 +140,45 @@ static int same_value(const struct margo_value *a, const struct margo_value *b)
 	return 1;
 }
 
+/* The model's applicationId pattern ^[-a-z0-9]{1,200}$. */
+static int app_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 200)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-'))
+			return 0;
+	return 1;
+}
+
+static int dev_id_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || (c && strchr("._~-", c));
+}
+
+int margo_device_id_ok(const char *s)
+{
+	for (;;) {
+		const char *b = s;
+
+		while (dev_id_char(*s))
+			s++;
+		if (s == b)
+			return 0;
+		if (!*s)
+			return 1;
+		if (*s != '/')
+			return 0;
+		s++;
+		if (s[0] == '*' && !s[1])
+			return 1;
+	}
+}
+
 static int check_req(const struct margo_app *app,
 		     const struct margo_deploy_req *req, struct err *err)
 {
@@ -148,17 +187,23 @@ static int check_req(const struct margo_app *app,
 	if (!app->id.v)
 		return err_set(err, ERR_INVALID,
 			       "the description has no metadata.id");
+	if (!app_id_ok(app->id.v))
+		return err_set(err, ERR_INVALID,
+			       "metadata.id \"%.70s\" does not match the "
+			       "model's ^[-a-z0-9]{1,200}$",
+			       app->id.v);
 	if (!d || !*d)
 		return err_set(err, ERR_INVALID, "a device id is required");
 	if (strlen(d) > MARGO_DEVICE_ID_MAX)
 		return err_set(err, ERR_INVALID,
 			       "device id longer than %d bytes",
 			       MARGO_DEVICE_ID_MAX);
-	for (const char *p = d; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-			return err_set(err, ERR_INVALID,
-				       "device id holds a space or control "
-				       "character");
+	if (!margo_device_id_ok(d))
+		return err_set(err, ERR_INVALID,
+			       "device id \"%.70s\" is no hierarchical device "
+			       "id ([A-Za-z0-9._~-] segments split by /, an "
+			       "optional /* at the end)",
+			       d);
 	if (req->name && !margo_k8s_name_ok(req->name))
 		return err_set(err, ERR_INVALID,
 			       "name \"%.70s\" is no Kubernetes name "
@@ -309,6 +354,14 @@ int margo_deploy_build(char **yaml_out, size_t *len_out,
 		goto out;
 	default_name(name, req->name ? req->name : app->id.v);
 	default_name(ns, req->ns ? req->ns : app->id.v);
+	if (!margo_k8s_name_ok(name) || !margo_k8s_name_ok(ns)) {
+		rc = err_set(err, ERR_INVALID,
+			     "the %s taken from metadata.id \"%.70s\" is no "
+			     "Kubernetes name; give one",
+			     margo_k8s_name_ok(name) ? "namespace" : "name",
+			     app->id.v);
+		goto out;
+	}
 	pr = cfg.profile;
 	f = open_memstream(&text, &len);
 	if (!f) {

@@ -50,6 +50,10 @@ int margo_uuid_v4(char out[37], struct err *err);
  * [a-z0-9])?, at most 63 characters): metadata.name and namespace. */
 int margo_k8s_name_ok(const char *s);
 
+/* Nonzero when s matches the model's HierarchicalDeviceId:
+ * ^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*(\/\*)?$ */
+int margo_device_id_ok(const char *s);
+
 /* Build the ApplicationDeployment for app and req into *yaml_out (free
  * it; *len_out its length). Defaults are the parameters' values; answers
  * replace them. Every invalid answer (unknown parameter, immutable

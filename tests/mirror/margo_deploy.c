@@ -592,6 +592,46 @@ Test(margo_config, utf8_refuses_surrogates_overlongs_and_past_max)
 	OK("\xf4\x8f\xbf\xbf");		     /* U+10FFFF */
 }
 
+/* metadata.id is only parsed by the catalog: the deployment checks it
+ * against the model's pattern, and the names taken from it as k8s names. */
+Test(margo_config, deployment_checks_app_id_and_defaulted_names)
+{
+	const char *saved;
+
+	setup("    value: x\n", "", "      dataType: string\n");
+	saved = app.id.v;
+	app.id.v = "Bad_App";
+	cr_expect_eq(build(NULL, NULL, NULL, 0), ERR_INVALID);
+	cr_expect(strstr(err.msg, "metadata.id \"Bad_App\""), "%s", err.msg);
+	cr_expect_null(doc);
+	app.id.v = "-lead";
+	cr_expect_eq(build(NULL, NULL, NULL, 0), ERR_INVALID);
+	cr_expect(strstr(err.msg, "the name taken from metadata.id"), "%s",
+		  err.msg);
+	cr_expect_eq(build("ok-name", NULL, NULL, 0), ERR_INVALID);
+	cr_expect(strstr(err.msg, "the namespace taken"), "%s", err.msg);
+	cr_expect_eq(build("ok-name", "ok-ns", NULL, 0), 0, "%s", err.msg);
+	app.id.v = saved;
+	free(doc);
+	doc = NULL;
+}
+
+Test(margo_config, device_id_is_hierarchical)
+{
+	cr_expect(margo_device_id_ok("northstar-edge-7"));
+	cr_expect(margo_device_id_ok("Plant_1/line.2/cell~3"));
+	cr_expect(margo_device_id_ok("site/*"));
+	cr_expect_not(margo_device_id_ok(""));
+	cr_expect_not(margo_device_id_ok("a//b"));
+	cr_expect_not(margo_device_id_ok("/a"));
+	cr_expect_not(margo_device_id_ok("a/"));
+	cr_expect_not(margo_device_id_ok("*"));
+	cr_expect_not(margo_device_id_ok("a/*/b"));
+	cr_expect_not(margo_device_id_ok("a b"));
+	cr_expect_not(margo_device_id_ok("a:b"));
+	cr_expect_not(margo_device_id_ok("\xc3\xa9"));
+}
+
 Test(margo_config, immutable_keeps_its_default)
 {
 	struct margo_answer a = {.parameter = "p"};
