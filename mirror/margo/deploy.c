@@ -84,13 +84,42 @@ static int bool_text(const char *s)
 	return -1;
 }
 
+/* A double (already validated) as a float to YAML 1.1 and 1.2 alike: as
+ * written when it is plain decimal with a point; else the shortest %g
+ * that reads back the same, with a point in its mantissa (1e+21 is a
+ * string to YAML 1.1, 1.0e+21 a float; 5 an integer, 5.0 a float). */
+static void double_text(FILE *f, const char *v)
+{
+	char buf[40];
+	double d;
+
+	if (!strpbrk(v, "eE") && strchr(v, '.')) {
+		fputs(v, f);
+		return;
+	}
+	d = strtod(v, NULL);
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	if (!strchr(buf, '.')) {
+		char *e = strchr(buf, 'e');
+		size_t at = e ? (size_t)(e - buf) : strlen(buf);
+
+		memmove(buf + at + 2, buf + at, strlen(buf + at) + 1);
+		memcpy(buf + at, ".0", 2);
+	}
+	fputs(buf, f);
+}
+
 /* One item typed by the schema (NULL: a string). Already validated. */
 static void item(FILE *f, const struct margo_schema *sc, const char *v)
 {
 	if (sc && sc->type == MARGO_DT_INTEGER)
 		fprintf(f, "%lld", strtoll(v, NULL, 10));
 	else if (sc && sc->type == MARGO_DT_DOUBLE)
-		fputs(v[0] == '+' ? v + 1 : v, f);
+		double_text(f, v[0] == '+' ? v + 1 : v);
 	else if (sc && sc->type == MARGO_DT_BOOLEAN)
 		fputs(bool_text(v) == 1 ? "true" : "false", f);
 	else

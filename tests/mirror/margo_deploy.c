@@ -632,6 +632,46 @@ Test(margo_config, device_id_is_hierarchical)
 	cr_expect_not(margo_device_id_ok("\xc3\xa9"));
 }
 
+/* Exponent forms are strings to YAML 1.1 (a point and a signed exponent
+ * needed): doubles are written so both YAML versions read a float. */
+Test(margo_config, deployment_doubles_are_yaml_floats)
+{
+	static const char *in[][2] = {
+	    {"2.5e0", "2.5"},	  {"25e-1", "2.5"}, {"1e+21", "1.0e+21"},
+	    {"5", "5.0"},	  {"-3", "-3.0"},   {"+1.25", "1.25"},
+	    {"0.10", "0.10"},	  {"1E-7", "1.0e-07"},
+	    {"123456789e3", "1.23456789e+11"},
+	};
+	regex_t yaml11;
+
+	cr_assert_eq(regcomp(&yaml11,
+			     "^[-+]?([0-9][0-9_]*)?\\.[0-9.]*([eE][-+][0-9]+)?$",
+			     REG_EXTENDED | REG_NOSUB),
+		     0);
+	setup("    value: 1.5\n", "", "      dataType: double\n");
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		struct margo_answer a = {.parameter = "p"};
+		struct oci_yaml y;
+		const char *out;
+
+		cr_assert_eq(margo_value_scalar(&a.value, in[i][0], &err), 0);
+		cr_assert_eq(build(NULL, NULL, &a, 1), 0, "%s: %s", in[i][0],
+			     err.msg);
+		cr_assert_eq(oci_yaml_load(&y, "doc", doc, doc_len, NULL, &err),
+			     0);
+		out = sat(&y, "spec.parameters.p.value");
+		cr_expect_str_eq(out, in[i][1], "%s", in[i][0]);
+		cr_expect(oci_yaml_is_plain(at(&y, "spec.parameters.p.value")));
+		cr_expect_eq(regexec(&yaml11, out, 0, NULL, 0), 0, "%s", out);
+		cr_expect_eq(strtod(out, NULL), strtod(in[i][0], NULL));
+		oci_yaml_release(&y);
+		margo_value_release(&a.value);
+	}
+	regfree(&yaml11);
+	free(doc);
+	doc = NULL;
+}
+
 Test(margo_config, immutable_keeps_its_default)
 {
 	struct margo_answer a = {.parameter = "p"};
