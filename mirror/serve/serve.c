@@ -216,6 +216,11 @@ static void first_call(struct req *r, struct MHD_Connection *c, const char *url,
 			return;
 		}
 		upload_begin(r, c, method);
+	} else if ((r->rt.kind == RT_DEPLOY || r->rt.kind == RT_MATCH) &&
+		   !strcmp(method, "POST")) {
+		upload_api_begin(r, c);
+		if (r->body_too_large || r->body_busy)
+			dispatch_read(r, c, method); /* its 413 or 503, held */
 	}
 }
 

@@ -411,6 +411,20 @@ static int body_reserve(struct req *r, uint64_t n)
 	return 0;
 }
 
+void upload_api_begin(struct req *r, struct MHD_Connection *c)
+{
+	const char *cl =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	unsigned long long size = cl ? strtoull(cl, NULL, 10) : 0;
+	unsigned long long cap =
+	    r->rt.kind == RT_DEPLOY ? API_DEPLOY_BODY_MAX : API_MATCH_BODY_MAX;
+
+	if (size > cap)
+		r->body_too_large = 1;
+	else if (size > 0)
+		body_reserve(r, size);
+}
+
 void upload_body(struct req *r, const char *data, size_t n)
 {
 	struct store_writer *w = r->w ? r->w : r->up ? r->up->w : NULL;

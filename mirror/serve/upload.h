@@ -18,6 +18,11 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 /* Body bytes: into the blob writer or the manifest buffer. A failure is
  * kept in r->err and answered by upload_end. */
 void upload_body(struct req *r, const char *data, size_t n);
+/* First callback of a deploy or match POST: a Content-Length over its cap
+ * sets r->body_too_large, else the whole body is reserved from the body
+ * budget now (r->body_busy when over it), so either refusal is answered
+ * before 100 Continue. */
+void upload_api_begin(struct req *r, struct MHD_Connection *c);
 /* Also answers GET/HEAD of an upload session (its status). */
 enum MHD_Result upload_end(struct req *r, struct MHD_Connection *c,
 			   const char *method);

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mirror/serve/api_deploy.h"
+#include "mirror/serve/api_match.h"
 #include "mirror/serve/serve.h"
 #include "oci/buf.h"
 #include "storefix.h"
@@ -969,6 +971,46 @@ Test(serve, a_manifest_put_over_the_size_limit_is_refused_before_continue)
 	raw_until(fd, got, sizeof(got), "\r\n\r\n");
 	cr_assert(!strncmp(got, "HTTP/1.1 413", 12), "%s", got);
 	close(fd);
+}
+
+static void api_post_head(char *got, size_t cap, const char *path,
+			  unsigned len)
+{
+	char head[1024];
+	int fd = raw_connect();
+
+	snprintf(head, sizeof(head),
+		 "POST %s HTTP/1.1\r\nHost: x\r\n"
+		 "Authorization: Basic cHVzaGVyOnMzY3JldA==\r\n"
+		 "Content-Type: application/json\r\nContent-Length: %u\r\n"
+		 "Expect: 100-continue\r\n\r\n",
+		 path, len);
+	raw_send(fd, head);
+	raw_until(fd, got, cap, "\r\n\r\n");
+	close(fd);
+}
+
+/* Match and deploy POSTs over their 64 KiB cap, or over the body budget,
+ * are refused before 100 Continue, not after the client sent the body. */
+Test(serve, api_posts_over_their_cap_are_refused_before_continue)
+{
+	char got[4096];
+
+	api_post_head(got, sizeof(got), "/ocimirror/v1/match?repo=" REPO,
+		      API_MATCH_BODY_MAX + 1);
+	cr_expect(!strncmp(got, "HTTP/1.1 413", 12), "%s", got);
+	api_post_head(got, sizeof(got),
+		      "/ocimirror/v1/deploy?repo=" REPO "&tag=1.0",
+		      API_DEPLOY_BODY_MAX + 1);
+	cr_expect(!strncmp(got, "HTTP/1.1 413", 12), "%s", got);
+	restart(64);
+	api_post_head(got, sizeof(got), "/ocimirror/v1/match?repo=" REPO,
+		      100);
+	cr_expect(!strncmp(got, "HTTP/1.1 503", 12), "%s", got);
+	cr_expect(metric_is("ocimirror_bodies_refused_total 1\n"));
+	/* within both: asked for */
+	api_post_head(got, sizeof(got), "/ocimirror/v1/match?repo=" REPO, 10);
+	cr_expect(strstr(got, " 100 "), "%s", got);
 }
 
 /* A tag record that is a directory (EISDIR) will not mend: the tag list
