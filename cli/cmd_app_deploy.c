@@ -8,10 +8,13 @@
  * written ["a","b"] or a,b. Defaults are the parameters' values. Every
  * invalid value is one line on stderr naming the setting and the rule,
  * exit 2. -o - writes to stdout. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -163,32 +166,75 @@ static int read_values(struct answers *a, const char *path, struct err *err)
 	return rc;
 }
 
+/* -o PATH: a fresh mkstemp file beside PATH (never following a link an
+ * attacker placed at a guessable name), written, fsynced, renamed over
+ * PATH, then the directory fsynced. Mode 0666 less the umask. */
 static int write_out(const char *path, const char *text, size_t len,
 		     struct err *err)
 {
-	char tmp[4096];
-	FILE *f;
+	char tmp[4096], dir[4096];
+	const char *slash;
+	mode_t mask;
+	size_t off = 0;
+	int fd, dfd;
 
 	if (!strcmp(path, "-")) {
 		if (fwrite(text, 1, len, stdout) != len || fflush(stdout))
 			return err_set(err, ERR_FAIL, "stdout: %m");
 		return 0;
 	}
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
+	slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if (snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path),
+			  path) >= (int)sizeof(dir))
+		return err_set(err, ERR_INVALID, "-o: path too long");
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
 	    (int)sizeof(tmp))
 		return err_set(err, ERR_INVALID, "-o: path too long");
-	f = fopen(tmp, "wb");
-	if (!f)
-		return err_set(err, ERR_FAIL, "-o %s: %m", tmp);
-	if (fwrite(text, 1, len, f) != len || fclose(f)) {
-		unlink(tmp);
-		return err_set(err, ERR_FAIL, "-o %s: write failed", path);
-	}
-	if (rename(tmp, path)) {
-		unlink(tmp);
+	fd = mkstemp(tmp);
+	if (fd < 0)
 		return err_set(err, ERR_FAIL, "-o %s: %m", path);
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask))
+		goto fail;
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		off += (size_t)n;
+	}
+	if (fsync(fd))
+		goto fail;
+	if (close(fd)) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path))
+		goto fail;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		int rc = fsync(dfd);
+
+		close(dfd);
+		if (rc)
+			return err_set(err, ERR_FAIL, "-o %s: fsync %s: %m",
+				       path, dir);
 	}
 	return 0;
+fail:
+	err_set(err, ERR_FAIL, "-o %s: write failed: %m", path);
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return err->code;
 }
 
 int cmd_app_deploy(int argc, char **argv, struct cli *cli)

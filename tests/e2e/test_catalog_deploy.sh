@@ -171,8 +171,30 @@ case_serve_needs_auth_without_anonymous_read() {
 	assert_eq 200 "$HTTP_CODE" "$(body)" || return
 }
 
+case_output_file_not_through_a_planted_link() {
+	kiln_store || return
+	local d=$E2E_WORK/outdir f victim=$E2E_WORK/victim.txt
+	rm -rf "$d" && mkdir -p "$d" || return
+	f=$d/deploy.yaml
+	echo keep >"$victim"
+	# the old PATH.tmp.PID name, planted as a link for the pid that runs
+	(
+		ln -s "$victim" "$f.tmp.$BASHPID"
+		umask 022
+		exec "$OCIMIRROR" --store "$STORE" app deploy apps/kiln --profile kiln-k8s \
+			--device-id edge-7 -o "$f"
+	) >/dev/null 2>&1 || { fail "app deploy -o failed"; return; }
+	assert_eq keep "$(cat "$victim")" "the planted link's target is untouched" || return
+	[ -f "$f" ] && [ ! -L "$f" ] || { fail "$f is no regular file"; return; }
+	assert_contains "$(cat "$f")" "kind: ApplicationDeployment" || return
+	assert_eq 644 "$(stat -c %a "$f")" "mode 0666 less the umask" || return
+	assert_eq 0 "$(find "$d" -name 'deploy.yaml.tmp.*' ! -type l | wc -l | tr -d ' ')" "no temporary left" || return
+	assert_eq 1 "$(find "$d" -type l | wc -l | tr -d ' ')" "the planted link alone" || return
+}
+
 run_case "app deploy: the defaults make a document the model accepts" case_defaults_document
 run_case "app deploy: each invalid value one line naming setting and rule, exit 2" case_invalid_values_one_line_each_exit_2
 run_case "app deploy: --values file, --set wins, the compose profile" case_values_file_and_compose_profile
 run_case "serve: GET config, POST deploy = app deploy's document but the id" case_serve_config_and_deploy_same_document
 run_case "serve: deploy needs credentials without --anonymous-read" case_serve_needs_auth_without_anonymous_read
+run_case "app deploy -o: a fresh temporary, not a planted link" case_output_file_not_through_a_planted_link
