@@ -86,7 +86,8 @@ int oci_regex_too_big(const char *s, unsigned long repeat_max,
 				if (hi > repeat_max)
 					return 1;
 				product *= hi ? hi : 1;
-				p--;
+				if (*p != '}')
+					p--; /* no }: let the loop read it */
 			}
 			if (product > product_max)
 				return 1;
