@@ -268,7 +268,8 @@ struct repos {
 	struct err err;
 };
 
-#define API_REPOS_PAGE 100	/* repositories per answer, unless n */
+/* repositories per answer unless n: what the page reads in one answer */
+#define API_REPOS_PAGE 1000
 #define API_REPOS_PAGE_MAX 1000 /* n above is taken as this */
 #define API_REPO_TAGS_MAX 1000	/* tags per repository (tagsTruncated) */
 
