@@ -4,6 +4,9 @@ CC ?= cc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc
+# the store is $(LOCALSTATEDIR)/lib/ocimirror; the units' StateDirectory= is
+# always under /var/lib, so with another LOCALSTATEDIR create the store first
+LOCALSTATEDIR ?= /var
 # systemd reads units and sysusers.d files under /usr/local/lib as well
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
@@ -148,25 +151,32 @@ bench: deps all
 run: deps all
 	@scripts/demo.sh $(BUILD)/ocimirror
 
-# The binary, the systemd units (contrib/systemd: @BINDIR@ filled in), the
-# ocimirror system user (sysusers.d), and example configuration in
-# $(SYSCONFDIR)/ocimirror/ where none is there yet (never overwritten).
+# The binary, the systemd units (contrib/systemd: @BINDIR@, @SYSCONFDIR@ and
+# @LOCALSTATEDIR@ filled in), the ocimirror system user (sysusers.d), and
+# example configuration in $(SYSCONFDIR)/ocimirror/ where none is there yet
+# (never overwritten): serve.env, and sync.yaml.example, which the admin copies
+# to sync.yaml (ocimirror-sync.service runs only once sync.yaml exists).
 # INSTALL_BIN: another build's binary (the e2e test: `make -o all install`).
 INSTALL_BIN ?= $(BUILD)/ocimirror
 UNITS := ocimirror-serve.service ocimirror-sync.service ocimirror-sync.timer
+UNIT_SED := sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	-e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g'
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/ocimirror
 	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/ocimirror
 	@set -e; for u in $(UNITS); do \
-		sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u; \
+		$(UNIT_SED) contrib/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u; \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
 		echo "install $(DESTDIR)$(UNITDIR)/$$u"; done
-	install -m 0644 contrib/systemd/ocimirror.sysusers $(DESTDIR)$(SYSUSERSDIR)/ocimirror.conf
-	@set -e; for f in serve.env sync.yaml; do \
+	$(UNIT_SED) contrib/systemd/ocimirror.sysusers >$(DESTDIR)$(SYSUSERSDIR)/ocimirror.conf
+	chmod 0644 $(DESTDIR)$(SYSUSERSDIR)/ocimirror.conf
+	@set -e; for f in serve.env sync.yaml.example; do \
 		[ -e $(DESTDIR)$(SYSCONFDIR)/ocimirror/$$f ] || \
 		install -m 0644 contrib/systemd/$$f $(DESTDIR)$(SYSCONFDIR)/ocimirror/$$f; done
-	@echo "install: then systemd-sysusers; systemctl daemon-reload;" \
+	@echo "install: then cp $(SYSCONFDIR)/ocimirror/sync.yaml.example" \
+		"$(SYSCONFDIR)/ocimirror/sync.yaml and edit it (no sync runs without it);" \
+		"systemd-sysusers; systemctl daemon-reload;" \
 		"systemctl enable --now ocimirror-serve.service ocimirror-sync.timer"
 
 clean:

@@ -85,3 +85,36 @@ int oci_mediatype_is_nondistributable(const char *mt)
 			return 1;
 	return 0;
 }
+
+int oci_artifact_type_is_signature(const char *at)
+{
+	static const char *const known[] = {MT_COSIGN_SIG, MT_NOTARY_SIG};
+	char b[128];
+
+	if (!at)
+		return 0;
+	mt_base(b, sizeof(b), at);
+	if (!strncasecmp(b, MT_SIGSTORE_BUNDLE_PREFIX,
+			 strlen(MT_SIGSTORE_BUNDLE_PREFIX)))
+		return 1;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcasecmp(b, known[i]))
+			return 1;
+	return 0;
+}
+
+int oci_artifact_type_is_sbom(const char *at)
+{
+	static const char *const known[] = {MT_SPDX_JSON, MT_SPDX_TEXT,
+					    MT_CYCLONEDX_JSON, MT_CYCLONEDX_XML,
+					    MT_SYFT_JSON};
+	char b[128];
+
+	if (!at)
+		return 0;
+	mt_base(b, sizeof(b), at);
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcasecmp(b, known[i]))
+			return 1;
+	return 0;
+}

@@ -78,6 +78,21 @@ int oci_mediatype_is_nondistributable(const char *mt);
  * index type we can store, or NULL. */
 const char *oci_mediatype_canonical(const char *mt);
 
+/* Referrers' artifact types: signatures and SBOMs (the one table of
+ * them is in mediatype.c). Sigstore bundles match by prefix (every
+ * version: "...bundle.v0.3+json", "...bundle+json;version=0.1"). */
+#define MT_COSIGN_SIG "application/vnd.dev.cosign.artifact.sig.v1+json"
+#define MT_NOTARY_SIG "application/vnd.cncf.notary.signature"
+#define MT_SIGSTORE_BUNDLE_PREFIX "application/vnd.dev.sigstore.bundle"
+#define MT_SPDX_JSON "application/spdx+json"
+#define MT_SPDX_TEXT "text/spdx"
+#define MT_CYCLONEDX_JSON "application/vnd.cyclonedx+json"
+#define MT_CYCLONEDX_XML "application/vnd.cyclonedx+xml"
+#define MT_SYFT_JSON "application/vnd.syft+json"
+/* 1 when artifact type at is a signature's / an SBOM's; at may be NULL. */
+int oci_artifact_type_is_signature(const char *at);
+int oci_artifact_type_is_sbom(const char *at);
+
 /* Annotation keys */
 #define ANN_REF_NAME "org.opencontainers.image.ref.name"
 #define ANN_TITLE "org.opencontainers.image.title"

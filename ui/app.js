@@ -59,7 +59,13 @@
 	}
 	/* A URL the server gave for one of its own resources: same origin only. */
 	function own(url) {
-		return typeof url === 'string' && url.startsWith('/') && !url.startsWith('//') ? url : null;
+		if (typeof url !== 'string' || !url) return null;
+		try {
+			const u = new URL(url, location.href);
+			return u.origin === location.origin ? u.href : null;
+		} catch (e) {
+			return null;
+		}
 	}
 	function pill(ok, yes, no) {
 		return h('span', { class: 'pill ' + (ok ? 'ok' : 'bad') }, ok ? yes : no);
@@ -141,6 +147,22 @@
 		inline(text, el, depth + 1, true);
 		parent.appendChild(el);
 	}
+	/* Bounds on a supplier's file: the renderer's regular expressions scan
+	 * ahead for closing marks, so a run of n characters costs up to n*n.
+	 * A run (paragraph, heading, list item) over RUN_MAX characters is
+	 * shown as plain text; past MD_MAX the file is shown as plain text. */
+	const RUN_MAX = 8 * 1024;
+	const MD_MAX = 256 * 1024;
+	function cutNote(text) {
+		return h('span', { class: 'md-cut', text: text });
+	}
+	/* the inline Markdown of one block's text s into el */
+	function run(s, el) {
+		if (s.length <= RUN_MAX) { inline(s, el); return; }
+		el.classList.add('md-plain');
+		el.appendChild(cutNote('(over 8 KiB: shown as plain text) '));
+		add(el, s);
+	}
 	function inline(s, parent, depth, inLink) {
 		depth = depth || 0;
 		if (depth > 8) { add(parent, s); return; }
@@ -171,36 +193,47 @@
 	}
 
 	const FENCE = /^ {0,3}(`{3,}|~{3,})/;
-	const HEADING = /^ {0,3}(#{1,6})(?:\s+(.*?))?\s*$/;
+	const HEADING = /^ {0,3}(#{1,6})(?=\s|$)(.*)$/;
 	const ITEM = /^( {0,3})([-*+]|\d{1,9}[.)])(\s+|$)(.*)$/;
 	const RULE = /^ {0,3}([-*_])(?:\s*\1){2,}\s*$/;
 	const QUOTE = /^ {0,3}>\s?(.*)$/;
 	function blockStart(line) {
-		return FENCE.test(line) || HEADING.test(line) || ITEM.test(line) || RULE.test(line);
+		return line.length <= RUN_MAX && (FENCE.test(line) || HEADING.test(line) || ITEM.test(line) || RULE.test(line));
 	}
 
 	function markdown(text) {
 		const root = h('div', { class: 'md' });
-		const lines = str(text).replace(/\r\n?/g, '\n').split('\n');
+		let all = str(text), rest = '';
+		if (all.length > MD_MAX) {
+			const nl = all.lastIndexOf('\n', MD_MAX);
+			const at = nl > 0 ? nl + 1 : MD_MAX;
+			rest = all.slice(at);
+			all = all.slice(0, at);
+		}
+		const lines = all.replace(/\r\n?/g, '\n').split('\n');
 		let i = 0;
 		while (i < lines.length) {
 			const line = lines[i];
 			let m;
 			if (/^\s*$/.test(line)) { i++; continue; }
-			if ((m = FENCE.exec(line))) {
+			const block = blockStart(line); /* else a paragraph */
+			if (block && (m = FENCE.exec(line))) {
 				const fence = m[1], body = [];
 				for (i++; i < lines.length && !lines[i].trim().startsWith(fence); i++) body.push(lines[i]);
 				i++;
 				root.appendChild(h('pre', null, h('code', { text: body.join('\n') })));
-			} else if ((m = HEADING.exec(line))) {
+			} else if (block && (m = HEADING.exec(line))) {
 				const el = h('h' + m[1].length);
-				inline(str(m[2]).replace(/\s+#+\s*$/, ''), el);
+				let t = m[2].trim();
+				if (/^#+$/.test(t)) t = '';
+				else if (/\s#+$/.test(t)) t = t.replace(/#+$/, '').trim();
+				run(t, el);
 				root.appendChild(el);
 				i++;
-			} else if (RULE.test(line)) {
+			} else if (block && RULE.test(line)) {
 				root.appendChild(h('hr'));
 				i++;
-			} else if ((m = ITEM.exec(line))) {
+			} else if (block && (m = ITEM.exec(line))) {
 				const ordered = /\d/.test(m[2]);
 				const list = h(ordered ? 'ol' : 'ul');
 				if (ordered && parseInt(m[2], 10) !== 1) list.setAttribute('start', String(parseInt(m[2], 10)));
@@ -224,7 +257,7 @@
 						i++;
 					} else break;
 				}
-				for (const li of list.children) { inline(li._md.join(' '), li); delete li._md; }
+				for (const li of list.children) { run(li._md.join(' '), li); delete li._md; }
 				root.appendChild(list);
 			} else {
 				const para = [];
@@ -234,9 +267,14 @@
 					i++;
 				}
 				const p = h('p');
-				inline(para.join(' '), p);
+				run(para.join(' '), p);
 				root.appendChild(p);
 			}
+		}
+		if (rest) {
+			root.appendChild(h('p', { class: 'md-cut' }, 'The file is over 256 KiB: the remaining ' + size(rest.length) +
+				' are shown as plain text.'));
+			root.appendChild(h('pre', { class: 'md-rest' }, h('code', { text: rest })));
 		}
 		return root;
 	}
@@ -268,10 +306,77 @@
 		const m = /^array\s*\[\s*(\w+)\s*\]$/i.exec(t);
 		return { type: (m ? m[1] : t).toLowerCase(), array: !!m };
 	}
+	/* A supplier's regexMatch, compiled once; null when the page leaves it
+	 * to the server: it does not compile here, or it may backtrack for
+	 * ever (a repeated group holding a quantifier or an alternation, as
+	 * (a+)+$ or (a|aa)*). */
+	const VALUE_MAX = 4096; /* MARGO_VALUE_MAX: the server refuses longer values */
+	const regexes = new Map();
+	function regexRisky(p) {
+		const stack = [{ inner: false }];
+		let last = null; /* the atom a quantifier would apply to: 'atom' or a closed group */
+		for (let i = 0; i < p.length; i++) {
+			const c = p[i];
+			if (c === '\\') { i++; last = 'atom'; continue; }
+			if (c === '[') {
+				for (i++; i < p.length && p[i] !== ']'; i++) if (p[i] === '\\') i++;
+				last = 'atom';
+				continue;
+			}
+			if (c === '(') {
+				stack.push({ inner: false });
+				if (p[i + 1] === '?') i += p[i + 2] === '<' && /[=!]/.test(p[i + 3] || '') ? 3 : 2;
+				last = null;
+				continue;
+			}
+			if (c === ')') {
+				const g = stack.length > 1 ? stack.pop() : { inner: false };
+				if (g.inner) stack[stack.length - 1].inner = true;
+				last = g;
+				continue;
+			}
+			if (c === '|') { stack[stack.length - 1].inner = true; last = null; continue; }
+			if (c === '*' || c === '+' || c === '?' || (c === '{' && /^\{\d*,?\d*\}/.test(p.slice(i, i + 24)))) {
+				let repeats = c !== '?';
+				if (c === '{') {
+					const m = /^\{(\d*)(,?)(\d*)\}/.exec(p.slice(i, i + 24));
+					repeats = m[2] === ',' ? m[3] === '' || parseInt(m[3], 10) > 1 : parseInt(m[1] || '0', 10) > 1;
+					i += m[0].length - 1;
+				}
+				if (last && typeof last === 'object' && last.inner && repeats) return true;
+				stack[stack.length - 1].inner = true;
+				if (p[i + 1] === '?' || p[i + 1] === '+') i++; /* lazy or possessive */
+				last = null;
+				continue;
+			}
+			last = c === '^' || c === '$' ? null : 'atom';
+		}
+		return false;
+	}
+	function regexOf(pattern) {
+		const p = str(pattern);
+		if (regexes.has(p)) return regexes.get(p);
+		let re = null;
+		if (!regexRisky(p)) {
+			try { re = new RegExp(p, 'u'); } catch (e) {
+				try { re = new RegExp(p); } catch (e2) { re = null; }
+			}
+		}
+		regexes.set(p, re);
+		return re;
+	}
+	/* next to a field whose pattern the page does not check */
+	function regexNote(s) {
+		const p = s.rules && s.rules.regexMatch;
+		if (!p || s.immutable || regexOf(p)) return null;
+		return h('div', { class: 'muted regex-note' }, 'The pattern ' + str(p).slice(0, 120) + ' is checked by the server only (' +
+			(regexRisky(str(p)) ? 'it repeats a group holding a quantifier or an alternation: it could stall this page' : 'this browser cannot compile it') + ').');
+	}
 	function checkItem(s, v, what) {
 		const r = s.rules || {};
 		const t = baseType(s).type;
 		const out = [];
+		if (new TextEncoder().encode(v).length > VALUE_MAX) return [what + ' is over ' + VALUE_MAX + ' bytes'];
 		if (t === 'integer') {
 			if (!/^[-+]?\d+$/.test(v)) return [what + ' "' + v.slice(0, 40) + '" is not an integer'];
 			const n = parseInt(v, 10);
@@ -294,11 +399,8 @@
 			if (isNum(r.minLength) && len < r.minLength) out.push(what + ' has ' + len + ' characters, fewer than ' + r.minLength);
 			if (isNum(r.maxLength) && len > r.maxLength) out.push(what + ' has ' + len + ' characters, more than ' + r.maxLength);
 			if (r.regexMatch) {
-				let re = null;
-				try { re = new RegExp(r.regexMatch, 'u'); } catch (e) {
-					try { re = new RegExp(r.regexMatch); } catch (e2) { re = null; }
-				}
-				if (re && !re.test(v)) out.push(what + ' does not match ' + str(r.regexMatch).slice(0, 120));
+				const re = regexOf(r.regexMatch);
+				if (re && !re.test(v.slice(0, VALUE_MAX))) out.push(what + ' does not match ' + str(r.regexMatch).slice(0, 120));
 			}
 		}
 		if (Array.isArray(r.options)) {
@@ -660,7 +762,7 @@
 				const box = h('div', { class: 'field', 'data-parameter': s.parameter },
 					h('label', { for: id }, str(s.name || s.parameter), s.immutable ? h('span', { class: 'muted' }, ' (read-only)') : null),
 					s.description ? h('div', { class: 'desc' }, str(s.description)) : null,
-					input, err);
+					input, regexNote(s), err);
 				const f = { s: s, input: input, err: err, box: box };
 				fields.push(f);
 				if (!byParam.has(s.parameter)) byParam.set(s.parameter, f);
@@ -773,5 +875,5 @@
 		b.hidden = false;
 	}).catch(() => {});
 	/* for the tests: the Markdown renderer and the rules, as pure functions */
-	window.ocimirrorUi = { markdown: markdown, check: check };
+	window.ocimirrorUi = { markdown: markdown, check: check, own: own };
 })();

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mirror/fresh.h"
 #include "mirror/margo/app_pull.h" /* MARGO_ARCH_MAX */
@@ -26,6 +27,17 @@ struct ient {
 	size_t n_refs, n_unres;
 	size_t bytes; /* the strings' */
 	unsigned long long used;
+	int failed;	  /* reading it failed (with this code) ... */
+	double failed_at; /* ... then: kept until MARGO_ICACHE_TTL after */
+};
+
+/* A package's apps entry: tags, icon, complete. */
+struct sument {
+	char repo[OCI_REPO_MAX];
+	struct oci_digest d;
+	json_t *tags, *icon;
+	int complete;
+	double at;
 };
 
 struct margo_icache {
@@ -34,7 +46,17 @@ struct margo_icache {
 	size_t n, max;
 	size_t bytes; /* of all entries, at most MARGO_ICACHE_BYTES */
 	unsigned long long clock;
+	struct sument *sv;
+	size_t n_sv;
 };
+
+static double now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void ient_release(struct ient *e)
 {
@@ -55,7 +77,10 @@ struct margo_icache *margo_icache_new(size_t max)
 		return NULL;
 	ic->max = max ? max : 1;
 	ic->v = calloc(ic->max, sizeof(*ic->v));
-	if (!ic->v) {
+	ic->sv = calloc(MARGO_SUMMARY_MAX, sizeof(*ic->sv));
+	if (!ic->v || !ic->sv) {
+		free(ic->v);
+		free(ic->sv);
 		free(ic);
 		return NULL;
 	}
@@ -69,7 +94,12 @@ void margo_icache_free(struct margo_icache *ic)
 		return;
 	for (size_t i = 0; i < ic->n; i++)
 		ient_release(&ic->v[i]);
+	for (size_t i = 0; i < ic->n_sv; i++) {
+		json_decref(ic->sv[i].tags);
+		json_decref(ic->sv[i].icon);
+	}
 	free(ic->v);
+	free(ic->sv);
 	pthread_mutex_destroy(&ic->mu);
 	free(ic);
 }
@@ -82,6 +112,90 @@ size_t margo_icache_size(struct margo_icache *ic)
 	n = ic->n;
 	pthread_mutex_unlock(&ic->mu);
 	return n;
+}
+
+size_t margo_icache_summaries(struct margo_icache *ic)
+{
+	size_t n;
+
+	pthread_mutex_lock(&ic->mu);
+	n = ic->n_sv;
+	pthread_mutex_unlock(&ic->mu);
+	return n;
+}
+
+/* 1 and the entry's values (copies) when (repo, d) is kept from less
+ * than MARGO_ICACHE_TTL before now. */
+static int summary_get(struct margo_icache *ic, const char *repo,
+		       const struct oci_digest *d, double now, json_t **tags,
+		       json_t **icon, int *complete)
+{
+	int found = 0;
+
+	if (!ic)
+		return 0;
+	pthread_mutex_lock(&ic->mu);
+	for (size_t i = 0; i < ic->n_sv; i++) {
+		struct sument *e = &ic->sv[i];
+
+		if (strcmp(e->repo, repo) || !oci_digest_equal(&e->d, d))
+			continue;
+		if (now >= e->at && now - e->at < MARGO_ICACHE_TTL) {
+			*tags = json_deep_copy(e->tags);
+			*icon = json_deep_copy(e->icon);
+			*complete = e->complete;
+			found = *tags && *icon;
+			if (!found) {
+				json_decref(*tags);
+				json_decref(*icon);
+			}
+		}
+		break;
+	}
+	pthread_mutex_unlock(&ic->mu);
+	return found;
+}
+
+/* Keep (repo, d)'s entry (copies), replacing an older one for the same
+ * key, else the oldest when full. */
+static void summary_put(struct margo_icache *ic, const char *repo,
+			const struct oci_digest *d, double now, json_t *tags,
+			json_t *icon, int complete)
+{
+	struct sument *e = NULL;
+	json_t *t, *i;
+
+	if (!ic || strlen(repo) >= sizeof(ic->sv[0].repo))
+		return;
+	t = json_deep_copy(tags);
+	i = json_deep_copy(icon);
+	if (!t || !i) {
+		json_decref(t);
+		json_decref(i);
+		return;
+	}
+	pthread_mutex_lock(&ic->mu);
+	for (size_t k = 0; k < ic->n_sv && !e; k++)
+		if (!strcmp(ic->sv[k].repo, repo) &&
+		    oci_digest_equal(&ic->sv[k].d, d))
+			e = &ic->sv[k];
+	if (!e && ic->n_sv < MARGO_SUMMARY_MAX)
+		e = &ic->sv[ic->n_sv++];
+	if (!e) {
+		e = &ic->sv[0];
+		for (size_t k = 1; k < ic->n_sv; k++)
+			if (ic->sv[k].at < e->at)
+				e = &ic->sv[k];
+	}
+	json_decref(e->tags);
+	json_decref(e->icon);
+	snprintf(e->repo, sizeof(e->repo), "%s", repo);
+	e->d = *d;
+	e->tags = t;
+	e->icon = i;
+	e->complete = complete;
+	e->at = now;
+	pthread_mutex_unlock(&ic->mu);
 }
 
 static int strv_copy(char ***out, size_t *n_out, char *const *v, size_t n)
@@ -112,19 +226,36 @@ static int ient_copy(struct ient *dst, const struct ient *e)
 	return 0;
 }
 
-/* 1 and a copy in *out when d is cached. */
+/* 1 and a copy in *out when d is cached; a failure kept less than
+ * MARGO_ICACHE_TTL ago: 1 with its code in *failed (else 0). An older
+ * failure is dropped: 0. */
 static int icache_get(struct margo_icache *ic, const struct oci_digest *d,
-		      struct ient *out)
+		      struct ient *out, int *failed)
 {
 	int found = 0;
 
+	*failed = 0;
 	if (!ic)
 		return 0;
 	pthread_mutex_lock(&ic->mu);
 	for (size_t i = 0; i < ic->n; i++)
 		if (oci_digest_equal(&ic->v[i].d, d)) {
-			ic->v[i].used = ++ic->clock;
-			found = !ient_copy(out, &ic->v[i]);
+			struct ient *e = &ic->v[i];
+
+			if (e->failed &&
+			    now_mono() - e->failed_at >= MARGO_ICACHE_TTL) {
+				ic->bytes -= e->bytes;
+				ient_release(e);
+				*e = ic->v[--ic->n];
+				break;
+			}
+			e->used = ++ic->clock;
+			if (e->failed) {
+				*failed = e->failed;
+				found = 1;
+			} else {
+				found = !ient_copy(out, e);
+			}
 			break;
 		}
 	pthread_mutex_unlock(&ic->mu);
@@ -164,9 +295,25 @@ static void icache_put(struct margo_icache *ic, const struct ient *e)
 	       (ic->n >= ic->max || ic->bytes + c.bytes > MARGO_ICACHE_BYTES))
 		icache_evict(ic);
 	c.used = ++ic->clock;
+	c.failed = e->failed;
+	c.failed_at = e->failed_at;
 	ic->bytes += c.bytes;
 	ic->v[ic->n++] = c;
 	pthread_mutex_unlock(&ic->mu);
+}
+
+/* Remember that reading archive d failed with rc (for a while); rc. */
+static int archive_failed(struct margo_icache *ic, const struct oci_digest *d,
+			  int rc)
+{
+	struct ient e;
+
+	memset(&e, 0, sizeof(e));
+	e.d = *d;
+	e.failed = rc;
+	e.failed_at = now_mono();
+	icache_put(ic, &e);
+	return rc;
 }
 
 /* The images the archive layer of component manifest m names, read from
@@ -181,7 +328,7 @@ static int archive_images(struct ient *out, const struct store *s,
 	struct oci_digest got;
 	char *raw = NULL;
 	size_t len = 0;
-	int rc, compose = 0;
+	int rc, failed, compose = 0;
 
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; m->kind == OCI_KIND_MANIFEST && i < m->n_layers; i++)
@@ -194,24 +341,27 @@ static int archive_images(struct ient *out, const struct store *s,
 		}
 	if (!layer)
 		return err_set(err, ERR_NOT_FOUND, "no chart or Compose layer");
-	if (icache_get(ic, &layer->digest, out))
-		return 0;
+	if (icache_get(ic, &layer->digest, out, &failed))
+		return failed ? err_set(err, failed,
+					"archive %s failed to read lately",
+					layer->digest.str)
+			      : 0;
 	rc = store_blob_read(&raw, &len, s, &layer->digest, MARGO_ARCHIVE_MAX,
 			     err);
 	if (rc)
-		return rc;
+		return archive_failed(ic, &layer->digest, rc);
 	oci_digest_of(&got, layer->digest.alg, raw, len);
 	if (!oci_digest_equal(&got, &layer->digest)) {
 		free(raw);
-		return err_set(err, ERR_DIGEST,
-			       "archive %s does not match its digest",
-			       layer->digest.str);
+		err_set(err, ERR_DIGEST, "archive %s does not match its digest",
+			layer->digest.str);
+		return archive_failed(ic, &layer->digest, ERR_DIGEST);
 	}
 	rc = compose ? margo_compose_images(&l, raw, len, err)
 		     : margo_chart_images(&l, raw, len, err);
 	free(raw);
 	if (rc)
-		return rc;
+		return archive_failed(ic, &layer->digest, rc);
 	out->d = layer->digest;
 	out->refs = calloc(l.n + 1, sizeof(char *));
 	out->unres = calloc(l.n + 1, sizeof(char *));
@@ -578,30 +728,71 @@ static json_t *profiles_json(const struct store *s, struct margo_icache *ic,
 }
 
 struct vers {
-	const struct store *s;
 	json_t *tags;
+	int truncated;
 };
 
+/* The tags that may be package versions, by name only (no description
+ * read); at most MARGO_BROWSE_VERSIONS_MAX. */
 static int collect_version(void *ctx, const char *repo, const char *tag,
 			   const struct store_ref *ref)
 {
 	struct vers *v = ctx;
-	char *desc = NULL;
-	size_t len = 0;
+	char *const one[] = {(char *)tag};
 
 	(void)repo;
-	if (tag && !margo_package_description(&desc, &len, v->s, &ref->digest,
-					      ref->media_type, NULL))
-		json_array_append_new(v->tags, json_string(tag));
-	free(desc);
+	(void)ref;
+	if (!tag || !margo_version_highest(one, 1))
+		return 0;
+	if (json_array_size(v->tags) >= MARGO_BROWSE_VERSIONS_MAX) {
+		v->truncated = 1;
+		return 0;
+	}
+	json_array_append_new(v->tags, json_string(tag));
 	return 0;
+}
+
+/* The highest version in tags that is a package, read into *p; tries a
+ * bounded number of the highest ones. */
+static int pkg_read_highest(struct pkg *p, const struct store *s,
+			    const char *repo, json_t *tags, struct err *err)
+{
+	size_t n = json_array_size(tags);
+	char **names = calloc(n + 1, sizeof(char *));
+	int rc = ERR_NOT_FOUND;
+
+	memset(p, 0, sizeof(*p));
+	if (!names)
+		return err_set(err, ERR_FAIL, "%s: out of memory", repo);
+	for (size_t i = 0; i < n; i++)
+		names[i] = (char *)json_string_value(json_array_get(tags, i));
+	for (int tries = 0; tries < 16 && rc == ERR_NOT_FOUND; tries++) {
+		const char *tag = margo_version_highest(names, n);
+		size_t k;
+
+		if (!tag)
+			break;
+		rc = pkg_read(p, s, repo, tag, err);
+		if (rc != ERR_NOT_FOUND)
+			break;
+		pkg_release(p);
+		for (k = 0; names[k] != tag; k++)
+			;
+		names[k] = names[--n];
+	}
+	free(names);
+	if (rc == ERR_NOT_FOUND)
+		return err_set(err, ERR_NOT_FOUND,
+			       "%s: no Margo application package in the store",
+			       repo);
+	return rc;
 }
 
 int margo_browse_app(json_t **out, const struct store *s,
 		     struct margo_icache *ic, const char *repo, const char *tag,
 		     struct err *err)
 {
-	struct vers v = {s, json_array()};
+	struct vers v = {json_array(), 0};
 	struct pkg p;
 	json_t *j, *profs;
 	int rc, complete;
@@ -616,24 +807,8 @@ int margo_browse_app(json_t **out, const struct store *s,
 		json_decref(v.tags);
 		return rc < 0 ? rc : ERR_FAIL;
 	}
-	if (!tag) {
-		size_t n = json_array_size(v.tags);
-		char **names = calloc(n + 1, sizeof(char *));
-
-		for (size_t i = 0; names && i < n; i++)
-			names[i] = (char *)json_string_value(
-			    json_array_get(v.tags, i));
-		tag = names ? margo_version_highest(names, n) : NULL;
-		free(names);
-		if (!tag) {
-			json_decref(v.tags);
-			return err_set(
-			    err, ERR_NOT_FOUND,
-			    "%s: no Margo application package in the store",
-			    repo);
-		}
-	}
-	rc = pkg_read(&p, s, repo, tag, err);
+	rc = tag ? pkg_read(&p, s, repo, tag, err)
+		 : pkg_read_highest(&p, s, repo, v.tags, err);
 	if (rc) {
 		pkg_release(&p);
 		json_decref(v.tags);
@@ -645,6 +820,7 @@ int margo_browse_app(json_t **out, const struct store *s,
 	json_object_set_new(j, "tag", json_string(p.tag));
 	json_object_set_new(j, "digest", json_string(p.ref.digest.str));
 	json_object_set_new(j, "versions", v.tags);
+	json_object_set_new(j, "versionsTruncated", json_boolean(v.truncated));
 	json_object_set_new(j, "id", str_or_null(&p.app.id));
 	json_object_set_new(j, "name", str_or_null(&p.app.name));
 	json_object_set_new(j, "version", str_or_null(&p.app.version));
@@ -671,8 +847,8 @@ int margo_browse_app(json_t **out, const struct store *s,
 	return 0;
 }
 
-json_t *margo_browse_apps(const struct store *s, struct margo_icache *ic,
-			  struct err *err)
+json_t *margo_browse_apps_at(const struct store *s, struct margo_icache *ic,
+			     double now, struct err *err)
 {
 	json_t *apps = margo_catalog(s, err), *a;
 	size_t i;
@@ -683,23 +859,41 @@ json_t *margo_browse_apps(const struct store *s, struct margo_icache *ic,
 		const char *repo =
 		    json_string_value(json_object_get(a, "repository"));
 		const char *tag = json_string_value(json_object_get(a, "tag"));
+		const char *ds =
+		    json_string_value(json_object_get(a, "digest"));
+		json_t *tags = NULL, *icon = NULL;
+		struct oci_digest d;
+		int complete = 0, keyed;
 		struct pkg p;
-		int complete = 0;
 
 		memset(&p, 0, sizeof(p));
-		if (repo && tag && !pkg_read(&p, s, repo, tag, NULL)) {
+		keyed = repo && ds && !oci_digest_parse(&d, ds, NULL);
+		if (keyed &&
+		    summary_get(ic, repo, &d, now, &tags, &icon, &complete)) {
+			/* kept from a moment ago */
+		} else if (repo && tag && !pkg_read(&p, s, repo, tag, NULL)) {
 			json_decref(profiles_json(s, ic, &p, &complete));
-			json_object_set_new(a, "tags", tags_json(&p.app));
-			json_object_set_new(a, "icon",
-					    resource_json(&p, &p.app.icon));
+			tags = tags_json(&p.app);
+			icon = resource_json(&p, &p.app.icon);
+			if (keyed && oci_digest_equal(&d, &p.ref.digest))
+				summary_put(ic, repo, &d, now, tags, icon,
+					    complete);
 		} else {
-			json_object_set_new(a, "tags", json_array());
-			json_object_set_new(a, "icon", json_null());
+			tags = json_array();
+			icon = json_null();
 		}
 		pkg_release(&p);
+		json_object_set_new(a, "tags", tags);
+		json_object_set_new(a, "icon", icon);
 		json_object_set_new(a, "complete", json_boolean(complete));
 	}
 	return apps;
+}
+
+json_t *margo_browse_apps(const struct store *s, struct margo_icache *ic,
+			  struct err *err)
+{
+	return margo_browse_apps_at(s, ic, now_mono(), err);
 }
 
 int margo_browse_resource(struct oci_digest *digest_out, int64_t *size_out,

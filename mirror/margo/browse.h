@@ -23,8 +23,17 @@
 #include "mirror/store/store.h"
 #include "oci/err.h"
 
-#define MARGO_ICACHE_MAX 512 /* archives whose images are kept */
+/* archives whose images are kept: enough that a scan over a large
+ * catalog does not evict what the next scan needs */
+#define MARGO_ICACHE_MAX 4096
 #define MARGO_ICACHE_BYTES (16u * 1024 * 1024) /* their strings, at most */
+/* An archive that failed to read is not read again for this long, nor a
+ * package's apps entry (tags, icon, complete) computed again: images
+ * stored since show after at most this delay. Seconds, monotonic clock. */
+#define MARGO_ICACHE_TTL 10.0
+#define MARGO_SUMMARY_MAX 4096 /* packages whose apps entry is kept */
+/* /app lists at most this many versions (then versionsTruncated). */
+#define MARGO_BROWSE_VERSIONS_MAX 1000
 
 struct margo_icache;
 
@@ -32,8 +41,10 @@ struct margo_icache;
  * (the least recently used goes first). NULL when out of memory. */
 struct margo_icache *margo_icache_new(size_t max);
 void margo_icache_free(struct margo_icache *ic);
-/* The archives held now (for tests). */
+/* The archives held now, failed ones included (for tests). */
 size_t margo_icache_size(struct margo_icache *ic);
+/* The package summaries (apps entries) held now (for tests). */
+size_t margo_icache_summaries(struct margo_icache *ic);
 
 /* margo_catalog's array, each entry with `tags` (catalog tags), `icon`
  * (the title of the package's icon layer, NULL when it has none) and
@@ -41,6 +52,11 @@ size_t margo_icache_size(struct margo_icache *ic);
  * (nothing kept). NULL with err set when the store cannot be walked. */
 json_t *margo_browse_apps(const struct store *s, struct margo_icache *ic,
 			  struct err *err);
+/* margo_browse_apps at time now (seconds of a monotonic clock): an entry
+ * of ic's for the same (repository, package digest) computed less than
+ * MARGO_ICACHE_TTL before now is used as it is. */
+json_t *margo_browse_apps_at(const struct store *s, struct margo_icache *ic,
+			     double now, struct err *err);
 
 /* The package at repo:tag (tag NULL: the highest version) in detail:
  * {repository, tag, digest, versions, id, name, version, description,
@@ -49,7 +65,9 @@ json_t *margo_browse_apps(const struct store *s, struct margo_icache *ic,
  * (each the title of a layer of the package, or null), profiles: [{type,
  * id, description, requiredResources | null, components: [{name,
  * repository, revision, present, images: [{ref, present}], unresolved:
- * [WHERE]}], complete, missing: [REF]}], complete}.
+ * [WHERE]}], complete, missing: [REF]}], complete, versionsTruncated}.
+ * versions are the repository's version-shaped tags by name (at most
+ * MARGO_BROWSE_VERSIONS_MAX; no description is read but the one shown).
  * ERR_NOT_FOUND (err names what) for no such repository, tag or package;
  * another code when the store failed. */
 int margo_browse_app(json_t **out, const struct store *s,

@@ -11,6 +11,7 @@
 #include "mirror/serve/respond.h"
 #include "mirror/store/walk.h"
 #include "oci/manifest.h"
+#include "oci/mediatype.h"
 #include "oci/platform.h"
 
 static void url_escape(struct buf *b, const char *s)
@@ -198,13 +199,20 @@ static int count_referrer(void *ctx, const char *desc)
 	const char *at = json_string_value(json_object_get(d, "artifactType"));
 
 	rc->all++;
-	if (at && (strstr(at, "sig") || strstr(at, "notary")))
+	if (oci_artifact_type_is_signature(at))
 		rc->sigs++;
-	else if (at && (strstr(at, "spdx") || strstr(at, "cyclonedx") ||
-			strstr(at, "sbom") || strstr(at, "syft")))
+	else if (oci_artifact_type_is_sbom(at))
 		rc->sboms++;
 	json_decref(d);
 	return 0;
+}
+
+/* a + b, at most INT64_MAX (descriptor sizes are the manifest's word) */
+static int64_t size_add(int64_t a, int64_t b)
+{
+	int64_t n;
+
+	return __builtin_add_overflow(a, b, &n) ? INT64_MAX : n;
 }
 
 /* The bytes of manifest d and of what it names (children of an index
@@ -227,10 +235,10 @@ static int64_t manifest_size(const struct store *s, const struct oci_digest *d,
 	n = (int64_t)len;
 	if (m.kind == OCI_KIND_MANIFEST) {
 		if (m.has_config && m.config.size > 0)
-			n += m.config.size;
+			n = size_add(n, m.config.size);
 		for (size_t i = 0; i < m.n_layers; i++)
 			if (m.layers[i].size > 0)
-				n += m.layers[i].size;
+				n = size_add(n, m.layers[i].size);
 	} else {
 		for (size_t i = 0; i < m.n_manifests; i++) {
 			const struct oci_descriptor *ch = &m.manifests[i];
@@ -243,9 +251,9 @@ static int64_t manifest_size(const struct store *s, const struct oci_digest *d,
 				json_array_append_new(plats, json_string(p));
 			}
 			if (depth < 2)
-				n += manifest_size(s, &ch->digest,
-						   ch->media_type, NULL,
-						   depth + 1);
+				n = size_add(n, manifest_size(s, &ch->digest,
+							      ch->media_type,
+							      NULL, depth + 1));
 		}
 	}
 	oci_manifest_release(&m);
@@ -255,9 +263,15 @@ static int64_t manifest_size(const struct store *s, const struct oci_digest *d,
 struct repos {
 	const struct store *s;
 	json_t *arr, *cur;
+	size_t n_tags; /* of cur */
 	int failed;
 	struct err err;
 };
+
+/* repositories per answer unless n: what the page reads in one answer */
+#define API_REPOS_PAGE 1000
+#define API_REPOS_PAGE_MAX 1000 /* n above is taken as this */
+#define API_REPO_TAGS_MAX 1000	/* tags per repository (tagsTruncated) */
 
 /* 1 when repo has tag "ALG-HEX.SUFFIX" for d (cosign's scheme). */
 static int has_suffix_tag(const struct store *s, const char *repo,
@@ -283,11 +297,18 @@ static int visit_repo_tag(void *ctx, const char *repo, const char *tag,
 	if (!rs->cur ||
 	    strcmp(json_string_value(json_object_get(rs->cur, "repository")),
 		   repo)) {
-		rs->cur = json_pack("{s:s,s:[]}", "repository", repo, "tags");
+		rs->cur = json_pack("{s:s,s:[],s:b}", "repository", repo,
+				    "tags", "tagsTruncated", 0);
 		json_array_append_new(rs->arr, rs->cur);
+		rs->n_tags = 0;
 	}
 	if (!tag)
 		return 0;
+	if (rs->n_tags >= API_REPO_TAGS_MAX) {
+		json_object_set_new(rs->cur, "tagsTruncated", json_true());
+		return 0;
+	}
+	rs->n_tags++;
 	tags = json_object_get(rs->cur, "tags");
 	plats = json_array();
 	size = manifest_size(rs->s, &ref->digest, ref->media_type, plats, 0);
@@ -311,20 +332,108 @@ static int visit_repo_tag(void *ctx, const char *repo, const char *tag,
 	return 0;
 }
 
+static int collect_repo(void *ctx, const char *repo)
+{
+	struct repos *rs = ctx;
+
+	if (store_repo_exists(rs->s, repo))
+		json_array_append_new(rs->arr, json_string(repo));
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 enum MHD_Result api_repos(struct req *r, struct MHD_Connection *c)
 {
+	long n = r->q.n >= 0 ? r->q.n : API_REPOS_PAGE;
+	struct MHD_Response *resp = NULL;
+	const char **names = NULL;
+	size_t nn, start = 0, end;
 	struct repos rs;
-	int rc;
+	char *text;
+	int rc = 0;
 
+	if (r->q.n_bad)
+		return respond_error(r, c, 400, "UNSUPPORTED",
+				     "invalid n \"%s\"", r->q.n_text);
+	if (n > API_REPOS_PAGE_MAX)
+		n = API_REPOS_PAGE_MAX;
 	memset(&rs, 0, sizeof(rs));
 	rs.s = r->srv->s;
 	rs.arr = json_array();
 	err_clear(&rs.err);
-	rc = walk_tags(rs.s, NULL, visit_repo_tag, &rs, &rs.err);
+	/* the names first (sorted), then the tags of one page only */
+	rc = walk_repos(rs.s, collect_repo, &rs, &rs.err);
+	nn = json_array_size(rs.arr);
+	names = calloc(nn + 1, sizeof(*names));
+	if (!names || rc < 0) {
+		free(names);
+		json_decref(rs.arr);
+		__atomic_add_fetch(&r->srv->opens_refused, 1, __ATOMIC_RELAXED);
+		return respond_unavailable(r, c, "store: %s",
+					   names ? rs.err.msg
+						 : "listing repositories: out "
+						   "of memory");
+	}
+	for (size_t i = 0; i < nn; i++)
+		names[i] = json_string_value(json_array_get(rs.arr, i));
+	qsort(names, nn, sizeof(*names), name_cmp);
+	if (r->q.last)
+		while (start < nn && strcmp(names[start], r->q.last) <= 0)
+			start++;
+	end = start + (size_t)n < nn ? start + (size_t)n : nn;
+	{
+		json_t *all = rs.arr;
+
+		rs.arr = json_array();
+		for (size_t i = start; i < end && !rs.failed; i++) {
+			rc = walk_tags(rs.s, names[i], visit_repo_tag, &rs,
+				       &rs.err);
+			if (rc < 0)
+				break;
+		}
+		if (!rs.failed && rc >= 0 && end < nn && end > start) {
+			struct buf link;
+
+			buf_init(&link, 4096);
+			/* repository names are URL-safe */
+			buf_printf(&link,
+				   "</ocimirror/v1/repos?n=%ld&last=%s>; "
+				   "rel=\"next\"",
+				   n, names[end - 1]);
+			text = link.data ? strdup(link.data) : NULL;
+			buf_release(&link);
+		} else {
+			text = NULL;
+		}
+		free(names);
+		json_decref(all);
+	}
 	if (rs.failed || rc < 0) {
+		free(text);
 		json_decref(rs.arr);
 		__atomic_add_fetch(&r->srv->opens_refused, 1, __ATOMIC_RELAXED);
 		return respond_unavailable(r, c, "store: %s", rs.err.msg);
 	}
-	return send_json(r, c, rs.arr);
+	{
+		char *body = json_dumps(rs.arr, JSON_COMPACT);
+		char *link = text;
+
+		json_decref(rs.arr);
+		if (!body) {
+			free(link);
+			return MHD_NO;
+		}
+		respond_json(r, c, 200, "application/json", body, strlen(body),
+			     &resp);
+		if (resp && link)
+			MHD_add_response_header(resp, "Link", link);
+		r->bytes_out += strlen(body);
+		free(body);
+		free(link);
+		return respond_send(r, c, 200, resp);
+	}
 }

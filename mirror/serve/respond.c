@@ -45,6 +45,12 @@ enum MHD_Result respond_send(struct req *r, struct MHD_Connection *c,
 	if (!strncmp(r->url, "/ocimirror/v1/", 14) || !strcmp(r->url, "/") ||
 	    !strncmp(r->url, "/ui/", 4))
 		respond_page_headers(resp);
+	else if (!strncmp(r->url, "/v2/", 4) &&
+		 (strstr(r->url, "/blobs/") || strstr(r->url, "/manifests/")))
+		/* stored bytes opened in a browser run nothing */
+		header_once(resp, "Content-Security-Policy",
+			    RESPOND_CSP_CONTENT);
+	header_once(resp, "X-Content-Type-Options", "nosniff");
 	r->status = status;
 	r->responded = 1;
 	if (r->first) {

@@ -47,11 +47,15 @@ enum MHD_Result respond_fd(struct req *r, struct MHD_Connection *c, int fd,
 #define RESPOND_CSP                                                            \
 	"default-src 'self'; img-src 'self' data:; object-src 'none'; "        \
 	"base-uri 'none'; frame-ancestors 'none'"
+/* The policy of stored content served as it is (blobs, manifests). */
+#define RESPOND_CSP_CONTENT "default-src 'none'; sandbox"
 /* The headers of every /ocimirror/v1/ answer and of the UI's pages ("/",
  * "/ui/..."): Content-Security-Policy RESPOND_CSP, X-Content-Type-Options
  * nosniff, Referrer-Policy no-referrer and, for a JSON body (its
  * Content-Type set before), Cache-Control no-store. A header already on
- * resp is left as it is. respond_send adds them for those paths. */
+ * resp is left as it is. respond_send adds them for those paths, adds
+ * X-Content-Type-Options nosniff to every answer, and to /v2/ blob and
+ * manifest answers Content-Security-Policy RESPOND_CSP_CONTENT. */
 void respond_page_headers(struct MHD_Response *resp);
 /* Send the answer held in r->pending. */
 enum MHD_Result respond_pending(struct req *r, struct MHD_Connection *c);

@@ -1,5 +1,6 @@
 /* The filesystem backend: the on-disk layout of store.h. Every write goes
- * to STORE/tmp (same filesystem), is fsync'd and renamed into place. */
+ * to STORE/tmp (same filesystem), is fsync'd and renamed into place, and
+ * the directory it lands in is fsync'd. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -238,6 +239,8 @@ static int fs_stage_place(void *be, const char *token,
 	if (!dst || rename(token, dst))
 		rc = err_set(err, ERR_FAIL, "rename into %s: %s",
 			     dst ? dst : "store", strerror(errno));
+	else
+		rc = fsutil_parent_sync(dst, err); /* the new name, durable */
 	free(dst);
 	return rc;
 }
@@ -291,6 +294,8 @@ static int put_atomic(void *be, char *dst, const char *text, struct err *err)
 			     strerror(errno));
 		goto out;
 	}
+	/* the rename is durable only once the directory is */
+	rc = fsutil_parent_sync(dst, err);
 out:
 	if (fd >= 0)
 		close(fd);

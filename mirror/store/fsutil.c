@@ -25,6 +25,39 @@ char *fsutil_pathf(const char *fmt, ...)
 	return n < 0 ? NULL : p;
 }
 
+int fsutil_dir_sync(const char *dir, struct err *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return err_set(err, ERR_FAIL, "fsync directory %s: %s", dir,
+			       strerror(errno));
+	if (fsync(fd) && errno != EINVAL)
+		rc = err_set(err, ERR_FAIL, "fsync directory %s: %s", dir,
+			     strerror(errno));
+	close(fd);
+	return rc;
+}
+
+int fsutil_parent_sync(const char *path, struct err *err)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int rc;
+
+	if (!slash)
+		return fsutil_dir_sync(".", err);
+	if (slash == path)
+		return fsutil_dir_sync("/", err);
+	dir = strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return err_set(err, ERR_FAIL, "out of memory");
+	rc = fsutil_dir_sync(dir, err);
+	free(dir);
+	return rc;
+}
+
 int fsutil_mkdirs(const char *path, struct err *err)
 {
 	char tmp[4096];
@@ -36,10 +69,17 @@ int fsutil_mkdirs(const char *path, struct err *err)
 	for (size_t i = 1; i <= n; i++) {
 		if (tmp[i] == '/' || tmp[i] == '\0') {
 			char c = tmp[i];
+			int rc;
+
 			tmp[i] = '\0';
-			if (mkdir(tmp, 0755) && errno != EEXIST)
-				return err_set(err, ERR_FAIL, "mkdir %s: %s",
-					       tmp, strerror(errno));
+			if (mkdir(tmp, 0755)) {
+				if (errno != EEXIST)
+					return err_set(err, ERR_FAIL,
+						       "mkdir %s: %s", tmp,
+						       strerror(errno));
+			} else if ((rc = fsutil_parent_sync(tmp, err))) {
+				return rc;
+			}
 			tmp[i] = c;
 		}
 	}

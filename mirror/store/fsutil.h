@@ -16,8 +16,18 @@
  * frees. */
 char *fsutil_pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* mkdir -p. */
+/* mkdir -p; the parent of each directory it creates is fsync'd, so the
+ * new directories survive a power loss. */
 int fsutil_mkdirs(const char *path, struct err *err);
+
+/* fsync the directory DIR (an entry renamed or created in it is then
+ * durable). A filesystem that cannot fsync directories (EINVAL) counts as
+ * done. ERR_FAIL "fsync directory DIR: ..." otherwise. */
+int fsutil_dir_sync(const char *dir, struct err *err);
+
+/* fsutil_dir_sync of the directory holding PATH ("." when PATH has no
+ * slash). */
+int fsutil_parent_sync(const char *path, struct err *err);
 
 /* The code for a failed system call's errno: ERR_FAIL for what may mend
  * (descriptors, memory, EIO, ENOSPC, EAGAIN, ...), ERR_INVALID for what

@@ -9,10 +9,12 @@
 ROOT=$(cd "$HERE/../.." && pwd)
 UNITS="ocimirror-serve.service ocimirror-sync.service ocimirror-sync.timer"
 
-install_to() { # DESTDIR [PREFIX]: make install with this test's binary
+install_to() { # DESTDIR [PREFIX [MAKE-VAR=VALUE...]]: make install with this test's binary
+	local d=$1 p=${2:-/usr}
+	shift; shift || true
 	# -o all: install what $OCIMIRROR is, build nothing
-	make --no-print-directory -C "$ROOT" -o all install DESTDIR="$1" \
-		PREFIX="${2:-/usr}" INSTALL_BIN="$OCIMIRROR" >"$E2E_WORK/install.log" 2>&1
+	make --no-print-directory -C "$ROOT" -o all install DESTDIR="$d" \
+		PREFIX="$p" INSTALL_BIN="$OCIMIRROR" "$@" >"$E2E_WORK/install.log" 2>&1
 }
 
 case_make_install() {
@@ -25,15 +27,51 @@ case_make_install() {
 	done
 	assert_file "$d/opt/om/lib/sysusers.d/ocimirror.conf" || return
 	assert_file "$d/etc/ocimirror/serve.env" || return
-	assert_file "$d/etc/ocimirror/sync.yaml" || return
+	# the example only: sync.yaml (ConditionPathExists of the sync unit)
+	# is the admin's copy, so enabling the timer syncs nothing before it
+	assert_file "$d/etc/ocimirror/sync.yaml.example" || return
+	[ ! -e "$d/etc/ocimirror/sync.yaml" ] || { fail "make install created sync.yaml"; return; }
+	assert_contains "$(cat "$E2E_WORK/install.log")" "cp /etc/ocimirror/sync.yaml.example /etc/ocimirror/sync.yaml" \
+		"install output" || return
 	# the binary's path under PREFIX, not the placeholder
 	assert_contains "$(grep '^ExecStart=' "$d/opt/om/lib/systemd/system/ocimirror-serve.service")" \
 		"ExecStart=/opt/om/bin/ocimirror --store /var/lib/ocimirror serve" "serve ExecStart" || return
-	assert_eq "" "$(grep -l @BINDIR@ "$d"/opt/om/lib/systemd/system/*)" "units with @BINDIR@ left" || return
+	assert_eq "" "$(grep -l '@[A-Z]*DIR@' "$d"/opt/om/lib/systemd/system/* "$d/opt/om/lib/sysusers.d/ocimirror.conf")" \
+		"units with a @...DIR@ left" || return
 	# an admin's configuration is never overwritten
 	echo "OCIMIRROR_SERVE_ARGS=--listen=0.0.0.0:5000" >"$d/etc/ocimirror/serve.env"
 	install_to "$d" /opt/om || { fail "second make install failed"; return; }
-	assert_eq "OCIMIRROR_SERVE_ARGS=--listen=0.0.0.0:5000" "$(cat "$d/etc/ocimirror/serve.env")" "serve.env kept"
+	assert_eq "OCIMIRROR_SERVE_ARGS=--listen=0.0.0.0:5000" "$(cat "$d/etc/ocimirror/serve.env")" "serve.env kept" || return
+	echo "# mine" >"$d/etc/ocimirror/sync.yaml.example"
+	install_to "$d" /opt/om || { fail "third make install failed"; return; }
+	assert_eq "# mine" "$(cat "$d/etc/ocimirror/sync.yaml.example")" "sync.yaml.example kept"
+}
+
+case_make_install_sysconfdir() {
+	local d=$E2E_WORK/dest-sysconf s
+	rm -rf "$d"
+	install_to "$d" /usr/local SYSCONFDIR=/usr/local/etc LOCALSTATEDIR=/srv ||
+		{ fail "make install: $(tail -n 3 "$E2E_WORK/install.log")"; return; }
+	s=$d/usr/local/lib/systemd/system
+	assert_file "$d/usr/local/etc/ocimirror/serve.env" || return
+	assert_file "$d/usr/local/etc/ocimirror/sync.yaml.example" || return
+	[ ! -e "$d/usr/local/etc/ocimirror/sync.yaml" ] || { fail "make install created sync.yaml"; return; }
+	[ ! -e "$d/etc" ] || { fail "make install wrote under /etc with SYSCONFDIR=/usr/local/etc"; return; }
+	assert_eq "/usr/local/etc/ocimirror/sync.yaml" "$(unit_value "$s/ocimirror-sync.service" ConditionPathExists)" \
+		"sync ConditionPathExists" || return
+	assert_eq "/usr/local/bin/ocimirror --store /srv/lib/ocimirror sync -c /usr/local/etc/ocimirror/sync.yaml --wait" \
+		"$(unit_value "$s/ocimirror-sync.service" ExecStart)" "sync ExecStart" || return
+	assert_eq "/usr/local/etc/ocimirror/serve.env" "$(unit_value "$s/ocimirror-serve.service" EnvironmentFile | tr -d -)" \
+		"serve EnvironmentFile" || return
+	assert_eq "/usr/local/etc/ocimirror" "$(unit_value "$s/ocimirror-sync.service" Environment | sed 's/^DOCKER_CONFIG=//')" \
+		"sync DOCKER_CONFIG" || return
+	assert_eq "/srv/lib/ocimirror" "$(unit_value "$s/ocimirror-serve.service" ReadWritePaths)" "serve ReadWritePaths" || return
+	# StateDirectory= is relative to /var/lib: never a path
+	assert_eq ocimirror "$(unit_value "$s/ocimirror-serve.service" StateDirectory)" "serve StateDirectory" || return
+	assert_eq "" "$(grep -rlE -e '(^|[=[:space:]-])/etc/ocimirror' -e /var/lib "$s" "$d/usr/local/lib/sysusers.d")" \
+		"installed files naming /etc/ocimirror or /var/lib" || return
+	assert_contains "$(cat "$d/usr/local/lib/sysusers.d/ocimirror.conf")" "\"ocimirror registry mirror\" /srv/lib/ocimirror" \
+		"sysusers home"
 }
 
 unit_value() { # FILE KEY: the value of the last KEY= line
@@ -41,7 +79,10 @@ unit_value() { # FILE KEY: the value of the last KEY= line
 }
 
 case_units_hardened_and_timer_nightly() {
-	local s=$ROOT/contrib/systemd k
+	local d=$E2E_WORK/dest-hardened s k
+	rm -rf "$d"
+	install_to "$d" /usr || { fail "make install: $(tail -n 3 "$E2E_WORK/install.log")"; return; }
+	s=$d/usr/lib/systemd/system
 	assert_eq oneshot "$(unit_value "$s/ocimirror-sync.service" Type)" "sync Type" || return
 	assert_eq "*-*-* 03:00:00" "$(unit_value "$s/ocimirror-sync.timer" OnCalendar)" "OnCalendar" || return
 	assert_eq 1h "$(unit_value "$s/ocimirror-sync.timer" RandomizedDelaySec)" "RandomizedDelaySec" || return
@@ -55,7 +96,9 @@ case_units_hardened_and_timer_nightly() {
 	assert_eq "/etc/ocimirror/serve.env" "$(unit_value "$s/ocimirror-serve.service" EnvironmentFile | tr -d -)" \
 		"serve EnvironmentFile" || return
 	assert_contains "$(unit_value "$s/ocimirror-sync.service" ExecStart)" "sync -c /etc/ocimirror/sync.yaml" "sync ExecStart" || return
-	assert_contains "$(cat "$s/ocimirror.sysusers")" "u ocimirror - " "sysusers line"
+	assert_eq "/etc/ocimirror/sync.yaml" "$(unit_value "$s/ocimirror-sync.service" ConditionPathExists)" \
+		"sync ConditionPathExists" || return
+	assert_contains "$(cat "$d/usr/lib/sysusers.d/ocimirror.conf")" "u ocimirror - " "sysusers line"
 }
 
 # systemd-analyze works on a root holding the units it resolves (the
@@ -202,6 +245,7 @@ case_unrecorded_run_exits_1() {
 
 reason=$(verify_skip_reason)
 run_case "make install: binary, units, user, configuration (PREFIX, DESTDIR)" case_make_install
+run_case "make install SYSCONFDIR=/usr/local/etc LOCALSTATEDIR=/srv: paths in the units" case_make_install_sysconfdir
 run_case "units: hardened, sync oneshot, timer nightly randomized persistent" case_units_hardened_and_timer_nightly
 if [ -n "$reason" ]; then
 	skip_case "systemd-analyze verify of the installed units" "$reason"

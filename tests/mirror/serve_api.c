@@ -624,3 +624,235 @@ Test(serve_api, measure_apps_over_200_packages)
 			    (double)(b.tv_usec - a.tv_usec) / 1e3);
 	}
 }
+
+/* The tags of repo in a /repos answer, or NULL. */
+static json_t *repo_entry(json_t *arr, const char *repo)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach (arr, i, v)
+		if (!strcmp(jstr(v, "repository"), repo))
+			return v;
+	return NULL;
+}
+
+Test(serve_api, repos_sizes_saturate_and_types_match_exactly)
+{
+	char json[2048], cd[512], ld[512], d[600];
+	struct oci_digest cfg, lay, m, ref;
+	struct err e;
+	json_t *j, *t;
+
+	cfg = fix_blob(&L.remote, "{}");
+	lay = fix_blob(&L.remote, "huge");
+	fix_desc(cd, sizeof(cd), MT_CONFIG, &cfg, 9223372036854775807LL);
+	fix_desc(ld, sizeof(ld), MT_LAYER, &lay, 9223372036854775807LL);
+	snprintf(json, sizeof(json),
+		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,"
+		 "\"layers\":[%s,%s]}",
+		 MT_MANIFEST, cd, ld, ld);
+	m = fix_manifest(&L.remote, "team/huge", json, MT_MANIFEST);
+	fix_tag(&L.remote, "team/huge", "1.0", &m, MT_MANIFEST);
+	/* "design" holds "sig", "application/vnd.example.sbomish" "sbom" */
+	ref = fix_image(&L.remote, "team/huge", "{\"r\":1}", NULL, 0, &m,
+			"application/vnd.example.design+json");
+	snprintf(d, sizeof(d),
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":100,"
+		 "\"artifactType\":\"application/vnd.example.design+json\"}",
+		 MT_MANIFEST, ref.str);
+	cr_assert_eq(
+	    store_referrer_add(&L.remote.st, "team/huge", &m, &ref, d, &e), 0,
+	    "%s", e.msg);
+	ref = fix_image(&L.remote, "team/huge", "{\"r\":2}", NULL, 0, &m,
+			"application/vnd.dev.sigstore.bundle.v0.3+json");
+	snprintf(d, sizeof(d),
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":100,"
+		 "\"artifactType\":\"application/vnd.dev.sigstore.bundle.v0.3+"
+		 "json\"}",
+		 MT_MANIFEST, ref.str);
+	cr_assert_eq(
+	    store_referrer_add(&L.remote.st, "team/huge", &m, &ref, d, &e), 0,
+	    "%s", e.msg);
+	j = get_json("/ocimirror/v1/repos?n=1000");
+	t = json_array_get(
+	    json_object_get(repo_entry(j, "team/huge"), "tags"), 0);
+	cr_assert_str_eq(jstr(t, "tag"), "1.0");
+	cr_assert_eq(json_integer_value(json_object_get(t, "size")),
+		     9223372036854775807LL, "saturated, not wrapped");
+	cr_assert_eq(json_integer_value(json_object_get(t, "referrers")), 2);
+	cr_assert_eq(json_integer_value(json_object_get(t, "signatures")), 1,
+		     "the sigstore bundle only");
+	cr_assert_eq(json_integer_value(json_object_get(t, "sboms")), 0);
+	cr_assert(json_is_false(
+	    json_object_get(repo_entry(j, "team/huge"), "tagsTruncated")));
+	json_decref(j);
+}
+
+Test(serve_api, repos_page_by_n_and_last)
+{
+	struct resp r;
+	json_t *j, *all;
+	char want[300], path[300];
+	const char *first, *second;
+
+	all = get_json("/ocimirror/v1/repos");
+	cr_assert_eq(json_array_size(all), 3, "apps, chart, image");
+	first = jstr(json_array_get(all, 0), "repository");
+	second = jstr(json_array_get(all, 1), "repository");
+	cr_assert(strcmp(first, second) < 0, "sorted");
+	get(&r, "/ocimirror/v1/repos?n=1");
+	cr_assert_eq(r.status, 200);
+	j = json_loadb(r.body.data, r.body.len, 0, NULL);
+	cr_assert_eq(json_array_size(j), 1);
+	cr_assert_str_eq(jstr(json_array_get(j, 0), "repository"), first);
+	snprintf(want, sizeof(want),
+		 "</ocimirror/v1/repos?n=1&last=%s>; rel=\"next\"", first);
+	cr_assert_str_eq(header(&r, "Link"), want);
+	json_decref(j);
+	buf_release(&r.body);
+	snprintf(path, sizeof(path), "/ocimirror/v1/repos?n=1&last=%s", first);
+	j = get_json(path);
+	cr_assert_eq(json_array_size(j), 1);
+	cr_assert_str_eq(jstr(json_array_get(j, 0), "repository"), second);
+	json_decref(j);
+	get(&r, "/ocimirror/v1/repos?n=5");
+	cr_assert_null(header(&r, "Link"), "the last page");
+	buf_release(&r.body);
+	json_decref(all);
+	assert_status("/ocimirror/v1/repos?n=x", 400, "UNSUPPORTED");
+}
+
+Test(serve_api, repos_cap_tags_per_repository)
+{
+	const char *layers[] = {"many-layer"};
+	struct oci_digest d =
+	    fix_image(&L.remote, "team/many", "{\"m\":1}", layers, 1, NULL,
+		      NULL);
+	char tag[32];
+	json_t *j, *e;
+
+	for (int i = 0; i < 1001; i++) {
+		snprintf(tag, sizeof(tag), "t%04d", i);
+		fix_tag(&L.remote, "team/many", tag, &d, MT_MANIFEST);
+	}
+	j = get_json("/ocimirror/v1/repos");
+	e = repo_entry(j, "team/many");
+	cr_assert(e);
+	cr_assert_eq(json_array_size(json_object_get(e, "tags")), 1000);
+	cr_assert(json_is_true(json_object_get(e, "tagsTruncated")));
+	json_decref(j);
+}
+
+Test(serve_api, registry_bodies_are_sandboxed_and_nosniff)
+{
+	struct resp r;
+
+	get(&r, "/v2/" MON_IMAGE "/manifests/1.2.0");
+	cr_assert_eq(r.status, 200, "%s", r.body.data);
+	cr_assert_str_eq(header(&r, "Content-Security-Policy"),
+			 "default-src 'none'; sandbox");
+	cr_assert_str_eq(header(&r, "X-Content-Type-Options"), "nosniff");
+	buf_release(&r.body);
+	get(&r, "/v2/");
+	cr_assert_str_eq(header(&r, "X-Content-Type-Options"), "nosniff");
+	buf_release(&r.body);
+	get(&r, "/v2/_catalog");
+	cr_assert_str_eq(header(&r, "X-Content-Type-Options"), "nosniff");
+	cr_assert_null(header(&r, "Content-Security-Policy"));
+	buf_release(&r.body);
+}
+
+Test(serve_api, apps_entries_are_kept_a_while)
+{
+	struct margo_icache *ic = margo_icache_new(8);
+	const char *layers[] = {"agent-layer"};
+	struct oci_digest d;
+	struct err e;
+	json_t *j;
+
+	cr_assert(ic);
+	/* 2.0.0 runs chart 1.2.0, which names the agent: incomplete */
+	store_package("apps/monitor", "edge-monitor", "2.0.0", "1.2.0");
+	j = margo_browse_apps_at(&L.remote.st, ic, 100.0, &e);
+	cr_assert(j, "%s", e.msg);
+	cr_assert(json_is_false(json_object_get(json_array_get(j, 0),
+						"complete")));
+	json_decref(j);
+	cr_assert_eq(margo_icache_summaries(ic), 1);
+	d = fix_image(&L.remote, "registry.example/edge/agent", "{\"g\":1}",
+		      layers, 1, NULL, NULL);
+	fix_tag(&L.remote, "registry.example/edge/agent", "0.9", &d,
+		MT_MANIFEST);
+	j = margo_browse_apps_at(&L.remote.st, ic, 105.0, &e);
+	cr_assert(json_is_false(json_object_get(json_array_get(j, 0),
+						"complete")),
+		  "kept: not computed again");
+	cr_assert_str_eq(dump(json_object_get(json_array_get(j, 0), "tags")),
+			 "[\"monitoring\",\"edge\"]");
+	json_decref(j);
+	j = margo_browse_apps_at(&L.remote.st, ic, 110.5, &e);
+	cr_assert(json_is_true(json_object_get(json_array_get(j, 0),
+					       "complete")),
+		  "older than the validity: computed again");
+	cr_assert_str_eq(jstr(json_array_get(j, 0), "icon"),
+			 "resources/icon.png");
+	json_decref(j);
+	cr_assert_eq(margo_icache_summaries(ic), 1);
+	margo_icache_free(ic);
+}
+
+Test(serve_api, a_failed_archive_is_remembered)
+{
+	struct margo_icache *ic = margo_icache_new(8);
+	char json[2048], cd[512], ld[512];
+	struct oci_digest cfg, lay, m;
+	json_t *a = NULL, *b = NULL;
+	struct err e;
+
+	cr_assert(ic);
+	lay = fix_blob(&L.remote, "not a gzip stream");
+	cr_assert_eq(store_blob_link(&L.remote.st, CHART_REPO, &lay, &e), 0,
+		     "%s", e.msg);
+	cfg = fix_blob(&L.remote, "{\"name\":\"broken\"}");
+	cr_assert_eq(store_blob_link(&L.remote.st, CHART_REPO, &cfg, &e), 0,
+		     "%s", e.msg);
+	fix_desc(cd, sizeof(cd), MT_HELM_CONFIG, &cfg, 17);
+	fix_desc(ld, sizeof(ld), MT_HELM_CHART, &lay, 17);
+	snprintf(json, sizeof(json),
+		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,"
+		 "\"layers\":[%s]}",
+		 MT_MANIFEST, cd, ld);
+	m = fix_manifest(&L.remote, CHART_REPO, json, MT_MANIFEST);
+	fix_tag(&L.remote, CHART_REPO, "6.6.6", &m, MT_MANIFEST);
+	store_package("apps/broken", "edge-broken", "1.0.0", "6.6.6");
+	cr_assert_eq(margo_browse_app(&a, &L.remote.st, ic, "apps/broken",
+				      NULL, &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(margo_icache_size(ic), 1, "the failure is kept");
+	cr_assert_eq(margo_browse_app(&b, &L.remote.st, ic, "apps/broken",
+				      NULL, &e),
+		     0, "%s", e.msg);
+	cr_assert(json_equal(a, b));
+	cr_assert_eq(margo_icache_size(ic), 1);
+	json_decref(a);
+	json_decref(b);
+	margo_icache_free(ic);
+}
+
+Test(serve_api, app_versions_are_tag_names)
+{
+	const char *layers[] = {"not-a-package"};
+	struct oci_digest d = fix_image(&L.remote, "apps/monitor", "{\"x\":1}",
+					layers, 1, NULL, NULL);
+	json_t *j;
+
+	fix_tag(&L.remote, "apps/monitor", "9.0", &d, MT_MANIFEST);
+	j = get_json("/ocimirror/v1/app?repo=apps/monitor");
+	cr_assert_str_eq(jstr(j, "tag"), "1.3.0",
+			 "the highest version that is a package");
+	cr_assert_str_eq(dump(json_object_get(j, "versions")),
+			 "[\"1.2.0\",\"1.3.0\",\"9.0\"]");
+	cr_assert(json_is_false(json_object_get(j, "versionsTruncated")));
+	json_decref(j);
+}

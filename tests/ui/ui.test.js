@@ -2,7 +2,9 @@
 //     node ui.test.js CONFIG.json
 // CONFIG: {url, shots, out, device, hostileMarkdown, apps, chromium}.
 // Drives Debian's chromium (headless) through playwright-core and writes
-// CONFIG.out: {steps: {NAME: {status: ok|fail|skip, detail}}, timings}.
+// CONFIG.out: {steps: {NAME: {status: ok|fail|skip, detail}}, timings},
+// or {launchFailed: MESSAGE} when chromium does not start (test_ui.sh
+// then skips every case naming it).
 // Each step asserts on values; a step whose endpoint the server does not
 // have yet ends "skip" naming it. test_ui.sh turns each step into a case.
 'use strict';
@@ -35,10 +37,22 @@ async function step(name, fn) {
 }
 
 async function main() {
-	const browser = await chromium.launch({
-		executablePath: cfg.chromium || '/usr/bin/chromium',
-		args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-	});
+	let browser;
+	try {
+		browser = await chromium.launch({
+			executablePath: cfg.chromium || '/usr/bin/chromium',
+			args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+			timeout: 30000,
+		});
+	} catch (e) {
+		const lines = String(e && e.message ? e.message : e).replace(/\x1b\[[0-9;]*m/g, '').split('\n')
+			.map((l) => l.replace(/^[\s-]+/, '').trim()).filter(Boolean);
+		// the first line and the browser's exit or error line
+		const why = lines.slice(1).reverse().find((l) => /exitCode|exited|error|signal/i.test(l) && !/^<launching>/.test(l));
+		result.launchFailed = (lines[0] + (why ? ' … ' + why : '')).slice(0, 240);
+		fs.writeFileSync(cfg.out, JSON.stringify(result, null, 1));
+		return;
+	}
 	const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
 	const page = await context.newPage();
 	page.on('console', (m) => result.console.push(m.type() + ': ' + m.text()));
@@ -175,6 +189,40 @@ async function main() {
 		return live ? 'served description file' : 'renderer over the file (no GET /ocimirror/v1/app)';
 	});
 
+	await step('markdown size bounds', async () => {
+		// the hostile app's release notes: a dead link, then 100 KB of "["
+		// in one paragraph (the renderer's scans would cost n*n)
+		await page.goto(base + '/#/app?repo=apps%2Fhostile&tag=1.0.0');
+		await waitLoaded('app');
+		await page.waitForSelector('#release-notes[data-loaded]', { timeout: 10000 });
+		eq('(over 8 KiB: shown as plain text) ', await page.textContent('#release-notes .md-plain .md-cut'), 'the note on the long paragraph');
+		const plain = await page.textContent('#release-notes .md-plain');
+		assert(plain.includes('['.repeat(100000)), 'the 100 KB paragraph shown as text (' + plain.length + ' characters)');
+		eq(['click'], await page.$$eval('#release-notes .dead-link', (s) => s.map((x) => x.textContent)), 'the short paragraph still rendered');
+		const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+		eq(0, Math.max(0, over), 'horizontal overflow');
+		await snap('markdown-size');
+		// past 256 KiB the file is plain text; the renderer over 300 KB
+		const cut = await page.evaluate(() => {
+			const el = window.ocimirrorUi.markdown('# Big\n\n' + 'word *em*\n\n'.repeat(30000));
+			const rest = el.querySelector('pre.md-rest');
+			return { h1: el.querySelector('h1').textContent, ems: el.querySelectorAll('em').length,
+				note: el.querySelector('p.md-cut').textContent, rest: rest ? rest.textContent.length : -1 };
+		});
+		eq('Big', cut.h1, 'heading before the cut');
+		eq(23830, cut.ems, 'paragraphs rendered up to 256 KiB');
+		eq('The file is over 256 KiB: the remaining 66.3 KiB are shown as plain text.', cut.note, 'the cut note');
+		eq(330007 - 262137, cut.rest, 'the rest as text');
+	});
+
+	await step('own URLs only', async () => {
+		const origin = new URL(base).origin;
+		eq([null, null, null, null, null, origin + '/ocimirror/v1/resource?repo=a&path=i.png', origin + '/x'],
+			await page.evaluate(() => ['/\\evil.example.com/i.png', '/\t/evil.example.com/i.png', '//evil.example.com/i.png',
+				'https://evil.example.com/i.png', 'javascript:alert(1)', '/ocimirror/v1/resource?repo=a&path=i.png', 'x']
+				.map((u) => window.ocimirrorUi.own(u))), 'own()');
+	});
+
 	let deviceId = '';
 	await step('device check', async () => {
 		await page.goto(base + '/#/device?repo=apps%2Fweather&tag=2.1.0');
@@ -212,27 +260,6 @@ async function main() {
 		assert(/HTTP 400/.test(t), 'a 400 shown: ' + t);
 		await snap('device-check-refused');
 	});
-
-	// The config of apps/weather edge-arm64 as GET /ocimirror/v1/config
-	// gives it: for the rules step when the server lacks the endpoint.
-	const STUB_CONFIG = { profile: 'edge-arm64', sections: [
-		{ name: 'Station', description: null, settings: [
-			{ parameter: 'siteName', name: 'Site name', description: 'Lowercase letters, digits and dashes.', immutable: false, schema: 'siteRule', dataType: 'string',
-				rules: { allowEmpty: false, minLength: 3, maxLength: 20, regexMatch: '^[a-z0-9-]+$', minValue: null, maxValue: null, minPrecision: null, maxPrecision: null, options: null, multiselect: false },
-				default: 'north-field', targets: [{ pointer: 'site.name', components: ['station'] }] },
-			{ parameter: 'interval', name: 'Sampling interval (seconds)', description: null, immutable: false, schema: 'intervalRule', dataType: 'integer',
-				rules: { allowEmpty: false, minLength: null, maxLength: null, regexMatch: null, minValue: 10, maxValue: 3600, minPrecision: null, maxPrecision: null, options: null, multiselect: false },
-				default: '60', targets: [{ pointer: 'sampling.intervalSeconds', components: ['station'] }] },
-			{ parameter: 'offset', name: 'Calibration offset', description: null, immutable: false, schema: 'offsetRule', dataType: 'double',
-				rules: { allowEmpty: false, minLength: null, maxLength: null, regexMatch: null, minValue: -5.0, maxValue: 5.0, minPrecision: 1, maxPrecision: 2, options: null, multiselect: false },
-				default: '0.5', targets: [{ pointer: 'sampling.offset', components: ['station'] }] }] },
-		{ name: 'Display', description: null, settings: [
-			{ parameter: 'units', name: 'Units', description: null, immutable: false, schema: 'unitsRule', dataType: 'string',
-				rules: { allowEmpty: false, minLength: null, maxLength: null, regexMatch: null, minValue: null, maxValue: null, minPrecision: null, maxPrecision: null, options: ['metric', 'imperial'], multiselect: false },
-				default: 'metric', targets: [{ pointer: 'display.units', components: ['station'] }] },
-			{ parameter: 'vendorKey', name: 'Vendor key', description: null, immutable: true, schema: 'keyRule', dataType: 'string',
-				rules: { allowEmpty: false, minLength: null, maxLength: null, regexMatch: null, minValue: null, maxValue: null, minPrecision: null, maxPrecision: null, options: null, multiselect: false },
-				default: 'WX-1', targets: [{ pointer: 'vendor.key', components: ['station'] }] }] }] };
 
 	async function invalidValues(shotName) {
 		await waitLoaded('config');
@@ -275,16 +302,6 @@ async function main() {
 		await invalidValues('form-invalid');
 	});
 
-	await step('form: invalid values (stubbed config)', async () => {
-		if (haveConfig) throw new Skip('GET /ocimirror/v1/config is there: the step above ran against it');
-		await page.route('**/ocimirror/v1/config?*', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(STUB_CONFIG) }));
-		await page.goto(base + '/#/');
-		await page.goto(configUrl);
-		await invalidValues('form-invalid-stubbed');
-		await page.unroute('**/ocimirror/v1/config?*');
-		return 'the rules checked in the page against the shape GET /ocimirror/v1/config has in mirror/margo/config.c';
-	});
-
 	await step('form: valid values and download', async () => {
 		if (!haveConfig) throw new Skip('GET /ocimirror/v1/config not available');
 		const a = cfg.answers;
@@ -319,8 +336,7 @@ async function main() {
 			{ parameter: 'siteName', setting: 'Site name', rule: 'regexMatch', message: 'the value does not match ^[a-z0-9-]+$ (server)' },
 			{ parameter: 'nosuch', setting: null, rule: 'parameter', message: 'no parameter nosuch' }] };
 		await page.route('**/ocimirror/v1/deploy?*', (r) => r.fulfill({ status: 400, contentType: 'application/json', body: JSON.stringify(body) }));
-		if (!haveConfig)
-			await page.route('**/ocimirror/v1/config?*', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(STUB_CONFIG) }));
+		if (!haveConfig) throw new Skip('GET /ocimirror/v1/config not available');
 		await page.goto(base + '/#/');
 		await page.goto(configUrl + '&deviceId=' + cfg.deviceId);
 		await waitLoaded('config');
@@ -331,7 +347,36 @@ async function main() {
 		assert((await page.textContent('#deploy-error')).includes('HTTP 400'), 'the status shown');
 		await snap('form-server-errors');
 		await page.unroute('**/ocimirror/v1/deploy?*');
+	});
+
+	await step('form: a pattern that could stall the page', async () => {
+		// apps/weather's configuration with siteName's regexMatch made
+		// (a+)+$: backtracking it over "aaaa...!" would freeze the tab
+		if (!haveConfig) throw new Skip('GET /ocimirror/v1/config not available');
+		await page.route('**/ocimirror/v1/config?*', async (r) => {
+			const resp = await r.fetch();
+			const j = await resp.json();
+			for (const sec of j.sections) for (const st of sec.settings)
+				if (st.parameter === 'siteName') Object.assign(st.rules, { regexMatch: '^(a+)+$', maxLength: null });
+			await r.fulfill({ response: resp, json: j });
+		});
+		await page.goto(base + '/#/');
+		await page.goto(configUrl);
+		await waitLoaded('config');
+		const f = '.field[data-parameter="siteName"]';
+		eq('The pattern ^(a+)+$ is checked by the server only (it repeats a group holding a quantifier or an alternation: it could stall this page).',
+			(await page.textContent(`${f} .regex-note`)).trim(), 'the note next to the field');
+		eq(0, await page.locator('.field[data-parameter="interval"] .regex-note').count(), 'no note on a field without a pattern');
+		await page.fill(`${f} input`, 'a'.repeat(40) + '!');
+		eq('', (await page.textContent(`${f} .err`)).trim(), 'no client-side pattern check');
+		await page.fill(`${f} input`, 'é'.repeat(2049));
+		eq('the value is over 4096 bytes', (await page.textContent(`${f} .err`)).trim(), 'a value over MARGO_VALUE_MAX');
 		await page.unroute('**/ocimirror/v1/config?*');
+		eq([[], ['the value does not match ^[a-z]+$']], await page.evaluate(() => {
+			const s = (p) => ({ dataType: 'string', rules: { regexMatch: p } });
+			return [window.ocimirrorUi.check(s('^(a|aa)*$'), 'a'.repeat(60) + 'b'), window.ocimirrorUi.check(s('^[a-z]+$'), 'a'.repeat(4000) + '1')];
+		}), 'check() with (a|aa)* and a long value');
+		await snap('form-risky-pattern');
 	});
 
 	await step('repositories', async () => {

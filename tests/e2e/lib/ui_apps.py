@@ -6,7 +6,8 @@ Writes OUTDIR/<name>/margo.yaml + resources/ for
             and release notes, two profiles (arm64 2 cores / amd64 8 cores),
             a configuration with string (regex, length), integer (range),
             double (precision), select and an immutable setting
-  hostile   a description file with <script> and javascript: links
+  hostile   a description file with <script> and javascript: links,
+            release notes with 100 KB of "[" in one paragraph
   fill-NNN  N-2 small ones, so the catalog holds N applications
 Written for this test (shaped like the Margo model/ examples)."""
 import os
@@ -205,7 +206,8 @@ def main():
         "margo.yaml": description("com-example-hostile", "Hostile Widget", "1.0.0",
                                   "<b>not bold</b>", ["test"], "Mallory", PROFILES),
         "resources/description.md": HOSTILE_MD,
-        "resources/release-notes.md": "[click](javascript:alert(1))\n",
+        # a dead link, then 100 KB of "[" in one paragraph
+        "resources/release-notes.md": "[click](javascript:alert(1))\n\n" + "[" * 100000 + "\n",
     }))
     tags = ["monitoring", "vision", "analytics", "control", "energy", "safety"]
     for i in range(max(0, n - 2)):
