@@ -49,16 +49,7 @@ json_t *api_resource_url(const char *repo, const char *tag, const char *path)
 static enum MHD_Result send_json(struct req *r, struct MHD_Connection *c,
 				 json_t *j)
 {
-	char *text = json_dumps(j, JSON_COMPACT);
-	enum MHD_Result ret;
-
-	json_decref(j);
-	if (!text)
-		return MHD_NO;
-	ret = respond_json(r, c, 200, "application/json", text, strlen(text),
-			   NULL);
-	free(text);
-	return ret;
+	return respond_json_value(r, c, 200, j);
 }
 
 /* A missing or invalid repo (400), an unknown one (404); 0 when fine. */

@@ -14,16 +14,7 @@
 static enum MHD_Result send_json(struct req *r, struct MHD_Connection *c,
 				 unsigned status, json_t *j)
 {
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	enum MHD_Result ret;
-
-	json_decref(j);
-	if (!text)
-		return respond_error(r, c, 500, "UNKNOWN", "out of memory");
-	ret = respond_json(r, c, status, "application/json", text, strlen(text),
-			   NULL);
-	free(text);
-	return ret;
+	return respond_json_value(r, c, status, j);
 }
 
 static const char *arg(struct MHD_Connection *c, const char *key)

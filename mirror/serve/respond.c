@@ -127,6 +127,21 @@ static enum MHD_Result error_send(struct req *r, struct MHD_Connection *c,
 	return respond_send(r, c, status, resp);
 }
 
+enum MHD_Result respond_json_value(struct req *r, struct MHD_Connection *c,
+				   unsigned status, json_t *j)
+{
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	enum MHD_Result ret;
+
+	json_decref(j);
+	if (!text)
+		return respond_error(r, c, 500, "UNKNOWN", "out of memory");
+	ret = respond_json(r, c, status, "application/json", text, strlen(text),
+			   NULL);
+	free(text);
+	return ret;
+}
+
 enum MHD_Result respond_error(struct req *r, struct MHD_Connection *c,
 			      unsigned status, const char *code,
 			      const char *fmt, ...)

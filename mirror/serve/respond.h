@@ -9,6 +9,7 @@
 #ifndef MIRROR_SERVE_RESPOND_H
 #define MIRROR_SERVE_RESPOND_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "mirror/serve/internal.h"
@@ -34,6 +35,10 @@ enum MHD_Result respond_json(struct req *r, struct MHD_Connection *c,
 			     unsigned status, const char *ctype,
 			     const char *json, size_t len,
 			     struct MHD_Response **keep);
+/* j (taken: always released) as compact JSON with status, the one way a
+ * JSON value becomes an answer; NULL j or out of memory: 500. */
+enum MHD_Result respond_json_value(struct req *r, struct MHD_Connection *c,
+				   unsigned status, json_t *j);
 /* An empty body, for headers-only answers (NULL when out of memory). */
 struct MHD_Response *respond_empty(void);
 /* len bytes of the open file fd (taken: closed by MHD) from offset from,
