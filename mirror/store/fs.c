@@ -306,26 +306,10 @@ out:
 	return rc;
 }
 
-static int fs_record_put(void *be, const char *repo, const char *key,
-			 const char *text, struct err *err)
+/* Read the small file at p (taken: freed). */
+static int get_at(char **out, size_t *len_out, char *p, size_t max,
+		  struct err *err)
 {
-	return put_atomic(be, record_path(be, repo, key), text, err);
-}
-
-/* Store-wide records: STORE/<key> ("sync/last.json"). */
-static int fs_state_put(void *be, const char *key, const char *text,
-			struct err *err)
-{
-	const struct fs *fs = be;
-
-	return put_atomic(be, fsutil_pathf("%s/%s", fs->root, key), text, err);
-}
-
-static int fs_state_get(char **out, size_t *len_out, void *be, const char *key,
-			size_t max, struct err *err)
-{
-	const struct fs *fs = be;
-	char *p = fsutil_pathf("%s/%s", fs->root, key);
 	int rc;
 
 	*out = NULL;
@@ -336,25 +320,9 @@ static int fs_state_get(char **out, size_t *len_out, void *be, const char *key,
 	return rc;
 }
 
-static int fs_state_delete(void *be, const char *key, struct err *err)
+/* The names in dir (taken: freed), dot files left out. */
+static int list_at(char ***out, size_t *n_out, char *dir, struct err *err)
 {
-	const struct fs *fs = be;
-	char *p = fsutil_pathf("%s/%s", fs->root, key);
-	int rc = 0;
-
-	if (!p || unlink(p))
-		rc = err_set(
-		    err, p && errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
-		    "%s: %s", key, p ? strerror(errno) : "out of memory");
-	free(p);
-	return rc;
-}
-
-static int fs_state_list(char ***out, size_t *n_out, void *be, const char *key,
-			 struct err *err)
-{
-	const struct fs *fs = be;
-	char *dir = fsutil_pathf("%s/%s", fs->root, key);
 	char **v = NULL;
 	size_t n = 0, k = 0;
 	int rc;
@@ -378,19 +346,57 @@ static int fs_state_list(char ***out, size_t *n_out, void *be, const char *key,
 	return 0;
 }
 
+static int fs_record_put(void *be, const char *repo, const char *key,
+			 const char *text, struct err *err)
+{
+	return put_atomic(be, record_path(be, repo, key), text, err);
+}
+
+/* Store-wide records: STORE/<key> ("sync/last.json"). */
+static int fs_state_put(void *be, const char *key, const char *text,
+			struct err *err)
+{
+	const struct fs *fs = be;
+
+	return put_atomic(be, fsutil_pathf("%s/%s", fs->root, key), text, err);
+}
+
+static int fs_state_get(char **out, size_t *len_out, void *be, const char *key,
+			size_t max, struct err *err)
+{
+	const struct fs *fs = be;
+
+	return get_at(out, len_out, fsutil_pathf("%s/%s", fs->root, key), max,
+		      err);
+}
+
+static int fs_state_delete(void *be, const char *key, struct err *err)
+{
+	const struct fs *fs = be;
+	char *p = fsutil_pathf("%s/%s", fs->root, key);
+	int rc = 0;
+
+	if (!p || unlink(p))
+		rc = err_set(
+		    err, p && errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+		    "%s: %s", key, p ? strerror(errno) : "out of memory");
+	free(p);
+	return rc;
+}
+
+static int fs_state_list(char ***out, size_t *n_out, void *be, const char *key,
+			 struct err *err)
+{
+	const struct fs *fs = be;
+
+	return list_at(out, n_out, fsutil_pathf("%s/%s", fs->root, key), err);
+}
+
 static int fs_record_get(char **out, size_t *len_out, void *be,
 			 const char *repo, const char *key, size_t max,
 			 struct err *err)
 {
-	char *p = record_path(be, repo, key);
-	int rc;
-
-	*out = NULL;
-	if (!p)
-		return err_set(err, ERR_FAIL, "out of memory");
-	rc = fsutil_read_file(out, len_out, p, max, err);
-	free(p);
-	return rc;
+	return get_at(out, len_out, record_path(be, repo, key), max, err);
 }
 
 static int fs_record_delete(void *be, const char *repo, const char *key,
@@ -419,28 +425,7 @@ static int fs_record_exists(void *be, const char *repo, const char *key)
 static int fs_record_list(char ***out, size_t *n_out, void *be,
 			  const char *repo, const char *key, struct err *err)
 {
-	char *dir = record_path(be, repo, key);
-	char **v = NULL;
-	size_t n = 0, j = 0;
-	int rc;
-
-	*out = NULL;
-	*n_out = 0;
-	if (!dir)
-		return err_set(err, ERR_FAIL, "out of memory");
-	rc = fsutil_names_list(&v, &n, dir, err);
-	free(dir);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i][0] == '.')
-			free(v[i]);
-		else
-			v[j++] = v[i];
-	}
-	*out = v;
-	*n_out = j;
-	return 0;
+	return list_at(out, n_out, record_path(be, repo, key), err);
 }
 
 struct walk {
