@@ -15,6 +15,7 @@
 #include "mirror/serve/serve.h"
 #include "oci/buf.h"
 #include "storefix.h"
+#include "httpfix.h"
 
 #define REPO "library/app"
 #define USER "pusher"
@@ -25,53 +26,6 @@ static struct fix F;
 static struct server *srv;
 static struct oci_digest img, layer, subject_ref;
 static const char *layer_text = "0123456789abcdefghijklmnopqrstuvwxyz";
-
-struct resp {
-	long status;
-	struct buf body;
-	char headers[16384];
-	size_t hlen;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ctx)
-{
-	struct resp *r = ctx;
-
-	return buf_append(&r->body, p, sz * n) ? 0 : sz * n;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ctx)
-{
-	struct resp *r = ctx;
-	size_t len = sz * n;
-
-	if (r->hlen + len < sizeof(r->headers)) {
-		memcpy(r->headers + r->hlen, p, len);
-		r->hlen += len;
-		r->headers[r->hlen] = '\0';
-	}
-	return len;
-}
-
-/* The value of a response header (case-insensitive name), or NULL. */
-static const char *header(struct resp *r, const char *name)
-{
-	static char val[2048];
-	size_t nl = strlen(name);
-
-	for (const char *p = r->headers; *p; p = strchr(p, '\n') + 1) {
-		if (!strncasecmp(p, name, nl) && p[nl] == ':') {
-			const char *v = p + nl + 1, *e = strpbrk(v, "\r\n");
-			while (*v == ' ')
-				v++;
-			snprintf(val, sizeof(val), "%.*s", (int)(e - v), v);
-			return val;
-		}
-		if (!strchr(p, '\n'))
-			break;
-	}
-	return NULL;
-}
 
 /* One request; body NULL for none. hdr: one extra header or NULL. */
 static void req(struct resp *r, const char *method, const char *path,
