@@ -34,7 +34,7 @@ struct group;
 
 enum blob_state {
 	B_HEAD,	  /* exists-check in flight */
-	B_WAIT,	  /* waiting for a sibling's upload to mount from it */
+	B_WAIT,	  /* waiting for a sibling asked for earlier */
 	B_UPLOAD, /* upload queued or in flight */
 	B_OK,
 	B_FAIL,
@@ -63,6 +63,7 @@ struct blob {
 	struct blob *next_wait, *next_queued, *next;
 	int fd;
 	const char *mount_from;
+	size_t seq; /* order of creation */
 };
 
 /* Who waits for a node's PUT: a parent index or a subject's referrers. */
@@ -90,7 +91,6 @@ struct node {
 /* The referrers of one pushed manifest, and its fallback tag index. */
 struct group {
 	struct item *it;
-	struct oci_digest subject;
 	json_t *refs, *fallback;
 	int pending;
 	char tag[OCI_TAG_MAX + 1];
@@ -118,7 +118,7 @@ struct item {
 	const char *repo; /* destination path */
 	struct node *nodes, *top;
 	int outstanding; /* nodes, groups and PUTs not finished */
-	int failed, tagged, started, ended;
+	int failed, tagged, ended;
 };
 
 struct run {
@@ -134,6 +134,7 @@ struct run {
 	struct reg_engine **engines;
 	size_t n_engines, cap_engines;
 	size_t calls; /* callbacks so far: a run that makes none is stuck */
+	size_t blobs; /* made so far */
 };
 
 static void emit(struct run *r, enum push_event_kind kind, const char *ref,
@@ -458,31 +459,33 @@ static void upload_queue(struct blob *b, const char *mount_from)
 }
 
 /* Absent from the destination: mount it from another repository of the
- * same registry that has it, wait for one that is uploading it, or
- * upload it. */
+ * same registry that has it; else wait for one asked for earlier (which
+ * will have it, or upload it), so the first to need a blob uploads it and
+ * the others mount it; else upload it. */
 static void blob_decide(struct blob *b)
 {
-	struct blob *uploading = NULL;
+	struct blob *ok = NULL, *earlier = NULL;
 
 	for (struct blob *s = b->r->buckets[bucket_of(&b->digest)]; s;
 	     s = s->next) {
 		if (s == b || s->cancelled || s->c != b->c ||
 		    !oci_digest_equal(&s->digest, &b->digest))
 			continue;
-		if (s->state == B_OK) {
-			upload_queue(b, s->repo);
-			return;
-		}
-		if (s->state == B_UPLOAD && !uploading)
-			uploading = s;
+		if (s->state == B_OK && (!ok || s->seq < ok->seq))
+			ok = s;
+		else if (s->state != B_FAIL && s->seq < b->seq &&
+			 (!earlier || s->seq < earlier->seq))
+			earlier = s;
 	}
-	if (uploading) {
+	if (ok) {
+		upload_queue(b, ok->repo);
+	} else if (earlier) {
 		b->state = B_WAIT;
-		b->next_wait = uploading->waiters;
-		uploading->waiters = b;
-		return;
+		b->next_wait = earlier->waiters;
+		earlier->waiters = b;
+	} else {
+		upload_queue(b, NULL);
 	}
-	upload_queue(b, NULL);
 }
 
 static void exists_done(void *ctx, int rc, int64_t size, const struct err *err)
@@ -551,6 +554,7 @@ static void blob_need(struct node *n, const struct oci_descriptor *desc)
 	b->digest = desc->digest;
 	b->size = desc->size;
 	b->fd = -1;
+	b->seq = r->blobs++;
 	b->owner = n;
 	b->state = B_HEAD;
 	err_clear(&b->err);
@@ -892,7 +896,6 @@ static void refs_start(struct node *n)
 		return;
 	}
 	g->it = it;
-	g->subject = n->digest;
 	snprintf(g->tag, sizeof(g->tag), "%s-%s",
 		 oci_digest_alg_name(n->digest.alg),
 		 oci_digest_hex(&n->digest));
@@ -950,7 +953,6 @@ static void item_start(struct item *it)
 	struct reg_engine *e;
 	int rc;
 
-	it->started = 1;
 	r->active++;
 	err_clear(&err);
 	item_hold(it);

@@ -1,0 +1,259 @@
+/* push_run on the request engine, against the stub registry of
+ * stubreg.h: the blobs of a push overlap, an index goes after its
+ * children, a blob goes once per destination repository however many
+ * images need it (mounted into another repository), and a refused blob
+ * fails only the image that needs it. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "mirror/push.h"
+#include "storefix.h"
+#include "stubreg.h"
+
+struct site {
+	struct stub s;
+	struct fix local;
+	struct reg_options opt;
+	struct reg_host_options plain;
+	struct reg_pool_host hosts[1];
+	struct reg_pool pool;
+	char ref[2][300];
+	/* events seen */
+	int failed_events;
+	char failed_ref[300];
+	int done_events;
+};
+
+static void quiet(void *ctx, enum reg_log_level l, const char *m)
+{
+	(void)ctx;
+	(void)l;
+	(void)m;
+}
+
+static void site_start(struct site *t)
+{
+	memset(t, 0, sizeof(*t));
+	setenv("DOCKER_CONFIG", "/nonexistent-ocimirror-test", 1);
+	unsetenv("REGISTRY_AUTH_FILE");
+	unsetenv("XDG_RUNTIME_DIR");
+	stub_start(&t->s);
+	fix_setup(&t->local);
+	reg_options_init(&t->opt);
+	t->opt.retries = 0;
+	t->opt.retry_base_ms = 10;
+	t->opt.log = quiet;
+	t->plain.tls = REG_TLS_PLAIN;
+	t->hosts[0].host = t->s.host;
+	t->hosts[0].opt = &t->plain;
+	reg_pool_init(&t->pool, &t->opt);
+	reg_pool_set_hosts(&t->pool, t->hosts, 1);
+}
+
+static void site_stop(struct site *t)
+{
+	reg_pool_release(&t->pool);
+	stub_stop(&t->s);
+	fix_teardown(&t->local);
+}
+
+/* "127.0.0.1:PORT/<name>" */
+static const char *dst(struct site *t, int k, const char *name)
+{
+	snprintf(t->ref[k], sizeof(t->ref[k]), "%s/%s", t->s.host, name);
+	return t->ref[k];
+}
+
+static void on_event(void *ctx, const struct push_event *ev)
+{
+	struct site *t = ctx;
+
+	if (ev->kind == PUSH_EV_BLOB && !strcmp(ev->how, "failed")) {
+		t->failed_events++;
+		snprintf(t->failed_ref, sizeof(t->failed_ref), "%s", ev->ref);
+	}
+	if (ev->kind == PUSH_EV_DONE)
+		t->done_events++;
+}
+
+static int push(struct site *t, struct push_result *res,
+		const struct push_plan *p)
+{
+	struct push_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.event = on_event;
+	o.ctx = t;
+	return push_run(res, &t->local.st, &t->pool, p->items, p->n, &o);
+}
+
+Test(push_engine, the_blobs_of_an_image_are_uploaded_together)
+{
+	static const char *const layers[] = {"layer a", "layer b", "layer c"};
+	struct site t;
+	struct oci_digest img;
+	struct push_plan p = {0};
+	struct push_result res;
+	struct err e;
+
+	site_start(&t);
+	/* a blob PUT is held until three are in flight (or 3 s pass) */
+	t.s.barrier = 3;
+	img =
+	    fix_image(&t.local, "team/app", "{\"c\":1}", layers, 3, NULL, NULL);
+	fix_tag(&t.local, "team/app", "v1", &img, MT_MANIFEST);
+	cr_assert_eq(
+	    push_plan_one(&p, "team/app:v1", dst(&t, 0, "site/app"), &e), 0,
+	    "%s", e.msg);
+	cr_assert_eq(push(&t, &res, &p), 0, "%s", res.err.msg);
+	cr_expect_geq(t.s.puts_max, 3, "blob PUTs in flight at once: %d",
+		      t.s.puts_max);
+	cr_expect_eq(res.blobs, 4);
+	cr_expect_eq(res.blobs_uploaded, 4);
+	cr_expect_eq(res.manifests, 2, "by digest, then the tag");
+	cr_expect_eq(stub_count(&t.s, "HEAD /v2/site/app/blobs/", NULL), 4);
+	cr_expect_eq(stub_count(&t.s, "PUT /v2/site/app/blobs/uploads/", NULL),
+		     4);
+	/* the manifest after every blob, the tag after the manifest */
+	cr_expect_gt(stub_find(&t.s, 0, "PUT /v2/site/app/manifests/", img.str),
+		     stub_last(&t.s, "PUT /v2/site/app/blobs/uploads/", NULL));
+	cr_expect_gt(
+	    stub_find(&t.s, 0, "PUT /v2/site/app/manifests/v1", NULL),
+	    stub_find(&t.s, 0, "PUT /v2/site/app/manifests/", img.str));
+	push_plan_release(&p);
+	site_stop(&t);
+}
+
+Test(push_engine, an_index_goes_after_its_children_and_the_tag_last)
+{
+	static const char *const amd_layers[] = {"amd layer", "shared layer"};
+	static const char *const arm_layers[] = {"arm layer", "shared layer"};
+	struct site t;
+	struct oci_digest amd, arm, idx;
+	struct push_plan p = {0};
+	struct push_result res;
+	int i_amd, i_arm, i_idx, i_tag;
+	struct err e;
+
+	site_start(&t);
+	amd = fix_image(&t.local, "team/multi", "{\"a\":1}", amd_layers, 2,
+			NULL, NULL);
+	arm = fix_image(&t.local, "team/multi", "{\"a\":2}", arm_layers, 2,
+			NULL, NULL);
+	idx = fix_index(&t.local, "team/multi", &amd, &arm);
+	fix_tag(&t.local, "team/multi", "1.0", &idx, MT_INDEX);
+	cr_assert_eq(
+	    push_plan_one(&p, "team/multi:1.0", dst(&t, 0, "site/multi"), &e),
+	    0, "%s", e.msg);
+	cr_assert_eq(push(&t, &res, &p), 0, "%s", res.err.msg);
+	i_amd = stub_find(&t.s, 0, "PUT /v2/site/multi/manifests/", amd.str);
+	i_arm = stub_find(&t.s, 0, "PUT /v2/site/multi/manifests/", arm.str);
+	i_idx = stub_find(&t.s, 0, "PUT /v2/site/multi/manifests/", idx.str);
+	i_tag = stub_find(&t.s, 0, "PUT /v2/site/multi/manifests/1.0", NULL);
+	cr_assert(i_amd >= 0 && i_arm >= 0 && i_idx >= 0 && i_tag >= 0,
+		  "%d %d %d %d", i_amd, i_arm, i_idx, i_tag);
+	cr_expect_gt(i_idx, i_amd);
+	cr_expect_gt(i_idx, i_arm);
+	cr_expect_gt(i_tag, i_idx);
+	cr_expect_eq(i_tag, t.s.n_log - 1, "the tag is the last request");
+	cr_expect_eq(res.manifests, 4);
+	cr_expect_eq(res.blobs, 6);
+	cr_expect_eq(res.blobs_uploaded, 5, "the shared layer goes once");
+	cr_expect_eq(res.blobs_existing, 1);
+	cr_expect_eq(
+	    stub_count(&t.s, "PUT /v2/site/multi/blobs/uploads/", NULL), 5);
+	push_plan_release(&p);
+	site_stop(&t);
+}
+
+Test(push_engine, a_blob_goes_once_per_repository_and_is_mounted_into_another)
+{
+	static const char *const a_layers[] = {"common layer", "only a"};
+	static const char *const b_layers[] = {"common layer", "only b"};
+	struct site t;
+	struct oci_digest a, b, common;
+	struct push_plan p = {0};
+	struct push_result res[3];
+	struct err e;
+
+	site_start(&t);
+	a = fix_image(&t.local, "team/a", "{\"x\":1}", a_layers, 2, NULL, NULL);
+	b = fix_image(&t.local, "team/b", "{\"x\":2}", b_layers, 2, NULL, NULL);
+	fix_tag(&t.local, "team/a", "v1", &a, MT_MANIFEST);
+	fix_tag(&t.local, "team/a", "latest", &a, MT_MANIFEST);
+	fix_tag(&t.local, "team/b", "v1", &b, MT_MANIFEST);
+	common = fix_blob(&t.local, "common layer");
+	cr_assert_eq(push_plan_one(&p, "team/a:v1", dst(&t, 0, "m/a"), &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(push_plan_one(&p, "team/a:latest", dst(&t, 0, "m/a"), &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(push_plan_one(&p, "team/b:v1", dst(&t, 0, "m/b"), &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(push(&t, res, &p), 0, "%s", res[0].err.msg);
+	for (int i = 0; i < 3; i++)
+		cr_expect_eq(res[i].result, 0, "%d: %s", i, res[i].err.msg);
+	/* one upload of the common layer; m/b mounts it from m/a */
+	cr_expect_eq(stub_count(&t.s, "PUT /v2/", "blobs/uploads/"), 5,
+		     "config and two layers of a, config and one of b");
+	cr_expect_eq(
+	    stub_count(&t.s, "POST /v2/m/b/blobs/uploads/?mount=", "from=m/a"),
+	    1);
+	cr_expect(stub_has(&t.s, "m/b", common.str));
+	/* a:latest needs what a:v1 pushes: nothing of its own */
+	cr_expect_eq(res[0].blobs_uploaded, 3);
+	cr_expect_eq(res[1].blobs, 3);
+	cr_expect_eq(res[1].blobs_existing, 3);
+	cr_expect_eq(res[1].blobs_uploaded, 0);
+	cr_expect_eq(res[2].blobs_mounted, 1);
+	cr_expect_eq(res[2].blobs_uploaded, 2);
+	cr_expect_eq(stub_count(&t.s, "HEAD /v2/m/a/blobs/", NULL), 3,
+		     "one exists-check per blob and repository");
+	cr_expect_eq(t.done_events, 3);
+	push_plan_release(&p);
+	site_stop(&t);
+}
+
+Test(push_engine, a_refused_blob_fails_only_the_image_that_needs_it)
+{
+	static const char *const bad_layers[] = {"refused layer", "fine one"};
+	static const char *const good_layers[] = {"good layer"};
+	struct site t;
+	struct oci_digest bad, good, refused;
+	struct push_plan p = {0};
+	struct push_result res[2];
+	char want[400];
+	struct err e;
+
+	site_start(&t);
+	bad = fix_image(&t.local, "team/bad", "{\"b\":1}", bad_layers, 2, NULL,
+			NULL);
+	good = fix_image(&t.local, "team/good", "{\"g\":1}", good_layers, 1,
+			 NULL, NULL);
+	fix_tag(&t.local, "team/bad", "v1", &bad, MT_MANIFEST);
+	fix_tag(&t.local, "team/good", "v1", &good, MT_MANIFEST);
+	refused = fix_blob(&t.local, "refused layer");
+	snprintf(t.s.fail_digest, sizeof(t.s.fail_digest), "%s", refused.str);
+	cr_assert_eq(push_plan_one(&p, "team/bad:v1", dst(&t, 0, "m/bad"), &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(
+	    push_plan_one(&p, "team/good:v1", dst(&t, 0, "m/good"), &e), 0,
+	    "%s", e.msg);
+	cr_expect_eq(push(&t, res, &p), ERR_FAIL);
+	cr_expect_neq(res[0].result, 0);
+	snprintf(want, sizeof(want), "push %s: ", dst(&t, 0, "m/bad:v1"));
+	cr_expect(!strncmp(res[0].err.msg, want, strlen(want)), "%s",
+		  res[0].err.msg);
+	cr_expect(strstr(res[0].err.msg, "finish upload"), "%s",
+		  res[0].err.msg);
+	cr_expect(strstr(res[0].err.msg, refused.str), "%s", res[0].err.msg);
+	cr_expect_eq(res[1].result, 0, "%s", res[1].err.msg);
+	cr_expect_eq(t.failed_events, 1);
+	cr_expect_str_eq(t.failed_ref, dst(&t, 0, "m/bad:v1"));
+	/* nothing of the failed image is a manifest on the remote */
+	cr_expect_eq(stub_count(&t.s, "PUT /v2/m/bad/manifests/", NULL), 0);
+	cr_expect_geq(stub_find(&t.s, 0, "PUT /v2/m/good/manifests/v1", NULL),
+		      0);
+	cr_expect_eq(res[1].blobs_uploaded, 2);
+	push_plan_release(&p);
+	site_stop(&t);
+}
