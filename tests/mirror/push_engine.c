@@ -99,12 +99,12 @@ Test(push_engine, the_blobs_of_an_image_are_uploaded_together)
 	site_start(&t);
 	/* a blob PUT is held until three are in flight (or 3 s pass) */
 	t.s.barrier = 3;
-	img =
-	    fix_image(&t.local, "team/app", "{\"c\":1}", layers, 3, NULL, NULL);
-	fix_tag(&t.local, "team/app", "v1", &img, MT_MANIFEST);
-	cr_assert_eq(
-	    push_plan_one(&p, "team/app:v1", dst(&t, 0, "site/app"), &e), 0,
-	    "%s", e.msg);
+	img = fix_image(&t.local, "docker.io/team/app", "{\"c\":1}", layers, 3,
+			NULL, NULL);
+	fix_tag(&t.local, "docker.io/team/app", "v1", &img, MT_MANIFEST);
+	cr_assert_eq(push_plan_one(&p, "docker.io/team/app:v1",
+				   dst(&t, 0, "site/app"), &e),
+		     0, "%s", e.msg);
 	cr_assert_eq(push(&t, &res, &p), 0, "%s", res.err.msg);
 	cr_expect_geq(t.s.puts_max, 3, "blob PUTs in flight at once: %d",
 		      t.s.puts_max);
@@ -136,15 +136,15 @@ Test(push_engine, an_index_goes_after_its_children_and_the_tag_last)
 	struct err e;
 
 	site_start(&t);
-	amd = fix_image(&t.local, "team/multi", "{\"a\":1}", amd_layers, 2,
-			NULL, NULL);
-	arm = fix_image(&t.local, "team/multi", "{\"a\":2}", arm_layers, 2,
-			NULL, NULL);
-	idx = fix_index(&t.local, "team/multi", &amd, &arm);
-	fix_tag(&t.local, "team/multi", "1.0", &idx, MT_INDEX);
-	cr_assert_eq(
-	    push_plan_one(&p, "team/multi:1.0", dst(&t, 0, "site/multi"), &e),
-	    0, "%s", e.msg);
+	amd = fix_image(&t.local, "docker.io/team/multi", "{\"a\":1}",
+			amd_layers, 2, NULL, NULL);
+	arm = fix_image(&t.local, "docker.io/team/multi", "{\"a\":2}",
+			arm_layers, 2, NULL, NULL);
+	idx = fix_index(&t.local, "docker.io/team/multi", &amd, &arm);
+	fix_tag(&t.local, "docker.io/team/multi", "1.0", &idx, MT_INDEX);
+	cr_assert_eq(push_plan_one(&p, "docker.io/team/multi:1.0",
+				   dst(&t, 0, "site/multi"), &e),
+		     0, "%s", e.msg);
 	cr_assert_eq(push(&t, &res, &p), 0, "%s", res.err.msg);
 	i_amd = stub_find(&t.s, 0, "PUT /v2/site/multi/manifests/", amd.str);
 	i_arm = stub_find(&t.s, 0, "PUT /v2/site/multi/manifests/", arm.str);
@@ -177,18 +177,23 @@ Test(push_engine, a_blob_goes_once_per_repository_and_is_mounted_into_another)
 	struct err e;
 
 	site_start(&t);
-	a = fix_image(&t.local, "team/a", "{\"x\":1}", a_layers, 2, NULL, NULL);
-	b = fix_image(&t.local, "team/b", "{\"x\":2}", b_layers, 2, NULL, NULL);
-	fix_tag(&t.local, "team/a", "v1", &a, MT_MANIFEST);
-	fix_tag(&t.local, "team/a", "latest", &a, MT_MANIFEST);
-	fix_tag(&t.local, "team/b", "v1", &b, MT_MANIFEST);
+	a = fix_image(&t.local, "docker.io/team/a", "{\"x\":1}", a_layers, 2,
+		      NULL, NULL);
+	b = fix_image(&t.local, "docker.io/team/b", "{\"x\":2}", b_layers, 2,
+		      NULL, NULL);
+	fix_tag(&t.local, "docker.io/team/a", "v1", &a, MT_MANIFEST);
+	fix_tag(&t.local, "docker.io/team/a", "latest", &a, MT_MANIFEST);
+	fix_tag(&t.local, "docker.io/team/b", "v1", &b, MT_MANIFEST);
 	common = fix_blob(&t.local, "common layer");
-	cr_assert_eq(push_plan_one(&p, "team/a:v1", dst(&t, 0, "m/a"), &e), 0,
-		     "%s", e.msg);
-	cr_assert_eq(push_plan_one(&p, "team/a:latest", dst(&t, 0, "m/a"), &e),
-		     0, "%s", e.msg);
-	cr_assert_eq(push_plan_one(&p, "team/b:v1", dst(&t, 0, "m/b"), &e), 0,
-		     "%s", e.msg);
+	cr_assert_eq(
+	    push_plan_one(&p, "docker.io/team/a:v1", dst(&t, 0, "m/a"), &e), 0,
+	    "%s", e.msg);
+	cr_assert_eq(
+	    push_plan_one(&p, "docker.io/team/a:latest", dst(&t, 0, "m/a"), &e),
+	    0, "%s", e.msg);
+	cr_assert_eq(
+	    push_plan_one(&p, "docker.io/team/b:v1", dst(&t, 0, "m/b"), &e), 0,
+	    "%s", e.msg);
 	cr_assert_eq(push(&t, res, &p), 0, "%s", res[0].err.msg);
 	for (int i = 0; i < 3; i++)
 		cr_expect_eq(res[i].result, 0, "%d: %s", i, res[i].err.msg);
@@ -225,26 +230,27 @@ Test(push_engine, a_refused_blob_fails_only_the_image_that_needs_it)
 	struct err e;
 
 	site_start(&t);
-	bad = fix_image(&t.local, "team/bad", "{\"b\":1}", bad_layers, 2, NULL,
-			NULL);
-	good = fix_image(&t.local, "team/good", "{\"g\":1}", good_layers, 1,
-			 NULL, NULL);
-	fix_tag(&t.local, "team/bad", "v1", &bad, MT_MANIFEST);
-	fix_tag(&t.local, "team/good", "v1", &good, MT_MANIFEST);
+	bad = fix_image(&t.local, "docker.io/team/bad", "{\"b\":1}", bad_layers,
+			2, NULL, NULL);
+	good = fix_image(&t.local, "docker.io/team/good", "{\"g\":1}",
+			 good_layers, 1, NULL, NULL);
+	fix_tag(&t.local, "docker.io/team/bad", "v1", &bad, MT_MANIFEST);
+	fix_tag(&t.local, "docker.io/team/good", "v1", &good, MT_MANIFEST);
 	refused = fix_blob(&t.local, "refused layer");
 	snprintf(t.s.fail_digest, sizeof(t.s.fail_digest), "%s", refused.str);
-	cr_assert_eq(push_plan_one(&p, "team/bad:v1", dst(&t, 0, "m/bad"), &e),
-		     0, "%s", e.msg);
 	cr_assert_eq(
-	    push_plan_one(&p, "team/good:v1", dst(&t, 0, "m/good"), &e), 0,
-	    "%s", e.msg);
+	    push_plan_one(&p, "docker.io/team/bad:v1", dst(&t, 0, "m/bad"), &e),
+	    0, "%s", e.msg);
+	cr_assert_eq(push_plan_one(&p, "docker.io/team/good:v1",
+				   dst(&t, 0, "m/good"), &e),
+		     0, "%s", e.msg);
 	cr_expect_eq(push(&t, res, &p), ERR_FAIL);
 	cr_expect_neq(res[0].result, 0);
 	snprintf(want, sizeof(want), "push %s: ", dst(&t, 0, "m/bad:v1"));
 	cr_expect(!strncmp(res[0].err.msg, want, strlen(want)), "%s",
 		  res[0].err.msg);
-	cr_expect(strstr(res[0].err.msg, "finish upload"), "%s",
-		  res[0].err.msg);
+	cr_expect(strstr(res[0].err.msg, "500 BLOB_UPLOAD_INVALID: refused"),
+		  "%s", res[0].err.msg);
 	cr_expect(strstr(res[0].err.msg, refused.str), "%s", res[0].err.msg);
 	cr_expect_eq(res[1].result, 0, "%s", res[1].err.msg);
 	cr_expect_eq(t.failed_events, 1);
@@ -254,6 +260,51 @@ Test(push_engine, a_refused_blob_fails_only_the_image_that_needs_it)
 	cr_expect_geq(stub_find(&t.s, 0, "PUT /v2/m/good/manifests/v1", NULL),
 		      0);
 	cr_expect_eq(res[1].blobs_uploaded, 2);
+	push_plan_release(&p);
+	site_stop(&t);
+}
+
+Test(push_engine, referrers_follow_their_subject_and_the_tag_comes_last)
+{
+	static const char *const layers[] = {"the image layer"};
+	static const char *const sig_layers[] = {"a signature"};
+	struct site t;
+	struct oci_digest img, sig;
+	struct push_plan p = {0};
+	struct push_result res;
+	char fallback[200];
+	int i_img, i_sig, i_fb, i_tag;
+	struct err e;
+
+	site_start(&t);
+	img = fix_image(&t.local, "docker.io/team/signed", "{\"s\":1}", layers,
+			1, NULL, NULL);
+	sig = fix_image(&t.local, "docker.io/team/signed", "{\"sig\":1}",
+			sig_layers, 1, &img, "application/vnd.test.sig");
+	fix_referrer(&t.local, "docker.io/team/signed", &img, &sig);
+	fix_tag(&t.local, "docker.io/team/signed", "v1", &img, MT_MANIFEST);
+	cr_assert_eq(push_plan_one(&p, "docker.io/team/signed:v1",
+				   dst(&t, 0, "site/signed"), &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(push(&t, &res, &p), 0, "%s", res.err.msg);
+	snprintf(fallback, sizeof(fallback),
+		 "PUT /v2/site/signed/manifests/sha256-%s",
+		 oci_digest_hex(&img));
+	i_img = stub_find(&t.s, 0, "PUT /v2/site/signed/manifests/", img.str);
+	i_sig = stub_find(&t.s, 0, "PUT /v2/site/signed/manifests/", sig.str);
+	i_fb = stub_find(&t.s, 0, fallback, NULL);
+	i_tag = stub_find(&t.s, 0, "PUT /v2/site/signed/manifests/v1", NULL);
+	cr_assert(i_img >= 0 && i_sig >= 0 && i_fb >= 0 && i_tag >= 0,
+		  "%d %d %d %d", i_img, i_sig, i_fb, i_tag);
+	cr_expect_gt(i_sig, i_img, "the referrer after its subject");
+	cr_expect_gt(i_fb, i_sig, "the fallback tag after the referrer");
+	cr_expect_eq(i_tag, t.s.n_log - 1, "the tag is the last request");
+	/* the stub has no referrers API: the fallback tag index is read
+	 * first (404 there) */
+	cr_expect_eq(
+	    stub_count(&t.s, "GET /v2/site/signed/manifests/sha256-", NULL), 1);
+	cr_expect_eq(res.manifests, 4, "image, signature, fallback, tag");
+	cr_expect_eq(res.blobs, 4);
 	push_plan_release(&p);
 	site_stop(&t);
 }
