@@ -1047,7 +1047,7 @@ int push_run(struct push_result *results, const struct store *s,
 			continue;
 		/* nothing answered and something still waits: give up on
 		 * what is left rather than spin */
-		for (size_t i = 0; i < r.next; i++) {
+		for (size_t i = 0, upto = r.next; i < upto; i++) {
 			struct item *it = &r.items[i];
 			struct err e;
 
