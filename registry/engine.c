@@ -495,7 +495,10 @@ static int start(struct reg_engine *e, struct reg_job *j, const char *auth)
 	}
 	reg_conn_setup_easy(&j->c->conn, j->h);
 	curl_easy_setopt(j->h, CURLOPT_URL, url);
-	curl_easy_setopt(j->h, CURLOPT_PIPEWAIT, 1L);
+	/* over TLS, wait for the connection that may multiplex rather than
+	 * open another (plain http is HTTP/1.1 here: nothing to wait for) */
+	if (!strncmp(url, "https://", 8))
+		curl_easy_setopt(j->h, CURLOPT_PIPEWAIT, 1L);
 	curl_slist_free_all(j->hdrs);
 	memset(&call, 0, sizeof(call));
 	call.method = j->method;
