@@ -20,7 +20,6 @@ struct site {
 	char ref[2][300];
 	/* events seen */
 	int failed_events;
-	char failed_ref[300];
 	int done_events;
 };
 
@@ -69,8 +68,8 @@ static void on_event(void *ctx, const struct push_event *ev)
 	struct site *t = ctx;
 
 	if (ev->kind == PUSH_EV_BLOB && !strcmp(ev->how, "failed")) {
+		cr_expect(strstr(ev->ref, "/m/bad:"), "%s", ev->ref);
 		t->failed_events++;
-		snprintf(t->failed_ref, sizeof(t->failed_ref), "%s", ev->ref);
 	}
 	if (ev->kind == PUSH_EV_DONE)
 		t->done_events++;
@@ -225,7 +224,7 @@ Test(push_engine, a_refused_blob_fails_only_the_image_that_needs_it)
 	struct site t;
 	struct oci_digest bad, good, refused;
 	struct push_plan p = {0};
-	struct push_result res[2];
+	struct push_result res[3];
 	char want[400];
 	struct err e;
 
@@ -244,6 +243,10 @@ Test(push_engine, a_refused_blob_fails_only_the_image_that_needs_it)
 	cr_assert_eq(push_plan_one(&p, "docker.io/team/good:v1",
 				   dst(&t, 0, "m/good"), &e),
 		     0, "%s", e.msg);
+	/* the same image under another tag needs the refused blob too */
+	cr_assert_eq(push_plan_one(&p, "docker.io/team/bad:v1",
+				   dst(&t, 0, "m/bad:also"), &e),
+		     0, "%s", e.msg);
 	cr_expect_eq(push(&t, res, &p), ERR_FAIL);
 	cr_expect_neq(res[0].result, 0);
 	snprintf(want, sizeof(want), "push %s: ", dst(&t, 0, "m/bad:v1"));
@@ -253,8 +256,12 @@ Test(push_engine, a_refused_blob_fails_only_the_image_that_needs_it)
 		  "%s", res[0].err.msg);
 	cr_expect(strstr(res[0].err.msg, refused.str), "%s", res[0].err.msg);
 	cr_expect_eq(res[1].result, 0, "%s", res[1].err.msg);
-	cr_expect_eq(t.failed_events, 1);
-	cr_expect_str_eq(t.failed_ref, dst(&t, 0, "m/bad:v1"));
+	cr_expect_eq(res[2].result, res[0].result, "%s", res[2].err.msg);
+	cr_expect(strstr(res[2].err.msg, refused.str), "%s", res[2].err.msg);
+	cr_expect_eq(t.failed_events, 2, "one per image that needed it");
+	cr_expect_eq(
+	    stub_count(&t.s, "PUT /v2/m/bad/blobs/uploads/", refused.str + 7),
+	    1, "the refused blob was tried once");
 	/* nothing of the failed image is a manifest on the remote */
 	cr_expect_eq(stub_count(&t.s, "PUT /v2/m/bad/manifests/", NULL), 0);
 	cr_expect_geq(stub_find(&t.s, 0, "PUT /v2/m/good/manifests/v1", NULL),
@@ -305,6 +312,45 @@ Test(push_engine, referrers_follow_their_subject_and_the_tag_comes_last)
 	    stub_count(&t.s, "GET /v2/site/signed/manifests/sha256-", NULL), 1);
 	cr_expect_eq(res.manifests, 4, "image, signature, fallback, tag");
 	cr_expect_eq(res.blobs, 4);
+	push_plan_release(&p);
+	site_stop(&t);
+}
+
+Test(push_engine, push_all_of_more_tags_than_go_at_once)
+{
+	static const char *const layers[] = {"the layer"};
+	struct site t;
+	struct oci_digest img;
+	struct push_plan p = {0};
+	struct push_result res[40];
+	size_t uploaded = 0, existing = 0;
+	char tag[16];
+	struct err e;
+
+	site_start(&t);
+	img = fix_image(&t.local, "docker.io/team/many", "{\"m\":1}", layers, 1,
+			NULL, NULL);
+	for (int i = 0; i < 40; i++) {
+		snprintf(tag, sizeof(tag), "t%02d", i);
+		fix_tag(&t.local, "docker.io/team/many", tag, &img,
+			MT_MANIFEST);
+	}
+	cr_assert_eq(push_plan_all(&p, &t.local.st, dst(&t, 0, "m"), &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(p.n, 40);
+	cr_assert_eq(push(&t, res, &p), 0, "%s", res[0].err.msg);
+	for (int i = 0; i < 40; i++) {
+		cr_expect_eq(res[i].result, 0, "%s", res[i].err.msg);
+		cr_expect_eq(res[i].manifests, 2);
+		uploaded += res[i].blobs_uploaded;
+		existing += res[i].blobs_existing;
+	}
+	cr_expect_eq(uploaded, 2, "config and layer, once");
+	cr_expect_eq(existing, 78);
+	cr_expect_eq(
+	    stub_count(&t.s, "PUT /v2/m/docker.io/team/many/manifests/t", NULL),
+	    40);
+	cr_expect_eq(t.done_events, 40);
 	push_plan_release(&p);
 	site_stop(&t);
 }
