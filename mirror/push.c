@@ -56,7 +56,7 @@ struct blob {
 	enum blob_state state;
 	int cancelled; /* nobody needed it any more: not reused */
 	const char *how;
-	struct err err;
+	struct err *err;      /* when it failed (held for the run: small) */
 	struct node *owner;   /* the first node to need it: counts the result */
 	struct need *needs;   /* the others */
 	struct blob *waiters; /* siblings waiting for this upload */
@@ -133,8 +133,9 @@ struct run {
 	int uploads;
 	struct reg_engine **engines;
 	size_t n_engines, cap_engines;
-	size_t calls; /* callbacks so far: a run that makes none is stuck */
-	size_t blobs; /* made so far */
+	size_t calls;	/* callbacks so far: a run that makes none is stuck */
+	size_t blobs;	/* made so far */
+	struct err oom; /* a failed blob's error when it cannot be kept */
 };
 
 static void emit(struct run *r, enum push_event_kind kind, const char *ref,
@@ -304,8 +305,8 @@ static struct blob *blob_find(struct run *r, struct reg_client *c,
 	return NULL;
 }
 
-/* Tell every node that needed b how it went. */
-static void blob_finish(struct blob *b, int rc)
+/* Tell every node that needed b how it went (e: why it failed). */
+static void blob_finish(struct blob *b, int rc, const struct err *e)
 {
 	struct run *r = b->r;
 	struct need *nd = b->needs;
@@ -316,18 +317,23 @@ static void blob_finish(struct blob *b, int rc)
 	b->needs = NULL;
 	b->waiters = NULL;
 	b->owner = NULL;
-	if (!rc)
-		err_clear(&b->err);
-	else if (!b->err.msg[0])
-		err_set(&b->err, rc, "blob %s: %s", b->digest.str,
-			err_code_name(rc));
-	b->err.code = rc;
+	if (rc) {
+		b->err = malloc(sizeof(*b->err));
+		if (!b->err)
+			b->err = &r->oom;
+		if (e && e->msg[0])
+			*b->err = *e;
+		else
+			err_set(b->err, rc, "blob %s: %s", b->digest.str,
+				err_code_name(rc));
+		b->err->code = rc;
+	}
 	if (owner && !b->cancelled) {
 		struct push_result *res = owner->it->res;
 
 		if (rc) {
 			emit(r, PUSH_EV_BLOB, res->ref, b->digest.str, "failed",
-			     b->size, rc, b->err.msg);
+			     b->size, rc, b->err->msg);
 		} else {
 			if (!strcmp(b->how, "exists")) {
 				res->blobs_existing++;
@@ -347,15 +353,15 @@ static void blob_finish(struct blob *b, int rc)
 
 		if (rc && !b->cancelled)
 			emit(r, PUSH_EV_BLOB, res->ref, b->digest.str, "failed",
-			     b->size, rc, b->err.msg);
+			     b->size, rc, b->err->msg);
 		else if (!rc)
 			res->blobs_existing++;
-		node_dep_done(nd->n, rc, &b->err);
+		node_dep_done(nd->n, rc, b->err);
 		free(nd);
 		nd = next;
 	}
 	if (owner)
-		node_dep_done(owner, rc, &b->err);
+		node_dep_done(owner, rc, b->err);
 	while (w) {
 		struct blob *next = w->next_wait;
 		w->next_wait = NULL;
@@ -389,42 +395,57 @@ static void upload_done(void *ctx, int rc, enum reg_upload_how how, int patches,
 	if (b->fd >= 0)
 		close(b->fd);
 	b->fd = -1;
-	if (rc)
-		b->err = *err;
-	else
+	if (!rc)
 		b->how = how == REG_UPLOAD_MOUNTED ? "mounted" : "uploaded";
-	blob_finish(b, rc);
+	blob_finish(b, rc, err);
 	pump(r);
+}
+
+/* The store file of d, checked against the descriptor's size; open in
+ * *fd_out when fd_out is not NULL. */
+static int store_check(int *fd_out, const struct store *s,
+		       const struct oci_digest *d, int64_t want,
+		       struct err *err)
+{
+	int64_t size = 0;
+	int fd = -1, rc;
+
+	rc = store_blob_open(&fd, &size, s, d, err);
+	if (!rc && size != want)
+		rc = err_set(err, ERR_DIGEST,
+			     "blob %s: %lld bytes in the store, descriptor "
+			     "says %lld",
+			     d->str, (long long)size, (long long)want);
+	if (fd >= 0 && (rc || !fd_out))
+		close(fd);
+	else if (fd_out)
+		*fd_out = fd;
+	return rc;
 }
 
 /* Open the store file and start the upload chain. */
 static void upload_start(struct blob *b)
 {
 	struct run *r = b->r;
-	int64_t size = 0;
+	struct err err;
 	int rc;
 
+	err_clear(&err);
 	if (!blob_wanted(b)) {
 		b->cancelled = 1;
-		blob_finish(b, ERR_FAIL);
+		blob_finish(b, ERR_FAIL, NULL);
 		return;
 	}
-	rc = store_blob_open(&b->fd, &size, r->s, &b->digest, &b->err);
-	if (!rc && size != b->size)
-		rc =
-		    err_set(&b->err, ERR_DIGEST,
-			    "blob %s: %lld bytes in the store, descriptor "
-			    "says %lld",
-			    b->digest.str, (long long)size, (long long)b->size);
+	rc = store_check(&b->fd, r->s, &b->digest, b->size, &err);
 	if (!rc)
 		rc = reg_client_upload_blob_async(
 		    b->c, b->repo, &b->digest, b->size, b->fd, b->mount_from,
-		    r->o->chunk, upload_done, b, &b->err);
+		    r->o->chunk, upload_done, b, &err);
 	if (rc) {
 		if (b->fd >= 0)
 			close(b->fd);
 		b->fd = -1;
-		blob_finish(b, rc);
+		blob_finish(b, rc, &err);
 		return;
 	}
 	r->uploads++;
@@ -495,11 +516,10 @@ static void exists_done(void *ctx, int rc, int64_t size, const struct err *err)
 	(void)size;
 	b->r->calls++;
 	if (rc < 0) {
-		b->err = *err;
-		blob_finish(b, rc);
+		blob_finish(b, rc, err);
 	} else if (rc == 1) {
 		b->how = "exists";
-		blob_finish(b, 0);
+		blob_finish(b, 0, NULL);
 	} else {
 		blob_decide(b);
 	}
@@ -512,8 +532,8 @@ static void blob_need(struct node *n, const struct oci_descriptor *desc)
 	struct run *r = it->r;
 	struct blob *b;
 	struct need *nd;
-	int64_t size = 0;
-	int fd = -1, rc;
+	struct err err;
+	int rc;
 
 	it->res->blobs++;
 	b = blob_find(r, it->c, it->repo, &desc->digest);
@@ -523,8 +543,8 @@ static void blob_need(struct node *n, const struct oci_descriptor *desc)
 			return;
 		}
 		emit(r, PUSH_EV_BLOB, it->res->ref, b->digest.str, "failed",
-		     desc->size, b->err.code, b->err.msg);
-		item_fail(it, b->err.code, &b->err);
+		     desc->size, b->err->code, b->err->msg);
+		item_fail(it, b->err->code, b->err);
 		return;
 	}
 	if (b) {
@@ -557,10 +577,8 @@ static void blob_need(struct node *n, const struct oci_descriptor *desc)
 	b->seq = r->blobs++;
 	b->owner = n;
 	b->state = B_HEAD;
-	err_clear(&b->err);
-	rc = store_blob_open(&fd, &size, r->s, &desc->digest, &b->err);
-	if (fd >= 0)
-		close(fd);
+	err_clear(&err);
+	rc = store_check(NULL, r->s, &desc->digest, desc->size, &err);
 	if (rc == ERR_NOT_FOUND &&
 	    oci_mediatype_is_nondistributable(desc->media_type)) {
 		it->res->blobs--;
@@ -570,17 +588,11 @@ static void blob_need(struct node *n, const struct oci_descriptor *desc)
 	b->next = r->buckets[bucket_of(&b->digest)];
 	r->buckets[bucket_of(&b->digest)] = b;
 	n->deps++;
-	if (!rc && size != desc->size)
-		rc = err_set(&b->err, ERR_DIGEST,
-			     "blob %s: %lld bytes in the store, descriptor "
-			     "says %lld",
-			     desc->digest.str, (long long)size,
-			     (long long)desc->size);
 	if (!rc)
 		rc = reg_client_blob_exists_async(it->c, it->repo, &b->digest,
-						  exists_done, b, &b->err);
+						  exists_done, b, &err);
 	if (rc)
-		blob_finish(b, rc);
+		blob_finish(b, rc, &err);
 }
 
 /* --- manifests --- */
@@ -1074,6 +1086,8 @@ int push_run(struct push_result *results, const struct store *s,
 			}
 			if (b->fd >= 0)
 				close(b->fd);
+			if (b->err != &r.oom)
+				free(b->err);
 			free(b);
 		}
 	free(r.buckets);
