@@ -504,7 +504,6 @@ static struct blob *blob_start(struct ref *r, const struct need *nd)
 {
 	struct pull_session *ps = r->ps;
 	struct blob *b = calloc(1, sizeof(*b));
-	struct err e;
 
 	if (!b)
 		return NULL;
@@ -532,9 +531,10 @@ static struct blob *blob_start(struct ref *r, const struct need *nd)
 	if (reg_transfer_submit(&b->job, blob_done, b)) {
 		/* kept as failed: whoever else needs it fails the same way */
 		b->failed = 1;
-		b->job.result = err_set(&e, ERR_FAIL, "blob %s: out of memory",
-					nd->digest.str);
-		b->job.err = e;
+		if (!b->job.result)
+			b->job.result =
+			    err_set(&b->job.err, ERR_FAIL,
+				    "blob %s: out of memory", nd->digest.str);
 		b->n_waiters = 0;
 		return b;
 	}
@@ -1069,9 +1069,12 @@ int pull_session_add(struct pull_session *ps, const struct pull_item *item,
 	return 0;
 }
 
-/* The engine: the one of the first client used, else the pool's. */
+/* The pool's engine (made with its first client), else the first
+ * client's. */
 static struct reg_engine *session_engine(struct pull_session *ps)
 {
+	if (ps->pool->engine)
+		return ps->pool->engine;
 	if (!ps->engine && ps->pool->n)
 		ps->engine = reg_client_engine(ps->pool->clients[0]);
 	return ps->engine;
@@ -1081,6 +1084,7 @@ int pull_session_run(struct pull_session *ps)
 {
 	struct reg_engine *e = session_engine(ps);
 	struct err err;
+	int rc;
 
 	if (e) {
 		if (ps->o.concurrency > 0) {
@@ -1092,9 +1096,11 @@ int pull_session_run(struct pull_session *ps)
 		}
 		if (ps->o.progress)
 			reg_engine_set_progress(e, on_progress, ps);
-		reg_engine_run(e);
+		rc = reg_engine_run(e);
 		if (ps->o.progress)
 			reg_engine_set_progress(e, NULL, NULL);
+		if (rc) /* called from a callback: the jobs are live */
+			return ERR_FAIL;
 	}
 	/* The engine has nothing left: a reference still open would wait
 	 * forever. */
