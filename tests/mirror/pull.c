@@ -140,8 +140,8 @@ Test(pull, shared_blobs_fetched_once_and_a_rerun_fetches_nothing)
 	/* 5 distinct blobs, each fetched once, counted for the reference
 	 * that started its fetch: the shared layer for either */
 	cr_expect_eq(res[0].blobs_fetched + res[1].blobs_fetched, 5);
-	cr_expect(res[0].blobs_fetched == 4 || res[0].blobs_fetched == 3,
-		  "%zu", res[0].blobs_fetched);
+	cr_expect(res[0].blobs_fetched == 4 || res[0].blobs_fetched == 3, "%zu",
+		  res[0].blobs_fetched);
 	cr_expect_str_eq(res[1].digest.str, other.str);
 	cr_assert_eq(store_tag_get(&sr, &local.st, "mirror/other", "v2", &e), 0,
 		     "%s", e.msg);
