@@ -358,7 +358,17 @@ struct seen_events {
 	size_t n_blob, n_resolved, n_done_ev;
 	struct pull_result *done[32]; /* done callbacks, in order */
 	size_t n_done;
+	struct reg_transfer_progress last; /* the last progress call */
+	size_t n_progress;
 };
+
+static void keep_progress(void *ctx, const struct reg_transfer_progress *p)
+{
+	struct seen_events *s = ctx;
+
+	s->last = *p;
+	s->n_progress++;
+}
 
 static void count_event(void *ctx, const struct pull_event *ev)
 {
@@ -445,6 +455,9 @@ Test(pull, session_fetches_a_shared_blob_once_and_commits_both)
 	item_of(&it[1], loop_ref(&l, "team/b:v1"));
 
 	ps = session(&o, &seen);
+	pull_session_free(ps);
+	o.progress = keep_progress;
+	cr_assert_eq(pull_session_new(&ps, &local.st, &l.pool, &o, NULL), 0);
 	cr_assert_eq(pull_session_add(ps, &it[0], &res[0], count_done, &seen),
 		     0);
 	cr_assert_eq(pull_session_add(ps, &it[1], &res[1], count_done, &seen),
@@ -465,6 +478,14 @@ Test(pull, session_fetches_a_shared_blob_once_and_commits_both)
 	cr_expect(seen.done[0] != seen.done[1]);
 	cr_expect(seen.done[0] == &res[0] || seen.done[0] == &res[1]);
 	cr_expect(fix_blob_present(&local, &shared));
+	/* the engine reports once more at its end: the whole run */
+	cr_assert_geq(seen.n_progress, 1);
+	cr_expect_eq(seen.last.manifests, 2);
+	cr_expect_eq(seen.last.jobs_total, 5);
+	cr_expect_eq(seen.last.jobs_done, 5);
+	cr_expect_eq(seen.last.bytes_total,
+		     res[0].bytes_fetched + res[1].bytes_fetched);
+	cr_expect_eq(seen.last.bytes_done, seen.last.bytes_total);
 	snprintf(repo, sizeof(repo), "%s/team/a", l.host);
 	tag_is(repo, "v1", &a);
 	snprintf(repo, sizeof(repo), "%s/team/b", l.host);
