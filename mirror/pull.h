@@ -89,8 +89,12 @@ struct pull_result {
  * all of its blobs are in, independently of the others. References wait
  * to start while the manifests the session holds exceed a memory budget
  * (32 MiB) or too many are open at once (256), so memory stays bounded
- * whatever the number of references. Everything runs on the pool's
- * engine (registry/engine.h). */
+ * whatever the number of references (pull_options.max_open and
+ * max_manifest_bytes change the budget). A blob that failed fails every
+ * reference of the session needing it, without a second fetch. Events:
+ * PULL_EV_RESOLVED per manifest, PULL_EV_BLOB per blob fetch,
+ * PULL_EV_DONE per reference (none with plan_only). Everything runs on
+ * the pool's engine (registry/engine.h). */
 struct pull_session;
 
 int pull_session_new(struct pull_session **out, struct store *s,
@@ -124,8 +128,9 @@ void pull_session_stats(const struct pull_session *ps,
 
 /* results has n entries, each written (also when the run cannot start).
  * Returns 0 when all succeeded, ERR_FAIL when any failed (see results;
- * a failed result's message is "pull REF: " and the inner message; with
- * plan_only, the inner message alone).
+ * a failed result's message is "pull REF: " and the inner message, with
+ * plan_only too). A blob several references need counts in the
+ * blobs_fetched and bytes_fetched of the one that started its fetch.
  * The caller holds the store's writer lock. */
 int pull_run(struct pull_result *results, struct store *s,
 	     struct reg_pool *pool, const struct pull_item *items, size_t n,
