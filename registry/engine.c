@@ -567,7 +567,7 @@ static int host_cap(const struct reg_engine *e, const struct host *h)
 			: h->c->conn.opt->max_connections;
 
 	if (conns <= 0)
-		conns = 6;
+		conns = 8;
 	if (!h->answered)
 		return 1;
 	return h->h2 ? e->lim.h2_streams : conns;
