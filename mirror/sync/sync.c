@@ -325,15 +325,15 @@ static void queue(struct run *r, const struct rule_ctx *rc,
 	}
 	pc->r = r;
 	pc->line = line;
+	r->pulls++; /* counted first: done may come at once */
 	if (pull_session_add(r->ps, it, &pc->res, pull_done, pc)) {
+		r->pulls--;
 		if (!pc->res.err.msg[0])
 			err_set(&pc->res.err, ERR_FAIL,
 				"queue %s: out of memory", t->source);
-		fail_line(r->rep, t, &pc->res.err);
+		fail_line(r->rep, &r->rep->tags[line], &pc->res.err);
 		free(pc);
-		return;
 	}
-	r->pulls++;
 }
 
 /* A rule pinned to a digest: unchanged when the store holds it complete,
@@ -429,13 +429,12 @@ static void head_submit(struct run *r, struct rule_ctx *rc, size_t pos,
 	}
 	h->rc = rc;
 	h->line = line_of(r, t);
-	if (fresh_head_tag_async(rc->c, rc->rule->source.path, tag, on_tag_head,
-				 h, &e)) {
-		free(h);
-		goto failed;
-	}
-	r->pending++;
-	return;
+	r->pending++; /* counted first: the answer may come at once */
+	if (!fresh_head_tag_async(rc->c, rc->rule->source.path, tag,
+				  on_tag_head, h, &e))
+		return;
+	r->pending--;
+	free(h);
 failed:
 	r->tags_checked++;
 	fail_line(r->rep, t, &e);
@@ -530,12 +529,14 @@ static void plan_rule(struct run *r, size_t i)
 
 		snprintf(tag, sizeof(tag), "%s", rc->rule->source.tag);
 		plan_tags(r, rc, one, 1, 0);
-	} else if (reg_client_list_tags_async(rc->c, rc->rule->source.path,
-					      on_tag_list, rc, &e)) {
-		err_wrap(&e, "list tags of %s: ", rc->src);
-		rule_failed(r, rc, &e);
 	} else {
 		r->pending++;
+		if (reg_client_list_tags_async(rc->c, rc->rule->source.path,
+					       on_tag_list, rc, &e)) {
+			r->pending--;
+			err_wrap(&e, "list tags of %s: ", rc->src);
+			rule_failed(r, rc, &e);
+		}
 	}
 }
 
