@@ -124,6 +124,15 @@ struct line_key {
 
 struct rule_ctx;
 
+/* HEADs of one rule submitted and not answered, at most: the engine
+ * holds a job for each, so 10,000 tags are not 10,000 jobs at once (and a
+ * slow registry does not hold back the rules of another). */
+#define HEAD_WINDOW 128
+/* Changed tags waiting in or pulled by the session, at most, before no
+ * more HEADs start: the session admits 256 at a time, and each waiting
+ * one holds its item and result. */
+#define PULL_WINDOW 512
+
 /* One run: what every step reads and fills. Planning and transfer are one
  * pass on the pool's engine: every rule's tag list at once, each tag's
  * HEAD as its list arrives, each changed tag into the pull session as its
@@ -145,6 +154,7 @@ struct run {
 	struct rule_out *rules; /* per rule */
 	size_t pending;		/* lists and HEADs not answered yet */
 	size_t pulls;		/* pulls not done yet */
+	int pumping;		/* in run_pump (it does not nest) */
 	/* progress: the pull session's last figures and the tag counts */
 	struct reg_transfer_progress last;
 	long long shown_ms;
@@ -235,6 +245,9 @@ struct rule_ctx {
 	char src[OCI_REPO_MAX]; /* source repository, for the report */
 	const char *dest;	/* store repository */
 	struct rule_out *out;
+	char **sel;	    /* selected tags not all HEADed yet, or NULL */
+	size_t n_sel, next; /* of sel: how many, the next to HEAD */
+	size_t heads;	    /* HEADs of this rule not answered yet */
 };
 
 /* The rule's own settings, or the configuration's where it has none. */
@@ -286,6 +299,8 @@ struct pull_ctx {
 	struct pull_result res;
 };
 
+static void run_pump(struct run *r);
+
 static void pull_done(void *ctx, struct pull_result *res)
 {
 	struct pull_ctx *pc = ctx;
@@ -299,6 +314,7 @@ static void pull_done(void *ctx, struct pull_result *res)
 		fail_line(r->rep, t, &res->err);
 	r->pulls--;
 	free(pc);
+	run_pump(r); /* room under PULL_WINDOW */
 }
 
 /* Line `line`'s item joins the run's one pull session. A Margo package is
@@ -368,31 +384,16 @@ struct head_ctx {
 	size_t line;
 };
 
-/* One selected tag's answer: unchanged when the store's tag already holds
- * that digest complete (pulled again only to recheck its referrers), else
- * added or updated and queued. */
-static void on_tag_head(void *ctx, int rc_, const struct oci_digest *d,
-			const struct err *err)
+/* The upstream digest d of line `line`'s tag: unchanged when the store's
+ * tag already holds it complete (queued only to recheck its referrers),
+ * else added or updated, and queued. */
+static void decide(struct run *r, struct rule_ctx *rc, size_t line,
+		   const struct oci_digest *d)
 {
-	struct head_ctx *h = ctx;
-	struct rule_ctx *rc = h->rc;
-	struct run *r = rc->r;
-	size_t line = h->line;
 	struct sync_tag_result *t = &r->rep->tags[line];
 	struct pull_item it = rc->base;
 	struct store_ref old;
-	struct err e;
 
-	free(h);
-	r->pending--;
-	r->tags_checked++;
-	progress_tick(r);
-	if (rc_) {
-		if (!err)
-			err_set(&e, rc_, "HEAD %s: failed", t->source);
-		fail_line(r->rep, t, err ? err : &e);
-		return;
-	}
 	t->digest = *d;
 	snprintf(it.ref.tag, sizeof(it.ref.tag), "%s", t->tag);
 	it.ref.has_digest = 1;
@@ -410,6 +411,33 @@ static void on_tag_head(void *ctx, int rc_, const struct oci_digest *d,
 	queue(r, rc, &it, line);
 }
 
+/* One selected tag's answer; then the next HEADs, now that there is
+ * room. */
+static void on_tag_head(void *ctx, int rc_, const struct oci_digest *d,
+			const struct err *err)
+{
+	struct head_ctx *h = ctx;
+	struct rule_ctx *rc = h->rc;
+	struct run *r = rc->r;
+	size_t line = h->line;
+	struct sync_tag_result *t = &r->rep->tags[line];
+	struct err e;
+
+	free(h);
+	r->pending--;
+	rc->heads--;
+	r->tags_checked++;
+	progress_tick(r);
+	if (rc_) {
+		if (!err)
+			err_set(&e, rc_, "HEAD %s: failed", t->source);
+		fail_line(r->rep, t, err ? err : &e);
+	} else {
+		decide(r, rc, line, d);
+	}
+	run_pump(r);
+}
+
 /* Selected tag number pos of the rule: its line, and its one HEAD. */
 static void head_submit(struct run *r, struct rule_ctx *rc, size_t pos,
 			const char *tag)
@@ -421,7 +449,6 @@ static void head_submit(struct run *r, struct rule_ctx *rc, size_t pos,
 	if (!t)
 		return;
 	snprintf(t->source, sizeof(t->source), "%s:%s", rc->src, tag);
-	r->tags_total++;
 	h = malloc(sizeof(*h));
 	if (!h) {
 		err_set(&e, ERR_FAIL, "HEAD %s: out of memory", t->source);
@@ -430,10 +457,12 @@ static void head_submit(struct run *r, struct rule_ctx *rc, size_t pos,
 	h->rc = rc;
 	h->line = line_of(r, t);
 	r->pending++; /* counted first: the answer may come at once */
+	rc->heads++;
 	if (!fresh_head_tag_async(rc->c, rc->rule->source.path, tag,
 				  on_tag_head, h, &e))
 		return;
 	r->pending--;
+	rc->heads--;
 	free(h);
 failed:
 	r->tags_checked++;
@@ -478,11 +507,39 @@ static void plan_tags(struct run *r, struct rule_ctx *rc, char **tags,
 		rule_failed(r, rc, &e);
 		return;
 	}
-	for (size_t k = 0; k < n_sel && !r->oom; k++)
-		head_submit(r, rc, k, sel[k]);
 	if (rule->prune && listed)
 		note_prunes(r, rc, sel, n_sel);
-	oci_strv_free(sel);
+	rc->sel = sel;
+	rc->n_sel = n_sel;
+	rc->next = 0;
+	r->tags_total += n_sel;
+	run_pump(r);
+}
+
+/* The rule's next HEADs, as many as its window and the pulls allow; its
+ * selection is freed once every tag is submitted. */
+static void rule_pump(struct run *r, struct rule_ctx *rc)
+{
+	while (rc->sel && rc->next < rc->n_sel && rc->heads < HEAD_WINDOW &&
+	       r->pulls < PULL_WINDOW && !r->oom) {
+		size_t k = rc->next++;
+
+		head_submit(r, rc, k, rc->sel[k]);
+	}
+	if (rc->sel && (rc->next >= rc->n_sel || r->oom)) {
+		oci_strv_free(rc->sel);
+		rc->sel = NULL;
+	}
+}
+
+static void run_pump(struct run *r)
+{
+	if (r->pumping || !r->rc)
+		return;
+	r->pumping = 1;
+	for (size_t i = 0; i < r->cfg->n_rules; i++)
+		rule_pump(r, &r->rc[i]);
+	r->pumping = 0;
 }
 
 static void on_tag_list(void *ctx, int rc_, char **list, size_t n,
@@ -810,6 +867,9 @@ static void run_release(struct run *r)
 		}
 		free(r->rules);
 	}
+	if (r->rc)
+		for (size_t i = 0; i < r->cfg->n_rules; i++)
+			oci_strv_free(r->rc[i].sel);
 	free(r->rc);
 	free(r->keys);
 	if (r->ps)
