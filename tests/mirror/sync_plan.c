@@ -599,3 +599,44 @@ Test(sync_plan, recheck_brings_a_new_referrer_under_an_unchanged_tag)
 		n.manifest_head, n.manifest_get, n.referrers, n.blob_get,
 		n.tag_lists, n.other);
 }
+
+/* More tags than the HEAD window of a rule (128) and than the pulls let
+ * wait (512): every tag still gets its line, in order, and one HEAD. */
+Test(sync_plan, more_tags_than_the_windows_each_headed_once)
+{
+	enum { N_MANY = 600 };
+	struct oci_digest d = image("plant/many", "the one image", NULL);
+	struct loop_counts n;
+	char tag[16];
+
+	for (int i = 0; i < N_MANY; i++) {
+		snprintf(tag, sizeof(tag), "t%04d", i);
+		fix_tag(&lp.remote, "plant/many", tag, &d, MT_MANIFEST);
+	}
+	load("sync:\n"
+	     "  - source: SRC/plant/many\n"
+	     "    destination: mirror/many\n");
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	cr_assert_eq(rep.n, N_MANY);
+	for (int i = 0; i < N_MANY; i++) {
+		snprintf(tag, sizeof(tag), "t%04d", i);
+		cr_assert_str_eq(rep.tags[i].tag, tag);
+		cr_assert_eq(rep.tags[i].action, SYNC_ADDED, "%s: %s", tag,
+			     rep.tags[i].err.msg);
+	}
+	expect_stored("mirror/many", "t0599", &d);
+	n = loop_restart(&lp);
+	cr_expect_eq(n.manifest_head, N_MANY);
+	cr_expect_eq(n.blob_get, 2, "config and layer, once for every tag");
+
+	load("sync:\n"
+	     "  - source: SRC/plant/many\n"
+	     "    destination: mirror/many\n");
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	cr_assert_eq(rep.n, N_MANY);
+	for (int i = 0; i < N_MANY; i++)
+		cr_assert_eq(rep.tags[i].action, SYNC_UNCHANGED);
+	n = loop_restart(&lp);
+	cr_expect_eq(n.manifest_head, N_MANY);
+	cr_expect_eq(n.manifest_get + n.blob_get + n.referrers, 0);
+}
