@@ -103,11 +103,28 @@ _e2e_bg() {
 	eval "E2E_PID_${name//-/_}=$!"
 }
 
+# e2e_stop_bg NAME: stop what _e2e_bg NAME started (TERM, bounded wait ~3 s,
+# then KILL)
+e2e_stop_bg() {
+	local v="E2E_PID_${1//-/_}" pid
+	pid=${!v:-}
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null
+	for _ in $(seq 1 30); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
 # e2e_registry NAME PORT [AUTH_YAML [ADDR]]: write a config and start
 # docker-registry on ADDR (default 127.0.0.1:PORT). E2E_REG_ACCESSLOG=1 turns
 # its access log on (one line per request, in $E2E_TMP/NAME.log);
 # E2E_REG_TLS=DIR serves HTTPS with DIR/tls.crt and DIR/tls.key (signed by
-# $E2E_CA: see e2e_tls_cert).
+# $E2E_CA: see e2e_tls_cert); E2E_REG_DATA=DIR serves DIR (another
+# registry's data directory: two names, e.g. HTTP and HTTPS, for one content).
 e2e_registry() {
 	local name=$1 port=$2 auth=${3:-} addr=${4:-127.0.0.1:$2}
 	local dir="$E2E_TMP/$name" access=true scheme=http
@@ -121,7 +138,7 @@ e2e_registry() {
 	    disabled: $access
 	storage:
 	  filesystem:
-	    rootdirectory: $dir/data
+	    rootdirectory: ${E2E_REG_DATA:-$dir/data}
 	  delete:
 	    enabled: true
 	  maintenance:
@@ -265,29 +282,35 @@ e2e_tls_cert() {
 		e2e_die "openssl: server certificate failed"
 }
 
-# e2e_start_tls: docker-registry over HTTPS (HTTP/2 offered, as Go serves
-# it), certificate from the test CA, access log on; exports REG_TLS (its
-# log: $E2E_TMP/reg-tls.log) and E2E_CA
+# e2e_start_tls [DATA_DIR]: docker-registry over HTTPS (HTTP/2 offered, as
+# Go serves it), certificate from the test CA, access log on, serving
+# DATA_DIR if given (e.g. "$E2E_TMP/reg-open/data": the same content as
+# $REG_OPEN); exports REG_TLS (its log: $E2E_TMP/reg-tls.log) and E2E_CA
 e2e_start_tls() {
 	e2e_init
 	local port; port=$(e2e_free_port) || e2e_die "no free port"
 	e2e_tls_cert "$E2E_TMP/reg-tls/tls"
-	E2E_REG_TLS=$E2E_TMP/reg-tls/tls E2E_REG_ACCESSLOG=1 e2e_registry reg-tls "$port"
+	E2E_REG_DATA=${1:-} E2E_REG_TLS=$E2E_TMP/reg-tls/tls E2E_REG_ACCESSLOG=1 e2e_registry reg-tls "$port"
 	export REG_TLS="127.0.0.1:$port"
 }
 
 # e2e_start_latency NAME UPSTREAM [RTT_MS [MBIT]]: latencyproxy.py (a TCP
 # relay holding each chunk RTT_MS/2 each way, default 50; MBIT: link speed,
-# default unlimited) on a free loopback port in front of UPSTREAM; sets
-# LATENCY_ADDR (127.0.0.1:PORT) and LATENCY_LOG (its per-connection and
-# per-request log), and E2E_PID_NAME
+# default unlimited) on a free loopback port (LATENCY_LISTEN=HOST:PORT: that
+# one) in front of UPSTREAM; sets LATENCY_ADDR (HOST:PORT) and LATENCY_LOG
+# (its per-connection and per-request log, appended to when NAME is started
+# again), and E2E_PID_NAME
 e2e_start_latency() {
 	e2e_init
-	local name=$1 up=$2 rtt=${3:-50} mbit=${4:-0} port
-	port=$(e2e_free_port) || e2e_die "no free port"
+	local name=$1 up=$2 rtt=${3:-50} mbit=${4:-0} host=127.0.0.1 port
+	if [ -n "${LATENCY_LISTEN:-}" ]; then
+		host=${LATENCY_LISTEN%:*} port=${LATENCY_LISTEN##*:}
+	else
+		port=$(e2e_free_port) || e2e_die "no free port"
+	fi
 	LATENCY_LOG=$E2E_TMP/$name.requests.log
-	: >"$LATENCY_LOG"
-	_e2e_bg "$name" "$PYTHON" "$E2E_LIB/latencyproxy.py" --port "$port" --upstream "$up" \
+	touch "$LATENCY_LOG"
+	_e2e_bg "$name" "$PYTHON" "$E2E_LIB/latencyproxy.py" --listen "$host" --port "$port" --upstream "$up" \
 		--rtt-ms "$rtt" --mbit "$mbit" --log "$LATENCY_LOG"
 	for _ in $(seq 1 $((E2E_READY_TIMEOUT * 10))); do
 		grep -q '^latencyproxy listening' "$E2E_TMP/$name.log" 2>/dev/null && break
@@ -295,7 +318,7 @@ e2e_start_latency() {
 	done
 	grep -q '^latencyproxy listening' "$E2E_TMP/$name.log" ||
 		{ cat "$E2E_TMP/$name.log" >&2; e2e_die "latency proxy $name did not start"; }
-	LATENCY_ADDR=127.0.0.1:$port
+	LATENCY_ADDR=$host:$port
 	export LATENCY_ADDR LATENCY_LOG
 }
 
