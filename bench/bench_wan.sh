@@ -7,10 +7,12 @@
 #
 #   sync:     5 repositories x 32 tags over 4 images each (2 of them
 #             two-platform OCI indexes), lib/seed_tags.py. `ocimirror sync`
-#             cold and no-op vs `skopeo sync --all --src docker --dest dir`
-#             of each repository in turn (cold, then the same again), in one
-#             run; requests from the registry's access log, connections from
-#             the proxy's log, ocimirror's peak RSS.
+#             cold and no-op vs `skopeo sync --all --src docker --dest
+#             docker` of each repository in turn into a loopback registry
+#             (what a skopeo-based mirror does; `--dest dir` refuses to run
+#             twice), cold, then the same again, in one run; requests from
+#             the source registry's access log, connections from the proxy's
+#             log, ocimirror's peak RSS.
 #   push:     `ocimirror push --all` of that store to an empty registry
 #             through the link vs to another on loopback.
 #   app pull: `ocimirror app pull` of the Margo Helm sample (seed_app.py,
@@ -76,14 +78,21 @@ mapfile -t REPOS < <(exp_get "$W/exp.json" 'sorted(d["repos"])')
 } >"$W/sync.yaml"
 
 # ---- measuring --------------------------------------------------------------
-# run OUT CMD...: wall seconds and peak RSS (MiB) of CMD into $OUT_T $OUT_M
+# run CMD...: wall seconds of CMD into RUN_T, and its peak RSS (MiB) into
+# RUN_M when CMD is a program (not a shell function: then "-")
 run() {
-	local t0 t1
+	local t0 t1 rc=0
+	RUN_M=-
 	t0=$(date +%s.%N)
-	/usr/bin/time -f '%M' -o "$W/rss" "$@" >/dev/null 2>>"$W/err.log" || echo "failed: $*" >>"$W/failed"
+	if [ "$(type -t "$1")" = function ]; then
+		"$@" >/dev/null 2>>"$W/err.log" || rc=$?
+	else
+		/usr/bin/time -f '%M' -o "$W/rss" "$@" >/dev/null 2>>"$W/err.log" || rc=$?
+		RUN_M=$(($(tail -n 1 "$W/rss") / 1024))
+	fi
 	t1=$(date +%s.%N)
+	[ $rc = 0 ] || echo "failed ($rc): $*" >>"$W/failed"
 	RUN_T=$("$PYTHON" -c "print('%.2f' % ($t1 - $t0))")
-	RUN_M=$(($(tail -n 1 "$W/rss") / 1024))
 }
 mark() { echo $(($(wc -l <"$1") + 1)); }
 # reqs FROM UA: access-log lines of that client from line FROM
@@ -91,12 +100,12 @@ reqs() { tail -n +"$1" "$SRC_LOG" | grep -c "\"$2" || true; }
 conns() { latency_stat "$LS_LOG" "$1" connections; }
 ratio() { "$PYTHON" -c "print('%.2f' % ($1 / $2))"; }
 
-om_sync() { "$BIN" --store "$W/store" -q sync -c "$W/sync.yaml"; }
+OM_SYNC=("$BIN" --store "$W/store" -q sync -c "$W/sync.yaml")
 sk_sync() {
 	local r
 	for r in "${REPOS[@]}"; do
-		skopeo sync --all --src docker --dest dir --src-cert-dir "$W/skcerts" "$LS/$r" "$W/sk/${r//\//_}" ||
-			return
+		skopeo sync --all --src docker --dest docker --src-cert-dir "$W/skcerts" --dest-tls-verify=false \
+			"$LS/$r" "$SK_DST/sk" || return
 	done
 }
 
@@ -110,9 +119,11 @@ phase() { # NAME CMD... -> T_NAME M_NAME R_NAME C_NAME
 	sleep 0.2 # the access log is written after the answer
 	eval "T_$n=$RUN_T M_$n=$RUN_M R_$n=$(reqs "$a" "$ua") C_$n=$(conns "$c")"
 }
-phase om_cold ocimirror/ om_sync
-phase om_noop ocimirror/ om_sync
-mkdir -p "$W/sk"
+phase om_cold ocimirror/ "${OM_SYNC[@]}"
+phase om_noop ocimirror/ "${OM_SYNC[@]}"
+port=$(e2e_free_port)
+e2e_registry reg-sk "$port"
+SK_DST=127.0.0.1:$port
 phase sk_cold skopeo/ sk_sync
 phase sk_noop skopeo/ sk_sync
 
@@ -166,7 +177,7 @@ echo "# sync: ${#REPOS[@]} repositories, $TAGS tags, $(exp_get "$W/exp.json" 'd[
 printf '%-34s %8s %8s %10s %10s %6s %6s %9s\n' "" "cold s" "no-op s" "cold req" "no-op req" "conns" "" "peak RSS"
 printf '%-34s %8s %8s %10s %10s %6s %6s %9s\n' "ocimirror sync" "$T_om_cold" "$T_om_noop" "$R_om_cold" "$R_om_noop" \
 	"$C_om_cold" "$C_om_noop" "$M_om_cold/$M_om_noop MiB"
-printf '%-34s %8s %8s %10s %10s %6s %6s\n' "skopeo sync --all (dir), per repo" "$T_sk_cold" "$T_sk_noop" "$R_sk_cold" \
+printf '%-34s %8s %8s %10s %10s %6s %6s\n' "skopeo sync --all, each repo" "$T_sk_cold" "$T_sk_noop" "$R_sk_cold" \
 	"$R_sk_noop" "$C_sk_cold" "$C_sk_noop"
 printf '%-34s %8s %8s %10s\n' "critical-path floor" "$F_COLD" "$F_NOOP" "($F_RT_COLD/$F_RT_NOOP round trips, P=$STREAMS)"
 echo "ratios: ocimirror/skopeo cold $(ratio "$T_om_cold" "$T_sk_cold")x (target < 0.25), no-op $(ratio "$T_om_noop" "$T_sk_noop")x;" \

@@ -108,6 +108,38 @@ access_since() { tail -n +"$2" "$1" | grep '"ocimirror/' || true; }
 # ---- cases -----------------------------------------------------------------
 PLAIN_STORE=""
 
+# the proxy itself: bytes through unchanged, HTTP framing followed over one
+# keep-alive connection (a body holding request lines is not taken for
+# requests; a HEAD answer's Content-Length is no body)
+case_proxy_relays_and_frames() {
+	local body=$E2E_WORK/body.bin from loc dg got
+	printf 'GET /fake/one HTTP/1.1\r\nHost: x\r\n\r\nHEAD /fake/two HTTP/1.1\r\n\r\n' >"$body"
+	head -c 300000 /dev/urandom >>"$body"
+	dg=sha256:$(sha256sum <"$body" | cut -d' ' -f1)
+	from=$(mark "$LP_LOG")
+	loc=$(curl -sf -m 20 -X POST -D - -o /dev/null "http://$LP/v2/wan/r00/blobs/uploads/" | tr -d '\r' |
+		sed -n 's/^[Ll]ocation: //p')
+	[ -n "$loc" ] || { fail "no upload location through the proxy"; return; }
+	case $loc in http*) ;; *) loc=http://$LP$loc ;; esac
+	assert_eq 201 "$(curl -s -m 20 -o /dev/null -w '%{http_code}' -X PUT --data-binary @"$body" \
+		-H 'Content-Type: application/octet-stream' "$loc&digest=$dg")" "PUT of the blob" || return
+	# HEAD, GET and GET again on one connection
+	got=$(curl -s -m 20 -I "http://$LP/v2/wan/r00/blobs/$dg" -o /dev/null \
+		--next -s "http://$LP/v2/wan/r00/blobs/$dg" -o "$E2E_WORK/back1.bin" \
+		--next -s "http://$LP/v2/wan/r00/blobs/$dg" -o "$E2E_WORK/back2.bin" -w '%{num_connects}')
+	assert_eq 0 "$got" "new connections for the 2nd and 3rd request" || return
+	assert_file_digest "$E2E_WORK/back1.bin" "$dg" 300060 || return
+	assert_file_digest "$E2E_WORK/back2.bin" "$dg" 300060 || return
+	latency_idle "$LP_LOG" || { fail "proxy still has connections open"; return; }
+	assert_eq "POST uploads=1 PUT uploads=1 HEAD blobs=1 GET blobs=2 requests=5 responses=5 connections=3" \
+		"$(latency_stats "$LP_LOG" "$from" | "$PYTHON" -c 'import json,sys
+d=json.load(sys.stdin); k=d["kinds"]
+print("POST uploads=%d PUT uploads=%d HEAD blobs=%d GET blobs=%d requests=%d responses=%d connections=%d" % (
+    k.get("POST uploads",0), k.get("PUT uploads",0), k.get("HEAD blobs",0), k.get("GET blobs",0),
+    d["requests"], d["responses"], d["connections"]))')" "what the proxy saw" || return
+	assert_eq 0 "$(grep -c 'REQ .* /fake/' "$LP_LOG")" "request lines taken from a body"
+}
+
 case_cold_plain() {
 	new_store
 	wan_cfg "$LP" "$plain_yaml" "$EXP_WAN"
@@ -121,6 +153,9 @@ case_cold_plain() {
 	assert_eq "$(exp_get "$EXP_WAN" 'd["blobs"]')" "$(stat_ "$LP_LOG" "$from" "kind:GET blobs")" "blob GETs" || return
 	assert_eq 5 "$(stat_ "$LP_LOG" "$from" "kind:GET tags")" "tag list GETs" || return
 	assert_eq 0 "$(stat_ "$LP_LOG" "$from" refused)" "connections refused by the proxy" || return
+	# HTTP/1.1: at most the per-registry connection limit (6) at once
+	local c; c=$(stat_ "$LP_LOG" "$from" max_concurrent)
+	if [ "$c" -lt 1 ] || [ "$c" -gt 6 ]; then fail "connections open at once: $c, want 1..6"; return; fi
 	assert_tags_stored "$EXP_WAN" || return
 	assert_verify || return
 	assert_tmp_empty || return
@@ -206,6 +241,7 @@ case_token_single_flight() {
 	assert_tags_stored "$EXP_TOK"
 }
 
+run_case "latency proxy: bytes unchanged, HTTP/1.1 framing followed on a keep-alive connection" case_proxy_relays_and_frames
 run_case "cold sync of 160 tags through a ${RTT} ms link (plain HTTP): each blob once, store verifies" case_cold_plain
 run_case "no-op over 160 tags: one HEAD per tag, no blob request, HEADs overlap" case_noop_plain
 run_case "HTTPS with a test CA: the 160-tag no-op is one HTTP/2 connection" case_tls_h2_one_connection

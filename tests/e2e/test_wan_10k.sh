@@ -40,7 +40,7 @@ case_10k_tags_bounded_memory() {
 	assert_eq "$BIG_TAGS" "$(count_actions unchanged)" "tags unchanged" || return
 	assert_eq "$BIG_TAGS" "$(summary unchanged)" "summary unchanged" || return
 	[ "$kib" -lt $((64 * 1024)) ] || { fail "no-op over $BIG_TAGS tags: peak RSS $((kib / 1024)) MiB, want < 64"; return; }
-	assert_tags_stored "$exp"
+	assert_tags_stored "$exp" "$reg"
 }
 
 run_case "$BIG_TAGS tags of one repository: no-op peak RSS < 64 MiB, all unchanged" case_10k_tags_bounded_memory

@@ -109,14 +109,13 @@ e2e_stop_bg() {
 	local v="E2E_PID_${1//-/_}" pid
 	pid=${!v:-}
 	[ -n "$pid" ] || return 0
-	kill "$pid" 2>/dev/null
+	kill "$pid" 2>/dev/null || true
 	for _ in $(seq 1 30); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 }
 
 # e2e_registry NAME PORT [AUTH_YAML [ADDR]]: write a config and start

@@ -12,16 +12,17 @@ count_actions() {
 print(sum(1 for l in open(sys.argv[1]) if l.strip() and json.loads(l).get("event")=="tag" and json.loads(l)["action"]==sys.argv[2]))' "$OUT" "$1"
 }
 
-# assert_tags_stored EXP: every tag of EXP recorded in $STORE with its digest
+# assert_tags_stored EXP [HOST]: every tag of EXP recorded in $STORE with
+# its digest (under HOST/REPO; without HOST, under REPO: a `destination:`)
 assert_tags_stored() {
 	local bad
-	bad=$("$PYTHON" - "$1" "$STORE" <<-'PY'
+	bad=$("$PYTHON" - "$1" "$STORE/repositories${2:+/$2}" <<-'PY'
 	import json, os, sys
 	d = json.load(open(sys.argv[1]))
 	bad = []
 	for repo, r in d["repos"].items():
 	    for tag, dg in r["tags"].items():
-	        f = os.path.join(sys.argv[2], "repositories", repo, "_tags", tag)
+	        f = os.path.join(sys.argv[2], repo, "_tags", tag)
 	        try:
 	            got = json.load(open(f)).get("digest")
 	        except OSError:
