@@ -70,6 +70,36 @@ struct pull_result {
 	uint64_t bytes_fetched;
 };
 
+/* A pull that takes references while it runs: the pipeline sync feeds as
+ * its HEADs come back. Every reference is resolved as soon as it is added
+ * (an index's children as soon as the index is parsed, referrers with
+ * them), its missing blobs join the one transfer as soon as they are
+ * known (a blob another reference is fetching already is waited for, not
+ * fetched twice), and it is committed (manifests, then its tag) as soon as
+ * all of its blobs are in, independently of the others. References wait
+ * to start while the manifests the session holds exceed a memory budget
+ * (32 MiB) or too many are open at once (256), so memory stays bounded
+ * whatever the number of references. Everything runs on the pool's
+ * engine (registry/engine.h). */
+struct pull_session;
+
+int pull_session_new(struct pull_session **out, struct store *s,
+		     struct reg_pool *pool, const struct pull_options *o,
+		     struct err *err);
+/* Queue item (copied; its dest and platforms must outlive the session).
+ * *res is written when the reference is done, then done(ctx, res) is
+ * called (done may be NULL); res must stay valid until then. May be called
+ * from inside a callback of the engine. Out of memory is ERR_FAIL (res
+ * filled, done not called). */
+int pull_session_add(struct pull_session *ps, const struct pull_item *item,
+		     struct pull_result *res,
+		     void (*done)(void *ctx, struct pull_result *res),
+		     void *ctx);
+/* Run the pool's engine until every reference added (before or during the
+ * run) is done. 0 when all succeeded, else ERR_FAIL. */
+int pull_session_run(struct pull_session *ps);
+void pull_session_free(struct pull_session *ps);
+
 /* results has n entries, each written (also when the run cannot start).
  * Returns 0 when all succeeded, ERR_FAIL when any failed (see results;
  * a failed result's message is "pull REF: " and the inner message; with

@@ -97,6 +97,49 @@ int reg_client_max_connections(const struct reg_client *c);
 /* Wait as long as the rate limit asks before the next request. */
 void reg_client_throttle(struct reg_client *c);
 
+/* --- the same requests as jobs on the client's engine (registry/engine.h)
+ * ---
+ * Each queues its request(s) and returns; the callback runs from
+ * reg_engine_run when the answer is in, with the same results and
+ * messages as the blocking call above. Submitting fails only for out of
+ * memory (ERR_FAIL; the callback is then never called). Strings passed in
+ * are copied. What the callback gets is valid during the call; it may
+ * take a manifest's body and content type (set the pointers to NULL) and
+ * owns the tag array it is given (oci_strv_free). */
+struct reg_engine;
+/* The engine this client's requests run on: the pool's, or its own. NULL
+ * only when one cannot be made (out of memory). */
+struct reg_engine *reg_client_engine(struct reg_client *c);
+void reg_client_set_engine(struct reg_client *c, struct reg_engine *e);
+
+typedef void (*reg_manifest_cb)(void *ctx, int rc, struct reg_manifest *m,
+				int64_t size, const struct err *err);
+int reg_client_get_manifest_async(struct reg_client *c, const char *repo,
+				  const char *ref, reg_manifest_cb cb,
+				  void *ctx, struct err *err);
+/* size is the Content-Length of the answer, -1 when not given. */
+int reg_client_head_manifest_async(struct reg_client *c, const char *repo,
+				   const char *ref, reg_manifest_cb cb,
+				   void *ctx, struct err *err);
+
+typedef void (*reg_list_cb)(void *ctx, int rc, char **list, size_t n,
+			    const struct err *err);
+/* Every page, one after another (each page names the next). */
+int reg_client_list_tags_async(struct reg_client *c, const char *repo,
+			       reg_list_cb cb, void *ctx, struct err *err);
+
+typedef void (*reg_buf_cb)(void *ctx, int rc, struct buf *body,
+			   const struct err *err);
+/* The referrers index (API, then the fallback tag, then empty). */
+int reg_client_referrers_async(struct reg_client *c, const char *repo,
+			       const struct oci_digest *subject, reg_buf_cb cb,
+			       void *ctx, struct err *err);
+/* A small blob, verified, at most max bytes (fetched once more on a
+ * mismatch). */
+int reg_client_get_blob_async(struct reg_client *c, const char *repo,
+			      const struct oci_digest *digest, size_t max,
+			      reg_buf_cb cb, void *ctx, struct err *err);
+
 /* --- for registry/transfer.c --- */
 
 /* "https://host:port" (scheme chosen on first use). */

@@ -15,19 +15,8 @@
 #include "oci/digest.h"
 #include "oci/err.h"
 #include "registry/client.h"
+#include "registry/sink.h"
 
-struct reg_sink {
-	/* Append bytes; nonzero aborts the transfer (e.g. too many bytes). */
-	int (*write)(void *ctx, const void *p, size_t n, struct err *err);
-	/* Discard everything written; the next write starts at offset 0. */
-	int (*reset)(void *ctx, struct err *err);
-	/* Bytes written so far. */
-	uint64_t (*offset)(void *ctx);
-	/* All bytes are in: verify. ERR_DIGEST on mismatch (the sink keeps
-	 * nothing then, and may be reset and reused). */
-	int (*finish)(void *ctx, struct err *err);
-	void *ctx;
-};
 
 struct reg_blob_job {
 	struct reg_client *client;
@@ -46,6 +35,10 @@ struct reg_transfer_progress {
 	uint64_t bytes_done;  /* received so far in this run */
 	uint64_t bytes_total; /* sum of known sizes */
 	size_t jobs_done, jobs_total, in_flight;
+	/* filled by the callers that know them (mirror/pull, mirror/sync);
+	 * 0 when not counted */
+	size_t manifests;		/* manifests resolved */
+	size_t tags_checked, tags_total; /* tags HEADed (sync) */
 };
 
 struct reg_transfer_opts {
@@ -55,7 +48,16 @@ struct reg_transfer_opts {
 	void *ctx;
 };
 
-/* Runs every job to completion or failure. Returns 0 when all succeeded,
+/* Queue one job on its client's engine (registry/engine.h) as a bulk
+ * transfer; done(ctx, job) runs from reg_engine_run when it finished
+ * (job->result and job->err are set then). The job must stay valid until
+ * then. Out of memory is ERR_FAIL (done is then never called). */
+int reg_transfer_submit(struct reg_blob_job *job,
+			void (*done)(void *ctx, struct reg_blob_job *job),
+			void *ctx);
+
+/* Runs every job to completion or failure, on the engine of the jobs'
+ * clients (all of one pool), with opts->concurrency as its bulk limit. Returns 0 when all succeeded,
  * ERR_FAIL when any failed (each job says why in its own err). */
 int reg_transfer_run(struct reg_blob_job *jobs, size_t n,
 		     const struct reg_transfer_opts *opts);
