@@ -96,8 +96,14 @@ static void open_script(struct mhd_fix *f, const struct mhd_req *rq,
 	char repo[200];
 
 	(void)f;
-	if (v2_split(rq->path, "manifests", repo, sizeof(repo)))
+	if (v2_split(rq->path, "manifests", repo, sizeof(repo))) {
+		struct oci_digest d;
+
 		mhd_ans_body(a, 200, MT_OCI_MANIFEST, MANIFEST_BODY);
+		oci_digest_of(&d, OCI_SHA256, MANIFEST_BODY,
+			      strlen(MANIFEST_BODY));
+		mhd_ans_header(a, "Docker-Content-Digest", d.str);
+	}
 }
 
 /* Every manifest exists, behind Bearer tokens per repository. */
@@ -116,7 +122,7 @@ static void bearer_script(struct mhd_fix *f, const struct mhd_req *rq,
 
 /* What manifest callbacks saw. */
 struct tally {
-	int done, ok, digests;
+	int done, ok, digests, sized, typed;
 	int last_rc;
 	char last_err[ERR_MSG_MAX];
 };
@@ -126,7 +132,6 @@ static void tally_manifest(void *ctx, int rc, struct reg_manifest *m,
 {
 	struct tally *t = ctx;
 
-	(void)size;
 	t->done++;
 	t->last_rc = rc;
 	if (rc) {
@@ -134,6 +139,11 @@ static void tally_manifest(void *ctx, int rc, struct reg_manifest *m,
 		return;
 	}
 	t->ok++;
+	if (size == (int64_t)strlen(MANIFEST_BODY))
+		t->sized++;
+	if (m->content_type && !strcmp(m->content_type, MT_OCI_MANIFEST) &&
+	    m->has_digest)
+		t->typed++;
 	if (m->body && m->len == strlen(MANIFEST_BODY) &&
 	    !memcmp(m->body, MANIFEST_BODY, m->len))
 		t->digests++;
@@ -165,6 +175,9 @@ Test(reg_engine, heads_to_one_host_overlap_up_to_its_connections)
 	cr_assert_eq(reg_engine_run(reg_client_engine(x.c)), 0);
 	cr_assert_eq(t.done, 40);
 	cr_assert_eq(t.ok, 40, "%s", t.last_err);
+	cr_assert_eq(t.sized, 40);
+	cr_assert_eq(t.typed, 40);
+	cr_assert_eq(t.digests, 0); /* HEADs: no body */
 	cr_assert_eq(mhd_count(&x.srv, "HEAD"), 40);
 	cr_assert_eq(mhd_count(&x.srv, "GET"), 0);
 	cr_assert_gt(atomic_load(&x.srv.max_in_flight), 1);
@@ -935,5 +948,287 @@ Test(reg_engine, a_200_to_a_range_request_restarts_the_sink)
 	cr_assert_eq(memcmp(s.data, b.data, BLOB_LEN), 0);
 	free(s.data);
 	free(b.data);
+	efix_stop(&x);
+}
+
+/* --- small blobs, transfers: digests, the bulk limit, progress --- */
+
+#define SMALL_GOOD "{\"architecture\":\"amd64\"}"
+#define SMALL_BAD "{\"architecture\":\"evil\"}"
+
+/* f->ctx: digests of SMALL_GOOD ("good": served right), "flip" (wrong
+ * once, then right) and "bad" (always wrong). */
+struct smallsrv {
+	struct oci_digest good, bad;
+	int flip_seen;
+};
+
+static void small_script(struct mhd_fix *f, const struct mhd_req *rq,
+			 struct mhd_ans *a)
+{
+	struct smallsrv *b = f->ctx;
+	char repo[64];
+	const char *ref = v2_split(rq->path, "blobs", repo, sizeof(repo));
+
+	if (!ref)
+		return;
+	if (!strcmp(repo, "good") && !strcmp(ref, b->good.str))
+		mhd_ans_body(a, 200, "application/json", SMALL_GOOD);
+	else if (!strcmp(repo, "flip") && !strcmp(ref, b->good.str))
+		mhd_ans_body(a, 200, "application/json",
+			     b->flip_seen++ ? SMALL_GOOD : SMALL_BAD);
+	else if (!strcmp(repo, "bad") && !strcmp(ref, b->good.str))
+		mhd_ans_body(a, 200, "application/json", SMALL_BAD);
+}
+
+Test(reg_engine, async_small_blobs_are_verified_and_fetched_once_more)
+{
+	struct efix x;
+	struct smallsrv b;
+	struct buf_got good, flip, bad, missing;
+	struct err e;
+
+	memset(&b, 0, sizeof(b));
+	memset(&good, 0, sizeof(good));
+	memset(&flip, 0, sizeof(flip));
+	memset(&bad, 0, sizeof(bad));
+	memset(&missing, 0, sizeof(missing));
+	oci_digest_of(&b.good, OCI_SHA256, SMALL_GOOD, strlen(SMALL_GOOD));
+	oci_digest_of(&b.bad, OCI_SHA256, SMALL_BAD, strlen(SMALL_BAD));
+	efix_start(&x, small_script, &b, 0, 8);
+	cr_assert_eq(reg_client_get_blob_async(x.c, "good", &b.good, 4096,
+					       buf_got, &good, &e),
+		     0);
+	cr_assert_eq(reg_client_get_blob_async(x.c, "flip", &b.good, 4096,
+					       buf_got, &flip, &e),
+		     0);
+	cr_assert_eq(reg_client_get_blob_async(x.c, "bad", &b.good, 4096,
+					       buf_got, &bad, &e),
+		     0);
+	cr_assert_eq(reg_client_get_blob_async(x.c, "none", &b.good, 4096,
+					       buf_got, &missing, &e),
+		     0);
+	cr_assert_eq(reg_engine_run(reg_client_engine(x.c)), 0);
+	cr_assert_eq(good.done, 1);
+	cr_assert_eq(good.rc, 0);
+	cr_assert_str_eq(good.body, SMALL_GOOD);
+	cr_assert_eq(flip.done, 1);
+	cr_assert_eq(flip.rc, 0);
+	cr_assert_str_eq(flip.body, SMALL_GOOD);
+	cr_assert_eq(bad.done, 1);
+	cr_assert_eq(bad.rc, ERR_DIGEST);
+	cr_assert_eq(missing.done, 1);
+	cr_assert_eq(missing.rc, ERR_NOT_FOUND);
+	cr_assert_eq(b.flip_seen, 2);
+	cr_assert_eq(mhd_count(&x.srv, "GET"), 1 + 2 + 2 + 1);
+	efix_stop(&x);
+}
+
+/* The blob corrupted in transit `corrupt` times, then right. */
+struct corruptsrv {
+	struct blobsrv b;
+	char *bad;
+	int corrupt, gets;
+};
+
+static void corrupt_script(struct mhd_fix *f, const struct mhd_req *rq,
+			   struct mhd_ans *a)
+{
+	struct corruptsrv *c = f->ctx;
+	char path[200];
+
+	snprintf(path, sizeof(path), "/v2/r/blobs/%s", c->b.digest.str);
+	if (strcmp(rq->path, path))
+		return;
+	a->status = 200;
+	a->body = c->gets++ < c->corrupt ? c->bad : c->b.data;
+	a->len = BLOB_LEN;
+}
+
+/* A digest mismatch at the end restarts the blob once from zero. */
+static void transfer_corrupt(int corrupt, int want_rc, int want_gets)
+{
+	struct efix x;
+	struct corruptsrv c;
+	struct msink s;
+	struct reg_blob_job job;
+	struct reg_transfer_opts o;
+
+	memset(&c, 0, sizeof(c));
+	memset(&o, 0, sizeof(o));
+	c.corrupt = corrupt;
+	efix_start(&x, corrupt_script, &c, 0, 8);
+	blob_setup(&c.b, &s, &job, x.c);
+	c.bad = malloc(BLOB_LEN);
+	cr_assert(c.bad);
+	memcpy(c.bad, c.b.data, BLOB_LEN);
+	c.bad[BLOB_HALF] ^= 1;
+	cr_assert_eq(reg_transfer_run(&job, 1, &o), want_rc ? ERR_FAIL : 0);
+	cr_assert_eq(job.result, want_rc, "%s", job.err.msg);
+	cr_assert_eq(c.gets, want_gets);
+	cr_assert_eq(s.finishes, want_gets);
+	cr_assert_eq(s.resets, 1);
+	if (!want_rc) {
+		cr_assert_eq(s.len, BLOB_LEN);
+		cr_assert_eq(memcmp(s.data, c.b.data, BLOB_LEN), 0);
+	} else {
+		cr_assert(strstr(job.err.msg, x.srv.host), "%s", job.err.msg);
+	}
+	free(c.bad);
+	free(s.data);
+	free(c.b.data);
+	efix_stop(&x);
+}
+
+Test(reg_engine, a_blob_corrupted_once_is_fetched_again_from_zero)
+{
+	transfer_corrupt(1, 0, 2);
+}
+
+Test(reg_engine, a_blob_corrupted_twice_fails_with_err_digest)
+{
+	transfer_corrupt(5, ERR_DIGEST, 2);
+}
+
+/* Six blobs; f->ctx holds them. */
+struct manysrv {
+	struct blobsrv b[6];
+	size_t chunk;
+	int chunk_ms;
+};
+
+static void many_script(struct mhd_fix *f, const struct mhd_req *rq,
+			struct mhd_ans *a)
+{
+	struct manysrv *m = f->ctx;
+	char path[200];
+	long long from;
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(path, sizeof(path), "/v2/r/blobs/%s",
+			 m->b[i].digest.str);
+		if (strcmp(rq->path, path))
+			continue;
+		mhd_serve_range(rq, a, m->b[i].data, BLOB_LEN, &from);
+		a->chunk = m->chunk;
+		a->chunk_ms = m->chunk_ms;
+		return;
+	}
+}
+
+struct progress_seen {
+	int calls;
+	uint64_t last_done, last_total, max_done;
+	size_t last_jobs_done, jobs_total;
+	int done_calls;
+};
+
+static void progress_fn(void *ctx, const struct reg_transfer_progress *p)
+{
+	struct progress_seen *ps = ctx;
+
+	ps->calls++;
+	ps->last_done = p->bytes_done;
+	ps->last_total = p->bytes_total;
+	if (p->bytes_done > ps->max_done)
+		ps->max_done = p->bytes_done;
+	ps->last_jobs_done = p->jobs_done;
+	ps->jobs_total = p->jobs_total;
+}
+
+static void job_done_fn(void *ctx, struct reg_blob_job *job)
+{
+	struct progress_seen *ps = ctx;
+
+	if (!job->result)
+		ps->done_calls++;
+}
+
+static void many_setup(struct manysrv *m, struct msink *s,
+		       struct reg_blob_job *jobs, struct reg_client *c)
+{
+	for (int i = 0; i < 6; i++) {
+		blob_setup(&m->b[i], &s[i], &jobs[i], c);
+		/* six different blobs */
+		m->b[i].data[0] = (char)i;
+		oci_digest_of(&m->b[i].digest, OCI_SHA256, m->b[i].data,
+			      BLOB_LEN);
+		s[i].want = m->b[i].digest;
+		jobs[i].digest = m->b[i].digest;
+	}
+}
+
+static void many_free(struct manysrv *m, struct msink *s)
+{
+	for (int i = 0; i < 6; i++) {
+		free(m->b[i].data);
+		free(s[i].data);
+	}
+}
+
+Test(reg_engine, transfers_hold_to_their_concurrency)
+{
+	struct efix x;
+	struct manysrv m;
+	struct msink s[6];
+	struct reg_blob_job jobs[6];
+	struct reg_transfer_opts o;
+	struct progress_seen ps;
+
+	memset(&m, 0, sizeof(m));
+	memset(&o, 0, sizeof(o));
+	memset(&ps, 0, sizeof(ps));
+	efix_start(&x, many_script, &m, 20, 8);
+	many_setup(&m, s, jobs, x.c);
+	o.concurrency = 2;
+	o.job_done = job_done_fn;
+	o.ctx = &ps;
+	cr_assert_eq(reg_transfer_run(jobs, 6, &o), 0);
+	cr_assert_eq(ps.done_calls, 6);
+	for (int i = 0; i < 6; i++) {
+		cr_assert_eq(jobs[i].result, 0, "%s", jobs[i].err.msg);
+		cr_assert_eq(s[i].written, BLOB_LEN);
+		cr_assert_eq(s[i].finishes, 1);
+	}
+	cr_assert_eq(mhd_count(&x.srv, "GET"), 6);
+	cr_assert_gt(atomic_load(&x.srv.max_in_flight), 1);
+	cr_assert_leq(atomic_load(&x.srv.max_in_flight), 2);
+	many_free(&m, s);
+	efix_stop(&x);
+}
+
+Test(reg_engine, slow_bodies_arrive_whole_and_progress_ends_at_the_total)
+{
+	struct efix x;
+	struct manysrv m;
+	struct msink s[6];
+	struct reg_blob_job jobs[6];
+	struct reg_transfer_opts o;
+	struct progress_seen ps;
+
+	memset(&m, 0, sizeof(m));
+	memset(&o, 0, sizeof(o));
+	memset(&ps, 0, sizeof(ps));
+	m.chunk = 64 * 1024;
+	m.chunk_ms = 5;
+	efix_start(&x, many_script, &m, 0, 8);
+	many_setup(&m, s, jobs, x.c);
+	o.concurrency = 3;
+	o.progress = progress_fn;
+	o.ctx = &ps;
+	cr_assert_eq(reg_transfer_run(jobs, 6, &o), 0);
+	for (int i = 0; i < 6; i++) {
+		cr_assert_eq(jobs[i].result, 0, "%s", jobs[i].err.msg);
+		cr_assert_eq(s[i].written, BLOB_LEN);
+		cr_assert_eq(memcmp(s[i].data, m.b[i].data, BLOB_LEN), 0);
+	}
+	/* the last report is the whole run */
+	cr_assert_geq(ps.calls, 1);
+	cr_assert_eq(ps.last_total, 6ull * BLOB_LEN);
+	cr_assert_eq(ps.last_done, 6ull * BLOB_LEN);
+	cr_assert_eq(ps.max_done, 6ull * BLOB_LEN);
+	cr_assert_eq(ps.jobs_total, 6);
+	cr_assert_eq(ps.last_jobs_done, 6);
+	many_free(&m, s);
 	efix_stop(&x);
 }
