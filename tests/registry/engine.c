@@ -1232,3 +1232,80 @@ Test(reg_engine, slow_bodies_arrive_whole_and_progress_ends_at_the_total)
 	many_free(&m, s);
 	efix_stop(&x);
 }
+
+/* --- tokens revoked in the middle of a run --- */
+
+/* Bearer per repository, tokens "tok-REPO.G": after `rotate_after`
+ * answered manifests the server moves to the next G, so every token
+ * handed out so far is refused. */
+struct rotsrv {
+	int gen, ok, rotate_after;
+};
+
+static void rotate_script(struct mhd_fix *f, const struct mhd_req *rq,
+			  struct mhd_ans *a)
+{
+	static __thread char body[300];
+	struct rotsrv *r = f->ctx;
+	const char *scope = mhd_arg(rq, "scope"), *h;
+	char repo[200], want[300], key[300], chal[300];
+
+	if (!strcmp(rq->path, "/token")) {
+		snprintf(key, sizeof(key), "token %s", scope ? scope : "");
+		mhd_count_locked(f, key);
+		if (!scope || sscanf(scope, "repository:%199[^:]:", repo) != 1)
+			return;
+		snprintf(body, sizeof(body), "{\"token\":\"tok-%s.%d\"}", repo,
+			 r->gen);
+		mhd_ans_body(a, 200, "application/json", body);
+		return;
+	}
+	if (!v2_split(rq->path, "manifests", repo, sizeof(repo)))
+		return;
+	h = mhd_header(rq, "Authorization");
+	snprintf(want, sizeof(want), "Bearer tok-%s.%d", repo, r->gen);
+	if (!h || strcmp(h, want)) {
+		mhd_count_locked(f, "401");
+		snprintf(chal, sizeof(chal),
+			 "Bearer realm=\"%s/token\",service=\"svc\"", f->base);
+		mhd_ans_body(a, 401, "application/json", "{\"errors\":[]}");
+		mhd_ans_header(a, "WWW-Authenticate", chal);
+		return;
+	}
+	mhd_ans_body(a, 200, MT_OCI_MANIFEST, MANIFEST_BODY);
+	if (++r->ok == r->rotate_after)
+		r->gen++;
+}
+
+Test(reg_engine, revoked_tokens_are_fetched_again_once_per_scope)
+{
+	static const char *const repos[] = {"one",  "two",  "three",
+					    "four", "five", "six"};
+	struct efix x;
+	struct rotsrv r = {.rotate_after = 20};
+	struct tally t = {0};
+	char tag[32], key[100];
+	struct err e;
+
+	efix_start(&x, rotate_script, &r, 5, 8);
+	for (int i = 0; i < 120; i++) {
+		snprintf(tag, sizeof(tag), "t%d", i);
+		cr_assert_eq(reg_client_get_manifest_async(x.c, repos[i % 6],
+							   tag, tally_manifest,
+							   &t, &e),
+			     0, "%s", e.msg);
+	}
+	cr_assert_eq(reg_engine_run(reg_client_engine(x.c)), 0);
+	/* a 401 to a token the cache still holds drops it (one fetch per
+	 * scope again); a 401 to one already replaced just goes again */
+	cr_assert_eq(t.done, 120);
+	cr_assert_eq(t.ok, 120, "%s", t.last_err);
+	cr_assert_eq(r.gen, 1);
+	for (int i = 0; i < 6; i++) {
+		snprintf(key, sizeof(key), "token repository:%s:pull",
+			 repos[i]);
+		cr_assert_eq(mhd_count(&x.srv, key), 2, "%s: %d", key,
+			     mhd_count(&x.srv, key));
+	}
+	efix_stop(&x);
+}
