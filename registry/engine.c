@@ -44,7 +44,7 @@ struct reg_job {
 	CURL *h;
 	struct curl_slist *hdrs;
 	struct reg_response *resp;
-	char *sent_auth; /* the Authorization line of the last attempt */
+	char *sent_auth;     /* the Authorization line of the last attempt */
 	size_t body_counted; /* of e->body_bytes */
 	int auth_retries, retries, attempts, digest_restarts;
 	int body_ok, sink_failed;
