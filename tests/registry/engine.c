@@ -1309,3 +1309,61 @@ Test(reg_engine, revoked_tokens_are_fetched_again_once_per_scope)
 	}
 	efix_stop(&x);
 }
+
+/* --- the token service failing --- */
+
+/* Bearer per repository; the token service answers `fail_status` to the
+ * first `fails` requests (all of them when fails < 0). */
+struct toksrv {
+	int fail_status, fails, seen;
+};
+
+static void failing_token_script(struct mhd_fix *f, const struct mhd_req *rq,
+				 struct mhd_ans *a)
+{
+	struct toksrv *t = f->ctx;
+
+	if (!strcmp(rq->path, "/token") &&
+	    (t->fails < 0 || t->seen++ < t->fails)) {
+		mhd_count_locked(f, "token refused");
+		mhd_ans_body(a, t->fail_status, "application/json",
+			     "{\"errors\":[]}");
+		return;
+	}
+	bearer_script(f, rq, a);
+}
+
+Test(reg_engine, a_refused_token_fails_every_job_waiting_for_it_once)
+{
+	struct efix x;
+	struct toksrv ts = {.fail_status = 401, .fails = -1};
+	struct tally t = {0};
+
+	efix_start(&x, failing_token_script, &ts, 5, 8);
+	heads(&x, 10, &t);
+	cr_assert_eq(reg_engine_run(reg_client_engine(x.c)), 0);
+	cr_assert_eq(t.done, 10);
+	cr_assert_eq(t.ok, 0);
+	cr_assert_eq(t.last_rc, ERR_UNAUTHORIZED);
+	cr_assert(strstr(t.last_err, "token service"), "%s", t.last_err);
+	cr_assert_eq(mhd_count(&x.srv, "GET /token"), 1);
+	cr_assert_eq(mhd_count(&x.srv, "HEAD"), 1);
+	efix_stop(&x);
+}
+
+Test(reg_engine, a_token_service_5xx_is_retried_for_all_its_waiters)
+{
+	struct efix x;
+	struct toksrv ts = {.fail_status = 503, .fails = 2};
+	struct tally t = {0};
+
+	efix_start(&x, failing_token_script, &ts, 5, 8);
+	heads(&x, 10, &t);
+	cr_assert_eq(reg_engine_run(reg_client_engine(x.c)), 0);
+	cr_assert_eq(t.ok, 10, "%s", t.last_err);
+	cr_assert_eq(mhd_count(&x.srv, "token refused"), 2);
+	cr_assert_eq(mhd_count(&x.srv, "GET /token"), 3);
+	cr_assert_eq(mhd_count(&x.srv, "token repository:team/app:pull"), 1);
+	cr_assert_eq(mhd_count(&x.srv, "HEAD"), 11);
+	efix_stop(&x);
+}
