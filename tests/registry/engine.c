@@ -14,6 +14,7 @@
 #include "oci/vec.h"
 #include "registry/client.h"
 #include "registry/engine.h"
+#include "registry/pool.h"
 #include "registry/transfer.h"
 
 #define MANIFEST_BODY                                                          \
@@ -1366,4 +1367,69 @@ Test(reg_engine, a_token_service_5xx_is_retried_for_all_its_waiters)
 	cr_assert_eq(mhd_count(&x.srv, "token repository:team/app:pull"), 1);
 	cr_assert_eq(mhd_count(&x.srv, "HEAD"), 11);
 	efix_stop(&x);
+}
+
+/* --- several registries on one engine (a pool) --- */
+
+Test(reg_engine, limits_hold_across_the_registries_of_a_pool)
+{
+	struct mhd_fix a, b;
+	atomic_int group = 0, group_max = 0;
+	struct reg_options opt;
+	struct reg_host_options ho[2];
+	struct reg_pool_host hosts[2];
+	struct reg_pool pool;
+	struct reg_client *ca, *cb;
+	struct reg_engine_limits lim = {.max_in_flight = 4};
+	struct tally ta = {0}, tb = {0};
+	char tag[32];
+	struct err e;
+
+	setenv("DOCKER_CONFIG", "/nonexistent-ocimirror-test", 1);
+	unsetenv("REGISTRY_AUTH_FILE");
+	unsetenv("XDG_RUNTIME_DIR");
+	mhd_start(&a, open_script, NULL, 20);
+	mhd_start(&b, open_script, NULL, 20);
+	a.group_in_flight = b.group_in_flight = &group;
+	a.group_max = b.group_max = &group_max;
+	reg_options_init(&opt);
+	opt.retry_base_ms = 10;
+	opt.log = quiet;
+	memset(ho, 0, sizeof(ho));
+	ho[0].tls = ho[1].tls = REG_TLS_PLAIN;
+	ho[0].max_connections = 3;
+	ho[1].max_connections = 3;
+	hosts[0].host = a.host;
+	hosts[0].opt = &ho[0];
+	hosts[1].host = b.host;
+	hosts[1].opt = &ho[1];
+	reg_pool_init(&pool, &opt);
+	reg_pool_set_hosts(&pool, hosts, 2);
+	cr_assert_eq(reg_pool_get(&pool, &ca, a.host, &e), 0, "%s", e.msg);
+	cr_assert_eq(reg_pool_get(&pool, &cb, b.host, &e), 0, "%s", e.msg);
+	cr_assert_eq(reg_client_engine(ca), reg_client_engine(cb));
+	reg_engine_set_limits(reg_client_engine(ca), &lim);
+	for (int i = 0; i < 24; i++) {
+		snprintf(tag, sizeof(tag), "t%d", i);
+		cr_assert_eq(reg_client_head_manifest_async(
+				 ca, "r", tag, tally_manifest, &ta, &e),
+			     0);
+		cr_assert_eq(reg_client_head_manifest_async(
+				 cb, "r", tag, tally_manifest, &tb, &e),
+			     0);
+	}
+	cr_assert_eq(reg_engine_run(reg_client_engine(ca)), 0);
+	cr_assert_eq(ta.ok, 24, "%s", ta.last_err);
+	cr_assert_eq(tb.ok, 24, "%s", tb.last_err);
+	cr_assert_eq(mhd_count(&a, "HEAD"), 24);
+	cr_assert_eq(mhd_count(&b, "HEAD"), 24);
+	/* each registry within its connections, both within the run's
+	 * limit, and the two overlapping */
+	cr_assert_leq(atomic_load(&a.max_in_flight), 3);
+	cr_assert_leq(atomic_load(&b.max_in_flight), 3);
+	cr_assert_leq(atomic_load(&group_max), 4);
+	cr_assert_gt(atomic_load(&group_max), 3);
+	reg_pool_release(&pool);
+	mhd_stop(&a);
+	mhd_stop(&b);
 }

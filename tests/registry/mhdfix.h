@@ -87,6 +87,9 @@ struct mhd_fix {
 	int hold_ms;
 	pthread_mutex_t mu;
 	atomic_int in_flight, max_in_flight;
+	/* optional, set after mhd_start: the same counts over several
+	 * servers (a group's) */
+	atomic_int *group_in_flight, *group_max;
 	long long t0_ms;
 	/* under mu */
 	struct {
@@ -237,6 +240,17 @@ static struct MHD_Response *mhd_make_response(const struct mhd_ans *a)
 	return r;
 }
 
+/* One more in flight; max follows. */
+static void mhd_raise(atomic_int *in_flight, atomic_int *max_in_flight)
+{
+	int cur = atomic_fetch_add(in_flight, 1) + 1;
+	int max = atomic_load(max_in_flight);
+
+	while (cur > max &&
+	       !atomic_compare_exchange_weak(max_in_flight, &max, cur))
+		;
+}
+
 static enum MHD_Result mhd_handle(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload,
@@ -248,7 +262,7 @@ static enum MHD_Result mhd_handle(void *cls, struct MHD_Connection *conn,
 	struct mhd_ans a;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	int slot, hold, cur, max;
+	int slot, hold;
 	char key[300];
 	long long arrived = mhd_now_ms() - f->t0_ms;
 
@@ -257,11 +271,9 @@ static enum MHD_Result mhd_handle(void *cls, struct MHD_Connection *conn,
 	if (!*con_cls) {
 		/* the headers are in: the request is in flight */
 		*con_cls = &started;
-		cur = atomic_fetch_add(&f->in_flight, 1) + 1;
-		max = atomic_load(&f->max_in_flight);
-		while (cur > max && !atomic_compare_exchange_weak(
-					&f->max_in_flight, &max, cur))
-			;
+		mhd_raise(&f->in_flight, &f->max_in_flight);
+		if (f->group_in_flight)
+			mhd_raise(f->group_in_flight, f->group_max);
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -304,6 +316,8 @@ static enum MHD_Result mhd_handle(void *cls, struct MHD_Connection *conn,
 	ret = MHD_queue_response(conn, (unsigned)a.status, r);
 	MHD_destroy_response(r);
 	atomic_fetch_sub(&f->in_flight, 1);
+	if (f->group_in_flight)
+		atomic_fetch_sub(f->group_in_flight, 1);
 	return ret;
 }
 
