@@ -778,6 +778,8 @@ struct blobsrv {
 	char *data;
 	struct oci_digest digest;
 	int ignore_range; /* answer 200 with the whole blob every time */
+	int drop_twice;	  /* at 1/4 without a Range, at 1/2 with the first */
+	int bearer;	  /* behind a Bearer token, as bearer_script */
 	int plain_gets;	  /* requests without a Range */
 	long long ranges[8];
 	int n_ranges;
@@ -791,8 +793,12 @@ static void blob_script(struct mhd_fix *f, const struct mhd_req *rq,
 	char path[200];
 	long long from;
 
+	if (b->bearer && mhd_token_endpoint(f, rq, a))
+		return;
 	snprintf(path, sizeof(path), "/v2/r/blobs/%s", b->digest.str);
 	if (strcmp(rq->path, path))
+		return;
+	if (b->bearer && !mhd_bearer_ok(f, rq, a, "r"))
 		return;
 	if (b->ignore_range) {
 		a->status = 200;
@@ -803,10 +809,12 @@ static void blob_script(struct mhd_fix *f, const struct mhd_req *rq,
 		mhd_serve_range(rq, a, b->data, BLOB_LEN, &from);
 	}
 	if (from >= 0) {
+		if (b->drop_twice && b->n_ranges == 0)
+			a->drop_at = BLOB_LEN / 4;
 		if (b->n_ranges < 8)
 			b->ranges[b->n_ranges++] = from;
 	} else if (b->plain_gets++ == 0) {
-		a->drop_at = BLOB_HALF;
+		a->drop_at = b->drop_twice ? BLOB_LEN / 4 : BLOB_HALF;
 	}
 }
 
@@ -907,6 +915,61 @@ Test(reg_engine, a_dropped_blob_resumes_with_range_from_the_byte_reached)
 	cr_assert_eq(s.resets, 0);
 	cr_assert_eq(s.finishes, 1);
 	cr_assert_eq(memcmp(s.data, b.data, BLOB_LEN), 0);
+	free(s.data);
+	free(b.data);
+	efix_stop(&x);
+}
+
+Test(reg_engine, a_blob_dropped_twice_resumes_twice_from_each_offset)
+{
+	struct efix x;
+	struct blobsrv b;
+	struct msink s;
+	struct reg_blob_job job;
+	struct reg_transfer_opts o;
+
+	memset(&b, 0, sizeof(b));
+	memset(&o, 0, sizeof(o));
+	b.drop_twice = 1;
+	efix_start(&x, blob_script, &b, 0, 8);
+	blob_setup(&b, &s, &job, x.c);
+	cr_assert_eq(reg_transfer_run(&job, 1, &o), 0, "%s", job.err.msg);
+	cr_assert_eq(job.attempts, 3);
+	cr_assert_eq(b.n_ranges, 2);
+	cr_assert_eq(b.ranges[0], BLOB_LEN / 4);
+	cr_assert_eq(b.ranges[1], BLOB_HALF);
+	cr_assert_eq(s.written, BLOB_LEN);
+	cr_assert_eq(s.resets, 0);
+	cr_assert_eq(s.finishes, 1);
+	cr_assert_eq(memcmp(s.data, b.data, BLOB_LEN), 0);
+	free(s.data);
+	free(b.data);
+	efix_stop(&x);
+}
+
+Test(reg_engine, a_blob_behind_bearer_gets_its_token_and_resumes_with_it)
+{
+	struct efix x;
+	struct blobsrv b;
+	struct msink s;
+	struct reg_blob_job job;
+	struct reg_transfer_opts o;
+
+	memset(&b, 0, sizeof(b));
+	memset(&o, 0, sizeof(o));
+	b.bearer = 1;
+	efix_start(&x, blob_script, &b, 0, 8);
+	blob_setup(&b, &s, &job, x.c);
+	cr_assert_eq(reg_transfer_run(&job, 1, &o), 0, "%s", job.err.msg);
+	/* the 401, the dropped GET, the resumed one */
+	cr_assert_eq(job.attempts, 3);
+	cr_assert_eq(mhd_count(&x.srv, "401"), 1);
+	cr_assert_eq(mhd_count(&x.srv, "token repository:r:pull"), 1);
+	cr_assert_eq(b.n_ranges, 1);
+	cr_assert_eq(b.ranges[0], BLOB_HALF);
+	cr_assert_eq(s.written, BLOB_LEN);
+	cr_assert_eq(s.resets, 0);
+	cr_assert_eq(s.finishes, 1);
 	free(s.data);
 	free(b.data);
 	efix_stop(&x);
