@@ -172,6 +172,8 @@ Test(reg_engine, heads_to_one_host_overlap_up_to_its_connections)
 	struct reg_engine_stats st;
 
 	efix_start(&x, open_script, NULL, 20, 8);
+	x.srv.await_n = 2;
+	x.srv.await_ms = 300;
 	heads(&x, 40, &t);
 	cr_assert_eq(reg_engine_run(reg_client_engine(x.c)), 0);
 	cr_assert_eq(t.done, 40);
@@ -200,6 +202,8 @@ Test(reg_engine, the_global_limit_caps_requests_in_flight)
 	struct reg_engine_stats st;
 
 	efix_start(&x, open_script, NULL, 20, 8);
+	x.srv.await_n = 2;
+	x.srv.await_ms = 300;
 	reg_engine_set_limits(reg_client_engine(x.c), &lim);
 	heads(&x, 40, &t);
 	cr_assert_eq(reg_engine_run(reg_client_engine(x.c)), 0);
@@ -1243,6 +1247,8 @@ Test(reg_engine, transfers_hold_to_their_concurrency)
 	memset(&o, 0, sizeof(o));
 	memset(&ps, 0, sizeof(ps));
 	efix_start(&x, many_script, &m, 20, 8);
+	x.srv.await_n = 2;
+	x.srv.await_ms = 300;
 	many_setup(&m, s, jobs, x.c);
 	o.concurrency = 2;
 	o.job_done = job_done_fn;
@@ -1361,15 +1367,18 @@ Test(reg_engine, revoked_tokens_are_fetched_again_once_per_scope)
 	}
 	cr_assert_eq(reg_engine_run(reg_client_engine(x.c)), 0);
 	/* a 401 to a token the cache still holds drops it (one fetch per
-	 * scope again); a 401 to one already replaced just goes again */
+	 * scope again); a 401 to one already replaced just goes again: no
+	 * job fails, no scope is fetched more than once per generation */
 	cr_assert_eq(t.done, 120);
 	cr_assert_eq(t.ok, 120, "%s", t.last_err);
 	cr_assert_eq(r.gen, 1);
 	for (int i = 0; i < 6; i++) {
 		snprintf(key, sizeof(key), "token repository:%s:pull",
 			 repos[i]);
-		cr_assert_eq(mhd_count(&x.srv, key), 2, "%s: %d", key,
-			     mhd_count(&x.srv, key));
+		/* 1: its first token came after the rotation already */
+		cr_assert_geq(mhd_count(&x.srv, key), 1, "%s", key);
+		cr_assert_leq(mhd_count(&x.srv, key), 2, "%s: %d", key,
+			      mhd_count(&x.srv, key));
 	}
 	efix_stop(&x);
 }
@@ -1455,6 +1464,8 @@ Test(reg_engine, limits_hold_across_the_registries_of_a_pool)
 	mhd_start(&b, open_script, NULL, 20);
 	a.group_in_flight = b.group_in_flight = &group;
 	a.group_max = b.group_max = &group_max;
+	a.await_n = b.await_n = 4;
+	a.await_ms = b.await_ms = 300;
 	reg_options_init(&opt);
 	opt.retry_base_ms = 10;
 	opt.log = quiet;

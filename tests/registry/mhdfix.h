@@ -90,6 +90,10 @@ struct mhd_fix {
 	/* optional, set after mhd_start: the same counts over several
 	 * servers (a group's) */
 	atomic_int *group_in_flight, *group_max;
+	/* > 0: hold each answer until this many requests are in flight
+	 * (of the group when there is one), at most await_ms; overlap is
+	 * then seen however the machine schedules the server's threads */
+	int await_n, await_ms;
 	long long t0_ms;
 	/* under mu */
 	struct {
@@ -302,6 +306,12 @@ static enum MHD_Result mhd_handle(void *cls, struct MHD_Connection *conn,
 	if (slot >= 0)
 		f->log[slot].status = a.status;
 	pthread_mutex_unlock(&f->mu);
+	for (int waited = 0;
+	     f->await_n > 0 && waited < f->await_ms &&
+	     atomic_load(f->group_in_flight ? f->group_in_flight
+					    : &f->in_flight) < f->await_n;
+	     waited += 2)
+		mhd_sleep_ms(2);
 	hold = a.hold_ms > 0 ? a.hold_ms : f->hold_ms;
 	if (hold > 0)
 		mhd_sleep_ms(hold < 2000 ? hold : 2000);
