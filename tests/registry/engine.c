@@ -1465,7 +1465,7 @@ Test(reg_engine, limits_hold_across_the_registries_of_a_pool)
 	a.group_in_flight = b.group_in_flight = &group;
 	a.group_max = b.group_max = &group_max;
 	a.await_n = b.await_n = 4;
-	a.await_ms = b.await_ms = 300;
+	a.await_ms = b.await_ms = 100;
 	reg_options_init(&opt);
 	opt.retry_base_ms = 10;
 	opt.log = quiet;
