@@ -146,6 +146,11 @@ void reg_engine_stats(const struct reg_engine *e, struct reg_engine_stats *out)
 	out->queued = e->queued;
 }
 
+int reg_engine_running(const struct reg_engine *e)
+{
+	return e->running;
+}
+
 int reg_job_result(const struct reg_job *j)
 {
 	return j->result;
