@@ -154,9 +154,9 @@ case_cold_plain() {
 	assert_eq "$(exp_get "$EXP_WAN" 'd["blobs"]')" "$(stat_ "$LP_LOG" "$from" "kind:GET blobs")" "blob GETs" || return
 	assert_eq 5 "$(stat_ "$LP_LOG" "$from" "kind:GET tags")" "tag list GETs" || return
 	assert_eq 0 "$(stat_ "$LP_LOG" "$from" refused)" "connections refused by the proxy" || return
-	# HTTP/1.1: at most the per-registry connection limit (6) at once
+	# HTTP/1.1: at most the per-registry connection limit (8 by default) at once
 	local c; c=$(stat_ "$LP_LOG" "$from" max_concurrent)
-	if [ "$c" -lt 1 ] || [ "$c" -gt 6 ]; then fail "connections open at once: $c, want 1..6"; return; fi
+	if [ "$c" -lt 1 ] || [ "$c" -gt 8 ]; then fail "connections open at once: $c, want 1..8"; return; fi
 	assert_tags_stored "$EXP_WAN" || return
 	assert_verify || return
 	assert_tmp_empty || return
