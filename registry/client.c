@@ -256,11 +256,16 @@ static int link_next(const char *link, char *dst, size_t cap)
 	if (!lt || !strstr(link, "rel=\"next\""))
 		return 0;
 	gt = strchr(lt, '>');
-	if (!gt || (size_t)(gt - lt - 1) >= cap)
+	if (!gt)
 		return 0;
+	if ((size_t)(gt - lt - 1) >= cap)
+		return -1;
 	snprintf(dst, cap, "%.*s", (int)(gt - lt - 1), lt + 1);
 	return 1;
 }
+
+#define LIST_PAGES_MAX 100000
+#define LIST_NAMES_MAX 1000000
 
 /* One page of a list (r, the answer to path): its names appended to v;
  * *more set with the next page's path in path. */
@@ -285,6 +290,13 @@ static int page_take(struct reg_client *c, const struct reg_response *r,
 			       repo ? repo : c->conn.host, key, path);
 	}
 	json_array_foreach (arr, i, it) {
+		if (*n >= LIST_NAMES_MAX) {
+			rc = err_set(err, ERR_TOO_LARGE,
+				     "%s: more than %d names in the %s list",
+				     repo ? repo : c->conn.host, LIST_NAMES_MAX,
+				     key);
+			break;
+		}
 		if (json_is_string(it) &&
 		    strv_push(v, n, cap, json_string_value(it))) {
 			rc = err_set(err, ERR_FAIL,
@@ -294,8 +306,25 @@ static int page_take(struct reg_client *c, const struct reg_response *r,
 		}
 	}
 	json_decref(j);
-	if (!rc && r->link[0] && link_next(r->link, path, cap_path))
-		*more = 1;
+	if (!rc && r->link[0]) {
+		char next[2048];
+		int got = link_next(r->link, next, sizeof(next));
+
+		/* a list that cannot be followed to its end is an error, not
+		 * a shorter list (prune decides on it) */
+		if (got < 0 || (got > 0 && strlen(next) >= cap_path))
+			return err_set(err, ERR_INVALID,
+				       "%s: next page link of %s list too long",
+				       repo ? repo : c->conn.host, key);
+		if (got > 0 && !strcmp(next, path))
+			return err_set(err, ERR_INVALID,
+				       "%s: %s list page %s links to itself",
+				       repo ? repo : c->conn.host, key, path);
+		if (got > 0) {
+			snprintf(path, cap_path, "%s", next);
+			*more = 1;
+		}
+	}
 	return rc;
 }
 
@@ -333,7 +362,14 @@ static int paginate(struct reg_client *c, const char *first, const char *key,
 
 	reg_response_init(&r, TAGS_PAGE_MAX);
 	snprintf(path, sizeof(path), "%s", first);
-	for (int page = 0; page < 100000 && more && !rc; page++) {
+	for (int page = 0; more && !rc; page++) {
+		if (page == LIST_PAGES_MAX) {
+			rc = err_set(err, ERR_INVALID,
+				     "%s: %s list longer than %d pages",
+				     repo ? repo : c->conn.host, key,
+				     LIST_PAGES_MAX);
+			break;
+		}
 		rc = request(c, &r, "GET", path, "application/json", repo, err);
 		if (!rc)
 			rc = page_take(c, &r, key, repo, path, sizeof(path), &v,
@@ -646,7 +682,11 @@ static void list_page_done(struct reg_job *j, void *ctx)
 		rc = page_take(lc->c, reg_job_response(j), "tags", lc->repo,
 			       lc->path, sizeof(lc->path), &lc->v, &lc->n,
 			       &lc->cap, &more, &e);
-	if (!rc && more && ++lc->pages < 100000) {
+	if (!rc && more && ++lc->pages >= LIST_PAGES_MAX)
+		rc = err_set(&e, ERR_INVALID,
+			     "%s: tags list longer than %d pages", lc->repo,
+			     LIST_PAGES_MAX);
+	if (!rc && more) {
 		rc = submit(lc->c, "GET", lc->path, "application/json",
 			    lc->repo, TAGS_PAGE_MAX, list_page_done, lc, &e);
 		if (!rc)

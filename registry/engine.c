@@ -45,6 +45,8 @@ struct reg_job {
 	struct curl_slist *hdrs;
 	struct reg_response *resp;
 	char *sent_auth;     /* the Authorization line of the last attempt */
+	char *auth_now;	     /* the token its fetch brought, for the next
+				start only */
 	size_t body_counted; /* of e->body_bytes */
 	int auth_retries, retries, attempts, digest_restarts;
 	int body_ok, sink_failed;
@@ -59,6 +61,7 @@ struct tokenwait {
 	struct reg_client *c;
 	char scope[700];
 	struct reg_job *waiters, *waiters_tail;
+	struct reg_job *ready, *ready_tail;
 };
 
 /* What the engine knows of one registry. */
@@ -199,6 +202,7 @@ static void job_free(struct reg_engine *e, struct reg_job *j)
 	free(j->content_type);
 	free(j->content_range);
 	free(j->sent_auth);
+	free(j->auth_now);
 	free(j);
 }
 
@@ -336,8 +340,15 @@ static const char *job_name(const struct reg_job *j, char *buf, size_t cap)
 	return buf;
 }
 
+static void token_done(struct reg_engine *e, struct reg_job *j, int rc);
+
 static void finish(struct reg_engine *e, struct reg_job *j, int rc)
 {
+	if (j->token) {
+		/* its waiters learn the outcome, whatever ended it */
+		token_done(e, j, rc);
+		return;
+	}
 	j->result = rc;
 	e->st.done++;
 	if (rc)
@@ -386,9 +397,13 @@ static size_t sink_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 			}
 			j->body_ok = 1;
 		} else {
-			/* keep an error body for the message, capped */
-			if (buf_append(&j->resp->body, p, n))
-				return 0;
+			/* keep an error body for the message, capped: the rest
+			 * is dropped, the answer still counts */
+			size_t room =
+			    j->resp->body.max > j->resp->body.len
+				? j->resp->body.max - j->resp->body.len
+				: 0;
+			buf_append(&j->resp->body, p, n < room ? n : room);
 			return n;
 		}
 	}
@@ -486,15 +501,29 @@ static int start(struct reg_engine *e, struct reg_job *j, const char *auth)
 	const char *base;
 	char url[4096], range[64];
 	struct reg_call call;
-	int rc;
+	int rc, n;
 
 	rc = reg_conn_base_url(&j->c->conn, &base, &j->err);
 	if (rc)
 		return rc;
-	if (!strncmp(j->url, "http://", 7) || !strncmp(j->url, "https://", 8))
-		snprintf(url, sizeof(url), "%s", j->url);
-	else
-		snprintf(url, sizeof(url), "%s%s", base, j->url);
+	if (!strncmp(j->url, "http://", 7) || !strncmp(j->url, "https://", 8)) {
+		size_t bl = strlen(base);
+
+		n = snprintf(url, sizeof(url), "%s", j->url);
+		/* an absolute URL (a Link, an upload Location) may name
+		 * another host: the registry's credentials stay with the
+		 * registry (a token job's Basic line goes to its realm) */
+		if (!j->token && (strncmp(j->url, base, bl) ||
+				  (j->url[bl] && j->url[bl] != '/')))
+			auth = NULL;
+	} else {
+		n = snprintf(url, sizeof(url), "%s%s", base, j->url);
+	}
+	if (n < 0 || (size_t)n >= sizeof(url))
+		return err_set(&j->err, ERR_INVALID,
+			       "%.200s...: URL longer "
+			       "than %zu bytes",
+			       j->url, sizeof(url) - 1);
 	if (!j->h && !(j->h = take_handle(e)))
 		return err_set(&j->err, ERR_FAIL, "%s: curl init failed", url);
 	if (!j->resp) {
@@ -611,55 +640,73 @@ static struct reg_job *pop(struct reg_job **head, struct reg_job **tail)
 	return j;
 }
 
-/* Start what the limits allow; *wait is lowered to the time the next
- * held-back job may go. */
+/* Start h's next job if the limits allow: 1 when a job left the queue
+ * (started, waiting for its token, or failed), 0 when h must wait; *wait
+ * is lowered to the time a held-back job may go. */
+static int start_one(struct reg_engine *e, struct host *h, long long t,
+		     long *wait)
+{
+	struct reg_job *j;
+	const char *auth = NULL;
+	char scope[700];
+	long rw;
+	int rc;
+
+	if (e->active >= e->lim.max_in_flight || h->active >= host_cap(e, h) ||
+	    (e->active && e->body_bytes >= e->lim.max_body_bytes))
+		return 0;
+	if (h->not_before_ms > t) {
+		if (h->not_before_ms - t < *wait)
+			*wait = (long)(h->not_before_ms - t);
+		return 0;
+	}
+	if (h->q_head)
+		j = pop(&h->q_head, &h->q_tail);
+	else if (h->bq_head && e->active_bulk < e->lim.max_bulk)
+		j = pop(&h->bq_head, &h->bq_tail);
+	else
+		return 0;
+	e->queued--;
+	if (!j->token) {
+		rw = rate_wait(&h->c->conn);
+		if (rw > 0) {
+			enqueue(e, j, 1);
+			if (rw < *wait)
+				*wait = rw;
+			return 0;
+		}
+		rc = j->auth_now ? 0
+				 : reg_token_lookup(&h->c->tokens, &h->c->conn,
+						    &auth, j->repo, j->push,
+						    scope, sizeof(scope));
+		if (j->auth_now)
+			auth = j->auth_now;
+		if (rc == REG_TOKEN_NEED) {
+			if (token_wait(e, j, scope))
+				finish(e, j, j->err.code);
+			return 1;
+		}
+	} else if (h->c->tokens.have_creds) {
+		auth = h->c->tokens.basic_header;
+	}
+	rc = start(e, j, auth);
+	free(j->auth_now); /* a retry asks the cache again */
+	j->auth_now = NULL;
+	if (rc)
+		finish(e, j, rc);
+	return 1;
+}
+
+/* Start what the limits allow, one job per registry in turn, so that one
+ * registry's long queue does not take every slot of the run. */
 static void start_ready(struct reg_engine *e, long long t, long *wait)
 {
-	for (struct host *h = e->hosts; h; h = h->next) {
-		while (e->active < e->lim.max_in_flight &&
-		       h->active < host_cap(e, h) &&
-		       (!e->active || e->body_bytes < e->lim.max_body_bytes)) {
-			struct reg_job *j;
-			const char *auth = NULL;
-			char scope[700];
-			long rw;
-			int rc;
+	int moved = 1;
 
-			if (h->not_before_ms > t) {
-				if (h->not_before_ms - t < *wait)
-					*wait = (long)(h->not_before_ms - t);
-				break;
-			}
-			if (h->q_head)
-				j = pop(&h->q_head, &h->q_tail);
-			else if (h->bq_head && e->active_bulk < e->lim.max_bulk)
-				j = pop(&h->bq_head, &h->bq_tail);
-			else
-				break;
-			e->queued--;
-			if (!j->token) {
-				rw = rate_wait(&h->c->conn);
-				if (rw > 0) {
-					enqueue(e, j, 1);
-					if (rw < *wait)
-						*wait = rw;
-					break;
-				}
-				rc = reg_token_lookup(
-				    &h->c->tokens, &h->c->conn, &auth, j->repo,
-				    j->push, scope, sizeof(scope));
-				if (rc == REG_TOKEN_NEED) {
-					if (token_wait(e, j, scope))
-						finish(e, j, j->err.code);
-					continue;
-				}
-			} else if (h->c->tokens.have_creds) {
-				auth = h->c->tokens.basic_header;
-			}
-			rc = start(e, j, auth);
-			if (rc)
-				finish(e, j, rc);
-		}
+	while (moved) {
+		moved = 0;
+		for (struct host *h = e->hosts; h; h = h->next)
+			moved |= start_one(e, h, t, wait);
 	}
 }
 
@@ -706,10 +753,15 @@ static void sink_retry(struct reg_engine *e, struct reg_job *j, const char *why,
 static void token_done(struct reg_engine *e, struct reg_job *j, int rc)
 {
 	struct tokenwait *w = j->token, **pp;
+	const char *hdr = NULL;
+	char scope[700];
 	struct reg_job *x;
 
-	if (!rc)
+	if (!rc && j->resp)
 		rc = reg_token_keep(&j->c->tokens, w->scope, j->resp, &j->err);
+	else if (!rc)
+		rc = err_set(&j->err, ERR_FAIL, "token for %s: no answer",
+			     w->scope);
 	for (pp = &e->tokens; *pp; pp = &(*pp)->next)
 		if (*pp == w) {
 			*pp = w->next;
@@ -720,10 +772,21 @@ static void token_done(struct reg_engine *e, struct reg_job *j, int rc)
 		if (rc) {
 			x->err = j->err;
 			finish(e, x, rc);
-		} else {
-			enqueue(e, x, 1);
+			continue;
 		}
+		/* it starts with this token as it is now, even when the
+		 * cache's slots turn over before it goes */
+		free(x->auth_now);
+		x->auth_now = NULL;
+		if (reg_token_lookup(&x->c->tokens, &x->c->conn, &hdr, x->repo,
+				     x->push, scope, sizeof(scope)) == 0 &&
+		    hdr)
+			x->auth_now = strdup(hdr);
+		push_front(&w->ready, &w->ready_tail, x); /* reversed */
 	}
+	/* back to the front of their queues, in their order */
+	while ((x = pop(&w->ready, &w->ready_tail)))
+		enqueue(e, x, 1);
 	free(w);
 	j->token = NULL;
 	finish(e, j, rc);
@@ -817,10 +880,15 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 		e->active_bulk--;
 	curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &status);
 	j->resp->status = status;
-	if (status) {
+	if (status && !j->token) {
+		long redirects = 0;
+
 		j->hs->answered = 1;
+		/* the registry's own protocol: not the token service's, not
+		 * that of the storage a blob was redirected to */
+		curl_easy_getinfo(j->h, CURLINFO_REDIRECT_COUNT, &redirects);
 		curl_easy_getinfo(j->h, CURLINFO_HTTP_VERSION, &version);
-		if (version == CURL_HTTP_VERSION_2_0)
+		if (!redirects && version == CURL_HTTP_VERSION_2_0)
 			j->hs->h2 = 1;
 	} else if (!j->hs->answered && !j->token) {
 		/* no answer at all: let the others try (and fail) too */

@@ -135,9 +135,19 @@ int reg_transfer_run(struct reg_blob_job *jobs, size_t n,
 	memset(&lim, 0, sizeof(lim));
 	lim.max_bulk = opts->concurrency > 0 ? opts->concurrency : 8;
 	reg_engine_set_limits(e, &lim);
-	for (size_t i = 0; i < n; i++)
-		if (reg_transfer_submit(&jobs[i], run_job_done, &r))
+	for (size_t i = 0; i < n; i++) {
+		if (reg_client_engine(jobs[i].client) != e) {
+			/* one run drives one engine: a job on another would
+			 * never run */
+			jobs[i].result = err_set(
+			    &jobs[i].err, ERR_FAIL,
+			    "blob %s: its client is not of this run's pool",
+			    jobs[i].digest.str);
 			run_job_done(&r, &jobs[i]);
+		} else if (reg_transfer_submit(&jobs[i], run_job_done, &r)) {
+			run_job_done(&r, &jobs[i]);
+		}
+	}
 	if (opts->progress)
 		reg_engine_set_progress(e, run_progress, &r);
 	reg_engine_run(e);
