@@ -7,7 +7,9 @@
 
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
+#include "registry/client_int.h"
 #include "registry/conn.h"
+#include "registry/engine.h"
 #include "registry/http.h"
 #include "registry/request.h"
 #include "registry/token.h"
@@ -16,10 +18,6 @@
 #define TAGS_PAGE_MAX (16u * 1024 * 1024)
 #define ERROR_BODY_MAX (64u * 1024)
 
-struct reg_client {
-	struct reg_conn conn;
-	struct reg_token_cache tokens;
-};
 
 int reg_client_new(struct reg_client **out, const char *host,
 		   const struct reg_options *opt, struct err *err)
@@ -43,6 +41,7 @@ void reg_client_free(struct reg_client *c)
 {
 	if (!c)
 		return;
+	reg_engine_free(c->own_engine);
 	reg_token_cache_release(&c->tokens);
 	reg_conn_release(&c->conn);
 	free(c);
@@ -151,92 +150,88 @@ void reg_manifest_release(struct reg_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static int manifest_common(struct reg_client *c, struct reg_manifest *out,
-			   const char *method, const char *repo,
-			   const char *ref, struct reg_response *r,
-			   struct err *err)
+/* The answer r (or the request's failure rc) to a manifest request, into
+ * out; a GET's body is taken and verified. */
+static int manifest_judge(struct reg_client *c, struct reg_manifest *out,
+			  const char *repo, const char *ref, int get, int rc,
+			  struct reg_response *r, struct err *err)
 {
-	char path[1200];
-	int rc;
+	struct oci_digest want, got;
 
 	memset(out, 0, sizeof(*out));
-	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repo, ref);
-	rc = request(c, r, method, path, MT_ACCEPT_ALL, repo, err);
-	if (rc)
-		return err_wrap(err, "manifest %s/%s%s%s: ", c->conn.host, repo,
-				ref_sep(ref), ref);
+	if (rc) {
+		err_wrap(err, "manifest %s/%s%s%s: ", c->conn.host, repo,
+			 ref_sep(ref), ref);
+		if (get && rc == ERR_TOO_LARGE)
+			err_set(err, ERR_TOO_LARGE,
+				"manifest %s/%s%s%s is larger than %u bytes; "
+				"refused",
+				c->conn.host, repo, ref_sep(ref), ref,
+				OCI_MANIFEST_MAX);
+		return rc;
+	}
 	if (r->status != 200)
 		return status_error("manifest", repo, ref, r, err);
 	out->content_type = strdup(r->content_type);
 	if (r->digest[0] &&
 	    oci_digest_parse(&out->digest, r->digest, NULL) == 0)
 		out->has_digest = 1;
-	return 0;
-}
-
-int reg_client_get_manifest(struct reg_client *c, struct reg_manifest *out,
-			    const char *repo, const char *ref, struct err *err)
-{
-	struct reg_response r;
-	struct oci_digest want, got;
-	int rc;
-
-	reg_response_init(&r, OCI_MANIFEST_MAX);
-	rc = manifest_common(c, out, "GET", repo, ref, &r, err);
-	if (rc) {
-		if (rc == ERR_TOO_LARGE)
-			err_set(err, ERR_TOO_LARGE,
-				"manifest %s/%s%s%s is larger than %u bytes; "
-				"refused",
-				c->conn.host, repo, ref_sep(ref), ref,
-				OCI_MANIFEST_MAX);
-		goto out;
-	}
-	out->len = r.body.len;
-	out->body = buf_detach(&r.body, NULL);
+	if (!get)
+		return 0;
+	out->len = r->body.len;
+	out->body = buf_detach(&r->body, NULL);
+	rc = 0;
 	if (oci_digest_parse(&want, ref, NULL) == 0) {
 		oci_digest_of(&got, want.alg, out->body, out->len);
-		if (!oci_digest_equal(&want, &got)) {
+		if (!oci_digest_equal(&want, &got))
 			rc = err_set(
 			    err, ERR_DIGEST,
 			    "manifest %s/%s@%s: digest mismatch: got %s",
 			    c->conn.host, repo, want.str, got.str);
-			goto out;
-		}
 	} else if (out->has_digest) {
 		oci_digest_of(&got, out->digest.alg, out->body, out->len);
-		if (!oci_digest_equal(&out->digest, &got)) {
+		if (!oci_digest_equal(&out->digest, &got))
 			rc = err_set(err, ERR_DIGEST,
 				     "manifest %s/%s:%s: digest mismatch: "
 				     "registry says %s, body is %s",
 				     c->conn.host, repo, ref, out->digest.str,
 				     got.str);
-			goto out;
-		}
 	}
-	rc = 0;
-out:
 	if (rc)
 		reg_manifest_release(out);
+	return rc;
+}
+
+static int manifest_call(struct reg_client *c, struct reg_manifest *out,
+			 int64_t *size_out, const char *repo, const char *ref,
+			 int get, struct err *err)
+{
+	struct reg_response r;
+	char path[1200];
+	int rc;
+
+	reg_response_init(&r, get ? OCI_MANIFEST_MAX : ERROR_BODY_MAX);
+	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repo, ref);
+	rc = request(c, &r, get ? "GET" : "HEAD", path, MT_ACCEPT_ALL, repo,
+		     err);
+	if (size_out)
+		*size_out = r.content_length;
+	rc = manifest_judge(c, out, repo, ref, get, rc, &r, err);
 	reg_response_release(&r);
 	return rc;
+}
+
+int reg_client_get_manifest(struct reg_client *c, struct reg_manifest *out,
+			    const char *repo, const char *ref, struct err *err)
+{
+	return manifest_call(c, out, NULL, repo, ref, 1, err);
 }
 
 int reg_client_head_manifest(struct reg_client *c, struct reg_manifest *out,
 			     int64_t *size_out, const char *repo,
 			     const char *ref, struct err *err)
 {
-	struct reg_response r;
-	int rc;
-
-	reg_response_init(&r, ERROR_BODY_MAX);
-	rc = manifest_common(c, out, "HEAD", repo, ref, &r, err);
-	if (size_out)
-		*size_out = r.content_length;
-	if (rc)
-		reg_manifest_release(out);
-	reg_response_release(&r);
-	return rc;
+	return manifest_call(c, out, size_out, repo, ref, 0, err);
 }
 
 /* Out of memory is ERR_FAIL, for the caller to name the list. */
@@ -268,6 +263,64 @@ static int link_next(const char *link, char *dst, size_t cap)
 	return 1;
 }
 
+/* One page of a list (r, the answer to path): its names appended to v;
+ * *more set with the next page's path in path. */
+static int page_take(struct reg_client *c, const struct reg_response *r,
+		     const char *key, const char *repo, char *path,
+		     size_t cap_path, char ***v, size_t *n, size_t *cap,
+		     int *more, struct err *err)
+{
+	json_t *j, *arr, *it;
+	size_t i;
+	int rc = 0;
+
+	*more = 0;
+	if (r->status != 200)
+		return status_error("list", repo ? repo : "", key, r, err);
+	j = json_loadb(r->body.data, r->body.len, 0, NULL);
+	arr = json_object_get(j, key);
+	if (!j || (!json_is_array(arr) && !json_is_null(arr) && arr)) {
+		json_decref(j);
+		return err_set(err, ERR_INVALID, "%s: malformed %s list from %s",
+			       repo ? repo : c->conn.host, key, path);
+	}
+	json_array_foreach (arr, i, it) {
+		if (json_is_string(it) &&
+		    strv_push(v, n, cap, json_string_value(it))) {
+			rc = err_set(err, ERR_FAIL,
+				     "%s: out of memory after %zu %s",
+				     repo ? repo : c->conn.host, *n, key);
+			break;
+		}
+	}
+	json_decref(j);
+	if (!rc && r->link[0] && link_next(r->link, path, cap_path))
+		*more = 1;
+	return rc;
+}
+
+/* The list as the caller gets it: never NULL on success. */
+static int list_result(struct reg_client *c, int rc, char ***v, size_t n,
+		       char ***out, size_t *n_out, struct err *err)
+{
+	*out = NULL;
+	*n_out = 0;
+	if (rc) {
+		oci_strv_free(*v);
+		*v = NULL;
+		return rc;
+	}
+	if (!*v)
+		*v = calloc(1, sizeof(**v));
+	if (!*v)
+		return err_set(err, ERR_FAIL, "%s: out of memory",
+			       c->conn.host);
+	*out = *v;
+	*n_out = n;
+	*v = NULL;
+	return 0;
+}
+
 static int paginate(struct reg_client *c, const char *first, const char *key,
 		    const char *repo, char ***out, size_t *n_out,
 		    struct err *err)
@@ -276,62 +329,18 @@ static int paginate(struct reg_client *c, const char *first, const char *key,
 	char path[2048];
 	char **v = NULL;
 	size_t n = 0, cap = 0;
-	int rc = 0;
+	int rc = 0, more = 1;
 
-	*out = NULL;
-	*n_out = 0;
 	reg_response_init(&r, TAGS_PAGE_MAX);
 	snprintf(path, sizeof(path), "%s", first);
-	for (int page = 0; page < 100000; page++) {
-		json_t *j, *arr, *it;
-		size_t i;
-
+	for (int page = 0; page < 100000 && more && !rc; page++) {
 		rc = request(c, &r, "GET", path, "application/json", repo, err);
-		if (rc)
-			break;
-		if (r.status != 200) {
-			rc = status_error("list", repo ? repo : "", key, &r,
-					  err);
-			break;
-		}
-		j = json_loadb(r.body.data, r.body.len, 0, NULL);
-		arr = json_object_get(j, key);
-		if (!j || (!json_is_array(arr) && !json_is_null(arr) && arr)) {
-			json_decref(j);
-			rc = err_set(err, ERR_INVALID,
-				     "%s: malformed %s list from %s",
-				     repo ? repo : c->conn.host, key, path);
-			break;
-		}
-		json_array_foreach (arr, i, it) {
-			if (json_is_string(it) &&
-			    strv_push(&v, &n, &cap, json_string_value(it))) {
-				rc =
-				    err_set(err, ERR_FAIL,
-					    "%s: out of memory after %zu %s",
-					    repo ? repo : c->conn.host, n, key);
-				break;
-			}
-		}
-		json_decref(j);
-		if (rc)
-			break;
-		if (!r.link[0] || !link_next(r.link, path, sizeof(path)))
-			break;
+		if (!rc)
+			rc = page_take(c, &r, key, repo, path, sizeof(path), &v,
+				       &n, &cap, &more, err);
 	}
 	reg_response_release(&r);
-	if (rc) {
-		oci_strv_free(v);
-		return rc;
-	}
-	if (!v)
-		v = calloc(1, sizeof(*v));
-	if (!v)
-		return err_set(err, ERR_FAIL, "%s: out of memory",
-			       c->conn.host);
-	*out = v;
-	*n_out = n;
-	return 0;
+	return list_result(c, rc, &v, n, out, n_out, err);
 }
 
 int reg_client_list_tags(struct reg_client *c, char ***tags_out, size_t *n_out,
@@ -350,6 +359,63 @@ int reg_client_catalog(struct reg_client *c, char ***repos_out, size_t *n_out,
 			repos_out, n_out, err);
 }
 
+/* The referrers API's answer r: the index into out (0), or *fallback
+ * set when the registry has no API (404, or not an index). */
+static int referrers_api_take(struct reg_client *c, int rc,
+			      const struct reg_response *r, const char *repo,
+			      const struct oci_digest *subject, struct buf *out,
+			      int *fallback, struct err *err)
+{
+	*fallback = 0;
+	if (rc)
+		return rc;
+	if (r->status == 200 && !strcmp(r->content_type, MT_OCI_INDEX)) {
+		buf_reset(out);
+		if (buf_append(out, r->body.data, r->body.len))
+			return err_set(err, ERR_TOO_LARGE,
+				       "referrers of %s in %s/%s: more than "
+				       "%zu bytes",
+				       subject->str, c->conn.host, repo,
+				       out->max);
+		return 0;
+	}
+	if (r->status != 404 && r->status != 200)
+		return status_error("referrers", repo, subject->str, r, err);
+	*fallback = 1;
+	return 0;
+}
+
+/* The fallback tag's manifest (or its absence) as the index into out. */
+static int referrers_tag_take(struct reg_client *c, int rc,
+			      const struct reg_manifest *m, const char *repo,
+			      const struct oci_digest *subject, struct buf *out,
+			      struct err *err)
+{
+	buf_reset(out);
+	if (rc == ERR_NOT_FOUND) {
+		err_clear(err);
+		rc = buf_puts(out, "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
+				   "\",\"manifests\":[]}");
+	} else if (rc) {
+		return rc;
+	} else {
+		rc = buf_append(out, m->body, m->len);
+	}
+	if (rc)
+		rc = err_set(err, rc,
+			     "referrers of %s in %s/%s: more than %zu bytes",
+			     subject->str, c->conn.host, repo, out->max);
+	return rc;
+}
+
+static void referrers_paths(char *path, size_t cap, char *tag, size_t cap_tag,
+			    const char *repo, const struct oci_digest *subject)
+{
+	snprintf(path, cap, "/v2/%s/referrers/%s", repo, subject->str);
+	snprintf(tag, cap_tag, "%s-%s", oci_digest_alg_name(subject->alg),
+		 oci_digest_hex(subject));
+}
+
 int reg_client_referrers(struct reg_client *c, struct buf *index_out,
 			 const char *repo, const struct oci_digest *subject,
 			 struct err *err)
@@ -357,46 +423,21 @@ int reg_client_referrers(struct reg_client *c, struct buf *index_out,
 	struct reg_response r;
 	struct reg_manifest m;
 	char path[1200], tag[140];
-	int rc;
+	int rc, fallback = 0;
 
 	reg_response_init(&r, OCI_MANIFEST_MAX);
-	snprintf(path, sizeof(path), "/v2/%s/referrers/%s", repo, subject->str);
+	referrers_paths(path, sizeof(path), tag, sizeof(tag), repo, subject);
 	rc = request(c, &r, "GET", path, MT_OCI_INDEX, repo, err);
-	if (rc)
-		goto out;
-	if (r.status == 200 && !strcmp(r.content_type, MT_OCI_INDEX)) {
-		buf_reset(index_out);
-		rc = buf_append(index_out, r.body.data, r.body.len);
-		goto kept;
-	}
-	if (r.status != 404 && r.status != 200) {
-		rc = status_error("referrers", repo, subject->str, &r, err);
-		goto out;
-	}
-	/* fallback: the tag schema */
-	snprintf(tag, sizeof(tag), "%s-%s", oci_digest_alg_name(subject->alg),
-		 oci_digest_hex(subject));
-	rc = reg_client_get_manifest(c, &m, repo, tag, err);
-	buf_reset(index_out);
-	if (rc == ERR_NOT_FOUND) {
-		err_clear(err);
-		rc = buf_puts(
-		    index_out,
-		    "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
-		    "\",\"manifests\":[]}");
-		goto kept;
-	}
-	if (rc)
-		goto out;
-	rc = buf_append(index_out, m.body, m.len);
-	reg_manifest_release(&m);
-kept:
-	if (rc)
-		rc = err_set(err, rc,
-			     "referrers of %s in %s/%s: more than %zu bytes",
-			     subject->str, c->conn.host, repo, index_out->max);
-out:
+	rc = referrers_api_take(c, rc, &r, repo, subject, index_out, &fallback,
+				err);
 	reg_response_release(&r);
+	if (rc || !fallback)
+		return rc;
+	/* fallback: the tag schema */
+	fallback = reg_client_get_manifest(c, &m, repo, tag, err);
+	rc = referrers_tag_take(c, fallback, &m, repo, subject, index_out, err);
+	if (!fallback)
+		reg_manifest_release(&m);
 	return rc;
 }
 
@@ -457,5 +498,346 @@ int reg_client_get_blob(struct reg_client *c, struct buf *out, const char *repo,
 			     c->conn.host, repo, digest->str, out->max);
 out:
 	reg_response_release(&r);
+	return rc;
+}
+
+/* --- the same requests as jobs on the engine --- */
+
+struct reg_engine *reg_client_engine(struct reg_client *c)
+{
+	struct err e;
+
+	if (!c->engine && !reg_engine_new(&c->own_engine, &e))
+		c->engine = c->own_engine;
+	return c->engine;
+}
+
+void reg_client_set_engine(struct reg_client *c, struct reg_engine *e)
+{
+	c->engine = e;
+}
+
+/* A pull-scope, body-less job on c's engine; done gets ctx. */
+static int submit(struct reg_client *c, const char *method, const char *path,
+		  const char *accept, const char *repo, size_t body_max,
+		  void (*done)(struct reg_job *j, void *ctx), void *ctx,
+		  struct err *err)
+{
+	struct reg_engine *e = reg_client_engine(c);
+	struct reg_req r;
+
+	if (!e)
+		return err_set(err, ERR_FAIL, "%s %s: out of memory", method,
+			       path);
+	memset(&r, 0, sizeof(r));
+	r.client = c;
+	r.method = method;
+	r.url = path;
+	r.accept = accept;
+	r.repo = repo;
+	r.body_max = body_max;
+	r.done = done;
+	r.ctx = ctx;
+	return reg_engine_submit(e, &r, err);
+}
+
+struct manifest_ctx {
+	struct reg_client *c;
+	char *repo, *ref;
+	int get;
+	reg_manifest_cb cb;
+	void *ctx;
+};
+
+static void manifest_ctx_free(struct manifest_ctx *m)
+{
+	free(m->repo);
+	free(m->ref);
+	free(m);
+}
+
+static void manifest_done(struct reg_job *j, void *ctx)
+{
+	struct manifest_ctx *mc = ctx;
+	struct reg_response *r = reg_job_response(j);
+	struct reg_manifest m;
+	struct err e = *reg_job_err(j);
+	int rc;
+
+	rc = manifest_judge(mc->c, &m, mc->repo, mc->ref, mc->get,
+			    reg_job_result(j), r, &e);
+	mc->cb(mc->ctx, rc, &m, r ? r->content_length : -1, &e);
+	reg_manifest_release(&m);
+	manifest_ctx_free(mc);
+}
+
+static int manifest_async(struct reg_client *c, const char *repo,
+			  const char *ref, int get, reg_manifest_cb cb,
+			  void *ctx, struct err *err)
+{
+	struct manifest_ctx *mc = calloc(1, sizeof(*mc));
+	char path[1200];
+	int rc;
+
+	if (!mc || !(mc->repo = strdup(repo)) || !(mc->ref = strdup(ref))) {
+		if (mc)
+			manifest_ctx_free(mc);
+		return err_set(err, ERR_FAIL, "manifest %s/%s%s%s: out of memory",
+			       c->conn.host, repo, ref_sep(ref), ref);
+	}
+	mc->c = c;
+	mc->get = get;
+	mc->cb = cb;
+	mc->ctx = ctx;
+	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repo, ref);
+	rc = submit(c, get ? "GET" : "HEAD", path, MT_ACCEPT_ALL, repo,
+		    get ? OCI_MANIFEST_MAX : ERROR_BODY_MAX, manifest_done, mc,
+		    err);
+	if (rc)
+		manifest_ctx_free(mc);
+	return rc;
+}
+
+int reg_client_get_manifest_async(struct reg_client *c, const char *repo,
+				  const char *ref, reg_manifest_cb cb,
+				  void *ctx, struct err *err)
+{
+	return manifest_async(c, repo, ref, 1, cb, ctx, err);
+}
+
+int reg_client_head_manifest_async(struct reg_client *c, const char *repo,
+				   const char *ref, reg_manifest_cb cb,
+				   void *ctx, struct err *err)
+{
+	return manifest_async(c, repo, ref, 0, cb, ctx, err);
+}
+
+struct list_ctx {
+	struct reg_client *c;
+	char *repo;
+	char path[2048];
+	char **v;
+	size_t n, cap;
+	int pages;
+	reg_list_cb cb;
+	void *ctx;
+};
+
+static void list_end(struct list_ctx *lc, int rc, struct err *e)
+{
+	char **out = NULL;
+	size_t n = 0;
+
+	rc = list_result(lc->c, rc, &lc->v, lc->n, &out, &n, e);
+	lc->cb(lc->ctx, rc, out, n, e);
+	free(lc->repo);
+	free(lc);
+}
+
+static void list_page_done(struct reg_job *j, void *ctx)
+{
+	struct list_ctx *lc = ctx;
+	struct err e = *reg_job_err(j);
+	int rc = reg_job_result(j), more = 0;
+
+	if (!rc)
+		rc = page_take(lc->c, reg_job_response(j), "tags", lc->repo,
+			       lc->path, sizeof(lc->path), &lc->v, &lc->n,
+			       &lc->cap, &more, &e);
+	if (!rc && more && ++lc->pages < 100000) {
+		rc = submit(lc->c, "GET", lc->path, "application/json",
+			    lc->repo, TAGS_PAGE_MAX, list_page_done, lc, &e);
+		if (!rc)
+			return;
+	}
+	list_end(lc, rc, &e);
+}
+
+int reg_client_list_tags_async(struct reg_client *c, const char *repo,
+			       reg_list_cb cb, void *ctx, struct err *err)
+{
+	struct list_ctx *lc = calloc(1, sizeof(*lc));
+	int rc;
+
+	if (!lc || !(lc->repo = strdup(repo))) {
+		free(lc);
+		return err_set(err, ERR_FAIL, "list tags of %s: out of memory",
+			       repo);
+	}
+	lc->c = c;
+	lc->cb = cb;
+	lc->ctx = ctx;
+	snprintf(lc->path, sizeof(lc->path), "/v2/%s/tags/list?n=1000", repo);
+	rc = submit(c, "GET", lc->path, "application/json", repo,
+		    TAGS_PAGE_MAX, list_page_done, lc, err);
+	if (rc) {
+		free(lc->repo);
+		free(lc);
+	}
+	return rc;
+}
+
+struct buf_ctx {
+	struct reg_client *c;
+	char *repo;
+	struct oci_digest digest;
+	struct buf out;
+	int attempt;
+	reg_buf_cb cb;
+	void *ctx;
+};
+
+static struct buf_ctx *buf_ctx_new(struct reg_client *c, const char *repo,
+				   const struct oci_digest *d, size_t max,
+				   reg_buf_cb cb, void *ctx)
+{
+	struct buf_ctx *bc = calloc(1, sizeof(*bc));
+
+	if (!bc || !(bc->repo = strdup(repo))) {
+		free(bc);
+		return NULL;
+	}
+	bc->c = c;
+	bc->digest = *d;
+	buf_init(&bc->out, max);
+	bc->cb = cb;
+	bc->ctx = ctx;
+	return bc;
+}
+
+static void buf_end(struct buf_ctx *bc, int rc, const struct err *e)
+{
+	bc->cb(bc->ctx, rc, &bc->out, e);
+	buf_release(&bc->out);
+	free(bc->repo);
+	free(bc);
+}
+
+static void referrers_tag_done(void *ctx, int rc, struct reg_manifest *m,
+			       int64_t size, const struct err *err)
+{
+	struct buf_ctx *bc = ctx;
+	struct err e = *err;
+
+	(void)size;
+	rc = referrers_tag_take(bc->c, rc, m, bc->repo, &bc->digest, &bc->out,
+				&e);
+	buf_end(bc, rc, &e);
+}
+
+static void referrers_api_done(struct reg_job *j, void *ctx)
+{
+	struct buf_ctx *bc = ctx;
+	struct err e = *reg_job_err(j);
+	char path[1200], tag[140];
+	int rc, fallback = 0;
+
+	rc = referrers_api_take(bc->c, reg_job_result(j), reg_job_response(j),
+				bc->repo, &bc->digest, &bc->out, &fallback,
+				&e);
+	if (!rc && fallback) {
+		referrers_paths(path, sizeof(path), tag, sizeof(tag), bc->repo,
+				&bc->digest);
+		rc = reg_client_get_manifest_async(bc->c, bc->repo, tag,
+						   referrers_tag_done, bc, &e);
+		if (!rc)
+			return;
+	}
+	buf_end(bc, rc, &e);
+}
+
+int reg_client_referrers_async(struct reg_client *c, const char *repo,
+			       const struct oci_digest *subject, reg_buf_cb cb,
+			       void *ctx, struct err *err)
+{
+	struct buf_ctx *bc =
+	    buf_ctx_new(c, repo, subject, OCI_MANIFEST_MAX, cb, ctx);
+	char path[1200], tag[140];
+	int rc;
+
+	if (!bc)
+		return err_set(err, ERR_FAIL, "referrers of %s: out of memory",
+			       subject->str);
+	referrers_paths(path, sizeof(path), tag, sizeof(tag), repo, subject);
+	rc = submit(c, "GET", path, MT_OCI_INDEX, repo, OCI_MANIFEST_MAX,
+		    referrers_api_done, bc, err);
+	if (rc) {
+		buf_release(&bc->out);
+		free(bc->repo);
+		free(bc);
+	}
+	return rc;
+}
+
+static void blob_done(struct reg_job *j, void *ctx);
+
+static int blob_submit(struct buf_ctx *bc, struct err *err)
+{
+	char path[1200];
+
+	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", bc->repo,
+		 bc->digest.str);
+	return submit(bc->c, "GET", path, NULL, bc->repo, bc->out.max,
+		      blob_done, bc, err);
+}
+
+static void blob_done(struct reg_job *j, void *ctx)
+{
+	struct buf_ctx *bc = ctx;
+	struct reg_response *r = reg_job_response(j);
+	struct err e = *reg_job_err(j);
+	struct oci_digest got;
+	int rc = reg_job_result(j);
+
+	if (!rc && r->status != 200)
+		rc = status_error("blob", bc->repo, bc->digest.str, r, &e);
+	if (!rc) {
+		oci_digest_of(&got, bc->digest.alg, r->body.data, r->body.len);
+		if (!oci_digest_equal(&got, &bc->digest)) {
+			if (!bc->attempt++) {
+				reg_logf(bc->c->conn.opt, REG_LOG_WARN,
+					 "blob %s/%s@%s: digest mismatch (got "
+					 "%s); fetching it again",
+					 bc->c->conn.host, bc->repo,
+					 bc->digest.str, got.str);
+				rc = blob_submit(bc, &e);
+				if (!rc)
+					return;
+			} else {
+				rc = err_set(&e, ERR_DIGEST,
+					     "blob %s/%s@%s: digest mismatch: "
+					     "got %s",
+					     bc->c->conn.host, bc->repo,
+					     bc->digest.str, got.str);
+			}
+		}
+	}
+	if (!rc) {
+		buf_reset(&bc->out);
+		rc = buf_append(&bc->out, r->body.data, r->body.len);
+		if (rc)
+			rc = err_set(&e, rc, "blob %s/%s@%s: more than %zu bytes",
+				     bc->c->conn.host, bc->repo,
+				     bc->digest.str, bc->out.max);
+	}
+	buf_end(bc, rc, &e);
+}
+
+int reg_client_get_blob_async(struct reg_client *c, const char *repo,
+			      const struct oci_digest *digest, size_t max,
+			      reg_buf_cb cb, void *ctx, struct err *err)
+{
+	struct buf_ctx *bc = buf_ctx_new(c, repo, digest, max, cb, ctx);
+	int rc;
+
+	if (!bc)
+		return err_set(err, ERR_FAIL, "blob %s: out of memory",
+			       digest->str);
+	rc = blob_submit(bc, err);
+	if (rc) {
+		buf_release(&bc->out);
+		free(bc->repo);
+		free(bc);
+	}
 	return rc;
 }

@@ -38,9 +38,9 @@
 #include "oci/err.h"
 #include "registry/http.h"
 #include "registry/request.h"
+#include "registry/sink.h"
 
 struct reg_client;
-struct reg_sink; /* registry/transfer.h */
 struct reg_engine;
 struct reg_job;
 

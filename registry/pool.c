@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "oci/vec.h"
+#include "registry/engine.h"
 
 void reg_pool_init(struct reg_pool *p, const struct reg_options *opt)
 {
@@ -13,6 +14,7 @@ void reg_pool_init(struct reg_pool *p, const struct reg_options *opt)
 	p->cap = 0;
 	p->hosts = NULL;
 	p->n_hosts = 0;
+	p->engine = NULL;
 }
 
 void reg_pool_set_hosts(struct reg_pool *p, const struct reg_pool_host *hosts,
@@ -27,6 +29,8 @@ void reg_pool_release(struct reg_pool *p)
 	for (size_t i = 0; i < p->n; i++)
 		reg_client_free(p->clients[i]);
 	free(p->clients);
+	reg_engine_free(p->engine);
+	p->engine = NULL;
 	p->clients = NULL;
 	p->n = 0;
 	p->cap = 0;
@@ -45,6 +49,8 @@ int reg_pool_get(struct reg_pool *p, struct reg_client **out, const char *host,
 	}
 	if (OCI_VEC_RESERVE(p->clients, p->n, p->cap, 1, 0))
 		return err_set(err, ERR_FAIL, "%s: out of memory", host);
+	if (!p->engine && (rc = reg_engine_new(&p->engine, err)))
+		return rc;
 	rc = reg_client_new(&p->clients[p->n], host, p->opt, err);
 	if (rc)
 		return rc;
@@ -58,6 +64,7 @@ int reg_pool_get(struct reg_pool *p, struct reg_client **out, const char *host,
 			return rc;
 		}
 	}
+	reg_client_set_engine(p->clients[p->n], p->engine);
 	*out = p->clients[p->n++];
 	return 0;
 }

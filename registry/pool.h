@@ -1,5 +1,6 @@
 /* One reg_client per registry host, created on first use and kept until
- * reg_pool_release. The pool owns its clients; it keeps pointers to the
+ * reg_pool_release, all on one request engine (registry/engine.h), made
+ * with the first client: every request of a run shares its limits. The pool owns its clients; it keeps pointers to the
  * options and host settings it is given, which the caller keeps alive.
  * Not thread-safe. */
 #ifndef REGISTRY_POOL_H
@@ -18,6 +19,7 @@ struct reg_pool {
 	size_t n, cap;
 	const struct reg_pool_host *hosts; /* settings applied on creation */
 	size_t n_hosts;
+	struct reg_engine *engine; /* every client's requests run here */
 };
 
 void reg_pool_init(struct reg_pool *p, const struct reg_options *opt);

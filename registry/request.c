@@ -7,15 +7,9 @@
 
 #include "registry/retry.h"
 
-/* Request body source: rewound on every attempt. */
-struct body_reader {
-	const struct reg_body *b;
-	int64_t pos;
-};
-
 static size_t body_read_cb(char *dst, size_t size, size_t nmemb, void *ud)
 {
-	struct body_reader *br = ud;
+	struct reg_body_reader *br = ud;
 	size_t want = size * nmemb;
 	int64_t left = br->b->length - br->pos;
 	ssize_t got;
@@ -38,8 +32,8 @@ static size_t body_read_cb(char *dst, size_t size, size_t nmemb, void *ud)
 	return (size_t)got;
 }
 
-static struct curl_slist *add_header(struct curl_slist *h, const char *name,
-				     const char *value)
+struct curl_slist *reg_header_add(struct curl_slist *h, const char *name,
+				  const char *value)
 {
 	char line[600];
 
@@ -47,9 +41,8 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *name,
 	return curl_slist_append(h, line);
 }
 
-/* The method and body of call on h; the headers they need are returned. */
-static struct curl_slist *set_method(CURL *h, const struct reg_call *call,
-				     struct body_reader *br)
+struct curl_slist *reg_call_setup(CURL *h, const struct reg_call *call,
+				  struct reg_body_reader *br)
 {
 	const struct reg_body *body = call->body;
 	struct curl_slist *hdrs = NULL;
@@ -66,11 +59,11 @@ static struct curl_slist *set_method(CURL *h, const struct reg_call *call,
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call->method);
 		hdrs = curl_slist_append(hdrs, "Expect:");
 		hdrs =
-		    add_header(hdrs, "Content-Type",
+		    reg_header_add(hdrs, "Content-Type",
 			       body->content_type ? body->content_type
 						  : "application/octet-stream");
 		if (body->content_range)
-			hdrs = add_header(hdrs, "Content-Range",
+			hdrs = reg_header_add(hdrs, "Content-Range",
 					  body->content_range);
 	} else if (strcmp(call->method, "GET") &&
 		   strcmp(call->method, "HEAD")) {
@@ -87,7 +80,7 @@ static struct curl_slist *set_method(CURL *h, const struct reg_call *call,
 /* One attempt: the answer lands in r, the curl result is returned. */
 static CURLcode attempt_once(struct reg_conn *conn, const char *url,
 			     const struct reg_call *call, const char *auth,
-			     struct body_reader *br, struct reg_response *r)
+			     struct reg_body_reader *br, struct reg_response *r)
 {
 	struct curl_slist *hdrs;
 	CURLcode cc;
@@ -96,9 +89,9 @@ static CURLcode attempt_once(struct reg_conn *conn, const char *url,
 	reg_response_reset(r);
 	reg_conn_prepare(conn);
 	curl_easy_setopt(conn->easy, CURLOPT_URL, url);
-	hdrs = set_method(conn->easy, call, br);
+	hdrs = reg_call_setup(conn->easy, call, br);
 	if (call->accept)
-		hdrs = add_header(hdrs, "Accept", call->accept);
+		hdrs = reg_header_add(hdrs, "Accept", call->accept);
 	if (auth)
 		hdrs = curl_slist_append(hdrs, auth);
 	curl_easy_setopt(conn->easy, CURLOPT_HTTPHEADER, hdrs);
@@ -117,7 +110,7 @@ int reg_request(struct reg_conn *conn, struct reg_token_cache *t,
 {
 	char url[4096], why[300];
 	int rc, auth_retries = 0, attempt = 0;
-	struct body_reader br = {call->body, 0};
+	struct reg_body_reader br = {call->body, 0};
 	const char *base, *m = call->method;
 
 	rc = reg_conn_base_url(conn, &base, err);

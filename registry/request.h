@@ -34,6 +34,21 @@ struct reg_call {
 	const struct reg_body *body; /* NULL: no body */
 };
 
+/* The reading side of a request body, rewound on every attempt. */
+struct reg_body_reader {
+	const struct reg_body *b;
+	int64_t pos;
+};
+
+/* Set the method and body of call on h (br reads the body; it must live
+ * as long as the transfer); returns the headers they need (Content-Type,
+ * Content-Range, an empty Expect), for the caller to send and free. */
+struct curl_slist *reg_call_setup(CURL *h, const struct reg_call *call,
+				  struct reg_body_reader *br);
+/* "Name: value" appended to h. */
+struct curl_slist *reg_header_add(struct curl_slist *h, const char *name,
+				  const char *value);
+
 /* Perform call into out (reset first; its body cap is kept). 0 when an
  * answer came: the caller judges out->status. Errors name the method and
  * URL: a body over the cap is ERR_TOO_LARGE, a 401 after

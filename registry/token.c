@@ -150,8 +150,7 @@ static void token_get(struct reg_token_cache *t, struct reg_conn *conn,
 	curl_slist_free_all(hdrs);
 }
 
-/* Judge the token service's answer and keep its token for scope. */
-static int token_keep(struct reg_token_cache *t, const char *scope,
+int reg_token_keep(struct reg_token_cache *t, const char *scope,
 		      const struct reg_response *r, struct err *err)
 {
 	json_t *j, *tok;
@@ -195,6 +194,7 @@ static int token_keep(struct reg_token_cache *t, const char *scope,
 	slot->header = buf_detach(&h, NULL);
 	/* refresh a little early */
 	slot->expires = time(NULL) + expires_in - 10;
+	t->gen++;
 	json_decref(j);
 	if (!slot->scope || !slot->header) {
 		slot->expires = 0;
@@ -219,11 +219,42 @@ static int token_fetch(struct reg_token_cache *t, struct reg_conn *conn,
 	rc = token_url(&url, t, scope, err);
 	if (!rc) {
 		token_get(t, conn, url.data, &r);
-		rc = token_keep(t, scope, &r, err);
+		rc = reg_token_keep(t, scope, &r, err);
 	}
 	buf_release(&url);
 	reg_response_release(&r);
 	return rc;
+}
+
+int reg_token_lookup(struct reg_token_cache *t, struct reg_conn *conn,
+		     const char **out, const char *repo, int push,
+		     char *scope, size_t cap)
+{
+	struct reg_token *tok;
+
+	*out = NULL;
+	if (t->mode == REG_AUTH_BASIC) {
+		load_creds(t, conn);
+		*out = t->have_creds ? t->basic_header : NULL;
+		return 0;
+	}
+	if (t->mode != REG_AUTH_BEARER)
+		return 0;
+	scope_of(scope, cap, repo, push);
+	tok = token_find(t, scope);
+	if (!tok)
+		return REG_TOKEN_NEED;
+	*out = tok->header;
+	return 0;
+}
+
+int reg_token_fetch_url(struct reg_token_cache *t, struct reg_conn *conn,
+			const char *scope, struct buf *url, const char **auth,
+			struct err *err)
+{
+	load_creds(t, conn);
+	*auth = t->have_creds && t->basic_header ? t->basic_header : NULL;
+	return token_url(url, t, scope, err);
 }
 
 int reg_token_header(struct reg_token_cache *t, struct reg_conn *conn,
@@ -265,6 +296,7 @@ void reg_token_invalidate(struct reg_token_cache *t, const char *repo)
 			    !strcmp(t->tokens[i].scope, scope))
 				t->tokens[i].expires = 0;
 	}
+	t->gen++;
 }
 
 int reg_token_challenge(struct reg_token_cache *t, const struct reg_conn *conn,
@@ -287,6 +319,7 @@ int reg_token_challenge(struct reg_token_cache *t, const struct reg_conn *conn,
 			int had = t->mode == REG_AUTH_BEARER;
 
 			t->mode = REG_AUTH_BEARER;
+			t->gen++;
 			snprintf(t->realm, sizeof(t->realm), "%s", ch[i].realm);
 			snprintf(t->service, sizeof(t->service), "%s",
 				 ch[i].service);
@@ -309,6 +342,7 @@ int reg_token_challenge(struct reg_token_cache *t, const struct reg_conn *conn,
 			    "%s: 401 unauthorized: credentials refused",
 			    conn->host);
 		t->mode = REG_AUTH_BASIC;
+		t->gen++;
 		return 0;
 	}
 	return err_set(err, ERR_UNAUTHORIZED,

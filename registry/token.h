@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "oci/buf.h"
 #include "oci/err.h"
 #include "registry/auth.h"
 #include "registry/conn.h"
@@ -37,6 +38,9 @@ struct reg_token_cache {
 	char realm[1024], service[256];
 	struct reg_token tokens[REG_TOKEN_SLOTS];
 	size_t next_slot;
+	unsigned gen; /* changes with every token kept, dropped or scheme
+			 learnt: a 401 to a request sent at an older gen is
+			 answered by the newer state, not a new challenge */
 };
 
 void reg_token_cache_release(struct reg_token_cache *t);
@@ -53,6 +57,22 @@ int reg_token_set_creds(struct reg_token_cache *t, const char *host,
 int reg_token_header(struct reg_token_cache *t, struct reg_conn *conn,
 		     const char **out, const char *repo, int push,
 		     struct err *err);
+
+/* Without blocking: the Authorization header for repo's scope into *out
+ * (NULL when anonymous) and 0, or REG_TOKEN_NEED when a token must be
+ * fetched first (scope, at least 700 bytes, names it). */
+#define REG_TOKEN_NEED 1
+int reg_token_lookup(struct reg_token_cache *t, struct reg_conn *conn,
+		     const char **out, const char *repo, int push,
+		     char *scope, size_t cap);
+/* The request that fetches scope's token: the URL into url, the Basic
+ * header line (or NULL) into *auth (owned by the cache). */
+int reg_token_fetch_url(struct reg_token_cache *t, struct reg_conn *conn,
+			const char *scope, struct buf *url, const char **auth,
+			struct err *err);
+/* Judge the token service's answer r and keep its token for scope. */
+int reg_token_keep(struct reg_token_cache *t, const char *scope,
+		   const struct reg_response *r, struct err *err);
 
 /* Learn from a 401 answer r: switch to the scheme its challenge asks for.
  * 0 when a retry with the new authentication makes sense, else

@@ -15,19 +15,8 @@
 #include "oci/digest.h"
 #include "oci/err.h"
 #include "registry/client.h"
+#include "registry/sink.h"
 
-struct reg_sink {
-	/* Append bytes; nonzero aborts the transfer (e.g. too many bytes). */
-	int (*write)(void *ctx, const void *p, size_t n, struct err *err);
-	/* Discard everything written; the next write starts at offset 0. */
-	int (*reset)(void *ctx, struct err *err);
-	/* Bytes written so far. */
-	uint64_t (*offset)(void *ctx);
-	/* All bytes are in: verify. ERR_DIGEST on mismatch (the sink keeps
-	 * nothing then, and may be reset and reused). */
-	int (*finish)(void *ctx, struct err *err);
-	void *ctx;
-};
 
 struct reg_blob_job {
 	struct reg_client *client;
