@@ -250,9 +250,14 @@ static void batch_run(struct ctx *c, struct batch *b)
 /* The engines one step's requests went to: a pool's clients share one,
  * a client made alone has its own. */
 #define STEP_ENGINES 8
+struct job;
 struct step {
 	struct reg_engine *v[STEP_ENGINES];
 	size_t n;
+	/* the archives being fetched hold this many bytes (as their
+	 * manifests say); those waiting for room, in order */
+	uint64_t archive_bytes;
+	struct job *wait, *wait_last;
 };
 
 /* Run every engine of the step until it is idle. A job's callback
@@ -269,6 +274,8 @@ static void step_note(struct step *st, struct reg_client *cl)
 {
 	struct reg_engine *e = reg_client_engine(cl);
 
+	if (!e)
+		return; /* out of memory: the job is refused */
 	for (size_t i = 0; i < st->n; i++)
 		if (st->v[i] == e)
 			return;
@@ -282,6 +289,7 @@ static void step_note(struct step *st, struct reg_client *cl)
  * for a component not current its manifest, then its archive. */
 struct job {
 	struct ctx *c;
+	struct step *st;
 	struct comp *m; /* a component, or */
 	struct img *g;	/* an image */
 	struct reg_client *cl;
@@ -292,6 +300,7 @@ struct job {
 	struct oci_digest layer;
 	int64_t layer_size;
 	int compose;
+	struct job *next; /* waiting for room for the archive */
 };
 
 static const struct oci_ref *job_ref(const struct job *j)
@@ -317,6 +326,62 @@ static void job_err(struct job *j, int rc, const struct err *e)
 		err_set(&j->e, rc, "%s: request failed", job_ref(j)->path);
 }
 
+static void archive_done(void *ctx, int rc, struct buf *body,
+			 const struct err *err);
+
+/* Ask for j's archive; the bytes it will hold are counted until it is
+ * read. */
+static void archive_ask(struct job *j)
+{
+	j->st->archive_bytes += (uint64_t)j->layer_size;
+	err_clear(&j->e);
+	if (reg_client_get_blob_async(j->cl, j->m->r.path, &j->layer,
+				      MARGO_ARCHIVE_MAX, archive_done, j,
+				      &j->e)) {
+		j->st->archive_bytes -= (uint64_t)j->layer_size;
+		comp_fail(j->m, &j->e);
+	}
+}
+
+/* 1 when an archive of size bytes fits beside those in flight: together
+ * they stay within MARGO_ARCHIVE_MAX (one at a time when it is that
+ * large), the memory one archive took when they were read in turn. */
+static int archive_fits(const struct step *st, int64_t size)
+{
+	return !st->archive_bytes ||
+	       st->archive_bytes + (uint64_t)size <= MARGO_ARCHIVE_MAX;
+}
+
+/* Ask for j's archive now, or when there is room for it. */
+static void archive_want(struct job *j)
+{
+	struct step *st = j->st;
+
+	if (!st->wait && archive_fits(st, j->layer_size)) {
+		archive_ask(j);
+		return;
+	}
+	j->next = NULL;
+	if (st->wait_last)
+		st->wait_last->next = j;
+	else
+		st->wait = j;
+	st->wait_last = j;
+}
+
+/* An archive is done with: ask for those waiting that now fit. */
+static void archive_next(struct step *st)
+{
+	while (st->wait && archive_fits(st, st->wait->layer_size)) {
+		struct job *j = st->wait;
+
+		st->wait = j->next;
+		if (!st->wait)
+			st->wait_last = NULL;
+		archive_ask(j);
+	}
+}
+
 /* The archive is in: read it, and store it when it is accepted. */
 static void archive_done(void *ctx, int rc, struct buf *body,
 			 const struct err *err)
@@ -324,9 +389,11 @@ static void archive_done(void *ctx, int rc, struct buf *body,
 	struct job *j = ctx;
 	struct comp *m = j->m;
 
+	j->st->archive_bytes -= (uint64_t)j->layer_size;
 	if (rc) {
 		job_err(j, rc, err);
 		comp_fail(m, &j->e);
+		archive_next(j->st);
 		return;
 	}
 	err_clear(&j->e);
@@ -340,6 +407,7 @@ static void archive_done(void *ctx, int rc, struct buf *body,
 				    &j->e);
 	if (rc)
 		comp_fail(m, &j->e);
+	archive_next(j->st);
 }
 
 /* The component's manifest is in: find its archive and ask for it. */
@@ -368,13 +436,12 @@ static void manifest_done(void *ctx, int rc, struct reg_manifest *rm,
 	if (!rc && layer && !(rc = archive_size_ok(layer, &j->e))) {
 		j->layer = layer->digest;
 		j->layer_size = layer->size;
-		rc = reg_client_get_blob_async(j->cl, m->r.path, &j->layer,
-					       MARGO_ARCHIVE_MAX, archive_done,
-					       j, &j->e);
 	}
 	oci_manifest_release(&man);
 	if (rc)
 		comp_fail(m, &j->e);
+	else if (layer)
+		archive_want(j);
 }
 
 /* What current() said of component j: read it from the store after the
@@ -500,8 +567,10 @@ static void job_start(struct job *j, struct step *st, const char *repo,
 static int pull_components(struct ctx *c, struct err *err)
 {
 	struct job *jobs;
-	struct step st = {{0}, 0};
+	struct step st;
 	struct batch b;
+
+	memset(&st, 0, sizeof(st));
 
 	jobs = calloc(c->n_comps + 1, sizeof(*jobs));
 	if (!jobs)
@@ -518,6 +587,7 @@ static int pull_components(struct ctx *c, struct err *err)
 			continue;
 		before_note(&m->was, c->s, m->repo, m->r.tag, NULL, 0);
 		jobs[i].c = c;
+		jobs[i].st = &st;
 		jobs[i].m = m;
 		job_start(&jobs[i], &st, m->repo, NULL, 0, &m->digest);
 	}
@@ -614,8 +684,10 @@ static void img_queue(struct ctx *c, struct batch *b, size_t i,
 static int pull_images(struct ctx *c, struct err *err)
 {
 	struct job *jobs;
-	struct step st = {{0}, 0};
+	struct step st;
 	struct batch b;
+
+	memset(&st, 0, sizeof(st));
 
 	if (margo_plan_images(c, err))
 		return ERR_FAIL;
@@ -634,6 +706,7 @@ static int pull_images(struct ctx *c, struct err *err)
 			continue;
 		img_platforms(g);
 		jobs[i].c = c;
+		jobs[i].st = &st;
 		jobs[i].g = g;
 		job_start(&jobs[i], &st, g->repo, g->plats, g->n_plats,
 			  &g->digest);
