@@ -45,6 +45,7 @@ struct reg_job {
 	struct curl_slist *hdrs;
 	struct reg_response *resp;
 	unsigned auth_gen;
+	size_t body_counted; /* of e->body_bytes */
 	int auth_retries, retries, attempts, digest_restarts;
 	int body_ok, sink_failed;
 	struct err sink_err;
@@ -80,6 +81,7 @@ struct reg_engine {
 	struct tokenwait *tokens;
 	int active, active_bulk;
 	size_t queued;
+	size_t body_bytes; /* of in-memory bodies of jobs not yet freed */
 	int running;
 	CURL **spare; /* easy handles to reuse */
 	size_t n_spare, cap_spare;
@@ -109,6 +111,7 @@ int reg_engine_new(struct reg_engine **out, struct err *err)
 	e->lim.max_in_flight = 64;
 	e->lim.max_bulk = 8;
 	e->lim.h2_streams = 64;
+	e->lim.max_body_bytes = 64u * 1024 * 1024;
 	curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 	*out = e;
 	return 0;
@@ -123,6 +126,8 @@ void reg_engine_set_limits(struct reg_engine *e,
 		e->lim.max_bulk = l->max_bulk;
 	if (l->h2_streams > 0)
 		e->lim.h2_streams = l->h2_streams;
+	if (l->max_body_bytes > 0)
+		e->lim.max_body_bytes = l->max_body_bytes;
 }
 
 void reg_engine_set_progress(struct reg_engine *e,
@@ -168,6 +173,7 @@ int reg_job_attempts(const struct reg_job *j)
 
 static void job_free(struct reg_engine *e, struct reg_job *j)
 {
+	e->body_bytes -= j->body_counted;
 	if (j->h) {
 		curl_easy_setopt(j->h, CURLOPT_HTTPHEADER, NULL);
 		if (OCI_VEC_RESERVE(e->spare, e->n_spare, e->cap_spare, 1, 0))
@@ -397,6 +403,8 @@ static size_t mem_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 		j->resp->body_too_large = 1;
 		return 0;
 	}
+	j->e->body_bytes += n;
+	j->body_counted += n;
 	return n;
 }
 
@@ -491,6 +499,8 @@ static int start(struct reg_engine *e, struct reg_job *j, const char *auth)
 		reg_response_init(j->resp, j->body_max);
 	} else {
 		curl_easy_reset(j->h);
+		e->body_bytes -= j->body_counted;
+		j->body_counted = 0;
 		reg_response_reset(j->resp);
 	}
 	reg_conn_setup_easy(&j->c->conn, j->h);
@@ -598,7 +608,8 @@ static void start_ready(struct reg_engine *e, long long t, long *wait)
 {
 	for (struct host *h = e->hosts; h; h = h->next) {
 		while (e->active < e->lim.max_in_flight &&
-		       h->active < host_cap(e, h)) {
+		       h->active < host_cap(e, h) &&
+		       (!e->active || e->body_bytes < e->lim.max_body_bytes)) {
 			struct reg_job *j;
 			const char *auth = NULL;
 			char scope[700];

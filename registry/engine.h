@@ -13,8 +13,9 @@
  *     limit, and a 429 or 503 with Retry-After, which holds back every
  *     job of that registry, not only the one that got it;
  *   - global: requests in flight, and of those the bulk transfers (blobs,
- *     archives, uploads); queued jobs hold only their request, a response
- *     buffer is taken when a job starts;
+ *     archives, uploads), and bytes of response bodies held in memory;
+ *     queued jobs hold only their request, a response buffer is taken
+ *     when a job starts;
  *   - until a registry has answered once, one request goes to it at a
  *     time (its authentication scheme and protocol are then known);
  *   - token fetches are single-flight: every job that needs the token of
@@ -48,12 +49,15 @@ struct reg_engine_limits {
 	int max_in_flight; /* requests in flight, whole run; default 64 */
 	int max_bulk;	   /* of those, bulk transfers; default 8 */
 	int h2_streams;	   /* streams per HTTP/2 registry; default 64 */
+	/* bytes of response bodies held in memory (in flight or in a
+	 * callback) before no more jobs start; default 64 MiB */
+	size_t max_body_bytes;
 };
 
 int reg_engine_new(struct reg_engine **out, struct err *err);
 /* Jobs still queued are dropped without their callbacks. */
 void reg_engine_free(struct reg_engine *e);
-/* Values <= 0 keep the current (default) limit. */
+/* Values <= 0 (0 for sizes) keep the current (default) limit. */
 void reg_engine_set_limits(struct reg_engine *e,
 			   const struct reg_engine_limits *l);
 
