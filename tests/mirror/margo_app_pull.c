@@ -91,10 +91,13 @@ static char *compose_tgz(const char *top, const char *image, size_t *len)
 }
 
 /* repo:tag in f: a manifest with the empty config and one layer of media
- * type mt holding the len bytes data. */
-static struct oci_digest artifact(struct fix *f, const char *repo,
-				  const char *tag, const char *artifact_type,
-				  const char *mt, const void *data, size_t len)
+ * type mt holding the len bytes data, said to be that long (declared < 0)
+ * or declared bytes. */
+static struct oci_digest artifact_sized(struct fix *f, const char *repo,
+					const char *tag,
+					const char *artifact_type,
+					const char *mt, const void *data,
+					size_t len, long long declared)
 {
 	char json[2048], cfg[512], layer[512];
 	struct oci_digest c, d, m;
@@ -102,7 +105,8 @@ static struct oci_digest artifact(struct fix *f, const char *repo,
 	c = put_bytes(f, repo, "{}", 2);
 	d = put_bytes(f, repo, data, len);
 	fix_desc(cfg, sizeof(cfg), MT_OCI_EMPTY, &c, 2);
-	fix_desc(layer, sizeof(layer), mt, &d, (long long)len);
+	fix_desc(layer, sizeof(layer), mt, &d,
+		 declared < 0 ? (long long)len : declared);
 	snprintf(json, sizeof(json),
 		 "{\"schemaVersion\":2,\"mediaType\":\"%s\",%s%s%s"
 		 "\"config\":%s,\"layers\":[%s]}",
@@ -112,6 +116,13 @@ static struct oci_digest artifact(struct fix *f, const char *repo,
 	m = fix_manifest(f, repo, json, MT_MANIFEST);
 	fix_tag(f, repo, tag, &m, MT_MANIFEST);
 	return m;
+}
+
+static struct oci_digest artifact(struct fix *f, const char *repo,
+				  const char *tag, const char *artifact_type,
+				  const char *mt, const void *data, size_t len)
+{
+	return artifact_sized(f, repo, tag, artifact_type, mt, data, len, -1);
 }
 
 /* margo.yaml of a package with one Compose profile naming components
@@ -329,4 +340,47 @@ Test(margo_app_pull, archives_of_all_components_are_fetched_together)
 		cr_assert_neq(
 		    store_tag_get(&sr, &local.st, repo, "1.0.0", NULL), 0);
 	}
+}
+
+Test(margo_app_pull, archives_over_the_memory_bound_wait_their_turn)
+{
+	struct margo_pull_options o;
+	struct oci_digest d;
+	const char *desc = description(l.host, N_COMPS);
+	struct err e;
+	size_t len, n = 0;
+	char *tgz;
+
+	/* each archive said to be 30 MiB: at most two in flight at once, the
+	 * others wait; each is still fetched and checked (the bytes are not
+	 * what the manifest says, so each is refused, nothing stored) */
+	tgz = compose_tgz("c", "example.com/x:1", &len);
+	for (size_t i = 0; i < N_COMPS; i++) {
+		char repo[64];
+
+		snprintf(repo, sizeof(repo), "comp/c%zu", i);
+		artifact_sized(&l.remote, repo, "1.0.0", NULL,
+			       MT_COMPOSE_ARCHIVE, tgz, len, 30LL << 20);
+	}
+	free(tgz);
+	d = artifact(&local, "apps/many", "1.0.0", MT_MARGO_APP, MT_MARGO_DESC,
+		     desc, strlen(desc));
+	options(&o, 0);
+	cr_assert_eq(margo_app_expand(&rep, &local.st, &l.pool, &d,
+				      "apps/many:1.0.0", MARGO_STORED, 0, &o,
+				      &e),
+		     ERR_FAIL);
+	for (size_t i = 0; i < rep.n; i++) {
+		if (rep.v[i].kind != MARGO_NODE_COMPONENT)
+			continue;
+		n++;
+		cr_assert_eq(rep.v[i].state, MARGO_FAILED);
+		cr_assert_eq(rep.v[i].err.code, ERR_DIGEST, "%s",
+			     rep.v[i].err.msg);
+		cr_assert(strstr(rep.v[i].err.msg, "does not match its digest"),
+			  "%s", rep.v[i].err.msg);
+	}
+	cr_assert_eq(n, N_COMPS, "%s", tree());
+	cr_assert_eq(rep.failed, N_COMPS);
+	cr_assert_eq(engine_stats().done, 2 * N_COMPS);
 }
