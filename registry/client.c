@@ -18,7 +18,6 @@
 #define TAGS_PAGE_MAX (16u * 1024 * 1024)
 #define ERROR_BODY_MAX (64u * 1024)
 
-
 int reg_client_new(struct reg_client **out, const char *host,
 		   const struct reg_options *opt, struct err *err)
 {
@@ -281,7 +280,8 @@ static int page_take(struct reg_client *c, const struct reg_response *r,
 	arr = json_object_get(j, key);
 	if (!j || (!json_is_array(arr) && !json_is_null(arr) && arr)) {
 		json_decref(j);
-		return err_set(err, ERR_INVALID, "%s: malformed %s list from %s",
+		return err_set(err, ERR_INVALID,
+			       "%s: malformed %s list from %s",
 			       repo ? repo : c->conn.host, key, path);
 	}
 	json_array_foreach (arr, i, it) {
@@ -394,8 +394,9 @@ static int referrers_tag_take(struct reg_client *c, int rc,
 	buf_reset(out);
 	if (rc == ERR_NOT_FOUND) {
 		err_clear(err);
-		rc = buf_puts(out, "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
-				   "\",\"manifests\":[]}");
+		rc = buf_puts(
+		    out, "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
+			 "\",\"manifests\":[]}");
 	} else if (rc) {
 		return rc;
 	} else {
@@ -582,7 +583,8 @@ static int manifest_async(struct reg_client *c, const char *repo,
 	if (!mc || !(mc->repo = strdup(repo)) || !(mc->ref = strdup(ref))) {
 		if (mc)
 			manifest_ctx_free(mc);
-		return err_set(err, ERR_FAIL, "manifest %s/%s%s%s: out of memory",
+		return err_set(err, ERR_FAIL,
+			       "manifest %s/%s%s%s: out of memory",
 			       c->conn.host, repo, ref_sep(ref), ref);
 	}
 	mc->c = c;
@@ -668,8 +670,8 @@ int reg_client_list_tags_async(struct reg_client *c, const char *repo,
 	lc->cb = cb;
 	lc->ctx = ctx;
 	snprintf(lc->path, sizeof(lc->path), "/v2/%s/tags/list?n=1000", repo);
-	rc = submit(c, "GET", lc->path, "application/json", repo,
-		    TAGS_PAGE_MAX, list_page_done, lc, err);
+	rc = submit(c, "GET", lc->path, "application/json", repo, TAGS_PAGE_MAX,
+		    list_page_done, lc, err);
 	if (rc) {
 		free(lc->repo);
 		free(lc);
@@ -733,8 +735,7 @@ static void referrers_api_done(struct reg_job *j, void *ctx)
 	int rc, fallback = 0;
 
 	rc = referrers_api_take(bc->c, reg_job_result(j), reg_job_response(j),
-				bc->repo, &bc->digest, &bc->out, &fallback,
-				&e);
+				bc->repo, &bc->digest, &bc->out, &fallback, &e);
 	if (!rc && fallback) {
 		referrers_paths(path, sizeof(path), tag, sizeof(tag), bc->repo,
 				&bc->digest);
@@ -816,9 +817,10 @@ static void blob_done(struct reg_job *j, void *ctx)
 		buf_reset(&bc->out);
 		rc = buf_append(&bc->out, r->body.data, r->body.len);
 		if (rc)
-			rc = err_set(&e, rc, "blob %s/%s@%s: more than %zu bytes",
-				     bc->c->conn.host, bc->repo,
-				     bc->digest.str, bc->out.max);
+			rc = err_set(&e, rc,
+				     "blob %s/%s@%s: more than %zu bytes",
+				     bc->c->conn.host, bc->repo, bc->digest.str,
+				     bc->out.max);
 	}
 	buf_end(bc, rc, &e);
 }

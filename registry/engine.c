@@ -68,8 +68,8 @@ struct host {
 	struct reg_job *q_head, *q_tail;   /* small requests, FIFO */
 	struct reg_job *bq_head, *bq_tail; /* bulk transfers, FIFO */
 	int active;
-	int answered;		/* a response came: scheme and auth known */
-	int h2;			/* it multiplexes */
+	int answered;		 /* a response came: scheme and auth known */
+	int h2;			 /* it multiplexes */
 	long long not_before_ms; /* Retry-After */
 };
 
@@ -544,8 +544,10 @@ static int start(struct reg_engine *e, struct reg_job *j, const char *auth)
 	curl_easy_setopt(j->h, CURLOPT_PRIVATE, j);
 	j->auth_gen = j->c->tokens.gen;
 	if (curl_multi_add_handle(e->multi, j->h) != CURLM_OK)
-		return err_set(&j->err, ERR_FAIL, "%s: curl_multi_add_handle "
-				"failed", url);
+		return err_set(&j->err, ERR_FAIL,
+			       "%s: curl_multi_add_handle "
+			       "failed",
+			       url);
 	j->state = J_ACTIVE;
 	j->attempts++;
 	j->hs->active++;
@@ -623,8 +625,7 @@ static void start_ready(struct reg_engine *e, long long t, long *wait)
 			}
 			if (h->q_head)
 				j = pop(&h->q_head, &h->q_tail);
-			else if (h->bq_head &&
-				 e->active_bulk < e->lim.max_bulk)
+			else if (h->bq_head && e->active_bulk < e->lim.max_bulk)
 				j = pop(&h->bq_head, &h->bq_tail);
 			else
 				break;
@@ -637,10 +638,9 @@ static void start_ready(struct reg_engine *e, long long t, long *wait)
 						*wait = rw;
 					break;
 				}
-				rc = reg_token_lookup(&h->c->tokens,
-						      &h->c->conn, &auth,
-						      j->repo, j->push, scope,
-						      sizeof(scope));
+				rc = reg_token_lookup(
+				    &h->c->tokens, &h->c->conn, &auth, j->repo,
+				    j->push, scope, sizeof(scope));
 				if (rc == REG_TOKEN_NEED) {
 					if (token_wait(e, j, scope))
 						finish(e, j, j->err.code);
@@ -670,8 +670,8 @@ static void backoff(struct reg_engine *e, struct reg_job *j, long ms)
 
 /* A transient failure of a streamed job: again after a backoff, or the
  * end. */
-static void sink_retry(struct reg_engine *e, struct reg_job *j,
-		       const char *why, long retry_after)
+static void sink_retry(struct reg_engine *e, struct reg_job *j, const char *why,
+		       long retry_after)
 {
 	const struct reg_options *o = j->c->conn.opt;
 	char name[300], where[1200];
@@ -723,8 +723,8 @@ static void token_done(struct reg_engine *e, struct reg_job *j, int rc)
 }
 
 /* A streamed job's answer (registry/transfer.h's rules). */
-static void sink_completed(struct reg_engine *e, struct reg_job *j,
-			   CURLcode cc, long status)
+static void sink_completed(struct reg_engine *e, struct reg_job *j, CURLcode cc,
+			   long status)
 {
 	char why[400], name[300], where[1200];
 	int rc;
@@ -760,8 +760,8 @@ static void sink_completed(struct reg_engine *e, struct reg_job *j,
 			}
 		}
 		if (rc)
-			err_wrap(&j->err, "%s: ",
-				 job_where(j, where, sizeof(where)));
+			err_wrap(&j->err,
+				 "%s: ", job_where(j, where, sizeof(where)));
 		finish(e, j, rc);
 		return;
 	}
@@ -821,7 +821,8 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 	}
 	if ((status == 429 || status == 503) && j->resp->retry_after > 0) {
 		/* the registry asks everyone to slow down, not only j */
-		long long until = now_ms() + reg_backoff_ms(o, 1, j->resp->retry_after);
+		long long until =
+		    now_ms() + reg_backoff_ms(o, 1, j->resp->retry_after);
 
 		if (until > j->hs->not_before_ms)
 			j->hs->not_before_ms = until;
@@ -830,9 +831,8 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 		j->auth_retries++;
 		/* answered by a newer token or scheme already, or learn */
 		if (j->auth_gen == j->c->tokens.gen) {
-			int rc = reg_token_challenge(&j->c->tokens,
-						     &j->c->conn, j->resp,
-						     j->repo, &j->err);
+			int rc = reg_token_challenge(&j->c->tokens, &j->c->conn,
+						     j->resp, j->repo, &j->err);
 			if (rc) {
 				finish(e, j, rc);
 				return;
@@ -871,11 +871,10 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 	else
 		reg_response_describe(why, sizeof(why), j->resp);
 	if (v == REG_RETRY_GIVE_UP) {
-		int rc = err_set(&j->err,
-				 cc == CURLE_OPERATION_TIMEDOUT ? ERR_TIMEOUT
-								: ERR_FAIL,
-				 "%s: %s", job_name(j, name, sizeof(name)),
-				 why);
+		int rc = err_set(
+		    &j->err,
+		    cc == CURLE_OPERATION_TIMEDOUT ? ERR_TIMEOUT : ERR_FAIL,
+		    "%s: %s", job_name(j, name, sizeof(name)), why);
 		if (j->token)
 			token_done(e, j, rc);
 		else

@@ -1,8 +1,8 @@
 /* One reg_client per registry host, created on first use and kept until
  * reg_pool_release, all on one request engine (registry/engine.h), made
- * with the first client: every request of a run shares its limits. The pool owns its clients; it keeps pointers to the
- * options and host settings it is given, which the caller keeps alive.
- * Not thread-safe. */
+ * with the first client: every request of a run shares its limits. The pool
+ * owns its clients; it keeps pointers to the options and host settings it is
+ * given, which the caller keeps alive. Not thread-safe. */
 #ifndef REGISTRY_POOL_H
 #define REGISTRY_POOL_H
 

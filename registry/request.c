@@ -58,13 +58,13 @@ struct curl_slist *reg_call_setup(CURL *h, const struct reg_call *call,
 				 (curl_off_t)body->length);
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call->method);
 		hdrs = curl_slist_append(hdrs, "Expect:");
-		hdrs =
-		    reg_header_add(hdrs, "Content-Type",
-			       body->content_type ? body->content_type
-						  : "application/octet-stream");
+		hdrs = reg_header_add(hdrs, "Content-Type",
+				      body->content_type
+					  ? body->content_type
+					  : "application/octet-stream");
 		if (body->content_range)
 			hdrs = reg_header_add(hdrs, "Content-Range",
-					  body->content_range);
+					      body->content_range);
 	} else if (strcmp(call->method, "GET") &&
 		   strcmp(call->method, "HEAD")) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call->method);

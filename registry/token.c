@@ -151,7 +151,7 @@ static void token_get(struct reg_token_cache *t, struct reg_conn *conn,
 }
 
 int reg_token_keep(struct reg_token_cache *t, const char *scope,
-		      const struct reg_response *r, struct err *err)
+		   const struct reg_response *r, struct err *err)
 {
 	json_t *j, *tok;
 	long expires_in = 60;
@@ -227,8 +227,8 @@ static int token_fetch(struct reg_token_cache *t, struct reg_conn *conn,
 }
 
 int reg_token_lookup(struct reg_token_cache *t, struct reg_conn *conn,
-		     const char **out, const char *repo, int push,
-		     char *scope, size_t cap)
+		     const char **out, const char *repo, int push, char *scope,
+		     size_t cap)
 {
 	struct reg_token *tok;
 

@@ -63,8 +63,8 @@ int reg_token_header(struct reg_token_cache *t, struct reg_conn *conn,
  * fetched first (scope, at least 700 bytes, names it). */
 #define REG_TOKEN_NEED 1
 int reg_token_lookup(struct reg_token_cache *t, struct reg_conn *conn,
-		     const char **out, const char *repo, int push,
-		     char *scope, size_t cap);
+		     const char **out, const char *repo, int push, char *scope,
+		     size_t cap);
 /* The request that fetches scope's token: the URL into url, the Basic
  * header line (or NULL) into *auth (owned by the cache). */
 int reg_token_fetch_url(struct reg_token_cache *t, struct reg_conn *conn,

@@ -39,9 +39,9 @@ int reg_transfer_submit(struct reg_blob_job *job,
 	job->attempts = 0;
 	if (!e || !s) {
 		free(s);
-		return job->result = err_set(&job->err, ERR_FAIL,
-					     "blob %s: out of memory",
-					     job->digest.str);
+		return job->result =
+			   err_set(&job->err, ERR_FAIL,
+				   "blob %s: out of memory", job->digest.str);
 	}
 	s->job = job;
 	s->done = done;

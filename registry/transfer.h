@@ -17,7 +17,6 @@
 #include "registry/client.h"
 #include "registry/sink.h"
 
-
 struct reg_blob_job {
 	struct reg_client *client;
 	const char *repo; /* path in the registry, e.g. "library/nginx" */
@@ -37,7 +36,7 @@ struct reg_transfer_progress {
 	size_t jobs_done, jobs_total, in_flight;
 	/* filled by the callers that know them (mirror/pull, mirror/sync);
 	 * 0 when not counted */
-	size_t manifests;		/* manifests resolved */
+	size_t manifests;		 /* manifests resolved */
 	size_t tags_checked, tags_total; /* tags HEADed (sync) */
 };
 
@@ -57,8 +56,9 @@ int reg_transfer_submit(struct reg_blob_job *job,
 			void *ctx);
 
 /* Runs every job to completion or failure, on the engine of the jobs'
- * clients (all of one pool), with opts->concurrency as its bulk limit. Returns 0 when all succeeded,
- * ERR_FAIL when any failed (each job says why in its own err). */
+ * clients (all of one pool), with opts->concurrency as its bulk limit. Returns
+ * 0 when all succeeded, ERR_FAIL when any failed (each job says why in its own
+ * err). */
 int reg_transfer_run(struct reg_blob_job *jobs, size_t n,
 		     const struct reg_transfer_opts *opts);
 
