@@ -2,19 +2,24 @@
  * distribution).
  *
  * For each item: the store manifest or index named by (repo, tag or digest)
- * goes to (host, repo, tag). Order: for an index, every child the store
- * holds (children of platforms never pulled are left out), each child's
- * config and layers before the child; then manifests by digest, the index
- * by digest, the referrers the store recorded for each pushed manifest
- * (after their subject; when the registry has no referrers API, the
- * "sha256-<hex>" fallback tag index is updated), and the tag last.
+ * goes to (host, repo, tag). Every request is a job on the clients' engine
+ * (registry/engine.h), and the items go together (up to a bound on the
+ * manifests held at once): every blob of every item is checked and
+ * uploaded at once; a manifest is PUT by digest as soon as its config and
+ * layers are in, an index as soon as every child the store holds
+ * (children of platforms never pulled are left out) is PUT; the referrers
+ * the store recorded for a pushed manifest after it (when the registry has
+ * no referrers API, the "sha256-<hex>" fallback tag index is updated after
+ * them), and the tag last, once everything of the item succeeded.
  *
- * Blobs: HEAD first (present: skipped); a blob pushed to another repository
- * of the same registry earlier in the run is mounted (POST ?mount=&from=);
- * otherwise uploaded from the store file, in PATCH chunks when larger than
- * the chunk size. Every size is checked against its descriptor first. A
- * failed item does not stop the others. The store is only read: no lock is
- * needed. */
+ * Blobs: HEAD first (present: skipped); each blob goes once per
+ * destination repository however many items need it (the others count it
+ * as present); one that another repository of the same registry has, or
+ * was asked for earlier in the run, is mounted from there (POST
+ * ?mount=&from=); otherwise uploaded from the store file, in PATCH chunks
+ * when larger than the chunk size. Every size is checked against its
+ * descriptor first. A failed blob fails the items that need it, and only
+ * those. The store is only read: no lock is needed. */
 #ifndef MIRROR_PUSH_H
 #define MIRROR_PUSH_H
 

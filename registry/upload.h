@@ -47,4 +47,38 @@ int reg_client_put_manifest(struct reg_client *c, int *subject_out,
 			    const char *media_type, const char *body,
 			    size_t len, struct err *err);
 
+/* --- the same as jobs on the client's engine (registry/engine.h) ---
+ * Each queues its first request and returns; the callback runs from
+ * reg_engine_run when the last answer is in, with the same results and
+ * messages as the blocking call above (what it is given is valid during
+ * the call). Submitting fails only for out of memory (ERR_FAIL; the
+ * callback is then never called). Strings and the manifest body are
+ * copied; fd must stay open until the callback. */
+
+/* rc: 1 present (size set, else -1), 0 absent, or a negative ERR_*. Not a
+ * bulk job. */
+typedef void (*reg_exists_cb)(void *ctx, int rc, int64_t size,
+			      const struct err *err);
+int reg_client_blob_exists_async(struct reg_client *c, const char *repo,
+				 const struct oci_digest *digest,
+				 reg_exists_cb cb, void *ctx, struct err *err);
+
+/* The chain of reg_client_upload_blob: the mount POST (when mount_from)
+ * or the session POST, then one PUT, or a PATCH per chunk and the PUT,
+ * each request a bulk job. how and patches are set when rc is 0. */
+typedef void (*reg_upload_cb)(void *ctx, int rc, enum reg_upload_how how,
+			      int patches, const struct err *err);
+int reg_client_upload_blob_async(struct reg_client *c, const char *repo,
+				 const struct oci_digest *digest, int64_t size,
+				 int fd, const char *mount_from, size_t chunk,
+				 reg_upload_cb cb, void *ctx, struct err *err);
+
+/* subject: the answer had OCI-Subject (when rc is 0). */
+typedef void (*reg_put_cb)(void *ctx, int rc, int subject,
+			   const struct err *err);
+int reg_client_put_manifest_async(struct reg_client *c, const char *repo,
+				  const char *ref, const char *media_type,
+				  const char *body, size_t len, reg_put_cb cb,
+				  void *ctx, struct err *err);
+
 #endif
