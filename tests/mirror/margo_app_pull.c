@@ -7,6 +7,7 @@
 
 #include "loopfix.h"
 #include "mirror/margo/app_pull.h"
+#include "mirror/margo/package.h"
 #include "oci/mediatype.h"
 #include "registry/engine.h"
 
@@ -383,4 +384,59 @@ Test(margo_app_pull, archives_over_the_memory_bound_wait_their_turn)
 	cr_assert_eq(n, N_COMPS, "%s", tree());
 	cr_assert_eq(rep.failed, N_COMPS);
 	cr_assert_eq(engine_stats().done, 2 * N_COMPS);
+}
+
+/* margo_package_push to the server: every blob's check (and upload) at
+ * once. */
+static struct loop lp;
+
+static void push_init(void)
+{
+	loop_start(&lp, 1);
+}
+
+static void push_fini(void)
+{
+	loop_stop(&lp);
+}
+
+TestSuite(margo_package_push, .init = push_init, .fini = push_fini);
+
+Test(margo_package_push, blobs_checked_together_and_a_repush_uploads_nothing)
+{
+	struct margo_push_result res;
+	struct reg_engine_stats st;
+	struct reg_client *c;
+	struct store_ref sr;
+	struct oci_ref ref;
+	struct err e;
+	size_t done;
+
+	cr_assert_eq(oci_ref_parse(&ref, loop_ref(&lp, "apps/digitron"), &e), 0,
+		     "%s", e.msg);
+	ref.tag[0] = '\0';
+	cr_assert_eq(margo_package_push(&res, NULL, &lp.pool,
+					TESTDATA "/margo/helm-app", NULL, 0,
+					&ref, NULL, &e),
+		     0, "%s", e.msg);
+	/* margo.yaml and its four resources */
+	cr_assert_eq(res.layers, 5);
+	cr_assert_str_eq(res.tag, "1.2.0");
+	cr_assert_eq(
+	    store_tag_get(&sr, &lp.remote.st, "apps/digitron", "1.2.0", &e), 0,
+	    "%s", e.msg);
+	cr_assert_str_eq(sr.digest.str, res.digest.str);
+	cr_assert_eq(reg_pool_get(&lp.pool, &c, lp.host, &e), 0, "%s", e.msg);
+	reg_engine_stats(reg_client_engine(c), &st);
+	done = st.done;
+	cr_assert_geq(st.peak_in_flight, 2);
+	/* again: the five files and the config are there, one check
+	 * each and nothing else on the engine */
+	cr_assert_eq(margo_package_push(&res, NULL, &lp.pool,
+					TESTDATA "/margo/helm-app", NULL, 0,
+					&ref, NULL, &e),
+		     0, "%s", e.msg);
+	reg_engine_stats(reg_client_engine(c), &st);
+	cr_assert_eq(st.done - done, 6);
+	cr_assert_eq(st.failed, 0);
 }
