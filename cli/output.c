@@ -118,6 +118,7 @@ void cli_progress(void *ctx, const struct reg_transfer_progress *p)
 {
 	struct cli *cli = ctx;
 	char done[32], total[32], rate[32], eta[32] = "";
+	char tags[48] = "", mfs[32] = "";
 	double secs;
 	long long now = cli_now_ms();
 
@@ -134,8 +135,14 @@ void cli_progress(void *ctx, const struct reg_transfer_progress *p)
 		snprintf(eta, sizeof(eta), " ETA %.0fs",
 			 (double)(p->bytes_total - p->bytes_done) /
 			     (p->bytes_done / secs));
-	fprintf(stderr, "\r\033[K%s / %s  %s/s%s  blobs %zu/%zu  %zu in flight",
-		done, total, rate, eta, p->jobs_done, p->jobs_total,
+	if (p->tags_total)
+		snprintf(tags, sizeof(tags), "tags %zu/%zu  ", p->tags_checked,
+			 p->tags_total);
+	if (p->manifests)
+		snprintf(mfs, sizeof(mfs), "manifests %zu  ", p->manifests);
+	fprintf(stderr,
+		"\r\033[K%s%s%s / %s  %s/s%s  blobs %zu/%zu  %zu in flight",
+		tags, mfs, done, total, rate, eta, p->jobs_done, p->jobs_total,
 		p->in_flight);
 	cli->progress_shown = 1;
 }

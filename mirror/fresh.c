@@ -1,8 +1,10 @@
 #include "mirror/fresh.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "oci/manifest.h"
+#include "oci/ref.h"
 
 static int complete_at(const struct store *s, const char *repo,
 		       const struct oci_digest *d,
@@ -84,4 +86,77 @@ int fresh_head_tag(struct oci_digest *out, struct reg_client *c,
 	*out = hm.digest;
 	reg_manifest_release(&hm);
 	return 0;
+}
+
+/* One tag's question in flight: what the GET after a digest-less HEAD
+ * needs. */
+struct head_job {
+	struct reg_client *c;
+	char path[OCI_REPO_MAX];
+	char tag[OCI_TAG_MAX + 1];
+	fresh_head_cb cb;
+	void *ctx;
+};
+
+static void head_answer(struct head_job *j, int rc, const struct oci_digest *d,
+			const struct err *err)
+{
+	j->cb(j->ctx, rc, d, err);
+	free(j);
+}
+
+static void on_get(void *ctx, int rc, struct reg_manifest *m, int64_t size,
+		   const struct err *err)
+{
+	struct head_job *j = ctx;
+	struct oci_digest d;
+
+	(void)size;
+	if (rc) {
+		head_answer(j, rc, NULL, err);
+		return;
+	}
+	oci_digest_of(&d, OCI_SHA256, m->body, m->len);
+	head_answer(j, 0, &d, NULL);
+}
+
+static void on_head(void *ctx, int rc, struct reg_manifest *m, int64_t size,
+		    const struct err *err)
+{
+	struct head_job *j = ctx;
+	struct err e;
+
+	(void)size;
+	if (rc) {
+		head_answer(j, rc, NULL, err);
+		return;
+	}
+	if (m->has_digest) {
+		head_answer(j, 0, &m->digest, NULL);
+		return;
+	}
+	/* no Docker-Content-Digest: the body tells */
+	if (reg_client_get_manifest_async(j->c, j->path, j->tag, on_get, j, &e))
+		head_answer(j, e.code, NULL, &e);
+}
+
+int fresh_head_tag_async(struct reg_client *c, const char *path,
+			 const char *tag, fresh_head_cb cb, void *ctx,
+			 struct err *err)
+{
+	struct head_job *j = calloc(1, sizeof(*j));
+	int rc;
+
+	if (!j)
+		return err_set(err, ERR_FAIL, "HEAD %s:%s: out of memory", path,
+			       tag);
+	j->c = c;
+	snprintf(j->path, sizeof(j->path), "%s", path);
+	snprintf(j->tag, sizeof(j->tag), "%s", tag);
+	j->cb = cb;
+	j->ctx = ctx;
+	rc = reg_client_head_manifest_async(c, path, tag, on_head, j, err);
+	if (rc)
+		free(j);
+	return rc;
 }

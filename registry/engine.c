@@ -44,7 +44,7 @@ struct reg_job {
 	CURL *h;
 	struct curl_slist *hdrs;
 	struct reg_response *resp;
-	unsigned auth_gen;
+	char *sent_auth;     /* the Authorization line of the last attempt */
 	size_t body_counted; /* of e->body_bytes */
 	int auth_retries, retries, attempts, digest_restarts;
 	int body_ok, sink_failed;
@@ -146,6 +146,11 @@ void reg_engine_stats(const struct reg_engine *e, struct reg_engine_stats *out)
 	out->queued = e->queued;
 }
 
+int reg_engine_running(const struct reg_engine *e)
+{
+	return e->running;
+}
+
 int reg_job_result(const struct reg_job *j)
 {
 	return j->result;
@@ -193,6 +198,7 @@ static void job_free(struct reg_engine *e, struct reg_job *j)
 	free(j->what);
 	free(j->content_type);
 	free(j->content_range);
+	free(j->sent_auth);
 	free(j);
 }
 
@@ -542,7 +548,8 @@ static int start(struct reg_engine *e, struct reg_job *j, const char *auth)
 	curl_easy_setopt(j->h, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(j->h, CURLOPT_HTTPHEADER, j->hdrs);
 	curl_easy_setopt(j->h, CURLOPT_PRIVATE, j);
-	j->auth_gen = j->c->tokens.gen;
+	free(j->sent_auth);
+	j->sent_auth = auth ? strdup(auth) : NULL;
 	if (curl_multi_add_handle(e->multi, j->h) != CURLM_OK)
 		return err_set(&j->err, ERR_FAIL,
 			       "%s: curl_multi_add_handle "
@@ -567,7 +574,7 @@ static int host_cap(const struct reg_engine *e, const struct host *h)
 			: h->c->conn.opt->max_connections;
 
 	if (conns <= 0)
-		conns = 6;
+		conns = 8;
 	if (!h->answered)
 		return 1;
 	return h->h2 ? e->lim.h2_streams : conns;
@@ -828,11 +835,24 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 			j->hs->not_before_ms = until;
 	}
 	if (status == 401 && !j->token && j->auth_retries < 2) {
+		const char *now_auth = NULL;
+		char scope[700];
+		int rc;
+
 		j->auth_retries++;
-		/* answered by a newer token or scheme already, or learn */
-		if (j->auth_gen == j->c->tokens.gen) {
-			int rc = reg_token_challenge(&j->c->tokens, &j->c->conn,
-						     j->resp, j->repo, &j->err);
+		/* Answered already when the cache holds another header for
+		 * j's scope than the one sent (a newer token, a scheme learnt)
+		 * or none (a fetch is due or under way): go again with it.
+		 * Else learn from the challenge. Per scope, not the cache's
+		 * gen: a token kept for another scope meanwhile does not make
+		 * j's stale one good. */
+		rc = reg_token_lookup(&j->c->tokens, &j->c->conn, &now_auth,
+				      j->repo, j->push, scope, sizeof(scope));
+		if (rc != REG_TOKEN_NEED &&
+		    (now_auth && j->sent_auth ? !strcmp(now_auth, j->sent_auth)
+					      : now_auth == j->sent_auth)) {
+			rc = reg_token_challenge(&j->c->tokens, &j->c->conn,
+						 j->resp, j->repo, &j->err);
 			if (rc) {
 				finish(e, j, rc);
 				return;

@@ -92,6 +92,9 @@ int reg_engine_submit(struct reg_engine *e, const struct reg_req *r,
  * from inside a callback are refused (ERR_FAIL). */
 int reg_engine_run(struct reg_engine *e);
 
+/* 1 while reg_engine_run is running (a caller inside a callback). */
+int reg_engine_running(const struct reg_engine *e);
+
 /* What a finished job gives its callback (valid during the call):
  *   without a sink: 0 when an answer came (the caller judges the
  *   status), ERR_TOO_LARGE for a body over body_max, ERR_UNAUTHORIZED

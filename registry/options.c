@@ -20,7 +20,7 @@ static long env_long(const char *name, long def)
 void reg_options_init(struct reg_options *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->max_connections = (int)env_long("OCIMIRROR_MAX_CONNECTIONS", 6);
+	o->max_connections = (int)env_long("OCIMIRROR_MAX_CONNECTIONS", 8);
 	if (o->max_connections < 1)
 		o->max_connections = 1;
 	o->connect_timeout = env_long("OCIMIRROR_CONNECT_TIMEOUT", 15);

@@ -11,7 +11,7 @@
 enum reg_log_level { REG_LOG_DEBUG, REG_LOG_INFO, REG_LOG_WARN };
 
 struct reg_options {
-	int max_connections;  /* per registry; default 6 */
+	int max_connections;  /* per registry; default 8 */
 	long connect_timeout; /* seconds; default 15 */
 	long stall_timeout;   /* seconds without progress; default 30 */
 	int retries;	      /* attempts after the first; default 5 */

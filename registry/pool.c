@@ -27,7 +27,7 @@ void reg_pool_set_hosts(struct reg_pool *p, const struct reg_pool_host *hosts,
 void reg_pool_release(struct reg_pool *p)
 {
 	/* the engine first: its spare easy handles hold the clients' curl
-	 * share handles, which cannot be cleaned up while in use */
+	 * share handles, which curl refuses to free while in use */
 	reg_engine_free(p->engine);
 	p->engine = NULL;
 	for (size_t i = 0; i < p->n; i++)

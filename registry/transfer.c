@@ -122,11 +122,14 @@ int reg_transfer_run(struct reg_blob_job *jobs, size_t n,
 		if (jobs[i].size > 0)
 			r.bytes_total += (uint64_t)jobs[i].size;
 	}
-	if (!e) {
+	if (!e || reg_engine_running(e)) {
+		/* from inside a callback the jobs could not run */
 		for (size_t i = 0; i < n; i++)
-			jobs[i].result = err_set(&jobs[i].err, ERR_FAIL,
-						 "blob %s: out of memory",
-						 jobs[i].digest.str);
+			jobs[i].result =
+			    err_set(&jobs[i].err, ERR_FAIL, "blob %s: %s",
+				    jobs[i].digest.str,
+				    e ? "transfer started inside another run"
+				      : "out of memory");
 		return ERR_FAIL;
 	}
 	memset(&lim, 0, sizeof(lim));

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mirror/fresh.h"
 #include "mirror/margo/app_pull.h"
@@ -10,6 +11,7 @@
 #include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/vec.h"
+#include "registry/engine.h"
 #include "registry/pool.h"
 
 const char *sync_action_name(enum sync_action a)
@@ -74,30 +76,6 @@ void sync_report_release(struct sync_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* What the run will pull, and the report line each item fills. */
-struct plan {
-	struct pull_item *items;
-	size_t *line; /* index into the report, per item */
-	size_t n, cap;
-};
-
-/* Queue it for report line `line`; name is the line's source. */
-static int plan_add(struct plan *p, const struct pull_item *it, size_t line,
-		    const char *name, struct err *err)
-{
-	size_t cap_line = p->cap;
-
-	/* two arrays, one count: line grows first, so both always hold at
-	 * least p->cap items even when the second growth fails */
-	if (OCI_VEC_RESERVE(p->line, p->n, cap_line, 1, 0) ||
-	    OCI_VEC_RESERVE(p->items, p->n, p->cap, 1, 0))
-		return err_set(err, ERR_FAIL, "queue %s: out of memory", name);
-	p->items[p->n] = *it;
-	p->line[p->n] = line;
-	p->n++;
-	return 0;
-}
-
 /* The tags of one destination repository that its rule no longer selects. */
 struct prune_ctx {
 	char **keep;
@@ -132,39 +110,82 @@ static int collect_prune(void *ctx, const char *repo, const char *tag,
 struct rule_out {
 	char dest[OCI_REPO_MAX]; /* store repository */
 	struct prune_ctx p;	 /* its tags to prune */
-	size_t first, end;	 /* the rule's report lines */
+	size_t first, end;	 /* the rule's report lines, once sorted */
 };
 
-/* One run: what every step reads and fills. */
+/* Where a line goes in the report. Lines are made as answers arrive, in
+ * any order; once all are in they are sorted by rule, then by place in
+ * the rule's selection (KEY_LAST: after the rule's tags, in the order
+ * made), so the report reads as the configuration does. */
+struct line_key {
+	size_t rule, pos;
+};
+#define KEY_LAST ((size_t)-1)
+
+struct rule_ctx;
+
+/* HEADs of one rule submitted and not answered, at most: the engine
+ * holds a job for each, so 10,000 tags are not 10,000 jobs at once (and a
+ * slow registry does not hold back the rules of another). */
+#define HEAD_WINDOW 128
+/* Changed tags waiting in or pulled by the session, at most, before no
+ * more HEADs start: the session admits 256 at a time, and each waiting
+ * one holds its item and result. */
+#define PULL_WINDOW 512
+
+/* One run: what every step reads and fills. Planning and transfer are one
+ * pass on the pool's engine: every rule's tag list at once, each tag's
+ * HEAD as its list arrives, each changed tag into the pull session as its
+ * HEAD answers. */
 struct run {
 	struct store *s;
 	const struct sync_config *cfg;
 	const struct sync_options *o;
 	struct sync_report *rep;
+	struct line_key *keys; /* per report line */
+	size_t keys_cap;
 	struct reg_host_options *hopts; /* per configured registry */
 	struct reg_pool_host *hosts;
 	struct reg_pool pool;
 	int pool_ready;
-	struct plan plan;
+	struct reg_engine *engine; /* the pool's, once a client exists */
+	struct pull_session *ps;
+	struct rule_ctx *rc;	/* per rule, while the engine runs */
 	struct rule_out *rules; /* per rule */
-	int oom;		/* a report line could not be added */
+	size_t pending;		/* lists and HEADs not answered yet */
+	size_t pulls;		/* pulls not done yet */
+	int pumping;		/* in run_pump (it does not nest) */
+	/* progress: the pull session's last figures and the tag counts */
+	struct reg_transfer_progress last;
+	long long shown_ms;
+	size_t tags_checked, tags_total;
+	int oom; /* a report line could not be added */
 };
 
-/* A new report line for repo:tag (either may be NULL); NULL, with the run
- * marked out of memory, when the report cannot grow. Valid until the next
- * line is added. */
-static struct sync_tag_result *line_add(struct run *r, const char *repo,
-					const char *tag)
+/* A new report line for repo:tag (either may be NULL), placed at key
+ * (rule, pos); NULL, with the run marked out of memory, when the report
+ * cannot grow. The pointer is valid until the next line is added: keep
+ * the index across anything that may add one. */
+static struct sync_tag_result *line_add(struct run *r, size_t rule, size_t pos,
+					const char *repo, const char *tag)
 {
-	struct sync_tag_result *t = report_add(r->rep);
+	struct sync_tag_result *t;
 
-	if (!t) {
+	if (OCI_VEC_RESERVE(r->keys, r->rep->n, r->keys_cap, 1, 0) ||
+	    !(t = report_add(r->rep))) {
 		r->oom = 1;
 		return NULL;
 	}
+	r->keys[r->rep->n - 1].rule = rule;
+	r->keys[r->rep->n - 1].pos = pos;
 	snprintf(t->repo, sizeof(t->repo), "%s", repo ? repo : "");
 	snprintf(t->tag, sizeof(t->tag), "%s", tag ? tag : "");
 	return t;
+}
+
+static size_t line_of(const struct run *r, const struct sync_tag_result *t)
+{
+	return (size_t)(t - r->rep->tags);
 }
 
 static void fail_line(struct sync_report *rep, struct sync_tag_result *t,
@@ -175,14 +196,58 @@ static void fail_line(struct sync_report *rep, struct sync_tag_result *t,
 	rep->failed++;
 }
 
-/* One rule being planned: where it reads, where it writes. */
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The caller's progress line: the pull session's figures with the tags
+ * checked so far. */
+static void progress_show(struct run *r)
+{
+	struct reg_transfer_progress p = r->last;
+
+	p.tags_checked = r->tags_checked;
+	p.tags_total = r->tags_total;
+	r->shown_ms = now_ms();
+	r->o->progress(r->o->ctx, &p);
+}
+
+/* From the HEAD callbacks: at most every 250 ms. */
+static void progress_tick(struct run *r)
+{
+	if (r->o->progress && now_ms() - r->shown_ms >= 250)
+		progress_show(r);
+}
+
+/* The pull session paces its own calls. */
+static void on_pull_progress(void *ctx, const struct reg_transfer_progress *p)
+{
+	struct run *r = ctx;
+
+	r->last = *p;
+	if (r->o->progress)
+		progress_show(r);
+}
+
+/* One rule being planned: where it reads, where it writes. Lives in the
+ * run while the engine runs (the callbacks' context). */
 struct rule_ctx {
+	struct run *r;
+	size_t index; /* in cfg->rules */
 	const struct sync_rule *rule;
 	struct reg_client *c;
 	struct pull_item base;	/* source, platforms, referrers; no tag */
+	int recheck;		/* pull unchanged tags again for referrers */
 	char src[OCI_REPO_MAX]; /* source repository, for the report */
 	const char *dest;	/* store repository */
 	struct rule_out *out;
+	char **sel;	    /* selected tags not all HEADed yet, or NULL */
+	size_t n_sel, next; /* of sel: how many, the next to HEAD */
+	size_t heads;	    /* HEADs of this rule not answered yet */
 };
 
 /* The rule's own settings, or the configuration's where it has none. */
@@ -192,6 +257,8 @@ static void rule_begin(struct rule_ctx *rc, struct run *r, size_t i)
 	const struct sync_rule *rule = &cfg->rules[i];
 
 	memset(rc, 0, sizeof(*rc));
+	rc->r = r;
+	rc->index = i;
 	rc->rule = rule;
 	rc->out = &r->rules[i];
 	rc->base.ref = rule->source;
@@ -202,17 +269,22 @@ static void rule_begin(struct rule_ctx *rc, struct run *r, size_t i)
 	    rule->platforms ? rule->n_platforms : cfg->n_platforms;
 	rc->base.referrers =
 	    rule->referrers >= 0 ? rule->referrers : cfg->referrers;
+	rc->recheck = rule->type == SYNC_IMAGE && rc->base.referrers &&
+		      (rule->referrers_recheck >= 0 ? rule->referrers_recheck
+						    : cfg->referrers_recheck);
 	oci_ref_repo(&rule->source, rc->src, sizeof(rc->src));
 	snprintf(rc->out->dest, sizeof(rc->out->dest), "%s",
 		 rule->destination ? rule->destination : rc->src);
 	rc->dest = rc->out->dest;
 }
 
-/* The rule failed before any of its tags: one line naming its source. */
+/* The rule failed, before any of its tags or (prune) after them: one line
+ * naming its source, after its tags. */
 static void rule_failed(struct run *r, const struct rule_ctx *rc,
 			const struct err *e)
 {
-	struct sync_tag_result *t = line_add(r, rc->dest, NULL);
+	struct sync_tag_result *t =
+	    line_add(r, rc->index, KEY_LAST, rc->dest, NULL);
 
 	if (!t)
 		return;
@@ -220,11 +292,38 @@ static void rule_failed(struct run *r, const struct rule_ctx *rc,
 	fail_line(r->rep, t, e);
 }
 
-/* Line t's item joins the run's one pull. A Margo package is read first,
- * before anything of it is stored. */
-static void queue(struct run *r, const struct rule_ctx *rc,
-		  struct pull_item *it, struct sync_tag_result *t)
+/* A pull in the session, for report line `line`. */
+struct pull_ctx {
+	struct run *r;
+	size_t line;
+	struct pull_result res;
+};
+
+static void run_pump(struct run *r);
+
+static void pull_done(void *ctx, struct pull_result *res)
 {
+	struct pull_ctx *pc = ctx;
+	struct run *r = pc->r;
+	struct sync_tag_result *t = &r->rep->tags[pc->line];
+
+	t->bytes = res->bytes_fetched;
+	t->blobs = res->blobs_fetched;
+	r->rep->bytes += res->bytes_fetched;
+	if (res->result)
+		fail_line(r->rep, t, &res->err);
+	r->pulls--;
+	free(pc);
+	run_pump(r); /* room under PULL_WINDOW */
+}
+
+/* Line `line`'s item joins the run's one pull session. A Margo package is
+ * read first, before anything of it is stored. */
+static void queue(struct run *r, const struct rule_ctx *rc,
+		  struct pull_item *it, size_t line)
+{
+	struct sync_tag_result *t = &r->rep->tags[line];
+	struct pull_ctx *pc;
 	struct err e;
 
 	err_clear(&e);
@@ -234,16 +333,32 @@ static void queue(struct run *r, const struct rule_ctx *rc,
 		fail_line(r->rep, t, &e);
 		return;
 	}
-	if (plan_add(&r->plan, it, (size_t)(t - r->rep->tags), t->source, &e))
+	pc = calloc(1, sizeof(*pc));
+	if (!pc) {
+		err_set(&e, ERR_FAIL, "queue %s: out of memory", t->source);
 		fail_line(r->rep, t, &e);
+		return;
+	}
+	pc->r = r;
+	pc->line = line;
+	r->pulls++; /* counted first: done may come at once */
+	if (pull_session_add(r->ps, it, &pc->res, pull_done, pc)) {
+		r->pulls--;
+		if (!pc->res.err.msg[0])
+			err_set(&pc->res.err, ERR_FAIL,
+				"queue %s: out of memory", t->source);
+		fail_line(r->rep, &r->rep->tags[line], &pc->res.err);
+		free(pc);
+	}
 }
 
 /* A rule pinned to a digest: unchanged when the store holds it complete,
- * else added. */
+ * else added. No request until the pull. */
 static void plan_digest(struct run *r, const struct rule_ctx *rc)
 {
 	const struct oci_ref *src = &rc->rule->source;
-	struct sync_tag_result *t = line_add(r, rc->dest, src->tag);
+	struct sync_tag_result *t =
+	    line_add(r, rc->index, 0, rc->dest, src->tag);
 	struct pull_item it = rc->base;
 
 	if (!t)
@@ -260,67 +375,98 @@ static void plan_digest(struct run *r, const struct rule_ctx *rc)
 		return;
 	}
 	t->action = SYNC_ADDED;
-	queue(r, rc, &it, t);
+	queue(r, rc, &it, line_of(r, t));
 }
 
-/* The tags a rule selects from: its one tag when it names one and has no
- * filter, else the source's whole list (then *listed is set: only a full
- * list may decide what to prune). */
-static int rule_tags(char ***out, size_t *n_out, int *listed,
-		     const struct rule_ctx *rc, struct err *err)
-{
-	const struct sync_rule *rule = rc->rule;
-	char **v;
+/* A HEAD in flight, for report line `line`. */
+struct head_ctx {
+	struct rule_ctx *rc;
+	size_t line;
+};
 
-	*out = NULL;
-	*n_out = 0;
-	*listed = 0;
-	if (rule->source.tag[0] && !rule->has_tags) {
-		v = calloc(2, sizeof(*v));
-		if (!v || !(v[0] = strdup(rule->source.tag))) {
-			free(v);
-			return err_set(err, ERR_FAIL,
-				       "tags of %s: out of memory", rc->src);
-		}
-		*out = v;
-		*n_out = 1;
-		return 0;
-	}
-	if (reg_client_list_tags(rc->c, out, n_out, rule->source.path, err))
-		return err_wrap(err, "list tags of %s: ", rc->src);
-	*listed = 1;
-	return 0;
-}
-
-/* One selected tag: one HEAD upstream; unchanged when the store's tag
- * already holds that digest complete, else added or updated. */
-static void plan_tag(struct run *r, const struct rule_ctx *rc, const char *tag)
+/* The upstream digest d of line `line`'s tag: unchanged when the store's
+ * tag already holds it complete (queued only to recheck its referrers),
+ * else added or updated, and queued. */
+static void decide(struct run *r, struct rule_ctx *rc, size_t line,
+		   const struct oci_digest *d)
 {
-	struct sync_tag_result *t = line_add(r, rc->dest, tag);
+	struct sync_tag_result *t = &r->rep->tags[line];
 	struct pull_item it = rc->base;
 	struct store_ref old;
+
+	t->digest = *d;
+	snprintf(it.ref.tag, sizeof(it.ref.tag), "%s", t->tag);
+	it.ref.has_digest = 1;
+	it.ref.digest = *d;
+	if (fresh_tag_current(r->s, rc->dest, t->tag, d, it.platforms,
+			      it.n_platforms)) {
+		t->action = SYNC_UNCHANGED;
+		if (rc->recheck)
+			queue(r, rc, &it, line);
+		return;
+	}
+	t->action = store_tag_get(&old, r->s, rc->dest, t->tag, NULL)
+			? SYNC_ADDED
+			: SYNC_UPDATED;
+	queue(r, rc, &it, line);
+}
+
+/* One selected tag's answer; then the next HEADs, now that there is
+ * room. */
+static void on_tag_head(void *ctx, int rc_, const struct oci_digest *d,
+			const struct err *err)
+{
+	struct head_ctx *h = ctx;
+	struct rule_ctx *rc = h->rc;
+	struct run *r = rc->r;
+	size_t line = h->line;
+	struct sync_tag_result *t = &r->rep->tags[line];
+	struct err e;
+
+	free(h);
+	r->pending--;
+	rc->heads--;
+	r->tags_checked++;
+	progress_tick(r);
+	if (rc_) {
+		if (!err)
+			err_set(&e, rc_, "HEAD %s: failed", t->source);
+		fail_line(r->rep, t, err ? err : &e);
+	} else {
+		decide(r, rc, line, d);
+	}
+	run_pump(r);
+}
+
+/* Selected tag number pos of the rule: its line, and its one HEAD. */
+static void head_submit(struct run *r, struct rule_ctx *rc, size_t pos,
+			const char *tag)
+{
+	struct sync_tag_result *t = line_add(r, rc->index, pos, rc->dest, tag);
+	struct head_ctx *h;
 	struct err e;
 
 	if (!t)
 		return;
 	snprintf(t->source, sizeof(t->source), "%s:%s", rc->src, tag);
-	err_clear(&e);
-	if (fresh_head_tag(&t->digest, rc->c, rc->rule->source.path, tag, &e)) {
-		fail_line(r->rep, t, &e);
-		return;
+	h = malloc(sizeof(*h));
+	if (!h) {
+		err_set(&e, ERR_FAIL, "HEAD %s: out of memory", t->source);
+		goto failed;
 	}
-	if (fresh_tag_current(r->s, rc->dest, tag, &t->digest, it.platforms,
-			      it.n_platforms)) {
-		t->action = SYNC_UNCHANGED;
+	h->rc = rc;
+	h->line = line_of(r, t);
+	r->pending++; /* counted first: the answer may come at once */
+	rc->heads++;
+	if (!fresh_head_tag_async(rc->c, rc->rule->source.path, tag,
+				  on_tag_head, h, &e))
 		return;
-	}
-	t->action = store_tag_get(&old, r->s, rc->dest, tag, NULL)
-			? SYNC_ADDED
-			: SYNC_UPDATED;
-	snprintf(it.ref.tag, sizeof(it.ref.tag), "%s", tag);
-	it.ref.has_digest = 1;
-	it.ref.digest = t->digest;
-	queue(r, rc, &it, t);
+	r->pending--;
+	rc->heads--;
+	free(h);
+failed:
+	r->tags_checked++;
+	fail_line(r->rep, t, &e);
 }
 
 /* The destination's tags outside sel, removed after the pull. */
@@ -344,44 +490,173 @@ static void note_prunes(struct run *r, const struct rule_ctx *rc, char **sel,
 	p->keep = NULL;
 }
 
-/* One rule: list its tags, select, resolve each, and decide what is
- * added, updated, unchanged or (later) pruned. */
-static void plan_rule(struct run *r, size_t i)
+/* The tags a rule selects from (the source's whole list when listed, then
+ * it may decide what to prune): select, and one HEAD per selected tag. */
+static void plan_tags(struct run *r, struct rule_ctx *rc, char **tags,
+		      size_t n_tags, int listed)
 {
-	struct rule_ctx rc;
+	const struct sync_rule *rule = rc->rule;
+	char **sel = NULL;
+	size_t n_sel = 0;
 	struct err e;
-	char **tags = NULL, **sel = NULL;
-	size_t n_tags = 0, n_sel = 0;
-	int listed = 0;
 
 	err_clear(&e);
-	rule_begin(&rc, r, i);
-	if (reg_pool_get(&r->pool, &rc.c, rc.rule->source.host, &e)) {
-		rule_failed(r, &rc, &e);
+	if (tagfilter_select(&sel, &n_sel, rule->has_tags ? &rule->tags : NULL,
+			     tags, n_tags, &e)) {
+		err_wrap(&e, "%s: ", rc->src);
+		rule_failed(r, rc, &e);
 		return;
 	}
-	if (rc.rule->source.has_digest) {
-		plan_digest(r, &rc);
+	if (rule->prune && listed)
+		note_prunes(r, rc, sel, n_sel);
+	rc->sel = sel;
+	rc->n_sel = n_sel;
+	rc->next = 0;
+	r->tags_total += n_sel;
+	run_pump(r);
+}
+
+/* The rule's next HEADs, as many as its window and the pulls allow; its
+ * selection is freed once every tag is submitted. */
+static void rule_pump(struct run *r, struct rule_ctx *rc)
+{
+	while (rc->sel && rc->next < rc->n_sel && rc->heads < HEAD_WINDOW &&
+	       r->pulls < PULL_WINDOW && !r->oom) {
+		size_t k = rc->next++;
+
+		head_submit(r, rc, k, rc->sel[k]);
+	}
+	if (rc->sel && (rc->next >= rc->n_sel || r->oom)) {
+		oci_strv_free(rc->sel);
+		rc->sel = NULL;
+	}
+}
+
+static void run_pump(struct run *r)
+{
+	if (r->pumping || !r->rc)
+		return;
+	r->pumping = 1;
+	for (size_t i = 0; i < r->cfg->n_rules; i++)
+		rule_pump(r, &r->rc[i]);
+	r->pumping = 0;
+}
+
+static void on_tag_list(void *ctx, int rc_, char **list, size_t n,
+			const struct err *err)
+{
+	struct rule_ctx *rc = ctx;
+	struct run *r = rc->r;
+	struct err e;
+
+	r->pending--;
+	if (rc_) {
+		if (err)
+			e = *err;
+		else
+			err_set(&e, rc_, "failed");
+		err_wrap(&e, "list tags of %s: ", rc->src);
+		rule_failed(r, rc, &e);
+	} else {
+		plan_tags(r, rc, list, n, 1);
+	}
+	oci_strv_free(list);
+}
+
+/* One rule: its digest, its one tag, or its list submitted; the rest
+ * follows from the answers. */
+static void plan_rule(struct run *r, size_t i)
+{
+	struct rule_ctx *rc = &r->rc[i];
+	struct err e;
+
+	err_clear(&e);
+	rule_begin(rc, r, i);
+	if (reg_pool_get(&r->pool, &rc->c, rc->rule->source.host, &e)) {
+		rule_failed(r, rc, &e);
 		return;
 	}
-	if (rule_tags(&tags, &n_tags, &listed, &rc, &e)) {
-		rule_failed(r, &rc, &e);
-		goto out;
+	if (!r->engine)
+		r->engine = reg_client_engine(rc->c);
+	if (rc->rule->source.has_digest) {
+		plan_digest(r, rc);
+	} else if (rc->rule->source.tag[0] && !rc->rule->has_tags) {
+		char tag[OCI_TAG_MAX + 1];
+		char *one[2] = {tag, NULL};
+
+		snprintf(tag, sizeof(tag), "%s", rc->rule->source.tag);
+		plan_tags(r, rc, one, 1, 0);
+	} else {
+		r->pending++;
+		if (reg_client_list_tags_async(rc->c, rc->rule->source.path,
+					       on_tag_list, rc, &e)) {
+			r->pending--;
+			err_wrap(&e, "list tags of %s: ", rc->src);
+			rule_failed(r, rc, &e);
+		}
 	}
-	if (tagfilter_select(&sel, &n_sel,
-			     rc.rule->has_tags ? &rc.rule->tags : NULL, tags,
-			     n_tags, &e)) {
-		err_wrap(&e, "%s: ", rc.src);
-		rule_failed(r, &rc, &e);
-		goto out;
+}
+
+/* Report lines in key order (rule, then place), permuted in place: the
+ * report is the largest thing a run holds. */
+struct sort_item {
+	struct line_key key;
+	size_t line;
+};
+
+static int sort_cmp(const void *a, const void *b)
+{
+	const struct sort_item *x = a, *y = b;
+
+	if (x->key.rule != y->key.rule)
+		return x->key.rule < y->key.rule ? -1 : 1;
+	if (x->key.pos != y->key.pos)
+		return x->key.pos < y->key.pos ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+static int report_sort(struct run *r, struct err *err)
+{
+	struct sync_tag_result *v = r->rep->tags, tmp;
+	size_t n = r->rep->n;
+	struct sort_item *ix = calloc(n + 1, sizeof(*ix));
+
+	if (!ix)
+		return err_set(err, ERR_FAIL,
+			       "sync: order of %zu lines: out of memory", n);
+	for (size_t i = 0; i < n; i++) {
+		ix[i].key = r->keys[i];
+		ix[i].line = i;
 	}
-	for (size_t k = 0; k < n_sel && !r->oom; k++)
-		plan_tag(r, &rc, sel[k]);
-	if (rc.rule->prune && listed)
-		note_prunes(r, &rc, sel, n_sel);
-out:
-	oci_strv_free(sel);
-	oci_strv_free(tags);
+	qsort(ix, n, sizeof(*ix), sort_cmp);
+	/* line i takes old line ix[i].line; follow each cycle once */
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i;
+
+		if (ix[i].line == i)
+			continue;
+		tmp = v[i];
+		while (ix[j].line != i) {
+			size_t from = ix[j].line;
+
+			v[j] = v[from];
+			ix[j].line = j;
+			j = from;
+		}
+		v[j] = tmp;
+		ix[j].line = j;
+	}
+	for (size_t i = 0; i < n; i++)
+		r->keys[i] = ix[i].key;
+	free(ix);
+	for (size_t i = n; i-- > 0;) {
+		if (r->keys[i].rule >= r->cfg->n_rules)
+			continue;
+		if (!r->rules[r->keys[i].rule].end)
+			r->rules[r->keys[i].rule].end = i + 1;
+		r->rules[r->keys[i].rule].first = i;
+	}
+	return 0;
 }
 
 /* Margo package version of line k: mirror what it references. */
@@ -416,7 +691,7 @@ static void app_expand(struct run *r, const struct sync_rule *rule, size_t k,
 /* One component or image node as a report line. */
 static void app_line(struct run *r, const struct margo_node *n)
 {
-	struct sync_tag_result *t = line_add(r, NULL, NULL);
+	struct sync_tag_result *t = line_add(r, KEY_LAST, KEY_LAST, NULL, NULL);
 	struct oci_ref ref;
 	struct err e;
 
@@ -505,52 +780,47 @@ static int run_connect(struct run *r, const struct reg_options *ro,
 	return 0;
 }
 
-/* Every rule's lines, and one queue of what changed. */
-static int run_plan(struct run *r, struct err *err)
+/* The one pull session of the run: each blob fetched once, each tag moved
+ * when its image is complete; plan only in a dry run. */
+static int run_session(struct run *r, struct err *err)
 {
+	struct pull_options po;
 	size_t n = r->cfg->n_rules;
 
 	r->rules = calloc(n + 1, sizeof(*r->rules));
-	if (!r->rules)
+	r->rc = calloc(n + 1, sizeof(*r->rc));
+	if (!r->rules || !r->rc)
 		return err_set(err, ERR_FAIL,
 			       "sync: plan of %zu rules: out of memory", n);
-	for (size_t i = 0; i < n; i++) {
-		r->rules[i].first = r->rep->n;
-		plan_rule(r, i);
-		r->rules[i].end = r->rep->n;
-	}
-	return 0;
-}
-
-/* One pull of the whole queue (each blob fetched once, each tag moved
- * when its image is complete); its results fill the queued lines. */
-static int run_transfer(struct run *r, struct err *err)
-{
-	struct pull_result *res = calloc(r->plan.n + 1, sizeof(*res));
-	struct pull_options po;
-
-	if (!res)
-		return err_set(err, ERR_FAIL,
-			       "sync: results of %zu pulls: out of memory",
-			       r->plan.n);
 	memset(&po, 0, sizeof(po));
 	po.plan_only = r->o->dry_run;
 	po.concurrency = r->cfg->concurrency > 0 ? r->cfg->concurrency : 8;
-	po.progress = r->o->progress;
-	po.ctx = r->o->ctx;
-	if (r->plan.n)
-		pull_run(res, r->s, &r->pool, r->plan.items, r->plan.n, &po);
-	for (size_t i = 0; i < r->plan.n; i++) {
-		struct sync_tag_result *t = &r->rep->tags[r->plan.line[i]];
+	po.progress = on_pull_progress;
+	po.ctx = r;
+	return pull_session_new(&r->ps, r->s, &r->pool, &po, err);
+}
 
-		t->bytes = res[i].bytes_fetched;
-		t->blobs = res[i].blobs_fetched;
-		r->rep->bytes += res[i].bytes_fetched;
-		if (res[i].result)
-			fail_line(r->rep, t, &res[i].err);
+/* Plan and transfer in one pass: every rule submitted, then the engine
+ * runs until every list, HEAD and pull is answered (each answer submits
+ * what follows from it); then the report in rule and selection order. */
+static int run_plan(struct run *r, struct err *err)
+{
+	for (size_t i = 0; i < r->cfg->n_rules; i++)
+		plan_rule(r, i);
+	/* the session drives the pool's engine; should it return with work
+	 * of ours left (it only waits for its own), the engine finishes it */
+	for (int round = 0; round < 3 && (r->pending || r->pulls || !round);
+	     round++) {
+		pull_session_run(r->ps);
+		if ((r->pending || r->pulls) && r->engine)
+			reg_engine_run(r->engine);
 	}
-	free(res);
-	return 0;
+	if (r->pending || r->pulls)
+		return err_set(err, ERR_FAIL,
+			       "sync: %zu requests and %zu pulls left "
+			       "unanswered",
+			       r->pending, r->pulls);
+	return report_sort(r, err);
 }
 
 /* Margo applications: what each package version references. */
@@ -565,7 +835,7 @@ static void run_apps(struct run *r)
 
 static void prune_tag(struct run *r, const char *repo, const char *tag)
 {
-	struct sync_tag_result *t = line_add(r, repo, tag);
+	struct sync_tag_result *t = line_add(r, KEY_LAST, KEY_LAST, repo, tag);
 	struct store_ref old;
 	struct err e;
 
@@ -597,8 +867,13 @@ static void run_release(struct run *r)
 		}
 		free(r->rules);
 	}
-	free(r->plan.items);
-	free(r->plan.line);
+	if (r->rc)
+		for (size_t i = 0; i < r->cfg->n_rules; i++)
+			oci_strv_free(r->rc[i].sel);
+	free(r->rc);
+	free(r->keys);
+	if (r->ps)
+		pull_session_free(r->ps);
 	if (r->pool_ready)
 		reg_pool_release(&r->pool);
 	free(r->hopts);
@@ -620,9 +895,9 @@ int sync_run(struct sync_report *out, struct store *s,
 	r.rep = out;
 	rc = run_connect(&r, ro, err);
 	if (!rc)
-		rc = run_plan(&r, err);
+		rc = run_session(&r, err);
 	if (!rc)
-		rc = run_transfer(&r, err);
+		rc = run_plan(&r, err);
 	if (!rc && !o->dry_run)
 		run_apps(&r);
 	if (!rc)

@@ -3,11 +3,16 @@
  * Per rule: list the source's tags (all pages), select with the rule's
  * filter, then one manifest HEAD per selected tag. A tag whose digest the
  * store already holds complete (manifest, selected children, configs and
- * layers all present in the destination repository) costs nothing more.
- * Every other tag joins one pull of the whole run (see mirror/pull.h: each
- * blob fetched once, in parallel, tags moved only when complete). With
- * prune, destination tags no longer selected are removed after the pull.
- * The caller holds the store's writer lock. */
+ * layers all present in the destination repository) costs nothing more,
+ * unless the rule rechecks referrers (referrers_recheck: then it is pulled
+ * again, which re-reads its manifests and referrers and fetches only what
+ * is new). Every other tag joins one pull session of the whole run (see
+ * mirror/pull.h: each blob fetched once, in parallel, tags moved only when
+ * complete). All of it is one pass on the pool's request engine
+ * (registry/engine.h): every rule's list at once, each tag's HEAD as soon
+ * as its list is in, each changed tag's pull as soon as its HEAD answers.
+ * With prune, destination tags no longer selected are removed after the
+ * pull. The caller holds the store's writer lock. */
 #ifndef MIRROR_SYNC_SYNC_H
 #define MIRROR_SYNC_SYNC_H
 
@@ -40,8 +45,10 @@ struct sync_tag_result {
 	struct err err;		  /* when SYNC_FAILED */
 };
 
-/* Lines in the order the run made them: each rule's tags, then the Margo
- * lines, then the prunes. The caller owns it (sync_report_release). */
+/* Lines in configuration order: each rule's tags in the order its filter
+ * selects them (whatever order the answers came in), a rule's own failure
+ * after its tags, then the Margo lines, then the prunes. The caller owns it
+ * (sync_report_release). */
 struct sync_report {
 	struct sync_tag_result *tags;
 	size_t n, cap;
@@ -51,6 +58,8 @@ struct sync_report {
 
 struct sync_options {
 	int dry_run; /* plan only: resolve, count, change nothing */
+	/* the pull's figures, with tags_checked / tags_total counting the
+	 * HEADs (at most every 250 ms from them) */
 	void (*progress)(void *ctx, const struct reg_transfer_progress *p);
 	void *ctx;
 };

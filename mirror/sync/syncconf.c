@@ -376,9 +376,10 @@ static int parse_tags(struct ctx *c, const yaml_node_t *n, struct tagfilter *t)
 	return 0;
 }
 
-static const char *const rule_keys[] = {"source",      "type",	"tags",
-					"destination", "prune", "platforms",
-					"referrers",   "arch"};
+static const char *const rule_keys[] = {
+    "source", "type",	   "tags",	"destination",
+    "prune",  "platforms", "referrers", "referrers_recheck",
+    "arch"};
 enum {
 	R_SOURCE,
 	R_TYPE,
@@ -387,6 +388,7 @@ enum {
 	R_PRUNE,
 	R_PLATFORMS,
 	R_REFERRERS,
+	R_RECHECK,
 	R_ARCH,
 	R_N
 };
@@ -400,6 +402,7 @@ static int parse_rule(struct ctx *c, const yaml_node_t *n, struct sync_rule *r)
 
 	r->line = (int)line_of(n);
 	r->referrers = -1;
+	r->referrers_recheck = -1;
 	if ((rc = map_fields(c, n, "sync rule", rule_keys, R_N, v)))
 		return rc;
 	if (!v[R_SOURCE])
@@ -459,6 +462,9 @@ static int parse_rule(struct ctx *c, const yaml_node_t *n, struct sync_rule *r)
 		return rc;
 	if (v[R_REFERRERS] &&
 	    (rc = get_bool(c, v[R_REFERRERS], "referrers", &r->referrers)))
+		return rc;
+	if (v[R_RECHECK] && (rc = get_bool(c, v[R_RECHECK], "referrers_recheck",
+					   &r->referrers_recheck)))
 		return rc;
 	if (v[R_ARCH]) {
 		if (r->type != SYNC_MARGO_APP)
@@ -657,8 +663,8 @@ static int parse_registries(struct ctx *c, const yaml_node_t *n,
 }
 
 static const char *const default_keys[] = {"platforms", "referrers",
-					   "concurrency"};
-enum { D_PLATFORMS, D_REFERRERS, D_CONCURRENCY, D_N };
+					   "referrers_recheck", "concurrency"};
+enum { D_PLATFORMS, D_REFERRERS, D_RECHECK, D_CONCURRENCY, D_N };
 
 static int parse_defaults(struct ctx *c, const yaml_node_t *n,
 			  struct sync_config *out)
@@ -674,6 +680,9 @@ static int parse_defaults(struct ctx *c, const yaml_node_t *n,
 		return rc;
 	if (v[D_REFERRERS] &&
 	    (rc = get_bool(c, v[D_REFERRERS], "referrers", &out->referrers)))
+		return rc;
+	if (v[D_RECHECK] && (rc = get_bool(c, v[D_RECHECK], "referrers_recheck",
+					   &out->referrers_recheck)))
 		return rc;
 	if (v[D_CONCURRENCY] &&
 	    (rc = get_int(c, v[D_CONCURRENCY], "concurrency", 1,

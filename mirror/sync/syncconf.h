@@ -2,13 +2,14 @@
  * is mirror/sync/tagfilter.h.
  *
  *   defaults:   {platforms: [os/arch[/variant]...], referrers: bool,
- *                concurrency: int}
+ *                referrers_recheck: bool, concurrency: int}
  *   registries: {HOST: {tls: verify|disabled|insecure, ca: PATH,
  *                       cert: PATH, key: PATH, max_connections: int,
  *                       rate: "N/s"}}
  *   sync:       - {source: REF, type: image|margo-app, tags: [..] | {regex,
  *                  exclude, semver, latest}, destination: REPO, prune: bool,
- *                  platforms: [..], referrers: bool, arch: [..]}
+ *                  platforms: [..], referrers: bool,
+ *                  referrers_recheck: bool, arch: [..]}
  *
  * Every error (unknown key, wrong type, bad reference, bad regex or semver
  * range, duplicate key) is ERR_INVALID with a message starting
@@ -67,7 +68,10 @@ struct sync_rule {
 	struct oci_platform *platforms; /* NULL: the defaults */
 	size_t n_platforms;
 	int referrers; /* -1: the default */
-	char **arch;   /* margo-app: architectures */
+	/* -1: the default; 1: an unchanged tag is pulled again for its
+	 * referrers (only where referrers are on) */
+	int referrers_recheck;
+	char **arch; /* margo-app: architectures */
 	size_t n_arch;
 };
 
@@ -75,8 +79,9 @@ struct sync_config {
 	char *path;
 	struct oci_platform *platforms; /* NULL / 0: all platforms */
 	size_t n_platforms;
-	int referrers;	 /* default 0 */
-	int concurrency; /* default 8 */
+	int referrers;	       /* default 0 */
+	int referrers_recheck; /* default 0 */
+	int concurrency;       /* default 8 */
 	struct sync_registry *registries;
 	size_t n_registries;
 	struct sync_rule *rules;

@@ -16,7 +16,8 @@
 #   E2E_KEEP=1                    keep the temp dir (registries, stores, logs)
 #   E2E_VERBOSE=1                 show the tail of ocimirror's output on failures
 #   E2E_CMD_TIMEOUT=S             bound on one ocimirror invocation (30)
-#   E2E_FILE_TIMEOUT=S            bound on one test file (240)
+#   E2E_FILE_TIMEOUT=S            bound on one test file (240; a file's own
+#                                 "# e2e-file-timeout: S" line may raise it)
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ $# -lt 1 ]; then
@@ -95,7 +96,10 @@ for f in "${files[@]}"; do
 	before=$(wc -l <"$E2E_RESULTS")
 	# in the background so the cleanup trap can stop it (timeout(1) runs it in
 	# its own process group, out of reach of a signal to ours)
-	timeout -k 5 "$E2E_FILE_TIMEOUT" bash "$f" &
+	# a file may ask for more time with a line "# e2e-file-timeout: SECONDS"
+	limit=$(sed -n 's/^# e2e-file-timeout: \([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
+	[ -n "$limit" ] && [ "$limit" -gt "$E2E_FILE_TIMEOUT" ] || limit=$E2E_FILE_TIMEOUT
+	timeout -k 5 "$limit" bash "$f" &
 	child=$!
 	E2E_PIDS+=("$child")
 	rc=0
@@ -104,7 +108,7 @@ for f in "${files[@]}"; do
 	after=$(wc -l <"$E2E_RESULTS")
 	echo "# $name took $((SECONDS - t0)) s"
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-		echo "not ok - $name: timed out after ${E2E_FILE_TIMEOUT}s ($((after - before)) cases ran)"
+		echo "not ok - $name: timed out after ${limit}s ($((after - before)) cases ran)"
 		extra_failed=$((extra_failed + 1))
 	elif [ $rc -ne 0 ]; then
 		echo "not ok - $name: exited with status $rc"

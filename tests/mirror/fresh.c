@@ -5,6 +5,8 @@
 
 #include "mirror/fresh.h"
 #include "oci/platform.h"
+#include "registry/engine.h"
+#include "tests/mirror/loopfix.h"
 #include "tests/mirror/storefix.h"
 
 static struct fix f;
@@ -94,4 +96,81 @@ Test(fresh, a_tag_is_current_only_where_it_points_at_the_digest)
 	cr_assert_eq(fresh_tag_current(&f.st, "r/app", "v1", &one, NULL, 0), 1);
 	cr_assert_eq(fresh_tag_current(&f.st, "r/app", "v1", &two, NULL, 0), 0,
 		     "the tag points elsewhere");
+}
+
+/* fresh_head_tag_async against the project's server: HEADs submitted
+ * together, each answer to its own callback. */
+static struct loop lp;
+
+static void head_setup(void)
+{
+	loop_start(&lp, 0);
+}
+
+static void head_teardown(void)
+{
+	loop_stop(&lp);
+}
+
+struct head_answer {
+	int called, rc;
+	struct oci_digest d;
+	char msg[ERR_MSG_MAX];
+};
+
+static void on_answer(void *ctx, int rc, const struct oci_digest *d,
+		      const struct err *err)
+{
+	struct head_answer *a = ctx;
+
+	a->called++;
+	a->rc = rc;
+	if (d)
+		a->d = *d;
+	if (err)
+		snprintf(a->msg, sizeof(a->msg), "%s", err->msg);
+}
+
+Test(fresh_head, each_tag_its_digest_with_one_head_each, .init = head_setup,
+     .fini = head_teardown)
+{
+	static const char *const tags[] = {"one", "two", "three"};
+	struct reg_host_options plain = {.tls = REG_TLS_PLAIN};
+	struct head_answer a[4];
+	struct oci_digest d[3];
+	struct reg_client *c;
+	struct loop_counts n;
+	struct err e;
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *layers[] = {tags[i]};
+
+		d[i] =
+		    fix_image(&lp.remote, "r/app", "{}", layers, 1, NULL, NULL);
+		fix_tag(&lp.remote, "r/app", tags[i], &d[i], MT_MANIFEST);
+	}
+	memset(a, 0, sizeof(a));
+	cr_assert_eq(reg_pool_get(&lp.pool, &c, lp.host, &e), 0, "%s", e.msg);
+	cr_assert_eq(reg_client_configure(c, &plain, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(fresh_head_tag_async(c, "r/app", tags[i],
+						  on_answer, &a[i], &e),
+			     0, "%s", e.msg);
+	cr_assert_eq(
+	    fresh_head_tag_async(c, "r/app", "gone", on_answer, &a[3], &e), 0,
+	    "%s", e.msg);
+	cr_assert_eq(a[0].called, 0, "an answer before the engine ran");
+	cr_assert_eq(reg_engine_run(reg_client_engine(c)), 0);
+	for (size_t i = 0; i < 3; i++) {
+		cr_expect_eq(a[i].called, 1, "%s", tags[i]);
+		cr_expect_eq(a[i].rc, 0, "%s: %s", tags[i], a[i].msg);
+		cr_expect(oci_digest_equal(&a[i].d, &d[i]), "%s: %s", tags[i],
+			  a[i].d.str);
+	}
+	cr_expect_eq(a[3].called, 1);
+	cr_expect_eq(a[3].rc, ERR_NOT_FOUND, "%d %s", a[3].rc, a[3].msg);
+	cr_expect(strstr(a[3].msg, "gone"), "%s", a[3].msg);
+	n = loop_restart(&lp);
+	cr_expect_eq(n.manifest_head, 4);
+	cr_expect_eq(n.manifest_get, 0, "the server sends the digest");
 }

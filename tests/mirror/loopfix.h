@@ -13,13 +13,47 @@
 #define LOOP_USER "tester"
 #define LOOP_PASS "s3cret-pass"
 
+/* Requests the server answered, by kind (from its access log). A count
+ * comes in when the server is done with a request, which may be just after
+ * the client has its answer: read them after loop_restart. */
+struct loop_counts {
+	unsigned long manifest_head, manifest_get, blob_get, tag_lists,
+	    referrers, other;
+};
+
 struct loop {
 	struct fix remote; /* the store the server serves */
 	struct server *srv;
 	char host[64]; /* "127.0.0.1:PORT" */
 	struct reg_options reg;
 	struct reg_pool pool;
+	struct loop_counts n;
+	int push;
 };
+
+/* "ADDR USER METHOD URL STATUS ...": one more of its kind. */
+static FIX_UNUSED void loop_count(void *ctx, const char *line)
+{
+	struct loop *l = ctx;
+	char method[16] = "", url[512] = "";
+	unsigned long *k = &l->n.other;
+
+	if (sscanf(line, "%*s %*s %15s %511s", method, url) == 2 &&
+	    !strncmp(url, "/v2/", 4)) {
+		int head = !strcmp(method, "HEAD"),
+		    get = !strcmp(method, "GET");
+
+		if (strstr(url, "/manifests/") && (head || get))
+			k = head ? &l->n.manifest_head : &l->n.manifest_get;
+		else if (strstr(url, "/blobs/") && get)
+			k = &l->n.blob_get;
+		else if (strstr(url, "/tags/list") && get)
+			k = &l->n.tag_lists;
+		else if (strstr(url, "/referrers/") && get)
+			k = &l->n.referrers;
+	}
+	__atomic_add_fetch(k, 1, __ATOMIC_RELAXED);
+}
 
 static FIX_UNUSED void loop_quiet(void *ctx, enum reg_log_level l,
 				  const char *m)
@@ -41,9 +75,12 @@ static FIX_UNUSED void loop_start(struct loop *l, int push)
 
 	memset(l, 0, sizeof(*l));
 	fix_setup(&l->remote);
+	l->push = push;
 	serve_options_init(&o);
 	o.listen = "127.0.0.1:0";
 	o.threads = 2;
+	o.access_log = loop_count;
+	o.log_ctx = l;
 	if (push) {
 		const char *salt = crypt_gensalt("$2b$", 5, NULL, 0);
 		const char *hash;
@@ -73,9 +110,34 @@ static FIX_UNUSED void loop_start(struct loop *l, int push)
 	if (push) {
 		cr_assert_eq(reg_pool_get(&l->pool, &c, l->host, &e), 0, "%s",
 			     e.msg);
-		cr_assert_eq(reg_client_set_creds(c, LOOP_USER, LOOP_PASS, &e), 0,
-			     "%s", e.msg);
+		cr_assert_eq(reg_client_set_creds(c, LOOP_USER, LOOP_PASS, &e),
+			     0, "%s", e.msg);
 	}
+}
+
+/* Stop the server, which waits for what is in flight, so l->n is final;
+ * return those counts, and serve the same store again (a new port in
+ * l->host, counts from zero). Only for a server started without push. */
+static FIX_UNUSED struct loop_counts loop_restart(struct loop *l)
+{
+	struct loop_counts n;
+	struct serve_options o;
+	struct err e;
+
+	cr_assert(!l->push, "loop_restart: not with push");
+	serve_stop(l->srv);
+	l->srv = NULL;
+	n = l->n;
+	memset(&l->n, 0, sizeof(l->n));
+	serve_options_init(&o);
+	o.listen = "127.0.0.1:0";
+	o.threads = 2;
+	o.access_log = loop_count;
+	o.log_ctx = l;
+	cr_assert_eq(serve_start(&l->srv, &l->remote.st, &o, &e), 0, "%s",
+		     e.msg);
+	snprintf(l->host, sizeof(l->host), "127.0.0.1:%u", serve_port(l->srv));
+	return n;
 }
 
 static FIX_UNUSED void loop_stop(struct loop *l)

@@ -374,3 +374,269 @@ Test(sync_plan, failed_image_reported_others_stored)
 	expect_stored(src_repo("plant/app"), "1.0.0", &app[a]);
 	cr_expect(!fix_blob_present(&dst, &gone));
 }
+
+/* The lines of rule `dest` in report order, from line *at on: they must
+ * be exactly want (n tags) and carry action a. */
+static void expect_run_of(size_t *at, const char *dest, const char *const *want,
+			  size_t n, enum sync_action a)
+{
+	for (size_t i = 0; i < n; i++, (*at)++) {
+		const struct sync_tag_result *t;
+
+		cr_assert_lt(*at, rep.n, "report ends before %s:%s", dest,
+			     want[i]);
+		t = &rep.tags[*at];
+		cr_expect_str_eq(t->repo, dest, "line %zu", *at);
+		cr_expect_str_eq(t->tag, want[i], "line %zu of %s", *at, dest);
+		cr_expect_eq(t->action, a, "%s:%s: %s (%s)", dest, want[i],
+			     sync_action_name(t->action), t->err.msg);
+	}
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Four rules whose answers come back in any order: an unfiltered list, an
+ * exact list, one tag, one digest. */
+static char orders_yaml[1024];
+static const char *const other_tags[] = {"a", "b", "c"};
+
+static void orders_setup(void)
+{
+	struct oci_digest d;
+
+	for (size_t i = 0; i < 3; i++) {
+		d = image("plant/other", other_tags[i], NULL);
+		fix_tag(&lp.remote, "plant/other", other_tags[i], &d,
+			MT_MANIFEST);
+	}
+	snprintf(orders_yaml, sizeof(orders_yaml),
+		 "sync:\n"
+		 "  - source: SRC/plant/app\n"
+		 "    destination: mirror/app\n"
+		 "  - source: SRC/plant/other\n"
+		 "    tags: [c, a, b, not-there]\n"
+		 "    destination: mirror/other\n"
+		 "  - source: SRC/plant/app:latest\n"
+		 "    destination: mirror/one\n"
+		 "  - source: SRC/plant/app@%s\n"
+		 "    destination: mirror/pin\n",
+		 app[app_index("1.0.0")].str);
+}
+
+/* The report of a run of orders_yaml, line by line: rule order, and in a
+ * rule the filter's order (lexical here). */
+static void expect_orders(enum sync_action a)
+{
+	const char *sorted[N_APP], *one[1] = {"latest"}, *pin[1] = {""};
+	size_t at = 0;
+
+	memcpy(sorted, app_tags, sizeof(sorted));
+	qsort(sorted, N_APP, sizeof(sorted[0]), by_name);
+	cr_assert_eq(rep.n, N_APP + 3 + 1 + 1, "%zu lines", rep.n);
+	expect_run_of(&at, "mirror/app", sorted, N_APP, a);
+	expect_run_of(&at, "mirror/other", other_tags, 3, a);
+	expect_run_of(&at, "mirror/one", one, 1, a);
+	expect_run_of(&at, "mirror/pin", pin, 1, a);
+	cr_expect(oci_digest_equal(&rep.tags[at - 1].digest,
+				   &app[app_index("1.0.0")]));
+}
+
+Test(sync_plan, report_in_rule_and_tag_order_whatever_answers_first)
+{
+	orders_setup();
+	load(orders_yaml);
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	expect_orders(SYNC_ADDED);
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	expect_orders(SYNC_UNCHANGED);
+	cr_assert_eq(run(1), 0, "failed: %zu", rep.failed);
+	expect_orders(SYNC_UNCHANGED);
+}
+
+Test(sync_plan, a_rule_that_fails_keeps_its_place)
+{
+	load("sync:\n"
+	     "  - source: SRC/plant/app:latest\n"
+	     "    destination: mirror/one\n"
+	     "  - source: SRC/plant/nowhere\n"
+	     "    destination: mirror/nowhere\n"
+	     "  - source: SRC/plant/app\n"
+	     "    tags: ['1.0.0', '1.2.0']\n"
+	     "    destination: mirror/app\n");
+	cr_expect_eq(run(0), ERR_FAIL);
+	cr_assert_eq(rep.n, 4);
+	cr_expect_eq(rep.failed, 1);
+	cr_expect_str_eq(rep.tags[0].repo, "mirror/one");
+	cr_expect_eq(rep.tags[0].action, SYNC_ADDED);
+	cr_expect_str_eq(rep.tags[1].repo, "mirror/nowhere");
+	cr_expect_str_eq(rep.tags[1].tag, "");
+	cr_expect_eq(rep.tags[1].action, SYNC_FAILED);
+	cr_expect(strstr(rep.tags[1].err.msg, "list tags of "), "%s",
+		  rep.tags[1].err.msg);
+	cr_expect_str_eq(rep.tags[2].tag, "1.0.0");
+	cr_expect_str_eq(rep.tags[3].tag, "1.2.0");
+	cr_expect_eq(rep.tags[3].action, SYNC_ADDED);
+}
+
+Test(sync_plan, noop_one_head_per_tag_and_no_blob)
+{
+	struct loop_counts n;
+
+	orders_setup();
+	load(orders_yaml);
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	n = loop_restart(&lp);
+	cr_expect_eq(n.manifest_head, N_APP + 3 + 1, "HEADs of the cold run");
+	cr_expect_gt(n.blob_get, 0);
+
+	load(orders_yaml); /* the new port */
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	expect_orders(SYNC_UNCHANGED);
+	n = loop_restart(&lp);
+	/* 9 tags HEADed (not-there is not upstream, the pin needs none) */
+	cr_expect_eq(n.manifest_head, N_APP + 3 + 1);
+	cr_expect_eq(n.tag_lists, 2);
+	cr_expect_eq(n.manifest_get, 0);
+	cr_expect_eq(n.blob_get, 0);
+	cr_expect_eq(n.referrers, 0);
+	cr_expect_eq(rep.bytes, 0);
+}
+
+/* app's 1.0.0 gets a signature upstream after it was mirrored. */
+static struct oci_digest sign_app(void)
+{
+	static const char *const sig_layers[] = {"signature of 1.0.0"};
+	struct oci_digest img = app[app_index("1.0.0")], sig;
+	int64_t size = 0;
+	char desc[512];
+	struct err e;
+
+	sig = fix_image(&lp.remote, "plant/app", "{\"sig\":1}", sig_layers, 1,
+			&img, "application/vnd.example.sig");
+	cr_assert(store_blob_exists(&size, &lp.remote.st, &sig));
+	fix_desc(desc, sizeof(desc), MT_MANIFEST, &sig, (long long)size);
+	cr_assert_eq(store_referrer_add(&lp.remote.st, "plant/app", &img, &sig,
+					desc, &e),
+		     0, "%s", e.msg);
+	return sig;
+}
+
+static const char recheck_yaml[] = "defaults: {referrers: true%s}\n"
+				   "sync:\n"
+				   "  - source: SRC/plant/app\n"
+				   "    tags: ['1.0.0']\n"
+				   "    destination: mirror/app\n";
+
+static void load_recheck(int on)
+{
+	char y[512];
+
+	snprintf(y, sizeof(y), recheck_yaml,
+		 on ? ", referrers_recheck: true" : "");
+	load(y);
+}
+
+Test(sync_plan, recheck_brings_a_new_referrer_under_an_unchanged_tag)
+{
+	struct oci_digest sig;
+	struct store_ref sr;
+	struct loop_counts n;
+
+	load_recheck(0);
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	expect_line("mirror/app", "1.0.0", SYNC_ADDED,
+		    &app[app_index("1.0.0")]);
+	sig = sign_app();
+
+	/* by default an unchanged tag costs its HEAD only: no signature */
+	cr_assert_eq(run(0), 0);
+	expect_line("mirror/app", "1.0.0", SYNC_UNCHANGED, NULL);
+	cr_expect_eq(store_manifest_get(&sr, &dst.st, "mirror/app", &sig, NULL),
+		     ERR_NOT_FOUND);
+
+	/* a dry run with recheck counts the signature, stores nothing */
+	(void)loop_restart(&lp);
+	load_recheck(1);
+	cr_assert_eq(run(1), 0, "failed: %zu", rep.failed);
+	expect_line("mirror/app", "1.0.0", SYNC_UNCHANGED, NULL);
+	cr_expect_eq(rep.tags[0].blobs, 2, "the signature's config and layer");
+	cr_expect_eq(store_manifest_get(&sr, &dst.st, "mirror/app", &sig, NULL),
+		     ERR_NOT_FOUND);
+
+	(void)loop_restart(&lp);
+	load_recheck(1);
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	expect_line("mirror/app", "1.0.0", SYNC_UNCHANGED,
+		    &app[app_index("1.0.0")]);
+	cr_expect_eq(rep.tags[0].blobs, 2, "the signature's config and layer");
+	cr_expect_eq(store_manifest_get(&sr, &dst.st, "mirror/app", &sig, NULL),
+		     0, "the new signature is stored");
+	expect_stored("mirror/app", "1.0.0", &app[app_index("1.0.0")]);
+	n = loop_restart(&lp);
+	cr_expect_eq(n.manifest_head, 1);
+	cr_expect_eq(n.blob_get, 2);
+	fprintf(stderr,
+		"recheck, new signature: %lu HEAD, %lu manifest GET, %lu "
+		"referrers, %lu blob GET, %lu tag lists, %lu other\n",
+		n.manifest_head, n.manifest_get, n.referrers, n.blob_get,
+		n.tag_lists, n.other);
+
+	/* nothing new: no blob, the tag's own manifests and referrers only */
+	load_recheck(1);
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	expect_line("mirror/app", "1.0.0", SYNC_UNCHANGED, NULL);
+	cr_expect_eq(rep.tags[0].blobs, 0);
+	n = loop_restart(&lp);
+	cr_expect_eq(n.manifest_head, 1);
+	cr_expect_eq(n.blob_get, 0);
+	cr_expect_gt(n.referrers + n.manifest_get, 0, "the recheck asked");
+	fprintf(stderr,
+		"recheck, nothing new: %lu HEAD, %lu manifest GET, %lu "
+		"referrers, %lu blob GET, %lu tag lists, %lu other\n",
+		n.manifest_head, n.manifest_get, n.referrers, n.blob_get,
+		n.tag_lists, n.other);
+}
+
+/* More tags than the HEAD window of a rule (128) and than the pulls let
+ * wait (512): every tag still gets its line, in order, and one HEAD. */
+Test(sync_plan, more_tags_than_the_windows_each_headed_once)
+{
+	enum { N_MANY = 600 };
+	struct oci_digest d = image("plant/many", "the one image", NULL);
+	struct loop_counts n;
+	char tag[16];
+
+	for (int i = 0; i < N_MANY; i++) {
+		snprintf(tag, sizeof(tag), "t%04d", i);
+		fix_tag(&lp.remote, "plant/many", tag, &d, MT_MANIFEST);
+	}
+	load("sync:\n"
+	     "  - source: SRC/plant/many\n"
+	     "    destination: mirror/many\n");
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	cr_assert_eq(rep.n, N_MANY);
+	for (int i = 0; i < N_MANY; i++) {
+		snprintf(tag, sizeof(tag), "t%04d", i);
+		cr_assert_str_eq(rep.tags[i].tag, tag);
+		cr_assert_eq(rep.tags[i].action, SYNC_ADDED, "%s: %s", tag,
+			     rep.tags[i].err.msg);
+	}
+	expect_stored("mirror/many", "t0599", &d);
+	n = loop_restart(&lp);
+	cr_expect_eq(n.manifest_head, N_MANY);
+	cr_expect_eq(n.blob_get, 2, "config and layer, once for every tag");
+
+	load("sync:\n"
+	     "  - source: SRC/plant/many\n"
+	     "    destination: mirror/many\n");
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	cr_assert_eq(rep.n, N_MANY);
+	for (int i = 0; i < N_MANY; i++)
+		cr_assert_eq(rep.tags[i].action, SYNC_UNCHANGED);
+	n = loop_restart(&lp);
+	cr_expect_eq(n.manifest_head, N_MANY);
+	cr_expect_eq(n.manifest_get + n.blob_get + n.referrers, 0);
+}

@@ -178,6 +178,7 @@ Test(syncconf, example_file_documents_every_key)
 	cr_expect_str_eq(cfg.path, TESTDATA "/sync/example.yaml");
 	cr_expect_eq(cfg.n_platforms, 2);
 	cr_expect_eq(cfg.referrers, 1);
+	cr_expect_eq(cfg.referrers_recheck, 0);
 	cr_expect_eq(cfg.concurrency, 8);
 	cr_assert_eq(cfg.n_registries, 2);
 	g = &cfg.registries[0];
@@ -197,6 +198,7 @@ Test(syncconf, example_file_documents_every_key)
 	cr_assert_eq(r->n_platforms, 1);
 	expect_platform(&r->platforms[0], "linux", "arm64", "");
 	cr_expect_eq(r->referrers, 0);
+	cr_expect_eq(r->referrers_recheck, 0);
 	cr_expect_eq(r->tags.latest, 5);
 	semver_parse(&v, "2.4.0");
 	cr_expect(semver_range_match(r->tags.semver, &v));
@@ -273,6 +275,26 @@ Test(syncconf, block_style_and_overrides)
 	cr_expect_eq(r->has_tags, 1); /* an empty filter: every tag */
 	cr_expect_eq(r->tags.n_exact, 0);
 	cr_expect_str_eq(r->destination, "mirror.local/a/b");
+}
+
+Test(syncconf, referrers_recheck_default_and_per_rule)
+{
+	parse_ok("sync:\n- source: nginx\n");
+	cr_expect_eq(cfg.referrers_recheck, 0);
+	cr_expect_eq(cfg.rules[0].referrers_recheck, -1);
+	syncconf_release(&cfg);
+	parse_ok("defaults: {referrers: true, referrers_recheck: true}\n"
+		 "sync:\n"
+		 "  - source: nginx\n"
+		 "  - source: alpine\n"
+		 "    referrers_recheck: false\n");
+	cr_expect_eq(cfg.referrers_recheck, 1);
+	cr_expect_eq(cfg.rules[0].referrers_recheck, -1);
+	cr_expect_eq(cfg.rules[1].referrers_recheck, 0);
+	expect_bad("sync:\n- {source: a, referrers_recheck: yes}\n", 2, 34,
+		   "referrers_recheck: expected true or false");
+	expect_bad("defaults: {recheck: true}\nsync: [{source: a}]\n", 1, 12,
+		   "unknown key \"recheck\"|referrers_recheck");
 }
 
 Test(syncconf, unquoted_numbers_are_tags_as_written)
@@ -468,8 +490,8 @@ Test(syncconf, bad_reference_platform_destination_type)
 	expect_bad("sync:\n- {source: a, type: margo-app, arch: [amd64, "
 		   "'arm 64']}\n",
 		   2, 46, "invalid arch \"arm 64\"");
-	expect_bad("sync:\n- {source: a, type: margo-app, arch: [arm/v5]}\n",
-		   2, 39,
+	expect_bad("sync:\n- {source: a, type: margo-app, arch: [arm/v5]}\n", 2,
+		   39,
 		   "invalid arch \"arm/v5\" (expected amd64 or x86_64, arm64 "
 		   "or aarch64, arm, arm/v6, arm/v7 or armhf, riscv64, other)");
 }

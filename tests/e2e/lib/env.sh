@@ -8,6 +8,8 @@
 #   e2e_start_token          # $REG_TOKEN  token auth + tokenserver.py ($TOKEN_SERVER)
 #   e2e_start_proxy          # $REG_PROXY  faultproxy.py in front of $REG_OPEN
 #   e2e_start_all            # all of the above
+#   e2e_start_tls            # $REG_TLS    HTTPS (test CA $E2E_CA), access log
+#   e2e_start_latency N UP   # $LATENCY_ADDR latencyproxy.py in front of UP
 #
 # Exposes (exported): E2E_TMP E2E_LIB REG_OPEN REG_BASIC REG_TOKEN REG_PROXY
 # TOKEN_SERVER E2E_USER E2E_PASS E2E_TOKEN_LOG PYTHON. Each address is
@@ -76,14 +78,14 @@ s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()
 }
 
 # e2e_wait_http URL [CODES...]: wait (bounded by E2E_READY_TIMEOUT s) until URL
-# answers with one of CODES (default 200 401).
+# answers with one of CODES (default 200 401); E2E_CURL_CA=FILE trusts that CA.
 e2e_wait_http() {
 	local url=$1; shift
 	local codes=("$@") code deadline
 	[ ${#codes[@]} -eq 0 ] && codes=(200 401)
 	deadline=$((SECONDS + E2E_READY_TIMEOUT))
 	while [ $SECONDS -lt $deadline ]; do
-		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" 2>/dev/null) || true
+		code=$(curl -s -o /dev/null -m 2 ${E2E_CURL_CA:+--cacert "$E2E_CURL_CA"} -w '%{http_code}' "$url" 2>/dev/null) || true
 		for c in "${codes[@]}"; do
 			[ "$code" = "$c" ] && return 0
 		done
@@ -101,21 +103,41 @@ _e2e_bg() {
 	eval "E2E_PID_${name//-/_}=$!"
 }
 
+# e2e_stop_bg NAME: stop what _e2e_bg NAME started (TERM, bounded wait ~3 s,
+# then KILL)
+e2e_stop_bg() {
+	local v="E2E_PID_${1//-/_}" pid
+	pid=${!v:-}
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 1 30); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
 # e2e_registry NAME PORT [AUTH_YAML [ADDR]]: write a config and start
-# docker-registry on ADDR (default 127.0.0.1:PORT)
+# docker-registry on ADDR (default 127.0.0.1:PORT). E2E_REG_ACCESSLOG=1 turns
+# its access log on (one line per request, in $E2E_TMP/NAME.log);
+# E2E_REG_TLS=DIR serves HTTPS with DIR/tls.crt and DIR/tls.key (signed by
+# $E2E_CA: see e2e_tls_cert); E2E_REG_DATA=DIR serves DIR (another
+# registry's data directory: two names, e.g. HTTP and HTTPS, for one content).
 e2e_registry() {
 	local name=$1 port=$2 auth=${3:-} addr=${4:-127.0.0.1:$2}
-	local dir="$E2E_TMP/$name"
+	local dir="$E2E_TMP/$name" access=true scheme=http
+	[ "${E2E_REG_ACCESSLOG:-0}" = 1 ] && access=false
 	mkdir -p "$dir/data"
 	cat >"$dir/config.yml" <<-YAML
 	version: 0.1
 	log:
 	  level: error
 	  accesslog:
-	    disabled: true
+	    disabled: $access
 	storage:
 	  filesystem:
-	    rootdirectory: $dir/data
+	    rootdirectory: ${E2E_REG_DATA:-$dir/data}
 	  delete:
 	    enabled: true
 	  maintenance:
@@ -127,11 +149,16 @@ e2e_registry() {
 	  headers:
 	    X-Content-Type-Options: [nosniff]
 	YAML
+	if [ -n "${E2E_REG_TLS:-}" ]; then
+		printf '  tls:\n    certificate: %s\n    key: %s\n' \
+			"$E2E_REG_TLS/tls.crt" "$E2E_REG_TLS/tls.key" >>"$dir/config.yml"
+		scheme=https
+	fi
 	[ -n "$auth" ] && printf '%s\n' "$auth" >>"$dir/config.yml"
 	# do not let a REGISTRY_* variable from the caller change the config
 	_e2e_bg "$name" env $(env | sed -n 's/^\(REGISTRY_[A-Z_]*\)=.*/-u \1/p') \
 		/usr/bin/docker-registry serve "$dir/config.yml"
-	if ! e2e_wait_http "http://$addr/v2/"; then
+	if ! E2E_CURL_CA=${E2E_REG_TLS:+$E2E_CA} e2e_wait_http "$scheme://$addr/v2/"; then
 		cat "$E2E_TMP/$name.log" >&2
 		e2e_die "registry $name did not start"
 	fi
@@ -224,6 +251,97 @@ e2e_start_all() {
 	e2e_start_basic
 	e2e_start_token
 	e2e_start_proxy
+}
+
+# ---- TLS with a test CA, latency proxy ------------------------------------
+# e2e_test_ca: a CA for this run in $E2E_TMP/ca (made once); exports E2E_CA
+# (its certificate, what a client is told to trust)
+e2e_test_ca() {
+	e2e_init
+	local d=$E2E_TMP/ca
+	export E2E_CA=$d/ca.crt
+	[ -s "$E2E_CA" ] && return 0
+	mkdir -p "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 -subj "/CN=ocimirror-e2e-ca" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+		-keyout "$d/ca.key" -out "$E2E_CA" >/dev/null 2>&1 || e2e_die "openssl: test CA failed"
+}
+
+# e2e_tls_cert DIR: DIR/tls.crt + DIR/tls.key, a server certificate for
+# 127.0.0.1 and localhost signed by the test CA
+e2e_tls_cert() {
+	local d=$1
+	e2e_test_ca
+	mkdir -p "$d"
+	openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=127.0.0.1" \
+		-keyout "$d/tls.key" -out "$d/tls.csr" >/dev/null 2>&1 || e2e_die "openssl: csr failed"
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$d/ext.cnf"
+	openssl x509 -req -in "$d/tls.csr" -CA "$E2E_CA" -CAkey "$E2E_TMP/ca/ca.key" -CAcreateserial \
+		-days 2 -sha256 -extfile "$d/ext.cnf" -out "$d/tls.crt" >/dev/null 2>&1 ||
+		e2e_die "openssl: server certificate failed"
+}
+
+# e2e_start_tls [DATA_DIR]: docker-registry over HTTPS (HTTP/2 offered, as
+# Go serves it), certificate from the test CA, access log on, serving
+# DATA_DIR if given (e.g. "$E2E_TMP/reg-open/data": the same content as
+# $REG_OPEN); exports REG_TLS (its log: $E2E_TMP/reg-tls.log) and E2E_CA
+e2e_start_tls() {
+	e2e_init
+	local port; port=$(e2e_free_port) || e2e_die "no free port"
+	e2e_tls_cert "$E2E_TMP/reg-tls/tls"
+	E2E_REG_DATA=${1:-} E2E_REG_TLS=$E2E_TMP/reg-tls/tls E2E_REG_ACCESSLOG=1 e2e_registry reg-tls "$port"
+	export REG_TLS="127.0.0.1:$port"
+}
+
+# e2e_start_latency NAME UPSTREAM [RTT_MS [MBIT]]: latencyproxy.py (a TCP
+# relay holding each chunk RTT_MS/2 each way, default 50; MBIT: link speed,
+# default unlimited) on a free loopback port (LATENCY_LISTEN=HOST:PORT: that
+# one) in front of UPSTREAM; sets LATENCY_ADDR (HOST:PORT) and LATENCY_LOG
+# (its per-connection and per-request log, appended to when NAME is started
+# again), and E2E_PID_NAME
+e2e_start_latency() {
+	e2e_init
+	local name=$1 up=$2 rtt=${3:-50} mbit=${4:-0} host=127.0.0.1 port
+	if [ -n "${LATENCY_LISTEN:-}" ]; then
+		host=${LATENCY_LISTEN%:*} port=${LATENCY_LISTEN##*:}
+	else
+		port=$(e2e_free_port) || e2e_die "no free port"
+	fi
+	LATENCY_LOG=$E2E_TMP/$name.requests.log
+	touch "$LATENCY_LOG"
+	_e2e_bg "$name" "$PYTHON" "$E2E_LIB/latencyproxy.py" --listen "$host" --port "$port" --upstream "$up" \
+		--rtt-ms "$rtt" --mbit "$mbit" --log "$LATENCY_LOG"
+	for _ in $(seq 1 $((E2E_READY_TIMEOUT * 10))); do
+		grep -q '^latencyproxy listening' "$E2E_TMP/$name.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q '^latencyproxy listening' "$E2E_TMP/$name.log" ||
+		{ cat "$E2E_TMP/$name.log" >&2; e2e_die "latency proxy $name did not start"; }
+	LATENCY_ADDR=$host:$port
+	export LATENCY_ADDR LATENCY_LOG
+}
+
+# latency_stats LOG [FROM_LINE]: the proxy's figures for the connections
+# opened from line FROM_LINE of LOG on, as one JSON object (see
+# latencyproxy.py --analyze); latency_stat LOG FROM KEY prints one of them
+# (KEY: a top-level key, or method:HEAD, kind:GET blobs, proto:tls)
+latency_stats() { "$PYTHON" "$E2E_LIB/latencyproxy.py" --analyze "$1" --from-line "${2:-1}"; }
+latency_stat() {
+	latency_stats "$1" "$2" | "$PYTHON" -c 'import json,sys
+d=json.load(sys.stdin); g,_,k=sys.argv[1].rpartition(":")
+print(d[g + "s"].get(k, 0) if g else d[k])' "$3"
+}
+# latency_requests LOG [FROM_LINE]: "METHOD TARGET" of each plain-HTTP request
+latency_requests() { "$PYTHON" "$E2E_LIB/latencyproxy.py" --analyze "$1" --from-line "${2:-1}" --list; }
+
+# latency_idle LOG: wait (bounded, 5 s) until every connection in LOG is
+# closed (the proxy delivers a close rtt/2 after it saw it)
+latency_idle() {
+	for _ in $(seq 1 50); do
+		[ "$(latency_stat "$1" 1 open_now)" = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # ---- fault proxy control ------------------------------------------------
