@@ -483,9 +483,11 @@ static void comp_decided(struct job *j)
 
 /* The tag's upstream digest is known (or could not be): is the store
  * current? */
-static void head_then(struct job *j, int rc, const struct oci_digest *d,
+static void head_done(void *ctx, int rc, const struct oci_digest *d,
 		      const struct err *err)
 {
+	struct job *j = ctx;
+
 	if (rc) {
 		j->cur = rc;
 		job_err(j, rc, err);
@@ -502,38 +504,8 @@ static void head_then(struct job *j, int rc, const struct oci_digest *d,
 		comp_decided(j);
 }
 
-/* A GET after a HEAD without Docker-Content-Digest: the body tells. */
-static void head_body_done(void *ctx, int rc, struct reg_manifest *rm,
-			   int64_t size, const struct err *err)
-{
-	struct oci_digest d;
-
-	(void)size;
-	if (!rc)
-		oci_digest_of(&d, OCI_SHA256, rm->body, rm->len);
-	head_then(ctx, rc, &d, err);
-}
-
-static void head_done(void *ctx, int rc, struct reg_manifest *rm, int64_t size,
-		      const struct err *err)
-{
-	struct job *j = ctx;
-	const struct oci_ref *r = job_ref(j);
-
-	(void)size;
-	if (!rc && !rm->has_digest) {
-		err_clear(&j->e);
-		rc = reg_client_get_manifest_async(j->cl, r->path, r->tag,
-						   head_body_done, j, &j->e);
-		if (!rc)
-			return;
-		err = &j->e;
-	}
-	head_then(j, rc, rc ? NULL : &rm->digest, err);
-}
-
 /* Start job j: what current() says without a request, or the HEAD that
- * tells (as fresh_head_tag: one HEAD, a GET when it gives no digest). */
+ * tells (fresh_head_tag_async: one HEAD, a GET when it gives no digest). */
 static void job_start(struct job *j, struct step *st, const char *repo,
 		      const struct oci_platform *plats, size_t n,
 		      struct oci_digest *d)
@@ -547,8 +519,8 @@ static void job_start(struct job *j, struct step *st, const char *repo,
 		rc = reg_pool_get(j->c->pool, &j->cl, r->host, &j->e);
 		if (!rc) {
 			step_note(st, j->cl);
-			rc = reg_client_head_manifest_async(
-			    j->cl, r->path, r->tag, head_done, j, &j->e);
+			rc = fresh_head_tag_async(j->cl, r->path, r->tag,
+						  head_done, j, &j->e);
 		}
 		if (!rc)
 			return;
