@@ -15,6 +15,20 @@
 #include "oci/buf.h"
 #include "oci/manifest.h"
 #include "oci/vec.h"
+#include "registry/engine.h"
+
+/* What current() can say without a request: 1 or 0, or 2 when the tag's
+ * upstream digest must be asked first (check_first). */
+static int current_now(const struct ctx *c, const struct oci_ref *r,
+		       const char *repo, const struct oci_platform *plats,
+		       size_t n, struct oci_digest *d)
+{
+	if (r->has_digest) {
+		*d = r->digest;
+		return fresh_manifest_complete(c->s, repo, d, plats, n);
+	}
+	return c->o->check_first ? 2 : 0;
+}
 
 /* With check_first: 1 when repo:tag upstream is what the store holds, 0
  * when not, an error code (e filled) when the registry could not say. */
@@ -23,14 +37,10 @@ static int current(struct ctx *c, const struct oci_ref *r, const char *repo,
 		   struct oci_digest *d, struct err *e)
 {
 	struct reg_client *cl;
-	int rc;
+	int rc = current_now(c, r, repo, plats, n, d);
 
-	if (r->has_digest) {
-		*d = r->digest;
-		return fresh_manifest_complete(c->s, repo, d, plats, n);
-	}
-	if (!c->o->check_first)
-		return 0;
+	if (rc != 2)
+		return rc;
 	if ((rc = reg_pool_get(c->pool, &cl, r->host, e)) ||
 	    (rc = fresh_head_tag(d, cl, r->path, r->tag, e)))
 		return rc;
@@ -81,134 +91,107 @@ static int moved(const struct store *s, const char *repo, const char *tag,
 	       !oci_digest_equal(&old.digest, d);
 }
 
-/* Where a component's bytes come from: the store (already mirrored) or
- * its registry (fetched into memory, stored only once accepted). */
-struct source {
-	struct store *s;       /* the store, or */
-	struct reg_client *cl; /* the registry */
-	const char *path;
-};
-
-static int source_manifest(const struct source *src, const struct comp *m,
-			   struct oci_manifest *out, struct err *e)
+/* The size a component's archive may have (capped: it is read into
+ * memory). */
+static int archive_size_ok(const struct oci_descriptor *layer, struct err *e)
 {
-	struct reg_manifest rm;
-	char *raw = NULL;
-	size_t len = 0;
-	int rc;
-
-	if (src->s) {
-		rc = store_blob_read(&raw, &len, src->s, &m->digest,
-				     OCI_MANIFEST_MAX, e);
-		if (!rc)
-			rc = oci_manifest_parse(out, raw, len, NULL, e);
-		free(raw);
-		return rc;
-	}
-	rc = reg_client_get_manifest(
-	    src->cl, &rm, src->path,
-	    m->fetch.has_digest ? m->fetch.digest.str : m->fetch.tag, e);
-	if (rc)
-		return rc;
-	rc = oci_manifest_parse(out, rm.body, rm.len, rm.content_type, e);
-	reg_manifest_release(&rm);
-	return rc;
-}
-
-/* The layer's bytes, checked against its digest and size. */
-static int source_blob(const struct source *src,
-		       const struct oci_descriptor *layer, char **out,
-		       size_t *len, struct err *e)
-{
-	struct oci_digest got;
-	struct buf b;
-	int rc;
-
-	*out = NULL;
 	if (layer->size < 0 || (uint64_t)layer->size > MARGO_ARCHIVE_MAX)
 		return err_set(e, ERR_TOO_LARGE,
 			       "archive of %lld bytes (over %u)",
 			       (long long)layer->size, MARGO_ARCHIVE_MAX);
-	if (src->s) {
-		rc = store_blob_read(out, len, src->s, &layer->digest,
-				     MARGO_ARCHIVE_MAX, e);
-	} else {
-		buf_init(&b, MARGO_ARCHIVE_MAX);
-		rc = reg_client_get_blob(src->cl, &b, src->path, &layer->digest,
-					 e);
-		if (!rc)
-			*out = buf_detach(&b, len);
-		buf_release(&b);
-	}
-	if (rc)
-		return rc;
-	/* the digest again, on the bytes about to be opened */
-	oci_digest_of(&got, layer->digest.alg, *out, *len);
-	if (!oci_digest_equal(&got, &layer->digest) ||
-	    *len != (size_t)layer->size) {
-		free(*out);
-		*out = NULL;
-		return err_set(e, ERR_DIGEST,
-			       "archive %s does not match its digest (got %s, "
-			       "%zu bytes)%s",
-			       layer->digest.str, got.str, *len,
-			       src->s ? "; run ocimirror verify" : "");
-	}
 	return 0;
 }
 
-/* Read a component's chart or Compose archive and the images it names.
- * From the registry, an accepted archive is put into the store (so the
- * pull that follows does not fetch it again); a refused one never is. */
-static int comp_inspect(struct comp *m, const struct source *src,
-			struct store *s, struct err *e)
+/* The chart or Compose layer of component m's manifest man, into *layer
+ * (NULL when there is none: m is then an artifact, refused when its
+ * profile runs charts or Compose archives); m's digest and kind noted. */
+static int comp_layer(struct comp *m, const struct oci_manifest *man,
+		      const struct oci_descriptor **layer, int *compose,
+		      struct err *e)
 {
-	struct oci_manifest man;
-	const struct oci_descriptor *layer = NULL;
-	char *raw = NULL;
-	size_t len = 0;
-	int rc, compose = 0;
-
-	rc = source_manifest(src, m, &man, e);
-	if (rc)
-		return rc;
-	m->digest = man.digest;
-	for (size_t i = 0; man.kind == OCI_KIND_MANIFEST && i < man.n_layers;
+	*layer = NULL;
+	*compose = 0;
+	m->digest = man->digest;
+	for (size_t i = 0; man->kind == OCI_KIND_MANIFEST && i < man->n_layers;
 	     i++) {
-		if (!strcmp(man.layers[i].media_type, MT_HELM_CHART) ||
-		    !strcmp(man.layers[i].media_type, MT_COMPOSE_ARCHIVE)) {
-			layer = &man.layers[i];
-			compose =
-			    !strcmp(layer->media_type, MT_COMPOSE_ARCHIVE);
+		if (!strcmp(man->layers[i].media_type, MT_HELM_CHART) ||
+		    !strcmp(man->layers[i].media_type, MT_COMPOSE_ARCHIVE)) {
+			*layer = &man->layers[i];
+			*compose =
+			    !strcmp((*layer)->media_type, MT_COMPOSE_ARCHIVE);
 			break;
 		}
 	}
-	if (!layer) {
+	if (!*layer) {
 		snprintf(m->kind, sizeof(m->kind), "artifact");
 		if (margo_plan_type_is(m->profile_type, "helm") ||
 		    margo_plan_type_is(m->profile_type, "compose"))
-			rc = err_set(
+			return err_set(
 			    e, ERR_INVALID,
 			    "no %s layer: the images it runs are unknown; not "
 			    "stored",
 			    margo_plan_type_is(m->profile_type, "helm")
 				? MT_HELM_CHART
 				: MT_COMPOSE_ARCHIVE);
-		oci_manifest_release(&man);
-		return rc;
+		return 0;
 	}
 	snprintf(m->kind, sizeof(m->kind), "%s",
-		 compose ? "compose" : "helm chart");
-	rc = source_blob(src, layer, &raw, &len, e);
-	if (!rc)
-		rc = compose ? margo_compose_images(&m->imgs, raw, len, e)
-			     : margo_chart_images(&m->imgs, raw, len, e);
-	if (!rc && !src->s)
-		rc = store_blob_put(s, &layer->digest, raw, len, e);
-	free(raw);
-	oci_manifest_release(&man);
+		 *compose ? "compose" : "helm chart");
+	return 0;
+}
+
+/* The images archive raw (len bytes, the layer of digest d and size) names,
+ * into m->imgs, after checking the bytes against the digest and size
+ * once more: they are what is opened. */
+static int archive_read(struct comp *m, int compose, const struct oci_digest *d,
+			int64_t size, const char *raw, size_t len,
+			int from_store, struct err *e)
+{
+	struct oci_digest got;
+	int rc;
+
+	oci_digest_of(&got, d->alg, raw, len);
+	if (!oci_digest_equal(&got, d) || len != (size_t)size)
+		return err_set(e, ERR_DIGEST,
+			       "archive %s does not match its digest (got %s, "
+			       "%zu bytes)%s",
+			       d->str, got.str, len,
+			       from_store ? "; run ocimirror verify" : "");
+	rc = compose ? margo_compose_images(&m->imgs, raw, len, e)
+		     : margo_chart_images(&m->imgs, raw, len, e);
 	if (rc)
 		margo_images_release(&m->imgs);
+	return rc;
+}
+
+/* Read a component the store holds current: its chart or Compose archive
+ * and the images it names. */
+static int comp_inspect_stored(struct comp *m, struct store *s, struct err *e)
+{
+	struct oci_manifest man;
+	const struct oci_descriptor *layer;
+	char *raw = NULL;
+	size_t len = 0;
+	int rc, compose;
+
+	rc = store_blob_read(&raw, &len, s, &m->digest, OCI_MANIFEST_MAX, e);
+	if (!rc)
+		rc = oci_manifest_parse(&man, raw, len, NULL, e);
+	free(raw);
+	raw = NULL;
+	if (rc)
+		return rc;
+	rc = comp_layer(m, &man, &layer, &compose, e);
+	if (!rc && layer)
+		rc = archive_size_ok(layer, e);
+	if (!rc && layer)
+		rc = store_blob_read(&raw, &len, s, &layer->digest,
+				     MARGO_ARCHIVE_MAX, e);
+	if (!rc && layer)
+		rc = archive_read(m, compose, &layer->digest, layer->size, raw,
+				  len, 1, e);
+	free(raw);
+	oci_manifest_release(&man);
 	return rc;
 }
 
@@ -264,53 +247,332 @@ static void batch_run(struct ctx *c, struct batch *b)
 	run_pull(c, b->items, b->n, b->res);
 }
 
-/* A component's archive, from the store when it is current, else from
- * its registry; 0 when it was accepted and still needs pulling. */
-static int comp_fetch(struct ctx *c, struct comp *m)
-{
-	struct source src = {0};
-	struct err e;
-	int cur;
+/* The engines one step's requests went to: a pool's clients share one,
+ * a client made alone has its own. */
+#define STEP_ENGINES 8
+struct job;
+struct step {
+	struct reg_engine *v[STEP_ENGINES];
+	size_t n;
+	/* the archives being fetched hold this many bytes (as their
+	 * manifests say); those waiting for room, in order */
+	uint64_t archive_bytes;
+	struct job *wait, *wait_last;
+};
 
-	err_clear(&e);
-	cur = current(c, &m->r, m->repo, NULL, 0, &m->digest, &e);
-	if (cur > 0) {
-		src.s = c->s;
-		m->state = MARGO_UNCHANGED;
-		m->has_digest = 1;
-	} else if (cur == 0) {
-		src.path = m->r.path;
-		m->fetch = m->r;
-		if (c->o->check_first) {
-			/* what HEAD said */
-			m->fetch.has_digest = 1;
-			m->fetch.digest = m->digest;
-		}
-		cur = reg_pool_get(c->pool, &src.cl, m->r.host, &e);
-	}
-	if (cur < 0 || (cur = comp_inspect(m, &src, c->s, &e))) {
-		m->state = MARGO_FAILED;
-		m->has_digest = 0;
-		m->err = e;
-		return cur;
-	}
-	return 0;
+/* Run every engine of the step until it is idle. A job's callback
+ * submits what follows it on the same client, so one pass finishes all. */
+static void step_run(struct step *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		reg_engine_run(st->v[i]);
+	st->n = 0;
 }
 
-/* Each component's archive first, then one pull for the accepted ones. */
+/* Note the engine of cl, which is about to get a job. */
+static void step_note(struct step *st, struct reg_client *cl)
+{
+	struct reg_engine *e = reg_client_engine(cl);
+
+	if (!e)
+		return; /* out of memory: the job is refused */
+	for (size_t i = 0; i < st->n; i++)
+		if (st->v[i] == e)
+			return;
+	if (st->n == STEP_ENGINES)
+		step_run(st); /* as many hosts, each with its own engine */
+	st->v[st->n++] = e;
+}
+
+/* One component's or image's requests on the engine, each submitted when
+ * the one it needs has answered: with check_first the tag's HEAD, then
+ * for a component not current its manifest, then its archive. */
+struct job {
+	struct ctx *c;
+	struct step *st;
+	struct comp *m; /* a component, or */
+	struct img *g;	/* an image */
+	struct reg_client *cl;
+	int cur;   /* what current() says: 1, 0, or an error code (e) */
+	int local; /* a component to read from the store after the run */
+	struct err e;
+	/* a component's archive layer */
+	struct oci_digest layer;
+	int64_t layer_size;
+	int compose;
+	struct job *next; /* waiting for room for the archive */
+};
+
+static const struct oci_ref *job_ref(const struct job *j)
+{
+	return j->m ? &j->m->r : &j->g->r;
+}
+
+static void comp_fail(struct comp *m, const struct err *e)
+{
+	m->state = MARGO_FAILED;
+	m->has_digest = 0;
+	m->err = *e;
+	margo_images_release(&m->imgs);
+}
+
+/* A failed request: its error, or one naming the job when the engine
+ * gave none. */
+static void job_err(struct job *j, int rc, const struct err *e)
+{
+	if (e)
+		j->e = *e;
+	else
+		err_set(&j->e, rc, "%s: request failed", job_ref(j)->path);
+}
+
+static void archive_done(void *ctx, int rc, struct buf *body,
+			 const struct err *err);
+
+/* Ask for j's archive; the bytes it will hold are counted until it is
+ * read. */
+static void archive_ask(struct job *j)
+{
+	j->st->archive_bytes += (uint64_t)j->layer_size;
+	err_clear(&j->e);
+	if (reg_client_get_blob_async(j->cl, j->m->r.path, &j->layer,
+				      MARGO_ARCHIVE_MAX, archive_done, j,
+				      &j->e)) {
+		j->st->archive_bytes -= (uint64_t)j->layer_size;
+		comp_fail(j->m, &j->e);
+	}
+}
+
+/* 1 when an archive of size bytes fits beside those in flight: together
+ * they stay within MARGO_ARCHIVE_MAX (one at a time when it is that
+ * large), the memory one archive took when they were read in turn. */
+static int archive_fits(const struct step *st, int64_t size)
+{
+	return !st->archive_bytes ||
+	       st->archive_bytes + (uint64_t)size <= MARGO_ARCHIVE_MAX;
+}
+
+/* Ask for j's archive now, or when there is room for it. */
+static void archive_want(struct job *j)
+{
+	struct step *st = j->st;
+
+	if (!st->wait && archive_fits(st, j->layer_size)) {
+		archive_ask(j);
+		return;
+	}
+	j->next = NULL;
+	if (st->wait_last)
+		st->wait_last->next = j;
+	else
+		st->wait = j;
+	st->wait_last = j;
+}
+
+/* An archive is done with: ask for those waiting that now fit. */
+static void archive_next(struct step *st)
+{
+	while (st->wait && archive_fits(st, st->wait->layer_size)) {
+		struct job *j = st->wait;
+
+		st->wait = j->next;
+		if (!st->wait)
+			st->wait_last = NULL;
+		archive_ask(j);
+	}
+}
+
+/* The archive is in: read it, and store it when it is accepted. */
+static void archive_done(void *ctx, int rc, struct buf *body,
+			 const struct err *err)
+{
+	struct job *j = ctx;
+	struct comp *m = j->m;
+
+	j->st->archive_bytes -= (uint64_t)j->layer_size;
+	if (rc) {
+		job_err(j, rc, err);
+		comp_fail(m, &j->e);
+		archive_next(j->st);
+		return;
+	}
+	err_clear(&j->e);
+	rc = archive_read(m, j->compose, &j->layer, j->layer_size, body->data,
+			  body->len, 0, &j->e);
+	/* from the registry, an accepted archive is put into the store (the
+	 * pull that follows does not fetch it again); a refused one never
+	 * is */
+	if (!rc)
+		rc = store_blob_put(j->c->s, &j->layer, body->data, body->len,
+				    &j->e);
+	if (rc)
+		comp_fail(m, &j->e);
+	archive_next(j->st);
+}
+
+/* The component's manifest is in: find its archive and ask for it. */
+static void manifest_done(void *ctx, int rc, struct reg_manifest *rm,
+			  int64_t size, const struct err *err)
+{
+	struct job *j = ctx;
+	struct comp *m = j->m;
+	const struct oci_descriptor *layer = NULL;
+	struct oci_manifest man;
+
+	(void)size;
+	if (rc) {
+		job_err(j, rc, err);
+		comp_fail(m, &j->e);
+		return;
+	}
+	err_clear(&j->e);
+	rc = oci_manifest_parse(&man, rm->body, rm->len, rm->content_type,
+				&j->e);
+	if (rc) {
+		comp_fail(m, &j->e);
+		return;
+	}
+	rc = comp_layer(m, &man, &layer, &j->compose, &j->e);
+	if (!rc && layer && !(rc = archive_size_ok(layer, &j->e))) {
+		j->layer = layer->digest;
+		j->layer_size = layer->size;
+	}
+	oci_manifest_release(&man);
+	if (rc)
+		comp_fail(m, &j->e);
+	else if (layer)
+		archive_want(j);
+}
+
+/* What current() said of component j: read it from the store after the
+ * run, or ask its registry for the manifest. */
+static void comp_decided(struct job *j)
+{
+	struct comp *m = j->m;
+	int rc;
+
+	if (j->cur < 0) {
+		comp_fail(m, &j->e);
+		return;
+	}
+	if (j->cur > 0) {
+		m->state = MARGO_UNCHANGED;
+		m->has_digest = 1;
+		j->local = 1;
+		return;
+	}
+	m->fetch = m->r;
+	if (j->c->o->check_first) {
+		/* what HEAD said */
+		m->fetch.has_digest = 1;
+		m->fetch.digest = m->digest;
+	}
+	err_clear(&j->e);
+	if (!j->cl)
+		rc = reg_pool_get(j->c->pool, &j->cl, m->r.host, &j->e);
+	else
+		rc = 0;
+	if (!rc)
+		rc = reg_client_get_manifest_async(
+		    j->cl, m->r.path,
+		    m->fetch.has_digest ? m->fetch.digest.str : m->fetch.tag,
+		    manifest_done, j, &j->e);
+	if (rc)
+		comp_fail(m, &j->e);
+}
+
+/* The tag's upstream digest is known (or could not be): is the store
+ * current? */
+static void head_done(void *ctx, int rc, const struct oci_digest *d,
+		      const struct err *err)
+{
+	struct job *j = ctx;
+
+	if (rc) {
+		j->cur = rc;
+		job_err(j, rc, err);
+	} else if (j->m) {
+		j->m->digest = *d;
+		j->cur = fresh_tag_current(j->c->s, j->m->repo, j->m->r.tag, d,
+					   NULL, 0);
+	} else {
+		j->g->digest = *d;
+		j->cur = fresh_tag_current(j->c->s, j->g->repo, j->g->r.tag, d,
+					   j->g->plats, j->g->n_plats);
+	}
+	if (j->m)
+		comp_decided(j);
+}
+
+/* Start job j: what current() says without a request, or the HEAD that
+ * tells (fresh_head_tag_async: one HEAD, a GET when it gives no digest). */
+static void job_start(struct job *j, struct step *st, const char *repo,
+		      const struct oci_platform *plats, size_t n,
+		      struct oci_digest *d)
+{
+	const struct oci_ref *r = job_ref(j);
+	int rc;
+
+	err_clear(&j->e);
+	j->cur = current_now(j->c, r, repo, plats, n, d);
+	if (j->cur == 2) {
+		rc = reg_pool_get(j->c->pool, &j->cl, r->host, &j->e);
+		if (!rc) {
+			step_note(st, j->cl);
+			rc = fresh_head_tag_async(j->cl, r->path, r->tag,
+						  head_done, j, &j->e);
+		}
+		if (!rc)
+			return;
+		j->cur = rc;
+	}
+	if (j->m) {
+		comp_decided(j);
+		if (j->cl && j->m->state != MARGO_FAILED && !j->local)
+			step_note(st, j->cl);
+	}
+}
+
+/* Every component's archive at once (HEADs, manifests and archives
+ * overlapping on the engine; each archive read as it comes in), then
+ * one pull for the accepted ones. */
 static int pull_components(struct ctx *c, struct err *err)
 {
+	struct job *jobs;
+	struct step st;
 	struct batch b;
 
-	if (batch_init(&b, c->n_comps, err))
+	memset(&st, 0, sizeof(st));
+
+	jobs = calloc(c->n_comps + 1, sizeof(*jobs));
+	if (!jobs)
+		return err_set(err, ERR_FAIL, "%zu components: out of memory",
+			       c->n_comps);
+	if (batch_init(&b, c->n_comps, err)) {
+		free(jobs);
 		return ERR_FAIL;
+	}
 	for (size_t i = 0; i < c->n_comps; i++) {
 		struct comp *m = &c->comps[i];
 
 		if (m->state == MARGO_FAILED)
 			continue;
 		before_note(&m->was, c->s, m->repo, m->r.tag, NULL, 0);
-		if (comp_fetch(c, m) || m->state == MARGO_UNCHANGED)
+		jobs[i].c = c;
+		jobs[i].st = &st;
+		jobs[i].m = m;
+		job_start(&jobs[i], &st, m->repo, NULL, 0, &m->digest);
+	}
+	step_run(&st);
+	for (size_t i = 0; i < c->n_comps; i++) {
+		struct comp *m = &c->comps[i];
+
+		if (jobs[i].local) {
+			err_clear(&jobs[i].e);
+			if (comp_inspect_stored(m, c->s, &jobs[i].e))
+				comp_fail(m, &jobs[i].e);
+		}
+		if (m->state == MARGO_FAILED || m->state == MARGO_UNCHANGED)
 			continue;
 		/* the manifest just read, whatever the tag says by now */
 		b.items[b.n].ref = m->r;
@@ -320,6 +582,7 @@ static int pull_components(struct ctx *c, struct err *err)
 		m->updated = moved(c->s, m->repo, m->r.tag, &m->digest);
 		b.which[b.n++] = i;
 	}
+	free(jobs);
 	batch_run(c, &b);
 	for (size_t k = 0; k < b.n; k++) {
 		struct comp *m = &c->comps[b.which[k]];
@@ -340,17 +603,9 @@ static int pull_components(struct ctx *c, struct err *err)
 	return 0;
 }
 
-/* Image g into the next item of b, unless it failed already or the store
- * holds it current. */
-static void img_queue(struct ctx *c, struct batch *b, size_t i)
+/* The platforms image g is pulled for: linux/ARCH of its architectures. */
+static void img_platforms(struct img *g)
 {
-	struct img *g = &c->imgs[i];
-	struct store_ref old;
-	struct err e;
-	int cur;
-
-	if (g->state == MARGO_FAILED)
-		return;
 	for (size_t k = 0; !g->arch.all && k < g->arch.n; k++) {
 		char full[64];
 
@@ -358,14 +613,24 @@ static void img_queue(struct ctx *c, struct batch *b, size_t i)
 		if (!oci_platform_parse(&g->plats[g->n_plats], full, NULL))
 			g->n_plats++;
 	}
-	err_clear(&e);
-	cur = current(c, &g->r, g->repo, g->plats, g->n_plats, &g->digest, &e);
-	if (cur < 0) {
+}
+
+/* Image g into the next item of b, unless it failed already or the store
+ * holds it current (j says what current() found). */
+static void img_queue(struct ctx *c, struct batch *b, size_t i,
+		      const struct job *j)
+{
+	struct img *g = &c->imgs[i];
+	struct store_ref old;
+
+	if (g->state == MARGO_FAILED)
+		return;
+	if (j->cur < 0) {
 		g->state = MARGO_FAILED;
-		g->err = e;
+		g->err = j->e;
 		return;
 	}
-	if (cur) {
+	if (j->cur) {
 		g->state = MARGO_UNCHANGED;
 		g->has_digest = 1;
 		return;
@@ -386,14 +651,42 @@ static void img_queue(struct ctx *c, struct batch *b, size_t i)
 	b->which[b->n++] = i;
 }
 
+/* Every image's HEAD at once (check_first), then one pull for those the
+ * store does not hold current. */
 static int pull_images(struct ctx *c, struct err *err)
 {
+	struct job *jobs;
+	struct step st;
 	struct batch b;
 
-	if (margo_plan_images(c, err) || batch_init(&b, c->n_imgs, err))
+	memset(&st, 0, sizeof(st));
+
+	if (margo_plan_images(c, err))
 		return ERR_FAIL;
+	jobs = calloc(c->n_imgs + 1, sizeof(*jobs));
+	if (!jobs)
+		return err_set(err, ERR_FAIL, "%zu images: out of memory",
+			       c->n_imgs);
+	if (batch_init(&b, c->n_imgs, err)) {
+		free(jobs);
+		return ERR_FAIL;
+	}
+	for (size_t i = 0; i < c->n_imgs; i++) {
+		struct img *g = &c->imgs[i];
+
+		if (g->state == MARGO_FAILED)
+			continue;
+		img_platforms(g);
+		jobs[i].c = c;
+		jobs[i].st = &st;
+		jobs[i].g = g;
+		job_start(&jobs[i], &st, g->repo, g->plats, g->n_plats,
+			  &g->digest);
+	}
+	step_run(&st);
 	for (size_t i = 0; i < c->n_imgs; i++)
-		img_queue(c, &b, i);
+		img_queue(c, &b, i, &jobs[i]);
+	free(jobs);
 	batch_run(c, &b);
 	for (size_t k = 0; k < b.n; k++) {
 		struct img *g = &c->imgs[b.which[k]];

@@ -22,6 +22,14 @@
  * description has to be rewritten. With check_first (sync), a tag whose
  * upstream digest the store already holds complete costs one HEAD.
  *
+ * The requests of steps 3 and 4 that do not wait for one another run
+ * together on the pool's request engine (registry/engine.h): every
+ * component's HEAD, manifest and archive at once (each archive read as it
+ * arrives; those in flight hold at most MARGO_ARCHIVE_MAX bytes together),
+ * then every image's HEAD at once; each step ends in one pull_run. So,
+ * like pull_run, these calls run the engine themselves and must not be
+ * made from inside one of its callbacks.
+ *
  * The result is a tree of nodes: package, profiles, components, images,
  * each stored / unchanged / skipped / failed with the reason. */
 #ifndef MIRROR_MARGO_APP_PULL_H

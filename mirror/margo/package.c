@@ -13,6 +13,7 @@
 #include "mirror/margo/description.h"
 #include "oci/mediatype.h"
 #include "oci/yaml.h"
+#include "registry/engine.h"
 #include "registry/upload.h"
 
 #define DESC_MAX (1024u * 1024)
@@ -253,6 +254,104 @@ static int bytes_fd(const char *data, size_t len)
 	return fd;
 }
 
+/* One blob of a package pushed to a registry: its existence check, then,
+ * when the registry lacks it, its upload, each a job on the engine. */
+struct pblob {
+	struct reg_client *c;
+	const char *repo;
+	struct oci_digest d;
+	int64_t size;
+	const struct pkgfile *f; /* NULL: the empty config */
+	int fd;			 /* a temp file of the bytes, or -1 */
+	int rc;
+	struct err e;
+};
+
+static void pblob_uploaded(void *ctx, int rc, enum reg_upload_how how,
+			   int patches, const struct err *err)
+{
+	struct pblob *b = ctx;
+
+	(void)how;
+	(void)patches;
+	if (b->fd >= 0) {
+		close(b->fd);
+		b->fd = -1;
+	}
+	b->rc = rc;
+	if (rc)
+		b->e = *err;
+}
+
+static void pblob_checked(void *ctx, int rc, int64_t size,
+			  const struct err *err)
+{
+	struct pblob *b = ctx;
+	int fd;
+
+	(void)size;
+	if (rc) {
+		b->rc = rc < 0 ? rc : 0; /* 1: present */
+		if (rc < 0)
+			b->e = *err;
+		return;
+	}
+	/* the resource as opened once; the bytes of margo.yaml and of the
+	 * empty config from memory */
+	if (b->f && !b->f->data)
+		fd = b->f->fd;
+	else
+		fd = b->fd = b->f ? bytes_fd(b->f->data, (size_t)b->f->size)
+				  : bytes_fd("{}", 2);
+	if (fd < 0) {
+		b->rc = err_set(&b->e, ERR_FAIL, "temp file for %s: %s",
+				b->f ? b->f->path : "config", strerror(errno));
+		return;
+	}
+	err_clear(&b->e);
+	b->rc = reg_client_upload_blob_async(b->c, b->repo, &b->d, b->size, fd,
+					     NULL, 0, pblob_uploaded, b, &b->e);
+	if (b->rc && b->fd >= 0) {
+		close(b->fd);
+		b->fd = -1;
+	}
+}
+
+/* Every layer and the empty config into ref's repository, at once: each
+ * checked, the missing ones uploaded. The first failure in layer order
+ * is the result, as when they went one after another. */
+static int push_blobs(struct reg_client *c, const struct oci_ref *ref,
+		      const struct pkgfile *files, size_t n,
+		      const struct oci_digest *empty, struct err *err)
+{
+	struct pblob b[MAX_FILES + 1];
+	struct reg_engine *e = reg_client_engine(c);
+	int rc = 0;
+
+	if (!e)
+		return err_set(err, ERR_FAIL, "%s: out of memory",
+			       reg_client_host(c));
+	for (size_t i = 0; i <= n; i++) {
+		memset(&b[i], 0, sizeof(b[i]));
+		b[i].c = c;
+		b[i].repo = ref->path;
+		b[i].d = i < n ? files[i].digest : *empty;
+		b[i].size = i < n ? files[i].size : 2;
+		b[i].f = i < n ? &files[i] : NULL;
+		b[i].fd = -1;
+		b[i].rc = reg_client_blob_exists_async(
+		    c, ref->path, &b[i].d, pblob_checked, &b[i], &b[i].e);
+	}
+	reg_engine_run(e);
+	for (size_t i = 0; i <= n && !rc; i++) {
+		if (b[i].fd >= 0)
+			close(b[i].fd);
+		if ((rc = b[i].rc) && err)
+			*err = b[i].e;
+	}
+	return rc;
+}
+
 int margo_package_push(struct margo_push_result *out, struct store *s,
 		       struct reg_pool *pool, const char *dir, const char *desc,
 		       size_t desc_len, const struct oci_ref *ref,
@@ -319,43 +418,10 @@ int margo_package_push(struct margo_push_result *out, struct store *s,
 			rc = store_tag_set(s, store_repo, out->tag, &sr, err);
 	} else {
 		struct reg_client *c;
-		enum reg_upload_how how;
 
 		rc = reg_pool_get(pool, &c, ref->host, err);
-		for (size_t i = 0; i <= n && !rc; i++) {
-			const struct oci_digest *d =
-			    i < n ? &files[i].digest : &empty;
-			int fd;
-
-			rc = reg_client_blob_exists(c, NULL, ref->path, d, err);
-			if (rc == 1) {
-				rc = 0;
-				continue;
-			}
-			if (rc)
-				break;
-			/* the resource as opened once; the bytes of
-			 * margo.yaml and of the empty config from memory */
-			if (i < n && !files[i].data)
-				fd = files[i].fd;
-			else if (i < n)
-				fd = bytes_fd(files[i].data,
-					      (size_t)files[i].size);
-			else
-				fd = bytes_fd("{}", 2);
-			if (fd < 0) {
-				rc = err_set(err, ERR_FAIL,
-					     "temp file for %s: %s",
-					     i < n ? files[i].path : "config",
-					     strerror(errno));
-				break;
-			}
-			rc = reg_client_upload_blob(c, &how, NULL, ref->path, d,
-						    i < n ? files[i].size : 2,
-						    fd, NULL, 0, err);
-			if (fd != (i < n ? files[i].fd : -1))
-				close(fd);
-		}
+		if (!rc)
+			rc = push_blobs(c, ref, files, n, &empty, err);
 		if (!rc)
 			rc = reg_client_put_manifest(c, NULL, ref->path,
 						     out->tag, MT_OCI_MANIFEST,
