@@ -1048,6 +1048,13 @@ int pull_session_add(struct pull_session *ps, const struct pull_item *item,
 
 	memset(res, 0, sizeof(*res));
 	oci_ref_format(&item->ref, res->ref, sizeof(res->ref));
+	if (ps->closing) { /* nothing would start it, nor call done */
+		ps->any_failed = 1;
+		res->result =
+		    err_set(&res->err, ERR_FAIL,
+			    "pull %s: added after the run ended", res->ref);
+		return ERR_FAIL;
+	}
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		ps->any_failed = 1;
@@ -1171,14 +1178,22 @@ int pull_run(struct pull_result *results, struct store *s,
 	struct pull_session *ps;
 	struct err e;
 	int rc;
+	/* inside a callback of the engine the run could not be driven, and
+	 * its jobs would outlive the session: nothing is submitted */
+	int nested = pool->engine && reg_engine_running(pool->engine);
 
-	if (pull_session_new(&ps, s, pool, o, &e)) {
+	if (nested || pull_session_new(&ps, s, pool, o, &e)) {
 		for (size_t i = 0; i < n; i++) {
 			memset(&results[i], 0, sizeof(results[i]));
 			oci_ref_format(&items[i].ref, results[i].ref,
 				       sizeof(results[i].ref));
-			results[i].result = err_set(&results[i].err, ERR_FAIL,
-						    "pull: out of memory");
+			results[i].result =
+			    nested ? err_set(&results[i].err, ERR_FAIL,
+					     "pull %s: started inside "
+					     "another run",
+					     results[i].ref)
+				   : err_set(&results[i].err, ERR_FAIL,
+					     "pull: out of memory");
 		}
 		return n ? ERR_FAIL : 0;
 	}

@@ -76,7 +76,9 @@ void sync_report_release(struct sync_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* The tags of one destination repository that its rule no longer selects. */
+/* The tags of one destination repository that its rule no longer selects:
+ * all it held when the run began (before any pull of the run could add
+ * one), then, once the rule's list arrives, those outside the selection. */
 struct prune_ctx {
 	char **keep;
 	size_t n_keep;
@@ -110,6 +112,7 @@ static int collect_prune(void *ctx, const char *repo, const char *tag,
 struct rule_out {
 	char dest[OCI_REPO_MAX]; /* store repository */
 	struct prune_ctx p;	 /* its tags to prune */
+	int pruning;		 /* p.drop is decided: prune it */
 	size_t first, end;	 /* the rule's report lines, once sorted */
 };
 
@@ -124,13 +127,14 @@ struct line_key {
 
 struct rule_ctx;
 
-/* HEADs of one rule submitted and not answered, at most: the engine
- * holds a job for each, so 10,000 tags are not 10,000 jobs at once (and a
- * slow registry does not hold back the rules of another). */
-#define HEAD_WINDOW 128
-/* Changed tags waiting in or pulled by the session, at most, before no
- * more HEADs start: the session admits 256 at a time, and each waiting
- * one holds its item and result. */
+/* HEADs of the run submitted and not answered, at most, whatever the
+ * number of rules: the engine holds a job for each, so 100 rules of 100
+ * tags are not 10,000 jobs at once. The rules with tags left take turns. */
+#define HEAD_WINDOW 256
+/* Changed tags waiting in or pulled by the session, with the HEADs in
+ * flight (each may become one), at most, before no more HEADs start: the
+ * session admits 256 at a time, and each waiting one holds its item and
+ * result. */
 #define PULL_WINDOW 512
 
 /* One run: what every step reads and fills. Planning and transfer are one
@@ -154,6 +158,8 @@ struct run {
 	struct rule_out *rules; /* per rule */
 	size_t pending;		/* lists and HEADs not answered yet */
 	size_t pulls;		/* pulls not done yet */
+	size_t heads;		/* HEADs not answered yet */
+	size_t turn;		/* the rule whose HEAD goes next */
 	int pumping;		/* in run_pump (it does not nest) */
 	/* progress: the pull session's last figures and the tag counts */
 	struct reg_transfer_progress last;
@@ -247,7 +253,6 @@ struct rule_ctx {
 	struct rule_out *out;
 	char **sel;	    /* selected tags not all HEADed yet, or NULL */
 	size_t n_sel, next; /* of sel: how many, the next to HEAD */
-	size_t heads;	    /* HEADs of this rule not answered yet */
 };
 
 /* The rule's own settings, or the configuration's where it has none. */
@@ -425,7 +430,7 @@ static void on_tag_head(void *ctx, int rc_, const struct oci_digest *d,
 
 	free(h);
 	r->pending--;
-	rc->heads--;
+	r->heads--;
 	r->tags_checked++;
 	progress_tick(r);
 	if (rc_) {
@@ -457,37 +462,79 @@ static void head_submit(struct run *r, struct rule_ctx *rc, size_t pos,
 	h->rc = rc;
 	h->line = line_of(r, t);
 	r->pending++; /* counted first: the answer may come at once */
-	rc->heads++;
+	r->heads++;
 	if (!fresh_head_tag_async(rc->c, rc->rule->source.path, tag,
 				  on_tag_head, h, &e))
 		return;
 	r->pending--;
-	rc->heads--;
+	r->heads--;
 	free(h);
 failed:
 	r->tags_checked++;
 	fail_line(r->rep, t, &e);
 }
 
-/* The destination's tags outside sel, removed after the pull. */
-static void note_prunes(struct run *r, const struct rule_ctx *rc, char **sel,
-			size_t n_sel)
+static void prune_clear(struct prune_ctx *p)
+{
+	for (size_t k = 0; k < p->n_drop; k++)
+		free(p->drop[k]);
+	free(p->drop);
+	p->drop = NULL;
+	p->n_drop = p->cap = 0;
+}
+
+/* Whether the rule reads the source's whole tag list (only then may it
+ * prune). */
+static int rule_lists(const struct sync_rule *rule)
+{
+	return !rule->source.has_digest &&
+	       !(rule->source.tag[0] && !rule->has_tags);
+}
+
+/* Before anything of the run is submitted: the destination's tags, as
+ * they are, for a rule that prunes. Another rule's pulls into the same
+ * destination may commit tags before this rule's list arrives; those are
+ * not this run's to prune. */
+static void prune_snapshot(struct run *r, const struct rule_ctx *rc)
 {
 	struct prune_ctx *p = &rc->out->p;
 	struct err e;
 
+	if (!rc->rule->prune || !rule_lists(rc->rule))
+		return;
 	err_clear(&e);
-	p->keep = sel;
-	p->n_keep = n_sel;
-	/* an unreadable listing prunes less, and says so */
+	p->keep = NULL;
+	p->n_keep = 0;
+	/* an unreadable listing prunes nothing, and says so */
 	if (walk_tags(r->s, rc->dest, collect_prune, p, &e)) {
 		err_wrap(&e, "prune %s: ", rc->dest);
 		rule_failed(r, rc, &e);
+		prune_clear(p);
 	} else if (p->oom) {
 		err_set(&e, ERR_FAIL, "prune %s: out of memory", rc->dest);
 		rule_failed(r, rc, &e);
+		prune_clear(p);
 	}
-	p->keep = NULL;
+}
+
+/* The snapshot's tags outside sel, removed after the pull. */
+static void note_prunes(const struct rule_ctx *rc, char **sel, size_t n_sel)
+{
+	struct prune_ctx *p = &rc->out->p;
+	size_t kept = 0;
+
+	for (size_t k = 0; k < p->n_drop; k++) {
+		size_t i = 0;
+
+		while (i < n_sel && strcmp(sel[i], p->drop[k]))
+			i++;
+		if (i < n_sel)
+			free(p->drop[k]);
+		else
+			p->drop[kept++] = p->drop[k];
+	}
+	p->n_drop = kept;
+	rc->out->pruning = 1;
 }
 
 /* The tags a rule selects from (the source's whole list when listed, then
@@ -508,7 +555,7 @@ static void plan_tags(struct run *r, struct rule_ctx *rc, char **tags,
 		return;
 	}
 	if (rule->prune && listed)
-		note_prunes(r, rc, sel, n_sel);
+		note_prunes(rc, sel, n_sel);
 	rc->sel = sel;
 	rc->n_sel = n_sel;
 	rc->next = 0;
@@ -516,29 +563,46 @@ static void plan_tags(struct run *r, struct rule_ctx *rc, char **tags,
 	run_pump(r);
 }
 
-/* The rule's next HEADs, as many as its window and the pulls allow; its
- * selection is freed once every tag is submitted. */
-static void rule_pump(struct run *r, struct rule_ctx *rc)
+static int head_room(const struct run *r)
 {
-	while (rc->sel && rc->next < rc->n_sel && rc->heads < HEAD_WINDOW &&
-	       r->pulls < PULL_WINDOW && !r->oom) {
+	return r->heads < HEAD_WINDOW && r->heads + r->pulls < PULL_WINDOW &&
+	       !r->oom;
+}
+
+/* The rule's next HEAD, if it has one; its selection is freed once every
+ * tag is submitted. Whether it had one. */
+static int rule_pump(struct run *r, struct rule_ctx *rc)
+{
+	int sent = 0;
+
+	if (rc->sel && rc->next < rc->n_sel && !r->oom) {
 		size_t k = rc->next++;
 
 		head_submit(r, rc, k, rc->sel[k]);
+		sent = 1;
 	}
 	if (rc->sel && (rc->next >= rc->n_sel || r->oom)) {
 		oci_strv_free(rc->sel);
 		rc->sel = NULL;
 	}
+	return sent;
 }
 
+/* HEADs while the windows allow, one rule after another in turn (the
+ * next call goes on from where this one stopped). */
 static void run_pump(struct run *r)
 {
-	if (r->pumping || !r->rc)
+	size_t n = r->cfg->n_rules, idle = 0;
+
+	if (r->pumping || !r->rc || !n)
 		return;
 	r->pumping = 1;
-	for (size_t i = 0; i < r->cfg->n_rules; i++)
-		rule_pump(r, &r->rc[i]);
+	while (idle < n && head_room(r)) {
+		if (r->turn >= n)
+			r->turn = 0;
+		idle = rule_pump(r, &r->rc[r->turn]) ? 0 : idle + 1;
+		r->turn++;
+	}
 	r->pumping = 0;
 }
 
@@ -571,7 +635,6 @@ static void plan_rule(struct run *r, size_t i)
 	struct err e;
 
 	err_clear(&e);
-	rule_begin(rc, r, i);
 	if (reg_pool_get(&r->pool, &rc->c, rc->rule->source.host, &e)) {
 		rule_failed(r, rc, &e);
 		return;
@@ -805,6 +868,10 @@ static int run_session(struct run *r, struct err *err)
  * what follows from it); then the report in rule and selection order. */
 static int run_plan(struct run *r, struct err *err)
 {
+	for (size_t i = 0; i < r->cfg->n_rules; i++) {
+		rule_begin(&r->rc[i], r, i);
+		prune_snapshot(r, &r->rc[i]);
+	}
 	for (size_t i = 0; i < r->cfg->n_rules; i++)
 		plan_rule(r, i);
 	/* the session drives the pool's engine; should it return with work
@@ -853,18 +920,17 @@ static void prune_tag(struct run *r, const char *repo, const char *tag)
 static void run_prune(struct run *r)
 {
 	for (size_t i = 0; i < r->cfg->n_rules; i++)
-		for (size_t k = 0; k < r->rules[i].p.n_drop && !r->oom; k++)
+		for (size_t k = 0;
+		     r->rules[i].pruning && k < r->rules[i].p.n_drop && !r->oom;
+		     k++)
 			prune_tag(r, r->rules[i].dest, r->rules[i].p.drop[k]);
 }
 
 static void run_release(struct run *r)
 {
 	if (r->rules) {
-		for (size_t i = 0; i < r->cfg->n_rules; i++) {
-			for (size_t k = 0; k < r->rules[i].p.n_drop; k++)
-				free(r->rules[i].p.drop[k]);
-			free(r->rules[i].p.drop);
-		}
+		for (size_t i = 0; i < r->cfg->n_rules; i++)
+			prune_clear(&r->rules[i].p);
 		free(r->rules);
 	}
 	if (r->rc)

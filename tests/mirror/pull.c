@@ -764,3 +764,67 @@ Test(pull, a_subject_is_stored_before_its_referrers)
 	cr_expect_eq(store_tag_get(&sr, &local.st, repo, "v1", &e),
 		     ERR_NOT_FOUND);
 }
+
+/* From a done callback: a pull_run of two more (refused whole, nothing
+ * submitted) and, after the run, an add (refused). */
+struct nested {
+	struct fix *local;
+	struct pull_item it[2];
+	struct pull_result res[2];
+	int rc, calls;
+};
+
+static void run_inside(void *ctx, struct pull_result *res)
+{
+	struct nested *n = ctx;
+	struct pull_options o;
+
+	cr_expect_eq(res->result, 0, "%s", res->err.msg);
+	memset(&o, 0, sizeof(o));
+	n->calls++;
+	n->rc = pull_run(n->res, &n->local->st, &l.pool, n->it, 2, &o);
+}
+
+Test(pull, a_pull_run_inside_a_callback_fails_each_item_and_submits_none)
+{
+	struct pull_options o;
+	struct seen_events seen;
+	struct pull_session *ps;
+	struct pull_item first, late;
+	struct pull_result res, late_res;
+	struct nested n;
+	struct store_ref sr;
+	char want[160];
+
+	memset(&n, 0, sizeof(n));
+	n.local = &local;
+	serve_many(3);
+	item_of(&first, loop_ref(&l, "team/many:t0"));
+	item_of(&n.it[0], loop_ref(&l, "team/many:t1"));
+	item_of(&n.it[1], loop_ref(&l, "team/many:t2"));
+	ps = session(&o, &seen);
+	cr_assert_eq(pull_session_add(ps, &first, &res, run_inside, &n), 0);
+	cr_expect_eq(pull_session_run(ps), 0);
+	cr_expect_eq(n.calls, 1);
+	cr_expect_eq(n.rc, ERR_FAIL);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(want, sizeof(want),
+			 "pull %s: started inside another run", n.res[i].ref);
+		cr_expect_eq(n.res[i].result, ERR_FAIL);
+		cr_expect_str_eq(n.res[i].err.msg, want);
+	}
+	snprintf(want, sizeof(want), "%s/team/many", l.host);
+	cr_expect_eq(store_tag_get(&sr, &local.st, want, "t0", NULL), 0);
+	cr_expect_eq(store_tag_get(&sr, &local.st, want, "t1", NULL),
+		     ERR_NOT_FOUND, "nothing of the nested run stored");
+
+	/* the run is over: an add is refused, and says so */
+	item_of(&late, loop_ref(&l, "team/many:t2"));
+	cr_expect_eq(pull_session_add(ps, &late, &late_res, run_inside, &n),
+		     ERR_FAIL);
+	cr_expect_eq(late_res.result, ERR_FAIL);
+	cr_expect(strstr(late_res.err.msg, "after the run ended"), "%s",
+		  late_res.err.msg);
+	cr_expect_eq(n.calls, 1, "its done is not called");
+	pull_session_free(ps);
+}

@@ -640,3 +640,93 @@ Test(sync_plan, more_tags_than_the_windows_each_headed_once)
 	cr_expect_eq(n.manifest_head, N_MANY);
 	cr_expect_eq(n.manifest_get + n.blob_get + n.referrers, 0);
 }
+
+/* More tags in all than the run's HEAD window (256), a few per rule: every
+ * rule's lines present, in rule and tag order, one HEAD each. */
+Test(sync_plan, many_rules_of_a_few_tags_each_headed_once)
+{
+	enum { N_RULES = 40, N_TAGS = 8 };
+	struct oci_digest d;
+	struct loop_counts n;
+	char yaml[4096], repo[32], tag[16];
+	size_t o = 0;
+
+	o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, "sync:\n");
+	for (int r = 0; r < N_RULES; r++) {
+		snprintf(repo, sizeof(repo), "plant/f%02d", r);
+		d = image(repo, "the one image", NULL);
+		for (int i = 0; i < N_TAGS; i++) {
+			snprintf(tag, sizeof(tag), "t%d", i);
+			fix_tag(&lp.remote, repo, tag, &d, MT_MANIFEST);
+		}
+		o += (size_t)snprintf(
+		    yaml + o, sizeof(yaml) - o,
+		    "  - {source: SRC/%s, destination: m/%02d}\n", repo, r);
+		cr_assert_lt(o, sizeof(yaml) - 200);
+	}
+	for (int round = 0; round < 2; round++) {
+		load(yaml);
+		cr_assert_eq(run(0), 0, "failed: %zu (%s)", rep.failed,
+			     rep.n ? rep.tags[0].err.msg : "");
+		cr_assert_eq(rep.n, (size_t)(N_RULES * N_TAGS));
+		for (int r = 0; r < N_RULES; r++)
+			for (int i = 0; i < N_TAGS; i++) {
+				const struct sync_tag_result *t =
+				    &rep.tags[r * N_TAGS + i];
+
+				snprintf(repo, sizeof(repo), "m/%02d", r);
+				snprintf(tag, sizeof(tag), "t%d", i);
+				cr_assert_str_eq(t->repo, repo);
+				cr_assert_str_eq(t->tag, tag);
+				cr_assert_eq(
+				    t->action,
+				    round ? SYNC_UNCHANGED : SYNC_ADDED,
+				    "%s:%s: %s", repo, tag, t->err.msg);
+			}
+		expect_stored("m/39", "t7", &d); /* plant/f39's */
+		n = loop_restart(&lp);
+		cr_expect_eq(n.manifest_head, (size_t)(N_RULES * N_TAGS));
+		cr_expect_eq(n.tag_lists, N_RULES);
+		/* the one config (the same in every repository), each
+		 * rule's layer: each once for all the tags */
+		cr_expect_eq(n.blob_get, round ? 0 : 1 + N_RULES, "%lu",
+			     n.blob_get);
+	}
+}
+
+/* Two rules into one destination, the second pruning what its filter
+ * leaves out: the first rule's new tags, committed in the same run, are
+ * not pruned (the destination's tags are those of before the run). */
+Test(sync_plan, prune_of_a_shared_destination_spares_this_runs_tags)
+{
+	struct oci_digest other = image("plant/other", "other", NULL);
+	size_t one = app_index("1.0.0"), two = app_index("2.0.0");
+
+	fix_tag(&lp.remote, "plant/other", "o1", &other, MT_MANIFEST);
+	fix_tag(&lp.remote, "plant/other", "o2", &other, MT_MANIFEST);
+	/* before: the destination holds 1.0.0 (kept) and 1.2.0 (pruned) */
+	load("sync:\n"
+	     "  - source: SRC/plant/app\n"
+	     "    tags: ['1.0.0', '1.2.0']\n"
+	     "    destination: mirror/shared\n");
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+
+	load("sync:\n"
+	     "  - source: SRC/plant/other\n"
+	     "    destination: mirror/shared\n"
+	     "  - source: SRC/plant/app\n"
+	     "    tags: ['1.0.0', '2.0.0']\n"
+	     "    destination: mirror/shared\n"
+	     "    prune: true\n");
+	cr_assert_eq(run(0), 0, "failed: %zu", rep.failed);
+	cr_expect_eq(rep.n, 5);
+	expect_line("mirror/shared", "o1", SYNC_ADDED, &other);
+	expect_line("mirror/shared", "o2", SYNC_ADDED, &other);
+	expect_line("mirror/shared", "1.0.0", SYNC_UNCHANGED, &app[one]);
+	expect_line("mirror/shared", "2.0.0", SYNC_ADDED, &app[two]);
+	expect_line("mirror/shared", "1.2.0", SYNC_PRUNED, NULL);
+	expect_stored("mirror/shared", "o1", &other);
+	expect_stored("mirror/shared", "o2", &other);
+	expect_stored("mirror/shared", "2.0.0", &app[two]);
+	expect_no_tag("mirror/shared", "1.2.0");
+}
