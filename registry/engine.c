@@ -113,7 +113,7 @@ int reg_engine_new(struct reg_engine **out, struct err *err)
 	}
 	e->lim.max_in_flight = 64;
 	e->lim.max_bulk = 8;
-	e->lim.h2_streams = 64;
+	e->lim.h2_streams = 100;
 	e->lim.max_body_bytes = 64u * 1024 * 1024;
 	curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 	*out = e;

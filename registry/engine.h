@@ -48,7 +48,7 @@ struct reg_job;
 struct reg_engine_limits {
 	int max_in_flight; /* requests in flight, whole run; default 64 */
 	int max_bulk;	   /* of those, bulk transfers; default 8 */
-	int h2_streams;	   /* streams per HTTP/2 registry; default 64 */
+	int h2_streams;	   /* streams per HTTP/2 registry; default 100 */
 	/* bytes of response bodies held in memory (in flight or in a
 	 * callback) before no more jobs start; default 64 MiB */
 	size_t max_body_bytes;
