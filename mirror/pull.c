@@ -311,6 +311,17 @@ static void item_free(struct item *it)
 	free(it);
 }
 
+/* A reference's own memory: its manifests and lists, and itself. */
+static void ref_free(struct ref *r)
+{
+	for (size_t i = 0; i < r->n_items; i++)
+		item_free(r->items[i]);
+	free(r->items);
+	free(r->asked);
+	free(r->needs);
+	free(r);
+}
+
 /* Every resolution job done, every blob in, or the reference failed: its
  * result, its event, its callback; then it is gone and the next one may
  * start. */
@@ -346,12 +357,7 @@ static void ref_finish(struct ref *r)
 	if (!r->top_in)
 		ps->n_unresolved--;
 	ps->held -= r->held;
-	for (size_t i = 0; i < r->n_items; i++)
-		item_free(r->items[i]);
-	free(r->items);
-	free(r->asked);
-	free(r->needs);
-	free(r);
+	ref_free(r);
 	ps->st.done++;
 	if (done)
 		done(done_ctx, res);
@@ -1152,12 +1158,7 @@ void pull_session_free(struct pull_session *ps)
 		struct ref *r = ps->open;
 
 		ps->open = r->next;
-		for (size_t i = 0; i < r->n_items; i++)
-			item_free(r->items[i]);
-		free(r->items);
-		free(r->asked);
-		free(r->needs);
-		free(r);
+		ref_free(r);
 	}
 	for (size_t i = 0; i < ps->n_buckets; i++) {
 		struct blob *b = ps->buckets[i], *next;

@@ -11,6 +11,14 @@
 # e2e-file-timeout: 420
 . "$(dirname "$0")/lib/prologue.sh"
 BIG_TAGS=${E2E_WAN_BIG_TAGS:-10000}
+RSS_MAX_MIB=64
+if [ -n "${ASAN_OPTIONS:-}" ]; then
+	# under sanitizers (make asan) memory is ASan's shadow and quarantine,
+	# not ours, and every step is several times slower: the same path on
+	# fewer tags, the bound only in the release build
+	BIG_TAGS=${E2E_WAN_BIG_TAGS:-2000}
+	RSS_MAX_MIB=
+fi
 SLOW=${E2E_WAN_CMD_TIMEOUT:-300}
 . "$HERE/lib/wan.sh"
 
@@ -42,8 +50,9 @@ case_10k_tags_bounded_memory() {
 	echo "# $BIG_TAGS tags: no-op sync $((SECONDS - t0)) s, peak RSS $((kib / 1024)) MiB"
 	assert_eq "$BIG_TAGS" "$(count_actions unchanged)" "tags unchanged" || return
 	assert_eq "$BIG_TAGS" "$(summary unchanged)" "summary unchanged" || return
-	[ "$kib" -lt $((64 * 1024)) ] || { fail "no-op over $BIG_TAGS tags: peak RSS $((kib / 1024)) MiB, want < 64"; return; }
+	[ -z "$RSS_MAX_MIB" ] || [ "$kib" -lt $((RSS_MAX_MIB * 1024)) ] ||
+		{ fail "no-op over $BIG_TAGS tags: peak RSS $((kib / 1024)) MiB, want < $RSS_MAX_MIB"; return; }
 	assert_tags_stored "$exp" "$reg"
 }
 
-run_case "$BIG_TAGS tags of one repository: no-op peak RSS < 64 MiB, all unchanged" case_10k_tags_bounded_memory
+run_case "$BIG_TAGS tags of one repository: all unchanged on a no-op${RSS_MAX_MIB:+, peak RSS < $RSS_MAX_MIB MiB}" case_10k_tags_bounded_memory
