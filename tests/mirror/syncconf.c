@@ -291,6 +291,7 @@ Test(syncconf, referrers_recheck_default_and_per_rule)
 	cr_expect_eq(cfg.referrers_recheck, 1);
 	cr_expect_eq(cfg.rules[0].referrers_recheck, -1);
 	cr_expect_eq(cfg.rules[1].referrers_recheck, 0);
+	syncconf_release(&cfg);
 	expect_bad("sync:\n- {source: a, referrers_recheck: yes}\n", 2, 34,
 		   "referrers_recheck: expected true or false");
 	expect_bad("defaults: {recheck: true}\nsync: [{source: a}]\n", 1, 12,
