@@ -267,19 +267,27 @@ static long long mono_us(void)
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void reg_conn_throttle(struct reg_conn *c)
+long reg_conn_slot(struct reg_conn *c)
 {
-	long long now, wait;
+	long long now;
 
 	if (c->rate <= 0)
-		return;
+		return 0;
 	now = mono_us();
 	if (c->next_slot_us < now)
 		c->next_slot_us = now;
-	wait = c->next_slot_us - now;
+	if (c->next_slot_us > now + 1000)
+		return (long)((c->next_slot_us - now) / 1000);
 	c->next_slot_us += (long long)(1000000.0 / c->rate);
-	if (wait > 0)
-		reg_sleep_ms(wait / 1000 + 1);
+	return 0;
+}
+
+void reg_conn_throttle(struct reg_conn *c)
+{
+	long wait;
+
+	while ((wait = reg_conn_slot(c)) > 0)
+		reg_sleep_ms(wait);
 }
 
 int reg_conn_configure(struct reg_conn *c, const struct reg_host_options *h,

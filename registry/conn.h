@@ -53,6 +53,9 @@ int reg_conn_base_url(struct reg_conn *c, const char **out, struct err *err);
  * certificate). An unreadable CA file is ERR_NOT_FOUND. */
 int reg_conn_configure(struct reg_conn *c, const struct reg_host_options *h,
 		       struct err *err);
+/* Without waiting: 0 when the rate limit lets a request go now (its
+ * slot is taken), else the milliseconds until it may. */
+long reg_conn_slot(struct reg_conn *c);
 /* Wait as long as the rate limit asks before the next request. */
 void reg_conn_throttle(struct reg_conn *c);
 

@@ -609,24 +609,6 @@ static int host_cap(const struct reg_engine *e, const struct host *h)
 	return h->h2 ? e->lim.h2_streams : conns;
 }
 
-/* Milliseconds until c's rate limit lets a request go; 0 takes the slot. */
-static long rate_wait(struct reg_conn *c)
-{
-	struct timespec ts;
-	long long now;
-
-	if (c->rate <= 0)
-		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	if (c->next_slot_us < now)
-		c->next_slot_us = now;
-	if (c->next_slot_us > now + 1000)
-		return (long)((c->next_slot_us - now) / 1000);
-	c->next_slot_us += (long long)(1000000.0 / c->rate);
-	return 0;
-}
-
 static struct reg_job *pop(struct reg_job **head, struct reg_job **tail)
 {
 	struct reg_job *j = *head;
@@ -668,7 +650,7 @@ static int start_one(struct reg_engine *e, struct host *h, long long t,
 		return 0;
 	e->queued--;
 	if (!j->token) {
-		rw = rate_wait(&h->c->conn);
+		rw = reg_conn_slot(&h->c->conn);
 		if (rw > 0) {
 			enqueue(e, j, 1);
 			if (rw < *wait)
