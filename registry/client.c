@@ -146,6 +146,7 @@ void reg_manifest_release(struct reg_manifest *m)
 {
 	free(m->body);
 	free(m->content_type);
+	free(m->endpoint);
 	memset(m, 0, sizeof(*m));
 }
 

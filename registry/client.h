@@ -44,6 +44,9 @@ struct reg_manifest {
 	char *content_type;
 	int has_digest; /* Docker-Content-Digest given */
 	struct oci_digest digest;
+	/* the endpoint that answered, "HOST[:PORT]" (a mirror's or the
+	 * registry's own), NULL when unknown; freed by release */
+	char *endpoint;
 };
 void reg_manifest_release(struct reg_manifest *m);
 

@@ -52,6 +52,20 @@ struct reg_host_options {
 	double rate;		/* requests per second; 0: unlimited */
 	const char *ca_file;	/* extra CA (PEM), added to the system's */
 	const char *cert, *key; /* client certificate */
+	/* Mirrors to read this registry's content from, in order
+	 * ("https://dmz-mirror.plant:5000", "http://127.0.0.1:5001"): every
+	 * read (manifests, blobs, tag lists, referrers) goes to the first
+	 * mirror that answers, as /v2/<path>/...?ns=<this host> (containerd's
+	 * convention), with the mirror's own TLS and credentials; with
+	 * fallback, to this registry itself when every mirror failed. Pushes
+	 * go to the registry itself. */
+	const char *const *mirrors;
+	size_t n_mirrors;
+	/* each mirror's own settings (TLS, CA, client certificate, limits),
+	 * same order; NULL (or a NULL entry): the URL's scheme alone (http:
+	 * plain, https: verified) */
+	const struct reg_host_options *const *mirror_opts;
+	int fallback;
 };
 
 #endif

@@ -24,8 +24,11 @@ LAYERS = {
     "mirror/margo": ["oci", "registry", "mirror/store", "mirror"],
     "mirror/sync": ["oci", "registry", "mirror/store", "mirror", "mirror/margo"],
     "mirror/serve": ["oci", "mirror/store", "mirror/margo"],
+    # fill on demand: implements mirror/serve/upstream.h over the engine
+    "mirror/upstream": ["oci", "registry", "mirror/store", "mirror",
+                        "mirror/sync", "mirror/serve"],
     "cli": ["oci", "registry", "mirror/store", "mirror", "mirror/margo",
-            "mirror/sync", "mirror/serve"],
+            "mirror/sync", "mirror/serve", "mirror/upstream"],
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

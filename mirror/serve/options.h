@@ -8,6 +8,8 @@
 
 #include "oci/err.h"
 
+struct serve_upstream; /* mirror/serve/upstream.h */
+
 struct serve_options {
 	const char *listen;   /* "127.0.0.1:5000", "[::1]:5000", ":5000" */
 	const char *tls_cert; /* PEM files; both or neither */
@@ -29,6 +31,8 @@ struct serve_options {
 	/* request bodies held in memory (manifest PUTs), all requests
 	 * together; beyond it a PUT is answered 503 with Retry-After */
 	uint64_t body_memory;
+	/* fill on demand (serve --upstream): NULL, the store alone */
+	const struct serve_upstream *upstream;
 	/* one line per request; NULL: none */
 	void (*access_log)(void *ctx, const char *line);
 	void *log_ctx;

@@ -53,6 +53,12 @@ struct sync_registry {
 	size_t ca_at[2], cert_at[2], key_at[2];
 	int max_connections; /* 0: default */
 	double rate;	     /* requests per second, 0: unlimited */
+	/* mirrors: ["https://HOST[:PORT]", ...] (1..16, http or https, no
+	 * path, query or user), read from in order; fallback: the registry
+	 * itself when every mirror failed (default false) */
+	char **mirrors;
+	size_t n_mirrors;
+	int fallback;
 };
 
 enum sync_rule_type { SYNC_IMAGE = 0, SYNC_MARGO_APP };
@@ -82,6 +88,12 @@ struct sync_config {
 	int referrers;	       /* default 0 */
 	int referrers_recheck; /* default 0 */
 	int concurrency;       /* default 8 */
+	/* serve --upstream: seconds a tag checked upstream is answered from
+	 * the store without a new check (defaults: tag_ttl, default 300) and
+	 * the short timeout of that check, after which the stored tag is
+	 * answered (defaults: upstream_timeout, seconds, default 3) */
+	int tag_ttl;
+	int upstream_timeout;
 	struct sync_registry *registries;
 	size_t n_registries;
 	struct sync_rule *rules;
@@ -92,6 +104,10 @@ struct sync_config {
  * (absent) or ERR_FAIL; its content, ERR_INVALID as above. On any error
  * *out is left released (all zero), so syncconf_release is harmless. */
 int syncconf_load(struct sync_config *out, const char *path, struct err *err);
+/* The same, for a file that may have no sync: rules (serve --upstream,
+ * pull --config, app pull --config: its registries and defaults). */
+int syncconf_load_registries(struct sync_config *out, const char *path,
+			     struct err *err);
 /* Same, from a buffer (name is used in messages). */
 int syncconf_parse(struct sync_config *out, const char *name, const char *text,
 		   size_t len, struct err *err);
@@ -104,6 +120,22 @@ void syncconf_release(struct sync_config *c);
  * the run, not a failure in it. ERR_INVALID "FILE:LINE:COLUMN: ca: cannot
  * read \"PATH\": REASON" for the first that cannot. */
 int syncconf_check_files(const struct sync_config *c, struct err *err);
+
+/* The client settings of every registry block (TLS, limits, client
+ * certificates, mirrors with each mirror's own block when the file has one
+ * for the mirror's HOST:PORT), for reg_pool_set_hosts. Borrows c's
+ * strings: c outlives it. */
+struct reg_pool_host;
+struct reg_host_options;
+struct syncconf_hosts {
+	struct reg_pool_host *hosts;
+	size_t n;
+	struct reg_host_options *opts; /* n, then one per mirror */
+	const struct reg_host_options **mirror_opts;
+};
+int syncconf_hosts_build(struct syncconf_hosts *out,
+			 const struct sync_config *c, struct err *err);
+void syncconf_hosts_release(struct syncconf_hosts *h);
 
 /* The registry block for host, or NULL. */
 const struct sync_registry *syncconf_registry(const struct sync_config *c,
