@@ -97,9 +97,9 @@ void reg_client_mark_down(struct reg_client *c)
 
 void reg_client_log_failover(const struct reg_client *c, const char *why)
 {
-	reg_logf(c->conn.opt, REG_LOG_INFO, "%s: mirror %s failed (%s), trying %s",
-		 reg_client_host(c), c->conn.host, why,
-		 c->next ? c->next->conn.host : "nothing");
+	reg_logf(c->conn.opt, REG_LOG_INFO,
+		 "%s: mirror %s failed (%s), trying %s", reg_client_host(c),
+		 c->conn.host, why, c->next ? c->next->conn.host : "nothing");
 }
 
 const struct reg_options *reg_client_options(const struct reg_client *c)
@@ -162,8 +162,8 @@ static int fail_over_reason(int rc, const struct reg_response *r,
 			    int *transport)
 {
 	*transport = 0;
-	if (rc == ERR_UNAUTHORIZED || ((rc == ERR_FAIL || rc == ERR_TIMEOUT) &&
-				       r->status)) {
+	if (rc == ERR_UNAUTHORIZED ||
+	    ((rc == ERR_FAIL || rc == ERR_TIMEOUT) && r->status)) {
 		snprintf(why, cap, "%s", err->msg);
 		return 1;
 	}
@@ -172,8 +172,8 @@ static int fail_over_reason(int rc, const struct reg_response *r,
 		snprintf(why, cap, "%s", err->msg);
 		return 1;
 	}
-	if (rc || !(r->status == 404 || r->status == 401 ||
-		    r->status == 403 || r->status == 429 || r->status >= 500))
+	if (rc || !(r->status == 404 || r->status == 401 || r->status == 403 ||
+		    r->status == 429 || r->status >= 500))
 		return 0;
 	reg_response_describe(why, cap, r);
 	return 1;
@@ -196,8 +196,9 @@ static int chain_request(struct reg_client *c, struct reg_response *out,
 	for (;;) {
 		call.failover = !push && ep->next;
 		rc = reg_request(&ep->conn, &ep->tokens, out, &call, err);
-		if (!call.failover || !fail_over_reason(rc, out, err, why,
-							sizeof(why), &transport))
+		if (!call.failover ||
+		    !fail_over_reason(rc, out, err, why, sizeof(why),
+				      &transport))
 			break;
 		if (transport)
 			reg_client_mark_down(ep);

@@ -289,8 +289,8 @@ int reg_conn_url(const struct reg_conn *c, char *dst, size_t cap,
 		return -1;
 	/* only on the endpoint itself: not on another host a URL names */
 	if (!c->ns[0] || has_param(dst, "ns") ||
-	    (abs && (!bl || strncmp(url, base, bl) ||
-		     (url[bl] && url[bl] != '/'))))
+	    (abs &&
+	     (!bl || strncmp(url, base, bl) || (url[bl] && url[bl] != '/'))))
 		return 0;
 	m = snprintf(dst + n, cap - (size_t)n, "%sns=%s",
 		     strchr(dst, '?') ? "&" : "?", c->ns);

@@ -315,9 +315,9 @@ int reg_engine_submit(struct reg_engine *e, const struct reg_req *r,
 	/* a registry read through mirrors: its first endpoint up; a push:
 	 * the registry itself */
 	if (j)
-		j->c = reg_client_pick(
-		    r->client, r->push || (strcmp(j->method, "GET") &&
-					   strcmp(j->method, "HEAD")));
+		j->c = reg_client_pick(r->client,
+				       r->push || (strcmp(j->method, "GET") &&
+						   strcmp(j->method, "HEAD")));
 	if (!j || !(j->hs = host_of(e, j->c))) {
 		if (j)
 			job_free(e, j);
@@ -1015,8 +1015,7 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 		reg_response_describe(why, sizeof(why), j->resp);
 	/* another endpoint may answer: a transport failure moves on after
 	 * one retry at most, an error status after the retries */
-	if ((v == REG_RETRY_GIVE_UP ||
-	     (cc != CURLE_OK && j->retries >= 1)) &&
+	if ((v == REG_RETRY_GIVE_UP || (cc != CURLE_OK && j->retries >= 1)) &&
 	    failover(e, j, why, cc != CURLE_OK))
 		return;
 	if (v == REG_RETRY_GIVE_UP) {

@@ -88,8 +88,8 @@ bad:
  * per mirror (registry/client_int.h), then the registry itself when it is
  * the fallback; the head into *out. */
 static int chain_new(struct reg_pool *p, struct reg_client **out,
-		     struct reg_client *origin, const struct reg_host_options *h,
-		     struct err *err)
+		     struct reg_client *origin,
+		     const struct reg_host_options *h, struct err *err)
 {
 	struct reg_client *head = NULL, **tail = &head, *m;
 	const char *host = reg_client_host(origin);
@@ -172,8 +172,8 @@ int reg_pool_get(struct reg_pool *p, struct reg_client **out, const char *host,
 			mirrored = p->hosts[i].opt;
 	}
 	if (mirrored) {
-		rc = chain_new(p, &p->clients[p->n], p->clients[p->n],
-			       mirrored, err);
+		rc = chain_new(p, &p->clients[p->n], p->clients[p->n], mirrored,
+			       err);
 		if (rc)
 			return rc;
 	}
