@@ -801,6 +801,9 @@ static void token_done(struct reg_engine *e, struct reg_job *j, int rc)
 	while ((x = pop(&w->waiters, &w->waiters_tail))) {
 		e->queued--;
 		if (rc) {
+			/* a mirror whose token cannot be had: the next one */
+			if (failover(e, x, j->err.msg, 0))
+				continue;
 			x->err = j->err;
 			finish(e, x, rc);
 			continue;
