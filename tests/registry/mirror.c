@@ -29,6 +29,7 @@ struct srv {
 	struct mhd_fix f; /* first: the script gets it */
 	const char *ns;	  /* the ns every request must carry once */
 	int not_found;	  /* answer 404 to everything */
+	int unavailable;  /* answer 503 to everything */
 	int corrupt;	  /* serve the blob with a wrong byte */
 	int bad_ns;	  /* requests whose ns was not as wanted */
 	const char *blob;
@@ -66,6 +67,10 @@ static void srv_script(struct mhd_fix *f, const struct mhd_req *rq,
 		s->bad_ns++;
 	if (s->not_found)
 		return;
+	if (s->unavailable) {
+		a->status = 503;
+		return;
+	}
 	if (!strcmp(rq->method, "PUT") &&
 	    !strncmp(rq->path, "/v2/r/manifests/", 16)) {
 		a->status = 201;
@@ -462,6 +467,64 @@ Test(reg_mirror, a_streamed_blob_corrupt_on_the_mirror_comes_from_the_next)
 	cr_assert_eq(mhd_count(&x.m1.f, key), 1);
 	cr_assert_eq(mhd_count(&x.origin.f, key), 1);
 	cr_assert_eq(x.m1.bad_ns + x.origin.bad_ns, 0);
+	free(s);
+	mfix_stop(&x);
+}
+
+Test(reg_mirror, a_mirror_503_after_its_retries_goes_to_the_next)
+{
+	struct mfix x;
+	struct reg_manifest m;
+	struct got g;
+	struct err e;
+
+	mfix_start(&x, 2, 0, 1);
+	x.m1.unavailable = 1;
+	async_get(&x, &g);
+	cr_assert_eq(g.rc, 0, "%s", g.err);
+	cr_assert_str_eq(g.endpoint, x.m2.f.host);
+	/* the first attempt and opt.retries (2) more */
+	cr_assert_eq(mhd_count(&x.m1.f, "GET /v2/r/manifests/t"), 3);
+	cr_assert_eq(reg_client_get_manifest(x.c, &m, "r", "t", &e), 0, "%s",
+		     e.msg);
+	cr_assert_str_eq(m.endpoint, x.m2.f.host);
+	reg_manifest_release(&m);
+	/* not a transport failure: the mirror is not skipped */
+	cr_assert_eq(mhd_count(&x.m1.f, "GET /v2/r/manifests/t"), 6);
+	cr_assert_eq(mhd_count(&x.m2.f, "GET /v2/r/manifests/t"), 2);
+	cr_assert_eq(total(&x.origin), 0);
+	mfix_stop(&x);
+}
+
+Test(reg_mirror, a_streamed_blob_falls_back_when_the_mirror_is_closed)
+{
+	struct mfix x;
+	struct reg_blob_job job;
+	struct msink *s = calloc(1, sizeof(*s));
+	struct reg_transfer_opts o;
+	char key[200];
+
+	cr_assert(s);
+	mfix_start(&x, 1, 1, 1);
+	s->want = x.origin.blob_digest;
+	memset(&job, 0, sizeof(job));
+	job.client = x.c;
+	job.repo = "r";
+	job.digest = x.origin.blob_digest;
+	job.size = BLOB_LEN;
+	job.sink.write = ms_write;
+	job.sink.reset = ms_reset;
+	job.sink.offset = ms_offset;
+	job.sink.finish = ms_finish;
+	job.sink.ctx = s;
+	memset(&o, 0, sizeof(o));
+	cr_assert_eq(reg_transfer_run(&job, 1, &o), 0, "%s", job.err.msg);
+	cr_assert_eq(job.result, 0, "%s", job.err.msg);
+	cr_assert_eq(memcmp(s->data, x.blob, BLOB_LEN), 0);
+	cr_assert_eq(s->finishes, 1);
+	snprintf(key, sizeof(key), "GET /v2/r/blobs/%s", job.digest.str);
+	cr_assert_eq(mhd_count(&x.origin.f, key), 1);
+	cr_assert_eq(occurrences(x.log, " failed ("), 1, "%s", x.log);
 	free(s);
 	mfix_stop(&x);
 }
