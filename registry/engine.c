@@ -159,8 +159,7 @@ void reg_engine_wakeup(struct reg_engine *e)
 	curl_multi_wakeup(e->multi);
 }
 
-void reg_engine_set_hook(struct reg_engine *e, void (*fn)(void *ctx),
-			 void *ctx)
+void reg_engine_set_hook(struct reg_engine *e, void (*fn)(void *ctx), void *ctx)
 {
 	e->hook = fn;
 	e->hook_ctx = ctx;

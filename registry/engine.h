@@ -76,11 +76,11 @@ struct reg_req {
 	 * the expected length or -1 */
 	const struct reg_sink *sink;
 	int64_t size;
-	int bulk;	  /* counts against max_bulk */
+	int bulk; /* counts against max_bulk */
 	/* the whole exchange, each attempt (CURLOPT_TIMEOUT_MS); 0: only
 	 * the client's connect and stall timeouts */
 	long timeout_ms;
-	int no_retry; /* one attempt: no retry after a failure */
+	int no_retry;	  /* one attempt: no retry after a failure */
 	const char *what; /* names the job in messages (copied); NULL: the
 			     method and URL */
 	void (*done)(struct reg_job *j, void *ctx);
