@@ -19,11 +19,11 @@ struct reg_sink {
 	/* All bytes are in: verify. ERR_DIGEST on mismatch (the sink keeps
 	 * nothing then, and may be reset and reused). */
 	int (*finish)(void *ctx, struct err *err);
+	void *ctx;
 	/* Optional: called once, when the first 200 answer's headers are
 	 * in and before its body bytes, with its Content-Length (-1 when
 	 * not given). NULL: not called. */
 	void (*headers)(void *ctx, int64_t length);
-	void *ctx;
 };
 
 #endif
