@@ -728,6 +728,15 @@ static void blob_done(struct reg_job *j, void *ctx)
 	log_end(f, f->link_only ? "HEAD" : "GET", what, rc, &e, got, NULL);
 	if (!rc)
 		rc = store_blob_link(f->u->s, f->repo, &f->digest, &e);
+	if (!rc && f->link_only) {
+		/* readers read the stored blob */
+		int64_t size = 0;
+
+		rc = store_blob_open(&f->rfd, &size, f->u->s, &f->digest, &e);
+		got = (uint64_t)size;
+		if (!rc)
+			fill_update(f, SERVE_FILL_STREAMING, size, 0, 0, NULL);
+	}
 	if (f->w) {
 		store_writer_free(f->w); /* committed, or removes the file */
 		f->w = NULL;
@@ -982,6 +991,41 @@ static struct serve_fill *if_manifest(void *ctx, const char *repo,
 	return fill_get(u, F_MANIFEST, key, repo, &r, minit, &a, err);
 }
 
+/* A blob the repository holds already: a fill that is DONE at once,
+ * read from the store (outside the table: nothing to join). */
+static struct serve_fill *stored_blob(struct upstream *u, const char *repo,
+				      const struct oci_ref *r,
+				      const struct oci_digest *d,
+				      struct err *err)
+{
+	struct serve_fill *f;
+	int64_t size = 0;
+	int stopping;
+
+	pthread_mutex_lock(&u->mu);
+	stopping = u->stopping;
+	pthread_mutex_unlock(&u->mu);
+	if (stopping) {
+		err_set(err, ERR_FAIL, "upstream: stopping");
+		return NULL;
+	}
+	f = fill_new(u, F_BLOB, "", repo, r);
+	if (!f) {
+		err_set(err, ERR_FAIL, "upstream: out of memory");
+		return NULL;
+	}
+	f->digest = *d;
+	if (store_blob_open(&f->rfd, &size, u->s, d, err)) {
+		fill_free(f);
+		return NULL;
+	}
+	f->st.state = SERVE_FILL_DONE;
+	f->st.size = size;
+	f->st.available = (uint64_t)size;
+	f->refs = 1;
+	return f;
+}
+
 struct bargs {
 	const struct oci_digest *d;
 	int link_only;
@@ -1008,6 +1052,8 @@ static struct serve_fill *if_blob(void *ctx, const char *repo,
 		return NULL;
 	}
 	a.link_only = store_blob_exists(NULL, u->s, d);
+	if (a.link_only && store_blob_linked(u->s, repo, d))
+		return stored_blob(u, repo, &r, d, err);
 	/* one fetch per digest; a link-only check is per repository */
 	if (a.link_only)
 		snprintf(key, sizeof(key), "l %s %s", repo, d->str);

@@ -495,3 +495,41 @@ Test(upstream, serves_only_the_file_registries)
 	cr_assert_null(f);
 	ufix_stop(&x);
 }
+
+Test(upstream, blob_stored_for_another_repo_is_checked_then_linked)
+{
+	struct ufix x;
+	struct serve_fill *f;
+	struct serve_fill_status st;
+	struct serve_upstream_stats s;
+	struct err e;
+	char key[300], buf[64];
+
+	ureg_init();
+	ufix_start(&x, NULL, 300);
+	cr_assert_eq(
+	    store_blob_put(&x.st.st, &R.dl, R.layer, strlen(R.layer), &e), 0,
+	    "%s", e.msg);
+	f = x.up->blob(x.up->ctx, x.repo, &R.dl, &e);
+	cr_assert(f, "%s", e.msg);
+	wait_end(x.up, f, &st);
+	cr_assert_eq(st.state, SERVE_FILL_DONE, "%s", st.msg);
+	cr_assert_eq(st.size, (int64_t)strlen(R.layer));
+	cr_assert_eq(x.up->read(f, 0, buf, sizeof(buf)),
+		     (ssize_t)strlen(R.layer));
+	cr_assert(!memcmp(buf, R.layer, strlen(R.layer)));
+	x.up->release(f);
+	cr_assert(store_blob_linked(&x.st.st, x.repo, &R.dl));
+	snprintf(key, sizeof(key), "HEAD /v2/lib/app/blobs/%s", R.dl.str);
+	cr_assert_eq(mhd_count(&x.srv, key), 1);
+	x.up->stats(x.up->ctx, &s);
+	cr_assert_eq(s.blob_fetches, 0);
+	/* linked now: answered from the store, nothing sent */
+	f = x.up->blob(x.up->ctx, x.repo, &R.dl, &e);
+	cr_assert(f, "%s", e.msg);
+	x.up->status(f, &st);
+	cr_assert_eq(st.state, SERVE_FILL_DONE);
+	x.up->release(f);
+	cr_assert_eq(mhd_count(&x.srv, key), 1);
+	ufix_stop(&x);
+}
