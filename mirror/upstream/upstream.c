@@ -657,7 +657,8 @@ static int bsink_write(void *ctx, const void *p, size_t n, struct err *err)
 	struct serve_fill *f = ctx;
 	int rc;
 
-	if (f->u->stopping)
+	/* a transfer ends at shutdown (stopping is set under u->mu) */
+	if (__atomic_load_n(&f->u->stopping, __ATOMIC_ACQUIRE))
 		return err_set(err, ERR_FAIL, "upstream: stopping");
 	rc = store_writer_write(f->w, p, n, err);
 	if (rc)
@@ -1196,7 +1197,7 @@ static void if_shutdown(void *ctx)
 	size_t n = 0;
 
 	pthread_mutex_lock(&u->mu);
-	u->stopping = 1;
+	__atomic_store_n(&u->stopping, 1, __ATOMIC_RELEASE);
 	fs = calloc(u->n_fills ? u->n_fills : 1, sizeof(*fs));
 	for (struct serve_fill *f = u->table; f && fs; f = f->next) {
 		f->refs++;
