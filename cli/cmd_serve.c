@@ -10,6 +10,8 @@
 #include "cli/cli.h"
 #include "cli/parse.h"
 #include "mirror/serve/serve.h"
+#include "mirror/sync/syncconf.h"
+#include "mirror/upstream/upstream.h"
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -27,6 +29,17 @@ static void access_log(void *ctx, const char *line)
 	pthread_mutex_lock(&log_mu);
 	fprintf(stderr, "%s %s\n", ts, line);
 	pthread_mutex_unlock(&log_mu);
+}
+
+/* TEMPORARY, until syncconf_load_registries lands in
+ * mirror/sync/syncconf.c (issue 15, helper A2): a weak stand-in that
+ * needs a sync: rule; the real definition replaces it at link time.
+ * Remove once merged. */
+__attribute__((weak)) int syncconf_load_registries(struct sync_config *out,
+						   const char *path,
+						   struct err *err)
+{
+	return syncconf_load(out, path, err);
 }
 
 /* The server's connection and upload caps follow the descriptor limit
@@ -55,14 +68,21 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 	    {"threads", required_argument, NULL, 't'},
 	    {"read-timeout", required_argument, NULL, 'T'},
 	    {"max-conns-per-ip", required_argument, NULL, 'I'},
+	    {"upstream", required_argument, NULL, 'u'},
+	    {"tag-ttl", required_argument, NULL, 'L'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *usage =
 	    "usage: ocimirror serve [--listen ADDR] [--tls-cert F --tls-key F] "
 	    "[--htpasswd F] [--anonymous-read] [--push] [--delete] "
 	    "[--read-only] [--threads N] [--read-timeout SECONDS] "
-	    "[--max-conns-per-ip N]";
+	    "[--max-conns-per-ip N] [--upstream FILE [--tag-ttl SECONDS]]";
 	struct serve_options o;
+	struct upstream_options uo;
+	struct upstream *up = NULL;
+	struct sync_config cfg;
+	const char *upstream_file = NULL;
+	int64_t tag_ttl = -1;
 	struct server *srv = NULL;
 	struct store st;
 	struct err err;
@@ -71,6 +91,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 	int ch, sig = 0;
 
 	err_clear(&err);
+	memset(&cfg, 0, sizeof(cfg));
 	serve_options_init(&o);
 	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (ch) {
@@ -100,6 +121,12 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 				return cli_usage(cli, "serve: %s", err.msg);
 			o.max_conns_per_ip = (unsigned)v;
 			break;
+		case 'u': upstream_file = optarg; break;
+		case 'L':
+			if (cli_parse_int(&tag_ttl, "--tag-ttl", optarg, 1,
+					  31536000, &err))
+				return cli_usage(cli, "serve: %s", err.msg);
+			break;
 		default: return cli_bad_option(cli, "serve", ch, argv, opts);
 		}
 	}
@@ -107,10 +134,44 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 		return cli_usage(cli, "%s", usage);
 	if (serve_options_check(&o, &err))
 		return cli_usage(cli, "serve: %s", err.msg);
+	if (tag_ttl >= 0 && !upstream_file)
+		return cli_usage(cli, "serve: --tag-ttl needs --upstream");
+	/* the upstream file is checked whole before anything starts */
+	if (upstream_file &&
+	    (syncconf_load_registries(&cfg, upstream_file, &err) ||
+	     syncconf_check_files(&cfg, &err))) {
+		syncconf_release(&cfg);
+		return cli_config_fail(cli, &err);
+	}
+	if (upstream_file && !cfg.n_registries) {
+		syncconf_release(&cfg);
+		return cli_usage(cli, "serve: %s: no registries: block",
+				 upstream_file);
+	}
 	o.access_log = access_log;
 	o.log_ctx = cli;
-	if (store_open(&st, cli->store_dir, 1, &err))
+	if (store_open(&st, cli->store_dir, 1, &err)) {
+		syncconf_release(&cfg);
 		return cli_fail(cli, &err);
+	}
+	if (upstream_file) {
+		upstream_options_init(&uo);
+		if (cfg.tag_ttl > 0)
+			uo.tag_ttl = (unsigned)cfg.tag_ttl;
+		if (tag_ttl > 0)
+			uo.tag_ttl = (unsigned)tag_ttl;
+		if (cfg.upstream_timeout > 0)
+			uo.timeout = (unsigned)cfg.upstream_timeout;
+		/* every upstream request is a line of the access log */
+		uo.log = access_log;
+		uo.log_ctx = cli;
+		if (upstream_start(&up, &st, &cfg, &cli->reg, &uo, &err)) {
+			store_close(&st);
+			syncconf_release(&cfg);
+			return cli_config_fail(cli, &err);
+		}
+		o.upstream = upstream_iface(up);
+	}
 	/* the server's threads inherit this mask; signals come to sigwait */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -120,16 +181,19 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	if (serve_start(&srv, &st, &o, &err)) {
+		upstream_stop(up);
 		store_close(&st);
+		syncconf_release(&cfg);
 		err_wrap(&err, "serve: ");
 		return cli_fail(cli, &err);
 	}
 	if (cli->verbosity >= 0)
 		fprintf(stderr,
-			"ocimirror: serving %s on %s://%s (port %u)%s%s\n",
+			"ocimirror: serving %s on %s://%s (port %u)%s%s%s%s\n",
 			cli->store_dir, o.tls_cert ? "https" : "http", o.listen,
 			serve_port(srv), o.push ? ", push enabled" : "",
-			o.read_only ? ", read-only" : "");
+			o.read_only ? ", read-only" : "",
+			up ? ", filling from " : "", up ? upstream_file : "");
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
 		;
 	if (cli->verbosity >= 0)
@@ -137,6 +201,8 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 			"ocimirror: signal %d, finishing requests in flight\n",
 			sig);
 	serve_stop(srv);
+	upstream_stop(up);
 	store_close(&st);
+	syncconf_release(&cfg);
 	return EXIT_OK;
 }

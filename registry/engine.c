@@ -35,6 +35,9 @@ struct reg_job {
 	struct reg_sink sink;
 	int64_t size;
 	int bulk;
+	long timeout_ms;
+	int no_retry;
+	int headers_told; /* sink.headers was called */
 	void (*done)(struct reg_job *j, void *ctx);
 	void *ctx;
 	struct tokenwait *token; /* set for a token fetch job */
@@ -92,6 +95,8 @@ struct reg_engine {
 	void (*progress)(void *ctx, const struct reg_engine_stats *s);
 	void *progress_ctx;
 	long long last_report;
+	void (*hook)(void *ctx); /* every loop turn (reg_engine_set_hook) */
+	void *hook_ctx;
 };
 
 static long long now_ms(void)
@@ -147,6 +152,23 @@ void reg_engine_stats(const struct reg_engine *e, struct reg_engine_stats *out)
 	*out = e->st;
 	out->in_flight = (size_t)e->active;
 	out->queued = e->queued;
+}
+
+void reg_engine_wakeup(struct reg_engine *e)
+{
+	curl_multi_wakeup(e->multi);
+}
+
+void reg_engine_set_hook(struct reg_engine *e, void (*fn)(void *ctx), void *ctx)
+{
+	e->hook = fn;
+	e->hook_ctx = ctx;
+}
+
+/* The retries j may have: none for a no_retry job. */
+static int job_max_retries(const struct reg_job *j)
+{
+	return j->no_retry ? 0 : j->c->conn.opt->retries;
 }
 
 int reg_engine_running(const struct reg_engine *e)
@@ -298,6 +320,8 @@ static struct reg_job *job_new(struct reg_engine *e, const struct reg_req *r)
 	}
 	j->size = r->size;
 	j->bulk = r->bulk;
+	j->timeout_ms = r->timeout_ms;
+	j->no_retry = r->no_retry;
 	j->done = r->done;
 	j->ctx = r->ctx;
 	if (oom || !j->url) {
@@ -366,6 +390,15 @@ static void finish(struct reg_engine *e, struct reg_job *j, int rc)
 
 /* --- the sink side of a streamed body (as registry/transfer.h says) --- */
 
+/* The first 200 answer's length, to the sink that asks for it. */
+static void sink_headers(struct reg_job *j)
+{
+	if (j->headers_told || !j->sink.headers)
+		return;
+	j->headers_told = 1;
+	j->sink.headers(j->sink.ctx, j->resp->content_length);
+}
+
 static size_t sink_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct reg_job *j = ud;
@@ -385,6 +418,8 @@ static size_t sink_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 				j->sink_failed = 1;
 				return 0;
 			}
+			if (status == 200)
+				sink_headers(j);
 			if (status == 206) {
 				unsigned long long a = 0;
 
@@ -550,6 +585,8 @@ static int start(struct reg_engine *e, struct reg_job *j, const char *auth)
 	}
 	reg_conn_setup_easy(&j->c->conn, j->h);
 	curl_easy_setopt(j->h, CURLOPT_URL, url);
+	if (j->timeout_ms > 0)
+		curl_easy_setopt(j->h, CURLOPT_TIMEOUT_MS, j->timeout_ms);
 	/* over TLS, wait for the connection that may multiplex rather than
 	 * open another (plain http is HTTP/1.1 here: nothing to wait for) */
 	if (!strncmp(url, "https://", 8))
@@ -761,9 +798,9 @@ static void sink_retry(struct reg_engine *e, struct reg_job *j, const char *why,
 	long ms;
 
 	j->retries++;
-	if (j->retries > o->retries && failover(e, j, why, 0))
+	if (j->retries > job_max_retries(j) && failover(e, j, why, 0))
 		return;
-	if (j->retries > o->retries) {
+	if (j->retries > job_max_retries(j)) {
 		finish(e, j,
 		       err_set(&j->err, j->err.code ? j->err.code : ERR_FAIL,
 			       "%s in %s: %s (gave up after %d attempts)",
@@ -849,6 +886,8 @@ static void sink_completed(struct reg_engine *e, struct reg_job *j, CURLcode cc,
 		return;
 	}
 	if (cc == CURLE_OK && (status == 200 || status == 206)) {
+		if (status == 200)
+			sink_headers(j); /* an empty body: no write came */
 		if (j->size >= 0 &&
 		    j->sink.offset(j->sink.ctx) < (uint64_t)j->size) {
 			sink_retry(e, j, "body ended early", 0);
@@ -994,7 +1033,7 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 			       j->resp->body.max));
 		return;
 	}
-	v = reg_retry_verdict(cc, status, j->retries, o->retries);
+	v = reg_retry_verdict(cc, status, j->retries, job_max_retries(j));
 	if (v == REG_RETRY_DONE) {
 		if (j->token) {
 			token_done(e, j, 0);
@@ -1076,18 +1115,27 @@ int reg_engine_run(struct reg_engine *e)
 	if (e->running)
 		return ERR_FAIL;
 	e->running = 1;
-	while (e->active || e->queued) {
+	for (;;) {
 		long long t = now_ms();
 		long wait = 200;
 		int running = 0, numfds = 0, msgs;
 		CURLMsg *m;
 
+		if (e->hook)
+			e->hook(e->hook_ctx);
+		if (!e->active && !e->queued)
+			break;
 		wake_timed(e, t, &wait);
 		start_ready(e, t, &wait);
 		if (!e->active) {
 			if (!e->queued)
 				break;
-			reg_sleep_ms(wait > 0 ? wait : 1);
+			if (e->hook) /* a wakeup cuts the wait short */
+				curl_multi_poll(e->multi, NULL, 0,
+						(int)(wait > 0 ? wait : 1),
+						&numfds);
+			else
+				reg_sleep_ms(wait > 0 ? wait : 1);
 			continue;
 		}
 		curl_multi_perform(e->multi, &running);

@@ -76,7 +76,11 @@ struct reg_req {
 	 * the expected length or -1 */
 	const struct reg_sink *sink;
 	int64_t size;
-	int bulk;	  /* counts against max_bulk */
+	int bulk; /* counts against max_bulk */
+	/* the whole exchange, each attempt (CURLOPT_TIMEOUT_MS); 0: only
+	 * the client's connect and stall timeouts */
+	long timeout_ms;
+	int no_retry;	  /* one attempt: no retry after a failure */
 	const char *what; /* names the job in messages (copied); NULL: the
 			     method and URL */
 	void (*done)(struct reg_job *j, void *ctx);
@@ -87,6 +91,16 @@ struct reg_req {
  * then never called. May be called from a done callback. */
 int reg_engine_submit(struct reg_engine *e, const struct reg_req *r,
 		      struct err *err);
+
+/* Interrupt reg_engine_run's wait for the network (curl_multi_wakeup)
+ * so that it calls its hook soon: the one function here that may be
+ * called from another thread while the engine runs. */
+void reg_engine_wakeup(struct reg_engine *e);
+/* fn(ctx) is called on the running thread at every turn of
+ * reg_engine_run's loop (after a wakeup too) and before it ends, so that
+ * the caller can submit jobs other threads handed over. NULL: none. */
+void reg_engine_set_hook(struct reg_engine *e, void (*fn)(void *ctx),
+			 void *ctx);
 
 /* Run until no job is left (including the ones callbacks submit). Calls
  * from inside a callback are refused (ERR_FAIL). */

@@ -20,6 +20,10 @@ struct reg_sink {
 	 * nothing then, and may be reset and reused). */
 	int (*finish)(void *ctx, struct err *err);
 	void *ctx;
+	/* Optional: called once, when the first 200 answer's headers are
+	 * in and before its body bytes, with its Content-Length (-1 when
+	 * not given). NULL: not called. */
+	void (*headers)(void *ctx, int64_t length);
 };
 
 #endif

@@ -70,6 +70,12 @@ int store_writer_write(struct store_writer *w, const void *p, size_t n,
 		       struct err *err);
 int store_writer_reset(struct store_writer *w, struct err *err);
 uint64_t store_writer_offset(const struct store_writer *w);
+/* A new read-only descriptor of the writer's temp file (the caller closes
+ * it), for readers of the bytes written so far (pread; a fill on demand
+ * serves a blob while it arrives). It stays readable after commit or
+ * free. -1 (errno set) when the writer holds no descriptor (parked,
+ * staged) or none can be made. */
+int store_writer_read_fd(const struct store_writer *w);
 /* Verify size and digest, fsync, rename into place. On ERR_DIGEST the
  * writer is reset (empty) and may be written again; on ERR_FAIL (fsync,
  * rename) it keeps its bytes and the digest verify computed, so commit may

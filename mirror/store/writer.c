@@ -373,6 +373,22 @@ uint64_t store_writer_offset(const struct store_writer *w)
 	return w->off;
 }
 
+int store_writer_read_fd(const struct store_writer *w)
+{
+	char path[64];
+	int fd;
+
+	if (w->fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	/* the same file opened again read-only; a duplicate (read-write)
+	 * where /proc is missing */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", w->fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : fcntl(w->fd, F_DUPFD_CLOEXEC, 0);
+}
+
 /* Size and digest against what was expected; on ERR_DIGEST the writer is
  * reset. */
 static int verify(struct store_writer *w, struct err *err)

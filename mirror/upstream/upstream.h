@@ -27,9 +27,9 @@
 struct upstream;
 
 struct upstream_options {
-	unsigned tag_ttl;    /* seconds; the file's, else 300 */
-	unsigned timeout;    /* seconds, a stored tag's check; else 3 */
-	unsigned max_fills;  /* fetches running or queued; default 4096 */
+	unsigned tag_ttl;   /* seconds; the file's, else 300 */
+	unsigned timeout;   /* seconds, a stored tag's check; else 3 */
+	unsigned max_fills; /* fetches running or queued; default 4096 */
 	/* one line per upstream request; NULL: none */
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;

@@ -251,8 +251,8 @@ static void job_init(struct reg_blob_job *j, struct memsink *m,
 	j->repo = REPO;
 	j->digest = *d;
 	j->size = -1;
-	j->sink =
-	    (struct reg_sink){ms_write, ms_reset, ms_offset, ms_finish, m};
+	j->sink = (struct reg_sink){ms_write,  ms_reset, ms_offset,
+				    ms_finish, m,	 NULL};
 }
 
 struct progress {
