@@ -13,6 +13,7 @@
 
 #include "mirror/margo/browse.h"
 #include "mirror/serve/api.h"
+#include "mirror/serve/fill.h"
 #include "mirror/serve/respond.h"
 #include "mirror/store/walk.h"
 #include "oci/mediatype.h"
@@ -40,24 +41,84 @@ static enum MHD_Result store_failed(struct req *r, struct MHD_Connection *c,
 	return respond_error(r, c, 500, "UNKNOWN", "store: %s", e->msg);
 }
 
+static enum MHD_Result blob_from_store(struct req *r, struct MHD_Connection *c,
+				       const char *range, int linked,
+				       const struct store_ref *mref);
+
+/* The 416 for a Range outside a blob of size bytes. */
+static enum MHD_Result range_refused(struct req *r, struct MHD_Connection *c,
+				     int64_t size)
+{
+	char cr[64];
+	struct MHD_Response *resp = respond_empty();
+
+	snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
+	if (resp)
+		MHD_add_response_header(resp, "Content-Range", cr);
+	return respond_send(r, c, 416, resp);
+}
+
+/* A blob the repository does not hold, from the upstream: streamed as it
+ * arrives, from the store once stored (a GET joining a finished fill). */
+static enum MHD_Result blob_fill(struct req *r, struct MHD_Connection *c,
+				 const char *range)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	uint64_t from = 0, len;
+	int64_t size;
+	struct err e;
+
+	if (!r->fill) {
+		err_clear(&e);
+		r->fill = u->blob(u->ctx, r->rt.repo, &r->rt.digest, &e);
+		if (!r->fill)
+			return fill_unavailable(r, c, e.msg);
+	}
+	if (fill_settle(r, 1) == FILL_SUSPENDED)
+		return MHD_YES;
+	if (r->fst.state == SERVE_FILL_FAILED)
+		return r->fst.code == ERR_NOT_FOUND
+			   ? respond_error(r, c, 404, "BLOB_UNKNOWN",
+					   "blob %s unknown to %s",
+					   r->rt.digest.str, r->rt.repo)
+			   : fill_unavailable(r, c, r->fst.msg);
+	if (r->fst.state == SERVE_FILL_DONE)
+		return blob_from_store(r, c, range, 1, NULL);
+	size = r->fst.size;
+	len = size < 0 ? 0 : (uint64_t)size;
+	if (range && size >= 0) {
+		int rr = route_range_parse(&from, &len, range, size, &e);
+
+		if (rr == ERR_NOT_FOUND)
+			return range_refused(r, c, size);
+		if (!rr)
+			return fill_stream(r, c, size, from, len, 1);
+		from = 0; /* malformed: the whole blob */
+		len = (uint64_t)size;
+	}
+	return fill_stream(r, c, size, from, len, 0);
+}
+
 enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 {
 	struct store_ref mref;
 	const char *range =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
-	int64_t size;
-	uint64_t from = 0, len;
-	int fd, rr = ERR_INVALID, linked;
+	int linked;
 	struct err e;
 
 	if (!r->rt.is_digest)
 		return respond_error(r, c, 400, "DIGEST_INVALID",
 				     "invalid digest \"%s\"", r->rt.ref);
+	if (r->fill) /* resumed: the fill this request started */
+		return blob_fill(r, c, range);
 	/* only what this repository holds: its blobs and its manifests */
 	linked = store_blob_linked(r->srv->s, r->rt.repo, &r->rt.digest);
 	if (!linked) {
 		int mr = store_manifest_get(&mref, r->srv->s, r->rt.repo,
 					    &r->rt.digest, &e);
+		if (mr == ERR_NOT_FOUND && fill_serves(r))
+			return blob_fill(r, c, range);
 		if (mr == ERR_NOT_FOUND)
 			return respond_error(r, c, 404, "BLOB_UNKNOWN",
 					     "blob %s unknown to %s",
@@ -65,6 +126,19 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 		if (mr)
 			return store_failed(r, c, mr, &e);
 	}
+	return blob_from_store(r, c, range, linked, &mref);
+}
+
+/* The stored blob (linked) or manifest (mref, kept its media type). */
+static enum MHD_Result blob_from_store(struct req *r, struct MHD_Connection *c,
+				       const char *range, int linked,
+				       const struct store_ref *mref)
+{
+	int64_t size;
+	uint64_t from = 0, len;
+	int fd, rr;
+	struct err e;
+
 	rr = store_blob_open(&fd, &size, r->srv->s, &r->rt.digest, &e);
 	if (rr == ERR_NOT_FOUND)
 		return respond_error(r, c, 404, "BLOB_UNKNOWN",
@@ -76,13 +150,8 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 	if (range) {
 		rr = route_range_parse(&from, &len, range, size, &e);
 		if (rr == ERR_NOT_FOUND) {
-			char cr[64];
-			struct MHD_Response *resp = respond_empty();
 			close(fd);
-			snprintf(cr, sizeof(cr), "bytes */%lld",
-				 (long long)size);
-			MHD_add_response_header(resp, "Content-Range", cr);
-			return respond_send(r, c, 416, resp);
+			return range_refused(r, c, size);
 		}
 		if (rr) { /* malformed: the whole blob */
 			from = 0;
@@ -91,10 +160,57 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 	}
 	/* a manifest fetched as a blob keeps its media type */
 	if (!linked)
-		return respond_fd(r, c, fd, size, mref.media_type,
+		return respond_fd(r, c, fd, size, mref->media_type,
 				  r->rt.digest.str, from, len, !rr);
 	return respond_fd(r, c, fd, size, "application/octet-stream",
 			  r->rt.digest.str, from, len, !rr);
+}
+
+/* The upstream's part of a manifest read: 1 when answered (or the
+ * connection suspended) into *ret, 0 when the store answers (stored and
+ * fresh, filled, stale after a failed revalidation, or not found). */
+static int manifest_fill(struct req *r, struct MHD_Connection *c,
+			 enum MHD_Result *ret)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	struct store_ref ref;
+	struct err e;
+
+	if (!r->fill) {
+		int rc = r->rt.is_digest
+			     ? store_manifest_get(&ref, r->srv->s, r->rt.repo,
+						  &r->rt.digest, &e)
+			     : store_tag_get(&ref, r->srv->s, r->rt.repo,
+					     r->rt.ref, &e);
+
+		if (rc && rc != ERR_NOT_FOUND)
+			return 0; /* the store's failure, answered as such */
+		/* a stored digest never changes; a stored tag is checked
+		 * once tag_ttl has passed */
+		if (!rc && (r->rt.is_digest ||
+			    u->tag_fresh(u->ctx, r->rt.repo, r->rt.ref)))
+			return 0;
+		r->fill_stored = !rc;
+		err_clear(&e);
+		r->fill = u->manifest(u->ctx, r->rt.repo, r->rt.ref,
+				      r->fill_stored, &e);
+		if (!r->fill) {
+			if (r->fill_stored)
+				return 0;
+			*ret = fill_unavailable(r, c, e.msg);
+			return 1;
+		}
+	}
+	if (fill_settle(r, 0) == FILL_SUSPENDED) {
+		*ret = MHD_YES;
+		return 1;
+	}
+	if (r->fst.state == SERVE_FILL_FAILED && !r->fill_stored &&
+	    r->fst.code != ERR_NOT_FOUND) {
+		*ret = fill_unavailable(r, c, r->fst.msg);
+		return 1;
+	}
+	return 0;
 }
 
 enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
@@ -104,7 +220,10 @@ enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 	int64_t size;
 	int fd, rc;
 	const char *inm;
+	enum MHD_Result ret;
 
+	if (fill_serves(r) && manifest_fill(r, c, &ret))
+		return ret;
 	if (r->rt.is_digest)
 		rc = store_manifest_get(&ref, r->srv->s, r->rt.repo,
 					&r->rt.digest, &e);
