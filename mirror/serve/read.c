@@ -372,18 +372,101 @@ static enum MHD_Result send_page(struct req *r, struct MHD_Connection *c,
 	return respond_send(r, c, 200, resp);
 }
 
+static int names_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort and drop duplicates (the store's tags and the upstream's). */
+static void names_sort_unique(struct names *ns)
+{
+	size_t i, k = 0;
+
+	if (!ns->n)
+		return;
+	qsort(ns->v, ns->n, sizeof(*ns->v), names_cmp);
+	for (i = 1; i < ns->n; i++) {
+		if (!strcmp(ns->v[i], ns->v[k]))
+			free(ns->v[i]);
+		else
+			ns->v[++k] = ns->v[i];
+	}
+	ns->n = k + 1;
+}
+
+/* The "tags" strings of a DONE tag list fill's body, added to ns. */
+static void names_from_fill(struct names *ns, struct req *r)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	size_t len = 0, i;
+	const char *text = u->body(r->fill, &len);
+	json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL, *t;
+
+	json_array_foreach (json_object_get(j, "tags"), i, t)
+		if (json_is_string(t))
+			names_push(ns, json_string_value(t));
+	json_decref(j);
+}
+
+/* The upstream's part of a tag list: 1 when answered (or suspended) into
+ * *ret, 0 when the stored tags answer (*merge: with the upstream's). */
+static int tags_fill(struct req *r, struct MHD_Connection *c, int stored,
+		     int *merge, enum MHD_Result *ret)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	struct err e;
+
+	*merge = 0;
+	if (!r->fill) {
+		err_clear(&e);
+		r->fill_stored = stored;
+		r->fill = u->list(u->ctx, SERVE_FILL_TAGS, r->rt.repo, NULL,
+				  stored, &e);
+		if (!r->fill) {
+			if (stored)
+				return 0;
+			*ret = fill_unavailable(r, c, e.msg);
+			return 1;
+		}
+	}
+	if (fill_settle(r, 0) == FILL_SUSPENDED) {
+		*ret = MHD_YES;
+		return 1;
+	}
+	if (r->fst.state == SERVE_FILL_DONE) {
+		*merge = 1;
+		return 0;
+	}
+	if (r->fill_stored) /* failed: what the store has */
+		return 0;
+	*ret = r->fst.code == ERR_NOT_FOUND
+		   ? respond_error(r, c, 404, "NAME_UNKNOWN",
+				   "repository %s not known", r->rt.repo)
+		   : fill_unavailable(r, c, r->fst.msg);
+	return 1;
+}
+
 enum MHD_Result read_tags(struct req *r, struct MHD_Connection *c)
 {
 	struct names ns = {0};
 	char path[OCI_REPO_MAX + 32];
 	enum MHD_Result ret;
 	struct err e;
-	int rc;
+	int rc, stored = store_repo_exists(r->srv->s, r->rt.repo), merge = 0;
 
-	if (!store_repo_exists(r->srv->s, r->rt.repo))
+	if (fill_serves(r) && tags_fill(r, c, stored, &merge, &ret))
+		return ret;
+	if (!stored && !merge)
 		return respond_error(r, c, 404, "NAME_UNKNOWN",
 				     "repository %s not known", r->rt.repo);
-	rc = list_names(&ns, r, r->rt.repo, &e);
+	rc = stored ? list_names(&ns, r, r->rt.repo, &e) : 0;
+	if (!rc && merge) {
+		names_from_fill(&ns, r);
+		if (ns.failed)
+			rc = err_set(&e, ERR_FAIL, "listing %s: out of memory",
+				     r->rt.repo);
+		names_sort_unique(&ns);
+	}
 	if (rc) {
 		names_free(&ns);
 		return store_failed(r, c, rc, &e);
@@ -416,6 +499,66 @@ struct refs_ctx {
 	const char *filter;
 };
 
+/* Whether arr already has a descriptor of digest. */
+static int refs_has(json_t *arr, const char *digest)
+{
+	size_t i;
+	json_t *d;
+
+	json_array_foreach (arr, i, d) {
+		const char *x = json_string_value(json_object_get(d, "digest"));
+		if (x && !strcmp(x, digest))
+			return 1;
+	}
+	return 0;
+}
+
+/* The manifests of a DONE referrers fill's index, added to rc->arr (not
+ * twice, and through the artifactType filter). */
+static void refs_from_fill(struct refs_ctx *rc, struct req *r)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	size_t len = 0, i;
+	const char *text = u->body(r->fill, &len);
+	json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL, *d;
+
+	json_array_foreach (json_object_get(j, "manifests"), i, d) {
+		const char *dg = json_string_value(json_object_get(d, "digest"));
+		const char *at =
+		    json_string_value(json_object_get(d, "artifactType"));
+
+		if (!json_is_object(d) || !dg || refs_has(rc->arr, dg))
+			continue;
+		if (rc->filter && (!at || strcmp(at, rc->filter)))
+			continue;
+		json_array_append(rc->arr, d);
+	}
+	json_decref(j);
+}
+
+/* The upstream's part of a referrers list: 1 when suspended, else 0 with
+ * *merge set when the upstream's index is to be added. Any failure
+ * answers what the store has. */
+static int refs_fill(struct req *r, int *merge)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	struct err e;
+
+	*merge = 0;
+	if (!r->fill) {
+		err_clear(&e);
+		r->fill_stored = store_repo_exists(r->srv->s, r->rt.repo);
+		r->fill = u->list(u->ctx, SERVE_FILL_REFERRERS, r->rt.repo,
+				  &r->rt.digest, r->fill_stored, &e);
+		if (!r->fill)
+			return 0;
+	}
+	if (fill_settle(r, 0) == FILL_SUSPENDED)
+		return 1;
+	*merge = r->fst.state == SERVE_FILL_DONE;
+	return 0;
+}
+
 static int add_referrer(void *ctx, const char *desc)
 {
 	struct refs_ctx *rc = ctx;
@@ -439,12 +582,15 @@ enum MHD_Result read_referrers(struct req *r, struct MHD_Connection *c)
 {
 	struct refs_ctx rc;
 	json_t *idx;
+	int merge = 0;
 	char *text;
 	struct MHD_Response *resp = NULL;
 
 	if (!r->rt.is_digest)
 		return respond_error(r, c, 400, "DIGEST_INVALID",
 				     "invalid digest \"%s\"", r->rt.ref);
+	if (fill_serves(r) && refs_fill(r, &merge))
+		return MHD_YES;
 	rc.arr = json_array();
 	rc.filter = r->q.has_artifact_type ? r->q.artifact_type : NULL;
 	/* a cut-off filter must not match a type it only begins */
@@ -457,6 +603,8 @@ enum MHD_Result read_referrers(struct req *r, struct MHD_Connection *c)
 			json_decref(rc.arr);
 			return unavailable(r, c, &e);
 		}
+		if (merge)
+			refs_from_fill(&rc, r);
 	}
 	idx = json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType",
 			MT_OCI_INDEX, "manifests", rc.arr);
