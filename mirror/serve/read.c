@@ -477,6 +477,31 @@ enum MHD_Result read_tags(struct req *r, struct MHD_Connection *c)
 	return ret;
 }
 
+/* _catalog?ns=HOST, as a downstream mirror asks it: the repositories
+ * under HOST/, named without it (as that registry names them), and the
+ * Link keeps ns. (Still sorted: a common prefix keeps the order.) */
+static void catalog_ns(struct names *ns, struct req *r, const char *host)
+{
+	size_t hl = strlen(host), i, k = 0;
+
+	if (strchr(host, '/') || hl + 5 >= sizeof(r->rt.ns_query))
+		hl = 0; /* no registry's name: nothing matches */
+	else
+		snprintf(r->rt.ns_query, sizeof(r->rt.ns_query), "?ns=%s",
+			 host);
+	for (i = 0; i < ns->n; i++) {
+		char *v = ns->v[i];
+
+		if (hl && !strncmp(v, host, hl) && v[hl] == '/' && v[hl + 1]) {
+			memmove(v, v + hl + 1, strlen(v + hl + 1) + 1);
+			ns->v[k++] = v;
+		} else {
+			free(v);
+		}
+	}
+	ns->n = k;
+}
+
 enum MHD_Result read_catalog(struct req *r, struct MHD_Connection *c)
 {
 	struct names ns = {0};
@@ -489,6 +514,8 @@ enum MHD_Result read_catalog(struct req *r, struct MHD_Connection *c)
 		names_free(&ns);
 		return store_failed(r, c, rc, &e);
 	}
+	if (r->q.ns && *r->q.ns)
+		catalog_ns(&ns, r, r->q.ns);
 	ret = send_page(r, c, &ns, "repositories", "/v2/_catalog");
 	names_free(&ns);
 	return ret;
