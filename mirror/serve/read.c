@@ -550,7 +550,8 @@ static void refs_from_fill(struct refs_ctx *rc, struct req *r)
 	json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL, *d;
 
 	json_array_foreach (json_object_get(j, "manifests"), i, d) {
-		const char *dg = json_string_value(json_object_get(d, "digest"));
+		const char *dg =
+		    json_string_value(json_object_get(d, "digest"));
 		const char *at =
 		    json_string_value(json_object_get(d, "artifactType"));
 
