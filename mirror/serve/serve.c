@@ -92,7 +92,8 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 
 /* docker's registry-mirrors send Docker Hub names without a host and
  * without ns: a read of a host-less name the store does not hold as a
- * local repository is answered from docker.io/NAME when that exists. */
+ * local repository is answered from docker.io/NAME when that exists, or
+ * when the upstream (serve --upstream) serves docker.io/NAME. */
 static void hub_fallback(struct req *r, struct MHD_Connection *c)
 {
 	char hub[OCI_REPO_MAX];
@@ -105,7 +106,9 @@ static void hub_fallback(struct req *r, struct MHD_Connection *c)
 	    store_repo_exists(r->srv->s, r->rt.repo))
 		return;
 	snprintf(hub, sizeof(hub), "docker.io/%s", r->rt.name);
-	if (store_repo_exists(r->srv->s, hub))
+	if (store_repo_exists(r->srv->s, hub) ||
+	    (r->srv->o.upstream &&
+	     r->srv->o.upstream->serves(r->srv->o.upstream->ctx, hub)))
 		snprintf(r->rt.repo, sizeof(r->rt.repo), "%s", hub);
 }
 

@@ -53,6 +53,7 @@ struct fake {
 	int fail_code;	 /* manifests and lists fail with it; 0: no */
 	int fresh;	 /* tag_fresh's answer */
 	int last_stored; /* the stored flag of the last manifest() */
+	char last_repo[256];
 	int shut;
 	const char *manifest_json;
 	const char *tags_body, *refs_body;
@@ -207,7 +208,8 @@ static int f_serves(void *ctx, const char *repo)
 {
 	(void)ctx;
 	__atomic_add_fetch(&K.serves_calls, 1, __ATOMIC_RELAXED);
-	return !strncmp(repo, "up.example/", 11);
+	return !strncmp(repo, "up.example/", 11) ||
+	       !strncmp(repo, "docker.io/", 10);
 }
 
 static int f_tag_fresh(void *ctx, const char *repo, const char *tag)
@@ -225,6 +227,7 @@ static struct serve_fill *f_manifest(void *ctx, const char *repo,
 	(void)ctx;
 	__atomic_add_fetch(&K.manifest_calls, 1, __ATOMIC_RELAXED);
 	K.last_stored = stored;
+	snprintf(K.last_repo, sizeof(K.last_repo), "%s", repo);
 	return fill_get(K_MANIFEST, repo, ref, stored, err);
 }
 
@@ -811,4 +814,18 @@ Test(serve_fill, metrics_name_the_upstream_counters)
 	cr_assert(
 	    strstr(r.body.data, "# TYPE ocimirror_upstream_in_flight gauge"));
 	buf_release(&r.body);
+}
+
+Test(serve_fill, hostless_names_fill_from_docker_hub)
+{
+	struct resp r;
+
+	get(&r, "/v2/library/nginx/manifests/1.25");
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.body.len, strlen(K.manifest_json));
+	cr_assert_str_eq(K.last_repo, "docker.io/library/nginx");
+	buf_release(&r.body);
+	cr_assert_eq(store_repo_exists(&F.st, "docker.io/library/nginx"), 1);
+	stop();
+	cr_assert_eq(refs_now(), 0);
 }
