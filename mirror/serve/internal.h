@@ -13,6 +13,7 @@
 #include "mirror/serve/htpasswd.h"
 #include "mirror/serve/options.h"
 #include "mirror/serve/route.h"
+#include "mirror/serve/upstream.h"
 #include "mirror/store/store.h"
 #include "oci/buf.h"
 #include "oci/ref.h"
@@ -119,6 +120,13 @@ struct req {
 	int body_failed;
 	int body_busy; /* the memory budget refused the body */
 	struct err err;
+	/* fill on demand (fill.h): the connection, for suspending it; the
+	 * fill this request waits on (released when it completes) and its
+	 * last status */
+	struct MHD_Connection *c;
+	struct serve_fill *fill;
+	struct serve_fill_status fst;
+	int fill_stored; /* the fill revalidates what the store holds */
 };
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mirror/serve/respond.h"
+#include "mirror/serve/upstream.h"
 #include "mirror/serve/upload.h"
 #include "mirror/store/syncstatus.h"
 
@@ -130,6 +131,50 @@ static unsigned long long load(uint64_t *p)
 	return (unsigned long long)__atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+/* The fill-on-demand counters (serve --upstream), when there is one. */
+static void metrics_upstream(struct buf *b, const struct serve_upstream *u)
+{
+	struct serve_upstream_stats st = {0};
+
+	u->stats(u->ctx, &st);
+	{
+		const struct {
+			const char *name, *type, *help;
+			uint64_t v;
+		} m[] = {
+		    {"manifest_fetches_total", "counter",
+		     "Upstream manifest GETs.", st.manifest_fetches},
+		    {"blob_fetches_total", "counter", "Upstream blob GETs.",
+		     st.blob_fetches},
+		    {"list_fetches_total", "counter",
+		     "Upstream tag lists and referrers fetched.",
+		     st.list_fetches},
+		    {"revalidations_total", "counter",
+		     "Upstream tag checks after tag_ttl.", st.revalidations},
+		    {"received_bytes_total", "counter",
+		     "Body bytes received from upstreams.", st.bytes},
+		    {"failures_total", "counter",
+		     "Upstream fetches that failed.", st.failures},
+		    {"stale_total", "counter",
+		     "Stored tags answered because the upstream failed.",
+		     st.stale},
+		    {"joined_total", "counter",
+		     "Requests that joined a running upstream fetch.",
+		     st.joined},
+		    {"in_flight", "gauge", "Upstream fetches running now.",
+		     st.in_flight},
+		};
+
+		for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+			buf_printf(b,
+				   "# HELP ocimirror_upstream_%s %s\n"
+				   "# TYPE ocimirror_upstream_%s %s\n"
+				   "ocimirror_upstream_%s %llu\n",
+				   m[i].name, m[i].help, m[i].name, m[i].type,
+				   m[i].name, (unsigned long long)m[i].v);
+	}
+}
+
 enum MHD_Result metrics_send(struct req *r, struct MHD_Connection *c)
 {
 	static const char *methods[MET_METHODS] = {
@@ -227,6 +272,8 @@ enum MHD_Result metrics_send(struct req *r, struct MHD_Connection *c)
 	    load(&srv->body_bytes), load(&srv->bodies_refused),
 	    load(&srv->conns_cut));
 	metrics_sync(&b, srv->s);
+	if (srv->o.upstream)
+		metrics_upstream(&b, srv->o.upstream);
 	ret = respond_json(r, c, 200, "text/plain; version=0.0.4", b.data,
 			   b.len, NULL);
 	buf_release(&b);

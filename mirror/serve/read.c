@@ -13,6 +13,7 @@
 
 #include "mirror/margo/browse.h"
 #include "mirror/serve/api.h"
+#include "mirror/serve/fill.h"
 #include "mirror/serve/respond.h"
 #include "mirror/store/walk.h"
 #include "oci/mediatype.h"
@@ -40,24 +41,84 @@ static enum MHD_Result store_failed(struct req *r, struct MHD_Connection *c,
 	return respond_error(r, c, 500, "UNKNOWN", "store: %s", e->msg);
 }
 
+static enum MHD_Result blob_from_store(struct req *r, struct MHD_Connection *c,
+				       const char *range, int linked,
+				       const struct store_ref *mref);
+
+/* The 416 for a Range outside a blob of size bytes. */
+static enum MHD_Result range_refused(struct req *r, struct MHD_Connection *c,
+				     int64_t size)
+{
+	char cr[64];
+	struct MHD_Response *resp = respond_empty();
+
+	snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
+	if (resp)
+		MHD_add_response_header(resp, "Content-Range", cr);
+	return respond_send(r, c, 416, resp);
+}
+
+/* A blob the repository does not hold, from the upstream: streamed as it
+ * arrives, from the store once stored (a GET joining a finished fill). */
+static enum MHD_Result blob_fill(struct req *r, struct MHD_Connection *c,
+				 const char *range)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	uint64_t from = 0, len;
+	int64_t size;
+	struct err e;
+
+	if (!r->fill) {
+		err_clear(&e);
+		r->fill = u->blob(u->ctx, r->rt.repo, &r->rt.digest, &e);
+		if (!r->fill)
+			return fill_unavailable(r, c, e.msg);
+	}
+	if (fill_settle(r, 1) == FILL_SUSPENDED)
+		return MHD_YES;
+	if (r->fst.state == SERVE_FILL_FAILED)
+		return r->fst.code == ERR_NOT_FOUND
+			   ? respond_error(r, c, 404, "BLOB_UNKNOWN",
+					   "blob %s unknown to %s",
+					   r->rt.digest.str, r->rt.repo)
+			   : fill_unavailable(r, c, r->fst.msg);
+	if (r->fst.state == SERVE_FILL_DONE)
+		return blob_from_store(r, c, range, 1, NULL);
+	size = r->fst.size;
+	len = size < 0 ? 0 : (uint64_t)size;
+	if (range && size >= 0) {
+		int rr = route_range_parse(&from, &len, range, size, &e);
+
+		if (rr == ERR_NOT_FOUND)
+			return range_refused(r, c, size);
+		if (!rr)
+			return fill_stream(r, c, size, from, len, 1);
+		from = 0; /* malformed: the whole blob */
+		len = (uint64_t)size;
+	}
+	return fill_stream(r, c, size, from, len, 0);
+}
+
 enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 {
 	struct store_ref mref;
 	const char *range =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
-	int64_t size;
-	uint64_t from = 0, len;
-	int fd, rr = ERR_INVALID, linked;
+	int linked;
 	struct err e;
 
 	if (!r->rt.is_digest)
 		return respond_error(r, c, 400, "DIGEST_INVALID",
 				     "invalid digest \"%s\"", r->rt.ref);
+	if (r->fill) /* resumed: the fill this request started */
+		return blob_fill(r, c, range);
 	/* only what this repository holds: its blobs and its manifests */
 	linked = store_blob_linked(r->srv->s, r->rt.repo, &r->rt.digest);
 	if (!linked) {
 		int mr = store_manifest_get(&mref, r->srv->s, r->rt.repo,
 					    &r->rt.digest, &e);
+		if (mr == ERR_NOT_FOUND && fill_serves(r))
+			return blob_fill(r, c, range);
 		if (mr == ERR_NOT_FOUND)
 			return respond_error(r, c, 404, "BLOB_UNKNOWN",
 					     "blob %s unknown to %s",
@@ -65,6 +126,19 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 		if (mr)
 			return store_failed(r, c, mr, &e);
 	}
+	return blob_from_store(r, c, range, linked, &mref);
+}
+
+/* The stored blob (linked) or manifest (mref, kept its media type). */
+static enum MHD_Result blob_from_store(struct req *r, struct MHD_Connection *c,
+				       const char *range, int linked,
+				       const struct store_ref *mref)
+{
+	int64_t size;
+	uint64_t from = 0, len;
+	int fd, rr;
+	struct err e;
+
 	rr = store_blob_open(&fd, &size, r->srv->s, &r->rt.digest, &e);
 	if (rr == ERR_NOT_FOUND)
 		return respond_error(r, c, 404, "BLOB_UNKNOWN",
@@ -76,13 +150,8 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 	if (range) {
 		rr = route_range_parse(&from, &len, range, size, &e);
 		if (rr == ERR_NOT_FOUND) {
-			char cr[64];
-			struct MHD_Response *resp = respond_empty();
 			close(fd);
-			snprintf(cr, sizeof(cr), "bytes */%lld",
-				 (long long)size);
-			MHD_add_response_header(resp, "Content-Range", cr);
-			return respond_send(r, c, 416, resp);
+			return range_refused(r, c, size);
 		}
 		if (rr) { /* malformed: the whole blob */
 			from = 0;
@@ -91,10 +160,57 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 	}
 	/* a manifest fetched as a blob keeps its media type */
 	if (!linked)
-		return respond_fd(r, c, fd, size, mref.media_type,
+		return respond_fd(r, c, fd, size, mref->media_type,
 				  r->rt.digest.str, from, len, !rr);
 	return respond_fd(r, c, fd, size, "application/octet-stream",
 			  r->rt.digest.str, from, len, !rr);
+}
+
+/* The upstream's part of a manifest read: 1 when answered (or the
+ * connection suspended) into *ret, 0 when the store answers (stored and
+ * fresh, filled, stale after a failed revalidation, or not found). */
+static int manifest_fill(struct req *r, struct MHD_Connection *c,
+			 enum MHD_Result *ret)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	struct store_ref ref;
+	struct err e;
+
+	if (!r->fill) {
+		int rc = r->rt.is_digest
+			     ? store_manifest_get(&ref, r->srv->s, r->rt.repo,
+						  &r->rt.digest, &e)
+			     : store_tag_get(&ref, r->srv->s, r->rt.repo,
+					     r->rt.ref, &e);
+
+		if (rc && rc != ERR_NOT_FOUND)
+			return 0; /* the store's failure, answered as such */
+		/* a stored digest never changes; a stored tag is checked
+		 * once tag_ttl has passed */
+		if (!rc && (r->rt.is_digest ||
+			    u->tag_fresh(u->ctx, r->rt.repo, r->rt.ref)))
+			return 0;
+		r->fill_stored = !rc;
+		err_clear(&e);
+		r->fill = u->manifest(u->ctx, r->rt.repo, r->rt.ref,
+				      r->fill_stored, &e);
+		if (!r->fill) {
+			if (r->fill_stored)
+				return 0;
+			*ret = fill_unavailable(r, c, e.msg);
+			return 1;
+		}
+	}
+	if (fill_settle(r, 0) == FILL_SUSPENDED) {
+		*ret = MHD_YES;
+		return 1;
+	}
+	if (r->fst.state == SERVE_FILL_FAILED && !r->fill_stored &&
+	    r->fst.code != ERR_NOT_FOUND) {
+		*ret = fill_unavailable(r, c, r->fst.msg);
+		return 1;
+	}
+	return 0;
 }
 
 enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
@@ -104,7 +220,10 @@ enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 	int64_t size;
 	int fd, rc;
 	const char *inm;
+	enum MHD_Result ret;
 
+	if (fill_serves(r) && manifest_fill(r, c, &ret))
+		return ret;
 	if (r->rt.is_digest)
 		rc = store_manifest_get(&ref, r->srv->s, r->rt.repo,
 					&r->rt.digest, &e);
@@ -253,18 +372,101 @@ static enum MHD_Result send_page(struct req *r, struct MHD_Connection *c,
 	return respond_send(r, c, 200, resp);
 }
 
+static int names_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort and drop duplicates (the store's tags and the upstream's). */
+static void names_sort_unique(struct names *ns)
+{
+	size_t i, k = 0;
+
+	if (!ns->n)
+		return;
+	qsort(ns->v, ns->n, sizeof(*ns->v), names_cmp);
+	for (i = 1; i < ns->n; i++) {
+		if (!strcmp(ns->v[i], ns->v[k]))
+			free(ns->v[i]);
+		else
+			ns->v[++k] = ns->v[i];
+	}
+	ns->n = k + 1;
+}
+
+/* The "tags" strings of a DONE tag list fill's body, added to ns. */
+static void names_from_fill(struct names *ns, struct req *r)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	size_t len = 0, i;
+	const char *text = u->body(r->fill, &len);
+	json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL, *t;
+
+	json_array_foreach (json_object_get(j, "tags"), i, t)
+		if (json_is_string(t))
+			names_push(ns, json_string_value(t));
+	json_decref(j);
+}
+
+/* The upstream's part of a tag list: 1 when answered (or suspended) into
+ * *ret, 0 when the stored tags answer (*merge: with the upstream's). */
+static int tags_fill(struct req *r, struct MHD_Connection *c, int stored,
+		     int *merge, enum MHD_Result *ret)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	struct err e;
+
+	*merge = 0;
+	if (!r->fill) {
+		err_clear(&e);
+		r->fill_stored = stored;
+		r->fill = u->list(u->ctx, SERVE_FILL_TAGS, r->rt.repo, NULL,
+				  stored, &e);
+		if (!r->fill) {
+			if (stored)
+				return 0;
+			*ret = fill_unavailable(r, c, e.msg);
+			return 1;
+		}
+	}
+	if (fill_settle(r, 0) == FILL_SUSPENDED) {
+		*ret = MHD_YES;
+		return 1;
+	}
+	if (r->fst.state == SERVE_FILL_DONE) {
+		*merge = 1;
+		return 0;
+	}
+	if (r->fill_stored) /* failed: what the store has */
+		return 0;
+	*ret = r->fst.code == ERR_NOT_FOUND
+		   ? respond_error(r, c, 404, "NAME_UNKNOWN",
+				   "repository %s not known", r->rt.repo)
+		   : fill_unavailable(r, c, r->fst.msg);
+	return 1;
+}
+
 enum MHD_Result read_tags(struct req *r, struct MHD_Connection *c)
 {
 	struct names ns = {0};
 	char path[OCI_REPO_MAX + 32];
 	enum MHD_Result ret;
 	struct err e;
-	int rc;
+	int rc, stored = store_repo_exists(r->srv->s, r->rt.repo), merge = 0;
 
-	if (!store_repo_exists(r->srv->s, r->rt.repo))
+	if (fill_serves(r) && tags_fill(r, c, stored, &merge, &ret))
+		return ret;
+	if (!stored && !merge)
 		return respond_error(r, c, 404, "NAME_UNKNOWN",
 				     "repository %s not known", r->rt.repo);
-	rc = list_names(&ns, r, r->rt.repo, &e);
+	rc = stored ? list_names(&ns, r, r->rt.repo, &e) : 0;
+	if (!rc && merge) {
+		names_from_fill(&ns, r);
+		if (ns.failed)
+			rc = err_set(&e, ERR_FAIL, "listing %s: out of memory",
+				     r->rt.repo);
+		names_sort_unique(&ns);
+	}
 	if (rc) {
 		names_free(&ns);
 		return store_failed(r, c, rc, &e);
@@ -273,6 +475,31 @@ enum MHD_Result read_tags(struct req *r, struct MHD_Connection *c)
 	ret = send_page(r, c, &ns, "tags", path);
 	names_free(&ns);
 	return ret;
+}
+
+/* _catalog?ns=HOST, as a downstream mirror asks it: the repositories
+ * under HOST/, named without it (as that registry names them), and the
+ * Link keeps ns. (Still sorted: a common prefix keeps the order.) */
+static void catalog_ns(struct names *ns, struct req *r, const char *host)
+{
+	size_t hl = strlen(host), i, k = 0;
+
+	if (strchr(host, '/') || hl + 5 >= sizeof(r->rt.ns_query))
+		hl = 0; /* no registry's name: nothing matches */
+	else
+		snprintf(r->rt.ns_query, sizeof(r->rt.ns_query), "?ns=%s",
+			 host);
+	for (i = 0; i < ns->n; i++) {
+		char *v = ns->v[i];
+
+		if (hl && !strncmp(v, host, hl) && v[hl] == '/' && v[hl + 1]) {
+			memmove(v, v + hl + 1, strlen(v + hl + 1) + 1);
+			ns->v[k++] = v;
+		} else {
+			free(v);
+		}
+	}
+	ns->n = k;
 }
 
 enum MHD_Result read_catalog(struct req *r, struct MHD_Connection *c)
@@ -287,6 +514,8 @@ enum MHD_Result read_catalog(struct req *r, struct MHD_Connection *c)
 		names_free(&ns);
 		return store_failed(r, c, rc, &e);
 	}
+	if (r->q.ns && *r->q.ns)
+		catalog_ns(&ns, r, r->q.ns);
 	ret = send_page(r, c, &ns, "repositories", "/v2/_catalog");
 	names_free(&ns);
 	return ret;
@@ -296,6 +525,67 @@ struct refs_ctx {
 	json_t *arr;
 	const char *filter;
 };
+
+/* Whether arr already has a descriptor of digest. */
+static int refs_has(json_t *arr, const char *digest)
+{
+	size_t i;
+	json_t *d;
+
+	json_array_foreach (arr, i, d) {
+		const char *x = json_string_value(json_object_get(d, "digest"));
+		if (x && !strcmp(x, digest))
+			return 1;
+	}
+	return 0;
+}
+
+/* The manifests of a DONE referrers fill's index, added to rc->arr (not
+ * twice, and through the artifactType filter). */
+static void refs_from_fill(struct refs_ctx *rc, struct req *r)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	size_t len = 0, i;
+	const char *text = u->body(r->fill, &len);
+	json_t *j = text ? json_loadb(text, len, 0, NULL) : NULL, *d;
+
+	json_array_foreach (json_object_get(j, "manifests"), i, d) {
+		const char *dg =
+		    json_string_value(json_object_get(d, "digest"));
+		const char *at =
+		    json_string_value(json_object_get(d, "artifactType"));
+
+		if (!json_is_object(d) || !dg || refs_has(rc->arr, dg))
+			continue;
+		if (rc->filter && (!at || strcmp(at, rc->filter)))
+			continue;
+		json_array_append(rc->arr, d);
+	}
+	json_decref(j);
+}
+
+/* The upstream's part of a referrers list: 1 when suspended, else 0 with
+ * *merge set when the upstream's index is to be added. Any failure
+ * answers what the store has. */
+static int refs_fill(struct req *r, int *merge)
+{
+	const struct serve_upstream *u = r->srv->o.upstream;
+	struct err e;
+
+	*merge = 0;
+	if (!r->fill) {
+		err_clear(&e);
+		r->fill_stored = store_repo_exists(r->srv->s, r->rt.repo);
+		r->fill = u->list(u->ctx, SERVE_FILL_REFERRERS, r->rt.repo,
+				  &r->rt.digest, r->fill_stored, &e);
+		if (!r->fill)
+			return 0;
+	}
+	if (fill_settle(r, 0) == FILL_SUSPENDED)
+		return 1;
+	*merge = r->fst.state == SERVE_FILL_DONE;
+	return 0;
+}
 
 static int add_referrer(void *ctx, const char *desc)
 {
@@ -320,12 +610,15 @@ enum MHD_Result read_referrers(struct req *r, struct MHD_Connection *c)
 {
 	struct refs_ctx rc;
 	json_t *idx;
+	int merge = 0;
 	char *text;
 	struct MHD_Response *resp = NULL;
 
 	if (!r->rt.is_digest)
 		return respond_error(r, c, 400, "DIGEST_INVALID",
 				     "invalid digest \"%s\"", r->rt.ref);
+	if (fill_serves(r) && refs_fill(r, &merge))
+		return MHD_YES;
 	rc.arr = json_array();
 	rc.filter = r->q.has_artifact_type ? r->q.artifact_type : NULL;
 	/* a cut-off filter must not match a type it only begins */
@@ -338,6 +631,8 @@ enum MHD_Result read_referrers(struct req *r, struct MHD_Connection *c)
 			json_decref(rc.arr);
 			return unavailable(r, c, &e);
 		}
+		if (merge)
+			refs_from_fill(&rc, r);
 	}
 	idx = json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType",
 			MT_OCI_INDEX, "manifests", rc.arr);

@@ -24,6 +24,7 @@
 #include "mirror/serve/api_sync.h"
 #include "mirror/serve/metrics.h"
 #include "mirror/serve/api_match.h"
+#include "mirror/serve/fill.h"
 #include "mirror/serve/read.h"
 #include "mirror/serve/respond.h"
 #include "mirror/serve/ui.h"
@@ -91,7 +92,8 @@ static enum MHD_Result dispatch_read(struct req *r, struct MHD_Connection *c,
 
 /* docker's registry-mirrors send Docker Hub names without a host and
  * without ns: a read of a host-less name the store does not hold as a
- * local repository is answered from docker.io/NAME when that exists. */
+ * local repository is answered from docker.io/NAME when that exists, or
+ * when the upstream (serve --upstream) serves docker.io/NAME. */
 static void hub_fallback(struct req *r, struct MHD_Connection *c)
 {
 	char hub[OCI_REPO_MAX];
@@ -104,7 +106,9 @@ static void hub_fallback(struct req *r, struct MHD_Connection *c)
 	    store_repo_exists(r->srv->s, r->rt.repo))
 		return;
 	snprintf(hub, sizeof(hub), "docker.io/%s", r->rt.name);
-	if (store_repo_exists(r->srv->s, hub))
+	if (store_repo_exists(r->srv->s, hub) ||
+	    (r->srv->o.upstream &&
+	     r->srv->o.upstream->serves(r->srv->o.upstream->ctx, hub)))
 		snprintf(r->rt.repo, sizeof(r->rt.repo), "%s", hub);
 }
 
@@ -260,11 +264,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	int too_many_args = r == SERVE_URI_REFUSED;
 
 	(void)version;
+	if (r && !too_many_args)
+		r->c = c;
 	if (!r || too_many_args) {
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			return MHD_NO;
 		r->srv = srv;
+		r->c = c;
 		r->t0_us = now_us();
 		__atomic_add_fetch(&srv->active_requests, 1, __ATOMIC_RELAXED);
 		buf_init(&r->body, OCI_MANIFEST_MAX);
@@ -330,6 +337,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!strcmp(r->method, "HEAD"))
 		r->bytes_out = 0; /* headers only */
 	upload_abort(r);
+	fill_release(r);
 	if (r->pending) {
 		MHD_destroy_response(r->pending);
 		r->pending = NULL;
@@ -554,6 +562,8 @@ int serve_start(struct server **out, struct store *s,
 	*out = NULL;
 	if (!srv)
 		return err_set(err, ERR_FAIL, "out of memory");
+	if (o->upstream) /* fills suspend the connections that wait */
+		flags |= MHD_ALLOW_SUSPEND_RESUME;
 	srv->s = s;
 	srv->o = *o;
 	srv->icache = margo_icache_new(MARGO_ICACHE_MAX); /* NULL: none */
@@ -677,6 +687,11 @@ void serve_stop(struct server *srv)
 	}
 	if (srv->d) {
 		MHD_socket fd = MHD_quiesce_daemon(srv->d);
+
+		/* every fill fails and its waiters resume, so that no
+		 * connection stays suspended */
+		if (srv->o.upstream)
+			srv->o.upstream->shutdown(srv->o.upstream->ctx);
 		/* in-flight requests finish, bounded to ~30 s */
 		for (int i = 0;
 		     i < 300 && __atomic_load_n(&srv->active_requests,

@@ -30,9 +30,9 @@ struct serve_fill_status {
 	enum serve_fill_state state;
 	int64_t size;	    /* blob: total bytes once STREAMING, -1 unknown */
 	uint64_t available; /* blob: bytes received and readable so far */
-	int code; /* FAILED: ERR_NOT_FOUND (the upstream has no such
-		     thing), ERR_DIGEST, ERR_TIMEOUT, ERR_FAIL, ... */
-	char msg[256]; /* FAILED: one line naming what failed */
+	int code;	    /* FAILED: ERR_NOT_FOUND (the upstream has no such
+			       thing), ERR_DIGEST, ERR_TIMEOUT, ERR_FAIL, ... */
+	char msg[256];	    /* FAILED: one line naming what failed */
 };
 
 enum serve_fill_list {
