@@ -762,12 +762,15 @@ static int parse_registry(struct ctx *c, const yaml_node_t *k,
 	if (v[G_MIRRORS] && (rc = parse_mirrors(c, v[G_MIRRORS], where, g)))
 		return rc;
 	if (v[G_FALLBACK]) {
+		char what[200];
+
 		if (!g->n_mirrors)
 			return fail(c, v[G_FALLBACK],
 				    "%s: fallback: only with mirrors: (the "
 				    "registry is read directly without them)",
 				    where);
-		if ((rc = get_bool(c, v[G_FALLBACK], "fallback", &g->fallback)))
+		snprintf(what, sizeof(what), "%s: fallback", where);
+		if ((rc = get_bool(c, v[G_FALLBACK], what, &g->fallback)))
 			return rc;
 	}
 	return 0;
