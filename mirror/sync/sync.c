@@ -313,6 +313,7 @@ static void pull_done(void *ctx, struct pull_result *res)
 
 	t->bytes = res->bytes_fetched;
 	t->blobs = res->blobs_fetched;
+	snprintf(t->endpoint, sizeof(t->endpoint), "%s", res->endpoint);
 	r->rep->bytes += res->bytes_fetched;
 	if (res->result)
 		fail_line(r->rep, t, &res->err);
