@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "oci/manifest.h"
 #include "oci/mediatype.h"
@@ -38,9 +39,23 @@ int reg_client_new(struct reg_client **out, const char *host,
 
 void reg_client_free(struct reg_client *c)
 {
+	struct reg_client *n, *next;
+	int origin_freed = 0;
+
 	if (!c)
 		return;
+	/* the engine first: its handles use the chain's share handles */
 	reg_engine_free(c->own_engine);
+	if (c->owns_chain) {
+		for (n = c->next; n; n = next) {
+			next = n->next;
+			origin_freed |= n == c->origin;
+			n->next = NULL;
+			reg_client_free(n);
+		}
+		if (!origin_freed)
+			reg_client_free(c->origin);
+	}
 	reg_token_cache_release(&c->tokens);
 	reg_conn_release(&c->conn);
 	free(c);
@@ -48,7 +63,43 @@ void reg_client_free(struct reg_client *c)
 
 const char *reg_client_host(const struct reg_client *c)
 {
+	return c->conn.ns[0] ? c->conn.ns : c->conn.host;
+}
+
+const char *reg_client_endpoint(const struct reg_client *c)
+{
 	return c->conn.host;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct reg_client *reg_client_pick(struct reg_client *c, int push)
+{
+	long long t = mono_ms();
+
+	if (push)
+		return c->origin ? c->origin : c;
+	while (c->next && c->down_until_ms > t)
+		c = c->next;
+	return c;
+}
+
+void reg_client_mark_down(struct reg_client *c)
+{
+	c->down_until_ms = mono_ms() + REG_ENDPOINT_DOWN_MS;
+}
+
+void reg_client_log_failover(const struct reg_client *c, const char *why)
+{
+	reg_logf(c->conn.opt, REG_LOG_INFO,
+		 "%s: mirror %s failed (%s), trying %s", reg_client_host(c),
+		 c->conn.host, why, c->next ? c->next->conn.host : "nothing");
 }
 
 const struct reg_options *reg_client_options(const struct reg_client *c)
@@ -97,26 +148,95 @@ void reg_client_auth_invalidate(struct reg_client *c, const char *repo)
 int reg_client_set_creds(struct reg_client *c, const char *user,
 			 const char *pass, struct err *err)
 {
+	/* a login is for the registry itself, not its mirrors */
+	if (c->origin)
+		c = c->origin;
 	return reg_token_set_creds(&c->tokens, c->conn.host, user, pass, err);
+}
+
+/* Whether the answer to a read (rc, r) sends it to the next endpoint:
+ * a transport failure (*transport set), 5xx or 429 after the retries, a
+ * 404, a 401/403 that could not be answered. why gets the reason. */
+static int fail_over_reason(int rc, const struct reg_response *r,
+			    const struct err *err, char *why, size_t cap,
+			    int *transport)
+{
+	*transport = 0;
+	if (rc == ERR_UNAUTHORIZED ||
+	    ((rc == ERR_FAIL || rc == ERR_TIMEOUT) && r->status)) {
+		snprintf(why, cap, "%s", err->msg);
+		return 1;
+	}
+	if (rc == ERR_FAIL || rc == ERR_TIMEOUT) {
+		*transport = 1;
+		snprintf(why, cap, "%s", err->msg);
+		return 1;
+	}
+	if (rc || !(r->status == 404 || r->status == 401 || r->status == 403 ||
+		    r->status == 429 || r->status >= 500))
+		return 0;
+	reg_response_describe(why, cap, r);
+	return 1;
+}
+
+/* call on c's chain: a read goes to the first endpoint up and on to the
+ * next while one fails (the last's answer stands), a push to the registry
+ * itself. *ep_out (may be NULL) gets the endpoint that answered. */
+static int chain_request(struct reg_client *c, struct reg_response *out,
+			 const struct reg_call *call0,
+			 struct reg_client **ep_out, struct err *err)
+{
+	int push = call0->push || (strcmp(call0->method, "GET") &&
+				   strcmp(call0->method, "HEAD"));
+	struct reg_client *ep = reg_client_pick(c, push);
+	struct reg_call call = *call0;
+	char why[ERR_MSG_MAX];
+	int rc, transport;
+
+	for (;;) {
+		call.failover = !push && ep->next;
+		rc = reg_request(&ep->conn, &ep->tokens, out, &call, err);
+		if (!call.failover ||
+		    !fail_over_reason(rc, out, err, why, sizeof(why),
+				      &transport))
+			break;
+		if (transport)
+			reg_client_mark_down(ep);
+		reg_client_log_failover(ep, why);
+		err_clear(err);
+		ep = ep->next;
+	}
+	if (ep_out)
+		*ep_out = ep;
+	return rc;
 }
 
 int reg_client_request(struct reg_client *c, struct reg_response *out,
 		       const char *method, const char *url, const char *repo,
 		       int push, const struct reg_body *body, struct err *err)
 {
-	struct reg_call call = {method, url, NULL, repo, push, body};
+	struct reg_call call = {method, url, NULL, repo, push, body, 0};
 
-	return reg_request(&c->conn, &c->tokens, out, &call, err);
+	return chain_request(c, out, &call, NULL, err);
 }
 
-/* A body-less pull-scope request with an Accept header. */
+/* A body-less pull-scope request with an Accept header; *ep_out (may be
+ * NULL) gets the endpoint that answered. */
+static int request_ep(struct reg_client *c, struct reg_response *out,
+		      const char *method, const char *path, const char *accept,
+		      const char *repo, struct reg_client **ep_out,
+		      struct err *err)
+{
+	struct reg_call call = {method, path, accept, repo, 0, NULL, 0};
+
+	return chain_request(c, out, &call, ep_out, err);
+}
+
 static int request(struct reg_client *c, struct reg_response *out,
 		   const char *method, const char *path, const char *accept,
 		   const char *repo, struct err *err)
 {
-	struct reg_call call = {method, path, accept, repo, 0, NULL};
-
-	return reg_request(&c->conn, &c->tokens, out, &call, err);
+	return request_ep(c, out, method, path, accept, repo, NULL, err);
 }
 
 /* What joins repo and ref in a message: '@' before a digest (a tag has
@@ -206,17 +326,23 @@ static int manifest_call(struct reg_client *c, struct reg_manifest *out,
 			 int64_t *size_out, const char *repo, const char *ref,
 			 int get, struct err *err)
 {
+	struct reg_client *ep = c;
 	struct reg_response r;
 	char path[1200];
 	int rc;
 
 	reg_response_init(&r, get ? OCI_MANIFEST_MAX : ERROR_BODY_MAX);
 	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", repo, ref);
-	rc = request(c, &r, get ? "GET" : "HEAD", path, MT_ACCEPT_ALL, repo,
-		     err);
+	rc = request_ep(c, &r, get ? "GET" : "HEAD", path, MT_ACCEPT_ALL, repo,
+			&ep, err);
 	if (size_out)
 		*size_out = r.content_length;
 	rc = manifest_judge(c, out, repo, ref, get, rc, &r, err);
+	if (!rc && !(out->endpoint = strdup(ep->conn.host))) {
+		reg_manifest_release(out);
+		rc = err_set(err, ERR_FAIL, "manifest %s/%s: out of memory",
+			     reg_client_host(c), repo);
+	}
 	reg_response_release(&r);
 	return rc;
 }
@@ -355,6 +481,7 @@ static int paginate(struct reg_client *c, const char *first, const char *key,
 		    const char *repo, char ***out, size_t *n_out,
 		    struct err *err)
 {
+	struct reg_client *ep = c;
 	struct reg_response r;
 	char path[2048];
 	char **v = NULL;
@@ -371,7 +498,9 @@ static int paginate(struct reg_client *c, const char *first, const char *key,
 				     LIST_PAGES_MAX);
 			break;
 		}
-		rc = request(c, &r, "GET", path, "application/json", repo, err);
+		/* a page names the next on the endpoint that answered */
+		rc = request_ep(ep, &r, "GET", path, "application/json", repo,
+				&ep, err);
 		if (!rc)
 			rc = page_take(c, &r, key, repo, path, sizeof(path), &v,
 				       &n, &cap, &more, err);
@@ -546,13 +675,20 @@ struct reg_engine *reg_client_engine(struct reg_client *c)
 	struct err e;
 
 	if (!c->engine && !reg_engine_new(&c->own_engine, &e))
-		c->engine = c->own_engine;
+		reg_client_set_engine(c, c->own_engine);
 	return c->engine;
 }
 
 void reg_client_set_engine(struct reg_client *c, struct reg_engine *e)
 {
+	/* every endpoint of a chain runs on the head's engine */
 	c->engine = e;
+	if (!c->owns_chain)
+		return;
+	for (struct reg_client *n = c->next; n; n = n->next)
+		n->engine = e;
+	if (c->origin)
+		c->origin->engine = e;
 }
 
 /* A pull-scope, body-less job on c's engine; done gets ctx. */
@@ -604,6 +740,11 @@ static void manifest_done(struct reg_job *j, void *ctx)
 
 	rc = manifest_judge(mc->c, &m, mc->repo, mc->ref, mc->get,
 			    reg_job_result(j), r, &e);
+	if (!rc && !(m.endpoint = strdup(reg_job_client(j)->conn.host))) {
+		reg_manifest_release(&m);
+		rc = err_set(&e, ERR_FAIL, "manifest %s/%s: out of memory",
+			     reg_client_host(mc->c), mc->repo);
+	}
 	mc->cb(mc->ctx, rc, &m, r ? r->content_length : -1, &e);
 	reg_manifest_release(&m);
 	manifest_ctx_free(mc);
@@ -688,8 +829,10 @@ static void list_page_done(struct reg_job *j, void *ctx)
 			     "%s: tags list longer than %d pages", lc->repo,
 			     LIST_PAGES_MAX);
 	if (!rc && more) {
-		rc = submit(lc->c, "GET", lc->path, "application/json",
-			    lc->repo, TAGS_PAGE_MAX, list_page_done, lc, &e);
+		/* on the endpoint that answered: it named the page */
+		rc = submit(reg_job_client(j), "GET", lc->path,
+			    "application/json", lc->repo, TAGS_PAGE_MAX,
+			    list_page_done, lc, &e);
 		if (!rc)
 			return;
 	}

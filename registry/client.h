@@ -34,7 +34,13 @@ struct reg_client;
 int reg_client_new(struct reg_client **out, const char *host,
 		   const struct reg_options *opt, struct err *err);
 void reg_client_free(struct reg_client *c);
+/* The registry c stands for, as in references (for a client read
+ * through mirrors: the registry, not the mirror). */
 const char *reg_client_host(const struct reg_client *c);
+/* "HOST[:PORT]" that c itself connects to: a mirror's endpoint (the first
+ * of a registry's chain, registry/options.h), else the same as
+ * reg_client_host. */
+const char *reg_client_endpoint(const struct reg_client *c);
 const struct reg_options *reg_client_options(const struct reg_client *c);
 
 /* A fetched manifest. */

@@ -259,6 +259,44 @@ int reg_conn_base_url(struct reg_conn *c, const char **out, struct err *err)
 	return rc;
 }
 
+/* 1 when query (after '?') has the parameter name. */
+static int has_param(const char *url, const char *name)
+{
+	const char *q = strchr(url, '?');
+	size_t n = strlen(name);
+
+	while (q) {
+		q++;
+		if (!strncmp(q, name, n) && q[n] == '=')
+			return 1;
+		q = strchr(q, '&');
+	}
+	return 0;
+}
+
+int reg_conn_url(const struct reg_conn *c, char *dst, size_t cap,
+		 const char *base, const char *url)
+{
+	int abs = !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8);
+	size_t bl = strlen(base);
+	int n, m;
+
+	if (abs)
+		n = snprintf(dst, cap, "%s", url);
+	else
+		n = snprintf(dst, cap, "%s%s", base, url);
+	if (n < 0 || (size_t)n >= cap)
+		return -1;
+	/* only on the endpoint itself: not on another host a URL names */
+	if (!c->ns[0] || has_param(dst, "ns") ||
+	    (abs &&
+	     (!bl || strncmp(url, base, bl) || (url[bl] && url[bl] != '/'))))
+		return 0;
+	m = snprintf(dst + n, cap - (size_t)n, "%sns=%s",
+		     strchr(dst, '?') ? "&" : "?", c->ns);
+	return (m < 0 || (size_t)m >= cap - (size_t)n) ? -1 : 0;
+}
+
 static long long mono_us(void)
 {
 	struct timespec ts;

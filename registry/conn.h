@@ -29,6 +29,9 @@ struct reg_conn {
 	int max_connections; /* 0: opt->max_connections */
 	double rate;	     /* requests per second; 0: unlimited */
 	long long next_slot_us;
+	/* for a mirror's endpoint: the registry it stands in for, sent as
+	 * ?ns=<host> with every read; "" otherwise */
+	char ns[300];
 };
 
 /* Set up c for host ("docker.io" connects to registry-1.docker.io) and
@@ -48,6 +51,13 @@ void reg_conn_prepare(struct reg_conn *c);
  * first call probes https and falls back to http; an unreachable host is
  * an error naming it. */
 int reg_conn_base_url(struct reg_conn *c, const char **out, struct err *err);
+
+/* The URL of a request: base joined with url ("/v2/..." or absolute),
+ * and for a mirror's endpoint (c->ns set) "ns=<c->ns>" added to the query
+ * of a URL on that endpoint, unless it carries one already (a Link page a
+ * mirror named). -1 when it does not fit in cap. */
+int reg_conn_url(const struct reg_conn *c, char *dst, size_t cap,
+		 const char *base, const char *url);
 
 /* Apply one host's settings (scheme, connections, rate, CA, client
  * certificate). An unreadable CA file is ERR_NOT_FOUND. */

@@ -312,7 +312,13 @@ int reg_engine_submit(struct reg_engine *e, const struct reg_req *r,
 {
 	struct reg_job *j = job_new(e, r);
 
-	if (!j || !(j->hs = host_of(e, r->client))) {
+	/* a registry read through mirrors: its first endpoint up; a push:
+	 * the registry itself */
+	if (j)
+		j->c = reg_client_pick(r->client,
+				       r->push || (strcmp(j->method, "GET") &&
+						   strcmp(j->method, "HEAD")));
+	if (!j || !(j->hs = host_of(e, j->c))) {
 		if (j)
 			job_free(e, j);
 		return err_set(err, ERR_FAIL, "%s %s: out of memory",
@@ -519,6 +525,10 @@ static int start(struct reg_engine *e, struct reg_job *j, const char *auth)
 	} else {
 		n = snprintf(url, sizeof(url), "%s%s", base, j->url);
 	}
+	/* a read from a mirror names the registry it is for (?ns=) */
+	if (!j->token && n >= 0 && (size_t)n < sizeof(url) &&
+	    reg_conn_url(&j->c->conn, url, sizeof(url), base, j->url))
+		n = (int)sizeof(url);
 	if (n < 0 || (size_t)n >= sizeof(url))
 		return err_set(&j->err, ERR_INVALID,
 			       "%.200s...: URL longer "
@@ -704,6 +714,43 @@ static void backoff(struct reg_engine *e, struct reg_job *j, long ms)
 	e->st.retries++;
 }
 
+/* --- mirrors: a read whose endpoint failed goes to the next one --- */
+
+/* Move j to its endpoint's next (same path, fresh attempts; a sink is
+ * reset first) after why; transport: the endpoint is skipped for new
+ * jobs a while. 1 when moved, 0 when j ends here (no next endpoint, a
+ * token fetch, a sink that cannot be reset). */
+static int failover(struct reg_engine *e, struct reg_job *j, const char *why,
+		    int transport)
+{
+	struct reg_client *next = j->c->next;
+	struct host *h;
+	size_t bl = strlen(j->c->conn.base);
+	struct err serr;
+
+	if (j->token || !next || j->push)
+		return 0;
+	if (j->has_sink && j->sink.reset(j->sink.ctx, &serr))
+		return 0;
+	if (!(h = host_of(e, next)))
+		return 0;
+	if (transport)
+		reg_client_mark_down(j->c);
+	reg_client_log_failover(j->c, why);
+	/* a page URL the endpoint named: the same path on the next one */
+	if (bl && !strncmp(j->url, j->c->conn.base, bl) && j->url[bl] == '/')
+		memmove(j->url, j->url + bl, strlen(j->url + bl) + 1);
+	j->c = next;
+	j->hs = h;
+	j->retries = j->attempts = j->auth_retries = j->digest_restarts = 0;
+	free(j->sent_auth);
+	free(j->auth_now);
+	j->sent_auth = j->auth_now = NULL;
+	err_clear(&j->err);
+	enqueue(e, j, 0);
+	return 1;
+}
+
 /* A transient failure of a streamed job: again after a backoff, or the
  * end. */
 static void sink_retry(struct reg_engine *e, struct reg_job *j, const char *why,
@@ -714,6 +761,8 @@ static void sink_retry(struct reg_engine *e, struct reg_job *j, const char *why,
 	long ms;
 
 	j->retries++;
+	if (j->retries > o->retries && failover(e, j, why, 0))
+		return;
 	if (j->retries > o->retries) {
 		finish(e, j,
 		       err_set(&j->err, j->err.code ? j->err.code : ERR_FAIL,
@@ -752,6 +801,9 @@ static void token_done(struct reg_engine *e, struct reg_job *j, int rc)
 	while ((x = pop(&w->waiters, &w->waiters_tail))) {
 		e->queued--;
 		if (rc) {
+			/* a mirror whose token cannot be had: the next one */
+			if (failover(e, x, j->err.msg, 0))
+				continue;
 			x->err = j->err;
 			finish(e, x, rc);
 			continue;
@@ -784,6 +836,9 @@ static void sink_completed(struct reg_engine *e, struct reg_job *j, CURLcode cc,
 	if (j->sink_failed && j->sink_err.code) {
 		/* the sink refused bytes: too many of them, or a disk error */
 		if (j->sink_err.code == ERR_DIGEST &&
+		    failover(e, j, j->sink_err.msg, 0))
+			return;
+		if (j->sink_err.code == ERR_DIGEST &&
 		    j->digest_restarts++ == 0 &&
 		    !j->sink.reset(j->sink.ctx, &j->err)) {
 			sink_retry(e, j, j->sink_err.msg, 0);
@@ -800,6 +855,13 @@ static void sink_completed(struct reg_engine *e, struct reg_job *j, CURLcode cc,
 			return;
 		}
 		rc = j->sink.finish(j->sink.ctx, &j->err);
+		if (rc == ERR_DIGEST) {
+			char msg[ERR_MSG_MAX];
+
+			snprintf(msg, sizeof(msg), "%s", j->err.msg);
+			if (failover(e, j, msg, 0))
+				return;
+		}
 		if (rc == ERR_DIGEST && j->digest_restarts++ == 0) {
 			/* maybe corrupted in transit: one fresh download */
 			char msg[ERR_MSG_MAX];
@@ -823,6 +885,10 @@ static void sink_completed(struct reg_engine *e, struct reg_job *j, CURLcode cc,
 			 (unsigned long long)j->sink.offset(j->sink.ctx));
 		if (cc == CURLE_OPERATION_TIMEDOUT)
 			j->err.code = ERR_TIMEOUT;
+		/* another endpoint may answer: after one retry at most */
+		if ((j->retries >= 1 || !reg_retry_curl(cc)) &&
+		    failover(e, j, why, 1))
+			return;
 		sink_retry(e, j, why, 0);
 		return;
 	}
@@ -831,6 +897,9 @@ static void sink_completed(struct reg_engine *e, struct reg_job *j, CURLcode cc,
 		sink_retry(e, j, why, j->resp->retry_after);
 		return;
 	}
+	if ((status == 404 || status == 401 || status == 403) &&
+	    failover(e, j, why, 0))
+		return;
 	if (status == 416 && j->sink.offset(j->sink.ctx) > 0) {
 		/* the server cannot resume here: start over */
 		if (!j->sink.reset(j->sink.ctx, &j->err)) {
@@ -903,6 +972,8 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 					      : now_auth == j->sent_auth)) {
 			rc = reg_token_challenge(&j->c->tokens, &j->c->conn,
 						 j->resp, j->repo, &j->err);
+			if (rc && failover(e, j, j->err.msg, 0))
+				return;
 			if (rc) {
 				finish(e, j, rc);
 				return;
@@ -929,6 +1000,11 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 			token_done(e, j, 0);
 			return;
 		}
+		if (status == 404 || status == 401 || status == 403) {
+			reg_response_describe(why, sizeof(why), j->resp);
+			if (failover(e, j, why, 0))
+				return;
+		}
 		if (status == 401)
 			err_set(&j->err, ERR_UNAUTHORIZED,
 				"%s: 401 unauthorized",
@@ -940,6 +1016,11 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 		snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
 	else
 		reg_response_describe(why, sizeof(why), j->resp);
+	/* another endpoint may answer: a transport failure moves on after
+	 * one retry at most, an error status after the retries */
+	if ((v == REG_RETRY_GIVE_UP || (cc != CURLE_OK && j->retries >= 1)) &&
+	    failover(e, j, why, cc != CURLE_OK))
+		return;
 	if (v == REG_RETRY_GIVE_UP) {
 		int rc = err_set(
 		    &j->err,

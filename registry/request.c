@@ -116,11 +116,9 @@ int reg_request(struct reg_conn *conn, struct reg_token_cache *t,
 	rc = reg_conn_base_url(conn, &base, err);
 	if (rc)
 		return rc;
-	if (!strncmp(call->url, "http://", 7) ||
-	    !strncmp(call->url, "https://", 8))
-		snprintf(url, sizeof(url), "%s", call->url);
-	else
-		snprintf(url, sizeof(url), "%s%s", base, call->url);
+	if (reg_conn_url(conn, url, sizeof(url), base, call->url))
+		return err_set(err, ERR_INVALID, "%s %.200s...: URL too long",
+			       m, call->url);
 	for (;;) {
 		const char *auth = NULL;
 		enum reg_retry_verdict v;
@@ -152,6 +150,9 @@ int reg_request(struct reg_conn *conn, struct reg_token_cache *t,
 				 curl_easy_strerror(cc));
 		else
 			reg_response_describe(why, sizeof(why), out);
+		if (v == REG_RETRY_AGAIN && cc != CURLE_OK && call->failover &&
+		    attempt >= 1)
+			v = REG_RETRY_GIVE_UP; /* the next endpoint's turn */
 		if (v == REG_RETRY_GIVE_UP)
 			return err_set(err,
 				       cc == CURLE_OPERATION_TIMEDOUT

@@ -32,6 +32,9 @@ struct reg_call {
 	const char *repo;   /* scope of the token; NULL for none */
 	int push;	    /* push scope instead of pull */
 	const struct reg_body *body; /* NULL: no body */
+	/* another endpoint can answer (a mirror's chain): a transport
+	 * failure gives up after one retry instead of the whole series */
+	int failover;
 };
 
 /* The reading side of a request body, rewound on every attempt. */
