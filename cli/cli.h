@@ -102,4 +102,19 @@ int cli_result_listed(struct cli *cli, size_t *failed, int result,
 		      const char *msg);
 long long cli_now_ms(void);
 
+/* The endpoint to name as " (via ENDPOINT)" after an image's line: the
+ * endpoint that served it when it is known and is not host (the
+ * reference's own registry; docker.io's registry-1.docker.io and
+ * index.docker.io are docker.io), else NULL. */
+const char *cli_via(const char *endpoint, const char *host);
+
+/* --config FILE of pull and app pull: its registries (and defaults)
+ * loaded into *cfg and their client settings into *hosts, for
+ * reg_pool_set_hosts. 0, or the exit code (2 for a bad file) after the
+ * message; both are left released then. */
+struct sync_config;
+struct syncconf_hosts;
+int cli_load_hosts(struct cli *cli, const char *file, struct sync_config *cfg,
+		   struct syncconf_hosts *hosts);
+
 #endif

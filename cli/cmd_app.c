@@ -26,6 +26,7 @@
 #include "mirror/margo/catalog.h"
 #include "mirror/margo/app_pull.h"
 #include "mirror/margo/package.h"
+#include "mirror/sync/syncconf.h"
 #include "registry/pool.h"
 
 static int app_validate(int argc, char **argv, struct cli *cli)
@@ -375,11 +376,16 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 	    {"profile-type", required_argument, NULL, 't'},
 	    {"no-referrers", no_argument, NULL, 'R'},
 	    {"concurrency", required_argument, NULL, 'c'},
+	    {"config", required_argument, NULL, 'f'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char usage[] =
 	    "usage: ocimirror app pull REF [--arch ARCH,...] [--profile-type "
-	    "helm|compose|TYPE] [--no-referrers] [--concurrency N]";
+	    "helm|compose|TYPE] [--no-referrers] [--concurrency N] [--config "
+	    "FILE]";
+	struct sync_config cfg;
+	struct syncconf_hosts hosts;
+	const char *file = NULL;
 	struct margo_pull_options mo;
 	struct margo_pull_report rep;
 	struct oci_ref ref;
@@ -410,6 +416,7 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 			break;
 		case 't': mo.profile_type = optarg; break;
 		case 'R': mo.referrers = 0; break;
+		case 'f': file = optarg; break;
 		case 'c':
 			if (cli_parse_concurrency(&mo.concurrency, optarg,
 						  &err)) {
@@ -434,15 +441,27 @@ static int app_pull(int argc, char **argv, struct cli *cli)
 		free(arch_copy);
 		return cli_usage(cli, "app pull: %s", err.msg);
 	}
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&hosts, 0, sizeof(hosts));
+	if (file && (rc = cli_load_hosts(cli, file, &cfg, &hosts))) {
+		free(arch_copy);
+		return rc;
+	}
 	if (cli_store_open(cli, &st, 1, 1, &err)) {
+		syncconf_hosts_release(&hosts);
+		syncconf_release(&cfg);
 		free(arch_copy);
 		return cli_fail(cli, &err);
 	}
 	mo.progress = cli_progress;
 	mo.ctx = cli;
 	reg_pool_init(&pool, &cli->reg);
+	if (hosts.n)
+		reg_pool_set_hosts(&pool, hosts.hosts, hosts.n);
 	rc = margo_app_pull(&rep, &st, &pool, &ref, &mo, &err);
 	reg_pool_release(&pool);
+	syncconf_hosts_release(&hosts);
+	syncconf_release(&cfg);
 	store_close(&st);
 	cli_progress_end(cli);
 	for (size_t i = 0; i < rep.n; i++)

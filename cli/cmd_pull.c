@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/parse.h"
 #include "mirror/pull.h"
+#include "mirror/sync/syncconf.h"
 
 static void on_event(void *ctx, const struct pull_event *ev)
 {
@@ -55,24 +56,29 @@ static void on_event(void *ctx, const struct pull_event *ev)
 
 #define PULL_USAGE                                                             \
 	"usage: ocimirror pull REF... [--platform "                            \
-	"os/arch[/variant],...|--all-platforms] [--referrers]"
+	"os/arch[/variant],...|--all-platforms] [--referrers] [--config FILE]"
 
 /* One line per reference on stdout (failures on stderr); failed count. */
-static size_t print_results(struct cli *cli, const struct pull_result *res,
-			    size_t n)
+static size_t print_results(struct cli *cli, const struct pull_item *items,
+			    const struct pull_result *res, size_t n)
 {
 	size_t failed = 0;
 
 	for (size_t i = 0; i < n; i++) {
+		const char *via;
 		char h[32];
 
 		if (!cli_result_listed(cli, &failed, res[i].result,
 				       res[i].err.msg))
 			continue;
 		cli_human_bytes(h, sizeof(h), (double)res[i].bytes_fetched);
-		printf("%s\t%s\t%zu manifests, %zu blobs (%zu fetched, %s)\n",
-		       res[i].ref, res[i].digest.str, res[i].manifests,
-		       res[i].blobs, res[i].blobs_fetched, h);
+		via = cli_via(res[i].endpoint, items[i].ref.host);
+		printf(
+		    "%s\t%s\t%zu manifests, %zu blobs (%zu fetched, %s)%s%s%s"
+		    "\n",
+		    res[i].ref, res[i].digest.str, res[i].manifests,
+		    res[i].blobs, res[i].blobs_fetched, h, via ? " (via " : "",
+		    via ? via : "", via ? ")" : "");
 	}
 	return failed;
 }
@@ -96,6 +102,9 @@ static void print_summary_json(const struct pull_result *res, size_t n,
 		json_object_set_new(
 		    r, x->result ? "error" : "digest",
 		    json_string(x->result ? x->err.msg : x->digest.str));
+		if (x->endpoint[0])
+			json_object_set_new(r, "endpoint",
+					    json_string(x->endpoint));
 		json_array_append_new(refs_j, r);
 		bytes += x->bytes_fetched;
 		fetched += x->blobs_fetched;
@@ -110,7 +119,8 @@ static void print_summary_json(const struct pull_result *res, size_t n,
 
 /* Pull the items into the store and report; the exit code. */
 static int pull_items(struct cli *cli, const struct pull_item *items, size_t n,
-		      struct pull_options *po, long long t0)
+		      struct pull_options *po,
+		      const struct syncconf_hosts *hosts, long long t0)
 {
 	struct pull_result *res = calloc(n, sizeof(*res));
 	struct reg_pool pool;
@@ -130,10 +140,12 @@ static int pull_items(struct cli *cli, const struct pull_item *items, size_t n,
 	po->progress = cli_progress;
 	po->ctx = cli;
 	reg_pool_init(&pool, &cli->reg);
+	if (hosts->n)
+		reg_pool_set_hosts(&pool, hosts->hosts, hosts->n);
 	pull_run(res, &st, &pool, items, n, po);
 	reg_pool_release(&pool);
 	cli_progress_end(cli);
-	failed = print_results(cli, res, n);
+	failed = print_results(cli, items, res, n);
 	if (cli->json)
 		print_summary_json(res, n, failed,
 				   (double)(cli_now_ms() - t0) / 1000.0);
@@ -149,9 +161,13 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 	    {"all-platforms", no_argument, NULL, 'a'},
 	    {"referrers", no_argument, NULL, 'r'},
 	    {"concurrency", required_argument, NULL, 'c'},
+	    {"config", required_argument, NULL, 'f'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct oci_platform *plats = NULL;
+	struct sync_config cfg;
+	struct syncconf_hosts hosts;
+	const char *file = NULL;
 	struct pull_item *items = NULL;
 	struct pull_options po;
 	struct err err;
@@ -161,6 +177,8 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 
 	err_clear(&err);
 	memset(&po, 0, sizeof(po));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&hosts, 0, sizeof(hosts));
 	po.concurrency = CLI_CONCURRENCY_DEFAULT;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		rc = 0;
@@ -175,6 +193,7 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 			break;
 		case 'a': all = 1; break;
 		case 'r': referrers = 1; break;
+		case 'f': file = optarg; break;
 		case 'c':
 			if (cli_parse_concurrency(&po.concurrency, optarg,
 						  &err))
@@ -203,9 +222,13 @@ int cmd_pull(int argc, char **argv, struct cli *cli)
 		if (oci_ref_parse(&items[i].ref, argv[optind + (int)i], &err))
 			rc = cli_usage(cli, "pull: %s", err.msg);
 	}
+	if (!rc && file)
+		rc = cli_load_hosts(cli, file, &cfg, &hosts);
 	if (!rc)
-		rc = pull_items(cli, items, n, &po, t0);
+		rc = pull_items(cli, items, n, &po, &hosts, t0);
 out:
+	syncconf_hosts_release(&hosts);
+	syncconf_release(&cfg);
 	free(items);
 	free(plats);
 	return rc;

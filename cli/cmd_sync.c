@@ -11,6 +11,17 @@
 #include "cli/cli.h"
 #include "mirror/sync/sync.h"
 
+/* The mirror that served t, when not its source's own registry. */
+static const char *source_via(const struct sync_tag_result *t)
+{
+	struct oci_ref ref;
+
+	if (!t->endpoint[0] || (oci_ref_parse_repo(&ref, t->source, NULL) &&
+				oci_ref_parse(&ref, t->source, NULL)))
+		return NULL;
+	return cli_via(t->endpoint, ref.host);
+}
+
 static void print_human(struct cli *cli, const struct sync_report *r,
 			int dry_run, double secs)
 {
@@ -19,6 +30,7 @@ static void print_human(struct cli *cli, const struct sync_report *r,
 
 	for (size_t i = 0; i < r->n; i++) {
 		const struct sync_tag_result *t = &r->tags[i];
+		const char *via;
 		char b[32];
 
 		count[t->action]++;
@@ -32,8 +44,11 @@ static void print_human(struct cli *cli, const struct sync_report *r,
 			continue;
 		}
 		cli_human_bytes(b, sizeof(b), (double)t->bytes);
-		printf("%-10s %s%s%s  %.19s  %s\n", sync_action_name(t->action),
-		       t->repo, t->tag[0] ? ":" : "", t->tag, t->digest.str, b);
+		via = source_via(t);
+		printf("%-10s %s%s%s  %.19s  %s%s%s%s\n",
+		       sync_action_name(t->action), t->repo,
+		       t->tag[0] ? ":" : "", t->tag, t->digest.str, b,
+		       via ? " (via " : "", via ? via : "", via ? ")" : "");
 	}
 	cli_human_bytes(h, sizeof(h), (double)r->bytes);
 	if (cli->verbosity >= 0)
@@ -60,6 +75,9 @@ static void print_json(const struct sync_report *r, int dry_run, double secs)
 		if (t->digest.str[0])
 			json_object_set_new(j, "digest",
 					    json_string(t->digest.str));
+		if (t->endpoint[0])
+			json_object_set_new(j, "endpoint",
+					    json_string(t->endpoint));
 		if (t->action == SYNC_FAILED)
 			json_object_set_new(j, "error",
 					    json_string(t->err.msg));

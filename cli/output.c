@@ -3,10 +3,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "mirror/sync/syncconf.h"
 
 int cli_exit_code(int err_code, size_t failed)
 {
@@ -163,4 +165,39 @@ void cli_json_event(json_t *j)
 	fputc('\n', stdout);
 	fflush(stdout);
 	json_decref(j);
+}
+
+static int docker_hub(const char *h)
+{
+	return !strcasecmp(h, "docker.io") ||
+	       !strcasecmp(h, "registry-1.docker.io") ||
+	       !strcasecmp(h, "index.docker.io");
+}
+
+const char *cli_via(const char *endpoint, const char *host)
+{
+	if (!endpoint || !endpoint[0] || !host || !strcasecmp(endpoint, host) ||
+	    (docker_hub(endpoint) && docker_hub(host)))
+		return NULL;
+	return endpoint;
+}
+
+int cli_load_hosts(struct cli *cli, const char *file, struct sync_config *cfg,
+		   struct syncconf_hosts *hosts)
+{
+	struct err err;
+
+	memset(hosts, 0, sizeof(*hosts));
+	err_clear(&err);
+	/* the whole file is checked before any network traffic */
+	if (syncconf_load_registries(cfg, file, &err) ||
+	    syncconf_check_files(cfg, &err)) {
+		syncconf_release(cfg);
+		return cli_config_fail(cli, &err);
+	}
+	if (syncconf_hosts_build(hosts, cfg, &err)) {
+		syncconf_release(cfg);
+		return cli_fail(cli, &err);
+	}
+	return 0;
 }

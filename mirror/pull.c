@@ -794,6 +794,10 @@ static int take_manifest(struct rjob *j, const struct reg_manifest *rm,
 	r->items[r->n_items++] = it;
 	if (!r->top_in) {
 		r->top_in = 1;
+		/* which endpoint served this image (a mirror's, maybe) */
+		if (rm->endpoint)
+			snprintf(r->res->endpoint, sizeof(r->res->endpoint),
+				 "%s", rm->endpoint);
 		ps->n_unresolved--;
 	}
 	r->held += it->m.raw_len;

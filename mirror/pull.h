@@ -78,6 +78,9 @@ struct pull_result {
 	size_t blobs;	      /* blobs this reference needs */
 	size_t blobs_fetched; /* of those, fetched in this run */
 	uint64_t bytes_fetched;
+	/* "HOST[:PORT]" that answered the top manifest (a mirror's or the
+	 * registry's own); empty when the client did not say */
+	char endpoint[OCI_NAME_MAX + 1];
 };
 
 /* A pull that takes references while it runs: the pipeline sync feeds as

@@ -148,8 +148,7 @@ struct run {
 	struct sync_report *rep;
 	struct line_key *keys; /* per report line */
 	size_t keys_cap;
-	struct reg_host_options *hopts; /* per configured registry */
-	struct reg_pool_host *hosts;
+	struct syncconf_hosts hosts; /* per configured registry */
 	struct reg_pool pool;
 	int pool_ready;
 	struct reg_engine *engine; /* the pool's, once a client exists */
@@ -314,6 +313,7 @@ static void pull_done(void *ctx, struct pull_result *res)
 
 	t->bytes = res->bytes_fetched;
 	t->blobs = res->blobs_fetched;
+	snprintf(t->endpoint, sizeof(t->endpoint), "%s", res->endpoint);
 	r->rep->bytes += res->bytes_fetched;
 	if (res->result)
 		fail_line(r->rep, t, &res->err);
@@ -802,43 +802,17 @@ static void app_lines(struct run *r, const struct sync_rule *rule, size_t k)
 	margo_pull_report_release(&mr);
 }
 
-static enum reg_tls tls_of(enum sync_tls t)
-{
-	switch (t) {
-	case SYNC_TLS_VERIFY: return REG_TLS_VERIFY;
-	case SYNC_TLS_DISABLED: return REG_TLS_PLAIN;
-	case SYNC_TLS_INSECURE: return REG_TLS_INSECURE;
-	default: return REG_TLS_DEFAULT;
-	}
-}
-
-/* The connection pool, with each configured registry's TLS, limits and
- * client certificate. */
+/* The connection pool, with each configured registry's TLS, limits,
+ * client certificate and mirrors. */
 static int run_connect(struct run *r, const struct reg_options *ro,
 		       struct err *err)
 {
-	const struct sync_config *cfg = r->cfg;
+	int rc = syncconf_hosts_build(&r->hosts, r->cfg, err);
 
-	r->hopts = calloc(cfg->n_registries + 1, sizeof(*r->hopts));
-	r->hosts = calloc(cfg->n_registries + 1, sizeof(*r->hosts));
-	if (!r->hopts || !r->hosts)
-		return err_set(err, ERR_FAIL,
-			       "sync: options of %zu registries: out of memory",
-			       cfg->n_registries);
-	for (size_t i = 0; i < cfg->n_registries; i++) {
-		const struct sync_registry *g = &cfg->registries[i];
-
-		r->hopts[i].tls = tls_of(g->tls);
-		r->hopts[i].max_connections = g->max_connections;
-		r->hopts[i].rate = g->rate;
-		r->hopts[i].ca_file = g->ca;
-		r->hopts[i].cert = g->cert;
-		r->hopts[i].key = g->key;
-		r->hosts[i].host = g->host;
-		r->hosts[i].opt = &r->hopts[i];
-	}
+	if (rc)
+		return rc;
 	reg_pool_init(&r->pool, ro);
-	reg_pool_set_hosts(&r->pool, r->hosts, cfg->n_registries);
+	reg_pool_set_hosts(&r->pool, r->hosts.hosts, r->hosts.n);
 	r->pool_ready = 1;
 	return 0;
 }
@@ -942,8 +916,7 @@ static void run_release(struct run *r)
 		pull_session_free(r->ps);
 	if (r->pool_ready)
 		reg_pool_release(&r->pool);
-	free(r->hopts);
-	free(r->hosts);
+	syncconf_hosts_release(&r->hosts);
 }
 
 int sync_run(struct sync_report *out, struct store *s,

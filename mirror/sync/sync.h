@@ -43,6 +43,9 @@ struct sync_tag_result {
 	uint64_t bytes;		  /* fetched (or, dry run, to fetch) */
 	size_t blobs;		  /* fetched (or to fetch) */
 	struct err err;		  /* when SYNC_FAILED */
+	/* "HOST[:PORT]" that served the pulled image (a mirror's or the
+	 * registry's own); empty when not pulled or not known */
+	char endpoint[OCI_NAME_MAX + 1];
 };
 
 /* Lines in configuration order: each rule's tags in the order its filter

@@ -1,8 +1,10 @@
 /* The sync configuration file (contract in mirror/sync/syncconf.h). The
  * YAML is loaded by oci/yaml.h and walked against a fixed schema, so
  * aliases cannot make the walk recurse. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@
 #include "mirror/store/store.h"
 #include "mirror/sync/syncconf.h"
 #include "oci/yaml.h"
+#include "registry/options.h"
+#include "registry/pool.h"
 
 #define CONFIG_MAX (1024 * 1024) /* bytes in a configuration file */
 #define VISITS_MAX 200000	 /* YAML nodes, aliases expanded */
@@ -23,11 +27,14 @@
 #define CONCURRENCY_MAX 1024
 #define LATEST_MAX 100000
 #define RATE_MAX 1e6
+#define MIRRORS_MAX 16
+#define UPSTREAM_TIMEOUT_MAX 600
 
 struct ctx {
 	const char *name;
 	struct oci_yaml *y;
 	struct err *err;
+	int registries_only; /* syncconf_load_registries: sync: optional */
 };
 
 static int fail(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
@@ -555,9 +562,146 @@ static void mark(size_t at[2], const yaml_node_t *n)
 	}
 }
 
+/* Why url is not a mirror URL (http:// or https://, HOST[:PORT], an
+ * optional trailing '/', nothing else), or NULL when it is; *authority is
+ * where HOST[:PORT] starts and *len its length. */
+static const char *mirror_url_problem(const char *url, const char **authority,
+				      size_t *len)
+{
+	const char *h, *end, *port = NULL;
+	size_t n;
+
+	if (!strncasecmp(url, "https://", 8))
+		h = url + 8;
+	else if (!strncasecmp(url, "http://", 7))
+		h = url + 7;
+	else
+		return "expected http:// or https://";
+	n = strcspn(h, "/?#");
+	end = h + n;
+	if (memchr(h, '@', n))
+		return "a user is not allowed";
+	if (*end == '?')
+		return "a query is not allowed";
+	if (*end == '#')
+		return "a fragment is not allowed";
+	if (*end == '/' && end[1])
+		return strchr(end, '?')	  ? "a query is not allowed"
+		       : strchr(end, '#') ? "a fragment is not allowed"
+					  : "a path is not allowed";
+	if (!n)
+		return "no host";
+	if (*h == '[') {
+		/* an IPv6 address in brackets */
+		const char *close = memchr(h, ']', n);
+
+		if (!close || close == h + 1 ||
+		    strspn(h + 1, "0123456789abcdefABCDEF:.") !=
+			(size_t)(close - h - 1))
+			return "invalid host";
+		if (close + 1 < end) {
+			if (close[1] != ':')
+				return "invalid host";
+			port = close + 1;
+		}
+	} else {
+		const char *colon = memchr(h, ':', n);
+		size_t hn = colon ? (size_t)(colon - h) : n;
+
+		if (!hn ||
+		    strspn(h, "abcdefghijklmnopqrstuvwxyz"
+			      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != hn ||
+		    h[0] == '.' || h[0] == '-' || h[hn - 1] == '-')
+			return "invalid host";
+		port = colon;
+	}
+	if (port) {
+		size_t pn = (size_t)(end - port - 1);
+		long v = 0;
+
+		if (!pn || pn > 5 || strspn(port + 1, "0123456789") < pn)
+			return "invalid port";
+		for (size_t i = 0; i < pn; i++)
+			v = v * 10 + (port[1 + i] - '0');
+		if (v < 1 || v > 65535)
+			return "invalid port";
+	}
+	*authority = h;
+	*len = n;
+	return NULL;
+}
+
+/* mirrors: [URL, ...], each kept as "scheme://HOST[:PORT]" (lower-case
+ * scheme, no trailing '/'). */
+static int parse_mirrors(struct ctx *c, const yaml_node_t *n, const char *where,
+			 struct sync_registry *g)
+{
+	size_t count;
+	int rc;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(c, n,
+			    "%s: mirrors: expected a list like "
+			    "[\"https://mirror.example:5000\"], got %s",
+			    where, oci_yaml_kind(n));
+	count = oci_yaml_seq_len(n);
+	if (!count)
+		return fail(c, n, "%s: mirrors: empty list (leave the key out)",
+			    where);
+	if (count > MIRRORS_MAX)
+		return fail(c, n, "%s: mirrors: more than %d", where,
+			    MIRRORS_MAX);
+	g->mirrors = calloc(count + 1, sizeof(*g->mirrors));
+	if (!g->mirrors)
+		return err_set(c->err, ERR_FAIL, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		const char *s, *auth, *why;
+		yaml_node_t *item;
+		char *u;
+		size_t len;
+		int https;
+
+		if ((rc = get(c, &item, n->data.sequence.items.start[i], n)) ||
+		    (rc = get_str(c, item, "mirrors", &s)))
+			return rc;
+		why = mirror_url_problem(s, &auth, &len);
+		if (why)
+			return fail(c, item,
+				    "%s: mirrors: \"%.130s\" is not a mirror "
+				    "URL (%s; expected http[s]://HOST[:PORT])",
+				    where, s, why);
+		https = tolower((unsigned char)s[4]) == 's';
+		u = malloc(len + 9);
+		if (!u)
+			return err_set(c->err, ERR_FAIL, "out of memory");
+		snprintf(u, len + 9, "%s://%.*s", https ? "https" : "http",
+			 (int)len, auth);
+		g->mirrors[i] = u;
+		g->n_mirrors = i + 1;
+		for (size_t j = 0; j < i; j++)
+			if (!strcasecmp(g->mirrors[j], u))
+				return fail(c, item,
+					    "%s: mirrors: \"%.130s\" listed "
+					    "twice",
+					    where, s);
+	}
+	return 0;
+}
+
 static const char *const registry_keys[] = {
-    "tls", "ca", "cert", "key", "max_connections", "rate"};
-enum { G_TLS, G_CA, G_CERT, G_KEY, G_MAXCONN, G_RATE, G_N };
+    "tls",  "ca",      "cert",	  "key", "max_connections",
+    "rate", "mirrors", "fallback"};
+enum {
+	G_TLS,
+	G_CA,
+	G_CERT,
+	G_KEY,
+	G_MAXCONN,
+	G_RATE,
+	G_MIRRORS,
+	G_FALLBACK,
+	G_N
+};
 
 static int parse_registry(struct ctx *c, const yaml_node_t *k,
 			  const yaml_node_t *n, struct sync_registry *g)
@@ -615,6 +759,20 @@ static int parse_registry(struct ctx *c, const yaml_node_t *k,
 				    "/h), got \"%.60s\"",
 				    s);
 	}
+	if (v[G_MIRRORS] && (rc = parse_mirrors(c, v[G_MIRRORS], where, g)))
+		return rc;
+	if (v[G_FALLBACK]) {
+		char what[200];
+
+		if (!g->n_mirrors)
+			return fail(c, v[G_FALLBACK],
+				    "%s: fallback: only with mirrors: (the "
+				    "registry is read directly without them)",
+				    where);
+		snprintf(what, sizeof(what), "%s: fallback", where);
+		if ((rc = get_bool(c, v[G_FALLBACK], what, &g->fallback)))
+			return rc;
+	}
 	return 0;
 }
 
@@ -662,9 +820,18 @@ static int parse_registries(struct ctx *c, const yaml_node_t *n,
 	return 0;
 }
 
-static const char *const default_keys[] = {"platforms", "referrers",
-					   "referrers_recheck", "concurrency"};
-enum { D_PLATFORMS, D_REFERRERS, D_RECHECK, D_CONCURRENCY, D_N };
+static const char *const default_keys[] = {
+    "platforms",   "referrers", "referrers_recheck",
+    "concurrency", "tag_ttl",	"upstream_timeout"};
+enum {
+	D_PLATFORMS,
+	D_REFERRERS,
+	D_RECHECK,
+	D_CONCURRENCY,
+	D_TAG_TTL,
+	D_UPSTREAM_TIMEOUT,
+	D_N
+};
 
 static int parse_defaults(struct ctx *c, const yaml_node_t *n,
 			  struct sync_config *out)
@@ -687,6 +854,13 @@ static int parse_defaults(struct ctx *c, const yaml_node_t *n,
 	if (v[D_CONCURRENCY] &&
 	    (rc = get_int(c, v[D_CONCURRENCY], "concurrency", 1,
 			  CONCURRENCY_MAX, &out->concurrency)))
+		return rc;
+	if (v[D_TAG_TTL] && (rc = get_int(c, v[D_TAG_TTL], "tag_ttl", 0,
+					  INT_MAX, &out->tag_ttl)))
+		return rc;
+	if (v[D_UPSTREAM_TIMEOUT] &&
+	    (rc = get_int(c, v[D_UPSTREAM_TIMEOUT], "upstream_timeout", 1,
+			  UPSTREAM_TIMEOUT_MAX, &out->upstream_timeout)))
 		return rc;
 	return 0;
 }
@@ -714,6 +888,14 @@ static int parse_root(struct ctx *c, const yaml_node_t *root,
 	if (v[T_REGISTRIES] && (rc = parse_registries(c, v[T_REGISTRIES], out)))
 		return rc;
 	sync = v[T_SYNC];
+	if (!sync && c->registries_only) {
+		/* registries and defaults only: something must be named */
+		if (!out->n_registries)
+			return fail(c, v[T_REGISTRIES] ? v[T_REGISTRIES] : root,
+				    "missing registries: (the settings of the "
+				    "registries to read from)");
+		return 0;
+	}
 	if (!sync)
 		return fail(c, root,
 			    "missing sync: (the list of what to "
@@ -738,20 +920,26 @@ static int parse_root(struct ctx *c, const yaml_node_t *root,
 	return 0;
 }
 
-int syncconf_parse(struct sync_config *out, const char *name, const char *buf,
-		   size_t len, struct err *err)
+static int parse_text(struct sync_config *out, const char *name,
+		      const char *buf, size_t len, int registries_only,
+		      struct err *err)
 {
 	static const struct oci_yaml_limits lim = {
 	    CONFIG_MAX, OCI_YAML_DEPTH_MAX, OCI_YAML_NODES_MAX, VISITS_MAX,
 	    OCI_YAML_ANCHORS_MAX};
 	struct oci_yaml y;
-	struct ctx c = {.name = name ? name : "<config>", .err = err, .y = &y};
+	struct ctx c = {.name = name ? name : "<config>",
+			.err = err,
+			.y = &y,
+			.registries_only = registries_only};
 	const yaml_node_t *root;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	memset(&y, 0, sizeof(y));
 	out->concurrency = 8;
+	out->tag_ttl = 300;
+	out->upstream_timeout = 3;
 	out->path = strdup(c.name);
 	if (!out->path) {
 		rc = err_set(err, ERR_FAIL, "out of memory");
@@ -778,7 +966,14 @@ out:
 	return rc;
 }
 
-int syncconf_load(struct sync_config *out, const char *path, struct err *err)
+int syncconf_parse(struct sync_config *out, const char *name, const char *buf,
+		   size_t len, struct err *err)
+{
+	return parse_text(out, name, buf, len, 0, err);
+}
+
+static int load(struct sync_config *out, const char *path, int registries_only,
+		struct err *err)
 {
 	char *text;
 	size_t len;
@@ -793,9 +988,20 @@ int syncconf_load(struct sync_config *out, const char *path, struct err *err)
 			err->code = rc;
 	}
 	if (!rc)
-		rc = syncconf_parse(out, path, text, len, err);
+		rc = parse_text(out, path, text, len, registries_only, err);
 	free(text);
 	return rc;
+}
+
+int syncconf_load(struct sync_config *out, const char *path, struct err *err)
+{
+	return load(out, path, 0, err);
+}
+
+int syncconf_load_registries(struct sync_config *out, const char *path,
+			     struct err *err)
+{
+	return load(out, path, 1, err);
 }
 
 static int check_file(const char *cfg, const char *what, const char *path,
@@ -853,6 +1059,9 @@ void syncconf_release(struct sync_config *c)
 		free(c->registries[i].ca);
 		free(c->registries[i].cert);
 		free(c->registries[i].key);
+		for (size_t j = 0; j < c->registries[i].n_mirrors; j++)
+			free(c->registries[i].mirrors[j]);
+		free(c->registries[i].mirrors);
 	}
 	free(c->registries);
 	for (size_t i = 0; i < c->n_rules; i++) {
@@ -876,4 +1085,83 @@ const struct sync_registry *syncconf_registry(const struct sync_config *c,
 		if (!strcasecmp(c->registries[i].host, host))
 			return &c->registries[i];
 	return NULL;
+}
+
+static enum reg_tls tls_of(enum sync_tls t)
+{
+	switch (t) {
+	case SYNC_TLS_VERIFY: return REG_TLS_VERIFY;
+	case SYNC_TLS_DISABLED: return REG_TLS_PLAIN;
+	case SYNC_TLS_INSECURE: return REG_TLS_INSECURE;
+	default: return REG_TLS_DEFAULT;
+	}
+}
+
+/* The registry block of a mirror URL's HOST:PORT, or NULL. */
+static const struct reg_host_options *
+mirror_block(const struct sync_config *c, const struct reg_host_options *opts,
+	     const char *url)
+{
+	const char *auth = strstr(url, "://");
+
+	if (!auth)
+		return NULL;
+	auth += 3;
+	for (size_t i = 0; i < c->n_registries; i++)
+		if (!strcasecmp(c->registries[i].host, auth))
+			return &opts[i];
+	return NULL;
+}
+
+int syncconf_hosts_build(struct syncconf_hosts *out,
+			 const struct sync_config *c, struct err *err)
+{
+	size_t n_mirrors = 0, at = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < c->n_registries; i++)
+		n_mirrors += c->registries[i].n_mirrors;
+	out->opts = calloc(c->n_registries + 1, sizeof(*out->opts));
+	out->hosts = calloc(c->n_registries + 1, sizeof(*out->hosts));
+	out->mirror_opts = calloc(n_mirrors + 1, sizeof(*out->mirror_opts));
+	if (!out->opts || !out->hosts || !out->mirror_opts) {
+		syncconf_hosts_release(out);
+		return err_set(err, ERR_FAIL,
+			       "options of %zu registries: out of memory",
+			       c->n_registries);
+	}
+	for (size_t i = 0; i < c->n_registries; i++) {
+		const struct sync_registry *g = &c->registries[i];
+		struct reg_host_options *o = &out->opts[i];
+
+		o->tls = tls_of(g->tls);
+		o->max_connections = g->max_connections;
+		o->rate = g->rate;
+		o->ca_file = g->ca;
+		o->cert = g->cert;
+		o->key = g->key;
+		if (g->n_mirrors) {
+			o->mirrors = (const char *const *)g->mirrors;
+			o->n_mirrors = g->n_mirrors;
+			o->mirror_opts = out->mirror_opts + at;
+			o->fallback = g->fallback;
+			for (size_t j = 0; j < g->n_mirrors; j++)
+				out->mirror_opts[at++] =
+				    mirror_block(c, out->opts, g->mirrors[j]);
+		}
+		out->hosts[i].host = g->host;
+		out->hosts[i].opt = o;
+	}
+	out->n = c->n_registries;
+	return 0;
+}
+
+void syncconf_hosts_release(struct syncconf_hosts *h)
+{
+	if (!h)
+		return;
+	free(h->hosts);
+	free(h->opts);
+	free(h->mirror_opts);
+	memset(h, 0, sizeof(*h));
 }

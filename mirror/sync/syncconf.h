@@ -2,10 +2,14 @@
  * is mirror/sync/tagfilter.h.
  *
  *   defaults:   {platforms: [os/arch[/variant]...], referrers: bool,
- *                referrers_recheck: bool, concurrency: int}
+ *                referrers_recheck: bool, concurrency: int,
+ *                tag_ttl: int (seconds >= 0, default 300),
+ *                upstream_timeout: int (seconds 1..600, default 3)}
  *   registries: {HOST: {tls: verify|disabled|insecure, ca: PATH,
  *                       cert: PATH, key: PATH, max_connections: int,
- *                       rate: "N/s"}}
+ *                       rate: "N/s",
+ *                       mirrors: [http[s]://HOST[:PORT][/], ...] (1..16),
+ *                       fallback: bool (only with mirrors)}}
  *   sync:       - {source: REF, type: image|margo-app, tags: [..] | {regex,
  *                  exclude, semver, latest}, destination: REPO, prune: bool,
  *                  platforms: [..], referrers: bool,
@@ -20,10 +24,13 @@
  * unquoted; a string is any other scalar, taken as written (`tags: [1.10]`
  * is the tag "1.10"); a list is never accepted for a single value nor a
  * single value for a list; empty lists are refused (leave the key out).
- * `sync:` is required and not empty; a rule needs `source:`; `tags:` and
- * `prune: true` are refused when source names a tag or digest; `arch:` only
- * with type margo-app; `key:` only with `cert:`; ca / cert not with
- * tls: disabled; rate is N/s, N/m or N/h (N > 0, decimals allowed).
+ * `sync:` is required and not empty (syncconf_load_registries: it may be
+ * absent, and then registries: is required and not empty); a rule needs
+ * `source:`; `tags:` and `prune: true` are refused when source names a tag or
+ * digest; `arch:` only with type margo-app; `key:` only with `cert:`; ca / cert
+ * not with tls: disabled; rate is N/s, N/m or N/h (N > 0, decimals allowed); a
+ * mirror URL has no path, query, user or fragment, is kept as
+ * "scheme://HOST[:PORT]" without the trailing '/', and is not listed twice.
  * Registry hosts are normalised like a reference's (index.docker.io is
  * docker.io). Files are capped at 1 MiB, one YAML document, 1000 levels
  * of nesting and 200,000 YAML nodes with aliases expanded. */
@@ -130,7 +137,9 @@ struct reg_host_options;
 struct syncconf_hosts {
 	struct reg_pool_host *hosts;
 	size_t n;
-	struct reg_host_options *opts; /* n, then one per mirror */
+	struct reg_host_options *opts; /* n, hosts[i].opt is opts + i */
+	/* every registry's mirror_opts, one after the other (an entry points
+	 * into opts, or is NULL for a mirror without its own block) */
 	const struct reg_host_options **mirror_opts;
 };
 int syncconf_hosts_build(struct syncconf_hosts *out,

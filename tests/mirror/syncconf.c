@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "mirror/sync/syncconf.h"
+#include "registry/options.h"
+#include "registry/pool.h"
 
 #define HEX64 "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 
@@ -791,4 +793,302 @@ Test(syncconf, files_named_are_checked_before_the_run)
 	unlink(want);
 	unlink(ca);
 	rmdir(dir);
+}
+
+/* ---- mirrors, fallback, tag_ttl, upstream_timeout ---- */
+
+static const char plant_file[] =
+    "defaults: {tag_ttl: 60, upstream_timeout: 5}\n"
+    "registries:\n"
+    "  docker.io:\n"
+    "    mirrors: [\"https://enterprise.example:5000/\", "
+    "\"http://127.0.0.1:5001\"]\n"
+    "    fallback: true\n"
+    "  127.0.0.1:5002: {mirrors: [\"HTTPS://enterprise.example:5000\"]}\n"
+    "  enterprise.example:5000: {tls: verify, ca: /etc/ocimirror/ent.crt, "
+    "max_connections: 2}\n";
+
+Test(syncconf, mirrors_and_fallback_parse_into_fields)
+{
+	const struct sync_registry *g;
+
+	parse_ok("registries:\n"
+		 "  docker.io:\n"
+		 "    mirrors: [\"https://enterprise.example:5000/\", "
+		 "\"http://127.0.0.1:5001\", \"http://[::1]:5003\", "
+		 "\"https://m.example\"]\n"
+		 "    fallback: true\n"
+		 "  localhost:5000: {mirrors: [\"http://a.example:80\"]}\n"
+		 "  r.example: {}\n"
+		 "sync: [{source: a}]\n");
+	g = syncconf_registry(&cfg, "docker.io");
+	cr_assert_not_null(g);
+	cr_assert_eq(g->n_mirrors, 4);
+	cr_expect_str_eq(g->mirrors[0], "https://enterprise.example:5000");
+	cr_expect_str_eq(g->mirrors[1], "http://127.0.0.1:5001");
+	cr_expect_str_eq(g->mirrors[2], "http://[::1]:5003");
+	cr_expect_str_eq(g->mirrors[3], "https://m.example");
+	cr_expect_eq(g->fallback, 1);
+	g = syncconf_registry(&cfg, "localhost:5000");
+	cr_assert_not_null(g);
+	cr_assert_eq(g->n_mirrors, 1);
+	cr_expect_str_eq(g->mirrors[0], "http://a.example:80");
+	cr_expect_eq(g->fallback, 0);
+	g = syncconf_registry(&cfg, "r.example");
+	cr_assert_not_null(g);
+	cr_expect_eq(g->n_mirrors, 0);
+	cr_expect_null(g->mirrors);
+	cr_expect_eq(g->fallback, 0);
+	/* not given: the defaults */
+	cr_expect_eq(cfg.tag_ttl, 300);
+	cr_expect_eq(cfg.upstream_timeout, 3);
+}
+
+Test(syncconf, bad_mirror_urls_are_refused_with_their_reason)
+{
+	static const struct {
+		const char *url, *words;
+	} bad[] = {
+	    {"ftp://m.example", "expected http:// or https://"},
+	    {"m.example:5000", "expected http:// or https://"},
+	    {"https://m.example/v2", "a path is not allowed"},
+	    {"https://m.example/v2/", "a path is not allowed"},
+	    {"https://m.example?x=1", "a query is not allowed"},
+	    {"https://m.example/?x=1", "a query is not allowed"},
+	    {"https://m.example#top", "a fragment is not allowed"},
+	    {"https://u:p@m.example", "a user is not allowed"},
+	    {"https://", "no host"},
+	    {"https:///", "no host"},
+	    {"https://m_x.example", "invalid host"},
+	    {"https://-m.example", "invalid host"},
+	    {"https://m.example:", "invalid port"},
+	    {"https://m.example:0", "invalid port"},
+	    {"https://m.example:65536", "invalid port"},
+	    {"https://m.example:50a", "invalid port"},
+	    {"http://[::1", "invalid host"},
+	    {"http://[]:5000", "invalid host"},
+	};
+	char yaml[256], words[200];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(yaml, sizeof(yaml),
+			 "registries:\n  docker.io: {mirrors: [\"%s\"]}\n"
+			 "sync: [{source: a}]\n",
+			 bad[i].url);
+		snprintf(words, sizeof(words),
+			 "registry \"docker.io\": mirrors: \"%s\" is not a "
+			 "mirror URL|%s",
+			 bad[i].url, bad[i].words);
+		expect_bad(yaml, 2, 25, words);
+	}
+}
+
+Test(syncconf, mirrors_list_shape)
+{
+	expect_bad("registries: {docker.io: {mirrors: \"https://m.example\"}}\n"
+		   "sync: [{source: a}]\n",
+		   1, 35, "registry \"docker.io\": mirrors: expected a list");
+	expect_bad("registries: {docker.io: {mirrors: []}}\n"
+		   "sync: [{source: a}]\n",
+		   1, 35, "registry \"docker.io\": mirrors: empty list");
+	expect_bad("registries: {docker.io: {mirrors: [\"https://m.example\", "
+		   "\"https://m.example/\"]}}\nsync: [{source: a}]\n",
+		   1, 57, "mirrors: \"https://m.example/\" listed twice");
+	expect_bad("registries: {docker.io: {mirrors: [true]}}\n"
+		   "sync: [{source: a}]\n",
+		   1, 36, "mirrors: \"true\" is not a mirror URL");
+	/* 16 is the most */
+	{
+		char yaml[1024];
+		size_t len = 0;
+
+		for (int n = 16; n <= 17; n++) {
+			len = (size_t)snprintf(yaml, sizeof(yaml),
+					       "registries: {docker.io: "
+					       "{mirrors: [");
+			for (int i = 0; i < n; i++)
+				len += (size_t)snprintf(
+				    yaml + len, sizeof(yaml) - len,
+				    "%s\"http://m%d.example\"", i ? ", " : "",
+				    i);
+			snprintf(yaml + len, sizeof(yaml) - len,
+				 "]}}\nsync: [{source: a}]\n");
+			if (n == 16) {
+				parse_ok(yaml);
+				cr_expect_eq(cfg.registries[0].n_mirrors, 16);
+				syncconf_release(&cfg);
+			} else {
+				expect_bad(yaml, 1, 35,
+					   "mirrors: more than 16");
+			}
+		}
+	}
+}
+
+Test(syncconf, fallback_needs_mirrors_and_a_boolean)
+{
+	expect_bad("registries: {docker.io: {fallback: true}}\n"
+		   "sync: [{source: a}]\n",
+		   1, 36,
+		   "registry \"docker.io\": fallback: only with mirrors:");
+	expect_bad("registries: {docker.io: {fallback: false}}\n"
+		   "sync: [{source: a}]\n",
+		   1, 36, "fallback: only with mirrors:");
+	expect_bad("registries: {docker.io: {mirrors: [\"http://m.example\"], "
+		   "fallback: yes}}\nsync: [{source: a}]\n",
+		   1, 67,
+		   "registry \"docker.io\": fallback: expected true or false");
+	parse_ok("registries: {docker.io: {mirrors: [\"http://m.example\"], "
+		 "fallback: false}}\nsync: [{source: a}]\n");
+	cr_expect_eq(cfg.registries[0].fallback, 0);
+}
+
+Test(syncconf, tag_ttl_and_upstream_timeout_bounds)
+{
+	parse_ok("defaults: {tag_ttl: 0, upstream_timeout: 1}\n"
+		 "sync: [{source: a}]\n");
+	cr_expect_eq(cfg.tag_ttl, 0);
+	cr_expect_eq(cfg.upstream_timeout, 1);
+	syncconf_release(&cfg);
+	parse_ok("defaults: {tag_ttl: 2147483647, upstream_timeout: 600}\n"
+		 "sync: [{source: a}]\n");
+	cr_expect_eq(cfg.tag_ttl, 2147483647);
+	cr_expect_eq(cfg.upstream_timeout, 600);
+	syncconf_release(&cfg);
+	expect_bad("defaults: {tag_ttl: -1}\nsync: [{source: a}]\n", 1, 21,
+		   "tag_ttl: must be between 0 and 2147483647, got -1");
+	expect_bad("defaults: {tag_ttl: 2147483648}\nsync: [{source: a}]\n", 1,
+		   21, "tag_ttl: must be between 0 and 2147483647");
+	expect_bad("defaults: {tag_ttl: \"300\"}\nsync: [{source: a}]\n", 1, 21,
+		   "tag_ttl: expected an integer, got a quoted string");
+	expect_bad("defaults: {upstream_timeout: 0}\nsync: [{source: a}]\n", 1,
+		   30, "upstream_timeout: must be between 1 and 600, got 0");
+	expect_bad("defaults: {upstream_timeout: 601}\nsync: [{source: a}]\n",
+		   1, 30, "upstream_timeout: must be between 1 and 600");
+	expect_bad("defaults: {upstream_timeout: 2.5}\nsync: [{source: a}]\n",
+		   1, 30, "upstream_timeout: expected an integer");
+}
+
+static int load_registries_text(const char *text)
+{
+	char path[] = "/tmp/ocimirror-syncregs-XXXXXX";
+	int fd = mkstemp(path), rc;
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	err_clear(&err);
+	rc = syncconf_load_registries(&cfg, path, &err);
+	unlink(path);
+	return rc;
+}
+
+Test(syncconf, registries_only_file)
+{
+	int rc = load_registries_text(plant_file);
+
+	cr_assert_eq(rc, 0, "%s", err.msg);
+	cr_expect_eq(cfg.n_rules, 0);
+	cr_expect_null(cfg.rules);
+	cr_assert_eq(cfg.n_registries, 3);
+	cr_expect_eq(cfg.tag_ttl, 60);
+	cr_expect_eq(cfg.upstream_timeout, 5);
+	cr_expect_str_eq(cfg.registries[1].mirrors[0],
+			 "https://enterprise.example:5000");
+	syncconf_release(&cfg);
+
+	/* sync: still parsed (and checked) when present */
+	rc = load_registries_text("registries: {r.example: {}}\n"
+				  "sync: [{source: a}]\n");
+	cr_assert_eq(rc, 0, "%s", err.msg);
+	cr_expect_eq(cfg.n_rules, 1);
+	syncconf_release(&cfg);
+	rc = load_registries_text("registries: {r.example: {}}\nsync: []\n");
+	cr_expect_eq(rc, ERR_INVALID);
+	cr_expect(strstr(err.msg, "sync: empty list") != NULL, "%s", err.msg);
+
+	/* without sync:, registries are required and not empty */
+	rc = load_registries_text("defaults: {tag_ttl: 5}\n");
+	cr_expect_eq(rc, ERR_INVALID);
+	cr_expect(strstr(err.msg, ":1:1: missing registries:") != NULL, "%s",
+		  err.msg);
+	cr_expect_null(cfg.path);
+	rc = load_registries_text("registries: {}\n");
+	cr_expect_eq(rc, ERR_INVALID);
+	cr_expect(strstr(err.msg, ":1:13: missing registries:") != NULL, "%s",
+		  err.msg);
+
+	/* syncconf_load still requires sync: */
+	cr_expect_eq(syncconf_parse(&cfg, "t.yaml", plant_file,
+				    strlen(plant_file), &err),
+		     ERR_INVALID);
+	cr_expect(strstr(err.msg, "missing sync:") != NULL, "%s", err.msg);
+}
+
+Test(syncconf, hosts_build_fills_settings_and_mirror_blocks)
+{
+	struct syncconf_hosts h;
+	const struct reg_host_options *d, *p, *e;
+	int rc = load_registries_text(plant_file);
+
+	cr_assert_eq(rc, 0, "%s", err.msg);
+	cr_assert_eq(syncconf_hosts_build(&h, &cfg, &err), 0, "%s", err.msg);
+	cr_assert_eq(h.n, 3);
+	cr_expect_str_eq(h.hosts[0].host, "docker.io");
+	cr_expect_str_eq(h.hosts[1].host, "127.0.0.1:5002");
+	cr_expect_str_eq(h.hosts[2].host, "enterprise.example:5000");
+	d = h.hosts[0].opt;
+	p = h.hosts[1].opt;
+	e = h.hosts[2].opt;
+	cr_expect_eq(d, &h.opts[0]);
+	cr_expect_eq(e, &h.opts[2]);
+
+	/* docker.io: two mirrors, the first with its own block */
+	cr_expect_eq(d->tls, REG_TLS_DEFAULT);
+	cr_assert_eq(d->n_mirrors, 2);
+	cr_expect_str_eq(d->mirrors[0], "https://enterprise.example:5000");
+	cr_expect_str_eq(d->mirrors[1], "http://127.0.0.1:5001");
+	cr_expect_eq(d->fallback, 1);
+	cr_assert_not_null(d->mirror_opts);
+	cr_expect_eq(d->mirror_opts[0], e);
+	cr_expect_null(d->mirror_opts[1]);
+
+	/* the scheme is compared apart: HTTPS:// is the same block */
+	cr_assert_eq(p->n_mirrors, 1);
+	cr_expect_str_eq(p->mirrors[0], "https://enterprise.example:5000");
+	cr_expect_eq(p->fallback, 0);
+	cr_expect_eq(p->mirror_opts[0], e);
+
+	/* the mirror's own block: its TLS, CA and limits, no mirrors */
+	cr_expect_eq(e->tls, REG_TLS_VERIFY);
+	cr_expect_str_eq(e->ca_file, "/etc/ocimirror/ent.crt");
+	cr_expect_eq(e->max_connections, 2);
+	cr_expect_null(e->cert);
+	cr_expect_eq(e->n_mirrors, 0);
+	cr_expect_null(e->mirrors);
+	cr_expect_null(e->mirror_opts);
+	cr_expect_eq(e->fallback, 0);
+	syncconf_hosts_release(&h);
+	cr_expect_null(h.hosts);
+	cr_expect_eq(h.n, 0);
+}
+
+Test(syncconf, hosts_build_keeps_tls_limits_and_certs)
+{
+	struct syncconf_hosts h;
+
+	parse_ok("registries:\n"
+		 "  r.example: {tls: insecure, cert: /c.pem, key: /k.pem, "
+		 "rate: 2/s}\n"
+		 "  localhost:5000: {tls: disabled}\n"
+		 "sync: [{source: a}]\n");
+	cr_assert_eq(syncconf_hosts_build(&h, &cfg, &err), 0, "%s", err.msg);
+	cr_assert_eq(h.n, 2);
+	cr_expect_eq(h.opts[0].tls, REG_TLS_INSECURE);
+	cr_expect_str_eq(h.opts[0].cert, "/c.pem");
+	cr_expect_str_eq(h.opts[0].key, "/k.pem");
+	cr_expect_float_eq(h.opts[0].rate, 2.0, 1e-9);
+	cr_expect_eq(h.opts[0].n_mirrors, 0);
+	cr_expect_eq(h.opts[1].tls, REG_TLS_PLAIN);
+	syncconf_hosts_release(&h);
 }
