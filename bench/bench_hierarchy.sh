@@ -89,11 +89,11 @@ pull() {
 	local base="http://$1/v2/$REPO" q=${2:+?ns=$2} t0 t1 b w
 	t0=$(date +%s.%N)
 	w=$(curl -sf -m 600 -H "Accept: $ACCEPT" -o "$W/m" -w '%{time_starttransfer}' "$base/manifests/v1$q")
-	M_TTFB=$w
+	M_TTFB=$(printf '%.3f' "$w")
 	for b in "${BLOBS[@]}"; do
 		w=$(curl -sf -m 600 -o "$W/b" -w '%{time_starttransfer}' "$base/blobs/$b$q")
 		[ "sha256:$(sha256sum <"$W/b" | cut -d' ' -f1)" = "$b" ] || e2e_die "pull from $1: blob $b has other bytes"
-		[ "$b" = "$BIG" ] && B_TTFB=$w
+		[ "$b" = "$BIG" ] && B_TTFB=$(printf '%.3f' "$w")
 	done
 	t1=$(date +%s.%N)
 	TOTAL=$("$PYTHON" -c "print('%.3f' % ($t1 - $t0))")

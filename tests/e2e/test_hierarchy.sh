@@ -46,7 +46,7 @@ seed "$W/exp-team.json" team oci-image 102
 # only at the origin: for containerd, podman, the 200 pulls
 seed "$W/exp-cd.json" library/cd oci-image 103
 seed "$W/exp-pod.json" library/pod multiarch 104
-seed "$W/exp-conc.json" conc oci-image 105
+seed "$W/exp-conc.json" conc docker-image 105
 
 # ref fields: EXP KEY FIELD
 ef() { e_ref "$W/exp-$1.json" "$2" "$3"; }
@@ -62,9 +62,11 @@ MA_DG=$(origin_digest library/multiarch v1)
 TEAM_DG=$(origin_digest team/oci-image v1)
 CD_DG=$(origin_digest library/cd/oci-image v1)
 POD_DG=$(origin_digest library/pod/multiarch v1)
-CONC_DG=$(origin_digest conc/oci-image v1)
-[ "$LIB_DG" = "$(ef lib oci-image digest)" ] && [ "$CONC_DG" = "$(ef conc oci-image digest)" ] &&
-	[ "$POD_DG" = "$(ef pod multiarch digest)" ] || e2e_setup_fail "the origin does not serve what was seeded"
+CONC_DG=$(origin_digest conc/docker-image v1)
+if [ "$LIB_DG" != "$(ef lib oci-image digest)" ] || [ "$CONC_DG" != "$(ef conc docker-image digest)" ] ||
+	[ "$POD_DG" != "$(ef pod multiarch digest)" ]; then
+	e2e_setup_fail "the origin does not serve what was seeded"
+fi
 echo "# hierarchy: origin $ORIGIN"
 
 # tag_digest STORE HOST/REPO TAG: the digest of a tag record ("" if none)
@@ -96,7 +98,7 @@ start_level() {
 
 E_STORE=$W/store-enterprise P_STORE=$W/store-plant L_STORE=$W/store-line L2_STORE=$W/store-line2
 mkdir -p "$E_STORE" "$P_STORE" "$L_STORE" "$L2_STORE"
-ENT= PLANT= LINE= PLANT_SYNCED= E_PID= P_PID= L_PID=
+ENT='' PLANT='' LINE='' PLANT_SYNCED='' E_PID=''
 
 # ---- step 1: the origin -------------------------------------------------------
 case_origin() {
@@ -140,9 +142,11 @@ case_plant_sync() {
 	assert_exit 0 om --store "$P_STORE" sync -c "$W/P-sync.yaml" || return
 	assert_exit 0 om --store "$P_STORE" ls || return
 	local l; l=$(out)
-	assert_contains "$l" docker.io/library/oci-image "ocimirror ls of the plant" || return
-	assert_contains "$l" docker.io/library/multiarch "ocimirror ls of the plant" || return
-	assert_contains "$l" "$ORIGIN/team/oci-image" "ocimirror ls of the plant" || return
+	# "REPO:TAG<TAB>DIGEST<TAB>MEDIATYPE" per tag, digests as the origin serves them
+	assert_contains "$l" "docker.io/library/oci-image:v1	$LIB_DG" "ocimirror ls of the plant" || return
+	assert_contains "$l" "docker.io/library/multiarch:v1	$MA_DG" "ocimirror ls of the plant" || return
+	assert_contains "$l" "$ORIGIN/team/oci-image:v1	$TEAM_DG" "ocimirror ls of the plant" || return
+	assert_eq 3 "$(printf '%s\n' "$l" | grep -c .)" "tags in the plant (ls lines)" || return
 	# shellcheck disable=SC2046
 	assert_level "$P_STORE" plant docker.io/library/oci-image v1 "$LIB_DG" $(eblobs lib oci-image) || return
 	assert_level "$P_STORE" plant docker.io/library/multiarch v1 "$MA_DG" || return
@@ -151,10 +155,11 @@ case_plant_sync() {
 	# it went through the enterprise, which now holds the same
 	assert_level "$E_STORE" enterprise "$ORIGIN/team/oci-image" v1 "$TEAM_DG" || return
 	assert_level "$E_STORE" enterprise docker.io/library/multiarch v1 "$MA_DG" || return
-	assert_match "$(cat "$SRV_LOG_enterprise")" "GET /v2/[^ ]*team/oci-image/manifests/" "enterprise access log (the plant's sync)" || return
+	assert_match "$(cat "${SRV_LOG_enterprise:-/dev/null}")" "GET /v2/[^ ]*team/oci-image/manifests/" "enterprise access log (the plant's sync)" || return
+	# shellcheck disable=SC2034 # read by need() (indirectly)
 	PLANT_SYNCED=1
 	start_level plant "$P_STORE" "$W/P.yaml" || return
-	PLANT=$LVL P_PID=$SRV_PID
+	PLANT=$LVL
 	http GET "http://$PLANT/v2/team/oci-image/manifests/v1?ns=$ORIGIN" -H "Accept: $ACCEPT"
 	assert_http 200 "" "plant serve ?ns=$ORIGIN" || return
 	assert_eq "$TEAM_DG" "$(sha_of "$HTTP_BODY")" "plant serve: team/oci-image:v1"
@@ -166,7 +171,7 @@ case_line() {
 	local m; m=$(hier_mirror_yaml "$PLANT")
 	hier_upstream_file "$W/L.yaml" docker.io "$m" "$ORIGIN" "$m" -- "$UP_DEFAULTS"
 	start_level line "$L_STORE" "$W/L.yaml" || return
-	LINE=$LVL L_PID=$SRV_PID
+	LINE=$LVL
 	http GET "http://$LINE/v2/library/oci-image/manifests/v1?ns=docker.io" -H "Accept: $ACCEPT"
 	assert_http 200 "" "line ?ns=docker.io (synced at the plant)" || return
 	assert_eq "$LIB_DG" "$(sha_of "$HTTP_BODY")" "line: library/oci-image:v1"
@@ -175,7 +180,7 @@ case_line() {
 # containerd_pull ADDR DIR REF WANT: a private containerd (own root, state,
 # socket) pulls REF with hosts.toml sending docker.io to http://ADDR
 containerd_pull() {
-	local addr=$1 d=$2 ref=$3 want=$4 pid i got rc=0
+	local addr=$1 d=$2 ref=$3 want=$4 pid got rc=0
 	mkdir -p "$d/hosts/docker.io" "$d/root" "$d/state" || return
 	cat >"$d/config.toml" <<-EOF
 	version = 2
@@ -197,7 +202,7 @@ containerd_pull() {
 	containerd --config "$d/config.toml" >"$d/containerd.log" 2>&1 </dev/null &
 	pid=$!
 	bg_track "$pid"
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		ctr --address "$d/c.sock" --timeout 2s version >/dev/null 2>&1 && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
@@ -280,7 +285,7 @@ case_clients_plain() {
 case_containerd() {
 	need LINE 4 || return
 	containerd_pull "$LINE" "$W/containerd" docker.io/library/cd/oci-image:v1 "$CD_DG" || return
-	assert_match "$(cat "$SRV_LOG_line")" "GET /v2/library/cd/oci-image/manifests/[^ ]*\?ns=docker\.io 200 " "line access log (containerd)" || return
+	assert_match "$(cat "${SRV_LOG_line:-/dev/null}")" "GET /v2/library/cd/oci-image/manifests/[^ ]*\?ns=docker\.io 200 " "line access log (containerd)" || return
 	# every level filled it: line, plant, enterprise
 	local b; b=$(eblobs cd oci-image)
 	# shellcheck disable=SC2086
@@ -294,7 +299,7 @@ case_containerd() {
 case_podman() {
 	need LINE 4 || return
 	podman_pull "$LINE" "$W/podman" docker.io/library/pod/multiarch:v1 "$POD_DG" || return
-	assert_match "$(cat "$SRV_LOG_line")" "GET /v2/docker\.io/library/pod/multiarch/manifests/" "line access log (podman)" || return
+	assert_match "$(cat "${SRV_LOG_line:-/dev/null}")" "GET /v2/docker\.io/library/pod/multiarch/manifests/" "line access log (podman)" || return
 	assert_level "$L_STORE" line docker.io/library/pod/multiarch v1 "$POD_DG" || return
 	assert_level "$E_STORE" enterprise docker.io/library/pod/multiarch v1 "$POD_DG"
 }
@@ -303,28 +308,34 @@ case_podman() {
 case_concurrent() {
 	need LINE 4 || return
 	local job=$W/pull_one.sh blobs b n rc=0 mf0 bf0 mf1 bf1
-	blobs=$(eblobs conc oci-image)
+	blobs=$(eblobs conc docker-image)
 	mkdir -p "$W/conc"
 	# one pull: the manifest by tag, then every blob; prints "ok N" or "bad N ..."
 	cat >"$job" <<-'EOF'
 	#!/usr/bin/env bash
+	# one curl for the manifest and every blob (in turn, one connection),
+	# then one sha256sum over what came
 	n=$1 base=$2 dir=$3 mdg=$4; shift 4
-	f=$dir/$n
-	curl -sf --max-time 60 -H "Accept: application/vnd.oci.image.manifest.v1+json" -o "$f.m" \
-		"$base/manifests/v1?ns=$NS" || { echo "bad $n manifest"; exit 0; }
-	[ "sha256:$(sha256sum <"$f.m" | cut -d' ' -f1)" = "$mdg" ] || { echo "bad $n manifest digest"; exit 0; }
+	f=$dir/$n args=(-H "Accept: application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"
+		"$base/manifests/v1?ns=$NS" -o "$f.0") want=("$mdg") i=0
 	for b in "$@"; do
-		curl -sf --max-time 60 -o "$f.b" "$base/blobs/$b?ns=$NS" || { echo "bad $n blob $b"; exit 0; }
-		[ "sha256:$(sha256sum <"$f.b" | cut -d' ' -f1)" = "$b" ] || { echo "bad $n blob $b digest"; exit 0; }
+		i=$((i + 1))
+		args+=("$base/blobs/$b?ns=$NS" -o "$f.$i")
+		want+=("$b")
 	done
-	rm -f "$f.m" "$f.b"
+	curl -sf --fail-early --max-time 60 "${args[@]}" || { echo "bad $n curl exit $?"; exit 0; }
+	mapfile -t got < <(sha256sum $(seq -f "$f.%g" 0 "$i") | cut -d' ' -f1)
+	for j in $(seq 0 "$i"); do
+		[ "sha256:${got[$j]}" = "${want[$j]}" ] || { echo "bad $n ${want[$j]} got sha256:${got[$j]}"; exit 0; }
+	done
+	rm -f "$f".*
 	echo "ok $n"
 	EOF
 	chmod +x "$job"
 	mf0=$(hier_metric "http://$LINE" ocimirror_upstream_manifest_fetches)
 	bf0=$(hier_metric "http://$LINE" ocimirror_upstream_blob_fetches)
 	# shellcheck disable=SC2086
-	seq 1 "$CONC" | NS=$ORIGIN timeout 300 xargs -P "$PAR" -I{} "$job" {} "http://$LINE/v2/conc/oci-image" \
+	seq 1 "$CONC" | NS=$ORIGIN timeout 300 xargs -P "$PAR" -I{} "$job" {} "http://$LINE/v2/conc/docker-image" \
 		"$W/conc" "$CONC_DG" $blobs >"$W/conc.out" 2>&1 || rc=$?
 	[ $rc -eq 0 ] || { fail "xargs exited $rc: $(grep -v '^ok' "$W/conc.out" | head -n 3 | tr '\n' ' ')"; return 1; }
 	assert_eq "$CONC" "$(grep -c '^ok ' "$W/conc.out")" "pulls that got every byte right [$(grep -v '^ok' "$W/conc.out" | head -n 2 | tr '\n' ' ')]" || return
@@ -332,7 +343,7 @@ case_concurrent() {
 	local got="" want=""
 	for b in $blobs; do
 		want="$want $b=1/1/1"
-		got="$got $b=$(hier_count_gets "$ORIGIN_LOG" "$b")/$(hier_count_gets "$SRV_LOG_enterprise" "$b")/$(hier_count_gets "$SRV_LOG_plant" "$b")"
+		got="$got $b=$(hier_count_gets "$ORIGIN_LOG" "$b")/$(hier_count_gets "${SRV_LOG_enterprise:-/dev/null}" "$b")/$(hier_count_gets "${SRV_LOG_plant:-/dev/null}" "$b")"
 	done
 	assert_eq "$want" "$got" "blob GETs at origin/enterprise/plant" || return
 	# the line's own counters: one fetch per blob, at least one manifest fetch
@@ -342,7 +353,7 @@ case_concurrent() {
 	assert_eq "$n" "$((bf1 - bf0))" "line /metrics ocimirror_upstream_blob_fetches increase" || return
 	[ $((mf1 - mf0)) -ge 1 ] || { fail "line /metrics ocimirror_upstream_manifest_fetches did not increase ($mf0 -> $mf1)"; return 1; }
 	# shellcheck disable=SC2086
-	assert_level "$L_STORE" line "$ORIGIN/conc/oci-image" v1 "$CONC_DG" $blobs
+	assert_level "$L_STORE" line "$ORIGIN/conc/docker-image" v1 "$CONC_DG" $blobs
 }
 
 # ---- step 6: origin and enterprise stopped: the line still answers -------------
@@ -365,7 +376,7 @@ case_stopped() {
 	for spec in "docker.io library/oci-image v1 $LIB_DG lib oci-image" \
 		"docker.io library/cd/oci-image v1 $CD_DG cd oci-image" \
 		"docker.io library/pod/multiarch v1 $POD_DG pod multiarch" \
-		"$ORIGIN conc/oci-image v1 $CONC_DG conc oci-image"; do
+		"$ORIGIN conc/docker-image v1 $CONC_DG conc docker-image"; do
 		read -r ns repo tag dg exp key <<<"$spec"
 		[ -n "$(tag_digest "$L_STORE" "$ns/$repo" "$tag")" ] || continue # a step before failed
 		line_get "/v2/$repo/manifests/$tag?ns=$ns" || return
@@ -379,7 +390,7 @@ case_stopped() {
 	done
 	http GET "http://$LINE/v2/library/oci-image/tags/list?ns=docker.io"
 	[ "$HTTP_CODE" = 200 ] || [ "$HTTP_CODE" = 404 ] || { fail "tags/list with upstreams stopped: HTTP $HTTP_CODE"; return 1; }
-	E_PID= ENT_STOPPED=1
+	E_PID=''
 }
 
 # ---- step 7: a corrupting proxy between a second line and the plant ------------
@@ -416,13 +427,13 @@ case_corrupt() {
 # ---- step 8: a namespace the line does not mirror --------------------------------
 case_unknown_ns() {
 	need LINE 4 || return
-	local before; before=$(wc -l <"$SRV_LOG_plant")
+	local before; before=$(wc -l <"${SRV_LOG_plant:-/dev/null}")
 	http GET "http://$LINE/v2/library/oci-image/manifests/v1?ns=unknown.example" -H "Accept: $ACCEPT"
 	assert_http 404 "" "line ?ns=unknown.example" || return
 	http GET "http://$LINE/v2/library/nothing/blobs/$LIB_DG?ns=unknown.example"
 	assert_http 404 "" "line blob ?ns=unknown.example" || return
-	assert_eq "$before" "$(wc -l <"$SRV_LOG_plant")" "plant access log lines (nothing asked upstream)" || return
-	assert_eq "" "$(grep -F unknown.example "$SRV_LOG_plant")" "plant access log"
+	assert_eq "$before" "$(wc -l <"${SRV_LOG_plant:-/dev/null}")" "plant access log lines (nothing asked upstream)" || return
+	assert_eq "" "$(grep -F unknown.example "${SRV_LOG_plant:-/dev/null}")" "plant access log"
 }
 
 run_case "step 1: origin seeded (multi-layer image, index, library/ for docker.io)" case_origin
