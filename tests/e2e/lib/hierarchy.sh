@@ -9,8 +9,9 @@
 #       `defaults: DEFAULTS-YAML` when given
 #   hier_mirror_yaml ADDR     {mirrors: ["http://ADDR"], fallback: false}
 #   hier_count_gets LOG DIGEST
-#       GET requests for blob DIGEST in an access log (docker-registry's
-#       or ocimirror serve's; any path form, with or without ?ns=)
+#       GET requests for blob DIGEST answered, from an access log
+#       (docker-registry's or ocimirror serve's; any path form, with or
+#       without ?ns=; serve's "upstream GET" lines are its own requests)
 #   hier_metric URL NAME      value of /metrics NAME (or NAME_total) at
 #                             URL, 0 when absent
 
@@ -32,7 +33,9 @@ hier_upstream_file() {
 
 hier_count_gets() {
 	local n
-	n=$(grep -E "\"?GET [^ ]*/blobs/$2([? \"]|\$)" "$1" 2>/dev/null | grep -c .) || true
+	# requests answered: "GET /v2/..." (serve) or "\"GET /v2/..." (docker-registry);
+	# not serve's own "upstream GET HOST/..." lines
+	n=$(grep -E "(^|[ \"])GET /v2/[^ ]*/blobs/$2([? \"]|\$)" "$1" 2>/dev/null | grep -c .) || true
 	echo "${n:-0}"
 }
 
