@@ -148,6 +148,7 @@ bench: deps all
 	@bench/bench_bundle.sh $(BUILD)/ocimirror
 	@bench/bench_app.sh $(BUILD)/ocimirror
 	@bench/bench_wan.sh $(BUILD)/ocimirror
+	@bench/bench_hierarchy.sh $(BUILD)/ocimirror
 
 run: deps all
 	@scripts/demo.sh $(BUILD)/ocimirror
