@@ -31,17 +31,6 @@ static void access_log(void *ctx, const char *line)
 	pthread_mutex_unlock(&log_mu);
 }
 
-/* TEMPORARY, until syncconf_load_registries lands in
- * mirror/sync/syncconf.c (issue 15, helper A2): a weak stand-in that
- * needs a sync: rule; the real definition replaces it at link time.
- * Remove once merged. */
-__attribute__((weak)) int syncconf_load_registries(struct sync_config *out,
-						   const char *path,
-						   struct err *err)
-{
-	return syncconf_load(out, path, err);
-}
-
 /* The server's connection and upload caps follow the descriptor limit
  * (serve_limits_derive): take the whole hard limit, not the soft 1024. */
 static void raise_nofile(void)

@@ -81,9 +81,7 @@ struct upstream {
 	struct upstream_options o;
 	struct serve_upstream iface;
 	struct reg_pool pool;
-	struct reg_host_options *hopts;
-	struct reg_pool_host *hosts;
-	size_t n_hosts;
+	struct syncconf_hosts hosts; /* the pool's host settings */
 	pthread_t th;
 	int started;
 	pthread_mutex_t mu; /* table, queue, refs, stopping */
@@ -1227,48 +1225,6 @@ void upstream_options_init(struct upstream_options *o)
 	o->max_fills = 4096;
 }
 
-static enum reg_tls tls_of(enum sync_tls t)
-{
-	switch (t) {
-	case SYNC_TLS_VERIFY: return REG_TLS_VERIFY;
-	case SYNC_TLS_DISABLED: return REG_TLS_PLAIN;
-	case SYNC_TLS_INSECURE: return REG_TLS_INSECURE;
-	default: return REG_TLS_DEFAULT;
-	}
-}
-
-/* The pool's host settings from the file's registries. Until
- * syncconf_hosts_build (mirror/sync/syncconf.c) lands, built here: TLS,
- * CA, client certificate, limits and the mirror URLs (each mirror with
- * its URL's scheme alone). */
-static int hosts_build(struct upstream *u, struct err *err)
-{
-	const struct sync_config *c = u->cfg;
-
-	u->n_hosts = c->n_registries;
-	u->hosts = calloc(c->n_registries, sizeof(*u->hosts));
-	u->hopts = calloc(c->n_registries, sizeof(*u->hopts));
-	if (!u->hosts || !u->hopts)
-		return err_set(err, ERR_FAIL, "upstream: out of memory");
-	for (size_t i = 0; i < c->n_registries; i++) {
-		const struct sync_registry *r = &c->registries[i];
-		struct reg_host_options *h = &u->hopts[i];
-
-		h->tls = tls_of(r->tls);
-		h->max_connections = r->max_connections;
-		h->rate = r->rate;
-		h->ca_file = r->ca;
-		h->cert = r->cert;
-		h->key = r->key;
-		h->mirrors = (const char *const *)r->mirrors;
-		h->n_mirrors = r->n_mirrors;
-		h->fallback = r->fallback;
-		u->hosts[i].host = r->host;
-		u->hosts[i].opt = h;
-	}
-	return 0;
-}
-
 int upstream_start(struct upstream **out, struct store *s,
 		   const struct sync_config *cfg, const struct reg_options *ro,
 		   const struct upstream_options *o, struct err *err)
@@ -1297,9 +1253,9 @@ int upstream_start(struct upstream **out, struct store *s,
 	pthread_mutex_init(&u->tmu, NULL);
 	pthread_cond_init(&u->cv, NULL);
 	reg_pool_init(&u->pool, ro);
-	rc = hosts_build(u, err);
+	rc = syncconf_hosts_build(&u->hosts, cfg, err);
 	if (!rc)
-		reg_pool_set_hosts(&u->pool, u->hosts, u->n_hosts);
+		reg_pool_set_hosts(&u->pool, u->hosts.hosts, u->hosts.n);
 	/* the engine before any client: its hook and wakeup are ours */
 	if (!rc)
 		rc = reg_engine_new(&u->pool.engine, err);
@@ -1365,8 +1321,7 @@ void upstream_stop(struct upstream *u)
 			free(t);
 		}
 	reg_pool_release(&u->pool);
-	free(u->hosts);
-	free(u->hopts);
+	syncconf_hosts_release(&u->hosts);
 	pthread_mutex_destroy(&u->mu);
 	pthread_mutex_destroy(&u->tmu);
 	pthread_cond_destroy(&u->cv);
