@@ -396,6 +396,25 @@ static int link_next(const char *link, char *dst, size_t cap)
 
 /* One page of a list (r, the answer to path): its names appended to v;
  * *more set with the next page's path in path. */
+/* A next-page link that is absolute on one of this registry's own
+ * endpoints becomes a path: wherever the chain then sends it (failover,
+ * an endpoint marked down) it goes with that endpoint's base and
+ * credentials, never with another endpoint's credentials to this host. */
+static void link_relative(const struct reg_client *c, char *next)
+{
+	for (const struct reg_client *ep = c; ep; ep = ep->next ? ep->next
+						       : ep == c->origin
+							   ? NULL
+							   : c->origin) {
+		size_t n = strlen(ep->conn.base);
+
+		if (n && !strncmp(next, ep->conn.base, n) && next[n] == '/') {
+			memmove(next, next + n, strlen(next + n) + 1);
+			return;
+		}
+	}
+}
+
 static int page_take(struct reg_client *c, const struct reg_response *r,
 		     const char *key, const char *repo, char *path,
 		     size_t cap_path, char ***v, size_t *n, size_t *cap,
@@ -448,6 +467,7 @@ static int page_take(struct reg_client *c, const struct reg_response *r,
 				       "%s: %s list page %s links to itself",
 				       repo ? repo : c->conn.host, key, path);
 		if (got > 0) {
+			link_relative(c, next);
 			snprintf(path, cap_path, "%s", next);
 			*more = 1;
 		}

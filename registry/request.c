@@ -112,6 +112,7 @@ int reg_request(struct reg_conn *conn, struct reg_token_cache *t,
 	int rc, auth_retries = 0, attempt = 0;
 	struct reg_body_reader br = {call->body, 0};
 	const char *base, *m = call->method;
+	int foreign;
 
 	rc = reg_conn_base_url(conn, &base, err);
 	if (rc)
@@ -119,14 +120,21 @@ int reg_request(struct reg_conn *conn, struct reg_token_cache *t,
 	if (reg_conn_url(conn, url, sizeof(url), base, call->url))
 		return err_set(err, ERR_INVALID, "%s %.200s...: URL too long",
 			       m, call->url);
+	/* an absolute URL of another origin (a page link, a redirect) gets
+	 * no credentials of this one, and its 401 teaches this cache
+	 * nothing: as the engine does */
+	foreign = strncmp(call->url, "/", 1) &&
+		  (strncmp(url, base, strlen(base)) ||
+		   (url[strlen(base)] && url[strlen(base)] != '/'));
 	for (;;) {
 		const char *auth = NULL;
 		enum reg_retry_verdict v;
 		CURLcode cc;
 		long ms;
 
-		rc = reg_token_header(t, conn, &auth, call->repo, call->push,
-				      err);
+		rc = foreign ? 0
+			     : reg_token_header(t, conn, &auth, call->repo,
+						call->push, err);
 		if (rc)
 			return rc;
 		cc = attempt_once(conn, url, call, auth, &br, out);
@@ -134,7 +142,8 @@ int reg_request(struct reg_conn *conn, struct reg_token_cache *t,
 			return err_set(err, ERR_TOO_LARGE,
 				       "%s %s: response larger than %zu bytes",
 				       m, url, out->body.max);
-		if (cc == CURLE_OK && out->status == 401 && auth_retries < 2) {
+		if (cc == CURLE_OK && out->status == 401 && !foreign &&
+		    auth_retries < 2) {
 			auth_retries++;
 			rc = reg_token_challenge(t, conn, out, call->repo, err);
 			if (rc)
