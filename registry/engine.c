@@ -43,6 +43,7 @@ struct reg_job {
 	struct tokenwait *token; /* set for a token fetch job */
 	/* state */
 	enum job_state state;
+	struct reg_job *anext, *aprev; /* in e->in_flight while J_ACTIVE */
 	long long not_before_ms;
 	CURL *h;
 	struct curl_slist *hdrs;
@@ -97,6 +98,11 @@ struct reg_engine {
 	long long last_report;
 	void (*hook)(void *ctx); /* every loop turn (reg_engine_set_hook) */
 	void *hook_ctx;
+	struct reg_job *in_flight; /* the J_ACTIVE jobs */
+	/* reg_engine_cancel_all was called (for the engine's life) */
+	int cancelled;
+	int sweeping; /* cancel_sweep is running */
+	char cancel_why[256];
 };
 
 static long long now_ms(void)
@@ -334,7 +340,13 @@ static struct reg_job *job_new(struct reg_engine *e, const struct reg_req *r)
 int reg_engine_submit(struct reg_engine *e, const struct reg_req *r,
 		      struct err *err)
 {
-	struct reg_job *j = job_new(e, r);
+	struct reg_job *j;
+
+	if (e->cancelled)
+		return err_set(err, ERR_FAIL, "%s %s: cancelled (%s)",
+			       r->method ? r->method : "GET",
+			       r->what ? r->what : r->url, e->cancel_why);
+	j = job_new(e, r);
 
 	/* a registry read through mirrors: its first endpoint up; a push:
 	 * the registry itself */
@@ -371,6 +383,24 @@ static const char *job_name(const struct reg_job *j, char *buf, size_t cap)
 }
 
 static void token_done(struct reg_engine *e, struct reg_job *j, int rc);
+static void cancel_job(struct reg_engine *e, struct reg_job *j);
+
+/* j's transfer ends: off the multi and out of the in-flight counts. */
+static void leave_multi(struct reg_engine *e, struct reg_job *j)
+{
+	curl_multi_remove_handle(e->multi, j->h);
+	if (j->aprev)
+		j->aprev->anext = j->anext;
+	else
+		e->in_flight = j->anext;
+	if (j->anext)
+		j->anext->aprev = j->aprev;
+	j->anext = j->aprev = NULL;
+	j->hs->active--;
+	e->active--;
+	if (j->bulk)
+		e->active_bulk--;
+}
 
 static void finish(struct reg_engine *e, struct reg_job *j, int rc)
 {
@@ -632,6 +662,11 @@ static int start(struct reg_engine *e, struct reg_job *j, const char *auth)
 			       "failed",
 			       url);
 	j->state = J_ACTIVE;
+	j->aprev = NULL;
+	j->anext = e->in_flight;
+	if (e->in_flight)
+		e->in_flight->aprev = j;
+	e->in_flight = j;
 	j->attempts++;
 	j->hs->active++;
 	e->active++;
@@ -681,6 +716,8 @@ static int start_one(struct reg_engine *e, struct host *h, long long t,
 	long rw;
 	int rc;
 
+	if (e->cancelled)
+		return 0;
 	if (e->active >= e->lim.max_in_flight || h->active >= host_cap(e, h) ||
 	    (e->active && e->body_bytes >= e->lim.max_body_bytes))
 		return 0;
@@ -837,6 +874,10 @@ static void token_done(struct reg_engine *e, struct reg_job *j, int rc)
 		}
 	while ((x = pop(&w->waiters, &w->waiters_tail))) {
 		e->queued--;
+		if (e->cancelled) { /* by a callback of this loop */
+			cancel_job(e, x);
+			continue;
+		}
 		if (rc) {
 			/* a mirror whose token cannot be had: the next one */
 			if (failover(e, x, j->err.msg, 0))
@@ -857,7 +898,10 @@ static void token_done(struct reg_engine *e, struct reg_job *j, int rc)
 	}
 	/* back to the front of their queues, in their order */
 	while ((x = pop(&w->ready, &w->ready_tail)))
-		enqueue(e, x, 1);
+		if (e->cancelled)
+			cancel_job(e, x);
+		else
+			enqueue(e, x, 1);
 	free(w);
 	j->token = NULL;
 	finish(e, j, rc);
@@ -963,11 +1007,7 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 	char why[400], name[300];
 	long ms;
 
-	curl_multi_remove_handle(e->multi, j->h);
-	j->hs->active--;
-	e->active--;
-	if (j->bulk)
-		e->active_bulk--;
+	leave_multi(e, j);
 	curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &status);
 	j->resp->status = status;
 	if (status && !j->token) {
@@ -1110,9 +1150,99 @@ static void report(struct reg_engine *e, long long t, int force)
 	e->progress(e->progress_ctx, &s);
 }
 
+/* --- cancelling --- */
+
+/* End j (out of every list and off the multi already) with "cancelled":
+ * a token fetch takes the jobs waiting for it along. */
+static void cancel_job(struct reg_engine *e, struct reg_job *j)
+{
+	char name[300];
+
+	if (j->token) {
+		struct tokenwait *w = j->token, **pp, *x;
+		struct reg_job *wj;
+
+		for (pp = &e->tokens; (x = *pp); pp = &x->next)
+			if (x == w) {
+				*pp = w->next;
+				break;
+			}
+		while ((wj = pop(&w->waiters, &w->waiters_tail))) {
+			e->queued--;
+			cancel_job(e, wj);
+		}
+		free(w);
+		j->token = NULL;
+	}
+	if (j->h) { /* no reuse: the engine takes no more jobs */
+		curl_easy_cleanup(j->h);
+		j->h = NULL;
+	}
+	finish(e, j,
+	       err_set(&j->err, ERR_FAIL, "%s: cancelled (%s)",
+		       job_name(j, name, sizeof(name)), e->cancel_why));
+}
+
+/* A job still in the engine, taken out of where it was; NULL: none. */
+static struct reg_job *take_any(struct reg_engine *e)
+{
+	struct reg_job *j;
+
+	if ((j = e->in_flight)) {
+		leave_multi(e, j);
+		return j;
+	}
+	/* the waiters first: their token fetch then goes alone */
+	for (struct tokenwait *w = e->tokens; w; w = w->next)
+		if ((j = pop(&w->waiters, &w->waiters_tail)))
+			goto queued;
+	if ((j = e->timed)) {
+		e->timed = j->next;
+		j->next = NULL;
+		goto queued;
+	}
+	for (struct host *h = e->hosts; h; h = h->next)
+		if ((j = pop(&h->q_head, &h->q_tail)) ||
+		    (j = pop(&h->bq_head, &h->bq_tail)))
+			goto queued;
+	return NULL;
+queued:
+	e->queued--;
+	return j;
+}
+
+/* Every job left ends "cancelled". Callbacks it calls may call
+ * reg_engine_cancel_all again (nothing more to do then); their
+ * submissions are refused, so the loop ends. */
+static void cancel_sweep(struct reg_engine *e)
+{
+	struct reg_job *j;
+
+	if (e->sweeping)
+		return;
+	e->sweeping = 1;
+	while ((j = take_any(e)))
+		cancel_job(e, j);
+	e->sweeping = 0;
+}
+
+void reg_engine_cancel_all(struct reg_engine *e, const char *why)
+{
+	if (!e->cancelled)
+		snprintf(e->cancel_why, sizeof(e->cancel_why), "%s",
+			 why && *why ? why : "engine cancelled");
+	e->cancelled = 1;
+	cancel_sweep(e);
+}
+
+int reg_engine_cancelled(const struct reg_engine *e)
+{
+	return e->cancelled;
+}
+
 int reg_engine_run(struct reg_engine *e)
 {
-	if (e->running)
+	if (e->running || e->sweeping)
 		return ERR_FAIL;
 	e->running = 1;
 	for (;;) {
@@ -1123,6 +1253,10 @@ int reg_engine_run(struct reg_engine *e)
 
 		if (e->hook)
 			e->hook(e->hook_ctx);
+		/* what a callback left over (a token's waiters being let go
+		 * when it cancelled) */
+		if (e->cancelled)
+			cancel_sweep(e);
 		if (!e->active && !e->queued)
 			break;
 		wake_timed(e, t, &wait);
@@ -1148,6 +1282,8 @@ int reg_engine_run(struct reg_engine *e)
 					  (char **)&j);
 			completed(e, j, m->data.result);
 		}
+		if (e->cancelled)
+			continue; /* swept at the top, no wait */
 		if (e->active)
 			curl_multi_poll(e->multi, NULL, 0,
 					(int)(wait > 0 ? wait : 1), &numfds);

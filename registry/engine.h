@@ -88,7 +88,9 @@ struct reg_req {
 };
 
 /* Queue a job. Out of memory is ERR_FAIL naming the job; the callback is
- * then never called. May be called from a done callback. */
+ * then never called. May be called from a done callback. Refused
+ * (ERR_FAIL "METHOD what: cancelled (why)", no callback) once
+ * reg_engine_cancel_all was called. */
 int reg_engine_submit(struct reg_engine *e, const struct reg_req *r,
 		      struct err *err);
 
@@ -105,6 +107,26 @@ void reg_engine_set_hook(struct reg_engine *e, void (*fn)(void *ctx),
 /* Run until no job is left (including the ones callbacks submit). Calls
  * from inside a callback are refused (ERR_FAIL). */
 int reg_engine_run(struct reg_engine *e);
+
+/* End every job now: in flight (its transfer is taken off the multi and
+ * its handle cleaned up; a sink gets no more writes and no finish),
+ * queued, waiting for a token, held back by a Retry-After or a limit,
+ * or backing off before a retry. Each ends with ERR_FAIL
+ * "<job>: cancelled (<why>)" (why NULL or "": "engine cancelled"), its
+ * callback called exactly once, before this returns (when called from
+ * a callback, at the latest before reg_engine_run's next turn). From
+ * then on the engine is cancelled for the rest of its life: no job
+ * starts, reg_engine_submit refuses new ones (so callbacks submitting
+ * follow-ups get an error, not a job), and reg_engine_run returns
+ * promptly, now and when called again. Call it on the engine's thread:
+ * outside reg_engine_run, or inside it from the hook or a callback
+ * (another thread sets a flag the hook reads, then calls
+ * reg_engine_wakeup). Calling it again does nothing more (the first
+ * why stays). Every client of a reg_pool shares its engine: all of
+ * them are cancelled. */
+void reg_engine_cancel_all(struct reg_engine *e, const char *why);
+/* 1 once reg_engine_cancel_all was called. */
+int reg_engine_cancelled(const struct reg_engine *e);
 
 /* 1 while reg_engine_run is running (a caller inside a callback). */
 int reg_engine_running(const struct reg_engine *e);

@@ -1,6 +1,7 @@
 /* registry/engine.h's additions for fill on demand: the loop hook and a
  * wakeup from another thread, a job's own timeout, one-attempt jobs and
- * the sink's headers callback, against mhdfix.h's scripted server. */
+ * the sink's headers callback, reg_engine_cancel_all (a stalled transfer,
+ * a Retry-After hold, a queue), against mhdfix.h's scripted server. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -35,6 +36,18 @@ static void script(struct mhd_fix *f, const struct mhd_req *rq,
 		mhd_ans_body(a, 503, "application/json", "{}");
 		return;
 	}
+	if (!strcmp(rq->path, "/v2/limited")) {
+		mhd_ans_body(a, 429, "application/json", "{}");
+		mhd_ans_header(a, "Retry-After", "60");
+		return;
+	}
+	if (!strcmp(rq->path, "/v2/stall")) {
+		/* a transfer that barely moves: 32 bytes over ~16 s */
+		mhd_ans_body(a, 200, "application/octet-stream", BODY);
+		a->chunk = 1;
+		a->chunk_ms = 500;
+		return;
+	}
 	if (!strcmp(rq->path, "/v2/slow"))
 		a->hold_ms = 3000;
 	mhd_ans_body(a, 200, "application/octet-stream", BODY);
@@ -55,6 +68,7 @@ static void hfix_start(struct hfix *x, int hold_ms)
 	x->opt.retry_base_ms = 10;
 	x->opt.connect_timeout = 10;
 	x->opt.stall_timeout = 10;
+	x->opt.retry_after_max = 60;
 	x->opt.log = quiet;
 	cr_assert_eq(reg_client_new(&x->c, x->srv.host, &x->opt, &e), 0, "%s",
 		     e.msg);
@@ -74,6 +88,11 @@ static void hfix_stop(struct hfix *x)
 struct done {
 	int n, result, attempts;
 	long status;
+	char msg[ERR_MSG_MAX];
+	/* set: the callback tries to submit a follow-up to this engine and
+	 * keeps what reg_engine_submit said */
+	struct reg_client *follow_c;
+	int follow_rc;
 };
 
 static void on_done(struct reg_job *j, void *ctx)
@@ -85,6 +104,19 @@ static void on_done(struct reg_job *j, void *ctx)
 	d->result = reg_job_result(j);
 	d->attempts = reg_job_attempts(j);
 	d->status = r ? r->status : 0;
+	snprintf(d->msg, sizeof(d->msg), "%s", reg_job_err(j)->msg);
+	if (d->follow_c) {
+		struct reg_req q;
+		struct err e;
+
+		memset(&q, 0, sizeof(q));
+		q.client = d->follow_c;
+		q.url = "/v2/follow-up";
+		q.done = on_done;
+		q.ctx = d;
+		d->follow_rc =
+		    reg_engine_submit(reg_client_engine(d->follow_c), &q, &e);
+	}
 }
 
 static void submit(struct hfix *x, const char *url, struct done *d,
@@ -291,5 +323,157 @@ Test(reg_engine_hook, sink_headers_come_once_before_the_body)
 	cr_assert_eq(s.len_at_headers, 0);
 	cr_assert_eq(s.len, strlen(BODY));
 	cr_assert(!memcmp(s.data, BODY, s.len));
+	hfix_stop(&x);
+}
+
+/* The hook of a run to be cancelled: cancel_all once ready() says the
+ * jobs are where the test wants them. */
+struct canceller {
+	struct hfix *x;
+	int (*ready)(struct canceller *k);
+	int turns, cancelled_at;
+	long long t_cancel;
+};
+
+static void cancel_hook(void *ctx)
+{
+	struct canceller *k = ctx;
+	struct reg_engine_stats st;
+
+	k->turns++;
+	if (k->cancelled_at || !k->ready(k))
+		return;
+	k->cancelled_at = k->turns;
+	k->t_cancel = mhd_now_ms();
+	reg_engine_cancel_all(k->x->e, "test stop");
+	/* everything ended inside the call */
+	reg_engine_stats(k->x->e, &st);
+	cr_assert_eq(st.in_flight, 0);
+	cr_assert_eq(st.queued, 0);
+}
+
+/* The stalled transfer is at the server and in flight in the engine. */
+static int stall_in_flight(struct canceller *k)
+{
+	struct reg_engine_stats st;
+
+	reg_engine_stats(k->x->e, &st);
+	return st.in_flight == 1 && mhd_count(&k->x->srv, "GET /v2/stall") == 1;
+}
+
+static void assert_cancelled(const struct done *d)
+{
+	cr_assert_eq(d->n, 1, "callback called %d times", d->n);
+	cr_assert_eq(d->result, ERR_FAIL);
+	cr_assert(strstr(d->msg, ": cancelled (test stop)"), "%s", d->msg);
+}
+
+Test(reg_engine_hook, cancel_all_ends_a_stalled_transfer_and_the_queue)
+{
+	struct hfix x;
+	struct canceller k = {0};
+	struct done stall = {0}, queued = {0};
+	struct reg_engine_stats st;
+	struct reg_req q;
+	struct err e;
+	long long t0;
+
+	hfix_start(&x, 0);
+	k.x = &x;
+	k.ready = stall_in_flight;
+	/* the registry has not answered yet: one request at a time, so the
+	 * second waits in the queue behind the stalled one */
+	submit(&x, "/v2/stall", &stall, 0, 0);
+	queued.follow_c = x.c;
+	submit(&x, "/v2/queued", &queued, 0, 0);
+	reg_engine_set_hook(x.e, cancel_hook, &k);
+	t0 = mhd_now_ms();
+	cr_assert_eq(reg_engine_run(x.e), 0);
+	/* a guard against a hang, not a measure: the body takes ~16 s */
+	cr_assert_lt(mhd_now_ms() - t0, 20000);
+	cr_assert(k.cancelled_at > 0);
+	assert_cancelled(&stall);
+	cr_assert(strstr(stall.msg, "GET /v2/stall"), "%s", stall.msg);
+	assert_cancelled(&queued);
+	/* its callback's follow-up was refused, not queued */
+	cr_assert_eq(queued.follow_rc, ERR_FAIL);
+	cr_assert_eq(mhd_count(&x.srv, "GET /v2/queued"), 0);
+	cr_assert_eq(mhd_count(&x.srv, "GET /v2/follow-up"), 0);
+	reg_engine_stats(x.e, &st);
+	cr_assert_eq(st.in_flight, 0);
+	cr_assert_eq(st.queued, 0);
+	cr_assert_eq(st.done, 2);
+	cr_assert_eq(st.failed, 2);
+	/* cancelled for good: no new job, run returns at once */
+	cr_assert(reg_engine_cancelled(x.e));
+	memset(&q, 0, sizeof(q));
+	q.client = x.c;
+	q.url = "/v2/later";
+	q.done = on_done;
+	q.ctx = &queued;
+	cr_assert_eq(reg_engine_submit(x.e, &q, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, "cancelled (test stop)"), "%s", e.msg);
+	cr_assert_eq(reg_engine_run(x.e), 0);
+	cr_assert_eq(queued.n, 1);
+	reg_engine_set_hook(x.e, NULL, NULL);
+	hfix_stop(&x);
+}
+
+/* The first job got its 429 and backs off for the Retry-After (60 s);
+ * the registry's hold keeps the second one queued. */
+static int held_back(struct canceller *k)
+{
+	struct reg_engine_stats st;
+
+	reg_engine_stats(k->x->e, &st);
+	return st.retries >= 1 && st.in_flight == 0 && st.queued == 2;
+}
+
+Test(reg_engine_hook, cancel_all_ends_a_retry_after_hold)
+{
+	struct hfix x;
+	struct canceller k = {0};
+	struct done limited = {0}, held = {0};
+	long long t0;
+
+	hfix_start(&x, 0);
+	k.x = &x;
+	k.ready = held_back;
+	submit(&x, "/v2/limited", &limited, 0, 0);
+	submit(&x, "/v2/held", &held, 0, 0);
+	reg_engine_set_hook(x.e, cancel_hook, &k);
+	t0 = mhd_now_ms();
+	cr_assert_eq(reg_engine_run(x.e), 0);
+	cr_assert_lt(mhd_now_ms() - t0, 20000); /* a guard: the hold is 60 s */
+	cr_assert(k.cancelled_at > 0);
+	assert_cancelled(&limited);
+	cr_assert_eq(limited.attempts, 1);
+	assert_cancelled(&held);
+	cr_assert_eq(held.attempts, 0);
+	cr_assert_eq(mhd_count(&x.srv, "GET /v2/limited"), 1);
+	cr_assert_eq(mhd_count(&x.srv, "GET /v2/held"), 0);
+	reg_engine_set_hook(x.e, NULL, NULL);
+	hfix_stop(&x);
+}
+
+Test(reg_engine_hook, cancel_all_outside_run_ends_the_queue)
+{
+	struct hfix x;
+	struct done a = {0}, b = {0};
+
+	hfix_start(&x, 0);
+	submit(&x, "/v2/a", &a, 0, 0);
+	b.follow_c = x.c;
+	submit(&x, "/v2/b", &b, 0, 0);
+	reg_engine_cancel_all(x.e, "test stop");
+	/* the callbacks came in the call */
+	assert_cancelled(&a);
+	assert_cancelled(&b);
+	cr_assert_eq(b.follow_rc, ERR_FAIL);
+	reg_engine_cancel_all(x.e, "again"); /* nothing more */
+	cr_assert_eq(a.n, 1);
+	cr_assert_eq(b.n, 1);
+	cr_assert_eq(reg_engine_run(x.e), 0);
+	cr_assert_eq(mhd_count(&x.srv, "GET"), 0);
 	hfix_stop(&x);
 }
