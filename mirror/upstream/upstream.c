@@ -30,6 +30,9 @@
 
 #define TAG_TABLE_MAX 100000
 #define TAG_BUCKETS 4096
+#define KEPT_MAX 1024	 /* finished lists kept for reuse */
+#define CHECK_BACKOFF 30 /* s: a failed check counts this long */
+#define EXPIRE_MS 100	 /* how often stored fills' deadlines are due */
 
 enum fill_kind { F_MANIFEST, F_BLOB, F_LIST };
 
@@ -52,7 +55,10 @@ struct serve_fill {
 	struct oci_digest digest; /* blob; referrers: subject */
 	enum serve_fill_list list;
 	int refs;     /* under u->mu */
-	int in_table; /* under u->mu */
+	int in_table; /* under u->mu: 1 running, 2 kept (a finished list) */
+	int shut;     /* under u->mu: failed by if_shutdown */
+	long long deadline_ms; /* under u->mu: a stored fill's, or 0 */
+	int expired;	       /* the deadline failed it (fill thread) */
 	double done_at;
 	long long t0_ms; /* of the current upstream request */
 	/* under mu */
@@ -86,8 +92,12 @@ struct upstream {
 	int started;
 	pthread_mutex_t mu; /* table, queue, refs, stopping */
 	pthread_cond_t cv;
-	struct serve_fill *table;
+	struct serve_fill *table; /* running fills */
 	size_t n_fills;
+	struct serve_fill *kept_head, *kept_tail; /* oldest first */
+	size_t n_kept;
+	size_t n_timed; /* fills with a deadline */
+	long long next_expire_ms;
 	struct serve_fill *q_head, *q_tail;
 	int stopping, quit;
 	/* tag check times, under tmu */
@@ -161,7 +171,8 @@ static void tag_unlist(struct upstream *u, struct tagent *t)
 	t->prev = t->next = NULL;
 }
 
-static void tag_checked(struct upstream *u, const char *repo, const char *tag)
+static void tag_checked_at(struct upstream *u, const char *repo,
+			   const char *tag, double at)
 {
 	char key[OCI_REPO_MAX + OCI_TAG_MAX + 2];
 	struct tagent **pp, *t;
@@ -195,7 +206,7 @@ static void tag_checked(struct upstream *u, const char *repo, const char *tag)
 		*pp = t;
 		u->n_tags++;
 	}
-	t->at = now_s();
+	t->at = at;
 	t->prev = u->newest;
 	if (u->newest)
 		u->newest->next = t;
@@ -205,11 +216,29 @@ static void tag_checked(struct upstream *u, const char *repo, const char *tag)
 	pthread_mutex_unlock(&u->tmu);
 }
 
+static void tag_checked(struct upstream *u, const char *repo, const char *tag)
+{
+	tag_checked_at(u, repo, tag, now_s());
+}
+
+/* A stored tag's check failed: it counts as fresh for a shorter while
+ * (min(CHECK_BACKOFF, tag_ttl)), then it is checked again. */
+static void check_failed(struct serve_fill *f)
+{
+	struct upstream *u = f->u;
+	double b = u->o.tag_ttl < CHECK_BACKOFF ? u->o.tag_ttl : CHECK_BACKOFF;
+
+	if (f->kind == F_MANIFEST && f->stored && !strchr(f->ref, ':'))
+		tag_checked_at(u, f->repo, f->ref,
+			       now_s() - (double)u->o.tag_ttl + b);
+}
+
 /* --- fills: state, waiters, references --- */
 
-/* Set f's state (unless it ended already) and wake every waiter. */
-static void fill_update(struct serve_fill *f, enum serve_fill_state state,
-			int64_t size, uint64_t avail, int code, const char *msg)
+/* Set f's state (unless it ended already) and wake every waiter; 1 when
+ * the state was set. */
+static int fill_update(struct serve_fill *f, enum serve_fill_state state,
+		       int64_t size, uint64_t avail, int code, const char *msg)
 {
 	struct waiter *ws;
 	size_t n;
@@ -218,7 +247,7 @@ static void fill_update(struct serve_fill *f, enum serve_fill_state state,
 	if (f->st.state == SERVE_FILL_DONE ||
 	    f->st.state == SERVE_FILL_FAILED) {
 		pthread_mutex_unlock(&f->mu);
-		return;
+		return 0;
 	}
 	f->st.state = state;
 	if (size >= 0)
@@ -238,12 +267,14 @@ static void fill_update(struct serve_fill *f, enum serve_fill_state state,
 	for (size_t i = 0; i < n; i++)
 		ws[i].wake(ws[i].arg);
 	free(ws);
+	return 1;
 }
 
+/* Counted once: a late end after a deadline's failure is not. */
 static void fill_fail(struct serve_fill *f, int code, const char *msg)
 {
-	atomic_fetch_add(&f->u->failures, 1);
-	fill_update(f, SERVE_FILL_FAILED, -1, 0, code, msg);
+	if (fill_update(f, SERVE_FILL_FAILED, -1, 0, code, msg))
+		atomic_fetch_add(&f->u->failures, 1);
 }
 
 static void fill_free(struct serve_fill *f)
@@ -275,28 +306,73 @@ static void table_remove(struct upstream *u, struct serve_fill *f)
 static void unref_locked(struct serve_fill *f)
 {
 	if (--f->refs == 0) {
-		if (f->in_table)
+		if (f->in_table == 1)
 			table_remove(f->u, f);
 		fill_free(f);
 	}
 }
 
-/* The job's end: out of the table (a DONE list stays tag_ttl, holding
- * the table's reference), and the job's reference dropped. */
+/* Under u->mu: the oldest kept list dropped (the kept list's
+ * reference). */
+static void kept_drop_oldest(struct upstream *u)
+{
+	struct serve_fill *f = u->kept_head;
+
+	u->kept_head = f->next;
+	if (!u->kept_head)
+		u->kept_tail = NULL;
+	f->next = NULL;
+	f->in_table = 0;
+	u->n_kept--;
+	unref_locked(f);
+}
+
+/* Under u->mu: expired kept lists dropped (all keep tag_ttl, so the
+ * oldest expire first). */
+static void kept_purge(struct upstream *u)
+{
+	double t = now_s();
+
+	while (u->kept_head &&
+	       t - u->kept_head->done_at >= (double)u->o.tag_ttl)
+		kept_drop_oldest(u);
+}
+
+/* Under u->mu: keep a finished list (at most KEPT_MAX, the oldest
+ * dropped); it counts against no limit of running fills. */
+static void kept_add(struct upstream *u, struct serve_fill *f)
+{
+	while (u->n_kept >= KEPT_MAX && u->kept_head)
+		kept_drop_oldest(u);
+	f->done_at = now_s();
+	f->refs++; /* the kept list's */
+	f->in_table = 2;
+	f->next = NULL;
+	if (u->kept_tail)
+		u->kept_tail->next = f;
+	else
+		u->kept_head = f;
+	u->kept_tail = f;
+	u->n_kept++;
+}
+
+/* The job's end: out of the table (a DONE list is kept tag_ttl), and the
+ * job's reference dropped. */
 static void fill_job_end(struct serve_fill *f)
 {
 	struct upstream *u = f->u;
 
 	atomic_fetch_sub(&u->in_flight, 1);
 	pthread_mutex_lock(&u->mu);
-	if (f->in_table) {
+	if (f->deadline_ms) {
+		f->deadline_ms = 0;
+		u->n_timed--;
+	}
+	if (f->in_table == 1) {
+		table_remove(u, f);
 		if (f->kind == F_LIST && f->st.state == SERVE_FILL_DONE &&
-		    !u->stopping) {
-			f->done_at = now_s();
-			f->refs++; /* the table's */
-		} else {
-			table_remove(u, f);
-		}
+		    !f->expired && !u->stopping)
+			kept_add(u, f);
 	}
 	unref_locked(f);
 	pthread_mutex_unlock(&u->mu);
@@ -323,20 +399,19 @@ static struct serve_fill *fill_new(struct upstream *u, enum fill_kind kind,
 	return f;
 }
 
-/* Under u->mu: the running (or kept) fill of key, or NULL. An expired
- * kept list is dropped. */
+/* Under u->mu: the running (or kept) fill of key, or NULL. Expired
+ * kept lists are dropped first. */
 static struct serve_fill *table_find(struct upstream *u, const char *key)
 {
-	for (struct serve_fill *f = u->table; f; f = f->next) {
-		if (strcmp(f->key, key))
-			continue;
-		if (f->done_at > 0 && now_s() - f->done_at >= u->o.tag_ttl) {
-			table_remove(u, f);
-			unref_locked(f); /* the table's */
-			return NULL;
-		}
-		return f;
-	}
+	struct serve_fill *f;
+
+	kept_purge(u);
+	for (f = u->table; f; f = f->next)
+		if (!strcmp(f->key, key))
+			return f;
+	for (f = u->kept_head; f; f = f->next)
+		if (!strcmp(f->key, key))
+			return f;
 	return NULL;
 }
 
@@ -413,6 +488,12 @@ fill_get(struct upstream *u, enum fill_kind kind, const char *key,
 		return NULL;
 	}
 	init(f, arg);
+	if (f->stored) {
+		/* stored content is served if no answer comes in time:
+		 * the deadline covers queueing, tokens, holds and retries */
+		f->deadline_ms = now_ms() + (long long)u->o.timeout * 1000;
+		u->n_timed++;
+	}
 	table_add(u, f, 2); /* the caller's and the job's */
 	queue_locked(u, f);
 	pthread_mutex_unlock(&u->mu);
@@ -457,14 +538,24 @@ static void start_background_blob(struct serve_fill *m,
 	    (store_blob_exists(NULL, u->s, &d->digest) &&
 	     store_blob_linked(u->s, m->repo, &d->digest)))
 		return;
-	snprintf(key, sizeof(key), "b %s", d->digest.str);
+	snprintf(key, sizeof(key), "b %s %s", m->repo, d->digest.str);
 	memset(&r, 0, sizeof(r));
 	snprintf(r.host, sizeof(r.host), "%s", m->host);
 	snprintf(r.path, sizeof(r.path), "%s", m->path);
 	pthread_mutex_lock(&u->mu);
-	if (u->stopping || table_find(u, key) || u->n_fills >= u->o.max_fills ||
-	    !(f = fill_new(u, F_BLOB, key, m->repo, &r))) {
+	if (u->stopping || table_find(u, key)) {
 		pthread_mutex_unlock(&u->mu);
+		return;
+	}
+	if (u->n_fills >= u->o.max_fills ||
+	    !(f = fill_new(u, F_BLOB, key, m->repo, &r))) {
+		int full = u->n_fills >= u->o.max_fills;
+
+		pthread_mutex_unlock(&u->mu);
+		atomic_fetch_add(&u->failures, 1);
+		ulog(u, "upstream: background fetch of %s/%s@%s skipped: %s",
+		     m->host, m->path, d->digest.str,
+		     full ? "too many fetches" : "out of memory");
 		return;
 	}
 	f->digest = d->digest;
@@ -553,8 +644,10 @@ static void manifest_got(void *ctx, int rc, struct reg_manifest *m,
 		rc = manifest_store(f, m, &err);
 		e = &err;
 	}
-	if (rc && f->stored)
+	if (rc && f->stored && !f->expired) {
 		atomic_fetch_add(&f->u->stale, 1); /* the stored tag stands */
+		check_failed(f);
+	}
 	if (rc)
 		fill_fail(f, rc, e->msg);
 	else
@@ -597,7 +690,10 @@ static void revalidate_done(struct reg_job *j, void *ctx)
 	}
 	log_end(f, "HEAD", what, rc, &e, 0, NULL);
 	if (rc) {
-		atomic_fetch_add(&u->stale, 1);
+		if (!f->expired) {
+			atomic_fetch_add(&u->stale, 1);
+			check_failed(f);
+		}
 		fill_fail(f, rc, e.msg);
 		fill_job_end(f);
 		return;
@@ -643,6 +739,7 @@ static void manifest_start(struct serve_fill *f)
 	q.client = c;
 	if (rc || reg_engine_submit(u->pool.engine, &q, &e)) {
 		atomic_fetch_add(&u->stale, 1);
+		check_failed(f);
 		fill_fail(f, e.code, e.msg);
 		fill_job_end(f);
 	}
@@ -878,6 +975,10 @@ static void list_start(struct serve_fill *f)
 
 static void start_fill(struct upstream *u, struct serve_fill *f)
 {
+	if (f->expired) { /* failed while queued: nothing to send */
+		fill_job_end(f);
+		return;
+	}
 	if (u->stopping) {
 		fill_update(f, SERVE_FILL_FAILED, -1, 0, ERR_FAIL, "stopping");
 		fill_job_end(f);
@@ -890,12 +991,61 @@ static void start_fill(struct upstream *u, struct serve_fill *f)
 	}
 }
 
-/* The engine's hook and the loop: submit what was queued. */
+/* Stored fills past their deadline fail (the stored content is served);
+ * the job goes on, and its late end changes nothing for the callers. */
+static void expire(struct upstream *u)
+{
+	struct serve_fill *due[32];
+	long long t = now_ms();
+	size_t n;
+
+	pthread_mutex_lock(&u->mu);
+	if (!u->n_timed || t < u->next_expire_ms) {
+		pthread_mutex_unlock(&u->mu);
+		return;
+	}
+	u->next_expire_ms = t + EXPIRE_MS;
+	pthread_mutex_unlock(&u->mu);
+	do {
+		n = 0;
+		pthread_mutex_lock(&u->mu);
+		for (struct serve_fill *f = u->table; f && n < 32; f = f->next)
+			if (f->deadline_ms && t >= f->deadline_ms) {
+				f->deadline_ms = 0;
+				u->n_timed--;
+				f->expired = 1;
+				f->refs++;
+				due[n++] = f;
+			}
+		pthread_mutex_unlock(&u->mu);
+		for (size_t i = 0; i < n; i++) {
+			struct serve_fill *f = due[i];
+			char msg[128];
+
+			snprintf(msg, sizeof(msg),
+				 "upstream: no answer within %us",
+				 u->o.timeout);
+			ulog(u, "upstream %s/%s: %s, stored content served",
+			     f->host, f->path, msg);
+			atomic_fetch_add(&u->stale, 1);
+			check_failed(f);
+			fill_fail(f, ERR_TIMEOUT, msg);
+		}
+		pthread_mutex_lock(&u->mu);
+		for (size_t i = 0; i < n; i++)
+			unref_locked(due[i]);
+		pthread_mutex_unlock(&u->mu);
+	} while (n == 32);
+}
+
+/* The engine's hook (every loop turn, at most ~200 ms apart while
+ * requests run) and the loop: deadlines, then submit what was queued. */
 static void drain(void *ctx)
 {
 	struct upstream *u = ctx;
 	struct serve_fill *f;
 
+	expire(u);
 	for (;;) {
 		pthread_mutex_lock(&u->mu);
 		f = u->q_head;
@@ -917,8 +1067,23 @@ static void *fill_thread(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&u->mu);
-		while (!u->q_head && !u->quit)
-			pthread_cond_wait(&u->cv, &u->mu);
+		while (!u->q_head && !u->quit) {
+			struct timespec ts;
+
+			if (!u->n_timed) {
+				pthread_cond_wait(&u->cv, &u->mu);
+				continue;
+			}
+			/* deadlines are due even with nothing in the engine */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += EXPIRE_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&u->cv, &u->mu, &ts);
+			break;
+		}
 		if (!u->q_head && u->quit) {
 			pthread_mutex_unlock(&u->mu);
 			break;
@@ -1053,11 +1218,9 @@ static struct serve_fill *if_blob(void *ctx, const char *repo,
 	a.link_only = store_blob_exists(NULL, u->s, d);
 	if (a.link_only && store_blob_linked(u->s, repo, d))
 		return stored_blob(u, repo, &r, d, err);
-	/* one fetch per digest; a link-only check is per repository */
-	if (a.link_only)
-		snprintf(key, sizeof(key), "l %s %s", repo, d->str);
-	else
-		snprintf(key, sizeof(key), "b %s", d->str);
+	/* one fetch (or link-only check) per repository and digest: it
+	 * fetches with, and links, that repository alone */
+	snprintf(key, sizeof(key), "b %s %s", repo, d->str);
 	return fill_get(u, F_BLOB, key, repo, &r, binit, &a, err);
 }
 
@@ -1115,9 +1278,15 @@ static int if_wait(struct serve_fill *f, const struct serve_fill_status *seen,
 	pthread_mutex_lock(&f->mu);
 	if (f->st.state != seen->state || f->st.available != seen->available ||
 	    f->st.state == SERVE_FILL_DONE ||
-	    f->st.state == SERVE_FILL_FAILED ||
-	    OCI_VEC_RESERVE(f->waiters, f->n_waiters, f->cap_waiters, 1, 0)) {
+	    f->st.state == SERVE_FILL_FAILED) {
 		pthread_mutex_unlock(&f->mu);
+		return 1;
+	}
+	if (OCI_VEC_RESERVE(f->waiters, f->n_waiters, f->cap_waiters, 1, 0)) {
+		/* no room to wait: the fill fails, so the caller sees a
+		 * change rather than spinning */
+		pthread_mutex_unlock(&f->mu);
+		fill_fail(f, ERR_FAIL, "out of memory");
 		return 1;
 	}
 	suspend(arg);
@@ -1188,29 +1357,39 @@ static void if_stats(void *ctx, struct serve_upstream_stats *out)
 	out->in_flight = atomic_load(&u->in_flight);
 }
 
+/* Every running fill fails, one at a time (no allocation): nothing is
+ * added once stopping is set, so the walk goes on from a fill still in
+ * the table, or from the start when it left. */
 static void if_shutdown(void *ctx)
 {
 	struct upstream *u = ctx;
-	struct serve_fill **fs = NULL;
-	size_t n = 0;
+	struct serve_fill *f;
 
 	pthread_mutex_lock(&u->mu);
 	__atomic_store_n(&u->stopping, 1, __ATOMIC_RELEASE);
-	fs = calloc(u->n_fills ? u->n_fills : 1, sizeof(*fs));
-	for (struct serve_fill *f = u->table; f && fs; f = f->next) {
+	f = u->table;
+	for (;;) {
+		while (f && f->shut)
+			f = f->next;
+		if (!f)
+			break;
+		f->shut = 1;
 		f->refs++;
-		fs[n++] = f;
+		pthread_mutex_unlock(&u->mu);
+		/* outside u->mu: waking calls into MHD */
+		fill_update(f, SERVE_FILL_FAILED, -1, 0, ERR_FAIL, "stopping");
+		pthread_mutex_lock(&u->mu);
+		if (f->in_table == 1 && f->refs > 1) {
+			struct serve_fill *next = f->next;
+
+			unref_locked(f);
+			f = next;
+		} else {
+			unref_locked(f);
+			f = u->table;
+		}
 	}
 	pthread_mutex_unlock(&u->mu);
-	/* outside u->mu: waking calls into MHD */
-	for (size_t i = 0; i < n; i++)
-		fill_update(fs[i], SERVE_FILL_FAILED, -1, 0, ERR_FAIL,
-			    "stopping");
-	pthread_mutex_lock(&u->mu);
-	for (size_t i = 0; i < n; i++)
-		unref_locked(fs[i]);
-	pthread_mutex_unlock(&u->mu);
-	free(fs);
 	if (u->pool.engine)
 		reg_engine_wakeup(u->pool.engine);
 }
@@ -1310,6 +1489,12 @@ void upstream_stop(struct upstream *u)
 		struct serve_fill *f = u->table;
 
 		u->table = f->next;
+		fill_free(f);
+	}
+	while (u->kept_head) {
+		struct serve_fill *f = u->kept_head;
+
+		u->kept_head = f->next;
 		fill_free(f);
 	}
 	for (size_t i = 0; i < TAG_BUCKETS; i++)

@@ -26,6 +26,7 @@ struct ureg {
 	int corrupt;	   /* serve the blob with its last byte changed */
 	atomic_int *ready; /* the blob waits until this reaches hold_for */
 	int hold_for;
+	int head_status; /* answer HEADs of the manifest with this */
 };
 
 static struct ureg R;
@@ -65,6 +66,11 @@ static void script(struct mhd_fix *f, const struct mhd_req *rq,
 		return;
 	}
 	snprintf(p, sizeof(p), "/v2/lib/app/manifests/v1");
+	if (!strcmp(rq->path, p) && R.head_status &&
+	    !strcmp(rq->method, "HEAD")) {
+		a->status = R.head_status;
+		return;
+	}
 	if (!strcmp(rq->path, p)) {
 		mhd_ans_body(a, 200, MT_MANIFEST, R.manifest);
 		mhd_ans_header(a, "Docker-Content-Digest", R.dm.str);
@@ -129,6 +135,8 @@ struct ufix {
 	char repo[128];
 };
 
+static unsigned fix_max_fills; /* 0: the default */
+
 static void quiet(void *ctx, enum reg_log_level l, const char *m)
 {
 	(void)ctx;
@@ -171,6 +179,7 @@ static void ufix_start(struct ufix *x, const char *host, unsigned ttl)
 	upstream_options_init(&o);
 	o.tag_ttl = ttl;
 	o.timeout = 2;
+	o.max_fills = fix_max_fills;
 	o.log = log_line;
 	cr_assert_eq(upstream_start(&x->u, &x->st.st, &x->cfg, &x->ro, &o, &e),
 		     0, "%s", e.msg);
@@ -531,5 +540,117 @@ Test(upstream, blob_stored_for_another_repo_is_checked_then_linked)
 	cr_assert_eq(st.state, SERVE_FILL_DONE);
 	x.up->release(f);
 	cr_assert_eq(mhd_count(&x.srv, key), 1);
+	ufix_stop(&x);
+}
+
+Test(upstream, kept_lists_do_not_count_against_max_fills)
+{
+	struct ufix x;
+	struct serve_fill *f;
+	struct serve_fill_status st;
+	struct serve_upstream_stats s;
+	struct oci_digest subj;
+	struct err e;
+	char text[32];
+
+	ureg_init();
+	fix_max_fills = 4;
+	ufix_start(&x, NULL, 300);
+	fix_max_fills = 0;
+	/* more distinct finished lists than fills may run at once: each
+	 * is kept for reuse, none is refused */
+	for (int i = 0; i < 12; i++) {
+		snprintf(text, sizeof(text), "subject %d", i);
+		oci_digest_of(&subj, OCI_SHA256, text, strlen(text));
+		f = x.up->list(x.up->ctx, SERVE_FILL_REFERRERS, x.repo, &subj,
+			       0, &e);
+		cr_assert(f, "list %d: %s", i, e.msg);
+		wait_end(x.up, f, &st);
+		cr_assert_eq(st.state, SERVE_FILL_DONE, "%d: %s", i, st.msg);
+		x.up->release(f);
+	}
+	x.up->stats(x.up->ctx, &s);
+	cr_assert_eq(s.list_fetches, 12);
+	/* a kept list is reused */
+	f = x.up->list(x.up->ctx, SERVE_FILL_REFERRERS, x.repo, &subj, 0, &e);
+	cr_assert(f, "%s", e.msg);
+	x.up->status(f, &st);
+	cr_assert_eq(st.state, SERVE_FILL_DONE);
+	x.up->release(f);
+	x.up->stats(x.up->ctx, &s);
+	cr_assert_eq(s.list_fetches, 12);
+	/* and a manifest fill still starts */
+	f = x.up->manifest(x.up->ctx, x.repo, "v1", 0, &e);
+	cr_assert(f, "%s", e.msg);
+	wait_end(x.up, f, &st);
+	cr_assert_eq(st.state, SERVE_FILL_DONE, "%s", st.msg);
+	x.up->release(f);
+	settle(&x);
+	ufix_stop(&x);
+}
+
+Test(upstream, blob_fill_is_per_repository)
+{
+	struct ufix x;
+	struct serve_fill *f1, *f2;
+	struct serve_fill_status st;
+	atomic_int go = 0;
+	char other[160], key[300];
+	struct err e;
+
+	ureg_init();
+	R.ready = &go;
+	R.hold_for = 1;
+	ufix_start(&x, NULL, 300);
+	snprintf(other, sizeof(other), "%s/lib/other", x.host);
+	/* lib/app's fetch is held in flight while lib/other asks */
+	f1 = x.up->blob(x.up->ctx, x.repo, &R.dblob, &e);
+	cr_assert(f1, "%s", e.msg);
+	f2 = x.up->blob(x.up->ctx, other, &R.dblob, &e);
+	cr_assert(f2, "%s", e.msg);
+	cr_assert_neq(f1, f2);
+	/* lib/other is not on the registry: its own fetch, its own 404 */
+	wait_end(x.up, f2, &st);
+	cr_assert_eq(st.state, SERVE_FILL_FAILED);
+	cr_assert_eq(st.code, ERR_NOT_FOUND, "%d %s", st.code, st.msg);
+	x.up->release(f2);
+	atomic_store(&go, 1);
+	wait_end(x.up, f1, &st);
+	cr_assert_eq(st.state, SERVE_FILL_DONE, "%s", st.msg);
+	x.up->release(f1);
+	cr_assert(store_blob_linked(&x.st.st, x.repo, &R.dblob));
+	cr_assert_not(store_blob_linked(&x.st.st, other, &R.dblob));
+	snprintf(key, sizeof(key), "GET /v2/lib/other/blobs/%s", R.dblob.str);
+	cr_assert_eq(mhd_count(&x.srv, key), 1);
+	ufix_stop(&x);
+}
+
+Test(upstream, failed_check_counts_fresh_for_a_while)
+{
+	struct ufix x;
+	struct serve_fill *f;
+	struct serve_fill_status st;
+	struct serve_upstream_stats s;
+	struct oci_digest d;
+	struct err e;
+
+	ureg_init();
+	R.head_status = 500;
+	ufix_start(&x, NULL, 300);
+	d = fix_manifest(&x.st, x.repo, R.manifest, MT_MANIFEST);
+	fix_tag(&x.st, x.repo, "v1", &d, MT_MANIFEST);
+	cr_assert_eq(x.up->tag_fresh(x.up->ctx, x.repo, "v1"), 0);
+	f = x.up->manifest(x.up->ctx, x.repo, "v1", 1, &e);
+	cr_assert(f, "%s", e.msg);
+	wait_end(x.up, f, &st);
+	cr_assert_eq(st.state, SERVE_FILL_FAILED);
+	x.up->release(f);
+	/* the next read within the back-off is served from the store:
+	 * fresh, so no second HEAD goes out */
+	cr_assert_eq(x.up->tag_fresh(x.up->ctx, x.repo, "v1"), 1);
+	cr_assert_eq(mhd_count(&x.srv, "HEAD /v2/lib/app/manifests/v1"), 1);
+	x.up->stats(x.up->ctx, &s);
+	cr_assert_eq(s.stale, 1);
+	cr_assert_eq(s.revalidations, 1);
 	ufix_stop(&x);
 }
