@@ -1045,7 +1045,12 @@ static void drain(void *ctx)
 	struct upstream *u = ctx;
 	struct serve_fill *f;
 
-	expire(u);
+	/* at shutdown nothing waits on a stalled transfer or a Retry-After
+	 * hold: every job ends now, and the run returns */
+	if (__atomic_load_n(&u->stopping, __ATOMIC_ACQUIRE))
+		reg_engine_cancel_all(u->pool.engine, "serve is stopping");
+	else
+		expire(u);
 	for (;;) {
 		pthread_mutex_lock(&u->mu);
 		f = u->q_head;
