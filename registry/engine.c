@@ -999,6 +999,20 @@ static void sink_completed(struct reg_engine *e, struct reg_job *j, CURLcode cc,
 		       job_where(j, where, sizeof(where)), why));
 }
 
+/* j's URL is absolute on another origin than its endpoint's: it was sent
+ * without credentials, and its 401 teaches the endpoint's cache nothing
+ * (another host's realm must never get this registry's Basic line). */
+static int job_foreign(const struct reg_job *j)
+{
+	const char *base = j->c->conn.base;
+	size_t bl = strlen(base);
+
+	if (strncmp(j->url, "http://", 7) && strncmp(j->url, "https://", 8))
+		return 0;
+	return !bl || strncmp(j->url, base, bl) ||
+	       (j->url[bl] && j->url[bl] != '/');
+}
+
 static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 {
 	const struct reg_options *o = j->c->conn.opt;
@@ -1032,7 +1046,8 @@ static void completed(struct reg_engine *e, struct reg_job *j, CURLcode cc)
 		if (until > j->hs->not_before_ms)
 			j->hs->not_before_ms = until;
 	}
-	if (status == 401 && !j->token && j->auth_retries < 2) {
+	if (status == 401 && !j->token && !job_foreign(j) &&
+	    j->auth_retries < 2) {
 		const char *now_auth = NULL;
 		char scope[700];
 		int rc;
