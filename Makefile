@@ -29,7 +29,7 @@ HDRS := $(shell find oci registry mirror cli -name '*.h' | LC_ALL=C sort)
 CLI_SRC := $(wildcard cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
-TEST_MODULES := oci registry mirror cli
+TEST_MODULES := oci registry mirror upstream cli
 TEST_BINS := $(TEST_MODULES:%=$(BUILD)/tests/unit-%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 

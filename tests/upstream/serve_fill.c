@@ -11,8 +11,8 @@
 #include "mirror/serve/serve.h"
 #include "mirror/serve/upstream.h"
 #include "oci/buf.h"
-#include "storefix.h"
-#include "httpfix.h"
+#include "tests/mirror/storefix.h"
+#include "tests/mirror/httpfix.h"
 
 #define UP "up.example/team/app" /* a repository the fake serves */
 #define BLOB_LEN (300 * 1024)

@@ -11,7 +11,7 @@
 #include "mirror/store/store.h"
 #include "mirror/upstream/upstream.h"
 #include "oci/digest.h"
-#include "storefix.h"
+#include "tests/mirror/storefix.h"
 #include "tests/registry/mhdfix.h"
 
 #define BLOB_LEN (256 * 1024)
