@@ -66,6 +66,11 @@ struct mhd_ans {
 	int chunk_ms;	   /* and sleep this long before each */
 	int hold_ms;	   /* > 0: this answer's hold instead of the
 			      fixture's */
+	/* not NULL: hold the answer until *hold_until reaches hold_n (at
+	 * most 10 s), outside the fixture's lock, so that other requests
+	 * are answered meanwhile */
+	atomic_int *hold_until;
+	int hold_n;
 };
 
 typedef void (*mhd_script)(struct mhd_fix *f, const struct mhd_req *rq,
@@ -312,6 +317,10 @@ static enum MHD_Result mhd_handle(void *cls, struct MHD_Connection *conn,
 					    : &f->in_flight) < f->await_n;
 	     waited += 2)
 		mhd_sleep_ms(2);
+	for (int i = 0;
+	     a.hold_until && i < 1000 && atomic_load(a.hold_until) < a.hold_n;
+	     i++)
+		mhd_sleep_ms(10);
 	hold = a.hold_ms > 0 ? a.hold_ms : f->hold_ms;
 	if (hold > 0)
 		mhd_sleep_ms(hold < 2000 ? hold : 2000);
