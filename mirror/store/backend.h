@@ -25,8 +25,25 @@
 
 #include "mirror/store/store.h"
 
+/* What a backend is (store_ops.flags). */
+enum {
+	/* blob_open copies the blob into a local temp file first: read large
+	 * blobs with blob_read_at (serve streams them) */
+	STORE_BE_REMOTE = 1,
+	/* other processes (serve replicas, a sync writer elsewhere) use the
+	 * same store at once: upload sessions are kept in it (upload_*) */
+	STORE_BE_SHARED = 2,
+};
+
+/* One object of the store, by its key relative to the store's root
+ * ("blobs/sha256/<hex>", "repositories/<repo>/_tags/v1", "tmp/XXXX");
+ * mtime is its last modification (seconds since the epoch). */
+typedef int (*store_walk_fn)(void *ctx, const char *key, int64_t size,
+			     int64_t mtime);
+
 struct store_ops {
 	const char *name;
+	unsigned flags; /* STORE_BE_* */
 	/* state for the store at root (borrowed; outlives the state) */
 	int (*open)(void **be_out, const char *root, int create,
 		    struct err *err);
@@ -91,9 +108,65 @@ struct store_ops {
 	 * starting with '.'; none when absent; free with fsutil_names_free */
 	int (*state_list)(char ***out, size_t *n_out, void *be, const char *key,
 			  struct err *err);
+
+	/* Up to len bytes of blob d from offset off into buf; *got_out is
+	 * fewer only at the end (0 at or past it). ERR_NOT_FOUND when
+	 * absent. */
+	int (*blob_read_at)(size_t *got_out, void *be,
+			    const struct oci_digest *d, uint64_t off, void *buf,
+			    size_t len, struct err *err);
+	/* A URL a client may GET blob d from directly for ttl seconds (S3: a
+	 * presigned URL); NULL op: the backend has none. Caller frees. */
+	int (*blob_url)(char **out, void *be, const struct oci_digest *d,
+			unsigned ttl, struct err *err);
+
+	/* gc and verify, over keys relative to the store's root. walk visits
+	 * every object under prefix ("blobs/", "repositories/", "tmp/"; ""
+	 * for all), recursively, in no set order; cb returns nonzero to
+	 * stop. An absent prefix has nothing under it. ERR_FAIL naming what
+	 * could not be listed (after the rest was visited). */
+	int (*walk)(void *be, const char *prefix, store_walk_fn cb, void *ctx,
+		    struct err *err);
+	/* ERR_NOT_FOUND when absent */
+	int (*remove)(void *be, const char *key, struct err *err);
+	/* move one object to another key (verify's quarantine/) */
+	int (*move)(void *be, const char *from, const char *to,
+		    struct err *err);
+	/* The backend's own leftovers older than cutoff (seconds since the
+	 * epoch): the filesystem's tmp/ files, S3's abandoned multipart
+	 * uploads and upload sessions. Each one is reported to cb (key: what
+	 * it is, e.g. "tmp/abc" or "multipart blobs/sha256/<hex>") and, unless
+	 * dry_run, removed. Called by gc with the store lock held. */
+	int (*sweep)(void *be, int64_t cutoff, int dry_run, store_walk_fn cb,
+		     void *ctx, struct err *err);
+
+	/* Upload sessions kept in a shared store (STORE_BE_SHARED; NULL ops
+	 * otherwise). A session is id (a name of [A-Za-z0-9-], at most 64)
+	 * for repo, with the bytes [0, offset) so far. upload_append adds the
+	 * bytes [off, off + len) of fd (read with pread) and sets the
+	 * session's offset to off + len: ERR_CONFLICT when the session's
+	 * offset is not off (another replica wrote meanwhile). upload_info
+	 * gives the session's offset and repo (repo_out: OCI_REPO_MAX bytes);
+	 * ERR_NOT_FOUND for an unknown session. upload_read_at reads the
+	 * session's bytes as blob_read_at does. upload_forget removes it. */
+	int (*upload_append)(void *be, const char *id, const char *repo,
+			     uint64_t off, int fd, uint64_t len,
+			     struct err *err);
+	int (*upload_info)(uint64_t *offset_out, char *repo_out, void *be,
+			   const char *id, struct err *err);
+	int (*upload_read_at)(size_t *got_out, void *be, const char *id,
+			      uint64_t off, void *buf, size_t len,
+			      struct err *err);
+	int (*upload_forget)(void *be, const char *id, struct err *err);
 };
 
 /* The filesystem backend (fs.c): the layout described in store.h. */
 extern const struct store_ops fs_store_ops;
+/* The S3 backend (s3.c): root is an s3:// URL (s3client.h), the same
+ * keys under the bucket's prefix; blobs staged in a local spool
+ * directory ($OCIMIRROR_SPOOL, else $TMPDIR, else /var/tmp) and put
+ * under their key only once verified; the writer lock is a lease object
+ * ("lock"), taken with If-None-Match: *, renewed, expiring. */
+extern const struct store_ops s3_store_ops;
 
 #endif

@@ -151,6 +151,39 @@ static int fs_blob_open(int *fd_out, int64_t *size_out, void *be,
 	return 0;
 }
 
+static int fs_blob_read_at(size_t *got_out, void *be,
+			   const struct oci_digest *d, uint64_t off, void *buf,
+			   size_t len, struct err *err)
+{
+	int64_t size;
+	int fd, rc;
+	size_t got = 0;
+
+	*got_out = 0;
+	rc = fs_blob_open(&fd, &size, be, d, err);
+	if (rc)
+		return rc;
+	while (got < len) {
+		ssize_t n =
+		    pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = err_set(err, fsutil_errno_code(errno),
+				     "read blob %s: %s", d->str,
+				     strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*got_out = got;
+	return rc;
+}
+
 static int fs_blob_delete(void *be, const struct oci_digest *d, struct err *err)
 {
 	char *p = blob_path(be, d);
@@ -549,6 +582,7 @@ const struct store_ops fs_store_ops = {
     .unlock = fs_unlock,
     .blob_stat = fs_blob_stat,
     .blob_open = fs_blob_open,
+    .blob_read_at = fs_blob_read_at,
     .blob_delete = fs_blob_delete,
     .blob_touch = fs_blob_touch,
     .blobs_each = fs_blobs_each,

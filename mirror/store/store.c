@@ -26,7 +26,7 @@ int store_open(struct store *s, const char *root, int create, struct err *err)
 {
 	int rc;
 
-	s->ops = &fs_store_ops;
+	s->ops = !strncmp(root, "s3://", 5) ? &s3_store_ops : &fs_store_ops;
 	s->be = NULL;
 	s->root = strdup(root);
 	if (!s->root)
@@ -46,6 +46,35 @@ void store_close(struct store *s)
 	s->be = NULL;
 	free(s->root);
 	s->root = NULL;
+}
+
+int store_is_remote(const struct store *s)
+{
+	return (s->ops->flags & STORE_BE_REMOTE) != 0;
+}
+
+int store_is_shared(const struct store *s)
+{
+	return (s->ops->flags & STORE_BE_SHARED) != 0;
+}
+
+int store_blob_read_at(size_t *got_out, const struct store *s,
+		       const struct oci_digest *d, uint64_t off, void *buf,
+		       size_t len, struct err *err)
+{
+	*got_out = 0;
+	return s->ops->blob_read_at(got_out, s->be, d, off, buf, len, err);
+}
+
+int store_blob_url(char **out, const struct store *s,
+		   const struct oci_digest *d, unsigned ttl, struct err *err)
+{
+	*out = NULL;
+	if (!s->ops->blob_url)
+		return err_set(err, ERR_UNSUPPORTED,
+			       "%s: the %s backend has no direct URLs", s->root,
+			       s->ops->name);
+	return s->ops->blob_url(out, s->be, d, ttl, err);
 }
 
 int store_lock(struct store *s, int wait, struct err *err)

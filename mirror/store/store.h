@@ -32,6 +32,7 @@
 #include "oci/err.h"
 
 struct store_ops; /* the backend's table: mirror/store/backend.h */
+struct store_writer;
 
 /* Where the store is (for the filesystem backend, its directory), and
  * the backend behind it. Owned by the caller, filled by store_open. */
@@ -41,14 +42,54 @@ struct store {
 	void *be; /* the backend's state */
 };
 
-/* Open (and with create, make) the store at root: ERR_NOT_FOUND when it
- * does not exist and create is 0. After a failure s holds nothing and
- * store_close is a no-op. Every function below may be called from several
- * threads on one open store; writes that need it take store_lock first. */
+/* Open (and with create, make) the store at root: a directory, or an
+ * object store bucket "s3://BUCKET/PREFIX?endpoint=...&region=..."
+ * (mirror/store/s3client.h; with create the bucket is made when
+ * missing). ERR_NOT_FOUND when it does not exist and create is 0,
+ * ERR_INVALID for a malformed s3:// URL or missing credentials. After a failure
+ * s holds nothing and store_close is a no-op. Every function below may be
+ * called from several threads on one open store; writes that need it take
+ * store_lock first. */
 int store_open(struct store *s, const char *root, int create, struct err *err);
 void store_close(struct store *s);
 
-/* Take the writer lock. wait=0: ERR_CONFLICT at once when held. */
+/* 1 when blobs live in a remote object store (reading a blob with
+ * store_blob_open copies it to a local temp file first; serve streams
+ * large blobs with store_blob_read_at instead). */
+int store_is_remote(const struct store *s);
+/* 1 when several processes may serve and write this store at once (S3):
+ * upload sessions then live in the store (store_writer_share). */
+int store_is_shared(const struct store *s);
+
+/* Up to len bytes of blob d at off into buf (*got_out fewer only at the
+ * end). ERR_NOT_FOUND when absent. */
+int store_blob_read_at(size_t *got_out, const struct store *s,
+		       const struct oci_digest *d, uint64_t off, void *buf,
+		       size_t len, struct err *err);
+/* A URL from which blob d may be fetched directly for ttl seconds (S3:
+ * presigned). ERR_UNSUPPORTED when the backend has none. Caller frees. */
+int store_blob_url(char **out, const struct store *s,
+		   const struct oci_digest *d, unsigned ttl, struct err *err);
+
+/* Upload sessions in a shared store (store_is_shared; elsewhere these
+ * return ERR_UNSUPPORTED and serve keeps sessions in memory as before).
+ * store_writer_share saves what w (an upload writer) received since its
+ * last share as session id of repo (id: [A-Za-z0-9-], at most 64), so
+ * that another replica may continue it; ERR_CONFLICT when the session
+ * moved on elsewhere meanwhile (join first). store_upload_join brings *w
+ * up to the session's bytes in the store, reading what it lacks
+ * (hashed as it arrives); *w NULL: a new upload writer holding all of
+ * them. ERR_NOT_FOUND when the store has no session id for repo.
+ * store_upload_forget removes the session (after commit or cancel). */
+int store_writer_share(struct store_writer *w, const char *id, const char *repo,
+		       struct err *err);
+int store_upload_join(struct store_writer **w, struct store *s, const char *id,
+		      const char *repo, struct err *err);
+void store_upload_forget(struct store *s, const char *id);
+
+/* Take the writer lock. On S3 a lease object, renewed by a thread while
+ * held; a writer that dies leaves it to expire (s3 lease=SECONDS).
+ * wait=0: ERR_CONFLICT at once when held. */
 int store_lock(struct store *s, int wait, struct err *err);
 void store_unlock(struct store *s);
 
