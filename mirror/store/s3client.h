@@ -100,9 +100,13 @@ int s3c_put(struct s3c *c, const char *key, const void *body, size_t len,
 	    const struct s3_cond *cond, char *etag_out, struct err *err);
 /* Put len bytes of fd read from offset off (pread, so a retry re-reads):
  * one PUT below the multipart size, else a multipart upload (aborted
- * when it fails). The object appears whole or not at all. */
+ * when it fails). The object appears whole or not at all. sha256_hex:
+ * the hex SHA-256 of those bytes when the caller knows it (a blob's own
+ * digest), sent as x-amz-content-sha256 so that the object store checks
+ * what arrived; NULL: the client reads the bytes once more to hash them
+ * (each part of a multipart upload is hashed so in any case). */
 int s3c_put_fd(struct s3c *c, const char *key, int fd, uint64_t off,
-	       uint64_t len, struct err *err);
+	       uint64_t len, const char *sha256_hex, struct err *err);
 /* Server-side copy src to dst (objects up to 5 GiB). */
 int s3c_copy(struct s3c *c, const char *src, const char *dst, struct err *err);
 /* ERR_NOT_FOUND is not an error to S3 (204 either way): 0 both ways.
