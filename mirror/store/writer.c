@@ -556,6 +556,19 @@ void store_writer_free(struct store_writer *w)
 	free(w);
 }
 
+/* A session id as the store keys it: [A-Za-z0-9-], 1 to 64. */
+static int id_valid(const char *id)
+{
+	size_t n = 0;
+
+	for (; id[n]; n++)
+		if (n >= 64 || !((id[n] >= 'a' && id[n] <= 'z') ||
+				 (id[n] >= 'A' && id[n] <= 'Z') ||
+				 (id[n] >= '0' && id[n] <= '9') || id[n] == '-'))
+			return 0;
+	return n > 0;
+}
+
 int store_writer_share(struct store_writer *w, const char *id, const char *repo,
 		       struct err *err)
 {
@@ -566,6 +579,9 @@ int store_writer_share(struct store_writer *w, const char *id, const char *repo,
 		return err_set(err, ERR_UNSUPPORTED,
 			       "upload %s: store %s keeps no upload sessions",
 			       id, w->s->root);
+	if (!id_valid(id))
+		return err_set(err, ERR_INVALID, "upload id \"%.80s\" invalid",
+			       id);
 	if (w->failed || w->staged || w->committed)
 		return err_set(err, ERR_FAIL, "upload %s: writer not usable",
 			       id);
@@ -599,6 +615,8 @@ int store_upload_offset(uint64_t *offset_out, struct store *s, const char *id,
 		return err_set(err, ERR_UNSUPPORTED,
 			       "upload %s: store %s keeps no upload sessions",
 			       id, s->root);
+	if (!id_valid(id))
+		return err_set(err, ERR_NOT_FOUND, "upload %.80s unknown", id);
 	owner[0] = 0;
 	rc = s->ops->upload_info(offset_out, owner, s->be, id, err);
 	if (rc)
@@ -686,6 +704,6 @@ out:
 
 void store_upload_forget(struct store *s, const char *id)
 {
-	if (store_is_shared(s) && s->ops->upload_forget)
+	if (store_is_shared(s) && s->ops->upload_forget && id_valid(id))
 		s->ops->upload_forget(s->be, id, NULL);
 }
