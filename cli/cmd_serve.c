@@ -186,13 +186,14 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 		return cli_fail(cli, &err);
 	}
 	if (cli->verbosity >= 0)
-		fprintf(stderr,
-			"ocimirror: serving %s on %s://%s (port %u)%s%s%s%s%s\n",
-			cli->store_dir, o.tls_cert ? "https" : "http", o.listen,
-			serve_port(srv), o.push ? ", push enabled" : "",
-			o.read_only ? ", read-only" : "",
-			o.redirect ? ", redirecting large blobs" : "",
-			up ? ", filling from " : "", up ? upstream_file : "");
+		fprintf(
+		    stderr,
+		    "ocimirror: serving %s on %s://%s (port %u)%s%s%s%s%s\n",
+		    cli->store_dir, o.tls_cert ? "https" : "http", o.listen,
+		    serve_port(srv), o.push ? ", push enabled" : "",
+		    o.read_only ? ", read-only" : "",
+		    o.redirect ? ", redirecting large blobs" : "",
+		    up ? ", filling from " : "", up ? upstream_file : "");
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
 		;
 	if (cli->verbosity >= 0)

@@ -14,11 +14,11 @@ struct serve_options {
 	const char *listen;   /* "127.0.0.1:5000", "[::1]:5000", ":5000" */
 	const char *tls_cert; /* PEM files; both or neither */
 	const char *tls_key;
-	const char *htpasswd;  /* bcrypt entries; NULL: no users */
-	int anonymous_read;    /* allow pulls without credentials */
-	int push;	       /* accept pushes (authenticated users only) */
-	int read_only;	       /* refuse every write */
-	int delete;	       /* allow DELETE of manifests, tags, blobs */
+	const char *htpasswd; /* bcrypt entries; NULL: no users */
+	int anonymous_read;   /* allow pulls without credentials */
+	int push;	      /* accept pushes (authenticated users only) */
+	int read_only;	      /* refuse every write */
+	int delete;	      /* allow DELETE of manifests, tags, blobs */
 	/* answer GETs of large blobs (SERVE_REDIRECT_MIN bytes and more)
 	 * with 307 to the store's direct URL (store_blob_url), valid
 	 * SERVE_REDIRECT_TTL seconds; needs a store that has them */

@@ -228,8 +228,8 @@ static enum MHD_Result respond_remote(struct req *r, struct MHD_Connection *c,
 /* serve --redirect: a GET of a large stored blob (not a manifest) goes to
  * the store's direct URL. 1 when answered into *ret; 0 when the blob is
  * to be proxied (small, HEAD, or no URL could be made). */
-static int blob_redirect(struct req *r, struct MHD_Connection *c,
-			 int64_t size, enum MHD_Result *ret)
+static int blob_redirect(struct req *r, struct MHD_Connection *c, int64_t size,
+			 enum MHD_Result *ret)
 {
 	struct MHD_Response *resp;
 	char *url = NULL;
@@ -301,10 +301,9 @@ static enum MHD_Result blob_from_remote(struct req *r, struct MHD_Connection *c,
 	part = blob_range(&from, &len, range, size);
 	if (part == ERR_NOT_FOUND)
 		return range_refused(r, c, size);
-	return respond_remote(r, c, size,
-			      linked ? "application/octet-stream"
-				     : mref->media_type,
-			      from, len, part == 1);
+	return respond_remote(
+	    r, c, size, linked ? "application/octet-stream" : mref->media_type,
+	    from, len, part == 1);
 }
 
 /* The stored blob (linked) or manifest (mref, kept its media type). */
@@ -417,8 +416,7 @@ static enum MHD_Result manifest_from_remote(struct req *r,
 	free(data);
 	if (!resp)
 		return MHD_NO;
-	MHD_add_response_header(resp, "Docker-Content-Digest",
-				ref->digest.str);
+	MHD_add_response_header(resp, "Docker-Content-Digest", ref->digest.str);
 	snprintf(etag, sizeof(etag), "\"%s\"", ref->digest.str);
 	MHD_add_response_header(resp, "ETag", etag);
 	r->bytes_out += len;

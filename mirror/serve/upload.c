@@ -422,9 +422,9 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 		r->up = session_take(srv, r->conn, r->rt.upload_id, r->rt.repo,
 				     &busy);
 		if (!r->up && !busy && shared(srv)) {
-			r->up = session_join(srv, r->conn, r->rt.upload_id,
-					     r->rt.repo, r->user, &busy,
-					     &r->err);
+			r->up =
+			    session_join(srv, r->conn, r->rt.upload_id,
+					 r->rt.repo, r->user, &busy, &r->err);
 			if (!r->up && !busy)
 				return join_failed(r, c);
 		}
@@ -757,9 +757,8 @@ static enum MHD_Result session_request(struct req *r, struct MHD_Connection *c,
 		/* a shared session: cancelled in the store, whichever
 		 * replica began it */
 		if (shared(srv)) {
-			int rc = store_upload_offset(&off, srv->s,
-						     r->rt.upload_id,
-						     r->rt.repo, &r->err);
+			int rc = store_upload_offset(
+			    &off, srv->s, r->rt.upload_id, r->rt.repo, &r->err);
 
 			if (rc && rc != ERR_NOT_FOUND) {
 				if (u)

@@ -562,9 +562,10 @@ static int id_valid(const char *id)
 	size_t n = 0;
 
 	for (; id[n]; n++)
-		if (n >= 64 || !((id[n] >= 'a' && id[n] <= 'z') ||
-				 (id[n] >= 'A' && id[n] <= 'Z') ||
-				 (id[n] >= '0' && id[n] <= '9') || id[n] == '-'))
+		if (n >= 64 ||
+		    !((id[n] >= 'a' && id[n] <= 'z') ||
+		      (id[n] >= 'A' && id[n] <= 'Z') ||
+		      (id[n] >= '0' && id[n] <= '9') || id[n] == '-'))
 			return 0;
 	return n > 0;
 }
@@ -684,7 +685,8 @@ int store_upload_join(struct store_writer **w, struct store *s, const char *id,
 	/* bytes of ours the session lacks (a share that failed), or a
 	 * session that moved on from elsewhere past bytes of ours: start
 	 * again from the session's first byte */
-	if ((*w)->off > off || ((*w)->off != (*w)->shared && (*w)->shared < off))
+	if ((*w)->off > off ||
+	    ((*w)->off != (*w)->shared && (*w)->shared < off))
 		rc = store_writer_reset(*w, err);
 	if (!rc)
 		rc = join_read(*w, id, off, err);
