@@ -26,7 +26,8 @@
 #   ceph_missing
 #       prints the missing programs (none: nothing, status 0; else 1)
 #   ceph_rss
-#       prints "NAME RSS_KIB" for each running daemon
+#       prints "NAME RSS_KIB" for each daemon of $CEPH_DIR/pids still running
+#       (also in a test file: the cluster is run.sh's)
 #   s3_bucket NAME
 #       creates a fresh bucket named NAME-<unique suffix> (lower-cased, at
 #       most 63 characters) with s3tool.py and prints its name
@@ -258,13 +259,13 @@ _ceph_stop_one() {
 	local name=$1 v="CEPH_PID_$1" pid i
 	pid=${!v:-}
 	[ -n "$pid" ] || return 0
-	kill "$pid" 2>/dev/null
+	kill "$pid" 2>/dev/null || true
 	for i in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 	eval "CEPH_PID_$name="
 	# drop it from the safety net
 	if declare -p E2E_PIDS >/dev/null 2>&1 && [ ${#E2E_PIDS[@]} -gt 0 ]; then
@@ -277,20 +278,20 @@ _ceph_stop_one() {
 
 ceph_stop() {
 	local n
-	set +e
 	for n in rgw osd mon; do _ceph_stop_one "$n"; done
 	CEPH_NAMES=()
 	return 0
 }
 
 ceph_rss() {
-	local n v pid rss
-	for n in mon osd rgw; do
-		v="CEPH_PID_$n" pid=${!v:-}
-		[ -n "$pid" ] || continue
+	local n pid rss
+	[ -n "${CEPH_DIR:-}" ] && [ -f "$CEPH_DIR/pids" ] || return 0
+	while read -r n pid; do
+		# a PID of ours only while it is still that daemon
+		case $(cat "/proc/$pid/comm" 2>/dev/null) in ceph-mon | ceph-osd | radosgw) ;; *) continue ;; esac
 		rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null)
 		[ -n "$rss" ] && echo "$n $rss"
-	done
+	done <"$CEPH_DIR/pids"
 	return 0
 }
 
