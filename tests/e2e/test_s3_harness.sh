@@ -195,7 +195,7 @@ rados_objs() {
 c_delete_frees() {
 	# 5 MiB: a head and a tail RADOS object; after the delete and a GC pass
 	# the data pool holds nothing of it
-	local b marker objs i
+	local b marker objs
 	b=$(s3_bucket gc) || { fail "s3_bucket failed"; return 1; }
 	marker=$(timeout 20 radosgw-admin -c "$CEPH_CONF" -n client.admin bucket stats --bucket="$b" 2>/dev/null |
 		"$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["marker"])') || { fail "no marker for $b"; return 1; }
@@ -205,7 +205,7 @@ c_delete_frees() {
 	assert_eq 204 "$(s3tool rm "$b" del/big)" "DELETE" || return
 	assert_eq "" "$(s3tool ls "$b" del/ --recursive)" "listing after the delete" || return
 	assert_exit 1 s3tool head "$b" del/big 2>/dev/null || return
-	for i in $(seq 1 20); do
+	for _ in $(seq 1 20); do
 		timeout 20 radosgw-admin -c "$CEPH_CONF" -n client.admin gc process --include-all >/dev/null 2>&1
 		objs=$(rados_objs "$marker")
 		[ "$objs" = 0 ] && break

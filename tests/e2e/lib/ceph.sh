@@ -176,7 +176,7 @@ _ceph_conf() {
 }
 
 ceph_start() {
-	local dir=$1 t0=$SECONDS out id uuid i code miss
+	local dir=$1 t0=$SECONDS out id uuid code miss
 	miss=$(ceph_missing) || { echo "ceph: missing $miss (scripts/deps.sh installs radosgw ceph-mon ceph-osd ceph-common)" >&2; return 1; }
 	if [ -e "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
 		echo "ceph: $dir is not empty" >&2
@@ -256,11 +256,11 @@ ceph_start() {
 }
 
 _ceph_stop_one() {
-	local name=$1 v="CEPH_PID_$1" pid i
+	local name=$1 v="CEPH_PID_$1" pid
 	pid=${!v:-}
 	[ -n "$pid" ] || return 0
 	kill "$pid" 2>/dev/null || true
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done

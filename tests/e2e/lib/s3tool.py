@@ -46,6 +46,7 @@ import hashlib
 import hmac
 import http.client
 import os
+import signal
 import sys
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -497,6 +498,7 @@ CMDS = {
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` is no error
     if len(sys.argv) < 2 or sys.argv[1] not in CMDS:
         die("usage: s3tool.py %s ... (see the docstring)" % "|".join(CMDS), 2)
     c = Client()
