@@ -302,7 +302,7 @@ s3_bucket() {
 	base=$(printf '%s' "${1:-b}" | tr 'A-Z_' 'a-z-' | tr -cd 'a-z0-9.-' | cut -c1-40)
 	[ -n "$base" ] || base=b
 	CEPH_BUCKETS_MADE=$((CEPH_BUCKETS_MADE + 1))
-	name=$base-$$-$CEPH_BUCKETS_MADE-$(_ceph_py -c 'import secrets; print(secrets.token_hex(3))')
+	name=$base-$$-$CEPH_BUCKETS_MADE-$(_ceph_py -c 'import secrets; print(secrets.token_hex(4))')
 	s3tool mb "$name" || return 1
 	echo "$name"
 }

@@ -30,6 +30,11 @@ exit 1; 2 for usage errors):
     mpu-start BUCKET KEY            prints the UploadId
     mpu-ls BUCKET [PREFIX]          "KEY UPLOADID" per open multipart upload
     mpu-abort BUCKET KEY UPLOADID
+    mpu-part BUCKET KEY UPLOADID N FILE
+                                    uploads part N (in memory), prints its ETag
+    mpu-complete BUCKET KEY UPLOADID N:ETAG...
+                                    completes the upload, prints the answer's
+                                    ETag (RGW 16: an empty line)
     mirror BUCKET PREFIX DIR        every object under PREFIX into DIR, as
                                     DIR/<key without PREFIX> (keys holding
                                     "..", "." or empty segments are refused)
@@ -438,6 +443,30 @@ def cmd_mpu_abort(c, args):
     c.call("DELETE", args[0], args[1], params=[("uploadId", args[2])], ok=(204, 200))
 
 
+def cmd_mpu_part(c, args):
+    need(args, 5, 5, "mpu-part BUCKET KEY UPLOADID N FILE")
+    with open(args[4], "rb") as f:
+        body = f.read()
+    r, _ = c.call("PUT", args[0], args[1], params=[("partNumber", args[3]), ("uploadId", args[2])], body=body)
+    print((r.getheader("etag") or "").strip('"'))
+
+
+def cmd_mpu_complete(c, args):
+    need(args, 4, 10000 + 3, "mpu-complete BUCKET KEY UPLOADID N:ETAG...")
+    parts = []
+    for a in args[3:]:
+        n, _, e = a.partition(":")
+        if not n.isdigit() or not e:
+            die("mpu-complete: want N:ETAG, got %r" % a, 2)
+        parts.append("<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag></Part>" % (int(n), e.strip('"')))
+    body = ("<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(parts)).encode()
+    _, data = c.call("POST", args[0], args[1], params=[("uploadId", args[2])], body=body)
+    root = ET.fromstring(data)
+    if root.tag.endswith("Error"):
+        raise S3Error("mpu-complete %s/%s: %s" % (args[0], args[1], err_text(data)))
+    print(xml_text(root, "ETag").strip('"'))
+
+
 def cmd_mirror(c, args):
     need(args, 3, 3, "mirror BUCKET PREFIX DIR")
     bucket, prefix, root = args
@@ -493,6 +522,7 @@ CMDS = {
     "ping": cmd_ping, "mb": cmd_mb, "rb": cmd_rb, "ls": cmd_ls, "get": cmd_get, "put": cmd_put,
     "head": cmd_head, "rm": cmd_rm, "rm-prefix": cmd_rm_prefix,
     "mpu-start": cmd_mpu_start, "mpu-ls": cmd_mpu_ls, "mpu-abort": cmd_mpu_abort,
+    "mpu-part": cmd_mpu_part, "mpu-complete": cmd_mpu_complete,
     "mirror": cmd_mirror, "presign": cmd_presign, "raw": cmd_raw,
 }
 
