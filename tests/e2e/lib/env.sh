@@ -17,6 +17,8 @@
 
 E2E_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export E2E_LIB
+# ceph_start/ceph_stop, s3_bucket, s3_url, s3tool: the S3 endpoint (Ceph RGW)
+. "$E2E_LIB/ceph.sh"
 export PYTHON=${PYTHON:-/usr/bin/python3}
 export E2E_USER=${E2E_USER:-e2euser}
 export E2E_PASS=${E2E_PASS:-e2e-Secret.123}
@@ -39,6 +41,7 @@ e2e_init() {
 e2e_cleanup() {
 	local pid
 	set +e # a pid already gone is not an error (callers may run set -e)
+	ceph_stop # radosgw, OSD, mon in that order (nothing if none started)
 	for pid in "${E2E_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null
 	done
