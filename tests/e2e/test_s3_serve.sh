@@ -211,6 +211,7 @@ c_cancel_across() {
 }
 
 run_case "pull into a fresh bucket; replicas a, b (push) and r (--redirect) on it" c_fill_and_start
+[ -n "${R:-}" ] || e2e_setup_fail "the store or its replicas did not come up"
 run_case "blobs whole and by Range through both replicas equal the upstream's" c_blobs_through_both
 run_case "a 64 MiB monolithic push through a" c_push_huge
 run_case "replica b sends 64 MiB with a flat peak RSS (figure reported)" c_rss_flat
