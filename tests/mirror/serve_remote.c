@@ -27,6 +27,7 @@ static struct server *A, *B; /* B redirects */
 static struct store_ops fake;
 static char sess_dir[300];
 static pthread_mutex_t sess_mu = PTHREAD_MUTEX_INITIALIZER;
+static int conflict_next; /* the next append conflicts, as if raced */
 static char *big;
 static struct oci_digest big_d, small_d;
 static const char *small_text = "a small blob, proxied even with redirect";
@@ -80,6 +81,11 @@ static int fake_append(void *be, const char *id, const char *repo, uint64_t off,
 	FILE *f;
 
 	pthread_mutex_lock(&sess_mu);
+	if (conflict_next) {
+		conflict_next = 0;
+		pthread_mutex_unlock(&sess_mu);
+		return err_set(err, ERR_CONFLICT, "session %s moved on", id);
+	}
 	if (fake_info(&have, owner, be, id, NULL) == ERR_NOT_FOUND) {
 		have = 0;
 		sess_path(p, sizeof(p), id, "repo");
@@ -487,6 +493,46 @@ Test(serve_remote, a_chunked_push_hops_between_replicas)
 	req(&r, B, "GET", "/metrics", NULL, 0, NULL, 0);
 	cr_assert(strstr(r.body.data,
 			 "\nocimirror_upload_sessions_joined_total 1\n"));
+	done(&r);
+}
+
+Test(serve_remote, a_chunk_the_store_refuses_is_not_taken)
+{
+	size_t n = 200000;
+	struct oci_digest d;
+	struct resp r;
+	char loc[512], path[700];
+
+	oci_digest_of(&d, OCI_SHA256, big, 2 * n);
+	req(&r, A, "POST", "/v2/pushed/blobs/uploads/", "", 0, NULL, 1);
+	snprintf(loc, sizeof(loc), "%s", header(&r, "Location"));
+	done(&r);
+	/* B knows it from the store before any byte */
+	req(&r, B, "GET", loc, NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 204);
+	cr_assert_str_eq(header(&r, "Range"), "0-0");
+	done(&r);
+	patch_on(A, loc, big, n, 0);
+	conflict_next = 1;
+	req(&r, A, "PATCH", loc, big + n, n, "Content-Range: 200000-399999", 1);
+	cr_assert_eq(r.status, 416);
+	done(&r);
+	/* the store still has the first chunk only */
+	req(&r, B, "GET", loc, NULL, 0, NULL, 1);
+	cr_assert_eq(r.status, 204);
+	cr_assert_str_eq(header(&r, "Range"), "0-199999");
+	done(&r);
+	/* A's copy went past the store: it starts again from the store's */
+	patch_on(A, loc, big + n, n, n);
+	snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+	req(&r, A, "PUT", path, "", 0, NULL, 1);
+	cr_assert_eq(r.status, 201, "%.*s", (int)r.body.len, r.body.data);
+	done(&r);
+	snprintf(path, sizeof(path), "/v2/pushed/blobs/%s", d.str);
+	req(&r, B, "GET", path, NULL, 0, NULL, 0);
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.body.len, 2 * n);
+	cr_assert_eq(memcmp(r.body.data, big, 2 * n), 0);
 	done(&r);
 }
 
