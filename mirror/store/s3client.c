@@ -46,6 +46,7 @@ struct s3c {
 	pthread_mutex_t mu;
 	CURL *idle[POOL_MAX];
 	int n_idle;
+	unsigned max_keys; /* a list page; 0: the server's (1000) */
 };
 
 enum sink { SINK_NONE, SINK_BUF, SINK_FD, SINK_MEM };
@@ -57,6 +58,7 @@ struct rq {
 	const char *query; /* encoded pairs, or NULL */
 	const char *extra[MAX_EXTRA][2]; /* more signed headers */
 	int n_extra;
+	char if_match[130];
 	/* the body: memory, or len bytes of fd from off (pread) */
 	const void *body;
 	int body_fd;
@@ -1295,6 +1297,11 @@ const struct s3_config *s3c_config(const struct s3c *c)
 	return &c->cfg;
 }
 
+void s3c_set_max_keys(struct s3c *c, unsigned n)
+{
+	c->max_keys = n > 1000 ? 1000 : n;
+}
+
 int s3c_bucket_exists(struct s3c *c, struct err *err)
 {
 	struct rq r = {.method = "HEAD"};
@@ -1452,6 +1459,8 @@ int s3c_get_to_fd(int64_t *size_out, struct s3c *c, const char *key, int fd,
 	return rc;
 }
 
+/* If-Match goes without the ETag's quotes: RGW (16) matches a PUT's
+ * If-Match only so (a quoted one never matches there). */
 static int cond_headers(struct rq *r, const struct s3_cond *cond)
 {
 	if (!cond)
@@ -1461,8 +1470,19 @@ static int cond_headers(struct rq *r, const struct s3_cond *cond)
 		r->extra[r->n_extra++][1] = cond->if_none_match;
 	}
 	if (cond->if_match) {
+		const char *m = cond->if_match;
+		size_t n = strlen(m);
+
+		if (n >= 2 && m[0] == '"' && m[n - 1] == '"') {
+			m++;
+			n -= 2;
+		}
+		if (n >= sizeof(r->if_match))
+			return -1;
+		memcpy(r->if_match, m, n);
+		r->if_match[n] = '\0';
 		r->extra[r->n_extra][0] = "If-Match";
-		r->extra[r->n_extra++][1] = cond->if_match;
+		r->extra[r->n_extra++][1] = r->if_match;
 	}
 	return 0;
 }
@@ -1481,7 +1501,9 @@ int s3c_put(struct s3c *c, const char *key, const void *body, size_t len,
 	r.body_len = body ? len : 0;
 	r.has_body = 1;
 	r.payload_hash = hash;
-	cond_headers(&r, cond);
+	if (cond_headers(&r, cond))
+		return err_set(err, ERR_INVALID, "s3 %s/%s: PUT: bad If-Match",
+			       c->cfg.bucket, name);
 	rc = perform(c, &r, err);
 	if (!rc && etag_out)
 		snprintf(etag_out, 128, "%s", r.etag);
@@ -1723,7 +1745,10 @@ int s3c_delete(struct s3c *c, const char *key, const struct s3_cond *cond,
 
 	if (rc)
 		return rc;
-	cond_headers(&r, cond);
+	if (cond_headers(&r, cond))
+		return err_set(err, ERR_INVALID,
+			       "s3 %s/%s: DELETE: bad If-Match", c->cfg.bucket,
+			       name);
 	rc = perform(c, &r, err);
 	if (rc && r.status == 404) {
 		err_clear(err);
@@ -1784,6 +1809,9 @@ int s3c_list(struct s3c *c, const char *prefix, const char *delim,
 		if ((token[0] && add_pair(&q, "continuation-token", token)) ||
 		    (delim && add_pair(&q, "delimiter", delim)) ||
 		    add_pair(&q, "list-type", "2") ||
+		    (c->max_keys &&
+		     (snprintf(more, sizeof(more), "%u", c->max_keys),
+		      add_pair(&q, "max-keys", more))) ||
 		    add_pair(&q, "prefix", full)) {
 			rc = err_set(err, ERR_FAIL, "%s: list: out of memory",
 				     w);
@@ -1864,6 +1892,9 @@ int s3c_uploads_list(struct s3c *c, const char *prefix, s3_upload_fn cb,
 		buf_init(&q, 16384);
 		if (buf_puts(&q, "uploads") ||
 		    (kmark[0] && add_pair(&q, "key-marker", kmark)) ||
+		    (c->max_keys &&
+		     (snprintf(more, sizeof(more), "%u", c->max_keys),
+		      add_pair(&q, "max-uploads", more))) ||
 		    add_pair(&q, "prefix", full) ||
 		    (umark[0] && add_pair(&q, "upload-id-marker", umark))) {
 			rc = err_set(err, ERR_FAIL,

@@ -60,6 +60,9 @@ struct s3c;
 int s3c_open(struct s3c **out, const struct s3_config *cfg, struct err *err);
 void s3c_close(struct s3c *c);
 const struct s3_config *s3c_config(const struct s3c *c);
+/* Ask for list pages of at most n entries (1..1000; 0: the server's
+ * default, 1000): for tests of pagination against a real server. */
+void s3c_set_max_keys(struct s3c *c, unsigned n);
 
 /* Optional request headers and what an answer said. */
 struct s3_cond {

@@ -60,7 +60,7 @@ struct fake {
 	int bad_sig, bad_sha, part_puts, completes, aborts;
 	int ports[64], n_ports;
 	char auth[1024], copy_src[1024], last_path[1024], last_body[1024];
-	char token_seen[256], range[64];
+	char token_seen[256], range[64], if_match[64];
 };
 
 static struct mhd_fix fix;
@@ -609,7 +609,12 @@ static void s3_script(struct mhd_fix *f, const struct mhd_req *rq,
 		const char *inm = mhd_header(rq, "If-None-Match");
 		const char *im = mhd_header(rq, "If-Match");
 
-		if ((inm && o) || (im && (!o || strcmp(im, o->etag)))) {
+		/* as RGW 16: If-Match matches the ETag unquoted only */
+		if (im)
+			snprintf(s->if_match, sizeof(s->if_match), "%s", im);
+		if ((inm && o) ||
+		    (im && (!o || strncmp(im, o->etag + 1, strlen(im)) ||
+			    strlen(im) + 2 != strlen(o->etag)))) {
 			answer_err(a, 412, "PreconditionFailed",
 				   "At least one of the pre-conditions you "
 				   "specified did not hold");
@@ -799,6 +804,9 @@ Test(s3client, conditional_put_412_is_conflict)
 	fresh.if_match = etag;
 	cr_assert_eq(s3c_put(cl, "rec", "v3", 2, &fresh, etag2, &e), 0, "%s",
 		     e.msg);
+	/* sent without the quotes */
+	cr_assert_eq(strlen(fk.if_match), strlen(etag) - 2);
+	cr_assert_eq(strncmp(fk.if_match, etag + 1, strlen(fk.if_match)), 0);
 	cr_assert_str_neq(etag, etag2);
 	cr_assert_eq(s3c_get(&got, &len, NULL, cl, "rec", 10, &e), 0);
 	cr_assert_str_eq(got, "v3");
