@@ -711,7 +711,6 @@ static int perform(struct s3c *c, struct rq *r, struct err *err)
 			}
 		}
 		rq_reset(r);
-		s3sign_amz_date(amz, time(NULL));
 		sh[nh++] = (struct s3sign_header){"host", c->host};
 		sh[nh++] = (struct s3sign_header){"x-amz-content-sha256", hash};
 		sh[nh++] = (struct s3sign_header){"x-amz-date", amz};
@@ -734,7 +733,7 @@ static int perform(struct s3c *c, struct rq *r, struct err *err)
 		    .secret_key = c->cfg.secret_key,
 		    .when = time(NULL),
 		};
-		/* the date signed is the date sent */
+		/* the date signed is the date sent (amz is in sh) */
 		s3sign_amz_date(amz, sr.when);
 		if (s3sign_authorization(auth, sizeof(auth), &sr)) {
 			rc = err_set(err, ERR_FAIL, "%s: %s: cannot sign", w,
@@ -1570,6 +1569,14 @@ static int xml_escape(struct buf *b, const char *s)
 	return rc;
 }
 
+static int complete_landed(struct s3c *c, const char *name, uint64_t len)
+{
+	struct rq r = {.method = "HEAD", .name = name};
+	struct err e;
+
+	return !perform(c, &r, &e) && r.clen >= 0 && (uint64_t)r.clen == len;
+}
+
 static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 		     uint64_t len, struct err *err)
 {
@@ -1577,6 +1584,7 @@ static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 	uint64_t ps = c->cfg.part_size, nparts;
 	char(*etags)[128] = NULL;
 	struct buf xml, out;
+	struct err e2;
 	int rc;
 
 	what(w, sizeof(w), c, name);
@@ -1657,13 +1665,14 @@ static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 		if (!rc)
 			rc = body_error(c, &r, err);
 	}
+	/* NoSuchUpload after a retry: an attempt whose answer was lost
+	 * completed it */
+	if (rc == ERR_NOT_FOUND && complete_landed(c, name, len))
+		rc = 0;
 	if (!rc)
 		goto out;
-abort : {
-	struct err e2;
-
+abort:
 	upload_abort(c, name, id, &e2);
-}
 out:
 	free(etags);
 	free(eid);

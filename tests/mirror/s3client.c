@@ -55,8 +55,11 @@ struct fake {
 	/* the next fail_n requests answer fail_status fail_code */
 	int fail_status, fail_n;
 	const char *fail_code;
-	int fail_part; /* > 0: that part number answers 403 */
-	int page;      /* list: entries per page */
+	int fail_part;	      /* > 0: that part number answers 403 */
+	int page;	      /* list: entries per page */
+	const char *raw_list; /* not NULL: the answer to every list */
+	int complete_error;   /* complete answers 200 with an <Error> */
+	int drop_next;	      /* the next GETs of objects break off */
 	int bad_sig, bad_sha, part_puts, completes, aborts;
 	int ports[64], n_ports;
 	char auth[1024], copy_src[1024], last_path[1024], last_body[1024];
@@ -498,6 +501,8 @@ static void s3_script(struct mhd_fix *f, const struct mhd_req *rq,
 			else
 				a->status = 200;
 			s->bucket_exists = 1;
+		} else if (mhd_arg(rq, "list-type") && s->raw_list) {
+			answer_xml(a, 200, s->raw_list);
 		} else if (mhd_arg(rq, "list-type")) {
 			list_objects(s, rq, a);
 		} else if (!strcmp(m, "GET")) { /* ?uploads */
@@ -552,6 +557,14 @@ static void s3_script(struct mhd_fix *f, const struct mhd_req *rq,
 
 		s->completes++;
 		MHD_CHECK(u, "complete of no upload");
+		if (s->complete_error) {
+			answer_xml(
+			    a, 200,
+			    "<?xml version=\"1.0\"?>\n<Error><Code>"
+			    "InternalError</Code><Message>We encountered "
+			    "an internal error.</Message></Error>");
+			goto out;
+		}
 		for (int pn = 1; pn <= MAX_PARTS && u->part[pn]; pn++) {
 			snprintf(want, sizeof(want),
 				 "<Part><PartNumber>%d</PartNumber><ETag>&quot;"
@@ -664,6 +677,10 @@ static void s3_script(struct mhd_fix *f, const struct mhd_req *rq,
 		}
 		if (!a->len)
 			a->body = NULL;
+		if (!strcmp(m, "GET") && s->drop_next > 0 && a->len > 3) {
+			s->drop_next--;
+			a->drop_at = 3;
+		}
 	}
 out:
 	free(body);
@@ -1231,6 +1248,109 @@ Test(s3client, one_client_serves_threads_at_once)
 	cr_assert_eq(fk.bad_sig, 0);
 	/* connections were reused: at most one per thread */
 	cr_assert_leq(fk.n_ports, 4);
+}
+
+Test(s3client, list_answers_decoded_entities_and_empty_elements)
+{
+	struct seen s = {0};
+	struct err e;
+
+	fk.raw_list =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/"
+	    "2006-03-01/\"><Name>bkt</Name><Prefix>pfx/</Prefix>"
+	    "<Delimiter/><Contents><Key>pfx/&lt;a&gt;&amp;&quot;&apos;&#65;"
+	    "&#x42;&#233;</Key><LastModified>2024-02-29T12:34:56.000Z"
+	    "</LastModified><Size>7</Size></Contents>"
+	    "<Contents><Key>pfx/bad&bogus;</Key><Size>1</Size></Contents>"
+	    "<Contents><Key>elsewhere/x</Key><Size>1</Size></Contents>"
+	    "<Contents><Key>pfx/nosize</Key></Contents>"
+	    "<CommonPrefixes><Prefix>pfx/d/</Prefix></CommonPrefixes>"
+	    "<CommonPrefixes><Prefix/></CommonPrefixes>"
+	    "<IsTruncated>false</IsTruncated></ListBucketResult>";
+	cr_assert_eq(s3c_list(cl, "", "/", collect, &s, &e), 0, "%s", e.msg);
+	cr_assert_eq(s.n, 3);
+	cr_assert_str_eq(s.names[0], "<a>&\"'AB\xc3\xa9");
+	cr_assert_eq(s.sizes[0], 7);
+	cr_assert_eq(s.mtimes[0], 1709210096);
+	cr_assert_str_eq(s.names[1], "nosize");
+	cr_assert_eq(s.sizes[1], -1);
+	cr_assert_str_eq(s.names[2], "d/");
+	cr_assert_eq(s.sizes[2], -1);
+
+	/* truncated without a token: an error, not a loop */
+	fk.raw_list = "<ListBucketResult><IsTruncated>true</IsTruncated>"
+		      "</ListBucketResult>";
+	cr_assert_eq(s3c_list(cl, "", NULL, collect, &s, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, "s3 bkt: list: truncated without a "
+				"continuation token"),
+		  "%s", e.msg);
+}
+
+Test(s3client, a_complete_that_says_error_in_a_200_fails_and_aborts)
+{
+	char data[1500];
+	struct err e;
+	int fd;
+
+	memset(data, 'q', sizeof(data));
+	fd = tmpfile_with(data, sizeof(data));
+	cfg.multipart = 1000;
+	cfg.part_size = 1000;
+	reopen();
+	fk.complete_error = 1;
+	cr_assert_eq(s3c_put_fd(cl, "blobs/x", fd, 0, 1500, NULL, &e),
+		     ERR_FAIL);
+	cr_assert(strstr(e.msg, "s3 bkt/pfx/blobs/x: POST: 500 InternalError: "
+				"We encountered an internal error."),
+		  "%s", e.msg);
+	cr_assert_eq(fk.part_puts, 2);
+	cr_assert_eq(fk.aborts, 1);
+	close(fd);
+}
+
+Test(s3client, a_broken_answer_is_fetched_again)
+{
+	char data[3000], *got, back[4000];
+	int64_t size;
+	struct err e;
+	size_t len;
+	int fd = tmpfile_with("", 0);
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('A' + i % 50);
+	cr_assert_eq(s3c_put(cl, "o", data, sizeof(data), NULL, NULL, &e), 0);
+	fk.drop_next = 1;
+	cr_assert_eq(s3c_get(&got, &len, NULL, cl, "o", 4096, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(len, sizeof(data));
+	cr_assert_eq(memcmp(got, data, len), 0);
+	free(got);
+	cr_assert_eq(mhd_count(&fix, "GET /bkt/pfx/o"), 2);
+	/* into a file: what the broken attempt wrote is not kept twice */
+	fk.drop_next = 2;
+	cr_assert_eq(s3c_get_to_fd(&size, cl, "o", fd, &e), 0, "%s", e.msg);
+	cr_assert_eq(size, 3000);
+	cr_assert_eq(pread(fd, back, sizeof(back), 0), 3000);
+	cr_assert_eq(memcmp(back, data, 3000), 0);
+	cr_assert_eq(mhd_count(&fix, "GET /bkt/pfx/o"), 5);
+	close(fd);
+}
+
+Test(s3client, nothing_listening_is_a_failure_naming_the_key)
+{
+	struct err e;
+	int port = fix.port;
+
+	mhd_stop(&fix);
+	snprintf(cfg.endpoint, sizeof(cfg.endpoint), "http://127.0.0.1:%d",
+		 port);
+	reopen();
+	cr_assert_eq(s3c_put(cl, "k", "x", 1, NULL, NULL, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, "s3 bkt/pfx/k: PUT: Couldn't connect"), "%s",
+		  e.msg);
+	cr_assert_null(strchr(e.msg, '\n'));
+	mhd_start(&fix, s3_script, &fk, 0);
 }
 
 /* --- s3_config_parse --- */
