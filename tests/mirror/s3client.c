@@ -211,14 +211,14 @@ static int sig_ok(const struct mhd_req *rq, const char *region)
 	return ok;
 }
 
-static __thread char *tout;
+#define OUT_MAX (64 << 10)
+static __thread char tout[OUT_MAX];
 
-/* an answer body that lives until the fixture copies it */
+/* an answer body that lives until the fixture copies it (in the server
+ * thread's own buffer) */
 static const char *keep(const char *s, size_t n)
 {
-	free(tout);
-	tout = malloc(n + 1);
-	MHD_CHECK(tout, "out of memory");
+	MHD_CHECK(n < OUT_MAX, "answer too large");
 	memcpy(tout, s, n);
 	tout[n] = '\0';
 	return tout;
