@@ -38,6 +38,10 @@ exit 1; 2 for usage errors):
     mirror BUCKET PREFIX DIR        every object under PREFIX into DIR, as
                                     DIR/<key without PREFIX> (keys holding
                                     "..", "." or empty segments are refused)
+    race BUCKET KEY N --if-none-match ETAG|* | --if-match ETAG
+                                    N conditional PUTs at once, writer I's body
+                                    "writer I"; prints "I STATUS ERRORCODE|-"
+                                    per writer (STATUS "-": no answer)
     presign BUCKET KEY [SECONDS]    prints a presigned GET URL (default 300 s)
     raw METHOD BUCKET KEY [--query Q] [--header 'N: V']... [--body FILE]
                                     prints the status, then the headers
@@ -467,6 +471,42 @@ def cmd_mpu_complete(c, args):
     print(xml_text(root, "ETag").strip('"'))
 
 
+def cmd_race(c, args):
+    pos, o = opts(args, ("--if-none-match", "--if-match"))
+    need(pos, 3, 3, "race BUCKET KEY N --if-none-match ETAG|* | --if-match ETAG")
+    import threading
+    n = int(pos[2])
+    if not 2 <= n <= 64:
+        die("race: N from 2 to 64", 2)
+    h = {}
+    if "--if-none-match" in o:
+        h["if-none-match"] = o["--if-none-match"][-1]
+    if "--if-match" in o:
+        h["if-match"] = o["--if-match"][-1]
+    if not h:
+        die("race: --if-none-match or --if-match", 2)
+    barrier = threading.Barrier(n, timeout=TIMEOUT)
+    res = ["- no answer"] * n
+
+    def writer(i):
+        w = Client()
+        try:
+            barrier.wait()
+            r = w.request("PUT", pos[0], pos[1], headers=dict(h), body=b"writer %d" % i)
+            data = r.read(65536)
+            res[i] = "%d %s" % (r.status, err_text(data).split(":")[0] if r.status >= 300 else "-")
+        except (OSError, http.client.HTTPException, S3Error, threading.BrokenBarrierError) as e:
+            res[i] = "- %s" % str(e).replace("\n", " ")[:100]
+
+    ts = [threading.Thread(target=writer, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(2 * TIMEOUT)
+    for i, line in enumerate(res):
+        print("%d %s" % (i, line))
+
+
 def cmd_mirror(c, args):
     need(args, 3, 3, "mirror BUCKET PREFIX DIR")
     bucket, prefix, root = args
@@ -522,7 +562,7 @@ CMDS = {
     "ping": cmd_ping, "mb": cmd_mb, "rb": cmd_rb, "ls": cmd_ls, "get": cmd_get, "put": cmd_put,
     "head": cmd_head, "rm": cmd_rm, "rm-prefix": cmd_rm_prefix,
     "mpu-start": cmd_mpu_start, "mpu-ls": cmd_mpu_ls, "mpu-abort": cmd_mpu_abort,
-    "mpu-part": cmd_mpu_part, "mpu-complete": cmd_mpu_complete,
+    "race": cmd_race, "mpu-part": cmd_mpu_part, "mpu-complete": cmd_mpu_complete,
     "mirror": cmd_mirror, "presign": cmd_presign, "raw": cmd_raw,
 }
 
