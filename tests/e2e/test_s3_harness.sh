@@ -12,7 +12,9 @@
 # Both conditional PUTs are atomic: of 8 at once exactly one gets 200; the
 # other If-None-Match ones 412, the other If-Match ones 412 or 500
 # UnknownError (ECANCELED: RGW 16 does not map it to 412).
-# And CompleteMultipartUpload answers an empty <ETag></ETag> (HEAD has it).
+# CompleteMultipartUpload answers an empty <ETag></ETag> (HEAD has it), and
+# neither it nor CopyObject honours If-None-Match: * (both overwrite). The
+# signed x-amz-content-sha256 and Content-MD5 are checked against the body.
 # e2e-needs: s3
 . "$(dirname "$0")/lib/prologue.sh"
 s3_require
@@ -264,6 +266,47 @@ c_delete_frees() {
 	assert_eq 0 "$objs" "RADOS objects left after GC"
 }
 
+# status_and_code OUT: "STATUS CODE" of a `s3tool raw` answer (CODE: the
+# error's <Code>, "-" without one)
+status_and_code() {
+	local st code
+	st=$(printf '%s\n' "$1" | sed -n 1p)
+	code=$(printf '%s\n' "$1" | tail -n 1 | sed -n 's/.*<Code>\([^<]*\)<\/Code>.*/\1/p')
+	echo "$st ${code:--}"
+}
+
+c_integrity() {
+	# RGW checks the signed x-amz-content-sha256 and Content-MD5 against the
+	# body and stores nothing when they differ
+	printf 'payload' >"$W/pl"
+	assert_eq "400 XAmzContentSHA256Mismatch" "$(status_and_code "$(s3tool raw PUT "$BKT" integ/sha --body "$W/pl" \
+		--sha256 0000000000000000000000000000000000000000000000000000000000000000)")" "PUT with another body's SHA-256" || return
+	assert_exit 1 s3tool head "$BKT" integ/sha 2>/dev/null || return
+	assert_eq "400 BadDigest" "$(status_and_code "$(s3tool raw PUT "$BKT" integ/md5 --body "$W/pl" \
+		--header 'Content-MD5: AAAAAAAAAAAAAAAAAAAAAA==')")" "PUT with another body's Content-MD5" || return
+	assert_exit 1 s3tool head "$BKT" integ/md5 2>/dev/null
+}
+
+c_copy_delete_many() {
+	# CopyObject (what a move can be made of) works, and ignores
+	# If-None-Match: * (it overwrites); CompleteMultipartUpload ignores it too
+	printf 'src' | s3tool put "$BKT" cp/src - >/dev/null && printf 'dst' | s3tool put "$BKT" cp/dst - >/dev/null ||
+		{ fail "PUT failed"; return 1; }
+	assert_eq "200 -" "$(status_and_code "$(s3tool raw PUT "$BKT" cp/dst --header "x-amz-copy-source: /$BKT/cp/src" \
+		--header 'If-None-Match: *')")" "CopyObject with If-None-Match: * onto an existing key (ignored by RGW 16)" || return
+	assert_eq src "$(s3tool get "$BKT" cp/dst)" "the copy's body" || return
+	local u e
+	u=$(s3tool mpu-start "$BKT" cp/dst) && e=$(s3tool mpu-part "$BKT" cp/dst "$u" 1 "$W/pl") || { fail "upload failed"; return 1; }
+	printf '<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"%s"</ETag></Part></CompleteMultipartUpload>' "$e" >"$W/complete.xml"
+	assert_eq "200 -" "$(status_and_code "$(s3tool raw POST "$BKT" cp/dst --query "uploadId=$u" --header 'If-None-Match: *' \
+		--body "$W/complete.xml")")" "CompleteMultipartUpload with If-None-Match: * onto an existing key (ignored by RGW 16)" || return
+	assert_eq payload "$(s3tool get "$BKT" cp/dst)" "the completed object's body" || return
+	# DeleteObjects (POST ?delete) without Content-MD5
+	printf '<Delete><Quiet>true</Quiet><Object><Key>cp/src</Key></Object><Object><Key>cp/dst</Key></Object><Object><Key>cp/none</Key></Object></Delete>' >"$W/del.xml"
+	assert_eq "200 -" "$(status_and_code "$(s3tool raw POST "$BKT" --query delete= --body "$W/del.xml")")" "DeleteObjects" || return
+	assert_eq "" "$(s3tool ls "$BKT" cp/ --recursive)" "listing after DeleteObjects"
+}
+
 c_url() {
 	assert_eq "s3://bk/a/b?endpoint=$S3_ENDPOINT&region=$AWS_REGION" "$(s3_url bk /a/b/)" "s3_url with a prefix" || return
 	assert_eq "s3://bk?endpoint=$S3_ENDPOINT&region=$AWS_REGION" "$(s3_url bk)" "s3_url of a bucket's root"
@@ -283,4 +326,6 @@ run_case s3_presigned_get c_presign
 run_case s3_auth_and_errors c_auth
 run_case s3_mirror c_mirror
 run_case s3_delete_frees c_delete_frees
+run_case s3_integrity_checked c_integrity
+run_case s3_copy_complete_delete_many c_copy_delete_many
 run_case s3_url c_url

@@ -44,6 +44,7 @@ exit 1; 2 for usage errors):
                                     per writer (STATUS "-": no answer)
     presign BUCKET KEY [SECONDS]    prints a presigned GET URL (default 300 s)
     raw METHOD BUCKET KEY [--query Q] [--header 'N: V']... [--body FILE]
+        [--sha256 HEX|UNSIGNED-PAYLOAD]   (the x-amz-content-sha256 to send)
                                     prints the status, then the headers
                                     ("name: value", lower-case), body to stdout
                                     after an empty line; exit 0 whatever the
@@ -537,8 +538,8 @@ def cmd_presign(c, args):
 
 
 def cmd_raw(c, args):
-    pos, o = opts(args, ("--query", "--header", "--body"))
-    need(pos, 2, 3, "raw METHOD BUCKET [KEY] [--query Q] [--header 'N: V'] [--body FILE]")
+    pos, o = opts(args, ("--query", "--header", "--body", "--sha256"))
+    need(pos, 2, 3, "raw METHOD BUCKET [KEY] [--query Q] [--header 'N: V'] [--body FILE] [--sha256 V]")
     params = urllib.parse.parse_qsl(o["--query"][-1], keep_blank_values=True) if "--query" in o else []
     h = {}
     for line in o.get("--header", []):
@@ -548,7 +549,8 @@ def cmd_raw(c, args):
     if "--body" in o:
         with open(o["--body"][-1], "rb") as f:
             body = f.read()
-    r = c.request(pos[0].upper(), pos[1], pos[2] if len(pos) > 2 else "", params, h, body)
+    sha = o["--sha256"][-1] if "--sha256" in o else None
+    r = c.request(pos[0].upper(), pos[1], pos[2] if len(pos) > 2 else "", params, h, body, body_sha=sha)
     data = r.read(MAX_XML)
     out = sys.stdout.buffer
     out.write(b"%d\n" % r.status)
