@@ -16,10 +16,10 @@ exit 1; 2 for usage errors):
     ping                            list the buckets (an authenticated GET /)
     mb BUCKET                       create a bucket (an existing one of ours: ok)
     rb BUCKET                       remove an (empty) bucket
-    ls BUCKET [PREFIX] [--recursive]
+    ls BUCKET [PREFIX] [--recursive] [--max-keys N]
                                     "SIZE KEY" per object, "PRE PREFIX" per
                                     common prefix (without --recursive, "/"
-                                    is the delimiter)
+                                    is the delimiter); pages of N (1000) keys
     get BUCKET KEY [FILE] [--range A-B]
                                     the object to FILE (default stdout)
     put BUCKET KEY FILE|- [--if-none-match ETAG|*] [--if-match ETAG]
@@ -242,11 +242,12 @@ def xml_text(el, name):
     return r.text or "" if r is not None else ""
 
 
-def list_objects(c, bucket, prefix="", delimiter=""):
-    """Yields ("obj", key, size) and ("pre", prefix, 0), every page."""
+def list_objects(c, bucket, prefix="", delimiter="", page=1000):
+    """Yields ("obj", key, size) and ("pre", prefix, 0), every page (of
+    page keys at most)."""
     token = None
     for _ in range(MAX_PAGES):
-        params = [("list-type", "2"), ("max-keys", "1000")]
+        params = [("list-type", "2"), ("max-keys", str(page))]
         if prefix:
             params.append(("prefix", prefix))
         if delimiter:
@@ -333,11 +334,14 @@ def cmd_rb(c, args):
 
 
 def cmd_ls(c, args):
-    pos, o = opts(args, (), ("--recursive",))
-    need(pos, 1, 2, "ls BUCKET [PREFIX] [--recursive]")
+    pos, o = opts(args, ("--max-keys",), ("--recursive",))
+    need(pos, 1, 2, "ls BUCKET [PREFIX] [--recursive] [--max-keys N]")
     prefix = pos[1] if len(pos) > 1 else ""
+    page = int(o["--max-keys"][-1]) if "--max-keys" in o else 1000
+    if not 1 <= page <= 1000:
+        die("--max-keys: from 1 to 1000", 2)
     out = sys.stdout
-    for kind, name, size in list_objects(c, pos[0], prefix, "" if o.get("--recursive") else "/"):
+    for kind, name, size in list_objects(c, pos[0], prefix, "" if o.get("--recursive") else "/", page):
         out.write("%d %s\n" % (size, name) if kind == "obj" else "PRE %s\n" % name)
 
 
