@@ -18,7 +18,13 @@
 #       CEPH_START_SECONDS (how long it took). Returns 1 with a one-line
 #       reason ("ceph: ...") and the tail of the daemon's log on stderr
 #       (and what it started stopped) when it cannot.
-#       Knobs: CEPH_START_TIMEOUT, CEPH_MEMSTORE_MB (1024: the OSD's cap).
+#       Knobs: CEPH_START_TIMEOUT, CEPH_MEMSTORE_MB (1024: the size the OSD
+#       reports; not enforced: what is stored stays in the OSD's RAM until
+#       deleted, so keep test data moderate and delete large objects;
+#       RGW's GC frees a deleted object's data within ~5 s, or at once with
+#       `radosgw-admin -c "$CEPH_CONF" -n client.admin gc process --include-all`).
+#       In a benchmark (env.sh sourced): e2e_init; ceph_start "$E2E_TMP/ceph"
+#       (e2e_cleanup stops it).
 #   ceph_stop
 #       radosgw, then the OSD, then the mon: SIGTERM, a bounded wait (10 s
 #       each), then SIGKILL. Only the PIDs ceph_start recorded (also in
