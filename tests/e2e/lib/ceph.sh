@@ -29,6 +29,9 @@
 #       radosgw, then the OSD, then the mon: SIGTERM, a bounded wait (10 s
 #       each), then SIGKILL. Only the PIDs ceph_start recorded (also in
 #       $CEPH_DIR/pids as "NAME PID" lines). Safe to call twice.
+#   ceph_untrack
+#       takes the daemons out of E2E_PIDS (env.sh's cleanup: the rest of
+#       E2E_PIDS first, then ceph_stop)
 #   ceph_missing
 #       prints the missing programs (none: nothing, status 0; else 1)
 #   ceph_rss
@@ -273,12 +276,31 @@ _ceph_stop_one() {
 	kill -9 "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	eval "CEPH_PID_$name="
-	# drop it from the safety net
-	if declare -p E2E_PIDS >/dev/null 2>&1 && [ ${#E2E_PIDS[@]} -gt 0 ]; then
-		local keep=() p
-		for p in "${E2E_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
-		E2E_PIDS=("${keep[@]}")
-	fi
+	_ceph_untrack "$pid"
+	return 0
+}
+
+# _ceph_untrack PID...: drop PIDs from the safety net E2E_PIDS
+_ceph_untrack() {
+	declare -p E2E_PIDS >/dev/null 2>&1 && [ ${#E2E_PIDS[@]} -gt 0 ] || return 0
+	local keep=() p q drop
+	for p in "${E2E_PIDS[@]}"; do
+		drop=0
+		for q in "$@"; do [ "$p" = "$q" ] && drop=1; done
+		[ $drop = 1 ] || keep+=("$p")
+	done
+	E2E_PIDS=("${keep[@]}")
+}
+
+# ceph_untrack: take the daemons out of E2E_PIDS (so that a cleanup stopping
+# E2E_PIDS all at once leaves them to ceph_stop, which stops them in order)
+ceph_untrack() {
+	local n v pids=()
+	for n in rgw osd mon; do
+		v="CEPH_PID_$n"
+		[ -n "${!v:-}" ] && pids+=("${!v}")
+	done
+	[ ${#pids[@]} -gt 0 ] && _ceph_untrack "${pids[@]}"
 	return 0
 }
 
