@@ -233,28 +233,20 @@ c_mirror() {
 	assert_eq "m-b/d/e" "$(cat "$W/mirror/b/d/e")" "a mirrored file's bytes"
 }
 
-# rados_objs MARKER: how many RADOS objects of the bucket with MARKER the
-# data pool holds (heads are MARKER_KEY, tails MARKER__shadow_...)
-rados_objs() {
-	timeout 20 rados -c "$CEPH_CONF" -p default.rgw.buckets.data ls 2>/dev/null | grep -c -F "$1_"
-}
-
 c_delete_frees() {
 	# 5 MiB: a head and a tail RADOS object; after the delete and a GC pass
 	# the data pool holds nothing of it
-	local b marker objs
+	local b objs
 	b=$(s3_bucket gc) || { fail "s3_bucket failed"; return 1; }
-	marker=$(timeout 20 radosgw-admin -c "$CEPH_CONF" -n client.admin bucket stats --bucket="$b" 2>/dev/null |
-		"$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["marker"])') || { fail "no marker for $b"; return 1; }
 	rnd 5242880 "$W/del" && s3tool put "$b" del/big "$W/del" >/dev/null || { fail "PUT failed"; return 1; }
-	objs=$(rados_objs "$marker")
-	[ "$objs" -ge 2 ] || { fail "RADOS objects of the 5 MiB object: $objs, want 2 or more"; return 1; }
+	objs=$(ceph_rados_count "$b") || { fail "ceph_rados_count failed"; return 1; }
+	assert_eq 2 "$objs" "RADOS objects of a 5 MiB object" || return
 	assert_eq 204 "$(s3tool rm "$b" del/big)" "DELETE" || return
 	assert_eq "" "$(s3tool ls "$b" del/ --recursive)" "listing after the delete" || return
 	assert_exit 1 s3tool head "$b" del/big 2>/dev/null || return
 	for _ in $(seq 1 20); do
-		timeout 20 radosgw-admin -c "$CEPH_CONF" -n client.admin gc process --include-all >/dev/null 2>&1
-		objs=$(rados_objs "$marker")
+		ceph_gc
+		objs=$(ceph_rados_count "$b")
 		[ "$objs" = 0 ] && break
 		sleep 0.5
 	done

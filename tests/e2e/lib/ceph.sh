@@ -37,6 +37,13 @@
 #   ceph_rss
 #       prints "NAME RSS_KIB" for each daemon of $CEPH_DIR/pids still running
 #       (also in a test file: the cluster is run.sh's)
+#   ceph_gc
+#       runs RGW's garbage collection now (a deleted object's data freed;
+#       on its own RGW does it within ~5 s)
+#   ceph_rados_count BUCKET
+#       prints how many RADOS objects of BUCKET the data pool holds (an
+#       object is a head plus a tail per 4 MiB past the first; a pending
+#       multipart upload's parts count too; deleted ones until GC)
 #   s3_bucket NAME
 #       creates a fresh bucket named NAME-<unique suffix> (lower-cased, at
 #       most 63 characters) with s3tool.py and prints its name
@@ -320,6 +327,19 @@ ceph_rss() {
 		rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null)
 		[ -n "$rss" ] && echo "$n $rss"
 	done <"$CEPH_DIR/pids"
+	return 0
+}
+
+ceph_gc() {
+	timeout -k 2 30 radosgw-admin -c "$CEPH_CONF" -n client.admin gc process --include-all >/dev/null 2>&1
+}
+
+ceph_rados_count() {
+	local marker
+	marker=$(timeout -k 2 30 radosgw-admin -c "$CEPH_CONF" -n client.admin bucket stats --bucket="$1" 2>/dev/null |
+		"${PYTHON:-/usr/bin/python3}" -c 'import json,sys; print(json.load(sys.stdin)["marker"])') || return 1
+	[ -n "$marker" ] || return 1
+	timeout -k 2 30 rados -c "$CEPH_CONF" -p default.rgw.buckets.data ls 2>/dev/null | grep -c -F "${marker}_"
 	return 0
 }
 
