@@ -747,11 +747,14 @@ static int perform(struct s3c *c, struct rq *r, struct err *err)
 		snprintf(hl[nl++], sizeof(hl[0]), "Expect:");
 		for (int i = 0; i < nl; i++) {
 			t = curl_slist_append(hdrs, hl[i]);
-			if (!t)
+			if (!t) {
+				curl_slist_free_all(hdrs);
+				hdrs = NULL;
 				break;
+			}
 			hdrs = t;
 		}
-		h = handle_get(c);
+		h = hdrs ? handle_get(c) : NULL;
 		if (!h) {
 			curl_slist_free_all(hdrs);
 			rc = err_set(err, ERR_FAIL, "%s: out of memory", w);
@@ -1266,6 +1269,12 @@ int s3c_open(struct s3c **out, const struct s3_config *cfg, struct err *err)
 	if (!c)
 		return err_set(err, ERR_FAIL, "s3 %s: out of memory",
 			       cfg->bucket);
+	/* reference-counted by libcurl: paired in s3c_close */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		free(c);
+		return err_set(err, ERR_FAIL, "s3 %s: cannot start libcurl",
+			       cfg->bucket);
+	}
 	c->cfg = *cfg;
 	if (!c->cfg.multipart)
 		c->cfg.multipart = MULTIPART_DEFAULT;
@@ -1289,6 +1298,7 @@ void s3c_close(struct s3c *c)
 	pthread_mutex_destroy(&c->mu);
 	OPENSSL_cleanse(c->cfg.secret_key, sizeof(c->cfg.secret_key));
 	free(c);
+	curl_global_cleanup();
 }
 
 const struct s3_config *s3c_config(const struct s3c *c)
