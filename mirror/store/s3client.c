@@ -1325,11 +1325,32 @@ int s3c_bucket_exists(struct s3c *c, struct err *err)
 	return rc;
 }
 
-int s3c_bucket_create(struct s3c *c, struct err *err)
+/* PUT /BUCKET with body; *status_out the answer's status */
+static int bucket_put(long *status_out, struct s3c *c, const char *body,
+		      struct err *err)
 {
-	char body[512], hash[S3_SHA256_HEX];
+	char hash[S3_SHA256_HEX];
 	struct buf out;
 	struct rq r = {.method = "PUT", .sink = SINK_BUF, .out = &out};
+	int rc;
+
+	s3sign_sha256_hex(hash, body, strlen(body));
+	r.body = body;
+	r.body_len = strlen(body);
+	r.has_body = 1;
+	r.payload_hash = hash;
+	buf_init(&out, SMALL_MAX);
+	rc = perform(c, &r, err);
+	buf_release(&out);
+	*status_out = r.status;
+	return rc;
+}
+
+int s3c_bucket_create(struct s3c *c, struct err *err)
+{
+	char body[512];
+	struct err e;
+	long status;
 	int rc;
 
 	body[0] = '\0';
@@ -1339,23 +1360,24 @@ int s3c_bucket_create(struct s3c *c, struct err *err)
 			 "amazonaws.com/doc/2006-03-01/\"><LocationConstraint>"
 			 "%s</LocationConstraint></CreateBucketConfiguration>",
 			 c->cfg.region);
-	s3sign_sha256_hex(hash, body, strlen(body));
-	r.body = body;
-	r.body_len = strlen(body);
-	r.has_body = 1;
-	r.payload_hash = hash;
-	buf_init(&out, SMALL_MAX);
-	rc = perform(c, &r, err);
-	buf_release(&out);
-	if (rc && r.status == 409) {
+	err_clear(&e);
+	rc = bucket_put(&status, c, body, &e);
+	/* RGW knows only its zonegroup's name there (and takes any region
+	 * in a signature): the bucket goes to its default zonegroup */
+	if (rc && status == 400 && body[0] &&
+	    strstr(e.msg, " InvalidLocationConstraint"))
+		rc = bucket_put(&status, c, "", &e);
+	if (rc && status == 409) {
 		struct err e2;
 
 		/* ours already (RGW may say BucketAlreadyExists for it) */
-		if (s3c_bucket_exists(c, &e2) == 1) {
-			err_clear(err);
-			return 0;
-		}
+		if (s3c_bucket_exists(c, &e2) == 1)
+			rc = 0;
 	}
+	if (rc && err)
+		*err = e;
+	else
+		err_clear(err);
 	return rc;
 }
 

@@ -60,6 +60,7 @@ struct fake {
 	const char *raw_list; /* not NULL: the answer to every list */
 	int complete_error;   /* complete answers 200 with an <Error> */
 	int drop_next;	      /* the next GETs of objects break off */
+	int rgw_zonegroup;    /* as RGW: only "default" as a location */
 	int bad_sig, bad_sha, part_puts, completes, aborts;
 	int ports[64], n_ports;
 	char auth[1024], copy_src[1024], last_path[1024], last_body[1024];
@@ -494,6 +495,11 @@ static void s3_script(struct mhd_fix *f, const struct mhd_req *rq,
 	if (!slash || !*slash) { /* the bucket */
 		if (!strcmp(m, "HEAD")) {
 			a->status = s->bucket_exists ? 200 : 404;
+		} else if (!strcmp(m, "PUT") && s->rgw_zonegroup && body[0] &&
+			   !strstr(body, "<LocationConstraint>default<")) {
+			answer_err(a, 400, "InvalidLocationConstraint",
+				   "The specified location-constraint is not "
+				   "valid");
 		} else if (!strcmp(m, "PUT")) {
 			if (s->bucket_exists)
 				answer_err(a, 409, "BucketAlreadyOwnedByYou",
@@ -1173,6 +1179,21 @@ Test(s3client, another_region_signs_for_it_and_names_it)
 				       "</LocationConstraint>"));
 	cr_assert(strstr(fk.auth, "/eu-west-1/s3/aws4_request"));
 	cr_assert_eq(fk.bad_sig, 0);
+}
+
+Test(s3client, rgw_refusing_the_region_as_location_gets_none)
+{
+	struct err e;
+
+	snprintf(cfg.region, sizeof(cfg.region), "eu-west-1");
+	fk.region = "eu-west-1";
+	fk.rgw_zonegroup = 1;
+	reopen();
+	cr_assert_eq(s3c_bucket_create(cl, &e), 0, "%s", e.msg);
+	cr_assert_eq(mhd_count(&fix, "PUT /bkt"), 2);
+	cr_assert_str_eq(fk.last_body, "");
+	cr_assert_eq(fk.bucket_exists, 1);
+	cr_assert_eq(s3c_bucket_create(cl, &e), 0, "%s", e.msg);
 }
 
 Test(s3client, a_session_token_is_sent_and_signed)
