@@ -1451,6 +1451,8 @@ int s3c_get_range(size_t *got_out, struct s3c *c, const char *key, uint64_t off,
 	*got_out = 0;
 	if (rc || !len)
 		return rc;
+	if (off > INT64_MAX || len > INT64_MAX - off)
+		return 0; /* past any object's end */
 	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off,
 		 off + len - 1);
 	r.extra[0][0] = "Range";
