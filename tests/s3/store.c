@@ -664,3 +664,61 @@ Test(s3_store, blob_url_is_fetchable)
 	digest_of(&none, "x");
 	store_close(&s);
 }
+
+Test(s3_store, lease_is_renewed_while_held)
+{
+	struct store s1, s2;
+	struct err e = {0};
+
+	open_store(&s1, "lease-renew", "&lease=2");
+	open_store(&s2, "lease-renew", "&lease=2");
+	cr_assert_eq(store_lock(&s1, 0, &e), 0, "%s", e.msg);
+	sleep(5); /* two and a half leases: renewed meanwhile */
+	cr_assert_eq(store_lock(&s2, 0, &e), ERR_CONFLICT, "%s", e.msg);
+	store_unlock(&s1);
+	cr_assert_eq(store_lock(&s2, 0, &e), 0, "%s", e.msg);
+	store_unlock(&s2);
+	store_close(&s1);
+	store_close(&s2);
+}
+
+Test(s3_store, a_lost_lease_stops_writes)
+{
+	struct store s;
+	struct s3_config cfg;
+	struct s3c *c = NULL;
+	struct err e = {0};
+	const char *other =
+	    "{\"owner\":\"elsewhere:1\",\"expires\":4102444800}";
+	int rc = 0;
+
+	open_store(&s, "lease-lost", "&lease=2");
+	cr_assert_eq(store_lock(&s, 0, &e), 0, "%s", e.msg);
+	cr_assert_eq(s3_config_parse(&cfg, url_of("lease-lost", ""), &e), 0);
+	cr_assert_eq(s3c_open(&c, &cfg, &e), 0, "%s", e.msg);
+	/* another writer takes the lease (as after a pause past expiry) */
+	cr_assert_eq(s3c_put(c, "lock", other, strlen(other), NULL, NULL, &e),
+		     0, "%s", e.msg);
+	/* the next renewal (within a second) notices; bounded wait */
+	for (int i = 0; i < 50; i++) {
+		rc = s.ops->state_put(s.be, "x", "{}", &e);
+		if (rc)
+			break;
+		usleep(200 * 1000);
+	}
+	cr_assert_eq(rc, ERR_CONFLICT, "%s", e.msg);
+	cr_assert(strstr(e.msg, "lease was lost"), "%s", e.msg);
+	store_unlock(&s);
+	/* unlock left the other writer's lease alone */
+	{
+		char *text = NULL;
+		size_t len;
+
+		cr_assert_eq(s3c_get(&text, &len, NULL, c, "lock", 4096, &e),
+			     0);
+		cr_assert_str_eq(text, other);
+		free(text);
+	}
+	s3c_close(c);
+	store_close(&s);
+}
