@@ -642,8 +642,7 @@ static int s3_stage_place(void *be, const char *token,
 		return rc;
 	}
 	rc = s3c_put_fd(b->c, key, fd, 0, (uint64_t)st.st_size,
-			d->alg == OCI_SHA256 ? oci_digest_hex(d) : NULL,
-			err);
+			d->alg == OCI_SHA256 ? oci_digest_hex(d) : NULL, err);
 	close(fd);
 	if (!rc)
 		unlink(token);
