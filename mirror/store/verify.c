@@ -112,6 +112,8 @@ static int hash_blob(struct verify *v, const struct oci_digest *d,
 		oci_hasher_update(&h, v->buf, got);
 		v->st->bytes += (uint64_t)got;
 		off += got;
+		if (fd < 0 && got < v->cap)
+			break; /* short only at the end: no request more */
 	}
 	if (!rc)
 		oci_hasher_final(&h, out);
