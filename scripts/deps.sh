@@ -6,6 +6,9 @@ PKGS="build-essential pkg-config clang clang-format cppcheck libfuzzer-14-dev li
 libjansson-dev libarchive-dev libzstd-dev libyaml-dev libcriterion-dev libmicrohttpd-dev \
 docker-registry skopeo apache2-utils curl openssl python3 python3-cryptography time procps \
 podman containerd chromium nodejs"
+# a single-node Ceph cluster with the RADOS Gateway: the S3 endpoint of the
+# e2e tests of s3:// stores (tests/e2e/lib/ceph.sh)
+PKGS="$PKGS radosgw ceph-mon ceph-osd ceph-common"
 # systemd-analyze, for tests/e2e/test_ops.sh (the units in contrib/systemd)
 PKGS="$PKGS systemd"
 # the browser test (tests/ui) runs playwright-core from npm; a nodejs that
@@ -29,6 +32,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	# `make run` start their own.
 	if command -v systemctl >/dev/null 2>&1; then
 		systemctl disable --now docker-registry >/dev/null 2>&1 || true
+		# ceph-base's crash collector: the tests run their own cluster
+		systemctl disable --now ceph-crash >/dev/null 2>&1 || true
 	fi
 	pkill -x docker-registry 2>/dev/null || true
 	exit 0

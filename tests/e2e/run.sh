@@ -18,6 +18,11 @@
 #   E2E_CMD_TIMEOUT=S             bound on one ocimirror invocation (30)
 #   E2E_FILE_TIMEOUT=S            bound on one test file (240; a file's own
 #                                 "# e2e-file-timeout: S" line may raise it)
+#
+# A file with the line "# e2e-needs: s3" gets an S3 endpoint: one Ceph
+# cluster with a RADOS Gateway (lib/ceph.sh) for the run, started when such
+# a file is selected, its S3_ENDPOINT, AWS_* exported; if it cannot start,
+# those files count as failed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ $# -lt 1 ]; then
@@ -89,9 +94,32 @@ if [ ! -x "$BIN" ]; then
 	files=("${only[@]}")
 fi
 
+# A file with the line "# e2e-needs: s3" runs against a Ceph RGW (lib/ceph.sh),
+# one cluster for the run, started only when such a file is selected; when it
+# cannot start (e.g. the ceph packages are missing) those files fail.
+s3_fail=""
+needs_s3() { grep -Eq '^# e2e-needs:.*(^|[ ,:])s3([ ,]|$)' "$1"; }
+for f in "${files[@]}"; do
+	needs_s3 "$f" || continue
+	echo "# e2e: starting Ceph (mon, memstore OSD, radosgw) in $E2E_TMP/ceph"
+	if ceph_start "$E2E_TMP/ceph" 2>"$E2E_TMP/ceph-start.err"; then
+		echo "# S3 (Ceph RGW) at $S3_ENDPOINT, up in $CEPH_START_SECONDS s"
+	else
+		s3_fail=$(grep -m 1 '^ceph: ' "$E2E_TMP/ceph-start.err")
+		s3_fail=${s3_fail:-ceph: did not start}
+		sed 's/^/# /' "$E2E_TMP/ceph-start.err"
+	fi
+	break
+done
+
 for f in "${files[@]}"; do
 	name=$(basename "$f")
 	echo "# --- $name"
+	if [ -n "$s3_fail" ] && needs_s3 "$f"; then
+		echo "not ok - $name: no S3 endpoint: $s3_fail"
+		extra_failed=$((extra_failed + 1))
+		continue
+	fi
 	t0=$SECONDS
 	before=$(wc -l <"$E2E_RESULTS")
 	# in the background so the cleanup trap can stop it (timeout(1) runs it in
@@ -118,6 +146,8 @@ for f in "${files[@]}"; do
 		extra_failed=$((extra_failed + 1))
 	fi
 done
+
+ceph_stop
 
 passed=$(grep -c '^ok ' "$E2E_RESULTS")
 failed=$(grep -c '^not ok ' "$E2E_RESULTS")

@@ -17,6 +17,8 @@
 
 E2E_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export E2E_LIB
+# ceph_start/ceph_stop, s3_bucket, s3_url, s3tool: the S3 endpoint (Ceph RGW)
+. "$E2E_LIB/ceph.sh"
 export PYTHON=${PYTHON:-/usr/bin/python3}
 export E2E_USER=${E2E_USER:-e2euser}
 export E2E_PASS=${E2E_PASS:-e2e-Secret.123}
@@ -39,6 +41,7 @@ e2e_init() {
 e2e_cleanup() {
 	local pid
 	set +e # a pid already gone is not an error (callers may run set -e)
+	ceph_untrack # the Ceph daemons last, in their order (ceph_stop below)
 	for pid in "${E2E_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null
 	done
@@ -53,6 +56,7 @@ e2e_cleanup() {
 		wait "$pid" 2>/dev/null
 	done
 	E2E_PIDS=()
+	ceph_stop # radosgw, OSD, mon (nothing if none was started)
 	if [ -n "${E2E_TMP:-}" ] && [ -d "$E2E_TMP" ]; then
 		if [ "${E2E_KEEP:-0}" = 1 ]; then
 			echo "# e2e: kept $E2E_TMP" >&2
