@@ -18,8 +18,9 @@
  * pull does not fetch it).
  *
  * Verify works on any backend through its operations (backend.h: walk,
- * move, blob reads; a remote store is read in ranges). It takes no lock: content is renamed into place whole, so a file it
- * reads is never partial; the caller may hold the writer lock anyway. */
+ * move, blob reads; a remote store is read in ranges). It takes no lock:
+ * content is placed whole, so an object it reads is never partial; the
+ * caller may hold the writer lock anyway. */
 #ifndef MIRROR_STORE_VERIFY_H
 #define MIRROR_STORE_VERIFY_H
 
