@@ -1010,8 +1010,18 @@ static int s3_walk(void *be, const char *prefix, store_walk_fn cb, void *ctx,
 	struct err e;
 	int rc;
 
-	if (strstr(prefix, "..") || strlen(prefix) >= KEY_MAX)
-		return bad_key(b, prefix, err);
+	/* "" or a key of checked names and a '/' */
+	if (*prefix) {
+		char k[KEY_MAX];
+		size_t n = strlen(prefix);
+
+		if (n >= KEY_MAX || prefix[n - 1] != '/')
+			return bad_key(b, prefix, err);
+		memcpy(k, prefix, n - 1);
+		k[n - 1] = '\0';
+		if (!key_ok(k))
+			return bad_key(b, prefix, err);
+	}
 	rc = s3c_list(b->c, prefix, NULL, walk_one, &x, &e);
 	if (rc)
 		return err_set(err, ERR_FAIL, "%s", e.msg);
@@ -1060,7 +1070,7 @@ static int mpu_one(void *ctx, const char *key, const char *upload_id,
 {
 	struct mpus *x = ctx;
 
-	if ((int64_t)initiated >= x->cutoff)
+	if ((int64_t)initiated > x->cutoff)
 		return 0;
 	if (x->n >= NAMES_MAX) {
 		x->oom = 1;
@@ -1089,14 +1099,23 @@ static int mpu_one(void *ctx, const char *key, const char *upload_id,
 struct sessions {
 	struct names ids;
 	struct names stale;
+	int64_t *mtime; /* of each stale one */
 	int64_t newest, cutoff;
 };
 
 static void session_done(struct sessions *x)
 {
-	if (x->ids.n && x->newest < x->cutoff)
-		names_add(&x->stale, x->ids.v[x->ids.n - 1],
-			  strlen(x->ids.v[x->ids.n - 1]));
+	int64_t *v;
+
+	if (!x->ids.n || x->newest > x->cutoff)
+		return;
+	v = realloc(x->mtime, (x->stale.n + 1) * sizeof(*v));
+	if (!v)
+		return;
+	x->mtime = v;
+	if (!names_add(&x->stale, x->ids.v[x->ids.n - 1],
+		       strlen(x->ids.v[x->ids.n - 1])))
+		x->mtime[x->stale.n - 1] = x->newest;
 }
 
 static int session_one(void *ctx, const char *name, int64_t size, time_t mtime)
@@ -1125,7 +1144,7 @@ static int s3_sweep(void *be, int64_t cutoff, int dry_run, store_walk_fn cb,
 {
 	struct s3be *b = be;
 	struct mpus m = {NULL, 0, 0, cutoff, 0};
-	struct sessions s = {{0}, {0}, 0, cutoff};
+	struct sessions s = {{0}, {0}, NULL, 0, cutoff};
 	struct err e;
 	int failed = 0, stop = 0;
 
@@ -1134,12 +1153,15 @@ static int s3_sweep(void *be, int64_t cutoff, int dry_run, store_walk_fn cb,
 	for (size_t i = 0; i < m.n && !stop; i++) {
 		char what[KEY_MAX + 16];
 
-		snprintf(what, sizeof(what), "multipart %s", m.v[i].key);
-		stop = cb(ctx, what, 0, (int64_t)m.v[i].when);
 		if (!dry_run &&
 		    s3c_upload_abort(b->c, m.v[i].key, m.v[i].id, &e) &&
-		    e.code != ERR_NOT_FOUND && !failed++)
-			err_set(err, ERR_FAIL, "%s", e.msg);
+		    e.code != ERR_NOT_FOUND) {
+			if (!failed++)
+				err_set(err, ERR_FAIL, "%s", e.msg);
+			continue;
+		}
+		snprintf(what, sizeof(what), "multipart %s", m.v[i].key);
+		stop = cb(ctx, what, -1, (int64_t)m.v[i].when);
 	}
 	free(m.v);
 	if (!stop && s3c_list(b->c, "uploads/", NULL, session_one, &s, &e) &&
@@ -1151,14 +1173,17 @@ static int s3_sweep(void *be, int64_t cutoff, int dry_run, store_walk_fn cb,
 
 		if (!id_ok(s.stale.v[i]))
 			continue;
+		if (!dry_run && session_forget(b, s.stale.v[i], &e)) {
+			if (!failed++)
+				err_set(err, ERR_FAIL, "%s", e.msg);
+			continue;
+		}
 		snprintf(what, sizeof(what), "uploads/%s", s.stale.v[i]);
-		stop = cb(ctx, what, 0, 0);
-		if (!dry_run && session_forget(b, s.stale.v[i], &e) &&
-		    !failed++)
-			err_set(err, ERR_FAIL, "%s", e.msg);
+		stop = cb(ctx, what, -1, s.mtime[i]);
 	}
 	fsutil_names_free(s.ids.v, s.ids.n);
 	fsutil_names_free(s.stale.v, s.stale.n);
+	free(s.mtime);
 	return failed ? ERR_FAIL : 0;
 }
 
