@@ -63,6 +63,20 @@ c_cli() {
 	assert_contains "$(alltext)" "bogus" "the bad parameter named"
 }
 
+c_gc_verify() {
+	# gc and verify over the backend's walk: the records test's store
+	# (h.io/... gone: its tags and manifests were unlinked) holds the
+	# unreferenced blob "layer" and the lease object
+	local url layer
+	url=$(s3_url "$BKT" "$RUN/records")
+	layer=$(printf 'layer' | sha256sum | cut -d' ' -f1)
+	om --store "$url" verify || { fail "verify on s3 failed: $(alltext)"; return 1; }
+	om --store "$url" gc --grace 0 || { fail "gc on s3 failed: $(alltext)"; return 1; }
+	assert_eq "" "$(s3tool ls "$BKT" "$RUN/records/blobs/sha256/$layer")" "the unreferenced blob after gc" || return
+	om --store "$url" verify || { fail "verify after gc failed: $(alltext)"; return 1; }
+}
+
 run_case s3_store_suite c_unit
 run_case s3_store_keys c_keys
 run_case s3_store_cli c_cli
+run_case s3_store_gc_verify c_gc_verify
