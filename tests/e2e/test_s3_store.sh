@@ -76,7 +76,27 @@ c_gc_verify() {
 	om --store "$url" verify || { fail "verify after gc failed: $(alltext)"; return 1; }
 }
 
+c_pull_serve() {
+	# the whole way: pull into an S3 store, list it, serve it
+	local url repo tag dg out
+	url=$(s3_url "$BKT" "$RUN/pull")
+	repo=$(e_ref "$EXP_OPEN" oci-image repo)
+	tag=$(e_ref "$EXP_OPEN" oci-image tag)
+	dg=$(e_ref "$EXP_OPEN" oci-image digest)
+	om --store "$url" pull "$REG_OPEN/$repo:$tag" || { fail "pull into s3 failed: $(alltext)"; return 1; }
+	om --store "$url" ls || { fail "ls failed: $(alltext)"; return 1; }
+	assert_contains "$(out)" "$repo" "ls of the pulled store" || return
+	assert_ne "" "$(s3tool ls "$BKT" "$RUN/pull/blobs/sha256/${dg#sha256:}")" "the manifest under its key" || return
+	assert_eq "" "$(ls "$OCIMIRROR_SPOOL")" "the spool after a pull" || return
+	assert_eq "" "$(s3tool mpu-ls "$BKT" "$RUN/pull/")" "multipart uploads left by the pull" || return
+	serve_start s3 "$url" || return
+	out=$(curl -sS -L -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json' \
+		"$SRV_URL/v2/$REG_OPEN/$repo/manifests/$tag" | sha256sum | cut -d' ' -f1)
+	assert_eq "${dg#sha256:}" "$out" "the served manifest's digest"
+}
+
 run_case s3_store_suite c_unit
 run_case s3_store_keys c_keys
 run_case s3_store_cli c_cli
+run_case s3_store_pull_serve c_pull_serve
 run_case s3_store_gc_verify c_gc_verify

@@ -722,3 +722,38 @@ Test(s3_store, a_lost_lease_stops_writes)
 	s3c_close(c);
 	store_close(&s);
 }
+
+Test(s3_store, a_large_blob_goes_up_in_parts)
+{
+	const size_t n = 6u << 20; /* over multipart=5 MiB */
+	struct store s;
+	struct store_writer *w = NULL;
+	struct oci_digest d;
+	struct err e = {0};
+	unsigned char *p = malloc(n), buf[64];
+	size_t got = 0;
+	int64_t size = 0;
+
+	cr_assert(p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 2654435761u >> 13);
+	oci_digest_of(&d, OCI_SHA256, p, n);
+	open_store(&s, "large", "&multipart=5242880");
+	cr_assert_eq(store_writer_open(&w, &s, &d, (int64_t)n, &e), 0, "%s",
+		     e.msg);
+	for (size_t off = 0; off < n; off += 1u << 20)
+		cr_assert_eq(store_writer_write(w, p + off, 1u << 20, &e), 0,
+			     "%s", e.msg);
+	cr_assert_eq(store_writer_commit(w, &e), 0, "%s", e.msg);
+	store_writer_free(w);
+	cr_assert_eq(store_blob_exists(&size, &s, &d), 1);
+	cr_assert_eq(size, (int64_t)n);
+	cr_assert_eq(store_blob_read_at(&got, &s, &d, (5u << 20) - 10, buf,
+					sizeof(buf), &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(got, sizeof(buf));
+	cr_assert_eq(memcmp(buf, p + (5u << 20) - 10, sizeof(buf)), 0);
+	cr_assert_eq(store_blob_delete(&s, &d, &e), 0, "%s", e.msg);
+	free(p);
+	store_close(&s);
+}
