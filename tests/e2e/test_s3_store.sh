@@ -12,7 +12,9 @@ s3_require
 
 W=$E2E_WORK
 ROOT=$(cd "$HERE/../.." && pwd)
-UNIT=$ROOT/build/tests/unit-s3
+# in the build dir of the binary under test: build/, or make asan's
+# (BUILD comes from make's command line, exported to its recipes)
+UNIT=$ROOT/${BUILD:-build}/tests/unit-s3
 BKT=$(s3_bucket store) || e2e_setup_fail "cannot create a bucket on $S3_ENDPOINT"
 RUN=run-$$
 export OCIMIRROR_TEST_S3_BUCKET=$BKT
@@ -23,7 +25,7 @@ mkdir -p "$OCIMIRROR_SPOOL"
 
 c_unit() {
 	if [ ! -x "$UNIT" ] || [ -n "$(find "$ROOT/tests/s3" "$ROOT/mirror/store" -newer "$UNIT" -name '*.[ch]' | head -1)" ]; then
-		make -C "$ROOT" --no-print-directory build/tests/unit-s3 >"$W/make.log" 2>&1 ||
+		make -C "$ROOT" --no-print-directory "${UNIT#"$ROOT"/}" >"$W/make.log" 2>&1 ||
 			{ fail "building unit-s3 failed: $(tail -3 "$W/make.log")"; return 1; }
 	fi
 	timeout -k 5 300 "$UNIT" --jobs 2 >"$W/unit.log" 2>&1 ||
