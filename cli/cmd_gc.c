@@ -22,6 +22,7 @@ static const char *kind_name(enum gc_item_kind k)
 	case GC_ITEM_BLOB_RECORD: return "blob-record";
 	case GC_ITEM_REFERRER: return "referrer";
 	case GC_ITEM_TMP: return "tmp";
+	case GC_ITEM_LEFTOVER: return "leftover";
 	}
 	return "?";
 }
@@ -55,6 +56,7 @@ static void on_removed(void *ctx, const struct gc_item *it)
 	switch (it->kind) {
 	case GC_ITEM_BLOB:
 	case GC_ITEM_TMP:
+	case GC_ITEM_LEFTOVER:
 		printf(
 		    "%s %s %s (%s)\n", g->dry_run ? "would remove" : "removed",
 		    kind_name(it->kind), it->digest ? it->digest : it->path, h);
@@ -139,7 +141,7 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 		}
 	}
 	if (cli->json) {
-		cli_json_event(json_pack(
+		json_t *j = json_pack(
 		    "{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
 		    "s:b}",
 		    "event", "summary", "result",
@@ -155,7 +157,18 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 		    (json_int_t)stats.young_kept, "warnings",
 		    (json_int_t)stats.warnings, "errors",
 		    (json_int_t)stats.errors, "blobSweepSkipped",
-		    stats.blob_sweep_skipped));
+		    stats.blob_sweep_skipped);
+
+		/* only a backend that has them (S3) reports leftovers */
+		if (j && stats.leftovers) {
+			json_object_set_new(
+			    j, "leftovers",
+			    json_integer((json_int_t)stats.leftovers));
+			json_object_set_new(
+			    j, "leftoverBytes",
+			    json_integer((json_int_t)stats.leftover_bytes));
+		}
+		cli_json_event(j);
 	} else if (cli->verbosity >= 0) {
 		snprintf(h, sizeof(h), "%.1f MiB",
 			 (double)stats.blob_bytes / (1024.0 * 1024.0));
@@ -169,6 +182,12 @@ int cmd_gc(int argc, char **argv, struct cli *cli)
 			       stats.blob_records, stats.referrers,
 			       stats.tmp_files, stats.blobs_kept,
 			       stats.young_kept);
+		if (cli->verbosity > 0 && stats.leftovers)
+			printf("gc: %zu other leftovers of the store's backend "
+			       "(%.1f MiB)\n",
+			       stats.leftovers,
+			       (double)stats.leftover_bytes /
+				   (1024.0 * 1024.0));
 	}
 	if (stats.blob_sweep_skipped && !cli->json)
 		fprintf(stderr, "ocimirror: gc: blob files were not swept, "

@@ -32,6 +32,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	# `make run` start their own.
 	if command -v systemctl >/dev/null 2>&1; then
 		systemctl disable --now docker-registry >/dev/null 2>&1 || true
+		# ceph-base's crash collector: the tests run their own cluster
+		systemctl disable --now ceph-crash >/dev/null 2>&1 || true
 	fi
 	pkill -x docker-registry 2>/dev/null || true
 	exit 0

@@ -124,19 +124,32 @@ struct store_ops {
 	 * every object under prefix ("blobs/", "repositories/", "tmp/"; ""
 	 * for all), recursively, in no set order; cb returns nonzero to
 	 * stop. An absent prefix has nothing under it. ERR_FAIL naming what
-	 * could not be listed (after the rest was visited). */
+	 * could not be listed (after the rest was visited).
+	 * Keys are '/'-separated names, none empty, "." or "..", no leading
+	 * '/'; a prefix is "" or ends in '/'; anything else is ERR_INVALID.
+	 * The filesystem follows no symbolic link, reports an entry that is
+	 * not a regular file (a link, a device) with size -1 (verify
+	 * quarantines it, gc leaves it), and goes at most REPO_DEPTH_MAX
+	 * levels below prefix (ERR_INVALID "... levels; not visited"). */
 	int (*walk)(void *be, const char *prefix, store_walk_fn cb, void *ctx,
 		    struct err *err);
-	/* ERR_NOT_FOUND when absent */
+	/* ERR_NOT_FOUND when absent. On the filesystem a key naming an
+	 * empty directory removes it (ERR_CONFLICT when not empty): gc's
+	 * referrer subjects; a backend without directories has none. */
 	int (*remove)(void *be, const char *key, struct err *err);
-	/* move one object to another key (verify's quarantine/) */
+	/* move one object to another key (verify's quarantine/; the caller
+	 * picks a key not taken) */
 	int (*move)(void *be, const char *from, const char *to,
 		    struct err *err);
-	/* The backend's own leftovers older than cutoff (seconds since the
-	 * epoch): the filesystem's tmp/ files, S3's abandoned multipart
-	 * uploads and upload sessions. Each one is reported to cb (key: what
-	 * it is, e.g. "tmp/abc" or "multipart blobs/sha256/<hex>") and, unless
-	 * dry_run, removed. Called by gc with the store lock held. */
+	/* The backend's own leftovers not modified after cutoff (seconds
+	 * since the epoch; mtime <= cutoff): the filesystem's tmp/ files,
+	 * S3's abandoned multipart uploads and upload sessions. Each one is
+	 * removed unless dry_run and then reported to cb (key: what it is,
+	 * e.g. "tmp/abc" or "multipart blobs/sha256/<hex>"; size where
+	 * known, else -1): gc counts what cb saw as removed, so cb is not
+	 * called for one that could not be removed (the first failure is
+	 * returned, after the rest). gc counts keys "tmp/..." as tmp files,
+	 * any other as a leftover. Called by gc with the store lock held. */
 	int (*sweep)(void *be, int64_t cutoff, int dry_run, store_walk_fn cb,
 		     void *ctx, struct err *err);
 

@@ -1,8 +1,10 @@
 /* The filesystem backend: the on-disk layout of store.h. Every write goes
  * to STORE/tmp (same filesystem), is fsync'd and renamed into place, and
  * the directory it lands in is fsync'd. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 
 #include "mirror/store/backend.h"
 #include "mirror/store/fsutil.h"
+#include "oci/vec.h"
 
 #define REPO_DEPTH_MAX                                                         \
 	130 /* a 255-character name has at most 128 components                 \
@@ -574,6 +577,362 @@ static int fs_space_free(uint64_t *out, void *be, struct err *err)
 	return 0;
 }
 
+/* Keys of the gc and verify ops: '/'-separated names relative to the
+ * root, none empty, "." or "..", no leading '/'. A prefix may also be ""
+ * and must otherwise end in '/' (it names a directory). */
+#define KEY_MAX 4096
+
+static int key_valid(const char *key, int prefix)
+{
+	size_t n = strlen(key);
+	const char *p = key;
+
+	if (n >= KEY_MAX)
+		return 0;
+	if (!n)
+		return prefix;
+	if (prefix) {
+		if (key[n - 1] != '/' || n == 1)
+			return 0;
+		n--;
+	}
+	while (p < key + n) {
+		const char *end = memchr(p, '/', (size_t)(key + n - p));
+		size_t len = end ? (size_t)(end - p) : (size_t)(key + n - p);
+
+		if (!len || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		p += len + 1;
+	}
+	return key[n - 1] != '/';
+}
+
+static int key_refused(struct err *err, const char *key)
+{
+	return err_set(err, ERR_INVALID, "invalid store key \"%.300s\"", key);
+}
+
+struct fswalk {
+	const struct fs *fs;
+	store_walk_fn cb;
+	void *ctx;
+	struct err *err;
+	char key[KEY_MAX]; /* the directory's key, '/'-ended (or "") */
+	int failed, stop;
+};
+
+struct dent {
+	char *name;
+	unsigned char type; /* d_type */
+};
+
+static int cmp_dent(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name,
+		      ((const struct dent *)b)->name);
+}
+
+static void fswalk_failed(struct fswalk *w, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fswalk_failed(struct fswalk *w, int code, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX];
+	va_list ap;
+
+	if (w->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	w->failed = code;
+	err_set(w->err, code, "%s", msg);
+}
+
+/* The entries of the directory fd (taken: closed), sorted. */
+static int read_dir(struct dent **out, size_t *n_out, int fd)
+{
+	DIR *d = fdopendir(fd);
+	struct dirent *e;
+	struct dent *v = NULL;
+	size_t n = 0, cap = 0;
+	int saved = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!d) {
+		saved = errno;
+		close(fd);
+		return saved;
+	}
+	errno = 0;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (OCI_VEC_RESERVE(v, n, cap, 1, 0) ||
+		    !(v[n].name = strdup(e->d_name))) {
+			saved = ENOMEM;
+			break;
+		}
+		v[n++].type = e->d_type;
+		errno = 0;
+	}
+	if (!saved)
+		saved = errno;
+	closedir(d);
+	if (saved) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i].name);
+		free(v);
+		return saved;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_dent);
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+/* Visit the directory fd (taken) whose key is w->key; depth levels below
+ * the prefix. One fstatat per entry, none for directories whose type the
+ * listing gave. */
+static void fswalk_dir(struct fswalk *w, int fd, int depth)
+{
+	size_t klen = strlen(w->key), n = 0;
+	struct dent *v = NULL;
+	int dfd = dup(fd), e = errno;
+
+	if (dfd < 0)
+		close(fd);
+	else if ((e = read_dir(&v, &n, fd)))
+		close(dfd);
+	if (dfd < 0 || e) {
+		fswalk_failed(w, fsutil_errno_code(e),
+			      "cannot list %s/%.*s: %s", w->fs->root,
+			      (int)(klen ? klen - 1 : 0), w->key, strerror(e));
+		return;
+	}
+	for (size_t i = 0; i < n && !w->stop; i++) {
+		size_t nl = strlen(v[i].name);
+		struct stat st;
+		int sub;
+
+		if (klen + nl + 2 > sizeof(w->key)) {
+			fswalk_failed(w, ERR_INVALID,
+				      "%s/%.300s%.300s: name too long; not "
+				      "visited",
+				      w->fs->root, w->key, v[i].name);
+			continue;
+		}
+		memcpy(w->key + klen, v[i].name, nl + 1);
+		if (v[i].type != DT_DIR) {
+			if (fstatat(dfd, v[i].name, &st, AT_SYMLINK_NOFOLLOW)) {
+				if (errno != ENOENT) /* gone meanwhile */
+					fswalk_failed(w,
+						      fsutil_errno_code(errno),
+						      "cannot stat %s/%s: %s",
+						      w->fs->root, w->key,
+						      strerror(errno));
+				continue;
+			}
+			if (!S_ISDIR(st.st_mode)) {
+				w->stop = w->cb(w->ctx, w->key,
+						S_ISREG(st.st_mode)
+						    ? (int64_t)st.st_size
+						    : -1,
+						(int64_t)st.st_mtime);
+				continue;
+			}
+		}
+		if (depth >= REPO_DEPTH_MAX) {
+			fswalk_failed(w, ERR_INVALID,
+				      "%s/%s: nested deeper than %d levels; "
+				      "not visited",
+				      w->fs->root, w->key, REPO_DEPTH_MAX);
+			continue;
+		}
+		sub = openat(dfd, v[i].name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0) {
+			if (errno != ENOENT)
+				fswalk_failed(w, fsutil_errno_code(errno),
+					      "cannot list %s/%s: %s",
+					      w->fs->root, w->key,
+					      strerror(errno));
+			continue;
+		}
+		w->key[klen + nl] = '/';
+		w->key[klen + nl + 1] = '\0';
+		fswalk_dir(w, sub, depth + 1);
+	}
+	w->key[klen] = '\0';
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+	close(dfd);
+}
+
+static int fs_walk(void *be, const char *prefix, store_walk_fn cb, void *ctx,
+		   struct err *err)
+{
+	struct fswalk *w;
+	const char *p;
+	int fd, rc;
+
+	if (!key_valid(prefix, 1))
+		return key_refused(err, prefix);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return err_set(err, ERR_FAIL, "out of memory");
+	w->fs = be;
+	w->cb = cb;
+	w->ctx = ctx;
+	w->err = err;
+	/* each component of the prefix opened without following a link */
+	fd = open(w->fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (p = prefix; fd >= 0 && *p;) {
+		const char *slash = strchr(p, '/');
+		char name[256];
+		size_t len = (size_t)(slash - p);
+		int next;
+
+		if (len >= sizeof(name)) {
+			close(fd);
+			fd = -1;
+			errno = ENAMETOOLONG;
+			break;
+		}
+		memcpy(name, p, len);
+		name[len] = '\0';
+		next = openat(fd, name,
+			      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = next;
+		p = slash + 1;
+	}
+	if (fd < 0) {
+		/* an absent prefix (or a file) has nothing under it */
+		rc = errno == ENOENT || errno == ENOTDIR
+			 ? 0
+			 : err_set(err, fsutil_errno_code(errno),
+				   "cannot list %s/%s: %s", w->fs->root, prefix,
+				   strerror(errno));
+		free(w);
+		return rc;
+	}
+	memcpy(w->key, prefix, strlen(prefix) + 1);
+	fswalk_dir(w, fd, 0);
+	rc = w->failed;
+	free(w);
+	return rc;
+}
+
+/* A file, or (the filesystem's own) an empty directory: gc removes a
+ * referrer subject's directory once it removed every record in it. */
+static int fs_remove(void *be, const char *key, struct err *err)
+{
+	const struct fs *fs = be;
+	char *p;
+	int rc = 0;
+
+	if (!key_valid(key, 0))
+		return key_refused(err, key);
+	p = fsutil_pathf("%s/%s", fs->root, key);
+	if (!p)
+		return err_set(err, ERR_FAIL, "out of memory");
+	if (unlink(p) && (errno != EISDIR || rmdir(p))) {
+		int e = errno;
+
+		rc = err_set(err,
+			     e == ENOENT		     ? ERR_NOT_FOUND
+			     : e == ENOTEMPTY || e == EEXIST ? ERR_CONFLICT
+							     : ERR_FAIL,
+			     "cannot remove %s: %s", p, strerror(e));
+	}
+	free(p);
+	return rc;
+}
+
+static int fs_move(void *be, const char *from, const char *to, struct err *err)
+{
+	const struct fs *fs = be;
+	char *src = NULL, *dst = NULL, *slash;
+	int rc = 0;
+
+	if (!key_valid(from, 0))
+		return key_refused(err, from);
+	if (!key_valid(to, 0))
+		return key_refused(err, to);
+	src = fsutil_pathf("%s/%s", fs->root, from);
+	dst = fsutil_pathf("%s/%s", fs->root, to);
+	if (!src || !dst) {
+		rc = err_set(err, ERR_FAIL, "out of memory");
+		goto out;
+	}
+	slash = strrchr(dst, '/');
+	*slash = '\0';
+	rc = fsutil_mkdirs(dst, err);
+	*slash = '/';
+	if (rc)
+		goto out;
+	if (rename(src, dst)) {
+		rc = err_set(err, errno == ENOENT ? ERR_NOT_FOUND : ERR_FAIL,
+			     "rename %s to %s: %s", src, dst, strerror(errno));
+		goto out;
+	}
+	fsutil_parent_sync(dst, NULL); /* best effort: it is moved */
+out:
+	free(src);
+	free(dst);
+	return rc;
+}
+
+/* The regular files directly in tmp/ modified at or before cutoff. */
+static int fs_sweep(void *be, int64_t cutoff, int dry_run, store_walk_fn cb,
+		    void *ctx, struct err *err)
+{
+	const struct fs *fs = be;
+	char *dir = fsutil_pathf("%s/tmp", fs->root), **names = NULL;
+	size_t n = 0, failed = 0;
+	struct err e;
+	int rc = 0, stop = 0;
+
+	if (!dir)
+		return err_set(err, ERR_FAIL, "out of memory");
+	if (fsutil_names_list(&names, &n, dir, &e))
+		rc = err_set(err, ERR_FAIL, "%s", e.msg);
+	for (size_t i = 0; i < n && !stop; i++) {
+		char key[KEY_MAX], *p = NULL;
+		struct stat st;
+
+		if ((size_t)snprintf(key, sizeof(key), "tmp/%s", names[i]) >=
+		    sizeof(key))
+			continue;
+		p = fsutil_pathf("%s/%s", fs->root, key);
+		if (!p || lstat(p, &st) || !S_ISREG(st.st_mode) ||
+		    (int64_t)st.st_mtime > cutoff) {
+			free(p);
+			continue;
+		}
+		if (!dry_run && unlink(p) && errno != ENOENT) {
+			/* the first failure named, the others counted */
+			if (!failed++)
+				rc = err_set(err, ERR_FAIL,
+					     "cannot remove %s: %s", p,
+					     strerror(errno));
+			free(p);
+			continue;
+		}
+		free(p);
+		stop = cb(ctx, key, (int64_t)st.st_size, (int64_t)st.st_mtime);
+	}
+	if (failed > 1)
+		err_wrap(err, "%zu files not removed; ", failed);
+	fsutil_names_free(names, n);
+	free(dir);
+	return rc;
+}
+
 const struct store_ops fs_store_ops = {
     .name = "fs",
     .open = fs_open,
@@ -601,4 +960,8 @@ const struct store_ops fs_store_ops = {
     .state_get = fs_state_get,
     .state_delete = fs_state_delete,
     .state_list = fs_state_list,
+    .walk = fs_walk,
+    .remove = fs_remove,
+    .move = fs_move,
+    .sweep = fs_sweep,
 };

@@ -1,22 +1,21 @@
 #include "mirror/store/gc.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "mirror/store/backend.h"
 #include "mirror/store/fsutil.h"
 #include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/ref.h"
 #include "oci/vec.h"
 
-static const char *const algs[] = {"sha256", "sha512"};
-#define N_ALGS (sizeof(algs) / sizeof(algs[0]))
+/* A store key: "repositories/" + repo + "/_referrers/sha512/" + hex +
+ * "/sha512-" + hex fits with room to spare. */
+#define KEY_MAX 2048
 
 /* A set of digests: open addressing over fixed 65-byte slots (algorithm,
  * then the binary digest), so a million blobs cost a few tens of MiB. */
@@ -117,22 +116,38 @@ struct work {
 	int depth;
 };
 
+/* A manifest record as seen when the repository's roots were taken; the
+ * records are swept from this list once marking is done. */
+struct mrec {
+	struct oci_digest d;
+	int64_t size; /* -1: not a regular file */
+	int64_t mtime;
+};
+
 struct gc {
 	struct store *s;
 	const struct gc_options *o;
 	struct gc_stats *st;
-	time_t cutoff;	  /* modified after this: within the grace period */
+	int64_t cutoff;	  /* modified after this: within the grace period */
 	struct dset keep; /* every file of blobs/ a kept record references */
 	int oom;
 	/* the repository being marked */
 	const char *repo;
-	char *rdir;
-	struct dset rman;  /* manifests kept in it */
-	struct dset rblob; /* blobs its kept manifests reference */
-	int keep_all;	   /* an unreadable tag: every manifest is a root */
-	int unsafe;	   /* something unread: sweep none of its records */
+	char rkey[KEY_MAX]; /* "repositories/<repo>/" */
+	struct dset rman;   /* manifests kept in it */
+	struct dset rblob;  /* blobs its kept manifests reference */
+	int keep_all;	    /* an unreadable tag: every manifest is a root */
+	int unsafe;	    /* something unread: sweep none of its records */
 	struct work *q;
 	size_t nq, capq;
+	struct mrec *mr; /* its _manifests records */
+	size_t nmr, capmr;
+	/* the referrer sweep: the subject directory being visited, and how
+	 * many of its entries are left */
+	char subj[KEY_MAX];
+	struct oci_digest subj_d;
+	int subj_ok; /* subj names a digest: subj_d */
+	size_t left;
 };
 
 static void warn(struct gc *g, const char *fmt, ...)
@@ -150,15 +165,32 @@ static void warn(struct gc *g, const char *fmt, ...)
 		g->o->warn(g->o->ctx, msg);
 }
 
-static int young(const struct gc *g, const struct stat *st)
+static int young(const struct gc *g, int64_t mtime)
 {
-	return st->st_mtime > g->cutoff;
+	return mtime > g->cutoff;
 }
 
 static void keep_add(struct gc *g, struct dset *s, const struct oci_digest *d)
 {
 	if (dset_add(s, d) < 0)
 		g->oom = 1;
+}
+
+/* rest is "<alg>/<name>" with no other '/': the digest it names. */
+static int key_digest(struct oci_digest *out, const char *rest)
+{
+	const char *slash = strchr(rest, '/');
+	char alg[16];
+	size_t n;
+
+	if (!slash || strchr(slash + 1, '/'))
+		return ERR_INVALID;
+	n = (size_t)(slash - rest);
+	if (n >= sizeof(alg))
+		return ERR_INVALID;
+	memcpy(alg, rest, n);
+	alg[n] = '\0';
+	return fsutil_name_digest(out, alg, slash + 1);
 }
 
 static void push(struct gc *g, const struct oci_digest *d, int depth)
@@ -194,17 +226,13 @@ static void unreadable(struct gc *g, const struct oci_digest *d,
 
 static void push_referrers(struct gc *g, const struct oci_digest *d, int depth)
 {
-	char *dir = NULL, **names = NULL;
+	char key[KEY_MAX], **names = NULL;
 	size_t n = 0;
 
-	if (asprintf(&dir, "%s/_referrers/%s/%s", g->rdir,
-		     oci_digest_alg_name(d->alg), oci_digest_hex(d)) < 0) {
-		g->oom = 1;
-		return;
-	}
-	if (fsutil_names_list(&names, &n, dir, NULL)) {
+	snprintf(key, sizeof(key), "_referrers/%s/%s",
+		 oci_digest_alg_name(d->alg), oci_digest_hex(d));
+	if (g->s->ops->record_list(&names, &n, g->s->be, g->repo, key, NULL)) {
 		unreadable(g, d, "referrers cannot be listed");
-		free(dir);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -218,7 +246,6 @@ static void push_referrers(struct gc *g, const struct oci_digest *d, int depth)
 			push(g, &r, depth + 1);
 	}
 	fsutil_names_free(names, n);
-	free(dir);
 }
 
 static void mark_manifest(struct gc *g, const struct oci_digest *d, int depth)
@@ -293,115 +320,90 @@ out:
 }
 
 static void report(struct gc *g, enum gc_item_kind kind, const char *digest,
-		   const char *subject, const char *path, int64_t size)
+		   const char *subject, const char *key, int64_t size)
 {
+	int global = kind == GC_ITEM_BLOB || kind == GC_ITEM_TMP ||
+		     kind == GC_ITEM_LEFTOVER;
 	struct gc_item it = {
-	    kind,
-	    kind == GC_ITEM_BLOB || kind == GC_ITEM_TMP ? NULL : g->repo,
-	    digest,
-	    subject,
-	    path + strlen(g->s->root) + 1,
-	    size};
+	    kind, global ? NULL : g->repo, digest, subject, key, size};
 
 	if (g->o->removed)
 		g->o->removed(g->o->ctx, &it);
 }
 
-/* Remove one file (not in a dry run). 0 when removed or already gone. */
-static int remove_file(struct gc *g, const char *path)
+/* Remove one object (not in a dry run). 0 when removed or already gone. */
+static int remove_key(struct gc *g, const char *key)
 {
-	if (g->o->dry_run || !unlink(path) || errno == ENOENT)
+	struct err e;
+	int rc;
+
+	if (g->o->dry_run)
 		return 0;
-	warn(g, "cannot remove %s: %s", path, strerror(errno));
+	rc = g->s->ops->remove(g->s->be, key, &e);
+	if (!rc || rc == ERR_NOT_FOUND)
+		return 0;
+	warn(g, "%s", e.msg);
 	g->st->errors++;
 	return ERR_FAIL; /* warned */
 }
 
-/* fn is called for each file under BASE/SUB/<alg>/ whose name is a
- * digest of that algorithm, with its path and lstat result (st NULL when
- * lstat failed). A directory that cannot be listed is warned about
- * (prefixed "REPO: " when repo is not NULL) and makes the return 1. */
-typedef void (*digest_file_fn)(struct gc *g, const struct oci_digest *d,
-			       const char *path, const struct stat *st,
-			       void *ctx);
-
-static int digest_files_each(struct gc *g, const char *base, const char *sub,
-			     const char *repo, digest_file_fn fn, void *ctx)
+/* Walk the records under rkey + sub ("_manifests/"); a failure is warned
+ * about ("REPO: ...") and makes the return 1. */
+static int walk_records(struct gc *g, const char *sub, store_walk_fn cb)
 {
-	int unlisted = 0;
+	char prefix[KEY_MAX];
+	struct err e;
 
-	for (size_t a = 0; a < N_ALGS; a++) {
-		char *dir = NULL, **names = NULL;
-		size_t n = 0;
-
-		if (asprintf(&dir, "%s/%s/%s", base, sub, algs[a]) < 0) {
-			g->oom = 1;
-			return unlisted;
-		}
-		if (fsutil_names_list(&names, &n, dir, NULL)) {
-			if (repo)
-				warn(g, "%s: cannot list %s: %s", repo, dir,
-				     strerror(errno));
-			else
-				warn(g, "cannot list %s: %s", dir,
-				     strerror(errno));
-			unlisted = 1;
-		}
-		for (size_t i = 0; i < n; i++) {
-			struct oci_digest d;
-			struct stat st;
-			char *p = NULL;
-
-			if (fsutil_name_digest(&d, algs[a], names[i]))
-				continue; /* not ours: verify reports it */
-			if (asprintf(&p, "%s/%s", dir, names[i]) < 0) {
-				g->oom = 1;
-				continue;
-			}
-			fn(g, &d, p, lstat(p, &st) ? NULL : &st, ctx);
-			free(p);
-		}
-		fsutil_names_free(names, n);
-		free(dir);
-	}
-	return unlisted;
+	snprintf(prefix, sizeof(prefix), "%s%s", g->rkey, sub);
+	if (!g->s->ops->walk(g->s->be, prefix, cb, g, &e))
+		return 0;
+	warn(g, "%s: %s", g->repo, e.msg);
+	return 1;
 }
 
-/* A manifest record that is young, or any after an unreadable tag. */
-static void seed_file(struct gc *g, const struct oci_digest *d,
-		      const char *path, const struct stat *st, void *ctx)
+/* A manifest record: kept for the sweep; a root when young, or when a
+ * tag was unreadable. */
+static int seed_record(void *ctx, const char *key, int64_t size, int64_t mtime)
 {
-	(void)path;
-	(void)ctx;
-	if (g->keep_all || (st && young(g, st)))
-		push(g, d, 0);
+	struct gc *g = ctx;
+	struct oci_digest d;
+
+	if (key_digest(&d, key + strlen(g->rkey) + strlen("_manifests/")))
+		return 0; /* not ours: verify reports it */
+	if (g->keep_all || young(g, mtime))
+		push(g, &d, 0);
+	if (OCI_VEC_RESERVE(g->mr, g->nmr, g->capmr, 1, 0)) {
+		g->oom = 1;
+		return 1;
+	}
+	g->mr[g->nmr].d = d;
+	g->mr[g->nmr].size = size;
+	g->mr[g->nmr].mtime = mtime;
+	g->nmr++;
+	return 0;
 }
 
 /* Roots of the repository: its tags, and its manifest records that are
  * young (a push in progress) or, after an unreadable tag, all of them. */
 static void repo_roots(struct gc *g)
 {
-	char *dir = NULL, **names = NULL;
+	struct err e;
+	char **names = NULL;
 	size_t n = 0;
 
-	if (asprintf(&dir, "%s/_tags", g->rdir) < 0) {
-		g->oom = 1;
-		return;
-	}
-	if (fsutil_names_list(&names, &n, dir, NULL)) {
-		warn(g, "%s: cannot list tags: %s; keeping every manifest",
-		     g->repo, strerror(errno));
+	if (g->s->ops->record_list(&names, &n, g->s->be, g->repo, "_tags",
+				   &e)) {
+		warn(g, "%s: %s; keeping every manifest", g->repo, e.msg);
 		g->keep_all = 1;
 		g->unsafe = 1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct store_ref ref;
-		struct err e;
 		int rc;
 
 		if (!oci_tag_valid(names[i])) {
-			warn(g, "%s: ignoring %s/%s: not a tag name", g->repo,
-			     dir, names[i]);
+			warn(g, "%s: ignoring %s_tags/%s: not a tag name",
+			     g->repo, g->rkey, names[i]);
 			continue;
 		}
 		rc = store_tag_get(&ref, g->s, g->repo, names[i], &e);
@@ -415,115 +417,113 @@ static void repo_roots(struct gc *g)
 		}
 	}
 	fsutil_names_free(names, n);
-	free(dir);
-	if (digest_files_each(g, g->rdir, "_manifests", g->repo, seed_file,
-			      NULL))
+	if (walk_records(g, "_manifests/", seed_record))
 		g->unsafe = 1;
 }
 
-struct sweep_ctx {
-	enum gc_item_kind kind;
-	const struct dset *set, *also;
-};
-
-static void sweep_record(struct gc *g, const struct oci_digest *d,
-			 const char *path, const struct stat *st, void *ctx)
+/* One record of kind (manifest or blob record) not in set nor also, not
+ * young: removed. */
+static void sweep_record(struct gc *g, enum gc_item_kind kind,
+			 const struct oci_digest *d, const char *key,
+			 int64_t size, int64_t mtime, const struct dset *set,
+			 const struct dset *also)
 {
-	const struct sweep_ctx *c = ctx;
-
-	if (dset_has(c->set, d) || (c->also && dset_has(c->also, d)))
+	if (dset_has(set, d) || (also && dset_has(also, d)))
 		return;
-	if (!st || !S_ISREG(st->st_mode))
+	if (size < 0)
 		return;
-	if (young(g, st)) {
+	if (young(g, mtime)) {
 		/* a push in progress: its blob stays too */
-		if (c->kind == GC_ITEM_BLOB_RECORD)
+		if (kind == GC_ITEM_BLOB_RECORD)
 			keep_add(g, &g->keep, d);
 		return;
 	}
-	if (!remove_file(g, path)) {
-		if (c->kind == GC_ITEM_MANIFEST)
+	if (!remove_key(g, key)) {
+		if (kind == GC_ITEM_MANIFEST)
 			g->st->manifests++;
 		else
 			g->st->blob_records++;
-		report(g, c->kind, d->str, NULL, path, 0);
+		report(g, kind, d->str, NULL, key, 0);
 	}
 }
 
-/* Sweep records under <rdir>/<sub>/<alg>/ not in set (nor young). */
-static void sweep_records(struct gc *g, const char *sub, enum gc_item_kind kind,
-			  const struct dset *set, const struct dset *also)
+static void sweep_manifests(struct gc *g)
 {
-	struct sweep_ctx c = {kind, set, also};
+	for (size_t i = 0; i < g->nmr && !g->oom; i++) {
+		const struct mrec *r = &g->mr[i];
+		char key[KEY_MAX];
 
-	digest_files_each(g, g->rdir, sub, g->repo, sweep_record, &c);
+		snprintf(key, sizeof(key), "%s_manifests/%s/%s", g->rkey,
+			 oci_digest_alg_name(r->d.alg), oci_digest_hex(&r->d));
+		sweep_record(g, GC_ITEM_MANIFEST, &r->d, key, r->size, r->mtime,
+			     &g->rman, NULL);
+	}
 }
 
-/* Referrer records whose subject or referrer is not kept. */
-static void sweep_referrers(struct gc *g)
+static int sweep_blob_record(void *ctx, const char *key, int64_t size,
+			     int64_t mtime)
 {
-	for (size_t a = 0; a < N_ALGS; a++) {
-		char *dir = NULL, **subs = NULL;
-		size_t ns = 0;
+	struct gc *g = ctx;
+	struct oci_digest d;
 
-		if (asprintf(&dir, "%s/_referrers/%s", g->rdir, algs[a]) < 0) {
-			g->oom = 1;
-			return;
-		}
-		if (fsutil_names_list(&subs, &ns, dir, NULL))
-			warn(g, "%s: cannot list %s: %s", g->repo, dir,
-			     strerror(errno));
-		for (size_t i = 0; i < ns; i++) {
-			struct oci_digest subj;
-			char *sdir = NULL, **names = NULL;
-			size_t n = 0, left = 0;
+	if (!key_digest(&d, key + strlen(g->rkey) + strlen("_blobs/")))
+		sweep_record(g, GC_ITEM_BLOB_RECORD, &d, key, size, mtime,
+			     &g->rblob, &g->rman);
+	return g->oom;
+}
 
-			if (fsutil_name_digest(&subj, algs[a], subs[i]))
-				continue;
-			if (asprintf(&sdir, "%s/%s", dir, subs[i]) < 0) {
-				g->oom = 1;
-				continue;
-			}
-			if (fsutil_names_list(&names, &n, sdir, NULL)) {
-				free(sdir);
-				continue;
-			}
-			for (size_t j = 0; j < n; j++) {
-				struct oci_digest r;
-				struct stat st;
-				char *dash = strchr(names[j], '-'), *p = NULL;
+/* The subject directory just visited: removed when nothing is left in it
+ * (it may have gained an entry meanwhile: then it stays). */
+static void subject_done(struct gc *g)
+{
+	if (g->subj[0] && g->subj_ok && !g->left && !g->o->dry_run)
+		g->s->ops->remove(g->s->be, g->subj, NULL);
+	g->subj[0] = '\0';
+}
 
-				left++;
-				if (!dash)
-					continue;
-				*dash = '\0';
-				if (fsutil_name_digest(&r, names[j], dash + 1))
-					continue;
-				*dash = '-';
-				if (dset_has(&g->rman, &subj) &&
-				    dset_has(&g->rman, &r))
-					continue;
-				if (asprintf(&p, "%s/%s", sdir, names[j]) < 0) {
-					g->oom = 1;
-					continue;
-				}
-				if (!lstat(p, &st) && S_ISREG(st.st_mode) &&
-				    !young(g, &st) && !remove_file(g, p)) {
-					g->st->referrers++;
-					left--;
-					report(g, GC_ITEM_REFERRER, r.str,
-					       subj.str, p, 0);
-				}
-				free(p);
-			}
-			if (!left && !g->o->dry_run)
-				rmdir(sdir); /* may have gained an entry */
-			fsutil_names_free(names, n);
-			free(sdir);
-		}
-		fsutil_names_free(subs, ns);
-		free(dir);
+/* "<rkey>_referrers/<alg>/<subject>/<alg>-<referrer>": removed when its
+ * subject or its referrer is not kept. */
+static int sweep_referrer(void *ctx, const char *key, int64_t size,
+			  int64_t mtime)
+{
+	struct gc *g = ctx;
+	const char *rest = key + strlen(g->rkey) + strlen("_referrers/");
+	const char *s1 = strchr(rest, '/');
+	const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+	struct oci_digest r;
+	char alg[16], *dash;
+	size_t dl;
+
+	if (!s2)
+		return 0;
+	dl = (size_t)(s2 - key);
+	if (strncmp(g->subj, key, dl) || g->subj[dl]) {
+		/* the entries of one subject come together */
+		subject_done(g);
+		memcpy(g->subj, key, dl);
+		g->subj[dl] = '\0';
+		g->left = 0;
+		g->subj_ok = !key_digest(&g->subj_d, g->subj + (rest - key));
 	}
+	if (!g->subj_ok)
+		return 0;
+	g->left++;
+	rest = s2 + 1;
+	dash = strchr(rest, '-');
+	if (!dash || strchr(rest, '/') || (size_t)(dash - rest) >= sizeof(alg))
+		return 0;
+	memcpy(alg, rest, (size_t)(dash - rest));
+	alg[dash - rest] = '\0';
+	if (fsutil_name_digest(&r, alg, dash + 1))
+		return 0;
+	if (dset_has(&g->rman, &g->subj_d) && dset_has(&g->rman, &r))
+		return 0;
+	if (size >= 0 && !young(g, mtime) && !remove_key(g, key)) {
+		g->st->referrers++;
+		g->left--;
+		report(g, GC_ITEM_REFERRER, r.str, g->subj_d.str, key, 0);
+	}
+	return 0;
 }
 
 static int gc_repo(void *ctx, const char *repo)
@@ -532,11 +532,13 @@ static int gc_repo(void *ctx, const char *repo)
 
 	g->repo = repo;
 	g->keep_all = g->unsafe = 0;
-	g->nq = 0;
-	if (asprintf(&g->rdir, "%s/repositories/%s", g->s->root, repo) < 0) {
-		g->rdir = NULL;
-		g->oom = 1;
-		return 1;
+	g->nq = g->nmr = 0;
+	if ((size_t)snprintf(g->rkey, sizeof(g->rkey), "repositories/%s/",
+			     repo) >= sizeof(g->rkey)) {
+		/* cannot be: names are at most OCI_REPO_MAX */
+		warn(g, "%s: name too long; not visited", repo);
+		g->st->blob_sweep_skipped = 1;
+		return 0;
 	}
 	repo_roots(g);
 	while (g->nq && !g->oom) {
@@ -546,72 +548,79 @@ static int gc_repo(void *ctx, const char *repo)
 	if (g->unsafe) {
 		warn(g, "%s: records left as they are", repo);
 	} else if (!g->oom) {
-		sweep_referrers(g);
-		sweep_records(g, "_manifests", GC_ITEM_MANIFEST, &g->rman,
-			      NULL);
-		sweep_records(g, "_blobs", GC_ITEM_BLOB_RECORD, &g->rblob,
-			      &g->rman);
+		g->subj[0] = '\0';
+		walk_records(g, "_referrers/", sweep_referrer);
+		subject_done(g);
+		sweep_manifests(g);
+		walk_records(g, "_blobs/", sweep_blob_record);
 	}
 	dset_release(&g->rman);
 	dset_release(&g->rblob);
-	free(g->rdir);
-	g->rdir = NULL;
 	return g->oom;
 }
 
-static void sweep_blob(struct gc *g, const struct oci_digest *d,
-		       const char *path, const struct stat *st, void *ctx)
+static int sweep_blob(void *ctx, const char *key, int64_t size, int64_t mtime)
 {
-	(void)ctx;
-	if (dset_has(&g->keep, d)) {
+	struct gc *g = ctx;
+	struct oci_digest d;
+
+	if (key_digest(&d, key + strlen("blobs/")))
+		return 0; /* not ours: verify reports it */
+	if (dset_has(&g->keep, &d)) {
 		g->st->blobs_kept++;
-		return;
+		return 0;
 	}
-	if (!st || !S_ISREG(st->st_mode))
-		return;
-	if (young(g, st)) {
+	if (size < 0)
+		return 0;
+	if (young(g, mtime)) {
 		g->st->young_kept++;
-	} else if (!remove_file(g, path)) {
+	} else if (!remove_key(g, key)) {
 		g->st->blobs++;
-		g->st->blob_bytes += (uint64_t)st->st_size;
-		report(g, GC_ITEM_BLOB, d->str, NULL, path, st->st_size);
+		g->st->blob_bytes += (uint64_t)size;
+		report(g, GC_ITEM_BLOB, d.str, NULL, key, size);
 	}
+	return 0;
 }
 
 static void sweep_blobs(struct gc *g)
 {
-	digest_files_each(g, g->s->root, "blobs", NULL, sweep_blob, NULL);
+	struct err e;
+
+	if (g->s->ops->walk(g->s->be, "blobs/", sweep_blob, g, &e))
+		warn(g, "%s", e.msg);
 }
 
-static void sweep_tmp(struct gc *g)
+/* A leftover of the backend the sweep removed (or would). */
+static int swept(void *ctx, const char *key, int64_t size, int64_t mtime)
 {
-	char *dir = NULL, **names = NULL;
-	size_t n = 0;
+	struct gc *g = ctx;
 
-	if (asprintf(&dir, "%s/tmp", g->s->root) < 0) {
-		g->oom = 1;
+	(void)mtime;
+	if (size < 0)
+		size = 0;
+	if (!strncmp(key, "tmp/", 4)) {
+		g->st->tmp_files++;
+		g->st->tmp_bytes += (uint64_t)size;
+		report(g, GC_ITEM_TMP, NULL, NULL, key, size);
+	} else {
+		g->st->leftovers++;
+		g->st->leftover_bytes += (uint64_t)size;
+		report(g, GC_ITEM_LEFTOVER, NULL, NULL, key, size);
+	}
+	return 0;
+}
+
+static void sweep_leftovers(struct gc *g)
+{
+	struct err e;
+
+	if (!g->s->ops->sweep)
 		return;
+	if (g->s->ops->sweep(g->s->be, g->cutoff, g->o->dry_run, swept, g,
+			     &e)) {
+		warn(g, "%s", e.msg);
+		g->st->errors++;
 	}
-	if (fsutil_names_list(&names, &n, dir, NULL))
-		warn(g, "cannot list %s: %s", dir, strerror(errno));
-	for (size_t i = 0; i < n; i++) {
-		struct stat st;
-		char *p = NULL;
-
-		if (asprintf(&p, "%s/%s", dir, names[i]) < 0) {
-			g->oom = 1;
-			continue;
-		}
-		if (!lstat(p, &st) && S_ISREG(st.st_mode) && !young(g, &st) &&
-		    !remove_file(g, p)) {
-			g->st->tmp_files++;
-			g->st->tmp_bytes += (uint64_t)st.st_size;
-			report(g, GC_ITEM_TMP, NULL, NULL, p, st.st_size);
-		}
-		free(p);
-	}
-	fsutil_names_free(names, n);
-	free(dir);
 }
 
 void gc_options_init(struct gc_options *o)
@@ -623,38 +632,45 @@ void gc_options_init(struct gc_options *o)
 int gc_run(struct gc_stats *out, struct store *s, const struct gc_options *o,
 	   struct err *err)
 {
-	struct gc g;
+	struct gc *g;
 	struct err werr;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	memset(&g, 0, sizeof(g));
+	if (!s->ops->walk || !s->ops->remove)
+		return err_set(err, ERR_UNSUPPORTED,
+			       "gc %s: the %s backend cannot list its objects",
+			       s->root, s->ops->name);
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return err_set(err, ERR_FAIL, "gc %s: out of memory", s->root);
 	err_clear(&werr);
-	g.s = s;
-	g.o = o;
-	g.st = out;
-	g.cutoff =
-	    time(NULL) - (time_t)(o->grace_seconds > 0 ? o->grace_seconds : 0);
-	rc = walk_repos(s, gc_repo, &g, &werr);
-	if (g.oom) {
+	g->s = s;
+	g->o = o;
+	g->st = out;
+	g->cutoff =
+	    (int64_t)time(NULL) - (o->grace_seconds > 0 ? o->grace_seconds : 0);
+	rc = walk_repos(s, gc_repo, g, &werr);
+	if (g->oom) {
 		rc = err_set(err, ERR_FAIL, "gc %s: out of memory", s->root);
 		goto out;
 	}
 	if (rc) {
-		warn(&g, "%s; no blob files are removed in this run", werr.msg);
+		warn(g, "%s; no blob files are removed in this run", werr.msg);
 		out->blob_sweep_skipped = 1;
 	}
 	rc = 0;
 	if (!out->blob_sweep_skipped)
-		sweep_blobs(&g);
-	sweep_tmp(&g);
-	if (g.oom)
+		sweep_blobs(g);
+	sweep_leftovers(g);
+	if (g->oom)
 		rc = err_set(err, ERR_FAIL, "gc %s: out of memory", s->root);
 out:
-	dset_release(&g.keep);
-	dset_release(&g.rman);
-	dset_release(&g.rblob);
-	free(g.q);
-	free(g.rdir);
+	dset_release(&g->keep);
+	dset_release(&g->rman);
+	dset_release(&g->rblob);
+	free(g->q);
+	free(g->mr);
+	free(g);
 	return rc;
 }

@@ -8,9 +8,11 @@
  *
  * Sweep: per repository, the _manifests, _blobs and _referrers records
  * that nothing kept reaches; then every file in blobs/ that no kept record
- * references, unless modified within the grace period; then files in tmp/
- * older than the grace period (abandoned writes). Records go before blob
- * files, so a crash leaves at worst a blob the next run removes.
+ * references, unless modified within the grace period; then the backend's
+ * leftovers older than the grace period (its sweep: the filesystem's
+ * files in tmp/, abandoned writes; S3's abandoned multipart uploads and
+ * upload sessions). Records go before blob files, so a crash leaves at
+ * worst a blob the next run removes.
  *
  * Safe by refusal: when a kept manifest cannot be read or parsed, or a
  * directory cannot be listed, gc cannot tell what that content needs, so
@@ -20,8 +22,9 @@
  * (oci_manifest_parse, oci_digest_parse) before it becomes a path; index
  * and referrer nesting is bounded by GC_DEPTH_MAX.
  *
- * gc works on the filesystem backend's layout (store.h) directly: file
- * mtimes, directory listings, unlink.
+ * gc works on any backend through its operations (backend.h): the
+ * records by repository, and walk (keys with sizes and mtimes), remove
+ * and sweep over the store's keys; each object is listed once.
  *
  * The caller holds the store's writer lock (store_lock). `serve` may run
  * meanwhile: a blob it writes, or a record it adds, is younger than the
@@ -44,18 +47,26 @@ enum gc_item_kind {
 	GC_ITEM_BLOB_RECORD, /* a repository's _blobs record */
 	GC_ITEM_REFERRER,    /* a repository's _referrers record */
 	GC_ITEM_TMP,	     /* an abandoned file in tmp/ */
+	GC_ITEM_LEFTOVER,    /* another leftover of the backend (S3: an
+				abandoned multipart upload, a stale upload
+				session); path says what it is */
 };
 
 /* One removed (or, with dry_run, removable) item. Strings are valid only
  * during the callback. */
 struct gc_item {
 	enum gc_item_kind kind;
-	const char *repo;    /* records; NULL for blobs and tmp files */
+	const char *repo;    /* records; NULL for blobs, tmp files and
+				leftovers */
 	const char *digest;  /* blob, manifest or blob record; the referrer's
-				for a referrer record; NULL for tmp files */
+				for a referrer record; NULL for tmp files and
+				leftovers */
 	const char *subject; /* referrer records: the subject's digest */
-	const char *path;    /* relative to the store root */
-	int64_t size;	     /* bytes freed (blobs, tmp files); 0 for records */
+	const char *path;    /* the key, relative to the store root
+				("blobs/sha256/<hex>", "tmp/NAME"); for a
+				leftover, the backend's description */
+	int64_t size;	     /* bytes freed (blobs, tmp files, leftovers); 0
+				for records */
 };
 
 struct gc_options {
@@ -74,9 +85,11 @@ struct gc_stats {
 	size_t referrers;    /* _referrers records removed */
 	size_t tmp_files;    /* files removed from tmp/ */
 	uint64_t tmp_bytes;
-	size_t blobs_kept; /* files in blobs/ still referenced */
-	size_t young_kept; /* unreferenced, but within the grace period */
-	size_t unreadable; /* kept manifests that could not be read */
+	size_t leftovers;	 /* other leftovers of the backend removed */
+	uint64_t leftover_bytes; /* their size, where known */
+	size_t blobs_kept;	 /* files in blobs/ still referenced */
+	size_t young_kept;	 /* unreferenced, but within the grace period */
+	size_t unreadable;	 /* kept manifests that could not be read */
 	size_t warnings;
 	size_t errors;		/* removals that failed (see warnings) */
 	int blob_sweep_skipped; /* no blob file was removed, see above */

@@ -46,6 +46,7 @@ struct s3c {
 	pthread_mutex_t mu;
 	CURL *idle[POOL_MAX];
 	int n_idle;
+	unsigned max_keys; /* a list page; 0: the server's (1000) */
 };
 
 enum sink { SINK_NONE, SINK_BUF, SINK_FD, SINK_MEM };
@@ -57,6 +58,7 @@ struct rq {
 	const char *query; /* encoded pairs, or NULL */
 	const char *extra[MAX_EXTRA][2]; /* more signed headers */
 	int n_extra;
+	char if_match[130];
 	/* the body: memory, or len bytes of fd from off (pread) */
 	const void *body;
 	int body_fd;
@@ -709,7 +711,6 @@ static int perform(struct s3c *c, struct rq *r, struct err *err)
 			}
 		}
 		rq_reset(r);
-		s3sign_amz_date(amz, time(NULL));
 		sh[nh++] = (struct s3sign_header){"host", c->host};
 		sh[nh++] = (struct s3sign_header){"x-amz-content-sha256", hash};
 		sh[nh++] = (struct s3sign_header){"x-amz-date", amz};
@@ -732,7 +733,7 @@ static int perform(struct s3c *c, struct rq *r, struct err *err)
 		    .secret_key = c->cfg.secret_key,
 		    .when = time(NULL),
 		};
-		/* the date signed is the date sent */
+		/* the date signed is the date sent (amz is in sh) */
 		s3sign_amz_date(amz, sr.when);
 		if (s3sign_authorization(auth, sizeof(auth), &sr)) {
 			rc = err_set(err, ERR_FAIL, "%s: %s: cannot sign", w,
@@ -746,11 +747,14 @@ static int perform(struct s3c *c, struct rq *r, struct err *err)
 		snprintf(hl[nl++], sizeof(hl[0]), "Expect:");
 		for (int i = 0; i < nl; i++) {
 			t = curl_slist_append(hdrs, hl[i]);
-			if (!t)
+			if (!t) {
+				curl_slist_free_all(hdrs);
+				hdrs = NULL;
 				break;
+			}
 			hdrs = t;
 		}
-		h = handle_get(c);
+		h = hdrs ? handle_get(c) : NULL;
 		if (!h) {
 			curl_slist_free_all(hdrs);
 			rc = err_set(err, ERR_FAIL, "%s: out of memory", w);
@@ -1265,6 +1269,12 @@ int s3c_open(struct s3c **out, const struct s3_config *cfg, struct err *err)
 	if (!c)
 		return err_set(err, ERR_FAIL, "s3 %s: out of memory",
 			       cfg->bucket);
+	/* reference-counted by libcurl: paired in s3c_close */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		free(c);
+		return err_set(err, ERR_FAIL, "s3 %s: cannot start libcurl",
+			       cfg->bucket);
+	}
 	c->cfg = *cfg;
 	if (!c->cfg.multipart)
 		c->cfg.multipart = MULTIPART_DEFAULT;
@@ -1288,11 +1298,17 @@ void s3c_close(struct s3c *c)
 	pthread_mutex_destroy(&c->mu);
 	OPENSSL_cleanse(c->cfg.secret_key, sizeof(c->cfg.secret_key));
 	free(c);
+	curl_global_cleanup();
 }
 
 const struct s3_config *s3c_config(const struct s3c *c)
 {
 	return &c->cfg;
+}
+
+void s3c_set_max_keys(struct s3c *c, unsigned n)
+{
+	c->max_keys = n > 1000 ? 1000 : n;
 }
 
 int s3c_bucket_exists(struct s3c *c, struct err *err)
@@ -1309,11 +1325,32 @@ int s3c_bucket_exists(struct s3c *c, struct err *err)
 	return rc;
 }
 
-int s3c_bucket_create(struct s3c *c, struct err *err)
+/* PUT /BUCKET with body; *status_out the answer's status */
+static int bucket_put(long *status_out, struct s3c *c, const char *body,
+		      struct err *err)
 {
-	char body[512], hash[S3_SHA256_HEX];
+	char hash[S3_SHA256_HEX];
 	struct buf out;
 	struct rq r = {.method = "PUT", .sink = SINK_BUF, .out = &out};
+	int rc;
+
+	s3sign_sha256_hex(hash, body, strlen(body));
+	r.body = body;
+	r.body_len = strlen(body);
+	r.has_body = 1;
+	r.payload_hash = hash;
+	buf_init(&out, SMALL_MAX);
+	rc = perform(c, &r, err);
+	buf_release(&out);
+	*status_out = r.status;
+	return rc;
+}
+
+int s3c_bucket_create(struct s3c *c, struct err *err)
+{
+	char body[512];
+	struct err e;
+	long status;
 	int rc;
 
 	body[0] = '\0';
@@ -1323,23 +1360,24 @@ int s3c_bucket_create(struct s3c *c, struct err *err)
 			 "amazonaws.com/doc/2006-03-01/\"><LocationConstraint>"
 			 "%s</LocationConstraint></CreateBucketConfiguration>",
 			 c->cfg.region);
-	s3sign_sha256_hex(hash, body, strlen(body));
-	r.body = body;
-	r.body_len = strlen(body);
-	r.has_body = 1;
-	r.payload_hash = hash;
-	buf_init(&out, SMALL_MAX);
-	rc = perform(c, &r, err);
-	buf_release(&out);
-	if (rc && r.status == 409) {
+	err_clear(&e);
+	rc = bucket_put(&status, c, body, &e);
+	/* RGW knows only its zonegroup's name there (and takes any region
+	 * in a signature): the bucket goes to its default zonegroup */
+	if (rc && status == 400 && body[0] &&
+	    strstr(e.msg, " InvalidLocationConstraint"))
+		rc = bucket_put(&status, c, "", &e);
+	if (rc && status == 409) {
 		struct err e2;
 
 		/* ours already (RGW may say BucketAlreadyExists for it) */
-		if (s3c_bucket_exists(c, &e2) == 1) {
-			err_clear(err);
-			return 0;
-		}
+		if (s3c_bucket_exists(c, &e2) == 1)
+			rc = 0;
 	}
+	if (rc && err)
+		*err = e;
+	else
+		err_clear(err);
 	return rc;
 }
 
@@ -1413,6 +1451,8 @@ int s3c_get_range(size_t *got_out, struct s3c *c, const char *key, uint64_t off,
 	*got_out = 0;
 	if (rc || !len)
 		return rc;
+	if (off > INT64_MAX || len > INT64_MAX - off)
+		return 0; /* past any object's end */
 	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off,
 		 off + len - 1);
 	r.extra[0][0] = "Range";
@@ -1452,6 +1492,8 @@ int s3c_get_to_fd(int64_t *size_out, struct s3c *c, const char *key, int fd,
 	return rc;
 }
 
+/* If-Match goes without the ETag's quotes: RGW (16) matches a PUT's
+ * If-Match only so (a quoted one never matches there). */
 static int cond_headers(struct rq *r, const struct s3_cond *cond)
 {
 	if (!cond)
@@ -1461,8 +1503,19 @@ static int cond_headers(struct rq *r, const struct s3_cond *cond)
 		r->extra[r->n_extra++][1] = cond->if_none_match;
 	}
 	if (cond->if_match) {
+		const char *m = cond->if_match;
+		size_t n = strlen(m);
+
+		if (n >= 2 && m[0] == '"' && m[n - 1] == '"') {
+			m++;
+			n -= 2;
+		}
+		if (n >= sizeof(r->if_match))
+			return -1;
+		memcpy(r->if_match, m, n);
+		r->if_match[n] = '\0';
 		r->extra[r->n_extra][0] = "If-Match";
-		r->extra[r->n_extra++][1] = cond->if_match;
+		r->extra[r->n_extra++][1] = r->if_match;
 	}
 	return 0;
 }
@@ -1481,7 +1534,9 @@ int s3c_put(struct s3c *c, const char *key, const void *body, size_t len,
 	r.body_len = body ? len : 0;
 	r.has_body = 1;
 	r.payload_hash = hash;
-	cond_headers(&r, cond);
+	if (cond_headers(&r, cond))
+		return err_set(err, ERR_INVALID, "s3 %s/%s: PUT: bad If-Match",
+			       c->cfg.bucket, name);
 	rc = perform(c, &r, err);
 	if (!rc && etag_out)
 		snprintf(etag_out, 128, "%s", r.etag);
@@ -1548,6 +1603,14 @@ static int xml_escape(struct buf *b, const char *s)
 	return rc;
 }
 
+static int complete_landed(struct s3c *c, const char *name, uint64_t len)
+{
+	struct rq r = {.method = "HEAD", .name = name};
+	struct err e;
+
+	return !perform(c, &r, &e) && r.clen >= 0 && (uint64_t)r.clen == len;
+}
+
 static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 		     uint64_t len, struct err *err)
 {
@@ -1555,6 +1618,7 @@ static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 	uint64_t ps = c->cfg.part_size, nparts;
 	char(*etags)[128] = NULL;
 	struct buf xml, out;
+	struct err e2;
 	int rc;
 
 	what(w, sizeof(w), c, name);
@@ -1635,13 +1699,14 @@ static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 		if (!rc)
 			rc = body_error(c, &r, err);
 	}
+	/* NoSuchUpload after a retry: an attempt whose answer was lost
+	 * completed it */
+	if (rc == ERR_NOT_FOUND && complete_landed(c, name, len))
+		rc = 0;
 	if (!rc)
 		goto out;
-abort : {
-	struct err e2;
-
+abort:
 	upload_abort(c, name, id, &e2);
-}
 out:
 	free(etags);
 	free(eid);
@@ -1723,7 +1788,10 @@ int s3c_delete(struct s3c *c, const char *key, const struct s3_cond *cond,
 
 	if (rc)
 		return rc;
-	cond_headers(&r, cond);
+	if (cond_headers(&r, cond))
+		return err_set(err, ERR_INVALID,
+			       "s3 %s/%s: DELETE: bad If-Match", c->cfg.bucket,
+			       name);
 	rc = perform(c, &r, err);
 	if (rc && r.status == 404) {
 		err_clear(err);
@@ -1784,6 +1852,9 @@ int s3c_list(struct s3c *c, const char *prefix, const char *delim,
 		if ((token[0] && add_pair(&q, "continuation-token", token)) ||
 		    (delim && add_pair(&q, "delimiter", delim)) ||
 		    add_pair(&q, "list-type", "2") ||
+		    (c->max_keys &&
+		     (snprintf(more, sizeof(more), "%u", c->max_keys),
+		      add_pair(&q, "max-keys", more))) ||
 		    add_pair(&q, "prefix", full)) {
 			rc = err_set(err, ERR_FAIL, "%s: list: out of memory",
 				     w);
@@ -1864,6 +1935,9 @@ int s3c_uploads_list(struct s3c *c, const char *prefix, s3_upload_fn cb,
 		buf_init(&q, 16384);
 		if (buf_puts(&q, "uploads") ||
 		    (kmark[0] && add_pair(&q, "key-marker", kmark)) ||
+		    (c->max_keys &&
+		     (snprintf(more, sizeof(more), "%u", c->max_keys),
+		      add_pair(&q, "max-uploads", more))) ||
 		    add_pair(&q, "prefix", full) ||
 		    (umark[0] && add_pair(&q, "upload-id-marker", umark))) {
 			rc = err_set(err, ERR_FAIL,

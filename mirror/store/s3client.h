@@ -1,13 +1,15 @@
 /* A small S3 client (what the store's S3 backend needs, nothing more):
  * path-style requests to one bucket on one endpoint (Ceph RGW, MinIO,
  * AWS), signed with AWS Signature Version 4 (s3sign.h), every request
- * carrying x-amz-content-sha256 (the payload's SHA-256, or
- * UNSIGNED-PAYLOAD for a streamed file body). Private to mirror/store.
+ * carrying x-amz-content-sha256: the payload's real SHA-256 (a file body's
+ * given by the caller or hashed by a pre-pass), so the object store checks
+ * what arrived. Private to mirror/store.
  *
  * One s3c is shared by every thread of a process: it keeps a small pool
  * of curl easy handles (connections are reused) behind a mutex. Each
- * call retries what may mend (connection errors, 500, 503, SlowDown) a
- * few times with backoff; a body is re-read from its file descriptor.
+ * call retries what may mend (connection errors, 500, 502, 503, 504,
+ * SlowDown) a few times with backoff, never another 4xx; a body is
+ * re-read from its file descriptor.
  *
  * Errors: 0 or a negative ERR_* with err filled with one line naming the
  * bucket and key: ERR_NOT_FOUND (404 NoSuchKey/NoSuchUpload),
@@ -60,11 +62,16 @@ struct s3c;
 int s3c_open(struct s3c **out, const struct s3_config *cfg, struct err *err);
 void s3c_close(struct s3c *c);
 const struct s3_config *s3c_config(const struct s3c *c);
+/* Ask for list pages of at most n entries (1..1000; 0: the server's
+ * default, 1000): for tests of pagination against a real server. */
+void s3c_set_max_keys(struct s3c *c, unsigned n);
 
 /* Optional request headers and what an answer said. */
 struct s3_cond {
 	const char *if_none_match; /* "*" : create only */
-	const char *if_match;	   /* an ETag: replace only that version */
+	const char *if_match;	   /* an ETag: replace only that version
+				      (sent unquoted: RGW 16 matches only
+				      so; RGW ignores it on DELETE) */
 };
 
 struct s3_head {
@@ -114,7 +121,8 @@ int s3c_copy(struct s3c *c, const char *src, const char *dst, struct err *err);
 int s3c_delete(struct s3c *c, const char *key, const struct s3_cond *cond,
 	       struct err *err);
 
-/* ListObjectsV2 under prefix (relative, as keys), paginated through.
+/* ListObjectsV2 under prefix (relative, as keys; a string prefix: "dir/"
+ * for dir's entries), paginated through.
  * delim NULL: every key below, recursively; "/": one level (common
  * prefixes come as names ending in '/', size -1). name is relative to
  * prefix. cb returns nonzero to stop. */

@@ -1,21 +1,22 @@
 #include "mirror/store/verify.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "mirror/store/backend.h"
 #include "mirror/store/fsutil.h"
 #include "mirror/store/walk.h"
 #include "oci/manifest.h"
 #include "oci/ref.h"
+#include "oci/vec.h"
 
 #define HASH_CHUNK (64 * 1024)
-#define QUARANTINE_NAME_MAX 200 /* of the original name kept */
+#define RANGE_CHUNK (4 * 1024 * 1024) /* a remote store's read */
+#define QUARANTINE_NAME_MAX 200	      /* of the original name kept */
 
 static const char *const algs[] = {"sha256", "sha512"};
 #define N_ALGS (sizeof(algs) / sizeof(algs[0]))
@@ -24,8 +25,14 @@ struct verify {
 	struct store *s;
 	const struct verify_options *o;
 	struct verify_stats *st;
-	char *buf; /* HASH_CHUNK bytes */
+	char *buf; /* cap bytes */
+	size_t cap;
 	const char *repo;
+	/* the keys under quarantine/, sorted, listed at the first move */
+	char **qkeys;
+	size_t nq, capq;
+	int qlisted, qfailed;
+	struct err qerr;
 };
 
 static void problem(struct verify *v, enum verify_kind kind, const char *tag,
@@ -56,122 +63,186 @@ static void problem(struct verify *v, enum verify_kind kind, const char *tag,
 		v->o->problem(v->o->ctx, &p);
 }
 
-/* Hash path with alg. 0, ERR_INVALID when not a regular file, ERR_FAIL
- * when it cannot be read (errno kept in *errno_out). */
-static int hash_file(struct verify *v, const char *path,
-		     enum oci_digest_alg alg, struct oci_digest *out,
-		     int *errno_out)
+/* Hash blob d (named a digest, walked as a regular file). 0, ERR_INVALID
+ * when it is not a regular file after all, ERR_FAIL when it cannot be
+ * read (why in *why). A remote store is read in ranges, so nothing but
+ * the one buffer is kept locally. */
+static int hash_blob(struct verify *v, const struct oci_digest *d,
+		     struct oci_digest *out, struct err *why)
 {
 	struct oci_hasher h;
-	struct stat st;
-	ssize_t r;
-	int fd, rc = 0;
+	int64_t size = 0;
+	uint64_t off = 0;
+	int fd = -1, rc = 0;
 
-	*errno_out = 0;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		*errno_out = errno;
-		return errno == ELOOP ? ERR_INVALID : ERR_FAIL;
+	if (!store_is_remote(v->s)) {
+		rc = store_blob_open(&fd, &size, v->s, d, why);
+		if (rc)
+			return rc == ERR_INVALID ? ERR_INVALID : ERR_FAIL;
 	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return ERR_INVALID;
-	}
-	if (oci_hasher_init(&h, alg)) {
-		close(fd);
-		*errno_out = ENOMEM;
-		return ERR_FAIL;
+	if (oci_hasher_init(&h, d->alg)) {
+		if (fd >= 0)
+			close(fd);
+		return err_set(why, ERR_FAIL, "out of memory");
 	}
 	for (;;) {
-		r = read(fd, v->buf, HASH_CHUNK);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
+		size_t got = 0;
+
+		if (fd >= 0) {
+			ssize_t r = read(fd, v->buf, v->cap);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				rc = err_set(why, ERR_FAIL, "%s",
+					     strerror(errno));
+				break;
+			}
+			got = (size_t)r;
+		} else {
+			rc = store_blob_read_at(&got, v->s, d, off, v->buf,
+						v->cap, why);
+			if (rc) {
+				rc = ERR_FAIL;
+				break;
+			}
+		}
+		if (!got)
 			break;
-		oci_hasher_update(&h, v->buf, (size_t)r);
-		v->st->bytes += (uint64_t)r;
+		oci_hasher_update(&h, v->buf, got);
+		v->st->bytes += (uint64_t)got;
+		off += got;
+		if (fd < 0 && got < v->cap)
+			break; /* short only at the end: no request more */
 	}
-	if (r < 0) {
-		*errno_out = errno;
-		rc = ERR_FAIL;
-	} else {
+	if (!rc)
 		oci_hasher_final(&h, out);
-	}
 	oci_hasher_release(&h);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
-/* Move dir/name to quarantine/<alg>-<name>[.N]; the new path, relative to
- * the store, into rel. 0, or ERR_FAIL with errno kept for the caller's
- * problem line. */
-static int quarantine(struct verify *v, const char *alg, const char *dir,
-		      const char *name, char *rel, size_t relcap)
+static int cmp_str(const void *a, const void *b)
 {
-	char *qdir = NULL, *src = NULL, *dst = NULL;
-	struct stat st;
-	int rc = ERR_FAIL, saved = 0;
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
-	if (asprintf(&qdir, "%s/quarantine", v->s->root) < 0) {
-		qdir = NULL;
-		goto out;
+static int qkey_seen(void *ctx, const char *key, int64_t size, int64_t mtime)
+{
+	struct verify *v = ctx;
+	char *k = strdup(key);
+
+	(void)size;
+	(void)mtime;
+	if (!k || OCI_VEC_RESERVE(v->qkeys, v->nq, v->capq, 1, 0)) {
+		free(k);
+		v->qfailed = 1;
+		return 1;
 	}
-	if (mkdir(qdir, 0755) && errno != EEXIST)
-		goto out;
-	if (asprintf(&src, "%s/%s", dir, name) < 0) {
-		src = NULL;
-		goto out;
+	v->qkeys[v->nq++] = k;
+	return 0;
+}
+
+static int qkey_has(const struct verify *v, const char *key)
+{
+	return v->nq &&
+	       bsearch(&key, v->qkeys, v->nq, sizeof(*v->qkeys), cmp_str);
+}
+
+/* Add key to the sorted keys of quarantine/. */
+static int qkey_add(struct verify *v, const char *key)
+{
+	char *k = strdup(key);
+	size_t i = 0;
+
+	if (!k || OCI_VEC_RESERVE(v->qkeys, v->nq, v->capq, 1, 0)) {
+		free(k);
+		return ERR_FAIL;
 	}
-	for (int i = 0; i < 1000; i++) {
-		free(dst);
-		dst = NULL;
+	while (i < v->nq && strcmp(v->qkeys[i], k) < 0)
+		i++;
+	memmove(v->qkeys + i + 1, v->qkeys + i,
+		(v->nq - i) * sizeof(*v->qkeys));
+	v->qkeys[i] = k;
+	v->nq++;
+	return 0;
+}
+
+/* Move key (blobs/<alg>/<name>) to quarantine/<alg>-<name>[.N], a key not
+ * taken yet (quarantine/ is listed once, at the first move); the new key
+ * into rel. 0, or ERR_FAIL with why. */
+static int quarantine(struct verify *v, const char *alg, const char *key,
+		      const char *name, char *rel, size_t relcap,
+		      struct err *why)
+{
+	int i;
+
+	if (!v->qlisted) {
+		struct err e;
+
+		err_clear(&e);
+		v->qlisted = 1;
+		if (v->s->ops->walk(v->s->be, "quarantine/", qkey_seen, v,
+				    &e) ||
+		    v->qfailed) {
+			v->qfailed = 1;
+			err_set(&v->qerr, ERR_FAIL, "%s",
+				e.msg[0] ? e.msg : "out of memory");
+		}
+		if (v->nq)
+			qsort(v->qkeys, v->nq, sizeof(*v->qkeys), cmp_str);
+	}
+	if (v->qfailed)
+		return err_set(why, ERR_FAIL, "%s", v->qerr.msg);
+	for (i = 0; i < 1000; i++) {
 		if (i)
 			snprintf(rel, relcap, "quarantine/%s-%.*s.%d", alg,
 				 QUARANTINE_NAME_MAX, name, i);
 		else
 			snprintf(rel, relcap, "quarantine/%s-%.*s", alg,
 				 QUARANTINE_NAME_MAX, name);
-		if (asprintf(&dst, "%s/%s", v->s->root, rel) < 0) {
-			dst = NULL;
-			goto out;
-		}
-		if (lstat(dst, &st) && errno == ENOENT)
+		if (!qkey_has(v, rel))
 			break;
 	}
-	rc = dst && !rename(src, dst) ? 0 : ERR_FAIL;
-out:
-	saved = errno;
-	free(qdir);
-	free(src);
-	free(dst);
-	errno = saved;
-	return rc;
+	if (i == 1000)
+		return err_set(why, ERR_FAIL, "%s is taken up to .999", rel);
+	if (v->s->ops->move(v->s->be, key, rel, why))
+		return ERR_FAIL;
+	if (qkey_add(v, rel))
+		return err_set(why, ERR_FAIL, "out of memory");
+	return 0;
 }
 
-static void check_file(struct verify *v, const char *alg, const char *dir,
-		       const char *name)
+/* One object under blobs/<alg>/ (name: the rest of its key; size -1:
+ * not a regular file). */
+static void check_file(struct verify *v, const char *alg, const char *key,
+		       const char *name, int64_t size)
 {
 	struct oci_digest want, got;
-	char rel[512], shown[300], *path = NULL;
+	char rel[512], shown[300];
 	int valid = !fsutil_name_digest(&want, alg, name);
-	int rc, e;
+	struct err why;
+	int rc = 0;
 
+	err_clear(&why);
 	snprintf(shown, sizeof(shown), "%s:%.*s", alg, QUARANTINE_NAME_MAX,
 		 name);
-	if (asprintf(&path, "%s/%s", dir, name) < 0)
-		return;
 	v->st->blobs++;
-	rc = hash_file(v, path, valid ? want.alg : OCI_SHA256, &got, &e);
+	if (size < 0)
+		rc = ERR_INVALID;
+	else if (valid)
+		rc = hash_blob(v, &want, &got, &why);
+	else
+		v->st->bytes += (uint64_t)size; /* moved whole */
 	if (rc == ERR_FAIL) {
 		problem(v, VERIFY_UNREADABLE, NULL, NULL, shown, NULL,
-			"blob %s: cannot read %s: %s", shown, path,
-			strerror(e));
-		goto out;
+			"blob %s: cannot read %s: %s", shown, key, why.msg);
+		return;
 	}
 	if (!rc && valid && oci_digest_equal(&got, &want))
-		goto out;
-	if (quarantine(v, alg, dir, name, rel, sizeof(rel))) {
-		e = errno;
+		return;
+	if (quarantine(v, alg, key, name, rel, sizeof(rel), &why)) {
 		problem(v, valid && !rc ? VERIFY_CORRUPT : VERIFY_STRAY, NULL,
 			NULL, shown, NULL,
 			"blob %s: %s; moving it to quarantine failed: %s",
@@ -179,8 +250,8 @@ static void check_file(struct verify *v, const char *alg, const char *dir,
 			!valid ? "name is not a digest"
 			: rc   ? "not a regular file"
 			       : "content does not match",
-			strerror(e));
-		goto out;
+			why.msg);
+		return;
 	}
 	v->st->quarantined++;
 	if (!valid)
@@ -194,30 +265,39 @@ static void check_file(struct verify *v, const char *alg, const char *dir,
 		problem(v, VERIFY_CORRUPT, NULL, NULL, shown, rel,
 			"blob %s: content is %s; moved to %s", shown, got.str,
 			rel);
-out:
-	free(path);
+}
+
+struct blob_walk {
+	struct verify *v;
+	const char *alg;
+	size_t skip; /* strlen("blobs/<alg>/") */
+};
+
+static int check_key(void *ctx, const char *key, int64_t size, int64_t mtime)
+{
+	struct blob_walk *b = ctx;
+
+	(void)mtime;
+	check_file(b->v, b->alg, key, key + b->skip, size);
+	return 0;
 }
 
 static int check_blobs(struct verify *v, struct err *err)
 {
-	for (size_t a = 0; a < N_ALGS; a++) {
-		char *dir = NULL, **names = NULL;
-		size_t n = 0;
+	int failed = 0;
 
-		if (asprintf(&dir, "%s/blobs/%s", v->s->root, algs[a]) < 0)
-			return err_set(err, ERR_FAIL, "out of memory");
-		if (fsutil_names_list(&names, &n, dir, NULL)) {
-			int rc = err_set(err, ERR_FAIL, "cannot list %s: %s",
-					 dir, strerror(errno));
-			free(dir);
-			return rc;
-		}
-		for (size_t i = 0; i < n; i++)
-			check_file(v, algs[a], dir, names[i]);
-		fsutil_names_free(names, n);
-		free(dir);
+	for (size_t a = 0; a < N_ALGS; a++) {
+		char prefix[32];
+		struct blob_walk b = {v, algs[a], 0};
+		struct err e;
+
+		snprintf(prefix, sizeof(prefix), "blobs/%s/", algs[a]);
+		b.skip = strlen(prefix);
+		if (v->s->ops->walk(v->s->be, prefix, check_key, &b, &e) &&
+		    !failed)
+			failed = err_set(err, ERR_FAIL, "%s", e.msg);
 	}
-	return 0;
+	return failed;
 }
 
 /* A descriptor of manifest d against the store: absent is a problem only
@@ -292,24 +372,24 @@ out:
 static int check_repo(void *ctx, const char *repo)
 {
 	struct verify *v = ctx;
-	char *dir = NULL, **names = NULL;
+	char **names = NULL;
 	size_t n = 0;
+	struct err e;
 
 	v->repo = repo;
-	if (asprintf(&dir, "%s/repositories/%s/_tags", v->s->root, repo) < 0)
-		return 1;
-	if (fsutil_names_list(&names, &n, dir, NULL))
-		problem(v, VERIFY_UNREADABLE, NULL, NULL, NULL, NULL,
-			"%s: cannot list tags: %s", repo, strerror(errno));
+	if (v->s->ops->record_list(&names, &n, v->s->be, repo, "_tags", &e))
+		problem(v, VERIFY_UNREADABLE, NULL, NULL, NULL, NULL, "%s: %s",
+			repo, e.msg);
 	for (size_t i = 0; i < n; i++) {
 		struct store_ref ref;
-		struct err e;
 		int rc;
 
 		if (!oci_tag_valid(names[i])) {
 			problem(v, VERIFY_UNREADABLE, names[i], NULL, NULL,
-				NULL, "%s: %s/%s is not a tag name", repo, dir,
-				names[i]);
+				NULL,
+				"%s: repositories/%s/_tags/%s is not a tag "
+				"name",
+				repo, repo, names[i]);
 			continue;
 		}
 		rc = store_tag_get(&ref, v->s, repo, names[i], &e);
@@ -326,19 +406,18 @@ static int check_repo(void *ctx, const char *repo)
 				names[i], ref.digest.str);
 	}
 	fsutil_names_free(names, n);
-	free(dir);
 	for (size_t a = 0; a < N_ALGS; a++) {
-		if (asprintf(&dir, "%s/repositories/%s/_manifests/%s",
-			     v->s->root, repo, algs[a]) < 0)
-			return 1;
-		if (fsutil_names_list(&names, &n, dir, NULL))
+		char key[32];
+
+		snprintf(key, sizeof(key), "_manifests/%s", algs[a]);
+		names = NULL;
+		n = 0;
+		if (v->s->ops->record_list(&names, &n, v->s->be, repo, key, &e))
 			problem(v, VERIFY_UNREADABLE, NULL, NULL, NULL, NULL,
-				"%s: cannot list %s: %s", repo, dir,
-				strerror(errno));
+				"%s: %s", repo, e.msg);
 		for (size_t i = 0; i < n; i++) {
 			struct oci_digest d;
 			struct store_ref rec;
-			struct err e;
 
 			if (fsutil_name_digest(&d, algs[a], names[i]))
 				continue;
@@ -352,7 +431,6 @@ static int check_repo(void *ctx, const char *repo)
 			}
 		}
 		fsutil_names_free(names, n);
-		free(dir);
 	}
 	return 0;
 }
@@ -360,13 +438,24 @@ static int check_repo(void *ctx, const char *repo)
 int verify_run(struct verify_stats *out, struct store *s,
 	       const struct verify_options *o, struct err *err)
 {
-	struct verify v = {s, o, out, NULL, NULL};
+	struct verify v;
 	struct err werr;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	memset(&v, 0, sizeof(v));
+	if (!s->ops->walk || !s->ops->move)
+		return err_set(err, ERR_UNSUPPORTED,
+			       "verify %s: the %s backend cannot list its "
+			       "objects",
+			       s->root, s->ops->name);
+	v.s = s;
+	v.o = o;
+	v.st = out;
 	err_clear(&werr);
-	v.buf = malloc(HASH_CHUNK);
+	err_clear(&v.qerr);
+	v.cap = store_is_remote(s) ? RANGE_CHUNK : HASH_CHUNK;
+	v.buf = malloc(v.cap);
 	if (!v.buf)
 		return err_set(err, ERR_FAIL, "out of memory");
 	rc = check_blobs(&v, err);
@@ -379,5 +468,8 @@ int verify_run(struct verify_stats *out, struct store *s,
 	}
 out:
 	free(v.buf);
+	for (size_t i = 0; i < v.nq; i++)
+		free(v.qkeys[i]);
+	free(v.qkeys);
 	return rc;
 }

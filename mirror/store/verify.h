@@ -1,10 +1,12 @@
 /* Checking the store against itself.
  *
- * verify_run re-hashes every file in blobs/sha256 and blobs/sha512
- * (streaming, one fixed buffer) and compares the result with its name. A
- * file whose content does not match, whose name is not a digest, or that
- * is not a regular file is moved (renamed, same filesystem) to
- * STORE/quarantine/<alg>-<name>: never deleted, and no longer served; a
+ * verify_run re-hashes every object under blobs/sha256/ and blobs/sha512/
+ * (streaming, one fixed buffer) and compares the result with its name. An
+ * object whose content does not match, whose name is not a digest, or that
+ * is not a regular file is moved (the backend's move: a rename on the
+ * filesystem) to STORE/quarantine/<alg>-<name>[.N], a key not taken yet
+ * (<name>: the rest of its key; a file in a subdirectory of blobs/sha256/
+ * keeps that '/'): never deleted, and no longer served; a
  * following pull or sync fetches it again. Then, in every repository, it
  * checks that each tag and manifest record has its manifest stored, and
  * that each stored image manifest has its config and layers, and that
@@ -15,9 +17,10 @@
  * subject, nor a non-distributable layer (its content lives at its urls;
  * pull does not fetch it).
  *
- * Verify works on the filesystem backend's layout (store.h) directly.
- * It takes no lock: content is renamed into place whole, so a file it
- * reads is never partial; the caller may hold the writer lock anyway. */
+ * Verify works on any backend through its operations (backend.h: walk,
+ * move, blob reads; a remote store is read in ranges). It takes no lock:
+ * content is placed whole, so an object it reads is never partial; the
+ * caller may hold the writer lock anyway. */
 #ifndef MIRROR_STORE_VERIFY_H
 #define MIRROR_STORE_VERIFY_H
 

@@ -9,7 +9,12 @@
 #                             quoted form ("hex", as ETag headers carry it)
 #                             never matches (412)
 #   DELETE If-Match: ETAG     ignored: a wrong ETag still deletes (204)
-# and that CompleteMultipartUpload answers an empty <ETag></ETag> (HEAD has it).
+# Both conditional PUTs are atomic: of 8 at once exactly one gets 200; the
+# other If-None-Match ones 412, the other If-Match ones 412 or 500
+# UnknownError (ECANCELED: RGW 16 does not map it to 412).
+# CompleteMultipartUpload answers an empty <ETag></ETag> (HEAD has it), and
+# neither it nor CopyObject honours If-None-Match: * (both overwrite). The
+# signed x-amz-content-sha256 and Content-MD5 are checked against the body.
 # e2e-needs: s3
 . "$(dirname "$0")/lib/prologue.sh"
 s3_require
@@ -65,23 +70,18 @@ c_list() {
 }
 
 c_list_pages() {
-	# more than one page (max-keys 1000): the tool follows continuation tokens
-	local b n
+	# pages of 2 keys: the tool follows continuation tokens, with and
+	# without a delimiter
+	local b k
 	b=$(s3_bucket pages) || { fail "s3_bucket failed"; return 1; }
-	"$PYTHON" - "$b" <<-'PY' || { fail "putting 1005 objects failed"; return 1; }
-	import os, sys, concurrent.futures
-	sys.path.insert(0, os.path.join(os.environ["E2E_LIB"]))
-	import s3tool
-	b = sys.argv[1]
-	def put(i):
-	    c = s3tool.Client()
-	    for j in range(i, 1005, 8):
-	        c.call("PUT", b, "p/%04d" % j, body=b"x")
-	with concurrent.futures.ThreadPoolExecutor(8) as ex:
-	    list(ex.map(put, range(8)))
-	PY
-	n=$(s3tool ls "$b" p/ --recursive | grep -c '^1 p/[0-9]\{4\}$')
-	assert_eq 1005 "$n" "objects listed over two pages"
+	for k in p/1 p/2 p/3 p/4 p/5 p/6 p/7 p/d1/x p/d2/x p/d3/x; do
+		printf 'x' | s3tool put "$b" "$k" - >/dev/null || { fail "PUT $k failed"; return 1; }
+	done
+	assert_eq "$(printf '1 p/%s\n' 1 2 3 4 5 6 7 d1/x d2/x d3/x)" "$(s3tool ls "$b" p/ --recursive --max-keys 2)" \
+		"listing in pages of 2" || return
+	# (each line once: sorted, not made unique)
+	assert_eq "$( (printf '1 p/%s\n' 1 2 3 4 5 6 7; printf 'PRE p/%s/\n' d1 d2 d3) | sort)" \
+		"$(s3tool ls "$b" p/ --max-keys 2 | sort)" "listing with a delimiter in pages of 2"
 }
 
 c_if_none_match() {
@@ -121,6 +121,36 @@ c_delete_if_match() {
 	assert_eq 204 "$(s3tool rm "$BKT" cond/d --if-match 0123456789abcdef0123456789abcdef)" \
 		"DELETE If-Match: another ETag (ignored by RGW 16)" || return
 	assert_exit 1 s3tool head "$BKT" cond/d 2>/dev/null
+}
+
+# race_check OUT BUCKET KEY LOSER-STATUSES: exactly one writer of OUT (s3tool
+# race) got 200, each other one of LOSER-STATUSES (a grep -E), and the key
+# holds the winner's body
+race_check() {
+	local out=$1 b=$2 k=$3 losers=$4 wins winner bad
+	wins=$(printf '%s\n' "$out" | grep -c '^[0-9]* 200 ')
+	[ "$wins" = 1 ] || { fail "writers that got 200: $wins, want 1 [$(echo "$out" | tr '\n' ' ')]"; return 1; }
+	bad=$(printf '%s\n' "$out" | grep -v '^[0-9]* 200 ' | grep -Ev "^[0-9]+ ($losers)$" | tr '\n' ' ')
+	[ -z "$bad" ] || { fail "losers answered otherwise: $bad"; return 1; }
+	winner=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) 200 .*/\1/p')
+	assert_eq "writer $winner" "$(s3tool get "$b" "$k")" "the body after the race"
+}
+
+c_cond_races() {
+	# the writer lease's ground: of 8 conditional PUTs at once exactly one wins
+	local r out e
+	for r in 1 2 3 4 5; do
+		out=$(s3tool race "$BKT" "race/new-$r" 8 --if-none-match '*') || { fail "race failed"; return 1; }
+		race_check "$out" "$BKT" "race/new-$r" '412 PreconditionFailed' || return
+	done
+	# If-Match: atomic as well, but RGW 16 answers a loser that lost at the
+	# last step 500 UnknownError (ECANCELED), not 412
+	for r in 1 2 3 4 5; do
+		printf 'initial' | s3tool put "$BKT" "race/m-$r" - >/dev/null || { fail "PUT failed"; return 1; }
+		e=$(etag_of "$BKT" "race/m-$r")
+		out=$(s3tool race "$BKT" "race/m-$r" 8 --if-match "$e") || { fail "race failed"; return 1; }
+		race_check "$out" "$BKT" "race/m-$r" '412 PreconditionFailed|500 UnknownError' || return
+	done
 }
 
 c_range() {
@@ -203,32 +233,65 @@ c_mirror() {
 	assert_eq "m-b/d/e" "$(cat "$W/mirror/b/d/e")" "a mirrored file's bytes"
 }
 
-# rados_objs MARKER: how many RADOS objects of the bucket with MARKER the
-# data pool holds (heads are MARKER_KEY, tails MARKER__shadow_...)
-rados_objs() {
-	timeout 20 rados -c "$CEPH_CONF" -p default.rgw.buckets.data ls 2>/dev/null | grep -c -F "$1_"
-}
-
 c_delete_frees() {
 	# 5 MiB: a head and a tail RADOS object; after the delete and a GC pass
 	# the data pool holds nothing of it
-	local b marker objs
+	local b objs
 	b=$(s3_bucket gc) || { fail "s3_bucket failed"; return 1; }
-	marker=$(timeout 20 radosgw-admin -c "$CEPH_CONF" -n client.admin bucket stats --bucket="$b" 2>/dev/null |
-		"$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["marker"])') || { fail "no marker for $b"; return 1; }
 	rnd 5242880 "$W/del" && s3tool put "$b" del/big "$W/del" >/dev/null || { fail "PUT failed"; return 1; }
-	objs=$(rados_objs "$marker")
-	[ "$objs" -ge 2 ] || { fail "RADOS objects of the 5 MiB object: $objs, want 2 or more"; return 1; }
+	objs=$(ceph_rados_count "$b") || { fail "ceph_rados_count failed"; return 1; }
+	assert_eq 2 "$objs" "RADOS objects of a 5 MiB object" || return
 	assert_eq 204 "$(s3tool rm "$b" del/big)" "DELETE" || return
 	assert_eq "" "$(s3tool ls "$b" del/ --recursive)" "listing after the delete" || return
 	assert_exit 1 s3tool head "$b" del/big 2>/dev/null || return
 	for _ in $(seq 1 20); do
-		timeout 20 radosgw-admin -c "$CEPH_CONF" -n client.admin gc process --include-all >/dev/null 2>&1
-		objs=$(rados_objs "$marker")
+		ceph_gc
+		objs=$(ceph_rados_count "$b")
 		[ "$objs" = 0 ] && break
 		sleep 0.5
 	done
 	assert_eq 0 "$objs" "RADOS objects left after GC"
+}
+
+# status_and_code OUT: "STATUS CODE" of a `s3tool raw` answer (CODE: the
+# error's <Code>, "-" without one)
+status_and_code() {
+	local st code
+	st=$(printf '%s\n' "$1" | sed -n 1p)
+	code=$(printf '%s\n' "$1" | tail -n 1 | sed -n 's/.*<Code>\([^<]*\)<\/Code>.*/\1/p')
+	echo "$st ${code:--}"
+}
+
+c_integrity() {
+	# RGW checks the signed x-amz-content-sha256 and Content-MD5 against the
+	# body and stores nothing when they differ
+	printf 'payload' >"$W/pl"
+	assert_eq "400 XAmzContentSHA256Mismatch" "$(status_and_code "$(s3tool raw PUT "$BKT" integ/sha --body "$W/pl" \
+		--sha256 0000000000000000000000000000000000000000000000000000000000000000)")" "PUT with another body's SHA-256" || return
+	assert_exit 1 s3tool head "$BKT" integ/sha 2>/dev/null || return
+	assert_eq "400 BadDigest" "$(status_and_code "$(s3tool raw PUT "$BKT" integ/md5 --body "$W/pl" \
+		--header 'Content-MD5: AAAAAAAAAAAAAAAAAAAAAA==')")" "PUT with another body's Content-MD5" || return
+	assert_exit 1 s3tool head "$BKT" integ/md5 2>/dev/null
+}
+
+c_copy_delete_many() {
+	# CopyObject (what a move can be made of) works, and ignores
+	# If-None-Match: * (it overwrites); CompleteMultipartUpload ignores it too
+	printf 'src' | s3tool put "$BKT" cp/src - >/dev/null && printf 'dst' | s3tool put "$BKT" cp/dst - >/dev/null ||
+		{ fail "PUT failed"; return 1; }
+	assert_eq "200 -" "$(status_and_code "$(s3tool raw PUT "$BKT" cp/dst --header "x-amz-copy-source: /$BKT/cp/src" \
+		--header 'If-None-Match: *')")" "CopyObject with If-None-Match: * onto an existing key (ignored by RGW 16)" || return
+	assert_eq src "$(s3tool get "$BKT" cp/dst)" "the copy's body" || return
+	local u e
+	u=$(s3tool mpu-start "$BKT" cp/dst) && e=$(s3tool mpu-part "$BKT" cp/dst "$u" 1 "$W/pl") || { fail "upload failed"; return 1; }
+	printf '<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"%s"</ETag></Part></CompleteMultipartUpload>' "$e" >"$W/complete.xml"
+	assert_eq "200 -" "$(status_and_code "$(s3tool raw POST "$BKT" cp/dst --query "uploadId=$u" --header 'If-None-Match: *' \
+		--body "$W/complete.xml")")" "CompleteMultipartUpload with If-None-Match: * onto an existing key (ignored by RGW 16)" || return
+	assert_eq payload "$(s3tool get "$BKT" cp/dst)" "the completed object's body" || return
+	# DeleteObjects (POST ?delete) without Content-MD5
+	printf '<Delete><Quiet>true</Quiet><Object><Key>cp/src</Key></Object><Object><Key>cp/dst</Key></Object><Object><Key>cp/none</Key></Object></Delete>' >"$W/del.xml"
+	assert_eq "200 -" "$(status_and_code "$(s3tool raw POST "$BKT" --query delete= --body "$W/del.xml")")" "DeleteObjects" || return
+	assert_eq "" "$(s3tool ls "$BKT" cp/ --recursive)" "listing after DeleteObjects"
 }
 
 c_url() {
@@ -243,10 +306,13 @@ run_case s3_list_pages c_list_pages
 run_case s3_put_if_none_match_star c_if_none_match
 run_case s3_put_if_match_etag_unquoted_only c_put_if_match
 run_case s3_delete_ignores_if_match c_delete_if_match
+run_case s3_conditional_put_races c_cond_races
 run_case s3_range_get c_range
 run_case s3_multipart_list_abort c_multipart
 run_case s3_presigned_get c_presign
 run_case s3_auth_and_errors c_auth
 run_case s3_mirror c_mirror
 run_case s3_delete_frees c_delete_frees
+run_case s3_integrity_checked c_integrity
+run_case s3_copy_complete_delete_many c_copy_delete_many
 run_case s3_url c_url

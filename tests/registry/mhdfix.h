@@ -99,6 +99,10 @@ struct mhd_fix {
 	 * (of the group when there is one), at most await_ms; overlap is
 	 * then seen however the machine schedules the server's threads */
 	int await_n, await_ms;
+	/* optional: sees each request's upload body, piece by piece, under
+	 * mu (one request at a time per connection, so conn names it) */
+	void (*on_upload)(struct mhd_fix *f, struct MHD_Connection *conn,
+			  const char *data, size_t len);
 	long long t0_ms;
 	/* under mu */
 	struct {
@@ -286,7 +290,12 @@ static enum MHD_Result mhd_handle(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		*upload_size = 0; /* uploads are not looked at */
+		if (f->on_upload) {
+			pthread_mutex_lock(&f->mu);
+			f->on_upload(f, conn, upload, *upload_size);
+			pthread_mutex_unlock(&f->mu);
+		}
+		*upload_size = 0; /* otherwise uploads are not looked at */
 		return MHD_YES;
 	}
 	memset(&a, 0, sizeof(a));

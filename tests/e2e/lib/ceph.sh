@@ -18,16 +18,32 @@
 #       CEPH_START_SECONDS (how long it took). Returns 1 with a one-line
 #       reason ("ceph: ...") and the tail of the daemon's log on stderr
 #       (and what it started stopped) when it cannot.
-#       Knobs: CEPH_START_TIMEOUT, CEPH_MEMSTORE_MB (1024: the OSD's cap).
+#       Knobs: CEPH_START_TIMEOUT, CEPH_MEMSTORE_MB (1024: the size the OSD
+#       reports; not enforced: what is stored stays in the OSD's RAM until
+#       deleted, so keep test data moderate and delete large objects;
+#       RGW's GC frees a deleted object's data within ~5 s, or at once with
+#       `radosgw-admin -c "$CEPH_CONF" -n client.admin gc process --include-all`).
+#       In a benchmark (env.sh sourced): e2e_init; ceph_start "$E2E_TMP/ceph"
+#       (e2e_cleanup stops it).
 #   ceph_stop
 #       radosgw, then the OSD, then the mon: SIGTERM, a bounded wait (10 s
 #       each), then SIGKILL. Only the PIDs ceph_start recorded (also in
 #       $CEPH_DIR/pids as "NAME PID" lines). Safe to call twice.
+#   ceph_untrack
+#       takes the daemons out of E2E_PIDS (env.sh's cleanup: the rest of
+#       E2E_PIDS first, then ceph_stop)
 #   ceph_missing
 #       prints the missing programs (none: nothing, status 0; else 1)
 #   ceph_rss
 #       prints "NAME RSS_KIB" for each daemon of $CEPH_DIR/pids still running
 #       (also in a test file: the cluster is run.sh's)
+#   ceph_gc
+#       runs RGW's garbage collection now (a deleted object's data freed;
+#       on its own RGW does it within ~5 s)
+#   ceph_rados_count BUCKET
+#       prints how many RADOS objects of BUCKET the data pool holds (an
+#       object is a head plus a tail per 4 MiB past the first; a pending
+#       multipart upload's parts count too; deleted ones until GC)
 #   s3_bucket NAME
 #       creates a fresh bucket named NAME-<unique suffix> (lower-cased, at
 #       most 63 characters) with s3tool.py and prints its name
@@ -267,12 +283,31 @@ _ceph_stop_one() {
 	kill -9 "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	eval "CEPH_PID_$name="
-	# drop it from the safety net
-	if declare -p E2E_PIDS >/dev/null 2>&1 && [ ${#E2E_PIDS[@]} -gt 0 ]; then
-		local keep=() p
-		for p in "${E2E_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
-		E2E_PIDS=("${keep[@]}")
-	fi
+	_ceph_untrack "$pid"
+	return 0
+}
+
+# _ceph_untrack PID...: drop PIDs from the safety net E2E_PIDS
+_ceph_untrack() {
+	declare -p E2E_PIDS >/dev/null 2>&1 && [ ${#E2E_PIDS[@]} -gt 0 ] || return 0
+	local keep=() p q drop
+	for p in "${E2E_PIDS[@]}"; do
+		drop=0
+		for q in "$@"; do [ "$p" = "$q" ] && drop=1; done
+		[ $drop = 1 ] || keep+=("$p")
+	done
+	E2E_PIDS=("${keep[@]}")
+}
+
+# ceph_untrack: take the daemons out of E2E_PIDS (so that a cleanup stopping
+# E2E_PIDS all at once leaves them to ceph_stop, which stops them in order)
+ceph_untrack() {
+	local n v pids=()
+	for n in rgw osd mon; do
+		v="CEPH_PID_$n"
+		[ -n "${!v:-}" ] && pids+=("${!v}")
+	done
+	[ ${#pids[@]} -gt 0 ] && _ceph_untrack "${pids[@]}"
 	return 0
 }
 
@@ -292,6 +327,19 @@ ceph_rss() {
 		rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null)
 		[ -n "$rss" ] && echo "$n $rss"
 	done <"$CEPH_DIR/pids"
+	return 0
+}
+
+ceph_gc() {
+	timeout -k 2 30 radosgw-admin -c "$CEPH_CONF" -n client.admin gc process --include-all >/dev/null 2>&1
+}
+
+ceph_rados_count() {
+	local marker
+	marker=$(timeout -k 2 30 radosgw-admin -c "$CEPH_CONF" -n client.admin bucket stats --bucket="$1" 2>/dev/null |
+		"${PYTHON:-/usr/bin/python3}" -c 'import json,sys; print(json.load(sys.stdin)["marker"])') || return 1
+	[ -n "$marker" ] || return 1
+	timeout -k 2 30 rados -c "$CEPH_CONF" -p default.rgw.buckets.data ls 2>/dev/null | grep -c -F "${marker}_"
 	return 0
 }
 

@@ -41,7 +41,7 @@ e2e_init() {
 e2e_cleanup() {
 	local pid
 	set +e # a pid already gone is not an error (callers may run set -e)
-	ceph_stop # radosgw, OSD, mon in that order (nothing if none started)
+	ceph_untrack # the Ceph daemons last, in their order (ceph_stop below)
 	for pid in "${E2E_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null
 	done
@@ -56,6 +56,7 @@ e2e_cleanup() {
 		wait "$pid" 2>/dev/null
 	done
 	E2E_PIDS=()
+	ceph_stop # radosgw, OSD, mon (nothing if none was started)
 	if [ -n "${E2E_TMP:-}" ] && [ -d "$E2E_TMP" ]; then
 		if [ "${E2E_KEEP:-0}" = 1 ]; then
 			echo "# e2e: kept $E2E_TMP" >&2

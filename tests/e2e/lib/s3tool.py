@@ -16,10 +16,10 @@ exit 1; 2 for usage errors):
     ping                            list the buckets (an authenticated GET /)
     mb BUCKET                       create a bucket (an existing one of ours: ok)
     rb BUCKET                       remove an (empty) bucket
-    ls BUCKET [PREFIX] [--recursive]
+    ls BUCKET [PREFIX] [--recursive] [--max-keys N]
                                     "SIZE KEY" per object, "PRE PREFIX" per
                                     common prefix (without --recursive, "/"
-                                    is the delimiter)
+                                    is the delimiter); pages of N (1000) keys
     get BUCKET KEY [FILE] [--range A-B]
                                     the object to FILE (default stdout)
     put BUCKET KEY FILE|- [--if-none-match ETAG|*] [--if-match ETAG]
@@ -38,8 +38,13 @@ exit 1; 2 for usage errors):
     mirror BUCKET PREFIX DIR        every object under PREFIX into DIR, as
                                     DIR/<key without PREFIX> (keys holding
                                     "..", "." or empty segments are refused)
+    race BUCKET KEY N --if-none-match ETAG|* | --if-match ETAG
+                                    N conditional PUTs at once, writer I's body
+                                    "writer I"; prints "I STATUS ERRORCODE|-"
+                                    per writer (STATUS "-": no answer)
     presign BUCKET KEY [SECONDS]    prints a presigned GET URL (default 300 s)
     raw METHOD BUCKET KEY [--query Q] [--header 'N: V']... [--body FILE]
+        [--sha256 HEX|UNSIGNED-PAYLOAD]   (the x-amz-content-sha256 to send)
                                     prints the status, then the headers
                                     ("name: value", lower-case), body to stdout
                                     after an empty line; exit 0 whatever the
@@ -237,11 +242,12 @@ def xml_text(el, name):
     return r.text or "" if r is not None else ""
 
 
-def list_objects(c, bucket, prefix="", delimiter=""):
-    """Yields ("obj", key, size) and ("pre", prefix, 0), every page."""
+def list_objects(c, bucket, prefix="", delimiter="", page=1000):
+    """Yields ("obj", key, size) and ("pre", prefix, 0), every page (of
+    page keys at most)."""
     token = None
     for _ in range(MAX_PAGES):
-        params = [("list-type", "2"), ("max-keys", "1000")]
+        params = [("list-type", "2"), ("max-keys", str(page))]
         if prefix:
             params.append(("prefix", prefix))
         if delimiter:
@@ -328,11 +334,14 @@ def cmd_rb(c, args):
 
 
 def cmd_ls(c, args):
-    pos, o = opts(args, (), ("--recursive",))
-    need(pos, 1, 2, "ls BUCKET [PREFIX] [--recursive]")
+    pos, o = opts(args, ("--max-keys",), ("--recursive",))
+    need(pos, 1, 2, "ls BUCKET [PREFIX] [--recursive] [--max-keys N]")
     prefix = pos[1] if len(pos) > 1 else ""
+    page = int(o["--max-keys"][-1]) if "--max-keys" in o else 1000
+    if not 1 <= page <= 1000:
+        die("--max-keys: from 1 to 1000", 2)
     out = sys.stdout
-    for kind, name, size in list_objects(c, pos[0], prefix, "" if o.get("--recursive") else "/"):
+    for kind, name, size in list_objects(c, pos[0], prefix, "" if o.get("--recursive") else "/", page):
         out.write("%d %s\n" % (size, name) if kind == "obj" else "PRE %s\n" % name)
 
 
@@ -467,6 +476,42 @@ def cmd_mpu_complete(c, args):
     print(xml_text(root, "ETag").strip('"'))
 
 
+def cmd_race(c, args):
+    pos, o = opts(args, ("--if-none-match", "--if-match"))
+    need(pos, 3, 3, "race BUCKET KEY N --if-none-match ETAG|* | --if-match ETAG")
+    import threading
+    n = int(pos[2])
+    if not 2 <= n <= 64:
+        die("race: N from 2 to 64", 2)
+    h = {}
+    if "--if-none-match" in o:
+        h["if-none-match"] = o["--if-none-match"][-1]
+    if "--if-match" in o:
+        h["if-match"] = o["--if-match"][-1]
+    if not h:
+        die("race: --if-none-match or --if-match", 2)
+    barrier = threading.Barrier(n, timeout=TIMEOUT)
+    res = ["- no answer"] * n
+
+    def writer(i):
+        w = Client()
+        try:
+            barrier.wait()
+            r = w.request("PUT", pos[0], pos[1], headers=dict(h), body=b"writer %d" % i)
+            data = r.read(65536)
+            res[i] = "%d %s" % (r.status, err_text(data).split(":")[0] if r.status >= 300 else "-")
+        except (OSError, http.client.HTTPException, S3Error, threading.BrokenBarrierError) as e:
+            res[i] = "- %s" % str(e).replace("\n", " ")[:100]
+
+    ts = [threading.Thread(target=writer, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(2 * TIMEOUT)
+    for i, line in enumerate(res):
+        print("%d %s" % (i, line))
+
+
 def cmd_mirror(c, args):
     need(args, 3, 3, "mirror BUCKET PREFIX DIR")
     bucket, prefix, root = args
@@ -497,8 +542,8 @@ def cmd_presign(c, args):
 
 
 def cmd_raw(c, args):
-    pos, o = opts(args, ("--query", "--header", "--body"))
-    need(pos, 2, 3, "raw METHOD BUCKET [KEY] [--query Q] [--header 'N: V'] [--body FILE]")
+    pos, o = opts(args, ("--query", "--header", "--body", "--sha256"))
+    need(pos, 2, 3, "raw METHOD BUCKET [KEY] [--query Q] [--header 'N: V'] [--body FILE] [--sha256 V]")
     params = urllib.parse.parse_qsl(o["--query"][-1], keep_blank_values=True) if "--query" in o else []
     h = {}
     for line in o.get("--header", []):
@@ -508,7 +553,8 @@ def cmd_raw(c, args):
     if "--body" in o:
         with open(o["--body"][-1], "rb") as f:
             body = f.read()
-    r = c.request(pos[0].upper(), pos[1], pos[2] if len(pos) > 2 else "", params, h, body)
+    sha = o["--sha256"][-1] if "--sha256" in o else None
+    r = c.request(pos[0].upper(), pos[1], pos[2] if len(pos) > 2 else "", params, h, body, body_sha=sha)
     data = r.read(MAX_XML)
     out = sys.stdout.buffer
     out.write(b"%d\n" % r.status)
@@ -522,7 +568,7 @@ CMDS = {
     "ping": cmd_ping, "mb": cmd_mb, "rb": cmd_rb, "ls": cmd_ls, "get": cmd_get, "put": cmd_put,
     "head": cmd_head, "rm": cmd_rm, "rm-prefix": cmd_rm_prefix,
     "mpu-start": cmd_mpu_start, "mpu-ls": cmd_mpu_ls, "mpu-abort": cmd_mpu_abort,
-    "mpu-part": cmd_mpu_part, "mpu-complete": cmd_mpu_complete,
+    "race": cmd_race, "mpu-part": cmd_mpu_part, "mpu-complete": cmd_mpu_complete,
     "mirror": cmd_mirror, "presign": cmd_presign, "raw": cmd_raw,
 }
 
