@@ -81,7 +81,7 @@ c_push_huge() {
 	head -c $((64 * 1024 * 1024)) /dev/urandom >"$HUGE"
 	HUGE_DG=$(sha_of "$HUGE")
 	http POST "http://$A/v2/e2e/huge/blobs/uploads/?digest=$HUGE_DG" -u "$CREDS" \
-		-H 'Content-Type: application/octet-stream' -T "$HUGE"
+		-H 'Content-Type: application/octet-stream' --data-binary "@$HUGE"
 	assert_http 201 "" "monolithic POST of 64 MiB" || return
 	assert_eq "$HUGE_DG" "$(hdr Docker-Content-Digest)" "Docker-Content-Digest"
 }
