@@ -61,6 +61,7 @@ struct s3be {
 	pthread_t renewer;
 	char etag[128];
 	char owner[300];
+	char nonce[40]; /* this lease's, so that its body is ours alone */
 };
 
 /* A key of checked names: no empty, "." or ".." component, no control
@@ -224,15 +225,38 @@ static int s3_open(void **be_out, const char *root, int create, struct err *err)
 
 /* ---- the lease ---- */
 
-static void lease_body(char *out, size_t n, const char *owner, time_t expires)
+static void lease_body(char *out, size_t n, const struct s3be *b,
+		       time_t expires)
 {
-	json_t *j = json_pack("{s:s,s:I}", "owner", owner, "expires",
-			      (json_int_t)expires);
+	json_t *j = json_pack("{s:s,s:I,s:s}", "owner", b->owner, "expires",
+			      (json_int_t)expires, "nonce", b->nonce);
 	char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	snprintf(out, n, "%s", t ? t : "{}");
 	free(t);
 	json_decref(j);
+}
+
+static void nonce_make(char *out, size_t n)
+{
+	unsigned char r[16];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	struct timespec ts;
+	size_t k = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (fd < 0 || read(fd, r, sizeof(r)) != (ssize_t)sizeof(r)) {
+		/* no randomness: time, address and pid are unique enough
+		 * within one host */
+		snprintf(out, n, "%lx%lx%lx", (unsigned long)ts.tv_nsec,
+			 (unsigned long)(uintptr_t)out,
+			 (unsigned long)getpid());
+	} else {
+		for (size_t i = 0; i < sizeof(r) && k + 3 <= n; i++)
+			k += (size_t)snprintf(out + k, n - k, "%02x", r[i]);
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 static void lease_parse(char *owner, size_t on, time_t *expires,
@@ -248,6 +272,38 @@ static void lease_parse(char *owner, size_t on, time_t *expires,
 	 * If-Match, so by one writer) rather than held forever */
 	*expires = json_is_integer(e) ? (time_t)json_integer_value(e) : 0;
 	json_decref(j);
+}
+
+/* A conditional PUT of a small object (the lease, a session's info). A
+ * 412 may answer the client's retry of our own PUT whose answer was lost:
+ * an object holding exactly our body (each carries a nonce or is tied to
+ * a claim only we hold) is ours. etag_out (128 bytes) may be NULL. */
+static int put_checked(struct s3be *b, const char *key, const char *body,
+		       const struct s3_cond *cond, char *etag_out,
+		       struct err *err)
+{
+	struct s3_head h;
+	char *text = NULL;
+	size_t len;
+	int rc = s3c_put(b->c, key, body, strlen(body), cond, etag_out, err);
+
+	if (rc != ERR_CONFLICT)
+		return rc;
+	if (!s3c_get(&text, &len, &h, b->c, key, LEASE_MAX, NULL) &&
+	    len == strlen(body) && !memcmp(text, body, len)) {
+		if (etag_out)
+			snprintf(etag_out, 128, "%s", h.etag);
+		rc = 0;
+	}
+	free(text);
+	return rc;
+}
+
+static int lease_put(struct s3be *b, const char *body,
+		     const struct s3_cond *cond, char *etag_out,
+		     struct err *err)
+{
+	return put_checked(b, "lock", body, cond, etag_out, err);
 }
 
 static void *renew_main(void *arg)
@@ -268,14 +324,14 @@ static void *renew_main(void *arg)
 		while (!b->stop &&
 		       pthread_cond_timedwait(&b->cv, &b->mu, &until) == 0)
 			;
-		if (b->stop || b->lost)
-			continue;
+		if (b->stop)
+			break;
 		snprintf(old, sizeof(old), "%s", b->etag);
-		lease_body(body, sizeof(body), b->owner,
+		lease_body(body, sizeof(body), b,
 			   time(NULL) + (time_t)b->lease);
 		pthread_mutex_unlock(&b->mu);
 		cond.if_match = old;
-		rc = s3c_put(b->c, "lock", body, strlen(body), &cond, etag, &e);
+		rc = lease_put(b, body, &cond, etag, &e);
 		pthread_mutex_lock(&b->mu);
 		if (!rc) {
 			snprintf(b->etag, sizeof(b->etag), "%s", etag);
@@ -286,6 +342,7 @@ static void *renew_main(void *arg)
 				"lost (taken or removed by another writer); "
 				"this process writes no more\n",
 				b->name);
+			break;
 		} else {
 			fprintf(stderr,
 				"ocimirror: store %s: renewing the writer "
@@ -316,8 +373,8 @@ static int lease_try(struct s3be *b, struct err *err)
 	size_t len;
 	int rc;
 
-	lease_body(body, sizeof(body), b->owner, time(NULL) + (time_t)b->lease);
-	rc = s3c_put(b->c, "lock", body, strlen(body), &cond, etag, err);
+	lease_body(body, sizeof(body), b, time(NULL) + (time_t)b->lease);
+	rc = lease_put(b, body, &cond, etag, err);
 	if (rc != ERR_CONFLICT)
 		goto done;
 	rc = s3c_get(&text, &len, &head, b->c, "lock", LEASE_MAX, err);
@@ -340,7 +397,7 @@ static int lease_try(struct s3be *b, struct err *err)
 	/* expired: take it over, by one writer only */
 	cond.if_none_match = NULL;
 	cond.if_match = head.etag;
-	rc = s3c_put(b->c, "lock", body, strlen(body), &cond, etag, err);
+	rc = lease_put(b, body, &cond, etag, err);
 	if (rc == ERR_CONFLICT || rc == ERR_NOT_FOUND)
 		return 1; /* another writer was quicker: look again */
 done:
@@ -363,6 +420,7 @@ static int s3_lock(void *be, int wait, struct err *err)
 	gethostname(host, sizeof(host) - 1);
 	snprintf(b->owner, sizeof(b->owner), "%s:%ld", host[0] ? host : "?",
 		 (long)getpid());
+	nonce_make(b->nonce, sizeof(b->nonce));
 	/* wait=1: as long as it takes, as flock does; each round a second
 	 * apart, or at once a few times when the lease just moved */
 	for (;;) {
@@ -417,7 +475,7 @@ static void s3_unlock(void *be)
 	if (!lost) {
 		/* released, not deleted: RGW ignores If-Match on DELETE, and
 		 * a delete could remove the lease another writer just took */
-		lease_body(body, sizeof(body), b->owner, 0);
+		lease_body(body, sizeof(body), b, 0);
 		cond.if_match = b->etag;
 		s3c_put(b->c, "lock", body, strlen(body), &cond, etag, NULL);
 	}
@@ -1245,17 +1303,18 @@ static int info_put(struct s3be *b, const char *id, const char *repo,
 		    char *etag_out, struct err *err)
 {
 	struct s3_cond cond = {0};
-	char key[KEY_MAX], *t;
+	char key[KEY_MAX], nonce[40], *t;
 	json_t *j;
 	int rc;
 
 	rc = keyf(key, b, err, "uploads/%s/info", id);
 	if (rc)
 		return rc;
+	nonce_make(nonce, sizeof(nonce));
 	j = pending
-		? json_pack("{s:s,s:I,s:I,s:I}", "repo", repo, "offset",
+		? json_pack("{s:s,s:I,s:I,s:I,s:s}", "repo", repo, "offset",
 			    (json_int_t)offset, "pending", (json_int_t)pending,
-			    "claimed", (json_int_t)time(NULL))
+			    "claimed", (json_int_t)time(NULL), "by", nonce)
 		: json_pack("{s:s,s:I}", "repo", repo, "offset",
 			    (json_int_t)offset);
 	t = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -1266,7 +1325,7 @@ static int info_put(struct s3be *b, const char *id, const char *repo,
 		cond.if_match = etag;
 	else
 		cond.if_none_match = "*";
-	rc = s3c_put(b->c, key, t, strlen(t), &cond, etag_out, err);
+	rc = put_checked(b, key, t, &cond, etag_out, err);
 	free(t);
 	if (rc == ERR_CONFLICT || rc == ERR_NOT_FOUND)
 		rc = err_set(err, ERR_CONFLICT,
