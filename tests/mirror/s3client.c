@@ -809,6 +809,28 @@ Test(s3client, missing_is_not_found_with_a_one_line_message)
 	cr_assert_eq(s3c_delete(cl, "missing", NULL, &e), 0, "%s", e.msg);
 }
 
+Test(s3client, dot_segments_and_empty_segments_are_refused)
+{
+	struct s3_head h;
+	struct err e;
+	char *got;
+	size_t len;
+
+	/* libcurl would squash them (the request then differs from what
+	 * was signed) and they could name another key */
+	cr_assert_eq(s3c_head(&h, cl, "a/../b", &e), ERR_INVALID);
+	cr_assert_eq(s3c_head(&h, cl, "./b", &e), ERR_INVALID);
+	cr_assert_eq(s3c_head(&h, cl, "a//b", &e), ERR_INVALID);
+	cr_assert_eq(s3c_head(&h, cl, "/a", &e), ERR_INVALID);
+	cr_assert_eq(s3c_get(&got, &len, NULL, cl, "a/..", 10, &e),
+		     ERR_INVALID);
+	cr_assert_eq(s3c_put(cl, "a/./b", "x", 1, NULL, NULL, &e), ERR_INVALID);
+	cr_assert_str_eq(e.msg, "s3 bkt: bad key");
+	/* a name with dots that is not a dot segment is a key */
+	cr_assert_eq(s3c_head(&h, cl, "a/..b/.c", &e), ERR_NOT_FOUND, "%s",
+		     e.msg);
+}
+
 Test(s3client, conditional_put_412_is_conflict)
 {
 	struct s3_cond create = {.if_none_match = "*"};
@@ -1304,8 +1326,14 @@ Test(s3client, list_answers_decoded_entities_and_empty_elements)
 		      "</ListBucketResult>";
 	cr_assert_eq(s3c_list(cl, "", NULL, collect, &s, &e), ERR_FAIL);
 	cr_assert(strstr(e.msg, "s3 bkt: list: truncated without a "
-				"continuation token"),
+				"new continuation token"),
 		  "%s", e.msg);
+	/* the same token again: an error too, not a loop */
+	fk.raw_list = "<ListBucketResult><IsTruncated>true</IsTruncated>"
+		      "<NextContinuationToken>t1</NextContinuationToken>"
+		      "</ListBucketResult>";
+	cr_assert_eq(s3c_list(cl, "", NULL, collect, &s, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, "new continuation token"), "%s", e.msg);
 }
 
 Test(s3client, a_complete_that_says_error_in_a_200_fails_and_aborts)
