@@ -2,6 +2,7 @@
  * time per handle, idle handles (and their connections) kept in a small
  * pool behind a mutex. Every request is signed (s3sign.h) with the real
  * SHA-256 of its body; answers are read with a small bounded XML scanner.
+ * A multipart upload's parts go up from a few threads at once.
  * s3_config_parse (the store URL, the credentials) is here as well. */
 #include "mirror/store/s3client.h"
 
@@ -33,6 +34,7 @@
 #define PART_DEFAULT (16 * MIB)
 #define MULTIPART_DEFAULT (64 * MIB)
 #define PARTS_MAX 10000
+#define PUT_WORKERS 4	  /* parts of one upload in flight at once */
 #define NAME_MAX_LEN 1024 /* S3's limit on a key */
 #define PAGES_MAX 1000000
 #define CRED_FILE_MAX (1u << 20)
@@ -1647,6 +1649,103 @@ static int complete_landed(struct s3c *c, const char *name, uint64_t len)
 	return !perform(c, &r, &e) && r.clen >= 0 && (uint64_t)r.clen == len;
 }
 
+/* One multipart upload's parts, put by up to PUT_WORKERS threads at once
+ * (the caller's among them): each takes the next part number, hashes that
+ * part (pread) and PUTs it streamed from the fd (no part buffers), on a
+ * handle of the pool; perform() retries it as any request. The first
+ * failure stops the others from taking more parts. */
+struct parts {
+	struct s3c *c;
+	const char *name, *eid, *w;
+	int fd;
+	uint64_t off, len, ps, nparts;
+	char (*etags)[128];
+	pthread_mutex_t mu;
+	uint64_t next; /* under mu */
+	int rc;	       /* under mu: the first failure */
+	struct err err;
+};
+
+static int part_put(struct parts *p, uint64_t i, struct err *err)
+{
+	uint64_t poff = p->off + i * p->ps,
+		 plen = min_u64(p->ps, p->len - i * p->ps);
+	char hash[S3_SHA256_HEX], q[2200];
+	struct rq r = {.method = "PUT",
+		       .name = p->name,
+		       .query = q,
+		       .body_fd = p->fd,
+		       .body_off = poff,
+		       .body_len = plen,
+		       .has_body = 1,
+		       .payload_hash = hash};
+	int rc = hash_fd(hash, p->fd, poff, plen, p->w, err);
+
+	if (rc)
+		return rc;
+	snprintf(q, sizeof(q), "partNumber=%" PRIu64 "&uploadId=%s", i + 1,
+		 p->eid);
+	rc = perform(p->c, &r, err);
+	if (rc)
+		return rc;
+	if (!r.etag[0])
+		return err_set(err, ERR_FAIL,
+			       "%s: PUT: part %" PRIu64 " without an ETag",
+			       p->w, i + 1);
+	memcpy(p->etags[i], r.etag, sizeof(p->etags[i]));
+	return 0;
+}
+
+static void *parts_work(void *arg)
+{
+	struct parts *p = arg;
+	struct err e;
+
+	for (uint64_t n = 0; n < p->nparts; n++) {
+		uint64_t i;
+		int rc;
+
+		pthread_mutex_lock(&p->mu);
+		i = p->next < p->nparts && !p->rc ? p->next++ : p->nparts;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->nparts)
+			break;
+		rc = part_put(p, i, &e);
+		if (rc) {
+			pthread_mutex_lock(&p->mu);
+			if (!p->rc) {
+				p->rc = rc;
+				p->err = e;
+			}
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int parts_put(struct parts *p, struct err *err)
+{
+	pthread_t th[PUT_WORKERS - 1];
+	uint64_t want = min_u64(p->nparts, PUT_WORKERS);
+	int nth = 0;
+
+	pthread_mutex_init(&p->mu, NULL);
+	p->next = 0;
+	p->rc = 0;
+	/* fewer threads when some cannot start: the caller's always works */
+	while ((uint64_t)nth + 1 < want &&
+	       !pthread_create(&th[nth], NULL, parts_work, p))
+		nth++;
+	parts_work(p);
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&p->mu);
+	if (p->rc)
+		*err = p->err;
+	return p->rc;
+}
+
 static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 		     uint64_t len, struct err *err)
 {
@@ -1674,33 +1773,21 @@ static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 		rc = err_set(err, ERR_FAIL, "%s: out of memory", w);
 		goto abort;
 	}
-	for (uint64_t i = 0; i < nparts; i++) {
-		uint64_t poff = off + i * ps, plen = min_u64(ps, len - i * ps);
-		struct rq r = {.method = "PUT",
-			       .name = name,
-			       .query = q,
-			       .body_fd = fd,
-			       .body_off = poff,
-			       .body_len = plen,
-			       .has_body = 1,
-			       .payload_hash = hash};
+	{
+		struct parts p = {.c = c,
+				  .name = name,
+				  .eid = eid,
+				  .w = w,
+				  .fd = fd,
+				  .off = off,
+				  .len = len,
+				  .ps = ps,
+				  .nparts = nparts,
+				  .etags = etags};
 
-		rc = hash_fd(hash, fd, poff, plen, w, err);
+		rc = parts_put(&p, err);
 		if (rc)
 			goto abort;
-		snprintf(q, sizeof(q), "partNumber=%" PRIu64 "&uploadId=%s",
-			 i + 1, eid);
-		rc = perform(c, &r, err);
-		if (rc)
-			goto abort;
-		if (!r.etag[0]) {
-			rc =
-			    err_set(err, ERR_FAIL,
-				    "%s: PUT: part %" PRIu64 " without an ETag",
-				    w, i + 1);
-			goto abort;
-		}
-		memcpy(etags[i], r.etag, sizeof(etags[i]));
 	}
 	rc = buf_puts(&xml, "<CompleteMultipartUpload>");
 	for (uint64_t i = 0; i < nparts && !rc; i++) {
