@@ -1126,6 +1126,7 @@ int s3_config_parse(struct s3_config *out, const char *url, struct err *err)
 	memset(&c, 0, sizeof(c));
 	c.tls_verify = 1;
 	c.lease = 30;
+	c.stale = 86400;
 	c.multipart = MULTIPART_DEFAULT;
 	c.part_size = PART_DEFAULT;
 	err_shown(shown, sizeof(shown), url ? url : "", url ? strlen(url) : 0);
@@ -1216,6 +1217,16 @@ int s3_config_parse(struct s3_config *out, const char *url, struct err *err)
 					       "86400 seconds)",
 					       shown);
 			c.lease = (unsigned)x;
+		} else if (!strcmp(key, "stale")) {
+			uint64_t x;
+
+			if (parse_size(&x, val) || x > 31536000 ||
+			    !isdigit((unsigned char)val[strlen(val) - 1]))
+				return err_set(err, ERR_INVALID,
+					       "store %s: bad stale (0 to "
+					       "31536000 seconds)",
+					       shown);
+			c.stale = (unsigned)x;
 		} else if (!strcmp(key, "multipart")) {
 			uint64_t x;
 

@@ -46,6 +46,8 @@ struct s3_config {
 	char ca_file[512];  /* "" : the system's CAs */
 	int tls_verify;	    /* 1 unless tls_verify=false */
 	unsigned lease;	    /* writer lease, seconds (default 30) */
+	unsigned stale;	    /* sweep: multipart uploads and upload sessions
+			       idle this long at least (default 86400) */
 	uint64_t multipart; /* blobs of at least this many bytes go up in
 			       parts (default 64 MiB, at least 5 MiB) */
 	uint64_t part_size; /* default max(multipart, 16 MiB) / ... ; at
