@@ -13,17 +13,27 @@
  * deleted: it is created with If-None-Match: *, renewed, taken over once
  * expired and released (expires 0) each with a PUT If-Match the ETag
  * last seen, so that of two writers racing for it exactly one wins. The
- * lease is renewed by a thread every lease/3 seconds; a renewal that
- * finds the lease taken says so on stderr once, and the writes of this
- * backend then fail (ERR_CONFLICT) until it is unlocked.
+ * lease is renewed by a thread every lease/3 seconds (a failed renewal
+ * after a second); a renewal that finds the lease taken says so on
+ * stderr once, and the writes of this backend then fail (ERR_CONFLICT)
+ * until it is unlocked. So do they once the last renewal that succeeded
+ * was sent lease - lease/6 (at least 1 s) ago: by then another writer
+ * may have taken the lease over.
  *
  * Upload sessions (shared between serve replicas): uploads/<id>/info
- * {"repo":...,"offset":N} and the bytes as part objects
- * uploads/<id>/<offset, 20 digits>. An append first claims the range in
- * info ("pending", with If-Match), then puts its part, then moves the
- * offset (If-Match again): two replicas appending at once conflict before
- * either writes a part. A claim older than CLAIM_STALE seconds (its
- * replica died) may be claimed over. */
+ * {"repo":...,"offset":N,"parts":[NAME...]} and the bytes as part
+ * objects uploads/<id>/NAME, NAME the part's offset (20 digits), '-' and
+ * the nonce of the claim it was put under. An append first claims the
+ * range in info ("pending", "by" the nonce, with If-Match), then puts its
+ * part, then moves the offset and adds the part's name (If-Match again):
+ * two replicas appending at once conflict before either writes a part,
+ * and a late part of a replica whose claim was taken over is never read
+ * (only parts info names are). A claim older than CLAIM_STALE seconds
+ * (its replica died) may be claimed over; a failed part PUT drops its
+ * claim. Sweep forgets sessions (and aborts multipart uploads) idle for
+ * the store's stale= seconds (default a day) at least, whatever gc's
+ * grace: serve replicas use them without the store lock. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -44,7 +54,7 @@
 
 #define KEY_MAX 1024
 #define LEASE_MAX 4096
-#define INFO_MAX 4096
+#define INFO_MAX (1 << 20) /* a session's info: its parts' names */
 #define CLAIM_STALE 300
 #define NAMES_MAX 1000000 /* a listing kept in memory, at most */
 #define IMMEDIATE_RETRIES 8
@@ -54,10 +64,12 @@ struct s3be {
 	char name[600]; /* s3://BUCKET[/PREFIX], for messages */
 	char spool[PATH_MAX];
 	unsigned lease;
+	unsigned stale; /* sweep: idle this long at least */
 
 	pthread_mutex_t mu; /* the lease's state below */
 	pthread_cond_t cv;
-	int locked, stop, lost, thread;
+	int locked, stop, lost, thread, held_back;
+	struct timespec sent; /* before the last lease PUT that succeeded */
 	pthread_t renewer;
 	char etag[128];
 	char owner[300];
@@ -151,19 +163,55 @@ static int id_ok(const char *id)
 	return 1;
 }
 
-/* The writes of a process whose lease was lost fail. */
+/* How long a lease PUT holds for this writer, in ms: the lease less a
+ * margin for the clocks and the request's time, lease/6, at least 1 s
+ * (at most half the lease). */
+static int64_t lease_usable_ms(const struct s3be *b)
+{
+	int64_t ms = (int64_t)b->lease * 1000, margin = ms / 6;
+
+	if (margin < 1000)
+		margin = 1000 < ms / 2 ? 1000 : ms / 2;
+	return ms - margin;
+}
+
+static struct timespec mono_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t;
+}
+
+/* The writes of a process whose lease was lost, or ran out (its last
+ * renewal was sent more than lease - margin ago: the lease may have
+ * expired on another writer's clock already), fail. */
 static int lease_check(struct s3be *b, struct err *err)
 {
-	int lost;
+	struct timespec now = mono_now();
+	int64_t ago_ms = 0;
+	long ago = 0;
+	int lost, out = 0;
 
 	pthread_mutex_lock(&b->mu);
 	lost = b->locked && b->lost;
+	if (b->locked && !lost) {
+		ago_ms = (int64_t)(now.tv_sec - b->sent.tv_sec) * 1000 +
+			 (now.tv_nsec - b->sent.tv_nsec) / 1000000;
+		out = ago_ms >= lease_usable_ms(b);
+		ago = (long)(ago_ms / 1000);
+	}
 	pthread_mutex_unlock(&b->mu);
 	if (lost)
 		return err_set(err, ERR_CONFLICT,
 			       "%s: the writer lease was lost (another writer "
 			       "took it); not writing",
 			       b->name);
+	if (out)
+		return err_set(err, ERR_CONFLICT,
+			       "store %s: the writer lease ran out (last "
+			       "renewed %ld s ago); not writing",
+			       b->name, ago);
 	return 0;
 }
 
@@ -190,6 +238,7 @@ static int s3_open(void **be_out, const char *root, int create, struct err *err)
 		sp = "/var/tmp";
 	snprintf(b->spool, sizeof(b->spool), "%s", sp);
 	b->lease = cfg.lease ? cfg.lease : 30;
+	b->stale = cfg.stale;
 	pthread_mutex_init(&b->mu, NULL);
 	{
 		pthread_condattr_t a;
@@ -310,31 +359,50 @@ static void *renew_main(void *arg)
 {
 	struct s3be *b = arg;
 	struct timespec until;
-	unsigned period = b->lease / 3 ? b->lease / 3 : 1;
+	/* a third of the lease, and twice within its usable part */
+	int64_t period = (int64_t)b->lease * 1000 / 3, wait;
+
+	if (period > lease_usable_ms(b) / 2)
+		period = lease_usable_ms(b) / 2;
+	wait = period;
 
 	pthread_mutex_lock(&b->mu);
 	while (!b->stop) {
 		char body[512], etag[128], old[128];
 		struct s3_cond cond = {0};
+		struct timespec sent;
 		struct err e;
 		int rc;
 
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += period;
+		until.tv_sec += (time_t)(wait / 1000);
+		until.tv_nsec += (long)(wait % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
 		while (!b->stop &&
 		       pthread_cond_timedwait(&b->cv, &b->mu, &until) == 0)
 			;
 		if (b->stop)
 			break;
+		if (b->held_back) {
+			/* a test's: as if every renewal failed */
+			wait = period < 1000 ? period : 1000;
+			continue;
+		}
 		snprintf(old, sizeof(old), "%s", b->etag);
 		lease_body(body, sizeof(body), b,
 			   time(NULL) + (time_t)b->lease);
 		pthread_mutex_unlock(&b->mu);
 		cond.if_match = old;
+		sent = mono_now();
 		rc = lease_put(b, body, &cond, etag, &e);
 		pthread_mutex_lock(&b->mu);
+		wait = period;
 		if (!rc) {
 			snprintf(b->etag, sizeof(b->etag), "%s", etag);
+			b->sent = sent;
 		} else if (rc == ERR_CONFLICT || rc == ERR_NOT_FOUND) {
 			b->lost = 1;
 			fprintf(stderr,
@@ -344,6 +412,8 @@ static void *renew_main(void *arg)
 				b->name);
 			break;
 		} else {
+			/* soon again: the lease runs out meanwhile */
+			wait = period < 1000 ? period : 1000;
 			fprintf(stderr,
 				"ocimirror: store %s: renewing the writer "
 				"lease: %s\n",
@@ -369,11 +439,13 @@ static int lease_try(struct s3be *b, struct err *err)
 	char body[512], etag[128] = "", *text = NULL, owner[300], when[64];
 	struct s3_cond cond = {.if_none_match = "*"};
 	struct s3_head head;
+	struct timespec sent;
 	time_t expires;
 	size_t len;
 	int rc;
 
 	lease_body(body, sizeof(body), b, time(NULL) + (time_t)b->lease);
+	sent = mono_now();
 	rc = lease_put(b, body, &cond, etag, err);
 	if (rc != ERR_CONFLICT)
 		goto done;
@@ -397,14 +469,21 @@ static int lease_try(struct s3be *b, struct err *err)
 	/* expired: take it over, by one writer only */
 	cond.if_none_match = NULL;
 	cond.if_match = head.etag;
+	sent = mono_now();
 	rc = lease_put(b, body, &cond, etag, err);
 	if (rc == ERR_CONFLICT || rc == ERR_NOT_FOUND)
 		return 1; /* another writer was quicker: look again */
 done:
-	if (!rc)
+	if (!rc) {
+		pthread_mutex_lock(&b->mu);
 		snprintf(b->etag, sizeof(b->etag), "%s", etag);
+		b->sent = sent;
+		pthread_mutex_unlock(&b->mu);
+	}
 	return rc;
 }
+
+static void s3_unlock(void *be);
 
 static int s3_lock(void *be, int wait, struct err *err)
 {
@@ -443,14 +522,31 @@ static int s3_lock(void *be, int wait, struct err *err)
 	b->locked = 1;
 	b->lost = 0;
 	b->stop = 0;
+	b->held_back = 0;
 	b->thread = !pthread_create(&b->renewer, NULL, renew_main, b);
+	rc = b->thread;
 	pthread_mutex_unlock(&b->mu);
-	if (!b->thread)
-		fprintf(stderr,
-			"ocimirror: store %s: cannot start the lease's "
-			"renewal thread; the lease lasts %u s\n",
-			b->name, b->lease);
+	if (!rc) {
+		/* unrenewed, the lease would run out under the writes */
+		s3_unlock(b);
+		return err_set(err, ERR_FAIL,
+			       "store %s: cannot start the writer lease's "
+			       "renewal thread",
+			       b->name);
+	}
 	return 0;
+}
+
+/* For tests only (tests/s3): stop renewing the lease, as when every
+ * renewal fails, without giving it up. */
+void s3_store_test_hold_back_renewals(void *be);
+void s3_store_test_hold_back_renewals(void *be)
+{
+	struct s3be *b = be;
+
+	pthread_mutex_lock(&b->mu);
+	b->held_back = 1;
+	pthread_mutex_unlock(&b->mu);
 }
 
 static void s3_unlock(void *be)
@@ -580,6 +676,10 @@ static int s3_blob_read_at(size_t *got_out, void *be,
 	rc = blob_key(key, b, d, err);
 	if (!rc)
 		rc = s3c_get_range(got_out, b->c, key, off, buf, len, err);
+	/* ERR_NOT_FOUND only when S3 said so (s3client.h); any other
+	 * failure stays ERR_FAIL or ERR_TIMEOUT */
+	if (rc == ERR_NOT_FOUND)
+		err_set(err, rc, "blob %s: not in %s", d->str, b->name);
 	return rc;
 }
 
@@ -783,10 +883,17 @@ static int exists_at(struct s3be *b, const char *key)
 	struct s3_head h;
 	int found = 0;
 
-	if (!s3c_head(&h, b->c, key, NULL))
+	int rc = s3c_head(&h, b->c, key, NULL);
+
+	/* a failed request counts as "no record" (never as one there):
+	 * callers then write it, or show nothing */
+	if (!rc)
 		return 1;
+	if (rc != ERR_NOT_FOUND)
+		return 0;
 	snprintf(dir, sizeof(dir), "%s/", key);
-	s3c_list(b->c, dir, "/", any_one, &found, NULL);
+	if (s3c_list(b->c, dir, "/", any_one, &found, NULL))
+		return 0;
 	return found;
 }
 
@@ -1056,6 +1163,8 @@ static int walk_one(void *ctx, const char *name, int64_t size, time_t mtime)
 	struct walk_ctx *x = ctx;
 	char key[2 * KEY_MAX];
 
+	if (!key_ok(name))
+		return 0; /* not a key of this backend's */
 	snprintf(key, sizeof(key), "%s%s", x->prefix, name);
 	return x->cb(x->ctx, key, size < 0 ? 0 : size, (int64_t)mtime);
 }
@@ -1196,18 +1305,62 @@ static int session_one(void *ctx, const char *name, int64_t size, time_t mtime)
 }
 
 static int session_forget(struct s3be *b, const char *id, struct err *err);
+static int session_ours(struct s3be *b, const char *id);
+
+/* Staged files of this host's writers that a crash left in the spool:
+ * "tmp/NAME". */
+static int sweep_spool(struct s3be *b, int64_t cutoff, int dry_run,
+		       store_walk_fn cb, void *ctx, int *stop)
+{
+	static const char pre[] = "ocimirror-stage-";
+	DIR *d = opendir(b->spool);
+	struct dirent *de;
+	int failed = 0;
+
+	if (!d)
+		return 0; /* no spool: nothing staged */
+	for (unsigned n = 0; !*stop && n < 100000 && (de = readdir(d)); n++) {
+		char what[300];
+		struct stat st;
+
+		if (strncmp(de->d_name, pre, sizeof(pre) - 1) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    !S_ISREG(st.st_mode) || (int64_t)st.st_mtime > cutoff)
+			continue;
+		if (!dry_run && unlinkat(dirfd(d), de->d_name, 0) &&
+		    errno != ENOENT) {
+			failed++;
+			continue;
+		}
+		snprintf(what, sizeof(what), "tmp/%.280s", de->d_name);
+		*stop =
+		    cb(ctx, what, (int64_t)st.st_size, (int64_t)st.st_mtime);
+	}
+	closedir(d);
+	return failed;
+}
 
 static int s3_sweep(void *be, int64_t cutoff, int dry_run, store_walk_fn cb,
 		    void *ctx, struct err *err)
 {
+	static const char *const mpu_under[] = {"blobs/", "uploads/"};
 	struct s3be *b = be;
-	struct mpus m = {NULL, 0, 0, cutoff, 0};
-	struct sessions s = {{0}, {0}, NULL, 0, cutoff};
+	/* serve replicas append to sessions (and multipart uploads) without
+	 * the store lock: only those idle for stale seconds go, whatever
+	 * gc's grace */
+	int64_t stale = (int64_t)time(NULL) - (int64_t)b->stale;
+	struct mpus m = {NULL, 0, 0, cutoff < stale ? cutoff : stale, 0};
+	struct sessions s = {{0}, {0}, NULL, 0, m.cutoff};
 	struct err e;
 	int failed = 0, stop = 0;
 
-	if (s3c_uploads_list(b->c, "", mpu_one, &m, &e) && !failed++)
-		err_set(err, ERR_FAIL, "%s", e.msg);
+	for (size_t u = 0; u < 2; u++)
+		if (s3c_uploads_list(b->c, mpu_under[u], mpu_one, &m, &e) &&
+		    !failed++)
+			err_set(err, ERR_FAIL, "%s", e.msg);
+	if (m.oom && !failed++)
+		err_set(err, ERR_FAIL, "%s: multipart uploads: too many",
+			b->name);
 	for (size_t i = 0; i < m.n && !stop; i++) {
 		char what[KEY_MAX + 16];
 
@@ -1229,7 +1382,7 @@ static int s3_sweep(void *be, int64_t cutoff, int dry_run, store_walk_fn cb,
 	for (size_t i = 0; i < s.stale.n && !stop; i++) {
 		char what[KEY_MAX];
 
-		if (!id_ok(s.stale.v[i]))
+		if (!id_ok(s.stale.v[i]) || !session_ours(b, s.stale.v[i]))
 			continue;
 		if (!dry_run && session_forget(b, s.stale.v[i], &e)) {
 			if (!failed++)
@@ -1242,10 +1395,20 @@ static int s3_sweep(void *be, int64_t cutoff, int dry_run, store_walk_fn cb,
 	fsutil_names_free(s.ids.v, s.ids.n);
 	fsutil_names_free(s.stale.v, s.stale.n);
 	free(s.mtime);
+	if (!stop && sweep_spool(b, m.cutoff, dry_run, cb, ctx, &stop) &&
+	    !failed++)
+		err_set(err, ERR_FAIL, "%s: cannot remove a staged file in %s",
+			b->name, b->spool);
 	return failed ? ERR_FAIL : 0;
 }
 
 /* ---- upload sessions ---- */
+
+/* A part's name: its offset (20 digits), '-' and the nonce of the claim
+ * it was put under, so that a late part of a replica whose claim was
+ * taken over lands beside the committed ones, never on them. */
+#define PART_NAME 64
+#define PARTS_MAX 10000
 
 struct info {
 	char repo[OCI_REPO_MAX];
@@ -1253,7 +1416,72 @@ struct info {
 	uint64_t pending; /* the end of a claimed append; 0: none */
 	int64_t claimed;  /* when */
 	char etag[128];
+	char (*parts)[PART_NAME]; /* committed, in offset order */
+	size_t n;
 };
+
+static void info_free(struct info *in)
+{
+	free(in->parts);
+	in->parts = NULL;
+	in->n = 0;
+}
+
+/* 1 when name is a part's name, its offset into *off. */
+static int part_name(uint64_t *off, const char *name)
+{
+	size_t n = strlen(name);
+	char *e;
+	unsigned long long o;
+
+	if (n < 22 || n >= PART_NAME || name[20] != '-')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (i != 20 && !((name[i] >= '0' && name[i] <= '9') ||
+				 (i > 20 && name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	errno = 0;
+	o = strtoull(name, &e, 10);
+	if (errno || e != name + 20)
+		return 0;
+	*off = o;
+	return 1;
+}
+
+static uint64_t part_off(const char *name)
+{
+	uint64_t o = 0;
+
+	part_name(&o, name);
+	return o;
+}
+
+/* Its committed parts: names of parts at increasing offsets from 0, each
+ * below the offset. */
+static int info_parts(struct info *out, json_t *a)
+{
+	size_t n = json_array_size(a);
+
+	if (!json_is_array(a) || n > PARTS_MAX || (!n && out->offset))
+		return -1;
+	if (!n)
+		return 0;
+	out->parts = calloc(n, sizeof(*out->parts));
+	if (!out->parts)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array_get(a, i);
+		uint64_t o;
+
+		if (!json_is_string(v) ||
+		    !part_name(&o, json_string_value(v)) || o >= out->offset ||
+		    (i == 0 && o) || (i && o <= part_off(out->parts[i - 1])))
+			return -1;
+		snprintf(out->parts[i], PART_NAME, "%s", json_string_value(v));
+		out->n = i + 1;
+	}
+	return 0;
+}
 
 static int info_get(struct info *out, struct s3be *b, const char *id,
 		    struct err *err)
@@ -1287,6 +1515,12 @@ static int info_get(struct info *out, struct s3be *b, const char *id,
 	}
 	snprintf(out->repo, sizeof(out->repo), "%s", json_string_value(r));
 	out->offset = (uint64_t)json_integer_value(o);
+	if (info_parts(out, json_object_get(j, "parts"))) {
+		info_free(out);
+		json_decref(j);
+		return err_set(err, ERR_INVALID, "%s: %s: malformed parts",
+			       b->name, key);
+	}
 	if (json_is_integer(p) && json_integer_value(p) > 0)
 		out->pending = (uint64_t)json_integer_value(p);
 	if (json_is_integer(c))
@@ -1296,27 +1530,41 @@ static int info_get(struct info *out, struct s3be *b, const char *id,
 	return 0;
 }
 
-/* Replace (etag) or create (etag NULL) the session's info; the new ETag
- * into etag_out. ERR_CONFLICT when it moved meanwhile. */
+/* Replace (etag) or create (etag NULL) the session's info: offset, the
+ * committed parts of in (and add, when not NULL), a claim up to pending
+ * by nonce by; the new ETag into etag_out. ERR_CONFLICT when it moved
+ * meanwhile. */
 static int info_put(struct s3be *b, const char *id, const char *repo,
-		    uint64_t offset, uint64_t pending, const char *etag,
+		    uint64_t offset, const struct info *in, const char *add,
+		    uint64_t pending, const char *by, const char *etag,
 		    char *etag_out, struct err *err)
 {
 	struct s3_cond cond = {0};
-	char key[KEY_MAX], nonce[40], *t;
-	json_t *j;
+	char key[KEY_MAX], *t;
+	json_t *j, *a = json_array();
 	int rc;
 
 	rc = keyf(key, b, err, "uploads/%s/info", id);
-	if (rc)
+	if (rc) {
+		json_decref(a);
 		return rc;
-	nonce_make(nonce, sizeof(nonce));
-	j = pending
-		? json_pack("{s:s,s:I,s:I,s:I,s:s}", "repo", repo, "offset",
-			    (json_int_t)offset, "pending", (json_int_t)pending,
-			    "claimed", (json_int_t)time(NULL), "by", nonce)
-		: json_pack("{s:s,s:I}", "repo", repo, "offset",
-			    (json_int_t)offset);
+	}
+	for (size_t i = 0; a && i < in->n; i++)
+		if (json_array_append_new(a, json_string(in->parts[i])))
+			break;
+	if (a && add)
+		json_array_append_new(a, json_string(add));
+	if (a && json_array_size(a) != in->n + (add ? 1 : 0)) {
+		json_decref(a);
+		a = NULL;
+	}
+	j = !a	      ? NULL
+	    : pending ? json_pack("{s:s,s:I,s:o,s:I,s:I,s:s}", "repo", repo,
+				  "offset", (json_int_t)offset, "parts", a,
+				  "pending", (json_int_t)pending, "claimed",
+				  (json_int_t)time(NULL), "by", by)
+		      : json_pack("{s:s,s:I,s:o}", "repo", repo, "offset",
+				  (json_int_t)offset, "parts", a);
 	t = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!t)
@@ -1340,8 +1588,8 @@ static int s3_upload_append(void *be, const char *id, const char *repo,
 {
 	struct s3be *b = be;
 	struct info in;
-	char key[KEY_MAX], etag[128];
-	int rc;
+	char key[KEY_MAX], etag[128], by[40], name[PART_NAME];
+	int rc, fresh = 0;
 
 	if (!id_ok(id))
 		return err_set(err, ERR_INVALID, "%s: invalid upload id",
@@ -1352,43 +1600,67 @@ static int s3_upload_append(void *be, const char *id, const char *repo,
 			       b->name, repo);
 	rc = info_get(&in, b, id, err);
 	if (rc == ERR_NOT_FOUND && off == 0) {
-		/* a new session: made and claimed at once */
-		rc = info_put(b, id, repo, 0, len ? len : 0, NULL, etag, err);
+		fresh = 1;
+		memset(&in, 0, sizeof(in));
+		rc = 0;
 	} else if (rc == ERR_NOT_FOUND) {
 		return err_set(err, ERR_CONFLICT,
 			       "%s: upload %s: no session to append at %llu "
 			       "to",
 			       b->name, id, (unsigned long long)off);
-	} else if (!rc) {
-		if (strcmp(in.repo, repo))
-			return err_set(err, ERR_CONFLICT,
-				       "%s: upload %s belongs to %s", b->name,
-				       id, in.repo);
-		if (in.offset != off ||
-		    (in.pending && in.claimed + CLAIM_STALE > time(NULL)))
-			return err_set(err, ERR_CONFLICT,
-				       "%s: upload %s is at %llu%s, not %llu",
-				       b->name, id,
-				       (unsigned long long)in.offset,
-				       in.pending ? " (an append running)" : "",
-				       (unsigned long long)off);
-		if (!len)
-			return 0;
-		rc = info_put(b, id, repo, off, off + len, in.etag, etag, err);
-	}
-	if (rc)
+	} else if (rc) {
 		return rc;
-	if (len) {
-		rc = keyf(key, b, err, "uploads/%s/%020llu", id,
-			  (unsigned long long)off);
-		if (!rc)
-			rc = s3c_put_fd(b->c, key, fd, off, len, NULL, err);
+	} else if (strcmp(in.repo, repo)) {
+		rc = err_set(err, ERR_CONFLICT, "%s: upload %s belongs to %s",
+			     b->name, id, in.repo);
+	} else if (in.offset != off ||
+		   (in.pending && in.claimed + CLAIM_STALE > time(NULL))) {
+		rc = err_set(err, ERR_CONFLICT,
+			     "%s: upload %s is at %llu%s, not %llu", b->name,
+			     id, (unsigned long long)in.offset,
+			     in.pending ? " (an append running)" : "",
+			     (unsigned long long)off);
+	} else if (!len) {
+		info_free(&in);
+		return 0;
 	}
 	if (rc) {
-		/* the claim stays until it is stale; the session is at off */
+		info_free(&in);
 		return rc;
 	}
-	return info_put(b, id, repo, off + len, 0, etag, NULL, err);
+	if (!len) /* a new session, empty */
+		return info_put(b, id, repo, 0, &in, NULL, 0, NULL, NULL, NULL,
+				err);
+	if (in.n >= PARTS_MAX) {
+		info_free(&in);
+		return err_set(err, ERR_TOO_LARGE,
+			       "%s: upload %s: more than %d parts", b->name, id,
+			       PARTS_MAX);
+	}
+	/* claim [off, off + len), a new session made and claimed at once */
+	nonce_make(by, sizeof(by));
+	snprintf(name, sizeof(name), "%020llu-%s", (unsigned long long)off, by);
+	rc = info_put(b, id, repo, off, &in, NULL, off + len, by,
+		      fresh ? NULL : in.etag, etag, err);
+	if (!rc)
+		rc = keyf(key, b, err, "uploads/%s/%s", id, name);
+	if (rc) {
+		info_free(&in);
+		return rc;
+	}
+	rc = s3c_put_fd(b->c, key, fd, off, len, NULL, err);
+	if (rc) {
+		/* drop the claim (if still ours), so that a retry need not
+		 * wait until it is stale; the session stays at off */
+		info_put(b, id, repo, off, &in, NULL, 0, NULL, etag, NULL,
+			 NULL);
+		info_free(&in);
+		return rc;
+	}
+	rc = info_put(b, id, repo, off + len, &in, name, 0, NULL, etag, NULL,
+		      err);
+	info_free(&in);
+	return rc;
 }
 
 static int s3_upload_info(uint64_t *offset_out, char *repo_out, void *be,
@@ -1407,52 +1679,7 @@ static int s3_upload_info(uint64_t *offset_out, char *repo_out, void *be,
 	*offset_out = in.offset;
 	if (repo_out)
 		snprintf(repo_out, OCI_REPO_MAX, "%s", in.repo);
-	return 0;
-}
-
-struct part {
-	uint64_t off;
-	int64_t size;
-};
-
-struct parts {
-	struct part *v;
-	size_t n, cap;
-	int oom;
-};
-
-static int part_one(void *ctx, const char *name, int64_t size, time_t mtime)
-{
-	struct parts *x = ctx;
-	char *e;
-	unsigned long long o;
-
-	(void)mtime;
-	if (strlen(name) != 20 || size < 0)
-		return 0;
-	errno = 0;
-	o = strtoull(name, &e, 10);
-	if (errno || *e)
-		return 0;
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? x->cap * 2 : 16;
-		struct part *v;
-
-		if (cap > NAMES_MAX) {
-			x->oom = 1;
-			return 1;
-		}
-		v = realloc(x->v, cap * sizeof(*v));
-		if (!v) {
-			x->oom = 1;
-			return 1;
-		}
-		x->v = v;
-		x->cap = cap;
-	}
-	x->v[x->n].off = o;
-	x->v[x->n].size = size;
-	x->n++;
+	info_free(&in);
 	return 0;
 }
 
@@ -1461,9 +1688,7 @@ static int s3_upload_read_at(size_t *got_out, void *be, const char *id,
 			     struct err *err)
 {
 	struct s3be *b = be;
-	struct parts ps = {0};
 	struct info in;
-	char dir[KEY_MAX + 2];
 	size_t got = 0;
 	int rc;
 
@@ -1474,43 +1699,33 @@ static int s3_upload_read_at(size_t *got_out, void *be, const char *id,
 	rc = info_get(&in, b, id, err);
 	if (rc)
 		return rc;
-	if (off >= in.offset)
+	if (off >= in.offset) {
+		info_free(&in);
 		return 0;
+	}
 	if (len > in.offset - off)
 		len = (size_t)(in.offset - off);
-	rc = keyf(dir, b, err, "uploads/%s", id);
-	if (!rc)
-		rc = s3c_list(b->c, strcat(dir, "/"), NULL, part_one, &ps, err);
-	if (!rc && ps.oom)
-		rc = err_set(err, ERR_FAIL, "%s: upload %s: too many parts",
-			     b->name, id);
-	/* names are 20 digits: listed in offset order */
-	for (size_t i = 0; !rc && i < ps.n && got < len; i++) {
-		uint64_t at = off + got,
-			 end = ps.v[i].off + (uint64_t)ps.v[i].size;
+	/* only the parts info names: each holds up to the next one */
+	for (size_t i = 0; !rc && i < in.n && got < len; i++) {
+		uint64_t at = off + got, start = part_off(in.parts[i]),
+			 end = i + 1 < in.n ? part_off(in.parts[i + 1])
+					    : in.offset;
 		char key[KEY_MAX];
 		size_t want, n = 0;
 
 		if (end <= at)
 			continue;
-		if (ps.v[i].off > at) {
-			rc = err_set(err, ERR_FAIL,
-				     "%s: upload %s: no part holds offset %llu",
-				     b->name, id, (unsigned long long)at);
-			break;
-		}
 		want = len - got;
 		if (want > end - at)
 			want = (size_t)(end - at);
-		rc = keyf(key, b, err, "uploads/%s/%020llu", id,
-			  (unsigned long long)ps.v[i].off);
+		rc = keyf(key, b, err, "uploads/%s/%s", id, in.parts[i]);
 		if (!rc)
-			rc = s3c_get_range(&n, b->c, key, at - ps.v[i].off,
+			rc = s3c_get_range(&n, b->c, key, at - start,
 					   (char *)buf + got, want, err);
 		if (!rc && n != want)
-			rc = err_set(
-			    err, ERR_FAIL, "%s: upload %s: part %llu is short",
-			    b->name, id, (unsigned long long)ps.v[i].off);
+			rc = err_set(err, ERR_FAIL,
+				     "%s: upload %s: part %s is short", b->name,
+				     id, in.parts[i]);
 		got += n;
 	}
 	if (!rc && got < len)
@@ -1518,15 +1733,20 @@ static int s3_upload_read_at(size_t *got_out, void *be, const char *id,
 			     "%s: upload %s: parts end at %llu before %llu",
 			     b->name, id, (unsigned long long)(off + got),
 			     (unsigned long long)in.offset);
-	free(ps.v);
+	info_free(&in);
 	*got_out = got;
 	return rc;
 }
 
-static int key_one(void *ctx, const char *name, int64_t size, time_t mtime)
+/* The session's own keys: its info and parts (any claim's). */
+static int own_one(void *ctx, const char *name, int64_t size, time_t mtime)
 {
+	uint64_t o;
+
 	(void)size;
 	(void)mtime;
+	if (strcmp(name, "info") && !part_name(&o, name))
+		return 0;
 	return names_add(ctx, name, strlen(name));
 }
 
@@ -1540,15 +1760,31 @@ static int session_forget(struct s3be *b, const char *id, struct err *err)
 	if (rc)
 		return rc;
 	strcat(dir, "/");
-	/* the info first: the session is gone before its parts are */
-	if (!keyf(key, b, NULL, "%sinfo", dir))
-		s3c_delete(b->c, key, NULL, NULL);
-	rc = s3c_list(b->c, dir, NULL, key_one, &x, err);
+	rc = s3c_list(b->c, dir, NULL, own_one, &x, err);
+	if (!rc && x.oom)
+		rc = err_set(err, ERR_FAIL, "%s: list %s: out of memory",
+			     b->name, dir);
+	/* the parts first, the info last: a session whose forgetting
+	 * stopped half-way is still one (and swept again) */
 	for (size_t i = 0; !rc && i < x.n; i++)
-		if (!keyf(key, b, NULL, "%s%s", dir, x.v[i]))
+		if (strcmp(x.v[i], "info") &&
+		    !(rc = keyf(key, b, err, "%s%s", dir, x.v[i])))
 			rc = s3c_delete(b->c, key, NULL, err);
+	if (!rc && !(rc = keyf(key, b, err, "%sinfo", dir)))
+		rc = s3c_delete(b->c, key, NULL, err);
 	fsutil_names_free(x.v, x.n);
 	return rc;
+}
+
+/* A session of this backend: its info parses. */
+static int session_ours(struct s3be *b, const char *id)
+{
+	struct info in;
+
+	if (info_get(&in, b, id, NULL))
+		return 0;
+	info_free(&in);
+	return 1;
 }
 
 static int s3_upload_forget(void *be, const char *id, struct err *err)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,10 @@
 #include "mirror/store/s3client.h"
 #include "mirror/store/store.h"
 #include "oci/ref.h"
+
+/* s3.c's test hook: the lease is no more renewed (as if each renewal
+ * failed), nor given up */
+void s3_store_test_hold_back_renewals(void *be);
 
 static char url_buf[2048];
 
@@ -515,6 +520,17 @@ static int tmp_fd(const char *text)
 	return fd;
 }
 
+static char spool_dir[64];
+
+/* A spool of the test's own: a sweep removes no other test's staged
+ * files */
+static void private_spool(void)
+{
+	snprintf(spool_dir, sizeof(spool_dir), "/tmp/s3spoolXXXXXX");
+	cr_assert(mkdtemp(spool_dir));
+	setenv("OCIMIRROR_SPOOL", spool_dir, 1);
+}
+
 Test(s3_store, sweep_stale_multipart_and_sessions)
 {
 	struct store s;
@@ -522,14 +538,27 @@ Test(s3_store, sweep_stale_multipart_and_sessions)
 	struct s3c *c = NULL;
 	struct sweeps x = {0};
 	struct err e = {0};
-	char id[256], key[128];
+	char id[256], other[256], key[128];
 	uint64_t off;
 	int fd, n = 0;
 
-	open_store(&s, "sweep", "");
+	private_spool();
+	/* stale=0: sessions and multipart uploads go at gc's cutoff */
+	open_store(&s, "sweep", "&stale=0");
 	cr_assert_eq(s3_config_parse(&cfg, url_of("sweep", ""), &e), 0, "%s",
 		     e.msg);
 	cr_assert_eq(s3c_open(&c, &cfg, &e), 0, "%s", e.msg);
+	/* not the backend's: a multipart upload outside blobs/ and
+	 * uploads/, keys under uploads/ of no session, and a key in a
+	 * session that it did not make */
+	cr_assert_eq(s3c_upload_start(other, sizeof(other), c, "other/x", &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(s3c_put(c, "uploads/foreign/x", "x", 1, NULL, NULL, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(s3c_put(c, "uploads/junk/info", "{", 1, NULL, NULL, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(s3c_put(c, "uploads/sess-1/notes", "x", 1, NULL, NULL, &e),
+		     0, "%s", e.msg);
 	snprintf(key, sizeof(key), "blobs/sha256/%064d", 0);
 	cr_assert_eq(s3c_upload_start(id, sizeof(id), c, key, &e), 0, "%s",
 		     e.msg);
@@ -562,11 +591,23 @@ Test(s3_store, sweep_stale_multipart_and_sessions)
 	cr_assert_eq(x.n, 2);
 	n = 0;
 	cr_assert_eq(s3c_uploads_list(c, "", count_upload, &n, &e), 0);
-	cr_assert_eq(n, 0);
+	cr_assert_eq(n, 1); /* other/x's */
+	cr_assert_eq(s3c_upload_abort(c, "other/x", other, &e), 0, "%s", e.msg);
 	cr_assert_eq(s.ops->upload_info(&off, NULL, s.be, "sess-1", &e),
 		     ERR_NOT_FOUND);
+	{
+		struct keys k = {0};
+
+		cr_assert_eq(s.ops->walk(s.be, "uploads/", seen_key, &k, &e), 0,
+			     "%s", e.msg);
+		cr_assert_eq(k.n, 3);
+		cr_assert_str_eq(k.v[0], "uploads/foreign/x");
+		cr_assert_str_eq(k.v[1], "uploads/junk/info");
+		cr_assert_str_eq(k.v[2], "uploads/sess-1/notes");
+	}
 	s3c_close(c);
 	store_close(&s);
+	cr_assert_eq(rmdir(spool_dir), 0);
 }
 
 Test(s3_store, upload_sessions)
@@ -693,7 +734,8 @@ Test(s3_store, a_lost_lease_stops_writes)
 	    "{\"owner\":\"elsewhere:1\",\"expires\":4102444800}";
 	int rc = 0;
 
-	open_store(&s, "lease-lost", "&lease=2");
+	/* renewed every 2 s; the lease does not run out meanwhile */
+	open_store(&s, "lease-lost", "&lease=6");
 	cr_assert_eq(store_lock(&s, 0, &e), 0, "%s", e.msg);
 	cr_assert_eq(s3_config_parse(&cfg, url_of("lease-lost", ""), &e), 0);
 	cr_assert_eq(s3c_open(&c, &cfg, &e), 0, "%s", e.msg);
@@ -825,4 +867,210 @@ Test(s3_store, two_replicas_appending_at_once_conflict)
 		store_close(&r[i].s);
 	}
 	pthread_barrier_destroy(&go);
+}
+
+Test(s3_store, a_lease_that_ran_out_stops_writes)
+{
+	struct store s, s2;
+	struct err e = {0};
+	int rc = 0;
+
+	open_store(&s, "lease-out", "&lease=3");
+	cr_assert_eq(store_lock(&s, 0, &e), 0, "%s", e.msg);
+	cr_assert_eq(s.ops->state_put(s.be, "x", "{}", &e), 0, "%s", e.msg);
+	/* renewals fail from now on: within 2 s (3 less the 1 s margin)
+	 * the writes stop; bounded wait */
+	s3_store_test_hold_back_renewals(s.be);
+	for (int i = 0; i < 50; i++) {
+		rc = s.ops->state_put(s.be, "x", "{}", &e);
+		if (rc)
+			break;
+		usleep(200 * 1000);
+	}
+	cr_assert_eq(rc, ERR_CONFLICT, "%s", e.msg);
+	cr_assert(strstr(e.msg, "the writer lease ran out (last renewed"), "%s",
+		  e.msg);
+	cr_assert_eq(s.ops->remove(s.be, "x", &e), ERR_CONFLICT);
+	store_unlock(&s);
+	/* released: another writer takes it at once */
+	open_store(&s2, "lease-out", "&lease=3");
+	cr_assert_eq(store_lock(&s2, 0, &e), 0, "%s", e.msg);
+	cr_assert_eq(s2.ops->remove(s2.be, "x", &e), 0, "%s", e.msg);
+	store_close(&s2);
+	store_close(&s);
+}
+
+Test(s3_store, sweep_keeps_sessions_younger_than_stale)
+{
+	struct store s;
+	struct sweeps x = {0};
+	struct err e = {0};
+	uint64_t off = 0;
+	int fd;
+
+	private_spool();
+	open_store(&s, "sweep-young", ""); /* stale: a day */
+	fd = tmp_fd("abc");
+	cr_assert_eq(
+	    s.ops->upload_append(s.be, "sess-2", "h.io/x", 0, fd, 3, &e), 0,
+	    "%s", e.msg);
+	close(fd);
+	/* gc's cutoff an hour ahead: still younger than a day */
+	cr_assert_eq(
+	    s.ops->sweep(s.be, time(NULL) + 3600, 0, seen_sweep, &x, &e), 0,
+	    "%s", e.msg);
+	cr_assert_eq(x.n, 0);
+	cr_assert_eq(s.ops->upload_info(&off, NULL, s.be, "sess-2", &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(off, 3);
+	cr_assert_eq(s.ops->upload_forget(s.be, "sess-2", &e), 0, "%s", e.msg);
+	store_close(&s);
+	cr_assert_eq(rmdir(spool_dir), 0);
+}
+
+Test(s3_store, sweep_removes_old_staged_files)
+{
+	struct store s;
+	struct sweeps x = {0};
+	struct err e = {0};
+	struct timespec old[2] = {{0}, {0}};
+	char *tok[2] = {NULL, NULL}, want[300];
+	struct stat st;
+	int fd;
+
+	private_spool();
+	open_store(&s, "sweep-spool", "&stale=600");
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(s.ops->stage_open(&fd, &tok[i], s.be, &e), 0, "%s",
+			     e.msg);
+		close(fd);
+	}
+	/* one left by a crash long ago, one staged now */
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 1000;
+	cr_assert_eq(utimensat(AT_FDCWD, tok[0], old, 0), 0);
+	snprintf(want, sizeof(want), "tmp/%s", strrchr(tok[0], '/') + 1);
+	cr_assert_eq(
+	    s.ops->sweep(s.be, time(NULL) + 3600, 1, seen_sweep, &x, &e), 0,
+	    "%s", e.msg);
+	cr_assert_eq(x.n, 1);
+	cr_assert_str_eq(x.v[0], want);
+	cr_assert_eq(stat(tok[0], &st), 0); /* dry run: kept */
+	x.n = 0;
+	cr_assert_eq(
+	    s.ops->sweep(s.be, time(NULL) + 3600, 0, seen_sweep, &x, &e), 0,
+	    "%s", e.msg);
+	cr_assert_eq(x.n, 1);
+	cr_assert_str_eq(x.v[0], want);
+	cr_assert_neq(stat(tok[0], &st), 0);
+	cr_assert_eq(stat(tok[1], &st), 0);
+	s.ops->stage_discard(s.be, tok[1]);
+	free(tok[0]);
+	free(tok[1]);
+	store_close(&s);
+	cr_assert_eq(rmdir(spool_dir), 0);
+}
+
+Test(s3_store, a_failed_part_drops_its_claim)
+{
+	struct store s;
+	struct err e = {0};
+	char buf[16];
+	uint64_t off = 0;
+	size_t got = 0;
+	int fd;
+
+	open_store(&s, "claim-drop", "");
+	fd = tmp_fd("0123");
+	cr_assert_eq(s.ops->upload_append(s.be, "cd", "h.io/r", 0, fd, 4, &e),
+		     0, "%s", e.msg);
+	/* the part cannot be read: 10 bytes of a 4-byte file */
+	cr_assert_neq(s.ops->upload_append(s.be, "cd", "h.io/r", 4, fd, 10, &e),
+		      0);
+	cr_assert_eq(s.ops->upload_info(&off, NULL, s.be, "cd", &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(off, 4);
+	close(fd);
+	/* a retry at once: no claim left in its way */
+	fd = tmp_fd("....4567");
+	cr_assert_eq(s.ops->upload_append(s.be, "cd", "h.io/r", 4, fd, 4, &e),
+		     0, "%s", e.msg);
+	close(fd);
+	cr_assert_eq(
+	    s.ops->upload_read_at(&got, s.be, "cd", 0, buf, sizeof(buf), &e), 0,
+	    "%s", e.msg);
+	cr_assert_eq(got, 8);
+	cr_assert_eq(memcmp(buf, "01234567", 8), 0);
+	cr_assert_eq(s.ops->upload_forget(s.be, "cd", &e), 0, "%s", e.msg);
+	store_close(&s);
+}
+
+Test(s3_store, a_late_part_is_never_read)
+{
+	struct store s;
+	struct s3_config cfg;
+	struct s3c *c = NULL;
+	struct keys k = {0};
+	struct err e = {0};
+	char buf[16];
+	size_t got = 0;
+	int fd;
+
+	open_store(&s, "late-part", "");
+	cr_assert_eq(s3_config_parse(&cfg, url_of("late-part", ""), &e), 0);
+	cr_assert_eq(s3c_open(&c, &cfg, &e), 0, "%s", e.msg);
+	fd = tmp_fd("01234567");
+	cr_assert_eq(s.ops->upload_append(s.be, "lp", "h.io/r", 0, fd, 4, &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(s.ops->upload_append(s.be, "lp", "h.io/r", 4, fd, 4, &e),
+		     0, "%s", e.msg);
+	close(fd);
+	/* the parts of a replica whose claims were taken over, late: at
+	 * offset 0 under another claim's nonce, and under the plain offset
+	 * (as parts once were named) */
+	cr_assert_eq(s3c_put(c, "uploads/lp/00000000000000000000-abcdef",
+			     "XXXXXXXX", 8, NULL, NULL, &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(s3c_put(c, "uploads/lp/00000000000000000004", "YYYY", 4,
+			     NULL, NULL, &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(
+	    s.ops->upload_read_at(&got, s.be, "lp", 0, buf, sizeof(buf), &e), 0,
+	    "%s", e.msg);
+	cr_assert_eq(got, 8);
+	cr_assert_eq(memcmp(buf, "01234567", 8), 0);
+	/* forgetting removes every part, read or not, and nothing else */
+	cr_assert_eq(s.ops->upload_forget(s.be, "lp", &e), 0, "%s", e.msg);
+	cr_assert_eq(s.ops->walk(s.be, "uploads/", seen_key, &k, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(k.n, 1);
+	cr_assert_str_eq(k.v[0], "uploads/lp/00000000000000000004");
+	cr_assert_eq(s3c_delete(c, "uploads/lp/00000000000000000004", NULL, &e),
+		     0, "%s", e.msg);
+	s3c_close(c);
+	store_close(&s);
+}
+
+Test(s3_store, walk_skips_keys_of_no_checked_names)
+{
+	struct store s;
+	struct s3_config cfg;
+	struct s3c *c = NULL;
+	struct keys k = {0};
+	struct err e = {0};
+
+	open_store(&s, "walk-bad", "");
+	cr_assert_eq(s3_config_parse(&cfg, url_of("walk-bad", ""), &e), 0);
+	cr_assert_eq(s3c_open(&c, &cfg, &e), 0, "%s", e.msg);
+	cr_assert_eq(s3c_put(c, "junk/a//b", "x", 1, NULL, NULL, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(s3c_put(c, "junk/ok", "x", 1, NULL, NULL, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(s.ops->walk(s.be, "junk/", seen_key, &k, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(k.n, 1);
+	cr_assert_str_eq(k.v[0], "junk/ok");
+	s3c_delete(c, "junk/a//b", NULL, NULL);
+	s3c_delete(c, "junk/ok", NULL, NULL);
+	s3c_close(c);
+	store_close(&s);
 }
