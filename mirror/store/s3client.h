@@ -26,7 +26,7 @@
 #include "oci/err.h"
 
 /* What an s3:// store URL says:
- *   s3://BUCKET[/PREFIX][?endpoint=URL&region=R&lease=SECONDS
+ *   s3://BUCKET[/PREFIX][?endpoint=URL&region=R&lease=SECONDS&stale=SECONDS
  *                         &multipart=BYTES&ca=FILE&tls_verify=false]
  * endpoint defaults to $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else
  * https://s3.REGION.amazonaws.com; region to $AWS_REGION,
