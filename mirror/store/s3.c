@@ -361,6 +361,7 @@ static void *renew_main(void *arg)
 	struct timespec until;
 	/* a third of the lease, and twice within its usable part */
 	int64_t period = (int64_t)b->lease * 1000 / 3, wait;
+	int failing = 0; /* said so once */
 
 	if (period > lease_usable_ms(b) / 2)
 		period = lease_usable_ms(b) / 2;
@@ -403,6 +404,7 @@ static void *renew_main(void *arg)
 		if (!rc) {
 			snprintf(b->etag, sizeof(b->etag), "%s", etag);
 			b->sent = sent;
+			failing = 0;
 		} else if (rc == ERR_CONFLICT || rc == ERR_NOT_FOUND) {
 			b->lost = 1;
 			fprintf(stderr,
@@ -414,10 +416,12 @@ static void *renew_main(void *arg)
 		} else {
 			/* soon again: the lease runs out meanwhile */
 			wait = period < 1000 ? period : 1000;
-			fprintf(stderr,
-				"ocimirror: store %s: renewing the writer "
-				"lease: %s\n",
-				b->name, e.msg);
+			if (!failing++)
+				fprintf(stderr,
+					"ocimirror: store %s: renewing the "
+					"writer lease: %s (trying again each "
+					"second)\n",
+					b->name, e.msg);
 		}
 	}
 	pthread_mutex_unlock(&b->mu);
@@ -881,9 +885,7 @@ static int exists_at(struct s3be *b, const char *key)
 {
 	char dir[KEY_MAX + 1];
 	struct s3_head h;
-	int found = 0;
-
-	int rc = s3c_head(&h, b->c, key, NULL);
+	int found = 0, rc = s3c_head(&h, b->c, key, NULL);
 
 	/* a failed request counts as "no record" (never as one there):
 	 * callers then write it, or show nothing */
