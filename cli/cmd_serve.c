@@ -59,13 +59,15 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 	    {"max-conns-per-ip", required_argument, NULL, 'I'},
 	    {"upstream", required_argument, NULL, 'u'},
 	    {"tag-ttl", required_argument, NULL, 'L'},
+	    {"redirect", no_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char *usage =
 	    "usage: ocimirror serve [--listen ADDR] [--tls-cert F --tls-key F] "
 	    "[--htpasswd F] [--anonymous-read] [--push] [--delete] "
 	    "[--read-only] [--threads N] [--read-timeout SECONDS] "
-	    "[--max-conns-per-ip N] [--upstream FILE [--tag-ttl SECONDS]]";
+	    "[--max-conns-per-ip N] [--upstream FILE [--tag-ttl SECONDS]] "
+	    "[--redirect]";
 	struct serve_options o;
 	struct upstream_options uo;
 	struct upstream *up = NULL;
@@ -92,6 +94,7 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 		case 'p': o.push = 1; break;
 		case 'r': o.read_only = 1; break;
 		case 'd': o.delete = 1; break;
+		case 'R': o.redirect = 1; break;
 		case 't':
 			if (cli_parse_int(&threads, "--threads", optarg, 1,
 					  1024, &err))
@@ -143,6 +146,12 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 		syncconf_release(&cfg);
 		return cli_fail(cli, &err);
 	}
+	/* --redirect on a store without direct URLs: a usage error */
+	if (serve_options_check_store(&o, &st, &err)) {
+		store_close(&st);
+		syncconf_release(&cfg);
+		return cli_usage(cli, "serve: %s", err.msg);
+	}
 	if (upstream_file) {
 		upstream_options_init(&uo);
 		if (cfg.tag_ttl > 0)
@@ -177,12 +186,14 @@ int cmd_serve(int argc, char **argv, struct cli *cli)
 		return cli_fail(cli, &err);
 	}
 	if (cli->verbosity >= 0)
-		fprintf(stderr,
-			"ocimirror: serving %s on %s://%s (port %u)%s%s%s%s\n",
-			cli->store_dir, o.tls_cert ? "https" : "http", o.listen,
-			serve_port(srv), o.push ? ", push enabled" : "",
-			o.read_only ? ", read-only" : "",
-			up ? ", filling from " : "", up ? upstream_file : "");
+		fprintf(
+		    stderr,
+		    "ocimirror: serving %s on %s://%s (port %u)%s%s%s%s%s\n",
+		    cli->store_dir, o.tls_cert ? "https" : "http", o.listen,
+		    serve_port(srv), o.push ? ", push enabled" : "",
+		    o.read_only ? ", read-only" : "",
+		    o.redirect ? ", redirecting large blobs" : "",
+		    up ? ", filling from " : "", up ? upstream_file : "");
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
 		;
 	if (cli->verbosity >= 0)

@@ -32,7 +32,7 @@ static const struct {
     {"serve", cmd_serve,
      "serve [--listen ADDR] [--tls-cert F --tls-key F] [--htpasswd F] "
      "[--anonymous-read] [--push] [--delete] [--read-only] [--threads N] "
-     "[--read-timeout SECONDS] [--max-conns-per-ip N]"},
+     "[--read-timeout SECONDS] [--max-conns-per-ip N] [--redirect]"},
     {"gc", cmd_gc, "gc [--dry-run] [--grace SECONDS]"},
     {"verify", cmd_verify, "verify"},
     {"push", cmd_push,

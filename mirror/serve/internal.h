@@ -85,6 +85,8 @@ struct server {
 	uint64_t bodies_refused;   /* bodies refused for the memory budget */
 	uint64_t opens_refused;	   /* files not opened: no descriptor, ... */
 	uint64_t conns_cut;	   /* slow clients disconnected */
+	uint64_t blob_redirects;   /* blob GETs answered 307 (--redirect) */
+	uint64_t uploads_joined;   /* sessions taken up from a shared store */
 	int64_t active_requests;
 	int64_t store_bytes_cached;
 	time_t store_bytes_at;
@@ -118,7 +120,8 @@ struct req {
 	unsigned retry_after;	/* seconds, for a 503 */
 	int body_too_large;
 	int body_failed;
-	int body_busy; /* the memory budget refused the body */
+	int body_busy;	/* the memory budget refused the body */
+	int redirected; /* answered 307 to the store's URL */
 	struct err err;
 	/* fill on demand (fill.h): the connection, for suspending it; the
 	 * fill this request waits on (released when it completes) and its

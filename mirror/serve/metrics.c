@@ -265,12 +265,21 @@ enum MHD_Result metrics_send(struct req *r, struct MHD_Connection *c)
 	    "# HELP ocimirror_slow_clients_cut_total Connections closed by "
 	    "the read timeout.\n"
 	    "# TYPE ocimirror_slow_clients_cut_total counter\n"
-	    "ocimirror_slow_clients_cut_total %llu\n",
+	    "ocimirror_slow_clients_cut_total %llu\n"
+	    "# HELP ocimirror_blob_redirects_total Blob GETs answered 307 "
+	    "with the store's direct URL (--redirect).\n"
+	    "# TYPE ocimirror_blob_redirects_total counter\n"
+	    "ocimirror_blob_redirects_total %llu\n"
+	    "# HELP ocimirror_upload_sessions_joined_total Upload sessions "
+	    "taken up from the shared store (begun by another replica).\n"
+	    "# TYPE ocimirror_upload_sessions_joined_total counter\n"
+	    "ocimirror_upload_sessions_joined_total %llu\n",
 	    open_fds(), (unsigned long long)srv->nofile, srv->lim.connections,
 	    srv->lim.uploads, srv->lim.uploads_per_user,
 	    load(&srv->sessions_refused), load(&srv->opens_refused),
 	    load(&srv->body_bytes), load(&srv->bodies_refused),
-	    load(&srv->conns_cut));
+	    load(&srv->conns_cut), load(&srv->blob_redirects),
+	    load(&srv->uploads_joined));
 	metrics_sync(&b, srv->s);
 	if (srv->o.upstream)
 		metrics_upstream(&b, srv->o.upstream);

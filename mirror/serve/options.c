@@ -1,8 +1,11 @@
 #include "mirror/serve/options.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mirror/serve/listen.h"
+#include "mirror/store/store.h"
 
 void serve_options_init(struct serve_options *o)
 {
@@ -46,5 +49,27 @@ int serve_options_check(const struct serve_options *o, struct err *err)
 		return err_set(err, ERR_INVALID,
 			       "--push needs --htpasswd (pushes are for "
 			       "authenticated users)");
+	return 0;
+}
+
+int serve_options_check_store(const struct serve_options *o,
+			      const struct store *s, struct err *err)
+{
+	struct oci_digest none;
+	char *url = NULL;
+	int rc;
+
+	if (!o->redirect)
+		return 0;
+	/* a digest nobody stores: only whether the backend has URLs at all */
+	memset(&none, 0, sizeof(none));
+	none.alg = OCI_SHA256;
+	snprintf(none.str, sizeof(none.str), "sha256:%064d", 0);
+	rc = store_blob_url(&url, s, &none, SERVE_REDIRECT_TTL, NULL);
+	free(url);
+	if (rc == ERR_UNSUPPORTED)
+		return err_set(err, ERR_INVALID,
+			       "--redirect: store %s has no direct blob URLs",
+			       s->root);
 	return 0;
 }

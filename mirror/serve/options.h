@@ -14,11 +14,15 @@ struct serve_options {
 	const char *listen;   /* "127.0.0.1:5000", "[::1]:5000", ":5000" */
 	const char *tls_cert; /* PEM files; both or neither */
 	const char *tls_key;
-	const char *htpasswd;  /* bcrypt entries; NULL: no users */
-	int anonymous_read;    /* allow pulls without credentials */
-	int push;	       /* accept pushes (authenticated users only) */
-	int read_only;	       /* refuse every write */
-	int delete;	       /* allow DELETE of manifests, tags, blobs */
+	const char *htpasswd; /* bcrypt entries; NULL: no users */
+	int anonymous_read;   /* allow pulls without credentials */
+	int push;	      /* accept pushes (authenticated users only) */
+	int read_only;	      /* refuse every write */
+	int delete;	      /* allow DELETE of manifests, tags, blobs */
+	/* answer GETs of large blobs (SERVE_REDIRECT_MIN bytes and more)
+	 * with 307 to the store's direct URL (store_blob_url), valid
+	 * SERVE_REDIRECT_TTL seconds; needs a store that has them */
+	int redirect;
 	unsigned threads;      /* 0: 2 x cores */
 	unsigned upload_ttl;   /* seconds an idle upload session lives */
 	unsigned conn_timeout; /* idle connection timeout, seconds */
@@ -50,6 +54,15 @@ void serve_options_init(struct serve_options *out);
  * value. (The TLS pair and the files are checked by serve_start, which
  * reads them.) */
 int serve_options_check(const struct serve_options *o, struct err *err);
+
+#define SERVE_REDIRECT_MIN (1024u * 1024)
+#define SERVE_REDIRECT_TTL 600u
+
+/* ERR_INVALID, naming the store, when o->redirect is set and s has no
+ * direct blob URLs (serve_start checks it too). */
+struct store;
+int serve_options_check_store(const struct serve_options *o,
+			      const struct store *s, struct err *err);
 
 /* A body slower than this (bytes per second, over read_timeout) is cut. */
 #define SERVE_BODY_MIN_RATE 1024u

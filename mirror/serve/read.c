@@ -16,6 +16,7 @@
 #include "mirror/serve/fill.h"
 #include "mirror/serve/respond.h"
 #include "mirror/store/walk.h"
+#include "oci/manifest.h"
 #include "oci/mediatype.h"
 #include "oci/vec.h"
 
@@ -129,6 +130,182 @@ enum MHD_Result read_blob(struct req *r, struct MHD_Connection *c)
 	return blob_from_store(r, c, range, linked, &mref);
 }
 
+/* A blob of a remote store, read through store_blob_read_at into one
+ * window of REMOTE_WINDOW bytes per response (allocated at the first
+ * read: a HEAD allocates nothing), so memory stays flat per connection
+ * whatever the blob's size. */
+#define REMOTE_WINDOW (1024 * 1024)
+#define REMOTE_BLOCK (64 * 1024) /* MHD's own buffer of the response */
+
+struct remote_read {
+	const struct store *s;
+	struct oci_digest d;
+	uint64_t from, len; /* the answer's bytes of the blob */
+	char *win;
+	uint64_t win_at; /* the blob's offset of win[0] */
+	size_t win_len;
+};
+
+static ssize_t remote_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct remote_read *rr = cls;
+	uint64_t at = rr->from + pos, n;
+
+	if (pos >= rr->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (at < rr->win_at || at >= rr->win_at + rr->win_len) {
+		uint64_t want = rr->len - pos;
+		size_t got = 0;
+
+		if (!rr->win)
+			rr->win = malloc(REMOTE_WINDOW);
+		if (!rr->win)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (want > REMOTE_WINDOW)
+			want = REMOTE_WINDOW;
+		/* a blob gone or cut short meanwhile ends the answer short */
+		if (store_blob_read_at(&got, rr->s, &rr->d, at, rr->win,
+				       (size_t)want, NULL) ||
+		    !got)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		rr->win_at = at;
+		rr->win_len = got;
+	}
+	n = rr->win_at + rr->win_len - at;
+	if (n > max)
+		n = max;
+	if (n > rr->len - pos)
+		n = rr->len - pos;
+	memcpy(buf, rr->win + (at - rr->win_at), (size_t)n);
+	return (ssize_t)n;
+}
+
+static void remote_free(void *cls)
+{
+	struct remote_read *rr = cls;
+
+	free(rr->win);
+	free(rr);
+}
+
+/* respond_fd's answer for a remote store's blob: the same headers. */
+static enum MHD_Result respond_remote(struct req *r, struct MHD_Connection *c,
+				      int64_t size, const char *ctype,
+				      uint64_t from, uint64_t len, int partial)
+{
+	struct remote_read *rr = calloc(1, sizeof(*rr));
+	struct MHD_Response *resp;
+	char cr[128], etag[160];
+
+	if (!rr)
+		return MHD_NO;
+	rr->s = r->srv->s;
+	rr->d = r->rt.digest;
+	rr->from = from;
+	rr->len = len;
+	resp = MHD_create_response_from_callback(len, REMOTE_BLOCK, remote_read,
+						 rr, remote_free);
+	if (!resp) {
+		free(rr);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", ctype);
+	MHD_add_response_header(resp, "Docker-Content-Digest",
+				r->rt.digest.str);
+	snprintf(etag, sizeof(etag), "\"%s\"", r->rt.digest.str);
+	MHD_add_response_header(resp, "ETag", etag);
+	MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+	if (partial) {
+		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%lld",
+			 (unsigned long long)from,
+			 (unsigned long long)(from + len - 1), (long long)size);
+		MHD_add_response_header(resp, "Content-Range", cr);
+	}
+	r->bytes_out += len;
+	return respond_send(r, c, partial ? 206 : 200, resp);
+}
+
+/* serve --redirect: a GET of a large stored blob (not a manifest) goes to
+ * the store's direct URL. 1 when answered into *ret; 0 when the blob is
+ * to be proxied (small, HEAD, or no URL could be made). */
+static int blob_redirect(struct req *r, struct MHD_Connection *c, int64_t size,
+			 enum MHD_Result *ret)
+{
+	struct MHD_Response *resp;
+	char *url = NULL;
+	struct err e;
+
+	if (!r->srv->o.redirect || strcmp(r->method, "GET") ||
+	    size < (int64_t)SERVE_REDIRECT_MIN)
+		return 0;
+	if (store_blob_url(&url, r->srv->s, &r->rt.digest, SERVE_REDIRECT_TTL,
+			   &e))
+		return 0;
+	resp = respond_empty();
+	if (!resp) {
+		free(url);
+		*ret = MHD_NO;
+		return 1;
+	}
+	MHD_add_response_header(resp, "Location", url);
+	MHD_add_response_header(resp, "Docker-Content-Digest",
+				r->rt.digest.str);
+	MHD_add_response_header(resp, "Content-Length", "0");
+	free(url);
+	r->redirected = 1;
+	__atomic_add_fetch(&r->srv->blob_redirects, 1, __ATOMIC_RELAXED);
+	*ret = respond_send(r, c, 307, resp);
+	return 1;
+}
+
+/* The requested part of a blob of size bytes: [*from, *from + *len);
+ * 0 for the whole blob, 1 for a valid single range, ERR_NOT_FOUND for
+ * a range outside it (416). A malformed Range is ignored. */
+static int blob_range(uint64_t *from, uint64_t *len, const char *range,
+		      int64_t size)
+{
+	struct err e;
+	int rr;
+
+	*from = 0;
+	*len = (uint64_t)size;
+	if (!range)
+		return 0;
+	rr = route_range_parse(from, len, range, size, &e);
+	if (rr == ERR_NOT_FOUND)
+		return rr;
+	if (rr) {
+		*from = 0;
+		*len = (uint64_t)size;
+		return 0;
+	}
+	return 1;
+}
+
+/* A remote store's blob: its size from store_blob_exists (a HEAD reads
+ * nothing else), its bytes streamed through respond_remote. */
+static enum MHD_Result blob_from_remote(struct req *r, struct MHD_Connection *c,
+					const char *range, int linked,
+					const struct store_ref *mref)
+{
+	int64_t size = -1;
+	uint64_t from, len;
+	enum MHD_Result ret;
+	int part;
+
+	if (!store_blob_exists(&size, r->srv->s, &r->rt.digest) || size < 0)
+		return respond_error(r, c, 404, "BLOB_UNKNOWN",
+				     "blob %s unknown", r->rt.digest.str);
+	if (linked && blob_redirect(r, c, size, &ret))
+		return ret;
+	part = blob_range(&from, &len, range, size);
+	if (part == ERR_NOT_FOUND)
+		return range_refused(r, c, size);
+	return respond_remote(
+	    r, c, size, linked ? "application/octet-stream" : mref->media_type,
+	    from, len, part == 1);
+}
+
 /* The stored blob (linked) or manifest (mref, kept its media type). */
 static enum MHD_Result blob_from_store(struct req *r, struct MHD_Connection *c,
 				       const char *range, int linked,
@@ -139,6 +316,8 @@ static enum MHD_Result blob_from_store(struct req *r, struct MHD_Connection *c,
 	int fd, rr;
 	struct err e;
 
+	if (store_is_remote(r->srv->s))
+		return blob_from_remote(r, c, range, linked, mref);
 	rr = store_blob_open(&fd, &size, r->srv->s, &r->rt.digest, &e);
 	if (rr == ERR_NOT_FOUND)
 		return respond_error(r, c, 404, "BLOB_UNKNOWN",
@@ -213,6 +392,37 @@ static int manifest_fill(struct req *r, struct MHD_Connection *c,
 	return 0;
 }
 
+/* A manifest of a remote store, read into memory (at most
+ * OCI_MANIFEST_MAX bytes) rather than copied to a temp file. */
+static enum MHD_Result manifest_from_remote(struct req *r,
+					    struct MHD_Connection *c,
+					    const struct store_ref *ref)
+{
+	struct MHD_Response *resp = NULL;
+	char *data = NULL, etag[160];
+	size_t len = 0;
+	struct err e;
+	int rc;
+
+	rc = store_blob_read(&data, &len, r->srv->s, &ref->digest,
+			     OCI_MANIFEST_MAX, &e);
+	if (rc == ERR_NOT_FOUND)
+		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",
+				     "manifest %s@%s missing from the store",
+				     r->rt.repo, ref->digest.str);
+	if (rc)
+		return store_failed(r, c, rc, &e);
+	respond_json(r, c, 200, ref->media_type, data, len, &resp);
+	free(data);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Docker-Content-Digest", ref->digest.str);
+	snprintf(etag, sizeof(etag), "\"%s\"", ref->digest.str);
+	MHD_add_response_header(resp, "ETag", etag);
+	r->bytes_out += len;
+	return respond_send(r, c, 200, resp);
+}
+
 enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 {
 	struct store_ref ref;
@@ -248,6 +458,8 @@ enum MHD_Result read_manifest(struct req *r, struct MHD_Connection *c)
 					ref.digest.str);
 		return respond_send(r, c, 304, resp);
 	}
+	if (store_is_remote(r->srv->s))
+		return manifest_from_remote(r, c, &ref);
 	rc = store_blob_open(&fd, &size, r->srv->s, &ref.digest, &e);
 	if (rc == ERR_NOT_FOUND)
 		return respond_error(r, c, 404, "MANIFEST_UNKNOWN",

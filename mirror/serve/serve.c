@@ -358,14 +358,14 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      r->bytes_in);
 	if (srv->o.access_log) {
 		char line[1024];
-		snprintf(line, sizeof(line),
-			 "%s %s %s %s%s %u %llu %llu %.3fms%s", addr,
-			 r->user[0] ? r->user : "-", r->method, r->url,
-			 r->rt.ns_query, r->status,
-			 (unsigned long long)(ok ? r->bytes_out : 0),
-			 (unsigned long long)r->bytes_in,
-			 (double)(now_us() - r->t0_us) / 1000.0,
-			 ok ? "" : " aborted");
+		snprintf(
+		    line, sizeof(line), "%s %s %s %s%s %u %llu %llu %.3fms%s%s",
+		    addr, r->user[0] ? r->user : "-", r->method, r->url,
+		    r->rt.ns_query, r->status,
+		    (unsigned long long)(ok ? r->bytes_out : 0),
+		    (unsigned long long)r->bytes_in,
+		    (double)(now_us() - r->t0_us) / 1000.0,
+		    r->redirected ? " redirect" : "", ok ? "" : " aborted");
 		srv->o.access_log(srv->o.log_ctx, line);
 	}
 	buf_release(&r->body);
@@ -571,6 +571,8 @@ int serve_start(struct server **out, struct store *s,
 	pthread_mutex_init(&srv->conns_mu, NULL);
 	pthread_cond_init(&srv->conns_cv, NULL);
 	rc = serve_options_check(o, err);
+	if (!rc)
+		rc = serve_options_check_store(o, s, err);
 	if (rc)
 		goto fail;
 	if (o->htpasswd) {

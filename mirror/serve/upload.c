@@ -53,20 +53,48 @@ void upload_sessions_release(struct server *srv)
 	srv->cap_ups = 0;
 }
 
-/* Drop idle sessions older than the TTL. Called with mu held. */
-static void sweep(struct server *srv)
+/* Sessions live in the store too: several replicas serve one bucket. */
+static int shared(const struct server *srv)
+{
+	return store_is_shared(srv->s);
+}
+
+#define SWEEP_MAX 64 /* expired sessions freed per sweep */
+
+/* Take idle sessions older than the TTL out of the list into gone (at
+ * most SWEEP_MAX; the rest at the next sweep). Called with mu held. */
+static size_t sweep(struct server *srv, struct upload **gone)
 {
 	time_t now = time(NULL);
-	size_t j = 0;
+	size_t j = 0, n = 0;
 
 	for (size_t i = 0; i < srv->n_ups; i++) {
 		struct upload *u = srv->ups[i];
-		if (!u->busy && now - u->touched > (time_t)srv->o.upload_ttl)
-			session_free(u);
+		if (!u->busy && n < SWEEP_MAX &&
+		    now - u->touched > (time_t)srv->o.upload_ttl)
+			gone[n++] = u;
 		else
 			srv->ups[j++] = u;
 	}
 	srv->n_ups = j;
+	return n;
+}
+
+/* Free what sweep took, without mu. A shared session is forgotten in the
+ * store too, unless it moved on there since this replica last had it
+ * (another replica is continuing it). */
+static void sweep_free(struct server *srv, struct upload **gone, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t off;
+
+		if (shared(srv) &&
+		    !store_upload_offset(&off, srv->s, gone[i]->id,
+					 gone[i]->repo, NULL) &&
+		    off == gone[i]->committed)
+			store_upload_forget(srv->s, gone[i]->id);
+		session_free(gone[i]);
+	}
 }
 
 /* A new session, without a temp file until data comes (upload_begin).
@@ -74,8 +102,8 @@ static void sweep(struct server *srv)
 static struct upload *session_new(struct server *srv, const char *repo,
 				  const char *user, struct err *err)
 {
-	struct upload *u = calloc(1, sizeof(*u));
-	size_t mine = 0;
+	struct upload *u = calloc(1, sizeof(*u)), *gone[SWEEP_MAX];
+	size_t mine = 0, n_gone;
 
 	if (!u) {
 		err_set(err, ERR_FAIL, "out of memory");
@@ -86,13 +114,14 @@ static struct upload *session_new(struct server *srv, const char *repo,
 	snprintf(u->user, sizeof(u->user), "%s", user);
 	u->touched = time(NULL);
 	pthread_mutex_lock(&srv->mu);
-	sweep(srv);
+	n_gone = sweep(srv, gone);
 	for (size_t i = 0; i < srv->n_ups; i++)
 		mine += !strcmp(srv->ups[i]->user, user);
 	if (srv->n_ups >= srv->lim.uploads ||
 	    mine >= srv->lim.uploads_per_user) {
 		int all = srv->n_ups >= srv->lim.uploads;
 		pthread_mutex_unlock(&srv->mu);
+		sweep_free(srv, gone, n_gone);
 		free(u);
 		__atomic_add_fetch(&srv->sessions_refused, 1, __ATOMIC_RELAXED);
 		err_set(err, ERR_TOO_LARGE,
@@ -103,12 +132,16 @@ static struct upload *session_new(struct server *srv, const char *repo,
 	}
 	if (OCI_VEC_RESERVE(srv->ups, srv->n_ups, srv->cap_ups, 1, 0)) {
 		pthread_mutex_unlock(&srv->mu);
+		sweep_free(srv, gone, n_gone);
 		session_free(u);
 		err_set(err, ERR_FAIL, "out of memory");
 		return NULL;
 	}
+	/* a shared session is held until it exists in the store */
+	u->busy = shared(srv);
 	srv->ups[srv->n_ups++] = u;
 	pthread_mutex_unlock(&srv->mu);
+	sweep_free(srv, gone, n_gone);
 	return u;
 }
 
@@ -175,6 +208,66 @@ static struct upload *session_take(struct server *srv, struct conn *holder,
 		u->touched = time(NULL);
 	}
 	pthread_mutex_unlock(&srv->mu);
+	return u;
+}
+
+/* A session this replica does not know, taken up from the shared store
+ * (begun or continued by another replica) with all its bytes so far,
+ * and held for this request as session_take holds. NULL with err:
+ * ERR_NOT_FOUND when the store has none for repo, ERR_TOO_LARGE at the
+ * cap, else a failure; or with *busy when a request of this replica took
+ * it up meanwhile. */
+static struct upload *session_join(struct server *srv, struct conn *holder,
+				   const char *id, const char *repo,
+				   const char *user, int *busy, struct err *err)
+{
+	struct upload *u;
+
+	*busy = 0;
+	if (strlen(id) >= sizeof(u->id)) {
+		err_set(err, ERR_NOT_FOUND, "upload %.80s unknown", id);
+		return NULL;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u) {
+		err_set(err, ERR_FAIL, "out of memory");
+		return NULL;
+	}
+	snprintf(u->id, sizeof(u->id), "%s", id);
+	snprintf(u->repo, sizeof(u->repo), "%s", repo);
+	snprintf(u->user, sizeof(u->user), "%s", user);
+	if (store_upload_join(&u->w, srv->s, id, repo, err)) {
+		free(u);
+		return NULL;
+	}
+	u->committed = store_writer_offset(u->w);
+	u->busy = 1;
+	u->holder = holder;
+	u->touched = time(NULL);
+	pthread_mutex_lock(&srv->mu);
+	if (session_find(srv, id, repo)) {
+		pthread_mutex_unlock(&srv->mu);
+		session_free(u);
+		*busy = 1;
+		return NULL;
+	}
+	if (srv->n_ups >= srv->lim.uploads ||
+	    OCI_VEC_RESERVE(srv->ups, srv->n_ups, srv->cap_ups, 1, 0)) {
+		int full = srv->n_ups >= srv->lim.uploads;
+
+		pthread_mutex_unlock(&srv->mu);
+		session_free(u);
+		if (full)
+			__atomic_add_fetch(&srv->sessions_refused, 1,
+					   __ATOMIC_RELAXED);
+		err_set(err, full ? ERR_TOO_LARGE : ERR_FAIL,
+			full ? "all upload sessions open, the most allowed"
+			     : "out of memory");
+		return NULL;
+	}
+	srv->ups[srv->n_ups++] = u;
+	pthread_mutex_unlock(&srv->mu);
+	__atomic_add_fetch(&srv->uploads_joined, 1, __ATOMIC_RELAXED);
 	return u;
 }
 
@@ -264,6 +357,16 @@ static enum MHD_Result blob_created(struct req *r, struct MHD_Connection *c,
 
 static int body_reserve(struct req *r, uint64_t n);
 
+/* A shared session that could not be taken up from the store. */
+static enum MHD_Result join_failed(struct req *r, struct MHD_Connection *c)
+{
+	if (r->err.code == ERR_NOT_FOUND)
+		return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN", "%s",
+				     r->err.msg);
+	return respond_unavailable(r, c, "upload %s: %s", r->rt.upload_id,
+				   r->err.msg);
+}
+
 /* A temp file that could not be opened: no descriptor left, disk full. */
 static enum MHD_Result open_refused(struct req *r, struct MHD_Connection *c)
 {
@@ -318,6 +421,13 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 							     "Content-Range");
 		r->up = session_take(srv, r->conn, r->rt.upload_id, r->rt.repo,
 				     &busy);
+		if (!r->up && !busy && shared(srv)) {
+			r->up =
+			    session_join(srv, r->conn, r->rt.upload_id,
+					 r->rt.repo, r->user, &busy, &r->err);
+			if (!r->up && !busy)
+				return join_failed(r, c);
+		}
 		if (busy)
 			return session_busy(r, c);
 		if (!r->up)
@@ -328,6 +438,11 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 		rc = r->up->w
 			 ? store_writer_resume(r->up->w, &r->err)
 			 : store_writer_open_upload(&r->up->w, srv->s, &r->err);
+		/* another replica may have added to it: catch up */
+		if (!rc && shared(srv))
+			rc = store_upload_join(&r->up->w, srv->s,
+					       r->rt.upload_id, r->rt.repo,
+					       &r->err);
 		if (rc == ERR_NOT_FOUND) { /* removed meanwhile (gc) */
 			session_drop(srv, r->up);
 			r->up = NULL;
@@ -639,6 +754,25 @@ static enum MHD_Result session_request(struct req *r, struct MHD_Connection *c,
 				 &busy);
 		if (busy)
 			return session_busy(r, c);
+		/* a shared session: cancelled in the store, whichever
+		 * replica began it */
+		if (shared(srv)) {
+			int rc = store_upload_offset(
+			    &off, srv->s, r->rt.upload_id, r->rt.repo, &r->err);
+
+			if (rc && rc != ERR_NOT_FOUND) {
+				if (u)
+					session_put(srv, u);
+				return join_failed(r, c);
+			}
+			if (!rc)
+				store_upload_forget(srv->s, r->rt.upload_id);
+			if (u)
+				session_drop(srv, u);
+			if (rc)
+				return join_failed(r, c);
+			return respond_send(r, c, 204, respond_empty());
+		}
 		if (!u)
 			return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
 					     "upload %s unknown",
@@ -658,6 +792,13 @@ static enum MHD_Result session_request(struct req *r, struct MHD_Connection *c,
 	pthread_mutex_unlock(&srv->mu);
 	if (busy)
 		return session_busy(r, c);
+	/* a shared session: the store's offset, whichever replica wrote */
+	if (shared(srv)) {
+		if (store_upload_offset(&off, srv->s, r->rt.upload_id,
+					r->rt.repo, &r->err))
+			return join_failed(r, c);
+		return session_accepted_at(r, c, r->rt.upload_id, off, 204);
+	}
 	if (!u)
 		return respond_error(r, c, 404, "BLOB_UPLOAD_UNKNOWN",
 				     "upload %s unknown", r->rt.upload_id);
@@ -682,7 +823,19 @@ static enum MHD_Result upload_post(struct req *r, struct MHD_Connection *c)
 	if (!u)
 		return respond_error(r, c, 500, "UNKNOWN",
 				     "cannot open upload: %s", r->err.msg);
-	return session_accepted(r, c, u, 202);
+	if (!shared(r->srv))
+		return session_accepted(r, c, u, 202);
+	/* made in the store at once, so that any replica may continue it
+	 * (held by this request until then: session_new) */
+	if (store_writer_open_upload(&u->w, r->srv->s, &r->err) ||
+	    store_writer_share(u->w, u->id, u->repo, &r->err)) {
+		session_drop(r->srv, u);
+		return respond_unavailable(r, c, "cannot open upload: %s",
+					   r->err.msg);
+	}
+	ret = session_accepted(r, c, u, 202);
+	session_put(r->srv, u);
+	return ret;
 }
 
 /* PATCH (a chunk) or PUT (the last chunk and the digest) on the session
@@ -704,6 +857,25 @@ static enum MHD_Result session_write(struct req *r, struct MHD_Connection *c,
 		return ret;
 	}
 	if (!strcmp(method, "PATCH")) {
+		/* in the store before the answer, for the other replicas;
+		 * its bytes are not accepted when that fails (the next
+		 * request on the session catches up from the store) */
+		int sr = u->w && shared(r->srv)
+			     ? store_writer_share(u->w, u->id, u->repo, &r->err)
+			     : 0;
+
+		if (sr) {
+			ret = sr == ERR_CONFLICT
+				  ? respond_error(r, c, 416,
+						  "BLOB_UPLOAD_INVALID",
+						  "upload %s: %s",
+						  r->rt.upload_id, r->err.msg)
+				  : respond_unavailable(r, c, "upload %s: %s",
+							r->rt.upload_id,
+							r->err.msg);
+			session_put(r->srv, u);
+			return ret;
+		}
 		/* parked before the answer: a hash that could not catch up
 		 * loses the upload, and the client is told */
 		if (u->w && store_writer_park(u->w, &r->err)) {
@@ -717,10 +889,13 @@ static enum MHD_Result session_write(struct req *r, struct MHD_Connection *c,
 		return ret;
 	}
 	ret = finish_upload(r, c, u->w, r->q.digest);
-	if (r->status == 201)
+	if (r->status == 201) {
+		if (shared(r->srv))
+			store_upload_forget(r->srv->s, u->id);
 		session_drop(r->srv, u);
-	else
+	} else {
 		session_put(r->srv, u);
+	}
 	return ret;
 }
 

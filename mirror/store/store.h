@@ -86,6 +86,11 @@ int store_writer_share(struct store_writer *w, const char *id, const char *repo,
 int store_upload_join(struct store_writer **w, struct store *s, const char *id,
 		      const char *repo, struct err *err);
 void store_upload_forget(struct store *s, const char *id);
+/* The offset (bytes so far) of the shared session id of repo, without
+ * reading them. ERR_NOT_FOUND when the store has no session id for repo,
+ * ERR_UNSUPPORTED on a store that is not shared. */
+int store_upload_offset(uint64_t *offset_out, struct store *s, const char *id,
+			const char *repo, struct err *err);
 
 /* Take the writer lock. On S3 a lease object, renewed by a thread while
  * held; a writer that dies leaves it to expire (s3 lease=SECONDS).

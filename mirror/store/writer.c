@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "mirror/store/backend.h"
+#include "oci/ref.h"
 
 struct store_writer {
 	struct store *s;
@@ -40,6 +41,10 @@ struct store_writer {
 	 * rename, dropped by a write or reset */
 	int verified;
 	struct oci_digest got;
+	/* a shared upload session (store_writer_share): the bytes [0,
+	 * shared) are the session's in the store */
+	uint64_t shared;
+	int share_made; /* the session exists in the store */
 };
 
 #define THREAD_HASH_MIN (4u * 1024 * 1024)
@@ -363,6 +368,7 @@ int store_writer_reset(struct store_writer *w, struct err *err)
 	w->off = 0;
 	w->flushed = 0;
 	w->verified = 0;
+	w->shared = 0;
 	if (oci_hasher_init(&w->h, w->expect.alg))
 		return err_set(err, ERR_FAIL, "hash init failed");
 	return 0;
@@ -548,4 +554,158 @@ void store_writer_free(struct store_writer *w)
 	oci_hasher_release(&w->h);
 	free(w->tmp);
 	free(w);
+}
+
+/* A session id as the store keys it: [A-Za-z0-9-], 1 to 64. */
+static int id_valid(const char *id)
+{
+	size_t n = 0;
+
+	for (; id[n]; n++)
+		if (n >= 64 ||
+		    !((id[n] >= 'a' && id[n] <= 'z') ||
+		      (id[n] >= 'A' && id[n] <= 'Z') ||
+		      (id[n] >= '0' && id[n] <= '9') || id[n] == '-'))
+			return 0;
+	return n > 0;
+}
+
+int store_writer_share(struct store_writer *w, const char *id, const char *repo,
+		       struct err *err)
+{
+	const struct store_ops *ops = w->s->ops;
+	int fd = w->fd, rc;
+
+	if (!store_is_shared(w->s) || !ops->upload_append)
+		return err_set(err, ERR_UNSUPPORTED,
+			       "upload %s: store %s keeps no upload sessions",
+			       id, w->s->root);
+	if (!id_valid(id))
+		return err_set(err, ERR_INVALID, "upload id \"%.80s\" invalid",
+			       id);
+	if (w->failed || w->staged || w->committed)
+		return err_set(err, ERR_FAIL, "upload %s: writer not usable",
+			       id);
+	if (w->share_made && w->off == w->shared)
+		return 0;
+	/* a parked writer's file, for this share only */
+	if (fd < 0) {
+		rc = ops->stage_reopen(&fd, w->s->be, w->tmp, err);
+		if (rc)
+			return rc;
+	}
+	rc = ops->upload_append(w->s->be, id, repo, w->shared, fd,
+				w->off - w->shared, err);
+	if (fd != w->fd)
+		close(fd);
+	if (rc)
+		return rc;
+	w->shared = w->off;
+	w->share_made = 1;
+	return 0;
+}
+
+int store_upload_offset(uint64_t *offset_out, struct store *s, const char *id,
+			const char *repo, struct err *err)
+{
+	char owner[OCI_REPO_MAX];
+	int rc;
+
+	*offset_out = 0;
+	if (!store_is_shared(s) || !s->ops->upload_info)
+		return err_set(err, ERR_UNSUPPORTED,
+			       "upload %s: store %s keeps no upload sessions",
+			       id, s->root);
+	if (!id_valid(id))
+		return err_set(err, ERR_NOT_FOUND, "upload %.80s unknown", id);
+	owner[0] = 0;
+	rc = s->ops->upload_info(offset_out, owner, s->be, id, err);
+	if (rc)
+		return rc;
+	if (strcmp(owner, repo)) {
+		*offset_out = 0;
+		return err_set(err, ERR_NOT_FOUND, "upload %s unknown to %s",
+			       id, repo);
+	}
+	return 0;
+}
+
+/* The session's bytes [w->off, upto) appended to w through the writer
+ * (hashed as they come), in windows of one buffer. */
+static int join_read(struct store_writer *w, const char *id, uint64_t upto,
+		     struct err *err)
+{
+	size_t cap = 1024 * 1024;
+	char *buf = malloc(cap);
+	int rc = 0;
+
+	if (!buf)
+		return err_set(err, ERR_FAIL, "upload %s: out of memory", id);
+	while (!rc && w->off < upto) {
+		uint64_t want = upto - w->off;
+		size_t got = 0;
+
+		if (want > cap)
+			want = cap;
+		rc = w->s->ops->upload_read_at(&got, w->s->be, id, w->off, buf,
+					       (size_t)want, err);
+		if (!rc && !got)
+			rc = err_set(err, ERR_FAIL,
+				     "upload %s: session cut short at %llu "
+				     "of %llu bytes",
+				     id, (unsigned long long)w->off,
+				     (unsigned long long)upto);
+		if (!rc)
+			rc = store_writer_write(w, buf, got, err);
+	}
+	free(buf);
+	return rc;
+}
+
+int store_upload_join(struct store_writer **w, struct store *s, const char *id,
+		      const char *repo, struct err *err)
+{
+	struct store_writer *nw = NULL;
+	uint64_t off;
+	int rc, parked;
+
+	rc = store_upload_offset(&off, s, id, repo, err);
+	if (rc)
+		return rc;
+	if (!*w) {
+		rc = store_writer_open_upload(&nw, s, err);
+		if (rc)
+			return rc;
+		*w = nw;
+	}
+	parked = (*w)->fd < 0;
+	rc = store_writer_resume(*w, err);
+	if (rc)
+		goto out;
+	/* bytes of ours the session lacks (a share that failed), or a
+	 * session that moved on from elsewhere past bytes of ours: start
+	 * again from the session's first byte */
+	if ((*w)->off > off ||
+	    ((*w)->off != (*w)->shared && (*w)->shared < off))
+		rc = store_writer_reset(*w, err);
+	if (!rc)
+		rc = join_read(*w, id, off, err);
+	if (!rc) {
+		(*w)->shared = off;
+		(*w)->share_made = 1;
+	}
+	if (!rc && parked)
+		rc = store_writer_park(*w, err);
+out:
+	if (rc && nw) {
+		store_writer_free(nw);
+		*w = NULL;
+	}
+	return rc;
+}
+
+void store_upload_forget(struct store *s, const char *id)
+{
+	if (store_is_shared(s) && s->ops->upload_forget && id_valid(id))
+		s->ops->upload_forget(s->be, id, NULL);
 }

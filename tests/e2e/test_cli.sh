@@ -115,6 +115,12 @@ case_serve_bad_listen_address() {
 	assert_empty_dir "$STORE" "nothing created for a usage error"
 }
 
+case_serve_redirect_needs_store_urls() {
+	new_store
+	assert_exit 2 oms serve --listen 127.0.0.1:0 --redirect || return
+	assert_stderr "ocimirror: serve: --redirect: store $STORE has no direct blob URLs"
+}
+
 case_serve_port_in_use() {
 	new_store
 	serve_start first "$STORE" || return
@@ -172,6 +178,7 @@ run_case "every command: unknown option -> exit 2 naming it" case_subcommand_unk
 run_case "a bad short option in a cluster is named, not the argument before" case_option_in_a_cluster_named
 run_case "\"--\" ends the options of import/ls; a lone \"-\" is a file" case_double_dash_ends_options
 run_case "serve --listen 999.1.1.1:6705 -> exit 2 naming the address" case_serve_bad_listen_address
+run_case "serve --redirect on a store without blob URLs -> exit 2, one line" case_serve_redirect_needs_store_urls
 run_case "serve on a port in use -> exit 1, our one message" case_serve_port_in_use
 run_case "sync: a missing CA file -> exit 2 at the config check" case_sync_missing_ca_is_a_config_error
 run_case "--arch sparc (app pull, sync arch:) -> exit 2 listing the accepted" case_unknown_arch_refused
