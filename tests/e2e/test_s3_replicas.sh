@@ -26,7 +26,9 @@ variant() { # TAG N -> digest (an image of its own under $SRC:TAG)
 V1=$(variant 1.0.0 r1) || e2e_setup_fail "variant 1.0.0 failed"
 V2=$(variant 2.0.0 r2) || e2e_setup_fail "variant 2.0.0 failed"
 
-# sync_cfg SEMVER: the writer's configuration, through the fault proxy
+# sync_cfg SEMVER: the writer's configuration, through the fault proxy;
+# oci-image twice: under the upstream's name (containerd's ?ns=HOST:PORT)
+# and a plain one (skopeo cannot name a repository path holding host:port)
 sync_cfg() {
 	CFG=$W/sync.yaml
 	cat >"$CFG" <<EOT
@@ -35,6 +37,8 @@ defaults:
 sync:
   - source: $REG_PROXY/$OCI_REPO:v1
     destination: $REG_OPEN/$OCI_REPO
+  - source: $REG_PROXY/$OCI_REPO:v1
+    destination: plain/oci-image
   - source: $REG_PROXY/$MA_REPO:v1
     destination: $REG_OPEN/$MA_REPO
   - source: $REG_PROXY/$SRC
@@ -98,19 +102,21 @@ c_containerd_via_a() {
 	got=$(ctr --address "$d/c.sock" images ls 2>/dev/null | awk 'NR>1 {print $3}')
 	serve_stop "$cpid"
 	assert_eq "$OCI_DG" "$got" "containerd's digest via replica A" || return
-	assert_match "$(cat "$A_LOG")" "GET /v2/$OCI_REPO/manifests/v1\?ns=$REG_OPEN 200 " "replica A's access log"
+	assert_match "$(cat "$A_LOG")" "(HEAD|GET) /v2/$OCI_REPO/manifests/v1\?ns=$REG_OPEN 200 " "replica A's access log (manifest)" || return
+	assert_match "$(cat "$A_LOG")" "GET /v2/$OCI_REPO/blobs/sha256:[0-9a-f]{64}\?ns=$REG_OPEN 200 " "replica A's access log (blob)"
 }
 
 c_skopeo_via_b() {
 	[ -n "${B:-}" ] || { fail "no replica B"; return 1; }
 	local l=$W/sk-layout out=$W/skopeo.out got
 	timeout 60 skopeo copy -q --preserve-digests --src-tls-verify=false \
-		"docker://$B/$REG_OPEN/$OCI_REPO:v1" "oci:$l:v1" >"$out" 2>&1 ||
+		"docker://$B/plain/oci-image:v1" "oci:$l:v1" >"$out" 2>&1 ||
 		{ fail "skopeo copy via replica B: $(tail -n 3 "$out" | tr '\n' ' ')"; return 1; }
 	got=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$l/index.json")
 	assert_eq "$OCI_DG" "$got" "skopeo's digest via replica B" || return
 	# the other variant, whole, through B as well: the same bytes as the upstream's manifest
-	got=$(timeout 30 skopeo inspect --raw --tls-verify=false "docker://$B/$REG_OPEN/$SRC:2.0.0" | sha256sum | cut -d' ' -f1)
+	got=$(curl -sf -m 30 -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+		"http://$B/v2/$REG_OPEN/$SRC/manifests/2.0.0" | sha256sum | cut -d' ' -f1)
 	assert_eq "$V2" "sha256:$got" "manifest $SRC:2.0.0 via replica B"
 }
 
