@@ -379,7 +379,7 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 			     const char *method)
 {
 	struct server *srv = r->srv;
-	int busy, rc;
+	int busy, rc, joining = 0;
 
 	if (!strcmp(method, "POST") && r->rt.kind == RT_UPLOAD_NEW) {
 		const char *mount = r->q.mount, *dg = r->q.digest;
@@ -439,10 +439,12 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 			 ? store_writer_resume(r->up->w, &r->err)
 			 : store_writer_open_upload(&r->up->w, srv->s, &r->err);
 		/* another replica may have added to it: catch up */
-		if (!rc && shared(srv))
+		if (!rc && shared(srv)) {
 			rc = store_upload_join(&r->up->w, srv->s,
 					       r->rt.upload_id, r->rt.repo,
 					       &r->err);
+			joining = rc != 0;
+		}
 		if (rc == ERR_NOT_FOUND) { /* removed meanwhile (gc) */
 			session_drop(srv, r->up);
 			r->up = NULL;
@@ -461,7 +463,7 @@ enum MHD_Result upload_begin(struct req *r, struct MHD_Connection *c,
 		if (rc) {
 			session_put(srv, r->up);
 			r->up = NULL;
-			return open_refused(r, c);
+			return joining ? join_failed(r, c) : open_refused(r, c);
 		}
 		if (cr) {
 			uint64_t a, b;

@@ -274,27 +274,36 @@ static void lease_parse(char *owner, size_t on, time_t *expires,
 	json_decref(j);
 }
 
-/* A conditional PUT of the lease. A 412 may answer a retry of our own
- * PUT whose answer was lost (the client retries): the lease holding
- * exactly our body is ours. */
-static int lease_put(struct s3be *b, const char *body,
-		     const struct s3_cond *cond, char *etag_out,
-		     struct err *err)
+/* A conditional PUT of a small object (the lease, a session's info). A
+ * 412 may answer the client's retry of our own PUT whose answer was lost:
+ * an object holding exactly our body (each carries a nonce or is tied to
+ * a claim only we hold) is ours. etag_out (128 bytes) may be NULL. */
+static int put_checked(struct s3be *b, const char *key, const char *body,
+		       const struct s3_cond *cond, char *etag_out,
+		       struct err *err)
 {
 	struct s3_head h;
 	char *text = NULL;
 	size_t len;
-	int rc = s3c_put(b->c, "lock", body, strlen(body), cond, etag_out, err);
+	int rc = s3c_put(b->c, key, body, strlen(body), cond, etag_out, err);
 
 	if (rc != ERR_CONFLICT)
 		return rc;
-	if (!s3c_get(&text, &len, &h, b->c, "lock", LEASE_MAX, NULL) &&
+	if (!s3c_get(&text, &len, &h, b->c, key, LEASE_MAX, NULL) &&
 	    len == strlen(body) && !memcmp(text, body, len)) {
-		snprintf(etag_out, 128, "%s", h.etag);
+		if (etag_out)
+			snprintf(etag_out, 128, "%s", h.etag);
 		rc = 0;
 	}
 	free(text);
 	return rc;
+}
+
+static int lease_put(struct s3be *b, const char *body,
+		     const struct s3_cond *cond, char *etag_out,
+		     struct err *err)
+{
+	return put_checked(b, "lock", body, cond, etag_out, err);
 }
 
 static void *renew_main(void *arg)
@@ -1294,17 +1303,18 @@ static int info_put(struct s3be *b, const char *id, const char *repo,
 		    char *etag_out, struct err *err)
 {
 	struct s3_cond cond = {0};
-	char key[KEY_MAX], *t;
+	char key[KEY_MAX], nonce[40], *t;
 	json_t *j;
 	int rc;
 
 	rc = keyf(key, b, err, "uploads/%s/info", id);
 	if (rc)
 		return rc;
+	nonce_make(nonce, sizeof(nonce));
 	j = pending
-		? json_pack("{s:s,s:I,s:I,s:I}", "repo", repo, "offset",
+		? json_pack("{s:s,s:I,s:I,s:I,s:s}", "repo", repo, "offset",
 			    (json_int_t)offset, "pending", (json_int_t)pending,
-			    "claimed", (json_int_t)time(NULL))
+			    "claimed", (json_int_t)time(NULL), "by", nonce)
 		: json_pack("{s:s,s:I}", "repo", repo, "offset",
 			    (json_int_t)offset);
 	t = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -1315,7 +1325,7 @@ static int info_put(struct s3be *b, const char *id, const char *repo,
 		cond.if_match = etag;
 	else
 		cond.if_none_match = "*";
-	rc = s3c_put(b->c, key, t, strlen(t), &cond, etag_out, err);
+	rc = put_checked(b, key, t, &cond, etag_out, err);
 	free(t);
 	if (rc == ERR_CONFLICT || rc == ERR_NOT_FOUND)
 		rc = err_set(err, ERR_CONFLICT,

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -756,4 +757,72 @@ Test(s3_store, a_large_blob_goes_up_in_parts)
 	cr_assert_eq(store_blob_delete(&s, &d, &e), 0, "%s", e.msg);
 	free(p);
 	store_close(&s);
+}
+
+struct racer {
+	struct store s;
+	int fd;
+	int rc;
+	pthread_barrier_t *go;
+};
+
+static void *race_append(void *arg)
+{
+	struct racer *r = arg;
+	struct err e;
+
+	pthread_barrier_wait(r->go);
+	r->rc =
+	    r->s.ops->upload_append(r->s.be, "race", "h.io/r", 4, r->fd, 4, &e);
+	return NULL;
+}
+
+Test(s3_store, two_replicas_appending_at_once_conflict)
+{
+	struct racer r[2];
+	pthread_t t[2];
+	pthread_barrier_t go;
+	struct err e = {0};
+	char buf[16];
+	uint64_t off = 0;
+	size_t got = 0;
+	int fd0, won = -1;
+
+	pthread_barrier_init(&go, NULL, 2);
+	for (int i = 0; i < 2; i++) {
+		open_store(&r[i].s, "race", "");
+		r[i].go = &go;
+		r[i].rc = 1;
+	}
+	fd0 = tmp_fd("0123");
+	cr_assert_eq(r[0].s.ops->upload_append(r[0].s.be, "race", "h.io/r", 0,
+					       fd0, 4, &e),
+		     0, "%s", e.msg);
+	close(fd0);
+	r[0].fd = tmp_fd("....AAAA");
+	r[1].fd = tmp_fd("....BBBB");
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, race_append, &r[i]),
+			     0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	/* exactly one wins; the other conflicts, and the bytes are the
+	 * winner's */
+	cr_assert((r[0].rc == 0 && r[1].rc == ERR_CONFLICT) ||
+		      (r[1].rc == 0 && r[0].rc == ERR_CONFLICT),
+		  "%d %d", r[0].rc, r[1].rc);
+	won = r[0].rc == 0 ? 0 : 1;
+	cr_assert_eq(r[0].s.ops->upload_info(&off, NULL, r[0].s.be, "race", &e),
+		     0);
+	cr_assert_eq(off, 8);
+	cr_assert_eq(r[1].s.ops->upload_read_at(&got, r[1].s.be, "race", 0, buf,
+						sizeof(buf), &e),
+		     0, "%s", e.msg);
+	cr_assert_eq(got, 8);
+	cr_assert_eq(memcmp(buf, won ? "0123BBBB" : "0123AAAA", 8), 0);
+	for (int i = 0; i < 2; i++) {
+		close(r[i].fd);
+		store_close(&r[i].s);
+	}
+	pthread_barrier_destroy(&go);
 }
