@@ -127,9 +127,9 @@ c_killed_writer_lease() {
 	proxy_fault '{"mode":"stall","match":"/manifests/","after":0,"stall":20,"count":1,"method":"GET"}' || return
 	local v3; v3=$(variant 3.0.0 "r3-$RANDOM") || { fail "variant 3.0.0 failed"; return 1; }
 	OCIMIRROR_STALL_TIMEOUT=60 "$OCIMIRROR" --store "$S3" sync -c "$CFG" >"$W/w1.out" 2>&1 </dev/null &
-	local w1=$! i rc=0
+	local w1=$! rc=0
 	bg_track "$w1"
-	for i in $(seq 1 150); do
+	for _ in $(seq 1 150); do
 		[ "$(proxy_count GET /manifests/)" -ge 1 ] && break
 		sleep 0.1
 	done
@@ -143,8 +143,9 @@ c_killed_writer_lease() {
 	sleep 4 # lease=3: expired
 	assert_exit 0 om --store "$S3" sync -c "$CFG" || return
 	assert_exit 0 om --store "$S3" verify || return
-	assert_exit 0 om --store "$S3" ls "$REG_OPEN/$SRC" || return
-	assert_contains "$(out)" "3.0.0" "the new tag after the takeover"
+	s3tool get "$BKT" "$PFX/repositories/$REG_OPEN/$SRC/_tags/3.0.0" "$W/tag-3.0.0" ||
+		{ fail "no tag record 3.0.0 after the takeover"; return 1; }
+	assert_eq "$v3" "$(json_field "$W/tag-3.0.0" digest)" "tag 3.0.0 after the takeover"
 }
 
 c_gc_unreachable_only() {

@@ -24,7 +24,7 @@ om() {
 	local rc=0
 	timeout -k 5 "$E2E_CMD_TIMEOUT" "$OCIMIRROR" "$@" >"$OUT" 2>"$ERR" </dev/null || rc=$?
 	cat "$OUT" "$ERR" >"$E2E_LAST_OUT"
-	store_refresh
+	_om_writes "$@" && store_refresh
 	[ $rc -eq 124 ] && echo "# om: timed out after ${E2E_CMD_TIMEOUT}s: ocimirror $*" >>"$E2E_LAST_OUT"
 	return $rc
 }
@@ -51,6 +51,21 @@ store_refresh() {
 	rm -rf "$STORE_VIEW" && mkdir -p "$STORE_VIEW" || return 1
 	s3tool mirror "$S3_STORE_BUCKET" "$S3_STORE_PREFIX/" "$STORE_VIEW" ||
 		echo "# store_refresh: s3tool mirror $S3_STORE_BUCKET $S3_STORE_PREFIX/ failed" >>"${E2E_LAST_OUT:-/dev/null}"
+}
+
+# _om_writes ARGS...: false when ocimirror's command (the first word that
+# is not an option) only reads the store (no refresh needed after it)
+_om_writes() {
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--store) shift ;;
+		-*) ;;
+		ls | inspect | tags | export | inventory | login | logout) return 1 ;;
+		*) return 0 ;;
+		esac
+		shift
+	done
+	return 0
 }
 
 # store_dir: the store as a directory (S3 mode: the refreshed copy)
