@@ -87,9 +87,9 @@ c_containerd_via_a() {
 	  capabilities = ["pull", "resolve"]
 	EOF
 	containerd --config "$d/config.toml" >"$d/containerd.log" 2>&1 </dev/null &
-	local cpid=$! i got
+	local cpid=$! got
 	bg_track "$cpid"
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		ctr --address "$d/c.sock" --timeout 2s version >/dev/null 2>&1 && break
 		kill -0 "$cpid" 2>/dev/null || break
 		sleep 0.1
