@@ -78,7 +78,7 @@ manifests() {
 			"$1" "$REG_OPEN" "$MREPO" "$MTAG" >>"$W/man.cfg"
 	done
 	t0=$(now)
-	curl -sf -m 120 --parallel --parallel-max 8 -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	curl -sf --no-progress-meter -m 120 --parallel --parallel-max 8 -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 		-K "$W/man.cfg" || echo "# bench_s3: a manifest GET on port $1 failed" >&2
 	t1=$(now)
 	secs "$t0" "$t1"
