@@ -6,7 +6,7 @@
 # after every `om`); its cases are reported here as "s3: NAME".
 #
 # Selected cases (E2E_FILTER per file, the ones where the store matters;
-# S3_RERUN_ALL=1 runs every case, ~150 s), to stay near 2 minutes:
+# S3_RERUN_ALL=1 runs all 59, ~190 s), to stay near 2 minutes:
 #   test_pull.sh   a pull of each kind, all platforms, --platform, by
 #                  digest, re-pull is a no-op, --referrers, ls, the fault
 #                  proxy's drop mid-blob (resumed), corrupt forever
