@@ -2,6 +2,7 @@
  * time per handle, idle handles (and their connections) kept in a small
  * pool behind a mutex. Every request is signed (s3sign.h) with the real
  * SHA-256 of its body; answers are read with a small bounded XML scanner.
+ * A multipart upload's parts go up from a few threads at once.
  * s3_config_parse (the store URL, the credentials) is here as well. */
 #include "mirror/store/s3client.h"
 
@@ -33,6 +34,7 @@
 #define PART_DEFAULT (16 * MIB)
 #define MULTIPART_DEFAULT (64 * MIB)
 #define PARTS_MAX 10000
+#define PUT_WORKERS 4	  /* parts of one upload in flight at once */
 #define NAME_MAX_LEN 1024 /* S3's limit on a key */
 #define PAGES_MAX 1000000
 #define CRED_FILE_MAX (1u << 20)
@@ -77,7 +79,8 @@ struct rq {
 	uint64_t sent;
 	size_t got;
 	int64_t written;
-	int sink_err, mem_full;
+	int sink_err, mem_full; /* sink_err: a positive errno */
+	int too_large;
 	long status;
 	struct buf ebody;
 	char etag[128];
@@ -114,13 +117,36 @@ static void what(char *out, size_t size, const struct s3c *c, const char *name)
 	snprintf(out, size, "s3 %s/%s", c->cfg.bucket, shown);
 }
 
+/* No "." or ".." segment, no empty one but a last (a listing's "dir/"),
+ * no leading '/', no control characters. */
+static int key_segments_ok(const char *key)
+{
+	const char *seg = key;
+
+	for (const char *p = key;; p++) {
+		if (*p && (unsigned char)*p < 0x20)
+			return 0;
+		if (*p == '/' || !*p) {
+			size_t n = (size_t)(p - seg);
+
+			if ((n == 0 && *p) || (n == 1 && seg[0] == '.') ||
+			    (n == 2 && seg[0] == '.' && seg[1] == '.'))
+				return 0;
+			if (!*p)
+				return 1;
+			seg = p + 1;
+		}
+	}
+}
+
 /* The full name of key: "PREFIX/KEY", or KEY at the bucket's root. */
 static int full_name(char *out, size_t size, const struct s3c *c,
 		     const char *key, struct err *err)
 {
 	int n;
 
-	if (!key || !*key || strlen(key) > NAME_MAX_LEN)
+	if (!key || !*key || strlen(key) > NAME_MAX_LEN ||
+	    !key_segments_ok(key))
 		return err_set(err, ERR_INVALID, "s3 %s: bad key",
 			       c->cfg.bucket);
 	n = snprintf(out, size, "%s%s%s", c->cfg.prefix,
@@ -461,9 +487,10 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 	switch (r->sink) {
 	case SINK_NONE: return len;
 	case SINK_BUF:
-		if (buf_append(r->out, p, len)) {
-			r->sink_err = ERR_TOO_LARGE;
-			return 0;
+		switch (buf_append(r->out, p, len)) {
+		case 0: break;
+		case ERR_TOO_LARGE: r->too_large = 1; return 0;
+		default: r->sink_err = ENOMEM; return 0;
 		}
 		return len;
 	case SINK_FD:
@@ -473,7 +500,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w <= 0) {
-				r->sink_err = errno ? -errno : -EIO;
+				r->sink_err = w < 0 && errno ? errno : EIO;
 				return 0;
 			}
 			off += (size_t)w;
@@ -523,7 +550,7 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud)
 				    (off_t)(r->body_off + r->sent));
 		while (got < 0 && errno == EINTR);
 		if (got <= 0) {
-			r->sink_err = got ? -errno : -EIO;
+			r->sink_err = got < 0 && errno ? errno : EIO;
 			return CURL_READFUNC_ABORT;
 		}
 		want = (size_t)got;
@@ -598,7 +625,16 @@ static int answer_error(struct s3c *c, const struct rq *r, const char *body,
 	err_shown(scode, sizeof(scode), code, strlen(code));
 	err_shown(smsg, sizeof(smsg), msg, strlen(msg));
 	switch (r->status) {
-	case 404: ec = ERR_NOT_FOUND; break;
+	case 404:
+		/* absent only when S3 says so (a HEAD has no body): a 404 of
+		 * a wrong endpoint or a proxy is a failure, never "not
+		 * stored" */
+		ec = !strcmp(r->method, "HEAD") || !strcmp(code, "NoSuchKey") ||
+			     !strcmp(code, "NoSuchBucket") ||
+			     !strcmp(code, "NoSuchUpload")
+			 ? ERR_NOT_FOUND
+			 : ERR_FAIL;
+		break;
 	case 409:
 	case 412: ec = ERR_CONFLICT; break;
 	case 401:
@@ -647,7 +683,7 @@ static void rq_reset(struct rq *r)
 {
 	r->sent = 0;
 	r->got = r->skipped = 0;
-	r->sink_err = r->mem_full = 0;
+	r->sink_err = r->mem_full = r->too_large = 0;
 	r->status = 0;
 	r->etag[0] = r->crange[0] = '\0';
 	r->clen = -1;
@@ -764,6 +800,8 @@ static int perform(struct s3c *c, struct rq *r, struct err *err)
 		curl_easy_setopt(h, CURLOPT_URL, url);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		/* the path as signed: libcurl would squash "/./" and "/../" */
+		curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 		curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
 				 (long)CURL_HTTP_VERSION_1_1);
@@ -805,13 +843,13 @@ static int perform(struct s3c *c, struct rq *r, struct err *err)
 		if (cc == CURLE_WRITE_ERROR && r->mem_full)
 			cc = CURLE_OK;
 		if (cc != CURLE_OK) {
-			if (r->sink_err == ERR_TOO_LARGE) {
+			if (r->too_large) {
 				rc = err_set(err, ERR_TOO_LARGE,
 					     "%s: %s: answer too large", w,
 					     r->method);
 			} else if (r->sink_err) {
 				rc = err_set(err, ERR_FAIL, "%s: %s: %s", w,
-					     r->method, strerror(-r->sink_err));
+					     r->method, strerror(r->sink_err));
 			} else {
 				rc = err_set(err,
 					     cc == CURLE_OPERATION_TIMEDOUT
@@ -1318,7 +1356,7 @@ int s3c_bucket_exists(struct s3c *c, struct err *err)
 
 	if (!rc)
 		return 1;
-	if (r.status == 404) {
+	if (rc == ERR_NOT_FOUND) {
 		err_clear(err);
 		return 0;
 	}
@@ -1611,6 +1649,103 @@ static int complete_landed(struct s3c *c, const char *name, uint64_t len)
 	return !perform(c, &r, &e) && r.clen >= 0 && (uint64_t)r.clen == len;
 }
 
+/* One multipart upload's parts, put by up to PUT_WORKERS threads at once
+ * (the caller's among them): each takes the next part number, hashes that
+ * part (pread) and PUTs it streamed from the fd (no part buffers), on a
+ * handle of the pool; perform() retries it as any request. The first
+ * failure stops the others from taking more parts. */
+struct parts {
+	struct s3c *c;
+	const char *name, *eid, *w;
+	int fd;
+	uint64_t off, len, ps, nparts;
+	char (*etags)[128];
+	pthread_mutex_t mu;
+	uint64_t next; /* under mu */
+	int rc;	       /* under mu: the first failure */
+	struct err err;
+};
+
+static int part_put(struct parts *p, uint64_t i, struct err *err)
+{
+	uint64_t poff = p->off + i * p->ps,
+		 plen = min_u64(p->ps, p->len - i * p->ps);
+	char hash[S3_SHA256_HEX], q[2200];
+	struct rq r = {.method = "PUT",
+		       .name = p->name,
+		       .query = q,
+		       .body_fd = p->fd,
+		       .body_off = poff,
+		       .body_len = plen,
+		       .has_body = 1,
+		       .payload_hash = hash};
+	int rc = hash_fd(hash, p->fd, poff, plen, p->w, err);
+
+	if (rc)
+		return rc;
+	snprintf(q, sizeof(q), "partNumber=%" PRIu64 "&uploadId=%s", i + 1,
+		 p->eid);
+	rc = perform(p->c, &r, err);
+	if (rc)
+		return rc;
+	if (!r.etag[0])
+		return err_set(err, ERR_FAIL,
+			       "%s: PUT: part %" PRIu64 " without an ETag",
+			       p->w, i + 1);
+	memcpy(p->etags[i], r.etag, sizeof(p->etags[i]));
+	return 0;
+}
+
+static void *parts_work(void *arg)
+{
+	struct parts *p = arg;
+	struct err e;
+
+	for (uint64_t n = 0; n < p->nparts; n++) {
+		uint64_t i;
+		int rc;
+
+		pthread_mutex_lock(&p->mu);
+		i = p->next < p->nparts && !p->rc ? p->next++ : p->nparts;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->nparts)
+			break;
+		rc = part_put(p, i, &e);
+		if (rc) {
+			pthread_mutex_lock(&p->mu);
+			if (!p->rc) {
+				p->rc = rc;
+				p->err = e;
+			}
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int parts_put(struct parts *p, struct err *err)
+{
+	pthread_t th[PUT_WORKERS - 1];
+	uint64_t want = min_u64(p->nparts, PUT_WORKERS);
+	int nth = 0;
+
+	pthread_mutex_init(&p->mu, NULL);
+	p->next = 0;
+	p->rc = 0;
+	/* fewer threads when some cannot start: the caller's always works */
+	while ((uint64_t)nth + 1 < want &&
+	       !pthread_create(&th[nth], NULL, parts_work, p))
+		nth++;
+	parts_work(p);
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&p->mu);
+	if (p->rc)
+		*err = p->err;
+	return p->rc;
+}
+
 static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 		     uint64_t len, struct err *err)
 {
@@ -1638,33 +1773,21 @@ static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 		rc = err_set(err, ERR_FAIL, "%s: out of memory", w);
 		goto abort;
 	}
-	for (uint64_t i = 0; i < nparts; i++) {
-		uint64_t poff = off + i * ps, plen = min_u64(ps, len - i * ps);
-		struct rq r = {.method = "PUT",
-			       .name = name,
-			       .query = q,
-			       .body_fd = fd,
-			       .body_off = poff,
-			       .body_len = plen,
-			       .has_body = 1,
-			       .payload_hash = hash};
+	{
+		struct parts p = {.c = c,
+				  .name = name,
+				  .eid = eid,
+				  .w = w,
+				  .fd = fd,
+				  .off = off,
+				  .len = len,
+				  .ps = ps,
+				  .nparts = nparts,
+				  .etags = etags};
 
-		rc = hash_fd(hash, fd, poff, plen, w, err);
+		rc = parts_put(&p, err);
 		if (rc)
 			goto abort;
-		snprintf(q, sizeof(q), "partNumber=%" PRIu64 "&uploadId=%s",
-			 i + 1, eid);
-		rc = perform(c, &r, err);
-		if (rc)
-			goto abort;
-		if (!r.etag[0]) {
-			rc =
-			    err_set(err, ERR_FAIL,
-				    "%s: PUT: part %" PRIu64 " without an ETag",
-				    w, i + 1);
-			goto abort;
-		}
-		memcpy(etags[i], r.etag, sizeof(etags[i]));
 	}
 	rc = buf_puts(&xml, "<CompleteMultipartUpload>");
 	for (uint64_t i = 0; i < nparts && !rc; i++) {
@@ -1793,7 +1916,7 @@ int s3c_delete(struct s3c *c, const char *key, const struct s3_cond *cond,
 			       "s3 %s/%s: DELETE: bad If-Match", c->cfg.bucket,
 			       name);
 	rc = perform(c, &r, err);
-	if (rc && r.status == 404) {
+	if (rc == ERR_NOT_FOUND) {
 		err_clear(err);
 		return 0;
 	}
@@ -1827,7 +1950,7 @@ static int add_pair(struct buf *b, const char *name, const char *value)
 int s3c_list(struct s3c *c, const char *prefix, const char *delim,
 	     s3_list_fn cb, void *ctx, struct err *err)
 {
-	char full[NAME_MAX_LEN + 1], token[2048], w[700];
+	char full[NAME_MAX_LEN + 1], token[2048], prev[2048], w[700];
 	char key[NAME_MAX_LEN * 2], num[32], date[64];
 	size_t fl;
 	struct buf out, q;
@@ -1894,11 +2017,12 @@ int s3c_list(struct s3c *c, const char *prefix, const char *delim,
 		xml_get(more, sizeof(more), out.data, end, "IsTruncated");
 		if (strcmp(more, "true"))
 			break;
+		snprintf(prev, sizeof(prev), "%s", token);
 		if (xml_get(token, sizeof(token), out.data, end,
 			    "NextContinuationToken") ||
-		    !token[0]) {
+		    !token[0] || !strcmp(prev, token)) {
 			rc = err_set(err, ERR_FAIL,
-				     "%s: list: truncated without a "
+				     "%s: list: truncated without a new "
 				     "continuation token",
 				     w);
 			break;
@@ -1914,6 +2038,7 @@ int s3c_uploads_list(struct s3c *c, const char *prefix, s3_upload_fn cb,
 {
 	char full[NAME_MAX_LEN + 1], kmark[NAME_MAX_LEN * 2], umark[1024];
 	char key[NAME_MAX_LEN * 2], id[1024], date[64], w[700];
+	char pk[NAME_MAX_LEN * 2], pu[1024];
 	size_t sl = strlen(c->cfg.prefix) + (c->cfg.prefix[0] ? 1 : 0);
 	struct buf out, q;
 	int rc = 0, stop = 0;
@@ -1964,13 +2089,15 @@ int s3c_uploads_list(struct s3c *c, const char *prefix, s3_upload_fn cb,
 		xml_get(more, sizeof(more), out.data, end, "IsTruncated");
 		if (strcmp(more, "true"))
 			break;
+		snprintf(pk, sizeof(pk), "%s", kmark);
+		snprintf(pu, sizeof(pu), "%s", umark);
 		if (xml_get(kmark, sizeof(kmark), out.data, end,
 			    "NextKeyMarker") ||
 		    xml_get(umark, sizeof(umark), out.data, end,
 			    "NextUploadIdMarker") ||
-		    !kmark[0]) {
+		    !kmark[0] || (!strcmp(pk, kmark) && !strcmp(pu, umark))) {
 			rc = err_set(err, ERR_FAIL,
-				     "%s: uploads: truncated without a "
+				     "%s: uploads: truncated without a new "
 				     "marker",
 				     w);
 			break;

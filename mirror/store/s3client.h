@@ -111,7 +111,10 @@ int s3c_put(struct s3c *c, const char *key, const void *body, size_t len,
  * the hex SHA-256 of those bytes when the caller knows it (a blob's own
  * digest), sent as x-amz-content-sha256 so that the object store checks
  * what arrived; NULL: the client reads the bytes once more to hash them
- * (each part of a multipart upload is hashed so in any case). */
+ * (each part of a multipart upload is hashed so in any case). The parts
+ * go up at most 4 at once, each on a connection of its own (threads of
+ * the caller's call, joined before it returns); a part failing for good
+ * stops the rest and aborts the upload. */
 int s3c_put_fd(struct s3c *c, const char *key, int fd, uint64_t off,
 	       uint64_t len, const char *sha256_hex, struct err *err);
 /* Server-side copy src to dst (objects up to 5 GiB). */

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,13 @@ struct fake {
 	int fail_status, fail_n;
 	const char *fail_code;
 	int fail_part;	      /* > 0: that part number answers 403 */
+	int fail_part_status; /* not 0: fail_part answers this instead */
+	int fail_part_n;      /* > 0: only its first this many PUTs fail */
+	/* > 0: each part PUT's answer held until this many part PUTs have
+	 * arrived (at most 10 s), so that overlap shows */
+	int hold_parts;
+	atomic_int parts_arrived;
+	char complete_body[4096];
 	int page;	      /* list: entries per page */
 	const char *raw_list; /* not NULL: the answer to every list */
 	int complete_error;   /* complete answers 200 with an <Error> */
@@ -541,9 +549,19 @@ static void s3_script(struct mhd_fix *f, const struct mhd_req *rq,
 		char et[32];
 
 		s->part_puts++;
+		if (s->hold_parts > 0) {
+			atomic_fetch_add(&s->parts_arrived, 1);
+			a->hold_until = &s->parts_arrived;
+			a->hold_n = s->hold_parts;
+		}
 		if (!u) {
 			answer_err(a, 404, "NoSuchUpload", "no upload");
-		} else if (pn == s->fail_part) {
+		} else if (pn == s->fail_part && s->fail_part_status &&
+			   s->fail_part_n > 0) {
+			s->fail_part_n--;
+			answer_err(a, s->fail_part_status, "SlowDown",
+				   "part refused for now");
+		} else if (pn == s->fail_part && !s->fail_part_status) {
 			answer_err(a, 403, "AccessDenied", "part refused");
 		} else {
 			MHD_CHECK(pn >= 1 && pn <= MAX_PARTS, "part number");
@@ -562,6 +580,8 @@ static void s3_script(struct mhd_fix *f, const struct mhd_req *rq,
 		int n = 0;
 
 		s->completes++;
+		snprintf(s->complete_body, sizeof(s->complete_body), "%s",
+			 body);
 		MHD_CHECK(u, "complete of no upload");
 		if (s->complete_error) {
 			answer_xml(
@@ -809,6 +829,28 @@ Test(s3client, missing_is_not_found_with_a_one_line_message)
 	cr_assert_eq(s3c_delete(cl, "missing", NULL, &e), 0, "%s", e.msg);
 }
 
+Test(s3client, dot_segments_and_empty_segments_are_refused)
+{
+	struct s3_head h;
+	struct err e;
+	char *got;
+	size_t len;
+
+	/* libcurl would squash them (the request then differs from what
+	 * was signed) and they could name another key */
+	cr_assert_eq(s3c_head(&h, cl, "a/../b", &e), ERR_INVALID);
+	cr_assert_eq(s3c_head(&h, cl, "./b", &e), ERR_INVALID);
+	cr_assert_eq(s3c_head(&h, cl, "a//b", &e), ERR_INVALID);
+	cr_assert_eq(s3c_head(&h, cl, "/a", &e), ERR_INVALID);
+	cr_assert_eq(s3c_get(&got, &len, NULL, cl, "a/..", 10, &e),
+		     ERR_INVALID);
+	cr_assert_eq(s3c_put(cl, "a/./b", "x", 1, NULL, NULL, &e), ERR_INVALID);
+	cr_assert_str_eq(e.msg, "s3 bkt: bad key");
+	/* a name with dots that is not a dot segment is a key */
+	cr_assert_eq(s3c_head(&h, cl, "a/..b/.c", &e), ERR_NOT_FOUND, "%s",
+		     e.msg);
+}
+
 Test(s3client, conditional_put_412_is_conflict)
 {
 	struct s3_cond create = {.if_none_match = "*"};
@@ -1018,12 +1060,130 @@ Test(s3client, multipart_failure_aborts_the_upload)
 		     ERR_UNAUTHORIZED);
 	cr_assert(strstr(e.msg, "s3 bkt/pfx/blobs/big: PUT: 403 AccessDenied"),
 		  "%s", e.msg);
-	cr_assert_eq(fk.part_puts, 3);
+	/* 4 parts, up to 4 at once: the 4th may have gone up too */
+	cr_assert(fk.part_puts >= 3 && fk.part_puts <= 4, "%d", fk.part_puts);
 	cr_assert_eq(fk.completes, 0);
 	cr_assert_eq(fk.aborts, 1);
 	cr_assert_null(obj_find(&fk, "pfx/blobs/big"));
 	for (int i = 0; i < MAX_UP; i++)
 		cr_assert_eq(fk.up[i].used, 0);
+	close(fd);
+}
+
+/* Where "<PartNumber>N</PartNumber>" is in the complete body (-1: not). */
+static long part_at(const char *body, int n)
+{
+	char want[64];
+	const char *p;
+
+	snprintf(want, sizeof(want), "<PartNumber>%d</PartNumber>", n);
+	p = strstr(body, want);
+	return p ? (long)(p - body) : -1;
+}
+
+Test(s3client, multipart_parts_go_up_four_at_once_and_complete_in_order)
+{
+	char data[3000], *got;
+	struct err e;
+	size_t len;
+	int fd;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('A' + (i / 500) * 3 + i % 3);
+	fd = tmpfile_with(data, sizeof(data));
+	cfg.multipart = 1000;
+	cfg.part_size = 500;
+	reopen();
+	/* each part's answer waits until 4 part PUTs have come: only 4 at
+	 * once bring them */
+	fk.hold_parts = 4;
+	cr_assert_eq(s3c_put_fd(cl, "blobs/six", fd, 0, 3000, NULL, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(fk.part_puts, 6);
+	cr_assert_eq(atomic_load(&fix.max_in_flight), 4);
+	cr_assert_eq(fk.completes, 1);
+	cr_assert_eq(fk.aborts, 0);
+	cr_assert_eq(fk.bad_sha, 0);
+	cr_assert_eq(fk.bad_sig, 0);
+	cr_assert_eq(mhd_count(&fix, "PUT /bkt/pfx/blobs/six"), 6);
+	/* every part, in order, each with its own ETag */
+	for (int n = 1; n <= 6; n++) {
+		char want[128];
+
+		cr_assert(part_at(fk.complete_body, n) >= 0, "part %d: %s", n,
+			  fk.complete_body);
+		if (n > 1)
+			cr_assert_gt(part_at(fk.complete_body, n),
+				     part_at(fk.complete_body, n - 1));
+		snprintf(want, sizeof(want),
+			 "<PartNumber>%d</PartNumber><ETag>&quot;p%d&quot;"
+			 "</ETag>",
+			 n, n);
+		cr_assert(strstr(fk.complete_body, want), "%s",
+			  fk.complete_body);
+	}
+	cr_assert_null(strstr(fk.complete_body, "<PartNumber>7<"));
+	cr_assert_eq(s3c_get(&got, &len, NULL, cl, "blobs/six", 4096, &e), 0);
+	cr_assert_eq(len, 3000);
+	cr_assert_eq(memcmp(got, data, 3000), 0);
+	free(got);
+	close(fd);
+}
+
+Test(s3client, a_part_refused_among_six_aborts_and_leaves_no_object)
+{
+	char data[3000];
+	struct err e;
+	int fd;
+
+	memset(data, 'k', sizeof(data));
+	fd = tmpfile_with(data, sizeof(data));
+	cfg.multipart = 1000;
+	cfg.part_size = 500;
+	reopen();
+	fk.fail_part = 2;
+	cr_assert_eq(s3c_put_fd(cl, "blobs/six", fd, 0, 3000, NULL, &e),
+		     ERR_UNAUTHORIZED);
+	cr_assert(strstr(e.msg, "s3 bkt/pfx/blobs/six: PUT: 403 AccessDenied: "
+				"part refused"),
+		  "%s", e.msg);
+	/* not retried, and no part taken after the failure is seen */
+	cr_assert(fk.part_puts >= 2 && fk.part_puts <= 6, "%d", fk.part_puts);
+	cr_assert_eq(mhd_count(&fix, "PUT /bkt/pfx/blobs/six"), fk.part_puts);
+	cr_assert_eq(fk.completes, 0);
+	cr_assert_eq(fk.aborts, 1);
+	cr_assert_null(obj_find(&fk, "pfx/blobs/six"));
+	for (int i = 0; i < MAX_UP; i++)
+		cr_assert_eq(fk.up[i].used, 0);
+	close(fd);
+}
+
+Test(s3client, a_part_answering_503_is_retried_alone)
+{
+	char data[3000], *got;
+	struct err e;
+	size_t len;
+	int fd;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('0' + i % 10);
+	fd = tmpfile_with(data, sizeof(data));
+	cfg.multipart = 1000;
+	cfg.part_size = 500;
+	reopen();
+	fk.fail_part = 5;
+	fk.fail_part_status = 503;
+	fk.fail_part_n = 2;
+	cr_assert_eq(s3c_put_fd(cl, "blobs/six", fd, 0, 3000, NULL, &e), 0,
+		     "%s", e.msg);
+	cr_assert_eq(fk.part_puts, 8);
+	cr_assert_eq(fk.fail_part_n, 0);
+	cr_assert_eq(fk.completes, 1);
+	cr_assert_eq(fk.aborts, 0);
+	cr_assert_eq(s3c_get(&got, &len, NULL, cl, "blobs/six", 4096, &e), 0);
+	cr_assert_eq(len, 3000);
+	cr_assert_eq(memcmp(got, data, 3000), 0);
+	free(got);
 	close(fd);
 }
 
@@ -1304,8 +1464,14 @@ Test(s3client, list_answers_decoded_entities_and_empty_elements)
 		      "</ListBucketResult>";
 	cr_assert_eq(s3c_list(cl, "", NULL, collect, &s, &e), ERR_FAIL);
 	cr_assert(strstr(e.msg, "s3 bkt: list: truncated without a "
-				"continuation token"),
+				"new continuation token"),
 		  "%s", e.msg);
+	/* the same token again: an error too, not a loop */
+	fk.raw_list = "<ListBucketResult><IsTruncated>true</IsTruncated>"
+		      "<NextContinuationToken>t1</NextContinuationToken>"
+		      "</ListBucketResult>";
+	cr_assert_eq(s3c_list(cl, "", NULL, collect, &s, &e), ERR_FAIL);
+	cr_assert(strstr(e.msg, "new continuation token"), "%s", e.msg);
 }
 
 Test(s3client, a_complete_that_says_error_in_a_200_fails_and_aborts)
