@@ -151,6 +151,7 @@ bench: deps all
 	@bench/bench_app.sh $(BUILD)/ocimirror
 	@bench/bench_wan.sh $(BUILD)/ocimirror
 	@bench/bench_hierarchy.sh $(BUILD)/ocimirror
+	@bench/bench_s3.sh $(BUILD)/ocimirror
 
 run: deps all
 	@scripts/demo.sh $(BUILD)/ocimirror
