@@ -37,7 +37,7 @@ static enum MHD_Result unavailable(struct req *r, struct MHD_Connection *c,
 static enum MHD_Result store_failed(struct req *r, struct MHD_Connection *c,
 				    int rc, const struct err *e)
 {
-	if (rc == ERR_FAIL)
+	if (rc == ERR_FAIL || rc == ERR_TIMEOUT)
 		return unavailable(r, c, e);
 	return respond_error(r, c, 500, "UNKNOWN", "store: %s", e->msg);
 }
@@ -157,12 +157,16 @@ static ssize_t remote_read(void *cls, uint64_t pos, char *buf, size_t max)
 		uint64_t want = rr->len - pos;
 		size_t got = 0;
 
+		/* no larger than the answer: a small blob takes little */
+		uint64_t wsize =
+		    rr->len < REMOTE_WINDOW ? rr->len : REMOTE_WINDOW;
+
 		if (!rr->win)
-			rr->win = malloc(REMOTE_WINDOW);
+			rr->win = malloc((size_t)wsize);
 		if (!rr->win)
 			return MHD_CONTENT_READER_END_WITH_ERROR;
-		if (want > REMOTE_WINDOW)
-			want = REMOTE_WINDOW;
+		if (want > wsize)
+			want = wsize;
 		/* a blob gone or cut short meanwhile ends the answer short */
 		if (store_blob_read_at(&got, rr->s, &rr->d, at, rr->win,
 				       (size_t)want, NULL) ||
@@ -282,8 +286,9 @@ static int blob_range(uint64_t *from, uint64_t *len, const char *range,
 	return 1;
 }
 
-/* A remote store's blob: its size from store_blob_exists (a HEAD reads
- * nothing else), its bytes streamed through respond_remote. */
+/* A remote store's blob: its size from store_blob_stat (a HEAD reads
+ * nothing else; a failed look is 503, never 404), its bytes streamed through
+ * respond_remote. */
 static enum MHD_Result blob_from_remote(struct req *r, struct MHD_Connection *c,
 					const char *range, int linked,
 					const struct store_ref *mref)
@@ -291,9 +296,13 @@ static enum MHD_Result blob_from_remote(struct req *r, struct MHD_Connection *c,
 	int64_t size = -1;
 	uint64_t from, len;
 	enum MHD_Result ret;
-	int part;
+	struct err e;
+	int part, st;
 
-	if (!store_blob_exists(&size, r->srv->s, &r->rt.digest) || size < 0)
+	st = store_blob_stat(&size, r->srv->s, &r->rt.digest, &e);
+	if (st < 0)
+		return store_failed(r, c, st, &e);
+	if (!st || size < 0)
 		return respond_error(r, c, 404, "BLOB_UNKNOWN",
 				     "blob %s unknown", r->rt.digest.str);
 	if (linked && blob_redirect(r, c, size, &ret))

@@ -548,6 +548,8 @@ static char *read_pem(const char *path, struct err *err)
 	return buf_detach(&b, NULL);
 }
 
+#define SERVE_REMOTE_THREADS 32
+
 int serve_start(struct server **out, struct store *s,
 		const struct serve_options *o, struct err *err)
 {
@@ -602,6 +604,11 @@ int serve_start(struct server **out, struct store *s,
 	if (!threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 0 ? (unsigned)n * 2 : 4;
+		/* a remote store's read blocks its thread for a round trip
+		 * to the object store: more threads keep other connections
+		 * going meanwhile */
+		if (store_is_remote(s) && threads < SERVE_REMOTE_THREADS)
+			threads = SERVE_REMOTE_THREADS;
 	}
 	{
 		struct rlimit rl;

@@ -52,7 +52,8 @@ struct store_ops {
 	int (*lock)(void *be, int wait, struct err *err);
 	void (*unlock)(void *be);
 
-	/* 1 when stored (*size_out set if not NULL), else 0 */
+	/* 1 when stored (*size_out set if not NULL), 0 when not, a negative
+	 * ERR_* when the backend cannot tell (a remote store's failed look) */
 	int (*blob_stat)(int64_t *size_out, void *be,
 			 const struct oci_digest *d);
 	int (*blob_open)(int *fd_out, int64_t *size_out, void *be,

@@ -268,7 +268,11 @@ static void mark_manifest(struct gc *g, const struct oci_digest *d, int depth)
 	keep_add(g, &g->keep, d);
 	rc = store_blob_read(&raw, &len, g->s, d, OCI_MANIFEST_MAX, &e);
 	if (rc == ERR_NOT_FOUND) {
-		warn(g, "%s@%s: manifest is not stored", g->repo, d->str);
+		/* an index's child may be left out (a pull of one
+		 * platform) */
+		if (!depth)
+			warn(g, "%s@%s: manifest is not stored", g->repo,
+			     d->str);
 		goto referrers;
 	}
 	if (rc) {
@@ -307,7 +311,11 @@ static void mark_manifest(struct gc *g, const struct oci_digest *d, int depth)
 				/* an index may list plain blobs too */
 				keep_add(g, &g->rblob, &c->digest);
 				keep_add(g, &g->keep, &c->digest);
-			} else if (store_blob_exists(NULL, g->s, &c->digest)) {
+			} else {
+				/* followed without asking whether it is
+				 * stored: a failed look (a remote store) must
+				 * not leave its blobs unmarked; one not stored
+				 * (a partial index) is skipped by the read */
 				push(g, &c->digest, depth + 1);
 			}
 		}
@@ -546,7 +554,9 @@ static int gc_repo(void *ctx, const char *repo)
 		mark_manifest(g, &w.d, w.depth);
 	}
 	if (g->unsafe) {
+		/* what was not read may reference any blob */
 		warn(g, "%s: records left as they are", repo);
+		g->st->blob_sweep_skipped = 1;
 	} else if (!g->oom) {
 		g->subj[0] = '\0';
 		walk_records(g, "_referrers/", sweep_referrer);

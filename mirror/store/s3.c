@@ -605,8 +605,15 @@ static int s3_blob_stat(int64_t *size_out, void *be, const struct oci_digest *d)
 	char key[KEY_MAX];
 	struct s3_head h;
 
-	if (blob_key(key, b, d, NULL) || s3c_head(&h, b->c, key, NULL))
+	int rc;
+
+	if (blob_key(key, b, d, NULL))
 		return 0;
+	rc = s3c_head(&h, b->c, key, NULL);
+	if (rc == ERR_NOT_FOUND)
+		return 0;
+	if (rc)
+		return rc < 0 ? rc : ERR_FAIL;
 	if (size_out)
 		*size_out = h.size;
 	return 1;

@@ -1841,6 +1841,15 @@ static int multipart(struct s3c *c, const char *name, int fd, uint64_t off,
 		goto out;
 abort:
 	upload_abort(c, name, id, &e2);
+	/* an upload gone under us (NoSuchUpload: aborted by a gc) is a
+	 * failure of this put, never "not found" */
+	if (rc == ERR_NOT_FOUND) {
+		char why[ERR_MSG_MAX];
+
+		snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+		rc = err_set(err, ERR_FAIL, "multipart upload vanished: %s",
+			     why);
+	}
 out:
 	free(etags);
 	free(eid);
@@ -1865,12 +1874,26 @@ int s3c_put_fd(struct s3c *c, const char *key, int fd, uint64_t off,
 	if (rc)
 		return rc;
 	what(w, sizeof(w), c, name);
-	if (len >= c->cfg.multipart && len > 0)
+	if (sha256_hex && !is_hex64(sha256_hex))
+		return err_set(err, ERR_INVALID, "%s: PUT: bad SHA-256 given",
+			       w);
+	if (len >= c->cfg.multipart && len > 0) {
+		/* the parts are each checked by the object store against their
+		 * own hashes; the whole against the caller's here, before any
+		 * part goes up (one more local read) */
+		if (sha256_hex) {
+			rc = hash_fd(hash, fd, off, len, w, err);
+			if (rc)
+				return rc;
+			if (strcmp(hash, sha256_hex))
+				return err_set(err, ERR_DIGEST,
+					       "%s: PUT: the bytes hash to "
+					       "%s, not %s",
+					       w, hash, sha256_hex);
+		}
 		return multipart(c, name, fd, off, len, err);
+	}
 	if (sha256_hex) {
-		if (!is_hex64(sha256_hex))
-			return err_set(err, ERR_INVALID,
-				       "%s: PUT: bad SHA-256 given", w);
 		memcpy(hash, sha256_hex, S3_SHA256_HEX);
 	} else {
 		rc = hash_fd(hash, fd, off, len, w, err);

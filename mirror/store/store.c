@@ -91,7 +91,20 @@ void store_unlock(struct store *s)
 int store_blob_exists(int64_t *size_out, const struct store *s,
 		      const struct oci_digest *d)
 {
-	return s->ops->blob_stat(size_out, s->be, d);
+	return s->ops->blob_stat(size_out, s->be, d) > 0;
+}
+
+int store_blob_stat(int64_t *size_out, const struct store *s,
+		    const struct oci_digest *d, struct err *err)
+{
+	int rc = s->ops->blob_stat(size_out, s->be, d);
+
+	if (rc < 0)
+		return err_set(err, rc,
+			       "blob %s: the store cannot tell whether "
+			       "it holds it",
+			       d->str);
+	return rc;
 }
 
 int store_blob_put(struct store *s, const struct oci_digest *expect,

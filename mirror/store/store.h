@@ -98,9 +98,15 @@ int store_upload_offset(uint64_t *offset_out, struct store *s, const char *id,
 int store_lock(struct store *s, int wait, struct err *err);
 void store_unlock(struct store *s);
 
-/* 1 if present (size_out set), 0 if not. */
+/* 1 if present (size_out set), 0 if not (or when the store cannot
+ * tell: a remote store's failed look; callers for which that matters use
+ * store_blob_stat). */
 int store_blob_exists(int64_t *size_out, const struct store *s,
 		      const struct oci_digest *d);
+/* 1 if present (size_out set), 0 if not, a negative ERR_* (err filled)
+ * when the store cannot tell (a remote store's HEAD failed). */
+int store_blob_stat(int64_t *size_out, const struct store *s,
+		    const struct oci_digest *d, struct err *err);
 
 /* Streaming writer for one blob with a known digest. */
 struct store_writer;

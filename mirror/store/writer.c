@@ -669,6 +669,10 @@ int store_upload_join(struct store_writer **w, struct store *s, const char *id,
 	uint64_t off;
 	int rc, parked;
 
+	/* a writer already whole (committed or staged: a PUT whose link
+	 * failed, retried) has nothing to catch up on */
+	if (*w && ((*w)->committed || (*w)->staged))
+		return 0;
 	rc = store_upload_offset(&off, s, id, repo, err);
 	if (rc)
 		return rc;

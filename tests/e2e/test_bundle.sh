@@ -20,8 +20,8 @@ case_round_trip_served_to_skopeo() {
 	assert_exit 0 om --store "$SRC" export -o "$B/full.tar.zst" --all || return
 	assert_exit 0 oms import "$B/full.tar.zst" || return
 	assert_eq "$(tags_of "$SRC")" "$(tags_of "$STORE")" "tags" || return
-	assert_eq "$(blobs_of "$SRC")" "$(blobs_of "$STORE")" "blobs" || return
-	"$PYTHON" "$E2E_LIB/check_store.py" "$STORE" || { fail "imported store inconsistent"; return; }
+	assert_eq "$(blobs_of "$SRC")" "$(blobs_of "$(store_dir)")" "blobs" || return
+	"$PYTHON" "$E2E_LIB/check_store.py" "$(store_dir)" || { fail "imported store inconsistent"; return; }
 	# served, and read back by skopeo with the upstream digests
 	local port pid k dg
 	port=$(e2e_free_port)
@@ -36,8 +36,7 @@ case_round_trip_served_to_skopeo() {
 	done
 	# skopeo cannot name a repository whose path holds "host:port"; give
 	# the imported index a plain name and pull it with skopeo
-	mkdir -p "$STORE/repositories/e2e" &&
-		cp -a "$STORE/repositories/$REG_OPEN/$(e_ref "$EXP_OPEN" multiarch repo)" "$STORE/repositories/e2e/imported" ||
+	store_copy_repo "$REG_OPEN/$(e_ref "$EXP_OPEN" multiarch repo)" e2e/imported ||
 		{ kill $pid; fail "copy repository"; return; }
 	rm -rf "$B/layout"
 	skopeo copy -q --src-tls-verify=false \
@@ -49,7 +48,7 @@ case_round_trip_served_to_skopeo() {
 		assert_eq "$(basename "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" "skopeo blob" || return
 	done
 	# the referrer came along with its subject
-	assert_file "$STORE/repositories/$REG_OPEN/$(e_ref "$EXP_OPEN" oci-image repo)/_referrers/sha256/$(hex "$(e_ref "$EXP_OPEN" oci-image digest)")/sha256-$(hex "$(e_ref "$EXP_OPEN" sbom digest)")"
+	assert_file "$(store_dir)/repositories/$REG_OPEN/$(e_ref "$EXP_OPEN" oci-image repo)/_referrers/sha256/$(hex "$(e_ref "$EXP_OPEN" oci-image digest)")/sha256-$(hex "$(e_ref "$EXP_OPEN" sbom digest)")"
 }
 
 case_reimport_is_noop() {
@@ -79,7 +78,7 @@ case_delta_since_inventory() {
 	[ "$ssize" -lt $((fsize / 2)) ] || { fail "delta $ssize bytes vs full $fsize"; return; }
 	assert_exit 0 oms import "$B/delta.tar.zst" || return
 	assert_eq "$(tags_of "$SRC")" "$(tags_of "$STORE")" "tags after base + delta" || return
-	"$PYTHON" "$E2E_LIB/check_store.py" "$STORE" || { fail "store inconsistent"; return; }
+	"$PYTHON" "$E2E_LIB/check_store.py" "$(store_dir)" || { fail "store inconsistent"; return; }
 	# the same delta into a store without the base: refused, no tag
 	new_store
 	assert_exit 1 oms import "$B/delta.tar.zst" || return
@@ -120,7 +119,7 @@ case_hostile_archives() {
 			corrupt) assert_contains "$(alltext)" "digest mismatch" "$k" || return ;;
 		esac
 		assert_no_file /tmp/ocimirror-pwned || return
-		assert_eq "" "$(ls "$STORE/blobs/sha256")" "blobs after $k" || return
+		assert_eq "" "$(ls "$(store_dir)/blobs/sha256")" "blobs after $k" || return
 		assert_tmp_empty || return
 		assert_exit 0 oms verify || return
 	done
@@ -136,10 +135,10 @@ case_bomb_stops_at_the_listed_size() {
 	"$PYTHON" "$E2E_LIB/bundletar.py" bomb "$B/bomb.tar.zst" >/dev/null || { fail "bundletar bomb"; return; }
 	size=$(stat -c %s "$B/bomb.tar.zst")
 	[ "$size" -lt 65536 ] || { fail "bomb is $size bytes"; return; }
-	before=$(store_bytes "$STORE")
+	before=$(store_bytes "$(store_dir)")
 	assert_exit 1 oms import "$B/bomb.tar.zst" || return
 	assert_contains "$(alltext)" "67108864 bytes, ocimirror-bundle.json lists 1000; refused" "message" || return
-	after=$(store_bytes "$STORE")
+	after=$(store_bytes "$(store_dir)")
 	echo "# bomb: $size-byte bundle, 64 MiB entry listed as 1000 bytes: store $before -> $after bytes"
 	assert_eq "$before" "$after" "store bytes after the bomb" || return
 	assert_tmp_empty
@@ -155,7 +154,7 @@ case_unlisted_blob_and_bad_index_refused_before_writing() {
 			unlisted) assert_contains "$(alltext)" "not listed in ocimirror-bundle.json" "$k" || return ;;
 			badindex) assert_contains "$(alltext)" "index.json: not valid JSON: ']' expected" "$k" || return ;;
 		esac
-		assert_eq "" "$(ls "$STORE/blobs/sha256")" "blobs after $k" || return
+		assert_eq "" "$(ls "$(store_dir)/blobs/sha256")" "blobs after $k" || return
 		assert_no_tags || return
 	done
 }
@@ -166,14 +165,14 @@ case_failed_import_leaves_every_file_as_it_was() {
 	new_store
 	assert_exit 0 om --store "$SRC" export -o "$B/one-img.tar.zst" "$r1" || return
 	assert_exit 0 oms import "$B/one-img.tar.zst" || return
-	before=$(store_files "$STORE")
+	before=$(store_files "$(store_dir)")
 	# the rest of the source store, cut before its last blob: the blobs
 	# stored before the cut go again; those the store held stay
 	assert_exit 0 om --store "$SRC" export -o "$B/all.tar" --all || return
 	"$PYTHON" "$E2E_LIB/bundletar.py" cut "$B/cut.tar" "$B/all.tar" || { fail "bundletar cut"; return; }
 	assert_exit 1 oms import "$B/cut.tar" || return
 	assert_contains "$(alltext)" "truncated" "message" || return
-	assert_eq "$before" "$(store_files "$STORE")" "the store's files" || return
+	assert_eq "$before" "$(store_files "$(store_dir)")" "the store's files" || return
 	assert_exit 0 oms verify
 }
 
@@ -184,7 +183,7 @@ case_old_order_bundle_imports() {
 	assert_eq "index.json" "$(tar -tf "$B/old-order.tar" | tail -n 2 | head -n 1)" "old order" || return
 	assert_exit 0 oms import "$B/old-order.tar" || return
 	assert_eq "$(tags_of "$SRC")" "$(tags_of "$STORE")" "tags" || return
-	assert_eq "$(blobs_of "$SRC")" "$(blobs_of "$STORE")" "blobs"
+	assert_eq "$(blobs_of "$SRC")" "$(blobs_of "$(store_dir)")" "blobs"
 }
 
 case_corrupt_store_not_exported() {

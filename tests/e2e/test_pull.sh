@@ -56,9 +56,9 @@ case_several_refs_one_command() {
 case_repull_is_noop() {
 	new_store
 	assert_exit 0 oms pull "$(ref oci-image)" || return
-	local before; before=$(find "$STORE/blobs" -type f | sort | xargs sha256sum)
+	local before; before=$(find "$(store_dir)/blobs" -type f | sort | xargs sha256sum)
 	assert_exit 0 oms pull "$(ref oci-image)" || return
-	assert_eq "$before" "$(find "$STORE/blobs" -type f | sort | xargs sha256sum)" "blobs after re-pull" || return
+	assert_eq "$before" "$(find "$(store_dir)/blobs" -type f | sort | xargs sha256sum)" "blobs after re-pull" || return
 	assert_ref_stored "$EXP_OPEN" oci-image "$REG_OPEN" || return
 	assert_tmp_empty
 }

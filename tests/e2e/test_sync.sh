@@ -59,9 +59,9 @@ case_first_sync() {
 	assert_no_file "$(tag_file "$P" "$SRC" 2.0.0)" || return
 	assert_no_file "$(tag_file "$P" "$SRC" 1.0.0)" || return
 	# rename: stored under the destination, not under the source name
-	assert_file "$STORE/repositories/plant/docker-image/_tags/v1" || return
+	assert_file "$(store_dir)/repositories/plant/docker-image/_tags/v1" || return
 	assert_eq "$(e_ref "$EXP_OPEN" docker-image digest)" \
-		"$(json_field "$STORE/repositories/plant/docker-image/_tags/v1" digest)" "renamed tag digest" || return
+		"$(json_field "$(store_dir)/repositories/plant/docker-image/_tags/v1" digest)" "renamed tag digest" || return
 	# platform filter from the defaults
 	assert_platform_stored "$EXP_OPEN" multiarch linux/arm64/v8 "$P" || return
 	assert_platform_absent "$EXP_OPEN" multiarch linux/amd64 || return
@@ -126,8 +126,8 @@ case_dry_run_changes_nothing() {
 	assert_eq True "$(summary dryRun)" "dryRun" || return
 	local bytes; bytes=$(summary bytesFetched)
 	[ "$bytes" -gt 1000000 ] || { fail "dry run says $bytes bytes to fetch"; return; }
-	assert_eq "" "$(ls "$STORE/blobs/sha256" 2>/dev/null)" "blobs after a dry run" || return
-	assert_eq "" "$(find "$STORE/repositories" -name '_tags' 2>/dev/null)" "tags after a dry run"
+	assert_eq "" "$(ls "$(store_dir)/blobs/sha256" 2>/dev/null)" "blobs after a dry run" || return
+	assert_eq "" "$(find "$(store_dir)/repositories" -name '_tags' 2>/dev/null)" "tags after a dry run"
 }
 
 case_bad_config_exit_2_before_network() {
@@ -211,7 +211,7 @@ case_kill9_then_rerun() {
 		(timeout -s KILL "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))" "$OCIMIRROR" --store "$STORE" -q \
 			sync -c "$CFG" >/dev/null 2>&1 </dev/null; exit $?) 2>/dev/null || rc=$?
 		[ $rc -eq 137 ] && kills=$((kills + 1))
-		"$PYTHON" "$E2E_LIB/check_store.py" "$STORE" || { fail "after kill $i (${delay} ms): store inconsistent"; return; }
+		"$PYTHON" "$E2E_LIB/check_store.py" "$(store_now)" || { fail "after kill $i (${delay} ms): store inconsistent"; return; }
 		# the next attempt starts from an empty store half the time
 		[ $((i % 2)) -eq 0 ] && new_store
 	done
@@ -220,7 +220,7 @@ case_kill9_then_rerun() {
 	proxy_reset
 	[ $kills -ge 8 ] || { fail "only $kills of 20 runs were killed mid-way"; return; }
 	assert_exit 0 sync_json || return
-	"$PYTHON" "$E2E_LIB/check_store.py" "$STORE" || { fail "after the final run"; return; }
+	"$PYTHON" "$E2E_LIB/check_store.py" "$(store_now)" || { fail "after the final run"; return; }
 	assert_tag "$P" "$SRC" 2.1.0 "${DIG[2.1.0]}"
 }
 
@@ -239,7 +239,7 @@ case_corrupt_blob_refused_others_continue() {
 	# every fetch of the layer was corrupted: the first and the one refetch
 	assert_proxy_faults 2 corrupt "/blobs/$b" || return
 	assert_no_blob "$b" || return
-	assert_no_file "$STORE/repositories/plant/docker-image/_tags/v1" || return
+	assert_no_file "$(store_dir)/repositories/plant/docker-image/_tags/v1" || return
 	assert_tmp_empty
 	proxy_reset
 }

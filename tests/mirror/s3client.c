@@ -1037,9 +1037,26 @@ Test(s3client, multipart_in_parts_then_complete)
 	cr_assert_eq(len, 2400);
 	cr_assert_eq(memcmp(got, data + 100, 2400), 0);
 	free(got);
+	/* the caller's SHA-256 holds for a multipart upload too: the right
+	 * one goes up, a wrong one is refused before any part is sent */
+	{
+		char h[S3_SHA256_HEX], wrong[S3_SHA256_HEX];
+
+		s3sign_sha256_hex(h, data + 100, 2400);
+		cr_assert_eq(s3c_put_fd(cl, "blobs/big2", fd, 100, 2400, h, &e),
+			     0, "%s", e.msg);
+		cr_assert_eq(fk.part_puts, 12);
+		s3sign_sha256_hex(wrong, data, 2400);
+		cr_assert_eq(
+		    s3c_put_fd(cl, "blobs/big3", fd, 100, 2400, wrong, &e),
+		    ERR_DIGEST);
+		cr_assert(strstr(e.msg, "the bytes hash to"), "%s", e.msg);
+		cr_assert_eq(fk.part_puts, 12);
+		cr_assert_null(obj_find(&fk, "pfx/blobs/big3"));
+	}
 	/* below the threshold: one PUT */
 	cr_assert_eq(s3c_put_fd(cl, "blobs/small", fd, 0, 999, NULL, &e), 0);
-	cr_assert_eq(fk.part_puts, 6);
+	cr_assert_eq(fk.part_puts, 12);
 	cr_assert_eq(mhd_count(&fix, "PUT /bkt/pfx/blobs/small"), 1);
 	close(fd);
 }

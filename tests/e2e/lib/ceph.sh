@@ -178,7 +178,10 @@ _ceph_conf() {
 
 	[client.rgw.e2e]
 	admin_socket = $d/run/\$name.asok
-	rgw_frontends = beast endpoint=127.0.0.1:$CEPH_RGW_PORT
+	# tcp_nodelay: else beast's body waits behind the client's delayed
+	# ACK of the headers (40 ms per request: a manifest GET through
+	# serve took 134 ms, 8 ms with it)
+	rgw_frontends = beast endpoint=127.0.0.1:$CEPH_RGW_PORT tcp_nodelay=1
 	rgw_data = $d/rgw
 	rgw_enable_usage_log = false
 	rgw_enable_ops_log = false

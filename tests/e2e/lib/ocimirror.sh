@@ -1,6 +1,15 @@
 # shellcheck shell=bash
 # Helpers for tests that drive the ocimirror binary and look at its store.
 # Needs: $OCIMIRROR (binary), $E2E_TMP, $PYTHON; assert.sh and env.sh sourced.
+#
+# S3 mode (E2E_STORE=s3, S3_ENDPOINT set: lib/ceph.sh; test_s3_rerun.sh):
+# new_store makes a fresh prefix in the file's bucket and sets STORE to its
+# s3:// URL; every `om` refreshes a local copy of the prefix (STORE_VIEW,
+# s3tool.py mirror) and the helpers that look at the store as files
+# (blob_path, repo_dir, tag_file, manifest_link, the assert_* below,
+# store_dir) look at that copy. Cases that change store files directly, or
+# look at "$STORE/..." themselves, are not run in S3 mode (test_s3_rerun.sh
+# selects the others and says why).
 
 : "${E2E_CMD_TIMEOUT:=60}"
 E2E_WORK=${E2E_WORK:-$E2E_TMP/work/$(basename "${0%.sh}")}
@@ -15,6 +24,7 @@ om() {
 	local rc=0
 	timeout -k 5 "$E2E_CMD_TIMEOUT" "$OCIMIRROR" "$@" >"$OUT" 2>"$ERR" </dev/null || rc=$?
 	cat "$OUT" "$ERR" >"$E2E_LAST_OUT"
+	_om_writes "$@" && store_refresh
 	[ $rc -eq 124 ] && echo "# om: timed out after ${E2E_CMD_TIMEOUT}s: ocimirror $*" >>"$E2E_LAST_OUT"
 	return $rc
 }
@@ -25,10 +35,83 @@ oms() { om --store "$STORE" "$@"; }
 out() { cat "$OUT"; }
 alltext() { cat "$E2E_LAST_OUT"; }
 
-# new_store: fresh empty store dir in $STORE; fresh empty DOCKER_CONFIG
+E2E_STORE=${E2E_STORE:-dir}
+STORE_VIEW=""
+S3_STORE_BUCKET=""
+S3_STORE_PREFIX=""
+S3_STORES_MADE=0
+
+# store_refresh: in S3 mode, STORE_VIEW := the objects under the store's
+# prefix (a copy made afresh: objects deleted in the bucket disappear).
+# Run by om, and by the assertions over many objects (assert_ref_stored,
+# assert_platform_*, assert_no_tags), so that they also see what an
+# ocimirror started directly (in the background) wrote.
+store_refresh() {
+	[ "$E2E_STORE" = s3 ] && [ -n "$STORE_VIEW" ] || return 0
+	rm -rf "$STORE_VIEW" && mkdir -p "$STORE_VIEW" || return 1
+	s3tool mirror "$S3_STORE_BUCKET" "$S3_STORE_PREFIX/" "$STORE_VIEW" ||
+		echo "# store_refresh: s3tool mirror $S3_STORE_BUCKET $S3_STORE_PREFIX/ failed" >>"${E2E_LAST_OUT:-/dev/null}"
+}
+
+# _om_writes ARGS...: false when ocimirror's command (the first word that
+# is not an option) only reads the store (no refresh needed after it)
+_om_writes() {
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--store) shift ;;
+		-*) ;;
+		ls | inspect | tags | export | inventory | login | logout) return 1 ;;
+		*) return 0 ;;
+		esac
+		shift
+	done
+	return 0
+}
+
+# store_dir: the store as a directory (S3 mode: the refreshed copy)
+store_dir() {
+	if [ "$E2E_STORE" = s3 ] && [ -n "$STORE_VIEW" ]; then echo "$STORE_VIEW"; else echo "$STORE"; fi
+}
+
+# store_now: store_refresh, then store_dir (after an ocimirror run outside om)
+store_now() {
+	store_refresh
+	store_dir
+}
+
+# store_copy_repo FROM TO: copy repository FROM's records (tags, manifest
+# links, referrers) to repository TO, in the directory or in the bucket
+store_copy_repo() {
+	if [ "$E2E_STORE" != s3 ]; then
+		mkdir -p "$(dirname "$STORE/repositories/$2")" &&
+			cp -a "$STORE/repositories/$1" "$STORE/repositories/$2"
+		return
+	fi
+	local from=$S3_STORE_PREFIX/repositories/$1/ to=$S3_STORE_PREFIX/repositories/$2/ tmp=$E2E_WORK/copy.obj key n=0
+	while read -r _ key; do
+		s3tool get "$S3_STORE_BUCKET" "$key" "$tmp" &&
+			s3tool put "$S3_STORE_BUCKET" "$to${key#"$from"}" "$tmp" >/dev/null || return 1
+		n=$((n + 1))
+	done < <(s3tool ls "$S3_STORE_BUCKET" "$from" --recursive)
+	[ $n -gt 0 ] && store_refresh
+}
+
+# new_store: fresh empty store in $STORE (a dir; in S3 mode a fresh prefix
+# of the file's bucket, STORE its s3:// URL); fresh empty DOCKER_CONFIG
 new_store() {
-	STORE=$(mktemp -d "$E2E_WORK/store.XXXXXX")
-	STORE_ROOT=$STORE/
+	if [ "$E2E_STORE" = s3 ]; then
+		if [ -z "$S3_STORE_BUCKET" ]; then
+			S3_STORE_BUCKET=$(s3_bucket "$(basename "${0%.sh}")") || { fail "cannot create a bucket"; return 1; }
+		fi
+		S3_STORES_MADE=$((S3_STORES_MADE + 1))
+		S3_STORE_PREFIX=s$S3_STORES_MADE
+		STORE=$(s3_url "$S3_STORE_BUCKET" "$S3_STORE_PREFIX")
+		STORE_VIEW=$(mktemp -d "$E2E_WORK/view.XXXXXX")
+		STORE_ROOT=$STORE_VIEW/
+	else
+		STORE=$(mktemp -d "$E2E_WORK/store.XXXXXX")
+		STORE_ROOT=$STORE/
+	fi
 	export DOCKER_CONFIG
 	DOCKER_CONFIG=$(mktemp -d "$E2E_WORK/docker.XXXXXX")
 	echo '{"auths":{}}' >"$DOCKER_CONFIG/config.json"
@@ -42,10 +125,10 @@ docker_login_file() {
 }
 
 hex() { echo "${1#sha256:}"; }
-blob_path() { echo "$STORE/blobs/sha256/$(hex "$1")"; }
-repo_dir() { echo "$STORE/repositories/$1/$2"; } # HOST REPO
-tag_file() { echo "$STORE/repositories/$1/$2/_tags/$3"; } # HOST REPO TAG
-manifest_link() { echo "$STORE/repositories/$1/$2/_manifests/sha256/$(hex "$3")"; } # HOST REPO DIGEST
+blob_path() { echo "$(store_dir)/blobs/sha256/$(hex "$1")"; }
+repo_dir() { echo "$(store_dir)/repositories/$1/$2"; } # HOST REPO
+tag_file() { echo "$(store_dir)/repositories/$1/$2/_tags/$3"; } # HOST REPO TAG
+manifest_link() { echo "$(store_dir)/repositories/$1/$2/_manifests/sha256/$(hex "$3")"; } # HOST REPO DIGEST
 
 # json_field FILE KEY: print a top-level field of a JSON file
 json_field() {
@@ -66,7 +149,7 @@ assert_no_blob() {
 }
 
 # assert_tmp_empty: $STORE/tmp holds nothing after a run
-assert_tmp_empty() { assert_empty_dir "$STORE/tmp"; }
+assert_tmp_empty() { assert_empty_dir "$(store_dir)/tmp"; }
 
 # assert_tag HOST REPO TAG DIGEST [MEDIATYPE [SIZE]]: tag record
 assert_tag() {
@@ -80,11 +163,13 @@ assert_tag() {
 
 # assert_no_tags HOST REPO: no tag record at all for REPO (or anywhere if REPO empty)
 assert_no_tags() {
-	local d=$STORE/repositories
+	store_refresh # S3 mode: after an ocimirror run outside om too
+	local sd; sd=$(store_dir)
+	local d=$sd/repositories
 	[ -n "${1:-}" ] && d=$d/$1/$2
 	local t; t=$(find "$d" -path '*/_tags/*' -type f 2>/dev/null | head -n 3)
 	[ -z "$t" ] && return 0
-	_fail "unexpected tag records: $(echo "$t" | sed "s|$STORE/||" | tr '\n' ' ')"
+	_fail "unexpected tag records: $(echo "$t" | sed "s|$sd/||" | tr '\n' ' ')"
 }
 
 # assert_manifest_link HOST REPO DIGEST
@@ -98,6 +183,7 @@ assert_manifest_link() {
 # _manifests entry per manifest, and the tag record (if the ref has a tag).
 assert_ref_stored() {
 	local exp=$1 key=$2 host=$3 repo tag digest mt size dg sz role
+	store_refresh # S3 mode: after an ocimirror run outside om too
 	repo=$(e_ref "$exp" "$key" repo)
 	tag=$(e_ref "$exp" "$key" tag)
 	digest=$(e_ref "$exp" "$key" digest)
@@ -118,6 +204,7 @@ assert_ref_stored() {
 # assert_platform_stored EXP KEY PLATFORM HOST: one child and its blobs
 assert_platform_stored() {
 	local exp=$1 key=$2 p=$3 host=$4 repo dg sz
+	store_refresh # S3 mode: after an ocimirror run outside om too
 	repo=$(e_ref "$exp" "$key" repo)
 	read -r dg sz < <(exp_get "$exp" "d['refs']['$key']['children']['$p']['digest']+' '+str(d['refs']['$key']['children']['$p']['size'])")
 	assert_blob "$dg" "$sz" || return
@@ -131,6 +218,7 @@ assert_platform_stored() {
 # no other platform shares are not in the store
 assert_platform_absent() {
 	local exp=$1 key=$2 p=$3 dg
+	store_refresh # S3 mode: after an ocimirror run outside om too
 	while read -r dg; do
 		assert_no_blob "$dg" || return
 	done < <(exp_get "$exp" "
