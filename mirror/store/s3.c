@@ -45,6 +45,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "mirror/store/backend.h"
@@ -768,7 +769,11 @@ static int s3_stage_open(int *fd_out, char **token_out, void *be,
 			 struct err *err)
 {
 	struct s3be *b = be;
-	char *p = fsutil_pathf("%s/ocimirror-stage-XXXXXX", b->spool);
+	/* the writer's pid in the name: the spool may be shared by other
+	 * stores' writers (and serve replicas push without the lock), so
+	 * gc removes only files of processes that are gone */
+	char *p = fsutil_pathf("%s/ocimirror-stage-%ld-XXXXXX", b->spool,
+			       (long)getpid());
 	int fd;
 
 	*fd_out = -1;
@@ -1316,6 +1321,20 @@ static int session_one(void *ctx, const char *name, int64_t size, time_t mtime)
 static int session_forget(struct s3be *b, const char *id, struct err *err);
 static int session_ours(struct s3be *b, const char *id);
 
+/* 1 when NAME ("<pid>-XXXXXX" after the prefix) is a staged file of a
+ * process still running (a live writer's, whatever its age). */
+static int stage_owner_alive(const char *rest)
+{
+	char *end;
+	long pid;
+
+	errno = 0;
+	pid = strtol(rest, &end, 10);
+	if (errno || end == rest || *end != '-' || pid <= 0)
+		return 0; /* not ours to judge by pid: age alone */
+	return !kill((pid_t)pid, 0) || errno == EPERM;
+}
+
 /* Staged files of this host's writers that a crash left in the spool:
  * "tmp/NAME". */
 static int sweep_spool(struct s3be *b, int64_t cutoff, int dry_run,
@@ -1334,7 +1353,8 @@ static int sweep_spool(struct s3be *b, int64_t cutoff, int dry_run,
 
 		if (strncmp(de->d_name, pre, sizeof(pre) - 1) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
-		    !S_ISREG(st.st_mode) || (int64_t)st.st_mtime > cutoff)
+		    !S_ISREG(st.st_mode) || (int64_t)st.st_mtime > cutoff ||
+		    stage_owner_alive(de->d_name + sizeof(pre) - 1))
 			continue;
 		if (!dry_run && unlinkat(dirfd(d), de->d_name, 0) &&
 		    errno != ENOENT) {

@@ -945,24 +945,44 @@ Test(s3_store, sweep_removes_old_staged_files)
 			     e.msg);
 		close(fd);
 	}
-	/* one left by a crash long ago, one staged now */
-	old[0].tv_sec = old[1].tv_sec = time(NULL) - 1000;
-	cr_assert_eq(utimensat(AT_FDCWD, tok[0], old, 0), 0);
-	snprintf(want, sizeof(want), "tmp/%s", strrchr(tok[0], '/') + 1);
-	cr_assert_eq(
-	    s.ops->sweep(s.be, time(NULL) + 3600, 1, seen_sweep, &x, &e), 0,
-	    "%s", e.msg);
-	cr_assert_eq(x.n, 1);
-	cr_assert_str_eq(x.v[0], want);
-	cr_assert_eq(stat(tok[0], &st), 0); /* dry run: kept */
-	x.n = 0;
-	cr_assert_eq(
-	    s.ops->sweep(s.be, time(NULL) + 3600, 0, seen_sweep, &x, &e), 0,
-	    "%s", e.msg);
-	cr_assert_eq(x.n, 1);
-	cr_assert_str_eq(x.v[0], want);
-	cr_assert_neq(stat(tok[0], &st), 0);
-	cr_assert_eq(stat(tok[1], &st), 0);
+	/* one left long ago by a writer that died, one of this (live)
+	 * process made long ago, one staged now */
+	{
+		pid_t pid = fork();
+		char dead[400];
+		int dfd;
+
+		cr_assert(pid >= 0);
+		if (!pid)
+			_exit(0);
+		cr_assert_eq(waitpid(pid, NULL, 0), pid);
+		snprintf(dead, sizeof(dead), "%s/ocimirror-stage-%ld-abcdef",
+			 spool_dir, (long)pid);
+		dfd = open(dead, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+		cr_assert(dfd >= 0);
+		close(dfd);
+		old[0].tv_sec = old[1].tv_sec = time(NULL) - 1000;
+		cr_assert_eq(utimensat(AT_FDCWD, dead, old, 0), 0);
+		cr_assert_eq(utimensat(AT_FDCWD, tok[0], old, 0), 0);
+		snprintf(want, sizeof(want), "tmp/%s", strrchr(dead, '/') + 1);
+		cr_assert_eq(s.ops->sweep(s.be, time(NULL) + 3600, 1,
+					  seen_sweep, &x, &e),
+			     0, "%s", e.msg);
+		cr_assert_eq(x.n, 1);
+		cr_assert_str_eq(x.v[0], want);
+		cr_assert_eq(stat(dead, &st), 0); /* dry run: kept */
+		x.n = 0;
+		cr_assert_eq(s.ops->sweep(s.be, time(NULL) + 3600, 0,
+					  seen_sweep, &x, &e),
+			     0, "%s", e.msg);
+		cr_assert_eq(x.n, 1);
+		cr_assert_str_eq(x.v[0], want);
+		cr_assert_neq(stat(dead, &st), 0);
+		/* a live writer's staged files stay, however old */
+		cr_assert_eq(stat(tok[0], &st), 0);
+		cr_assert_eq(stat(tok[1], &st), 0);
+		s.ops->stage_discard(s.be, tok[0]);
+	}
 	s.ops->stage_discard(s.be, tok[1]);
 	free(tok[0]);
 	free(tok[1]);
