@@ -199,7 +199,6 @@ static enum MHD_Result respond_remote(struct req *r, struct MHD_Connection *c,
 {
 	struct remote_read *rr = calloc(1, sizeof(*rr));
 	struct MHD_Response *resp;
-	char cr[128], etag[160];
 
 	if (!rr)
 		return MHD_NO;
@@ -213,20 +212,8 @@ static enum MHD_Result respond_remote(struct req *r, struct MHD_Connection *c,
 		free(rr);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, "Content-Type", ctype);
-	MHD_add_response_header(resp, "Docker-Content-Digest",
-				r->rt.digest.str);
-	snprintf(etag, sizeof(etag), "\"%s\"", r->rt.digest.str);
-	MHD_add_response_header(resp, "ETag", etag);
-	MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-	if (partial) {
-		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%lld",
-			 (unsigned long long)from,
-			 (unsigned long long)(from + len - 1), (long long)size);
-		MHD_add_response_header(resp, "Content-Range", cr);
-	}
-	r->bytes_out += len;
-	return respond_send(r, c, partial ? 206 : 200, resp);
+	return respond_blob(r, c, resp, size, ctype, r->rt.digest.str, from,
+			    len, partial);
 }
 
 /* serve --redirect: a GET of a large stored blob (not a manifest) goes to

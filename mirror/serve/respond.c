@@ -172,13 +172,23 @@ enum MHD_Result respond_fd(struct req *r, struct MHD_Connection *c, int fd,
 			   uint64_t from, uint64_t len, int partial)
 {
 	struct MHD_Response *resp;
-	char range[128], etag[160];
 
 	resp = MHD_create_response_from_fd_at_offset64(len, fd, from);
 	if (!resp) {
 		close(fd);
 		return MHD_NO;
 	}
+	return respond_blob(r, c, resp, size, ctype, digest, from, len,
+			    partial);
+}
+
+enum MHD_Result respond_blob(struct req *r, struct MHD_Connection *c,
+			     struct MHD_Response *resp, int64_t size,
+			     const char *ctype, const char *digest,
+			     uint64_t from, uint64_t len, int partial)
+{
+	char range[128], etag[160];
+
 	MHD_add_response_header(resp, "Content-Type", ctype);
 	MHD_add_response_header(resp, "Docker-Content-Digest", digest);
 	snprintf(etag, sizeof(etag), "\"%s\"", digest);

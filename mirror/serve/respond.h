@@ -46,6 +46,13 @@ struct MHD_Response *respond_empty(void);
 enum MHD_Result respond_fd(struct req *r, struct MHD_Connection *c, int fd,
 			   int64_t size, const char *ctype, const char *digest,
 			   uint64_t from, uint64_t len, int partial);
+/* respond_fd's headers (Content-Type, Docker-Content-Digest, ETag,
+ * Accept-Ranges, Content-Range when partial) on resp, a blob's answer of
+ * len bytes from from (a remote store's callback response), then sent. */
+enum MHD_Result respond_blob(struct req *r, struct MHD_Connection *c,
+			     struct MHD_Response *resp, int64_t size,
+			     const char *ctype, const char *digest,
+			     uint64_t from, uint64_t len, int partial);
 /* The policy of the catalog pages and their API: nothing but the
  * server's own scripts, styles and images (and data: images), no plugins,
  * no framing, no <base>. */
